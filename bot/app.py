@@ -1,0 +1,149 @@
+"""The marketplace as one object: handle a message, run what fell due, deliver notices.
+
+Adapters call `handle()` with plain data and render the replies it returns; timers call
+`run_due()`. Each message is one transaction: a refused action (`MentorbotError`) rolls back
+everything it touched and shows its message, so bad input changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import bot.handlers  # noqa: F401  (registers the commands)
+from bot import conversations
+from bot.clock import Clock
+from bot.config import Config
+from bot.context import Actor, Ctx
+from bot.errors import BadInput, MentorbotError
+from bot.handlers.registry import COMMANDS, FLOWS
+from bot.i18n import _
+from bot.notifier import Notifier
+from bot.offers import expire_offers
+from bot.payments import PaymentProvider, expire_orders
+from bot.reminders import send_due
+from bot.replies import Reply, Say, render
+from bot.users import Incoming, resolve_user, roles_of
+from storage.models import User
+from storage.uow import UnitOfWork, make_uow_factory
+
+log = logging.getLogger(__name__)
+
+KEEP_CONVERSATION = {"help"}
+
+
+@dataclass(frozen=True)
+class DueReport:
+    reminders: int
+    offers_expired: int
+    orders_expired: int
+    delivered: int
+
+
+def parse_command(text: str) -> tuple[str, list[str]]:
+    """`/Name@bot a "b c"` → ("name", ["a", "b c"]); unbalanced quotes fall back to spaces."""
+    head, _sep, rest = text[1:].partition(" ")
+    name = head.split("@", 1)[0].lower()
+    try:
+        args = shlex.split(rest)
+    except ValueError:
+        args = rest.split()
+    return name, args
+
+
+class Marketplace:
+    def __init__(
+        self,
+        config: Config,
+        engine: AsyncEngine,
+        clock: Clock,
+        payments: PaymentProvider | None = None,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.clock = clock
+        self.payments = payments
+        self._sessionmaker = make_uow_factory(engine)
+        self.notifier = Notifier(self.new_uow, clock)
+        self.on_new_due: Callable[[list[datetime]], None] = lambda _times: None
+
+    def new_uow(self) -> UnitOfWork:
+        return UnitOfWork(self._sessionmaker)
+
+    async def handle(self, msg: Incoming) -> list[Reply]:
+        """One message or button press from a user; returns the replies to show them."""
+        now = self.clock.now()
+        async with self.new_uow() as uow:
+            user, _roles = await resolve_user(uow, self.config, msg, now)
+            user_id, lang, tz = user.id, user.language, user.timezone
+            await uow.commit()
+        says: list[Say]
+        notified = 0
+        async with self.new_uow() as uow:
+            user = await uow.get(User, user_id)
+            assert user is not None
+            roles = await roles_of(uow, user_id)
+            ctx = Ctx(uow, Actor(user, roles, msg.platform), self.clock, self.config, self.payments)
+            try:
+                await self._dispatch(ctx, msg.text)
+                lang, tz = user.language, user.timezone
+                await uow.commit()
+                says, notified = ctx.says, ctx.notified
+            except MentorbotError as refused:
+                says = [Say(refused.message)]
+            except Exception:
+                log.exception(
+                    "unexpected error handling a message",
+                    extra={"platform": msg.platform, "user_id": user_id},
+                )
+                says = [
+                    Say(
+                        _(
+                            "Sorry, something went wrong on our side. Nothing was changed; "
+                            "please try again."
+                        )
+                    )
+                ]
+        if ctx.wake_at:
+            self.on_new_due(ctx.wake_at)
+        if notified:
+            await self.notifier.deliver_pending()
+        return [render(user_id, s, lang, tz) for s in says]
+
+    async def _dispatch(self, ctx: Ctx, text: str) -> None:
+        text = text.strip()
+        if not text:
+            raise BadInput(_("Send a command such as /help."))
+        if text.startswith("/"):
+            name, args = parse_command(text)
+            command = COMMANDS.get(name)
+            if command is None:
+                raise BadInput(_("Unknown command /{name}. See /help.", name=name or "?"))
+            if name not in KEEP_CONVERSATION:
+                await conversations.end(ctx.uow, ctx.actor.id)
+            await command.handler(ctx, args)
+            return
+        conv = await conversations.current(ctx.uow, ctx.actor.id)
+        if conv is None or conv.flow not in FLOWS:
+            raise BadInput(_("I did not understand that. Commands start with /; see /help."))
+        await FLOWS[conv.flow](ctx, conv, text)
+
+    async def run_due(self) -> DueReport:
+        """Expire what timed out, send due reminders, deliver the outbox."""
+        now = self.clock.now()
+        async with self.new_uow() as uow:
+            orders = await expire_orders(uow, now)
+            await uow.commit()
+        async with self.new_uow() as uow:
+            offers = await expire_offers(uow, self.config, now)
+            await uow.commit()
+        async with self.new_uow() as uow:
+            reminders = await send_due(uow, now)
+            await uow.commit()
+        delivered = await self.notifier.deliver_pending()
+        return DueReport(reminders, offers, orders, delivered)

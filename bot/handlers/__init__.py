@@ -1,0 +1,10 @@
+"""The chat flows, one module per feature; importing this package registers every command."""
+
+from bot.handlers import (  # noqa: F401
+    admin,
+    catalogue,
+    mentorship,
+    profile,
+    ratings,
+    sessions,
+)

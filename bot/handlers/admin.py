@@ -1,0 +1,419 @@
+"""Running the marketplace: courses, mentors, orders, refunds, stats and the waitlist.
+
+Every subcommand checks the admin role in the core, whatever the platform showed or hid.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import func, select
+
+from bot.context import Ctx
+from bot.errors import STATUS_NAMES, BadInput, NotFound
+from bot.handlers.args import need, need_int
+from bot.handlers.catalogue import course_by_slug, title
+from bot.handlers.registry import command
+from bot.i18n import Lines, Localized, Money, When, _, currency_exponent
+from bot.offers import reoffer_waitlist
+from bot.payments import revoke_order
+from bot.reminders import skip_for_session
+from bot.states import advance
+from storage.models import (
+    Course,
+    MentorProfile,
+    MentorSession,
+    MentorshipRequest,
+    Order,
+    Rating,
+    User,
+)
+
+COURSE_FIELDS = (
+    "title",
+    "title_zh",
+    "description",
+    "description_zh",
+    "price",
+    "currency",
+    "sessions",
+    "topics",
+)
+ADMIN_USAGE = (
+    "/admin course add SLUG title=… price=49.00 currency=USD sessions=4 topics=a,b\n"
+    "/admin course edit SLUG key=value…\n"
+    "/admin course archive|restore SLUG\n"
+    "/admin mentors · /admin mentor approve|suspend ID\n"
+    "/admin orders [STATUS] · /admin refund ORDER\n"
+    "/admin stats · /admin waitlist"
+)
+
+
+@command("admin", _("Run the marketplace (admins only)"), role="admin")
+async def admin(ctx: Ctx, args: list[str]) -> None:
+    ctx.require_admin()
+    if not args:
+        ctx.say(_("Admin commands:\n{usage}", usage=ADMIN_USAGE))
+        return
+    sub, rest = args[0].lower(), args[1:]
+    handler = SUBCOMMANDS.get(sub)
+    if handler is None:
+        raise BadInput(
+            _("Unknown admin command '{value}'. Usage:\n{usage}", value=sub, usage=ADMIN_USAGE)
+        )
+    await handler(ctx, rest)
+
+
+def _parse_fields(pairs: list[str]) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in COURSE_FIELDS:
+            raise BadInput(
+                _(
+                    "Unknown course field '{value}'. Fields: {fields}.",
+                    value=key or pair,
+                    fields=", ".join(COURSE_FIELDS),
+                )
+            )
+        fields[key] = value.strip()
+    return fields
+
+
+def _apply_fields(course: Course, fields: dict[str, str]) -> None:
+    if "currency" in fields:
+        currency = fields["currency"].upper()
+        if len(currency) != 3 or not currency.isalpha():
+            raise BadInput(
+                _(
+                    "currency must be a 3-letter code like USD, got '{value}'.",
+                    value=fields["currency"],
+                )
+            )
+        course.currency = currency
+    if "price" in fields:
+        try:
+            amount = Decimal(fields["price"])
+        except InvalidOperation:
+            amount = Decimal(-1)
+        if amount < 0 or amount != amount.quantize(Decimal("0.01")):
+            raise BadInput(
+                _("price must be an amount like 49.00, got '{value}'.", value=fields["price"])
+            )
+        exponent = currency_exponent(course.currency)
+        if amount != amount.quantize(Decimal(1).scaleb(-exponent)):
+            raise BadInput(
+                _("price must be an amount like 49.00, got '{value}'.", value=fields["price"])
+            )
+        course.price_minor = int(amount.scaleb(exponent))
+    if "sessions" in fields:
+        try:
+            sessions = int(fields["sessions"])
+        except ValueError:
+            sessions = 0
+        if not 1 <= sessions <= 100:
+            raise BadInput(
+                _(
+                    "sessions must be a whole number from 1 to 100, got '{value}'.",
+                    value=fields["sessions"],
+                )
+            )
+        course.sessions_included = sessions
+    if "title" in fields:
+        course.title_en = fields["title"][:200]
+    if "title_zh" in fields:
+        course.title_zh = fields["title_zh"][:200]
+    if "description" in fields:
+        course.description_en = fields["description"]
+    if "description_zh" in fields:
+        course.description_zh = fields["description_zh"]
+    if "topics" in fields:
+        course.topics = [t.strip().lower() for t in fields["topics"].split(",") if t.strip()]
+
+
+async def _course(ctx: Ctx, args: list[str]) -> None:
+    usage = "/admin course add|edit|archive|restore SLUG …"
+    action = need(args, 0, usage).lower()
+    slug = need(args, 1, usage).lower()
+    if action == "add":
+        if not slug.replace("-", "").isalnum():
+            raise BadInput(_("A slug uses letters, digits and dashes, got '{value}'.", value=slug))
+        exists = (
+            await ctx.uow.session.execute(select(Course).where(Course.slug == slug))
+        ).scalar_one_or_none()
+        if exists is not None:
+            raise BadInput(_("A course called '{slug}' already exists.", slug=slug))
+        fields = _parse_fields(args[2:])
+        missing = [k for k in ("title", "price", "sessions") if k not in fields]
+        if missing:
+            raise BadInput(_("Missing course fields: {fields}.", fields=", ".join(missing)))
+        course = Course(
+            slug=slug,
+            title_en="",
+            title_zh="",
+            description_en="",
+            description_zh="",
+            price_minor=0,
+            currency="USD",
+            sessions_included=1,
+            topics=[],
+            status="active",
+            created_at=ctx.now(),
+        )
+        fields.setdefault("currency", "USD")
+        _apply_fields(course, {"currency": fields.pop("currency"), **fields})
+        ctx.uow.add(course)
+        await ctx.uow.flush()
+        ctx.say(
+            _(
+                "Course '{slug}' added: {title}, {price}.",
+                slug=slug,
+                title=title(course),
+                price=Money(course.price_minor, course.currency),
+            )
+        )
+        return
+    course = await course_by_slug(ctx.uow, slug, active_only=False)
+    if action == "edit":
+        fields = _parse_fields(args[2:])
+        if not fields:
+            raise BadInput(_("Nothing to change. Give key=value pairs."))
+        if "currency" in fields:
+            _apply_fields(course, {"currency": fields.pop("currency")})
+        _apply_fields(course, fields)
+        ctx.say(_("Course '{slug}' updated.", slug=slug))
+    elif action == "archive":
+        advance("course", course, "archived")
+        ctx.say(
+            _(
+                "Course '{slug}' is archived: no longer on sale. Learners keep what they bought.",
+                slug=slug,
+            )
+        )
+    elif action == "restore":
+        advance("course", course, "active")
+        ctx.say(_("Course '{slug}' is on sale again.", slug=slug))
+    else:
+        raise BadInput(_("Unknown action '{value}'. Usage: {usage}", value=action, usage=usage))
+
+
+async def _mentors(ctx: Ctx, args: list[str]) -> None:
+    rows = (
+        await ctx.uow.session.execute(
+            select(MentorProfile, User)
+            .join(User, User.id == MentorProfile.user_id)
+            .order_by(MentorProfile.id)
+        )
+    ).all()
+    if not rows:
+        ctx.say(_("No mentors yet."))
+        return
+    lines = [
+        _(
+            "#{id} {name} — {status}, {rating}",
+            id=p.id,
+            name=u.display_name,
+            status=STATUS_NAMES[p.status],
+            rating=f"{p.rating_sum / p.rating_count:.1f}★ ({p.rating_count})"
+            if p.rating_count
+            else "—",
+        )
+        for p, u in rows
+    ]
+    ctx.say(_("Mentors:\n{list}", list=Lines(lines)))
+
+
+async def _mentor(ctx: Ctx, args: list[str]) -> None:
+    usage = "/admin mentor approve|suspend ID"
+    action = need(args, 0, usage).lower()
+    mentor_id = need_int(args, 1, usage)
+    profile = await ctx.uow.lock(MentorProfile, mentor_id)
+    if profile is None:
+        raise NotFound(_("There is no mentor profile #{id}.", id=mentor_id))
+    if action == "approve":
+        advance("mentor", profile, "approved")
+        await ctx.uow.flush()
+        await ctx.tell(
+            profile.user_id,
+            _("Your mentor profile is approved. Welcome aboard! Requests will reach you here."),
+        )
+        ctx.say(_("Mentor #{id} is approved.", id=profile.id))
+        await reoffer_waitlist(ctx.uow, ctx.config, ctx.now())
+    elif action == "suspend":
+        advance("mentor", profile, "suspended")
+        await ctx.tell(
+            profile.user_id, _("Your mentor profile is suspended. Please contact an admin.")
+        )
+        ctx.say(_("Mentor #{id} is suspended.", id=profile.id))
+    else:
+        raise BadInput(_("Unknown action '{value}'. Usage: {usage}", value=action, usage=usage))
+
+
+async def _orders(ctx: Ctx, args: list[str]) -> None:
+    stmt = (
+        select(Order, User, Course)
+        .join(User, User.id == Order.user_id)
+        .join(Course, Course.id == Order.course_id)
+        .order_by(Order.id.desc())
+        .limit(50)
+    )
+    if args:
+        status = args[0].lower()
+        if status not in ("pending", "paid", "refunded", "expired", "cancelled"):
+            raise BadInput(_("Unknown order status '{value}'.", value=args[0]))
+        stmt = stmt.where(Order.status == status)
+    rows = (await ctx.uow.session.execute(stmt)).all()
+    if not rows:
+        ctx.say(_("No orders."))
+        return
+    lines = [
+        _(
+            "#{id} {when} {name}: {course} {price} — {status} ({provider})",
+            id=o.id,
+            when=When(o.created_at),
+            name=u.display_name,
+            course=title(c),
+            price=Money(o.amount_minor, o.currency),
+            status=STATUS_NAMES[o.status],
+            provider=o.provider,
+        )
+        for o, u, c in rows
+    ]
+    ctx.say(_("Orders (newest first):\n{list}", list=Lines(lines)))
+
+
+async def _refund(ctx: Ctx, args: list[str]) -> None:
+    order_id = need_int(args, 0, "/admin refund ORDER")
+    order = await ctx.uow.lock(Order, order_id)
+    if order is None:
+        raise NotFound(_("There is no order #{id}.", id=order_id))
+    if order.status != "paid":
+        advance("order", order, "refunded")  # raises the refusal naming the state
+    if ctx.payments is None or ctx.payments.name != order.provider:
+        raise BadInput(
+            _(
+                "Order #{id} was paid with {provider}, which is not configured here.",
+                id=order.id,
+                provider=order.provider,
+            )
+        )
+    now = ctx.now()
+    cancelled = await revoke_order(ctx.uow, order, now)
+    for session in cancelled:
+        await skip_for_session(ctx.uow, session.id, now)
+        mentor = await ctx.uow.get(MentorProfile, session.mentor_id)
+        assert mentor is not None
+        await ctx.tell(
+            mentor.user_id,
+            _(
+                "Session #{id} on {when} is cancelled: the learner's course was refunded.",
+                id=session.id,
+                when=When(session.start_at),
+            ),
+        )
+    await ctx.payments.refund(order)
+    await ctx.tell(
+        order.user_id,
+        _(
+            "Order #{id} is refunded ({price}). Its sessions are cancelled.",
+            id=order.id,
+            price=Money(order.amount_minor, order.currency),
+        ),
+    )
+    ctx.say(
+        _("Order #{id} refunded; {n} future sessions cancelled.", id=order.id, n=len(cancelled))
+    )
+
+
+async def _stats(ctx: Ctx, args: list[str]) -> None:
+    async def count(stmt: object) -> int:
+        return int((await ctx.uow.session.execute(stmt)).scalar_one() or 0)  # type: ignore[call-overload]
+
+    revenue = (
+        await ctx.uow.session.execute(
+            select(Order.currency, func.sum(Order.amount_minor))
+            .where(Order.status == "paid")
+            .where(Order.provider != "demo")
+            .group_by(Order.currency)
+        )
+    ).all()
+    avg = (await ctx.uow.session.execute(select(func.avg(Rating.stars)))).scalar_one()
+    ctx.say(
+        _(
+            "Marketplace stats\nUsers: {users}\nPaid orders: {paid} (of which demo: {demo})\n"
+            "Revenue: {revenue}\nMentors approved: {mentors}\nOpen requests: {open} · "
+            "waitlisted: {waitlisted}\nSessions completed: {completed} · no-shows: {noshow}\n"
+            "Average rating: {avg}",
+            users=await count(select(func.count(User.id))),
+            paid=await count(select(func.count(Order.id)).where(Order.status == "paid")),
+            demo=await count(
+                select(func.count(Order.id))
+                .where(Order.status == "paid")
+                .where(Order.provider == "demo")
+            ),
+            revenue=Lines((Money(int(total), cur) for cur, total in revenue), ", ")
+            if revenue
+            else "—",
+            mentors=await count(
+                select(func.count(MentorProfile.id)).where(MentorProfile.status == "approved")
+            ),
+            open=await count(
+                select(func.count(MentorshipRequest.id)).where(
+                    MentorshipRequest.status.in_(("open", "offered"))
+                )
+            ),
+            waitlisted=await count(
+                select(func.count(MentorshipRequest.id)).where(
+                    MentorshipRequest.status == "waitlisted"
+                )
+            ),
+            completed=await count(
+                select(func.count(MentorSession.id)).where(MentorSession.status == "completed")
+            ),
+            noshow=await count(
+                select(func.count(MentorSession.id)).where(MentorSession.status == "no_show")
+            ),
+            avg=f"{avg:.2f}★" if avg is not None else "—",
+        )
+    )
+
+
+async def _waitlist(ctx: Ctx, args: list[str]) -> None:
+    rows = (
+        await ctx.uow.session.execute(
+            select(MentorshipRequest, User)
+            .join(User, User.id == MentorshipRequest.learner_id)
+            .where(MentorshipRequest.status == "waitlisted")
+            .order_by(MentorshipRequest.created_at)
+        )
+    ).all()
+    if not rows:
+        ctx.say(_("The waitlist is empty."))
+        return
+    ctx.say(
+        _(
+            "Waitlist (oldest first):\n{list}",
+            list=Lines(
+                _(
+                    "#{id} {name} since {when}: {topic}",
+                    id=r.id,
+                    name=u.display_name,
+                    when=When(r.created_at),
+                    topic=Localized(r.topic),
+                )
+                for r, u in rows
+            ),
+        )
+    )
+
+
+SUBCOMMANDS = {
+    "course": _course,
+    "mentors": _mentors,
+    "mentor": _mentor,
+    "orders": _orders,
+    "refund": _refund,
+    "stats": _stats,
+    "waitlist": _waitlist,
+}

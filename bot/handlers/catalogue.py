@@ -1,0 +1,233 @@
+"""Browsing and buying courses."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.context import Ctx
+from bot.errors import BadInput, NotFound
+from bot.handlers.args import need, need_int
+from bot.handlers.registry import COMMANDS, command
+from bot.i18n import Lines, Localized, Money, When, _
+from bot.payments import fulfil_order
+from bot.replies import Choice
+from bot.states import advance
+from storage.models import Course, Enrollment, Order
+from storage.uow import UnitOfWork
+
+
+def title(course: Course) -> Localized:
+    return Localized(course.title_en, course.title_zh)
+
+
+def price(course: Course) -> Money:
+    return Money(course.price_minor, course.currency)
+
+
+async def course_by_slug(uow: UnitOfWork, slug: str, *, active_only: bool = True) -> Course:
+    course = (
+        await uow.session.execute(select(Course).where(Course.slug == slug.lower()))
+    ).scalar_one_or_none()
+    if course is None or (active_only and course.status != "active"):
+        raise NotFound(_("There is no course called '{slug}'. See /courses.", slug=slug))
+    return course
+
+
+@command("start", _("Welcome and what you can do here"))
+async def start(ctx: Ctx, args: list[str]) -> None:
+    ctx.say(
+        _(
+            "Welcome to mentorbot, {name}! Buy a course, meet a mentor, book sessions and get "
+            "reminded. Start with /courses, or /help for everything.",
+            name=ctx.actor.user.display_name,
+        ),
+        [Choice(_("Browse courses"), "/courses")],
+    )
+    if args and args[0].startswith("course_"):
+        await show_course(ctx, [args[0].removeprefix("course_")])
+
+
+@command("help", _("List the commands"))
+async def help_(ctx: Ctx, args: list[str]) -> None:
+    visible = [c for c in COMMANDS.values() if c.role is None or c.role in ctx.actor.roles]
+    lines = Lines(_("/{name} — {help}", name=c.name, help=c.help) for c in visible)
+    ctx.say(_("Commands:\n{list}", list=lines))
+
+
+@command("courses", _("Browse the course catalogue"))
+async def list_courses(ctx: Ctx, args: list[str]) -> None:
+    courses = (
+        await ctx.uow.session.execute(
+            select(Course).where(Course.status == "active").order_by(Course.id)
+        )
+    ).scalars()
+    choices = []
+    for c in courses:
+        choices.append(
+            Choice(
+                _(
+                    "{title} — {price}, {n} sessions",
+                    title=title(c),
+                    price=price(c),
+                    n=c.sessions_included,
+                ),
+                f"/course {c.slug}",
+            )
+        )
+    if not choices:
+        ctx.say(_("No courses are on offer yet. Please check back soon."))
+        return
+    ctx.say(_("Courses on offer — pick one to see details:"), choices)
+
+
+@command("course", _("Show one course: /course SLUG"))
+async def show_course(ctx: Ctx, args: list[str]) -> None:
+    course = await course_by_slug(ctx.uow, need(args, 0, "/course SLUG"))
+    ctx.say(
+        _(
+            "{title}\n{description}\nPrice: {price} · {n} mentor sessions · topics: {topics}",
+            title=title(course),
+            description=Localized(course.description_en, course.description_zh),
+            price=price(course),
+            n=course.sessions_included,
+            topics=", ".join(course.topics) or "—",
+        ),
+        [Choice(_("Buy"), f"/buy {course.slug}")],
+    )
+
+
+@command("buy", _("Buy a course: /buy SLUG"))
+async def buy(ctx: Ctx, args: list[str]) -> None:
+    course = await course_by_slug(ctx.uow, need(args, 0, "/buy SLUG"))
+    if ctx.payments is None:
+        raise BadInput(_("Payments are not set up on this marketplace yet. Please ask an admin."))
+    now = ctx.now()
+    owned = (
+        await ctx.uow.session.execute(
+            select(Enrollment)
+            .where(Enrollment.user_id == ctx.actor.id)
+            .where(Enrollment.course_id == course.id)
+            .where(Enrollment.status == "active")
+            .where(Enrollment.credits_remaining > 0)
+        )
+    ).scalar_one_or_none()
+    if owned is not None:
+        raise BadInput(
+            _(
+                "You already have {title} with {n} sessions left. See /mycourses.",
+                title=title(course),
+                n=owned.credits_remaining,
+            )
+        )
+    order = (
+        await ctx.uow.session.execute(
+            select(Order)
+            .where(Order.user_id == ctx.actor.id)
+            .where(Order.course_id == course.id)
+            .where(Order.status == "pending")
+            .where(Order.expires_at > now)
+            .where(Order.provider == ctx.payments.name)
+        )
+    ).scalar_one_or_none()
+    if order is None:
+        order = Order(
+            user_id=ctx.actor.id,
+            course_id=course.id,
+            status="pending",
+            amount_minor=course.price_minor,
+            currency=course.currency,
+            provider=ctx.payments.name,
+            created_at=now,
+            expires_at=now + timedelta(minutes=ctx.config.payments.order_ttl_minutes),
+        )
+        ctx.uow.add(order)
+        await ctx.uow.flush()
+    checkout = await ctx.payments.start_checkout(order, course)
+    choices = []
+    if checkout.pay_command:
+        choices.append(Choice(checkout.label, checkout.pay_command))
+    choices.append(Choice(_("Cancel order"), f"/cancelorder {order.id}"))
+    ctx.say(
+        _(
+            "Order #{id}: {title} for {price}. It stays open until {expires}.",
+            id=order.id,
+            title=title(course),
+            price=price(course),
+            expires=When(order.expires_at),
+        ),
+        choices,
+    )
+
+
+async def _own_order(ctx: Ctx, order_id: int) -> Order:
+    order = await ctx.uow.lock(Order, order_id)
+    if order is None or order.user_id != ctx.actor.id:
+        raise NotFound(_("You have no order #{id}.", id=order_id))
+    return order
+
+
+@command("pay", _("Pay a pending order (demo payments): /pay ORDER"))
+async def pay(ctx: Ctx, args: list[str]) -> None:
+    order_id = need_int(args, 0, "/pay ORDER")
+    if ctx.payments is None or ctx.payments.name != "demo":
+        raise BadInput(_("/pay is only for demo payments; use the payment button you were sent."))
+    order = await _own_order(ctx, order_id)
+    if order.provider != "demo":
+        raise BadInput(_("Order #{id} is paid through another provider.", id=order.id))
+    now = ctx.now()
+    if order.status == "paid":
+        raise BadInput(_("Order #{id} is already paid. See /mycourses.", id=order.id))
+    if order.status == "pending" and order.expires_at <= now:
+        advance("order", order, "expired")
+        await ctx.uow.flush()
+        ctx.say(_("Order #{id} has expired. Buy again with /courses.", id=order.id))
+        return
+    enrollment = await fulfil_order(ctx.uow, order, now)
+    course = await ctx.uow.get(Course, order.course_id)
+    assert course is not None
+    ctx.say(
+        _(
+            "Paid (demo — no money moved). {title} is yours, with {n} mentor sessions.",
+            title=title(course),
+            n=enrollment.credits_remaining,
+        ),
+        [Choice(_("Find a mentor"), f"/mentor {course.slug}")],
+    )
+
+
+@command("cancelorder", _("Cancel a pending order: /cancelorder ORDER"))
+async def cancel_order(ctx: Ctx, args: list[str]) -> None:
+    order = await _own_order(ctx, need_int(args, 0, "/cancelorder ORDER"))
+    advance("order", order, "cancelled")
+    ctx.say(_("Order #{id} is cancelled. Nothing was charged.", id=order.id))
+
+
+@command("mycourses", _("Your courses and the sessions left"))
+async def my_courses(ctx: Ctx, args: list[str]) -> None:
+    rows = (
+        await ctx.uow.session.execute(
+            select(Enrollment, Course)
+            .join(Course, Course.id == Enrollment.course_id)
+            .where(Enrollment.user_id == ctx.actor.id)
+            .where(Enrollment.status == "active")
+            .order_by(Enrollment.id)
+        )
+    ).all()
+    if not rows:
+        ctx.say(_("You have no courses yet."), [Choice(_("Browse courses"), "/courses")])
+        return
+    lines = []
+    choices = []
+    for enrollment, course in rows:
+        lines.append(
+            _("{title}: {n} sessions left", title=title(course), n=enrollment.credits_remaining)
+        )
+        if enrollment.credits_remaining > 0:
+            choices.append(
+                Choice(
+                    _("Find a mentor for {title}", title=title(course)), f"/mentor {course.slug}"
+                )
+            )
+    ctx.say(_("Your courses:\n{list}", list=Lines(lines)), choices)

@@ -1,0 +1,300 @@
+"""Asking for a mentor (a three-step conversation) and mentors answering requests."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot import conversations
+from bot.context import Ctx
+from bot.errors import STATUS_NAMES, BadInput, NotAllowed, NotFound
+from bot.handlers.args import need_int
+from bot.handlers.catalogue import course_by_slug, title
+from bot.handlers.registry import command, flow
+from bot.i18n import Lines, _
+from bot.offers import (
+    LEVEL_NAMES,
+    TIME_NAMES,
+    active_mentees,
+    close_round,
+    offer_next_round,
+    times_text,
+)
+from bot.replies import Choice
+from bot.states import advance
+from bot.users import mentor_profile_of
+from storage.models import (
+    Conversation,
+    Course,
+    Enrollment,
+    MentorProfile,
+    MentorshipRequest,
+    RequestOffer,
+    User,
+)
+
+OPEN_REQUEST_STATES = ("open", "offered", "waitlisted", "accepted")
+LEVEL_WORDS = {"beginner": 1, "intermediate": 2, "advanced": 3, "1": 1, "2": 2, "3": 3}
+
+
+@command("mentor", _("Ask for a mentor for one of your courses: /mentor [SLUG]"))
+async def ask_for_mentor(ctx: Ctx, args: list[str]) -> None:
+    stmt = (
+        select(Enrollment, Course)
+        .join(Course, Course.id == Enrollment.course_id)
+        .where(Enrollment.user_id == ctx.actor.id)
+        .where(Enrollment.status == "active")
+        .where(Enrollment.credits_remaining > 0)
+        .order_by(Enrollment.id)
+    )
+    if args:
+        course = await course_by_slug(ctx.uow, args[0], active_only=False)
+        stmt = stmt.where(Course.id == course.id)
+    rows = (await ctx.uow.session.execute(stmt)).all()
+    if not rows:
+        raise BadInput(
+            _("A mentor comes with a course. Buy one first with /courses, then try /mentor.")
+        )
+    if len(rows) > 1:
+        ctx.say(
+            _("Which course do you want a mentor for?"),
+            [Choice(title(c), f"/mentor {c.slug}") for _e, c in rows],
+        )
+        return
+    enrollment, course = rows[0]
+    existing = (
+        await ctx.uow.session.execute(
+            select(MentorshipRequest)
+            .where(MentorshipRequest.enrollment_id == enrollment.id)
+            .where(MentorshipRequest.status.in_(OPEN_REQUEST_STATES))
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        if existing.status == "accepted":
+            ctx.say(
+                _("You already have a mentor for {title}. Book a session:", title=title(course)),
+                [Choice(_("Book a session"), f"/book {existing.id}")],
+            )
+        else:
+            ctx.say(
+                _(
+                    "Your request #{id} for {title} is {status}. You will hear as soon as a "
+                    "mentor accepts.",
+                    id=existing.id,
+                    title=title(course),
+                    status=STATUS_NAMES[existing.status],
+                )
+            )
+        return
+    await conversations.begin(
+        ctx.uow, ctx.actor.id, "request", "goals", {"enrollment_id": enrollment.id}, ctx.now()
+    )
+    ctx.say(
+        _(
+            "Let's find you a mentor for {title}. What do you want to achieve? Reply in one "
+            "message (or /cancel).",
+            title=title(course),
+        )
+    )
+
+
+@flow("request")
+async def request_step(ctx: Ctx, conv: Conversation, text: str) -> None:
+    now = ctx.now()
+    if conv.step == "goals":
+        goals = text.strip()
+        if len(goals) < 3:
+            raise BadInput(_("Please describe your goals in a few words."))
+        await conversations.move(ctx.uow, conv, "level", now, goals=goals[:1000])
+        ctx.say(
+            _("What is your level in this subject?"),
+            [Choice(LEVEL_NAMES[n], word) for word, n in list(LEVEL_WORDS.items())[:3]],
+        )
+        return
+    if conv.step == "level":
+        level = LEVEL_WORDS.get(text.strip().lower())
+        if level is None:
+            raise BadInput(_("Please answer beginner, intermediate or advanced."))
+        await conversations.move(ctx.uow, conv, "times", now, level=level)
+        ctx.say(
+            _("When do you prefer to meet? Pick one, or type several separated by commas."),
+            [Choice(label, key) for key, label in TIME_NAMES.items()],
+        )
+        return
+    times = [t.strip().lower() for t in text.split(",") if t.strip()]
+    unknown = [t for t in times if t not in TIME_NAMES]
+    if not times or unknown:
+        raise BadInput(
+            _(
+                "I don't know the time '{value}'. Use morning, afternoon, evening or any.",
+                value=", ".join(unknown) or text,
+            )
+        )
+    enrollment = await ctx.uow.get(Enrollment, conv.data["enrollment_id"])
+    if enrollment is None or enrollment.status != "active" or enrollment.credits_remaining <= 0:
+        await conversations.end(ctx.uow, ctx.actor.id)
+        raise BadInput(_("That course is no longer active for you, so the request was dropped."))
+    course = await ctx.uow.get(Course, enrollment.course_id)
+    assert course is not None
+    request = MentorshipRequest(
+        learner_id=ctx.actor.id,
+        enrollment_id=enrollment.id,
+        topic=(course.topics or [course.slug])[0],
+        goals=conv.data["goals"],
+        level=conv.data["level"],
+        preferred_times=times,
+        status="open",
+        offer_round=0,
+        created_at=now,
+    )
+    ctx.uow.add(request)
+    await ctx.uow.flush()
+    await conversations.end(ctx.uow, ctx.actor.id)
+    offered = await offer_next_round(ctx.uow, ctx.config, request, now)
+    if offered:
+        ctx.say(
+            _(
+                "Request #{id} is out to {n} mentors. You will hear as soon as one accepts.",
+                id=request.id,
+                n=offered,
+            )
+        )
+
+
+@command("requests", _("Requests offered to you (mentors) or your own requests"))
+async def list_requests(ctx: Ctx, args: list[str]) -> None:
+    profile = await mentor_profile_of(ctx.uow, ctx.actor.id)
+    if profile is not None and profile.status == "approved":
+        rows = (
+            await ctx.uow.session.execute(
+                select(MentorshipRequest, User)
+                .join(RequestOffer, RequestOffer.request_id == MentorshipRequest.id)
+                .join(User, User.id == MentorshipRequest.learner_id)
+                .where(RequestOffer.mentor_id == profile.id)
+                .where(RequestOffer.status == "offered")
+                .where(MentorshipRequest.status == "offered")
+                .order_by(MentorshipRequest.id)
+            )
+        ).all()
+        if not rows:
+            ctx.say(_("No requests are waiting for you right now."))
+        for request, learner in rows:
+            ctx.say(
+                _(
+                    "Request #{id} from {learner}: {goals} ({level}, prefers {times})",
+                    id=request.id,
+                    learner=learner.display_name,
+                    goals=request.goals,
+                    level=LEVEL_NAMES[request.level],
+                    times=times_text(request.preferred_times),
+                ),
+                [
+                    Choice(_("Accept"), f"/accept {request.id}"),
+                    Choice(_("Decline"), f"/decline {request.id}"),
+                ],
+            )
+        return
+    mine = (
+        await ctx.uow.session.execute(
+            select(MentorshipRequest)
+            .where(MentorshipRequest.learner_id == ctx.actor.id)
+            .order_by(MentorshipRequest.id)
+        )
+    ).scalars()
+    lines = [
+        _(
+            "#{id}: {goals} — {status}",
+            id=r.id,
+            goals=r.goals,
+            status=STATUS_NAMES[r.status],
+        )
+        for r in mine
+    ]
+    if not lines:
+        ctx.say(_("You have no mentorship requests. Ask for a mentor with /mentor."))
+        return
+    ctx.say(_("Your requests:\n{list}", list=Lines(lines)))
+
+
+async def _my_offer(ctx: Ctx, request_id: int) -> tuple[MentorProfile, RequestOffer]:
+    profile = await mentor_profile_of(ctx.uow, ctx.actor.id)
+    if profile is None or profile.status != "approved":
+        raise NotAllowed(_("Only approved mentors can answer requests."))
+    offer = await ctx.uow.get(RequestOffer, (request_id, profile.id))
+    if offer is None:
+        raise NotAllowed(_("Request #{id} was not offered to you.", id=request_id))
+    return profile, offer
+
+
+@command("accept", _("Accept a mentorship request: /accept REQUEST"), role="mentor")
+async def accept(ctx: Ctx, args: list[str]) -> None:
+    request_id = need_int(args, 0, "/accept REQUEST")
+    request = await ctx.uow.lock(MentorshipRequest, request_id)
+    if request is None:
+        raise NotFound(_("There is no request #{id}.", id=request_id))
+    profile, offer = await _my_offer(ctx, request_id)
+    if request.status == "accepted":
+        if request.mentor_id == profile.id:
+            raise BadInput(_("You already accepted request #{id}.", id=request_id))
+        raise BadInput(_("Request #{id} was already taken by another mentor.", id=request_id))
+    if offer.status != "offered" or request.status != "offered":
+        raise BadInput(_("Request #{id} is no longer open to you.", id=request_id))
+    load = (await active_mentees(ctx.uow, [profile.id])).get(profile.id, 0)
+    if load >= profile.capacity:
+        raise BadInput(
+            _(
+                "You are at your capacity of {n} mentees. Raise it with /profile capacity N, "
+                "or decline.",
+                n=profile.capacity,
+            )
+        )
+    advance("request", request, "accepted")
+    request.mentor_id = profile.id
+    request.accepted_at = ctx.now()
+    request.offer_expires_at = None
+    await close_round(ctx.uow, request, "taken")
+    offer.status = "won"
+    learner = await ctx.uow.get(User, request.learner_id)
+    assert learner is not None
+    await ctx.tell(
+        learner.id,
+        _(
+            "Good news: {mentor} accepted your request #{id}. Pick a time for your first session:",
+            mentor=ctx.actor.user.display_name,
+            id=request.id,
+        ),
+        [Choice(_("Book a session"), f"/book {request.id}")],
+    )
+    ctx.say(
+        _(
+            "You are now mentoring {learner} (request #{id}). Goals: {goals}. They will book a "
+            "time from your availability; see /sessions.",
+            learner=learner.display_name,
+            id=request.id,
+            goals=request.goals,
+        )
+    )
+
+
+@command("decline", _("Decline a mentorship request: /decline REQUEST"), role="mentor")
+async def decline(ctx: Ctx, args: list[str]) -> None:
+    request_id = need_int(args, 0, "/decline REQUEST")
+    request = await ctx.uow.lock(MentorshipRequest, request_id)
+    if request is None:
+        raise NotFound(_("There is no request #{id}.", id=request_id))
+    _profile, offer = await _my_offer(ctx, request_id)
+    if offer.status != "offered":
+        raise BadInput(_("Request #{id} is no longer open to you.", id=request_id))
+    offer.status = "declined"
+    await ctx.uow.flush()
+    ctx.say(_("You declined request #{id}.", id=request_id))
+    if request.status != "offered":
+        return
+    still_open = (
+        await ctx.uow.session.execute(
+            select(RequestOffer)
+            .where(RequestOffer.request_id == request.id)
+            .where(RequestOffer.status == "offered")
+        )
+    ).first()
+    if still_open is None:
+        await offer_next_round(ctx.uow, ctx.config, request, ctx.now())

@@ -1,0 +1,296 @@
+"""Personal settings, becoming a mentor, and a mentor's profile and weekly availability."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import delete, select
+
+from bot import conversations
+from bot.context import Ctx
+from bot.errors import STATUS_NAMES, BadInput, NotAllowed
+from bot.handlers.args import need, need_int
+from bot.handlers.registry import command
+from bot.i18n import LANGUAGES, Lines, _
+from bot.offers import LEVEL_NAMES
+from bot.replies import Choice
+from bot.scheduling import WEEKDAYS, format_minute, parse_hhmm, parse_weekday
+from bot.users import admin_ids, mentor_profile_of
+from storage.models import AvailabilityWindow, MentorProfile, MentorTopic
+
+LANGUAGE_NAMES = {"en": "English", "zh": "简体中文"}
+TOPIC_LEVELS = {
+    "beginner": 1,
+    "intermediate": 2,
+    "advanced": 3,
+    "expert": 3,
+    "1": 1,
+    "2": 2,
+    "3": 3,
+}
+MAX_CAPACITY = 50
+
+
+@command("cancel", _("Stop what you are in the middle of"))
+async def cancel(ctx: Ctx, args: list[str]) -> None:
+    if await conversations.end(ctx.uow, ctx.actor.id):
+        ctx.say(_("Stopped. Nothing was saved from that step."))
+    else:
+        ctx.say(_("There is nothing to cancel."))
+
+
+@command("skip", _("Skip an optional step"))
+async def skip(ctx: Ctx, args: list[str]) -> None:
+    await conversations.end(ctx.uow, ctx.actor.id)
+    ctx.say(_("Skipped."))
+
+
+@command("language", _("Change your language: /language en|zh"))
+async def language(ctx: Ctx, args: list[str]) -> None:
+    if not args:
+        ctx.say(
+            _("Choose your language:"),
+            [Choice(LANGUAGE_NAMES[code], f"/language {code}") for code in LANGUAGES],
+        )
+        return
+    code = args[0].lower()
+    if code not in LANGUAGES:
+        raise BadInput(
+            _(
+                "Unknown language '{value}'. Choose one of: {choices}.",
+                value=args[0],
+                choices=", ".join(LANGUAGES),
+            )
+        )
+    ctx.actor.user.language = code
+    ctx.say(_("Language set to English."))
+
+
+@command("timezone", _("Set your timezone: /timezone Area/City"))
+async def timezone(ctx: Ctx, args: list[str]) -> None:
+    if not args:
+        ctx.say(
+            _(
+                "Your timezone is {tz}. Change it with /timezone Area/City, e.g. "
+                "/timezone Asia/Shanghai.",
+                tz=ctx.actor.user.timezone,
+            )
+        )
+        return
+    name = args[0]
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadInput(
+            _(
+                "'{value}' is not a timezone I know. Use a name like Europe/Berlin or "
+                "Asia/Shanghai.",
+                value=name,
+            )
+        ) from None
+    ctx.actor.user.timezone = name
+    ctx.say(_("Timezone set to {tz}. Times are now shown in it.", tz=name))
+
+
+@command("becomementor", _("Apply to mentor on this marketplace"))
+async def become_mentor(ctx: Ctx, args: list[str]) -> None:
+    profile = await mentor_profile_of(ctx.uow, ctx.actor.id)
+    if profile is not None:
+        ctx.say(
+            _(
+                "You already have a mentor profile ({status}). See /profile.",
+                status=STATUS_NAMES[profile.status],
+            )
+        )
+        return
+    profile = MentorProfile(
+        user_id=ctx.actor.id,
+        status="pending",
+        languages=[ctx.actor.user.language],
+        capacity=3,
+        bio="",
+        rating_count=0,
+        rating_sum=0,
+        created_at=ctx.now(),
+    )
+    ctx.uow.add(profile)
+    await ctx.uow.flush()
+    for admin in await admin_ids(ctx.uow):
+        await ctx.tell(
+            admin,
+            _(
+                "{name} applied to mentor (profile #{id}).",
+                name=ctx.actor.user.display_name,
+                id=profile.id,
+            ),
+            [Choice(_("Approve"), f"/admin mentor approve {profile.id}")],
+        )
+    ctx.say(
+        _(
+            "Thanks for applying! An admin will review your profile #{id}. Meanwhile set your "
+            "topics (/profile topics python:advanced,sql:intermediate) and your availability "
+            "(/availability add mon 18:00-20:00).",
+            id=profile.id,
+        )
+    )
+
+
+async def _own_profile(ctx: Ctx) -> MentorProfile:
+    profile = await mentor_profile_of(ctx.uow, ctx.actor.id)
+    if profile is None:
+        raise NotAllowed(_("You are not a mentor. Apply with /becomementor."))
+    return profile
+
+
+PROFILE_USAGE = "/profile [topics T:LEVEL,… | languages en,zh | capacity N | bio TEXT]"
+
+
+@command("profile", _("Your mentor profile: /profile [topics|languages|capacity|bio] VALUE"))
+async def profile(ctx: Ctx, args: list[str]) -> None:
+    mentor = await _own_profile(ctx)
+    if args:
+        await _edit_profile(ctx, mentor, args)
+    topics = (
+        await ctx.uow.session.execute(
+            select(MentorTopic)
+            .where(MentorTopic.mentor_id == mentor.id)
+            .order_by(MentorTopic.topic)
+        )
+    ).scalars()
+    ctx.say(
+        _(
+            "Mentor profile #{id} — {status}\nTopics: {topics}\nLanguages: {languages}\n"
+            "Capacity: {capacity} mentees\nRating: {rating}\nBio: {bio}",
+            id=mentor.id,
+            status=STATUS_NAMES[mentor.status],
+            topics=Lines(
+                (_("{topic} ({level})", topic=t.topic, level=LEVEL_NAMES[t.level]) for t in topics),
+                ", ",
+            ),
+            languages=", ".join(mentor.languages),
+            capacity=mentor.capacity,
+            rating=(
+                f"{mentor.rating_sum / mentor.rating_count:.1f}★ ({mentor.rating_count})"
+                if mentor.rating_count
+                else "—"
+            ),
+            bio=mentor.bio or "—",
+        )
+    )
+
+
+async def _edit_profile(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> None:
+    field = args[0].lower()
+    value = " ".join(args[1:]).strip()
+    if not value:
+        raise BadInput(_("Missing argument. Usage: {usage}", usage=PROFILE_USAGE))
+    if field == "topics":
+        parsed: dict[str, int] = {}
+        for item in value.replace(" ", "").split(","):
+            topic, _sep, level_word = item.partition(":")
+            level = TOPIC_LEVELS.get(level_word.lower() or "advanced")
+            if not topic or level is None:
+                raise BadInput(
+                    _(
+                        "Could not read '{value}'. Write topics as name:level, with level "
+                        "beginner, intermediate or advanced.",
+                        value=item,
+                    )
+                )
+            parsed[topic.lower()[:64]] = level
+        await ctx.uow.session.execute(delete(MentorTopic).where(MentorTopic.mentor_id == mentor.id))
+        for topic, level in parsed.items():
+            ctx.uow.add(MentorTopic(mentor_id=mentor.id, topic=topic, level=level))
+    elif field == "languages":
+        langs = [v.strip().lower() for v in value.split(",") if v.strip()]
+        bad = [v for v in langs if v not in LANGUAGES]
+        if bad or not langs:
+            raise BadInput(
+                _(
+                    "Unknown language '{value}'. Choose one of: {choices}.",
+                    value=", ".join(bad) or value,
+                    choices=", ".join(LANGUAGES),
+                )
+            )
+        mentor.languages = langs
+    elif field == "capacity":
+        capacity = need_int([value], 0, "/profile capacity N")
+        if capacity > MAX_CAPACITY:
+            raise BadInput(_("Capacity can be at most {n}.", n=MAX_CAPACITY))
+        mentor.capacity = capacity
+    elif field == "bio":
+        mentor.bio = value[:1000]
+    else:
+        raise BadInput(
+            _("Unknown profile field '{value}'. Usage: {usage}", value=field, usage=PROFILE_USAGE)
+        )
+    await ctx.uow.flush()
+
+
+AVAILABILITY_USAGE = "/availability [add DAY HH:MM-HH:MM | remove N | clear]"
+
+
+@command("availability", _("Your weekly availability: /availability [add|remove|clear]"))
+async def availability(ctx: Ctx, args: list[str]) -> None:
+    mentor = await _own_profile(ctx)
+    if args:
+        action = args[0].lower()
+        if action == "add":
+            day = parse_weekday(need(args, 1, AVAILABILITY_USAGE))
+            start_text, _sep, end_text = need(args, 2, AVAILABILITY_USAGE).partition("-")
+            start, end = parse_hhmm(start_text), parse_hhmm(end_text)
+            if day is None or start is None or end is None or start >= end:
+                raise BadInput(
+                    _(
+                        "Could not read that window. Example: /availability add mon 18:00-20:00 "
+                        "(in your timezone)."
+                    )
+                )
+            ctx.uow.add(
+                AvailabilityWindow(
+                    mentor_id=mentor.id, weekday=day, start_minute=start, end_minute=end
+                )
+            )
+        elif action == "remove":
+            window_id = need_int(args, 1, AVAILABILITY_USAGE)
+            window = await ctx.uow.get(AvailabilityWindow, window_id)
+            if window is None or window.mentor_id != mentor.id:
+                raise BadInput(_("You have no availability window #{id}.", id=window_id))
+            await ctx.uow.session.delete(window)
+        elif action == "clear":
+            await ctx.uow.session.execute(
+                delete(AvailabilityWindow).where(AvailabilityWindow.mentor_id == mentor.id)
+            )
+        else:
+            raise BadInput(
+                _(
+                    "Unknown action '{value}'. Usage: {usage}",
+                    value=action,
+                    usage=AVAILABILITY_USAGE,
+                )
+            )
+        await ctx.uow.flush()
+    windows = (
+        await ctx.uow.session.execute(
+            select(AvailabilityWindow)
+            .where(AvailabilityWindow.mentor_id == mentor.id)
+            .order_by(AvailabilityWindow.weekday, AvailabilityWindow.start_minute)
+        )
+    ).scalars()
+    lines = [
+        f"#{w.id} {WEEKDAYS[w.weekday]} "
+        f"{format_minute(w.start_minute)}-{format_minute(w.end_minute)}"
+        for w in windows
+    ]
+    if not lines:
+        ctx.say(
+            _(
+                "You have no availability yet. Add some: /availability add mon 18:00-20:00 "
+                "(times in {tz}).",
+                tz=ctx.actor.user.timezone,
+            )
+        )
+        return
+    ctx.say(
+        _("Your weekly availability ({tz}):\n{list}", tz=ctx.actor.user.timezone, list=Lines(lines))
+    )

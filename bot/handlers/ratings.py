@@ -1,0 +1,94 @@
+"""Rating a completed session, 1 to 5 stars with an optional comment.
+
+One rating per person per session. A learner's rating of their mentor feeds the mentor's
+stored average, which matching uses. A rating sent by button asks for an optional comment as a
+conversation step; any command (or /skip) leaves the comment empty.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot import conversations
+from bot.context import Ctx
+from bot.errors import BadInput, NotFound
+from bot.handlers.args import need, need_int
+from bot.handlers.registry import command, flow
+from bot.i18n import _
+from storage.models import Conversation, MentorProfile, MentorSession, Rating
+
+USAGE = "/rate SESSION STARS [COMMENT]"
+
+
+@command("rate", _("Rate a completed session: /rate SESSION STARS [COMMENT]"))
+async def rate(ctx: Ctx, args: list[str]) -> None:
+    session_id = need_int(args, 0, USAGE)
+    raw_stars = need(args, 1, USAGE)
+    try:
+        stars = int(raw_stars)
+    except ValueError:
+        stars = 0
+    if not 1 <= stars <= 5:
+        raise BadInput(
+            _("A rating is a whole number from 1 to 5; you sent '{value}'.", value=raw_stars)
+        )
+    session = await ctx.uow.lock(MentorSession, session_id)
+    mentor = await ctx.uow.get(MentorProfile, session.mentor_id) if session else None
+    if session is None or mentor is None:
+        raise NotFound(_("There is no session #{id}.", id=session_id))
+    if ctx.actor.id == session.learner_id:
+        ratee = mentor.user_id
+    elif ctx.actor.id == mentor.user_id:
+        ratee = session.learner_id
+    else:
+        raise NotFound(_("There is no session #{id}.", id=session_id))
+    if session.status != "completed":
+        raise BadInput(_("Only completed sessions can be rated."))
+    existing = (
+        await ctx.uow.session.execute(
+            select(Rating)
+            .where(Rating.session_id == session.id)
+            .where(Rating.rater_id == ctx.actor.id)
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        raise BadInput(_("You already rated session #{id}.", id=session.id))
+    comment = " ".join(args[2:]).strip()[:1000]
+    rating = Rating(
+        session_id=session.id,
+        rater_id=ctx.actor.id,
+        ratee_id=ratee,
+        stars=stars,
+        comment=comment,
+        created_at=ctx.now(),
+    )
+    ctx.uow.add(rating)
+    if ratee == mentor.user_id:
+        locked = await ctx.uow.lock(MentorProfile, mentor.id)
+        assert locked is not None
+        locked.rating_count += 1
+        locked.rating_sum += stars
+    await ctx.uow.flush()
+    if comment:
+        ctx.say(_("Thank you! You rated session #{id} {stars}★.", id=session.id, stars=stars))
+        return
+    await conversations.begin(
+        ctx.uow, ctx.actor.id, "rate_comment", "comment", {"rating_id": rating.id}, ctx.now()
+    )
+    ctx.say(
+        _(
+            "Thank you! You rated session #{id} {stars}★. Add a comment? Send it now, or /skip.",
+            id=session.id,
+            stars=stars,
+        )
+    )
+
+
+@flow("rate_comment")
+async def rate_comment(ctx: Ctx, conv: Conversation, text: str) -> None:
+    rating = await ctx.uow.get(Rating, conv.data["rating_id"])
+    await conversations.end(ctx.uow, ctx.actor.id)
+    if rating is None or rating.rater_id != ctx.actor.id:
+        return
+    rating.comment = text.strip()[:1000]
+    ctx.say(_("Your comment is saved. Thank you!"))

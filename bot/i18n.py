@@ -1,0 +1,140 @@
+"""Translation: every user-facing string is a `Msg`, rendered late in the reader's language.
+
+Messages are written in English with `{named}` placeholders and marked with `_()`, which Babel
+extracts (`pybabel extract -F babel.cfg`). A message is not translated where it is written but
+where it is shown, because the same notice goes to a learner reading Chinese in Shanghai and a
+mentor reading English in Berlin: dates, money and course titles among its parameters are
+rendered for each reader too. Catalogs are `.po` files compiled in memory on first use, so no
+build step stands between a checkout and a running bot.
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "mentorbot"
+LANGUAGES = ("en", "zh")
+_BABEL_LOCALE = {"en": "en", "zh": "zh_Hans_CN"}
+_DATE_PATTERN = {"en": "EEE d MMM y, HH:mm", "zh": "y年M月d日 EEE HH:mm"}
+
+
+@dataclass(frozen=True)
+class Msg:
+    """A message id with its parameters, waiting to learn who will read it."""
+
+    msgid: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def render(self, lang: str, tz: str = "UTC") -> str:
+        text = translations(lang).gettext(self.msgid)
+        if not self.params:
+            return text
+        values = {k: render_value(v, lang, tz) for k, v in self.params}
+        return text.format(**values)
+
+
+def _(msgid: str, /, **params: Any) -> Msg:
+    """Mark a message for extraction and bind its parameters."""
+    return Msg(msgid, tuple(sorted(params.items())))
+
+
+@dataclass(frozen=True)
+class Localized:
+    """Content stored per language (course titles); falls back to English."""
+
+    en: str
+    zh: str = ""
+
+    def pick(self, lang: str) -> str:
+        return (self.zh if lang == "zh" else "") or self.en
+
+
+@dataclass(frozen=True)
+class Money:
+    amount_minor: int
+    currency: str
+
+    def format(self, lang: str) -> str:
+        amount = self.amount_minor / (10 ** currency_exponent(self.currency))
+        return format_currency(amount, self.currency.upper(), locale=_BABEL_LOCALE[lang])
+
+
+_ZERO_DECIMAL = {"JPY", "KRW", "XTR", "VND", "CLP"}
+
+
+def currency_exponent(currency: str) -> int:
+    """Digits after the decimal point in the currency's minor unit (Stripe's list)."""
+    return 0 if currency.upper() in _ZERO_DECIMAL else 2
+
+
+@dataclass(frozen=True)
+class When:
+    """An instant shown in the reader's timezone."""
+
+    instant: datetime
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Several values shown one per line (or joined by `sep`)."""
+
+    items: tuple[Any, ...]
+    sep: str = "\n"
+
+    def __init__(self, items: Any, sep: str = "\n") -> None:
+        object.__setattr__(self, "items", tuple(items))
+        object.__setattr__(self, "sep", sep)
+
+
+def render_value(value: Any, lang: str, tz: str) -> str:
+    if isinstance(value, Lines):
+        return value.sep.join(render_value(v, lang, tz) for v in value.items)
+    if isinstance(value, Msg):
+        return value.render(lang, tz)
+    if isinstance(value, Localized):
+        return value.pick(lang)
+    if isinstance(value, Money):
+        return value.format(lang)
+    if isinstance(value, When):
+        return format_when(value.instant, lang, tz)
+    return str(value)
+
+
+def format_when(instant: datetime, lang: str, tz: str) -> str:
+    local = instant.astimezone(ZoneInfo(tz))
+    text = format_datetime(local, _DATE_PATTERN[lang], locale=_BABEL_LOCALE[lang])
+    return f"{text} ({tz})"
+
+
+def normalize_language(code: str | None, default: str = "en") -> str:
+    """Map a platform language code (`zh-hans`, `zh_CN`, `en-GB`) to a catalog we have."""
+    if not code:
+        return default
+    base = code.replace("_", "-").split("-")[0].lower()
+    return base if base in LANGUAGES else default
+
+
+@functools.cache
+def translations(lang: str) -> gettext.NullTranslations:
+    if lang == "en":
+        return gettext.NullTranslations()
+    po_path = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    with po_path.open("rb") as fh:
+        catalog = read_po(fh, locale=_BABEL_LOCALE[lang])
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return gettext.GNUTranslations(buf)

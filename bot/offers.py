@@ -1,0 +1,265 @@
+"""Offering a mentorship request to mentors, round after round, then the waitlist.
+
+A request is offered to the top `matching.offer_size` candidates at once; the first to accept
+wins. When all of a round decline, or nobody answers within `matching.offer_timeout_minutes`, the
+next candidates get it. When nobody is left the request is waitlisted, admins are told, and the
+learner is told honestly; approving a new mentor offers waitlisted requests again.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, select
+
+from bot.config import Config
+from bot.i18n import Lines, Localized, When, _
+from bot.matching import MentorCandidate, RequestNeeds, rank_mentors
+from bot.outbox import enqueue
+from bot.replies import Choice, Say
+from bot.states import advance
+from bot.users import admin_ids
+from storage.models import (
+    Course,
+    Enrollment,
+    MentorProfile,
+    MentorSession,
+    MentorshipRequest,
+    MentorTopic,
+    RequestOffer,
+    User,
+)
+from storage.uow import UnitOfWork
+
+LEVEL_NAMES = {1: _("beginner"), 2: _("intermediate"), 3: _("advanced")}
+TIME_NAMES = {
+    "morning": _("mornings"),
+    "afternoon": _("afternoons"),
+    "evening": _("evenings"),
+    "any": _("any time"),
+}
+
+
+async def active_mentees(uow: UnitOfWork, mentor_ids: list[int] | None = None) -> dict[int, int]:
+    """Learners each mentor is still working with (credits left or a session booked)."""
+    booked = exists().where(
+        MentorSession.request_id == MentorshipRequest.id, MentorSession.status == "scheduled"
+    )
+    stmt = (
+        select(MentorshipRequest.mentor_id, MentorshipRequest.learner_id)
+        .join(Enrollment, Enrollment.id == MentorshipRequest.enrollment_id)
+        .where(MentorshipRequest.status == "accepted")
+        .where(Enrollment.status == "active")
+        .where((Enrollment.credits_remaining > 0) | booked)
+    )
+    if mentor_ids is not None:
+        stmt = stmt.where(MentorshipRequest.mentor_id.in_(mentor_ids))
+    learners: dict[int, set[int]] = defaultdict(set)
+    for mentor_id, learner_id in (await uow.session.execute(stmt)).all():
+        learners[mentor_id].add(learner_id)
+    return {m: len(ls) for m, ls in learners.items()}
+
+
+async def load_candidates(uow: UnitOfWork) -> list[MentorCandidate]:
+    profiles = list(
+        (
+            await uow.session.execute(
+                select(MentorProfile).where(MentorProfile.status == "approved")
+            )
+        ).scalars()
+    )
+    topics: dict[int, dict[str, int]] = defaultdict(dict)
+    for t in (await uow.session.execute(select(MentorTopic))).scalars():
+        topics[t.mentor_id][t.topic] = t.level
+    load = await active_mentees(uow)
+    return [
+        MentorCandidate(
+            mentor_id=p.id,
+            topics=topics[p.id],
+            languages=frozenset(p.languages),
+            rating_sum=p.rating_sum,
+            rating_count=p.rating_count,
+            active_mentees=load.get(p.id, 0),
+            capacity=p.capacity,
+        )
+        for p in profiles
+    ]
+
+
+async def _needs(uow: UnitOfWork, request: MentorshipRequest) -> tuple[User, Course, RequestNeeds]:
+    """What the request asks of a mentor; mentors offered it before, and oneself, are out."""
+    learner = await uow.get(User, request.learner_id)
+    enrollment = await uow.get(Enrollment, request.enrollment_id)
+    assert learner is not None and enrollment is not None
+    course = await uow.get(Course, enrollment.course_id)
+    assert course is not None
+    already = set(
+        (
+            await uow.session.execute(
+                select(RequestOffer.mentor_id).where(RequestOffer.request_id == request.id)
+            )
+        ).scalars()
+    )
+    own_profile = (
+        await uow.session.execute(
+            select(MentorProfile.id).where(MentorProfile.user_id == learner.id)
+        )
+    ).scalar_one_or_none()
+    if own_profile is not None:
+        already.add(own_profile)
+    needs = RequestNeeds(
+        topics=tuple(course.topics) or (request.topic,),
+        level=request.level,
+        language=learner.language,
+        exclude=frozenset(already),
+    )
+    return learner, course, needs
+
+
+async def offer_next_round(
+    uow: UnitOfWork, config: Config, request: MentorshipRequest, now: datetime
+) -> int:
+    """Offer `request` to the next candidates; returns how many mentors were offered it."""
+    learner, course, needs = await _needs(uow, request)
+    ranked = rank_mentors(needs, await load_candidates(uow))[: config.matching.offer_size]
+    course_title = Localized(course.title_en, course.title_zh)
+    if not ranked:
+        advance("request", request, "waitlisted")
+        request.offer_expires_at = None
+        await enqueue(
+            uow,
+            learner.id,
+            Say(
+                _(
+                    "No mentor is free for {course} right now. Your request #{id} is on the "
+                    "waitlist, and it goes out as soon as a mentor is available.",
+                    course=course_title,
+                    id=request.id,
+                )
+            ),
+            now,
+        )
+        for admin in await admin_ids(uow):
+            await enqueue(
+                uow,
+                admin,
+                Say(
+                    _(
+                        "Request #{id} ({course}) is waitlisted: no mentor can take it.",
+                        id=request.id,
+                        course=course_title,
+                    )
+                ),
+                now,
+            )
+        return 0
+    advance("request", request, "offered")
+    request.offer_round += 1
+    request.offer_expires_at = now + timedelta(minutes=config.matching.offer_timeout_minutes)
+    mentors = {
+        p.id: p
+        for p in (
+            await uow.session.execute(
+                select(MentorProfile).where(MentorProfile.id.in_([r.mentor_id for r in ranked]))
+            )
+        ).scalars()
+    }
+    for r in ranked:
+        uow.add(
+            RequestOffer(
+                request_id=request.id,
+                mentor_id=r.mentor_id,
+                offer_round=request.offer_round,
+                status="offered",
+                explanation="",
+                created_at=now,
+            )
+        )
+        await enqueue(
+            uow,
+            mentors[r.mentor_id].user_id,
+            Say(
+                _(
+                    "New mentorship request #{id} from {learner} for {course}.\n"
+                    "Goals: {goals}\nLevel: {level} · prefers {times}\nWhy you: {why}\n"
+                    "Open until {until}.",
+                    id=request.id,
+                    learner=learner.display_name,
+                    course=course_title,
+                    goals=request.goals,
+                    level=LEVEL_NAMES[request.level],
+                    times=times_text(request.preferred_times),
+                    why=r.explanation(),
+                    until=When(request.offer_expires_at),
+                ),
+                (
+                    Choice(_("Accept"), f"/accept {request.id}"),
+                    Choice(_("Decline"), f"/decline {request.id}"),
+                ),
+            ),
+            now,
+        )
+    await uow.flush()
+    return len(ranked)
+
+
+def times_text(times: list[str]) -> Lines:
+    return Lines([TIME_NAMES[t] for t in times if t in TIME_NAMES] or [TIME_NAMES["any"]], ", ")
+
+
+async def expire_offers(uow: UnitOfWork, config: Config, now: datetime) -> int:
+    """Rounds nobody answered in time go to the next candidates."""
+    due = (
+        await uow.session.execute(
+            select(MentorshipRequest)
+            .where(MentorshipRequest.status == "offered")
+            .where(MentorshipRequest.offer_expires_at <= now)
+            .with_for_update(skip_locked=True)
+        )
+    ).scalars()
+    count = 0
+    for request in list(due):
+        await close_round(uow, request, "expired")
+        await offer_next_round(uow, config, request, now)
+        count += 1
+    return count
+
+
+async def close_round(uow: UnitOfWork, request: MentorshipRequest, status: str) -> None:
+    offers = (
+        await uow.session.execute(
+            select(RequestOffer)
+            .where(RequestOffer.request_id == request.id)
+            .where(RequestOffer.status == "offered")
+        )
+    ).scalars()
+    for offer in offers:
+        offer.status = status
+
+
+async def reoffer_waitlist(uow: UnitOfWork, config: Config, now: datetime) -> int:
+    waiting = (
+        await uow.session.execute(
+            select(MentorshipRequest)
+            .where(MentorshipRequest.status == "waitlisted")
+            .order_by(MentorshipRequest.created_at, MentorshipRequest.id)
+            .with_for_update(skip_locked=True)
+        )
+    ).scalars()
+    offered = 0
+    for request in list(waiting):
+        if await _offer_if_possible(uow, config, request, now):
+            offered += 1
+    return offered
+
+
+async def _offer_if_possible(
+    uow: UnitOfWork, config: Config, request: MentorshipRequest, now: datetime
+) -> bool:
+    """Offer a waitlisted request only when someone can take it (no repeated waitlist notices)."""
+    _learner, _course, needs = await _needs(uow, request)
+    if not rank_mentors(needs, await load_candidates(uow)):
+        return False
+    await offer_next_round(uow, config, request, now)
+    return True

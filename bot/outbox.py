@@ -1,0 +1,69 @@
+"""Durable notifications: written in the transaction that causes them, delivered after commit.
+
+A notice to another user (a mentor offered a request, a learner told it was accepted, a
+reminder) is rendered in the recipient's language and timezone and stored as an outbox row in
+the same transaction as the change it reports, so a crash can neither lose it nor send news of a
+change that was rolled back. Delivery claims rows with a lease (`claimed_until`): a process that
+dies mid-delivery leaves rows that another takes after the lease. Delivery is therefore
+at-least-once at the platform boundary; a duplicate needs a crash between the platform's
+acknowledgement and our commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+
+from bot.replies import Reply, Say, render
+from storage.models import Identity, OutboxMessage, User
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(seconds=60)
+
+Sender = Callable[[Identity, Reply], Awaitable[None]]
+
+
+async def enqueue(uow: UnitOfWork, user_id: int, say: Say, now: datetime) -> None:
+    user = await uow.get(User, user_id)
+    if user is None:
+        return
+    reply = render(user_id, say, user.language, user.timezone)
+    uow.add(OutboxMessage(user_id=user_id, body=reply.to_json(), created_at=now, attempts=0))
+
+
+async def claim_batch(uow: UnitOfWork, now: datetime, limit: int = 100) -> list[OutboxMessage]:
+    """Lease up to `limit` undelivered rows to this process."""
+    pending = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.sent_at.is_(None))
+        .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await uow.session.execute(pending)).scalars())
+    if not ids:
+        return []
+    stmt = (
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .where(OutboxMessage.sent_at.is_(None))
+        .values(claimed_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False)
+    )
+    rows = list((await uow.session.execute(stmt)).scalars())
+    return sorted(rows, key=lambda r: r.id)
+
+
+async def identities_by_recency(uow: UnitOfWork, user_id: int) -> list[Identity]:
+    stmt = (
+        select(Identity)
+        .where(Identity.user_id == user_id)
+        .order_by(Identity.last_seen_at.desc(), Identity.id)
+    )
+    return list((await uow.session.execute(stmt)).scalars())

@@ -1,0 +1,117 @@
+"""The payment port, the demo provider, and the one fulfilment path every provider shares.
+
+Providers only move money; what an order means (an enrollment with session credits, revoked on
+refund) is decided here once, so a Stars payment, a Stripe webhook and the demo button cannot
+fulfil differently. Fulfilment runs under a lock on the order row and goes through the order's
+transition table, so a second confirmation of the same payment is refused and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import select, update
+
+from bot.i18n import Msg, _
+from bot.states import advance
+from storage.models import Course, Enrollment, MentorSession, Order, Reminder
+from storage.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """How the learner pays: a label to show and the command (or URL) that pays."""
+
+    label: Msg
+    pay_command: str | None = None
+    url: str | None = None
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    async def start_checkout(self, order: Order, course: Course) -> Checkout: ...
+
+    async def refund(self, order: Order) -> None: ...
+
+
+class DemoPayments:
+    """Moves no money; every message it causes says so. Only enabled by `payments.demo`."""
+
+    name = "demo"
+
+    async def start_checkout(self, order: Order, course: Course) -> Checkout:
+        return Checkout(label=_("Pay (demo — no money moved)"), pay_command=f"/pay {order.id}")
+
+    async def refund(self, order: Order) -> None:
+        return None
+
+
+async def fulfil_order(uow: UnitOfWork, order: Order, now: datetime) -> Enrollment:
+    """Mark a locked, pending order paid and grant its enrollment."""
+    course = await uow.get(Course, order.course_id)
+    assert course is not None
+    advance("order", order, "paid")
+    order.paid_at = now
+    enrollment = Enrollment(
+        order_id=order.id,
+        user_id=order.user_id,
+        course_id=order.course_id,
+        credits_remaining=course.sessions_included,
+        status="active",
+        created_at=now,
+    )
+    uow.add(enrollment)
+    await uow.flush()
+    return enrollment
+
+
+async def revoke_order(uow: UnitOfWork, order: Order, now: datetime) -> list[MentorSession]:
+    """Refund bookkeeping: order refunded, enrollment revoked, future sessions cancelled.
+
+    Returns the cancelled sessions so the caller can tell both sides.
+    """
+    advance("order", order, "refunded")
+    order.refunded_at = now
+    enrollment = (
+        await uow.session.execute(select(Enrollment).where(Enrollment.order_id == order.id))
+    ).scalar_one_or_none()
+    cancelled: list[MentorSession] = []
+    if enrollment is None:
+        return cancelled
+    advance("enrollment", enrollment, "revoked")
+    enrollment.credits_remaining = 0
+    future = await uow.session.execute(
+        select(MentorSession)
+        .where(MentorSession.enrollment_id == enrollment.id)
+        .where(MentorSession.status == "scheduled")
+        .where(MentorSession.start_at > now)
+    )
+    for session in future.scalars():
+        advance("session", session, "cancelled")
+        cancelled.append(session)
+    if cancelled:
+        await uow.session.execute(
+            update(Reminder)
+            .where(Reminder.session_id.in_([s.id for s in cancelled]))
+            .where(Reminder.sent_at.is_(None))
+            .values(skipped_at=now)
+        )
+    return cancelled
+
+
+async def expire_orders(uow: UnitOfWork, now: datetime) -> int:
+    """Pending orders past their time expire, so a stale payment cannot complete them."""
+    stale = await uow.session.execute(
+        select(Order)
+        .where(Order.status == "pending")
+        .where(Order.expires_at <= now)
+        .with_for_update(skip_locked=True)
+    )
+    count = 0
+    for order in stale.scalars():
+        advance("order", order, "expired")
+        count += 1
+    return count

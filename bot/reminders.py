@@ -1,0 +1,167 @@
+"""Reminders: rows in the database are the truth; timers only wake us up to claim them.
+
+Each session gets a row per configured offset (default 24 h and 1 h before) and a `followup` row
+at its end, which asks the mentor whether it happened. A due row is claimed and its messages are
+written to the outbox in one transaction: `UPDATE … RETURNING` under `BEGIN IMMEDIATE` on SQLite,
+and under row locks (`FOR UPDATE SKIP LOCKED`) on PostgreSQL, so two bot processes on one
+database never send the same reminder. A reminder whose moment passed while the bot was down
+still goes out if the session has not started yet, and is skipped otherwise; one for a session
+that is no longer scheduled is skipped.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from bot.config import Config
+from bot.i18n import Localized, When, _
+from bot.outbox import enqueue
+from bot.replies import Choice, Say
+from storage.models import (
+    Course,
+    Enrollment,
+    MentorProfile,
+    MentorSession,
+    Reminder,
+    User,
+)
+from storage.uow import UnitOfWork
+
+FOLLOWUP = "followup"
+
+
+def before_kind(minutes: int) -> str:
+    return f"before_{minutes}"
+
+
+async def schedule_for_session(
+    uow: UnitOfWork, config: Config, session: MentorSession, now: datetime
+) -> list[datetime]:
+    """Create the session's reminder rows; returns their due times (for arming timers)."""
+    due_times = []
+    for minutes in config.reminders.offsets_minutes:
+        due = session.start_at - timedelta(minutes=minutes)
+        if due <= now:
+            continue
+        uow.add(Reminder(session_id=session.id, kind=before_kind(minutes), due_at=due))
+        due_times.append(due)
+    end = session.start_at + timedelta(minutes=session.duration_minutes)
+    uow.add(Reminder(session_id=session.id, kind=FOLLOWUP, due_at=end))
+    due_times.append(end)
+    await uow.flush()
+    return due_times
+
+
+async def skip_for_session(uow: UnitOfWork, session_id: int, now: datetime) -> None:
+    await uow.session.execute(
+        update(Reminder)
+        .where(Reminder.session_id == session_id)
+        .where(Reminder.sent_at.is_(None))
+        .where(Reminder.skipped_at.is_(None))
+        .values(skipped_at=now)
+    )
+
+
+async def claim_due(uow: UnitOfWork, now: datetime, limit: int = 200) -> list[Reminder]:
+    """Atomically take due reminders for this process; nobody else can take them after."""
+    due_ids = (
+        select(Reminder.id)
+        .where(Reminder.sent_at.is_(None))
+        .where(Reminder.skipped_at.is_(None))
+        .where(Reminder.due_at <= now)
+        .order_by(Reminder.due_at, Reminder.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await uow.session.execute(due_ids)).scalars())
+    if not ids:
+        return []
+    claimed = await uow.session.execute(
+        update(Reminder)
+        .where(Reminder.id.in_(ids))
+        .where(Reminder.sent_at.is_(None))
+        .where(Reminder.skipped_at.is_(None))
+        .values(sent_at=now)
+        .returning(Reminder)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(claimed.scalars(), key=lambda r: (r.due_at, r.id))
+
+
+async def send_due(uow: UnitOfWork, now: datetime) -> int:
+    """Claim due reminders and write their messages to the outbox; returns how many went out."""
+    sent = 0
+    for reminder in await claim_due(uow, now):
+        session = await uow.get(MentorSession, reminder.session_id)
+        assert session is not None
+        too_late = reminder.kind != FOLLOWUP and now >= session.start_at
+        if session.status != "scheduled" or too_late:
+            await uow.session.execute(
+                update(Reminder)
+                .where(Reminder.id == reminder.id)
+                .values(sent_at=None, skipped_at=now)
+            )
+            continue
+        await _notify(uow, reminder, session, now)
+        sent += 1
+    return sent
+
+
+async def _notify(
+    uow: UnitOfWork, reminder: Reminder, session: MentorSession, now: datetime
+) -> None:
+    mentor = await uow.get(MentorProfile, session.mentor_id)
+    learner = await uow.get(User, session.learner_id)
+    enrollment = await uow.get(Enrollment, session.enrollment_id)
+    assert mentor is not None and learner is not None and enrollment is not None
+    mentor_user = await uow.get(User, mentor.user_id)
+    course = await uow.get(Course, enrollment.course_id)
+    assert mentor_user is not None and course is not None
+    course_title = Localized(course.title_en, course.title_zh)
+    if reminder.kind == FOLLOWUP:
+        await enqueue(
+            uow,
+            mentor_user.id,
+            Say(
+                _(
+                    "Session #{id} with {learner} has ended. Did it take place?",
+                    id=session.id,
+                    learner=learner.display_name,
+                ),
+                (
+                    Choice(_("Yes, completed"), f"/complete {session.id}"),
+                    Choice(_("No-show"), f"/noshow {session.id}"),
+                ),
+            ),
+            now,
+        )
+        return
+    for user, other in ((learner, mentor_user), (mentor_user, learner)):
+        await enqueue(
+            uow,
+            user.id,
+            Say(
+                _(
+                    "Reminder: session #{id} ({course}) with {other} starts {when}.\nJoin: {link}",
+                    id=session.id,
+                    course=course_title,
+                    other=other.display_name,
+                    when=When(session.start_at),
+                    link=session.meeting_link,
+                )
+            ),
+            now,
+        )
+
+
+async def next_due(uow: UnitOfWork) -> list[datetime]:
+    """Due times of every pending reminder, for re-arming timers after a restart."""
+    rows = await uow.session.execute(
+        select(Reminder.due_at)
+        .where(Reminder.sent_at.is_(None))
+        .where(Reminder.skipped_at.is_(None))
+        .order_by(Reminder.due_at)
+    )
+    return list(rows.scalars())
