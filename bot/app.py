@@ -83,7 +83,7 @@ class Marketplace:
             user_id, lang, tz = user.id, user.language, user.timezone
             await uow.commit()
         says: list[Say]
-        notified = 0
+        notified = False
         async with self.new_uow() as uow:
             user = await uow.get(User, user_id)
             assert user is not None
@@ -93,7 +93,7 @@ class Marketplace:
                 await self._dispatch(ctx, msg.text)
                 lang, tz = user.language, user.timezone
                 await uow.commit()
-                says, notified = ctx.says, ctx.notified
+                says, notified = ctx.says, uow.wrote_outbox
             except MentorbotError as refused:
                 says = [Say(refused.message)]
             except Exception:

@@ -39,7 +39,6 @@ class Ctx:
     config: Config
     payments: PaymentProvider | None
     says: list[Say] = field(default_factory=list)
-    notified: int = 0
     wake_at: list[datetime] = field(default_factory=list)
 
     def now(self) -> datetime:
@@ -58,7 +57,6 @@ class Ctx:
     ) -> None:
         """Notify another user; delivered after this transaction commits, on their platform."""
         await enqueue(self.uow, user_id, Say(msg, tuple(choices)), self.now())
-        self.notified += 1
 
     def require_admin(self) -> None:
         if not self.actor.is_admin:

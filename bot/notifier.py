@@ -32,10 +32,12 @@ class Notifier:
     async def deliver_pending(self) -> int:
         """Send what the outbox holds; returns how many messages went out."""
         sent_total = 0
+        if not self._senders:
+            return 0
         while True:
             now = self._clock.now()
             async with self._new_uow() as uow:
-                rows = await claim_batch(uow, now)
+                rows = await claim_batch(uow, now, self._senders)
                 targets = {r.user_id: await identities_by_recency(uow, r.user_id) for r in rows}
                 await uow.commit()
             if not rows:

@@ -12,7 +12,7 @@ acknowledgement and our commit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
@@ -33,13 +33,18 @@ async def enqueue(uow: UnitOfWork, user_id: int, say: Say, now: datetime) -> Non
         return
     reply = render(user_id, say, user.language, user.timezone)
     uow.add(OutboxMessage(user_id=user_id, body=reply.to_json(), created_at=now, attempts=0))
+    uow.wrote_outbox = True
 
 
-async def claim_batch(uow: UnitOfWork, now: datetime, limit: int = 100) -> list[OutboxMessage]:
-    """Lease up to `limit` undelivered rows to this process."""
+async def claim_batch(
+    uow: UnitOfWork, now: datetime, platforms: Collection[str], limit: int = 100
+) -> list[OutboxMessage]:
+    """Lease up to `limit` undelivered rows whose user this process can reach."""
+    reachable = select(Identity.user_id).where(Identity.platform.in_(list(platforms)))
     pending = (
         select(OutboxMessage.id)
         .where(OutboxMessage.sent_at.is_(None))
+        .where(OutboxMessage.user_id.in_(reachable))
         .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
         .order_by(OutboxMessage.id)
         .limit(limit)

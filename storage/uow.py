@@ -21,6 +21,7 @@ class UnitOfWork:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
         self._committed = False
+        self.wrote_outbox = False
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessionmaker()

@@ -13,7 +13,7 @@ from bot.context import Ctx
 from bot.errors import STATUS_NAMES, BadInput, NotFound
 from bot.handlers.args import need, need_int
 from bot.handlers.catalogue import course_by_slug, title
-from bot.handlers.registry import command
+from bot.handlers.registry import ADMIN_SUBCOMMANDS, command
 from bot.i18n import Lines, Localized, Money, When, _, currency_exponent
 from bot.offers import reoffer_waitlist
 from bot.payments import revoke_order
@@ -56,7 +56,7 @@ async def admin(ctx: Ctx, args: list[str]) -> None:
         ctx.say(_("Admin commands:\n{usage}", usage=ADMIN_USAGE))
         return
     sub, rest = args[0].lower(), args[1:]
-    handler = SUBCOMMANDS.get(sub)
+    handler = ADMIN_SUBCOMMANDS.get(sub)
     if handler is None:
         raise BadInput(
             _("Unknown admin command '{value}'. Usage:\n{usage}", value=sub, usage=ADMIN_USAGE)
@@ -408,12 +408,14 @@ async def _waitlist(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-SUBCOMMANDS = {
-    "course": _course,
-    "mentors": _mentors,
-    "mentor": _mentor,
-    "orders": _orders,
-    "refund": _refund,
-    "stats": _stats,
-    "waitlist": _waitlist,
-}
+ADMIN_SUBCOMMANDS.update(
+    {
+        "course": _course,
+        "mentors": _mentors,
+        "mentor": _mentor,
+        "orders": _orders,
+        "refund": _refund,
+        "stats": _stats,
+        "waitlist": _waitlist,
+    }
+)

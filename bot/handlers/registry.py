@@ -23,6 +23,7 @@ class Command:
 
 COMMANDS: dict[str, Command] = {}
 FLOWS: dict[str, StepHandler] = {}
+ADMIN_SUBCOMMANDS: dict[str, Handler] = {}
 
 
 def command(name: str, help: Msg, role: str | None = None) -> Callable[[Handler], Handler]:
@@ -38,6 +39,18 @@ def command(name: str, help: Msg, role: str | None = None) -> Callable[[Handler]
 def flow(name: str) -> Callable[[StepHandler], StepHandler]:
     def register(fn: StepHandler) -> StepHandler:
         FLOWS[name] = fn
+        return fn
+
+    return register
+
+
+def admin_subcommand(name: str) -> Callable[[Handler], Handler]:
+    """Register `/admin NAME …`; the admin role is checked before any of these runs."""
+
+    def register(fn: Handler) -> Handler:
+        if name in ADMIN_SUBCOMMANDS:
+            raise RuntimeError(f"admin subcommand {name} registered twice")
+        ADMIN_SUBCOMMANDS[name] = fn
         return fn
 
     return register

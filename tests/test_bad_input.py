@@ -1,0 +1,184 @@
+"""Bad input gets a clear message naming what was wrong, and changes nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.demo_data import seed_demo
+from tests.conftest import Harness
+from tests.helpers import buy, matched_pair, request_mentor, snapshot
+
+
+@pytest.fixture
+async def market(harness: Harness) -> Harness:
+    await seed_demo(harness.app)
+    return harness
+
+
+async def refused(h: Harness, who: str, line: str) -> str:
+    """Send a line that must be refused; assert the database did not change."""
+    before = await snapshot(h)
+    out = await h.send(who, line)
+    assert await snapshot(h) == before, f"{line!r} changed the database"
+    return out
+
+
+async def test_unknown_command_names_it(market: Harness) -> None:
+    """An unknown command is named back with a pointer to /help."""
+    out = await refused(market, "alice", "/fly away")
+    assert "Unknown command /fly. See /help." in out
+
+
+async def test_free_text_outside_a_conversation_is_explained(market: Harness) -> None:
+    """Chatting without a command explains how to talk to the bot."""
+    assert "Commands start with /" in await refused(market, "alice", "hello there")
+
+
+async def test_unknown_course_is_named(market: Harness) -> None:
+    """Buying a course that does not exist names the slug and changes nothing."""
+    out = await refused(market, "alice", "/buy rocket-science")
+    assert "There is no course called 'rocket-science'" in out
+
+
+async def test_missing_and_malformed_arguments_show_usage(market: Harness) -> None:
+    """A missing or non-numeric argument shows the usage."""
+    assert "Usage: /buy SLUG" in await refused(market, "alice", "/buy")
+    assert "'abc' is not a number. Usage: /accept REQUEST" in await refused(
+        market, "ada", "/accept abc"
+    )
+
+
+@pytest.mark.parametrize("stars", ["0", "6", "9", "five", "-1"])
+async def test_rating_out_of_range_is_refused(
+    market: Harness, clock: FakeClock, stars: str
+) -> None:
+    """A rating outside 1–5 names the value sent, and nothing is stored."""
+    request_id = await matched_pair(market)
+    out = await market.send("alice", f"/book {request_id}")
+    await market.send("alice", "1")
+    clock.advance(timedelta(days=1))
+    await market.send("ada", "/complete 1")
+    out = await refused(market, "alice", f"/rate 1 {stars}")
+    assert f"A rating is a whole number from 1 to 5; you sent '{stars}'." in out
+
+
+async def test_rating_a_session_that_did_not_happen_is_refused(market: Harness) -> None:
+    """Only completed sessions can be rated."""
+    request_id = await matched_pair(market)
+    await market.send("alice", f"/book {request_id}")
+    await market.send("alice", "1")
+    assert "Only completed sessions can be rated." in await refused(market, "alice", "/rate 1 5")
+
+
+async def test_rating_twice_is_refused(market: Harness, clock: FakeClock) -> None:
+    """One rating per person per session."""
+    request_id = await matched_pair(market)
+    await market.send("alice", f"/book {request_id}")
+    await market.send("alice", "1")
+    clock.advance(timedelta(days=1))
+    await market.send("ada", "/complete 1")
+    await market.send("alice", "/rate 1 5 great")
+    assert "You already rated session #1." in await refused(market, "alice", "/rate 1 1")
+
+
+async def test_booking_a_taken_slot_is_refused(market: Harness) -> None:
+    """A slot another learner booked with the same mentor is neither offered nor bookable."""
+    first = await matched_pair(market, "alice", "ada")
+    await market.send("alice", f"/book {first}")
+    await market.send("alice", "1")
+    taken = await _booked_token(market)
+    second = await matched_pair(market, "bob", "ada")
+    await market.send("bob", f"/book {second}")
+    offered = [c.payload for c in market.chat.last_choices["bob"]]
+    assert offered and not any(p.endswith(taken) for p in offered)
+    out = await refused(market, "bob", f"/book {second} {taken}")
+    assert "That time is not free" in out
+
+
+async def _booked_token(h: Harness) -> str:
+    from sqlalchemy import select
+
+    from bot.scheduling import slot_token
+    from storage.models import MentorSession
+
+    async with h.app.new_uow() as uow:
+        start = (await uow.session.execute(select(MentorSession.start_at))).scalar_one()
+    return slot_token(start)
+
+
+async def test_forged_slot_payload_is_refused(market: Harness) -> None:
+    """A slot outside the mentor's availability (a forged button) is refused."""
+    request_id = await matched_pair(market)
+    out = await refused(market, "alice", f"/book {request_id} 203001010300")
+    assert "That time is not free" in out
+    out = await refused(market, "alice", f"/book {request_id} not-a-time")
+    assert "That time is not free" in out
+
+
+async def test_accepting_someone_elses_request_is_refused(market: Harness) -> None:
+    """A mentor cannot accept a request that was not offered to them."""
+    await buy(market, "alice")
+    await request_mentor(market, "alice")
+    await market.send("admin", "/as rogue")  # any user; make them an approved mentor
+    await market.chat.become("rogue", "mentor")
+    out = await refused(market, "rogue", "/accept 1")
+    assert "Request #1 was not offered to you." in out
+    out = await refused(market, "alice", "/accept 1")
+    assert "Only approved mentors can answer requests." in out
+
+
+async def test_non_admin_cannot_run_admin_commands(market: Harness) -> None:
+    """Admin commands refuse everyone without the admin role."""
+    for line in (
+        "/admin stats",
+        "/admin course archive python-basics",
+        "/admin refund 1",
+        "/admin mentor suspend 1",
+    ):
+        out = await refused(market, "alice", line)
+        assert "Only marketplace admins can do that." in out
+
+
+async def test_illegal_transition_is_refused_with_states(market: Harness) -> None:
+    """Cancelling a session twice names its state; cancelling a paid order is refused."""
+    request_id = await matched_pair(market)
+    await market.send("alice", f"/book {request_id}")
+    await market.send("alice", "1")
+    await market.send("alice", "/cancelsession 1")
+    out = await refused(market, "alice", "/cancelsession 1")
+    assert "Session #1 is cancelled and cannot become cancelled." in out
+    out = await refused(market, "alice", "/cancelorder 1")
+    assert "Order #1 is paid and cannot become cancelled." in out
+
+
+async def test_someone_elses_session_and_order_are_invisible(market: Harness) -> None:
+    """Nobody sees or touches another learner's order or session."""
+    request_id = await matched_pair(market)
+    await market.send("alice", f"/book {request_id}")
+    await market.send("alice", "1")
+    assert "You have no order #1." in await refused(market, "mallory", "/pay 1")
+    assert "There is no session #1." in await refused(market, "mallory", "/cancelsession 1")
+    assert "There is no session #1." in await refused(market, "mallory", "/rate 1 5")
+    out = await refused(market, "mallory", "/sessions")
+    assert "ada" not in out and "alice" not in out
+
+
+async def test_bad_admin_course_fields_are_named(market: Harness) -> None:
+    """A misspelt course field or bad price is named."""
+    out = await refused(market, "admin", "/admin course add rust titel=Rust price=10 sessions=2")
+    assert "Unknown course field 'titel'" in out
+    out = await refused(market, "admin", "/admin course add rust title=Rust price=ten sessions=2")
+    assert "price must be an amount like 49.00, got 'ten'." in out
+    out = await refused(market, "admin", "/admin course add rust title=Rust price=10")
+    assert "Missing course fields: sessions." in out
+
+
+async def test_bad_settings_are_named(market: Harness) -> None:
+    """Unknown language or timezone names the value."""
+    assert "Unknown language 'fr'" in await refused(market, "alice", "/language fr")
+    assert "'Mars/Olympus' is not a timezone" in await refused(
+        market, "alice", "/timezone Mars/Olympus"
+    )

@@ -1,0 +1,160 @@
+"""Offer rounds, the waitlist, refunds, cancellations and languages, through the console."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.clock import FakeClock
+from bot.demo_data import seed_demo
+from storage.models import Enrollment, MentorSession, MentorshipRequest, Reminder
+from tests.conftest import AppFactory, Harness, harness_for, make_config
+from tests.helpers import buy, matched_pair, request_mentor
+
+
+@pytest.fixture
+async def market(harness: Harness) -> Harness:
+    await seed_demo(harness.app)
+    return harness
+
+
+async def request_status(h: Harness, request_id: int = 1) -> str:
+    async with h.app.new_uow() as uow:
+        request = await uow.get(MentorshipRequest, request_id)
+        assert request is not None
+        return request.status
+
+
+async def test_declines_move_the_request_to_the_next_mentors(make_app: AppFactory) -> None:
+    """When every mentor offered a request declines, the next candidate gets it."""
+    app = await make_app(make_config(matching={"offer_size": 1}))
+    h = harness_for(app)
+    await seed_demo(app)
+    await buy(h, "alice")
+    await request_mentor(h, "alice")
+    first = [n for n in ("ada", "linus", "mei") if "Accept" in await h.send(n, "/requests")]
+    assert len(first) == 1
+    out = await h.send(first[0], "/decline 1")
+    assert "You declined request #1." in out and "New mentorship request #1" in out
+    second = [n for n in ("ada", "linus", "mei") if "Accept" in await h.send(n, "/requests")]
+    assert len(second) == 1 and second != first
+    assert "Request #1 is no longer open to you." in await h.send(first[0], "/accept 1")
+
+
+async def test_unanswered_offers_time_out_then_waitlist_then_new_mentor(
+    make_app: AppFactory, clock: FakeClock
+) -> None:
+    """Nobody answers → next mentors; nobody left → waitlist with honest notices; a newly
+    approved mentor gets the waitlisted request."""
+    app = await make_app(make_config(matching={"offer_size": 2, "offer_timeout_minutes": 60}))
+    h = harness_for(app)
+    await seed_demo(app)
+    await buy(h, "alice")
+    await request_mentor(h, "alice")
+    assert await request_status(h) == "offered"
+    clock.advance(timedelta(minutes=61))
+    out = await h.tick()
+    assert "New mentorship request #1" in out  # the third mentor
+    clock.advance(timedelta(minutes=61))
+    out = await h.tick()
+    assert await request_status(h) == "waitlisted"
+    assert "Your request #1 is on the waitlist" in out
+    assert "message for admin" in out and "Request #1 (Python from zero) is waitlisted" in out
+    assert "#1 alice" in await h.send("admin", "/admin waitlist")
+
+    out = await h.send("zed", "/becomementor")
+    assert "Thanks for applying" in out and "zed applied to mentor" in out
+    await h.send("zed", "/profile topics python:advanced")
+    out = await h.send("admin", "/admin mentor approve 4")
+    assert "Mentor #4 is approved." in out
+    assert "message for zed" in out and "New mentorship request #1" in out
+    assert await request_status(h) == "offered"
+    out = await h.send("zed", "/accept 1")
+    assert "You are now mentoring alice" in out
+
+
+async def test_cancelling_returns_the_credit_and_silences_reminders(
+    market: Harness, clock: FakeClock
+) -> None:
+    """A cancelled session gives the credit back, tells the other side, and never reminds."""
+    request_id = await matched_pair(market)
+    await market.send("alice", f"/book {request_id}")
+    await market.send("alice", "3")
+    out = await market.send("ada", "/cancelsession 1")
+    assert "Session #1 is cancelled. The session credit is back." in out
+    assert "message for alice" in out and "ada cancelled session #1" in out
+    assert "4 sessions left" in await market.send("alice", "/mycourses")
+    clock.advance(timedelta(days=2))
+    assert "Reminder" not in await market.tick()
+    async with market.app.new_uow() as uow:
+        reminders = (await uow.session.execute(select(Reminder))).scalars().all()
+        assert reminders and all(r.sent_at is None and r.skipped_at for r in reminders)
+
+
+async def test_refund_revokes_enrollment_and_cancels_future_sessions(market: Harness) -> None:
+    """An admin refund revokes the course, cancels booked sessions and tells both sides."""
+    request_id = await matched_pair(market)
+    await market.send("alice", f"/book {request_id}")
+    await market.send("alice", "3")
+    out = await market.send("admin", "/admin refund 1")
+    assert "Order #1 refunded; 1 future sessions cancelled." in out
+    assert "message for ada" in out and "course was refunded" in out
+    assert "message for alice" in out and "Order #1 is refunded ($49.00)" in out
+    async with market.app.new_uow() as uow:
+        enrollment = (await uow.session.execute(select(Enrollment))).scalar_one()
+        session = (await uow.session.execute(select(MentorSession))).scalar_one()
+        assert (enrollment.status, enrollment.credits_remaining) == ("revoked", 0)
+        assert session.status == "cancelled"
+    out = await market.send("admin", "/admin refund 1")
+    assert "Order #1 is refunded and cannot become refunded." in out
+    assert "no courses yet" in await market.send("alice", "/mycourses")
+
+
+async def test_admin_manages_the_catalogue(market: Harness) -> None:
+    """Admins add, edit, archive and restore courses; learners see the result."""
+    out = await market.send(
+        "admin",
+        '/admin course add rust-intro title="Rust in practice" title_zh="Rust 实战" '
+        "price=59.50 currency=eur sessions=3 topics=rust",
+    )
+    assert "Course 'rust-intro' added: Rust in practice, €59.50." in out
+    await market.send("admin", "/admin course edit rust-intro price=45")
+    assert "€45.00" in await market.send("alice", "/course rust-intro")
+    await market.send("admin", "/admin course archive rust-intro")
+    assert "Rust in practice" not in await market.send("alice", "/courses")
+    assert "There is no course called" in await market.send("alice", "/buy rust-intro")
+    await market.send("admin", "/admin course restore rust-intro")
+    assert "Rust in practice" in await market.send("alice", "/courses")
+
+
+async def test_expired_order_cannot_be_paid(market: Harness, clock: FakeClock) -> None:
+    """An order left past its time expires and paying it is refused politely."""
+    await market.send("alice", "/buy python-basics")
+    clock.advance(timedelta(hours=2))
+    await market.tick()
+    out = await market.send("alice", "/pay 1")
+    assert "Order #1 is expired and cannot become paid." in out
+    assert "no courses yet" in await market.send("alice", "/mycourses")
+
+
+async def test_mentor_only_actions_are_checked(market: Harness, clock: FakeClock) -> None:
+    """Only the assigned mentor completes a session, and not before it starts."""
+    request_id = await matched_pair(market)
+    await market.send("alice", f"/book {request_id}")
+    await market.send("alice", "3")
+    assert "Only the session's mentor can do that." in await market.send("alice", "/complete 1")
+    assert "There is no session #1." in await market.send("linus", "/complete 1")
+    assert "Session #1 has not started yet." in await market.send("ada", "/complete 1")
+    clock.advance(timedelta(days=1))
+    out = await market.send("ada", "/noshow 1")
+    assert "marked as a no-show" in out and "marked session #1" in out
+
+
+async def test_demo_payments_off_means_no_buying(make_app: AppFactory) -> None:
+    """Without a payment provider, buying explains that payments are not set up."""
+    app = await make_app(make_config(payments={"demo": False}))
+    h = harness_for(app)
+    await seed_demo(app)
+    assert "Payments are not set up" in await h.send("alice", "/buy python-basics")

@@ -1,0 +1,64 @@
+"""Free slots across timezones and daylight-saving changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.scheduling import Busy, Window, free_slots, local_to_utc, parse_slot_token, slot_token
+
+HOUR = timedelta(hours=1)
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def slots(
+    windows: list[Window], tz: str, now: datetime, busy: list[Busy] | None = None, days: int = 7
+) -> list[datetime]:
+    return free_slots(windows, tz, busy or [], now, timedelta(days=days), HOUR, timedelta(0))
+
+
+def test_window_stays_at_the_mentors_wall_clock_across_spring_forward() -> None:
+    """A Sunday 18:00 Berlin window is 17:00 UTC before the change and 16:00 UTC after."""
+    sunday = Window(weekday=6, start_minute=18 * 60, end_minute=19 * 60)
+    found = slots([sunday], "Europe/Berlin", datetime(2026, 3, 20, tzinfo=UTC), days=10)
+    assert found == [datetime(2026, 3, 22, 17, tzinfo=UTC), datetime(2026, 3, 29, 16, tzinfo=UTC)]
+
+
+def test_nonexistent_local_time_is_not_offered() -> None:
+    """02:00–03:00 on the spring-forward night in Berlin does not exist, so no slot there."""
+    window = Window(weekday=6, start_minute=1 * 60, end_minute=4 * 60)
+    found = slots([window], "Europe/Berlin", datetime(2026, 3, 28, tzinfo=UTC), days=2)
+    local_hours = [s.astimezone(BERLIN).hour for s in found]
+    assert local_hours == [1, 3]
+    assert local_to_utc(datetime(2026, 3, 29).date(), 2 * 60 + 30, BERLIN) is None
+
+
+def test_repeated_local_time_on_fall_back_is_offered_once() -> None:
+    """01:00 happens twice in New York on 1 Nov 2026; it is offered once, at the first."""
+    window = Window(weekday=6, start_minute=0, end_minute=3 * 60)
+    found = slots([window], "America/New_York", datetime(2026, 10, 31, tzinfo=UTC), days=2)
+    assert found == [
+        datetime(2026, 11, 1, 4, tzinfo=UTC),  # 00:00 EDT
+        datetime(2026, 11, 1, 5, tzinfo=UTC),  # 01:00 EDT (first occurrence)
+        datetime(2026, 11, 1, 7, tzinfo=UTC),  # 02:00 EST
+    ]
+
+
+def test_busy_times_and_lead_time_remove_slots() -> None:
+    """Booked sessions and slots sooner than the lead time are not offered."""
+    monday = Window(weekday=0, start_minute=9 * 60, end_minute=12 * 60)
+    now = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)  # Monday, London = UTC in March
+    busy = [Busy(datetime(2026, 3, 2, 10, tzinfo=UTC), datetime(2026, 3, 2, 11, tzinfo=UTC))]
+    found = free_slots(
+        [monday], "Europe/London", busy, now, timedelta(days=1), HOUR, timedelta(hours=1)
+    )
+    assert found == [datetime(2026, 3, 2, 11, tzinfo=UTC)]
+
+
+def test_slot_token_round_trips_and_fits_a_button() -> None:
+    """A slot's token is short and parses back to the same instant; garbage does not parse."""
+    start = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
+    token = slot_token(start)
+    assert parse_slot_token(token) == start
+    assert len(f"/book 999999 {token}".encode()) <= 64
+    assert parse_slot_token("2026-13-45") is None

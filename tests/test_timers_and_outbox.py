@@ -1,0 +1,116 @@
+"""Timers are re-armed from the database; notices wait in the outbox until they can go out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from bot.clock import FakeClock
+from bot.demo_data import seed_demo
+from bot.replies import Reply
+from bot.timers import Timers
+from storage.models import Identity, MentorSession, OutboxMessage, Reminder
+from tests.conftest import AppFactory, harness_for
+from tests.helpers import matched_pair
+
+
+def armed(timers: Timers) -> set[datetime]:
+    return {
+        job.next_run_time.astimezone(UTC)
+        for job in timers.scheduler.get_jobs()
+        if job.id.startswith("due-")
+    }
+
+
+async def test_booking_arms_timers_and_a_restart_rearms_them(
+    make_app: AppFactory, clock: FakeClock
+) -> None:
+    """Each reminder gets a timer at its instant, with misfires never dropped; a new process
+    re-arms every pending reminder from the database."""
+    clock.set(datetime.now(UTC) + timedelta(days=30))  # timers in the real future stay armed
+    app = await make_app()
+    h = harness_for(app)
+    timers = Timers(app)
+    await timers.start()
+    try:
+        await seed_demo(app)
+        request_id = await matched_pair(h)
+        await h.send("alice", f"/book {request_id}")
+        await h.send("alice", "3")
+        async with app.new_uow() as uow:
+            due = set((await uow.session.execute(select(Reminder.due_at))).scalars())
+        assert due and armed(timers) == due
+        sweep = timers.scheduler.get_job("sweep")
+        assert sweep is not None and sweep.misfire_grace_time is None
+    finally:
+        timers.shutdown()
+
+    restarted = Timers(await make_app())
+    await restarted.start()
+    try:
+        assert armed(restarted) == due
+    finally:
+        restarted.shutdown()
+
+
+async def test_notice_for_an_unreachable_user_waits_in_the_outbox(
+    make_app: AppFactory, clock: FakeClock
+) -> None:
+    """A notice for a user whose platform is not connected stays queued, and goes out once
+    it is; a failing send is retried after its lease."""
+    app = await make_app()
+    h = harness_for(app)
+    await seed_demo(app)
+    from bot.users import Incoming
+
+    # A learner on "telegram" (no telegram adapter in this process) gets the acceptance notice.
+    await app.handle(Incoming("telegram", "42", "tg-user", "/buy python-basics"))
+    await app.handle(Incoming("telegram", "42", "tg-user", "/pay 1"))
+    for line in ("/mentor", "Learn", "beginner", "any"):
+        await app.handle(Incoming("telegram", "42", "tg-user", line))
+    await h.send("ada", "/accept 1")
+    async with app.new_uow() as uow:
+        waiting = (
+            await uow.session.execute(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)))
+        ).scalars().all()
+        assert [m.body["text"] for m in waiting if "accepted" in m.body["text"]]
+
+    attempts: list[str] = []
+
+    async def flaky(identity: Identity, reply: Reply) -> None:
+        attempts.append(reply.text)
+        if len(attempts) == 1:
+            raise ConnectionError("platform down")
+
+    app.notifier.register("telegram", flaky)
+    await app.notifier.deliver_pending()
+    assert len(attempts) == 1
+    await app.notifier.deliver_pending()  # still leased: not retried yet
+    assert len(attempts) == 1
+    clock.advance(timedelta(minutes=2))
+    await app.notifier.deliver_pending()
+    assert len(attempts) == 2 and "ada accepted your request #1" in attempts[-1]
+    clock.advance(timedelta(minutes=2))
+    await app.notifier.deliver_pending()
+    assert len(attempts) == 2  # delivered once, never again
+
+
+async def test_reminder_that_fell_due_while_down_goes_out_only_if_still_useful(
+    make_app: AppFactory, clock: FakeClock
+) -> None:
+    """After downtime, a reminder still before the session is sent; one past its start is
+    skipped."""
+    app = await make_app()
+    h = harness_for(app)
+    await seed_demo(app)
+    request_id = await matched_pair(h)
+    await h.send("alice", f"/book {request_id}")
+    await h.send("alice", "8")  # a slot more than a day ahead: both reminders exist
+    async with app.new_uow() as uow:
+        start = (await uow.session.execute(select(MentorSession.start_at))).scalar_one()
+    clock.set(start - timedelta(minutes=30))  # "down" through the 24 h and the 1 h marks
+    out = await h.tick()
+    assert out.count("Reminder: session #1") == 4  # both reminders, to both sides
+    clock.set(start + timedelta(minutes=5))
+    assert "Reminder" not in await h.tick()
