@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -62,12 +62,12 @@ class Marketplace:
         config: Config,
         engine: AsyncEngine,
         clock: Clock,
-        payments: PaymentProvider | None = None,
+        payments: Sequence[PaymentProvider] = (),
     ) -> None:
         self.config = config
         self.engine = engine
         self.clock = clock
-        self.payments = payments
+        self.payments = tuple(payments)
         self._sessionmaker = make_uow_factory(engine)
         self.notifier = Notifier(self.new_uow, clock)
         self.on_new_due: Callable[[list[datetime]], None] = lambda _times: None
@@ -85,8 +85,9 @@ class Marketplace:
         says: list[Say]
         notified = False
         async with self.new_uow() as uow:
-            user = await uow.get(User, user_id)
-            assert user is not None
+            found = await uow.get(User, user_id)
+            assert found is not None
+            user = found
             roles = await roles_of(uow, user_id)
             ctx = Ctx(uow, Actor(user, roles, msg.platform), self.clock, self.config, self.payments)
             try:

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from bot.app import Marketplace
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.payments import DemoPayments, PaymentProvider
+from bot.stars import StarsPayments
+from bot.web import WebServer
 from storage.db import create_engine
 from storage.migrate import upgrade
 
 
-def payment_provider(config: Config) -> PaymentProvider | None:
-    return DemoPayments() if config.payments.demo else None
+def payment_providers(config: Config, clock: Clock | None = None) -> list[PaymentProvider]:
+    providers: list[PaymentProvider] = []
+    if config.payments.demo:
+        providers.append(DemoPayments())
+    if config.stripe.secret_key:
+        from bot.stripe_payments import StripePayments  # only loaded when configured
+
+        providers.append(StripePayments(config.stripe, clock or SystemClock()))
+    if config.telegram.token and config.telegram.stars:
+        providers.append(StarsPayments())
+    return providers
 
 
 async def build_marketplace(
@@ -20,4 +33,40 @@ async def build_marketplace(
     engine = create_engine(config.database_url(), pool_size=config.storage.pool_size)
     if config.storage.auto_migrate if migrate is None else migrate:
         await upgrade(engine)
-    return Marketplace(config, engine, clock or SystemClock(), payment_provider(config))
+    clock = clock or SystemClock()
+    return Marketplace(config, engine, clock, payment_providers(config, clock))
+
+
+class Service(Protocol):
+    """Something `mentorbot run` starts and stops: a platform adapter, the web server."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def configured_services(config: Config, app: Marketplace) -> list[Service]:
+    """The adapters and servers that config enables; empty means: use the console chat.
+
+    Each platform adds itself here when its section is configured (token present), so that
+    `mentorbot run` needs no flags.
+    """
+    services: list[Service] = []
+    web = WebServer(config.web.host, config.web.port)
+    needs_web = False
+    if config.telegram.token:
+        from bot.adapters.telegram import TelegramService  # only loaded when configured
+
+        services.append(TelegramService(config, app, web))
+        needs_web = needs_web or config.telegram.mode == "webhook"
+    stripe = next((p for p in app.payments if p.name == "stripe"), None)
+    if stripe is not None:
+        from bot.reconcile import StripeService
+
+        services.append(StripeService(app, stripe, web))  # type: ignore[arg-type]
+        needs_web = True
+    if needs_web:
+        services.insert(0, web)  # listening, with every route added, before webhooks are set
+    return services

@@ -65,7 +65,41 @@ def main(argv: list[str] | None = None) -> int:
                 config, payments=dataclasses.replace(config.payments, demo=True)
             )
         return asyncio.run(_shell(config, args.name, args.role, args.demo))
-    return asyncio.run(_shell(config, "learner", None, False))
+    return asyncio.run(_run(config))
+
+
+async def _run(config: Config) -> int:
+    """Start every configured service and run until SIGINT/SIGTERM; else the console chat."""
+    import signal
+
+    from bot.bootstrap import build_marketplace, configured_services
+    from bot.timers import Timers
+
+    app = await build_marketplace(config)
+    services = configured_services(config, app)
+    if not services:
+        await app.engine.dispose()
+        print("No chat platform is configured; starting the console chat.", flush=True)
+        return await _shell(config, "learner", None, False)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    timers = Timers(app)
+    started = []
+    try:
+        await timers.start()
+        for service in services:
+            await service.start()
+            started.append(service)
+        await app.notifier.deliver_pending()
+        await stop.wait()
+    finally:
+        for service in reversed(started):
+            await service.stop()
+        timers.shutdown()
+        await app.engine.dispose()
+    return 0
 
 
 async def _migrate(config: Config) -> int:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENV_PREFIX = "MENTORBOT_"
@@ -35,6 +37,9 @@ class Secret(str):
 
     def __str__(self) -> str:
         return "********" if self else ""
+
+
+NO_SECRET = Secret("")
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,20 @@ class PaymentsSection:
 class MatchingSection:
     offer_size: int = 3
     offer_timeout_minutes: int = 720
+    # Score weights (points for a perfect factor); see bot/matching.py for each factor.
+    weight_topics: int = 40
+    weight_availability: int = 25
+    weight_rating: int = 20
+    weight_load: int = 10
+    weight_history: int = 15
+    # Bayesian rating: the prior mean in tenths of a star, worth this many ratings.
+    rating_prior_mean_tenths: int = 40
+    rating_prior_weight: int = 5
+    # Weekly overlap (hours) at which availability counts in full.
+    full_overlap_hours: int = 10
+    # Share of requests whose last offer slot goes to a new mentor (< new_mentor_ratings).
+    exploration_percent: int = 10
+    new_mentor_ratings: int = 3
 
 
 @dataclass(frozen=True)
@@ -69,7 +88,14 @@ class SessionsSection:
     duration_minutes: int = 60
     booking_horizon_days: int = 14
     min_lead_minutes: int = 120
+    cancel_window_hours: int = 24
     meeting_link_template: str = "https://meet.jit.si/mentorbot-{session_id}-{token}"
+
+
+@dataclass(frozen=True)
+class RatingsSection:
+    edit_window_hours: int = 24
+    alert_at_or_below: int = 2
 
 
 @dataclass(frozen=True)
@@ -82,6 +108,82 @@ class RemindersSection:
 class ConsoleSection:
     language: str = "en"
     timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class WebSection:
+    """The one HTTP server (Stripe webhooks, Telegram webhook mode, health checks)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True)
+class TelegramSection:
+    """The Telegram adapter; it starts when `token` is set."""
+
+    token: Secret = NO_SECRET
+    # The Bot API server root; `/bot<token>/<method>` is appended (a local Bot API server or a
+    # test fake can be set here).
+    base_url: str = "https://api.telegram.org"
+    mode: str = "polling"
+    # Webhook mode: the public HTTPS URL Telegram posts updates to; its path is served by the
+    # [web] server. The secret is checked on every update (X-Telegram-Bot-Api-Secret-Token).
+    webhook_url: str = ""
+    webhook_secret: Secret = NO_SECRET
+    # Sell courses for Telegram Stars (currency XTR) inside Telegram.
+    stars: bool = True
+    # Buttons older than this answer "this button has expired".
+    button_ttl_days: int = 30
+    # How often a send that Telegram answered with 429 is retried after its retry_after.
+    max_retries: int = 5
+    # Updates handled at once (one user's updates are always handled in order).
+    concurrent_updates: int = 64
+
+
+@dataclass(frozen=True)
+class StripeSection:
+    """Card payments through Stripe Checkout; enabled when `secret_key` is set."""
+
+    secret_key: Secret = NO_SECRET
+    # Signs the webhooks Stripe sends to `webhook_path` on the [web] server ("whsec_…").
+    webhook_secret: Secret = NO_SECRET
+    # Empty: Stripe's own API. A local test server or an egress proxy can be set here.
+    api_base: str = ""
+    # Where Checkout sends the learner after paying or giving up (Stripe fills in
+    # {CHECKOUT_SESSION_ID}); fulfilment never depends on these pages being loaded.
+    success_url: str = ""
+    cancel_url: str = ""
+    webhook_path: str = "/stripe/webhook"
+    # A webhook whose signed timestamp is further than this from our clock is refused.
+    signature_tolerance_seconds: int = 300
+    # Platforms whose learners get a "Pay by card" button.
+    platforms: tuple[str, ...] = ("discord", "console")
+    # Reconciliation (at start-up and then every interval): fulfil paid Checkout Sessions
+    # created within the lookback that no webhook reached.
+    reconcile_interval_minutes: int = 15
+    reconcile_lookback_hours: int = 72
+    # Each Stripe API call: seconds before giving up, and retries of a failed call.
+    timeout_seconds: int = 20
+    max_network_retries: int = 2
+
+
+@dataclass(frozen=True)
+class DiscordSection:
+    """The Discord adapter; it starts when `token` is set."""
+
+    token: Secret = NO_SECRET
+    # 0: learnt from the token at login.
+    application_id: int = 0
+    # Slash commands are synced to these guilds (servers); none: synced globally.
+    guild_ids: tuple[int, ...] = ()
+    # New mentorship requests are posted here with Accept / Decline buttons; 0: DMs only.
+    mentors_channel_id: int = 0
+    # Members with one of these roles are marketplace admins while they use the bot there.
+    admin_role_ids: tuple[int, ...] = ()
+    # Empty: Discord's own REST API and gateway. A REST proxy or a test fake can be set here.
+    api_base: str = ""
+    gateway_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,7 +200,12 @@ class Config:
     matching: MatchingSection = field(default_factory=MatchingSection)
     sessions: SessionsSection = field(default_factory=SessionsSection)
     reminders: RemindersSection = field(default_factory=RemindersSection)
+    ratings: RatingsSection = field(default_factory=RatingsSection)
     console: ConsoleSection = field(default_factory=ConsoleSection)
+    web: WebSection = field(default_factory=WebSection)
+    telegram: TelegramSection = field(default_factory=TelegramSection)
+    stripe: StripeSection = field(default_factory=StripeSection)
+    discord: DiscordSection = field(default_factory=DiscordSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
 
     def database_url(self) -> str:
@@ -107,6 +214,12 @@ class Config:
             return self.storage.url
         path = Path(self.storage.data_dir).expanduser().resolve() / "mentorbot.db"
         return f"sqlite+aiosqlite:///{path}"
+
+    def admin_roles_for(self, platform: str) -> frozenset[str]:
+        """Platform role ids that make a member an admin: the platform section's
+        `admin_role_ids`, if it has any."""
+        section = getattr(self, platform, None)
+        return frozenset(str(role) for role in getattr(section, "admin_role_ids", ()))
 
 
 LANGUAGES = ("en", "zh")
@@ -248,8 +361,19 @@ def _validate(config: Config) -> None:
     for where, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{where} must be greater than 0, got {value}")
-    if config.sessions.min_lead_minutes < 0:
-        raise ConfigError("[sessions] min_lead_minutes must not be negative")
+    _validate_matching(config.matching)
+    _validate_telegram(config.telegram)
+    _validate_stripe(config)
+    _validate_discord(config.discord)
+    for where, value in (
+        ("[sessions] min_lead_minutes", config.sessions.min_lead_minutes),
+        ("[sessions] cancel_window_hours", config.sessions.cancel_window_hours),
+        ("[ratings] edit_window_hours", config.ratings.edit_window_hours),
+    ):
+        if value < 0:
+            raise ConfigError(f"{where} must not be negative, got {value}")
+    if not 0 <= config.ratings.alert_at_or_below <= 5:
+        raise ConfigError("[ratings] alert_at_or_below must be from 0 (never) to 5")
     for i, offset in enumerate(config.reminders.offsets_minutes):
         if offset <= 0:
             raise ConfigError(f"[reminders] offsets_minutes[{i}] must be greater than 0")
@@ -263,3 +387,123 @@ def _validate(config: Config) -> None:
         raise ConfigError("[logging] level must be DEBUG, INFO, WARNING or ERROR")
     if config.logging.format not in ("json", "text"):
         raise ConfigError("[logging] format must be 'json' or 'text'")
+
+
+def _validate_matching(m: MatchingSection) -> None:
+    """Weights may be 0 (factor off) but not negative; ranges keep the score meaningful."""
+    weights = {
+        "weight_topics": m.weight_topics,
+        "weight_availability": m.weight_availability,
+        "weight_rating": m.weight_rating,
+        "weight_load": m.weight_load,
+        "weight_history": m.weight_history,
+        "rating_prior_weight": m.rating_prior_weight,
+        "new_mentor_ratings": m.new_mentor_ratings,
+    }
+    for key, value in weights.items():
+        if value < 0:
+            raise ConfigError(f"[matching] {key} must not be negative, got {value}")
+    if not 10 <= m.rating_prior_mean_tenths <= 50:
+        raise ConfigError(
+            "[matching] rating_prior_mean_tenths must be from 10 to 50 (1.0★ to 5.0★), "
+            f"got {m.rating_prior_mean_tenths}"
+        )
+    if not 1 <= m.full_overlap_hours <= 168:
+        raise ConfigError(
+            f"[matching] full_overlap_hours must be from 1 to 168, got {m.full_overlap_hours}"
+        )
+    if not 0 <= m.exploration_percent <= 100:
+        raise ConfigError(
+            f"[matching] exploration_percent must be from 0 to 100, got {m.exploration_percent}"
+        )
+
+
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def _validate_telegram(t: TelegramSection) -> None:
+    if t.mode not in ("polling", "webhook"):
+        raise ConfigError(f"[telegram] mode must be 'polling' or 'webhook', got {t.mode!r}")
+    if t.token and ":" not in t.token.reveal():
+        raise ConfigError("[telegram] token must look like '123456:ABC-DEF…' (from @BotFather)")
+    if not t.base_url.startswith(("https://", "http://")):
+        raise ConfigError(f"[telegram] base_url must be an http(s) URL, got {t.base_url!r}")
+    for key, value in (
+        ("button_ttl_days", t.button_ttl_days),
+        ("concurrent_updates", t.concurrent_updates),
+    ):
+        if value <= 0:
+            raise ConfigError(f"[telegram] {key} must be greater than 0, got {value}")
+    if t.max_retries < 0:
+        raise ConfigError("[telegram] max_retries must not be negative")
+    if t.mode != "webhook" or not t.token:
+        return
+    if not t.webhook_url.startswith(("https://", "http://")) or not urlsplit(t.webhook_url).path:
+        raise ConfigError(
+            "[telegram] webhook_url must be the public URL Telegram posts to, with a path, "
+            f"e.g. https://bot.example.com/telegram/webhook; got {t.webhook_url!r}"
+        )
+    if not _WEBHOOK_SECRET.fullmatch(t.webhook_secret.reveal()):
+        raise ConfigError(
+            "[telegram] webhook_secret must be 1-256 characters of A-Z, a-z, 0-9, _ and - "
+            "(set it, e.g. from MENTORBOT_TELEGRAM_WEBHOOK_SECRET)"
+        )
+
+
+def _validate_stripe(config: Config) -> None:
+    """Only checked when Stripe is enabled; values are never echoed for the secrets."""
+    s = config.stripe
+    if not s.secret_key:
+        return
+    if not s.secret_key.reveal().startswith(("sk_", "rk_")):
+        raise ConfigError(
+            "[stripe] secret_key must be a Stripe secret or restricted key (sk_… or rk_…); "
+            "set it from MENTORBOT_STRIPE_SECRET_KEY"
+        )
+    if not s.webhook_secret:
+        raise ConfigError(
+            "[stripe] webhook_secret is required when secret_key is set (the endpoint's "
+            "signing secret, whsec_…); set it from MENTORBOT_STRIPE_WEBHOOK_SECRET"
+        )
+    for key, url in (("success_url", s.success_url), ("cancel_url", s.cancel_url)):
+        if not url.startswith(("https://", "http://")):
+            raise ConfigError(f"[stripe] {key} must be an http(s) URL, got {url!r}")
+    if s.api_base and not s.api_base.startswith(("https://", "http://")):
+        raise ConfigError(f"[stripe] api_base must be an http(s) URL, got {s.api_base!r}")
+    if not s.webhook_path.startswith("/"):
+        raise ConfigError(f"[stripe] webhook_path must start with '/', got {s.webhook_path!r}")
+    for key, value in (
+        ("signature_tolerance_seconds", s.signature_tolerance_seconds),
+        ("reconcile_interval_minutes", s.reconcile_interval_minutes),
+        ("reconcile_lookback_hours", s.reconcile_lookback_hours),
+        ("timeout_seconds", s.timeout_seconds),
+    ):
+        if value <= 0:
+            raise ConfigError(f"[stripe] {key} must be greater than 0, got {value}")
+    if s.max_network_retries < 0:
+        raise ConfigError("[stripe] max_network_retries must not be negative")
+    if not 30 <= config.payments.order_ttl_minutes <= 1440:
+        raise ConfigError(
+            "[payments] order_ttl_minutes must be from 30 to 1440 when Stripe is enabled "
+            "(a Checkout Session lasts 30 minutes to 24 hours and expires with its order), "
+            f"got {config.payments.order_ttl_minutes}"
+        )
+
+
+def _validate_discord(d: DiscordSection) -> None:
+    for key, ids in (
+        ("application_id", (d.application_id,)),
+        ("mentors_channel_id", (d.mentors_channel_id,)),
+        ("guild_ids", d.guild_ids),
+        ("admin_role_ids", d.admin_role_ids),
+    ):
+        if any(i < 0 for i in ids):
+            raise ConfigError(f"[discord] {key} must be Discord ids (positive numbers)")
+    for key, url, schemes in (
+        ("api_base", d.api_base, ("https://", "http://")),
+        ("gateway_url", d.gateway_url, ("wss://", "ws://")),
+    ):
+        if url and not url.startswith(schemes):
+            raise ConfigError(
+                f"[discord] {key} must start with {' or '.join(schemes)}, got {url!r}"
+            )

@@ -37,7 +37,7 @@ class Ctx:
     actor: Actor
     clock: Clock
     config: Config
-    payments: PaymentProvider | None
+    payments: tuple[PaymentProvider, ...]
     says: list[Say] = field(default_factory=list)
     wake_at: list[datetime] = field(default_factory=list)
 
@@ -53,10 +53,17 @@ class Ctx:
         self.says.append(Say(msg, tuple(choices), attachments))
 
     async def tell(
-        self, user_id: int, msg: Msg, choices: tuple[Choice, ...] | list[Choice] = ()
+        self,
+        user_id: int,
+        msg: Msg,
+        choices: tuple[Choice, ...] | list[Choice] = (),
+        attachments: tuple[Attachment, ...] = (),
     ) -> None:
         """Notify another user; delivered after this transaction commits, on their platform."""
-        await enqueue(self.uow, user_id, Say(msg, tuple(choices)), self.now())
+        await enqueue(self.uow, user_id, Say(msg, tuple(choices), attachments), self.now())
+
+    def provider(self, name: str | None) -> PaymentProvider | None:
+        return next((p for p in self.payments if p.name == name), None)
 
     def require_admin(self) -> None:
         if not self.actor.is_admin:

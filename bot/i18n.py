@@ -113,6 +113,28 @@ def render_value(value: Any, lang: str, tz: str) -> str:
     return str(value)
 
 
+def shown_instants(msg: Msg, lang: str, tz: str) -> tuple[tuple[str, int], ...]:
+    """Each `When` in a message as this reader sees it rendered, with its Unix time.
+
+    Platforms that show an instant in each viewer's own timezone (Discord's `<t:UNIX:F>`) swap
+    the rendered text for their markup; other adapters ignore this.
+    """
+    found: dict[str, int] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, When):
+            found.setdefault(format_when(value.instant, lang, tz), int(value.instant.timestamp()))
+        elif isinstance(value, Msg):
+            for _key, param in value.params:
+                walk(param)
+        elif isinstance(value, Lines):
+            for item in value.items:
+                walk(item)
+
+    walk(msg)
+    return tuple(found.items())
+
+
 def format_when(instant: datetime, lang: str, tz: str) -> str:
     local = instant.astimezone(ZoneInfo(tz))
     text = format_datetime(local, _DATE_PATTERN[lang], locale=_BABEL_LOCALE[lang])

@@ -9,24 +9,35 @@ learner is told honestly; approving a new mentor offers waitlisted requests agai
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import exists, select
 
 from bot.config import Config
 from bot.i18n import Lines, Localized, When, _
-from bot.matching import MentorCandidate, RequestNeeds, rank_mentors
+from bot.matching import (
+    MentorCandidate,
+    Ranked,
+    RequestNeeds,
+    mentor_week,
+    preferred_week,
+    rank_mentors,
+)
 from bot.outbox import enqueue
 from bot.replies import Choice, Say
 from bot.states import advance
 from bot.users import admin_ids
 from storage.models import (
+    AvailabilityWindow,
     Course,
     Enrollment,
     MentorProfile,
     MentorSession,
     MentorshipRequest,
     MentorTopic,
+    Rating,
     RequestOffer,
     User,
 )
@@ -57,21 +68,40 @@ async def active_mentees(uow: UnitOfWork, mentor_ids: list[int] | None = None) -
         stmt = stmt.where(MentorshipRequest.mentor_id.in_(mentor_ids))
     learners: dict[int, set[int]] = defaultdict(set)
     for mentor_id, learner_id in (await uow.session.execute(stmt)).all():
-        learners[mentor_id].add(learner_id)
+        if mentor_id is not None:
+            learners[mentor_id].add(learner_id)
     return {m: len(ls) for m, ls in learners.items()}
 
 
-async def load_candidates(uow: UnitOfWork) -> list[MentorCandidate]:
-    profiles = list(
-        (
-            await uow.session.execute(
-                select(MentorProfile).where(MentorProfile.status == "approved")
-            )
-        ).scalars()
-    )
+def _zone(name: str) -> str:
+    """A stored timezone name, or UTC if it is not one zoneinfo knows (never fails a round)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return name
+
+
+async def load_candidates(uow: UnitOfWork, now: datetime) -> list[MentorCandidate]:
+    """Approved mentors as plain data for ranking.
+
+    Availability windows are converted from each mentor's timezone to UTC for the week of
+    `now`, so daylight-saving time is applied as it is that week.
+    """
+    rows = (
+        await uow.session.execute(
+            select(MentorProfile, User.timezone)
+            .join(User, User.id == MentorProfile.user_id)
+            .where(MentorProfile.status == "approved")
+            .order_by(MentorProfile.id)
+        )
+    ).all()
     topics: dict[int, dict[str, int]] = defaultdict(dict)
     for t in (await uow.session.execute(select(MentorTopic))).scalars():
         topics[t.mentor_id][t.topic] = t.level
+    windows: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+    for w in (await uow.session.execute(select(AvailabilityWindow))).scalars():
+        windows[w.mentor_id].append((w.weekday, w.start_minute, w.end_minute))
     load = await active_mentees(uow)
     return [
         MentorCandidate(
@@ -82,25 +112,51 @@ async def load_candidates(uow: UnitOfWork) -> list[MentorCandidate]:
             rating_count=p.rating_count,
             active_mentees=load.get(p.id, 0),
             capacity=p.capacity,
+            availability=mentor_week(windows[p.id], _zone(tz), now),
         )
-        for p in profiles
+        for p, tz in rows
     ]
 
 
-async def _needs(uow: UnitOfWork, request: MentorshipRequest) -> tuple[User, Course, RequestNeeds]:
-    """What the request asks of a mentor; mentors offered it before, and oneself, are out."""
+async def rating_history(uow: UnitOfWork, learner_id: int) -> tuple[frozenset[int], frozenset[int]]:
+    """(preferred, blocked) mentor profiles from the ratings of this learner's past sessions.
+
+    Blocked: either side rated the other 2★ or less in any session, which no later good rating
+    undoes. Preferred: the learner rated the mentor 4★ or more, and the pair is not blocked.
+    """
+    rows = (
+        await uow.session.execute(
+            select(Rating.rater_id, Rating.stars, MentorSession.mentor_id)
+            .join(MentorSession, MentorSession.id == Rating.session_id)
+            .where(MentorSession.learner_id == learner_id)
+        )
+    ).all()
+    blocked = {mentor for _rater, stars, mentor in rows if stars <= 2}
+    liked = {mentor for rater, stars, mentor in rows if rater == learner_id and stars >= 4}
+    return frozenset(liked - blocked), frozenset(blocked)
+
+
+async def request_needs(
+    uow: UnitOfWork,
+    request: MentorshipRequest,
+    now: datetime,
+    *,
+    reconsider_current: bool = False,
+) -> tuple[User, Course, RequestNeeds]:
+    """What the request asks of a mentor; mentors offered it before, and oneself, are out.
+
+    `reconsider_current` keeps the mentors of the round still open in the running (cohort
+    mode may hand the request to one of them).
+    """
     learner = await uow.get(User, request.learner_id)
     enrollment = await uow.get(Enrollment, request.enrollment_id)
     assert learner is not None and enrollment is not None
     course = await uow.get(Course, enrollment.course_id)
     assert course is not None
-    already = set(
-        (
-            await uow.session.execute(
-                select(RequestOffer.mentor_id).where(RequestOffer.request_id == request.id)
-            )
-        ).scalars()
-    )
+    offered = select(RequestOffer.mentor_id).where(RequestOffer.request_id == request.id)
+    if reconsider_current:
+        offered = offered.where(RequestOffer.status != "offered")
+    already = set((await uow.session.execute(offered)).scalars())
     own_profile = (
         await uow.session.execute(
             select(MentorProfile.id).where(MentorProfile.user_id == learner.id)
@@ -108,11 +164,16 @@ async def _needs(uow: UnitOfWork, request: MentorshipRequest) -> tuple[User, Cou
     ).scalar_one_or_none()
     if own_profile is not None:
         already.add(own_profile)
+    preferred, blocked = await rating_history(uow, learner.id)
     needs = RequestNeeds(
         topics=tuple(course.topics) or (request.topic,),
         level=request.level,
         language=learner.language,
         exclude=frozenset(already),
+        request_id=request.id,
+        preferred_windows=preferred_week(request.preferred_times, _zone(learner.timezone), now),
+        preferred=preferred,
+        blocked=blocked,
     )
     return learner, course, needs
 
@@ -121,8 +182,10 @@ async def offer_next_round(
     uow: UnitOfWork, config: Config, request: MentorshipRequest, now: datetime
 ) -> int:
     """Offer `request` to the next candidates; returns how many mentors were offered it."""
-    learner, course, needs = await _needs(uow, request)
-    ranked = rank_mentors(needs, await load_candidates(uow))[: config.matching.offer_size]
+    learner, course, needs = await request_needs(uow, request, now)
+    ranked = rank_mentors(
+        needs, await load_candidates(uow, now), config.matching, config.matching.offer_size
+    )
     course_title = Localized(course.title_en, course.title_zh)
     if not ranked:
         advance("request", request, "waitlisted")
@@ -154,6 +217,28 @@ async def offer_next_round(
                 now,
             )
         return 0
+    await offer_to(uow, config, request, ranked, now, learner=learner, course=course)
+    return len(ranked)
+
+
+async def offer_to(
+    uow: UnitOfWork,
+    config: Config,
+    request: MentorshipRequest,
+    ranked: Sequence[Ranked],
+    now: datetime,
+    *,
+    learner: User | None = None,
+    course: Course | None = None,
+) -> None:
+    """Open a new round of `request` for these mentors (none offered it before) and tell them.
+
+    Each offer stores the facts of its explanation (`Ranked.code()`), so the learner and
+    admins can be shown why later, in their own language (`explanation_from_code`).
+    """
+    if learner is None or course is None:
+        learner, course, _needs = await request_needs(uow, request, now)
+    course_title = Localized(course.title_en, course.title_zh)
     advance("request", request, "offered")
     request.offer_round += 1
     request.offer_expires_at = now + timedelta(minutes=config.matching.offer_timeout_minutes)
@@ -172,7 +257,7 @@ async def offer_next_round(
                 mentor_id=r.mentor_id,
                 offer_round=request.offer_round,
                 status="offered",
-                explanation="",
+                explanation=r.code(),
                 created_at=now,
             )
         )
@@ -201,7 +286,6 @@ async def offer_next_round(
             now,
         )
     await uow.flush()
-    return len(ranked)
 
 
 def times_text(times: list[str]) -> Lines:
@@ -258,8 +342,8 @@ async def _offer_if_possible(
     uow: UnitOfWork, config: Config, request: MentorshipRequest, now: datetime
 ) -> bool:
     """Offer a waitlisted request only when someone can take it (no repeated waitlist notices)."""
-    _learner, _course, needs = await _needs(uow, request)
-    if not rank_mentors(needs, await load_candidates(uow)):
+    _learner, _course, needs = await request_needs(uow, request, now)
+    if not rank_mentors(needs, await load_candidates(uow, now), config.matching, 1):
         return False
     await offer_next_round(uow, config, request, now)
     return True

@@ -36,6 +36,12 @@ async def enqueue(uow: UnitOfWork, user_id: int, say: Say, now: datetime) -> Non
     uow.wrote_outbox = True
 
 
+async def keep_reply(uow: UnitOfWork, reply: Reply, now: datetime) -> None:
+    """Keep a rendered reply a platform would not take now; the notifier delivers it later."""
+    uow.add(OutboxMessage(user_id=reply.user_id, body=reply.to_json(), created_at=now, attempts=0))
+    uow.wrote_outbox = True
+
+
 async def claim_batch(
     uow: UnitOfWork, now: datetime, platforms: Collection[str], limit: int = 100
 ) -> list[OutboxMessage]:

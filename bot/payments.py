@@ -22,7 +22,7 @@ from storage.uow import UnitOfWork
 
 @dataclass(frozen=True)
 class Checkout:
-    """How the learner pays: a label to show and the command (or URL) that pays."""
+    """How the learner pays: a button label and the command or URL behind it."""
 
     label: Msg
     pay_command: str | None = None
@@ -30,7 +30,11 @@ class Checkout:
 
 
 class PaymentProvider(Protocol):
+    """A way to pay. Several can be configured; each offers a button where it is available."""
+
     name: str
+
+    def available_on(self, platform: str) -> bool: ...
 
     async def start_checkout(self, order: Order, course: Course) -> Checkout: ...
 
@@ -42,6 +46,9 @@ class DemoPayments:
 
     name = "demo"
 
+    def available_on(self, platform: str) -> bool:
+        return True
+
     async def start_checkout(self, order: Order, course: Course) -> Checkout:
         return Checkout(label=_("Pay (demo — no money moved)"), pay_command=f"/pay {order.id}")
 
@@ -49,12 +56,20 @@ class DemoPayments:
         return None
 
 
-async def fulfil_order(uow: UnitOfWork, order: Order, now: datetime) -> Enrollment:
-    """Mark a locked, pending order paid and grant its enrollment."""
+async def fulfil_order(
+    uow: UnitOfWork, order: Order, now: datetime, provider: str, provider_ref: str | None = None
+) -> Enrollment:
+    """Mark a locked, pending order paid by `provider` and grant its enrollment.
+
+    `provider_ref` is the provider's id for the payment, unique per provider, so one payment
+    can never fulfil two orders.
+    """
     course = await uow.get(Course, order.course_id)
     assert course is not None
     advance("order", order, "paid")
     order.paid_at = now
+    order.provider = provider
+    order.provider_ref = provider_ref
     enrollment = Enrollment(
         order_id=order.id,
         user_id=order.user_id,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from bot.config import Config
 from bot.i18n import Localized, When, _
@@ -34,6 +34,22 @@ FOLLOWUP = "followup"
 
 def before_kind(minutes: int) -> str:
     return f"before_{minutes}"
+
+
+def rating_choices(session_id: int) -> list[Choice]:
+    return [Choice("★" * n, f"/rate {session_id} {n}") for n in range(1, 6)]
+
+
+def outcome_choices(session_id: int, for_mentor: bool) -> list[Choice]:
+    if for_mentor:
+        return [
+            Choice(_("Yes, completed"), f"/outcome {session_id} completed"),
+            Choice(_("The learner did not come"), f"/outcome {session_id} noshow"),
+        ]
+    return [
+        Choice(_("Yes, it took place"), f"/outcome {session_id} completed"),
+        Choice(_("My mentor did not come"), f"/outcome {session_id} noshow"),
+    ]
 
 
 async def schedule_for_session(
@@ -121,22 +137,23 @@ async def _notify(
     assert mentor_user is not None and course is not None
     course_title = Localized(course.title_en, course.title_zh)
     if reminder.kind == FOLLOWUP:
-        await enqueue(
-            uow,
-            mentor_user.id,
-            Say(
-                _(
-                    "Session #{id} with {learner} has ended. Did it take place?",
-                    id=session.id,
-                    learner=learner.display_name,
+        for user, other, for_mentor in (
+            (mentor_user, learner, True),
+            (learner, mentor_user, False),
+        ):
+            await enqueue(
+                uow,
+                user.id,
+                Say(
+                    _(
+                        "Session #{id} with {other} has ended. Did it take place?",
+                        id=session.id,
+                        other=other.display_name,
+                    ),
+                    tuple(outcome_choices(session.id, for_mentor)),
                 ),
-                (
-                    Choice(_("Yes, completed"), f"/complete {session.id}"),
-                    Choice(_("No-show"), f"/noshow {session.id}"),
-                ),
-            ),
-            now,
-        )
+                now,
+            )
         return
     for user, other in ((learner, mentor_user), (mentor_user, learner)):
         await enqueue(
@@ -156,12 +173,11 @@ async def _notify(
         )
 
 
-async def next_due(uow: UnitOfWork) -> list[datetime]:
-    """Due times of every pending reminder, for re-arming timers after a restart."""
+async def next_due(uow: UnitOfWork) -> datetime | None:
+    """The earliest pending reminder's instant (one indexed query, for arming the timer)."""
     rows = await uow.session.execute(
-        select(Reminder.due_at)
+        select(func.min(Reminder.due_at))
         .where(Reminder.sent_at.is_(None))
         .where(Reminder.skipped_at.is_(None))
-        .order_by(Reminder.due_at)
     )
-    return list(rows.scalars())
+    return rows.scalar_one()

@@ -8,16 +8,20 @@ forged or stale payload too.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.i18n import Msg
+from bot.i18n import Localized, Msg, render_value, shown_instants
 
 
 @dataclass(frozen=True)
 class Choice:
-    label: Msg | str
+    """A button. Its payload is a command sent back when pressed, or, with `url`, a link."""
+
+    label: Msg | Localized | str
     payload: str
+    url: bool = False
 
 
 @dataclass(frozen=True)
@@ -28,18 +32,46 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class Invoice:
+    """A request to pay inside the chat (Telegram Stars): the adapter shows a native invoice.
+
+    `payload` comes back with the payment and names what is paid for; `amount` is in the
+    currency's smallest unit (for Stars, whole stars).
+    """
+
+    title: Msg | Localized | str
+    description: Msg | Localized | str
+    label: Msg | Localized | str
+    payload: str
+    currency: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class RenderedInvoice:
+    title: str
+    description: str
+    label: str
+    payload: str
+    currency: str
+    amount: int
+
+
+@dataclass(frozen=True)
 class Say:
     """A message before it knows its reader's language."""
 
     msg: Msg
     choices: tuple[Choice, ...] = ()
     attachments: tuple[Attachment, ...] = ()
+    invoice: Invoice | None = None
 
 
 @dataclass(frozen=True)
 class RenderedChoice:
     label: str
     payload: str
+    url: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,11 +82,20 @@ class Reply:
     text: str
     choices: tuple[RenderedChoice, ...] = ()
     attachments: tuple[Attachment, ...] = field(default=(), compare=False)
+    # Only in direct replies (an invoice is asked for, never sent as a notice).
+    invoice: RenderedInvoice | None = field(default=None, compare=False)
+    # The instants in `text` as rendered there, with their Unix times (`shown_instants`).
+    instants: tuple[tuple[str, int], ...] = field(default=(), compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "text": self.text,
-            "choices": [[c.label, c.payload] for c in self.choices],
+            "choices": [[c.label, c.payload, c.url] for c in self.choices],
+            "attachments": [
+                [a.filename, a.content_type, base64.b64encode(a.data).decode("ascii")]
+                for a in self.attachments
+            ],
+            "instants": [list(i) for i in self.instants],
         }
 
     @classmethod
@@ -62,7 +103,12 @@ class Reply:
         return cls(
             user_id=user_id,
             text=body["text"],
-            choices=tuple(RenderedChoice(label, payload) for label, payload in body["choices"]),
+            choices=tuple(RenderedChoice(*choice) for choice in body["choices"]),
+            attachments=tuple(
+                Attachment(name, kind, base64.b64decode(data))
+                for name, kind, data in body.get("attachments", [])
+            ),
+            instants=tuple((text, unix) for text, unix in body.get("instants", [])),
         )
 
 
@@ -72,9 +118,24 @@ def render(user_id: int, say: Say, lang: str, tz: str) -> Reply:
         text=say.msg.render(lang, tz),
         choices=tuple(
             RenderedChoice(
-                c.label.render(lang, tz) if isinstance(c.label, Msg) else c.label, c.payload
+                render_value(c.label, lang, tz),
+                c.payload,
+                c.url,
             )
             for c in say.choices
         ),
         attachments=say.attachments,
+        invoice=_render_invoice(say.invoice, lang, tz) if say.invoice else None,
+        instants=shown_instants(say.msg, lang, tz),
+    )
+
+
+def _render_invoice(invoice: Invoice, lang: str, tz: str) -> RenderedInvoice:
+    return RenderedInvoice(
+        title=render_value(invoice.title, lang, tz),
+        description=render_value(invoice.description, lang, tz),
+        label=render_value(invoice.label, lang, tz),
+        payload=invoice.payload,
+        currency=invoice.currency,
+        amount=invoice.amount,
     )

@@ -1,14 +1,17 @@
 """APScheduler as an alarm clock for the database's due rows.
 
-The scheduler holds no state worth keeping: a date job at each reminder's instant and an
-interval sweep wake `Marketplace.run_due`, which claims what is due from the database. After a
-restart `start()` sweeps once (sending what fell due while the bot was down, if still useful)
-and re-arms every pending reminder. `misfire_grace_time=None` because APScheduler's default of
+The scheduler holds no state worth keeping. One date job is armed at the earliest pending
+reminder's instant; when it fires, `Marketplace.run_due` claims everything due from the
+database and the job is re-armed at the next instant. An interval sweep
+(`reminders.sweep_seconds`) is the safety net for offers and orders that time out and for
+reminders written by another process. Re-arming after a restart is therefore one indexed query,
+however many reminders are pending. `misfire_grace_time=None` because APScheduler's default of
 one second silently drops a job whose wake-up was late, e.g. under load.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -18,12 +21,15 @@ from bot.app import Marketplace
 from bot.reminders import next_due
 
 log = logging.getLogger(__name__)
+NEXT_JOB = "next-due"
 
 
 class Timers:
     def __init__(self, app: Marketplace) -> None:
         self._app = app
         self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.armed_at: datetime | None = None
+        self._sweeping = asyncio.Lock()
         app.on_new_due = self.arm_many
 
     async def start(self) -> None:
@@ -39,34 +45,47 @@ class Timers:
             max_instances=1,
         )
         await self.sweep()
-        async with self._app.new_uow() as uow:
-            self.arm_many(await next_due(uow))
 
     def arm_many(self, instants: list[datetime]) -> None:
-        now = self._app.clock.now()
-        for instant in instants:
-            if instant > now:
-                self.arm(instant)
+        """New reminders were written: wake earlier if one is due before the armed instant."""
+        earliest = min(instants, default=None)
+        if earliest is not None and (self.armed_at is None or earliest < self.armed_at):
+            self.arm(earliest)
 
     def arm(self, instant: datetime) -> None:
+        self.armed_at = instant
         self.scheduler.add_job(
             self.sweep,
             "date",
-            run_date=instant,
-            id=f"due-{instant.timestamp():.0f}",
+            run_date=max(instant, self._app.clock.now()),
+            id=NEXT_JOB,
             replace_existing=True,
             misfire_grace_time=None,
             coalesce=True,
+            # Re-armed from inside a running sweep: the new wake-up must not be skipped as a
+            # second instance of the same job. Sweeps queue on a lock instead.
+            max_instances=8,
         )
 
     async def sweep(self) -> None:
+        async with self._sweeping:
+            await self._sweep()
+
+    async def _sweep(self) -> None:
         try:
             report = await self._app.run_due()
+            async with self._app.new_uow() as uow:
+                upcoming = await next_due(uow)
         except Exception:
             log.exception("sweep failed; the next one retries")
             return
+        self.armed_at = None
+        if upcoming is not None:
+            self.arm(upcoming)
         if report.reminders or report.delivered:
-            log.info("sweep", extra={"reminders": report.reminders, "delivered": report.delivered})
+            log.info(
+                "sweep", extra={"reminders": report.reminders, "delivered": report.delivered}
+            )
 
     def shutdown(self) -> None:
         if self.scheduler.running:

@@ -22,6 +22,9 @@ class Incoming:
     display_name: str
     text: str
     language_code: str | None = None
+    # The sender's role ids on the platform where they wrote (Discord guild roles), when the
+    # platform says; None when it does not (a DM, the console). See `resolve_user`.
+    platform_roles: frozenset[str] | None = None
 
 
 async def resolve_user(
@@ -30,7 +33,10 @@ async def resolve_user(
     """Find or create the user behind a platform identity and return their roles.
 
     A new user's language comes from the platform (console: config); admins listed in config
-    are granted the admin role whenever they write.
+    are granted the admin role whenever they write. Where the platform's section configures
+    admin role ids and the message carries the sender's roles, those roles decide: holding one
+    grants the admin role (kept, so admin notices reach them elsewhere too), holding none
+    revokes it, unless the identity is listed in config.
     """
     identity = (
         await uow.session.execute(
@@ -70,9 +76,19 @@ async def resolve_user(
         assert found is not None
         user = found
     roles = await roles_of(uow, user.id)
-    if f"{msg.platform}:{msg.external_id}" in config.bot.admins and "admin" not in roles:
+    listed = f"{msg.platform}:{msg.external_id}" in config.bot.admins
+    admin_roles = config.admin_roles_for(msg.platform)
+    by_role = (
+        bool(admin_roles & msg.platform_roles)
+        if admin_roles and msg.platform_roles is not None
+        else None
+    )
+    if (listed or by_role) and "admin" not in roles:
         await grant_role(uow, user.id, "admin")
         roles = roles | {"admin"}
+    elif by_role is False and not listed and "admin" in roles:
+        await revoke_role(uow, user.id, "admin")
+        roles = roles - {"admin"}
     return user, roles
 
 
@@ -88,6 +104,13 @@ async def roles_of(uow: UnitOfWork, user_id: int) -> frozenset[str]:
 async def grant_role(uow: UnitOfWork, user_id: int, role: str) -> None:
     if await uow.get(UserRole, (user_id, role)) is None:
         uow.add(UserRole(user_id=user_id, role=role))
+        await uow.flush()
+
+
+async def revoke_role(uow: UnitOfWork, user_id: int, role: str) -> None:
+    found = await uow.get(UserRole, (user_id, role))
+    if found is not None:
+        await uow.session.delete(found)
         await uow.flush()
 
 

@@ -108,6 +108,8 @@ class Course(Base):
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime]
+    # The price in Telegram Stars (XTR, whole stars); None: not sold for Stars.
+    price_stars: Mapped[int | None] = mapped_column(Integer)
 
 
 class Order(Base):
@@ -119,12 +121,31 @@ class Order(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     amount_minor: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
-    provider: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str | None] = mapped_column(String(16))
     provider_ref: Mapped[str | None] = mapped_column(String(255))
+    # The provider's checkout for this order (Stripe: the Checkout Session id and its URL),
+    # created once per order so pressing Buy again shows the same payment page.
+    checkout_ref: Mapped[str | None] = mapped_column(String(255), unique=True)
+    checkout_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     paid_at: Mapped[datetime | None]
     refunded_at: Mapped[datetime | None]
+
+
+class PaymentEvent(Base):
+    """A provider event (a Stripe webhook) that was applied, recorded in the same transaction
+    as its effect: the unique key makes a duplicate or concurrent delivery a no-op."""
+
+    __tablename__ = "payment_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime]
 
 
 class Enrollment(Base):
@@ -232,6 +253,13 @@ class MentorSession(Base):
     meeting_link: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(16), default="scheduled")
     created_at: Mapped[datetime]
+    # Who did not come, for a no_show: "learner" or "mentor".
+    no_show_by: Mapped[str | None] = mapped_column(String(16))
+    # Each side's answer to "did it take place?": "completed" or "no_show".
+    mentor_outcome: Mapped[str | None] = mapped_column(String(16))
+    learner_outcome: Mapped[str | None] = mapped_column(String(16))
+    mentor_note: Mapped[str] = mapped_column(Text, default="")
+    rescheduled_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Rating(Base):
@@ -247,19 +275,55 @@ class Rating(Base):
     stars: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None]
+
+
+class AvailabilityBlock(Base):
+    """A one-off time a mentor is away (a block or a whole day off), stored in UTC."""
+
+    __tablename__ = "availability_blocks"
+    __table_args__ = (CheckConstraint("start_at < end_at", name="block_order"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mentor_id: Mapped[int] = mapped_column(ForeignKey("mentor_profiles.id"), index=True)
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    created_at: Mapped[datetime]
 
 
 class Reminder(Base):
     """The durable truth for every timed notification; APScheduler only wakes us up."""
 
     __tablename__ = "reminders"
-    __table_args__ = (UniqueConstraint("session_id", "kind"),)
+    __table_args__ = (
+        UniqueConstraint("session_id", "kind", "due_at"),
+        Index(
+            "ix_reminders_pending_due",
+            "due_at",
+            sqlite_where=text("sent_at IS NULL AND skipped_at IS NULL"),
+            postgresql_where=text("sent_at IS NULL AND skipped_at IS NULL"),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"))
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
-    due_at: Mapped[datetime] = mapped_column(index=True)
+    due_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     skipped_at: Mapped[datetime | None]
+
+
+class ButtonPayload(Base):
+    """A button's command too long for the platform's button data, kept under a short token.
+
+    The token is bound to the one identity the button was shown to and ages out, so a forged,
+    foreign or stale token is refused before anything runs.
+    """
+
+    __tablename__ = "button_payloads"
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class OutboxMessage(Base):

@@ -19,9 +19,9 @@ from sqlalchemy import text
 
 from bot.adapters.console import ConsoleChat
 from bot.app import Marketplace
+from bot.bootstrap import payment_providers
 from bot.clock import FakeClock
 from bot.config import Config, config_from_mapping
-from bot.payments import DemoPayments
 from storage.db import create_engine
 from storage.migrate import upgrade
 
@@ -110,7 +110,7 @@ async def make_app(database: Database, clock: FakeClock) -> AsyncIterator[AppFac
         engines.append(engine)
         await upgrade(engine)
         cfg = config or make_config()
-        return Marketplace(cfg, engine, clock, DemoPayments() if cfg.payments.demo else None)
+        return Marketplace(cfg, engine, clock, payment_providers(cfg))
 
     yield build
     for engine in engines:

@@ -73,15 +73,25 @@ async def test_rating_a_session_that_did_not_happen_is_refused(market: Harness) 
     assert "Only completed sessions can be rated." in await refused(market, "alice", "/rate 1 5")
 
 
-async def test_rating_twice_is_refused(market: Harness, clock: FakeClock) -> None:
-    """One rating per person per session."""
+async def test_rating_changes_within_a_day_then_is_locked(
+    market: Harness, clock: FakeClock
+) -> None:
+    """One rating per person per session: changing it within 24 h replaces it (the mentor's
+    average moves accordingly); later a change is refused."""
     request_id = await matched_pair(market)
     await market.send("alice", f"/book {request_id}")
     await market.send("alice", "1")
     clock.advance(timedelta(days=1))
     await market.send("ada", "/complete 1")
     await market.send("alice", "/rate 1 5 great")
-    assert "You already rated session #1." in await refused(market, "alice", "/rate 1 1")
+    out = await market.send("alice", "/rate 1 2")
+    assert "Your rating of session #1 is now 2★." in out
+    assert "Low rating: alice gave session #1 2★. great" in out  # the admin is alerted
+    stats = await market.send("admin", "/admin mentors")
+    assert "2.0★ (1)" in stats
+    clock.advance(timedelta(hours=25))
+    out = await refused(market, "alice", "/rate 1 4")
+    assert "it can no longer be changed" in out
 
 
 async def test_booking_a_taken_slot_is_refused(market: Harness) -> None:

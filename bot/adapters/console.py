@@ -76,6 +76,11 @@ class ConsoleChat:
             if not 0 <= index < len(choices):
                 self.write(self._t(_("There is no option {n} here.", n=line)))
                 return
+            if choices[index].url:
+                self.write(
+                    self._t(_("Open this link in a browser: {url}", url=choices[index].payload))
+                )
+                return
             line = choices[index].payload
         for reply in await self.app.handle(self._incoming(line)):
             self._show(self.name, reply)
@@ -89,7 +94,8 @@ class ConsoleChat:
             lines.append(self._t(_("── message for {name} ──", name=name)))
         lines.append(reply.text)
         for i, choice in enumerate(reply.choices, start=1):
-            lines.append(f"  [{i}] {choice.label}")
+            link = f" → {choice.payload}" if choice.url else ""
+            lines.append(f"  [{i}] {choice.label}{link}")
         if reply.choices:
             self.last_choices[name] = reply.choices
         self.write("\n".join(lines))

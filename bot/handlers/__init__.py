@@ -3,8 +3,11 @@
 from bot.handlers import (  # noqa: F401
     admin,
     catalogue,
+    cohort,
     mentorship,
     profile,
+    progress,
     ratings,
     sessions,
+    stars,
 )

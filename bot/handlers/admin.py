@@ -18,6 +18,7 @@ from bot.i18n import Lines, Localized, Money, When, _, currency_exponent
 from bot.offers import reoffer_waitlist
 from bot.payments import revoke_order
 from bot.reminders import skip_for_session
+from bot.stars import MAX_STARS
 from bot.states import advance
 from storage.models import (
     Course,
@@ -38,6 +39,7 @@ COURSE_FIELDS = (
     "currency",
     "sessions",
     "topics",
+    "stars",
 )
 ADMIN_USAGE = (
     "/admin course add SLUG title=… price=49.00 currency=USD sessions=4 topics=a,b\n"
@@ -130,6 +132,18 @@ def _apply_fields(course: Course, fields: dict[str, str]) -> None:
         course.description_zh = fields["description_zh"]
     if "topics" in fields:
         course.topics = [t.strip().lower() for t in fields["topics"].split(",") if t.strip()]
+    if "stars" in fields:
+        stars = int(fields["stars"]) if fields["stars"].isdigit() else -1
+        if not 0 <= stars <= MAX_STARS:
+            raise BadInput(
+                _(
+                    "stars must be a whole number of Telegram Stars up to {max} (0: not sold "
+                    "for Stars), got '{value}'.",
+                    max=MAX_STARS,
+                    value=fields["stars"],
+                )
+            )
+        course.price_stars = stars or None
 
 
 async def _course(ctx: Ctx, args: list[str]) -> None:
@@ -290,7 +304,8 @@ async def _refund(ctx: Ctx, args: list[str]) -> None:
         raise NotFound(_("There is no order #{id}.", id=order_id))
     if order.status != "paid":
         advance("order", order, "refunded")  # raises the refusal naming the state
-    if ctx.payments is None or ctx.payments.name != order.provider:
+    provider = ctx.provider(order.provider)
+    if provider is None:
         raise BadInput(
             _(
                 "Order #{id} was paid with {provider}, which is not configured here.",
@@ -312,7 +327,7 @@ async def _refund(ctx: Ctx, args: list[str]) -> None:
                 when=When(session.start_at),
             ),
         )
-    await ctx.payments.refund(order)
+    await provider.refund(order)
     await ctx.tell(
         order.user_id,
         _(

@@ -101,7 +101,8 @@ async def show_course(ctx: Ctx, args: list[str]) -> None:
 @command("buy", _("Buy a course: /buy SLUG"))
 async def buy(ctx: Ctx, args: list[str]) -> None:
     course = await course_by_slug(ctx.uow, need(args, 0, "/buy SLUG"))
-    if ctx.payments is None:
+    providers = [p for p in ctx.payments if p.available_on(ctx.actor.platform)]
+    if not providers:
         raise BadInput(_("Payments are not set up on this marketplace yet. Please ask an admin."))
     now = ctx.now()
     owned = (
@@ -128,7 +129,6 @@ async def buy(ctx: Ctx, args: list[str]) -> None:
             .where(Order.course_id == course.id)
             .where(Order.status == "pending")
             .where(Order.expires_at > now)
-            .where(Order.provider == ctx.payments.name)
         )
     ).scalar_one_or_none()
     if order is None:
@@ -138,16 +138,18 @@ async def buy(ctx: Ctx, args: list[str]) -> None:
             status="pending",
             amount_minor=course.price_minor,
             currency=course.currency,
-            provider=ctx.payments.name,
             created_at=now,
             expires_at=now + timedelta(minutes=ctx.config.payments.order_ttl_minutes),
         )
         ctx.uow.add(order)
         await ctx.uow.flush()
-    checkout = await ctx.payments.start_checkout(order, course)
     choices = []
-    if checkout.pay_command:
-        choices.append(Choice(checkout.label, checkout.pay_command))
+    for provider in providers:
+        checkout = await provider.start_checkout(order, course)
+        if checkout.url:
+            choices.append(Choice(checkout.label, checkout.url, url=True))
+        elif checkout.pay_command:
+            choices.append(Choice(checkout.label, checkout.pay_command))
     choices.append(Choice(_("Cancel order"), f"/cancelorder {order.id}"))
     ctx.say(
         _(
@@ -171,11 +173,9 @@ async def _own_order(ctx: Ctx, order_id: int) -> Order:
 @command("pay", _("Pay a pending order (demo payments): /pay ORDER"))
 async def pay(ctx: Ctx, args: list[str]) -> None:
     order_id = need_int(args, 0, "/pay ORDER")
-    if ctx.payments is None or ctx.payments.name != "demo":
+    if ctx.provider("demo") is None:
         raise BadInput(_("/pay is only for demo payments; use the payment button you were sent."))
     order = await _own_order(ctx, order_id)
-    if order.provider != "demo":
-        raise BadInput(_("Order #{id} is paid through another provider.", id=order.id))
     now = ctx.now()
     if order.status == "paid":
         raise BadInput(_("Order #{id} is already paid. See /mycourses.", id=order.id))
@@ -184,7 +184,7 @@ async def pay(ctx: Ctx, args: list[str]) -> None:
         await ctx.uow.flush()
         ctx.say(_("Order #{id} has expired. Buy again with /courses.", id=order.id))
         return
-    enrollment = await fulfil_order(ctx.uow, order, now)
+    enrollment = await fulfil_order(ctx.uow, order, now, "demo")
     course = await ctx.uow.get(Course, order.course_id)
     assert course is not None
     ctx.say(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, select
@@ -11,12 +12,12 @@ from bot.context import Ctx
 from bot.errors import STATUS_NAMES, BadInput, NotAllowed
 from bot.handlers.args import need, need_int
 from bot.handlers.registry import command
-from bot.i18n import LANGUAGES, Lines, _
+from bot.i18n import LANGUAGES, Lines, When, _
 from bot.offers import LEVEL_NAMES
 from bot.replies import Choice
 from bot.scheduling import WEEKDAYS, format_minute, parse_hhmm, parse_weekday
 from bot.users import admin_ids, mentor_profile_of
-from storage.models import AvailabilityWindow, MentorProfile, MentorTopic
+from storage.models import AvailabilityBlock, AvailabilityWindow, MentorProfile, MentorTopic
 
 LANGUAGE_NAMES = {"en": "English", "zh": "简体中文"}
 TOPIC_LEVELS = {
@@ -227,7 +228,33 @@ async def _edit_profile(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> Non
     await ctx.uow.flush()
 
 
-AVAILABILITY_USAGE = "/availability [add DAY HH:MM-HH:MM | remove N | clear]"
+AVAILABILITY_USAGE = (
+    "/availability [add DAY HH:MM-HH:MM | remove N | clear | block YYYY-MM-DD HH:MM-HH:MM | "
+    "off YYYY-MM-DD | unblock N]"
+)
+
+
+def _local_range(day_text: str, span: str | None, tz: str) -> tuple[datetime, datetime] | None:
+    """A local date (and optional HH:MM-HH:MM) in `tz` as a UTC range; None if unreadable."""
+    try:
+        day = date.fromisoformat(day_text)
+    except ValueError:
+        return None
+    zone = ZoneInfo(tz)
+    if span is None:
+        start_minute, end_minute = 0, 1440
+    else:
+        start_text, _sep, end_text = span.partition("-")
+        start_m, end_m = parse_hhmm(start_text), parse_hhmm(end_text)
+        if start_m is None or end_m is None or start_m >= end_m:
+            return None
+        start_minute, end_minute = start_m, end_m
+    midnight = datetime.combine(day, time(0), tzinfo=zone)
+    start = (midnight + timedelta(minutes=start_minute)).astimezone(UTC)
+    end = (midnight + timedelta(minutes=end_minute)).astimezone(UTC)
+    if end_minute == 1440:
+        end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    return start, end
 
 
 @command("availability", _("Your weekly availability: /availability [add|remove|clear]"))
@@ -257,6 +284,28 @@ async def availability(ctx: Ctx, args: list[str]) -> None:
             if window is None or window.mentor_id != mentor.id:
                 raise BadInput(_("You have no availability window #{id}.", id=window_id))
             await ctx.uow.session.delete(window)
+        elif action in ("block", "off"):
+            day_text = need(args, 1, AVAILABILITY_USAGE)
+            span = need(args, 2, AVAILABILITY_USAGE) if action == "block" else None
+            found = _local_range(day_text, span, ctx.actor.user.timezone)
+            if found is None:
+                raise BadInput(
+                    _(
+                        "Could not read that. Examples: /availability block 2026-03-10 "
+                        "14:00-18:00, /availability off 2026-03-12 (in your timezone)."
+                    )
+                )
+            ctx.uow.add(
+                AvailabilityBlock(
+                    mentor_id=mentor.id, start_at=found[0], end_at=found[1], created_at=ctx.now()
+                )
+            )
+        elif action == "unblock":
+            block_id = need_int(args, 1, AVAILABILITY_USAGE)
+            block = await ctx.uow.get(AvailabilityBlock, block_id)
+            if block is None or block.mentor_id != mentor.id:
+                raise BadInput(_("You have no block #{id}.", id=block_id))
+            await ctx.uow.session.delete(block)
         elif action == "clear":
             await ctx.uow.session.execute(
                 delete(AvailabilityWindow).where(AvailabilityWindow.mentor_id == mentor.id)
@@ -282,6 +331,20 @@ async def availability(ctx: Ctx, args: list[str]) -> None:
         f"{format_minute(w.start_minute)}-{format_minute(w.end_minute)}"
         for w in windows
     ]
+    blocks = (
+        await ctx.uow.session.execute(
+            select(AvailabilityBlock)
+            .where(AvailabilityBlock.mentor_id == mentor.id)
+            .where(AvailabilityBlock.end_at > ctx.now())
+            .order_by(AvailabilityBlock.start_at)
+        )
+    ).scalars()
+    away = [
+        _("block #{id}: {start} – {end}", id=b.id, start=When(b.start_at), end=When(b.end_at))
+        for b in blocks
+    ]
+    if away:
+        ctx.say(_("Away (no bookings):\n{list}", list=Lines(away)))
     if not lines:
         ctx.say(
             _(

@@ -1,11 +1,15 @@
 """Rating a completed session, 1 to 5 stars with an optional comment.
 
-One rating per person per session. A learner's rating of their mentor feeds the mentor's
-stored average, which matching uses. A rating sent by button asks for an optional comment as a
-conversation step; any command (or /skip) leaves the comment empty.
+One rating per person per session, which its author can change for
+`ratings.edit_window_hours`. A learner's rating of their mentor feeds the mentor's stored
+average, which matching uses; ratings at or below `ratings.alert_at_or_below` alert admins.
+A rating sent by button asks for an optional comment as a conversation step; any command (or
+/skip) leaves the comment empty.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -15,6 +19,7 @@ from bot.errors import BadInput, NotFound
 from bot.handlers.args import need, need_int
 from bot.handlers.registry import command, flow
 from bot.i18n import _
+from bot.users import admin_ids
 from storage.models import Conversation, MentorProfile, MentorSession, Rating
 
 USAGE = "/rate SESSION STARS [COMMENT]"
@@ -51,24 +56,57 @@ async def rate(ctx: Ctx, args: list[str]) -> None:
             .where(Rating.rater_id == ctx.actor.id)
         )
     ).scalar_one_or_none()
-    if existing is not None:
-        raise BadInput(_("You already rated session #{id}.", id=session.id))
     comment = " ".join(args[2:]).strip()[:1000]
-    rating = Rating(
-        session_id=session.id,
-        rater_id=ctx.actor.id,
-        ratee_id=ratee,
-        stars=stars,
-        comment=comment,
-        created_at=ctx.now(),
-    )
-    ctx.uow.add(rating)
+    now = ctx.now()
+    window = timedelta(hours=ctx.config.ratings.edit_window_hours)
+    if existing is not None and now - existing.created_at > window:
+        raise BadInput(
+            _(
+                "You rated session #{id} more than {hours} h ago; it can no longer be changed.",
+                id=session.id,
+                hours=ctx.config.ratings.edit_window_hours,
+            )
+        )
+    previous = existing.stars if existing is not None else None
+    if existing is None:
+        rating = Rating(
+            session_id=session.id,
+            rater_id=ctx.actor.id,
+            ratee_id=ratee,
+            stars=stars,
+            comment=comment,
+            created_at=now,
+        )
+        ctx.uow.add(rating)
+    else:
+        rating = existing
+        rating.stars = stars
+        rating.comment = comment or rating.comment
+        rating.updated_at = now
     if ratee == mentor.user_id:
         locked = await ctx.uow.lock(MentorProfile, mentor.id)
         assert locked is not None
-        locked.rating_count += 1
-        locked.rating_sum += stars
+        if previous is None:
+            locked.rating_count += 1
+            locked.rating_sum += stars
+        else:
+            locked.rating_sum += stars - previous
     await ctx.uow.flush()
+    if stars <= ctx.config.ratings.alert_at_or_below and stars != previous:
+        for admin in await admin_ids(ctx.uow):
+            await ctx.tell(
+                admin,
+                _(
+                    "Low rating: {rater} gave session #{id} {stars}★. {comment}",
+                    rater=ctx.actor.user.display_name,
+                    id=session.id,
+                    stars=stars,
+                    comment=rating.comment,
+                ),
+            )
+    if previous is not None:
+        ctx.say(_("Your rating of session #{id} is now {stars}★.", id=session.id, stars=stars))
+        return
     if comment:
         ctx.say(_("Thank you! You rated session #{id} {stars}★.", id=session.id, stars=stars))
         return

@@ -1,25 +1,39 @@
-"""Booking, listing, cancelling and closing sessions with a mentor."""
+"""Booking, moving, cancelling and closing sessions with a mentor.
+
+Booking is atomic: the mentor's profile row and the learner's user row are locked (PostgreSQL;
+SQLite serialises writers with BEGIN IMMEDIATE), the slot is re-checked against the database,
+and a partial unique index on (mentor, start) and (learner, start) among scheduled sessions is
+the last guard. Moving or a learner's cancellation that returns the credit is possible until
+`sessions.cancel_window_hours` before the start; later a learner's cancellation uses the credit
+up, while a mentor's cancellation always gives it back, since it is not the learner's doing.
+"""
 
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.context import Ctx
 from bot.errors import STATUS_NAMES, BadInput, NotAllowed, NotFound
-from bot.handlers.args import need_int
+from bot.handlers.args import need, need_int
 from bot.handlers.catalogue import title
 from bot.handlers.registry import command
 from bot.i18n import Lines, When, _
-from bot.reminders import schedule_for_session, skip_for_session
-from bot.replies import Choice
+from bot.ics import session_invite
+from bot.reminders import (
+    rating_choices,
+    schedule_for_session,
+    skip_for_session,
+)
+from bot.replies import Attachment, Choice
 from bot.scheduling import Busy, Window, free_slots, parse_slot_token, slot_token
 from bot.states import advance
-from bot.users import mentor_profile_of
+from bot.users import admin_ids, mentor_profile_of
 from storage.models import (
+    AvailabilityBlock,
     AvailabilityWindow,
     Course,
     Enrollment,
@@ -28,12 +42,14 @@ from storage.models import (
     MentorshipRequest,
     User,
 )
-from storage.uow import UnitOfWork
 
 SLOTS_SHOWN = 8
 
 
-async def mentor_free_slots(ctx: Ctx, mentor: MentorProfile, learner_id: int) -> list:  # type: ignore[type-arg]
+async def mentor_free_slots(
+    ctx: Ctx, mentor: MentorProfile, learner_id: int, ignore_session: int | None = None
+) -> list[datetime]:
+    """The mentor's bookable starts for this learner: windows minus sessions and blocks."""
     mentor_user = await ctx.uow.get(User, mentor.user_id)
     assert mentor_user is not None
     windows = [
@@ -44,16 +60,23 @@ async def mentor_free_slots(ctx: Ctx, mentor: MentorProfile, learner_id: int) ->
             )
         ).scalars()
     ]
-    busy_rows = (
+    sessions = (
         await ctx.uow.session.execute(
             select(MentorSession)
             .where(MentorSession.status == "scheduled")
+            .where(MentorSession.id != (ignore_session or 0))
             .where(
                 or_(MentorSession.mentor_id == mentor.id, MentorSession.learner_id == learner_id)
             )
         )
     ).scalars()
-    busy = [Busy(s.start_at, s.start_at + timedelta(minutes=s.duration_minutes)) for s in busy_rows]
+    busy = [Busy(s.start_at, s.start_at + timedelta(minutes=s.duration_minutes)) for s in sessions]
+    blocks = (
+        await ctx.uow.session.execute(
+            select(AvailabilityBlock).where(AvailabilityBlock.mentor_id == mentor.id)
+        )
+    ).scalars()
+    busy += [Busy(b.start_at, b.end_at) for b in blocks]
     cfg = ctx.config.sessions
     return free_slots(
         windows,
@@ -76,6 +99,29 @@ async def _my_accepted_requests(ctx: Ctx) -> list[MentorshipRequest]:
                 .order_by(MentorshipRequest.id)
             )
         ).scalars()
+    )
+
+
+def _slot_choices(ctx: Ctx, command_prefix: str, slots: list[datetime]) -> list[Choice]:
+    return [
+        Choice(_("{when}", when=When(s)), f"{command_prefix} {slot_token(s)}")
+        for s in slots[:SLOTS_SHOWN]
+    ]
+
+
+async def _invite(ctx: Ctx, session: MentorSession) -> Attachment:
+    enrollment = await ctx.uow.get(Enrollment, session.enrollment_id)
+    assert enrollment is not None
+    course = await ctx.uow.get(Course, enrollment.course_id)
+    assert course is not None
+    return session_invite(
+        session.id,
+        session.start_at,
+        session.duration_minutes,
+        f"mentorbot: {course.title_en}",
+        session.meeting_link,
+        ctx.now(),
+        sequence=session.rescheduled_count,
     )
 
 
@@ -105,6 +151,7 @@ async def book(ctx: Ctx, args: list[str]) -> None:
     assert mentor is not None
     if mentor.status != "approved":
         raise BadInput(_("Your mentor is not taking sessions at the moment. Please ask an admin."))
+    await ctx.uow.lock(User, ctx.actor.id)
     slots = await mentor_free_slots(ctx, mentor, ctx.actor.id)
     if len(args) < 2:
         if not slots:
@@ -112,10 +159,7 @@ async def book(ctx: Ctx, args: list[str]) -> None:
             return
         ctx.say(
             _("Pick a time (shown in your timezone, {tz}):", tz=ctx.actor.user.timezone),
-            [
-                Choice(_("{when}", when=When(s)), f"/book {request.id} {slot_token(s)}")
-                for s in slots[:SLOTS_SHOWN]
-            ],
+            _slot_choices(ctx, f"/book {request.id}", slots),
         )
         return
     start = parse_slot_token(args[1])
@@ -123,11 +167,12 @@ async def book(ctx: Ctx, args: list[str]) -> None:
         raise BadInput(
             _("That time is not free. Pick one of the times from /book {id}.", id=request.id)
         )
-    session = await _create_session(ctx.uow, ctx, request, enrollment, mentor, start)
+    session = await _create_session(ctx, request, enrollment, mentor, start)
     mentor_user = await ctx.uow.get(User, mentor.user_id)
     assert mentor_user is not None
     course = await ctx.uow.get(Course, enrollment.course_id)
     assert course is not None
+    invite = await _invite(ctx, session)
     ctx.say(
         _(
             "Booked: session #{id} with {mentor} on {when}. Join: {link}\n"
@@ -138,7 +183,11 @@ async def book(ctx: Ctx, args: list[str]) -> None:
             link=session.meeting_link,
             left=enrollment.credits_remaining,
         ),
-        [Choice(_("Cancel this session"), f"/cancelsession {session.id}")],
+        [
+            Choice(_("Move this session"), f"/reschedule {session.id}"),
+            Choice(_("Cancel this session"), f"/cancelsession {session.id}"),
+        ],
+        (invite,),
     )
     await ctx.tell(
         mentor_user.id,
@@ -150,16 +199,16 @@ async def book(ctx: Ctx, args: list[str]) -> None:
             when=When(session.start_at),
             link=session.meeting_link,
         ),
+        attachments=(invite,),
     )
 
 
 async def _create_session(
-    uow: UnitOfWork,
     ctx: Ctx,
     request: MentorshipRequest,
     enrollment: Enrollment,
     mentor: MentorProfile,
-    start: object,
+    start: datetime,
 ) -> MentorSession:
     now = ctx.now()
     session = MentorSession(
@@ -172,11 +221,13 @@ async def _create_session(
         meeting_link="",
         status="scheduled",
         created_at=now,
+        mentor_note="",
+        rescheduled_count=0,
     )
     try:
-        async with uow.session.begin_nested():
-            uow.add(session)
-            await uow.flush()
+        async with ctx.uow.session.begin_nested():
+            ctx.uow.add(session)
+            await ctx.uow.flush()
     except IntegrityError:
         raise BadInput(
             _("That time was just taken. Pick another one from /book {id}.", id=request.id)
@@ -185,7 +236,7 @@ async def _create_session(
         session_id=session.id, token=secrets.token_hex(4)
     )
     enrollment.credits_remaining -= 1
-    ctx.wake_at.extend(await schedule_for_session(uow, ctx.config, session, now))
+    ctx.wake_at.extend(await schedule_for_session(ctx.uow, ctx.config, session, now))
     return session
 
 
@@ -246,6 +297,82 @@ async def list_sessions(ctx: Ctx, args: list[str]) -> None:
     ctx.say(_("Your sessions:\n{list}", list=Lines(lines)), choices)
 
 
+def _inside_window(ctx: Ctx, session: MentorSession) -> bool:
+    window = timedelta(hours=ctx.config.sessions.cancel_window_hours)
+    return session.start_at - ctx.now() < window
+
+
+@command("reschedule", _("Move a booked session: /reschedule SESSION [SLOT]"))
+async def reschedule(ctx: Ctx, args: list[str]) -> None:
+    usage = "/reschedule SESSION [SLOT]"
+    session, is_mentor = await _participant_session(ctx, need_int(args, 0, usage))
+    if session.status != "scheduled" or session.start_at <= ctx.now():
+        raise BadInput(_("Session #{id} can no longer be moved.", id=session.id))
+    if _inside_window(ctx, session):
+        raise BadInput(
+            _(
+                "Sessions can be moved until {hours} h before they start. You can still "
+                "cancel with /cancelsession {id}.",
+                hours=ctx.config.sessions.cancel_window_hours,
+                id=session.id,
+            )
+        )
+    mentor = await ctx.uow.lock(MentorProfile, session.mentor_id)
+    assert mentor is not None
+    await ctx.uow.lock(User, session.learner_id)
+    slots = await mentor_free_slots(ctx, mentor, session.learner_id, ignore_session=session.id)
+    slots = [s for s in slots if s != session.start_at]
+    if len(args) < 2:
+        if not slots:
+            ctx.say(_("There are no other free times in the coming days."))
+            return
+        ctx.say(
+            _(
+                "Move session #{id} to (your timezone, {tz}):",
+                id=session.id,
+                tz=ctx.actor.user.timezone,
+            ),
+            _slot_choices(ctx, f"/reschedule {session.id}", slots),
+        )
+        return
+    start = parse_slot_token(args[1])
+    if start is None or start not in slots:
+        raise BadInput(
+            _("That time is not free. Pick one of the times from /reschedule {id}.", id=session.id)
+        )
+    old_start = session.start_at
+    now = ctx.now()
+    try:
+        async with ctx.uow.session.begin_nested():
+            session.start_at = start
+            session.rescheduled_count += 1
+            await ctx.uow.flush()
+    except IntegrityError:
+        raise BadInput(
+            _("That time was just taken. Pick another one from /reschedule {id}.", id=session.id)
+        ) from None
+    await skip_for_session(ctx.uow, session.id, now)
+    ctx.wake_at.extend(await schedule_for_session(ctx.uow, ctx.config, session, now))
+    invite = await _invite(ctx, session)
+    other = await _other_side(ctx, session, is_mentor)
+    ctx.say(
+        _("Session #{id} moved to {when}.", id=session.id, when=When(session.start_at)),
+        attachments=(invite,),
+    )
+    await ctx.tell(
+        other.id,
+        _(
+            "{who} moved session #{id} from {old} to {when}. Join: {link}",
+            who=ctx.actor.user.display_name,
+            id=session.id,
+            old=When(old_start),
+            when=When(session.start_at),
+            link=session.meeting_link,
+        ),
+        attachments=(invite,),
+    )
+
+
 @command("cancelsession", _("Cancel a booked session: /cancelsession SESSION"))
 async def cancel_session(ctx: Ctx, args: list[str]) -> None:
     session, is_mentor = await _participant_session(
@@ -256,14 +383,26 @@ async def cancel_session(ctx: Ctx, args: list[str]) -> None:
         raise BadInput(
             _("Session #{id} has already started and can no longer be cancelled.", id=session.id)
         )
+    late = _inside_window(ctx, session)
     advance("session", session, "cancelled")
     enrollment = await ctx.uow.lock(Enrollment, session.enrollment_id)
     assert enrollment is not None
-    if enrollment.status == "active":
+    credit_back = enrollment.status == "active" and (is_mentor or not late)
+    if credit_back:
         enrollment.credits_remaining += 1
     await skip_for_session(ctx.uow, session.id, now)
     other = await _other_side(ctx, session, is_mentor)
-    ctx.say(_("Session #{id} is cancelled. The session credit is back.", id=session.id))
+    if credit_back:
+        ctx.say(_("Session #{id} is cancelled. The session credit is back.", id=session.id))
+    else:
+        ctx.say(
+            _(
+                "Session #{id} is cancelled. It was less than {hours} h away, so the session "
+                "credit is used up.",
+                id=session.id,
+                hours=ctx.config.sessions.cancel_window_hours,
+            )
+        )
     await ctx.tell(
         other.id,
         _(
@@ -275,54 +414,163 @@ async def cancel_session(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-async def _mentor_closes(ctx: Ctx, args: list[str], usage: str, target: str) -> MentorSession:
+OUTCOMES = {"completed": "completed", "noshow": "no_show", "no-show": "no_show"}
+
+
+@command("outcome", _("Say whether a session took place: /outcome SESSION completed|noshow"))
+async def outcome(ctx: Ctx, args: list[str]) -> None:
+    """The mentor's answer decides the session's status; the learner's is recorded, and a
+    disagreement or a mentor who did not come is brought to the admins."""
+    usage = "/outcome SESSION completed|noshow"
     session, is_mentor = await _participant_session(ctx, need_int(args, 0, usage))
-    if not is_mentor:
-        raise NotAllowed(_("Only the session's mentor can do that."))
+    answer = OUTCOMES.get(need(args, 1, usage).lower())
+    if answer is None:
+        raise BadInput(
+            _(
+                "Answer completed or noshow, not '{value}'. Usage: {usage}",
+                value=args[1],
+                usage=usage,
+            )
+        )
     if session.status == "scheduled" and ctx.now() < session.start_at:
         raise BadInput(_("Session #{id} has not started yet.", id=session.id))
-    advance("session", session, target)
-    return session
+    if session.status == "cancelled":
+        raise BadInput(_("Session #{id} was cancelled.", id=session.id))
+    if is_mentor:
+        await _mentor_outcome(ctx, session, answer)
+    else:
+        await _learner_outcome(ctx, session, answer)
 
 
-def rating_choices(session_id: int) -> list[Choice]:
-    return [Choice("★" * n, f"/rate {session_id} {n}") for n in range(1, 6)]
-
-
-@command("complete", _("Mark a session as completed: /complete SESSION"), role="mentor")
-async def complete(ctx: Ctx, args: list[str]) -> None:
-    session = await _mentor_closes(ctx, args, "/complete SESSION", "completed")
+async def _mentor_outcome(ctx: Ctx, session: MentorSession, answer: str) -> None:
+    if session.mentor_outcome is not None:
+        raise BadInput(_("You already answered for session #{id}.", id=session.id))
+    session.mentor_outcome = answer
     learner = await ctx.uow.get(User, session.learner_id)
     assert learner is not None
-    ctx.say(
-        _(
-            "Session #{id} is marked completed. How would you rate {learner}?",
-            id=session.id,
-            learner=learner.display_name,
-        ),
-        rating_choices(session.id),
-    )
-    await ctx.tell(
-        learner.id,
-        _(
-            "Session #{id} with {mentor} is complete. How was it? Rate it from 1 to 5:",
-            id=session.id,
-            mentor=ctx.actor.user.display_name,
-        ),
-        rating_choices(session.id),
-    )
-
-
-@command("noshow", _("Mark that the learner did not come: /noshow SESSION"), role="mentor")
-async def no_show(ctx: Ctx, args: list[str]) -> None:
-    session = await _mentor_closes(ctx, args, "/noshow SESSION", "no_show")
+    if session.status == "no_show" and session.no_show_by == "mentor":
+        # The learner already reported that the mentor did not come; the admins decide.
+        await _alert_dispute(ctx, session)
+        ctx.say(_("Noted. The learner reported otherwise, so an admin will look at it."))
+        return
+    advance("session", session, answer)
+    if answer == "completed":
+        ctx.say(
+            _(
+                "Session #{id} is marked completed. How would you rate {learner}?",
+                id=session.id,
+                learner=learner.display_name,
+            ),
+            rating_choices(session.id),
+        )
+        await ctx.tell(
+            learner.id,
+            _(
+                "Session #{id} with {mentor} is complete. How was it? Rate it from 1 to 5:",
+                id=session.id,
+                mentor=ctx.actor.user.display_name,
+            ),
+            rating_choices(session.id),
+        )
+        if session.learner_outcome == "no_show":
+            await _alert_dispute(ctx, session)
+        return
+    session.no_show_by = "learner"
     ctx.say(_("Session #{id} is marked as a no-show.", id=session.id))
     await ctx.tell(
-        session.learner_id,
+        learner.id,
         _(
             "Your mentor marked session #{id} on {when} as missed. If that is wrong, please "
             "contact an admin.",
             id=session.id,
             when=When(session.start_at),
+        ),
+    )
+
+
+async def _learner_outcome(ctx: Ctx, session: MentorSession, answer: str) -> None:
+    if session.learner_outcome is not None:
+        raise BadInput(_("You already answered for session #{id}.", id=session.id))
+    session.learner_outcome = answer
+    if answer == "completed":
+        if session.mentor_outcome == "no_show":
+            await _alert_dispute(ctx, session)
+            ctx.say(_("Noted. Your mentor reported otherwise, so an admin will look at it."))
+        else:
+            ctx.say(_("Thank you! Your mentor confirms the session; then you can rate it."))
+        return
+    if session.status == "scheduled":
+        advance("session", session, "no_show")
+        session.no_show_by = "mentor"
+        enrollment = await ctx.uow.lock(Enrollment, session.enrollment_id)
+        assert enrollment is not None
+        if enrollment.status == "active":
+            enrollment.credits_remaining += 1
+        ctx.say(
+            _(
+                "Sorry about that. Session #{id} is marked as missed by your mentor and the "
+                "session credit is back. The admins are told.",
+                id=session.id,
+            )
+        )
+    else:
+        ctx.say(_("Noted. Your mentor reported otherwise, so an admin will look at it."))
+    await _alert_dispute(ctx, session)
+
+
+async def _alert_dispute(ctx: Ctx, session: MentorSession) -> None:
+    for admin in await admin_ids(ctx.uow):
+        await ctx.tell(
+            admin,
+            _(
+                "Session #{id} on {when}: mentor says {mentor}, learner says {learner}.",
+                id=session.id,
+                when=When(session.start_at),
+                mentor=STATUS_NAMES.get(session.mentor_outcome or "", "—"),
+                learner=STATUS_NAMES.get(session.learner_outcome or "", "—"),
+            ),
+        )
+
+
+@command("complete", _("Mark a session as completed: /complete SESSION"), role="mentor")
+async def complete(ctx: Ctx, args: list[str]) -> None:
+    await _mentor_only(ctx, args, "/complete SESSION")
+    await outcome(ctx, [args[0], "completed"])
+
+
+@command("noshow", _("Mark that the learner did not come: /noshow SESSION"), role="mentor")
+async def no_show(ctx: Ctx, args: list[str]) -> None:
+    await _mentor_only(ctx, args, "/noshow SESSION")
+    await outcome(ctx, [args[0], "noshow"])
+
+
+async def _mentor_only(ctx: Ctx, args: list[str], usage: str) -> None:
+    _session, is_mentor = await _participant_session(ctx, need_int(args, 0, usage))
+    if not is_mentor:
+        raise NotAllowed(_("Only the session's mentor can do that."))
+
+
+@command(
+    "note", _("Leave a short note on a session for the learner: /note SESSION TEXT"), role="mentor"
+)
+async def note(ctx: Ctx, args: list[str]) -> None:
+    usage = "/note SESSION TEXT"
+    session, is_mentor = await _participant_session(ctx, need_int(args, 0, usage))
+    if not is_mentor:
+        raise NotAllowed(_("Only the session's mentor can do that."))
+    text = " ".join(args[1:]).strip()
+    if not text:
+        raise BadInput(_("Missing argument. Usage: {usage}", usage=usage))
+    if session.status != "completed":
+        raise BadInput(_("Notes are for completed sessions."))
+    session.mentor_note = text[:500]
+    ctx.say(_("Note saved on session #{id}. The learner sees it in /progress.", id=session.id))
+    await ctx.tell(
+        session.learner_id,
+        _(
+            "{mentor} left a note on session #{id}: {note}",
+            mentor=ctx.actor.user.display_name,
+            id=session.id,
+            note=session.mentor_note,
         ),
     )

@@ -1,0 +1,84 @@
+"""The Discord adapter (discord.py 2.7): slash commands, buttons, DMs and a mentors channel.
+
+- `commands`: the slash commands, each a core command with its options as arguments;
+  `/admin` is a group hidden from non-admins, and the core checks the admin role anyway
+  (from the member's guild roles against `[discord] admin_role_ids`).
+- `render`: replies as Discord messages — instants as `<t:UNIX:F>` timestamps, long text in
+  chunks, choices as persistent buttons whose custom_id is the command they send.
+- `client`: interactions acknowledged at once and followed up with the core's replies
+  (ephemeral in guilds); DM text as typed input; notices by DM; offered requests posted to the
+  mentors channel and kept showing who took them.
+
+`DiscordService` is what `mentorbot run` starts when `[discord] token` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import discord
+import yarl
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from bot.adapters.discord.client import PLATFORM, MentorbotClient
+from bot.app import Marketplace
+from bot.config import DiscordSection
+
+__all__ = ["PLATFORM", "DiscordService", "MentorbotClient"]
+
+log = logging.getLogger(__name__)
+READY_TIMEOUT = 60.0
+
+
+class DiscordService:
+    """Logs in, syncs the slash commands, connects, then delivers notices by DM.
+
+    `api_base` and `gateway_url` point discord.py elsewhere (a REST proxy, a test fake). It
+    reads them from class attributes, so they hold for the whole process while the service
+    runs: one Discord bot per process.
+    """
+
+    name = "discord"
+
+    def __init__(
+        self, app: Marketplace, settings: DiscordSection | None = None, **client_options: Any
+    ) -> None:
+        self.app = app
+        self.settings = settings or app.config.discord
+        self._client_options = client_options
+        self.client: MentorbotClient | None = None
+        self._connection: asyncio.Task[None] | None = None
+        self._saved = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
+
+    async def start(self) -> None:
+        if self.settings.api_base:
+            Route.BASE = self.settings.api_base.rstrip("/")
+        if self.settings.gateway_url:
+            DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.settings.gateway_url)
+        client = MentorbotClient(self.app, self.settings, **self._client_options)
+        self.client = client
+        await client.login(self.settings.token.reveal())
+        self._connection = asyncio.create_task(client.connect(reconnect=True))
+        ready = asyncio.create_task(client.wait_until_ready())
+        done, _pending = await asyncio.wait(
+            {ready, self._connection}, timeout=READY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        )
+        if ready not in done:
+            ready.cancel()
+            if self._connection in done:
+                self._connection.result()  # raises why the gateway refused us
+            raise RuntimeError("discord: the gateway did not get ready in time")
+        self.app.notifier.register(PLATFORM, client.deliver)
+        await self.app.notifier.deliver_pending()
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+        if self._connection is not None:
+            with contextlib.suppress(asyncio.CancelledError, discord.DiscordException):
+                await self._connection
+        Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = self._saved

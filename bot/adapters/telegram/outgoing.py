@@ -1,0 +1,95 @@
+"""Rendering the core's replies as Telegram messages.
+
+Text goes as plain text (user content is never parsed as markup), split at Telegram's 4096
+characters, with the choices as an inline keyboard under the last part: link choices become URL
+buttons, the others carry their command as signed callback data. Attachments are sent as
+documents and an invoice as a Stars invoice (currency XTR, empty provider token).
+"""
+
+from __future__ import annotations
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, LabeledPrice
+from telegram.constants import InvoiceLimit, MessageLimit
+
+from bot.adapters.telegram.callback_data import CallbackCodec
+from bot.replies import RenderedChoice, Reply
+
+ROW_CHARS = 30  # labels packed into one keyboard row while their total fits
+ROW_BUTTONS = 5
+MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Cut at line breaks where possible; never return an empty part."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = limit
+        parts.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    if text or not parts:
+        parts.append(text or "…")
+    return parts
+
+
+def rows(choices: tuple[RenderedChoice, ...]) -> list[list[RenderedChoice]]:
+    """Short labels share a row (★ ratings, Accept/Decline); long ones get a row each."""
+    out: list[list[RenderedChoice]] = []
+    width = 0
+    for choice in choices:
+        if out and len(out[-1]) < ROW_BUTTONS and width + len(choice.label) <= ROW_CHARS:
+            out[-1].append(choice)
+            width += len(choice.label)
+        else:
+            out.append([choice])
+            width = len(choice.label)
+    return out
+
+
+class Outgoing:
+    def __init__(self, bot: Bot, codec: CallbackCodec) -> None:
+        self.bot = bot
+        self.codec = codec
+
+    async def keyboard(
+        self, user: str, choices: tuple[RenderedChoice, ...]
+    ) -> InlineKeyboardMarkup | None:
+        if not choices:
+            return None
+        commands = [c.payload for c in choices if not c.url]
+        data = iter(await self.codec.encode(user, commands))
+        return InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(c.label, url=c.payload)
+                    if c.url
+                    else InlineKeyboardButton(c.label, callback_data=next(data))
+                    for c in row
+                ]
+                for row in rows(choices)
+            ]
+        )
+
+    async def send(self, chat_id: int, user: str, reply: Reply) -> None:
+        """Send one reply to a chat; `user` is the Telegram user its buttons are for."""
+        markup = await self.keyboard(user, reply.choices)
+        parts = split_text(reply.text)
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            await self.bot.send_message(chat_id, part, reply_markup=markup if last else None)
+        for attachment in reply.attachments:
+            await self.bot.send_document(
+                chat_id, InputFile(attachment.data, filename=attachment.filename)
+            )
+        if reply.invoice is not None:
+            invoice = reply.invoice
+            await self.bot.send_invoice(
+                chat_id,
+                title=invoice.title[: InvoiceLimit.MAX_TITLE_LENGTH],
+                description=invoice.description[: InvoiceLimit.MAX_DESCRIPTION_LENGTH],
+                payload=invoice.payload,
+                provider_token="",
+                currency=invoice.currency,
+                prices=[LabeledPrice(invoice.label[:64], invoice.amount)],
+            )

@@ -1,0 +1,328 @@
+"""The Telegram service: python-telegram-bot's Application wired to the marketplace.
+
+Messages and button presses become `Incoming` text for `Marketplace.handle`; its replies are
+rendered by `Outgoing`. Stars checkouts and payments go to `bot.stars`. Notices to Telegram
+users go through the notifier's sender registered here. No business rule lives in this file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from telegram import Update, User
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import (
+    Application,
+    BaseRateLimiter,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    PreCheckoutQueryHandler,
+    filters,
+)
+
+from bot import stars
+from bot.adapters.telegram.callback_data import CallbackCodec
+from bot.adapters.telegram.commands import register_commands
+from bot.adapters.telegram.flow_control import FloodControl, PerUserOrder
+from bot.adapters.telegram.outgoing import Outgoing
+from bot.adapters.telegram.webhook import WebhookEndpoint
+from bot.app import Marketplace
+from bot.config import Config, TelegramSection
+from bot.errors import BadInput
+from bot.i18n import Msg, _, normalize_language
+from bot.outbox import keep_reply
+from bot.replies import Reply
+from bot.users import Incoming
+from bot.web import WebServer
+from storage import models
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.PRE_CHECKOUT_QUERY]
+PRE_CHECKOUT_SECONDS = 8.0  # Telegram gives up after 10
+EXPIRED = _("This button has expired. Please use a newer message, or type the command.")
+APOLOGY = _("Sorry, something went wrong on our side. Nothing was changed; please try again.")
+CHECKOUT_FAILED = _(
+    "We could not check your order just now; nothing was charged. Please try again."
+)
+
+Context = ContextTypes.DEFAULT_TYPE
+App = Application[Any, Any, Any, Any, Any, Any]
+
+
+def build_application(tg: TelegramSection, rate_limiter: BaseRateLimiter[Any] | None) -> App:
+    """The PTB Application for `[telegram]`: no PTB job queue (timers live in the core)."""
+    base = tg.base_url.rstrip("/")
+    builder = (
+        Application.builder()
+        .token(tg.token.reveal())
+        .base_url(f"{base}/bot")
+        .base_file_url(f"{base}/file/bot")
+        .concurrent_updates(PerUserOrder(tg.concurrent_updates))
+        .job_queue(None)
+    )
+    if rate_limiter is not None:
+        builder = builder.rate_limiter(rate_limiter)
+    if tg.mode == "webhook":
+        builder = builder.updater(None)
+    return builder.build()
+
+
+class TelegramService:
+    """Started by `mentorbot run` when `[telegram] token` is set."""
+
+    name = PLATFORM
+
+    def __init__(
+        self,
+        config: Config,
+        app: Marketplace,
+        web: WebServer | None = None,
+        *,
+        flood_control: bool = True,
+    ) -> None:
+        tg = config.telegram
+        self.config = config
+        self.app = app
+        limiter = FloodControl(tg.max_retries) if flood_control else None
+        self.application = build_application(tg, limiter)
+        self.codec = CallbackCodec(app, tg.token.reveal(), timedelta(days=tg.button_ttl_days))
+        self.out = Outgoing(self.application.bot, self.codec)
+        self._unrecorded: set[int] = set()
+        self._stars = next((p for p in app.payments if isinstance(p, stars.StarsPayments)), None)
+        self.webhook: WebhookEndpoint | None = None
+        if tg.mode == "webhook":
+            if web is None:
+                raise ValueError("Telegram webhook mode needs the web server")
+            self.webhook = WebhookEndpoint(
+                self.application, tg.webhook_secret.reveal(), self._payment_failed
+            )
+            web.add_route("POST", urlsplit(tg.webhook_url).path, self.webhook.handle)
+        private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+        add = self.application.add_handler
+        add(MessageHandler(private & filters.SUCCESSFUL_PAYMENT, self.on_payment))
+        add(MessageHandler(private & filters.TEXT, self.on_text))
+        add(CallbackQueryHandler(self.on_button))
+        add(PreCheckoutQueryHandler(self.on_pre_checkout))
+        self.application.add_error_handler(self.on_error)
+
+    # ── lifecycle ────────────────────────────────────────────────────────────────────────
+
+    async def start(self) -> None:
+        tg = self.config.telegram
+        await self.application.initialize()  # getMe
+        if self._stars is not None:
+            self._stars.connect(self.refund)
+        self.app.notifier.register(PLATFORM, self.deliver)
+        await register_commands(self.application.bot, self._admin_chats())
+        await self.codec.prune()
+        await self.application.start()
+        if self.webhook is None:
+            assert self.application.updater is not None
+            await self.application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        else:
+            await self.application.bot.set_webhook(
+                tg.webhook_url,
+                secret_token=tg.webhook_secret.reveal(),
+                allowed_updates=ALLOWED_UPDATES,
+            )
+            self.webhook.ready.set()
+        log.info("telegram adapter started", extra={"mode": tg.mode})
+        await self.app.notifier.deliver_pending()
+
+    async def stop(self) -> None:
+        if self.webhook is not None:
+            self.webhook.ready.clear()
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+        if self._stars is not None:
+            self._stars.connect(None)
+
+    def _admin_chats(self) -> list[int]:
+        prefix = f"{PLATFORM}:"
+        return [
+            int(ident.removeprefix(prefix))
+            for ident in self.config.bot.admins
+            if ident.startswith(prefix) and ident.removeprefix(prefix).isdigit()
+        ]
+
+    # ── updates ──────────────────────────────────────────────────────────────────────────
+
+    async def on_text(self, update: Update, context: Context) -> None:
+        """A typed message or command goes to the core as it is."""
+        message, user = update.effective_message, update.effective_user
+        assert message is not None and user is not None
+        await self.converse(user, message.chat_id, message.text or "")
+
+    async def on_button(self, update: Update, context: Context) -> None:
+        """A pressed button is the command it carries, once its data checks out."""
+        query = update.callback_query
+        assert query is not None
+        user = query.from_user
+        payload = await self.codec.decode(str(user.id), query.data or "")
+        if payload is None:
+            await query.answer(await self.text_for(user, EXPIRED))
+            return
+        await query.answer()
+        chat_id = query.message.chat.id if query.message is not None else user.id
+        await self.converse(user, chat_id, payload)
+
+    async def on_pre_checkout(self, update: Update, context: Context) -> None:
+        """Let a Stars checkout go ahead only if its order can still be paid at that price."""
+        query = update.pre_checkout_query
+        assert query is not None
+        try:
+            async with asyncio.timeout(PRE_CHECKOUT_SECONDS):
+                refusal = await stars.check_checkout(
+                    self.app,
+                    self.incoming(query.from_user),
+                    query.invoice_payload,
+                    query.currency,
+                    query.total_amount,
+                )
+        except Exception:
+            log.exception("pre-checkout check failed; refusing the checkout")
+            lang = normalize_language(
+                query.from_user.language_code, self.config.bot.default_language
+            )
+            refusal = CHECKOUT_FAILED.render(lang)
+        if refusal is None:
+            await query.answer(ok=True)
+        else:
+            await query.answer(ok=False, error_message=refusal)
+
+    async def on_payment(self, update: Update, context: Context) -> None:
+        """Fulfil the order a successful Stars payment names, once per charge."""
+        message, user = update.effective_message, update.effective_user
+        assert message is not None and user is not None
+        paid = message.successful_payment
+        assert paid is not None
+        try:
+            outcome = await stars.record_payment(
+                self.app,
+                self.incoming(user),
+                paid.invoice_payload,
+                paid.currency,
+                paid.total_amount,
+                paid.telegram_payment_charge_id,
+            )
+        except Exception:
+            self._unrecorded.add(update.update_id)
+            log.error(
+                "a successful Stars payment was not recorded",
+                extra={
+                    "charge_id": paid.telegram_payment_charge_id,
+                    "payload": paid.invoice_payload,
+                    "telegram_user": user.id,
+                },
+            )
+            raise
+        if outcome.refund:
+            await self.application.bot.refund_star_payment(user.id, paid.telegram_payment_charge_id)
+        await self.send_all(message.chat_id, str(user.id), outcome.replies)
+
+    async def on_error(self, update: object, context: Context) -> None:
+        """Log the failure with its traceback, then apologise to the user in their language."""
+        log.error(
+            "telegram update failed",
+            exc_info=context.error,
+            extra={"update_id": getattr(update, "update_id", None)},
+        )
+        if not isinstance(update, Update) or update.effective_user is None:
+            return
+        user = update.effective_user
+        with contextlib.suppress(Exception):
+            text = await self.text_for(user, APOLOGY)
+            if update.callback_query is not None:
+                with contextlib.suppress(TelegramError):  # it may have been answered already
+                    await update.callback_query.answer()
+            await context.bot.send_message(user.id, text)
+
+    def _payment_failed(self, update_id: int) -> bool:
+        """Whether this update held a payment that was not recorded (webhook: ask again)."""
+        if update_id in self._unrecorded:
+            self._unrecorded.discard(update_id)
+            return True
+        return False
+
+    # ── talking to users ─────────────────────────────────────────────────────────────────
+
+    def incoming(self, user: User, text: str = "") -> Incoming:
+        name = user.full_name or user.username or str(user.id)
+        return Incoming(PLATFORM, str(user.id), name, text, user.language_code)
+
+    async def converse(self, user: User, chat_id: int, text: str) -> None:
+        replies = await self.app.handle(self.incoming(user, text))
+        await self.send_all(chat_id, str(user.id), replies)
+
+    async def send_all(self, chat_id: int, user: str, replies: list[Reply]) -> None:
+        """Send replies in order; what Telegram still refuses after the retries is kept in the
+        outbox and delivered later by the notifier, never dropped."""
+        for i, reply in enumerate(replies):
+            try:
+                await self.out.send(chat_id, user, reply)
+            except BadRequest:
+                raise
+            except (RetryAfter, NetworkError) as exc:
+                log.warning("reply kept for later delivery", extra={"error": str(exc)})
+                async with self.app.new_uow() as uow:
+                    for later in replies[i:]:
+                        await keep_reply(uow, later, self.app.clock.now())
+                    await uow.commit()
+                return
+
+    async def deliver(self, identity: models.Identity, reply: Reply) -> None:
+        """The notifier's sender: a notice to a Telegram user's private chat."""
+        try:
+            await self.out.send(int(identity.external_id), identity.external_id, reply)
+        except Forbidden:
+            log.warning(
+                "notice not delivered: the user blocked the bot",
+                extra={"user_id": identity.user_id},
+            )
+
+    async def text_for(self, user: User, msg: Msg) -> str:
+        """`msg` in the language the user chose here, else their Telegram language."""
+        async with self.app.new_uow() as uow:
+            row = (
+                await uow.session.execute(
+                    select(models.User.language, models.User.timezone)
+                    .join(models.Identity, models.Identity.user_id == models.User.id)
+                    .where(models.Identity.platform == PLATFORM)
+                    .where(models.Identity.external_id == str(user.id))
+                )
+            ).first()
+        if row is not None:
+            return msg.render(row[0], row[1])
+        return msg.render(normalize_language(user.language_code, self.config.bot.default_language))
+
+    async def refund(self, payer: str, charge_id: str) -> None:
+        """Give a Stars payment back (an admin refund); a refusal leaves the order as it was."""
+        try:
+            await self.application.bot.refund_star_payment(int(payer), charge_id)
+        except BadRequest as exc:
+            if "CHARGE_ALREADY_REFUNDED" in exc.message.upper():
+                return  # refunded before, e.g. by an attempt whose commit failed
+            raise BadInput(
+                _("Telegram refused the refund: {reason}. Nothing was changed.", reason=exc.message)
+            ) from exc
+        except TelegramError as exc:
+            raise BadInput(
+                _(
+                    "Telegram could not be reached for the refund ({reason}). Nothing was "
+                    "changed; please try again.",
+                    reason=exc.message,
+                )
+            ) from exc

@@ -1,0 +1,70 @@
+"""A learner's progress: per course, sessions done and left, goals, and the mentor's notes."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.context import Ctx
+from bot.handlers.catalogue import title
+from bot.handlers.registry import command
+from bot.i18n import Lines, Msg, When, _
+from bot.replies import Choice
+from storage.models import Course, Enrollment, MentorSession, MentorshipRequest
+
+
+@command("progress", _("Your progress: sessions done and left, goals and mentor notes"))
+async def progress(ctx: Ctx, args: list[str]) -> None:
+    rows = (
+        await ctx.uow.session.execute(
+            select(Enrollment, Course)
+            .join(Course, Course.id == Enrollment.course_id)
+            .where(Enrollment.user_id == ctx.actor.id)
+            .where(Enrollment.status == "active")
+            .order_by(Enrollment.id)
+        )
+    ).all()
+    if not rows:
+        ctx.say(_("You have no courses yet."), [Choice(_("Browse courses"), "/courses")])
+        return
+    for enrollment, course in rows:
+        sessions = list(
+            (
+                await ctx.uow.session.execute(
+                    select(MentorSession)
+                    .where(MentorSession.enrollment_id == enrollment.id)
+                    .order_by(MentorSession.start_at)
+                )
+            ).scalars()
+        )
+        goals = (
+            (
+                await ctx.uow.session.execute(
+                    select(MentorshipRequest.goals)
+                    .where(MentorshipRequest.enrollment_id == enrollment.id)
+                    .where(
+                        MentorshipRequest.status.in_(("open", "offered", "waitlisted", "accepted"))
+                    )
+                )
+            )
+            .scalars()
+            .first()
+        )
+        done = [s for s in sessions if s.status == "completed"]
+        booked = [s for s in sessions if s.status == "scheduled"]
+        notes: list[Msg] = [
+            _("{when}: {note}", when=When(s.start_at), note=s.mentor_note)
+            for s in done
+            if s.mentor_note
+        ]
+        ctx.say(
+            _(
+                "{title}\nSessions done: {done} · booked: {booked} · left to book: {left}\n"
+                "Goals: {goals}\nMentor notes:\n{notes}",
+                title=title(course),
+                done=len(done),
+                booked=len(booked),
+                left=enrollment.credits_remaining,
+                goals=goals or "—",
+                notes=Lines(notes) if notes else "—",
+            )
+        )

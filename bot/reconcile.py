@@ -1,0 +1,137 @@
+"""Stripe as a running service: the webhook route, reconciliation, and prompt notices.
+
+Webhooks can be lost for good: the bot may be down longer than Stripe keeps retrying, or the
+process may die after Stripe took the money but before any webhook arrived. Reconciliation
+closes that gap. At start-up and then every `reconcile_interval_minutes` it lists the
+completed Checkout Sessions created within `reconcile_lookback_hours` and settles every paid
+one whose order does not show it yet, through the same `settle_paid` as the webhook (so the two
+racing each other still fulfil once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from bot.stripe_payments import PROVIDER, SessionFacts, StripePayments
+from bot.stripe_settle import settle_paid
+from bot.stripe_webhooks import StripeWebhook
+from bot.web import WebServer
+from storage.models import Order
+
+if TYPE_CHECKING:
+    from bot.app import Marketplace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    paid_sessions: int
+    settled: int
+    outcomes: tuple[str, ...]
+
+
+async def reconcile(app: Marketplace, payments: StripePayments) -> ReconcileReport:
+    """Settle every recent paid session that its order does not reflect yet."""
+    now = app.clock.now()
+    since = now - timedelta(hours=payments.settings.reconcile_lookback_hours)
+    paid = [
+        s
+        async for s in payments.recent_sessions(since)
+        if s.paid and s.ours and s.order_id is not None
+    ]
+    outcomes = []
+    for facts in await _not_yet_settled(app, paid):
+        async with app.new_uow() as uow:
+            settled = await settle_paid(uow, payments, facts, app.clock.now())
+            await uow.commit()
+            notified = uow.wrote_outbox
+        if settled.outcome == "already":
+            continue
+        outcomes.append(settled.outcome)
+        log.warning(
+            "reconciliation settled a payment no webhook had reached",
+            extra={"order_id": facts.order_id or 0, "outcome": settled.outcome},
+        )
+        if notified:
+            await app.notifier.deliver_pending()
+    return ReconcileReport(len(paid), len(outcomes), tuple(outcomes))
+
+
+async def _not_yet_settled(app: Marketplace, paid: list[SessionFacts]) -> list[SessionFacts]:
+    """The sessions whose order is not already paid by them (one query, no locks)."""
+    if not paid:
+        return []
+    async with app.new_uow() as uow:
+        rows = await uow.session.execute(
+            select(Order.id, Order.provider, Order.provider_ref).where(
+                Order.id.in_({s.order_id for s in paid})
+            )
+        )
+        settled = {(oid, ref) for oid, provider, ref in rows if provider == PROVIDER}
+    return [s for s in paid if (s.order_id, s.payment_ref) not in settled]
+
+
+class StripeService:
+    """Adds the webhook route to the web server; reconciles and delivers in the background."""
+
+    name = "stripe"
+
+    def __init__(self, app: Marketplace, payments: StripePayments, web: WebServer) -> None:
+        self.app = app
+        self.payments = payments
+        self.webhook = StripeWebhook(app, payments, on_notices=self.deliver_soon)
+        web.add_route("POST", payments.settings.webhook_path, self.webhook.handle)
+        self.reconciled = asyncio.Event()  # set after each pass (tests wait for the first)
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._reconcile_loop(), name="stripe-reconcile"),
+            asyncio.create_task(self._deliver_loop(), name="stripe-notices"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.payments.close()
+
+    def deliver_soon(self) -> None:
+        """Wake the delivery task; many webhooks in a burst share one delivery pass."""
+        self._wake.set()
+
+    async def reconcile_once(self) -> ReconcileReport | None:
+        try:
+            return await reconcile(self.app, self.payments)
+        except Exception:
+            log.exception("stripe reconciliation failed; the next pass retries")
+            return None
+        finally:
+            self.reconciled.set()
+
+    async def _reconcile_loop(self) -> None:
+        interval = self.payments.settings.reconcile_interval_minutes * 60
+        while True:
+            await self.reconcile_once()
+            await asyncio.sleep(interval)
+
+    async def _deliver_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.app.notifier.deliver_pending()
+            except Exception:
+                log.exception("delivering stripe notices failed; the sweep retries")

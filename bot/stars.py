@@ -1,0 +1,246 @@
+"""Telegram Stars: the payment provider, and the two answers Telegram needs from a seller.
+
+Digital goods sold inside Telegram are paid in Stars (currency XTR, no provider token). The
+learner presses Pay (`/paystars ORDER`, which answers with an invoice); before taking the Stars
+Telegram asks whether the checkout may go ahead (`check_checkout`, to be answered within 10 s);
+afterwards it reports the payment (`record_payment`), possibly more than once. The payment's
+charge id becomes the order's `provider_ref`, unique per provider, so one payment fulfils one
+order once; a payment that finds its order no longer payable (paid by another invoice, expired,
+cancelled) is handed back for a refund rather than kept.
+
+The core never talks to Telegram: the adapter connects a refund function at start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_object_session
+
+from bot.errors import STATUS_NAMES, BadInput
+from bot.i18n import Localized, Msg, _
+from bot.payments import Checkout, fulfil_order
+from bot.replies import Choice, Invoice, Reply, Say, render
+from bot.users import Incoming, resolve_user
+from storage.models import Course, Identity, Order
+from storage.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from bot.app import Marketplace
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "stars"
+PLATFORM = "telegram"
+CURRENCY = "XTR"
+MAX_STARS = 100_000
+
+# Gives a payment back: (the payer's Telegram user id, the payment's charge id).
+Refunder = Callable[[str, str], Awaitable[None]]
+
+
+def course_title(course: Course) -> Localized:
+    return Localized(course.title_en, course.title_zh)
+
+
+def invoice_payload(order_id: int, stars: int) -> str:
+    """What the invoice carries back with the payment: the order and the price it showed."""
+    return f"order:{order_id}:{stars}"
+
+
+def parse_invoice_payload(payload: str) -> tuple[int, int] | None:
+    kind, _sep, rest = payload.partition(":")
+    order_text, _sep, stars_text = rest.partition(":")
+    if kind != "order" or not order_text.isdigit() or not stars_text.isdigit():
+        return None
+    return int(order_text), int(stars_text)
+
+
+def stars_invoice(order: Order, course: Course) -> Invoice:
+    assert course.price_stars is not None
+    return Invoice(
+        title=course_title(course),
+        description=_(
+            "{title}: {n} mentor sessions (order #{id})",
+            title=course_title(course),
+            n=course.sessions_included,
+            id=order.id,
+        ),
+        label=course_title(course),
+        payload=invoice_payload(order.id, course.price_stars),
+        currency=CURRENCY,
+        amount=course.price_stars,
+    )
+
+
+class StarsPayments:
+    """Pay with Telegram Stars; offered in Telegram only, for courses with a Stars price."""
+
+    name = PROVIDER
+
+    def __init__(self) -> None:
+        self._refunder: Refunder | None = None
+
+    def connect(self, refunder: Refunder | None) -> None:
+        """Called by the Telegram adapter when it starts (and with None when it stops)."""
+        self._refunder = refunder
+
+    def available_on(self, platform: str) -> bool:
+        return platform == PLATFORM
+
+    async def start_checkout(self, order: Order, course: Course) -> Checkout:
+        if not course.price_stars:
+            return Checkout(label=_("Not sold for Telegram Stars"))
+        return Checkout(
+            label=_("Pay {stars} ⭐ (Telegram Stars)", stars=course.price_stars),
+            pay_command=f"/paystars {order.id}",
+        )
+
+    async def refund(self, order: Order) -> None:
+        """Give the Stars back through Telegram; a refusal rolls the whole refund back."""
+        if self._refunder is None:
+            raise BadInput(
+                _(
+                    "Telegram is not connected, so Stars cannot be refunded right now. "
+                    "Nothing was changed."
+                )
+            )
+        session = async_object_session(order)
+        assert session is not None, "refund() takes an order loaded in the caller's transaction"
+        payer = (
+            await session.execute(
+                select(Identity.external_id)
+                .where(Identity.user_id == order.user_id)
+                .where(Identity.platform == PLATFORM)
+                .order_by(Identity.last_seen_at.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if payer is None or not order.provider_ref:
+            raise BadInput(
+                _(
+                    "Order #{id} has no Telegram payment to refund. Nothing was changed.",
+                    id=order.id,
+                )
+            )
+        await self._refunder(payer, order.provider_ref)
+
+
+async def checkout_refusal(
+    uow: UnitOfWork, user_id: int, payload: str, currency: str, amount: int, now: datetime
+) -> Msg | None:
+    """Why this checkout must not go ahead, or None: the order is the payer's, still pending,
+    its course on sale, and the price on the invoice is the course's Stars price now."""
+    parsed = parse_invoice_payload(payload)
+    order = await uow.get(Order, parsed[0]) if parsed else None
+    if parsed is None or order is None or order.user_id != user_id or currency != CURRENCY:
+        return _(
+            "This invoice is not valid any more; nothing was charged. Buy again with /courses."
+        )
+    if order.status == "paid":
+        return _("Order #{id} is already paid. See /mycourses.", id=order.id)
+    if order.status != "pending" or order.expires_at <= now:
+        return _(
+            "Order #{id} is {status}; nothing was charged. Buy again with /courses.",
+            id=order.id,
+            status=STATUS_NAMES["expired" if order.status == "pending" else order.status],
+        )
+    course = await uow.get(Course, order.course_id)
+    assert course is not None
+    if course.status != "active":
+        return _("{title} is no longer on sale; nothing was charged.", title=course_title(course))
+    if course.price_stars != amount or parsed[1] != amount:
+        return _(
+            "The price of {title} has changed; nothing was charged. Buy again with /courses "
+            "to see the new price.",
+            title=course_title(course),
+        )
+    return None
+
+
+async def check_checkout(
+    app: Marketplace, payer: Incoming, payload: str, currency: str, amount: int
+) -> str | None:
+    """Telegram's pre-checkout question: None to go ahead, else the refusal in the payer's
+    language."""
+    now = app.clock.now()
+    async with app.new_uow() as uow:
+        user, _roles = await resolve_user(uow, app.config, payer, now)
+        refusal = await checkout_refusal(uow, user.id, payload, currency, amount, now)
+        lang, tz = user.language, user.timezone
+        await uow.commit()
+    return None if refusal is None else refusal.render(lang, tz)
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    """What a reported payment did: `replies` for the payer; `refund` when it must go back."""
+
+    replies: list[Reply] = field(default_factory=list)
+    duplicate: bool = False
+    refund: bool = False
+
+
+async def record_payment(
+    app: Marketplace, payer: Incoming, payload: str, currency: str, amount: int, charge_id: str
+) -> PaymentOutcome:
+    """Fulfil the order a successful payment names, exactly once per charge id."""
+    now = app.clock.now()
+    parsed = parse_invoice_payload(payload)
+    async with app.new_uow() as uow:
+        user, _roles = await resolve_user(uow, app.config, payer, now)
+        # Lock the order before looking for the charge, so a concurrent delivery of the same
+        # payment waits here and then finds it recorded.
+        order = await uow.lock(Order, parsed[0]) if parsed else None
+        recorded = (
+            await uow.session.execute(
+                select(Order.id)
+                .where(Order.provider == PROVIDER)
+                .where(Order.provider_ref == charge_id)
+            )
+        ).scalar_one_or_none()
+        if recorded is not None:
+            await uow.commit()
+            return PaymentOutcome(duplicate=True)
+        if (
+            order is None
+            or order.user_id != user.id
+            or order.status != "pending"
+            or currency != CURRENCY
+        ):
+            log.warning(
+                "a Stars payment matched no payable order; refunding",
+                extra={"user_id": user.id, "payload": payload, "amount": amount},
+            )
+            say = Say(
+                _(
+                    "Your payment of {stars} ⭐ could not be applied to an open order (it may "
+                    "have been paid already or expired), so the Stars are being returned to you.",
+                    stars=amount,
+                )
+            )
+            reply = render(user.id, say, user.language, user.timezone)
+            await uow.commit()
+            return PaymentOutcome([reply], refund=True)
+        order.amount_minor = amount
+        order.currency = CURRENCY
+        enrollment = await fulfil_order(uow, order, now, PROVIDER, charge_id)
+        course = await uow.get(Course, order.course_id)
+        assert course is not None
+        say = Say(
+            _(
+                "Paid with {stars} ⭐. {title} is yours, with {n} mentor sessions.",
+                stars=amount,
+                title=course_title(course),
+                n=enrollment.credits_remaining,
+            ),
+            (Choice(_("Find a mentor"), f"/mentor {course.slug}"),),
+        )
+        reply = render(user.id, say, user.language, user.timezone)
+        await uow.commit()
+    return PaymentOutcome([reply])

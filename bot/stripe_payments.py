@@ -1,0 +1,246 @@
+"""Card payments through Stripe Checkout, behind the same payment port as the demo provider.
+
+The provider only talks to Stripe: it opens one Checkout Session per order and refunds
+payments. What a payment means for an order is decided by `bot.stripe_settle` (from webhooks
+and reconciliation) through the one fulfilment path in `bot.payments`.
+
+Every call uses stripe-python's async client, so the event loop never blocks, and every POST
+carries an idempotency key derived from what it is for (the order, the payment), so a retry
+after a timeout, a crash or a restart can never open a second session or refund twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import stripe
+
+from bot.clock import Clock
+from bot.config import StripeSection
+from bot.errors import MentorbotError
+from bot.i18n import Money, _
+from bot.payments import Checkout
+from storage.models import Course, Order
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "stripe"
+# Marks the sessions this bot opened; others in the same Stripe account are left alone.
+METADATA_SOURCE = "mentorbot"
+# Stripe accepts a Checkout Session's expires_at from 30 minutes to 24 hours after creation.
+MIN_SESSION_LIFE = timedelta(minutes=31)
+MAX_SESSION_LIFE = timedelta(hours=23, minutes=59)
+
+
+class PaymentUnavailable(MentorbotError):
+    """Stripe could not be reached or refused the call; nothing was changed."""
+
+
+def checkout_key(order: Order) -> str:
+    """The idempotency key of an order's Checkout Session.
+
+    Besides the id it names the buyer, course, amount and creation instant, so a row id that
+    SQLite hands out again after a rolled-back order can never replay another order's session.
+    """
+    created = int(order.created_at.timestamp() * 1000)
+    return (
+        f"mentorbot-checkout-{order.id}-u{order.user_id}-c{order.course_id}-"
+        f"{order.amount_minor}{order.currency.lower()}-{created}"
+    )
+
+
+def refund_key(order_id: int, payment_ref: str) -> str:
+    return f"mentorbot-refund-{order_id}-{payment_ref}"
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class SessionFacts:
+    """What we act on in a Checkout Session, from a webhook's JSON or an API object."""
+
+    session_id: str
+    status: str
+    payment_status: str
+    order_id: int | None
+    user_id: int | None
+    course_id: int | None
+    amount_total: int | None
+    currency: str
+    payment_intent: str | None
+    ours: bool = True
+
+    @classmethod
+    def parse(cls, obj: Mapping[str, Any]) -> SessionFacts:
+        metadata = obj.get("metadata") or {}
+        intent = obj.get("payment_intent")
+        if isinstance(intent, Mapping):  # expanded
+            intent = intent.get("id")
+        return cls(
+            session_id=str(obj["id"]),
+            status=str(obj.get("status") or ""),
+            payment_status=str(obj.get("payment_status") or ""),
+            order_id=_int(metadata.get("order_id")),
+            user_id=_int(metadata.get("user_id")),
+            course_id=_int(metadata.get("course_id")),
+            amount_total=_int(obj.get("amount_total")),
+            currency=str(obj.get("currency") or "").upper(),
+            payment_intent=str(intent) if intent else None,
+            ours=metadata.get("source") == METADATA_SOURCE,
+        )
+
+    @property
+    def paid(self) -> bool:
+        return self.payment_status in ("paid", "no_payment_required")
+
+    @property
+    def payment_ref(self) -> str:
+        """The order's provider_ref once paid: the PaymentIntent, which refunds name too."""
+        return self.payment_intent or self.session_id
+
+
+class StripePayments:
+    """The `PaymentProvider` for cards: a Checkout link button, refunds by PaymentIntent."""
+
+    name = PROVIDER
+
+    def __init__(self, settings: StripeSection, clock: Clock) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._http = stripe.AIOHTTPClient(timeout=settings.timeout_seconds)
+        self.client = stripe.StripeClient(
+            settings.secret_key.reveal(),
+            base_addresses={"api": settings.api_base} if settings.api_base else None,
+            http_client=self._http,
+            max_network_retries=settings.max_network_retries,
+        )
+
+    def available_on(self, platform: str) -> bool:
+        return platform in self.settings.platforms
+
+    async def start_checkout(self, order: Order, course: Course) -> Checkout:
+        """The order's Checkout Session (created once; Buy again shows the same page)."""
+        label = _("Pay {price} by card", price=Money(order.amount_minor, order.currency))
+        if order.checkout_ref and order.checkout_url:
+            return Checkout(label=label, url=order.checkout_url)
+        now = self._clock.now()
+        expires = min(max(order.expires_at, now + MIN_SESSION_LIFE), now + MAX_SESSION_LIFE)
+        metadata = {
+            "source": METADATA_SOURCE,
+            "order_id": str(order.id),
+            "user_id": str(order.user_id),
+            "course_id": str(order.course_id),
+        }
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": order.currency.lower(),
+                        "unit_amount": order.amount_minor,
+                        "product_data": {"name": course.title_en},
+                    },
+                }
+            ],
+            "client_reference_id": str(order.id),
+            "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata},
+            "success_url": self.settings.success_url,
+            "cancel_url": self.settings.cancel_url,
+            "expires_at": int(expires.timestamp()),
+        }
+        try:
+            session = await self.client.v1.checkout.sessions.create_async(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": checkout_key(order)},
+            )
+        except stripe.StripeError as exc:
+            _log_failure("creating a Checkout Session", exc, order.id)
+            raise PaymentUnavailable(
+                _("Card payments are not available right now. Please try again in a few minutes.")
+            ) from None
+        order.checkout_ref = session.id
+        order.checkout_url = session.url
+        return Checkout(label=label, url=session.url)
+
+    async def refund(self, order: Order) -> None:
+        """Refund an order's whole payment (the admin command, after the bookkeeping)."""
+        if not order.provider_ref:
+            raise PaymentUnavailable(_("Order #{id} has no Stripe payment to refund.", id=order.id))
+        await self.refund_payment(order.id, order.provider_ref)
+
+    async def refund_payment(self, order_id: int, payment_ref: str) -> None:
+        """Refund a PaymentIntent in full, once: the key makes a repeat return the same refund.
+
+        A payment that was refunded already (e.g. from the Stripe dashboard) counts as done.
+        """
+        params: dict[str, Any] = {"metadata": {"order_id": str(order_id)}}
+        params["payment_intent" if payment_ref.startswith("pi_") else "charge"] = payment_ref
+        try:
+            await self.client.v1.refunds.create_async(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": refund_key(order_id, payment_ref)},
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "charge_already_refunded":
+                return
+            _log_failure("refunding", exc, order_id)
+            raise PaymentUnavailable(
+                _(
+                    "Stripe did not accept the refund of order #{id}; nothing was changed.",
+                    id=order_id,
+                )
+            ) from None
+        except stripe.StripeError as exc:
+            _log_failure("refunding", exc, order_id)
+            raise PaymentUnavailable(
+                _(
+                    "Stripe could not be reached to refund order #{id}; nothing was changed.",
+                    id=order_id,
+                )
+            ) from None
+
+    async def session_for_payment(self, payment_intent: str) -> SessionFacts | None:
+        """The Checkout Session that created a PaymentIntent (for a refund seen first)."""
+        page = await self.client.v1.checkout.sessions.list_async(
+            {"payment_intent": payment_intent, "limit": 1}
+        )
+        for session in page.data:
+            return SessionFacts.parse(session)
+        return None
+
+    async def recent_sessions(self, since: datetime) -> AsyncIterator[SessionFacts]:
+        """Every completed Checkout Session created since `since`, newest first."""
+        page = await self.client.v1.checkout.sessions.list_async(
+            {"created": {"gte": int(since.timestamp())}, "status": "complete", "limit": 100}
+        )
+        async for session in page.auto_paging_iter():
+            yield SessionFacts.parse(session)
+
+    async def close(self) -> None:
+        await self._http.close_async()
+
+
+def _log_failure(action: str, exc: stripe.StripeError, order_id: int) -> None:
+    """Log what Stripe said without anything secret: its error type, code and request id."""
+    log.warning(
+        "stripe call failed",
+        extra={
+            "action": action,
+            "order_id": order_id,
+            "error": type(exc).__name__,
+            "code": exc.code or "",
+            "http_status": exc.http_status or 0,
+            "request_id": exc.request_id or "",
+        },
+    )

@@ -1,0 +1,380 @@
+"""What a Stripe payment means for its order, decided once for webhooks and reconciliation.
+
+Each function runs inside the caller's transaction, locks the order row and checks its state,
+so applying the same fact twice (a duplicate webhook, a webhook racing reconciliation) changes
+nothing the second time. A paid Checkout Session fulfils its order through the shared
+`fulfil_order` only when everything matches: the order's own session, learner, course, amount
+and currency; anything else is left unfulfilled and the admins are alerted. A payment that
+arrives for an order that can no longer take it (expired, cancelled, paid another way) is
+refunded rather than kept. A refund that Stripe reports before the payment's completion still
+ends with the order refunded and no access.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.errors import STATUS_NAMES
+from bot.i18n import Localized, Money, Msg, When, _
+from bot.outbox import enqueue
+from bot.payments import fulfil_order, revoke_order
+from bot.reminders import skip_for_session
+from bot.replies import Choice, Say
+from bot.states import advance
+from bot.stripe_payments import PROVIDER, SessionFacts, StripePayments
+from storage.models import Course, MentorProfile, Order, PaymentEvent, UserRole
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What applying a fact did (recorded with the event), and to which order."""
+
+    outcome: str
+    order_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ChargeFacts:
+    """What we act on in a refunded Charge."""
+
+    charge_id: str
+    payment_intent: str | None
+    amount: int
+    amount_refunded: int
+    currency: str
+    refunded: bool
+
+    @classmethod
+    def parse(cls, obj: Mapping[str, Any]) -> ChargeFacts:
+        intent = obj.get("payment_intent")
+        if isinstance(intent, Mapping):
+            intent = intent.get("id")
+        return cls(
+            charge_id=str(obj["id"]),
+            payment_intent=str(intent) if intent else None,
+            amount=int(obj.get("amount") or 0),
+            amount_refunded=int(obj.get("amount_refunded") or 0),
+            currency=str(obj.get("currency") or "").upper(),
+            refunded=bool(obj.get("refunded")),
+        )
+
+    @property
+    def payment_ref(self) -> str:
+        return self.payment_intent or self.charge_id
+
+
+async def first_time(uow: UnitOfWork, marker: str, order_id: int | None, now: datetime) -> bool:
+    """Record a one-off consequence (an alert, an automatic refund) under the events' unique
+    key; False when it was recorded before, by a webhook or by reconciliation."""
+    done = await uow.session.execute(
+        select(PaymentEvent.id)
+        .where(PaymentEvent.provider == PROVIDER)
+        .where(PaymentEvent.event_id == marker)
+    )
+    if done.first() is not None:
+        return False
+    uow.add(
+        PaymentEvent(
+            provider=PROVIDER,
+            event_id=marker,
+            event_type="mentorbot.consequence",
+            order_id=order_id,
+            outcome="done",
+            received_at=now,
+        )
+    )
+    return True
+
+
+async def tell(
+    uow: UnitOfWork, user_id: int, msg: Msg, now: datetime, choices: tuple[Choice, ...] = ()
+) -> None:
+    """A notice, delivered after commit on the platform the user uses."""
+    await enqueue(uow, user_id, Say(msg, choices), now)
+
+
+async def alert_admins(uow: UnitOfWork, msg: Msg, now: datetime, **facts: Any) -> None:
+    """Every admin hears about a payment that needs a person; the log keeps it too."""
+    log.error("stripe payment needs an admin: %s", msg.msgid, extra=facts)
+    admins = await uow.session.execute(select(UserRole.user_id).where(UserRole.role == "admin"))
+    for user_id in admins.scalars():
+        await tell(uow, user_id, msg, now)
+
+
+def _title(course: Course) -> Localized:
+    return Localized(course.title_en, course.title_zh)
+
+
+def mismatch(order: Order, facts: SessionFacts) -> Msg | None:
+    """Why a paid session cannot pay this order, or None when it can."""
+    if facts.user_id != order.user_id or facts.course_id != order.course_id:
+        return _("it names another learner or course than the order")
+    if facts.session_id != order.checkout_ref:
+        return _("it is not the Checkout Session this order opened")
+    if facts.amount_total != order.amount_minor or facts.currency != order.currency.upper():
+        return _(
+            "{paid} was paid but the order is for {price}",
+            paid=Money(facts.amount_total or 0, facts.currency or order.currency),
+            price=Money(order.amount_minor, order.currency),
+        )
+    return None
+
+
+async def _session_order(uow: UnitOfWork, facts: SessionFacts) -> Order | None:
+    """The locked order a session was opened for, if it is this order's own session."""
+    if facts.order_id is None:
+        return None
+    order = await uow.lock(Order, facts.order_id)
+    if order is None or order.checkout_ref != facts.session_id:
+        return None
+    return order
+
+
+async def settle_paid(
+    uow: UnitOfWork, payments: StripePayments, facts: SessionFacts, now: datetime
+) -> Settled:
+    """A paid Checkout Session: fulfil its order once, or refuse and tell someone why."""
+    order = await uow.lock(Order, facts.order_id) if facts.order_id is not None else None
+    if order is None:
+        if not await first_time(uow, f"unknown:{facts.session_id}", None, now):
+            return Settled("already")
+        await alert_admins(
+            uow,
+            _(
+                "Stripe payment needs attention: Checkout Session {session} was paid for "
+                "order #{id}, which does not exist here. Nothing was fulfilled.",
+                session=facts.session_id,
+                id=facts.order_id or "?",
+            ),
+            now,
+            session=facts.session_id,
+        )
+        return Settled("unknown_order")
+    if order.provider == PROVIDER and order.provider_ref == facts.payment_ref:
+        return Settled("already", order.id)
+    problem = mismatch(order, facts)
+    if problem is not None:
+        if not await first_time(uow, f"mismatch:{facts.session_id}", order.id, now):
+            return Settled("already", order.id)
+        await alert_admins(
+            uow,
+            _(
+                "Stripe payment needs attention: order #{id} was not fulfilled because its "
+                "payment (Checkout Session {session}) does not match: {problem}.",
+                id=order.id,
+                session=facts.session_id,
+                problem=problem,
+            ),
+            now,
+            order_id=order.id,
+            session=facts.session_id,
+        )
+        return Settled("mismatch", order.id)
+    if order.status == "pending":
+        enrollment = await fulfil_order(uow, order, now, PROVIDER, facts.payment_ref)
+        course = await uow.get(Course, order.course_id)
+        assert course is not None
+        await tell(
+            uow,
+            order.user_id,
+            _(
+                "Payment received for order #{id}: {title} is yours, with {n} mentor sessions.",
+                id=order.id,
+                title=_title(course),
+                n=enrollment.credits_remaining,
+            ),
+            now,
+            (Choice(_("Find a mentor"), f"/mentor {course.slug}"),),
+        )
+        return Settled("fulfilled", order.id)
+    return await _refund_unwanted(uow, payments, order, facts, now)
+
+
+async def _refund_unwanted(
+    uow: UnitOfWork, payments: StripePayments, order: Order, facts: SessionFacts, now: datetime
+) -> Settled:
+    """The learner paid an order that had closed or was paid another way: give it back, once."""
+    if not await first_time(uow, f"unwanted:{facts.payment_ref}", order.id, now):
+        return Settled("already", order.id)
+    await payments.refund_payment(order.id, facts.payment_ref)
+    status = STATUS_NAMES.get(order.status, Msg(order.status))
+    price = Money(facts.amount_total or 0, facts.currency or order.currency)
+    await tell(
+        uow,
+        order.user_id,
+        _(
+            "Your card payment of {price} for order #{id} came after the order was {status}, "
+            "so it has been refunded in full.",
+            price=price,
+            id=order.id,
+            status=status,
+        ),
+        now,
+    )
+    await alert_admins(
+        uow,
+        _(
+            "Stripe payment {ref} for order #{id} ({status}) was refunded automatically: "
+            "the order could no longer take it.",
+            ref=facts.payment_ref,
+            id=order.id,
+            status=status,
+        ),
+        now,
+        order_id=order.id,
+    )
+    return Settled("refunded_unwanted", order.id)
+
+
+async def settle_processing(uow: UnitOfWork, facts: SessionFacts, now: datetime) -> Settled:
+    """Checkout completed with a payment that clears later (bank debits): tell the learner."""
+    order = await _session_order(uow, facts)
+    if order is None or order.status != "pending":
+        return Settled("ignored", order.id if order else None)
+    await tell(
+        uow,
+        order.user_id,
+        _(
+            "Order #{id}: your payment is being processed. You will get a message here when "
+            "it clears.",
+            id=order.id,
+        ),
+        now,
+    )
+    return Settled("processing", order.id)
+
+
+async def settle_failed(uow: UnitOfWork, facts: SessionFacts, now: datetime) -> Settled:
+    """A delayed payment failed: the order is cancelled and the learner may buy again."""
+    order = await _session_order(uow, facts)
+    if order is None or order.status != "pending":
+        return Settled("ignored", order.id if order else None)
+    advance("order", order, "cancelled")
+    course = await uow.get(Course, order.course_id)
+    assert course is not None
+    await tell(
+        uow,
+        order.user_id,
+        _(
+            "The payment for order #{id} did not go through, so the order is cancelled and "
+            "nothing was charged.",
+            id=order.id,
+        ),
+        now,
+        (Choice(_("Buy again"), f"/buy {course.slug}"),),
+    )
+    return Settled("failed", order.id)
+
+
+async def settle_expired(uow: UnitOfWork, facts: SessionFacts, now: datetime) -> Settled:
+    """The Checkout Session expired unpaid: so does the order, and the learner is told."""
+    order = await _session_order(uow, facts)
+    if order is None or order.status not in ("pending", "expired"):
+        return Settled("ignored", order.id if order else None)
+    if order.status == "pending":
+        advance("order", order, "expired")
+    course = await uow.get(Course, order.course_id)
+    assert course is not None
+    await tell(
+        uow,
+        order.user_id,
+        _(
+            "Order #{id} for {title} expired before it was paid; nothing was charged.",
+            id=order.id,
+            title=_title(course),
+        ),
+        now,
+        (Choice(_("Buy again"), f"/buy {course.slug}"),),
+    )
+    return Settled("expired", order.id)
+
+
+async def order_for_payment(uow: UnitOfWork, payment_ref: str) -> int | None:
+    """The order a Stripe payment fulfilled, if any."""
+    found = await uow.session.execute(
+        select(Order.id).where(Order.provider == PROVIDER).where(Order.provider_ref == payment_ref)
+    )
+    return found.scalar_one_or_none()
+
+
+async def settle_refunded(
+    uow: UnitOfWork,
+    charge: ChargeFacts,
+    order_id: int | None,
+    session: SessionFacts | None,
+    now: datetime,
+) -> Settled:
+    """Stripe refunded a payment (our refund, or one from the dashboard): revoke its order.
+
+    `session` is the payment's Checkout Session when the order was found through it, i.e.
+    when the refund came before we saw the payment complete.
+    """
+    order = await uow.lock(Order, order_id) if order_id is not None else None
+    if order is None:
+        return Settled("ignored")
+    if not charge.refunded:
+        if order.provider_ref == charge.payment_ref:
+            await alert_admins(
+                uow,
+                _(
+                    "Stripe refunded {amount} of order #{id}'s payment; the learner keeps the "
+                    "course. Use /admin refund to refund the rest and revoke it.",
+                    amount=Money(charge.amount_refunded, charge.currency),
+                    id=order.id,
+                ),
+                now,
+                order_id=order.id,
+            )
+        return Settled("partial_refund", order.id)
+    if order.status == "refunded":
+        return Settled("already", order.id)
+    if order.status == "paid":
+        if order.provider != PROVIDER or order.provider_ref != charge.payment_ref:
+            return Settled("ignored", order.id)  # an unwanted second payment, given back
+        await revoke_with_notices(uow, order, now)
+        return Settled("revoked", order.id)
+    if order.status == "pending" and session is not None and mismatch(order, session) is None:
+        # The refund overtook the completion: record the payment and its refund together, so
+        # the completion that follows finds the order refunded and grants nothing.
+        await fulfil_order(uow, order, now, PROVIDER, charge.payment_ref)
+        await revoke_with_notices(uow, order, now)
+        return Settled("refunded_before_completion", order.id)
+    return Settled("ignored", order.id)
+
+
+async def revoke_with_notices(uow: UnitOfWork, order: Order, now: datetime) -> None:
+    """Refund bookkeeping (as `/admin refund` does), telling the learner and their mentors."""
+    cancelled = await revoke_order(uow, order, now)
+    for session in cancelled:
+        await skip_for_session(uow, session.id, now)
+        mentor = await uow.get(MentorProfile, session.mentor_id)
+        assert mentor is not None
+        await tell(
+            uow,
+            mentor.user_id,
+            _(
+                "Session #{id} on {when} is cancelled: the learner's course was refunded.",
+                id=session.id,
+                when=When(session.start_at),
+            ),
+            now,
+        )
+    await tell(
+        uow,
+        order.user_id,
+        _(
+            "Order #{id} is refunded ({price}). Its sessions are cancelled.",
+            id=order.id,
+            price=Money(order.amount_minor, order.currency),
+        ),
+        now,
+    )

@@ -1,0 +1,201 @@
+"""`POST /stripe/webhook`: verify Stripe's signature on the raw body, apply each event once.
+
+Stripe delivers at least once, in no particular order, and retries anything that was not
+answered 2xx for days. So:
+
+- the signature is checked on the exact bytes received, and its signed timestamp against our
+  clock; a missing, wrong or stale signature is answered 400 and changes nothing;
+- an event's id is recorded (unique per provider) in the same transaction as its effect, so a
+  duplicate, even one delivered concurrently, finds it and does nothing, and an event is never
+  marked processed unless its effect committed with it;
+- anything unexpected rolls the transaction back and answers 500, so Stripe tries again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import stripe
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.stripe_payments import PROVIDER, SessionFacts, StripePayments
+from bot.stripe_settle import (
+    ChargeFacts,
+    Settled,
+    order_for_payment,
+    settle_expired,
+    settle_failed,
+    settle_paid,
+    settle_processing,
+    settle_refunded,
+)
+from storage.models import PaymentEvent
+from storage.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from bot.app import Marketplace
+
+log = logging.getLogger(__name__)
+
+SESSION_EVENTS = {
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
+}
+REFUND_EVENT = "charge.refunded"
+HANDLED = SESSION_EVENTS | {REFUND_EVENT}
+
+
+class BadWebhook(Exception):
+    """The request is not a genuine, fresh Stripe event (answered 400)."""
+
+
+def signed_timestamp(header: str) -> int:
+    for part in header.split(","):
+        key, _sep, value = part.strip().partition("=")
+        if key == "t":
+            return int(value)
+    raise BadWebhook("no timestamp in the signature header")
+
+
+class StripeWebhook:
+    """The route handler; `on_notices` is called after a commit that queued messages."""
+
+    def __init__(
+        self,
+        app: Marketplace,
+        payments: StripePayments,
+        on_notices: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.app = app
+        self.payments = payments
+        self.settings = payments.settings
+        self.on_notices = on_notices
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Answer Stripe: 400 for a forged or stale request, 500 to be retried, else 200."""
+        body = await request.read()
+        try:
+            event = self.verify(body, request.headers.get("Stripe-Signature"))
+        except BadWebhook as refused:
+            log.warning("stripe webhook refused", extra={"reason": str(refused)})
+            return web.json_response({"error": "invalid signature or payload"}, status=400)
+        try:
+            outcome = await self.process(event)
+        except Exception:
+            log.exception(
+                "stripe webhook failed; Stripe will retry it",
+                extra={"event_id": event["id"], "event_type": event["type"]},
+            )
+            return web.json_response({"error": "internal error"}, status=500)
+        return web.json_response({"received": True, "outcome": outcome})
+
+    def verify(self, body: bytes, header: str | None) -> dict[str, Any]:
+        """The event, if `header` signs exactly `body` with our secret at a fresh instant."""
+        try:
+            stripe.WebhookSignature.verify_header(
+                body, header, self.settings.webhook_secret.reveal(), tolerance=None
+            )
+            assert header is not None
+            timestamp = signed_timestamp(header)
+        except (stripe.SignatureVerificationError, ValueError) as exc:
+            raise BadWebhook("signature does not match") from exc
+        age = self.app.clock.now().timestamp() - timestamp
+        if abs(age) > self.settings.signature_tolerance_seconds:
+            raise BadWebhook(f"signature timestamp is {age:.0f} s away from our clock")
+        try:
+            event = json.loads(body)
+            if not isinstance(event["id"], str) or not isinstance(event["type"], str):
+                raise TypeError("id and type must be strings")
+            if not isinstance(event["data"]["object"], dict):
+                raise TypeError("data.object must be an object")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BadWebhook(f"not a Stripe event: {exc}") from None
+        return dict(event)
+
+    async def process(self, event: dict[str, Any]) -> str:
+        """Apply one verified event once; returns what happened (for logs and tests)."""
+        event_type = event["type"]
+        if event_type not in HANDLED:
+            return "ignored"
+        obj = event["data"]["object"]
+        if event_type == REFUND_EVENT:
+            return await self._refund(event, ChargeFacts.parse(obj))
+        facts = SessionFacts.parse(obj)
+        if not facts.ours:
+            return "ignored"
+        return await self._apply(event, lambda uow: self._session_event(uow, event_type, facts))
+
+    async def _session_event(
+        self, uow: UnitOfWork, event_type: str, facts: SessionFacts
+    ) -> Settled:
+        now = self.app.clock.now()
+        if event_type == "checkout.session.expired":
+            return await settle_expired(uow, facts, now)
+        if event_type == "checkout.session.async_payment_failed":
+            return await settle_failed(uow, facts, now)
+        if facts.paid:  # completed (paid at once) or async_payment_succeeded
+            return await settle_paid(uow, self.payments, facts, now)
+        return await settle_processing(uow, facts, now)
+
+    async def _refund(self, event: dict[str, Any], charge: ChargeFacts) -> str:
+        """Find the refunded payment's order: ours by payment id, else through its session."""
+        async with self.app.new_uow() as uow:
+            if await _recorded(uow, event["id"]):
+                return "duplicate"
+            order_id = await order_for_payment(uow, charge.payment_ref)
+        session: SessionFacts | None = None
+        if order_id is None and charge.payment_intent:
+            session = await self.payments.session_for_payment(charge.payment_intent)
+            if session is None or not session.ours:
+                return "ignored"
+            order_id = session.order_id
+        now = self.app.clock.now()
+        return await self._apply(
+            event, lambda uow: settle_refunded(uow, charge, order_id, session, now)
+        )
+
+    async def _apply(self, event: dict[str, Any], effect: Callable[[UnitOfWork], Any]) -> str:
+        """Record the event and apply its effect in one transaction; a duplicate does nothing."""
+        async with self.app.new_uow() as uow:
+            if await _recorded(uow, event["id"]):
+                return "duplicate"
+            row = PaymentEvent(
+                provider=PROVIDER,
+                event_id=event["id"],
+                event_type=event["type"],
+                outcome="",
+                received_at=self.app.clock.now(),
+            )
+            uow.add(row)
+            try:
+                await uow.flush()  # PostgreSQL: a concurrent duplicate waits here, then fails
+            except IntegrityError:
+                return "duplicate"
+            settled: Settled = await effect(uow)
+            row.outcome = settled.outcome
+            row.order_id = settled.order_id
+            await uow.commit()
+            notified = uow.wrote_outbox
+        log.info(
+            "stripe event applied",
+            extra={"event_id": event["id"], "event_type": event["type"], "outcome": row.outcome},
+        )
+        if notified:
+            self.on_notices()
+        return settled.outcome
+
+
+async def _recorded(uow: UnitOfWork, event_id: str) -> bool:
+    found = await uow.session.execute(
+        select(PaymentEvent.id)
+        .where(PaymentEvent.provider == PROVIDER)
+        .where(PaymentEvent.event_id == event_id)
+    )
+    return found.first() is not None

@@ -1,0 +1,515 @@
+"""A fake Stripe API on 127.0.0.1 for the routes mentorbot uses, driven by the real stripe-python.
+
+localstripe has no Checkout Sessions, so this implements, as Stripe documents them:
+Checkout Sessions create / retrieve / list (filters `created[gte]`, `status`, `payment_intent`,
+cursor `starting_after`, newest first) / expire, and Refunds create. Idempotency keys behave
+like Stripe's: the same key with the same parameters replays the first response
+(`Idempotent-Replayed: true`), with other parameters it is a 400 `idempotency_error`.
+Requests need the configured secret key (401 otherwise).
+
+Tests play the customer and Stripe's dashboard with `pay()`, `refund_charge()` and
+`expire()`, build the matching events with `event()`, and sign them with
+`stripe.WebhookSignature.generate_signature_header` (see `StripeWorld.send`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import stripe
+from aiohttp import web
+from sqlalchemy import func, select
+
+from bot.app import Marketplace
+from bot.bootstrap import payment_providers
+from bot.clock import FakeClock
+from bot.config import Config
+from bot.demo_data import seed_demo
+from bot.reconcile import StripeService
+from bot.stripe_payments import StripePayments
+from bot.web import WebServer
+from storage.migrate import upgrade
+from storage.models import Order, OutboxMessage
+from tests.conftest import Database, Harness, harness_for, make_config
+
+_KEY_PART = re.compile(r"\[([^\]]*)\]")
+
+
+def parse_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Stripe's form encoding (`a[b][0][c]=v`) back into nested dicts and lists."""
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        head = key.split("[", 1)[0]
+        parts = [head, *_KEY_PART.findall(key[len(head) :])]
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return _listify(root)
+
+
+def _listify(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    items = {k: _listify(v) for k, v in node.items()}
+    if items and all(k.isdigit() for k in items):
+        return [items[k] for k in sorted(items, key=int)]
+    return items
+
+
+class StripeApiError(Exception):
+    def __init__(self, status: int, type_: str, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {
+            "error": {"type": type_, "message": message, **({"code": code} if code else {})}
+        }
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    idempotency_key: str | None
+    params: dict[str, Any]
+
+
+@dataclass
+class FakeStripe:
+    clock: Callable[[], datetime]
+    api_key: str = "sk_test_fake"
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    charges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    # Status codes to answer the next requests with (a 5xx is retried by stripe-python).
+    fail_next: list[int] = field(default_factory=list)
+    _idempotency: dict[str, tuple[Any, int, dict[str, Any]]] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _runner: web.AppRunner | None = None
+    url: str = ""
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/v1/checkout/sessions", self._create_session)
+        app.router.add_get("/v1/checkout/sessions", self._list_sessions)
+        app.router.add_get("/v1/checkout/sessions/{id}", self._get_session)
+        app.router.add_post("/v1/checkout/sessions/{id}/expire", self._expire_session)
+        app.router.add_post("/v1/refunds", self._create_refund)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def calls_to(self, method: str, path: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method and c.path == path]
+
+    # -- what customers and the dashboard do -----------------------------------------------
+
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}_test_{next(self._ids):06d}"
+
+    def _now(self) -> int:
+        return int(self.clock().timestamp())
+
+    def pay(self, session_id: str, *, paid: bool = True) -> dict[str, Any]:
+        """The customer completes Checkout (paid now, or `paid=False`: a delayed method)."""
+        session = self.sessions[session_id]
+        assert session["status"] == "open", session["status"]
+        intent = self._id("pi")
+        session.update(status="complete", payment_intent=intent)
+        session["payment_status"] = "paid" if paid else "unpaid"
+        if paid:
+            self._charge(session)
+        return dict(session)
+
+    def settle_delayed(self, session_id: str, *, succeeded: bool) -> dict[str, Any]:
+        """A delayed payment clears (or fails) days later."""
+        session = self.sessions[session_id]
+        session["payment_status"] = "paid" if succeeded else "unpaid"
+        if succeeded:
+            self._charge(session)
+        return dict(session)
+
+    def _charge(self, session: dict[str, Any]) -> None:
+        charge_id = self._id("ch")
+        self.charges[charge_id] = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": session["amount_total"],
+            "amount_refunded": 0,
+            "currency": session["currency"],
+            "payment_intent": session["payment_intent"],
+            "refunded": False,
+            "metadata": {},
+        }
+
+    def expire(self, session_id: str) -> dict[str, Any]:
+        session = self.sessions[session_id]
+        assert session["status"] == "open"
+        session["status"] = "expired"
+        return dict(session)
+
+    def charge_for(self, payment_intent: str) -> dict[str, Any]:
+        return next(c for c in self.charges.values() if c["payment_intent"] == payment_intent)
+
+    def refund_charge(self, payment_intent: str, amount: int | None = None) -> dict[str, Any]:
+        """A refund made in Stripe's dashboard; returns the charge for `charge.refunded`."""
+        charge = self.charge_for(payment_intent)
+        self._refund(charge, amount)
+        return dict(charge)
+
+    def _refund(self, charge: dict[str, Any], amount: int | None) -> dict[str, Any]:
+        left = charge["amount"] - charge["amount_refunded"]
+        amount = left if amount is None else amount
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        refund_id = self._id("re")
+        refund = {
+            "id": refund_id,
+            "object": "refund",
+            "amount": amount,
+            "charge": charge["id"],
+            "payment_intent": charge["payment_intent"],
+            "currency": charge["currency"],
+            "status": "succeeded",
+            "metadata": {},
+        }
+        self.refunds[refund_id] = refund
+        return refund
+
+    def event(self, type_: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """A webhook event as Stripe sends it (snapshot of `obj`)."""
+        return {
+            "id": self._id("evt"),
+            "object": "event",
+            "api_version": "2025-01-01",
+            "created": self._now(),
+            "type": type_,
+            "livemode": False,
+            "pending_webhooks": 1,
+            "data": {"object": json.loads(json.dumps(obj))},
+        }
+
+    # -- the HTTP API ------------------------------------------------------------------------
+
+    async def _serve(
+        self, request: web.Request, handler: Callable[[dict[str, Any]], tuple[int, Any]]
+    ) -> web.Response:
+        if request.method == "POST":
+            params = parse_form(list((await request.post()).items()))  # type: ignore[arg-type]
+        else:
+            params = parse_form(list(request.query.items()))
+        key = request.headers.get("Idempotency-Key")
+        self.calls.append(Call(request.method, request.path, key, params))
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return web.json_response(
+                {"error": {"type": "invalid_request_error", "message": "Invalid API Key"}},
+                status=401,
+            )
+        if self.fail_next:
+            return web.json_response(
+                {"error": {"type": "api_error", "message": "injected failure"}},
+                status=self.fail_next.pop(0),
+            )
+        fingerprint = (request.method, request.path, params)
+        if request.method == "POST" and key is not None and key in self._idempotency:
+            first, status, body = self._idempotency[key]
+            if first != fingerprint:
+                return web.json_response(
+                    {
+                        "error": {
+                            "type": "idempotency_error",
+                            "message": "Keys for idempotent requests can only be used with the "
+                            "same parameters they were first used with.",
+                        }
+                    },
+                    status=400,
+                )
+            return web.json_response(body, status=status, headers={"Idempotent-Replayed": "true"})
+        try:
+            status, body = handler({**params, **request.match_info})
+        except StripeApiError as exc:
+            status, body = exc.status, exc.body
+        if request.method == "POST" and key is not None and status < 500:
+            self._idempotency[key] = (fingerprint, status, body)
+        return web.json_response(body, status=status)
+
+    async def _create_session(self, request: web.Request) -> web.Response:
+        return await self._serve(request, self._do_create_session)
+
+    def _do_create_session(self, p: dict[str, Any]) -> tuple[int, Any]:
+        for required in ("mode", "line_items", "success_url"):
+            if required not in p:
+                raise StripeApiError(400, "invalid_request_error", f"Missing {required}")
+        if p["mode"] != "payment":
+            raise StripeApiError(400, "invalid_request_error", "only payment mode is faked")
+        amount, currency = 0, None
+        for item in p["line_items"]:
+            price = item["price_data"]
+            if currency not in (None, price["currency"]):
+                raise StripeApiError(400, "invalid_request_error", "mixed currencies")
+            currency = price["currency"]
+            amount += int(price["unit_amount"]) * int(item["quantity"])
+        now = self._now()
+        expires_at = int(p.get("expires_at", now + 86400))
+        if not now + 1800 <= expires_at <= now + 86400:
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "expires_at must be between 30 minutes and 24 hours from now",
+            )
+        session_id = self._id("cs")
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "mode": "payment",
+            "status": "open",
+            "payment_status": "unpaid",
+            "amount_total": amount,
+            "currency": currency,
+            "client_reference_id": p.get("client_reference_id"),
+            "metadata": p.get("metadata", {}),
+            "payment_intent": None,
+            "success_url": p["success_url"],
+            "cancel_url": p.get("cancel_url"),
+            "created": now,
+            "expires_at": expires_at,
+            "url": f"https://checkout.stripe.com/c/pay/{session_id}",
+        }
+        self.sessions[session_id] = session
+        return 200, session
+
+    async def _get_session(self, request: web.Request) -> web.Response:
+        return await self._serve(request, lambda p: (200, self._session(p["id"])))
+
+    def _session(self, session_id: str) -> dict[str, Any]:
+        if session_id not in self.sessions:
+            raise StripeApiError(
+                404, "invalid_request_error", f"No such checkout.session: {session_id}"
+            )
+        return self.sessions[session_id]
+
+    async def _list_sessions(self, request: web.Request) -> web.Response:
+        return await self._serve(request, self._do_list_sessions)
+
+    def _do_list_sessions(self, p: dict[str, Any]) -> tuple[int, Any]:
+        found = sorted(self.sessions.values(), key=lambda s: (s["created"], s["id"]), reverse=True)
+        if "created" in p and "gte" in p["created"]:
+            found = [s for s in found if s["created"] >= int(p["created"]["gte"])]
+        if "status" in p:
+            found = [s for s in found if s["status"] == p["status"]]
+        if "payment_intent" in p:
+            found = [s for s in found if s["payment_intent"] == p["payment_intent"]]
+        if "starting_after" in p:
+            ids = [s["id"] for s in found]
+            found = found[ids.index(p["starting_after"]) + 1 :]
+        limit = int(p.get("limit", 10))
+        return 200, {
+            "object": "list",
+            "url": "/v1/checkout/sessions",
+            "has_more": len(found) > limit,
+            "data": found[:limit],
+        }
+
+    async def _expire_session(self, request: web.Request) -> web.Response:
+        def expire(p: dict[str, Any]) -> tuple[int, Any]:
+            session = self._session(p["id"])
+            if session["status"] != "open":
+                raise StripeApiError(400, "invalid_request_error", "session is not open")
+            session["status"] = "expired"
+            return 200, session
+
+        return await self._serve(request, expire)
+
+    async def _create_refund(self, request: web.Request) -> web.Response:
+        return await self._serve(request, self._do_create_refund)
+
+    def _do_create_refund(self, p: dict[str, Any]) -> tuple[int, Any]:
+        if "payment_intent" in p:
+            matches = [
+                c for c in self.charges.values() if c["payment_intent"] == p["payment_intent"]
+            ]
+        else:
+            matches = [c for c in self.charges.values() if c["id"] == p.get("charge")]
+        if not matches:
+            raise StripeApiError(
+                404, "invalid_request_error", "No such payment", "resource_missing"
+            )
+        charge = matches[0]
+        if charge["refunded"]:
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                f"Charge {charge['id']} has already been refunded.",
+                "charge_already_refunded",
+            )
+        refund = self._refund(charge, int(p["amount"]) if "amount" in p else None)
+        refund["metadata"] = p.get("metadata", {})
+        return 200, refund
+
+
+# -- a marketplace wired to the fake ------------------------------------------------------------
+
+SECRET_KEY = "sk_test_fake"
+WEBHOOK_SECRET = "whsec_test_secret"
+WEBHOOK_PATH = "/stripe/webhook"
+
+
+def stripe_config(api_base: str, **stripe: Any) -> Config:
+    return make_config(
+        payments={"demo": False},
+        stripe={
+            "secret_key": SECRET_KEY,
+            "webhook_secret": WEBHOOK_SECRET,
+            "api_base": api_base,
+            "success_url": "https://mentorbot.example/paid?session={CHECKOUT_SESSION_ID}",
+            "cancel_url": "https://mentorbot.example/cancelled",
+            "max_network_retries": 0,
+            "timeout_seconds": 5,
+            **stripe,
+        },
+    )
+
+
+class StripeWorld:
+    """One bot process with Stripe against the fake: console harness, web server, service.
+
+    `restart()` stops it and boots another on the same database and the same fake Stripe.
+    """
+
+    app: Marketplace
+    h: Harness
+    payments: StripePayments
+    web: WebServer
+    service: StripeService
+    http: aiohttp.ClientSession
+
+    def __init__(self, database: Database, clock: FakeClock, fake: FakeStripe, config: Config):
+        self.database = database
+        self.clock = clock
+        self.fake = fake
+        self.config = config
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls, database: Database, clock: FakeClock, **stripe: Any
+    ) -> AsyncIterator[StripeWorld]:
+        fake = FakeStripe(clock.now, api_key=SECRET_KEY)
+        await fake.start()
+        world = cls(database, clock, fake, stripe_config(fake.url, **stripe))
+        await world.boot()
+        try:
+            yield world
+        finally:
+            await world.shutdown()
+            await fake.stop()
+
+    async def boot(self, pool_size: int = 5) -> None:
+        engine = self.database.engine(pool_size=pool_size)
+        await upgrade(engine)
+        providers = payment_providers(self.config, self.clock)
+        self.app = Marketplace(self.config, engine, self.clock, providers)
+        self.h = harness_for(self.app)
+        self.payments = next(p for p in providers if isinstance(p, StripePayments))
+        self.web = WebServer("127.0.0.1", 0)
+        self.service = StripeService(self.app, self.payments, self.web)
+        await seed_demo(self.app)
+        await self.web.start()
+        await self.service.start()
+        await asyncio.wait_for(self.service.reconciled.wait(), 10)
+        self.http = aiohttp.ClientSession()
+
+    async def shutdown(self) -> None:
+        await self.http.close()
+        await self.service.stop()
+        await self.web.stop()
+        await self.app.engine.dispose()
+
+    async def restart(self) -> None:
+        await self.shutdown()
+        await self.boot()
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://127.0.0.1:{self.web.port}{WEBHOOK_PATH}"
+
+    def sign(
+        self, payload: str, *, secret: str = WEBHOOK_SECRET, at: datetime | None = None
+    ) -> str:
+        timestamp = int((at or self.clock.now()).timestamp())
+        return stripe.WebhookSignature.generate_signature_header(payload, secret, timestamp)
+
+    async def send(
+        self,
+        event: dict[str, Any],
+        *,
+        secret: str = WEBHOOK_SECRET,
+        at: datetime | None = None,
+        header: str | None = None,
+        signed: bool = True,
+    ) -> tuple[int, dict[str, Any]]:
+        """POST an event to the bot's real endpoint, signed like Stripe signs it."""
+        payload = json.dumps(event)
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        if signed:
+            headers["Stripe-Signature"] = header or self.sign(payload, secret=secret, at=at)
+        async with self.http.post(self.webhook_url, data=payload.encode(), headers=headers) as r:
+            return r.status, await r.json()
+
+    async def buy(self, who: str = "alice", slug: str = "python-basics") -> tuple[int, str]:
+        """`/buy` in the console; returns the order id and its Checkout Session id."""
+        out = await self.h.send(who, f"/buy {slug}")
+        order_id = int(out.split("Order #", 1)[1].split(":", 1)[0])
+        match = re.search(r"→ https://checkout\.stripe\.com/c/pay/(\S+)", out)
+        assert match, out
+        return order_id, match.group(1)
+
+    async def delivered(self) -> str:
+        """Wait until the outbox is empty; returns everything printed so far."""
+        for _ in range(500):
+            async with self.app.new_uow() as uow:
+                left = (
+                    await uow.session.execute(
+                        select(func.count())
+                        .select_from(OutboxMessage)
+                        .where(OutboxMessage.sent_at.is_(None))
+                    )
+                ).scalar_one()
+            if not left:
+                return "\n".join(self.h.output)
+            await asyncio.sleep(0.01)
+        raise AssertionError("notices were not delivered")
+
+    async def order(self, order_id: int) -> Order:
+        async with self.app.new_uow() as uow:
+            order = await uow.get(Order, order_id)
+            assert order is not None
+            uow.session.expunge(order)  # readable after the transaction ends
+            return order
+
+    async def count(self, model: Any, *where: Any) -> int:
+        async with self.app.new_uow() as uow:
+            stmt = select(func.count()).select_from(model)
+            for clause in where:
+                stmt = stmt.where(clause)
+            return int((await uow.session.execute(stmt)).scalar_one())

@@ -1,0 +1,490 @@
+"""A fake Telegram Bot API on 127.0.0.1 for the real python-telegram-bot to talk to.
+
+It answers `POST /bot{token}/{method}` like Telegram: parameters arrive form-encoded (nested
+objects such as reply_markup and prices as JSON strings, files as multipart) and the answer is
+`{"ok": true, "result": …}`. Tests queue updates (messages, button presses, pre-checkout
+queries, successful payments); getUpdates hands them out by long polling and forgets those
+confirmed by a later offset, as Telegram does. Every call is recorded, and a test can make the
+next calls of a method fail (e.g. 429 with retry_after). `TelegramUser` plays one person: it
+types, presses buttons by label and pays invoices, the way a Telegram client would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from bot.adapters.telegram import TelegramService
+from bot.app import Marketplace
+from bot.config import Config
+from bot.web import WebServer
+from tests.conftest import make_config
+
+TOKEN = "123456:TEST-token"
+BOT_USER = {
+    "id": 777000,
+    "is_bot": True,
+    "first_name": "Mentorbot",
+    "username": "mentorbot_test_bot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
+JSON_FIELDS = {
+    "reply_markup",
+    "prices",
+    "commands",
+    "scope",
+    "allowed_updates",
+    "entities",
+    "link_preview_options",
+    "reply_parameters",
+}
+INT_FIELDS = {"chat_id", "user_id", "offset", "timeout", "limit", "message_id", "max_connections"}
+BOOL_FIELDS = {"ok", "show_alert", "drop_pending_updates"}
+WAIT_SECONDS = 10
+DATE = 1_772_438_400  # 2026-03-02, matching the tests' FakeClock
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+
+    @property
+    def buttons(self) -> list[dict[str, Any]]:
+        """The inline keyboard's buttons, row by row, flattened."""
+        markup = self.params.get("reply_markup") or {}
+        return [b for row in markup.get("inline_keyboard", []) for b in row]
+
+
+@dataclass
+class Failure:
+    status: int
+    body: dict[str, Any]
+    times: int
+
+
+@dataclass
+class FakeTelegram:
+    token: str = TOKEN
+    calls: list[Call] = field(default_factory=list)
+    webhook: dict[str, Any] = field(default_factory=dict)
+    refunded: set[str] = field(default_factory=set)
+    button_presses: list[str] = field(default_factory=list)  # callback query ids handed out
+
+    def __post_init__(self) -> None:
+        self._queue: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1000)
+        self._query_ids = itertools.count(1)
+        self._failures: dict[str, list[Failure]] = {}
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self._closing = False
+        self.url = ""
+
+    # ── server ───────────────────────────────────────────────────────────────────────────
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._endpoint)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        async with self._changed:
+            self._closing = True  # ends any long poll still waiting
+            self._changed.notify_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _endpoint(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
+        method = request.match_info["method"]
+        params = await _params(request)
+        await self._record(Call(method, params))
+        failures = self._failures.get(method.lower())
+        if failures:
+            failure = failures[0]
+            failure.times -= 1
+            if failure.times <= 0:
+                failures.pop(0)
+            return web.json_response(failure.body, status=failure.status)
+        handler = getattr(self, f"_m_{method.lower()}", None)
+        if handler is None:
+            return web.json_response(
+                {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
+            )
+        result = await handler(params)
+        if isinstance(result, web.Response):
+            return result
+        return web.json_response({"ok": True, "result": result})
+
+    async def _record(self, call: Call) -> None:
+        async with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+
+    # ── Bot API methods ──────────────────────────────────────────────────────────────────
+
+    async def _m_getme(self, p: dict[str, Any]) -> Any:
+        return BOT_USER
+
+    async def _m_deletewebhook(self, p: dict[str, Any]) -> Any:
+        self.webhook = {}
+        return True
+
+    async def _m_setwebhook(self, p: dict[str, Any]) -> Any:
+        self.webhook = p
+        return True
+
+    async def _m_setmycommands(self, p: dict[str, Any]) -> Any:
+        return True
+
+    async def _m_answercallbackquery(self, p: dict[str, Any]) -> Any:
+        return True
+
+    async def _m_answerprecheckoutquery(self, p: dict[str, Any]) -> Any:
+        return True
+
+    async def _m_refundstarpayment(self, p: dict[str, Any]) -> Any:
+        charge = p["telegram_payment_charge_id"]
+        if charge in self.refunded:
+            return web.json_response(
+                {
+                    "ok": False,
+                    "error_code": 400,
+                    "description": "Bad Request: CHARGE_ALREADY_REFUNDED",
+                },
+                status=400,
+            )
+        self.refunded.add(charge)
+        return True
+
+    def _bot_message(self, p: dict[str, Any], **content: Any) -> dict[str, Any]:
+        return {
+            "message_id": next(self._message_ids),
+            "date": DATE,
+            "chat": {"id": p["chat_id"], "type": "private"},
+            "from": BOT_USER,
+            **content,
+        }
+
+    async def _m_sendmessage(self, p: dict[str, Any]) -> Any:
+        extra = {"reply_markup": p["reply_markup"]} if p.get("reply_markup") else {}
+        return self._bot_message(p, text=p["text"], **extra)
+
+    async def _m_senddocument(self, p: dict[str, Any]) -> Any:
+        name = p["document"]["filename"]
+        return self._bot_message(
+            p, document={"file_id": f"doc-{name}", "file_unique_id": name, "file_name": name}
+        )
+
+    async def _m_sendinvoice(self, p: dict[str, Any]) -> Any:
+        invoice = {
+            "title": p["title"],
+            "description": p["description"],
+            "start_parameter": "",
+            "currency": p["currency"],
+            "total_amount": sum(price["amount"] for price in p["prices"]),
+        }
+        return self._bot_message(p, invoice=invoice)
+
+    async def _m_getupdates(self, p: dict[str, Any]) -> Any:
+        offset = p.get("offset") or 0
+        timeout = float(p.get("timeout") or 0)
+        async with self._changed:
+            self._queue = [u for u in self._queue if u["update_id"] >= offset]
+            self._changed.notify_all()
+            if not self._queue and timeout:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._changed.wait_for(lambda: bool(self._queue) or self._closing),
+                        timeout,
+                    )
+            return self._queue[: p.get("limit") or 100]
+
+    # ── failures ─────────────────────────────────────────────────────────────────────────
+
+    def fail(
+        self, method: str, *, retry_after: int | None = None, status: int = 429, times: int = 1
+    ) -> None:
+        """Answer the next `times` calls of `method` with an error (429 + retry_after)."""
+        body: dict[str, Any] = {"ok": False, "error_code": status}
+        if retry_after is not None:
+            body["description"] = f"Too Many Requests: retry after {retry_after}"
+            body["parameters"] = {"retry_after": retry_after}
+        else:
+            body["description"] = "Internal Server Error"
+        self._failures.setdefault(method.lower(), []).append(Failure(status, body, times))
+
+    # ── updates ──────────────────────────────────────────────────────────────────────────
+
+    def new_update(self, **content: Any) -> dict[str, Any]:
+        return {"update_id": next(self._update_ids), **content}
+
+    async def push(self, update: dict[str, Any]) -> dict[str, Any]:
+        async with self._changed:
+            self._queue.append(update)
+            self._changed.notify_all()
+        return update
+
+    def message(self, user: dict[str, Any], **content: Any) -> dict[str, Any]:
+        return {
+            "message_id": next(self._message_ids),
+            "date": DATE,
+            "chat": {"id": user["id"], "type": "private", "first_name": user["first_name"]},
+            "from": user,
+            **content,
+        }
+
+    def text_update(self, user: dict[str, Any], text: str) -> dict[str, Any]:
+        content: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            command = text.split()[0]
+            content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return self.new_update(message=self.message(user, **content))
+
+    def button_update(
+        self, user: dict[str, Any], data: str, message: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        message = message or self.message(BOT_USER, text="…") | {
+            "chat": {"id": user["id"], "type": "private"}
+        }
+        query_id = f"cq{next(self._query_ids)}"
+        self.button_presses.append(query_id)
+        return self.new_update(
+            callback_query={
+                "id": query_id,
+                "from": user,
+                "chat_instance": f"ci{user['id']}",
+                "data": data,
+                "message": message,
+            }
+        )
+
+    def pre_checkout_update(
+        self, user: dict[str, Any], payload: str, amount: int, currency: str = "XTR"
+    ) -> dict[str, Any]:
+        return self.new_update(
+            pre_checkout_query={
+                "id": f"pcq{next(self._query_ids)}",
+                "from": user,
+                "currency": currency,
+                "total_amount": amount,
+                "invoice_payload": payload,
+            }
+        )
+
+    def payment_update(
+        self, user: dict[str, Any], payload: str, amount: int, charge_id: str
+    ) -> dict[str, Any]:
+        paid = {
+            "currency": "XTR",
+            "total_amount": amount,
+            "invoice_payload": payload,
+            "telegram_payment_charge_id": charge_id,
+            "provider_payment_charge_id": "",
+        }
+        return self.new_update(message=self.message(user, successful_payment=paid))
+
+    # ── waiting and looking ──────────────────────────────────────────────────────────────
+
+    async def wait_for(self, predicate: Callable[[], Any]) -> Any:
+        """Wait until `predicate()` is truthy (re-checked on every call the bot makes); a
+        guard of WAIT_SECONDS turns a hang into a failure."""
+        async with asyncio.timeout(WAIT_SECONDS), self._changed:
+            return await self._changed.wait_for(predicate)
+
+    async def drained(self) -> None:
+        """Wait until the bot has fetched and confirmed every queued update."""
+        await self.wait_for(lambda: not self._queue)
+
+    def calls_of(self, method: str, **where: Any) -> list[Call]:
+        return [
+            c
+            for c in self.calls
+            if c.method.lower() == method.lower()
+            and all(c.params.get(k) == v for k, v in where.items())
+        ]
+
+    def sent_to(self, chat_id: int) -> list[Call]:
+        """Messages, documents and invoices sent to a chat, in order."""
+        kinds = {"sendmessage", "senddocument", "sendinvoice"}
+        return [
+            c
+            for c in self.calls
+            if c.method.lower() in kinds and c.params.get("chat_id") == chat_id
+        ]
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        return dict(await request.json())
+    form = await request.post()
+    params: dict[str, Any] = {}
+    for key, value in form.items():
+        if isinstance(value, web.FileField):
+            params[key] = {"filename": value.filename, "data": value.file.read()}
+        elif key in JSON_FIELDS:
+            params[key] = json.loads(str(value))
+        elif key in INT_FIELDS and str(value).lstrip("-").isdigit():
+            params[key] = int(str(value))
+        elif key in BOOL_FIELDS:
+            params[key] = json.loads(str(value))
+        else:
+            params[key] = str(value)
+    return params
+
+
+Deliver = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class TelegramUser:
+    """One person in a Telegram client: types, presses buttons and pays invoices."""
+
+    _ids = itertools.count(5001)
+
+    def __init__(
+        self, fake: FakeTelegram, deliver: Deliver, name: str, language_code: str = "en"
+    ) -> None:
+        self.fake = fake
+        self.deliver = deliver  # hands an update to the bot and waits until it is handled
+        self.id = next(self._ids)
+        self.user = {
+            "id": self.id,
+            "is_bot": False,
+            "first_name": name,
+            "language_code": language_code,
+        }
+
+    def received(self) -> list[Call]:
+        return self.fake.sent_to(self.id)
+
+    def texts(self) -> list[str]:
+        return [c.params.get("text", "") for c in self.received()]
+
+    async def _deliver(self, update: dict[str, Any]) -> list[Call]:
+        before = len(self.received())
+        await self.deliver(update)
+        return self.received()[before:]
+
+    async def send(self, text: str) -> str:
+        """Type a message; returns the text of everything the bot sent this chat meanwhile."""
+        new = await self._deliver(self.fake.text_update(self.user, text))
+        return "\n".join(c.params.get("text", "") for c in new)
+
+    def last_with_buttons(self) -> Call:
+        return next(c for c in reversed(self.received()) if c.buttons)
+
+    async def press(self, label: str, *, message: Call | None = None) -> str:
+        """Press the button labelled `label` (a prefix) on the latest message that has one."""
+        message = message or next(
+            c
+            for c in reversed(self.received())
+            if any(b["text"].startswith(label) for b in c.buttons)
+        )
+        button = next(b for b in message.buttons if b["text"].startswith(label))
+        return await self.press_data(button["callback_data"])
+
+    async def press_data(self, data: str) -> str:
+        new = await self._deliver(self.fake.button_update(self.user, data))
+        return "\n".join(c.params.get("text", "") for c in new)
+
+    def last_answer(self) -> Call:
+        return self.fake.calls_of("answerCallbackQuery")[-1]
+
+    async def pay(self, invoice: Call, charge_id: str, amount: int | None = None) -> bool:
+        """What the Telegram client does on Pay: pre-checkout, then (if allowed) the payment."""
+        amount = amount if amount is not None else invoice.params["prices"][0]["amount"]
+        payload = invoice.params["payload"]
+        answered = len(self.fake.calls_of("answerPreCheckoutQuery"))
+        await self._deliver(self.fake.pre_checkout_update(self.user, payload, amount))
+        answer = self.fake.calls_of("answerPreCheckoutQuery")[answered]
+        if not answer.params["ok"]:
+            return False
+        await self._deliver(self.fake.payment_update(self.user, payload, amount, charge_id))
+        return True
+
+
+class BotUnderTest:
+    """The real TelegramService (python-telegram-bot inside) on a marketplace, against the fake.
+
+    In polling mode an update is queued at the fake and handed out by getUpdates; in webhook
+    mode it is posted to the project's web server with the secret. Either way `deliver` returns
+    once the bot has handled it.
+    """
+
+    def __init__(
+        self, fake: FakeTelegram, app: Marketplace, service: TelegramService, web: WebServer | None
+    ) -> None:
+        self.fake = fake
+        self.app = app
+        self.service = service
+        self.web = web
+
+    @classmethod
+    async def start(cls, fake: FakeTelegram, app: Marketplace) -> BotUnderTest:
+        web = None
+        if app.config.telegram.mode == "webhook":
+            web = WebServer("127.0.0.1", 0)
+        service = TelegramService(app.config, app, web)
+        if web is not None:
+            await web.start()
+        await service.start()
+        return cls(fake, app, service, web)
+
+    async def stop(self) -> None:
+        await self.service.stop()
+        if self.web is not None:
+            await self.web.stop()
+
+    def user(self, name: str, language_code: str = "en") -> TelegramUser:
+        return TelegramUser(self.fake, self.deliver, name, language_code)
+
+    async def deliver(self, update: dict[str, Any]) -> None:
+        if self.web is None:
+            await self.fake.push(update)
+            await self.fake.drained()
+            await self.service.application.update_queue.join()
+            return
+        status = await self.post(update, self.app.config.telegram.webhook_secret.reveal())
+        assert status == 200, status
+
+    async def post(self, update: dict[str, Any], secret: str | None) -> int:
+        """POST an update to the webhook route as Telegram would; returns the status."""
+        assert self.web is not None
+        path = urlsplit(self.app.config.telegram.webhook_url).path
+        headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://127.0.0.1:{self.web.port}{path}", json=update, headers=headers
+            ) as resp,
+        ):
+            return resp.status
+
+
+def telegram_config(fake: FakeTelegram, **sections: dict[str, Any]) -> Config:
+    """The tests' config with Telegram pointed at the fake and Stars as the way to pay."""
+    telegram = {"token": fake.token, "base_url": fake.url, **sections.pop("telegram", {})}
+    payments = {"demo": False, **sections.pop("payments", {})}
+    return make_config(telegram=telegram, payments=payments, **sections)

@@ -1,0 +1,150 @@
+"""Card purchases through Stripe Checkout, from /buy to the confirmation in chat.
+
+The real stripe-python talks to the fake Stripe API in tests/fake_stripe.py; webhooks are
+signed with stripe-python's own helper and POSTed to the bot's real endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.clock import FakeClock
+from storage.models import Enrollment, Order, PaymentEvent
+from tests.conftest import Database
+from tests.fake_stripe import StripeWorld
+
+
+@pytest.fixture
+async def world(database: Database, clock: FakeClock) -> AsyncIterator[StripeWorld]:
+    async with StripeWorld.open(database, clock) as w:
+        yield w
+
+
+async def test_card_purchase_end_to_end(world: StripeWorld) -> None:
+    """/buy sends a Checkout link; a signed checkout.session.completed enrols and confirms."""
+    out = await world.h.send("alice", "/buy python-basics")
+    assert "Pay $49.00 by card" in out
+    order_id, session_id = await world.buy("alice")  # pressing Buy again: the same session
+    assert f"Order #{order_id}" in out and session_id in out
+
+    [create] = world.fake.calls_to("POST", "/v1/checkout/sessions")
+    session = world.fake.sessions[session_id]
+    assert create.params["mode"] == "payment"
+    assert create.params["client_reference_id"] == str(order_id)
+    assert create.params["metadata"]["order_id"] == str(order_id)
+    assert create.params["line_items"] == [
+        {
+            "quantity": "1",
+            "price_data": {
+                "currency": "usd",
+                "unit_amount": "4900",
+                "product_data": {"name": "Python from zero"},
+            },
+        }
+    ]
+    assert create.params["success_url"].startswith("https://mentorbot.example/paid")
+    assert create.params["cancel_url"] == "https://mentorbot.example/cancelled"
+    assert create.idempotency_key and str(order_id) in create.idempotency_key
+    order = await world.order(order_id)
+    assert session["expires_at"] == int(order.expires_at.timestamp())
+
+    paid = world.fake.pay(session_id)
+    status, body = await world.send(world.fake.event("checkout.session.completed", paid))
+    assert (status, body["outcome"]) == (200, "fulfilled")
+    output = await world.delivered()
+    assert "── message for alice ──" in output
+    assert "Payment received for order #1: Python from zero is yours, with 4 mentor sessions." in (
+        output
+    )
+    order = await world.order(order_id)
+    assert (order.status, order.provider, order.provider_ref) == (
+        "paid",
+        "stripe",
+        paid["payment_intent"],
+    )
+    assert "Python from zero: 4 sessions left" in await world.h.send("alice", "/mycourses")
+
+
+async def test_buy_again_reuses_the_session_and_the_idempotency_key(world: StripeWorld) -> None:
+    """Pressing Buy twice shows one Checkout Session; a retried create replays, not duplicates."""
+    first = await world.buy("alice")
+    second = await world.buy("alice")
+    assert first == second
+    assert len(world.fake.sessions) == 1
+    order = await world.order(first[0])
+    # A retry of the very same create (e.g. after a timeout) gets the same session back.
+    from bot.stripe_payments import checkout_key
+
+    replay = await world.payments.client.v1.checkout.sessions.create_async(
+        world.fake.calls_to("POST", "/v1/checkout/sessions")[0].params,  # type: ignore[arg-type]
+        {"idempotency_key": checkout_key(order)},
+    )
+    assert replay.id == first[1]
+    assert len(world.fake.sessions) == 1
+
+
+async def test_stripe_unreachable_at_buy_changes_nothing(world: StripeWorld) -> None:
+    """If Stripe fails while opening Checkout, the learner is told and no order is left."""
+    world.fake.fail_next = [500]
+    out = await world.h.send("alice", "/buy python-basics")
+    assert "Card payments are not available right now" in out
+    assert await world.count(Order) == 0
+    _order_id, session_id = await world.buy("alice")
+    assert session_id in world.fake.sessions
+
+
+async def test_delayed_payment_waits_then_fulfils_or_cancels(world: StripeWorld) -> None:
+    """completed+unpaid only says 'processing'; async_payment_succeeded fulfils; _failed cancels."""
+    order_id, session_id = await world.buy("alice")
+    pending = world.fake.pay(session_id, paid=False)
+    status, body = await world.send(world.fake.event("checkout.session.completed", pending))
+    assert (status, body["outcome"]) == (200, "processing")
+    assert "your payment is being processed" in await world.delivered()
+    assert (await world.order(order_id)).status == "pending"
+    cleared = world.fake.settle_delayed(session_id, succeeded=True)
+    event = world.fake.event("checkout.session.async_payment_succeeded", cleared)
+    assert (await world.send(event))[1]["outcome"] == "fulfilled"
+    assert (await world.order(order_id)).status == "paid"
+
+    order_id, session_id = await world.buy("bob")
+    world.fake.pay(session_id, paid=False)
+    failed = world.fake.settle_delayed(session_id, succeeded=False)
+    event = world.fake.event("checkout.session.async_payment_failed", failed)
+    assert (await world.send(event))[1]["outcome"] == "failed"
+    assert (await world.order(order_id)).status == "cancelled"
+    assert "did not go through, so the order is cancelled" in await world.delivered()
+    assert await world.count(Enrollment, Enrollment.order_id == order_id) == 0
+
+
+async def test_expired_session_expires_the_order_and_tells_the_learner(
+    world: StripeWorld,
+) -> None:
+    """checkout.session.expired: order expired, learner told once; buying again opens a new one."""
+    order_id, session_id = await world.buy("alice")
+    event = world.fake.event("checkout.session.expired", world.fake.expire(session_id))
+    assert (await world.send(event))[1]["outcome"] == "expired"
+    assert (await world.send(event))[1]["outcome"] == "duplicate"
+    output = await world.delivered()
+    assert output.count("Order #1 for Python from zero expired before it was paid") == 1
+    assert (await world.order(order_id)).status == "expired"
+    new_order, new_session = await world.buy("alice")
+    assert new_order != order_id and new_session != session_id
+
+
+async def test_paid_after_the_order_closed_is_refunded_not_kept(world: StripeWorld) -> None:
+    """A payment completing after the order was cancelled is refunded once; no access."""
+    order_id, session_id = await world.buy("alice")
+    await world.h.send("alice", f"/cancelorder {order_id}")
+    paid = world.fake.pay(session_id)
+    event = world.fake.event("checkout.session.completed", paid)
+    assert (await world.send(event))[1]["outcome"] == "refunded_unwanted"
+    again = world.fake.event("checkout.session.async_payment_succeeded", paid)
+    assert (await world.send(again))[1]["outcome"] == "already"
+    assert len(world.fake.refunds) == 1
+    assert world.fake.charge_for(paid["payment_intent"])["refunded"]
+    output = await world.delivered()
+    assert "came after the order was cancelled, so it has been refunded in full" in output
+    assert await world.count(Enrollment) == 0
+    assert await world.count(PaymentEvent, PaymentEvent.event_id.like("unwanted:%")) == 1

@@ -1,0 +1,324 @@
+"""The marketplace inside Telegram: the real python-telegram-bot against a fake Bot API.
+
+Each test starts the Telegram service on a fresh database, seeds the demo catalogue and gives
+the first course a Stars price (as an admin would, from the console). A learner in a Telegram
+client types, presses inline buttons and pays invoices; mentors may sit in the console.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.clock import FakeClock
+from bot.demo_data import seed_demo
+from bot.roles import make_mentor
+from bot.users import Incoming, resolve_user
+from storage.models import Enrollment, Identity, MentorSession, Order, Rating, User
+from tests.conftest import AppFactory, Harness, harness_for
+from tests.fake_telegram import BotUnderTest, FakeTelegram, telegram_config
+from tests.helpers import snapshot
+
+STARS = 250
+
+StartBot = Callable[..., Awaitable[tuple[BotUnderTest, Harness]]]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    fake = FakeTelegram()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def start_bot(make_app: AppFactory, fake: FakeTelegram) -> AsyncIterator[StartBot]:
+    """Start the Telegram service on a seeded marketplace; also returns a console harness."""
+    running: list[BotUnderTest] = []
+
+    async def start(**sections: Any) -> tuple[BotUnderTest, Harness]:
+        app = await make_app(telegram_config(fake, **sections))
+        h = harness_for(app)
+        if await seed_demo(app):
+            out = await h.send("admin", f"/admin course edit python-basics stars={STARS}")
+            assert "updated" in out, out
+        bot = await BotUnderTest.start(fake, app)
+        running.append(bot)
+        return bot, h
+
+    yield start
+    for bot in reversed(running):
+        await bot.stop()
+
+
+async def only_session_start(bot: BotUnderTest) -> Any:
+    async with bot.app.new_uow() as uow:
+        return (await uow.session.execute(select(MentorSession.start_at))).scalar_one()
+
+
+async def test_commands_are_registered_in_english_and_chinese(
+    start_bot: StartBot, fake: FakeTelegram
+) -> None:
+    """setMyCommands: a default menu and a Chinese one; admins from config get /admin too."""
+    await start_bot(bot={"admins": ["console:admin", "telegram:4242"]})
+    menus = fake.calls_of("setMyCommands")
+    default = next(c for c in menus if "language_code" not in c.params and "scope" not in c.params)
+    chinese = next(
+        c for c in menus if c.params.get("language_code") == "zh" and "scope" not in c.params
+    )
+    names = [c["command"] for c in default.params["commands"]]
+    for name in (
+        "start",
+        "courses",
+        "mycourses",
+        "mentor",
+        "sessions",
+        "language",
+        "timezone",
+        "help",
+        "cancel",
+        "requests",
+        "availability",
+        "profile",
+    ):
+        assert name in names
+    assert "admin" not in names
+    english = {c["command"]: c["description"] for c in default.params["commands"]}
+    zh = {c["command"]: c["description"] for c in chinese.params["commands"]}
+    assert english["courses"] == "Browse the course catalogue"
+    assert zh["courses"] != english["courses"]
+    admin_menus = [c for c in menus if c.params.get("scope") == {"type": "chat", "chat_id": 4242}]
+    assert len(admin_menus) == 2
+    assert all("admin" in [c["command"] for c in m.params["commands"]] for m in admin_menus)
+    assert fake.calls_of("deleteWebhook") and fake.calls_of("getUpdates")  # polling by default
+
+
+async def test_learner_journey_buy_with_stars_to_rating(
+    start_bot: StartBot, fake: FakeTelegram, clock: FakeClock
+) -> None:
+    """Stars purchase → request → a console mentor accepts → booking → reminder → rating."""
+    bot, h = await start_bot()
+    alice = bot.user("Alice")
+    out = await alice.send("/start")
+    assert "Welcome to mentorbot, Alice!" in out
+    out = await alice.press("Browse courses")
+    assert "Courses on offer" in out
+    out = await alice.press("Python from zero")
+    assert "Price: $49.00" in out
+    out = await alice.press("Buy")
+    assert "Order #1: Python from zero" in out
+    out = await alice.press(f"Pay {STARS} ⭐")
+    assert f"invoice for order #1: {STARS} ⭐" in out
+    invoice = alice.received()[-1]
+    assert invoice.method == "sendInvoice"
+    assert invoice.params["currency"] == "XTR" and invoice.params["provider_token"] == ""
+    assert invoice.params["prices"] == [{"label": "Python from zero", "amount": STARS}]
+    assert invoice.params["title"] == "Python from zero"
+
+    assert await alice.pay(invoice, charge_id="stars-charge-1")
+    assert fake.calls_of("answerPreCheckoutQuery")[-1].params["ok"] is True
+    assert (
+        f"Paid with {STARS} ⭐. Python from zero is yours, with 4 mentor sessions."
+        in alice.texts()[-1]
+    )
+
+    out = await alice.press("Find a mentor")
+    assert "What do you want to achieve?" in out
+    await alice.send("I want to automate my spreadsheets")
+    await alice.press("beginner")
+    out = await alice.press("evenings")
+    assert "Request #1 is out to" in out
+
+    out = await h.send("ada", "/requests")
+    assert "I want to automate my spreadsheets" in out
+    await h.send("ada", "1")  # Accept, in the console
+    assert "ada accepted your request #1" in alice.texts()[-1]
+
+    out = await alice.press("Book a session")
+    assert "Pick a time" in out
+    slot = alice.last_with_buttons().buttons[2]["text"]
+    out = await alice.press(slot)
+    assert "Booked: session #1 with ada" in out
+
+    start = await only_session_start(bot)
+    clock.set(start - timedelta(minutes=59))
+    before = len(alice.received())
+    await bot.app.run_due()
+    reminders = [t for t in alice.texts()[before:] if "Reminder: session #1" in t]
+    assert len(reminders) == 1
+
+    clock.set(start + timedelta(minutes=61))
+    out = await h.tick()
+    assert "Did it take place?" in out
+    await h.send("ada", "1")  # Yes, completed
+    assert "Rate it from 1 to 5" in alice.texts()[-1]
+    stars = alice.last_with_buttons().buttons
+    assert [b["text"] for b in stars] == ["★", "★★", "★★★", "★★★★", "★★★★★"]
+    out = await alice.press("★★★★★")
+    assert "You rated session #1 5★" in out
+    out = await alice.send("Ada explained loops so clearly!")
+    assert "Your comment is saved" in out
+
+    async with bot.app.new_uow() as uow:
+        rating = (await uow.session.execute(select(Rating.stars, Rating.comment))).one()
+    assert tuple(rating) == (5, "Ada explained loops so clearly!")
+    answered = [c.params["callback_query_id"] for c in fake.calls_of("answerCallbackQuery")]
+    assert sorted(answered) == sorted(fake.button_presses) and len(answered) >= 9
+
+
+async def test_mentor_on_telegram_accepts_by_button(
+    start_bot: StartBot, fake: FakeTelegram
+) -> None:
+    """An offer reaches a Telegram mentor as a notice; its Accept button takes the request."""
+    bot, _h = await start_bot(matching={"offer_size": 5})
+    grace = bot.user("Grace")
+    await grace.send("/start")
+    async with bot.app.new_uow() as uow:
+        user, _roles = await resolve_user(
+            uow,
+            bot.app.config,
+            Incoming("telegram", str(grace.id), "Grace", ""),
+            bot.app.clock.now(),
+        )
+        await make_mentor(uow, user.id, "en", bot.app.clock.now())
+        await uow.commit()
+    out = await grace.send("/profile topics python:advanced")
+    assert "python (advanced)" in out
+    await grace.send("/availability add mon 18:00-21:00")
+
+    alice = bot.user("Alice")
+    await alice.send("/buy python-basics")
+    await alice.press(f"Pay {STARS} ⭐")
+    assert await alice.pay(alice.received()[-1], charge_id="c-1")
+    await alice.send("/mentor python-basics")
+    await alice.send("Write tested code")
+    await alice.press("beginner")
+    await alice.press("any time")
+    offer = grace.last_with_buttons()
+    assert "Write tested code" in offer.params["text"]
+    out = await grace.press("Accept", message=offer)
+    assert "You are now mentoring Alice" in out
+    assert "Grace accepted your request #1" in alice.texts()[-1]
+
+
+async def test_deep_link_opens_the_course(start_bot: StartBot) -> None:
+    """`/start course_<slug>` (a t.me deep link) welcomes and shows that course."""
+    bot, _h = await start_bot()
+    out = await bot.user("Bob").send("/start course_git-teamwork")
+    assert "Welcome to mentorbot, Bob!" in out
+    assert "Git for teams" in out and "Price: $29.00" in out
+
+
+async def test_chinese_user_gets_chinese_throughout(
+    start_bot: StartBot, fake: FakeTelegram
+) -> None:
+    """language_code zh on first contact: replies, buttons and the invoice are in Chinese."""
+    bot, _h = await start_bot()
+    mei = bot.user("美", language_code="zh-hans")
+    out = await mei.send("/start")
+    assert "欢迎" in out
+    out = await mei.press(mei.last_with_buttons().buttons[0]["text"])  # browse courses
+    assert "零基础学 Python" in out
+    await mei.press("零基础学 Python")
+    buy = mei.last_with_buttons().buttons[0]
+    await mei.press(buy["text"])
+    pay = mei.last_with_buttons().buttons[0]
+    assert "⭐" in pay["text"] and "Pay" not in pay["text"]
+    await mei.press(pay["text"])
+    invoice = mei.received()[-1]
+    assert invoice.params["title"] == "零基础学 Python"
+    assert await mei.pay(invoice, charge_id="zh-1")
+    assert "零基础学 Python" in mei.texts()[-1] and "Paid" not in mei.texts()[-1]
+    async with bot.app.new_uow() as uow:
+        language = (
+            await uow.session.execute(
+                select(User.language).join(Identity).where(Identity.external_id == str(mei.id))
+            )
+        ).scalar_one()
+    assert language == "zh"
+
+
+async def test_forged_foreign_and_stale_buttons_change_nothing(
+    start_bot: StartBot, fake: FakeTelegram, clock: FakeClock
+) -> None:
+    """Tampered, someone else's, garbage and expired button data: a polite "expired" answer,
+    no message, no change."""
+    bot, h = await start_bot()
+    alice, mallory = bot.user("Alice"), bot.user("Mallory")
+    await alice.send("/buy python-basics")
+    cancel = next(b for b in alice.last_with_buttons().buttons if b["text"] == "Cancel order")
+    data = cancel["callback_data"]
+    assert len(data.encode()) <= 64 and data.endswith("/cancelorder 1")
+    before = await snapshot(h)
+
+    forged = [
+        data[:-1] + "2",  # another order, same MAC
+        data.replace(
+            data[data.index(".") + 1], "A" if data[data.index(".") + 1] != "A" else "B", 1
+        ),
+        "/cancelorder 1",
+        "t" + "x" * 16,
+        "",
+    ]
+    for payload in forged:
+        out = await alice.press_data(payload)
+        assert out == ""
+        answer = alice.last_answer()
+        assert answer.params["text"].startswith("This button has expired")
+    out = await mallory.press_data(data)  # a real button, shown to someone else
+    assert out == "" and alice.last_answer().params["text"].startswith("This button has expired")
+
+    clock.advance(timedelta(days=31))
+    out = await alice.press_data(data)
+    assert out == "" and alice.last_answer().params["text"].startswith("This button has expired")
+    assert await snapshot(h) == before
+    async with bot.app.new_uow() as uow:
+        status = (await uow.session.execute(select(Order.status))).scalar_one()
+    assert status == "pending"
+
+
+async def test_a_long_command_rides_on_a_stored_token(start_bot: StartBot) -> None:
+    """A payload over the 64-byte limit is stored; the button carries a token for its user."""
+    bot, h = await start_bot()
+    slug = "a-very-long-course-slug-that-does-not-fit-in-callback-data"
+    await h.send("admin", f"/admin course add {slug} title=Long price=10.00 sessions=1")
+    alice = bot.user("Alice")
+    await alice.send("/courses")
+    button = next(b for b in alice.last_with_buttons().buttons if b["text"].startswith("Long"))
+    assert button["callback_data"].startswith("t") and len(button["callback_data"]) <= 64
+    out = await alice.press("Long")
+    assert "Long" in out and "Price: $10.00" in out
+    out = await bot.user("Eve").press_data(button["callback_data"])
+    assert out == ""
+    assert alice.last_answer().params["text"].startswith("This button has expired")
+
+
+async def test_enrollment_is_visible_after_payment(start_bot: StartBot) -> None:
+    """/mycourses after a Stars payment lists the course with its sessions."""
+    bot, _h = await start_bot()
+    alice = bot.user("Alice")
+    await alice.send("/buy python-basics")
+    await alice.press(f"Pay {STARS} ⭐")
+    assert await alice.pay(alice.received()[-1], charge_id="c-9")
+    out = await alice.send("/mycourses")
+    assert "Python from zero: 4 sessions left" in out
+    async with bot.app.new_uow() as uow:
+        order = (
+            await uow.session.execute(
+                select(
+                    Order.status,
+                    Order.provider,
+                    Order.provider_ref,
+                    Order.amount_minor,
+                    Order.currency,
+                )
+            )
+        ).one()
+        credits = (await uow.session.execute(select(Enrollment.credits_remaining))).scalar_one()
+    assert tuple(order) == ("paid", "stars", "c-9", STARS, "XTR")
+    assert credits == 4
