@@ -7,12 +7,16 @@ everything it touched and shows its message, so bad input changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shlex
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import bot.handlers  # noqa: F401  (registers the commands)
@@ -23,8 +27,10 @@ from bot.context import Actor, Ctx
 from bot.errors import BadInput, MentorbotError
 from bot.handlers.registry import COMMANDS, FLOWS
 from bot.i18n import _
+from bot.lessons import send_due_lessons
+from bot.metrics import ERRORS, HANDLING_SECONDS, UPDATES
 from bot.notifier import Notifier
-from bot.offers import expire_offers
+from bot.offers import expire_offers, reoffer_waitlist
 from bot.payments import PaymentProvider, expire_orders
 from bot.reminders import send_due
 from bot.replies import Reply, Say, render
@@ -35,6 +41,7 @@ from storage.uow import UnitOfWork, make_uow_factory
 log = logging.getLogger(__name__)
 
 KEEP_CONVERSATION = {"help"}
+SORRY = Say(_("Sorry, something went wrong on our side. Nothing was changed; please try again."))
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class DueReport:
     offers_expired: int
     orders_expired: int
     delivered: int
+    lessons: int = 0
 
 
 def parse_command(text: str) -> tuple[str, list[str]]:
@@ -71,21 +79,38 @@ class Marketplace:
         self._sessionmaker = make_uow_factory(engine)
         self.notifier = Notifier(self.new_uow, clock)
         self.on_new_due: Callable[[list[datetime]], None] = lambda _times: None
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def new_uow(self) -> UnitOfWork:
         return UnitOfWork(self._sessionmaker)
 
     async def handle(self, msg: Incoming) -> list[Reply]:
         """One message or button press from a user; returns the replies to show them."""
+        started = time.perf_counter()
+        self._in_flight += 1
+        self._idle.clear()
+        outcome = "error"
+        try:
+            replies, outcome = await self._handle(msg)
+            return replies
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+            UPDATES.labels(msg.platform, outcome).inc()
+            HANDLING_SECONDS.labels(msg.platform).observe(time.perf_counter() - started)
+
+    async def _handle(self, msg: Incoming) -> tuple[list[Reply], str]:
         now = self.clock.now()
-        async with self.new_uow() as uow:
-            user, _roles = await resolve_user(uow, self.config, msg, now)
-            user_id, lang, tz = user.id, user.language, user.timezone
-            await uow.commit()
+        user_id, lang, tz = await self._resolve(msg, now)
         says: list[Say]
         notified = False
+        outcome = "ok"
         async with self.new_uow() as uow:
-            found = await uow.get(User, user_id)
+            # Two updates from one user (a double tap, two processes) run one after the other.
+            found = await uow.lock(User, user_id)
             assert found is not None
             user = found
             roles = await roles_of(uow, user_id)
@@ -96,25 +121,50 @@ class Marketplace:
                 await uow.commit()
                 says, notified = ctx.says, uow.wrote_outbox
             except MentorbotError as refused:
-                says = [Say(refused.message)]
+                says, outcome = [Say(refused.message)], "refused"
             except Exception:
                 log.exception(
                     "unexpected error handling a message",
                     extra={"platform": msg.platform, "user_id": user_id},
                 )
-                says = [
-                    Say(
-                        _(
-                            "Sorry, something went wrong on our side. Nothing was changed; "
-                            "please try again."
-                        )
-                    )
-                ]
+                ERRORS.labels("handle").inc()
+                says, outcome = [SORRY], "error"
         if ctx.wake_at:
             self.on_new_due(ctx.wake_at)
         if notified:
             await self.notifier.deliver_pending()
-        return [render(user_id, s, lang, tz) for s in says]
+        return [render(user_id, s, lang, tz) for s in says], outcome
+
+    async def _resolve(self, msg: Incoming, now: datetime) -> tuple[int, str, str]:
+        """The user behind the message, created on first contact (a race of two first
+        messages from one new identity is settled by the unique constraint and a retry)."""
+        for attempt in range(2):
+            try:
+                async with self.new_uow() as uow:
+                    user, _roles = await resolve_user(uow, self.config, msg, now)
+                    found = user.id, user.language, user.timezone
+                    await uow.commit()
+                    return found
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def database_reachable(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def drain(self, within: float) -> bool:
+        """Wait until no message is being handled (graceful shutdown); False on timeout."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), within)
+        except TimeoutError:
+            return False
+        return True
 
     async def _dispatch(self, ctx: Ctx, text: str) -> None:
         text = text.strip()
@@ -135,16 +185,22 @@ class Marketplace:
         await FLOWS[conv.flow](ctx, conv, text)
 
     async def run_due(self) -> DueReport:
-        """Expire what timed out, send due reminders, deliver the outbox."""
+        """Expire what timed out, send due reminders and dripped lessons, deliver the outbox."""
         now = self.clock.now()
         async with self.new_uow() as uow:
             orders = await expire_orders(uow, now)
             await uow.commit()
         async with self.new_uow() as uow:
             offers = await expire_offers(uow, self.config, now)
+            # Capacity frees as mentorships end, refunds land or mentors raise capacity;
+            # this offers waitlisted requests as soon as someone can take them.
+            await reoffer_waitlist(uow, self.config, now)
             await uow.commit()
         async with self.new_uow() as uow:
             reminders = await send_due(uow, now)
             await uow.commit()
+        async with self.new_uow() as uow:
+            lessons = await send_due_lessons(uow, self.config, now)
+            await uow.commit()
         delivered = await self.notifier.deliver_pending()
-        return DueReport(reminders, offers, orders, delivered)
+        return DueReport(reminders, offers, orders, delivered, lessons)

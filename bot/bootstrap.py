@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from bot.app import Marketplace
-from bot.clock import Clock, SystemClock
+from bot.clock import Clock, ScaledClock, SystemClock
 from bot.config import Config
 from bot.payments import DemoPayments, PaymentProvider
 from bot.stars import StarsPayments
@@ -33,7 +33,13 @@ async def build_marketplace(
     engine = create_engine(config.database_url(), pool_size=config.storage.pool_size)
     if config.storage.auto_migrate if migrate is None else migrate:
         await upgrade(engine)
-    clock = clock or SystemClock()
+    if clock is None:
+        start = config.clock.start_instant()
+        clock = (
+            ScaledClock(config.clock.speed, start, wall_origin=start)
+            if config.clock.speed != 1
+            else SystemClock()
+        )
     return Marketplace(config, engine, clock, payment_providers(config, clock))
 
 
@@ -55,18 +61,22 @@ def configured_services(config: Config, app: Marketplace) -> list[Service]:
     """
     services: list[Service] = []
     web = WebServer(config.web.host, config.web.port)
-    needs_web = False
     if config.telegram.token:
         from bot.adapters.telegram import TelegramService  # only loaded when configured
 
         services.append(TelegramService(config, app, web))
-        needs_web = needs_web or config.telegram.mode == "webhook"
+    if config.discord.token:
+        from bot.adapters.discord import DiscordService  # only loaded when configured
+
+        services.append(DiscordService(app))
     stripe = next((p for p in app.payments if p.name == "stripe"), None)
     if stripe is not None:
         from bot.reconcile import StripeService
 
         services.append(StripeService(app, stripe, web))  # type: ignore[arg-type]
-        needs_web = True
-    if needs_web:
-        services.insert(0, web)  # listening, with every route added, before webhooks are set
+    if services:
+        # Listening, with every route added, before webhooks are set; also serves /healthz,
+        # /readyz and /metrics, so it runs whenever anything does.
+        web.add_readiness_check("database", app.database_reachable)
+        services.insert(0, web)
     return services

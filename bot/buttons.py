@@ -4,6 +4,10 @@ A choice's payload is a command (`/course some-long-slug`). Platforms cap what a
 carry (Telegram: 64 bytes of callback data), so an adapter that cannot fit a payload stores it
 here and puts the token on the button instead. A token belongs to the one identity it was shown
 to and ages out; anything else is refused before the command runs.
+
+A button that answers a question (a level, a time of day) rather than running a command is only
+meaningful while that question is open; `conversation_marker` names the open question, so an
+adapter can refuse an answer button from an earlier step instead of feeding it to a later one.
 """
 
 from __future__ import annotations
@@ -11,9 +15,9 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
-from storage.models import ButtonPayload
+from storage.models import ButtonPayload, Conversation, Identity
 from storage.uow import UnitOfWork
 
 
@@ -56,3 +60,20 @@ async def prune(uow: UnitOfWork, before: datetime) -> int:
         delete(ButtonPayload).where(ButtonPayload.created_at < before)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def conversation_marker(uow: UnitOfWork, platform: str, external_id: str) -> str:
+    """The question this identity's user is answering now ('' if none); it changes with
+    every step, so it tells an answer to this question from an answer to an earlier one."""
+    row = (
+        await uow.session.execute(
+            select(Conversation.flow, Conversation.step, Conversation.updated_at)
+            .join(Identity, Identity.user_id == Conversation.user_id)
+            .where(Identity.platform == platform)
+            .where(Identity.external_id == external_id)
+        )
+    ).first()
+    if row is None:
+        return ""
+    flow, step, updated_at = row
+    return f"{flow}:{step}:{updated_at.isoformat()}"

@@ -1,16 +1,25 @@
-"""The `mentorbot` command: run, shell, migrate, demo-data."""
+"""The `mentorbot` command: run, shell, migrate, demo-data, report, lessons import."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import dataclasses
+import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import Config, ConfigError, load_config
-from bot.logs import setup_logging
+from bot.logs import register_secret, setup_logging
+
+if TYPE_CHECKING:
+    from bot.app import Marketplace
+    from bot.bootstrap import Service
+    from bot.timers import Timers
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = "config.toml"
 
@@ -37,6 +46,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser("demo-data", help="load a small sample catalogue, mentors and an admin")
+    report = sub.add_parser("report", help="write the admin stats chart (PNG) and CSV files")
+    report.add_argument("--out", required=True, type=Path, help="directory to write into")
+    lessons = sub.add_parser("lessons", help="manage course lessons")
+    lessons_sub = lessons.add_subparsers(dest="lessons_command", required=True)
+    lesson_import = lessons_sub.add_parser(
+        "import", help="add or update lessons from TOML or Markdown files"
+    )
+    lesson_import.add_argument("files", nargs="+", type=Path, help=".toml or .md files")
+    lesson_import.add_argument("--course", help="the course's slug (Markdown; TOML default)")
     return parser
 
 
@@ -55,10 +73,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mentorbot: configuration error: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.logging.level, config.logging.format)
+    for secret in config.secrets():
+        register_secret(secret)
     if args.command == "migrate":
         return asyncio.run(_migrate(config))
     if args.command == "demo-data":
         return asyncio.run(_demo_data(config))
+    if args.command == "report":
+        from bot.admin_cli import write_report
+
+        return asyncio.run(write_report(config, args.out))
+    if args.command == "lessons":
+        from bot.admin_cli import import_lessons
+
+        return asyncio.run(import_lessons(config, args.files, args.course))
     if args.command == "shell":
         if args.demo:
             config = dataclasses.replace(
@@ -86,7 +114,7 @@ async def _run(config: Config) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     timers = Timers(app)
-    started = []
+    started: list[Service] = []
     try:
         await timers.start()
         for service in services:
@@ -95,11 +123,30 @@ async def _run(config: Config) -> int:
         await app.notifier.deliver_pending()
         await stop.wait()
     finally:
-        for service in reversed(started):
-            await service.stop()
-        timers.shutdown()
-        await app.engine.dispose()
+        await _shut_down(app, timers, started)
     return 0
+
+
+async def _shut_down(app: Marketplace, timers: Timers, started: list[Service]) -> None:
+    """SIGTERM: report not-ready, stop taking updates, finish what is in flight, then close.
+
+    Outbox leases and reminder claims are rows with deadlines, so even a hard kill loses
+    nothing that was acknowledged: another process retakes them when the lease runs out.
+    """
+    from bot.web import WebServer
+
+    web = next((s for s in started if isinstance(s, WebServer)), None)
+    if web is not None:
+        web.stopping = True
+    for service in reversed(started):
+        if service is not web:
+            await service.stop()
+    if not await app.drain(within=30):
+        log.warning("shutdown: messages still in flight after 30 s")
+    timers.shutdown()
+    if web is not None:
+        await web.stop()
+    await app.engine.dispose()
 
 
 async def _migrate(config: Config) -> int:

@@ -14,6 +14,7 @@ import tomllib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -105,6 +106,41 @@ class RemindersSection:
 
 
 @dataclass(frozen=True)
+class LessonsSection:
+    """Course lessons delivered in chat (bot/lessons.py)."""
+
+    # Dripped lessons arrive at this hour (0-23) of each learner's own local day.
+    drip_hour: int = 9
+    # The largest file a lesson may carry, in kilobytes.
+    max_file_kb: int = 8192
+
+
+@dataclass(frozen=True)
+class SatisfactionSection:
+    """The satisfaction model behind /admin stats (bot/satisfaction.py)."""
+
+    # Relative weights of the three qualities (whole numbers; 40/30/30 = 0.4/0.3/0.3).
+    weight_resources: int = 40
+    weight_mentors: int = 30
+    weight_support: int = 30
+    # Hours from asking to having a mentor that score 50 for speed (no wait scores 100).
+    accept_target_hours: int = 24
+    # Weeks shown in the chart and the CSV.
+    report_weeks: int = 12
+
+
+@dataclass(frozen=True)
+class AccountsSection:
+    """One account across platforms (/link) and data rights (/mydata, /deleteme)."""
+
+    # A /link code works once, for this many minutes.
+    link_code_minutes: int = 10
+    # Wrong, expired or used codes a user may enter within the window before /link refuses.
+    link_max_failures: int = 5
+    link_failure_window_minutes: int = 60
+
+
+@dataclass(frozen=True)
 class ConsoleSection:
     language: str = "en"
     timezone: str = "UTC"
@@ -187,6 +223,19 @@ class DiscordSection:
 
 
 @dataclass(frozen=True)
+class ClockSection:
+    speed: int = 1
+    # The wall-clock instant (ISO 8601 with an offset) from which a scaled clock runs `speed`
+    # times faster; processes given the same start agree on the time. Empty: process start.
+    start: str = ""
+
+    def start_instant(self) -> datetime | None:
+        if not self.start:
+            return None
+        return datetime.fromisoformat(self.start).astimezone(UTC)
+
+
+@dataclass(frozen=True)
 class LoggingSection:
     level: str = "WARNING"
     format: str = "json"
@@ -201,12 +250,27 @@ class Config:
     sessions: SessionsSection = field(default_factory=SessionsSection)
     reminders: RemindersSection = field(default_factory=RemindersSection)
     ratings: RatingsSection = field(default_factory=RatingsSection)
+    lessons: LessonsSection = field(default_factory=LessonsSection)
+    satisfaction: SatisfactionSection = field(default_factory=SatisfactionSection)
+    accounts: AccountsSection = field(default_factory=AccountsSection)
     console: ConsoleSection = field(default_factory=ConsoleSection)
     web: WebSection = field(default_factory=WebSection)
     telegram: TelegramSection = field(default_factory=TelegramSection)
     stripe: StripeSection = field(default_factory=StripeSection)
     discord: DiscordSection = field(default_factory=DiscordSection)
+    clock: ClockSection = field(default_factory=ClockSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
+
+    def secrets(self) -> list[str]:
+        """Every configured secret's value, so logging can scrub them."""
+        found = [self.storage.url] if "@" in self.storage.url else []
+        for section in dataclasses.fields(self):
+            values = getattr(self, section.name)
+            for fld in dataclasses.fields(values):
+                value = getattr(values, fld.name)
+                if isinstance(value, Secret) and value:
+                    found.append(value.reveal())
+        return found
 
     def database_url(self) -> str:
         """The SQLAlchemy URL; by default a SQLite file inside `storage.data_dir`."""
@@ -362,6 +426,7 @@ def _validate(config: Config) -> None:
         if value <= 0:
             raise ConfigError(f"{where} must be greater than 0, got {value}")
     _validate_matching(config.matching)
+    _validate_learning_loop(config)
     _validate_telegram(config.telegram)
     _validate_stripe(config)
     _validate_discord(config.discord)
@@ -372,6 +437,18 @@ def _validate(config: Config) -> None:
     ):
         if value < 0:
             raise ConfigError(f"{where} must not be negative, got {value}")
+    if not 1 <= config.clock.speed <= 100_000:
+        raise ConfigError(f"[clock] speed must be from 1 to 100000, got {config.clock.speed}")
+    if config.clock.start:
+        try:
+            start = datetime.fromisoformat(config.clock.start)
+        except ValueError:
+            start = None
+        if start is None or start.tzinfo is None:
+            raise ConfigError(
+                "[clock] start must be an ISO 8601 instant with an offset, e.g. "
+                f"'2026-03-02T08:00:00+00:00'; got {config.clock.start!r}"
+            )
     if not 0 <= config.ratings.alert_at_or_below <= 5:
         raise ConfigError("[ratings] alert_at_or_below must be from 0 (never) to 5")
     for i, offset in enumerate(config.reminders.offsets_minutes):
@@ -416,6 +493,43 @@ def _validate_matching(m: MatchingSection) -> None:
         raise ConfigError(
             f"[matching] exploration_percent must be from 0 to 100, got {m.exploration_percent}"
         )
+
+
+def _validate_learning_loop(config: Config) -> None:
+    """[lessons], [satisfaction] and [accounts]."""
+    if not 0 <= config.lessons.drip_hour <= 23:
+        raise ConfigError(
+            f"[lessons] drip_hour must be from 0 to 23, got {config.lessons.drip_hour}"
+        )
+    s = config.satisfaction
+    weights = {
+        "weight_resources": s.weight_resources,
+        "weight_mentors": s.weight_mentors,
+        "weight_support": s.weight_support,
+    }
+    for key, value in weights.items():
+        if value < 0:
+            raise ConfigError(f"[satisfaction] {key} must not be negative, got {value}")
+    if not sum(weights.values()):
+        raise ConfigError("[satisfaction] at least one weight must be greater than 0")
+    if not 2 <= s.report_weeks <= 104:
+        raise ConfigError(
+            f"[satisfaction] report_weeks must be from 2 to 104, got {s.report_weeks}"
+        )
+    if not 1 <= config.accounts.link_code_minutes <= 60:
+        raise ConfigError(
+            "[accounts] link_code_minutes must be from 1 to 60, "
+            f"got {config.accounts.link_code_minutes}"
+        )
+    positive = {
+        "[lessons] max_file_kb": config.lessons.max_file_kb,
+        "[satisfaction] accept_target_hours": s.accept_target_hours,
+        "[accounts] link_max_failures": config.accounts.link_max_failures,
+        "[accounts] link_failure_window_minutes": config.accounts.link_failure_window_minutes,
+    }
+    for where, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{where} must be greater than 0, got {value}")
 
 
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")

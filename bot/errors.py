@@ -53,6 +53,7 @@ ENTITY_NAMES: dict[str, Msg] = {
     "mentor": _("Mentor profile"),
     "enrollment": _("Enrollment"),
     "course": _("Course"),
+    "lesson": _("Lesson"),
 }
 
 STATUS_NAMES: dict[str, Msg] = {

@@ -11,11 +11,24 @@ from typing import Any
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+# Telegram puts the bot token in every API URL (…/bot123456:AA…/getUpdates).
+_TELEGRAM_TOKEN = re.compile(r"(?<![0-9])\d{5,12}:[A-Za-z0-9_-]{30,}")
+_SECRETS: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Never print this value (a configured token or key) in any log line."""
+    if len(value) >= 6:
+        _SECRETS.add(value)
 
 
 def redact(text: str) -> str:
-    """Hide the password part of any URL (database URLs carry one)."""
-    return _URL_PASSWORD.sub(r"\1********@", text)
+    """Hide URL passwords, Telegram tokens and every registered secret."""
+    text = _URL_PASSWORD.sub(r"\1********@", text)
+    text = _TELEGRAM_TOKEN.sub("********", text)
+    for secret in _SECRETS:
+        text = text.replace(secret, "********")
+    return text
 
 
 class JsonFormatter(logging.Formatter):
@@ -47,5 +60,5 @@ def setup_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("apscheduler", "aiosqlite", "sqlalchemy", "alembic"):
+    for noisy in ("apscheduler", "aiosqlite", "sqlalchemy", "alembic", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

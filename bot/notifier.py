@@ -12,6 +12,7 @@ from collections.abc import Callable
 from sqlalchemy import update
 
 from bot.clock import Clock
+from bot.metrics import NOTICES_SENT
 from bot.outbox import Sender, claim_batch, identities_by_recency
 from bot.replies import Reply
 from storage.models import OutboxMessage
@@ -57,6 +58,7 @@ class Notifier:
                     log.exception("delivery failed", extra={"outbox_id": row.id})
                     continue
                 delivered.append(row.id)
+                NOTICES_SENT.labels(identity.platform).inc()
             if delivered:
                 async with self._new_uow() as uow:
                     await uow.session.execute(

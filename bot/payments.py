@@ -15,6 +15,7 @@ from typing import Protocol
 from sqlalchemy import select, update
 
 from bot.i18n import Msg, _
+from bot.metrics import PAYMENTS
 from bot.states import advance
 from storage.models import Course, Enrollment, MentorSession, Order, Reminder
 from storage.uow import UnitOfWork
@@ -70,6 +71,7 @@ async def fulfil_order(
     order.paid_at = now
     order.provider = provider
     order.provider_ref = provider_ref
+    PAYMENTS.labels(provider, "fulfilled").inc()
     enrollment = Enrollment(
         order_id=order.id,
         user_id=order.user_id,
@@ -90,6 +92,7 @@ async def revoke_order(uow: UnitOfWork, order: Order, now: datetime) -> list[Men
     """
     advance("order", order, "refunded")
     order.refunded_at = now
+    PAYMENTS.labels(order.provider or "none", "refunded").inc()
     enrollment = (
         await uow.session.execute(select(Enrollment).where(Enrollment.order_id == order.id))
     ).scalar_one_or_none()

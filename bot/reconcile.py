@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -84,9 +85,16 @@ class StripeService:
 
     name = "stripe"
 
-    def __init__(self, app: Marketplace, payments: StripePayments, web: WebServer) -> None:
+    def __init__(
+        self,
+        app: Marketplace,
+        payments: StripePayments,
+        web: WebServer,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.app = app
         self.payments = payments
+        self._sleep = sleep  # between reconciliation passes (tests pass their own)
         self.webhook = StripeWebhook(app, payments, on_notices=self.deliver_soon)
         web.add_route("POST", payments.settings.webhook_path, self.webhook.handle)
         self.reconciled = asyncio.Event()  # set after each pass (tests wait for the first)
@@ -125,7 +133,7 @@ class StripeService:
         interval = self.payments.settings.reconcile_interval_minutes * 60
         while True:
             await self.reconcile_once()
-            await asyncio.sleep(interval)
+            await self._sleep(interval)
 
     async def _deliver_loop(self) -> None:
         while True:

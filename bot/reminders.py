@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 
 from bot.config import Config
 from bot.i18n import Localized, When, _
+from bot.metrics import REMINDER_LATENESS, REMINDERS_SENT
 from bot.outbox import enqueue
 from bot.replies import Choice, Say
 from storage.models import (
@@ -121,6 +122,8 @@ async def send_due(uow: UnitOfWork, now: datetime) -> int:
             )
             continue
         await _notify(uow, reminder, session, now)
+        REMINDERS_SENT.inc()
+        REMINDER_LATENESS.observe(max(0.0, (now - reminder.due_at).total_seconds()))
         sent += 1
     return sent
 

@@ -42,6 +42,7 @@ MENTOR = {
     "suspended": {"approved"},
 }
 COURSE = {"active": {"archived"}, "archived": {"active"}}
+LESSON = {"active": {"archived"}, "archived": {"active"}}
 
 MACHINES: dict[str, dict[str, set[str]]] = {
     "order": ORDER,
@@ -50,6 +51,7 @@ MACHINES: dict[str, dict[str, set[str]]] = {
     "session": SESSION,
     "mentor": MENTOR,
     "course": COURSE,
+    "lesson": LESSON,
 }
 
 

@@ -216,16 +216,18 @@ class StripePayments:
             {"payment_intent": payment_intent, "limit": 1}
         )
         for session in page.data:
-            return SessionFacts.parse(session)
+            return SessionFacts.parse(session.to_dict())
         return None
 
-    async def recent_sessions(self, since: datetime) -> AsyncIterator[SessionFacts]:
+    async def recent_sessions(
+        self, since: datetime, page_size: int = 100
+    ) -> AsyncIterator[SessionFacts]:
         """Every completed Checkout Session created since `since`, newest first."""
         page = await self.client.v1.checkout.sessions.list_async(
-            {"created": {"gte": int(since.timestamp())}, "status": "complete", "limit": 100}
+            {"created": {"gte": int(since.timestamp())}, "status": "complete", "limit": page_size}
         )
         async for session in page.auto_paging_iter():
-            yield SessionFacts.parse(session)
+            yield SessionFacts.parse(session.to_dict())
 
     async def close(self) -> None:
         await self._http.close_async()

@@ -180,23 +180,40 @@ async def settle_paid(
         )
         return Settled("mismatch", order.id)
     if order.status == "pending":
-        enrollment = await fulfil_order(uow, order, now, PROVIDER, facts.payment_ref)
-        course = await uow.get(Course, order.course_id)
-        assert course is not None
-        await tell(
-            uow,
-            order.user_id,
-            _(
-                "Payment received for order #{id}: {title} is yours, with {n} mentor sessions.",
-                id=order.id,
-                title=_title(course),
-                n=enrollment.credits_remaining,
-            ),
-            now,
-            (Choice(_("Find a mentor"), f"/mentor {course.slug}"),),
-        )
-        return Settled("fulfilled", order.id)
+        return await fulfil_matching(uow, order, facts, now)
     return await _refund_unwanted(uow, payments, order, facts, now)
+
+
+def can_fulfil(order: Order | None, facts: SessionFacts) -> bool:
+    """True when `fulfil_matching` applies: a pending order this paid session matches."""
+    return (
+        order is not None
+        and order.status == "pending"
+        and facts.paid
+        and mismatch(order, facts) is None
+    )
+
+
+async def fulfil_matching(
+    uow: UnitOfWork, order: Order, facts: SessionFacts, now: datetime
+) -> Settled:
+    """The common case: a locked pending order, paid by its own session; confirm in chat."""
+    enrollment = await fulfil_order(uow, order, now, PROVIDER, facts.payment_ref)
+    course = await uow.get(Course, order.course_id)
+    assert course is not None
+    await tell(
+        uow,
+        order.user_id,
+        _(
+            "Payment received for order #{id}: {title} is yours, with {n} mentor sessions.",
+            id=order.id,
+            title=_title(course),
+            n=enrollment.credits_remaining,
+        ),
+        now,
+        (Choice(_("Find a mentor"), f"/mentor {course.slug}"),),
+    )
+    return Settled("fulfilled", order.id)
 
 
 async def _refund_unwanted(

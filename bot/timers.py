@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import Marketplace
+from bot.metrics import ERRORS
 from bot.reminders import next_due
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Timers:
         self.scheduler.add_job(
             self.sweep,
             "date",
-            run_date=max(instant, self._app.clock.now()),
+            run_date=self._app.clock.wall_instant(max(instant, self._app.clock.now())),
             id=NEXT_JOB,
             replace_existing=True,
             misfire_grace_time=None,
@@ -78,6 +79,7 @@ class Timers:
                 upcoming = await next_due(uow)
         except Exception:
             log.exception("sweep failed; the next one retries")
+            ERRORS.labels("sweep").inc()
             return
         self.armed_at = None
         if upcoming is not None:

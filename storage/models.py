@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -63,6 +64,9 @@ class User(Base):
     language: Mapped[str] = mapped_column(String(8))
     timezone: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+    # Set when the person erased their data (/deleteme): the row stays, anonymised, because
+    # their paid orders and the ratings mentors' averages count still point at it.
+    deleted_at: Mapped[datetime | None]
 
 
 class Identity(Base):
@@ -110,6 +114,8 @@ class Course(Base):
     created_at: Mapped[datetime]
     # The price in Telegram Stars (XTR, whole stars); None: not sold for Stars.
     price_stars: Mapped[int | None] = mapped_column(Integer)
+    # A lesson is dripped to each learner every this many days; 0: lessons on demand only.
+    lesson_drip_days: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Order(Base):
@@ -337,3 +343,99 @@ class OutboxMessage(Base):
     claimed_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None] = mapped_column(index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Lesson(Base):
+    """A piece of course content delivered in chat: text, links (buttons) and files."""
+
+    __tablename__ = "lessons"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), index=True)
+    # Lessons are delivered in (position, id) order; gaps are fine.
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    links: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime]
+
+
+class LessonFile(Base):
+    __tablename__ = "lesson_files"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LessonDelivery(Base):
+    """A lesson a learner received (once per learner and lesson, whichever path sent it)."""
+
+    __tablename__ = "lesson_deliveries"
+    __table_args__ = (UniqueConstraint("user_id", "lesson_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id"), index=True)
+    # "drip" or "demand".
+    via: Mapped[str] = mapped_column(String(16))
+    delivered_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+
+class LessonRating(Base):
+    __tablename__ = "lesson_ratings"
+    __table_args__ = (
+        UniqueConstraint("lesson_id", "user_id"),
+        CheckConstraint("stars BETWEEN 1 AND 5", name="stars_range"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    stars: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+
+class LessonDrip(Base):
+    """When a learner's next lesson of a course is due: the durable truth of the drip, swept
+    and claimed like reminders. `next_due_at` is None when nothing is left to send."""
+
+    __tablename__ = "lesson_drips"
+    __table_args__ = (
+        UniqueConstraint("user_id", "course_id"),
+        Index(
+            "ix_lesson_drips_pending_due",
+            "next_due_at",
+            sqlite_where=text("next_due_at IS NOT NULL"),
+            postgresql_where=text("next_due_at IS NOT NULL"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), index=True)
+    next_due_at: Mapped[datetime | None]
+
+
+class LinkCode(Base):
+    """A one-time code joining another platform's identity to this account (/link).
+
+    Only the code's SHA-256 is stored, so reading the table does not reveal usable codes.
+    """
+
+    __tablename__ = "link_codes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class LinkFailure(Base):
+    """A wrong, expired or used code entered with /link: counted to stop guessing."""
+
+    __tablename__ = "link_failures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    attempted_at: Mapped[datetime]

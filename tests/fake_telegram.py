@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,10 +25,12 @@ import aiohttp
 from aiohttp import web
 
 from bot.adapters.telegram import TelegramService
+from bot.adapters.telegram.flow_control import FloodControl
 from bot.app import Marketplace
 from bot.config import Config
+from bot.demo_data import seed_demo
 from bot.web import WebServer
-from tests.conftest import make_config
+from tests.conftest import AppFactory, Harness, harness_for, make_config
 
 TOKEN = "123456:TEST-token"
 BOT_USER = {
@@ -59,6 +62,8 @@ DATE = 1_772_438_400  # 2026-03-02, matching the tests' FakeClock
 class Call:
     method: str
     params: dict[str, Any]
+    status: int = 200  # what the fake answered
+    at: float = field(default_factory=time.perf_counter)  # when it arrived (benchmarks)
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -120,13 +125,15 @@ class FakeTelegram:
             )
         method = request.match_info["method"]
         params = await _params(request)
-        await self._record(Call(method, params))
+        call = Call(method, params)
+        await self._record(call)
         failures = self._failures.get(method.lower())
         if failures:
             failure = failures[0]
             failure.times -= 1
             if failure.times <= 0:
                 failures.pop(0)
+            call.status = failure.status
             return web.json_response(failure.body, status=failure.status)
         handler = getattr(self, f"_m_{method.lower()}", None)
         if handler is None:
@@ -135,6 +142,7 @@ class FakeTelegram:
             )
         result = await handler(params)
         if isinstance(result, web.Response):
+            call.status = result.status
             return result
         return web.json_response({"ok": True, "result": result})
 
@@ -225,15 +233,19 @@ class FakeTelegram:
     # ── failures ─────────────────────────────────────────────────────────────────────────
 
     def fail(
-        self, method: str, *, retry_after: int | None = None, status: int = 429, times: int = 1
+        self,
+        method: str,
+        *,
+        retry_after: int | None = None,
+        status: int = 429,
+        description: str = "Too Many Requests",
+        times: int = 1,
     ) -> None:
-        """Answer the next `times` calls of `method` with an error (429 + retry_after)."""
-        body: dict[str, Any] = {"ok": False, "error_code": status}
+        """Answer the next `times` calls of `method` with an error (by default 429)."""
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
         if retry_after is not None:
             body["description"] = f"Too Many Requests: retry after {retry_after}"
             body["parameters"] = {"retry_after": retry_after}
-        else:
-            body["description"] = "Internal Server Error"
         self._failures.setdefault(method.lower(), []).append(Failure(status, body, times))
 
     # ── updates ──────────────────────────────────────────────────────────────────────────
@@ -327,12 +339,12 @@ class FakeTelegram:
         ]
 
     def sent_to(self, chat_id: int) -> list[Call]:
-        """Messages, documents and invoices sent to a chat, in order."""
+        """Messages, documents and invoices a chat received (refused attempts left out)."""
         kinds = {"sendmessage", "senddocument", "sendinvoice"}
         return [
             c
             for c in self.calls
-            if c.method.lower() in kinds and c.params.get("chat_id") == chat_id
+            if c.method.lower() in kinds and c.params.get("chat_id") == chat_id and c.status == 200
         ]
 
 
@@ -364,11 +376,16 @@ class TelegramUser:
     _ids = itertools.count(5001)
 
     def __init__(
-        self, fake: FakeTelegram, deliver: Deliver, name: str, language_code: str = "en"
+        self,
+        fake: FakeTelegram,
+        deliver: Deliver,
+        name: str,
+        language_code: str = "en",
+        user_id: int | None = None,
     ) -> None:
         self.fake = fake
         self.deliver = deliver  # hands an update to the bot and waits until it is handled
-        self.id = next(self._ids)
+        self.id = user_id or next(self._ids)
         self.user = {
             "id": self.id,
             "is_bot": False,
@@ -446,7 +463,9 @@ class BotUnderTest:
         web = None
         if app.config.telegram.mode == "webhook":
             web = WebServer("127.0.0.1", 0)
-        service = TelegramService(app.config, app, web)
+        # Production flood control, with the per-chat pace (1/s) lifted so tests run quickly.
+        limiter = FloodControl(app.config.telegram.max_retries, per_chat_burst=1000)
+        service = TelegramService(app.config, app, web, rate_limiter=limiter)
         if web is not None:
             await web.start()
         await service.start()
@@ -457,8 +476,10 @@ class BotUnderTest:
         if self.web is not None:
             await self.web.stop()
 
-    def user(self, name: str, language_code: str = "en") -> TelegramUser:
-        return TelegramUser(self.fake, self.deliver, name, language_code)
+    def user(
+        self, name: str, language_code: str = "en", user_id: int | None = None
+    ) -> TelegramUser:
+        return TelegramUser(self.fake, self.deliver, name, language_code, user_id)
 
     async def deliver(self, update: dict[str, Any]) -> None:
         if self.web is None:
@@ -488,3 +509,42 @@ def telegram_config(fake: FakeTelegram, **sections: dict[str, Any]) -> Config:
     telegram = {"token": fake.token, "base_url": fake.url, **sections.pop("telegram", {})}
     payments = {"demo": False, **sections.pop("payments", {})}
     return make_config(telegram=telegram, payments=payments, **sections)
+
+
+STARS = 250  # the Stars price the fixtures give the first demo course
+
+StartBot = Callable[..., Awaitable[tuple[BotUnderTest, Harness]]]
+
+
+@contextlib.asynccontextmanager
+async def serving_fake() -> AsyncIterator[FakeTelegram]:
+    fake = FakeTelegram()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@contextlib.asynccontextmanager
+async def bots(make_app: AppFactory, fake: FakeTelegram) -> AsyncIterator[StartBot]:
+    """`start(**config_sections)` runs the Telegram service on a seeded marketplace (the first
+    course priced in Stars by the console admin) and returns it with a console harness; every
+    bot started is stopped on leaving."""
+    running: list[BotUnderTest] = []
+
+    async def start(**sections: Any) -> tuple[BotUnderTest, Harness]:
+        app = await make_app(telegram_config(fake, **sections))
+        h = harness_for(app)
+        if await seed_demo(app):
+            out = await h.send("admin", f"/admin course edit python-basics stars={STARS}")
+            assert "updated" in out, out
+        bot = await BotUnderTest.start(fake, app)
+        running.append(bot)
+        return bot, h
+
+    try:
+        yield start
+    finally:
+        for bot in reversed(running):
+            await bot.stop()

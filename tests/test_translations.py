@@ -1,7 +1,8 @@
-"""The Chinese catalog covers every `_()` string in the source, and keeps each one usable.
+"""The Chinese catalog covers every marked string in the source, and keeps each one usable.
 
-Messages are extracted in-process with the method map from `babel.cfg`, exactly as the CLI
-does. When a test here fails because strings were added or changed, update the catalog:
+Messages (`_()` and `N_()`, Babel's default keywords) are extracted in-process with the method
+map from `babel.cfg`, exactly as the CLI does. When a test here fails because strings were
+added or changed, update the catalog:
 
     pybabel extract -F babel.cfg --no-location --sort-output -o bot/locale/mentorbot.pot bot
     pybabel update -i bot/locale/mentorbot.pot -d bot/locale -D mentorbot -l zh

@@ -4,6 +4,7 @@ from bot.handlers import (  # noqa: F401
     admin,
     catalogue,
     cohort,
+    lessons,
     mentorship,
     profile,
     progress,

@@ -14,6 +14,7 @@ from bot.errors import STATUS_NAMES, BadInput, NotFound
 from bot.handlers.args import need, need_int
 from bot.handlers.catalogue import course_by_slug, title
 from bot.handlers.registry import ADMIN_SUBCOMMANDS, command
+from bot.handlers.stats import stats_detail, stats_summary
 from bot.i18n import Lines, Localized, Money, When, _, currency_exponent
 from bot.offers import reoffer_waitlist
 from bot.payments import revoke_order
@@ -47,7 +48,9 @@ ADMIN_USAGE = (
     "/admin course archive|restore SLUG\n"
     "/admin mentors · /admin mentor approve|suspend ID\n"
     "/admin orders [STATUS] · /admin refund ORDER\n"
-    "/admin stats · /admin waitlist"
+    "/admin stats [courses|mentors|csv] · /admin waitlist\n"
+    "/admin lessons SLUG · /admin lesson add|edit|archive|restore|drip …\n"
+    "/admin match-cohort [apply]"
 )
 
 
@@ -342,6 +345,10 @@ async def _refund(ctx: Ctx, args: list[str]) -> None:
 
 
 async def _stats(ctx: Ctx, args: list[str]) -> None:
+    if args:  # courses | mentors | csv
+        await stats_detail(ctx, args)
+        return
+
     async def count(stmt: object) -> int:
         return int((await ctx.uow.session.execute(stmt)).scalar_one() or 0)  # type: ignore[call-overload]
 
@@ -392,6 +399,7 @@ async def _stats(ctx: Ctx, args: list[str]) -> None:
             avg=f"{avg:.2f}★" if avg is not None else "—",
         )
     )
+    await stats_summary(ctx)  # the satisfaction model and the 12-week chart
 
 
 async def _waitlist(ctx: Ctx, args: list[str]) -> None:

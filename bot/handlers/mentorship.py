@@ -11,6 +11,7 @@ from bot.handlers.args import need_int
 from bot.handlers.catalogue import course_by_slug, title
 from bot.handlers.registry import command, flow
 from bot.i18n import Lines, _
+from bot.matching import explanation_from_code
 from bot.offers import (
     LEVEL_NAMES,
     TIME_NAMES,
@@ -255,12 +256,15 @@ async def accept(ctx: Ctx, args: list[str]) -> None:
     offer.status = "won"
     learner = await ctx.uow.get(User, request.learner_id)
     assert learner is not None
+    why = explanation_from_code(offer.explanation)
     await ctx.tell(
         learner.id,
         _(
-            "Good news: {mentor} accepted your request #{id}. Pick a time for your first session:",
+            "Good news: {mentor} accepted your request #{id} ({why}). Pick a time for your "
+            "first session:",
             mentor=ctx.actor.user.display_name,
             id=request.id,
+            why=why if why is not None else "—",
         ),
         [Choice(_("Book a session"), f"/book {request.id}")],
     )

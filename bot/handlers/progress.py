@@ -1,4 +1,4 @@
-"""A learner's progress: per course, sessions done and left, goals, and the mentor's notes."""
+"""A learner's progress: per course, lessons and sessions done and left, goals, mentor notes."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from bot.context import Ctx
 from bot.handlers.catalogue import title
 from bot.handlers.registry import command
 from bot.i18n import Lines, Msg, When, _
+from bot.lessons import lesson_counts
 from bot.replies import Choice
 from storage.models import Course, Enrollment, MentorSession, MentorshipRequest
 
 
-@command("progress", _("Your progress: sessions done and left, goals and mentor notes"))
+@command("progress", _("Your progress: lessons and sessions done and left, goals and notes"))
 async def progress(ctx: Ctx, args: list[str]) -> None:
     rows = (
         await ctx.uow.session.execute(
@@ -56,11 +57,15 @@ async def progress(ctx: Ctx, args: list[str]) -> None:
             for s in done
             if s.mentor_note
         ]
+        lessons_done, _received, lessons = await lesson_counts(ctx.uow, ctx.actor.id, course.id)
         ctx.say(
             _(
-                "{title}\nSessions done: {done} · booked: {booked} · left to book: {left}\n"
+                "{title}\nLessons done: {lessons_done} of {lessons}\n"
+                "Sessions done: {done} · booked: {booked} · left to book: {left}\n"
                 "Goals: {goals}\nMentor notes:\n{notes}",
                 title=title(course),
+                lessons_done=lessons_done,
+                lessons=lessons,
                 done=len(done),
                 booked=len(booked),
                 left=enrollment.credits_remaining,

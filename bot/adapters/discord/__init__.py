@@ -32,6 +32,7 @@ __all__ = ["PLATFORM", "DiscordService", "MentorbotClient"]
 
 log = logging.getLogger(__name__)
 READY_TIMEOUT = 60.0
+DRAIN_TIMEOUT = 10.0  # seconds for interactions in progress to finish on stop
 
 
 class DiscordService:
@@ -77,6 +78,9 @@ class DiscordService:
 
     async def stop(self) -> None:
         if self.client is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DRAIN_TIMEOUT):
+                    await self.client.drain()
             await self.client.close()
         if self._connection is not None:
             with contextlib.suppress(asyncio.CancelledError, discord.DiscordException):

@@ -8,9 +8,12 @@ a DM everything is private anyway. Plain messages in a DM are typed input, like 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 import discord
@@ -19,10 +22,11 @@ from discord import app_commands
 from bot import conversations
 from bot.adapters.discord.commands import slash_commands
 from bot.adapters.discord.render import (
-    AnswerButton,
-    AnswerModal,
-    CommandButton,
+    ANSWER_BUTTON,
+    OWN,
+    answer_box,
     messages_for,
+    submitted_answer,
     with_timestamps,
 )
 from bot.announcements import request_announcement
@@ -81,6 +85,7 @@ class MentorbotClient(discord.Client):
     """discord.py's client, translating for the marketplace and holding no rules."""
 
     def __init__(self, app: Marketplace, settings: DiscordSection, **options: Any) -> None:
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice here
         super().__init__(
             intents=discord.Intents.default(),  # no privileged intent: DMs carry their text
             application_id=settings.application_id or None,
@@ -92,10 +97,26 @@ class MentorbotClient(discord.Client):
         for command in slash_commands(self.press):
             self.tree.add_command(command)
         self.mentors_channel = MentorsChannel(self, settings.mentors_channel_id)
+        self._busy: set[asyncio.Task[Any]] = set()
+
+    @contextlib.contextmanager
+    def working(self) -> Iterator[None]:
+        """Mark the current task as handling something, so `drain` can wait for it."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._busy.add(task)
+        try:
+            yield
+        finally:
+            self._busy.discard(task)  # type: ignore[arg-type]
+
+    async def drain(self) -> None:
+        """Wait for the interactions and deliveries in progress to finish (on shutdown)."""
+        if self._busy:
+            await asyncio.wait(set(self._busy))
 
     async def setup_hook(self) -> None:
-        """After login, before the gateway: buttons by pattern, then the commands' sync."""
-        self.add_dynamic_items(CommandButton, AnswerButton)
+        """After login, before the gateway: the slash commands are synced."""
         await self.tree.set_translator(CatalogTranslator())
         if not self.settings.guild_ids:
             await self.tree.sync()
@@ -113,45 +134,75 @@ class MentorbotClient(discord.Client):
             roles = frozenset(str(role.id) for role in user.roles)
         return Incoming(PLATFORM, str(user.id), user.display_name, text, locale, roles)
 
-    async def handle(self, msg: Incoming) -> list[Reply]:
-        """The core's replies; an unexpected failure is logged and answered with an apology."""
-        try:
-            return await self.app.handle(msg)
-        except Exception:
-            log.exception("discord: handling failed", extra={"platform": PLATFORM})
-            lang = normalize_language(msg.language_code, self.app.config.bot.default_language)
-            sorry = _(
-                "Sorry, something went wrong on our side. Nothing was changed; please try again."
-            )
-            return [Reply(0, sorry.render(lang))]
+    def sorry(self, locale: str | None) -> Reply:
+        lang = normalize_language(locale, self.app.config.bot.default_language)
+        text = _("Sorry, something went wrong on our side. Nothing was changed; please try again.")
+        return Reply(0, text.render(lang))
 
     async def press(self, interaction: discord.Interaction[Any], text: str) -> None:
         """A slash command, a button or a submitted answer: `text` as if the user typed it."""
+        with self.working():
+            await self._press(interaction, text)
+
+    async def _press(self, interaction: discord.Interaction[Any], text: str) -> None:
         private = interaction.guild_id is not None
-        await interaction.response.defer(ephemeral=private, thinking=True)
+        try:
+            await interaction.response.defer(ephemeral=private, thinking=True)
+        except discord.NotFound:
+            # Too late (Discord's 3 s passed): the user saw it fail, so nothing is done.
+            log.warning("discord: an interaction expired before it was acknowledged")
+            return
         locale = str(interaction.locale)
-        replies = await self.handle(self.incoming(interaction.user, text, locale))
-        label = await self.answer_label(replies)
-        for i, reply in enumerate(replies):
-            last = i == len(replies) - 1
-            for out in messages_for(reply, label if last else None):
-                await interaction.followup.send(**out.kwargs(), ephemeral=private)
-        if not replies:
-            await interaction.delete_original_response()
+        try:
+            replies = await self.app.handle(self.incoming(interaction.user, text, locale))
+            label = await self.answer_label(replies)
+        except Exception:
+            log.exception("discord: an interaction failed", extra={"platform": PLATFORM})
+            replies, label = [self.sorry(locale)], None
+        try:
+            for i, reply in enumerate(replies):
+                last = i == len(replies) - 1
+                for out in messages_for(reply, label if last else None):
+                    await interaction.followup.send(**out.kwargs(), ephemeral=private)
+            if not replies:
+                await interaction.delete_original_response()
+        except discord.HTTPException:
+            # E.g. the 15-minute token expired: what was done stays done (see /sessions etc.).
+            log.exception("discord: a follow-up could not be sent")
         request_id = answered_request(text)
         if request_id is not None:
             await self.mentors_channel.refresh(request_id, interaction.message)
 
-    async def ask_answer(self, interaction: discord.Interaction[Any]) -> None:
-        """The Answer button: a text box, whose content goes to the core as typed."""
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """Buttons and the answer box (slash commands go through the command tree).
+
+        A button's custom_id is the command it sends, so this needs nothing in memory: a button
+        from before a restart, or a stale or forged one, goes to the core like typed text.
+        """
+        data: dict[str, Any] = dict(interaction.data or {})
+        if interaction.type is discord.InteractionType.component:
+            custom_id = str(data.get("custom_id", ""))
+            if custom_id == ANSWER_BUTTON:
+                await self.open_answer_box(interaction)
+            elif custom_id and not custom_id.startswith(OWN):
+                await self.press(interaction, custom_id)
+        elif interaction.type is discord.InteractionType.modal_submit:
+            answer = submitted_answer(data)
+            if answer is not None:
+                await self.press(interaction, answer)
+
+    async def open_answer_box(self, interaction: discord.Interaction[Any]) -> None:
+        """The Answer button: a text box (which must be the first response, so no deferring)."""
         lang = normalize_language(str(interaction.locale), self.app.config.bot.default_language)
-        await interaction.response.send_modal(
-            AnswerModal(
-                title=_("Your answer").render(lang),
-                label=_("Answer").render(lang),
-                placeholder=_("Type your answer here").render(lang),
-            )
+        box = answer_box(
+            title=_("Your answer").render(lang),
+            label=_("Answer").render(lang),
+            placeholder=_("Type your answer here").render(lang),
         )
+        try:
+            await interaction.response.send_modal(box)
+        except discord.NotFound:
+            log.warning("discord: an interaction expired before it was acknowledged")
 
     async def answer_label(self, replies: list[Reply]) -> str | None:
         """'Answer', in the reader's language, when a conversation step waits for text."""
@@ -160,17 +211,26 @@ class MentorbotClient(discord.Client):
         async with self.app.new_uow() as uow:
             waiting = await conversations.current(uow, replies[-1].user_id)
             user = await uow.get(User, replies[-1].user_id)
-        if waiting is None or user is None:
+            lang = user.language if user is not None else None
+        if waiting is None or lang is None:
             return None
-        return _("Answer").render(user.language)
+        return _("Answer").render(lang)
 
     async def on_message(self, message: discord.Message) -> None:
         """Text in a DM is typed input (guild messages carry no text without a privileged
         intent; slash commands serve there)."""
         if message.author.bot or message.guild is not None or not message.content:
             return
-        replies = await self.handle(self.incoming(message.author, message.content, None))
-        label = await self.answer_label(replies)
+        with self.working():
+            await self._typed(message)
+
+    async def _typed(self, message: discord.Message) -> None:
+        try:
+            replies = await self.app.handle(self.incoming(message.author, message.content, None))
+            label = await self.answer_label(replies)
+        except Exception:
+            log.exception("discord: a DM failed", extra={"platform": PLATFORM})
+            replies, label = [self.sorry(None)], None
         for i, reply in enumerate(replies):
             for out in messages_for(reply, label if i == len(replies) - 1 else None):
                 await message.channel.send(**out.kwargs())
@@ -180,6 +240,10 @@ class MentorbotClient(discord.Client):
 
     async def deliver(self, identity: Identity, reply: Reply) -> None:
         """The notifier's sender: a notice by DM; a request offer also to the mentors channel."""
+        with self.working():
+            await self._deliver(identity, reply)
+
+    async def _deliver(self, identity: Identity, reply: Reply) -> None:
         request_id = offered_request(reply)
         if request_id is not None:
             await self.mentors_channel.post(request_id)
@@ -189,7 +253,9 @@ class MentorbotClient(discord.Client):
                 await channel.send(**out.kwargs())
         except (discord.Forbidden, discord.NotFound):
             # DMs closed, or the user left: retrying cannot help, so the notice is dropped.
-            log.warning("discord: cannot DM a user; notice dropped", extra={"user_id": reply.user_id})
+            log.warning(
+                "discord: cannot DM a user; notice dropped", extra={"user_id": reply.user_id}
+            )
 
 
 class MentorsChannel:
@@ -204,7 +270,8 @@ class MentorsChannel:
     def __init__(self, client: MentorbotClient, channel_id: int) -> None:
         self.client = client
         self.channel_id = channel_id
-        self._messages: OrderedDict[int, int] = OrderedDict()  # request id → message id
+        # request id → (message id, content shown), for recent requests
+        self._messages: OrderedDict[int, tuple[int, str]] = OrderedDict()
         self._posting: set[int] = set()
 
     async def _announcement(self, request_id: int) -> tuple[str, discord.ui.View | None] | None:
@@ -217,8 +284,8 @@ class MentorsChannel:
         out = messages_for(reply)[-1]
         return with_timestamps(reply)[:2000], out.view
 
-    def _remember(self, request_id: int, message_id: int) -> None:
-        self._messages[request_id] = message_id
+    def _remember(self, request_id: int, message_id: int, content: str) -> None:
+        self._messages[request_id] = (message_id, content)
         self._messages.move_to_end(request_id)
         while len(self._messages) > self.REMEMBERED:
             self._messages.popitem(last=False)
@@ -239,7 +306,7 @@ class MentorsChannel:
             content, view = shown
             channel = self.client.get_partial_messageable(self.channel_id)
             message = await channel.send(content=content, **({"view": view} if view else {}))
-            self._remember(request_id, message.id)
+            self._remember(request_id, message.id, content)
         except discord.HTTPException:
             log.exception("discord: could not post to the mentors channel")
         finally:
@@ -249,22 +316,23 @@ class MentorsChannel:
         """Show the request's current state (e.g. who took it) on its channel message."""
         if not self.channel_id:
             return
-        message: discord.Message | discord.PartialMessage | None = None
+        message: discord.Message | discord.PartialMessage
         if pressed is not None and pressed.channel.id == self.channel_id:
-            message = pressed
-            self._remember(request_id, pressed.id)
+            message, before = pressed, pressed.content
         elif request_id in self._messages:
+            message_id, before = self._messages[request_id]
             channel = self.client.get_partial_messageable(self.channel_id)
-            message = channel.get_partial_message(self._messages[request_id])
-        if message is None:
+            message = channel.get_partial_message(message_id)
+        else:
             return
         shown = await self._announcement(request_id)
         if shown is None:
             return
         content, view = shown
-        if isinstance(message, discord.Message) and message.content == content:
-            return
-        try:
-            await message.edit(content=content, view=view)
-        except discord.HTTPException:
-            log.exception("discord: could not update a mentors channel message")
+        if content != before:
+            try:
+                await message.edit(content=content, view=view)
+            except discord.HTTPException:
+                log.exception("discord: could not update a mentors channel message")
+                return
+        self._remember(request_id, message.id, content)

@@ -26,7 +26,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ORDER_STATUSES = ("pending", "paid", "refunded", "expired", "cancelled")
 
 
-def N_(text: str) -> locale_str:  # noqa: N802  (the gettext convention Babel extracts)
+def N_(text: str) -> locale_str:  # the gettext name Babel extracts
     """A translatable description: extracted into the catalog, translated at sync."""
     return locale_str(text)
 

@@ -1,19 +1,18 @@
-"""Replies in Discord's idiom: timestamps, message-sized chunks and persistent buttons.
+"""Replies in Discord's idiom: timestamps, message-sized chunks and buttons that persist.
 
-A choice becomes a button whose custom_id *is* its payload (`/accept 12`): `CommandButton` is a
-`DynamicItem` matched by pattern, so a button keeps working after a restart without any view
-kept in memory, and pressing it sends exactly its command to the core, checks included. A link
-choice becomes a link button. A reply that leaves a conversation step waiting for free text
-gets an Answer button, which opens a text box (`AnswerButton` → `AnswerModal`).
+A choice becomes a button whose custom_id *is* its payload (`/accept 12`); the client reads the
+custom_id of every press and sends it to the core as if typed (checks included, so a stale or
+forged button is refused there). Nothing is kept in memory per message, so buttons keep working
+after a restart. A link choice becomes a link button. A reply that leaves a conversation step
+waiting for free text gets an Answer button, which opens a text box whose content is the answer.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import re
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any
 
 import discord
 
@@ -25,15 +24,11 @@ MAX_CONTENT = 2000  # characters in one message
 MAX_BUTTONS = 25  # five rows of five
 MAX_LABEL = 80
 MAX_CUSTOM_ID = 100
-ANSWER_ID = "mentorbot:answer"
-
-
-class Presses(Protocol):
-    """What the client does with a press; the buttons find it as `interaction.client`."""
-
-    async def press(self, interaction: discord.Interaction[Any], text: str) -> None: ...
-
-    async def ask_answer(self, interaction: discord.Interaction[Any]) -> None: ...
+# Our own custom_ids start with this; a core payload never does (it is a command or a word).
+OWN = "mentorbot:"
+ANSWER_BUTTON = OWN + "answer"
+ANSWER_BOX = OWN + "answer-box"
+ANSWER_FIELD = "answer"
 
 
 def with_timestamps(reply: Reply) -> str:
@@ -73,70 +68,35 @@ def _style(payload: str) -> discord.ButtonStyle:
     return discord.ButtonStyle.secondary
 
 
-class CommandButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!mentorbot:)(?P<payload>.+)"
-):
-    """A button that sends its custom_id, a core command, as if typed."""
-
-    def __init__(self, label: str, payload: str) -> None:
-        super().__init__(
-            discord.ui.Button(label=label[:MAX_LABEL], custom_id=payload, style=_style(payload))
-        )
-        self.payload = payload
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> CommandButton:
-        return cls(getattr(item, "label", None) or "?", match["payload"])
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await cast(Presses, interaction.client).press(interaction, self.payload)
-
-
-class AnswerButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=ANSWER_ID):
-    """Opens a text box for the free-text answer a conversation step waits for."""
-
-    def __init__(self, label: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label[:MAX_LABEL], custom_id=ANSWER_ID, style=discord.ButtonStyle.primary
-            )
-        )
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> AnswerButton:
-        return cls(getattr(item, "label", None) or "?")
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await cast(Presses, interaction.client).ask_answer(interaction)
-
-
-class AnswerModal(discord.ui.Modal):
-    """A text box whose content goes to the core as the user's typed answer."""
-
-    def __init__(self, title: str, label: str, placeholder: str) -> None:
-        super().__init__(title=title[:45], timeout=15 * 60)
-        self.text: discord.ui.TextInput[AnswerModal] = discord.ui.TextInput(
+def answer_box(title: str, label: str, placeholder: str) -> discord.ui.Modal:
+    """The text box the Answer button opens; its submission is read by custom_id."""
+    modal = discord.ui.Modal(title=title[:45], custom_id=ANSWER_BOX)
+    modal.add_item(
+        discord.ui.TextInput(
+            custom_id=ANSWER_FIELD,
             label=label[:45],
             style=discord.TextStyle.paragraph,
             placeholder=placeholder[:100] or None,
             max_length=1000,
         )
-        self.add_item(self.text)
+    )
+    modal.stop()  # answered by custom_id, so discord.py need not keep it
+    return modal
 
-    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        await cast(Presses, interaction.client).press(interaction, self.text.value)
+
+def submitted_answer(data: dict[str, Any]) -> str | None:
+    """The text typed into the answer box, from a modal submission's data."""
+    if data.get("custom_id") != ANSWER_BOX:
+        return None
+    pending = list(data.get("components", []))
+    while pending:
+        component = pending.pop(0)
+        if component.get("custom_id") == ANSWER_FIELD:
+            return str(component.get("value") or "")
+        pending.extend(component.get("components", []))
+        if "component" in component:
+            pending.append(component["component"])
+    return None
 
 
 def view_for(
@@ -144,27 +104,36 @@ def view_for(
 ) -> discord.ui.View | None:
     """Buttons for the choices (and an Answer button); None when there are none.
 
-    The view is stopped before it is sent: presses are dispatched by custom_id pattern, so no
+    The view is stopped before it is sent: presses are read by custom_id in the client, so no
     view object needs to stay in memory (nor a timeout task) per message.
     """
     view = discord.ui.View(timeout=None)
     seen: set[str] = set()
+    room = MAX_BUTTONS - (1 if answer_label else 0)
     for choice in choices:
-        if len(view.children) >= MAX_BUTTONS - (1 if answer_label else 0):
+        if len(view.children) >= room:
             log.warning("more choices than Discord shows; the rest are dropped")
             break
+        label = choice.label[:MAX_LABEL] or "…"
         if choice.url:
-            view.add_item(discord.ui.Button(label=choice.label[:MAX_LABEL], url=choice.payload))
+            view.add_item(discord.ui.Button(label=label, url=choice.payload))
             continue
-        if choice.payload in seen or choice.payload.startswith("mentorbot:"):
+        payload = choice.payload
+        if payload in seen or payload.startswith(OWN) or not payload:
             continue
-        if len(choice.payload) > MAX_CUSTOM_ID:
+        if len(payload) > MAX_CUSTOM_ID:
             log.warning("a choice's command is too long for a Discord button; dropped")
             continue
-        seen.add(choice.payload)
-        view.add_item(CommandButton(choice.label, choice.payload))
+        seen.add(payload)
+        view.add_item(discord.ui.Button(label=label, custom_id=payload, style=_style(payload)))
     if answer_label:
-        view.add_item(AnswerButton(answer_label))
+        view.add_item(
+            discord.ui.Button(
+                label=answer_label[:MAX_LABEL],
+                custom_id=ANSWER_BUTTON,
+                style=discord.ButtonStyle.primary,
+            )
+        )
     if not view.children:
         return None
     view.stop()

@@ -24,8 +24,14 @@ MAX_IDLE_LIMITERS = 1024
 
 
 class FloodControl(AIORateLimiter):
-    def __init__(self, max_retries: int) -> None:
+    def __init__(
+        self,
+        max_retries: int,
+        per_chat_burst: int = PER_CHAT_BURST,
+        per_chat_seconds: float = PER_CHAT_SECONDS,
+    ) -> None:
         super().__init__(max_retries=max_retries)
+        self._per_chat = (per_chat_burst, per_chat_seconds)
         self._chat_limiters: dict[int, AsyncLimiter] = {}
 
     def _chat_limiter(self, chat_id: int) -> AsyncLimiter:
@@ -35,7 +41,7 @@ class FloodControl(AIORateLimiter):
                     del self._chat_limiters[key]
         limiter = self._chat_limiters.get(chat_id)
         if limiter is None:
-            limiter = AsyncLimiter(PER_CHAT_BURST, PER_CHAT_SECONDS)
+            limiter = AsyncLimiter(*self._per_chat)
             self._chat_limiters[chat_id] = limiter
         return limiter
 

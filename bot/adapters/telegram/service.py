@@ -87,18 +87,24 @@ class TelegramService:
         app: Marketplace,
         web: WebServer | None = None,
         *,
+        rate_limiter: BaseRateLimiter[Any] | None = None,
         flood_control: bool = True,
     ) -> None:
+        """`rate_limiter` replaces the default `FloodControl`; `flood_control=False` sends
+        unthrottled (benchmarks only)."""
         tg = config.telegram
         self.config = config
         self.app = app
-        limiter = FloodControl(tg.max_retries) if flood_control else None
-        self.application = build_application(tg, limiter)
+        if rate_limiter is None and flood_control:
+            rate_limiter = FloodControl(tg.max_retries)
+        self.application = build_application(tg, rate_limiter)
         self.codec = CallbackCodec(app, tg.token.reveal(), timedelta(days=tg.button_ttl_days))
         self.out = Outgoing(self.application.bot, self.codec)
         self._unrecorded: set[int] = set()
         self._stars = next((p for p in app.payments if isinstance(p, stars.StarsPayments)), None)
         self.webhook: WebhookEndpoint | None = None
+        if web is not None:
+            web.add_readiness_check(PLATFORM, self.ready)
         if tg.mode == "webhook":
             if web is None:
                 raise ValueError("Telegram webhook mode needs the web server")
@@ -150,6 +156,14 @@ class TelegramService:
         if self._stars is not None:
             self._stars.connect(None)
 
+    async def ready(self) -> bool:
+        """Connected and taking updates (for the web server's /readyz)."""
+        if not self.application.running:
+            return False
+        if self.webhook is not None:
+            return self.webhook.ready.is_set()
+        return self.application.updater is not None and self.application.updater.running
+
     def _admin_chats(self) -> list[int]:
         prefix = f"{PLATFORM}:"
         return [
@@ -172,10 +186,15 @@ class TelegramService:
         assert query is not None
         user = query.from_user
         payload = await self.codec.decode(str(user.id), query.data or "")
+        # A press that waited too long (e.g. while the bot was down) can no longer be
+        # answered; the command it carries still runs.
+        with contextlib.suppress(BadRequest):
+            if payload is None:
+                await query.answer(await self.text_for(user, EXPIRED))
+                return
+            await query.answer()
         if payload is None:
-            await query.answer(await self.text_for(user, EXPIRED))
             return
-        await query.answer()
         chat_id = query.message.chat.id if query.message is not None else user.id
         await self.converse(user, chat_id, payload)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 16:53:02.818848
+Create Date: 2026-11-25 17:08:31.035955
 
 """
 from typing import Sequence, Union
@@ -46,6 +46,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('price_stars', sa.Integer(), nullable=True),
+    sa.Column('lesson_drip_days', sa.Integer(), nullable=False),
     sa.CheckConstraint('price_minor >= 0', name=op.f('ck_courses_price_not_negative')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_courses')),
     sa.UniqueConstraint('slug', name=op.f('uq_courses_slug'))
@@ -56,6 +57,7 @@ def upgrade() -> None:
     sa.Column('language', sa.String(length=8), nullable=False),
     sa.Column('timezone', sa.String(length=64), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users'))
     )
     op.create_table('conversations',
@@ -80,6 +82,60 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('identities', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_identities_user_id'), ['user_id'], unique=False)
+
+    op.create_table('lesson_drips',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('course_id', sa.Integer(), nullable=False),
+    sa.Column('next_due_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['course_id'], ['courses.id'], name=op.f('fk_lesson_drips_course_id_courses')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_lesson_drips_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lesson_drips')),
+    sa.UniqueConstraint('user_id', 'course_id', name=op.f('uq_lesson_drips_user_id'))
+    )
+    with op.batch_alter_table('lesson_drips', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_lesson_drips_course_id'), ['course_id'], unique=False)
+        batch_op.create_index('ix_lesson_drips_pending_due', ['next_due_at'], unique=False, sqlite_where=sa.text('next_due_at IS NOT NULL'), postgresql_where=sa.text('next_due_at IS NOT NULL'))
+        batch_op.create_index(batch_op.f('ix_lesson_drips_user_id'), ['user_id'], unique=False)
+
+    op.create_table('lessons',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('course_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('links', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['course_id'], ['courses.id'], name=op.f('fk_lessons_course_id_courses')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lessons'))
+    )
+    with op.batch_alter_table('lessons', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_lessons_course_id'), ['course_id'], unique=False)
+
+    op.create_table('link_codes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('used_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_link_codes_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_link_codes')),
+    sa.UniqueConstraint('code_hash', name=op.f('uq_link_codes_code_hash'))
+    )
+    with op.batch_alter_table('link_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_link_codes_user_id'), ['user_id'], unique=False)
+
+    op.create_table('link_failures',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('attempted_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_link_failures_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_link_failures'))
+    )
+    with op.batch_alter_table('link_failures', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_link_failures_user_id'), ['user_id'], unique=False)
 
     op.create_table('mentor_profiles',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -185,6 +241,51 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_enrollments_user_id'), ['user_id'], unique=False)
+
+    op.create_table('lesson_deliveries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('lesson_id', sa.Integer(), nullable=False),
+    sa.Column('via', sa.String(length=16), nullable=False),
+    sa.Column('delivered_at', sa.DateTime(), nullable=False),
+    sa.Column('done_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['lesson_id'], ['lessons.id'], name=op.f('fk_lesson_deliveries_lesson_id_lessons')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_lesson_deliveries_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lesson_deliveries')),
+    sa.UniqueConstraint('user_id', 'lesson_id', name=op.f('uq_lesson_deliveries_user_id'))
+    )
+    with op.batch_alter_table('lesson_deliveries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_lesson_deliveries_lesson_id'), ['lesson_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_lesson_deliveries_user_id'), ['user_id'], unique=False)
+
+    op.create_table('lesson_files',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('lesson_id', sa.Integer(), nullable=False),
+    sa.Column('filename', sa.String(length=200), nullable=False),
+    sa.Column('content_type', sa.String(length=100), nullable=False),
+    sa.Column('data', sa.LargeBinary(), nullable=False),
+    sa.ForeignKeyConstraint(['lesson_id'], ['lessons.id'], name=op.f('fk_lesson_files_lesson_id_lessons')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lesson_files'))
+    )
+    with op.batch_alter_table('lesson_files', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_lesson_files_lesson_id'), ['lesson_id'], unique=False)
+
+    op.create_table('lesson_ratings',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('lesson_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('stars', sa.Integer(), nullable=False),
+    sa.Column('comment', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint('stars BETWEEN 1 AND 5', name=op.f('ck_lesson_ratings_stars_range')),
+    sa.ForeignKeyConstraint(['lesson_id'], ['lessons.id'], name=op.f('fk_lesson_ratings_lesson_id_lessons')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_lesson_ratings_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lesson_ratings')),
+    sa.UniqueConstraint('lesson_id', 'user_id', name=op.f('uq_lesson_ratings_lesson_id'))
+    )
+    with op.batch_alter_table('lesson_ratings', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_lesson_ratings_lesson_id'), ['lesson_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_lesson_ratings_user_id'), ['user_id'], unique=False)
 
     op.create_table('mentor_topics',
     sa.Column('mentor_id', sa.Integer(), nullable=False),
@@ -329,6 +430,20 @@ def downgrade() -> None:
 
     op.drop_table('payment_events')
     op.drop_table('mentor_topics')
+    with op.batch_alter_table('lesson_ratings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_lesson_ratings_user_id'))
+        batch_op.drop_index(batch_op.f('ix_lesson_ratings_lesson_id'))
+
+    op.drop_table('lesson_ratings')
+    with op.batch_alter_table('lesson_files', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_lesson_files_lesson_id'))
+
+    op.drop_table('lesson_files')
+    with op.batch_alter_table('lesson_deliveries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_lesson_deliveries_user_id'))
+        batch_op.drop_index(batch_op.f('ix_lesson_deliveries_lesson_id'))
+
+    op.drop_table('lesson_deliveries')
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_enrollments_user_id'))
 
@@ -352,6 +467,24 @@ def downgrade() -> None:
 
     op.drop_table('orders')
     op.drop_table('mentor_profiles')
+    with op.batch_alter_table('link_failures', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_link_failures_user_id'))
+
+    op.drop_table('link_failures')
+    with op.batch_alter_table('link_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_link_codes_user_id'))
+
+    op.drop_table('link_codes')
+    with op.batch_alter_table('lessons', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_lessons_course_id'))
+
+    op.drop_table('lessons')
+    with op.batch_alter_table('lesson_drips', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_lesson_drips_user_id'))
+        batch_op.drop_index('ix_lesson_drips_pending_due', sqlite_where=sa.text('next_due_at IS NOT NULL'), postgresql_where=sa.text('next_due_at IS NOT NULL'))
+        batch_op.drop_index(batch_op.f('ix_lesson_drips_course_id'))
+
+    op.drop_table('lesson_drips')
     with op.batch_alter_table('identities', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_identities_user_id'))
 

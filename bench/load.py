@@ -1,0 +1,1564 @@
+"""Load and fault test: several `mentorbot run` processes on one PostgreSQL, checked for loss
+and doubling. Prints figures and invariant checks; exits 1 if an invariant fails.
+
+    /work/venv/bin/python bench/load.py [--learners 1000] [--mentors 100] [--processes 3]
+        [--speed 300] [--concurrency 64] [--postgres URL] [--keep-logs DIR]
+
+What runs:
+
+- PostgreSQL database `mentorbot_load` (dropped and created again each run) on the server of
+  `--postgres` (default `$MENTORBOT_TEST_POSTGRES_URL`, else the local `test` database's URL);
+  the schema comes from `mentorbot migrate`; one course (Stars and card), `--mentors`
+  approved mentors with Telegram identities, available around the clock, are written directly.
+- In this process: a fake Telegram Bot API (tests/fake_telegram.py) that every bot process
+  calls, a fake Stripe API (tests/fake_stripe.py), a load balancer and the simulated people.
+- `--processes` OS processes `python -m bot --config FILE run`: Telegram in webhook mode,
+  Stripe, each on its own port, all with `[clock] speed` and one shared `[clock] start`, so
+  sessions, reminders and their follow-ups happen within the run.
+
+The load balancer spreads webhook posts round-robin over the processes that are up; a refused
+connection, a reset or a 5xx sends the same update to the next one (Telegram's redelivery, same
+update_id). Besides that, `--dup-rate` of all updates and half of the Stars payments are
+delivered twice on purpose, to two processes, at once or one after the other; every Stripe
+event is delivered twice.
+
+Each learner: /start, /buy, pays (Stars: invoice, pre-checkout, successful payment; or
+`--stripe-share` of them by card: Checkout Session paid at the fake, signed
+`checkout.session.completed` webhooks), "Find a mentor", the three questions, waits until a
+mentor accepts, books a slot (retrying when someone else took it), answers the follow-up after
+the session and rates it with a comment. Each mentor answers offers (Accept, some Decline),
+confirms sessions took place and rates the learner.
+
+Phases: (1) the first half of the learners buy and get a mentor through ONE process (the others
+are not started yet); (2) the other half through all processes; updates/s of the two are
+printed side by side. (3) everyone books and meets; part-way through one process is killed with
+SIGKILL and started again. Then the invariants are checked (every payment fulfilled exactly
+once, no double booking, every due reminder sent exactly once, every update answered, no error
+a user would have seen) and the processes are stopped with SIGTERM.
+
+The run is bounded: every wait has a timeout and `--timeout` caps the whole run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+import asyncpg  # noqa: E402
+import stripe  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.ext.asyncio import async_sessionmaker  # noqa: E402
+
+from bot.clock import ScaledClock  # noqa: E402
+from storage.db import create_engine  # noqa: E402
+from storage.models import (  # noqa: E402
+    AvailabilityWindow,
+    Course,
+    Enrollment,
+    Identity,
+    MentorProfile,
+    MentorSession,
+    MentorshipRequest,
+    MentorTopic,
+    Order,
+    OutboxMessage,
+    PaymentEvent,
+    Rating,
+    Reminder,
+    User,
+    UserRole,
+)
+from tests.fake_stripe import FakeStripe  # noqa: E402
+from tests.fake_telegram import Call, FakeTelegram  # noqa: E402
+
+DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+TOKEN = "123456:LOAD-test-token"
+WEBHOOK_SECRET = "load-test-secret"
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+STRIPE_KEY = "sk_test_load"
+STRIPE_WEBHOOK_SECRET = "whsec_load_test"
+STRIPE_PATH = "/stripe/webhook"
+COURSE_SLUG = "python-load"
+STARS_PRICE = 250
+SESSIONS_INCLUDED = 4
+DURATION_MINUTES = 30
+LEAD_MINUTES = 90
+REMINDER_OFFSETS = (60, 30)
+LEARNER_BASE = 10_000_000
+MENTOR_BASE = 20_000_000
+SORRY = "something went wrong on our side"
+
+
+# ── settings and results ────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class Settings:
+    learners: int = 1000
+    mentors: int = 100
+    processes: int = 3
+    speed: int = 300
+    concurrency: int = 64
+    stripe_share: float = 0.3
+    dup_rate: float = 0.1
+    decline_rate: float = 0.1
+    measure_single: bool = True  # phase 1 on one process, for updates/s 1 vs N
+    kill: bool = True
+    postgres: str = DEFAULT_POSTGRES
+    database: str = "mentorbot_load"
+    timeout: float = 900.0
+    seed: int = 1
+    logs_dir: str | None = None
+    pool_size: int = 10
+    verbose: bool = True
+
+
+@dataclass
+class PhaseFigures:
+    name: str
+    processes: int
+    seconds: float = 0.0
+    updates: int = 0  # webhook posts answered 200 (duplicates included)
+    unique: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.updates / self.seconds if self.seconds else 0.0
+
+    def line(self) -> str:
+        if not self.latencies:
+            return f"{self.name}: nothing measured"
+        cuts = statistics.quantiles(self.latencies, n=100) if len(self.latencies) > 1 else [0] * 99
+        return (
+            f"{self.name:<34} {self.processes} process(es)  {self.updates:6d} updates "
+            f"in {self.seconds:6.1f} s = {self.rate:6.1f} updates/s   "
+            f"latency p50 {cuts[49] * 1000:5.0f} ms, p99 {cuts[98] * 1000:6.0f} ms"
+        )
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Report:
+    settings: Settings
+    phases: list[PhaseFigures] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def render(self) -> str:
+        s = self.settings
+        out = [
+            f"mentorbot load test: {s.learners} learners, {s.mentors} mentors, "
+            f"{s.processes} processes, clock ×{s.speed}, {self.seconds:.0f} s in all",
+            "",
+            "Throughput (webhook updates answered, duplicates included):",
+        ]
+        out += ["  " + p.line() for p in self.phases]
+        single = next((p for p in self.phases if p.processes == 1), None)
+        multi = next((p for p in self.phases if p.processes > 1 and "front" in p.name), None)
+        if single and multi and single.rate:
+            out.append(
+                f"  ratio {multi.processes} processes / 1 process: {multi.rate / single.rate:.2f}×"
+            )
+        out += ["", "Invariants:"]
+        for c in self.checks:
+            out.append(f"  [{'PASS' if c.ok else 'FAIL'}] {c.name}: {c.detail}")
+        if self.notes:
+            out += ["", "Notes:"] + [f"  - {n}" for n in self.notes]
+        return "\n".join(out)
+
+
+class StepFailed(Exception):
+    """A simulated person could not go on (an unanswered update, a missing notice)."""
+
+
+# ── the fake Bot API, indexed per chat ──────────────────────────────────────────────────────
+
+
+class IndexedTelegram(FakeTelegram):
+    """The tests' fake Bot API, with its calls indexed by chat and query id and time-stamped,
+    so thousands of simulated people can each wait for their own messages."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.by_chat: dict[int, list[tuple[float, Call]]] = defaultdict(list)
+        self.by_query: dict[str, list[Call]] = defaultdict(list)
+        self._chat_events: dict[int, asyncio.Event] = {}
+
+    async def _record(self, call: Call) -> None:
+        self.calls.append(call)
+        chat = call.params.get("chat_id")
+        if isinstance(chat, int):
+            self.by_chat[chat].append((time.time(), call))
+            event = self._chat_events.get(chat)
+            if event is not None:
+                event.set()
+        for key in ("callback_query_id", "pre_checkout_query_id"):
+            if key in call.params:
+                self.by_query[str(call.params[key])].append(call)
+
+    def chat(self, chat_id: int) -> list[tuple[float, Call]]:
+        return self.by_chat[chat_id]
+
+    async def wait_chat(
+        self, chat_id: int, since: int, predicate: Callable[[Call], bool], within: float
+    ) -> tuple[int, Call] | None:
+        """The first message to `chat_id` at index ≥ `since` matching `predicate`, waiting up
+        to `within` seconds for it; None if it never came."""
+        deadline = time.monotonic() + within
+        calls = self.by_chat[chat_id]
+        i = since
+        while True:
+            while i < len(calls):
+                if calls[i][1].status == 200 and predicate(calls[i][1]):
+                    return i, calls[i][1]
+                i += 1
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            event = self._chat_events.setdefault(chat_id, asyncio.Event())
+            event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), min(left, 5.0))
+
+
+def text_of(call: Call) -> str:
+    return str(call.params.get("text", ""))
+
+
+def starts(prefix: str) -> Callable[[Call], bool]:
+    return lambda c: c.method.lower() == "sendmessage" and text_of(c).startswith(prefix)
+
+
+def contains(fragment: str) -> Callable[[Call], bool]:
+    return lambda c: c.method.lower() == "sendmessage" and fragment in text_of(c)
+
+
+def button(call: Call, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    for b in call.buttons:
+        if predicate(b):
+            return b
+    raise StepFailed(f"no such button on {text_of(call)[:60]!r}: {call.buttons}")
+
+
+def labelled(label: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda b: b.get("text", "").startswith(label)
+
+
+def payload_of(callback_data: str) -> str:
+    """The command inside signed callback data (`s<minute>.<mac8><payload>`)."""
+    if callback_data.startswith("s") and "." in callback_data:
+        return callback_data.split(".", 1)[1][8:]
+    return ""
+
+
+# ── bot processes and the load balancer ─────────────────────────────────────────────────────
+
+
+class BotProcess:
+    def __init__(self, name: str, port: int, config: Path, logs: Path) -> None:
+        self.name = name
+        self.port = port
+        self.config = config
+        self.logs = logs
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.incarnation = 0
+        self.up = False
+        self.log_files: list[Path] = []
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.incarnation += 1
+        log = self.logs / f"{self.name}-{self.incarnation}.stderr"
+        self.log_files.append(log)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MENTORBOT_")}
+        env["PTB_TIMEDELTA"] = "1"
+        with open(log, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot", "--config", str(self.config), "run"],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+
+    async def wait_ready(self, http: aiohttp.ClientSession, within: float = 60) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < within:
+            if self.proc is None or self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited while starting; see {self.log_files[-1]}")
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with http.get(
+                    f"{self.base}/readyz", timeout=aiohttp.ClientTimeout(total=2)
+                ) as r:
+                    if r.status == 200:
+                        self.up = True
+                        return time.monotonic() - started
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready after {within} s; see {self.log_files[-1]}")
+
+    def kill9(self) -> None:
+        self.up = False
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    async def terminate(self, within: float = 40) -> int | None:
+        """SIGTERM and wait; the exit status, or None if it had to be killed."""
+        self.up = False
+        if self.proc is None:
+            return None
+        if self.proc.poll() is not None:
+            return self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.to_thread(self.proc.wait, within)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+            return None
+
+    async def metrics(self, http: aiohttp.ClientSession) -> dict[str, float]:
+        """Counters summed over labels: `name{label=value,…}` and plain `name` totals."""
+        found: dict[str, float] = defaultdict(float)
+        async with http.get(f"{self.base}/metrics", timeout=aiohttp.ClientTimeout(total=5)) as r:
+            body = await r.text()
+        for family in text_string_to_metric_families(body):
+            for sample in family.samples:
+                if sample.name.endswith(("_created", "_bucket")):
+                    continue
+                found[sample.name] += sample.value
+                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                if labels:
+                    found[f"{sample.name}{{{labels}}}"] += sample.value
+        return dict(found)
+
+
+class Balancer:
+    """Round-robin over the processes that are up; failover on refusal, reset or 5xx."""
+
+    def __init__(self, http: aiohttp.ClientSession) -> None:
+        self.http = http
+        self.members: list[BotProcess] = []
+        self._next = 0
+        self.failovers = 0
+        self.phase: PhaseFigures | None = None
+        self.unique_ids: set[Any] = set()
+
+    def pick(self, avoid: BotProcess | None = None) -> BotProcess | None:
+        live = [p for p in self.members if p.up]
+        if not live:
+            return None
+        for _ in range(len(live)):
+            p = live[self._next % len(live)]
+            self._next += 1
+            if p is not avoid or len(live) == 1:
+                return p
+        return live[0]
+
+    async def post(
+        self,
+        path: str,
+        body: bytes,
+        headers: Callable[[], dict[str, str]],
+        key: Any,
+        avoid: BotProcess | None = None,
+        deadline: float = 90.0,
+    ) -> tuple[int, BotProcess, bytes]:
+        """Deliver until some process answers below 500; returns status, process, body."""
+        started = time.monotonic()
+        attempt = 0
+        while time.monotonic() - started < deadline:
+            target = self.pick(avoid)
+            avoid = None
+            if target is None:
+                await asyncio.sleep(0.1)
+                continue
+            attempt += 1
+            t0 = time.monotonic()
+            try:
+                async with self.http.post(
+                    target.base + path,
+                    data=body,
+                    headers=headers(),
+                    timeout=aiohttp.ClientTimeout(total=60),
+                ) as r:
+                    answer = await r.read()
+                    status = r.status
+            except (aiohttp.ClientError, TimeoutError, ConnectionError):
+                self.failovers += 1
+                await asyncio.sleep(min(0.05 * attempt, 0.5))
+                continue
+            if status >= 500:
+                self.failovers += 1
+                await asyncio.sleep(min(0.05 * attempt, 0.5))
+                continue
+            if self.phase is not None and status == 200:
+                self.phase.updates += 1
+                self.phase.latencies.append(time.monotonic() - t0)
+                if key not in self.unique_ids:
+                    self.unique_ids.add(key)
+                    self.phase.unique += 1
+            return status, target, answer
+        raise StepFailed(f"no process took {path} {key} within {deadline:.0f} s")
+
+
+# ── the run ─────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class LearnerState:
+    index: int
+    tg_id: int
+    stripe: bool
+    request_id: int | None = None
+    accepted_at: int = 0  # chat index of the "Good news" notice
+    sessions: list[int] = field(default_factory=list)
+    slot_starts: dict[int, datetime] = field(default_factory=dict)
+    rated: bool = False
+    paid_via: str = ""
+    failed: str = ""
+
+
+class LoadRun:
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+        self.rng = random.Random(settings.seed)
+        self.report = Report(settings)
+        self.start = datetime.now(UTC).replace(microsecond=0)
+        self.clock = ScaledClock(settings.speed, self.start, wall_origin=self.start)
+        self.tg = IndexedTelegram(token=TOKEN)
+        self.stripe = FakeStripe(self.clock.now, api_key=STRIPE_KEY)
+        self.processes: list[BotProcess] = []
+        self.learners: list[LearnerState] = []
+        self.mentor_ids = [MENTOR_BASE + j for j in range(settings.mentors)]
+        # every update delivered: update_id → answered?
+        self.answered: dict[int, bool] = {}
+        self.unanswered: list[str] = []
+        self.stripe_outcomes: Counter[str] = Counter()
+        self.booked = 0
+        self.book_refusals = 0
+        self.accept_outcomes: Counter[str] = Counter()
+        self.stop_mentors = asyncio.Event()
+        self.kill_info: dict[str, float] = {}
+        self.kill_when = 1 << 30
+        self.kill_now = asyncio.Event()
+        self.http: aiohttp.ClientSession
+        self.lb: Balancer
+        self.db_url = ""
+        self.engine: Any = None
+        self.workdir = Path(settings.logs_dir or tempfile.mkdtemp(prefix="mentorbot-load-"))
+
+    def log(self, message: str) -> None:
+        if self.s.verbose:
+            elapsed = time.monotonic() - self.t0
+            print(f"[{elapsed:6.1f} s] {message}", flush=True)
+
+    # ── set-up and tear-down ──────────────────────────────────────────────────────────────
+
+    async def run(self) -> Report:
+        self.t0 = time.monotonic()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        connector = aiohttp.TCPConnector(limit=400, force_close=False)
+        self.http = aiohttp.ClientSession(connector=connector)
+        self.lb = Balancer(self.http)
+        try:
+            await self.tg.start()
+            await self.stripe.start()
+            await self._create_database()
+            await asyncio.wait_for(self._scenario(), self.s.timeout)
+        except TimeoutError:
+            self.report.checks.append(
+                Check("finished in time", False, f"the run hit --timeout {self.s.timeout:.0f} s")
+            )
+        except Exception as exc:
+            self.report.checks.append(Check("run completed", False, f"{type(exc).__name__}: {exc}"))
+        finally:
+            await self._tear_down()
+        self.report.seconds = time.monotonic() - self.t0
+        return self.report
+
+    async def _tear_down(self) -> None:
+        self.stop_mentors.set()
+        for p in self.processes:
+            with contextlib.suppress(Exception):
+                await p.terminate(within=5)
+        if self.engine is not None:
+            await self.engine.dispose()
+        await self._drop_database()
+        await self.http.close()
+        await self.stripe.stop()
+        await self.tg.stop()
+
+    def _admin_dsn(self) -> str:
+        url = make_url(self.s.postgres)
+        return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def _create_database(self) -> None:
+        conn = await asyncpg.connect(self._admin_dsn())
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{self.s.database}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{self.s.database}"')
+        finally:
+            await conn.close()
+        self.db_url = (
+            make_url(self.s.postgres)
+            .set(database=self.s.database)
+            .render_as_string(hide_password=False)
+        )
+
+    async def _drop_database(self) -> None:
+        if not self.db_url:
+            return
+        with contextlib.suppress(Exception):
+            conn = await asyncpg.connect(self._admin_dsn())
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{self.s.database}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+    def _write_config(self, name: str, port: int) -> Path:
+        cfg = f"""
+[bot]
+default_timezone = "UTC"
+
+[storage]
+url = "{self.db_url}"
+pool_size = {self.s.pool_size}
+auto_migrate = true
+
+[payments]
+order_ttl_minutes = 1440
+
+[sessions]
+duration_minutes = {DURATION_MINUTES}
+min_lead_minutes = {LEAD_MINUTES}
+
+[reminders]
+offsets_minutes = {list(REMINDER_OFFSETS)}
+sweep_seconds = 5
+
+[web]
+host = "127.0.0.1"
+port = {port}
+
+[telegram]
+token = "{TOKEN}"
+base_url = "{self.tg.url}"
+mode = "webhook"
+webhook_url = "http://127.0.0.1:{port}{WEBHOOK_PATH}"
+webhook_secret = "{WEBHOOK_SECRET}"
+
+[stripe]
+secret_key = "{STRIPE_KEY}"
+webhook_secret = "{STRIPE_WEBHOOK_SECRET}"
+api_base = "{self.stripe.url}"
+success_url = "https://mentorbot.example/paid"
+cancel_url = "https://mentorbot.example/cancelled"
+platforms = ["telegram"]
+signature_tolerance_seconds = 86400
+
+[clock]
+speed = {self.s.speed}
+start = "{self.start.isoformat()}"
+
+[logging]
+level = "WARNING"
+format = "json"
+"""
+        path = self.workdir / f"{name}.toml"
+        path.write_text(cfg, encoding="utf-8")
+        return path
+
+    def _free_port(self) -> int:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+    async def _start_process(self, p: BotProcess) -> None:
+        p.start()
+        took = await p.wait_ready(self.http)
+        self.log(f"{p.name} ready on :{p.port} ({took:.1f} s)")
+
+    async def _migrate_and_seed(self) -> None:
+        first = self.processes[0]
+        migrate = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "--config",
+            str(first.config),
+            "migrate",
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _out, err = await asyncio.wait_for(migrate.communicate(), 120)
+        if migrate.returncode != 0:
+            raise RuntimeError(f"mentorbot migrate failed: {err.decode()[-2000:]}")
+        self.engine = create_engine(self.db_url, pool_size=5)
+        now = self.clock.now()
+        capacity = max(3, math.ceil(self.s.learners / self.s.mentors) * 2 + 2)
+        async with async_sessionmaker(self.engine)() as session, session.begin():
+            session.add(
+                Course(
+                    slug=COURSE_SLUG,
+                    title_en="Python under load",
+                    title_zh="压力下的 Python",
+                    description_en="Four sessions.",
+                    description_zh="四次课。",
+                    price_minor=4900,
+                    currency="USD",
+                    sessions_included=SESSIONS_INCLUDED,
+                    topics=["python"],
+                    status="active",
+                    created_at=now,
+                    price_stars=STARS_PRICE,
+                )
+            )
+            for tg_id in self.mentor_ids:
+                user = User(
+                    display_name=f"Mentor{tg_id - MENTOR_BASE}",
+                    language="en",
+                    timezone="UTC",
+                    created_at=now,
+                )
+                session.add(user)
+                await session.flush()
+                session.add(
+                    Identity(
+                        user_id=user.id,
+                        platform="telegram",
+                        external_id=str(tg_id),
+                        created_at=now,
+                        last_seen_at=now,
+                    )
+                )
+                session.add(UserRole(user_id=user.id, role="learner"))
+                profile = MentorProfile(
+                    user_id=user.id,
+                    status="approved",
+                    languages=["en"],
+                    capacity=capacity,
+                    bio="load test mentor",
+                    rating_count=0,
+                    rating_sum=0,
+                    created_at=now,
+                )
+                session.add(profile)
+                await session.flush()
+                session.add(MentorTopic(mentor_id=profile.id, topic="python", level=3))
+                for day in range(7):
+                    session.add(
+                        AvailabilityWindow(
+                            mentor_id=profile.id, weekday=day, start_minute=0, end_minute=1440
+                        )
+                    )
+        self.log(f"seeded 1 course and {self.s.mentors} mentors (capacity {capacity} each)")
+
+    # ── the scenario ──────────────────────────────────────────────────────────────────────
+
+    async def _scenario(self) -> None:
+        s = self.s
+        for i in range(s.processes):
+            name = f"bot{chr(ord('A') + i)}"
+            port = self._free_port()
+            self.processes.append(
+                BotProcess(name, port, self._write_config(name, port), self.workdir)
+            )
+        self.lb.members = []
+        await self._migrate_and_seed()
+        stripe_count = round(s.learners * s.stripe_share)
+        chosen = set(self.rng.sample(range(s.learners), stripe_count))
+        self.learners = [LearnerState(i, LEARNER_BASE + i, i in chosen) for i in range(s.learners)]
+        mentors = [asyncio.create_task(self._mentor(m)) for m in self.mentor_ids]
+        try:
+            if s.measure_single and s.processes > 1:
+                await self._start_process(self.processes[0])
+                self.lb.members = [self.processes[0]]
+                half = s.learners // 2
+                await self._front_phase("phase 1: buy + get a mentor", self.learners[:half], 1)
+                await asyncio.gather(*(self._start_process(p) for p in self.processes[1:]))
+                self.lb.members = list(self.processes)
+                await self._front_phase(
+                    "phase 2: buy + get a mentor", self.learners[half:], s.processes
+                )
+            else:
+                await asyncio.gather(*(self._start_process(p) for p in self.processes))
+                self.lb.members = list(self.processes)
+                await self._front_phase("buy + get a mentor", self.learners, s.processes)
+            await self._back_phase()
+            await self._quiesce()
+        finally:
+            self.stop_mentors.set()
+            for task in mentors:
+                task.cancel()
+            await asyncio.gather(*mentors, return_exceptions=True)
+        await self._check()
+
+    async def _front_phase(self, name: str, group: list[LearnerState], processes: int) -> None:
+        figures = PhaseFigures(name, processes)
+        self.report.phases.append(figures)
+        self.lb.phase = figures
+        gate = asyncio.Semaphore(self.s.concurrency)
+        started = time.monotonic()
+
+        async def one(learner: LearnerState) -> None:
+            async with gate:
+                try:
+                    await self._learner_front(learner)
+                except StepFailed as exc:
+                    learner.failed = f"front: {exc}"
+
+        self.log(f"{name}: {len(group)} learners on {processes} process(es)")
+        await asyncio.gather(*(one(learner) for learner in group))
+        figures.seconds = time.monotonic() - started
+        self.lb.phase = None
+        failed = sum(1 for learner in group if learner.failed)
+        self.log(f"{name}: done, {figures.rate:.1f} updates/s, {failed} learners failed")
+
+    async def _back_phase(self) -> None:
+        figures = PhaseFigures("phase 3: book, meet, rate (+ kill -9)", self.s.processes)
+        self.report.phases.append(figures)
+        self.lb.phase = figures
+        gate = asyncio.Semaphore(self.s.concurrency)
+        started = time.monotonic()
+        group = [learner for learner in self.learners if not learner.failed]
+
+        async def one(learner: LearnerState) -> None:
+            try:
+                async with gate:
+                    await self._learner_book(learner)
+                await self._learner_meet(learner)
+            except StepFailed as exc:
+                learner.failed = f"back: {exc}"
+
+        killer = asyncio.create_task(self._kill_and_restart(len(group)))
+        self.log(f"phase 3: {len(group)} learners book, meet and rate")
+        try:
+            await asyncio.gather(*(one(learner) for learner in group))
+        finally:
+            if not killer.done():
+                killer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await killer
+        figures.seconds = time.monotonic() - started
+        self.lb.phase = None
+        failed = sum(1 for learner in group if learner.failed)
+        self.log(f"phase 3: done in {figures.seconds:.0f} s, {failed} learners failed")
+
+    async def _kill_and_restart(self, total: int) -> None:
+        if not self.s.kill or self.s.processes < 2:
+            return
+        victim = self.processes[-1]
+        self.kill_when = max(1, int(total * 0.35))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.kill_now.wait(), 120)
+        self.log(
+            f"kill -9 {victim.name} (pid {victim.proc.pid if victim.proc else '?'}), "
+            f"{self.booked} sessions booked so far"
+        )
+        killed_at = time.monotonic()
+        victim.kill9()
+        await asyncio.sleep(2.0)
+        victim.start()
+        took = await victim.wait_ready(self.http)
+        self.kill_info = {"down": time.monotonic() - killed_at, "start": took}
+        self.log(f"{victim.name} restarted and ready after {self.kill_info['down']:.1f} s down")
+
+    async def _quiesce(self, within: float = 60) -> None:
+        """Wait until the outbox is empty and no due reminder is pending (bounded)."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            now = self.clock.now()
+            async with self.engine.connect() as conn:
+                unsent = (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(OutboxMessage)
+                        .where(OutboxMessage.sent_at.is_(None))
+                    )
+                ).scalar_one()
+                due = (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(Reminder)
+                        .where(Reminder.sent_at.is_(None))
+                        .where(Reminder.skipped_at.is_(None))
+                        .where(Reminder.due_at <= now)
+                    )
+                ).scalar_one()
+            if not unsent and not due:
+                return
+            await asyncio.sleep(0.2)
+        self.report.notes.append("outbox or due reminders not drained within 60 s of the end")
+
+    # ── delivering updates ────────────────────────────────────────────────────────────────
+
+    async def deliver(self, update: dict[str, Any], dup: float | None = None) -> None:
+        """One Telegram update through the balancer; maybe delivered twice on purpose."""
+        body = json.dumps(update).encode()
+        update_id = update["update_id"]
+        self.answered.setdefault(update_id, False)
+
+        def headers() -> dict[str, str]:
+            return {"Content-Type": "application/json", SECRET_HEADER: WEBHOOK_SECRET}
+
+        rate = self.s.dup_rate if dup is None else dup
+        if self.rng.random() >= rate:
+            status, _p, _b = await self.lb.post(WEBHOOK_PATH, body, headers, update_id)
+            self._expect_ok(status, update_id)
+            return
+        if self.rng.random() < 0.5:  # at once, to two processes
+            first = self.lb.pick()
+            results = await asyncio.gather(
+                self.lb.post(WEBHOOK_PATH, body, headers, update_id),
+                self.lb.post(WEBHOOK_PATH, body, headers, update_id, avoid=first),
+            )
+            for status, _p, _b in results:
+                self._expect_ok(status, update_id)
+            return
+        status, proc, _b = await self.lb.post(WEBHOOK_PATH, body, headers, update_id)
+        self._expect_ok(status, update_id)
+        status, _p, _b = await self.lb.post(WEBHOOK_PATH, body, headers, update_id, avoid=proc)
+        self._expect_ok(status, update_id)
+
+    def _expect_ok(self, status: int, update_id: int) -> None:
+        if status != 200:
+            raise StepFailed(f"update {update_id} answered {status}")
+
+    async def act(
+        self,
+        who: dict[str, Any],
+        update: dict[str, Any],
+        expect: Callable[[Call], bool],
+        what: str,
+        dup: float | None = None,
+        wait: float = 10.0,
+    ) -> tuple[int, Call]:
+        """Deliver an update from `who` and find the reply it must have produced."""
+        chat = who["id"]
+        before = len(self.tg.chat(chat))
+        await self.deliver(update, dup)
+        found = await self.tg.wait_chat(chat, before, expect, wait)
+        if "callback_query" in update:
+            qid = update["callback_query"]["id"]
+            answered = any(c.method == "answerCallbackQuery" for c in self.tg.by_query[qid])
+        else:
+            answered = found is not None
+        self.answered[update["update_id"]] = self.answered[update["update_id"]] or answered
+        if found is None:
+            seen = [text_of(c)[:70] for _t, c in self.tg.chat(chat)[before:]]
+            self.unanswered.append(f"{what} (update {update['update_id']}): saw {seen}")
+            raise StepFailed(f"no answer to {what}: saw {seen}")
+        return found
+
+    def user(self, tg_id: int, name: str) -> dict[str, Any]:
+        return {"id": tg_id, "is_bot": False, "first_name": name, "language_code": "en"}
+
+    async def press(
+        self,
+        who: dict[str, Any],
+        data: str,
+        expect: Callable[[Call], bool],
+        what: str,
+        dup: float | None = None,
+        wait: float = 10.0,
+    ) -> tuple[int, Call]:
+        return await self.act(who, self.tg.button_update(who, data), expect, what, dup, wait)
+
+    async def say(
+        self,
+        who: dict[str, Any],
+        text_: str,
+        expect: Callable[[Call], bool],
+        what: str,
+        dup: float | None = None,
+    ) -> tuple[int, Call]:
+        return await self.act(who, self.tg.text_update(who, text_), expect, what, dup)
+
+    # ── learners ──────────────────────────────────────────────────────────────────────────
+
+    async def _learner_front(self, me: LearnerState) -> None:
+        who = self.user(me.tg_id, f"Learner{me.index}")
+        await self.say(who, "/start", starts("Welcome to mentorbot"), "/start")
+        _i, order_msg = await self.say(who, f"/buy {COURSE_SLUG}", starts("Order #"), "/buy")
+        order_id = int(re.match(r"Order #(\d+)", text_of(order_msg)).group(1))  # type: ignore[union-attr]
+        if me.stripe:
+            link = button(order_msg, lambda b: "url" in b)["url"]
+            paid_msg = await self._pay_by_card(who, order_id, link.rsplit("/", 1)[1])
+        else:
+            paid_msg = await self._pay_with_stars(who, order_msg)
+        find = button(paid_msg, labelled("Find a mentor"))
+        await self.press(who, find["callback_data"], starts("Let's find you a mentor"), "mentor")
+        _i, level_msg = await self.say(
+            who,
+            f"I want to write real Python programs ({me.index})",
+            starts("What is your level"),
+            "goals",
+        )
+        _i, times_msg = await self.press(
+            who,
+            button(level_msg, labelled("beginner"))["callback_data"],
+            starts("When do you prefer"),
+            "level",
+        )
+        before = len(self.tg.chat(me.tg_id))
+        _i, out = await self.press(
+            who,
+            button(times_msg, labelled("any time"))["callback_data"],
+            lambda c: starts("Request #")(c) or starts("No mentor is free")(c),
+            "times",
+        )
+        if text_of(out).startswith("No mentor is free"):
+            self.report.notes.append(f"learner {me.index} was waitlisted")
+        found = await self.tg.wait_chat(me.tg_id, before, starts("Good news:"), 120.0)
+        if found is None:
+            raise StepFailed("no mentor accepted within 120 s")
+        me.accepted_at = found[0]
+        me.request_id = int(re.search(r"request #(\d+)", text_of(found[1])).group(1))  # type: ignore[union-attr]
+
+    async def _pay_with_stars(self, who: dict[str, Any], order_msg: Call) -> Call:
+        pay = button(order_msg, lambda b: "⭐" in b.get("text", "") and "callback_data" in b)
+        _i, invoice = await self.press(
+            who,
+            pay["callback_data"],
+            lambda c: c.method.lower() == "sendinvoice",
+            "pay with Stars",
+        )
+        payload = invoice.params["payload"]
+        amount = invoice.params["prices"][0]["amount"]
+        pcq = self.tg.pre_checkout_update(who, payload, amount)
+        await self.deliver(pcq)
+        qid = pcq["pre_checkout_query"]["id"]
+        answers = self.tg.by_query.get(qid, [])
+        self.answered[pcq["update_id"]] = bool(answers)
+        if not answers or not answers[0].params.get("ok"):
+            self.unanswered.append(f"pre-checkout {qid}: {[a.params for a in answers]}")
+            raise StepFailed(f"pre-checkout not approved: {[a.params for a in answers]}")
+        charge = f"stars-charge-{who['id']}-{uuid.uuid4().hex[:8]}"
+        _i, paid = await self.act(
+            who,
+            self.tg.payment_update(who, payload, amount, charge),
+            starts("Paid with"),
+            "successful_payment",
+            dup=0.5,
+        )
+        return paid
+
+    async def _pay_by_card(self, who: dict[str, Any], order_id: int, session_id: str) -> Call:
+        before = len(self.tg.chat(who["id"]))
+        session = self.stripe.pay(session_id)
+        event = self.stripe.event("checkout.session.completed", session)
+        body = json.dumps(event)
+
+        def headers() -> dict[str, str]:
+            signature = stripe.WebhookSignature.generate_signature_header(
+                body, STRIPE_WEBHOOK_SECRET, int(self.clock.now().timestamp())
+            )
+            return {"Content-Type": "application/json", "Stripe-Signature": signature}
+
+        posts = [self.lb.post(STRIPE_PATH, body.encode(), headers, event["id"])]
+        if self.rng.random() < 0.5:  # the duplicate at once, to another process
+            results = await asyncio.gather(
+                posts[0],
+                self.lb.post(
+                    STRIPE_PATH, body.encode(), headers, event["id"], avoid=self.lb.pick()
+                ),
+            )
+        else:
+            first = await posts[0]
+            results = [
+                first,
+                await self.lb.post(
+                    STRIPE_PATH, body.encode(), headers, event["id"], avoid=first[1]
+                ),
+            ]
+        for status, _p, answer in results:
+            if status != 200:
+                raise StepFailed(f"stripe webhook answered {status}: {answer[:200]!r}")
+            self.stripe_outcomes[json.loads(answer).get("outcome", "?")] += 1
+        found = await self.tg.wait_chat(
+            who["id"], before, starts(f"Payment received for order #{order_id}"), 30
+        )
+        if found is None:
+            raise StepFailed(f"no card payment confirmation for order {order_id}")
+        return found[1]
+
+    async def _learner_book(self, me: LearnerState) -> None:
+        who = self.user(me.tg_id, f"Learner{me.index}")
+        good_news = self.tg.chat(me.tg_id)[me.accepted_at][1]
+        data = button(good_news, labelled("Book a session"))["callback_data"]
+        for _attempt in range(12):
+            _i, menu = await self.press(
+                who,
+                data,
+                lambda c: starts("Pick a time")(c) or starts("Your mentor has no free times")(c),
+                "book",
+            )
+            if not menu.buttons:
+                raise StepFailed("the mentor had no free times")
+            slot = self.rng.choice(menu.buttons[:4])
+            payload = payload_of(slot["callback_data"])
+            _i, _out = await self.press(
+                who,
+                slot["callback_data"],
+                lambda c: (
+                    starts("Booked: session #")(c)
+                    or starts("That time was just taken")(c)
+                    or starts("That time is not free")(c)
+                ),
+                "pick a slot",
+            )
+            booked = [c for _t, c in self.tg.chat(me.tg_id)[_i:] if starts("Booked: session #")(c)]
+            if booked:
+                sid = int(re.match(r"Booked: session #(\d+)", text_of(booked[0])).group(1))  # type: ignore[union-attr]
+                me.sessions.append(sid)
+                me.slot_starts[sid] = datetime.strptime(
+                    payload.rsplit(" ", 1)[1], "%Y%m%d%H%M"
+                ).replace(tzinfo=UTC)
+                self.booked += 1
+                if self.booked >= self.kill_when:
+                    self.kill_now.set()
+                return
+            self.book_refusals += 1  # someone else took it: press "Book a session" again
+        raise StepFailed("could not book a slot in 12 attempts")
+
+    async def _learner_meet(self, me: LearnerState) -> None:
+        who = self.user(me.tg_id, f"Learner{me.index}")
+        sid = me.sessions[0]
+        end = me.slot_starts[sid] + timedelta(minutes=DURATION_MINUTES)
+        wait = max(0.0, (end - self.clock.now()).total_seconds() / self.s.speed) + 90
+        found = await self.tg.wait_chat(me.tg_id, 0, starts(f"Session #{sid} with"), wait)
+        if found is None or "has ended" not in text_of(found[1]):
+            found = await self.tg.wait_chat(
+                me.tg_id,
+                0,
+                lambda c: starts(f"Session #{sid} with")(c) and "has ended" in text_of(c),
+                30,
+            )
+        if found is None:
+            raise StepFailed(f"no follow-up for session {sid}")
+        await self.press(
+            who,
+            button(found[1], labelled("Yes, it took place"))["callback_data"],
+            lambda c: starts("Thank you!")(c) or starts("Noted.")(c),
+            "took place",
+        )
+        rate_prompt = await self.tg.wait_chat(
+            me.tg_id,
+            0,
+            lambda c: starts(f"Session #{sid} with")(c) and "How was it?" in text_of(c),
+            60,
+        )
+        if rate_prompt is None:
+            raise StepFailed(f"no rating prompt for session {sid}")
+        stars_ = self.rng.choice([3, 4, 5])
+        await self.press(
+            who,
+            button(rate_prompt[1], lambda b: b.get("text") == "★" * stars_)["callback_data"],
+            lambda c: (
+                starts(f"Thank you! You rated session #{sid}")(c)
+                or starts(f"Your rating of session #{sid}")(c)
+            ),
+            "rate",
+        )
+        await self.say(
+            who,
+            "Clear explanations, thank you!",
+            lambda c: starts("Your comment is saved")(c) or starts("I did not understand")(c),
+            "comment",
+        )
+        me.rated = True
+
+    # ── mentors ───────────────────────────────────────────────────────────────────────────
+
+    async def _mentor(self, tg_id: int) -> None:
+        who = self.user(tg_id, f"Mentor{tg_id - MENTOR_BASE}")
+        seen = 0
+        calls = self.tg.chat(tg_id)
+        while not self.stop_mentors.is_set():
+            if seen >= len(calls):
+                await self.tg.wait_chat(tg_id, seen, lambda c: True, 1.0)
+                continue
+            call = calls[seen][1]
+            seen += 1
+            body = text_of(call)
+            try:
+                if body.startswith("New mentorship request #"):
+                    await asyncio.sleep(self.rng.random() * 0.2)
+                    await self._answer_offer(who, call)
+                elif body.startswith("Session #") and "has ended" in body:
+                    await self._confirm_session(who, call)
+            except StepFailed as exc:
+                self.report.notes.append(f"mentor {tg_id}: {exc}")
+
+    async def _answer_offer(self, who: dict[str, Any], offer: Call) -> None:
+        decline = self.rng.random() < self.s.decline_rate
+        label = "Decline" if decline else "Accept"
+        _i, reply = await self.press(
+            who,
+            button(offer, labelled(label))["callback_data"],
+            lambda c: (
+                c.method.lower() == "sendmessage"
+                and any(
+                    text_of(c).startswith(p)
+                    for p in (
+                        "You are now mentoring",
+                        "You declined",
+                        "Request #",
+                        "You already accepted",
+                        "You are at your capacity",
+                    )
+                )
+            ),
+            label.lower(),
+        )
+        self.accept_outcomes[" ".join(text_of(reply).split(" ")[:3])] += 1
+
+    async def _confirm_session(self, who: dict[str, Any], followup: Call) -> None:
+        sid = int(re.match(r"Session #(\d+)", text_of(followup)).group(1))  # type: ignore[union-attr]
+        _i, reply = await self.press(
+            who,
+            button(followup, labelled("Yes, completed"))["callback_data"],
+            lambda c: (
+                starts(f"Session #{sid} is marked completed")(c)
+                or starts("You already answered")(c)
+            ),
+            "completed",
+        )
+        if not reply.buttons:
+            return
+        await self.press(
+            who,
+            button(reply, lambda b: b.get("text") == "★★★★")["callback_data"],
+            lambda c: (
+                starts(f"Thank you! You rated session #{sid}")(c)
+                or starts(f"Your rating of session #{sid}")(c)
+            ),
+            "rate learner",
+        )
+        await self.say(who, "/skip", lambda c: starts("Skipped")(c), "skip comment")
+
+    # ── the checks ────────────────────────────────────────────────────────────────────────
+
+    async def _check(self) -> None:
+        r = self.report
+        learners = self.learners
+        failed = [learner for learner in learners if learner.failed]
+        r.checks.append(
+            Check(
+                "every learner finished the journey",
+                not failed and all(learner.rated for learner in learners),
+                f"{sum(learner.rated for learner in learners)}/{len(learners)} bought, met and "
+                f"rated"
+                + (
+                    f"; first failures: {[learner.failed for learner in failed[:3]]}"
+                    if failed
+                    else ""
+                ),
+            )
+        )
+        await self._check_payments()
+        await self._check_bookings()
+        await self._check_reminders()
+        unanswered = [uid for uid, ok in self.answered.items() if not ok]
+        r.checks.append(
+            Check(
+                "every update answered",
+                not unanswered and not self.unanswered,
+                f"{len(self.answered) - len(unanswered)}/{len(self.answered)} distinct updates "
+                f"answered" + (f"; e.g. {self.unanswered[:2]}" if self.unanswered else ""),
+            )
+        )
+        await self._check_errors()
+
+    async def _scalar(self, stmt: Any) -> Any:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(stmt)).scalar_one()
+
+    async def _rows(self, stmt: Any) -> list[Any]:
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(stmt)).all())
+
+    async def _check_payments(self) -> None:
+        r = self.report
+        learner_ids = [str(learner.tg_id) for learner in self.learners]
+        paid_per_user = await self._rows(
+            select(Identity.external_id, func.count(Order.id))
+            .join(Order, Order.user_id == Identity.user_id)
+            .where(Identity.platform == "telegram")
+            .where(Identity.external_id.in_(learner_ids))
+            .where(Order.status == "paid")
+            .group_by(Identity.external_id)
+        )
+        counts = {ext: n for ext, n in paid_per_user}
+        wrong = [ext for ext in learner_ids if counts.get(ext, 0) != 1]
+        enrollments_per_order = await self._rows(
+            select(Enrollment.order_id, func.count()).group_by(Enrollment.order_id)
+        )
+        doubled = [oid for oid, n in enrollments_per_order if n != 1]
+        unpaid_enrolled = await self._scalar(
+            select(func.count())
+            .select_from(Enrollment)
+            .join(Order, Order.id == Enrollment.order_id)
+            .where(Order.status != "paid")
+        )
+        by_provider = dict(
+            await self._rows(
+                select(Order.provider, func.count())
+                .where(Order.status == "paid")
+                .group_by(Order.provider)
+            )
+        )
+        confirmations = Counter()
+        for learner in self.learners:
+            confirmations[learner.tg_id] = sum(
+                1
+                for _t, c in self.tg.chat(learner.tg_id)
+                if c.status == 200
+                and (
+                    text_of(c).startswith("Paid with")
+                    or text_of(c).startswith("Payment received for order")
+                )
+            )
+        bad_confirm = [tg for tg, n in confirmations.items() if n != 1]
+        star_refunds = len(self.tg.calls_of("refundStarPayment"))
+        card_refunds = len(self.stripe.refunds)
+        events = await self._rows(
+            select(PaymentEvent.event_id, func.count()).group_by(PaymentEvent.event_id)
+        )
+        doubled_events = [e for e, n in events if n != 1]
+        expected_cards = sum(1 for learner in self.learners if learner.stripe)
+        ok = (
+            not wrong
+            and not doubled
+            and not unpaid_enrolled
+            and not bad_confirm
+            and not star_refunds
+            and not card_refunds
+            and not doubled_events
+            and by_provider.get("stripe", 0) == expected_cards
+            and by_provider.get("stars", 0) == len(self.learners) - expected_cards
+        )
+        r.checks.append(
+            Check(
+                "every payment fulfilled exactly once",
+                ok,
+                f"{by_provider.get('stars', 0)} Stars + {by_provider.get('stripe', 0)} card "
+                f"orders paid for {len(self.learners)} learners; learners without exactly one "
+                f"paid order: {len(wrong)}; orders with ≠1 enrollment: {len(doubled)}; "
+                f"enrollments of unpaid orders: {unpaid_enrolled}; learners without exactly one "
+                f"confirmation: {len(bad_confirm)}; refunds: {star_refunds} Stars, "
+                f"{card_refunds} card; Stripe events recorded twice: {len(doubled_events)}; "
+                f"Stripe webhook outcomes {dict(self.stripe_outcomes)}",
+            )
+        )
+
+    async def _check_bookings(self) -> None:
+        r = self.report
+        overlap = text(
+            """
+            SELECT count(*) FROM sessions a JOIN sessions b
+              ON a.id < b.id AND a.status <> 'cancelled' AND b.status <> 'cancelled'
+             AND (a.mentor_id = b.mentor_id OR a.learner_id = b.learner_id)
+             AND a.start_at < b.start_at + make_interval(mins => b.duration_minutes)
+             AND b.start_at < a.start_at + make_interval(mins => a.duration_minutes)
+            """
+        )
+        async with self.engine.connect() as conn:
+            overlaps = (await conn.execute(overlap)).scalar_one()
+            credits = (
+                await conn.execute(
+                    text(
+                        """
+                        SELECT count(*) FROM enrollments e
+                         WHERE e.credits_remaining + (SELECT count(*) FROM sessions s
+                               WHERE s.enrollment_id = e.id AND s.status <> 'cancelled')
+                               <> :included
+                        """
+                    ),
+                    {"included": SESSIONS_INCLUDED},
+                )
+            ).scalar_one()
+        per_status = dict(
+            await self._rows(
+                select(MentorSession.status, func.count()).group_by(MentorSession.status)
+            )
+        )
+        sessions = sum(per_status.values())
+        extra = sessions - len([learner for learner in self.learners if learner.sessions])
+        requests = dict(
+            await self._rows(
+                select(MentorshipRequest.status, func.count()).group_by(MentorshipRequest.status)
+            )
+        )
+        r.checks.append(
+            Check(
+                "no double booking",
+                overlaps == 0 and credits == 0,
+                f"{sessions} sessions {per_status}; overlapping pairs (same mentor or learner): "
+                f"{overlaps}; enrollments whose credits don't add up: {credits}; "
+                f"slot refusals retried: {self.book_refusals}; requests {requests}",
+            )
+        )
+        if extra > 0:
+            r.notes.append(
+                f"{extra} session(s) more than learners who booked: a booking committed by a "
+                "process that was killed before answering, redelivered, refused as 'not free', "
+                "and booked again by the learner"
+            )
+        ratings = await self._scalar(select(func.count()).select_from(Rating))
+        r.notes.append(
+            f"{ratings} ratings stored; mentor answers to offers: {dict(self.accept_outcomes)}"
+        )
+
+    async def _check_reminders(self) -> None:
+        r = self.report
+        now = self.clock.now()
+        rows = await self._rows(
+            select(
+                Reminder.id,
+                Reminder.session_id,
+                Reminder.kind,
+                Reminder.due_at,
+                Reminder.sent_at,
+                Reminder.skipped_at,
+                MentorSession.status,
+                MentorSession.learner_id,
+                MentorSession.mentor_id,
+            ).join(MentorSession, MentorSession.id == Reminder.session_id)
+        )
+        chat_of_user = dict(
+            await self._rows(
+                select(Identity.user_id, Identity.external_id).where(
+                    Identity.platform == "telegram"
+                )
+            )
+        )
+        mentor_user = dict(await self._rows(select(MentorProfile.id, MentorProfile.user_id)))
+        due = [row for row in rows if row.due_at <= now]
+        not_sent = [row for row in due if row.sent_at is None and row.status != "cancelled"]
+        expected: Counter[tuple[int, int, str]] = Counter()
+        for row in due:
+            if row.sent_at is None:
+                continue
+            kind = "followup" if row.kind == "followup" else "before"
+            for user_id in (row.learner_id, mentor_user[row.mentor_id]):
+                expected[(int(chat_of_user[user_id]), row.session_id, kind)] += 1
+        seen: Counter[tuple[int, int, str]] = Counter()
+        lateness: list[float] = []
+        due_at = {(row.session_id, row.kind): row.due_at for row in due}
+        chats = {chat for chat, _sid, _k in expected}
+        reminder = re.compile(r"Reminder: session #(\d+) ")
+        ended = re.compile(r"Session #(\d+) with .* has ended\.")
+        for chat in chats:
+            for stamp, c in self.tg.chat(chat):
+                if c.status != 200 or c.method.lower() != "sendmessage":
+                    continue
+                body = text_of(c)
+                m = reminder.match(body)
+                if m:
+                    seen[(chat, int(m.group(1)), "before")] += 1
+                    continue
+                m = ended.match(body)
+                if m:
+                    sid = int(m.group(1))
+                    seen[(chat, sid, "followup")] += 1
+                    if (sid, "followup") in due_at:
+                        sim = (
+                            self.start
+                            + (datetime.fromtimestamp(stamp, UTC) - self.start) * self.s.speed
+                        )
+                        lateness.append(
+                            (sim - due_at[(sid, "followup")]).total_seconds() / self.s.speed
+                        )
+        wrong = [
+            (k, expected[k], seen[k]) for k in set(expected) | set(seen) if expected[k] != seen[k]
+        ]
+        before_sent = sum(1 for row in due if row.sent_at is not None and row.kind != "followup")
+        followups_sent = sum(1 for row in due if row.sent_at is not None and row.kind == "followup")
+        skipped_late = [
+            row for row in due if row.skipped_at is not None and row.status != "cancelled"
+        ]
+        r.checks.append(
+            Check(
+                "every due reminder sent exactly once",
+                not not_sent and not wrong and not skipped_late,
+                f"{len(due)} due ({before_sent} before-session reminders and {followups_sent} "
+                f"follow-ups sent, to both sides); due but unsent: {len(not_sent)}; skipped as "
+                f"too late: {len(skipped_late)}; (chat, session) pairs whose messages ≠ rows: "
+                f"{len(wrong)}" + (f", e.g. {wrong[:3]}" if wrong else ""),
+            )
+        )
+        if lateness:
+            cuts = (
+                statistics.quantiles(lateness, n=100) if len(lateness) > 1 else [lateness[0]] * 99
+            )
+            r.notes.append(
+                f"follow-up lateness at the fake Bot API (wall clock): p50 {cuts[49]:.2f} s, "
+                f"p99 {cuts[98]:.2f} s, max {max(lateness):.2f} s "
+                f"(×{self.s.speed}: p99 = {cuts[98] * self.s.speed / 60:.1f} simulated minutes)"
+            )
+
+    async def _check_errors(self) -> None:
+        r = self.report
+        errors: list[str] = []
+        warnings: Counter[str] = Counter()
+        unparsed: list[str] = []
+        metrics_errors = 0.0
+        error_updates = 0.0
+        for p in self.processes:
+            if p.up:
+                with contextlib.suppress(Exception):
+                    m = await p.metrics(self.http)
+                    metrics_errors += m.get("mentorbot_errors_total", 0.0)
+                    error_updates += sum(
+                        v
+                        for k, v in m.items()
+                        if k.startswith("mentorbot_updates_total{") and "outcome=error" in k
+                    )
+        exits = {}
+        for p in self.processes:
+            exits[p.name] = await p.terminate()
+        for p in self.processes:
+            for path in p.log_files:
+                for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                    if not line.strip():
+                        continue
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        unparsed.append(f"{path.name}: {line[:160]}")
+                        continue
+                    level = entry.get("level", "")
+                    if level in ("error", "critical"):
+                        errors.append(
+                            f"{path.name}: {entry.get('msg')} {entry.get('exc', '')[-300:]}"
+                        )
+                    elif level == "warning":
+                        warnings[entry.get("msg", "?")] += 1
+        sorry = sum(
+            1
+            for c in self.tg.calls
+            if c.method.lower() in ("sendmessage", "answercallbackquery")
+            and SORRY in str(c.params.get("text", ""))
+        )
+        r.checks.append(
+            Check(
+                "no error a user would have seen",
+                not errors and not sorry and not metrics_errors and not error_updates,
+                f"ERROR log lines: {len(errors)}; apologies sent to users: {sorry}; "
+                f"mentorbot_errors_total (processes alive at the end): {metrics_errors:.0f}; "
+                f"updates with outcome=error: {error_updates:.0f}"
+                + (f"; e.g. {errors[:3]}" if errors else ""),
+            )
+        )
+        if warnings:
+            r.notes.append(f"WARNING log lines: {dict(warnings.most_common(6))}")
+        if unparsed:
+            r.notes.append(f"{len(unparsed)} non-JSON stderr lines, e.g. {unparsed[:3]}")
+        r.notes.append(f"SIGTERM exit statuses: {exits} (None: still running after 40 s, killed)")
+        if self.kill_info:
+            r.notes.append(
+                f"kill -9 of {self.processes[-1].name}: down {self.kill_info['down']:.1f} s "
+                f"(restart to /readyz {self.kill_info['start']:.1f} s); load-balancer failovers "
+                f"in the whole run: {self.lb.failovers}"
+            )
+        r.notes.append(f"process logs and configs: {self.workdir}")
+
+
+async def run_load(settings: Settings) -> Report:
+    return await LoadRun(settings).run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--learners", type=int, default=1000)
+    parser.add_argument("--mentors", type=int, default=100)
+    parser.add_argument("--processes", type=int, default=3)
+    parser.add_argument("--speed", type=int, default=300, help="[clock] speed of the bots")
+    parser.add_argument("--concurrency", type=int, default=64, help="learners acting at once")
+    parser.add_argument("--stripe-share", type=float, default=0.3)
+    parser.add_argument("--dup-rate", type=float, default=0.1)
+    parser.add_argument("--no-kill", action="store_true")
+    parser.add_argument("--no-single", action="store_true", help="skip the 1-process phase")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("MENTORBOT_TEST_POSTGRES_URL", DEFAULT_POSTGRES),
+        help="a PostgreSQL URL on the server to use; the database is --database",
+    )
+    parser.add_argument("--database", default="mentorbot_load")
+    parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep-logs", help="directory for process logs (default: a temp dir)")
+    args = parser.parse_args(argv)
+    settings = Settings(
+        learners=args.learners,
+        mentors=args.mentors,
+        processes=args.processes,
+        speed=args.speed,
+        concurrency=args.concurrency,
+        stripe_share=args.stripe_share,
+        dup_rate=args.dup_rate,
+        kill=not args.no_kill,
+        measure_single=not args.no_single,
+        postgres=args.postgres,
+        database=args.database,
+        timeout=args.timeout,
+        seed=args.seed,
+        logs_dir=args.keep_logs,
+    )
+    report = asyncio.run(run_load(settings))
+    print()
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

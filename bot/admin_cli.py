@@ -1,0 +1,64 @@
+"""The admin's command-line tools: `mentorbot report --out DIR` and `mentorbot lessons import`."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from bot.config import Config
+from bot.lesson_import import LessonImportError, ProgressBar, apply_plan, read_files
+from bot.report import build_report, chart_png, csv_files
+
+# Imports this many lessons or more show a progress bar.
+PROGRESS_FROM = 20
+
+
+async def write_report(config: Config, out: Path) -> int:
+    """Write stats.png, weekly.csv, courses.csv and mentors.csv into `out` (created if need be)."""
+    from bot.bootstrap import build_marketplace
+
+    app = await build_marketplace(config)
+    try:
+        async with app.new_uow() as uow:
+            report = await build_report(uow, config, app.clock.now())
+    finally:
+        await app.engine.dispose()
+    files = {"stats.png": chart_png(report), **csv_files(report)}
+    for path in await asyncio.to_thread(_write, out, files):
+        print(path)
+    return 0
+
+
+def _write(out: Path, files: dict[str, bytes]) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+    return [out / name for name in files]
+
+
+async def import_lessons(config: Config, paths: list[Path], course: str | None) -> int:
+    """Check every file, then add or update their lessons in one transaction."""
+    from bot.bootstrap import build_marketplace
+
+    try:
+        plan = read_files(paths, course, config.lessons.max_file_kb)
+    except LessonImportError as exc:
+        print(f"mentorbot: {exc}", file=sys.stderr)
+        return 2
+    app = await build_marketplace(config)
+    bar = ProgressBar(len(plan.lessons), "Importing lessons")
+    try:
+        async with app.new_uow() as uow:
+            step = bar.step if len(plan.lessons) >= PROGRESS_FROM else (lambda: None)
+            result = await apply_plan(uow, plan, app.clock.now(), step)
+            await uow.commit()
+    except LessonImportError as exc:
+        print(f"mentorbot: {exc}; nothing was imported", file=sys.stderr)
+        return 2
+    finally:
+        if len(plan.lessons) >= PROGRESS_FROM:
+            bar.close()
+        await app.engine.dispose()
+    print(f"lessons imported: {result.added} added, {result.updated} updated")
+    return 0

@@ -1,0 +1,149 @@
+"""`/admin stats` beyond the counts: the satisfaction model, weekly trends as a chart, per-course
+and per-mentor breakdowns and a CSV export (numbers from `bot/report.py`).
+
+`/admin stats` adds a summary and the 12-week PNG chart; `/admin stats courses|mentors` shows a
+breakdown; `/admin stats csv` sends weekly.csv, courses.csv and mentors.csv.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.context import Ctx
+from bot.errors import STATUS_NAMES, BadInput
+from bot.i18n import Lines, Localized, Money, Msg, When, _
+from bot.replies import Attachment, Choice
+from bot.report import Breakdown, Report, build_report, chart_png, csv_files
+
+DETAILS = ("courses", "mentors", "csv")
+
+
+def score(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}"
+
+
+def stars_text(stars: list[int] | tuple[int, ...]) -> str:
+    return f"{sum(stars) / len(stars):.1f}★ ({len(stars)})" if stars else "—"
+
+
+def revenue_text(revenue: dict[str, int]) -> Lines | str:
+    shown = [Money(amount, cur) for cur, amount in sorted(revenue.items()) if amount]
+    return Lines(shown, ", ") if shown else "—"
+
+
+def _growth(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.0f}%"
+
+
+async def stats_summary(ctx: Ctx) -> None:
+    """The satisfaction index, last week's revenue and learning, and the chart."""
+    report = await build_report(ctx.uow, ctx.config, ctx.now())
+    png = await asyncio.to_thread(chart_png, report)
+    last = report.weeks[-2]
+    overall = report.overall
+    revenue: list[Msg] = [
+        _(
+            "{amount} ({growth} on the week before)",
+            amount=Money(amount, cur),
+            growth=_growth(last.growth.get(cur)),
+        )
+        for cur, amount in sorted(last.revenue.items())
+    ]
+    ctx.say(
+        _(
+            "Last {weeks} weeks\nSatisfaction: {index} of 100 (resources {resources} · mentors "
+            "{mentors} · support {support})\nWeek from {week}: revenue {revenue}; learning "
+            "efficiency {efficiency} sessions and lessons per learner ({learners} learners)",
+            weeks=len(report.weeks),
+            index=score(overall.index),
+            resources=score(overall.resources),
+            mentors=score(overall.mentors),
+            support=score(overall.support),
+            week=When(last.start),
+            revenue=Lines(revenue, ", ") if revenue else "—",
+            efficiency=f"{last.efficiency:.2f}",
+            learners=last.learners,
+        ),
+        [
+            Choice(_("By course"), "/admin stats courses"),
+            Choice(_("By mentor"), "/admin stats mentors"),
+            Choice(_("CSV export"), "/admin stats csv"),
+        ],
+        attachments=(Attachment("stats.png", "image/png", png),),
+    )
+
+
+async def stats_detail(ctx: Ctx, args: list[str]) -> None:
+    """`/admin stats courses|mentors|csv`."""
+    what = args[0].lower()
+    if what not in DETAILS:
+        raise BadInput(
+            _(
+                "Unknown admin command '{value}'. Usage:\n{usage}",
+                value=f"stats {what}",
+                usage="/admin stats [courses|mentors|csv]",
+            )
+        )
+    report = await build_report(ctx.uow, ctx.config, ctx.now())
+    if what == "csv":
+        files = csv_files(report)
+        ctx.say(
+            _(
+                "The last {weeks} weeks as CSV: {files}.",
+                weeks=len(report.weeks),
+                files=", ".join(files),
+            ),
+            attachments=tuple(Attachment(n, "text/csv", data) for n, data in files.items()),
+        )
+    elif what == "courses":
+        ctx.say(_course_lines(report))
+    else:
+        ctx.say(_mentor_lines(report))
+
+
+def _course_lines(report: Report) -> Msg:
+    def line(b: Breakdown) -> Msg:
+        return _(
+            "{slug} — {title}: {learners} learners · revenue {revenue} · lessons {lessons} "
+            "(done {done}, {lesson_stars}) · sessions {sessions} ({session_stars}) · "
+            "satisfaction {index}",
+            slug=b.label,
+            title=Localized(b.name),
+            learners=b.learners,
+            revenue=revenue_text(b.revenue),
+            lessons=b.lessons,
+            done=b.lessons_done,
+            lesson_stars=stars_text(list(b.inputs.lesson_stars)),
+            sessions=b.inputs.sessions_completed,
+            session_stars=stars_text(list(b.inputs.session_stars)),
+            index=score(b.score.index),
+        )
+
+    return _(
+        "By course, last {weeks} weeks:\n{list}",
+        weeks=len(report.weeks),
+        list=Lines(line(b) for b in report.courses) if report.courses else "—",
+    )
+
+
+def _mentor_lines(report: Report) -> Msg:
+    def line(b: Breakdown) -> Msg:
+        return _(
+            "#{id} {name} ({status}): sessions {sessions} · no-shows {noshows} · {stars} · "
+            "accepted {accepted}, median wait {hours} h · score {index}",
+            id=b.id,
+            name=b.name,
+            status=STATUS_NAMES.get(b.label, Msg(b.label)),
+            sessions=b.inputs.sessions_completed,
+            noshows=b.inputs.sessions_no_show,
+            stars=stars_text(list(b.inputs.session_stars)),
+            accepted=b.accepted,
+            hours="—" if b.median_accept_hours is None else f"{b.median_accept_hours:.1f}",
+            index=score(b.score.index),
+        )
+
+    return _(
+        "By mentor, last {weeks} weeks:\n{list}",
+        weeks=len(report.weeks),
+        list=Lines(line(b) for b in report.mentors) if report.mentors else "—",
+    )

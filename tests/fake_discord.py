@@ -1,0 +1,736 @@
+"""A loopback Discord for tests: a gateway WebSocket and the REST routes the bot uses.
+
+The real discord.py client connects to it (`api_base`, `gateway_url`), logs in, syncs its slash
+commands and receives interactions exactly as from Discord: the gateway sends HELLO, answers
+heartbeats, and on IDENTIFY dispatches READY (with `application`) and GUILD_CREATE; tests then
+make users run slash commands, press buttons, submit text boxes and write DMs. Every REST call
+is recorded, and every message the bot creates (channel posts, DMs, interaction responses and
+follow-ups) is kept with its buttons, so a test can press them like a user would.
+
+JSON answers carry Content-Type exactly `application/json`: discord.py reads anything else
+(aiohttp's `json_response` adds `; charset=utf-8`) as text. Interactions carry every field
+discord.py reads, `attachment_size_limit` included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from bot.adapters.discord import DiscordService
+from bot.app import Marketplace
+from bot.config import Config
+from tests.conftest import make_config
+
+EPHEMERAL = 64
+WAIT_LIMIT = 15.0  # seconds
+OPTION_TYPES = {str: 3, int: 4, bool: 5}
+TIMESTAMP = "2026-03-02T08:00:00.000000+00:00"
+ADMIN_PERMISSIONS = str((1 << 3) | (1 << 5))  # administrator, manage guild
+MEMBER_PERMISSIONS = str((1 << 10) | (1 << 11) | (1 << 31))  # view, send, use commands
+BODY = web.RequestKey("body", object)  # the parsed JSON body of a REST request
+
+
+@dataclass(frozen=True)
+class Call:
+    """One REST request the bot made."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+
+
+@dataclass(frozen=True)
+class FakeUser:
+    id: int
+    name: str
+    roles: tuple[int, ...] = ()
+    locale: str = "en-US"
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "username": self.name,
+            "global_name": self.name,
+            "discriminator": "0",
+            "avatar": None,
+            "bot": False,
+            "public_flags": 0,
+        }
+
+
+@dataclass
+class Interaction:
+    """An interaction sent to the bot, with what the bot answered to it."""
+
+    id: int
+    token: str
+    user: FakeUser
+    payload: dict[str, Any]
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    deleted_original: bool = False
+
+    @property
+    def texts(self) -> list[str]:
+        return [m["content"] for m in self.messages]
+
+    def text(self) -> str:
+        return "\n".join(self.texts)
+
+
+def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The buttons of a message, in order."""
+    return [
+        c
+        for row in message.get("components", [])
+        for c in row.get("components", [])
+        if c.get("type") == 2
+    ]
+
+
+def custom_ids(message: dict[str, Any]) -> list[str]:
+    return [b["custom_id"] for b in buttons(message) if "custom_id" in b]
+
+
+class FakeDiscord:
+    """The gateway and REST API of one guild with a general and a mentors channel."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(900_000_000_000_000_000)
+        self.app_id = self.new_id()
+        self.bot = {
+            "id": str(self.app_id),
+            "username": "mentorbot",
+            "global_name": None,
+            "discriminator": "0",
+            "avatar": None,
+            "bot": True,
+            "verified": True,
+            "mfa_enabled": False,
+            "flags": 0,
+        }
+        self.guild_id = self.new_id()
+        self.admin_role = self.new_id()
+        self.general_channel = self.new_id()
+        self.mentors_channel = self.new_id()
+        self.calls: list[Call] = []
+        self.users: dict[int, FakeUser] = {}
+        self.messages: dict[int, dict[str, Any]] = {}
+        self.interactions: dict[str, Interaction] = {}
+        self.commands: dict[int | None, list[dict[str, Any]]] = {}
+        self.dm_channels: dict[int, int] = {}  # user id → DM channel id
+        self.identified = 0
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._seq: dict[web.WebSocketResponse, int] = {}
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    def new_id(self) -> int:
+        return next(self._ids)
+
+    # ── running ────────────────────────────────────────────────────────────────────────────
+
+    async def start(self) -> None:
+        app = web.Application(middlewares=[self._record])
+        app.router.add_get("/gateway", self._gateway)
+        api = "/api/v10"
+        routes = [
+            ("GET", "/users/@me", self._me),
+            ("GET", "/oauth2/applications/@me", self._application),
+            ("PUT", "/applications/{app}/commands", self._sync),
+            ("PUT", "/applications/{app}/guilds/{guild}/commands", self._sync),
+            ("POST", "/interactions/{id}/{token}/callback", self._callback),
+            ("POST", "/webhooks/{app}/{token}", self._followup),
+            ("PATCH", "/webhooks/{app}/{token}/messages/{message}", self._edit_webhook_message),
+            ("DELETE", "/webhooks/{app}/{token}/messages/{message}", self._delete_original),
+            ("POST", "/users/@me/channels", self._open_dm),
+            ("POST", "/channels/{channel}/messages", self._post_message),
+            ("PATCH", "/channels/{channel}/messages/{message}", self._edit_message),
+        ]
+        for method, path, handler in routes:
+            app.router.add_route(method, api + path, handler)
+        app.router.add_route("*", "/{tail:.*}", self._unknown)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    async def wait_for(self, predicate: Callable[[], Any]) -> Any:
+        """Wait until `predicate()` is truthy (checked after every change); returns it.
+
+        WAIT_LIMIT only turns a bot that never answers into a failure instead of a hang.
+        """
+        async with asyncio.timeout(WAIT_LIMIT), self._changed:
+            await self._changed.wait_for(predicate)
+        return predicate()
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    # ── what tests do ─────────────────────────────────────────────────────────────────────
+
+    def user(self, name: str, *, admin: bool = False, locale: str = "en-US") -> FakeUser:
+        user = FakeUser(self.new_id(), name, (self.admin_role,) if admin else (), locale)
+        self.users[user.id] = user
+        return user
+
+    async def slash(self, user: FakeUser, command: str, **options: Any) -> Interaction:
+        """Run `/command` (`"admin course add"` for subcommands) in the general channel."""
+        names = command.split()
+        leaf = [
+            {"name": k, "type": OPTION_TYPES[type(v)], "value": v}
+            for k, v in options.items()
+            if v is not None
+        ]
+        for depth, name in reversed(list(enumerate(names[1:], start=1))):
+            kind = 1 if depth == len(names) - 1 else 2  # subcommand, subcommand group
+            leaf = [{"name": name, "type": kind, "options": leaf}]
+        synced = {c["name"]: c for c in self.commands.get(self.guild_id, [])}
+        data = {
+            "id": synced[names[0]]["id"] if names[0] in synced else str(self.new_id()),
+            "name": names[0],
+            "type": 1,
+            "options": leaf,
+            "guild_id": str(self.guild_id),
+        }
+        return await self._interact(2, user, data, channel_id=self.general_channel)
+
+    async def press(
+        self,
+        user: FakeUser,
+        message: dict[str, Any],
+        custom_id: str | None = None,
+        *,
+        label: str | None = None,
+    ) -> Interaction:
+        """Press a button of a message the bot sent, by custom_id or by label."""
+        if custom_id is None:
+            matching = [b for b in buttons(message) if b.get("label") == label]
+            assert matching, f"no button {label!r} in {buttons(message)}"
+            custom_id = matching[0]["custom_id"]
+        data = {"custom_id": custom_id, "component_type": 2}
+        channel_id = int(message["channel_id"])
+        return await self._interact(3, user, data, channel_id=channel_id, message=message)
+
+    async def submit(self, user: FakeUser, opened: Interaction, text: str) -> Interaction:
+        """Type `text` into the text box an interaction's answer opened, and submit it."""
+        modal = next(c["data"] for c in opened.callbacks if c["type"] == 9)
+
+        def filled(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            out = []
+            for c in components:
+                if c["type"] == 4:
+                    out.append({"type": 4, "custom_id": c["custom_id"], "value": text})
+                elif c["type"] == 1:
+                    out.append({"type": 1, "components": filled(c["components"])})
+                elif c["type"] == 18:
+                    out.append({"type": 18, "component": filled([c["component"]])[0]})
+            return out
+
+        data = {"custom_id": modal["custom_id"], "components": filled(modal["components"])}
+        channel_id = int(opened.payload["channel_id"])
+        message = opened.payload.get("message")
+        return await self._interact(5, user, data, channel_id=channel_id, message=message)
+
+    async def send_dm(self, user: FakeUser, content: str) -> None:
+        """The user writes to the bot in a DM."""
+        channel_id = self._dm_channel(user.id)
+        message = self._message(channel_id, content, author=user.payload())
+        await self.dispatch("MESSAGE_CREATE", message)
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        """Send a gateway event to every connected bot."""
+        for ws in list(self._sockets):
+            await self._send(ws, event, data)
+
+    async def _send(self, ws: web.WebSocketResponse, event: str, data: dict[str, Any]) -> None:
+        self._seq[ws] = self._seq.get(ws, 0) + 1
+        await ws.send_json({"op": 0, "t": event, "s": self._seq[ws], "d": data})
+
+    async def reply(self, interaction: Interaction, containing: str) -> dict[str, Any]:
+        """The bot's follow-up to `interaction` that contains `containing` (waits for it)."""
+
+        def found() -> dict[str, Any] | None:
+            return next((m for m in interaction.messages if containing in m["content"]), None)
+
+        try:
+            message: dict[str, Any] = await self.wait_for(found)
+        except TimeoutError:
+            got = interaction.texts
+            raise AssertionError(f"no reply with {containing!r}; got {got}") from None
+        return message
+
+    async def latest_dm(self, user: FakeUser, containing: str) -> dict[str, Any]:
+        """The latest DM to `user` that contains `containing` (waits for it)."""
+
+        def found() -> dict[str, Any] | None:
+            return next(
+                (m for m in reversed(self.dms_to(user)) if containing in m["content"]), None
+            )
+
+        try:
+            message: dict[str, Any] = await self.wait_for(found)
+        except TimeoutError:
+            got = [m["content"] for m in self.dms_to(user)]
+            raise AssertionError(f"no DM with {containing!r}; got {got}") from None
+        return message
+
+    def channel_messages(self, channel_id: int) -> list[dict[str, Any]]:
+        return [m for m in self.messages.values() if int(m["channel_id"]) == channel_id]
+
+    def dms_to(self, user: FakeUser) -> list[dict[str, Any]]:
+        channel = self.dm_channels.get(user.id)
+        return [] if channel is None else self.channel_messages(channel)
+
+    def calls_to(self, method: str, fragment: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method and fragment in c.path]
+
+    # ── payloads ───────────────────────────────────────────────────────────────────────────
+
+    def _member(self, user: FakeUser) -> dict[str, Any]:
+        admin = self.admin_role in user.roles
+        return {
+            "user": user.payload(),
+            "roles": [str(r) for r in user.roles],
+            "nick": None,
+            "avatar": None,
+            "joined_at": TIMESTAMP,
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "permissions": ADMIN_PERMISSIONS if admin else MEMBER_PERMISSIONS,
+        }
+
+    def _channel(self, channel_id: int) -> dict[str, Any]:
+        if channel_id in self.dm_channels.values():
+            user_id = next(u for u, c in self.dm_channels.items() if c == channel_id)
+            return {
+                "id": str(channel_id),
+                "type": 1,
+                "recipients": [self.users[user_id].payload()],
+                "last_message_id": None,
+                "flags": 0,
+            }
+        name = "mentors" if channel_id == self.mentors_channel else "general"
+        return {
+            "id": str(channel_id),
+            "type": 0,
+            "guild_id": str(self.guild_id),
+            "name": name,
+            "position": 0 if name == "general" else 1,
+            "permission_overwrites": [],
+            "nsfw": False,
+            "parent_id": None,
+            "topic": None,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+        }
+
+    def _guild(self) -> dict[str, Any]:
+        def role(role_id: int, name: str, position: int, permissions: str) -> dict[str, Any]:
+            return {
+                "id": str(role_id),
+                "name": name,
+                "color": 0,
+                "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+                "hoist": False,
+                "icon": None,
+                "unicode_emoji": None,
+                "position": position,
+                "permissions": permissions,
+                "managed": False,
+                "mentionable": False,
+                "flags": 0,
+            }
+
+        return {
+            "id": str(self.guild_id),
+            "name": "Mentoring",
+            "icon": None,
+            "owner_id": str(self.new_id()),
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "preferred_locale": "en-US",
+            "system_channel_id": None,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "features": [],
+            "roles": [
+                role(self.guild_id, "@everyone", 0, MEMBER_PERMISSIONS),
+                role(self.admin_role, "marketplace-admin", 1, ADMIN_PERMISSIONS),
+            ],
+            "emojis": [],
+            "stickers": [],
+            "channels": [self._channel(self.general_channel), self._channel(self.mentors_channel)],
+            "threads": [],
+            "members": [],
+            "voice_states": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "member_count": 10,
+            "large": False,
+            "unavailable": False,
+            "joined_at": TIMESTAMP,
+        }
+
+    def _message(
+        self,
+        channel_id: int,
+        content: str,
+        *,
+        author: dict[str, Any] | None = None,
+        components: list[dict[str, Any]] | None = None,
+        flags: int = 0,
+        interaction: Interaction | None = None,
+    ) -> dict[str, Any]:
+        message_id = self.new_id()
+        message: dict[str, Any] = {
+            "id": str(message_id),
+            "channel_id": str(channel_id),
+            "type": 0 if interaction is None else 20,
+            "author": author or self.bot,
+            "content": content,
+            "components": components or [],
+            "flags": flags,
+            "timestamp": TIMESTAMP,
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "pinned": False,
+        }
+        if channel_id not in self.dm_channels.values():
+            message["guild_id"] = str(self.guild_id)
+        self.messages[message_id] = message
+        return message
+
+    def _dm_channel(self, user_id: int) -> int:
+        if user_id not in self.dm_channels:
+            self.dm_channels[user_id] = self.new_id()
+        return self.dm_channels[user_id]
+
+    async def _interact(
+        self,
+        kind: int,
+        user: FakeUser,
+        data: dict[str, Any],
+        *,
+        channel_id: int,
+        message: dict[str, Any] | None = None,
+    ) -> Interaction:
+        interaction_id = self.new_id()
+        token = f"token-{interaction_id}"
+        in_dm = channel_id in self.dm_channels.values()
+        payload: dict[str, Any] = {
+            "id": str(interaction_id),
+            "application_id": str(self.app_id),
+            "type": kind,
+            "data": data,
+            "token": token,
+            "version": 1,
+            "locale": user.locale,
+            "app_permissions": ADMIN_PERMISSIONS,
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "context": 1 if in_dm else 0,
+            "attachment_size_limit": 8 * 1024 * 1024,
+            "channel_id": str(channel_id),
+            "channel": self._channel(channel_id),
+        }
+        if in_dm:
+            payload["user"] = user.payload()
+        else:
+            payload["guild_id"] = str(self.guild_id)
+            payload["guild_locale"] = "en-US"
+            payload["guild"] = {"id": str(self.guild_id), "locale": "en-US", "features": []}
+            payload["member"] = self._member(user)
+        if message is not None:
+            payload["message"] = message
+        record = Interaction(interaction_id, token, user, payload)
+        self.interactions[token] = record
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return record
+
+    # ── REST ───────────────────────────────────────────────────────────────────────────────
+
+    @staticmethod
+    def _json(data: Any, status: int = 200) -> web.Response:
+        return web.Response(
+            body=json.dumps(data).encode(),
+            status=status,
+            headers={"Content-Type": "application/json"},
+        )
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        body: Any = None
+        if request.path != "/gateway" and request.can_read_body:
+            if request.content_type.startswith("multipart/"):
+                form = await request.post()
+                body = json.loads(str(form.get("payload_json", "{}")))
+            else:
+                raw = await request.read()
+                body = json.loads(raw) if raw else None
+        request[BODY] = body
+        if request.path != "/gateway":
+            self.calls.append(Call(request.method, request.path, dict(request.query), body))
+        response = await handler(request)
+        await self._notify()
+        return response
+
+    async def _unknown(self, request: web.Request) -> web.Response:
+        return self._json({"message": "404: Not Found", "code": 0}, 404)
+
+    async def _me(self, request: web.Request) -> web.Response:
+        return self._json(self.bot)
+
+    async def _application(self, request: web.Request) -> web.Response:
+        return self._json(
+            {
+                "id": str(self.app_id),
+                "name": "mentorbot",
+                "icon": None,
+                "description": "",
+                "summary": "",
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "verify_key": "0" * 64,
+                "owner": {**self.bot, "bot": False, "id": str(self.new_id()), "username": "owner"},
+                "flags": 0,
+                "team": None,
+                "interactions_endpoint_url": None,
+            }
+        )
+
+    async def _sync(self, request: web.Request) -> web.Response:
+        guild = request.match_info.get("guild")
+        synced = [
+            {
+                **c,
+                "id": str(self.new_id()),
+                "application_id": str(self.app_id),
+                "version": "1",
+                **({"guild_id": guild} if guild else {}),
+            }
+            for c in request[BODY]
+        ]
+        self.commands[int(guild) if guild else None] = synced
+        return self._json(synced)
+
+    async def _callback(self, request: web.Request) -> web.Response:
+        record = self.interactions.get(request.match_info["token"])
+        if record is None or str(record.id) != request.match_info["id"]:
+            return self._json({"message": "Unknown interaction", "code": 10062}, 404)
+        if record.callbacks:
+            return self._json(
+                {"message": "Interaction has already been acknowledged.", "code": 40060}, 400
+            )
+        body = request[BODY]
+        record.callbacks.append(body)
+        data = body.get("data") or {}
+        resource: dict[str, Any] = {"type": body["type"]}
+        if body["type"] in (4, 7):
+            message = self._message(
+                int(record.payload["channel_id"]),
+                data.get("content") or "",
+                components=data.get("components"),
+                flags=data.get("flags") or 0,
+                interaction=record,
+            )
+            record.messages.append(message)
+            resource["message"] = message
+        return self._json(
+            {
+                "interaction": {
+                    "id": str(record.id),
+                    "type": record.payload["type"],
+                    "response_message_loading": body["type"] == 5,
+                    "response_message_ephemeral": bool((data.get("flags") or 0) & EPHEMERAL),
+                },
+                "resource": resource,
+            }
+        )
+
+    async def _followup(self, request: web.Request) -> web.Response:
+        record = self.interactions.get(request.match_info["token"])
+        if record is None or not record.callbacks:
+            return self._json({"message": "Unknown Webhook", "code": 10015}, 404)
+        body = request[BODY]
+        message = self._message(
+            int(record.payload["channel_id"]),
+            body.get("content") or "",
+            components=body.get("components"),
+            flags=body.get("flags") or 0,
+            interaction=record,
+        )
+        record.messages.append(message)
+        return self._json(message)
+
+    async def _edit_webhook_message(self, request: web.Request) -> web.Response:
+        record = self.interactions.get(request.match_info["token"])
+        if record is None:
+            return self._json({"message": "Unknown Webhook", "code": 10015}, 404)
+        target = (
+            record.messages[0]
+            if request.match_info["message"] == "@original" and record.messages
+            else self.messages.get(int(record.payload["message"]["id"]))
+            if request.match_info["message"] == "@original" and "message" in record.payload
+            else self.messages.get(int(request.match_info["message"]))
+        )
+        if target is None:
+            return self._json({"message": "Unknown Message", "code": 10008}, 404)
+        self._apply_edit(target, request[BODY])
+        return self._json(target)
+
+    async def _delete_original(self, request: web.Request) -> web.Response:
+        record = self.interactions.get(request.match_info["token"])
+        if record is None:
+            return self._json({"message": "Unknown Webhook", "code": 10015}, 404)
+        record.deleted_original = True
+        return web.Response(status=204)
+
+    async def _open_dm(self, request: web.Request) -> web.Response:
+        user_id = int(request[BODY]["recipient_id"])
+        if user_id not in self.users:
+            return self._json({"message": "Unknown User", "code": 10013}, 404)
+        return self._json(self._channel(self._dm_channel(user_id)))
+
+    async def _post_message(self, request: web.Request) -> web.Response:
+        body = request[BODY]
+        message = self._message(
+            int(request.match_info["channel"]),
+            body.get("content") or "",
+            components=body.get("components"),
+            flags=body.get("flags") or 0,
+        )
+        return self._json(message)
+
+    async def _edit_message(self, request: web.Request) -> web.Response:
+        message = self.messages.get(int(request.match_info["message"]))
+        if message is None or message["channel_id"] != request.match_info["channel"]:
+            return self._json({"message": "Unknown Message", "code": 10008}, 404)
+        self._apply_edit(message, request[BODY])
+        return self._json(message)
+
+    @staticmethod
+    def _apply_edit(message: dict[str, Any], body: dict[str, Any]) -> None:
+        if "content" in body:
+            message["content"] = body["content"] or ""
+        if "components" in body:
+            message["components"] = body["components"] or []
+        message["edited_timestamp"] = TIMESTAMP
+
+    # ── gateway ────────────────────────────────────────────────────────────────────────────
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"op": 10, "s": None, "t": None, "d": {"heartbeat_interval": 45000}})
+        async for frame in ws:
+            if frame.type != WSMsgType.TEXT:
+                continue
+            packet = json.loads(frame.data)
+            if packet["op"] == 1:
+                await ws.send_json({"op": 11, "s": None, "t": None, "d": None})
+            elif packet["op"] == 2:
+                self._sockets.add(ws)
+                self.identified += 1
+                ready = {
+                    "v": 10,
+                    "user": self.bot,
+                    "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+                    "session_id": f"session-{self.identified}",
+                    "resume_gateway_url": self.gateway_url,
+                    "application": {"id": str(self.app_id), "flags": 0},
+                    "private_channels": [],
+                    "relationships": [],
+                }
+                await self._send(ws, "READY", ready)
+                await self._send(ws, "GUILD_CREATE", self._guild())
+                await self._notify()
+        self._sockets.discard(ws)
+        self._seq.pop(ws, None)
+        return ws
+
+
+def discord_settings(fake: FakeDiscord) -> dict[str, Any]:
+    """A `[discord]` section pointed at the fake: its guild, mentors channel and admin role."""
+    return {
+        "token": "fake-discord-token",
+        "guild_ids": [fake.guild_id],
+        "mentors_channel_id": fake.mentors_channel,
+        "admin_role_ids": [fake.admin_role],
+        "api_base": fake.api_base,
+        "gateway_url": fake.gateway_url,
+    }
+
+
+def discord_config(fake: FakeDiscord, **sections: dict[str, Any]) -> Config:
+    """The tests' config with Discord pointed at the fake."""
+    discord = {**discord_settings(fake), **sections.pop("discord", {})}
+    return make_config(discord=discord, **sections)
+
+
+class DiscordBot:
+    """The real DiscordService (discord.py inside) on a marketplace, connected to the fake."""
+
+    def __init__(self, fake: FakeDiscord, app: Marketplace) -> None:
+        self.fake = fake
+        self.app = app
+        self.service: DiscordService | None = None
+
+    async def start(self) -> DiscordBot:
+        # Ready as soon as GUILD_CREATE is in, instead of discord.py's 2 s wait for more guilds.
+        self.service = DiscordService(self.app, guild_ready_timeout=0.01)
+        await self.service.start()
+        return self
+
+    async def stop(self) -> None:
+        if self.service is not None:
+            await self.service.stop()
+            self.service = None
+
+    async def restart(self) -> None:
+        """A new process's client: nothing kept in memory but what the database holds."""
+        await self.stop()
+        await self.start()

@@ -1,0 +1,504 @@
+"""The marketplace inside Discord: the real discord.py client against a loopback gateway + REST.
+
+Users run slash commands, press buttons, fill in text boxes and write DMs through the fake
+(`tests/fake_discord.py`); the bot answers over REST as it would to Discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import Marketplace
+from bot.bootstrap import configured_services
+from bot.clock import FakeClock
+from bot.handlers.registry import COMMANDS, Command
+from bot.roles import make_mentor
+from bot.users import Incoming, resolve_user
+from storage.models import MentorProfile, MentorSession, MentorshipRequest, Rating, User
+from tests.conftest import AppFactory, harness_for, make_config
+from tests.fake_discord import (
+    EPHEMERAL,
+    DiscordBot,
+    FakeDiscord,
+    FakeUser,
+    buttons,
+    custom_ids,
+    discord_config,
+    discord_settings,
+)
+from tests.fake_telegram import BotUnderTest, FakeTelegram, telegram_config
+from tests.helpers import snapshot
+
+StartBot = Callable[..., Awaitable[DiscordBot]]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    fake = FakeDiscord()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def start_bot(make_app: AppFactory, fake: FakeDiscord) -> AsyncIterator[StartBot]:
+    """Start the Discord service on a fresh marketplace (demo payments, no catalogue)."""
+    running: list[DiscordBot] = []
+
+    async def start(**sections: Any) -> DiscordBot:
+        app = await make_app(discord_config(fake, **sections))
+        bot = await DiscordBot(fake, app).start()
+        running.append(bot)
+        return bot
+
+    yield start
+    for bot in reversed(running):
+        await bot.stop()
+
+
+# ── what users do in Discord ──────────────────────────────────────────────────────────
+
+
+async def run(fake: FakeDiscord, user: FakeUser, command: str, expect: str, **options: Any) -> Any:
+    """Run a slash command and wait for the follow-up containing `expect`."""
+    interaction = await fake.slash(user, command, **options)
+    return await fake.reply(interaction, expect)
+
+
+async def press(
+    fake: FakeDiscord, user: FakeUser, message: dict[str, Any], expect: str, **button: Any
+) -> dict[str, Any]:
+    """Press a button (by `label=` or `custom_id=`) and wait for the reply containing `expect`."""
+    interaction = await fake.press(
+        user, message, button.get("custom_id"), label=button.get("label")
+    )
+    return await fake.reply(interaction, expect)
+
+
+async def first_mentor(fake: FakeDiscord, admin: FakeUser, name: str = "ada") -> FakeUser:
+    """A Discord user who applies, is approved by the admin's DM button and sets a profile."""
+    mentor = fake.user(name)
+    await run(fake, mentor, "becomementor", "Thanks for applying")
+    notice = await fake.latest_dm(admin, f"{name} applied to mentor")
+    await press(fake, admin, notice, "is approved", label="Approve")
+    await fake.latest_dm(mentor, "Your mentor profile is approved")
+    await run(fake, mentor, "profile", "python (advanced)", field="topics", value="python:advanced")
+    await run(
+        fake, mentor, "availability", "09:00-12:00", action="add", day="tue", hours="09:00-12:00"
+    )
+    return mentor
+
+
+async def add_course(fake: FakeDiscord, admin: FakeUser) -> None:
+    await run(
+        fake,
+        admin,
+        "admin course add",
+        "Course 'python-basics' added",
+        slug="python-basics",
+        title="Python from zero",
+        price="49.00",
+        sessions=4,
+        topics="python",
+    )
+
+
+async def buy_and_ask(fake: FakeDiscord, learner: FakeUser) -> dict[str, Any]:
+    """Buy the course (demo), then ask for a mentor by buttons and the Answer text box."""
+    order = await run(fake, learner, "buy", "Order #", slug="python-basics")
+    paid = await press(fake, learner, order, "is yours", label="Pay (demo — no money moved)")
+    question = await press(
+        fake, learner, paid, "What do you want to achieve?", label="Find a mentor"
+    )
+    opened = await fake.press(learner, question, label="Answer")
+    await fake.wait_for(lambda: opened.callbacks)
+    assert opened.callbacks[0]["type"] == 9  # a text box (modal), as the first response
+    submitted = await fake.submit(learner, opened, "Learn to write tested code")
+    level = await fake.reply(submitted, "What is your level")
+    times = await press(fake, learner, level, "When do you prefer", custom_id="beginner")
+    return await press(fake, learner, times, "is out to", custom_id="any")
+
+
+# ── set-up through the core, as Discord identities, where the gateway adds nothing ───────
+
+
+async def typed(app: Marketplace, user: FakeUser, text: str) -> str:
+    """What the core answers `user` (a Discord identity) for `text`."""
+    replies = await app.handle(Incoming("discord", str(user.id), user.name, text))
+    return "\n".join(r.text for r in replies)
+
+
+async def catalogue(app: Marketplace) -> None:
+    h = harness_for(app)
+    out = await h.send(
+        "admin", "/admin course add python-basics title=Python price=49.00 sessions=4 topics=python"
+    )
+    assert "added" in out, out
+
+
+async def mentor_on_discord(app: Marketplace, user: FakeUser) -> None:
+    now = app.clock.now()
+    async with app.new_uow() as uow:
+        found, _roles = await resolve_user(
+            uow, app.config, Incoming("discord", str(user.id), user.name, ""), now
+        )
+        await make_mentor(uow, found.id, "en", now)
+        await uow.commit()
+    assert "python (advanced)" in await typed(app, user, "/profile topics python:advanced")
+    await typed(app, user, "/availability add tue 09:00-12:00")
+
+
+async def learner_asks(app: Marketplace, learner: FakeUser) -> None:
+    out = await typed(app, learner, "/buy python-basics")
+    order = out.split("Order #", 1)[1].split(":", 1)[0]
+    assert "is yours" in await typed(app, learner, f"/pay {order}")
+    await typed(app, learner, "/mentor python-basics")
+    await typed(app, learner, "Learn to write tested code")
+    await typed(app, learner, "beginner")
+    assert "is out to" in await typed(app, learner, "any")
+
+
+async def channel_post(fake: FakeDiscord) -> dict[str, Any]:
+    posts = await fake.wait_for(lambda: fake.channel_messages(fake.mentors_channel))
+    assert len(posts) == 1
+    post: dict[str, Any] = posts[0]
+    return post
+
+
+# ── the scenarios ───────────────────────────────────────────────────────────────────────
+
+
+async def test_journey_buy_request_accept_in_channel_book_remind_rate(
+    start_bot: StartBot, fake: FakeDiscord, clock: FakeClock
+) -> None:
+    """Demo purchase → /mentor → the mentors channel → Accept → booking → DM reminder → rating."""
+    bot = await start_bot()
+    admin = fake.user("boss", admin=True)
+    await add_course(fake, admin)
+    ada = await first_mentor(fake, admin)
+    alice = fake.user("alice")
+
+    sent = await buy_and_ask(fake, alice)
+    assert "Request #1 is out to 1 mentors" in sent["content"]
+    assert sent["flags"] & EPHEMERAL  # replies in the guild are for the user alone
+
+    post = await channel_post(fake)
+    assert "Mentorship request #1 from alice" in post["content"]
+    assert "Learn to write tested code" in post["content"] and "<t:" in post["content"]
+    assert custom_ids(post) == ["/accept 1", "/decline 1"]
+    assert "New mentorship request #1" in (await fake.latest_dm(ada, "#1"))["content"]
+
+    await press(fake, ada, post, "You are now mentoring alice", label="Accept")
+    await fake.wait_for(lambda: "taken by ada" in post["content"])
+    assert buttons(post) == []
+
+    good_news = await fake.latest_dm(alice, "ada accepted your request #1")
+    slots = await press(fake, alice, good_news, "Pick a time", label="Book a session")
+    booked = await press(
+        fake, alice, slots, "Booked: session #1 with ada", custom_id=custom_ids(slots)[0]
+    )
+    async with bot.app.new_uow() as uow:
+        start = (await uow.session.execute(select(MentorSession.start_at))).scalar_one()
+    unix = int(start.timestamp())
+    assert f"<t:{unix}:F> (<t:{unix}:R>)" in booked["content"]  # each viewer's own time
+
+    clock.set(start - timedelta(minutes=59))
+    await bot.app.run_due()
+    for user in (alice, ada):
+        reminder = await fake.latest_dm(user, "Reminder: session #1")
+        assert f"<t:{unix}:F>" in reminder["content"]
+
+    clock.set(start + timedelta(minutes=61))
+    await bot.app.run_due()
+    asked = await fake.latest_dm(ada, "Did it take place?")
+    await press(fake, ada, asked, "completed", custom_id=custom_ids(asked)[0])  # it took place
+    rate = await fake.latest_dm(alice, "Rate it from 1 to 5")
+    assert [b["label"] for b in buttons(rate)] == ["★", "★★", "★★★", "★★★★", "★★★★★"]
+    await press(fake, alice, rate, "You rated session #1 5★", label="★★★★★")
+    async with bot.app.new_uow() as uow:
+        stars = (await uow.session.execute(select(Rating.stars))).scalar_one()
+    assert stars == 5
+
+
+async def test_commands_are_synced_to_the_guild_in_english_and_chinese(
+    start_bot: StartBot, fake: FakeDiscord
+) -> None:
+    """Slash commands go to the configured guild; /admin is hidden unless Manage Server."""
+    await start_bot()
+    synced = {c["name"]: c for c in fake.commands[fake.guild_id]}
+    assert {"courses", "buy", "mycourses", "mentor", "sessions", "rate", "language"} <= set(synced)
+    assert {"timezone", "profile", "availability", "requests", "admin"} <= set(synced)
+    assert synced["buy"]["description"] == "Buy a course: /buy SLUG"
+    assert synced["buy"]["description_localizations"]["zh-CN"] == "购买课程：/buy SLUG"
+    slug = synced["buy"]["options"][0]
+    assert (
+        slug["name"] == "slug" and slug["required"] and "zh-CN" in slug["description_localizations"]
+    )
+    admin = synced["admin"]
+    assert int(admin["default_member_permissions"]) == 1 << 5  # Manage Server
+    assert {o["name"] for o in admin["options"]} >= {"course", "mentor", "orders", "refund"}
+    assert None not in fake.commands  # nothing synced globally
+
+
+async def test_slash_command_round_trip_with_buttons(
+    start_bot: StartBot, fake: FakeDiscord
+) -> None:
+    """`/buy slug:…` is the core's `/buy …`: acknowledged, then an ephemeral reply with buttons."""
+    bot = await start_bot()
+    await catalogue(bot.app)
+    alice = fake.user("alice", locale="zh-CN")
+    interaction = await fake.slash(alice, "buy", slug="python-basics")
+    order = await fake.reply(interaction, "订单 #1")  # a new user's language from the client
+    assert interaction.callbacks == [{"type": 5, "data": {"flags": EPHEMERAL}}]
+    assert order["flags"] & EPHEMERAL
+    assert custom_ids(order) == ["/pay 1", "/cancelorder 1"]
+    assert "<t:" in order["content"]  # the order's expiry, in each viewer's own time
+    callback = fake.calls_to("POST", f"/interactions/{interaction.id}/")[0]
+    followup = fake.calls_to("POST", f"/webhooks/{fake.app_id}/{interaction.token}")[0]
+    assert fake.calls.index(callback) < fake.calls.index(followup)
+    paid = await press(fake, alice, order, "演示", custom_id="/pay 1")
+    assert paid["flags"] & EPHEMERAL and custom_ids(paid) == ["/mentor python-basics"]
+
+
+async def test_slow_core_is_acknowledged_first_then_followed_up(
+    start_bot: StartBot, fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the core is still working, Discord already has its deferred response."""
+    await start_bot()
+    gate = asyncio.Event()
+    courses = COMMANDS["courses"]
+
+    async def slow(ctx: Any, args: list[str]) -> None:
+        await gate.wait()
+        await courses.handler(ctx, args)
+
+    monkeypatch.setitem(COMMANDS, "courses", Command("courses", slow, courses.help, courses.role))
+    interaction = await fake.slash(fake.user("alice"), "courses")
+    await fake.wait_for(lambda: interaction.callbacks)
+    assert interaction.callbacks[0]["type"] == 5  # deferred: "mentorbot is thinking…"
+    assert interaction.messages == []
+    gate.set()
+    await fake.reply(interaction, "No courses are on offer yet")
+
+
+async def test_five_mentors_press_accept_at_once_one_wins(
+    start_bot: StartBot, fake: FakeDiscord
+) -> None:
+    """Five offered mentors press Accept together: one wins, the post names them, four are told."""
+    bot = await start_bot(matching={"offer_size": 5})
+    await catalogue(bot.app)
+    mentors = [fake.user(f"mentor{i}") for i in range(5)]
+    for mentor in mentors:
+        await mentor_on_discord(bot.app, mentor)
+    await learner_asks(bot.app, fake.user("alice"))
+    post = await channel_post(fake)
+    assert custom_ids(post) == ["/accept 1", "/decline 1"]
+    for mentor in mentors:  # and each offered mentor had a DM with the same buttons
+        assert custom_ids(await fake.latest_dm(mentor, "#1")) == ["/accept 1", "/decline 1"]
+
+    presses = await asyncio.gather(*(fake.press(m, post, "/accept 1") for m in mentors))
+    for interaction in presses:
+        await fake.wait_for(lambda i=interaction: i.messages)
+    won = [i for i in presses if "You are now mentoring alice" in i.text()]
+    told = [i for i in presses if "was already taken by another mentor" in i.text()]
+    assert len(won) == 1 and len(told) == 4
+    assert all(m["flags"] & EPHEMERAL for i in presses for m in i.messages)
+
+    winner = won[0].user.name
+    await fake.wait_for(lambda: f"was taken by {winner}" in post["content"])
+    assert buttons(post) == []
+    async with bot.app.new_uow() as uow:
+        request = await uow.get(MentorshipRequest, 1)
+        assert request is not None and request.status == "accepted"
+        profile = await uow.get(MentorProfile, request.mentor_id)
+        assert profile is not None
+        taker = await uow.get(User, profile.user_id)
+        assert taker is not None and taker.display_name == winner
+
+
+async def test_buttons_on_old_messages_work_after_a_restart(
+    start_bot: StartBot, fake: FakeDiscord
+) -> None:
+    """A new client (nothing in memory) still answers the Accept button of an earlier post."""
+    bot = await start_bot()
+    await catalogue(bot.app)
+    ada, alice = fake.user("ada"), fake.user("alice")
+    await mentor_on_discord(bot.app, ada)
+    await learner_asks(bot.app, alice)
+    post = await channel_post(fake)
+
+    await bot.restart()
+    assert fake.identified == 2
+    await press(fake, ada, post, "You are now mentoring alice", custom_id="/accept 1")
+    await fake.wait_for(lambda: "was taken by ada" in post["content"])
+    assert "/book 1" in custom_ids(await fake.latest_dm(alice, "ada accepted your request #1"))
+
+
+async def test_non_admin_is_refused_and_nothing_changes(
+    start_bot: StartBot, fake: FakeDiscord
+) -> None:
+    """Without the admin role /admin is refused (ephemeral), as is a forged admin button."""
+    bot = await start_bot()
+    await catalogue(bot.app)
+    h = harness_for(bot.app)
+    before = await snapshot(h)
+    mallory = fake.user("mallory")
+    refused = await run(
+        fake,
+        mallory,
+        "admin course add",
+        "Only marketplace admins can do that.",
+        slug="hack",
+        title="Hack",
+        price="1.00",
+        sessions=1,
+    )
+    assert refused["flags"] & EPHEMERAL
+
+    listing = await run(fake, mallory, "courses", "Courses on offer")
+    forged = "/admin course archive python-basics"  # a custom_id edited by a modified client
+    await press(fake, mallory, listing, "Only marketplace admins can do that.", custom_id=forged)
+    assert await snapshot(h) == before
+
+    boss = fake.user("boss", admin=True)
+    await run(fake, boss, "admin stats", "Marketplace stats")
+    demoted = FakeUser(boss.id, boss.name)  # the same member after the role was taken away
+    await run(
+        fake, demoted, "admin course archive", "Only marketplace admins", slug="python-basics"
+    )
+    assert await snapshot(h) == before
+
+
+async def test_reminder_reaches_discord_users_by_dm(
+    start_bot: StartBot, fake: FakeDiscord, clock: FakeClock
+) -> None:
+    """Moving the clock to an hour before a session DMs both sides, with a Discord timestamp."""
+    bot = await start_bot()
+    await catalogue(bot.app)
+    ada, alice = fake.user("ada"), fake.user("alice")
+    await mentor_on_discord(bot.app, ada)
+    await learner_asks(bot.app, alice)
+    assert "You are now mentoring" in await typed(bot.app, ada, "/accept 1")
+    slots = await bot.app.handle(Incoming("discord", str(alice.id), "alice", "/book 1"))
+    assert "Booked" in await typed(bot.app, alice, slots[-1].choices[0].payload)
+    async with bot.app.new_uow() as uow:
+        start = (await uow.session.execute(select(MentorSession.start_at))).scalar_one()
+
+    await bot.app.run_due()
+    assert not [m for u in (ada, alice) for m in fake.dms_to(u) if "Reminder" in m["content"]]
+    clock.set(start - timedelta(minutes=59))
+    await bot.app.run_due()
+    unix = int(start.timestamp())
+    for user in (alice, ada):
+        reminder = await fake.latest_dm(user, "Reminder: session #1")
+        assert f"<t:{unix}:F> (<t:{unix}:R>)" in reminder["content"]
+        assert not reminder["flags"] & EPHEMERAL
+
+
+async def test_dm_text_is_typed_input(start_bot: StartBot, fake: FakeDiscord) -> None:
+    """Writing in a DM works like typing elsewhere; its buttons answer in the DM."""
+    bot = await start_bot()
+    await catalogue(bot.app)
+    alice = fake.user("alice")
+    await fake.send_dm(alice, "/courses")
+    listing = await fake.latest_dm(alice, "Courses on offer")
+    interaction = await fake.press(alice, listing, label=buttons(listing)[0]["label"])
+    details = await fake.reply(interaction, "Price: $49.00")
+    assert not details["flags"] & EPHEMERAL  # a DM is private already
+    assert interaction.callbacks == [{"type": 5}]  # deferred, not ephemeral
+
+
+async def test_learner_on_telegram_mentor_on_discord(
+    make_app: AppFactory, fake: FakeDiscord
+) -> None:
+    """One marketplace, two platforms: a Telegram learner's request is taken in Discord."""
+    telegram = FakeTelegram()
+    await telegram.start()
+    app = await make_app(
+        telegram_config(telegram, payments={"demo": True}, discord=discord_settings(fake))
+    )
+    await catalogue(app)
+    tg_bot = await BotUnderTest.start(telegram, app)
+    discord_bot = await DiscordBot(fake, app).start()
+    try:
+        ada = fake.user("ada")
+        await mentor_on_discord(app, ada)
+        alice = tg_bot.user("Alice")
+        await alice.send("/buy python-basics")
+        await alice.press("Pay (demo")
+        await alice.press("Find a mentor")
+        await alice.send("Learn to write tested code")
+        await alice.press("beginner")
+        assert "Request #1 is out to" in await alice.press("any time")
+
+        post = await channel_post(fake)
+        await press(fake, ada, post, "You are now mentoring Alice", label="Accept")
+        await telegram.wait_for(lambda: any("ada accepted" in t for t in alice.texts()))
+        await alice.press("Book a session")
+        out = await alice.press(alice.last_with_buttons().buttons[0]["text"])
+        assert "Booked: session #1 with ada" in out
+        booked = await fake.latest_dm(ada, "Alice booked session #1")
+        assert "<t:" in booked["content"]  # the same notice, in Discord's idiom
+    finally:
+        await discord_bot.stop()
+        await tg_bot.stop()
+        await telegram.stop()
+
+
+async def test_accept_from_a_dm_updates_the_one_channel_post(
+    start_bot: StartBot, fake: FakeDiscord
+) -> None:
+    """Three offered mentors make one channel post; Accept in a DM updates that post too."""
+    bot = await start_bot()
+    await catalogue(bot.app)
+    mentors = [fake.user(name) for name in ("ada", "linus", "mei")]
+    for mentor in mentors:
+        await mentor_on_discord(bot.app, mentor)
+    await learner_asks(bot.app, fake.user("alice"))
+    post = await channel_post(fake)
+    offers = [await fake.latest_dm(m, "New mentorship request #1") for m in mentors]
+    assert fake.calls_to("PATCH", f"/channels/{fake.mentors_channel}/") == []
+
+    await press(fake, mentors[1], offers[1], "You are now mentoring alice", label="Accept")
+    await fake.wait_for(lambda: "was taken by linus" in post["content"])
+    late = await fake.press(mentors[0], post, "/accept 1")
+    await fake.reply(late, "was already taken by another mentor")
+
+
+async def test_guild_roles_decide_admin_in_the_core(
+    make_app: AppFactory, fake: FakeDiscord
+) -> None:
+    """A configured admin role grants admin; losing it revokes it; a DM (no roles) keeps it."""
+    app = await make_app(discord_config(fake))
+    role = frozenset({str(fake.admin_role)})
+
+    async def roles(platform_roles: frozenset[str] | None, who: str = "7") -> frozenset[str]:
+        msg = Incoming("discord", who, "kim", "", None, platform_roles)
+        async with app.new_uow() as uow:
+            _user, found = await resolve_user(uow, app.config, msg, app.clock.now())
+            await uow.commit()
+        return found
+
+    assert "admin" not in await roles(frozenset({"1"}))
+    assert "admin" in await roles(role)
+    assert "admin" in await roles(None)  # a DM says nothing about roles
+    assert "admin" not in await roles(frozenset())
+    listed = discord_config(fake, bot={"admins": ["discord:8"]})
+    app.config = listed
+    assert "admin" in await roles(frozenset(), who="8")  # [bot] admins always are
+
+
+async def test_run_starts_discord_when_a_token_is_set(
+    make_app: AppFactory, fake: FakeDiscord
+) -> None:
+    """`mentorbot run` gets the Discord service exactly when `[discord] token` is set."""
+    app = await make_app(discord_config(fake))
+    assert "discord" in [s.name for s in configured_services(app.config, app)]
+    app.config = make_config()
+    assert "discord" not in [s.name for s in configured_services(app.config, app)]

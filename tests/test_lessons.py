@@ -1,0 +1,206 @@
+"""Lessons in chat: on demand, dripped on a durable schedule, rated once, managed by admins."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.clock import FakeClock
+from bot.demo_data import seed_demo
+from storage.models import LessonDelivery, LessonDrip, LessonRating
+from tests.conftest import AppFactory, Harness, harness_for
+from tests.helpers import buy, snapshot
+
+LONDON = "Europe/London"
+
+
+@pytest.fixture
+async def market(harness: Harness) -> Harness:
+    await seed_demo(harness.app)
+    return harness
+
+
+async def add_lessons(h: Harness, n: int, slug: str = "python-basics") -> None:
+    for i in range(1, n + 1):
+        out = await h.send(
+            "admin", f'/admin lesson add {slug} title="Lesson {i}" body="Body of lesson {i}."'
+        )
+        assert f"Lesson #{i} added" in out, out
+
+
+async def deliveries(h: Harness) -> int:
+    async with h.app.new_uow() as uow:
+        return int((await uow.session.execute(select(func.count(LessonDelivery.id)))).scalar_one())
+
+
+async def lesson_ratings(h: Harness) -> list[tuple[int, str]]:
+    async with h.app.new_uow() as uow:
+        rows = (await uow.session.execute(select(LessonRating).order_by(LessonRating.id))).scalars()
+        return [(r.stars, r.comment) for r in rows]
+
+
+async def test_lessons_on_demand_arrive_in_order_and_count_in_progress(market: Harness) -> None:
+    """/nextlesson sends the lessons one by one in order; /progress counts those done."""
+    await add_lessons(market, 2)
+    await buy(market, "alice")
+    out = await market.send("alice", "/nextlesson")
+    assert "lesson 1 of 2 (#1): Lesson 1" in out and "Body of lesson 1." in out
+    out = await market.send("alice", "/nextlesson")
+    assert "lesson 2 of 2 (#2): Lesson 2" in out
+    assert "received every lesson" in await market.send("alice", "/nextlesson")
+    out = await market.send("alice", "/lessondone 1")
+    assert "Lesson #1 is done" in out
+    out = await market.send("alice", "/progress")
+    assert "Lessons done: 1 of 2" in out and "Sessions done: 0" in out
+    out = await market.send("alice", "/lessons")
+    assert "received 2 of 2 lessons, done 1" in out and "#1 Lesson 1 ✓" in out
+    assert "Lesson 1" in await market.send("alice", "/lesson 1")
+
+
+async def test_lessons_are_only_for_learners_of_the_course(market: Harness) -> None:
+    """Without the course, /nextlesson refuses and another learner's lesson cannot be read."""
+    await add_lessons(market, 1)
+    assert "Buy one first" in await market.send("bob", "/nextlesson")
+    await buy(market, "alice")
+    await market.send("alice", "/nextlesson")
+    assert "You have no lesson #1" in await market.send("bob", "/lesson 1")
+    assert "You have no lesson #1" in await market.send("bob", "/ratelesson 1 5")
+    assert "Only marketplace admins" in await market.send("alice", "/admin lesson drip x 1")
+
+
+async def test_drip_keeps_local_time_across_dst_and_a_restart(
+    make_app: AppFactory, clock: FakeClock
+) -> None:
+    """Dripped lessons arrive at 09:00 London time before and after the clocks go forward,
+    and a restarted process sends each due lesson exactly once."""
+    clock.set(datetime(2026, 3, 27, 10, 0, tzinfo=UTC))  # a Friday; clocks change Sunday
+    first = harness_for(await make_app())
+    await seed_demo(first.app)
+    await add_lessons(first, 4)
+    assert "a new lesson every 1 days" in await first.send(
+        "admin", "/admin lesson drip python-basics 1"
+    )
+    await first.send("alice", f"/timezone {LONDON}")
+    await buy(first, "alice")
+    out = await first.tick()
+    assert "message for alice" in out and "lesson 1 of 4 (#1)" in out
+
+    # A restart: a new process on the same database takes over.
+    second = harness_for(await make_app())
+    clock.set(datetime(2026, 3, 28, 8, 59, tzinfo=UTC))
+    assert "lesson" not in await second.tick()
+    clock.set(datetime(2026, 3, 28, 9, 0, tzinfo=UTC))  # 09:00 GMT
+    assert "lesson 2 of 4 (#2)" in await second.tick()
+    assert "lesson" not in await second.tick()
+
+    clock.set(datetime(2026, 3, 29, 7, 59, tzinfo=UTC))
+    assert "lesson" not in await second.tick()
+    clock.set(datetime(2026, 3, 29, 8, 0, tzinfo=UTC))  # 09:00 BST
+    assert "lesson 3 of 4 (#3)" in await second.tick()
+    clock.set(datetime(2026, 3, 30, 8, 0, tzinfo=UTC))
+    assert "lesson 4 of 4 (#4)" in await second.tick()
+    clock.set(datetime(2026, 4, 5, 8, 0, tzinfo=UTC))
+    assert "lesson" not in await second.tick()
+    assert await deliveries(second) == 4
+    out = await second.send("alice", "/lessons")
+    assert "received 4 of 4 lessons" in out and "You have received every lesson." in out
+
+
+async def test_concurrent_sweeps_send_each_dripped_lesson_once(
+    make_app: AppFactory, clock: FakeClock
+) -> None:
+    """Two processes sweeping at the same instant deliver every due lesson once."""
+    one = harness_for(await make_app())
+    two = harness_for(await make_app())
+    await seed_demo(one.app)
+    await add_lessons(one, 3)
+    await one.send("admin", "/admin lesson drip python-basics 2")
+    for learner in ("alice", "bob", "carol"):
+        await buy(one, learner)
+    await asyncio.gather(one.app.run_due(), two.app.run_due())
+    assert await deliveries(one) == 3
+    clock.advance(timedelta(days=2, hours=2))
+    await asyncio.gather(one.app.run_due(), two.app.run_due(), one.app.run_due())
+    assert await deliveries(one) == 6
+    out = "\n".join(one.output + two.output)
+    assert out.count("lesson 2 of 3") == 3
+
+
+async def test_on_demand_and_drip_share_one_sequence(market: Harness, clock: FakeClock) -> None:
+    """A lesson fetched on demand is not dripped again; the drip sends the one after it."""
+    await add_lessons(market, 3)
+    await market.send("admin", "/admin lesson drip python-basics 3")
+    await buy(market, "alice")
+    assert "lesson 1 of 3" in await market.tick()
+    assert "lesson 2 of 3" in await market.send("alice", "/nextlesson")
+    clock.advance(timedelta(days=3, hours=1))
+    out = await market.tick()
+    assert "lesson 3 of 3" in out and "lesson 2 of 3" not in out
+    assert await deliveries(market) == 3
+
+
+async def test_a_refund_stops_the_drip(market: Harness, clock: FakeClock) -> None:
+    """After the course is refunded no further lesson is dripped or given on demand."""
+    await add_lessons(market, 3)
+    await market.send("admin", "/admin lesson drip python-basics 1")
+    await buy(market, "alice")
+    await market.tick()
+    await market.send("admin", "/admin refund 1")
+    clock.advance(timedelta(days=2))
+    assert "lesson" not in await market.tick()
+    assert "Buy one first" in await market.send("alice", "/nextlesson")
+    async with market.app.new_uow() as uow:
+        assert (await uow.session.execute(select(LessonDrip.next_due_at))).scalar_one() is None
+
+
+async def test_a_lesson_is_rated_once_per_learner(market: Harness) -> None:
+    """A learner rates a received lesson once, with an optional comment; a second rating is
+    refused and changes nothing; another learner rates it independently."""
+    await add_lessons(market, 1)
+    for learner in ("alice", "bob"):
+        await buy(market, learner)
+        await market.send(learner, "/nextlesson")
+    out = await market.send("alice", "/ratelesson 1")
+    assert "How was lesson #1" in out
+    out = await market.send("alice", "4")  # the fourth button: ★★★★
+    assert "You rated lesson #1 4★" in out and "Add a comment?" in out
+    assert "Your comment is saved" in await market.send("alice", "Clear and short")
+    before = (await snapshot(market), await lesson_ratings(market))
+    out = await market.send("alice", "/ratelesson 1 1 changed my mind")
+    assert "each lesson is rated once" in out
+    assert (await snapshot(market), await lesson_ratings(market)) == before
+    assert "is not a number" in await market.send("bob", "/ratelesson x 2")
+    assert "whole number from 1 to 5" in await market.send("bob", "/ratelesson 1 9")
+    assert "You rated lesson #1 2★" in await market.send("bob", "/ratelesson 1 2 too fast")
+    assert await lesson_ratings(market) == [(4, "Clear and short"), (2, "too fast")]
+    assert "#1 Lesson 1 ✓ 4★" in await market.send("alice", "/lessons")
+
+
+async def test_admins_edit_archive_and_restore_lessons(market: Harness) -> None:
+    """Admins list, edit, archive and restore lessons; archived lessons are not sent."""
+    await add_lessons(market, 2)
+    out = await market.send(
+        "admin", '/admin lesson edit 1 title="Variables" link=https://docs.python.org/3/'
+    )
+    assert "Lesson #1 updated" in out
+    assert "must start with https://" in await market.send(
+        "admin", "/admin lesson edit 1 link=ftp://x"
+    )
+    assert "Unknown lesson field 'colour'" in await market.send(
+        "admin", "/admin lesson edit 1 colour=red"
+    )
+    assert "archived" in await market.send("admin", "/admin lesson archive 2")
+    assert "cannot become archived" in await market.send("admin", "/admin lesson archive 2")
+    out = await market.send("admin", "/admin lessons python-basics")
+    assert (
+        "#1 [1] Variables — active; 0 files, 1 links" in out and "#2 [2] Lesson 2 — archived" in out
+    )
+    await buy(market, "alice")
+    out = await market.send("alice", "/nextlesson")
+    assert "lesson 1 of 1 (#1): Variables" in out and "https://docs.python.org/3/" in out
+    assert "received every lesson" in await market.send("alice", "/nextlesson")
+    await market.send("admin", "/admin lesson restore 2")
+    assert "lesson 2 of 2 (#2)" in await market.send("alice", "/nextlesson")

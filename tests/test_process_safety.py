@@ -1,0 +1,99 @@
+"""Several processes on one database, health and metrics endpoints, and graceful drain."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from sqlalchemy import func, select
+
+from bot.demo_data import seed_demo
+from bot.users import Incoming
+from bot.web import WebServer
+from storage.models import MentorshipRequest, Order
+from tests.conftest import AppFactory, harness_for
+
+
+async def test_double_tap_across_two_processes_acts_once(make_app: AppFactory) -> None:
+    """The same user's two identical updates, handled by two processes at once, end as if
+    handled one after the other: one pending order, reused by the second."""
+    first, second = await make_app(pool_size=4), await make_app(pool_size=4)
+    await seed_demo(first)
+    alice = Incoming("console", "alice", "alice", "/buy python-basics")
+    await first.handle(Incoming("console", "alice", "alice", "/start"))
+    replies = await asyncio.gather(*(app.handle(alice) for app in (first, second) for _ in "ab"))
+    assert all(r[0].text.startswith("Order #1:") for r in replies), [r[0].text for r in replies]
+    async with first.new_uow() as uow:
+        assert (await uow.session.execute(select(func.count(Order.id)))).scalar_one() == 1
+
+
+async def test_two_answers_to_one_question_are_taken_in_turn(make_app: AppFactory) -> None:
+    """Two messages answering the same step at once: the first is the answer, the second is
+    read as the next step's answer (and refused there), never both as the same answer."""
+    first, second = await make_app(pool_size=4), await make_app(pool_size=4)
+    h = harness_for(first)
+    await seed_demo(first)
+    await h.send("alice", "/buy python-basics")
+    await h.send("alice", "/pay 1")
+    await h.send("alice", "/mentor")
+    replies = await asyncio.gather(
+        first.handle(Incoming("console", "alice", "alice", "Goals one")),
+        second.handle(Incoming("console", "alice", "alice", "Goals two")),
+    )
+    texts = sorted(r[0].text for r in replies)
+    assert texts[0] == "Please answer beginner, intermediate or advanced."
+    assert texts[1] == "What is your level in this subject?"
+    async with first.new_uow() as uow:
+        count = await uow.session.execute(select(func.count(MentorshipRequest.id)))
+        assert count.scalar_one() == 0
+
+
+async def test_health_readiness_and_metrics_endpoints(make_app: AppFactory) -> None:
+    """/healthz answers, /readyz reflects the database and shutdown, /metrics counts updates."""
+    app = await make_app()
+    await app.handle(Incoming("console", "alice", "alice", "/help"))
+    await app.handle(Incoming("console", "alice", "alice", "/nonsense"))
+    web = WebServer("127.0.0.1", 0)
+    web.add_readiness_check("database", app.database_reachable)
+    await web.start()
+    base = f"http://127.0.0.1:{web.port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/healthz") as resp:
+                assert resp.status == 200
+            async with http.get(f"{base}/readyz") as resp:
+                assert resp.status == 200
+                assert (await resp.json())["checks"]["database"] is True
+            async with http.get(f"{base}/metrics") as resp:
+                body = await resp.text()
+                assert 'mentorbot_updates_total{outcome="ok",platform="console"}' in body
+                assert 'mentorbot_updates_total{outcome="refused",platform="console"}' in body
+                assert "mentorbot_handling_seconds_bucket" in body
+            web.stopping = True
+            async with http.get(f"{base}/readyz") as resp:
+                assert resp.status == 503
+            broken = WebServer("127.0.0.1", 0)
+
+            async def unreachable() -> bool:
+                return False
+
+            broken.add_readiness_check("database", unreachable)
+            await broken.start()
+            async with http.get(f"http://127.0.0.1:{broken.port}/readyz") as resp:
+                assert resp.status == 503
+                assert (await resp.json())["checks"]["database"] is False
+            await broken.stop()
+    finally:
+        await web.stop()
+
+
+async def test_drain_waits_for_messages_in_flight(make_app: AppFactory) -> None:
+    """Graceful shutdown waits until the message being handled has finished."""
+    app = await make_app()
+    await seed_demo(app)
+    handling = asyncio.create_task(app.handle(Incoming("console", "alice", "alice", "/courses")))
+    await asyncio.sleep(0)  # the task has started and counts as in flight
+    assert await app.drain(within=10)
+    assert handling.done()
+    assert "Python from zero" in (await handling)[0].choices[0].label
+    assert await app.drain(within=0.01)  # nothing in flight: immediate

@@ -1,0 +1,203 @@
+"""Getting messages through: flood limits (429), restarts, webhook mode and failures."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from bot.adapters.telegram.flow_control import FloodControl
+from bot.clock import FakeClock
+from bot.i18n import _
+from bot.outbox import enqueue
+from bot.replies import Say
+from storage.models import Identity, OutboxMessage
+from tests.conftest import AppFactory
+from tests.fake_telegram import BotUnderTest, FakeTelegram, StartBot, bots, serving_fake
+
+WEBHOOK = {
+    "mode": "webhook",
+    "webhook_url": "https://bot.example.com/telegram/webhook",
+    "webhook_secret": "s3cret-Token_1",
+}
+
+
+@pytest.fixture
+async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeTelegram]:
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")  # PTB 22 warns on its own 429 handling otherwise
+    async with serving_fake() as server:
+        yield server
+
+
+@pytest.fixture
+async def start_bot(make_app: AppFactory, fake: FakeTelegram) -> AsyncIterator[StartBot]:
+    async with bots(make_app, fake) as start:
+        yield start
+
+
+async def user_id_of(bot: BotUnderTest, telegram_id: int) -> int:
+    async with bot.app.new_uow() as uow:
+        return int(
+            (
+                await uow.session.execute(
+                    select(Identity.user_id).where(Identity.external_id == str(telegram_id))
+                )
+            ).scalar_one()
+        )
+
+
+async def notify(bot: BotUnderTest, user_id: int, say: Say) -> None:
+    """Write a notice to the outbox, as a core flow does in its transaction."""
+    async with bot.app.new_uow() as uow:
+        await enqueue(uow, user_id, say, bot.app.clock.now())
+        await uow.commit()
+
+
+async def unsent(bot: BotUnderTest) -> int:
+    async with bot.app.new_uow() as uow:
+        return int(
+            (
+                await uow.session.execute(
+                    select(func.count(OutboxMessage.id)).where(OutboxMessage.sent_at.is_(None))
+                )
+            ).scalar_one()
+        )
+
+
+async def test_a_429_is_honoured_and_the_message_still_goes_out(
+    start_bot: StartBot, fake: FakeTelegram
+) -> None:
+    """Telegram says "retry after 1 s": the bot waits and sends the same message again."""
+    bot, _h = await start_bot()
+    limiter = bot.service.application.bot.rate_limiter
+    assert isinstance(limiter, FloodControl) and limiter._max_retries == 5
+    alice = bot.user("Alice")
+    fake.fail("sendMessage", retry_after=1)
+    out = await alice.send("/start")
+    assert "Welcome to mentorbot, Alice!" in out
+    attempts = [c for c in fake.calls_of("sendMessage") if c.params["chat_id"] == alice.id]
+    assert [c.status for c in attempts] == [429, 200]
+    assert attempts[0].params["text"] == attempts[1].params["text"]
+
+
+async def test_a_reply_refused_beyond_the_retries_is_kept_and_sent_later(
+    start_bot: StartBot, fake: FakeTelegram
+) -> None:
+    """Still 429 after the last retry: the reply waits in the outbox, then is delivered."""
+    bot, _h = await start_bot(telegram={"max_retries": 0})
+    alice = bot.user("Alice")
+    fake.fail("sendMessage", retry_after=1)
+    out = await alice.send("/start")
+    assert out == ""
+    assert await unsent(bot) == 1
+    assert await bot.app.notifier.deliver_pending() == 1
+    assert "Welcome to mentorbot, Alice!" in alice.texts()[-1]
+    assert alice.last_with_buttons().buttons[0]["text"] == "Browse courses"
+    assert await unsent(bot) == 0
+
+
+async def test_a_notice_refused_with_429_is_retried_by_the_outbox(
+    start_bot: StartBot, fake: FakeTelegram, clock: FakeClock
+) -> None:
+    """A notice Telegram will not take now stays undelivered and goes out on a later sweep."""
+    bot, _h = await start_bot(telegram={"max_retries": 0})
+    alice = bot.user("Alice")
+    await alice.send("/start")
+    fake.fail("sendMessage", retry_after=1)
+    await notify(bot, await user_id_of(bot, alice.id), Say(_("Skipped.")))
+    assert await bot.app.notifier.deliver_pending() == 0
+    assert await unsent(bot) == 1
+    clock.advance(timedelta(minutes=2))  # past the outbox lease
+    await bot.app.run_due()
+    assert alice.texts()[-1] == "Skipped."
+    assert await unsent(bot) == 0
+
+
+async def test_restart_in_the_middle_of_a_conversation_resumes(
+    start_bot: StartBot, fake: FakeTelegram
+) -> None:
+    """The bot stops after "/mentor"; the answer sent while it was down is handled after the
+    restart as the next step of the same conversation."""
+    bot, _h = await start_bot()
+    alice = bot.user("Alice")
+    await alice.send("/buy python-basics")
+    await alice.press("Pay")
+    assert await alice.pay(alice.received()[-1], charge_id="c-1")
+    out = await alice.send("/mentor python-basics")
+    assert "What do you want to achieve?" in out
+    await bot.stop()
+
+    await fake.push(fake.text_update(alice.user, "Ship my first web app"))
+    again, _h2 = await start_bot()  # a new process on the same database
+    await fake.drained()
+    await again.service.application.update_queue.join()
+    assert "What is your level" in alice.texts()[-1]
+    alice.deliver = again.deliver
+    out = await alice.press("intermediate")
+    assert "When do you prefer to meet?" in out
+
+
+async def test_webhook_mode_sets_the_webhook_and_checks_the_secret(
+    start_bot: StartBot, fake: FakeTelegram
+) -> None:
+    """setWebhook with the secret on start; posts with a wrong or missing secret get 403 and
+    are ignored; the right secret is handled."""
+    bot, _h = await start_bot(telegram=WEBHOOK)
+    assert fake.webhook["url"] == WEBHOOK["webhook_url"]
+    assert fake.webhook["secret_token"] == WEBHOOK["webhook_secret"]
+    assert "callback_query" in fake.webhook["allowed_updates"]
+    assert fake.calls_of("getUpdates") == []
+    assert bot.web is not None
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{bot.web.port}/readyz") as ready,
+    ):
+        assert ready.status == 200 and (await ready.json())["checks"]["telegram"] is True
+
+    alice = bot.user("Alice")
+    update = fake.text_update(alice.user, "/start")
+    assert await bot.post(update, "wrong-secret") == 403
+    assert await bot.post(update, None) == 403
+    assert alice.received() == []
+    async with bot.app.new_uow() as uow:
+        seen = await uow.session.execute(
+            select(Identity.id).where(Identity.external_id == str(alice.id))
+        )
+        assert seen.first() is None  # the forged update reached nothing
+
+    out = await alice.send("/start")  # posts with the right secret
+    assert "Welcome to mentorbot, Alice!" in out
+    out = await alice.press("Browse courses")
+    assert "Courses on offer" in out
+
+
+async def test_an_unexpected_failure_is_logged_and_the_user_told_in_their_language(
+    start_bot: StartBot, fake: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Telegram rejects a reply: the error handler logs the traceback and apologises (zh)."""
+    bot, _h = await start_bot()
+    mei = bot.user("美", language_code="zh")
+    await mei.send("/start")
+    fake.fail("sendMessage", status=400, description="Bad Request: can't parse entities")
+    with caplog.at_level(logging.ERROR, logger="bot.adapters.telegram.service"):
+        await mei.send("/courses")
+    failed = [r for r in caplog.records if r.message == "telegram update failed"]
+    assert failed and failed[0].exc_info is not None
+    assert mei.texts()[-1].startswith("抱歉")
+
+
+async def test_a_user_who_blocked_the_bot_does_not_block_the_outbox(
+    start_bot: StartBot, fake: FakeTelegram
+) -> None:
+    """A notice to a user who blocked the bot is dropped with a warning, not retried forever."""
+    bot, _h = await start_bot()
+    alice = bot.user("Alice")
+    await alice.send("/start")
+    fake.fail("sendMessage", status=403, description="Forbidden: bot was blocked by the user")
+    await notify(bot, await user_id_of(bot, alice.id), Say(_("Skipped.")))
+    await bot.app.notifier.deliver_pending()
+    assert await unsent(bot) == 0
