@@ -45,6 +45,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import os
 import random
@@ -124,7 +125,8 @@ class Settings:
     mentors: int = 100
     processes: int = 3
     speed: int = 300
-    concurrency: int = 64
+    concurrency: int = 200
+    think: float = 1.0  # mean seconds a person takes before each action (0.5–1.5×)
     stripe_share: float = 0.3
     dup_rate: float = 0.1
     decline_rate: float = 0.1
@@ -147,6 +149,14 @@ class PhaseFigures:
     updates: int = 0  # webhook posts answered 200 (duplicates included)
     unique: int = 0
     latencies: list[float] = field(default_factory=list)
+    by_kind: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def slowest(self, n: int = 5) -> str:
+        """The kinds of update with the highest median latency."""
+        medians = sorted(
+            ((statistics.median(v), k, len(v)) for k, v in self.by_kind.items()), reverse=True
+        )
+        return ", ".join(f"{k} {m * 1000:.0f} ms (×{c})" for m, k, c in medians[:n])
 
     @property
     def rate(self) -> float:
@@ -407,6 +417,7 @@ class Balancer:
         key: Any,
         avoid: BotProcess | None = None,
         deadline: float = 90.0,
+        kind: str = "?",
     ) -> tuple[int, BotProcess, bytes]:
         """Deliver until some process answers below 500; returns status, process, body."""
         started = time.monotonic()
@@ -439,6 +450,7 @@ class Balancer:
             if self.phase is not None and status == 200:
                 self.phase.updates += 1
                 self.phase.latencies.append(time.monotonic() - t0)
+                self.phase.by_kind[kind].append(time.monotonic() - t0)
                 if key not in self.unique_ids:
                     self.unique_ids.add(key)
                     self.phase.unique += 1
@@ -486,6 +498,7 @@ class LoadRun:
         self.kill_info: dict[str, float] = {}
         self.kill_when = 1 << 30
         self.kill_now = asyncio.Event()
+        self.killed_wall = 0.0
         self.http: aiohttp.ClientSession
         self.lb: Balancer
         self.db_url = ""
@@ -572,6 +585,10 @@ auto_migrate = true
 
 [payments]
 order_ttl_minutes = 1440
+
+[matching]
+# Offers wait for the simulated mentors however slow the run gets (real mentors get 12 h).
+offer_timeout_minutes = 500000
 
 [sessions]
 duration_minutes = {DURATION_MINUTES}
@@ -759,8 +776,8 @@ format = "json"
         await asyncio.gather(*(one(learner) for learner in group))
         figures.seconds = time.monotonic() - started
         self.lb.phase = None
-        failed = sum(1 for learner in group if learner.failed)
-        self.log(f"{name}: done, {figures.rate:.1f} updates/s, {failed} learners failed")
+        self.log(f"{name}: done, {figures.rate:.1f} updates/s; {self._failures(group)}")
+        self.log(f"{name}: slowest updates (median): {figures.slowest()}")
 
     async def _back_phase(self) -> None:
         figures = PhaseFigures("phase 3: book, meet, rate (+ kill -9)", self.s.processes)
@@ -789,8 +806,14 @@ format = "json"
                 await killer
         figures.seconds = time.monotonic() - started
         self.lb.phase = None
-        failed = sum(1 for learner in group if learner.failed)
-        self.log(f"phase 3: done in {figures.seconds:.0f} s, {failed} learners failed")
+        self.log(f"phase 3: done in {figures.seconds:.0f} s; {self._failures(group)}")
+        self.log(f"phase 3: slowest updates (median): {figures.slowest()}")
+
+    def _failures(self, group: list[LearnerState]) -> str:
+        reasons = Counter(learner.failed[:90] for learner in group if learner.failed)
+        if not reasons:
+            return "no learner failed"
+        return f"{sum(reasons.values())} learners failed: {dict(reasons.most_common(4))}"
 
     async def _kill_and_restart(self, total: int) -> None:
         if not self.s.kill or self.s.processes < 2:
@@ -804,6 +827,7 @@ format = "json"
             f"{self.booked} sessions booked so far"
         )
         killed_at = time.monotonic()
+        self.killed_wall = time.time()
         victim.kill9()
         await asyncio.sleep(2.0)
         victim.start()
@@ -840,7 +864,9 @@ format = "json"
 
     # ── delivering updates ────────────────────────────────────────────────────────────────
 
-    async def deliver(self, update: dict[str, Any], dup: float | None = None) -> None:
+    async def deliver(
+        self, update: dict[str, Any], dup: float | None = None, kind: str = "?"
+    ) -> None:
         """One Telegram update through the balancer; maybe delivered twice on purpose."""
         body = json.dumps(update).encode()
         update_id = update["update_id"]
@@ -851,21 +877,23 @@ format = "json"
 
         rate = self.s.dup_rate if dup is None else dup
         if self.rng.random() >= rate:
-            status, _p, _b = await self.lb.post(WEBHOOK_PATH, body, headers, update_id)
+            status, _p, _b = await self.lb.post(WEBHOOK_PATH, body, headers, update_id, kind=kind)
             self._expect_ok(status, update_id)
             return
         if self.rng.random() < 0.5:  # at once, to two processes
             first = self.lb.pick()
             results = await asyncio.gather(
-                self.lb.post(WEBHOOK_PATH, body, headers, update_id),
-                self.lb.post(WEBHOOK_PATH, body, headers, update_id, avoid=first),
+                self.lb.post(WEBHOOK_PATH, body, headers, update_id, kind=kind),
+                self.lb.post(WEBHOOK_PATH, body, headers, update_id, avoid=first, kind=kind),
             )
             for status, _p, _b in results:
                 self._expect_ok(status, update_id)
             return
-        status, proc, _b = await self.lb.post(WEBHOOK_PATH, body, headers, update_id)
+        status, proc, _b = await self.lb.post(WEBHOOK_PATH, body, headers, update_id, kind=kind)
         self._expect_ok(status, update_id)
-        status, _p, _b = await self.lb.post(WEBHOOK_PATH, body, headers, update_id, avoid=proc)
+        status, _p, _b = await self.lb.post(
+            WEBHOOK_PATH, body, headers, update_id, avoid=proc, kind=kind
+        )
         self._expect_ok(status, update_id)
 
     def _expect_ok(self, status: int, update_id: int) -> None:
@@ -883,8 +911,10 @@ format = "json"
     ) -> tuple[int, Call]:
         """Deliver an update from `who` and find the reply it must have produced."""
         chat = who["id"]
+        if self.s.think:
+            await asyncio.sleep(self.rng.uniform(0.5, 1.5) * self.s.think)
         before = len(self.tg.chat(chat))
-        await self.deliver(update, dup)
+        await self.deliver(update, dup, what)
         found = await self.tg.wait_chat(chat, before, expect, wait)
         if "callback_query" in update:
             qid = update["callback_query"]["id"]
@@ -974,7 +1004,7 @@ format = "json"
         payload = invoice.params["payload"]
         amount = invoice.params["prices"][0]["amount"]
         pcq = self.tg.pre_checkout_update(who, payload, amount)
-        await self.deliver(pcq)
+        await self.deliver(pcq, kind="pre-checkout")
         qid = pcq["pre_checkout_query"]["id"]
         answers = self.tg.by_query.get(qid, [])
         self.answered[pcq["update_id"]] = bool(answers)
@@ -1003,12 +1033,17 @@ format = "json"
             )
             return {"Content-Type": "application/json", "Stripe-Signature": signature}
 
-        posts = [self.lb.post(STRIPE_PATH, body.encode(), headers, event["id"])]
+        posts = [self.lb.post(STRIPE_PATH, body.encode(), headers, event["id"], kind="stripe")]
         if self.rng.random() < 0.5:  # the duplicate at once, to another process
             results = await asyncio.gather(
                 posts[0],
                 self.lb.post(
-                    STRIPE_PATH, body.encode(), headers, event["id"], avoid=self.lb.pick()
+                    STRIPE_PATH,
+                    body.encode(),
+                    headers,
+                    event["id"],
+                    avoid=self.lb.pick(),
+                    kind="stripe",
                 ),
             )
         else:
@@ -1016,7 +1051,7 @@ format = "json"
             results = [
                 first,
                 await self.lb.post(
-                    STRIPE_PATH, body.encode(), headers, event["id"], avoid=first[1]
+                    STRIPE_PATH, body.encode(), headers, event["id"], avoid=first[1], kind="stripe"
                 ),
             ]
         for status, _p, answer in results:
@@ -1131,7 +1166,6 @@ format = "json"
             body = text_of(call)
             try:
                 if body.startswith("New mentorship request #"):
-                    await asyncio.sleep(self.rng.random() * 0.2)
                     await self._answer_offer(who, call)
                 elif body.startswith("Session #") and "has ended" in body:
                     await self._confirm_session(who, call)
@@ -1159,7 +1193,7 @@ format = "json"
             ),
             label.lower(),
         )
-        self.accept_outcomes[" ".join(text_of(reply).split(" ")[:3])] += 1
+        self.accept_outcomes[re.sub(r"#\d+", "#N", " ".join(text_of(reply).split()[:4]))] += 1
 
     async def _confirm_session(self, who: dict[str, Any], followup: Call) -> None:
         sid = int(re.match(r"Session #(\d+)", text_of(followup)).group(1))  # type: ignore[union-attr]
@@ -1216,7 +1250,41 @@ format = "json"
                 f"answered" + (f"; e.g. {self.unanswered[:2]}" if self.unanswered else ""),
             )
         )
+        self._check_notices()
         await self._check_errors()
+
+    def _check_notices(self) -> None:
+        """Notices (outbox rows) are delivered at least once; count any that arrived twice.
+        Reminders and follow-ups are counted by their own check."""
+        kinds = {
+            "offer": starts("New mentorship request #"),
+            "accepted": starts("Good news:"),
+            "booked": contains(" booked session #"),
+            "card payment": starts("Payment received for order #"),
+            "rate prompt": lambda c: starts("Session #")(c) and "How was it?" in text_of(c),
+        }
+        twice: Counter[str] = Counter()
+        total: Counter[str] = Counter()
+        for chat in list(self.tg.by_chat):
+            texts: Counter[tuple[str, str]] = Counter()
+            for _t, c in self.tg.chat(chat):
+                if c.status != 200:
+                    continue
+                for kind, match in kinds.items():
+                    if match(c):
+                        texts[(kind, text_of(c))] += 1
+                        break
+            for (kind, _text), n in texts.items():
+                total[kind] += 1
+                if n > 1:
+                    twice[kind] += n - 1
+        self.report.checks.append(
+            Check(
+                "every notice delivered once",
+                not twice,
+                f"notices {dict(total)}; delivered more than once: {dict(twice) or 'none'}",
+            )
+        )
 
     async def _scalar(self, stmt: Any) -> Any:
         async with self.engine.connect() as conn:
@@ -1392,6 +1460,7 @@ format = "json"
             for user_id in (row.learner_id, mentor_user[row.mentor_id]):
                 expected[(int(chat_of_user[user_id]), row.session_id, kind)] += 1
         seen: Counter[tuple[int, int, str]] = Counter()
+        sent_at: dict[tuple[int, int, str], list[float]] = defaultdict(list)
         lateness: list[float] = []
         due_at = {(row.session_id, row.kind): row.due_at for row in due}
         chats = {chat for chat, _sid, _k in expected}
@@ -1405,11 +1474,13 @@ format = "json"
                 m = reminder.match(body)
                 if m:
                     seen[(chat, int(m.group(1)), "before")] += 1
+                    sent_at[(chat, int(m.group(1)), "before")].append(stamp)
                     continue
                 m = ended.match(body)
                 if m:
                     sid = int(m.group(1))
                     seen[(chat, sid, "followup")] += 1
+                    sent_at[(chat, sid, "followup")].append(stamp)
                     if (sid, "followup") in due_at:
                         sim = (
                             self.start
@@ -1436,6 +1507,16 @@ format = "json"
                 f"{len(wrong)}" + (f", e.g. {wrong[:3]}" if wrong else ""),
             )
         )
+        extra = [k for k in wrong if k[2] > k[1]]
+        if extra and self.killed_wall:
+            t = self.killed_wall
+            spans = [
+                f"{min(sent_at[k[0]]) - t:+.1f}…{max(sent_at[k[0]]) - t:+.1f} s" for k in extra[:5]
+            ]
+            r.notes.append(
+                f"{len(extra)} (chat, session) pairs got a reminder or follow-up more often than "
+                f"it was claimed; first and last copy relative to the kill -9: {spans}"
+            )
         if lateness:
             cuts = (
                 statistics.quantiles(lateness, n=100) if len(lateness) > 1 else [lateness[0]] * 99
@@ -1523,7 +1604,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mentors", type=int, default=100)
     parser.add_argument("--processes", type=int, default=3)
     parser.add_argument("--speed", type=int, default=300, help="[clock] speed of the bots")
-    parser.add_argument("--concurrency", type=int, default=64, help="learners acting at once")
+    parser.add_argument("--concurrency", type=int, default=200, help="learners acting at once")
+    parser.add_argument(
+        "--think", type=float, default=1.0, help="mean seconds before each action of a person"
+    )
     parser.add_argument("--stripe-share", type=float, default=0.3)
     parser.add_argument("--dup-rate", type=float, default=0.1)
     parser.add_argument("--no-kill", action="store_true")
@@ -1544,6 +1628,7 @@ def main(argv: list[str] | None = None) -> int:
         processes=args.processes,
         speed=args.speed,
         concurrency=args.concurrency,
+        think=args.think,
         stripe_share=args.stripe_share,
         dup_rate=args.dup_rate,
         kill=not args.no_kill,
@@ -1554,6 +1639,8 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         logs_dir=args.keep_logs,
     )
+    # The fake Bot API logs every connection a killed bot process drops mid-request.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     report = asyncio.run(run_load(settings))
     print()
     print(report.render())

@@ -52,6 +52,12 @@ class ScaledClock:
         return self._wall_origin + (instant - self._origin) / self.speed
 
 
+def real_span(clock: Clock, real: timedelta) -> timedelta:
+    """How far `clock` moves while `real` wall-clock time passes. A lease bounds real work (a
+    send, a process's life), so under `[clock] speed` it must stretch with the clock."""
+    return real * getattr(clock, "speed", 1)
+
+
 class FakeClock:
     """A clock that only moves when told to."""
 

@@ -174,7 +174,7 @@ class TelegramSection:
     # How often a send that Telegram answered with 429 is retried after its retry_after.
     max_retries: int = 5
     # Updates handled at once (one user's updates are always handled in order).
-    concurrent_updates: int = 64
+    concurrent_updates: int = 16
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,7 @@ class StripeSection:
     reconcile_interval_minutes: int = 15
     reconcile_lookback_hours: int = 72
     # Each Stripe API call: seconds before giving up, and retries of a failed call.
-    timeout_seconds: int = 20
+    timeout_seconds: int = 10
     max_network_retries: int = 2
 
 

@@ -243,8 +243,8 @@ async def apply_plan(
     added = updated = 0
     for spec in plan.lessons:
         course = courses[spec.course]
-        lesson = existing.get((course.id, spec.title))
-        if lesson is None:
+        known = existing.get((course.id, spec.title))
+        if known is None:
             position = spec.position if spec.position is not None else last[course.id] + 1
             lesson = Lesson(
                 course_id=course.id,
@@ -260,6 +260,7 @@ async def apply_plan(
             existing[(course.id, spec.title)] = lesson
             added += 1
         else:
+            lesson = known
             lesson.body, lesson.links = spec.body, list(spec.links)
             if spec.position is not None:
                 lesson.position = spec.position

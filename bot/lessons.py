@@ -28,7 +28,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -182,13 +182,13 @@ async def start_drips(uow: UnitOfWork, now: datetime) -> None:
         and_(Lesson.course_id == Enrollment.course_id, Lesson.status == "active")
     )
     missing = (
-        select(Enrollment.user_id, Enrollment.course_id, func.min(Enrollment.created_at))
+        select(Enrollment.user_id, Enrollment.course_id)
         .join(Course, Course.id == Enrollment.course_id)
         .where(Enrollment.status == "active")
         .where(Course.lesson_drip_days > 0)
         .where(~has_drip)
         .where(has_lesson)
-        .group_by(Enrollment.user_id, Enrollment.course_id)
+        .distinct()
     )
     rows = (await uow.session.execute(missing)).all()
     if not rows:
@@ -198,7 +198,7 @@ async def start_drips(uow: UnitOfWork, now: datetime) -> None:
     # Two processes may find the same learner at once: the unique key keeps one row.
     await uow.session.execute(
         insert(LessonDrip)
-        .values([{"user_id": u, "course_id": c, "next_due_at": now} for u, c, _at in rows])
+        .values([{"user_id": u, "course_id": c, "next_due_at": now} for u, c in rows])
         .on_conflict_do_nothing(index_elements=["user_id", "course_id"])
     )
 
@@ -232,11 +232,17 @@ async def send_due_lessons(uow: UnitOfWork, config: Config, now: datetime) -> in
     await start_drips(uow, now)
     sent = 0
     for drip in await claim_due_drips(uow, now):
-        # A learner asking for a lesson on demand holds their user row: wait for them, so
-        # both paths never pick the same lesson at once.
-        user = await uow.lock(User, drip.user_id)
+        # A learner asking for a lesson on demand holds their user row. Rather than wait (and
+        # risk a deadlock), leave a busy learner's drip to the next sweep.
+        user = (
+            await uow.session.execute(
+                select(User).where(User.id == drip.user_id).with_for_update(skip_locked=True)
+            )
+        ).scalar_one_or_none()
+        if user is None:
+            continue
         course = await uow.get(Course, drip.course_id)
-        assert user is not None and course is not None
+        assert course is not None
         lesson = None
         if course.lesson_drip_days > 0 and await enrolled(uow, user.id, course.id):
             lesson = await next_lesson(uow, user.id, course.id)

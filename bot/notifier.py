@@ -11,9 +11,9 @@ from collections.abc import Callable
 
 from sqlalchemy import update
 
-from bot.clock import Clock
+from bot.clock import Clock, real_span
 from bot.metrics import NOTICES_SENT
-from bot.outbox import Sender, claim_batch, identities_by_recency
+from bot.outbox import LEASE, Sender, claim_batch, identities_by_recency
 from bot.replies import Reply
 from storage.models import OutboxMessage
 from storage.uow import UnitOfWork
@@ -38,7 +38,9 @@ class Notifier:
         while True:
             now = self._clock.now()
             async with self._new_uow() as uow:
-                rows = await claim_batch(uow, now, self._senders)
+                rows = await claim_batch(
+                    uow, now, self._senders, lease=real_span(self._clock, LEASE)
+                )
                 targets = {r.user_id: await identities_by_recency(uow, r.user_id) for r in rows}
                 await uow.commit()
             if not rows:

@@ -43,7 +43,11 @@ async def keep_reply(uow: UnitOfWork, reply: Reply, now: datetime) -> None:
 
 
 async def claim_batch(
-    uow: UnitOfWork, now: datetime, platforms: Collection[str], limit: int = 100
+    uow: UnitOfWork,
+    now: datetime,
+    platforms: Collection[str],
+    limit: int = 100,
+    lease: timedelta = LEASE,
 ) -> list[OutboxMessage]:
     """Lease up to `limit` undelivered rows whose user this process can reach."""
     reachable = select(Identity.user_id).where(Identity.platform.in_(list(platforms)))
@@ -63,7 +67,7 @@ async def claim_batch(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(ids))
         .where(OutboxMessage.sent_at.is_(None))
-        .values(claimed_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
+        .values(claimed_until=now + lease, attempts=OutboxMessage.attempts + 1)
         .returning(OutboxMessage)
         .execution_options(synchronize_session=False)
     )

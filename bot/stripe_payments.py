@@ -230,7 +230,7 @@ class StripePayments:
             yield SessionFacts.parse(session.to_dict())
 
     async def close(self) -> None:
-        await self._http.close_async()
+        await self._http.close_async()  # type: ignore[no-untyped-call]  # stripe: untyped
 
 
 def _log_failure(action: str, exc: stripe.StripeError, order_id: int) -> None:

@@ -49,8 +49,16 @@ class UnitOfWork:
         return await self.session.get(model, ident)
 
     async def lock(self, model: type[T], ident: Any) -> T | None:
-        """Load a row and hold it until commit (FOR UPDATE; SQLite already holds the db)."""
-        stmt = select(model).where(model.id == ident).with_for_update()  # type: ignore[attr-defined]
+        """Load a row and hold it until commit (SQLite already holds the db).
+
+        PostgreSQL: FOR NO KEY UPDATE, which serialises lockers like FOR UPDATE but lets other
+        transactions insert rows that reference this one (their foreign-key check takes FOR
+        KEY SHARE). With FOR UPDATE, two users' updates that notify each other (an outbox row
+        references its recipient) deadlock under load.
+        """
+        stmt = (
+            select(model).where(model.id == ident).with_for_update(key_share=True)  # type: ignore[attr-defined]
+        )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     def add(self, row: Base) -> None:

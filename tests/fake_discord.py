@@ -105,6 +105,7 @@ class FakeDiscord:
 
     def __init__(self) -> None:
         self._ids = itertools.count(900_000_000_000_000_000)
+        self.token = "fake-discord-token"
         self.app_id = self.new_id()
         self.bot = {
             "id": str(self.app_id),
@@ -522,6 +523,8 @@ class FakeDiscord:
         return self._json({"message": "404: Not Found", "code": 0}, 404)
 
     async def _me(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bot {self.token}":
+            return self._json({"message": "401: Unauthorized", "code": 0}, 401)
         return self._json(self.bot)
 
     async def _application(self, request: web.Request) -> web.Response:
@@ -696,7 +699,7 @@ class FakeDiscord:
 def discord_settings(fake: FakeDiscord) -> dict[str, Any]:
     """A `[discord]` section pointed at the fake: its guild, mentors channel and admin role."""
     return {
-        "token": "fake-discord-token",
+        "token": fake.token,
         "guild_ids": [fake.guild_id],
         "mentors_channel_id": fake.mentors_channel,
         "admin_role_ids": [fake.admin_role],

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import discord
 import pytest
 from sqlalchemy import select
 
@@ -121,8 +122,10 @@ async def buy_and_ask(fake: FakeDiscord, learner: FakeUser) -> dict[str, Any]:
     assert opened.callbacks[0]["type"] == 9  # a text box (modal), as the first response
     submitted = await fake.submit(learner, opened, "Learn to write tested code")
     level = await fake.reply(submitted, "What is your level")
-    times = await press(fake, learner, level, "When do you prefer", custom_id="beginner")
-    return await press(fake, learner, times, "is out to", custom_id="any")
+    times = await press(fake, learner, level, "When do you prefer", label="beginner")
+    expired = await fake.press(learner, level, label="beginner")  # pressed again, too late
+    await fake.reply(expired, "This button has expired")
+    return await press(fake, learner, times, "is out to", label="any time")
 
 
 # ── set-up through the core, as Discord identities, where the gateway adds nothing ───────
@@ -502,3 +505,16 @@ async def test_run_starts_discord_when_a_token_is_set(
     assert "discord" in [s.name for s in configured_services(app.config, app)]
     app.config = make_config()
     assert "discord" not in [s.name for s in configured_services(app.config, app)]
+
+
+async def test_a_refused_token_stops_start_up_cleanly(
+    make_app: AppFactory, fake: FakeDiscord
+) -> None:
+    """A token Discord refuses fails `start()` with discord.py's LoginFailure, leaving nothing
+    connected or registered."""
+    app = await make_app(discord_config(fake, discord={"token": "not-the-token"}))
+    bot = DiscordBot(fake, app)
+    with pytest.raises(discord.LoginFailure):
+        await bot.start()
+    assert bot.service is not None and bot.service.client is not None
+    assert bot.service.client.is_closed() and fake.identified == 0

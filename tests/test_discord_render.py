@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from bot.adapters.discord.commands import core_text
-from bot.adapters.discord.render import chunks, submitted_answer, view_for, with_timestamps
+from bot.adapters.discord.render import (
+    Question,
+    chunks,
+    parse_answer,
+    submitted_answer,
+    view_for,
+    with_timestamps,
+)
 from bot.config import ConfigError, config_from_mapping
 from bot.replies import RenderedChoice, Reply
 
@@ -47,21 +54,26 @@ def test_discord_config_is_checked_and_documented() -> None:
 
 
 async def test_choices_become_buttons_whose_custom_id_is_the_command() -> None:
-    """Commands become buttons (once each), links become link buttons; Answer comes last."""
+    """Commands become buttons (once each), answers are bound to their question, links become
+    link buttons; the Answer button comes last."""
     choices = (
         RenderedChoice("Accept", "/accept 3"),
         RenderedChoice("Accept again", "/accept 3"),
+        RenderedChoice("beginner", "beginner"),
         RenderedChoice("Pay by card", "https://pay.example/x", url=True),
         RenderedChoice("Too long", "/x " + "y" * 100),
     )
-    view = view_for(choices, "Answer")
+    view = view_for(choices, Question("q1", "Answer"), answer=True)
     assert view is not None
     items = [item.to_component_dict() for item in view.children]
     assert [(i.get("label"), i.get("custom_id"), i.get("url")) for i in items] == [
         ("Accept", "/accept 3", None),
+        ("beginner", "mentorbot:to:q1:beginner", None),
         ("Pay by card", None, "https://pay.example/x"),
         ("Answer", "mentorbot:answer", None),
     ]
+    assert parse_answer("mentorbot:to:q1:beginner") == ("q1", "beginner")
+    assert parse_answer("/accept 3") is None
     assert view_for((), None) is None
 
 

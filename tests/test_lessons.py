@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.clock import FakeClock
 from bot.demo_data import seed_demo
-from storage.models import LessonDelivery, LessonDrip, LessonRating
-from tests.conftest import AppFactory, Harness, harness_for
+from storage.models import Course, Lesson, LessonDelivery, LessonDrip, LessonFile, LessonRating
+from tests.conftest import AppFactory, Database, Harness, harness_for
 from tests.helpers import buy, snapshot
 
 LONDON = "Europe/London"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -204,3 +208,92 @@ async def test_admins_edit_archive_and_restore_lessons(market: Harness) -> None:
     assert "received every lesson" in await market.send("alice", "/nextlesson")
     await market.send("admin", "/admin lesson restore 2")
     assert "lesson 2 of 2 (#2)" in await market.send("alice", "/nextlesson")
+
+
+def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "MENTORBOT_STORAGE_URL": f"sqlite+aiosqlite:///{tmp_path}/m.db"}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+
+
+async def test_import_from_toml_and_markdown_with_files_and_a_progress_bar(
+    tmp_path: Path,
+) -> None:
+    """`mentorbot lessons import` adds lessons with links and files, shows a progress bar for a
+    large file, sets the drip, and importing again updates instead of adding twice."""
+    assert run_cli(tmp_path, "demo-data").returncode == 0
+    (tmp_path / "handouts").mkdir()
+    (tmp_path / "handouts" / "cheatsheet.pdf").write_bytes(b"%PDF-1.4 cheat sheet")
+    toml = tmp_path / "python.toml"
+    toml.write_text(
+        'course = "python-basics"\ndrip_days = 3\n'
+        + "".join(
+            f'\n[[lessons]]\ntitle = "Step {i}"\nbody = """Text {i}"""\n'
+            + (
+                'links = ["https://docs.python.org/3/"]\nfiles = ["handouts/cheatsheet.pdf"]\n'
+                if i == 1
+                else ""
+            )
+            for i in range(1, 26)
+        ),
+        encoding="utf-8",
+    )
+    markdown = tmp_path / "git.md"
+    markdown.write_text(
+        "# Branches\nA branch is a pointer.\n[Pro Git](https://git-scm.com/book)\n"
+        "![sheet](handouts/cheatsheet.pdf)\n\n# Merging\nTwo histories become one.\n",
+        encoding="utf-8",
+    )
+    proc = run_cli(tmp_path, "lessons", "import", str(toml))
+    assert proc.returncode == 0, proc.stderr
+    assert "Importing lessons [" in proc.stderr and "25/25" in proc.stderr
+    assert "25 added, 0 updated" in proc.stdout
+    proc = run_cli(
+        tmp_path, "lessons", "import", str(toml), str(markdown), "--course", "git-teamwork"
+    )
+    assert "2 added, 25 updated" in proc.stdout, proc.stderr
+
+    engine = Database(f"sqlite+aiosqlite:///{tmp_path}/m.db").engine()
+    async with engine.connect() as conn:
+        lessons = (
+            await conn.execute(
+                select(Lesson.title, Lesson.body, Lesson.links, Course.slug)
+                .join(Course, Course.id == Lesson.course_id)
+                .order_by(Lesson.id)
+            )
+        ).all()
+        files = (await conn.execute(select(LessonFile.filename, LessonFile.data))).all()
+        drip = (
+            await conn.execute(
+                select(Course.lesson_drip_days).where(Course.slug == "python-basics")
+            )
+        ).scalar_one()
+    await engine.dispose()
+    assert len(lessons) == 27 and drip == 3
+    assert lessons[0] == ("Step 1", "Text 1", ["https://docs.python.org/3/"], "python-basics")
+    assert lessons[25] == (
+        "Branches",
+        "A branch is a pointer.",
+        ["https://git-scm.com/book"],
+        "git-teamwork",
+    )
+    assert sorted(f.filename for f in files) == ["cheatsheet.pdf", "cheatsheet.pdf"]
+
+
+def test_a_bad_import_names_the_problem_and_imports_nothing(tmp_path: Path) -> None:
+    """A missing file or an unknown course stops the import with a message; nothing is added."""
+    assert run_cli(tmp_path, "demo-data").returncode == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text('course = "python-basics"\n[[lessons]]\ntitle = "A"\nfiles = ["nope.pdf"]\n')
+    proc = run_cli(tmp_path, "lessons", "import", str(bad))
+    assert proc.returncode == 2 and "file 'nope.pdf' not found" in proc.stderr
+    bad.write_text('course = "cooking"\n[[lessons]]\ntitle = "A"\n')
+    proc = run_cli(tmp_path, "lessons", "import", str(bad))
+    assert proc.returncode == 2 and "no course called cooking" in proc.stderr
+    assert "nothing was imported" in proc.stderr

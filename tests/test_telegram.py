@@ -14,7 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot.adapters.telegram.outgoing import rows, split_text
 from bot.clock import FakeClock
+from bot.i18n import _
+from bot.payments import Checkout
+from bot.replies import RenderedChoice
 from bot.roles import make_mentor
 from bot.users import Incoming, resolve_user
 from storage.models import (
@@ -340,3 +344,61 @@ async def test_enrollment_is_visible_after_payment(start_bot: StartBot) -> None:
         credits = (await uow.session.execute(select(Enrollment.credits_remaining))).scalar_one()
     assert tuple(order) == ("paid", "stars", "c-9", STARS, "XTR")
     assert credits == 4
+
+
+class CardStub:
+    """A card provider that pays on a web page (as Stripe Checkout does)."""
+
+    name = "card"
+
+    def available_on(self, platform: str) -> bool:
+        return True
+
+    async def start_checkout(self, order: Order, course: Any) -> Checkout:
+        return Checkout(label=_("Pay by card"), url=f"https://pay.example.com/o/{order.id}")
+
+    async def refund(self, order: Order) -> None:
+        return None
+
+
+async def test_a_card_checkout_link_is_a_url_button_beside_stars(start_bot: StartBot) -> None:
+    """Where a card provider is configured, its checkout link is a URL button next to Stars."""
+    bot, _h = await start_bot()
+    bot.app.payments = (*bot.app.payments, CardStub())
+    alice = bot.user("Alice")
+    await alice.send("/buy python-basics")
+    buttons = alice.last_with_buttons().buttons
+    assert buttons[0]["text"].startswith(f"Pay {STARS} ⭐") and "callback_data" in buttons[0]
+    card = next(b for b in buttons if b.get("url"))
+    assert card == {"text": "Pay by card", "url": "https://pay.example.com/o/1"}
+
+
+async def test_timezone_by_city_name_and_times_shown_in_it(start_bot: StartBot) -> None:
+    """/timezone takes a city ("Shanghai") or an IANA zone; order times are shown in it."""
+    bot, _h = await start_bot()
+    alice = bot.user("Alice")
+    out = await alice.send("/timezone Shanghai")
+    assert "Timezone set to Asia/Shanghai" in out
+    out = await alice.send("/buy python-basics")
+    assert "Mon 2 Mar 2026, 17:00 (Asia/Shanghai)" in out  # 09:00 UTC
+    out = await alice.send("/timezone new york")
+    assert "Timezone set to America/New_York" in out
+
+
+def test_long_text_is_split_at_line_breaks_within_telegrams_limit() -> None:
+    """Texts over 4096 characters go as several messages, cut between lines."""
+    text = "\n".join(f"line {i:05d} " + "x" * 50 for i in range(200))
+    parts = split_text(text)
+    assert len(parts) > 1 and all(0 < len(p) <= 4096 for p in parts)
+    assert "\n".join(parts) == text
+    assert split_text("y" * 5000) == ["y" * 4096, "y" * 904]
+
+
+def test_short_labels_share_a_keyboard_row() -> None:
+    """Rating stars and Accept/Decline sit in one row; long labels get a row each."""
+    stars = tuple(RenderedChoice("★" * n, f"/rate 1 {n}") for n in range(1, 6))
+    assert [len(r) for r in rows(stars)] == [5]
+    pair = (RenderedChoice("Accept", "/accept 1"), RenderedChoice("Decline", "/decline 1"))
+    assert [len(r) for r in rows(pair)] == [2]
+    long = tuple(RenderedChoice(f"Course number {i} — $49.00, 4 sessions", "/x") for i in range(3))
+    assert [len(r) for r in rows(long)] == [1, 1, 1]

@@ -10,14 +10,23 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
+from bot.adapters.telegram import TelegramService
 from bot.adapters.telegram.flow_control import FloodControl
+from bot.bootstrap import configured_services
 from bot.clock import FakeClock
 from bot.i18n import _
 from bot.outbox import enqueue
 from bot.replies import Say
 from storage.models import Identity, OutboxMessage
-from tests.conftest import AppFactory
-from tests.fake_telegram import BotUnderTest, FakeTelegram, StartBot, bots, serving_fake
+from tests.conftest import AppFactory, make_config
+from tests.fake_telegram import (
+    BotUnderTest,
+    FakeTelegram,
+    StartBot,
+    bots,
+    serving_fake,
+    telegram_config,
+)
 
 WEBHOOK = {
     "mode": "webhook",
@@ -201,3 +210,49 @@ async def test_a_user_who_blocked_the_bot_does_not_block_the_outbox(
     await notify(bot, await user_id_of(bot, alice.id), Say(_("Skipped.")))
     await bot.app.notifier.deliver_pending()
     assert await unsent(bot) == 0
+
+
+async def test_one_users_updates_are_handled_in_order(
+    start_bot: StartBot, fake: FakeTelegram
+) -> None:
+    """A command and its answer fetched in one batch: the answer is handled second."""
+    bot, _h = await start_bot()
+    alice = bot.user("Alice")
+    await alice.send("/buy python-basics")
+    await alice.press("Pay")
+    assert await alice.pay(alice.received()[-1], charge_id="c-1")
+    others = [bot.user(f"U{i}") for i in range(5)]
+    before = len(alice.received())
+    for update in (
+        fake.text_update(alice.user, "/mentor"),
+        *(fake.text_update(u.user, "/courses") for u in others),
+        fake.text_update(alice.user, "Learn to write tests"),
+        fake.text_update(alice.user, "advanced"),
+    ):
+        await fake.push(update)
+    await fake.drained()
+    await bot.service.application.update_queue.join()
+    texts = [c.params.get("text", "") for c in alice.received()[before:]]
+    assert [t.split(".")[0].split("?")[0] for t in texts] == [
+        "Let's find you a mentor for Python from zero",
+        "What is your level in this subject",
+        "When do you prefer to meet",
+    ]
+    assert all("Courses on offer" in u.texts()[-1] for u in others)
+
+
+async def test_mentorbot_run_starts_telegram_when_a_token_is_set(
+    make_app: AppFactory, fake: FakeTelegram
+) -> None:
+    """configured_services: the Telegram service (and the web server) when [telegram] token is
+    set; Stars is then a payment provider, offered in Telegram only."""
+    app = await make_app(telegram_config(fake, telegram={"mode": "webhook", **WEBHOOK}))
+    services = configured_services(app.config, app)
+    assert [s.name for s in services][:1] == ["web"]
+    assert any(isinstance(s, TelegramService) for s in services)
+    stars = [p for p in app.payments if p.name == "stars"]
+    assert len(stars) == 1 and stars[0].available_on("telegram")
+    assert not stars[0].available_on("console") and not stars[0].available_on("discord")
+    plain = await make_app(make_config())
+    assert not any(isinstance(s, TelegramService) for s in configured_services(plain.config, plain))
+    assert "stars" not in [p.name for p in plain.payments]

@@ -103,6 +103,11 @@ async def test_second_payment_for_a_paid_order_is_given_back(
     assert await orders(bot) == [(1, "paid", "stars", "first")]
     assert await enrollments(bot) == [(1, "active", 4)]
 
+    await bot.deliver(fake.payment_update(alice.user, payload, STARS, "second"))  # again
+    assert fake.refunded == {"second"}
+    assert not any(t.startswith("Sorry") for t in alice.texts())
+    assert await enrollments(bot) == [(1, "active", 4)]
+
 
 async def test_pre_checkout_after_a_price_change_is_refused(
     start_bot: StartBot, fake: FakeTelegram

@@ -1,6 +1,7 @@
 """The chat flows, one module per feature; importing this package registers every command."""
 
 from bot.handlers import (  # noqa: F401
+    account,
     admin,
     catalogue,
     cohort,

@@ -120,11 +120,16 @@ async def list_lessons(ctx: Ctx, args: list[str]) -> None:
                 when=When(upcoming),
                 days=course.lesson_drip_days,
             )
+        elif left and course.lesson_drip_days:
+            schedule = _(
+                "A new lesson arrives every {days} days; /nextlesson gets the next one now.",
+                days=course.lesson_drip_days,
+            )
         elif left:
             schedule = _("Get the next one whenever you like with /nextlesson.")
         else:
             schedule = _("You have received every lesson.")
-        done = sum(1 for d in received.values() if d.done_at is not None)
+        done = sum(1 for x in lessons if x.id in received and received[x.id].done_at)
         ctx.say(
             _(
                 "{title}: received {received} of {total} lessons, done {done}.\n{list}\n{schedule}",

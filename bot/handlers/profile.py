@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import delete, select
 
@@ -67,6 +68,25 @@ async def language(ctx: Ctx, args: list[str]) -> None:
     ctx.say(_("Language set to English."))
 
 
+@functools.cache
+def _zones_by_city() -> dict[str, str]:
+    zones: dict[str, str] = {}
+    for zone in sorted(available_timezones()):
+        if "/" in zone and not zone.startswith(("posix/", "right/", "Etc/")):
+            zones.setdefault(zone.rsplit("/", 1)[1].lower(), zone)
+    return zones
+
+
+def zone_named(text: str) -> str:
+    """An IANA zone as given (`Asia/Shanghai`), or the zone of a city (`shanghai`, `New York`)."""
+    text = text.strip()
+    if text.upper() == "UTC":
+        return "UTC"
+    if "/" in text:
+        return text
+    return _zones_by_city().get(text.replace(" ", "_").lower(), text)
+
+
 @command("timezone", _("Set your timezone: /timezone Area/City"))
 async def timezone(ctx: Ctx, args: list[str]) -> None:
     if not args:
@@ -78,7 +98,7 @@ async def timezone(ctx: Ctx, args: list[str]) -> None:
             )
         )
         return
-    name = args[0]
+    name = zone_named(" ".join(args))
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

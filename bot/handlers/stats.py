@@ -13,7 +13,8 @@ from bot.context import Ctx
 from bot.errors import STATUS_NAMES, BadInput
 from bot.i18n import Lines, Localized, Money, Msg, When, _
 from bot.replies import Attachment, Choice
-from bot.report import Breakdown, Report, build_report, chart_png, csv_files
+from bot.report import build_report, chart_png, csv_files
+from bot.report_model import Breakdown, Report
 
 DETAILS = ("courses", "mentors", "csv")
 

@@ -19,7 +19,6 @@ import contextlib
 import logging
 from typing import Any
 
-import discord
 import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
@@ -60,10 +59,20 @@ class DiscordService:
             Route.BASE = self.settings.api_base.rstrip("/")
         if self.settings.gateway_url:
             DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.settings.gateway_url)
-        client = MentorbotClient(self.app, self.settings, **self._client_options)
-        self.client = client
+        self.client = MentorbotClient(self.app, self.settings, **self._client_options)
+        try:
+            await self._connect(self.client)
+        except BaseException:
+            await self.stop()
+            raise
+        self.app.notifier.register(PLATFORM, self.client.deliver)
+        await self.app.notifier.deliver_pending()
+
+    async def _connect(self, client: MentorbotClient) -> None:
+        """Log in (which syncs the commands), then connect and wait for READY."""
         await client.login(self.settings.token.reveal())
         self._connection = asyncio.create_task(client.connect(reconnect=True))
+        self._connection.add_done_callback(_report_lost)
         ready = asyncio.create_task(client.wait_until_ready())
         done, _pending = await asyncio.wait(
             {ready, self._connection}, timeout=READY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
@@ -73,8 +82,6 @@ class DiscordService:
             if self._connection in done:
                 self._connection.result()  # raises why the gateway refused us
             raise RuntimeError("discord: the gateway did not get ready in time")
-        self.app.notifier.register(PLATFORM, client.deliver)
-        await self.app.notifier.deliver_pending()
 
     async def stop(self) -> None:
         if self.client is not None:
@@ -83,6 +90,12 @@ class DiscordService:
                     await self.client.drain()
             await self.client.close()
         if self._connection is not None:
-            with contextlib.suppress(asyncio.CancelledError, discord.DiscordException):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # already reported
                 await self._connection
         Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = self._saved
+
+
+def _report_lost(connection: asyncio.Task[None]) -> None:
+    """discord.py reconnects by itself; a connection that ends with an error is for good."""
+    if not connection.cancelled() and connection.exception() is not None:
+        log.error("discord: the gateway connection ended", exc_info=connection.exception())

@@ -13,26 +13,31 @@ import contextlib
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import discord
 from discord import app_commands
 
-from bot import conversations
 from bot.adapters.discord.commands import slash_commands
 from bot.adapters.discord.render import (
     ANSWER_BUTTON,
+    MAX_CONTENT,
     OWN,
+    Outgoing,
+    Question,
     answer_box,
     messages_for,
+    parse_answer,
+    question_digest,
     submitted_answer,
     with_timestamps,
 )
 from bot.announcements import request_announcement
 from bot.app import Marketplace
+from bot.buttons import conversation_marker
 from bot.config import DiscordSection
-from bot.i18n import _, normalize_language, translations
+from bot.i18n import Msg, _, normalize_language, translations
 from bot.replies import Reply, render
 from bot.users import Incoming
 from storage.models import Identity, User
@@ -41,6 +46,8 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 OFFER = re.compile(r"/(?:accept|decline) (\d+)")
+SORRY = _("Sorry, something went wrong on our side. Nothing was changed; please try again.")
+EXPIRED = _("This button has expired. Please use a newer message, or type the command.")
 
 
 def answered_request(text: str) -> int | None:
@@ -86,11 +93,10 @@ class MentorbotClient(discord.Client):
 
     def __init__(self, app: Marketplace, settings: DiscordSection, **options: Any) -> None:
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice here
-        super().__init__(
-            intents=discord.Intents.default(),  # no privileged intent: DMs carry their text
-            application_id=settings.application_id or None,
-            **options,
-        )
+        if settings.application_id:
+            options["application_id"] = settings.application_id
+        # No privileged intent: slash commands and buttons need none, and DMs carry their text.
+        super().__init__(intents=discord.Intents.default(), **options)
         self.app = app
         self.settings = settings
         self.tree = app_commands.CommandTree(self)
@@ -108,7 +114,8 @@ class MentorbotClient(discord.Client):
         try:
             yield
         finally:
-            self._busy.discard(task)  # type: ignore[arg-type]
+            if task is not None:
+                self._busy.discard(task)
 
     async def drain(self) -> None:
         """Wait for the interactions and deliveries in progress to finish (on shutdown)."""
@@ -134,17 +141,25 @@ class MentorbotClient(discord.Client):
             roles = frozenset(str(role.id) for role in user.roles)
         return Incoming(PLATFORM, str(user.id), user.display_name, text, locale, roles)
 
-    def sorry(self, locale: str | None) -> Reply:
-        lang = normalize_language(locale, self.app.config.bot.default_language)
-        text = _("Sorry, something went wrong on our side. Nothing was changed; please try again.")
-        return Reply(0, text.render(lang))
+    def notice(self, locale: str | None, text: Msg) -> Reply:
+        """A message of the adapter's own, in the language the Discord client reports."""
+        return Reply(
+            0, text.render(normalize_language(locale, self.app.config.bot.default_language))
+        )
 
-    async def press(self, interaction: discord.Interaction[Any], text: str) -> None:
-        """A slash command, a button or a submitted answer: `text` as if the user typed it."""
+    async def press(
+        self, interaction: discord.Interaction[Any], text: str, bound_to: str | None = None
+    ) -> None:
+        """A slash command, a button or a submitted answer: `text` as if the user typed it.
+
+        `bound_to`: an answer button's question, which must still be the open one.
+        """
         with self.working():
-            await self._press(interaction, text)
+            await self._press(interaction, text, bound_to)
 
-    async def _press(self, interaction: discord.Interaction[Any], text: str) -> None:
+    async def _press(
+        self, interaction: discord.Interaction[Any], text: str, bound_to: str | None
+    ) -> None:
         private = interaction.guild_id is not None
         try:
             await interaction.response.defer(ephemeral=private, thinking=True)
@@ -153,16 +168,20 @@ class MentorbotClient(discord.Client):
             log.warning("discord: an interaction expired before it was acknowledged")
             return
         locale = str(interaction.locale)
+        who = str(interaction.user.id)
         try:
-            replies = await self.app.handle(self.incoming(interaction.user, text, locale))
-            label = await self.answer_label(replies)
+            if bound_to is not None and (await self.question_for(who)).digest != bound_to:
+                replies, question = [self.notice(locale, EXPIRED)], None
+            else:
+                replies = await self.app.handle(self.incoming(interaction.user, text, locale))
+                question = await self.question_for(who, replies)
         except Exception:
             log.exception("discord: an interaction failed", extra={"platform": PLATFORM})
-            replies, label = [self.sorry(locale)], None
+            replies, question = [self.notice(locale, SORRY)], None
         try:
             for i, reply in enumerate(replies):
                 last = i == len(replies) - 1
-                for out in messages_for(reply, label if last else None):
+                for out in messages_for(reply, question, answer=last):
                     await interaction.followup.send(**out.kwargs(), ephemeral=private)
             if not replies:
                 await interaction.delete_original_response()
@@ -182,14 +201,18 @@ class MentorbotClient(discord.Client):
         data: dict[str, Any] = dict(interaction.data or {})
         if interaction.type is discord.InteractionType.component:
             custom_id = str(data.get("custom_id", ""))
+            bound = parse_answer(custom_id)
             if custom_id == ANSWER_BUTTON:
                 await self.open_answer_box(interaction)
+            elif bound is not None:
+                digest, answer = bound
+                await self.press(interaction, answer, bound_to=digest)
             elif custom_id and not custom_id.startswith(OWN):
                 await self.press(interaction, custom_id)
         elif interaction.type is discord.InteractionType.modal_submit:
-            answer = submitted_answer(data)
-            if answer is not None:
-                await self.press(interaction, answer)
+            typed = submitted_answer(data)
+            if typed is not None:
+                await self.press(interaction, typed)
 
     async def open_answer_box(self, interaction: discord.Interaction[Any]) -> None:
         """The Answer button: a text box (which must be the first response, so no deferring)."""
@@ -204,17 +227,15 @@ class MentorbotClient(discord.Client):
         except discord.NotFound:
             log.warning("discord: an interaction expired before it was acknowledged")
 
-    async def answer_label(self, replies: list[Reply]) -> str | None:
-        """'Answer', in the reader's language, when a conversation step waits for text."""
-        if not replies or not replies[-1].user_id:
-            return None
+    async def question_for(self, external_id: str, replies: Sequence[Reply] = ()) -> Question:
+        """The question this Discord user is answering now (for their answer buttons), with
+        'Answer' in their language (from their replies) when one is open."""
+        user_id = next((r.user_id for r in replies if r.user_id), None)
         async with self.app.new_uow() as uow:
-            waiting = await conversations.current(uow, replies[-1].user_id)
-            user = await uow.get(User, replies[-1].user_id)
+            marker = await conversation_marker(uow, PLATFORM, external_id)
+            user = await uow.get(User, user_id) if marker and user_id else None
             lang = user.language if user is not None else None
-        if waiting is None or lang is None:
-            return None
-        return _("Answer").render(lang)
+        return Question(question_digest(marker), _("Answer").render(lang) if lang else None)
 
     async def on_message(self, message: discord.Message) -> None:
         """Text in a DM is typed input (guild messages carry no text without a privileged
@@ -227,12 +248,12 @@ class MentorbotClient(discord.Client):
     async def _typed(self, message: discord.Message) -> None:
         try:
             replies = await self.app.handle(self.incoming(message.author, message.content, None))
-            label = await self.answer_label(replies)
+            question: Question | None = await self.question_for(str(message.author.id), replies)
         except Exception:
             log.exception("discord: a DM failed", extra={"platform": PLATFORM})
-            replies, label = [self.sorry(None)], None
+            replies, question = [self.notice(None, SORRY)], None
         for i, reply in enumerate(replies):
-            for out in messages_for(reply, label if i == len(replies) - 1 else None):
+            for out in messages_for(reply, question, answer=i == len(replies) - 1):
                 await message.channel.send(**out.kwargs())
         request_id = answered_request(message.content)
         if request_id is not None:
@@ -274,15 +295,15 @@ class MentorsChannel:
         self._messages: OrderedDict[int, tuple[int, str]] = OrderedDict()
         self._posting: set[int] = set()
 
-    async def _announcement(self, request_id: int) -> tuple[str, discord.ui.View | None] | None:
+    async def _announcement(self, request_id: int) -> Outgoing | None:
+        """The post for a request as it stands, in the marketplace's default language."""
         app = self.client.app
         async with app.new_uow() as uow:
             say = await request_announcement(uow, request_id)
         if say is None:
             return None
         reply = render(0, say, app.config.bot.default_language, "UTC")
-        out = messages_for(reply)[-1]
-        return with_timestamps(reply)[:2000], out.view
+        return Outgoing(with_timestamps(reply)[:MAX_CONTENT], messages_for(reply)[-1].view)
 
     def _remember(self, request_id: int, message_id: int, content: str) -> None:
         self._messages[request_id] = (message_id, content)
@@ -303,10 +324,9 @@ class MentorsChannel:
             shown = await self._announcement(request_id)
             if shown is None:
                 return
-            content, view = shown
             channel = self.client.get_partial_messageable(self.channel_id)
-            message = await channel.send(content=content, **({"view": view} if view else {}))
-            self._remember(request_id, message.id, content)
+            message = await channel.send(**shown.kwargs())
+            self._remember(request_id, message.id, shown.content)
         except discord.HTTPException:
             log.exception("discord: could not post to the mentors channel")
         finally:
@@ -328,10 +348,10 @@ class MentorsChannel:
         shown = await self._announcement(request_id)
         if shown is None:
             return
-        content, view = shown
+        content = shown.content
         if content != before:
             try:
-                await message.edit(content=content, view=view)
+                await message.edit(content=content, view=shown.view)
             except discord.HTTPException:
                 log.exception("discord: could not update a mentors channel message")
                 return

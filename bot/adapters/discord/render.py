@@ -3,12 +3,17 @@
 A choice becomes a button whose custom_id *is* its payload (`/accept 12`); the client reads the
 custom_id of every press and sends it to the core as if typed (checks included, so a stale or
 forged button is refused there). Nothing is kept in memory per message, so buttons keep working
-after a restart. A link choice becomes a link button. A reply that leaves a conversation step
-waiting for free text gets an Answer button, which opens a text box whose content is the answer.
+after a restart. A link choice becomes a link button.
+
+A choice that answers a question rather than running a command (`beginner`, `evening`) is bound
+to the question open when it was shown (a digest of `bot.buttons.conversation_marker`), so
+pressed after the conversation moved on it does not answer the next question. A reply that
+leaves a step waiting for free text gets an Answer button, which opens a text box.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 from dataclasses import dataclass
@@ -29,6 +34,32 @@ OWN = "mentorbot:"
 ANSWER_BUTTON = OWN + "answer"
 ANSWER_BOX = OWN + "answer-box"
 ANSWER_FIELD = "answer"
+ANSWER_TO = OWN + "to:"  # + digest of the question + ":" + the answer
+
+
+@dataclass(frozen=True)
+class Question:
+    """The conversation step a reader is in when a reply is shown to them."""
+
+    digest: str  # answer buttons carry it; see `question_digest`
+    answer_label: str | None = None  # 'Answer' in their language, when the step awaits text
+
+
+def question_digest(marker: str) -> str:
+    """A short, stable name for an open question (`bot.buttons.conversation_marker`)."""
+    return hashlib.sha256(marker.encode()).hexdigest()[:10]
+
+
+def answer_custom_id(digest: str, payload: str) -> str:
+    return f"{ANSWER_TO}{digest}:{payload}"
+
+
+def parse_answer(custom_id: str) -> tuple[str, str] | None:
+    """(question digest, answer) of an answer button's custom_id."""
+    if not custom_id.startswith(ANSWER_TO):
+        return None
+    digest, sep, payload = custom_id.removeprefix(ANSWER_TO).partition(":")
+    return (digest, payload) if sep and payload else None
 
 
 def with_timestamps(reply: Reply) -> str:
@@ -100,15 +131,18 @@ def submitted_answer(data: dict[str, Any]) -> str | None:
 
 
 def view_for(
-    choices: tuple[RenderedChoice, ...], answer_label: str | None
+    choices: tuple[RenderedChoice, ...], question: Question | None = None, answer: bool = False
 ) -> discord.ui.View | None:
-    """Buttons for the choices (and an Answer button); None when there are none.
+    """Buttons for the choices (and, with `answer`, the question's Answer button); None when
+    there are none. Answers are bound to `question` (a notice, shown outside any question,
+    has no answer choices).
 
     The view is stopped before it is sent: presses are read by custom_id in the client, so no
     view object needs to stay in memory (nor a timeout task) per message.
     """
     view = discord.ui.View(timeout=None)
     seen: set[str] = set()
+    answer_label = question.answer_label if question is not None and answer else None
     room = MAX_BUTTONS - (1 if answer_label else 0)
     for choice in choices:
         if len(view.children) >= room:
@@ -121,11 +155,14 @@ def view_for(
         payload = choice.payload
         if payload in seen or payload.startswith(OWN) or not payload:
             continue
-        if len(payload) > MAX_CUSTOM_ID:
+        seen.add(payload)
+        custom_id = payload
+        if not payload.startswith("/") and question is not None:
+            custom_id = answer_custom_id(question.digest, payload)
+        if len(custom_id) > MAX_CUSTOM_ID:
             log.warning("a choice's command is too long for a Discord button; dropped")
             continue
-        seen.add(payload)
-        view.add_item(discord.ui.Button(label=label, custom_id=payload, style=_style(payload)))
+        view.add_item(discord.ui.Button(label=label, custom_id=custom_id, style=_style(payload)))
     if answer_label:
         view.add_item(
             discord.ui.Button(
@@ -157,9 +194,11 @@ class Outgoing:
         return {"content": self.content, **extra}
 
 
-def messages_for(reply: Reply, answer_label: str | None = None) -> list[Outgoing]:
+def messages_for(
+    reply: Reply, question: Question | None = None, answer: bool = False
+) -> list[Outgoing]:
     """A reply as Discord messages: text in chunks, buttons and attachments on the last."""
     parts = chunks(with_timestamps(reply))
     files = tuple(discord.File(io.BytesIO(a.data), filename=a.filename) for a in reply.attachments)
-    last = Outgoing(parts[-1], view_for(reply.choices, answer_label), files)
+    last = Outgoing(parts[-1], view_for(reply.choices, question, answer), files)
     return [*(Outgoing(p) for p in parts[:-1]), last]

@@ -39,11 +39,9 @@ class FloodControl(AIORateLimiter):
             for key, limiter in list(self._chat_limiters.items()):
                 if limiter.has_capacity(limiter.max_rate):
                     del self._chat_limiters[key]
-        limiter = self._chat_limiters.get(chat_id)
-        if limiter is None:
-            limiter = AsyncLimiter(*self._per_chat)
-            self._chat_limiters[chat_id] = limiter
-        return limiter
+        if chat_id not in self._chat_limiters:
+            self._chat_limiters[chat_id] = AsyncLimiter(*self._per_chat)
+        return self._chat_limiters[chat_id]
 
     async def process_request(
         self,

@@ -74,7 +74,7 @@ class Outgoing:
     async def send(self, chat_id: int, user: str, reply: Reply) -> None:
         """Send one reply to a chat; `user` is the Telegram user its buttons are for."""
         markup = await self.keyboard(user, reply.choices)
-        parts = split_text(reply.text)
+        parts = split_text(reply.text) if reply.text.strip() or markup else []
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             await self.bot.send_message(chat_id, part, reply_markup=markup if last else None)

@@ -249,7 +249,7 @@ class TelegramService:
             )
             raise
         if outcome.refund:
-            await self.application.bot.refund_star_payment(user.id, paid.telegram_payment_charge_id)
+            await self.refund(str(user.id), paid.telegram_payment_charge_id)
         await self.send_all(message.chat_id, str(user.id), outcome.replies)
 
     async def on_error(self, update: object, context: Context) -> None:

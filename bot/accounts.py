@@ -1,0 +1,216 @@
+"""One person, one account: joining identities across platforms with one-time codes.
+
+**Linking.** `/link` gives a one-time code (valid `accounts.link_code_minutes`, single use; only
+its SHA-256 is stored). Entering it elsewhere (`/link CODE`) moves the code owner's identities
+onto the account entering it and merges that account into it, in the one transaction of that
+message: orders, enrollments, lessons, requests, sessions, ratings, the mentor profile (when only
+one side has one), roles, pending notices; the earlier-created account's language and timezone
+win. Every table that refers to a user is merged (`merge_accounts` finds them in the schema), so
+new tables follow without changes here. Linking is refused, changing nothing, when the two
+accounts cannot be one: both are mentors, one mentored the other, both hold the same course
+with sessions left, or both booked a session at the same time. Wrong, expired and used codes are
+counted per user in `link_failures`; after `link_max_failures` within
+`link_failure_window_minutes` every code is refused until the window passes, which makes
+guessing the 32⁸ ≈ 10¹² codes hopeless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Column, Table, delete, func, select, update
+from sqlalchemy.orm import aliased
+
+from bot.errors import BadInput
+from bot.i18n import Localized, When, _
+from bot.users import mentor_profile_of
+from storage.models import (
+    Base,
+    Conversation,
+    Course,
+    Enrollment,
+    Identity,
+    LessonDelivery,
+    LessonDrip,
+    LessonRating,
+    LinkCode,
+    LinkFailure,
+    MentorSession,
+    MentorshipRequest,
+    User,
+    UserRole,
+)
+from storage.uow import UnitOfWork
+
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud or retyped
+CODE_LENGTH = 8
+
+
+# --- link codes -----------------------------------------------------------------------------
+
+
+def normalize_code(text: str) -> str:
+    return "".join(ch for ch in text.upper() if ch.isalnum())
+
+
+def hash_code(code: str) -> str:
+    return hashlib.sha256(normalize_code(code).encode("ascii", "ignore")).hexdigest()
+
+
+def format_code(code: str) -> str:
+    return f"{code[:4]}-{code[4:]}"
+
+
+async def new_link_code(uow: UnitOfWork, user_id: int, now: datetime, minutes: int) -> str:
+    """A fresh code for this user; their earlier unused codes stop working."""
+    await uow.session.execute(
+        delete(LinkCode).where(LinkCode.user_id == user_id).where(LinkCode.used_at.is_(None))
+    )
+    code = "".join(secrets.choice(CODE_ALPHABET) for _i in range(CODE_LENGTH))
+    uow.add(
+        LinkCode(
+            user_id=user_id,
+            code_hash=hash_code(code),
+            created_at=now,
+            expires_at=now + timedelta(minutes=minutes),
+            used_at=None,
+        )
+    )
+    await uow.flush()
+    return format_code(code)
+
+
+async def recent_failures(uow: UnitOfWork, user_id: int, since: datetime) -> list[datetime]:
+    rows = await uow.session.execute(
+        select(LinkFailure.attempted_at)
+        .where(LinkFailure.user_id == user_id)
+        .where(LinkFailure.attempted_at > since)
+        .order_by(LinkFailure.attempted_at)
+    )
+    return list(rows.scalars())
+
+
+async def find_code(uow: UnitOfWork, code: str, *, lock: bool = False) -> LinkCode | None:
+    """The code's row; `lock` holds it (and rereads it) so that two people entering it at
+    once cannot both use it. Lock the code's user first: generating a code locks its user,
+    then the codes, and the same order everywhere keeps deadlocks out."""
+    stmt = select(LinkCode).where(LinkCode.code_hash == hash_code(code))
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return (await uow.session.execute(stmt)).scalar_one_or_none()
+
+
+# --- merging --------------------------------------------------------------------------------
+
+
+def user_columns() -> list[tuple[Table, Column[Any]]]:
+    """Every (table, column) in the schema that refers to a user."""
+    found = []
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            if any(fk.column.table.name == User.__tablename__ for fk in column.foreign_keys):
+                found.append((table, column))
+    return found
+
+
+async def check_mergeable(uow: UnitOfWork, keep: int, gone: int) -> None:
+    """Refuse (BadInput, nothing changed) what one account cannot hold."""
+    mentors = [await mentor_profile_of(uow, u) for u in (keep, gone)]
+    if all(m is not None for m in mentors):
+        raise BadInput(
+            _(
+                "Both accounts have a mentor profile, and one account can have only one. "
+                "Please ask an admin to help."
+            )
+        )
+    mentor = next((m for m in mentors if m is not None), None)
+    if mentor is not None:
+        together = await uow.session.execute(
+            select(MentorshipRequest.id)
+            .where(MentorshipRequest.mentor_id == mentor.id)
+            .where(MentorshipRequest.learner_id.in_((keep, gone)))
+            .limit(1)
+        )
+        if together.first() is not None:
+            raise BadInput(
+                _("These two accounts mentor each other, so they cannot become one account.")
+            )
+    e1, e2 = aliased(Enrollment), aliased(Enrollment)
+    both = await uow.session.execute(
+        select(Course)
+        .join(e1, e1.course_id == Course.id)
+        .join(e2, e2.course_id == Course.id)
+        .where(e1.user_id == keep, e2.user_id == gone)
+        .where(e1.status == "active", e2.status == "active")
+        .where(e1.credits_remaining > 0, e2.credits_remaining > 0)
+        .limit(1)
+    )
+    course = both.scalar_one_or_none()
+    if course is not None:
+        raise BadInput(
+            _(
+                "Both accounts have {title} with sessions left. Use up the sessions on one of "
+                "them, or ask an admin to refund one, then link again.",
+                title=Localized(course.title_en, course.title_zh),
+            )
+        )
+    s1, s2 = aliased(MentorSession), aliased(MentorSession)
+    clash = await uow.session.execute(
+        select(s1.start_at)
+        .join(s2, s2.start_at == s1.start_at)
+        .where(s1.learner_id == keep, s2.learner_id == gone)
+        .where(s1.status == "scheduled", s2.status == "scheduled")
+        .limit(1)
+    )
+    start = clash.scalar_one_or_none()
+    if start is not None:
+        raise BadInput(
+            _(
+                "Both accounts have a session booked at {when}. Cancel one, then link again.",
+                when=When(start),
+            )
+        )
+
+
+async def merge_accounts(uow: UnitOfWork, keep: User, gone: User) -> None:
+    """Move everything of `gone` onto `keep`, in the caller's transaction, and delete `gone`.
+
+    Call `check_mergeable` first. Rows `keep` already has an equivalent of (the same role,
+    lesson received or rated, drip), `gone`'s conversation step and unused link codes are
+    dropped first; then every column that refers to a user is repointed.
+    """
+    older = keep if keep.created_at <= gone.created_at else gone
+    keep.language, keep.timezone = older.language, older.timezone
+    run = uow.session.execute
+    for model, key in (
+        (UserRole, UserRole.role),
+        (LessonDelivery, LessonDelivery.lesson_id),
+        (LessonRating, LessonRating.lesson_id),
+        (LessonDrip, LessonDrip.course_id),
+    ):
+        kept = select(key).where(model.user_id == keep.id)
+        await run(
+            delete(model)
+            .where(model.user_id == gone.id)
+            .where(key.in_(kept))
+            .execution_options(synchronize_session=False)
+        )
+    await run(delete(Conversation).where(Conversation.user_id == gone.id))
+    await run(
+        delete(LinkCode).where(LinkCode.user_id == gone.id).where(LinkCode.used_at.is_(None))
+    )
+    for table, column in user_columns():
+        if table.name != User.__tablename__:
+            await run(update(table).where(column == gone.id).values({column.key: keep.id}))
+    await uow.session.delete(gone)
+    await uow.flush()
+
+
+async def count_identities(uow: UnitOfWork, user_id: int) -> int:
+    found = await uow.session.execute(
+        select(func.count(Identity.id)).where(Identity.user_id == user_id)
+    )
+    return int(found.scalar_one())

@@ -1,0 +1,342 @@
+"""The user's data rights: a JSON export of everything stored about them, and erasure.
+
+**Export** (`/mydata`): everything stored about the user as JSON. Other people's identifiers
+(their user and profile ids, names) are left out of the rows that mention them.
+
+**Erasure** (`/deleteme`): identities, roles, conversation, pending notices, link codes, the
+display name and timezone, comments, goals and the mentor profile's text are removed; upcoming
+sessions are cancelled (the other side is told, and a learner whose mentor left gets the credit
+back); open requests and pending orders are cancelled; enrollments are revoked (no more lessons).
+The users row stays as an anonymous tombstone, because paid orders (the books) and the stars of
+ratings (mentors' averages) are kept and point at it. The language stays, so the goodbye is
+readable. Notes a mentor wrote for learners stay with the learners.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from bot.i18n import Msg, When, _
+from bot.offers import close_round
+from bot.outbox import enqueue
+from bot.reminders import skip_for_session
+from bot.replies import Say
+from bot.states import advance
+from bot.users import admin_ids, mentor_profile_of
+from storage.models import (
+    AvailabilityBlock,
+    AvailabilityWindow,
+    Base,
+    ButtonPayload,
+    Conversation,
+    Enrollment,
+    Identity,
+    LessonDelivery,
+    LessonDrip,
+    LessonRating,
+    LinkCode,
+    LinkFailure,
+    MentorProfile,
+    MentorSession,
+    MentorshipRequest,
+    MentorTopic,
+    Order,
+    OutboxMessage,
+    Rating,
+    RequestOffer,
+    User,
+    UserRole,
+)
+from storage.uow import UnitOfWork
+
+DELETED_NAME = "deleted user"
+
+# --- export ---------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _row(obj: Base, *leave_out: str) -> dict[str, Any]:
+    return {
+        c.key: _plain(getattr(obj, c.key))
+        for c in obj.__table__.columns
+        if c.key not in leave_out and not isinstance(getattr(obj, c.key), bytes)
+    }
+
+
+async def export_user(uow: UnitOfWork, user: User) -> dict[str, Any]:
+    """Everything stored about `user`, with other people's identifiers left out."""
+
+    async def rows(stmt: Any) -> list[Any]:
+        return list((await uow.session.execute(stmt)).scalars())
+
+    uid = user.id
+    profile = await mentor_profile_of(uow, uid)
+    data: dict[str, Any] = {
+        "account": _row(user),
+        "identities": [
+            _row(i, "user_id") for i in await rows(select(Identity).where(Identity.user_id == uid))
+        ],
+        "roles": sorted(
+            r.role for r in await rows(select(UserRole).where(UserRole.user_id == uid))
+        ),
+        "orders": [_row(o) for o in await rows(select(Order).where(Order.user_id == uid))],
+        "enrollments": [
+            _row(e) for e in await rows(select(Enrollment).where(Enrollment.user_id == uid))
+        ],
+        "lessons_received": [
+            _row(d) for d in await rows(select(LessonDelivery).where(LessonDelivery.user_id == uid))
+        ],
+        "lesson_ratings": [
+            _row(r) for r in await rows(select(LessonRating).where(LessonRating.user_id == uid))
+        ],
+        "lesson_drips": [
+            _row(d) for d in await rows(select(LessonDrip).where(LessonDrip.user_id == uid))
+        ],
+        "mentorship_requests": [
+            _row(r, "mentor_id")
+            for r in await rows(
+                select(MentorshipRequest).where(MentorshipRequest.learner_id == uid)
+            )
+        ],
+        "sessions_as_learner": [
+            _row(s, "mentor_id")
+            for s in await rows(select(MentorSession).where(MentorSession.learner_id == uid))
+        ],
+        "ratings_given": [
+            _row(r, "ratee_id") for r in await rows(select(Rating).where(Rating.rater_id == uid))
+        ],
+        "ratings_received": [
+            _row(r, "rater_id") for r in await rows(select(Rating).where(Rating.ratee_id == uid))
+        ],
+        "conversation": [
+            _row(c) for c in await rows(select(Conversation).where(Conversation.user_id == uid))
+        ],
+        "link_codes": [
+            _row(c, "code_hash")
+            for c in await rows(select(LinkCode).where(LinkCode.user_id == uid))
+        ],
+        "link_failures": [
+            _row(f) for f in await rows(select(LinkFailure).where(LinkFailure.user_id == uid))
+        ],
+        "pending_notices": [
+            _row(m)
+            for m in await rows(
+                select(OutboxMessage)
+                .where(OutboxMessage.user_id == uid)
+                .where(OutboxMessage.sent_at.is_(None))
+            )
+        ],
+        "mentor_profile": None,
+    }
+    if profile is not None:
+        pid = profile.id
+        data["mentor_profile"] = {
+            **_row(profile),
+            "topics": [
+                _row(t, "mentor_id")
+                for t in await rows(select(MentorTopic).where(MentorTopic.mentor_id == pid))
+            ],
+            "availability": [
+                _row(w, "mentor_id")
+                for w in await rows(
+                    select(AvailabilityWindow).where(AvailabilityWindow.mentor_id == pid)
+                )
+            ],
+            "blocks": [
+                _row(b, "mentor_id")
+                for b in await rows(
+                    select(AvailabilityBlock).where(AvailabilityBlock.mentor_id == pid)
+                )
+            ],
+            "offers": [
+                _row(o, "mentor_id")
+                for o in await rows(select(RequestOffer).where(RequestOffer.mentor_id == pid))
+            ],
+            "sessions_as_mentor": [
+                _row(s, "learner_id")
+                for s in await rows(select(MentorSession).where(MentorSession.mentor_id == pid))
+            ],
+        }
+    return data
+
+
+# Every table with a user column, and the section of the export that covers it (checked by
+# tests/test_account.py, so a new table holding personal data gets an export and an erasure).
+EXPORTED = {
+    "identities": "identities",
+    "user_roles": "roles",
+    "conversations": "conversation",
+    "orders": "orders",
+    "enrollments": "enrollments",
+    "mentor_profiles": "mentor_profile",
+    "mentorship_requests": "mentorship_requests",
+    "sessions": "sessions_as_learner",
+    "ratings": "ratings_given",
+    "outbox": "pending_notices",
+    "lesson_deliveries": "lessons_received",
+    "lesson_ratings": "lesson_ratings",
+    "lesson_drips": "lesson_drips",
+    "link_codes": "link_codes",
+    "link_failures": "link_failures",
+}
+
+
+# --- erasure --------------------------------------------------------------------------------
+
+
+async def erase_user(uow: UnitOfWork, user: User, now: datetime) -> None:
+    """Erase `user`'s personal data, keeping anonymised orders and rating stars (see above)."""
+    uid = user.id
+    run = uow.session.execute
+    profile = await mentor_profile_of(uow, uid)
+    await _cancel_upcoming(uow, user, profile, now)
+    for request in (
+        await run(
+            select(MentorshipRequest).where(MentorshipRequest.learner_id == uid).with_for_update()
+        )
+    ).scalars():
+        if request.status in ("open", "offered", "waitlisted"):
+            await close_round(uow, request, "cancelled")
+            advance("request", request, "cancelled")
+        request.goals, request.preferred_times = "", []
+    for order in (
+        await run(select(Order).where(Order.user_id == uid).where(Order.status == "pending"))
+    ).scalars():
+        advance("order", order, "cancelled")
+    for enrollment in (
+        await run(
+            select(Enrollment).where(Enrollment.user_id == uid).where(Enrollment.status == "active")
+        )
+    ).scalars():
+        advance("enrollment", enrollment, "revoked")
+    await run(update(LessonDrip).where(LessonDrip.user_id == uid).values(next_due_at=None))
+    await run(
+        update(Rating).where((Rating.rater_id == uid) | (Rating.ratee_id == uid)).values(comment="")
+    )
+    await run(update(LessonRating).where(LessonRating.user_id == uid).values(comment=""))
+    await run(update(MentorSession).where(MentorSession.learner_id == uid).values(mentor_note=""))
+    if profile is not None:
+        await _retire_profile(uow, profile, now)
+    identities = list((await run(select(Identity).where(Identity.user_id == uid))).scalars())
+    for identity in identities:
+        await run(
+            delete(ButtonPayload)
+            .where(ButtonPayload.platform == identity.platform)
+            .where(ButtonPayload.external_id == identity.external_id)
+        )
+    for model in (Identity, UserRole, Conversation, OutboxMessage, LinkCode, LinkFailure):
+        await run(delete(model).where(model.user_id == uid))
+    user.display_name = DELETED_NAME
+    user.timezone = "UTC"
+    user.deleted_at = now
+    await uow.flush()
+
+
+async def _tell(uow: UnitOfWork, user_id: int, msg: Msg, now: datetime) -> None:
+    await enqueue(uow, user_id, Say(msg), now)
+
+
+async def _cancel_upcoming(
+    uow: UnitOfWork, user: User, profile: MentorProfile | None, now: datetime
+) -> None:
+    """Cancel the user's sessions yet to start and tell the other side."""
+    mine = MentorSession.learner_id == user.id
+    if profile is not None:
+        mine = mine | (MentorSession.mentor_id == profile.id)
+    upcoming = (
+        await uow.session.execute(
+            select(MentorSession)
+            .where(mine)
+            .where(MentorSession.status == "scheduled")
+            .where(MentorSession.start_at > now)
+            .with_for_update()
+        )
+    ).scalars()
+    for session in list(upcoming):
+        advance("session", session, "cancelled")
+        await skip_for_session(uow, session.id, now)
+        if session.learner_id == user.id:
+            mentor = await uow.get(MentorProfile, session.mentor_id)
+            assert mentor is not None
+            await _tell(
+                uow,
+                mentor.user_id,
+                _(
+                    "Session #{id} on {when} is cancelled: the learner closed their account.",
+                    id=session.id,
+                    when=When(session.start_at),
+                ),
+                now,
+            )
+            continue
+        enrollment = await uow.lock(Enrollment, session.enrollment_id)
+        if enrollment is not None and enrollment.status == "active":
+            enrollment.credits_remaining += 1
+        await _tell(
+            uow,
+            session.learner_id,
+            _(
+                "Session #{id} on {when} is cancelled: your mentor closed their account. "
+                "The session credit is back.",
+                id=session.id,
+                when=When(session.start_at),
+            ),
+            now,
+        )
+
+
+async def _retire_profile(uow: UnitOfWork, profile: MentorProfile, now: datetime) -> None:
+    """A leaving mentor: no more offers; their learners and the admins are told."""
+    run = uow.session.execute
+    for model in (MentorTopic, AvailabilityWindow, AvailabilityBlock):
+        await run(delete(model).where(model.mentor_id == profile.id))
+    profile.bio, profile.languages, profile.capacity = "", [], 0
+    if profile.status == "pending":
+        await uow.session.delete(profile)
+        return
+    if profile.status == "approved":
+        advance("mentor", profile, "suspended")
+    mentees = (
+        await run(
+            select(MentorshipRequest)
+            .join(Enrollment, Enrollment.id == MentorshipRequest.enrollment_id)
+            .where(MentorshipRequest.mentor_id == profile.id)
+            .where(MentorshipRequest.status == "accepted")
+            .where(Enrollment.status == "active")
+            .where(Enrollment.credits_remaining > 0)
+        )
+    ).scalars()
+    left_behind = 0
+    for request in mentees:
+        left_behind += 1
+        await _tell(
+            uow,
+            request.learner_id,
+            _(
+                "Your mentor for request #{id} has left the marketplace. An admin will help "
+                "you find a new mentor.",
+                id=request.id,
+            ),
+            now,
+        )
+    if left_behind:
+        for admin in await admin_ids(uow):
+            await _tell(
+                uow,
+                admin,
+                _(
+                    "Mentor #{id} deleted their account; {n} learners with sessions left need "
+                    "a new mentor.",
+                    id=profile.id,
+                    n=left_behind,
+                ),
+                now,
+            )

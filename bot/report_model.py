@@ -1,0 +1,238 @@
+"""The admin report's numbers, computed from gathered rows (pure; no database).
+
+Weeks are calendar weeks in UTC starting Monday 00:00; the last one is the current, partial
+week. A week's **revenue** is what was paid in it minus what was refunded in it, per currency
+(demo payments move no money and are left out, as in the stats summary). The satisfaction model
+and the other measures are defined in `bot/satisfaction.py`; a week's inputs are the lesson and
+session ratings given in it, the requests for a mentor made in it (with their wait until
+accepted, or until now), and the sessions that started in it. Breakdowns per course and per
+mentor cover all the report's weeks.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from statistics import median
+
+from bot.config import Config
+from bot.report_records import WEEK, EnrollmentRec, OrderRec, Records, RequestRec
+from bot.satisfaction import (
+    Inputs,
+    Satisfaction,
+    Weights,
+    growth_percent,
+    learning_efficiency,
+    satisfaction,
+)
+
+WAITING = ("open", "offered", "waitlisted")
+
+
+def _in(at: datetime | None, start: datetime, end: datetime) -> bool:
+    return at is not None and start <= at < end
+
+
+def net_revenue(orders: Iterable[OrderRec], start: datetime, end: datetime) -> dict[str, int]:
+    """Paid minus refunded within [start, end), per currency, in minor units."""
+    totals: dict[str, int] = defaultdict(int)
+    for o in orders:
+        if _in(o.paid_at, start, end):
+            totals[o.currency] += o.amount
+        if _in(o.refunded_at, start, end):
+            totals[o.currency] -= o.amount
+    return dict(totals)
+
+
+def wait_hours(requests: Iterable[RequestRec], now: datetime) -> list[float]:
+    """Hours from asking to having a mentor (still waiting: so far); cancelled left out."""
+    waits = []
+    for r in requests:
+        if r.status == "accepted" and r.accepted_at is not None:
+            waits.append((r.accepted_at - r.created_at).total_seconds() / 3600)
+        elif r.status in WAITING:
+            waits.append((now - r.created_at).total_seconds() / 3600)
+    return waits
+
+
+def inputs_for(
+    records: Records,
+    start: datetime,
+    end: datetime,
+    course_id: int | None = None,
+    mentor_id: int | None = None,
+) -> Inputs:
+    """The model's inputs for [start, end), optionally for one course or one mentor."""
+
+    def keep(course: int, mentor: int | None) -> bool:
+        return (course_id is None or course == course_id) and (
+            mentor_id is None or mentor == mentor_id
+        )
+
+    sessions = [
+        s
+        for s in records.sessions
+        if keep(s.course_id, s.mentor_id) and _in(s.start_at, start, end)
+    ]
+    return Inputs(
+        lesson_stars=[
+            r.stars
+            for r in records.lesson_stars
+            if mentor_id is None and keep(r.course_id, None) and _in(r.at, start, end)
+        ],
+        session_stars=[
+            r.stars
+            for r in records.session_stars
+            if keep(r.course_id, r.mentor_id) and _in(r.at, start, end)
+        ],
+        wait_hours=wait_hours(
+            (
+                r
+                for r in records.requests
+                if keep(r.course_id, r.mentor_id) and _in(r.created_at, start, end)
+            ),
+            records.now,
+        ),
+        sessions_completed=sum(1 for s in sessions if s.status == "completed"),
+        sessions_no_show=sum(1 for s in sessions if s.status == "no_show"),
+    )
+
+
+@dataclass(frozen=True)
+class WeekRow:
+    start: datetime
+    revenue: dict[str, int]
+    growth: dict[str, float | None]
+    learners: int
+    sessions_completed: int
+    no_shows: int
+    lessons_delivered: int
+    lessons_done: int
+    requests: int
+    efficiency: float
+    score: Satisfaction
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """One course's or one mentor's figures over the report's weeks."""
+
+    id: int
+    name: str
+    label: str  # slug for courses, status for mentors
+    learners: int
+    revenue: dict[str, int]
+    lessons: int
+    lessons_done: int
+    inputs: Inputs
+    score: Satisfaction
+    accepted: int = 0
+    median_accept_hours: float | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    records: Records
+    weeks: list[WeekRow]
+    overall: Satisfaction
+    courses: list[Breakdown]
+    mentors: list[Breakdown]
+    currencies: list[str] = field(default_factory=list)
+
+
+def learners_in(enrollments: Iterable[EnrollmentRec], start: datetime, end: datetime) -> int:
+    """Distinct learners enrolled at some point of [start, end) (refunds end an enrollment)."""
+    return len(
+        {
+            e.user_id
+            for e in enrollments
+            if e.created_at < end and (e.refunded_at is None or e.refunded_at >= start)
+        }
+    )
+
+
+def build(records: Records, config: Config) -> Report:
+    weights = Weights.from_config(config.satisfaction)
+    target = config.satisfaction.accept_target_hours
+    rows: list[WeekRow] = []
+    previous: dict[str, int] = {}
+    for start in records.weeks:
+        end = start + WEEK
+        inputs = inputs_for(records, start, end)
+        revenue = net_revenue(records.orders, start, end)
+        done = sum(1 for x in records.lessons if _in(x.done_at, start, end))
+        learners = learners_in(records.enrollments, start, end)
+        rows.append(
+            WeekRow(
+                start=start,
+                revenue=revenue,
+                growth={
+                    cur: growth_percent(revenue.get(cur, 0), previous.get(cur, 0))
+                    for cur in set(revenue) | set(previous)
+                },
+                learners=learners,
+                sessions_completed=inputs.sessions_completed,
+                no_shows=inputs.sessions_no_show,
+                lessons_delivered=sum(
+                    1 for x in records.lessons if _in(x.delivered_at, start, end)
+                ),
+                lessons_done=done,
+                requests=sum(1 for r in records.requests if _in(r.created_at, start, end)),
+                efficiency=learning_efficiency(inputs.sessions_completed, done, learners),
+                score=satisfaction(inputs, weights, target),
+            )
+        )
+        previous = revenue
+    since, until = records.since, records.now + timedelta(microseconds=1)
+    overall = satisfaction(inputs_for(records, since, until), weights, target)
+    courses = []
+    for cid, slug, title, lesson_count in records.courses:
+        inputs = inputs_for(records, since, until, course_id=cid)
+        courses.append(
+            Breakdown(
+                id=cid,
+                name=title,
+                label=slug,
+                learners=len(
+                    {e.user_id for e in records.enrollments if e.active and e.course_id == cid}
+                ),
+                revenue=net_revenue(
+                    (o for o in records.orders if o.course_id == cid), since, until
+                ),
+                lessons=lesson_count,
+                lessons_done=sum(
+                    1
+                    for x in records.lessons
+                    if x.course_id == cid and _in(x.done_at, since, until)
+                ),
+                inputs=inputs,
+                score=satisfaction(inputs, weights, target),
+            )
+        )
+    mentors = []
+    for mid, name, status in records.mentors:
+        inputs = inputs_for(records, since, until, mentor_id=mid)
+        accepted = [
+            (r.accepted_at - r.created_at).total_seconds() / 3600
+            for r in records.requests
+            if r.mentor_id == mid and r.status == "accepted" and r.accepted_at is not None
+        ]
+        mentors.append(
+            Breakdown(
+                id=mid,
+                name=name,
+                label=status,
+                learners=0,
+                revenue={},
+                lessons=0,
+                lessons_done=0,
+                inputs=inputs,
+                score=satisfaction(inputs, weights, target),
+                accepted=len(accepted),
+                median_accept_hours=median(accepted) if accepted else None,
+            )
+        )
+    currencies = sorted({o.currency for o in records.orders})
+    return Report(records, rows, overall, courses, mentors, currencies)

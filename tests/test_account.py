@@ -1,0 +1,314 @@
+"""One account across platforms (/link, /unlink) and data rights (/mydata, /deleteme)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.accounts import user_columns
+from bot.app import Marketplace
+from bot.clock import FakeClock
+from bot.data_rights import DELETED_NAME, EXPORTED
+from bot.demo_data import seed_demo
+from bot.scheduling import slot_token
+from bot.users import Incoming
+from storage.models import (
+    Conversation,
+    Identity,
+    LessonRating,
+    MentorProfile,
+    MentorSession,
+    MentorshipRequest,
+    Order,
+    OutboxMessage,
+    Rating,
+    User,
+    UserRole,
+)
+from tests.conftest import Harness
+from tests.helpers import buy, matched_pair, snapshot
+
+
+@pytest.fixture
+async def market(harness: Harness) -> Harness:
+    await seed_demo(harness.app)
+    return harness
+
+
+async def on(app: Marketplace, platform: str, who: str, text: str) -> str:
+    """Type `text` as `who` on `platform`; returns the replies' text."""
+    replies = await app.handle(Incoming(platform, who, who, text))
+    return "\n".join(r.text for r in replies)
+
+
+async def buy_on(app: Marketplace, platform: str, who: str) -> None:
+    out = await on(app, platform, who, "/buy python-basics")
+    order_id = out.split("Order #", 1)[1].split(":", 1)[0]
+    assert "is yours" in await on(app, platform, who, f"/pay {order_id}")
+
+
+async def link_code(app: Marketplace, platform: str, who: str) -> str:
+    out = await on(app, platform, who, "/link")
+    found = re.search(r"/link ([0-9A-Z]{4}-[0-9A-Z]{4})", out)
+    assert found, out
+    return found.group(1)
+
+
+async def state(h: Harness) -> tuple[Any, ...]:
+    """The business rows plus who owns which identity."""
+    async with h.app.new_uow() as uow:
+        identities = (
+            await uow.session.execute(
+                select(Identity.platform, Identity.external_id, Identity.user_id).order_by(
+                    Identity.id
+                )
+            )
+        ).all()
+        users = (await uow.session.execute(select(func.count(User.id)))).scalar_one()
+    return await snapshot(h), [tuple(i) for i in identities], users
+
+
+async def test_after_linking_a_purchase_on_telegram_is_visible_on_discord(market: Harness) -> None:
+    """A course bought on Telegram shows on Discord once the code from one is entered on the
+    other, and both platforms are then one account."""
+    app = market.app
+    await buy_on(app, "telegram", "tom")
+    assert "no courses yet" in await on(app, "discord", "tom#1", "/mycourses")
+    code = await link_code(app, "telegram", "tom")
+    out = await on(app, "discord", "tom#1", f"/link {code}")
+    assert "Linked: your account on telegram is now part of this one" in out
+    assert "Python from zero: 4 sessions left" in await on(app, "discord", "tom#1", "/mycourses")
+    assert "Python from zero: 4 sessions left" in await on(app, "telegram", "tom", "/mycourses")
+    async with app.new_uow() as uow:
+        owners = (await uow.session.execute(select(Identity.user_id).distinct())).scalars().all()
+        orders = (await uow.session.execute(select(Order.user_id))).scalars().all()
+    assert len(set(orders)) == 1 and set(orders) <= set(owners)
+    out = await on(app, "discord", "tom#1", "/unlink")
+    assert "telegram tom" in out and "discord tom#1" in out
+
+
+async def test_sessions_and_ratings_follow_the_person(market: Harness, clock: FakeClock) -> None:
+    """A learner with a mentor and a rated session in the console links a new platform and
+    finds them there."""
+    request_id = await matched_pair(market)
+    token = slot_token((clock.now() + timedelta(days=2)).replace(hour=9, minute=0))
+    await market.send("alice", f"/book {request_id} {token}")
+    code = await link_code(market.app, "console", "alice")
+    assert "Linked" in await on(market.app, "telegram", "al", f"/link {code}")
+    out = await on(market.app, "telegram", "al", "/sessions")
+    assert "#1" in out and "ada" in out
+    assert "Learn to write tested code" in await on(market.app, "telegram", "al", "/progress")
+
+
+async def test_wrong_expired_reused_or_guessed_codes_fail_and_change_nothing(
+    market: Harness, clock: FakeClock
+) -> None:
+    """A wrong, expired or used code links nothing; five failures lock /link for the window,
+    even for a right code."""
+    app = market.app
+    await buy_on(app, "telegram", "tom")
+    await on(app, "discord", "eve", "/start")
+    before = await state(market)
+    assert "not valid" in await on(app, "discord", "eve", "/link ABCD-EFGH")
+    expired = await link_code(app, "telegram", "tom")
+    clock.advance(timedelta(minutes=11))
+    assert "expired" in await on(app, "discord", "eve", f"/link {expired}")
+    assert await state(market) == before
+
+    used = await link_code(app, "telegram", "tom")
+    assert "Linked" in await on(app, "console", "tom-laptop", f"/link {used}")
+    before = await state(market)
+    assert "used already" in await on(app, "discord", "eve", f"/link {used}")
+    assert "not valid" in await on(app, "discord", "eve", "/link 2222-2222")
+    assert "not valid" in await on(app, "discord", "eve", "/link 3333-3333")
+    fresh = await link_code(app, "telegram", "tom")
+    before = await state(market)
+    out = await on(app, "discord", "eve", f"/link {fresh}")
+    assert "Too many wrong codes. Try again after" in out
+    assert await state(market) == before
+    clock.advance(timedelta(minutes=61))
+    fresh = await link_code(app, "telegram", "tom")
+    assert "Linked" in await on(app, "discord", "eve", f"/link {fresh}")
+
+
+async def test_own_code_and_two_copies_of_a_course_are_refused(market: Harness) -> None:
+    """Entering your own code, or joining two accounts that both hold a course with sessions
+    left, is refused and changes nothing; the code still works afterwards."""
+    app = market.app
+    await buy_on(app, "telegram", "tom")
+    await buy_on(app, "discord", "tom#1")
+    code = await link_code(app, "telegram", "tom")
+    assert "belongs to this account" in await on(app, "telegram", "tom", f"/link {code}")
+    before = await state(market)
+    out = await on(app, "discord", "tom#1", f"/link {code}")
+    assert "Both accounts have Python from zero with sessions left" in out
+    assert await state(market) == before
+    assert "Linked" in await on(app, "console", "tom", f"/link {code}")
+
+
+async def test_unlinking_leaves_the_data_with_the_account(market: Harness) -> None:
+    """An unlinked platform starts afresh; the courses stay with the account."""
+    app = market.app
+    await buy_on(app, "telegram", "tom")
+    await on(app, "discord", "tom#1", f"/link {await link_code(app, 'telegram', 'tom')}")
+    async with app.new_uow() as uow:
+        discord_id = (
+            await uow.session.execute(select(Identity.id).where(Identity.platform == "discord"))
+        ).scalar_one()
+    out = await on(app, "telegram", "tom", f"/unlink {discord_id}")
+    assert "discord tom#1 is unlinked" in out
+    assert "no courses yet" in await on(app, "discord", "tom#1", "/mycourses")
+    assert "4 sessions left" in await on(app, "telegram", "tom", "/mycourses")
+    assert "nothing to unlink" in await on(app, "telegram", "tom", "/unlink")
+
+
+async def export_of(app: Marketplace, who: str) -> dict[str, Any]:
+    replies = await app.handle(Incoming("console", who, who, "/mydata"))
+    (attachment,) = replies[0].attachments
+    assert attachment.filename == "mydata.json"
+    data: dict[str, Any] = json.loads(attachment.data)
+    return data
+
+
+async def test_export_contains_the_users_data_and_nobody_elses(
+    market: Harness, clock: FakeClock
+) -> None:
+    """/mydata holds the learner's identities, orders, goals and ratings, and nothing of the
+    other learner nor the mentor's name."""
+    request_id = await matched_pair(market)
+    await buy(market, "bob")
+    await market.send("bob", "/mentor python-basics")
+    await market.send("bob", "Bob wants secret things")
+    token = slot_token((clock.now() + timedelta(days=2)).replace(hour=9, minute=0))
+    await market.send("alice", f"/book {request_id} {token}")
+    data = await export_of(market.app, "alice")
+    text = json.dumps(data)
+    assert data["identities"][0]["external_id"] == "alice"
+    assert data["account"]["display_name"] == "alice"
+    assert data["orders"][0]["status"] == "paid"
+    assert data["mentorship_requests"][0]["goals"] == "Learn to write tested code"
+    assert len(data["sessions_as_learner"]) == 1 and data["mentor_profile"] is None
+    assert "bob" not in text.lower() and "secret" not in text and "ada" not in text
+    mentor = await export_of(market.app, "ada")
+    assert mentor["mentor_profile"]["topics"] and mentor["mentor_profile"]["sessions_as_mentor"]
+    assert "alice" not in json.dumps(mentor)
+
+
+def test_every_table_that_mentions_a_user_is_exported() -> None:
+    """Each table with a column pointing at a user has a section in the export, so a new one
+    cannot hold personal data that /mydata and /deleteme overlook."""
+    assert {table.name for table, _column in user_columns()} <= set(EXPORTED)
+
+
+async def totals(h: Harness) -> tuple[Any, ...]:
+    """What the books and the mentors' averages rely on."""
+    async with h.app.new_uow() as uow:
+        run = uow.session.execute
+        paid = (
+            await run(select(func.sum(Order.amount_minor)).where(Order.status == "paid"))
+        ).scalar_one()
+        ratings = (await run(select(func.count(Rating.id), func.sum(Rating.stars)))).one()
+        lessons = (
+            await run(select(func.count(LessonRating.id), func.sum(LessonRating.stars)))
+        ).one()
+        mentors = (
+            await run(
+                select(MentorProfile.id, MentorProfile.rating_sum, MentorProfile.rating_count)
+            )
+        ).all()
+    return paid, tuple(ratings), tuple(lessons), sorted(tuple(m) for m in mentors)
+
+
+async def test_delete_is_confirmed_twice_erases_personal_fields_and_keeps_totals(
+    market: Harness, clock: FakeClock
+) -> None:
+    """/deleteme asks twice; then no personal field of the learner is left, their upcoming
+    session is cancelled (the mentor is told), and paid totals and rating stars stay."""
+    h = market
+    request_id = await matched_pair(h)
+    start = (clock.now() + timedelta(days=1)).replace(hour=9, minute=0)
+    await h.send("alice", f"/book {request_id} {slot_token(start)}")
+    await h.send("alice", f"/book {request_id} {slot_token(start + timedelta(days=3))}")
+    clock.set(start + timedelta(minutes=65))
+    await h.send("ada", "/complete 1")
+    await h.send("alice", "/rate 1 5 wonderful")
+    await h.send("ada", "/rate 1 4 well prepared")
+    await h.send("admin", '/admin lesson add python-basics title="Intro" body="Hi"')
+    await h.send("alice", "/nextlesson")
+    await h.send("alice", "/ratelesson 1 3 too short")
+    before = await totals(h)
+    async with h.app.new_uow() as uow:
+        alice = (
+            await uow.session.execute(
+                select(Identity.user_id).where(Identity.external_id == "alice")
+            )
+        ).scalar_one()
+
+    assert "Continue?" in await h.send("alice", "/deleteme")
+    assert "Nothing was deleted." in await h.send("alice", "no")
+    await h.send("alice", "/deleteme")
+    assert "Last check" in await h.send("alice", "1")  # Yes, continue
+    out = await h.send("alice", "delete")
+    assert "Your personal data is erased" in out
+    assert "message for ada" in out and "the learner closed their account" in out
+
+    assert await totals(h) == before
+    async with h.app.new_uow() as uow:
+        run = uow.session.execute
+        user = (await run(select(User).where(User.id == alice))).scalar_one()
+        assert (user.display_name, user.timezone) == (DELETED_NAME, "UTC")
+        assert user.deleted_at is not None
+        for model in (Identity, UserRole, Conversation, OutboxMessage):
+            rows = await run(select(model).where(model.user_id == user.id))  # type: ignore[attr-defined]
+            assert rows.first() is None, model
+        request = await uow.get(MentorshipRequest, request_id)
+        assert request is not None and request.goals == "" and request.preferred_times == []
+        comments = (await run(select(Rating.comment))).scalars().all()
+        assert comments == ["", ""]
+        assert (await run(select(LessonRating.comment))).scalar_one() == ""
+        statuses = (
+            (await run(select(MentorSession.status).order_by(MentorSession.id))).scalars().all()
+        )
+        assert statuses == ["completed", "cancelled"]
+    assert "no courses yet" in await h.send("alice", "/mycourses")
+
+
+async def test_a_mentor_leaving_returns_the_learners_credit(
+    market: Harness, clock: FakeClock
+) -> None:
+    """A mentor's erasure cancels their upcoming sessions with the credit back, tells the
+    learner, and takes them out of matching."""
+    request_id = await matched_pair(market)
+    start = (clock.now() + timedelta(days=2)).replace(hour=9, minute=0)
+    await market.send("alice", f"/book {request_id} {slot_token(start)}")
+    await market.send("ada", "/deleteme")
+    await market.send("ada", "yes")
+    out = await market.send("ada", "delete")
+    assert "your mentor closed their account. The session credit is back." in out
+    assert "has left the marketplace" in out
+    assert "4 sessions left" in await market.send("alice", "/mycourses")
+    async with market.app.new_uow() as uow:
+        profile = await uow.get(MentorProfile, 1)
+        assert profile is not None and profile.status == "suspended" and profile.bio == ""
+
+
+async def test_a_code_entered_twice_at_once_links_once(market: Harness) -> None:
+    """Two people entering the same code at the same moment: one links, the other is told
+    it was used."""
+    app = market.app
+    await buy_on(app, "telegram", "tom")
+    await on(app, "discord", "tom#1", "/start")
+    await on(app, "console", "tom-laptop", "/start")
+    code = await link_code(app, "telegram", "tom")
+    outs = await asyncio.gather(
+        on(app, "discord", "tom#1", f"/link {code}"),
+        on(app, "console", "tom-laptop", f"/link {code}"),
+    )
+    assert sum("Linked" in out for out in outs) == 1
+    assert sum("used already" in out for out in outs) == 1, outs

@@ -1,0 +1,195 @@
+"""Admin stats: the summary with the satisfaction index, the 12-week PNG chart, breakdowns per
+course and mentor, and CSV files whose sums match the database (in chat and from the CLI)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import struct
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from bot.clock import FakeClock
+from bot.demo_data import seed_demo
+from bot.replies import Attachment
+from bot.report import CHART_SIZE
+from bot.scheduling import slot_token
+from bot.users import Incoming
+from storage.models import Identity, LessonDelivery, MentorSession, Order
+from tests.conftest import Harness
+from tests.helpers import matched_pair
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+async def market(harness: Harness) -> Harness:
+    await seed_demo(harness.app)
+    return harness
+
+
+async def admin_files(h: Harness, text: str) -> tuple[str, dict[str, Attachment]]:
+    replies = await h.app.handle(Incoming("console", "admin", "admin", text))
+    files = {a.filename: a for r in replies for a in r.attachments}
+    return "\n".join(r.text for r in replies), files
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def rows(data: bytes) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+
+
+async def rated_session_and_lesson(h: Harness, clock: FakeClock) -> None:
+    """alice: mentor accepted at once, one session held and rated 5★, one lesson rated 3★."""
+    request_id = await matched_pair(h)
+    start = (clock.now() + timedelta(days=2)).replace(hour=9, minute=0)
+    await h.send("alice", f"/book {request_id} {slot_token(start)}")
+    clock.set(start + timedelta(minutes=65))
+    await h.send("ada", "/complete 1")
+    await h.send("alice", "/rate 1 5 great")
+    await h.send("ada", "/rate 1 2")  # a mentor's rating of a learner does not count
+    await h.send("admin", '/admin lesson add python-basics title="Intro" body="Hello"')
+    await h.send("alice", "/nextlesson")
+    await h.send("alice", "/ratelesson 1 3 ok")
+
+
+async def test_stats_show_the_satisfaction_index_and_a_chart_of_the_expected_size(
+    market: Harness, clock: FakeClock
+) -> None:
+    """Lessons at 3★ (50), sessions at 5★ (100), an instant match with no no-show (100):
+    0.4·50 + 0.3·100 + 0.3·100 = 80; the chart is a valid 1200×900 PNG."""
+    await rated_session_and_lesson(market, clock)
+    text, files = await admin_files(market, "/admin stats")
+    assert "Sessions completed: 1" in text
+    assert "Satisfaction: 80 of 100 (resources 50 · mentors 100 · support 100)" in text
+    chart = files["stats.png"]
+    assert chart.content_type == "image/png"
+    assert png_size(chart.data) == CHART_SIZE
+    with Image.open(io.BytesIO(chart.data)) as image:
+        image.verify()
+    out = await market.send("admin", "/admin stats")
+    assert "[1] By course" in out and "[3] CSV export" in out
+
+
+async def test_breakdowns_per_course_and_mentor(market: Harness, clock: FakeClock) -> None:
+    """The course and mentor breakdowns show learners, lessons, sessions, stars and scores."""
+    await rated_session_and_lesson(market, clock)
+    out = await market.send("admin", "/admin stats courses")
+    assert "python-basics — Python from zero: 1 learners" in out
+    assert "lessons 1 (done 1, 3.0★ (1)) · sessions 1 (5.0★ (1)) · satisfaction 80" in out
+    out = await market.send("admin", "/admin stats mentors")
+    assert "#1 ada (approved): sessions 1 · no-shows 0 · 5.0★ (1) · accepted 1" in out
+    assert "Only marketplace admins" in await market.send("alice", "/admin stats csv")
+    assert "Unknown admin command 'stats pies'" in await market.send("admin", "/admin stats pies")
+
+
+async def test_csv_sums_match_the_database(market: Harness, clock: FakeClock) -> None:
+    """Weekly revenue (paid minus refunded, demo left out), sessions and lessons in the CSV add
+    up to what the database holds; the course breakdown adds up to the same revenue."""
+    await rated_session_and_lesson(market, clock)
+    async with market.app.new_uow() as uow:
+        alice = (
+            await uow.session.execute(
+                select(Identity.user_id).where(Identity.external_id == "alice")
+            )
+        ).scalar_one()
+        for ref, course, amount, paid, refunded in (
+            ("a", 1, 4900, datetime(2026, 2, 10, tzinfo=UTC), None),
+            ("b", 2, 9900, datetime(2026, 2, 24, tzinfo=UTC), None),
+            ("c", 3, 2900, datetime(2026, 2, 25, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)),
+            ("d", 1, 4900, datetime(2025, 6, 1, tzinfo=UTC), None),  # before the 12 weeks
+        ):
+            uow.add(
+                Order(
+                    user_id=alice,
+                    course_id=course,
+                    status="refunded" if refunded else "paid",
+                    amount_minor=amount,
+                    currency="USD",
+                    provider="stripe",
+                    provider_ref=ref,
+                    created_at=paid,
+                    expires_at=paid + timedelta(hours=1),
+                    paid_at=paid,
+                    refunded_at=refunded,
+                )
+            )
+        await uow.commit()
+    text, files = await admin_files(market, "/admin stats csv")
+    assert "weekly.csv, courses.csv, mentors.csv" in text
+    weekly = rows(files["weekly.csv"].data)
+    assert len(weekly) == 12 and weekly[-1]["week_start"] == "2026-03-02"
+    since = datetime(2025, 12, 15, tzinfo=UTC)
+    async with market.app.new_uow() as uow:
+        run = uow.session.execute
+        paid = (
+            await run(
+                select(func.sum(Order.amount_minor))
+                .where(Order.status == "paid")
+                .where(Order.provider != "demo")
+                .where(Order.paid_at >= since)
+            )
+        ).scalar_one()
+        completed = (
+            await run(
+                select(func.count(MentorSession.id)).where(MentorSession.status == "completed")
+            )
+        ).scalar_one()
+        done = (
+            await run(
+                select(func.count(LessonDelivery.id)).where(LessonDelivery.done_at.is_not(None))
+            )
+        ).scalar_one()
+    assert sum(Decimal(w["revenue_USD"]) for w in weekly) == Decimal(paid) / 100 == Decimal("148")
+    assert sum(int(w["sessions_completed"]) for w in weekly) == completed == 1
+    assert sum(int(w["lessons_done"]) for w in weekly) == done == 1
+    by_week = {w["week_start"]: w for w in weekly}
+    assert by_week["2026-02-23"]["revenue_USD"] == "128.00"
+    assert by_week["2026-03-02"]["revenue_USD"] == "-29.00"
+    assert by_week["2026-03-02"]["satisfaction"] == "80.0"
+    courses = rows(files["courses.csv"].data)
+    assert sum(Decimal(c["revenue_USD"]) for c in courses) == Decimal("148")
+    mentors = rows(files["mentors.csv"].data)
+    assert [m["name"] for m in mentors] == ["ada", "linus", "mei"]
+    assert mentors[0]["average_stars"] == "5.00"
+
+
+def test_report_command_writes_the_chart_and_csv(tmp_path: Path) -> None:
+    """`mentorbot report --out DIR` writes stats.png and the three CSV files."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "MENTORBOT_STORAGE_URL": f"sqlite+aiosqlite:///{tmp_path}/m.db",
+        "MPLCONFIGDIR": str(tmp_path / "mpl"),
+    }
+    for args in (["demo-data"], ["report", "--out", str(tmp_path / "out")]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "bot", *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "courses.csv",
+        "mentors.csv",
+        "stats.png",
+        "weekly.csv",
+    ]
+    assert png_size((out / "stats.png").read_bytes()) == CHART_SIZE
+    assert len(rows((out / "weekly.csv").read_bytes())) == 12
+    assert len(rows((out / "courses.csv").read_bytes())) == 3
