@@ -50,6 +50,7 @@ import math
 import os
 import random
 import re
+import resource
 import signal
 import statistics
 import subprocess
@@ -105,12 +106,18 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 STRIPE_KEY = "sk_test_load"
 STRIPE_WEBHOOK_SECRET = "whsec_load_test"
 STRIPE_PATH = "/stripe/webhook"
-COURSE_SLUG = "python-load"
-STARS_PRICE = 250
 SESSIONS_INCLUDED = 4
+# slug, title, topics, price (USD cents), price in Stars
+COURSES = (
+    ("python-load", "Python under load", ("python",), 4900, 250),
+    ("data-load", "Data analysis under load", ("data", "python"), 7900, 400),
+    ("git-load", "Git under load", ("git",), 2900, 150),
+)
+TOPICS = ("python", "data", "git")
+TIMES = ("mornings", "afternoons", "evenings", "any time")  # the buttons' labels
 DURATION_MINUTES = 30
-LEAD_MINUTES = 90
-REMINDER_OFFSETS = (60, 30)
+LEAD_MINUTES = 150
+REMINDER_OFFSETS = (120, 60)
 LEARNER_BASE = 10_000_000
 MENTOR_BASE = 20_000_000
 SORRY = "something went wrong on our side"
@@ -139,6 +146,7 @@ class Settings:
     logs_dir: str | None = None
     pool_size: int = 10
     verbose: bool = True
+    keep_db: bool = False
 
 
 @dataclass
@@ -150,6 +158,19 @@ class PhaseFigures:
     unique: int = 0
     latencies: list[float] = field(default_factory=list)
     by_kind: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds used during the phase
+    load: float = 0.0  # the machine's 1-minute load average at the end
+
+    def cpu_line(self) -> str:
+        if not self.cpu or not self.updates:
+            return ""
+        per = {k: v * 1000 / self.updates for k, v in self.cpu.items()}
+        used = sum(self.cpu.values()) / self.seconds if self.seconds else 0.0
+        return (
+            f"CPU per update: bots {per.get('bots', 0):.1f} ms, PostgreSQL "
+            f"{per.get('postgres', 0):.1f} ms, driver and fakes {per.get('driver', 0):.1f} ms; "
+            f"these used {used:.2f} of the 2 cores; load average {self.load:.1f}"
+        )
 
     def slowest(self, n: int = 5) -> str:
         """The kinds of update with the highest median latency."""
@@ -203,7 +224,10 @@ class Report:
             "",
             "Throughput (webhook updates answered, duplicates included):",
         ]
-        out += ["  " + p.line() for p in self.phases]
+        for p in self.phases:
+            out.append("  " + p.line())
+            if p.cpu_line():
+                out.append("      " + p.cpu_line())
         single = next((p for p in self.phases if p.processes == 1), None)
         multi = next((p for p in self.phases if p.processes > 1 and "front" in p.name), None)
         if single and multi and single.rate:
@@ -564,7 +588,7 @@ class LoadRun:
         )
 
     async def _drop_database(self) -> None:
-        if not self.db_url:
+        if not self.db_url or self.s.keep_db:
             return
         with contextlib.suppress(Exception):
             conn = await asyncpg.connect(self._admin_dsn())
@@ -587,8 +611,8 @@ auto_migrate = true
 order_ttl_minutes = 1440
 
 [matching]
-# Offers wait for the simulated mentors however slow the run gets (real mentors get 12 h).
-offer_timeout_minutes = 500000
+# Real mentors get 12 h; here a round nobody can take (all full or declined) moves on sooner.
+offer_timeout_minutes = 240
 
 [sessions]
 duration_minutes = {DURATION_MINUTES}
@@ -660,25 +684,28 @@ format = "json"
             raise RuntimeError(f"mentorbot migrate failed: {err.decode()[-2000:]}")
         self.engine = create_engine(self.db_url, pool_size=5)
         now = self.clock.now()
-        capacity = max(3, math.ceil(self.s.learners / self.s.mentors) * 2 + 2)
+        # Mentors differ as in a real marketplace (topics, ratings, capacity), so matching
+        # spreads requests instead of offering every one to the same three.
+        base = math.ceil(self.s.learners / self.s.mentors) + 2
         async with async_sessionmaker(self.engine)() as session, session.begin():
-            session.add(
-                Course(
-                    slug=COURSE_SLUG,
-                    title_en="Python under load",
-                    title_zh="压力下的 Python",
-                    description_en="Four sessions.",
-                    description_zh="四次课。",
-                    price_minor=4900,
-                    currency="USD",
-                    sessions_included=SESSIONS_INCLUDED,
-                    topics=["python"],
-                    status="active",
-                    created_at=now,
-                    price_stars=STARS_PRICE,
+            for slug, title, topics, price, stars_price in COURSES:
+                session.add(
+                    Course(
+                        slug=slug,
+                        title_en=title,
+                        title_zh=title,
+                        description_en="Four sessions.",
+                        description_zh="四次课。",
+                        price_minor=price,
+                        currency="USD",
+                        sessions_included=SESSIONS_INCLUDED,
+                        topics=list(topics),
+                        status="active",
+                        created_at=now,
+                        price_stars=stars_price,
+                    )
                 )
-            )
-            for tg_id in self.mentor_ids:
+            for j, tg_id in enumerate(self.mentor_ids):
                 user = User(
                     display_name=f"Mentor{tg_id - MENTOR_BASE}",
                     language="en",
@@ -697,26 +724,31 @@ format = "json"
                     )
                 )
                 session.add(UserRole(user_id=user.id, role="learner"))
+                ratings = self.rng.randint(0, 25)
                 profile = MentorProfile(
                     user_id=user.id,
                     status="approved",
                     languages=["en"],
-                    capacity=capacity,
+                    capacity=self.rng.randint(base, 2 * base),
                     bio="load test mentor",
-                    rating_count=0,
-                    rating_sum=0,
+                    rating_count=ratings,
+                    rating_sum=round(ratings * self.rng.uniform(3.6, 4.9)),
                     created_at=now,
                 )
                 session.add(profile)
                 await session.flush()
-                session.add(MentorTopic(mentor_id=profile.id, topic="python", level=3))
+                topics = {TOPICS[j % len(TOPICS)]} | set(self.rng.sample(TOPICS, 1))
+                for topic in sorted(topics):
+                    session.add(
+                        MentorTopic(mentor_id=profile.id, topic=topic, level=self.rng.randint(2, 3))
+                    )
                 for day in range(7):
                     session.add(
                         AvailabilityWindow(
                             mentor_id=profile.id, weekday=day, start_minute=0, end_minute=1440
                         )
                     )
-        self.log(f"seeded 1 course and {self.s.mentors} mentors (capacity {capacity} each)")
+        self.log(f"seeded {len(COURSES)} courses and {self.s.mentors} mentors")
 
     # ── the scenario ──────────────────────────────────────────────────────────────────────
 
@@ -758,11 +790,36 @@ format = "json"
             await asyncio.gather(*mentors, return_exceptions=True)
         await self._check()
 
+    async def _cpu(self) -> dict[str, dict[int, float]]:
+        """CPU seconds so far of the bot processes, this database's PostgreSQL backends and
+        this process (driver and fakes), by pid."""
+        bots = {p.proc.pid: _cpu_seconds(p.proc.pid) for p in self.processes if p.proc}
+        async with self.engine.connect() as conn:
+            pids = (
+                await conn.execute(
+                    text("SELECT pid FROM pg_stat_activity WHERE datname = :db"),
+                    {"db": self.s.database},
+                )
+            ).scalars()
+            backends = {pid: _cpu_seconds(pid) for pid in pids}
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return {"bots": bots, "postgres": backends, "driver": {0: usage.ru_utime + usage.ru_stime}}
+
+    @staticmethod
+    def _cpu_used(
+        before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
+    ) -> dict[str, float]:
+        return {
+            kind: sum(v - before[kind].get(pid, 0.0) for pid, v in now.items())
+            for kind, now in after.items()
+        }
+
     async def _front_phase(self, name: str, group: list[LearnerState], processes: int) -> None:
         figures = PhaseFigures(name, processes)
         self.report.phases.append(figures)
         self.lb.phase = figures
         gate = asyncio.Semaphore(self.s.concurrency)
+        cpu = await self._cpu()
         started = time.monotonic()
 
         async def one(learner: LearnerState) -> None:
@@ -776,14 +833,18 @@ format = "json"
         await asyncio.gather(*(one(learner) for learner in group))
         figures.seconds = time.monotonic() - started
         self.lb.phase = None
+        figures.cpu = self._cpu_used(cpu, await self._cpu())
+        figures.load = os.getloadavg()[0]
         self.log(f"{name}: done, {figures.rate:.1f} updates/s; {self._failures(group)}")
         self.log(f"{name}: slowest updates (median): {figures.slowest()}")
+        self.log(f"{name}: {figures.cpu_line()}")
 
     async def _back_phase(self) -> None:
         figures = PhaseFigures("phase 3: book, meet, rate (+ kill -9)", self.s.processes)
         self.report.phases.append(figures)
         self.lb.phase = figures
         gate = asyncio.Semaphore(self.s.concurrency)
+        cpu = await self._cpu()
         started = time.monotonic()
         group = [learner for learner in self.learners if not learner.failed]
 
@@ -806,6 +867,8 @@ format = "json"
                 await killer
         figures.seconds = time.monotonic() - started
         self.lb.phase = None
+        figures.cpu = self._cpu_used(cpu, await self._cpu())
+        figures.load = os.getloadavg()[0]
         self.log(f"phase 3: done in {figures.seconds:.0f} s; {self._failures(group)}")
         self.log(f"phase 3: slowest updates (median): {figures.slowest()}")
 
@@ -957,7 +1020,8 @@ format = "json"
     async def _learner_front(self, me: LearnerState) -> None:
         who = self.user(me.tg_id, f"Learner{me.index}")
         await self.say(who, "/start", starts("Welcome to mentorbot"), "/start")
-        _i, order_msg = await self.say(who, f"/buy {COURSE_SLUG}", starts("Order #"), "/buy")
+        course = self.rng.choice(COURSES)[0]
+        _i, order_msg = await self.say(who, f"/buy {course}", starts("Order #"), "/buy")
         order_id = int(re.match(r"Order #(\d+)", text_of(order_msg)).group(1))  # type: ignore[union-attr]
         if me.stripe:
             link = button(order_msg, lambda b: "url" in b)["url"]
@@ -981,15 +1045,15 @@ format = "json"
         before = len(self.tg.chat(me.tg_id))
         _i, out = await self.press(
             who,
-            button(times_msg, labelled("any time"))["callback_data"],
+            button(times_msg, labelled(self.rng.choice(TIMES)))["callback_data"],
             lambda c: starts("Request #")(c) or starts("No mentor is free")(c),
             "times",
         )
         if text_of(out).startswith("No mentor is free"):
             self.report.notes.append(f"learner {me.index} was waitlisted")
-        found = await self.tg.wait_chat(me.tg_id, before, starts("Good news:"), 120.0)
+        found = await self.tg.wait_chat(me.tg_id, before, starts("Good news:"), 180.0)
         if found is None:
-            raise StepFailed("no mentor accepted within 120 s")
+            raise StepFailed("no mentor accepted within 180 s")
         me.accepted_at = found[0]
         me.request_id = int(re.search(r"request #(\d+)", text_of(found[1])).group(1))  # type: ignore[union-attr]
 
@@ -1594,6 +1658,15 @@ format = "json"
         r.notes.append(f"process logs and configs: {self.workdir}")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run_load(settings: Settings) -> Report:
     return await LoadRun(settings).run()
 
@@ -1621,6 +1694,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep-logs", help="directory for process logs (default: a temp dir)")
+    parser.add_argument("--keep-db", action="store_true", help="leave the database for a look")
     args = parser.parse_args(argv)
     settings = Settings(
         learners=args.learners,
@@ -1638,6 +1712,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout=args.timeout,
         seed=args.seed,
         logs_dir=args.keep_logs,
+        keep_db=args.keep_db,
     )
     # The fake Bot API logs every connection a killed bot process drops mid-request.
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)

@@ -35,12 +35,13 @@ from bot.payments import PaymentProvider, expire_orders
 from bot.reminders import send_due
 from bot.replies import Reply, Say, render
 from bot.users import Incoming, resolve_user, roles_of
+from storage.db import is_sqlite
 from storage.models import User
 from storage.uow import UnitOfWork, make_uow_factory
 
 log = logging.getLogger(__name__)
 
-KEEP_CONVERSATION = {"help"}
+KEEP_CONVERSATION = {"help", "cancel", "skip"}  # these look at the step themselves
 SORRY = Say(_("Sorry, something went wrong on our side. Nothing was changed; please try again."))
 
 
@@ -77,6 +78,7 @@ class Marketplace:
         self.clock = clock
         self.payments = tuple(payments)
         self._sessionmaker = make_uow_factory(engine)
+        self._write_lock = asyncio.Lock() if is_sqlite(engine) else None
         self.notifier = Notifier(self.new_uow, clock)
         self.on_new_due: Callable[[list[datetime]], None] = lambda _times: None
         self._in_flight = 0
@@ -84,7 +86,7 @@ class Marketplace:
         self._idle.set()
 
     def new_uow(self) -> UnitOfWork:
-        return UnitOfWork(self._sessionmaker)
+        return UnitOfWork(self._sessionmaker, self._write_lock)
 
     async def handle(self, msg: Incoming) -> list[Reply]:
         """One message or button press from a user; returns the replies to show them."""

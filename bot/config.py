@@ -62,6 +62,8 @@ class StorageSection:
 class PaymentsSection:
     demo: bool = False
     order_ttl_minutes: int = 60
+    refund_window_days: int = 14
+    platform_fee_percent: int = 20
 
 
 @dataclass(frozen=True)
@@ -437,6 +439,13 @@ def _validate(config: Config) -> None:
     ):
         if value < 0:
             raise ConfigError(f"{where} must not be negative, got {value}")
+    if config.payments.refund_window_days < 0:
+        raise ConfigError("[payments] refund_window_days must not be negative")
+    if not 0 <= config.payments.platform_fee_percent <= 100:
+        raise ConfigError(
+            "[payments] platform_fee_percent must be from 0 to 100, "
+            f"got {config.payments.platform_fee_percent}"
+        )
     if not 1 <= config.clock.speed <= 100_000:
         raise ConfigError(f"[clock] speed must be from 1 to 100000, got {config.clock.speed}")
     if config.clock.start:

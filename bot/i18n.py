@@ -98,6 +98,10 @@ class Lines:
         object.__setattr__(self, "items", tuple(items))
         object.__setattr__(self, "sep", sep)
 
+    def as_msg(self) -> Msg:
+        """These lines as one message (nothing to translate in the joining itself)."""
+        return Msg("{lines}", (("lines", self),))
+
 
 def render_value(value: Any, lang: str, tz: str) -> str:
     if isinstance(value, Lines):

@@ -284,6 +284,19 @@ class Rating(Base):
     updated_at: Mapped[datetime | None]
 
 
+class MentorEarning(Base):
+    """What a completed session earned its mentor: one row per session, in the order's money."""
+
+    __tablename__ = "mentor_earnings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), unique=True)
+    mentor_id: Mapped[int] = mapped_column(ForeignKey("mentor_profiles.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime]
+
+
 class AvailabilityBlock(Base):
     """A one-off time a mentor is away (a block or a whole day off), stored in UTC."""
 

@@ -158,3 +158,12 @@ async def test_demo_payments_off_means_no_buying(make_app: AppFactory) -> None:
     h = harness_for(app)
     await seed_demo(app)
     assert "Payments are not set up" in await h.send("alice", "/buy python-basics")
+
+
+async def test_cancel_stops_a_half_finished_step(market: Harness) -> None:
+    """/cancel in the middle of the /mentor questions stops them; free text is then refused."""
+    await buy(market, "alice")
+    await market.send("alice", "/mentor")
+    assert "Stopped. Nothing was saved from that step." in await market.send("alice", "/cancel")
+    assert "Commands start with /" in await market.send("alice", "I want a mentor")
+    assert "There is nothing to cancel." in await market.send("alice", "/cancel")

@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import func, select
 
 from bot.context import Ctx
+from bot.earnings import within_refund_policy
 from bot.errors import STATUS_NAMES, BadInput, NotFound
 from bot.handlers.args import need, need_int
 from bot.handlers.catalogue import course_by_slug, title
@@ -47,7 +48,7 @@ ADMIN_USAGE = (
     "/admin course edit SLUG key=value…\n"
     "/admin course archive|restore SLUG\n"
     "/admin mentors · /admin mentor approve|suspend ID\n"
-    "/admin orders [STATUS] · /admin refund ORDER\n"
+    "/admin orders [STATUS] · /admin refund ORDER [force] · /admin earnings [csv]\n"
     "/admin stats [courses|mentors|csv] · /admin waitlist\n"
     "/admin lessons SLUG · /admin lesson add|edit|archive|restore|drip …\n"
     "/admin match-cohort [apply]"
@@ -301,12 +302,22 @@ async def _orders(ctx: Ctx, args: list[str]) -> None:
 
 
 async def _refund(ctx: Ctx, args: list[str]) -> None:
-    order_id = need_int(args, 0, "/admin refund ORDER")
+    order_id = need_int(args, 0, "/admin refund ORDER [force]")
     order = await ctx.uow.lock(Order, order_id)
     if order is None:
         raise NotFound(_("There is no order #{id}.", id=order_id))
     if order.status != "paid":
         advance("order", order, "refunded")  # raises the refusal naming the state
+    forced = len(args) > 1 and args[1].lower() == "force"
+    if not forced and not await within_refund_policy(ctx.uow, ctx.config, order, ctx.now()):
+        raise BadInput(
+            _(
+                "Order #{id} is outside the refund policy (paid more than {days} days ago, or "
+                "a session was used). To refund it anyway: /admin refund {id} force",
+                id=order.id,
+                days=ctx.config.payments.refund_window_days,
+            )
+        )
     provider = ctx.provider(order.provider)
     if provider is None:
         raise BadInput(

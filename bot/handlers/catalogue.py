@@ -10,7 +10,7 @@ from bot.context import Ctx
 from bot.errors import BadInput, NotFound
 from bot.handlers.args import need, need_int
 from bot.handlers.registry import COMMANDS, command
-from bot.i18n import Lines, Localized, Money, When, _
+from bot.i18n import Lines, Localized, Money, Msg, When, _
 from bot.payments import fulfil_order
 from bot.replies import Choice
 from bot.states import advance
@@ -85,16 +85,24 @@ async def list_courses(ctx: Ctx, args: list[str]) -> None:
 @command("course", _("Show one course: /course SLUG"))
 async def show_course(ctx: Ctx, args: list[str]) -> None:
     course = await course_by_slug(ctx.uow, need(args, 0, "/course SLUG"))
+    detail = _(
+        "{title}\n{description}\nPrice: {price} · {n} mentor sessions · topics: {topics}",
+        title=title(course),
+        description=Localized(course.description_en, course.description_zh),
+        price=price(course),
+        n=course.sessions_included,
+        topics=", ".join(course.topics) or "—",
+    )
     ctx.say(
-        _(
-            "{title}\n{description}\nPrice: {price} · {n} mentor sessions · topics: {topics}",
-            title=title(course),
-            description=Localized(course.description_en, course.description_zh),
-            price=price(course),
-            n=course.sessions_included,
-            topics=", ".join(course.topics) or "—",
-        ),
+        Lines([detail, refund_policy(ctx)]).as_msg(),
         [Choice(_("Buy"), f"/buy {course.slug}")],
+    )
+
+
+def refund_policy(ctx: Ctx) -> Msg:
+    return _(
+        "Refunds: in full within {days} days of payment if no session has been used.",
+        days=ctx.config.payments.refund_window_days,
     )
 
 
@@ -204,8 +212,8 @@ async def cancel_order(ctx: Ctx, args: list[str]) -> None:
     ctx.say(_("Order #{id} is cancelled. Nothing was charged.", id=order.id))
 
 
-@command("mycourses", _("Your courses and the sessions left"))
-async def my_courses(ctx: Ctx, args: list[str]) -> None:
+async def my_enrollments(ctx: Ctx) -> list[tuple[Enrollment, Course]]:
+    """The actor's active enrollments with their courses; says so when there are none."""
     rows = (
         await ctx.uow.session.execute(
             select(Enrollment, Course)
@@ -217,6 +225,13 @@ async def my_courses(ctx: Ctx, args: list[str]) -> None:
     ).all()
     if not rows:
         ctx.say(_("You have no courses yet."), [Choice(_("Browse courses"), "/courses")])
+    return [(e, c) for e, c in rows]
+
+
+@command("mycourses", _("Your courses and the sessions left"))
+async def my_courses(ctx: Ctx, args: list[str]) -> None:
+    rows = await my_enrollments(ctx)
+    if not rows:
         return
     lines = []
     choices = []

@@ -5,27 +5,17 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.context import Ctx
-from bot.handlers.catalogue import title
+from bot.handlers.catalogue import my_enrollments, title
 from bot.handlers.registry import command
 from bot.i18n import Lines, Msg, When, _
 from bot.lessons import lesson_counts
-from bot.replies import Choice
-from storage.models import Course, Enrollment, MentorSession, MentorshipRequest
+from storage.models import MentorSession, MentorshipRequest
 
 
 @command("progress", _("Your progress: lessons and sessions done and left, goals and notes"))
 async def progress(ctx: Ctx, args: list[str]) -> None:
-    rows = (
-        await ctx.uow.session.execute(
-            select(Enrollment, Course)
-            .join(Course, Course.id == Enrollment.course_id)
-            .where(Enrollment.user_id == ctx.actor.id)
-            .where(Enrollment.status == "active")
-            .order_by(Enrollment.id)
-        )
-    ).all()
+    rows = await my_enrollments(ctx)
     if not rows:
-        ctx.say(_("You have no courses yet."), [Choice(_("Browse courses"), "/courses")])
         return
     for enrollment, course in rows:
         sessions = list(

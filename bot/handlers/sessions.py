@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.context import Ctx
+from bot.earnings import credit_mentor
 from bot.errors import STATUS_NAMES, BadInput, NotAllowed, NotFound
 from bot.handlers.args import need, need_int
 from bot.handlers.catalogue import title
@@ -455,6 +456,7 @@ async def _mentor_outcome(ctx: Ctx, session: MentorSession, answer: str) -> None
         return
     advance("session", session, answer)
     if answer == "completed":
+        await credit_mentor(ctx.uow, ctx.config, session, ctx.now())
         ctx.say(
             _(
                 "Session #{id} is marked completed. How would you rate {learner}?",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 17:08:31.035955
+Create Date: 2026-11-25 18:25:09.009475
 
 """
 from typing import Sequence, Union
@@ -370,6 +370,23 @@ def upgrade() -> None:
         batch_op.create_index('uq_sessions_learner_start_scheduled', ['learner_id', 'start_at'], unique=True, sqlite_where=sa.text("status = 'scheduled'"), postgresql_where=sa.text("status = 'scheduled'"))
         batch_op.create_index('uq_sessions_mentor_start_scheduled', ['mentor_id', 'start_at'], unique=True, sqlite_where=sa.text("status = 'scheduled'"), postgresql_where=sa.text("status = 'scheduled'"))
 
+    op.create_table('mentor_earnings',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('session_id', sa.Integer(), nullable=False),
+    sa.Column('mentor_id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('amount_minor', sa.Integer(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['mentor_id'], ['mentor_profiles.id'], name=op.f('fk_mentor_earnings_mentor_id_mentor_profiles')),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_mentor_earnings_order_id_orders')),
+    sa.ForeignKeyConstraint(['session_id'], ['sessions.id'], name=op.f('fk_mentor_earnings_session_id_sessions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_mentor_earnings')),
+    sa.UniqueConstraint('session_id', name=op.f('uq_mentor_earnings_session_id'))
+    )
+    with op.batch_alter_table('mentor_earnings', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_mentor_earnings_mentor_id'), ['mentor_id'], unique=False)
+
     op.create_table('ratings',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('session_id', sa.Integer(), nullable=False),
@@ -413,6 +430,10 @@ def downgrade() -> None:
 
     op.drop_table('reminders')
     op.drop_table('ratings')
+    with op.batch_alter_table('mentor_earnings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_mentor_earnings_mentor_id'))
+
+    op.drop_table('mentor_earnings')
     with op.batch_alter_table('sessions', schema=None) as batch_op:
         batch_op.drop_index('uq_sessions_mentor_start_scheduled', sqlite_where=sa.text("status = 'scheduled'"), postgresql_where=sa.text("status = 'scheduled'"))
         batch_op.drop_index('uq_sessions_learner_start_scheduled', sqlite_where=sa.text("status = 'scheduled'"), postgresql_where=sa.text("status = 'scheduled'"))

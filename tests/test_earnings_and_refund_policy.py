@@ -1,0 +1,77 @@
+"""Mentor earnings from completed sessions, and the refund policy admins refund under."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.demo_data import seed_demo
+from bot.users import Incoming
+from tests.conftest import Harness
+from tests.helpers import matched_pair, snapshot
+
+
+@pytest.fixture
+async def market(harness: Harness) -> Harness:
+    await seed_demo(harness.app)
+    return harness
+
+
+async def complete_one_session(h: Harness, clock: FakeClock) -> None:
+    request_id = await matched_pair(h)
+    await h.send("alice", f"/book {request_id}")
+    await h.send("alice", "1")
+    clock.advance(timedelta(days=1))
+    await h.send("ada", "/complete 1")
+
+
+async def test_a_completed_session_credits_its_mentor_once(
+    market: Harness, clock: FakeClock
+) -> None:
+    """$49.00 for 4 sessions at a 20% fee earns the mentor $9.80 per completed session, once;
+    the CSV lists it."""
+    await complete_one_session(market, clock)
+    out = await market.send("ada", "/complete 1")  # a second answer changes nothing
+    assert "You already answered" in out
+    out = await market.send("admin", "/admin earnings")
+    assert "Mentor earnings (platform fee 20%)" in out
+    assert "#1 ada: $9.80 from 1 sessions" in out
+    replies = await market.app.handle(Incoming("console", "admin", "admin", "/admin earnings csv"))
+    (attachment,) = replies[0].attachments
+    rows = list(csv.DictReader(io.StringIO(attachment.data.decode())))
+    assert [(r["mentor"], r["session_id"], r["amount_minor"], r["currency"]) for r in rows] == [
+        ("ada", "1", "980", "USD")
+    ]
+    assert "Only marketplace admins can do that." in await market.send("ada", "/admin earnings")
+
+
+async def test_refund_policy_is_shown_and_enforced(market: Harness, clock: FakeClock) -> None:
+    """Learners see the policy; a used course is refused unless the admin forces it."""
+    assert "Refunds: in full within 14 days of payment if no session has been used." in (
+        await market.send("alice", "/course python-basics")
+    )
+    await complete_one_session(market, clock)
+    before = await snapshot(market)
+    out = await market.send("admin", "/admin refund 1")
+    assert "Order #1 is outside the refund policy" in out
+    assert "/admin refund 1 force" in out
+    assert await snapshot(market) == before
+    out = await market.send("admin", "/admin refund 1 force")
+    assert "Order #1 refunded" in out
+
+
+async def test_refund_within_the_window_and_unused_goes_through(
+    market: Harness, clock: FakeClock
+) -> None:
+    """An unused course paid less than 14 days ago is refunded; after 15 days it is not."""
+    await market.send("bob", "/buy git-teamwork")
+    await market.send("bob", "/pay 1")
+    await market.send("carol", "/buy git-teamwork")
+    await market.send("carol", "/pay 2")
+    assert "Order #1 refunded" in await market.send("admin", "/admin refund 1")
+    clock.advance(timedelta(days=15))
+    assert "outside the refund policy" in await market.send("admin", "/admin refund 2")
