@@ -172,3 +172,22 @@ async def test_two_processes_send_each_reminder_once(
             await uow.session.execute(select(func.count()).where(Reminder.sent_at.is_not(None)))
         ).scalar_one()
         assert sent == 1  # the 1 h reminder; the 24 h one fell before the booking
+
+
+async def test_the_same_booking_sent_twice_confirms_instead_of_booking_again(
+    make_app: AppFactory,
+) -> None:
+    """A redelivered or double-tapped booking shows the session it made; no second credit."""
+    app = await make_app()
+    h = harness_for(app)
+    await seed_demo(app)
+    request_id = await matched_pair(h, "alice", "ada")
+    await h.send("alice", f"/book {request_id}")
+    payload = h.chat.last_choices["alice"][0].payload
+    assert "Booked: session #1" in await h.send("alice", payload)
+    out = await h.send("alice", payload)
+    assert "You already booked session #1" in out
+    async with app.new_uow() as uow:
+        sessions = await uow.session.execute(select(func.count(MentorSession.id)))
+        assert sessions.scalar_one() == 1
+        assert (await uow.session.execute(select(Enrollment.credits_remaining))).scalar_one() == 3

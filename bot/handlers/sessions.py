@@ -146,6 +146,8 @@ async def book(ctx: Ctx, args: list[str]) -> None:
     assert request.mentor_id is not None
     enrollment = await ctx.uow.lock(Enrollment, request.enrollment_id)
     assert enrollment is not None
+    if len(args) >= 2 and await _already_booked(ctx, request, args[1]):
+        return
     if enrollment.status != "active" or enrollment.credits_remaining <= 0:
         raise BadInput(_("You have no sessions left in this course. Buy it again with /courses."))
     mentor = await ctx.uow.lock(MentorProfile, request.mentor_id)
@@ -202,6 +204,37 @@ async def book(ctx: Ctx, args: list[str]) -> None:
         ),
         attachments=(invite,),
     )
+
+
+async def _already_booked(ctx: Ctx, request: MentorshipRequest, token: str) -> bool:
+    """The same booking sent twice (a double tap, a redelivered update after a crash) confirms
+    the session it made instead of refusing its own slot as taken."""
+    start = parse_slot_token(token)
+    if start is None:
+        return False
+    session = (
+        await ctx.uow.session.execute(
+            select(MentorSession)
+            .where(MentorSession.request_id == request.id)
+            .where(MentorSession.start_at == start)
+            .where(MentorSession.status == "scheduled")
+        )
+    ).scalar_one_or_none()
+    if session is None:
+        return False
+    ctx.say(
+        _(
+            "You already booked session #{id} at {when}. Join: {link}",
+            id=session.id,
+            when=When(session.start_at),
+            link=session.meeting_link,
+        ),
+        [
+            Choice(_("Move this session"), f"/reschedule {session.id}"),
+            Choice(_("Cancel this session"), f"/cancelsession {session.id}"),
+        ],
+    )
+    return True
 
 
 async def _create_session(
