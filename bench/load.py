@@ -6,7 +6,7 @@ and doubling. Prints figures and invariant checks; exits 1 if an invariant fails
 
 What runs:
 
-- PostgreSQL database `mentorbot_load` (dropped and created again each run) on the server of
+- A PostgreSQL database `mentorbot_load_<pid>` (created, then dropped at the end) on the server of
   `--postgres` (default `$MENTORBOT_TEST_POSTGRES_URL`, else the local `test` database's URL);
   the schema comes from `mentorbot migrate`; one course (Stars and card), `--mentors`
   approved mentors with Telegram identities, available around the clock, are written directly.
@@ -140,7 +140,7 @@ class Settings:
     measure_single: bool = True  # phase 1 on one process, for updates/s 1 vs N
     kill: bool = True
     postgres: str = DEFAULT_POSTGRES
-    database: str = "mentorbot_load"
+    database: str = ""  # default: mentorbot_load_<pid>, so concurrent runs never collide
     timeout: float = 900.0
     seed: int = 1
     logs_dir: str | None = None
@@ -513,6 +513,8 @@ class LearnerState:
 
 class LoadRun:
     def __init__(self, settings: Settings) -> None:
+        if not settings.database:
+            settings.database = f"mentorbot_load_{os.getpid()}"
         self.s = settings
         self.rng = random.Random(settings.seed)
         self.report = Report(settings)
@@ -1707,7 +1709,11 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("MENTORBOT_TEST_POSTGRES_URL", DEFAULT_POSTGRES),
         help="a PostgreSQL URL on the server to use; the database is --database",
     )
-    parser.add_argument("--database", default="mentorbot_load")
+    parser.add_argument(
+        "--database",
+        default="",
+        help="database to create and drop (default: mentorbot_load_<pid>)",
+    )
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep-logs", help="directory for process logs (default: a temp dir)")
