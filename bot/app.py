@@ -34,9 +34,8 @@ from bot.offers import expire_offers, reoffer_waitlist
 from bot.payments import PaymentProvider, expire_orders
 from bot.reminders import send_due
 from bot.replies import Reply, Say, render
-from bot.users import Incoming, resolve_user, roles_of
+from bot.users import Incoming, create_user, known_user, sync_roles
 from storage.db import is_sqlite
-from storage.models import User
 from storage.uow import UnitOfWork, make_uow_factory
 
 log = logging.getLogger(__name__)
@@ -105,17 +104,29 @@ class Marketplace:
             HANDLING_SECONDS.labels(msg.platform).observe(time.perf_counter() - started)
 
     async def _handle(self, msg: Incoming) -> tuple[list[Reply], str]:
+        """Find the sender, lock their row and run the command in ONE transaction: each update
+        costs one write-lock wait and one commit, which is most of what it costs. A first
+        contact is stored on its own first, so a refused first message still keeps the user
+        (and their language)."""
         now = self.clock.now()
-        user_id, lang, tz = await self._resolve(msg, now)
+        for _attempt in range(3):
+            handled = await self._handle_known(msg, now)
+            if handled is not None:
+                return handled
+            await self._create_user(msg, now)
+        raise AssertionError("a user just stored was not found")
+
+    async def _handle_known(self, msg: Incoming, now: datetime) -> tuple[list[Reply], str] | None:
         says: list[Say]
         notified = False
         outcome = "ok"
         async with self.new_uow() as uow:
-            # Two updates from one user (a double tap, two processes) run one after the other.
-            found = await uow.lock(User, user_id)
-            assert found is not None
-            user = found
-            roles = await roles_of(uow, user_id)
+            found = await known_user(uow, msg, now)
+            if found is None:
+                return None
+            user, roles = found
+            user_id, lang, tz = user.id, user.language, user.timezone
+            roles = await sync_roles(uow, self.config, msg, user_id, roles)
             ctx = Ctx(uow, Actor(user, roles, msg.platform), self.clock, self.config, self.payments)
             try:
                 await self._dispatch(ctx, msg.text)
@@ -137,20 +148,15 @@ class Marketplace:
             await self.notifier.deliver_pending()
         return [render(user_id, s, lang, tz) for s in says], outcome
 
-    async def _resolve(self, msg: Incoming, now: datetime) -> tuple[int, str, str]:
-        """The user behind the message, created on first contact (a race of two first
-        messages from one new identity is settled by the unique constraint and a retry)."""
-        for attempt in range(2):
-            try:
-                async with self.new_uow() as uow:
-                    user, _roles = await resolve_user(uow, self.config, msg, now)
-                    found = user.id, user.language, user.timezone
-                    await uow.commit()
-                    return found
-            except IntegrityError:
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+    async def _create_user(self, msg: Incoming, now: datetime) -> None:
+        """Store a first contact. Two first messages from one new identity race: the unique
+        constraint lets one in and the other finds that user when it looks again."""
+        try:
+            async with self.new_uow() as uow:
+                await create_user(uow, self.config, msg, now)
+                await uow.commit()
+        except IntegrityError:
+            pass
 
     async def database_reachable(self) -> bool:
         try:

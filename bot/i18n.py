@@ -68,8 +68,14 @@ class Money:
     currency: str
 
     def format(self, lang: str) -> str:
-        amount = self.amount_minor / (10 ** currency_exponent(self.currency))
-        return format_currency(amount, self.currency.upper(), locale=_BABEL_LOCALE[lang])
+        return _format_money(self.amount_minor, self.currency.upper(), lang)
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_money(amount_minor: int, currency: str, lang: str) -> str:
+    """Babel's formatting costs more than the rest of a catalogue page; prices repeat."""
+    amount = amount_minor / (10 ** currency_exponent(currency))
+    return format_currency(amount, currency, locale=_BABEL_LOCALE[lang])
 
 
 _ZERO_DECIMAL = {"JPY", "KRW", "XTR", "VND", "CLP"}

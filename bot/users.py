@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from bot.config import Config
 from bot.i18n import normalize_language
-from storage.models import Identity, MentorProfile, User, UserRole
+from storage.models import Conversation, Identity, MentorProfile, User, UserRole
 from storage.uow import UnitOfWork
+
+LAST_SEEN_PRECISION = timedelta(minutes=1)
+STORED_ROLES = ("learner", "admin")  # rows of user_roles; "mentor" comes from the profile
 
 
 @dataclass(frozen=True)
@@ -30,52 +34,110 @@ class Incoming:
 async def resolve_user(
     uow: UnitOfWork, config: Config, msg: Incoming, now: datetime
 ) -> tuple[User, frozenset[str]]:
-    """Find or create the user behind a platform identity and return their roles.
+    """Find or create the user behind a platform identity and return their roles (see
+    `known_user` and `sync_roles`)."""
+    found = await known_user(uow, msg, now)
+    if found is None:
+        user, roles = await create_user(uow, config, msg, now), frozenset({"learner"})
+    else:
+        user, roles = found
+    return user, await sync_roles(uow, config, msg, user.id, roles)
 
-    A new user's language comes from the platform (console: config); admins listed in config
-    are granted the admin role whenever they write. Where the platform's section configures
-    admin role ids and the message carries the sender's roles, those roles decide: holding one
-    grants the admin role (kept, so admin notices reach them elsewhere too), holding none
-    revokes it, unless the identity is listed in config.
+
+def _role_flags() -> list[Any]:
+    """One boolean column per role, for `known_user`'s row: the stored roles, and "mentor"
+    while the user's mentor profile is approved."""
+    flags = [
+        exists().where(UserRole.user_id == User.id).where(UserRole.role == role).label(role)
+        for role in STORED_ROLES
+    ]
+    approved = (
+        exists()
+        .where(MentorProfile.user_id == User.id)
+        .where(MentorProfile.status == "approved")
+        .label("mentor")
+    )
+    return [*flags, approved]
+
+
+async def known_user(
+    uow: UnitOfWork, msg: Incoming, now: datetime
+) -> tuple[User, frozenset[str]] | None:
+    """The user behind a platform identity, their row locked until commit, and their roles;
+    None if the identity is new.
+
+    One statement finds the identity, its user, their roles and their conversation step, and
+    locks the user's row, so two updates from one user (a double tap, two processes) run one
+    after the other. PostgreSQL: FOR NO KEY UPDATE (see `UnitOfWork.lock`); SQLite already
+    holds the whole database. `last_seen_at` (which platform notices go to) is kept to the
+    minute, so most updates write nothing here.
     """
-    identity = (
+    found = (
         await uow.session.execute(
-            select(Identity)
+            select(Identity, User, Conversation, *_role_flags())
+            .join(User, User.id == Identity.user_id)
+            .outerjoin(Conversation, Conversation.user_id == User.id)
             .where(Identity.platform == msg.platform)
             .where(Identity.external_id == msg.external_id)
+            .with_for_update(of=User, key_share=True)
         )
-    ).scalar_one_or_none()
-    if identity is None:
-        default_lang = (
-            config.console.language if msg.platform == "console" else config.bot.default_language
-        )
-        default_tz = (
-            config.console.timezone if msg.platform == "console" else config.bot.default_timezone
-        )
-        user = User(
-            display_name=msg.display_name[:200] or msg.external_id,
-            language=normalize_language(msg.language_code, default_lang),
-            timezone=default_tz,
-            created_at=now,
-        )
-        uow.add(user)
-        await uow.flush()
-        identity = Identity(
+    ).first()
+    if found is None:
+        return None
+    identity, user, conversation, *flags = found
+    if conversation is None:
+        # Most updates are not answers to a question; the step's lookup costs nothing then.
+        uow.known_absent(Conversation, user.id)
+    if now - identity.last_seen_at >= LAST_SEEN_PRECISION:
+        identity.last_seen_at = now
+    roles = frozenset(
+        role for role, held in zip((*STORED_ROLES, "mentor"), flags, strict=True) if held
+    )
+    return user, roles
+
+
+async def create_user(uow: UnitOfWork, config: Config, msg: Incoming, now: datetime) -> User:
+    """A new learner for a first contact; their language comes from the platform (console:
+    config). Two first messages at once: the identity's unique constraint refuses the second
+    (IntegrityError), whose caller looks again."""
+    default_lang = (
+        config.console.language if msg.platform == "console" else config.bot.default_language
+    )
+    default_tz = (
+        config.console.timezone if msg.platform == "console" else config.bot.default_timezone
+    )
+    user = User(
+        display_name=msg.display_name[:200] or msg.external_id,
+        language=normalize_language(msg.language_code, default_lang),
+        timezone=default_tz,
+        created_at=now,
+    )
+    uow.add(user)
+    await uow.flush()
+    uow.add(
+        Identity(
             user_id=user.id,
             platform=msg.platform,
             external_id=msg.external_id,
             created_at=now,
             last_seen_at=now,
         )
-        uow.add(identity)
-        uow.add(UserRole(user_id=user.id, role="learner"))
-        await uow.flush()
-    else:
-        identity.last_seen_at = now
-        found = await uow.get(User, identity.user_id)
-        assert found is not None
-        user = found
-    roles = await roles_of(uow, user.id)
+    )
+    uow.add(UserRole(user_id=user.id, role="learner"))
+    await uow.flush()
+    return user
+
+
+async def sync_roles(
+    uow: UnitOfWork, config: Config, msg: Incoming, user_id: int, roles: frozenset[str]
+) -> frozenset[str]:
+    """The user's `roles`, the admin role brought in line with what the message says.
+
+    Admins listed in config are granted the admin role whenever they write. Where the
+    platform's section configures admin role ids and the message carries the sender's roles,
+    those roles decide: holding one grants the admin role (kept, so admin notices reach them
+    elsewhere too), holding none revokes it, unless the identity is listed in config.
+    """
     listed = f"{msg.platform}:{msg.external_id}" in config.bot.admins
     admin_roles = config.admin_roles_for(msg.platform)
     by_role = (
@@ -84,21 +146,12 @@ async def resolve_user(
         else None
     )
     if (listed or by_role) and "admin" not in roles:
-        await grant_role(uow, user.id, "admin")
+        await grant_role(uow, user_id, "admin")
         roles = roles | {"admin"}
     elif by_role is False and not listed and "admin" in roles:
-        await revoke_role(uow, user.id, "admin")
+        await revoke_role(uow, user_id, "admin")
         roles = roles - {"admin"}
-    return user, roles
-
-
-async def roles_of(uow: UnitOfWork, user_id: int) -> frozenset[str]:
-    rows = await uow.session.execute(select(UserRole.role).where(UserRole.user_id == user_id))
-    roles = set(rows.scalars())
-    mentor = await mentor_profile_of(uow, user_id)
-    if mentor is not None and mentor.status == "approved":
-        roles.add("mentor")
-    return frozenset(roles)
+    return roles
 
 
 async def grant_role(uow: UnitOfWork, user_id: int, role: str) -> None:

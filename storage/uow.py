@@ -29,6 +29,7 @@ class UnitOfWork:
         self._write_lock = write_lock
         self._committed = False
         self.wrote_outbox = False
+        self._absent: set[tuple[type[Base], Any]] = set()
 
     async def __aenter__(self) -> UnitOfWork:
         if self._write_lock is not None:
@@ -69,7 +70,14 @@ class UnitOfWork:
         self._committed = True
 
     async def get(self, model: type[T], ident: Any) -> T | None:
+        if (model, ident) in self._absent:
+            return None
         return await self.session.get(model, ident)
+
+    def known_absent(self, model: type[T], ident: Any) -> None:
+        """A query already showed there is no such row (and this transaction holds the lock
+        that keeps it so): `get` answers None without asking again, until a row is added."""
+        self._absent.add((model, ident))
 
     async def lock(self, model: type[T], ident: Any) -> T | None:
         """Load a row and hold it until commit (SQLite already holds the db).
@@ -85,6 +93,7 @@ class UnitOfWork:
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     def add(self, row: Base) -> None:
+        self._absent.clear()
         self.session.add(row)
 
     async def flush(self) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from bot.demo_data import seed_demo
 from bot.users import Incoming
 from bot.web import WebServer
-from storage.models import MentorshipRequest, Order
+from storage.models import Identity, MentorshipRequest, Order, User
 from tests.conftest import AppFactory, harness_for
 
 
@@ -97,3 +97,37 @@ async def test_drain_waits_for_messages_in_flight(make_app: AppFactory) -> None:
     assert handling.done()
     assert "Python from zero" in (await handling)[0].choices[0].label
     assert await app.drain(within=0.01)  # nothing in flight: immediate
+
+
+async def test_a_new_users_first_two_messages_at_once_make_one_user(
+    make_app: AppFactory,
+) -> None:
+    """A first contact sent twice at once (two processes) is stored once and both messages are
+    answered normally, not with an apology."""
+    first, second = await make_app(pool_size=4), await make_app(pool_size=4)
+    await seed_demo(first)
+    hello = Incoming("telegram", "777", "Mei", "/courses", "zh-hans")
+    replies = await asyncio.gather(*(app.handle(hello) for app in (first, second, first)))
+    assert [r[0].text for r in replies] == ["在售课程 — 选择一门查看详情："] * 3
+    async with first.new_uow() as uow:
+        users = (await uow.session.execute(select(User.language))).scalars().all()
+        identities = await uow.session.execute(
+            select(func.count()).select_from(Identity).where(Identity.external_id == "777")
+        )
+        assert identities.scalar_one() == 1
+    assert users.count("zh") == 1
+
+
+async def test_a_refused_first_message_still_keeps_the_new_user(make_app: AppFactory) -> None:
+    """Someone whose very first message is a typo is told so in their language, and is known
+    from then on (their language and first contact are kept)."""
+    app = await make_app()
+    replies = await app.handle(Incoming("telegram", "778", "Li", "/cursos", "zh"))
+    assert replies[0].text.startswith("未知命令"), replies[0].text
+    async with app.new_uow() as uow:
+        user = (
+            await uow.session.execute(
+                select(User).join(Identity).where(Identity.external_id == "778")
+            )
+        ).scalar_one()
+        assert user.language == "zh"
