@@ -68,7 +68,7 @@ def configured_services(config: Config, app: Marketplace) -> list[Service]:
     if config.discord.token:
         from bot.adapters.discord import DiscordService  # only loaded when configured
 
-        services.append(DiscordService(app))
+        services.append(DiscordService(app, web=web))
     stripe = next((p for p in app.payments if p.name == "stripe"), None)
     if stripe is not None:
         from bot.reconcile import StripeService

@@ -222,6 +222,19 @@ class DiscordSection:
     # Empty: Discord's own REST API and gateway. A REST proxy or a test fake can be set here.
     api_base: str = ""
     gateway_url: str = ""
+    # Sharding: the total number of shards across all processes (0: unsharded, one gateway
+    # connection) and the ones this process connects (empty: all of them).
+    shard_count: int = 0
+    shard_ids: tuple[int, ...] = ()
+
+    def own_shards(self) -> tuple[int, ...]:
+        """The shards this process connects; unsharded is shard 0 of 1."""
+        return self.shard_ids or tuple(range(max(self.shard_count, 1)))
+
+    def syncs_commands(self) -> bool:
+        """Whether this process syncs the slash commands: the one owning shard 0, so that
+        several processes sharing a bot do not all overwrite them."""
+        return 0 in self.own_shards()
 
 
 @dataclass(frozen=True)
@@ -630,3 +643,26 @@ def _validate_discord(d: DiscordSection) -> None:
             raise ConfigError(
                 f"[discord] {key} must start with {' or '.join(schemes)}, got {url!r}"
             )
+    _validate_discord_shards(d)
+
+
+def _validate_discord_shards(d: DiscordSection) -> None:
+    if d.shard_count < 0:
+        raise ConfigError(
+            f"[discord] shard_count must not be negative (0: unsharded), got {d.shard_count}"
+        )
+    if d.shard_ids and not d.shard_count:
+        raise ConfigError(
+            "[discord] shard_ids needs shard_count, the total number of shards across all "
+            "processes (e.g. shard_count = 2 with shard_ids = [0] here and [1] elsewhere)"
+        )
+    seen: set[int] = set()
+    for i, shard in enumerate(d.shard_ids):
+        if not 0 <= shard < d.shard_count:
+            raise ConfigError(
+                f"[discord] shard_ids[{i}] must be from 0 to {d.shard_count - 1} "
+                f"(shard_count is {d.shard_count}), got {shard}"
+            )
+        if shard in seen:
+            raise ConfigError(f"[discord] shard_ids lists shard {shard} twice")
+        seen.add(shard)

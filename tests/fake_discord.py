@@ -7,6 +7,12 @@ make users run slash commands, press buttons, submit text boxes and write DMs. E
 is recorded, and every message the bot creates (channel posts, DMs, interaction responses and
 follow-ups) is kept with its buttons, so a test can press them like a user would.
 
+Sharding works as on Discord: IDENTIFY's `shard: [id, count]` (none: `[0, 1]`) decides which
+guilds a connection gets in READY and GUILD_CREATE, those with `(guild_id >> 22) % count == id`;
+a guild's events (interactions, messages) go only to the connection of the shard owning it, and
+events with no guild (DMs) to shard 0. `GET /gateway/bot` recommends `shard_count` shards. A
+test can ask a shard to reconnect (RECONNECT) and hold its RESUME unanswered, like an outage.
+
 JSON answers carry Content-Type exactly `application/json`: discord.py reads anything else
 (aiohttp's `json_response` adds `; charset=utf-8`) as text. Interactions carry every field
 discord.py reads, `attachment_size_limit` included.
@@ -45,6 +51,15 @@ class Call:
     path: str
     query: dict[str, str]
     body: Any
+
+
+@dataclass(frozen=True)
+class FakeGuild:
+    """A guild (server) with a general channel; the first one also has the mentors channel."""
+
+    id: int
+    name: str
+    general_channel: int
 
 
 @dataclass(frozen=True)
@@ -100,11 +115,17 @@ def custom_ids(message: dict[str, Any]) -> list[str]:
     return [b["custom_id"] for b in buttons(message) if "custom_id" in b]
 
 
-class FakeDiscord:
-    """The gateway and REST API of one guild with a general and a mentors channel."""
+Shard = tuple[int, int]  # (shard id, shard count), as IDENTIFY names it
 
-    def __init__(self) -> None:
+
+class FakeDiscord:
+    """The gateway and REST API of a guild with a general and a mentors channel (more guilds
+    with `add_guild`)."""
+
+    def __init__(self, shard_count: int = 1) -> None:
         self._ids = itertools.count(900_000_000_000_000_000)
+        self._guild_times = itertools.count(100_000_000_000)  # the time part of guild ids
+        self.shard_count = shard_count  # what GET /gateway/bot recommends
         self.token = "fake-discord-token"
         self.app_id = self.new_id()
         self.bot = {
@@ -122,6 +143,10 @@ class FakeDiscord:
         self.admin_role = self.new_id()
         self.general_channel = self.new_id()
         self.mentors_channel = self.new_id()
+        self.guild = FakeGuild(self.guild_id, "Mentoring", self.general_channel)
+        self.guilds = {self.guild_id: self.guild}
+        self._channel_guild = {self.general_channel: self.guild_id}
+        self._channel_guild[self.mentors_channel] = self.guild_id
         self.calls: list[Call] = []
         self.users: dict[int, FakeUser] = {}
         self.messages: dict[int, dict[str, Any]] = {}
@@ -129,7 +154,13 @@ class FakeDiscord:
         self.commands: dict[int | None, list[dict[str, Any]]] = {}
         self.dm_channels: dict[int, int] = {}  # user id → DM channel id
         self.identified = 0
-        self._sockets: set[web.WebSocketResponse] = set()
+        self.identifies: list[Shard] = []  # the shard each IDENTIFY asked for, in order
+        self.held: set[int] = set()  # shards whose IDENTIFY or RESUME waits for `release`
+        # connections whose IDENTIFY or RESUME is held, with that packet
+        self.waiting: list[tuple[web.WebSocketResponse, dict[str, Any]]] = []
+        self._open: set[web.WebSocketResponse] = set()
+        self._sockets: dict[web.WebSocketResponse, Shard] = {}  # identified or resumed
+        self._sessions: dict[str, Shard] = {}
         self._seq: dict[web.WebSocketResponse, int] = {}
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -146,6 +177,7 @@ class FakeDiscord:
         api = "/api/v10"
         routes = [
             ("GET", "/users/@me", self._me),
+            ("GET", "/gateway/bot", self._gateway_bot),
             ("GET", "/oauth2/applications/@me", self._application),
             ("PUT", "/applications/{app}/commands", self._sync),
             ("PUT", "/applications/{app}/guilds/{guild}/commands", self._sync),
@@ -167,7 +199,7 @@ class FakeDiscord:
         self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
-        for ws in list(self._sockets):
+        for ws in list(self._open):
             await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -200,8 +232,27 @@ class FakeDiscord:
         self.users[user.id] = user
         return user
 
-    async def slash(self, user: FakeUser, command: str, **options: Any) -> Interaction:
-        """Run `/command` (`"admin course add"` for subcommands) in the general channel."""
+    @staticmethod
+    def shard_of(guild_id: int, shard_count: int) -> int:
+        """The shard a guild belongs to, by Discord's formula."""
+        return (guild_id >> 22) % shard_count
+
+    def add_guild(self, name: str, *, shard: int, of: int) -> FakeGuild:
+        """Another guild, with a general channel, whose id puts it on `shard` of `of` shards."""
+        guild_id = next(self._guild_times) << 22
+        while self.shard_of(guild_id, of) != shard:
+            guild_id = next(self._guild_times) << 22
+        guild = FakeGuild(guild_id, name, self.new_id())
+        self.guilds[guild_id] = guild
+        self._channel_guild[guild.general_channel] = guild_id
+        return guild
+
+    async def slash(
+        self, user: FakeUser, command: str, *, guild: FakeGuild | None = None, **options: Any
+    ) -> Interaction:
+        """Run `/command` (`"admin course add"` for subcommands) in the general channel of
+        `guild` (the first guild by default)."""
+        guild = guild or self.guild
         names = command.split()
         leaf = [
             {"name": k, "type": OPTION_TYPES[type(v)], "value": v}
@@ -211,15 +262,15 @@ class FakeDiscord:
         for depth, name in reversed(list(enumerate(names[1:], start=1))):
             kind = 1 if depth == len(names) - 1 else 2  # subcommand, subcommand group
             leaf = [{"name": name, "type": kind, "options": leaf}]
-        synced = {c["name"]: c for c in self.commands.get(self.guild_id, [])}
+        synced = {c["name"]: c for c in self.commands.get(guild.id, [])}
         data = {
             "id": synced[names[0]]["id"] if names[0] in synced else str(self.new_id()),
             "name": names[0],
             "type": 1,
             "options": leaf,
-            "guild_id": str(self.guild_id),
+            "guild_id": str(guild.id),
         }
-        return await self._interact(2, user, data, channel_id=self.general_channel)
+        return await self._interact(2, user, data, channel_id=guild.general_channel)
 
     async def press(
         self,
@@ -265,9 +316,28 @@ class FakeDiscord:
         await self.dispatch("MESSAGE_CREATE", message)
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a gateway event to every connected bot."""
-        for ws in list(self._sockets):
-            await self._send(ws, event, data)
+        """Send a gateway event where Discord would: a guild's to the connections of the shard
+        owning the guild, one without a guild (a DM) to those of shard 0."""
+        guild_id = data.get("guild_id")
+        for ws, (shard, count) in list(self._sockets.items()):
+            if shard == (self.shard_of(int(guild_id), count) if guild_id else 0):
+                await self._send(ws, event, data)
+
+    async def reconnect(self, shard: int) -> None:
+        """Ask the connections of `shard` to reconnect (opcode 7), as Discord does at times."""
+        for ws, (shard_id, _count) in list(self._sockets.items()):
+            if shard_id == shard:
+                await ws.send_json({"op": 7, "s": None, "t": None, "d": None})
+
+    async def release(self, shard: int) -> None:
+        """Answer the IDENTIFY or RESUME of a held shard, and those that come later."""
+        self.held.discard(shard)
+        waiting, self.waiting = self.waiting, []
+        for ws, packet in waiting:
+            if self._shard_for(packet) == shard and not ws.closed:
+                await self._answer(ws, packet)
+            elif not ws.closed:
+                self.waiting.append((ws, packet))
 
     async def _send(self, ws: web.WebSocketResponse, event: str, data: dict[str, Any]) -> None:
         self._seq[ws] = self._seq.get(ws, 0) + 1
@@ -342,7 +412,7 @@ class FakeDiscord:
         return {
             "id": str(channel_id),
             "type": 0,
-            "guild_id": str(self.guild_id),
+            "guild_id": str(self._channel_guild[channel_id]),
             "name": name,
             "position": 0 if name == "general" else 1,
             "permission_overwrites": [],
@@ -354,7 +424,7 @@ class FakeDiscord:
             "flags": 0,
         }
 
-    def _guild(self) -> dict[str, Any]:
+    def _guild(self, guild: FakeGuild) -> dict[str, Any]:
         def role(role_id: int, name: str, position: int, permissions: str) -> dict[str, Any]:
             return {
                 "id": str(role_id),
@@ -371,9 +441,12 @@ class FakeDiscord:
                 "flags": 0,
             }
 
+        channels = [guild.general_channel]
+        if guild.id == self.guild_id:
+            channels.append(self.mentors_channel)
         return {
-            "id": str(self.guild_id),
-            "name": "Mentoring",
+            "id": str(guild.id),
+            "name": guild.name,
             "icon": None,
             "owner_id": str(self.new_id()),
             "afk_channel_id": None,
@@ -392,12 +465,12 @@ class FakeDiscord:
             "public_updates_channel_id": None,
             "features": [],
             "roles": [
-                role(self.guild_id, "@everyone", 0, MEMBER_PERMISSIONS),
+                role(guild.id, "@everyone", 0, MEMBER_PERMISSIONS),
                 role(self.admin_role, "marketplace-admin", 1, ADMIN_PERMISSIONS),
             ],
             "emojis": [],
             "stickers": [],
-            "channels": [self._channel(self.general_channel), self._channel(self.mentors_channel)],
+            "channels": [self._channel(c) for c in channels],
             "threads": [],
             "members": [],
             "voice_states": [],
@@ -441,7 +514,7 @@ class FakeDiscord:
             "pinned": False,
         }
         if channel_id not in self.dm_channels.values():
-            message["guild_id"] = str(self.guild_id)
+            message["guild_id"] = str(self._channel_guild.get(channel_id, self.guild_id))
         self.messages[message_id] = message
         return message
 
@@ -472,7 +545,9 @@ class FakeDiscord:
             "locale": user.locale,
             "app_permissions": ADMIN_PERMISSIONS,
             "entitlements": [],
-            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "authorizing_integration_owners": {
+                "0": str(self._channel_guild.get(channel_id, self.guild_id))
+            },
             "context": 1 if in_dm else 0,
             "attachment_size_limit": 8 * 1024 * 1024,
             "channel_id": str(channel_id),
@@ -481,9 +556,10 @@ class FakeDiscord:
         if in_dm:
             payload["user"] = user.payload()
         else:
-            payload["guild_id"] = str(self.guild_id)
+            guild_id = str(self._channel_guild[channel_id])
+            payload["guild_id"] = guild_id
             payload["guild_locale"] = "en-US"
-            payload["guild"] = {"id": str(self.guild_id), "locale": "en-US", "features": []}
+            payload["guild"] = {"id": guild_id, "locale": "en-US", "features": []}
             payload["member"] = self._member(user)
         if message is not None:
             payload["message"] = message
@@ -526,6 +602,20 @@ class FakeDiscord:
         if request.headers.get("Authorization") != f"Bot {self.token}":
             return self._json({"message": "401: Unauthorized", "code": 0}, 401)
         return self._json(self.bot)
+
+    async def _gateway_bot(self, request: web.Request) -> web.Response:
+        return self._json(
+            {
+                "url": self.gateway_url,
+                "shards": self.shard_count,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 1000,
+                    "reset_after": 0,
+                    "max_concurrency": 1,
+                },
+            }
+        )
 
     async def _application(self, request: web.Request) -> web.Response:
         return self._json(
@@ -668,6 +758,7 @@ class FakeDiscord:
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
+        self._open.add(ws)
         await ws.send_json({"op": 10, "s": None, "t": None, "d": {"heartbeat_interval": 45000}})
         async for frame in ws:
             if frame.type != WSMsgType.TEXT:
@@ -675,25 +766,56 @@ class FakeDiscord:
             packet = json.loads(frame.data)
             if packet["op"] == 1:
                 await ws.send_json({"op": 11, "s": None, "t": None, "d": None})
-            elif packet["op"] == 2:
-                self._sockets.add(ws)
-                self.identified += 1
-                ready = {
-                    "v": 10,
-                    "user": self.bot,
-                    "guilds": [{"id": str(self.guild_id), "unavailable": True}],
-                    "session_id": f"session-{self.identified}",
-                    "resume_gateway_url": self.gateway_url,
-                    "application": {"id": str(self.app_id), "flags": 0},
-                    "private_channels": [],
-                    "relationships": [],
-                }
-                await self._send(ws, "READY", ready)
-                await self._send(ws, "GUILD_CREATE", self._guild())
-                await self._notify()
-        self._sockets.discard(ws)
+            elif packet["op"] in (2, 6):
+                shard = self._shard_for(packet)
+                if shard is None:  # a RESUME of a session we never started: identify anew
+                    await ws.send_json({"op": 9, "s": None, "t": None, "d": False})
+                elif shard in self.held:
+                    self.waiting.append((ws, packet))
+                    await self._notify()
+                else:
+                    await self._answer(ws, packet)
+        self._open.discard(ws)
+        self._sockets.pop(ws, None)
         self._seq.pop(ws, None)
         return ws
+
+    def _shard_for(self, packet: dict[str, Any]) -> int | None:
+        """The shard an IDENTIFY (op 2) asks for, or a RESUME's (op 6) session was on."""
+        if packet["op"] == 2:
+            return int((packet["d"].get("shard") or (0, 1))[0])
+        resumed = self._sessions.get(packet["d"].get("session_id"))
+        return None if resumed is None else resumed[0]
+
+    async def _answer(self, ws: web.WebSocketResponse, packet: dict[str, Any]) -> None:
+        """READY and the shard's guilds for an IDENTIFY; RESUMED for a RESUME."""
+        if packet["op"] == 6:
+            self._sockets[ws] = self._sessions[packet["d"]["session_id"]]
+            await self._send(ws, "RESUMED", {})
+            await self._notify()
+            return
+        shard_id, count = (int(n) for n in packet["d"].get("shard") or (0, 1))
+        self.identified += 1
+        self.identifies.append((shard_id, count))
+        session = f"session-{self.identified}"
+        self._sessions[session] = (shard_id, count)
+        self._sockets[ws] = (shard_id, count)
+        guilds = [g for g in self.guilds.values() if self.shard_of(g.id, count) == shard_id]
+        ready = {
+            "v": 10,
+            "user": self.bot,
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
+            "session_id": session,
+            "resume_gateway_url": self.gateway_url,
+            "shard": [shard_id, count],
+            "application": {"id": str(self.app_id), "flags": 0},
+            "private_channels": [],
+            "relationships": [],
+        }
+        await self._send(ws, "READY", ready)
+        for guild in guilds:
+            await self._send(ws, "GUILD_CREATE", self._guild(guild))
+        await self._notify()
 
 
 def discord_settings(fake: FakeDiscord) -> dict[str, Any]:

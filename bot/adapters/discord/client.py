@@ -88,15 +88,24 @@ class CatalogTranslator(app_commands.Translator):
         return text[:100] if text != string.message else None
 
 
-class MentorbotClient(discord.Client):
-    """discord.py's client, translating for the marketplace and holding no rules."""
+class MentorbotClient(discord.AutoShardedClient):
+    """discord.py's client, translating for the marketplace and holding no rules.
+
+    Always the sharded client, connecting this process's shards (`[discord] shard_ids` of
+    `shard_count`); unsharded is shard 0 of 1, one connection like a plain `discord.Client`.
+    """
 
     def __init__(self, app: Marketplace, settings: DiscordSection, **options: Any) -> None:
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice here
         if settings.application_id:
             options["application_id"] = settings.application_id
         # No privileged intent: slash commands and buttons need none, and DMs carry their text.
-        super().__init__(intents=discord.Intents.default(), **options)
+        super().__init__(
+            intents=discord.Intents.default(),
+            shard_count=max(settings.shard_count, 1),
+            shard_ids=list(settings.own_shards()),
+            **options,
+        )
         self.app = app
         self.settings = settings
         self.tree = app_commands.CommandTree(self)
@@ -104,6 +113,20 @@ class MentorbotClient(discord.Client):
             self.tree.add_command(command)
         self.mentors_channel = MentorsChannel(self, settings.mentors_channel_id)
         self._busy: set[asyncio.Task[Any]] = set()
+        self._live: set[int] = set()  # shards with a gateway session (READY or RESUMED)
+
+    def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None:
+        """Keep track of which shards are connected, before anyone hears of the event."""
+        if event in ("shard_connect", "shard_resumed"):
+            self._live.add(args[0])
+        elif event == "shard_disconnect":
+            self._live.discard(args[0])
+        super().dispatch(event, *args, **kwargs)
+
+    def connected(self) -> bool:
+        """Every shard this process owns has a live gateway session."""
+        own = set(self.settings.own_shards())
+        return self.is_ready() and not self.is_closed() and own <= self._live
 
     @contextlib.contextmanager
     def working(self) -> Iterator[None]:
@@ -123,13 +146,18 @@ class MentorbotClient(discord.Client):
             await asyncio.wait(set(self._busy))
 
     async def setup_hook(self) -> None:
-        """After login, before the gateway: the slash commands are synced."""
+        """After login, before the gateway: the slash commands are synced, only by the process
+        that owns shard 0, so processes sharing the bot do not all overwrite them. Every
+        process answers them all the same."""
         await self.tree.set_translator(CatalogTranslator())
-        if not self.settings.guild_ids:
-            await self.tree.sync()
-        for guild_id in self.settings.guild_ids:
-            guild = discord.Object(guild_id)
+        guilds = [discord.Object(guild_id) for guild_id in self.settings.guild_ids]
+        for guild in guilds:
             self.tree.copy_global_to(guild=guild)
+        if not self.settings.syncs_commands():
+            return
+        if not guilds:
+            await self.tree.sync()
+        for guild in guilds:
             await self.tree.sync(guild=guild)
 
     def incoming(
