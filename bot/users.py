@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import Select, bindparam, exists, select
 
 from bot.config import Config
 from bot.i18n import normalize_language
@@ -44,9 +45,11 @@ async def resolve_user(
     return user, await sync_roles(uow, config, msg, user.id, roles)
 
 
-def _role_flags() -> list[Any]:
-    """One boolean column per role, for `known_user`'s row: the stored roles, and "mentor"
-    while the user's mentor profile is approved."""
+@functools.cache
+def _known_user_query() -> Select[Any]:
+    """`known_user`'s one statement, built once (building it costs more than running it):
+    the identity, its user (row locked), their conversation step and one boolean column per
+    role: the stored roles, and "mentor" while the user's mentor profile is approved."""
     flags = [
         exists().where(UserRole.user_id == User.id).where(UserRole.role == role).label(role)
         for role in STORED_ROLES
@@ -57,7 +60,14 @@ def _role_flags() -> list[Any]:
         .where(MentorProfile.status == "approved")
         .label("mentor")
     )
-    return [*flags, approved]
+    return (
+        select(Identity, User, Conversation, *flags, approved)
+        .join(User, User.id == Identity.user_id)
+        .outerjoin(Conversation, Conversation.user_id == User.id)
+        .where(Identity.platform == bindparam("platform"))
+        .where(Identity.external_id == bindparam("external_id"))
+        .with_for_update(of=User, key_share=True)
+    )
 
 
 async def known_user(
@@ -74,12 +84,7 @@ async def known_user(
     """
     found = (
         await uow.session.execute(
-            select(Identity, User, Conversation, *_role_flags())
-            .join(User, User.id == Identity.user_id)
-            .outerjoin(Conversation, Conversation.user_id == User.id)
-            .where(Identity.platform == msg.platform)
-            .where(Identity.external_id == msg.external_id)
-            .with_for_update(of=User, key_share=True)
+            _known_user_query(), {"platform": msg.platform, "external_id": msg.external_id}
         )
     ).first()
     if found is None:
