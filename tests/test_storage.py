@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from storage.migrate import upgrade
 from storage.models import Base
+from storage.sqlite_cursor import OneHopConnection
 from tests.conftest import Database
 
 
@@ -36,4 +39,31 @@ async def test_sqlite_runs_with_wal_foreign_keys_and_busy_timeout(tmp_path: Any)
         assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
         assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
         assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() >= 5000
+    await engine.dispose()
+
+
+async def test_sqlite_statements_report_rows_counts_ids_and_errors(tmp_path: Any) -> None:
+    """Through the one-hop cursor (storage/sqlite_cursor.py): rows, rowcount, lastrowid and
+    executemany come back as from sqlite3, a constraint error surfaces as SQLAlchemy's
+    IntegrityError with nothing written, and the connection goes on working after it."""
+    engine = Database(f"sqlite+aiosqlite:///{tmp_path}/x.db").engine()
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        assert isinstance(raw.dbapi_connection, OneHopConnection)
+        await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE)"))
+        inserted = await conn.execute(text("INSERT INTO t (name) VALUES ('a')"))
+        assert inserted.lastrowid == 1
+        many = await conn.execute(
+            text("INSERT INTO t (name) VALUES (:name)"), [{"name": "b"}, {"name": "c"}]
+        )
+        assert many.rowcount == 2
+        updated = await conn.execute(text("UPDATE t SET name = name || '!' WHERE id > 1"))
+        assert updated.rowcount == 2
+        with pytest.raises(IntegrityError):
+            await conn.execute(text("INSERT INTO t (name) VALUES ('a')"))
+        rows = (await conn.execute(text("SELECT id, name FROM t ORDER BY id"))).all()
+        assert [tuple(r) for r in rows] == [(1, "a"), (2, "b!"), (3, "c!")]
+        partial = await conn.execute(text("SELECT name FROM t ORDER BY id"))
+        assert partial.fetchmany(2) == [("a",), ("b!",)]
+        assert partial.fetchall() == [("c!",)]
     await engine.dispose()
