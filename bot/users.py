@@ -45,11 +45,15 @@ async def resolve_user(
     return user, await sync_roles(uow, config, msg, user.id, roles)
 
 
+def _identity_is(platform: Any, external_id: Any) -> list[Any]:
+    return [Identity.platform == platform, Identity.external_id == external_id]
+
+
 @functools.cache
-def _known_user_query() -> Select[Any]:
-    """`known_user`'s one statement, built once (building it costs more than running it):
-    the identity, its user (row locked), their conversation step and one boolean column per
-    role: the stored roles, and "mentor" while the user's mentor profile is approved."""
+def _known_user_query(lock: bool) -> Select[Any]:
+    """`known_user`'s statement, built once (building it costs more than running it): the
+    identity, its user (row locked if `lock`), their conversation step and one boolean column
+    per role: the stored roles, and "mentor" while the user's mentor profile is approved."""
     flags = [
         exists().where(UserRole.user_id == User.id).where(UserRole.role == role).label(role)
         for role in STORED_ROLES
@@ -60,13 +64,22 @@ def _known_user_query() -> Select[Any]:
         .where(MentorProfile.status == "approved")
         .label("mentor")
     )
-    return (
+    query = (
         select(Identity, User, Conversation, *flags, approved)
         .join(User, User.id == Identity.user_id)
         .outerjoin(Conversation, Conversation.user_id == User.id)
-        .where(Identity.platform == bindparam("platform"))
-        .where(Identity.external_id == bindparam("external_id"))
-        .with_for_update(of=User, key_share=True)
+        .where(*_identity_is(bindparam("platform"), bindparam("external_id")))
+    )
+    return query.with_for_update(of=User, key_share=True) if lock else query
+
+
+@functools.cache
+def _lock_query() -> Select[Any]:
+    return (
+        select(User.id)
+        .join(Identity, Identity.user_id == User.id)
+        .where(*_identity_is(bindparam("platform"), bindparam("external_id")))
+        .with_for_update(key_share=True)
     )
 
 
@@ -76,17 +89,22 @@ async def known_user(
     """The user behind a platform identity, their row locked until commit, and their roles;
     None if the identity is new.
 
-    One statement finds the identity, its user, their roles and their conversation step, and
-    locks the user's row, so two updates from one user (a double tap, two processes) run one
-    after the other. PostgreSQL: FOR NO KEY UPDATE (see `UnitOfWork.lock`); SQLite already
-    holds the whole database. `last_seen_at` (which platform notices go to) is kept to the
-    minute, so most updates write nothing here.
+    The user's row is locked, so two updates from one user (a double tap, two processes) run
+    one after the other (PostgreSQL: FOR NO KEY UPDATE, see `UnitOfWork.lock`). On SQLite,
+    whose transactions hold the whole database, one statement finds the identity, the user,
+    their roles and their conversation step. PostgreSQL locks first and reads in a second
+    statement: a statement reads as of its start, so reading in the locking statement would
+    miss what the previous lock holder committed meanwhile (the question it just asked).
+    `last_seen_at` (which platform notices go to) is kept to the minute, so most updates
+    write nothing here.
     """
-    found = (
-        await uow.session.execute(
-            _known_user_query(), {"platform": msg.platform, "external_id": msg.external_id}
-        )
-    ).first()
+    params = {"platform": msg.platform, "external_id": msg.external_id}
+    one_statement = uow.is_sqlite
+    if not one_statement:
+        locked = await uow.session.execute(_lock_query(), params)
+        if locked.first() is None:
+            return None
+    found = (await uow.session.execute(_known_user_query(one_statement), params)).first()
     if found is None:
         return None
     identity, user, conversation, *flags = found

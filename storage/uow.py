@@ -65,6 +65,11 @@ class UnitOfWork:
             finally:
                 self._release()
 
+    @property
+    def is_sqlite(self) -> bool:
+        """SQLite: this transaction holds the whole database (BEGIN IMMEDIATE)."""
+        return self.session.bind is not None and self.session.bind.dialect.name == "sqlite"
+
     async def commit(self) -> None:
         await self.session.commit()
         self._committed = True

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from bot import conversations
 from bot.demo_data import seed_demo
 from bot.users import Incoming
 from bot.web import WebServer
-from storage.models import Identity, MentorshipRequest, Order, User
-from tests.conftest import AppFactory, harness_for
+from storage.models import Enrollment, Identity, MentorshipRequest, Order, User
+from tests.conftest import AppFactory, Database, harness_for
 
 
 async def test_double_tap_across_two_processes_acts_once(make_app: AppFactory) -> None:
@@ -131,3 +133,60 @@ async def test_a_refused_first_message_still_keeps_the_new_user(make_app: AppFac
             )
         ).scalar_one()
         assert user.language == "zh"
+
+
+async def test_a_step_begun_while_the_next_message_waits_is_seen_by_it(
+    make_app: AppFactory, database: Database
+) -> None:
+    """A message that waited for the sender's lock sees what the lock holder committed: the
+    question /mentor asked in one process is answered by the message another process had
+    waiting, not refused as "I did not understand"."""
+    first, second = await make_app(pool_size=4), await make_app(pool_size=4)
+    h = harness_for(first)
+    await seed_demo(first)
+    await h.send("alice", "/buy python-basics")
+    await h.send("alice", "/pay 1")
+    async with first.new_uow() as uow:
+        alice = (
+            await uow.session.execute(
+                select(User.id).join(Identity).where(Identity.external_id == "alice")
+            )
+        ).scalar_one()
+        enrollment = (await uow.session.execute(select(Enrollment.id))).scalar_one()
+    async with first.new_uow() as uow:  # "/mentor", half-way, in process one
+        await uow.lock(User, alice)
+        await conversations.begin(
+            uow, alice, "request", "goals", {"enrollment_id": enrollment}, first.clock.now()
+        )
+        waiting = asyncio.create_task(
+            second.handle(Incoming("console", "alice", "alice", "Ship a web app"))
+        )
+        await _blocked_on_a_lock(database, waiting)
+        await uow.commit()
+    replies = await waiting
+    assert replies[0].text == "What is your level in this subject?", replies[0].text
+
+
+async def _blocked_on_a_lock(database: Database, task: asyncio.Task[Any]) -> None:
+    """Until `task` waits for a lock (PostgreSQL: a backend waiting on a row lock; SQLite: a
+    moment for it to reach the write lock, which it cannot pass)."""
+    if not database.url.startswith("postgresql"):
+        await asyncio.sleep(0.2)
+        assert not task.done()
+        return
+    engine = database.engine()
+    try:
+        for _ in range(500):
+            async with engine.connect() as conn:
+                waiting = await conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND query LIKE '%FOR NO KEY UPDATE%'"
+                    )
+                )
+                if waiting.scalar_one():
+                    return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the second message never waited for the lock")
+    finally:
+        await engine.dispose()
