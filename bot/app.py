@@ -2,7 +2,9 @@
 
 Adapters call `handle()` with plain data and render the replies it returns; timers call
 `run_due()`. Each message is one transaction: a refused action (`MentorbotError`) rolls back
-everything it touched and shows its message, so bad input changes nothing.
+everything it touched and shows its message, so bad input changes nothing. What a handler must
+not do while holding that transaction (call Stripe) it defers with `Ctx.after_commit`, which
+runs after the commit, outside any transaction.
 """
 
 from __future__ import annotations
@@ -117,9 +119,15 @@ class Marketplace:
         raise AssertionError("a user just stored was not found")
 
     async def _handle_known(self, msg: Incoming, now: datetime) -> tuple[list[Reply], str] | None:
-        says: list[Say]
-        notified = False
+        committed = False
         outcome = "ok"
+        opened: list[UnitOfWork] = []  # by deferred work, to know whether it wrote notices
+
+        def new_uow() -> UnitOfWork:
+            uow = self.new_uow()
+            opened.append(uow)
+            return uow
+
         async with self.new_uow() as uow:
             found = await known_user(uow, msg, now)
             if found is None:
@@ -127,26 +135,52 @@ class Marketplace:
             user, roles = found
             user_id, lang, tz = user.id, user.language, user.timezone
             roles = await sync_roles(uow, self.config, msg, user_id, roles)
-            ctx = Ctx(uow, Actor(user, roles, msg.platform), self.clock, self.config, self.payments)
+            actor = Actor(user, roles, msg.platform)
+            ctx = Ctx(uow, actor, self.clock, self.config, self.payments, new_uow)
             try:
                 await self._dispatch(ctx, msg.text)
                 lang, tz = user.language, user.timezone
                 await uow.commit()
-                says, notified = ctx.says, uow.wrote_outbox
+                committed = True
             except MentorbotError as refused:
-                says, outcome = [Say(refused.message)], "refused"
+                ctx.says[:] = [Say(refused.message)]
+                outcome = "refused"
             except Exception:
                 log.exception(
                     "unexpected error handling a message",
                     extra={"platform": msg.platform, "user_id": user_id},
                 )
                 ERRORS.labels("handle").inc()
-                says, outcome = [SORRY], "error"
+                ctx.says[:] = [SORRY]
+                outcome = "error"
+        if committed:  # and the write lock / row lock released
+            outcome = await self._run_after_commit(ctx, msg)
         if ctx.wake_at:
             self.on_new_due(ctx.wake_at)
-        if notified:
+        if (committed and uow.wrote_outbox) or any(o.wrote_outbox for o in opened):
             await self.notifier.deliver_pending()
-        return [render(user_id, s, lang, tz) for s in says], outcome
+        return [render(user_id, s, lang, tz) for s in ctx.says], outcome
+
+    async def _run_after_commit(self, ctx: Ctx, msg: Incoming) -> str:
+        """The work the handler deferred until its transaction committed (`Ctx.after_commit`),
+        in order. A refusal or an error ends it as in the handler, except that what was
+        committed stays so, and so does what the handler said about it."""
+        for work in ctx.deferred:
+            said = len(ctx.says)
+            try:
+                await work()
+            except MentorbotError as refused:
+                ctx.says[said:] = [Say(refused.message)]
+                return "refused"
+            except Exception:
+                log.exception(
+                    "unexpected error after a message's transaction committed",
+                    extra={"platform": msg.platform, "user_id": ctx.actor.id},
+                )
+                ERRORS.labels("after_commit").inc()
+                ctx.says[said:] = [SORRY]
+                return "error"
+        return "ok"
 
     async def _create_user(self, msg: Incoming, now: datetime) -> None:
         """Store a first contact. Two first messages from one new identity race: the unique

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -31,15 +32,23 @@ class Actor:
         return "admin" in self.roles
 
 
+AfterCommit = Callable[[], Awaitable[None]]
+
+
 @dataclass
 class Ctx:
+    """One update being handled. `uow` is its transaction, which `Marketplace.handle` commits
+    when the handler returns; `new_uow` opens another, short one (for work after the commit)."""
+
     uow: UnitOfWork
     actor: Actor
     clock: Clock
     config: Config
     payments: tuple[PaymentProvider, ...]
+    new_uow: Callable[[], UnitOfWork]
     says: list[Say] = field(default_factory=list)
     wake_at: list[datetime] = field(default_factory=list)
+    deferred: list[AfterCommit] = field(default_factory=list)
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -61,6 +70,20 @@ class Ctx:
     ) -> None:
         """Notify another user; delivered after this transaction commits, on their platform."""
         await enqueue(self.uow, user_id, Say(msg, tuple(choices), attachments), self.now())
+
+    def after_commit(self, work: AfterCommit) -> None:
+        """Run `work` once this update's transaction has committed, before the replies go out.
+
+        For slow calls to the outside world (Stripe opening a Checkout Session): inside the
+        transaction they would hold, while they wait, SQLite's write lock (every other user's
+        message waits) or, on PostgreSQL, the user's row lock and a pooled connection. `work`
+        may `say()`; it must not use `uow` (closed by then) nor `tell()`, and opens its own
+        short transactions with `new_uow()`. It does not run if the transaction is refused or
+        rolled back. Like the handler, a `MentorbotError` it raises is shown to the user and
+        anything else is logged and answered with an apology; either drops what it said and
+        skips the work registered after it, but what was committed stays committed.
+        """
+        self.deferred.append(work)
 
     def provider(self, name: str | None) -> PaymentProvider | None:
         return next((p for p in self.payments if p.name == name), None)

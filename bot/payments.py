@@ -14,6 +14,7 @@ from typing import Protocol
 
 from sqlalchemy import select, update
 
+from bot.errors import MentorbotError
 from bot.i18n import Msg, _
 from bot.metrics import PAYMENTS
 from bot.states import advance
@@ -23,11 +24,21 @@ from storage.uow import UnitOfWork
 
 @dataclass(frozen=True)
 class Checkout:
-    """How the learner pays: a button label and the command or URL behind it."""
+    """How the learner pays: a button label and the command or URL behind it.
+
+    `ref` is the provider's id for a payment page it opened for the order (a Stripe Checkout
+    Session); `/buy` keeps it and `url` on the order, so buying again shows the same page.
+    """
 
     label: Msg
     pay_command: str | None = None
     url: str | None = None
+    ref: str | None = None
+
+
+class PaymentUnavailable(MentorbotError):
+    """A provider cannot take this payment right now (e.g. Stripe unreachable); its message
+    says so to the learner, and nothing was changed."""
 
 
 class PaymentProvider(Protocol):
@@ -37,7 +48,11 @@ class PaymentProvider(Protocol):
 
     def available_on(self, platform: str) -> bool: ...
 
-    async def start_checkout(self, order: Order, course: Course) -> Checkout: ...
+    async def start_checkout(self, order: Order, course: Course) -> Checkout:
+        """The learner's way to pay `order`. Runs after the order's transaction committed, with
+        no transaction open, so it may call the network; it must not change `order` (a page it
+        opened comes back as `Checkout.ref`). Raises `PaymentUnavailable` when it cannot."""
+        ...
 
     async def refund(self, order: Order) -> None: ...
 

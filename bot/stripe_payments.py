@@ -11,6 +11,7 @@ after a timeout, a crash or a restart can never open a second session or refund 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -21,9 +22,8 @@ import stripe
 
 from bot.clock import Clock
 from bot.config import StripeSection
-from bot.errors import MentorbotError
 from bot.i18n import Money, _
-from bot.payments import Checkout
+from bot.payments import Checkout, PaymentUnavailable
 from storage.models import Course, Order
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,6 @@ METADATA_SOURCE = "mentorbot"
 # Stripe accepts a Checkout Session's expires_at from 30 minutes to 24 hours after creation.
 MIN_SESSION_LIFE = timedelta(minutes=31)
 MAX_SESSION_LIFE = timedelta(hours=23, minutes=59)
-
-
-class PaymentUnavailable(MentorbotError):
-    """Stripe could not be reached or refused the call; nothing was changed."""
 
 
 def checkout_key(order: Order) -> str:
@@ -123,15 +119,18 @@ class StripePayments:
             http_client=self._http,
             max_network_retries=settings.max_network_retries,
         )
+        # Checkout Session creates in flight, by idempotency key (see `_create_once`).
+        self._creating: dict[str, asyncio.Future[stripe.checkout.Session]] = {}
 
     def available_on(self, platform: str) -> bool:
         return platform in self.settings.platforms
 
     async def start_checkout(self, order: Order, course: Course) -> Checkout:
-        """The order's Checkout Session (created once; Buy again shows the same page)."""
+        """The order's Checkout Session: created once (Buy again shows the same page), outside
+        any transaction; `/buy` keeps the returned `ref` and `url` on the order."""
         label = _("Pay {price} by card", price=Money(order.amount_minor, order.currency))
         if order.checkout_ref and order.checkout_url:
-            return Checkout(label=label, url=order.checkout_url)
+            return Checkout(label=label, url=order.checkout_url, ref=order.checkout_ref)
         now = self._clock.now()
         expires = min(max(order.expires_at, now + MIN_SESSION_LIFE), now + MAX_SESSION_LIFE)
         metadata = {
@@ -160,18 +159,39 @@ class StripePayments:
             "expires_at": int(expires.timestamp()),
         }
         try:
-            session = await self.client.v1.checkout.sessions.create_async(
-                params,  # type: ignore[arg-type]
-                {"idempotency_key": checkout_key(order)},
-            )
+            session = await self._create_once(checkout_key(order), params)
         except stripe.StripeError as exc:
             _log_failure("creating a Checkout Session", exc, order.id)
             raise PaymentUnavailable(
-                _("Card payments are not available right now. Please try again in a few minutes.")
+                _(
+                    "Card payments are not available right now. Your order stays open: try "
+                    "again in a few minutes to pay it by card."
+                )
             ) from None
-        order.checkout_ref = session.id
-        order.checkout_url = session.url
-        return Checkout(label=label, url=session.url)
+        return Checkout(label=label, url=session.url, ref=session.id)
+
+    async def _create_once(self, key: str, params: dict[str, Any]) -> stripe.checkout.Session:
+        """Create a Checkout Session; a second create with the same key while the first is in
+        flight (a double tap) waits for the first's answer instead of asking again, since
+        Stripe refuses a key that is still in use (409) rather than waiting."""
+        pending = self._creating.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(
+                self.client.v1.checkout.sessions.create_async(
+                    params,  # type: ignore[arg-type]
+                    {"idempotency_key": key},
+                )
+            )
+            self._creating[key] = pending
+
+            def forget(done: asyncio.Future[stripe.checkout.Session]) -> None:
+                self._creating.pop(key, None)
+                if not done.cancelled():
+                    done.exception()  # seen, even if every caller has given up
+
+            pending.add_done_callback(forget)
+        # Shielded: a caller that gives up (cancelled) does not cancel the others' request.
+        return await asyncio.shield(pending)
 
     async def refund(self, order: Order) -> None:
         """Refund an order's whole payment (the admin command, after the bookkeeping)."""

@@ -4,8 +4,12 @@ localstripe has no Checkout Sessions, so this implements, as Stripe documents th
 Checkout Sessions create / retrieve / list (filters `created[gte]`, `status`, `payment_intent`,
 cursor `starting_after`, newest first) / expire, and Refunds create. Idempotency keys behave
 like Stripe's: the same key with the same parameters replays the first response
-(`Idempotent-Replayed: true`), with other parameters it is a 400 `idempotency_error`.
+(`Idempotent-Replayed: true`), with other parameters it is a 400 `idempotency_error`, and while
+the first request is still being processed it is a 409 `idempotency_error`.
 Requests need the configured secret key (401 otherwise).
+
+A slow Stripe: set `hold` to an `asyncio.Event` and Checkout Session creates wait for it
+(`held` is set when one does) until the test sets it.
 
 Tests play the customer and Stripe's dashboard with `pay()`, `refund_charge()` and
 `expire()`, build the matching events with `event()`, and sign them with
@@ -93,6 +97,10 @@ class FakeStripe:
     calls: list[Call] = field(default_factory=list)
     # Status codes to answer the next requests with (a 5xx is retried by stripe-python).
     fail_next: list[int] = field(default_factory=list)
+    # While an unset Event, Checkout Session creates wait for it to be set; `held`: one waits.
+    hold: asyncio.Event | None = None
+    held: asyncio.Event = field(default_factory=asyncio.Event)
+    _in_progress: set[str] = field(default_factory=set)
     _idempotency: dict[str, tuple[Any, int, dict[str, Any]]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
@@ -212,7 +220,11 @@ class FakeStripe:
     # -- the HTTP API ------------------------------------------------------------------------
 
     async def _serve(
-        self, request: web.Request, handler: Callable[[dict[str, Any]], tuple[int, Any]]
+        self,
+        request: web.Request,
+        handler: Callable[[dict[str, Any]], tuple[int, Any]],
+        *,
+        slow: bool = False,
     ) -> web.Response:
         if request.method == "POST":
             params = parse_form(list((await request.post()).items()))  # type: ignore[arg-type]
@@ -245,6 +257,26 @@ class FakeStripe:
                     status=400,
                 )
             return web.json_response(body, status=status, headers={"Idempotent-Replayed": "true"})
+        if key is not None and key in self._in_progress:
+            return web.json_response(
+                {
+                    "error": {
+                        "type": "idempotency_error",
+                        "code": "idempotency_key_in_use",
+                        "message": "There is currently another in-progress request using this "
+                        f"Idempotent Key: {key}. Please try again later.",
+                    }
+                },
+                status=409,
+            )
+        if slow and self.hold is not None:
+            if key is not None:
+                self._in_progress.add(key)
+            self.held.set()
+            try:
+                await self.hold.wait()
+            finally:
+                self._in_progress.discard(key or "")
         try:
             status, body = handler({**params, **request.match_info})
         except StripeApiError as exc:
@@ -254,7 +286,7 @@ class FakeStripe:
         return web.json_response(body, status=status)
 
     async def _create_session(self, request: web.Request) -> web.Response:
-        return await self._serve(request, self._do_create_session)
+        return await self._serve(request, self._do_create_session, slow=True)
 
     def _do_create_session(self, p: dict[str, Any]) -> tuple[int, Any]:
         for required in ("mode", "line_items", "success_url"):

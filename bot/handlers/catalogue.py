@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from bot.errors import BadInput, NotFound
 from bot.handlers.args import need, need_int
 from bot.handlers.registry import COMMANDS, command
 from bot.i18n import Lines, Localized, Money, Msg, When, _
-from bot.payments import fulfil_order
+from bot.payments import Checkout, PaymentProvider, PaymentUnavailable, fulfil_order
 from bot.replies import Choice
 from bot.states import advance
 from storage.models import Course, Enrollment, Order
@@ -108,6 +109,8 @@ def refund_policy(ctx: Ctx) -> Msg:
 
 @command("buy", _("Buy a course: /buy SLUG"))
 async def buy(ctx: Ctx, args: list[str]) -> None:
+    """Find the learner's pending order for the course, or open one, and commit it; the ways
+    to pay come after the commit (`offer_checkout`), as Stripe's may take seconds."""
     course = await course_by_slug(ctx.uow, need(args, 0, "/buy SLUG"))
     providers = [p for p in ctx.payments if p.available_on(ctx.actor.platform)]
     if not providers:
@@ -151,24 +154,58 @@ async def buy(ctx: Ctx, args: list[str]) -> None:
         )
         ctx.uow.add(order)
         await ctx.uow.flush()
+    ctx.after_commit(lambda: offer_checkout(ctx, providers, order, course))
+
+
+async def offer_checkout(
+    ctx: Ctx, providers: list[PaymentProvider], order: Order, course: Course
+) -> None:
+    """The committed order's message with each provider's way to pay it.
+
+    Runs outside any transaction: Stripe opens the order's Checkout Session here, with an
+    idempotency key derived from the order, so a double tap or a retry gets the same session.
+    A provider that cannot take the payment now (`PaymentUnavailable`) leaves its note instead
+    of its button; the order stays pending, and Try again (`/buy`) asks that provider again.
+    """
     choices = []
+    notes: list[Msg] = []
     for provider in providers:
-        checkout = await provider.start_checkout(order, course)
+        try:
+            checkout = await provider.start_checkout(order, course)
+        except PaymentUnavailable as unavailable:
+            notes.append(unavailable.message)
+            continue
+        if checkout.ref and checkout.ref != order.checkout_ref:
+            checkout = await keep_checkout(ctx, order.id, checkout)
         if checkout.url:
             choices.append(Choice(checkout.label, checkout.url, url=True))
         elif checkout.pay_command:
             choices.append(Choice(checkout.label, checkout.pay_command))
+    if notes:
+        choices.append(Choice(_("Try again"), f"/buy {course.slug}"))
     choices.append(Choice(_("Cancel order"), f"/cancelorder {order.id}"))
-    ctx.say(
-        _(
-            "Order #{id}: {title} for {price}. It stays open until {expires}.",
-            id=order.id,
-            title=title(course),
-            price=price(course),
-            expires=When(order.expires_at),
-        ),
-        choices,
+    summary = _(
+        "Order #{id}: {title} for {price}. It stays open until {expires}.",
+        id=order.id,
+        title=title(course),
+        price=price(course),
+        expires=When(order.expires_at),
     )
+    ctx.say(Lines([summary, *notes]).as_msg() if notes else summary, choices)
+
+
+async def keep_checkout(ctx: Ctx, order_id: int, checkout: Checkout) -> Checkout:
+    """Keep the payment page a provider opened on the order, in a short transaction of its own,
+    unless the order has one already (a double tap's other half): that one is shown, as it is
+    the only one a payment is accepted for."""
+    async with ctx.new_uow() as uow:
+        order = await uow.lock(Order, order_id)
+        assert order is not None
+        if order.checkout_ref is not None:
+            return replace(checkout, url=order.checkout_url, ref=order.checkout_ref)
+        order.checkout_ref, order.checkout_url = checkout.ref, checkout.url
+        await uow.commit()
+    return checkout
 
 
 async def _own_order(ctx: Ctx, order_id: int) -> Order:
