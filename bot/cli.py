@@ -143,7 +143,8 @@ async def _shut_down(app: Marketplace, timers: Timers, started: list[Service]) -
             await service.stop()
     if not await app.drain(within=30):
         log.warning("shutdown: messages still in flight after 30 s")
-    timers.shutdown()
+    if not await timers.stop(within=30):
+        log.warning("shutdown: a sweep still running after 30 s was cancelled")
     if web is not None:
         await web.stop()
     await app.engine.dispose()

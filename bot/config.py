@@ -177,6 +177,10 @@ class TelegramSection:
     max_retries: int = 5
     # Updates handled at once (one user's updates are always handled in order).
     concurrent_updates: int = 16
+    # Stars reconciliation (at start-up and then every interval; 0: off): fulfil the Stars
+    # payments of the last `reconcile_lookback_hours` whose successful_payment update was lost.
+    reconcile_interval_minutes: int = 15
+    reconcile_lookback_hours: int = 72
 
 
 @dataclass(frozen=True)
@@ -567,11 +571,16 @@ def _validate_telegram(t: TelegramSection) -> None:
     for key, value in (
         ("button_ttl_days", t.button_ttl_days),
         ("concurrent_updates", t.concurrent_updates),
+        ("reconcile_lookback_hours", t.reconcile_lookback_hours),
     ):
         if value <= 0:
             raise ConfigError(f"[telegram] {key} must be greater than 0, got {value}")
-    if t.max_retries < 0:
-        raise ConfigError("[telegram] max_retries must not be negative")
+    for key, value in (
+        ("max_retries", t.max_retries),
+        ("reconcile_interval_minutes", t.reconcile_interval_minutes),
+    ):
+        if value < 0:
+            raise ConfigError(f"[telegram] {key} must not be negative, got {value}")
     if t.mode != "webhook" or not t.token:
         return
     if not t.webhook_url.startswith(("https://", "http://")) or not urlsplit(t.webhook_url).path:

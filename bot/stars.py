@@ -3,10 +3,12 @@
 Digital goods sold inside Telegram are paid in Stars (currency XTR, no provider token). The
 learner presses Pay (`/paystars ORDER`, which answers with an invoice); before taking the Stars
 Telegram asks whether the checkout may go ahead (`check_checkout`, to be answered within 10 s);
-afterwards it reports the payment (`record_payment`), possibly more than once. The payment's
-charge id becomes the order's `provider_ref`, unique per provider, so one payment fulfils one
-order once; a payment that finds its order no longer payable (paid by another invoice, expired,
-cancelled) is handed back for a refund rather than kept.
+afterwards it reports the payment (`record_payment`), possibly more than once, or never when
+the update is lost (then `bot.stars_reconcile` finds the payment in the bot's Star transactions
+and records it through the same function). The payment's charge id becomes the order's
+`provider_ref`, unique per provider, so one payment fulfils one order once; a payment that finds
+its order no longer payable (paid by another invoice, expired, cancelled) is handed back for a
+refund rather than kept.
 
 The core never talks to Telegram: the adapter connects a refund function at start-up.
 """
@@ -24,6 +26,7 @@ from sqlalchemy.ext.asyncio import async_object_session
 
 from bot.errors import STATUS_NAMES, BadInput
 from bot.i18n import Localized, Msg, _
+from bot.outbox import keep_reply
 from bot.payments import Checkout, fulfil_order
 from bot.replies import Choice, Invoice, Reply, Say, render
 from bot.users import Incoming, resolve_user
@@ -179,17 +182,37 @@ async def check_checkout(
 
 @dataclass(frozen=True)
 class PaymentOutcome:
-    """What a reported payment did: `replies` for the payer; `refund` when it must go back."""
+    """What a reported payment did: `replies` for the payer; `refund` when it must go back;
+    `fulfilled` when it paid its order now (not before, by another delivery)."""
 
     replies: list[Reply] = field(default_factory=list)
     duplicate: bool = False
     refund: bool = False
+    fulfilled: bool = False
 
 
 async def record_payment(
-    app: Marketplace, payer: Incoming, payload: str, currency: str, amount: int, charge_id: str
+    app: Marketplace,
+    payer: Incoming,
+    payload: str,
+    currency: str,
+    amount: int,
+    charge_id: str,
+    *,
+    via_outbox: bool = False,
+    paid_at: datetime | None = None,
 ) -> PaymentOutcome:
-    """Fulfil the order a successful payment names, exactly once per charge id."""
+    """Fulfil the order a successful payment names, exactly once per charge id.
+
+    Telegram approves a payment only while its order is pending (pre-checkout), but its report
+    can arrive after the order expired: a lost update found by reconciliation, or a webhook
+    redelivered after an outage. A payment made (`paid_at`) before the order expired still
+    fulfils it; the learner paid in time. Any other unpayable order is refunded.
+
+    `via_outbox`: there is no update to answer (reconciliation), so the confirmation is kept in
+    the outbox in the transaction that fulfils, for the notifier to deliver; the refund notice
+    is still returned, to be kept once the refund went through.
+    """
     now = app.clock.now()
     parsed = parse_invoice_payload(payload)
     async with app.new_uow() as uow:
@@ -210,7 +233,7 @@ async def record_payment(
         if (
             order is None
             or order.user_id != user.id
-            or order.status != "pending"
+            or not _payable(order, paid_at)
             or currency != CURRENCY
         ):
             log.warning(
@@ -242,5 +265,14 @@ async def record_payment(
             (Choice(_("Find a mentor"), f"/mentor {course.slug}"),),
         )
         reply = render(user.id, say, user.language, user.timezone)
+        if via_outbox:
+            await keep_reply(uow, reply, now)
         await uow.commit()
-    return PaymentOutcome([reply])
+    return PaymentOutcome([] if via_outbox else [reply], fulfilled=True)
+
+
+def _payable(order: Order, paid_at: datetime | None) -> bool:
+    """Pending, or expired after a payment made while it was still open."""
+    if order.status == "pending":
+        return True
+    return order.status == "expired" and paid_at is not None and paid_at <= order.expires_at

@@ -18,7 +18,8 @@ ORDER = {
     "pending": {"paid", "expired", "cancelled"},
     "paid": {"refunded"},
     "refunded": set(),
-    "expired": set(),
+    # A Telegram Stars payment made before the order expired but reported after (bot.stars).
+    "expired": {"paid"},
     "cancelled": set(),
 }
 ENROLLMENT = {"active": {"revoked"}, "revoked": set()}

@@ -92,3 +92,20 @@ class Timers:
     def shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+
+    async def stop(self, within: float = 30.0) -> bool:
+        """Graceful shutdown: fire no more sweeps and let those already started finish, then
+        shut the scheduler down (which cancels a sweep still running: half-way through its
+        transactions, logged by APScheduler as an error). False if one was still running
+        after `within` seconds."""
+        finished = True
+        if self.scheduler.running:
+            self.scheduler.pause()
+            await asyncio.sleep(0)  # a sweep fired just now reaches the lock
+            try:
+                async with asyncio.timeout(within), self._sweeping:
+                    pass  # sweeps queue on the lock in order: all started ones are done
+            except TimeoutError:
+                finished = False
+        self.shutdown()
+        return finished

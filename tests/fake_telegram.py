@@ -4,9 +4,11 @@ It answers `POST /bot{token}/{method}` like Telegram: parameters arrive form-enc
 objects such as reply_markup and prices as JSON strings, files as multipart) and the answer is
 `{"ok": true, "result": …}`. Tests queue updates (messages, button presses, pre-checkout
 queries, successful payments); getUpdates hands them out by long polling and forgets those
-confirmed by a later offset, as Telegram does. Every call is recorded, and a test can make the
-next calls of a method fail (e.g. 429 with retry_after). `TelegramUser` plays one person: it
-types, presses buttons by label and pays invoices, the way a Telegram client would.
+confirmed by a later offset, as Telegram does. A payment (and a refund) is also kept in the
+bot's Star transactions, which getStarTransactions lists newest first, whether or not its update
+ever reached the bot. Every call is recorded, and a test can make the next calls of a method
+fail (e.g. 429 with retry_after). `TelegramUser` plays one person: it types, presses buttons by
+label and pays invoices, the way a Telegram client would.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class FakeTelegram:
     webhook: dict[str, Any] = field(default_factory=dict)
     refunded: set[str] = field(default_factory=set)
     button_presses: list[str] = field(default_factory=list)  # callback query ids handed out
+    star_transactions: list[dict[str, Any]] = field(default_factory=list)  # oldest first
 
     def __post_init__(self) -> None:
         self._queue: list[dict[str, Any]] = []
@@ -184,8 +187,13 @@ class FakeTelegram:
                 },
                 status=400,
             )
-        self.refunded.add(charge)
+        self.star_refund(p["user_id"], charge)
         return True
+
+    async def _m_getstartransactions(self, p: dict[str, Any]) -> Any:
+        offset, limit = p.get("offset") or 0, p.get("limit") or 100
+        newest_first = self.star_transactions[::-1]
+        return {"transactions": newest_first[offset : offset + limit]}
 
     def _bot_message(self, p: dict[str, Any], **content: Any) -> dict[str, Any]:
         return {
@@ -318,6 +326,51 @@ class FakeTelegram:
         }
         return self.new_update(message=self.message(user, successful_payment=paid))
 
+    def star_payment(
+        self,
+        user: dict[str, Any],
+        payload: str,
+        amount: int,
+        charge_id: str,
+        date: int = DATE,
+    ) -> None:
+        """Telegram took `amount` Stars from `user` for the invoice with `payload`: the
+        transaction getStarTransactions lists (the update is a separate matter)."""
+        self.star_transactions.append(
+            {
+                "id": charge_id,
+                "amount": amount,
+                "date": date,
+                "source": {
+                    "type": "user",
+                    "transaction_type": "invoice_payment",
+                    "user": user,
+                    "invoice_payload": payload,
+                },
+            }
+        )
+
+    def star_refund(self, user_id: int, charge_id: str) -> None:
+        """The Stars of payment `charge_id` went back to the payer (refundStarPayment, or
+        done elsewhere): a transaction to the user, with the payment's id."""
+        self.refunded.add(charge_id)
+        paid = next(
+            (t for t in self.star_transactions if t["id"] == charge_id and "source" in t), None
+        )
+        unknown = {"id": user_id, "is_bot": False, "first_name": "?"}
+        self.star_transactions.append(
+            {
+                "id": charge_id,
+                "amount": paid["amount"] if paid else 0,
+                "date": DATE,
+                "receiver": {
+                    "type": "user",
+                    "transaction_type": "invoice_payment",
+                    "user": paid["source"]["user"] if paid else unknown,
+                },
+            }
+        )
+
     # ── waiting and looking ──────────────────────────────────────────────────────────────
 
     async def wait_for(self, predicate: Callable[[], Any]) -> Any:
@@ -429,8 +482,17 @@ class TelegramUser:
     def last_answer(self) -> Call:
         return self.fake.calls_of("answerCallbackQuery")[-1]
 
-    async def pay(self, invoice: Call, charge_id: str, amount: int | None = None) -> bool:
-        """What the Telegram client does on Pay: pre-checkout, then (if allowed) the payment."""
+    async def pay(
+        self,
+        invoice: Call,
+        charge_id: str,
+        amount: int | None = None,
+        *,
+        deliver_update: bool = True,
+    ) -> bool:
+        """What the Telegram client does on Pay: pre-checkout, then (if allowed) the payment.
+        `deliver_update=False`: the Stars are taken but the successful_payment update never
+        reaches the bot (fetched by a process that died before handling it)."""
         amount = amount if amount is not None else invoice.params["prices"][0]["amount"]
         payload = invoice.params["payload"]
         answered = len(self.fake.calls_of("answerPreCheckoutQuery"))
@@ -438,7 +500,9 @@ class TelegramUser:
         answer = self.fake.calls_of("answerPreCheckoutQuery")[answered]
         if not answer.params["ok"]:
             return False
-        await self._deliver(self.fake.payment_update(self.user, payload, amount, charge_id))
+        self.fake.star_payment(self.user, payload, amount, charge_id)
+        if deliver_update:
+            await self._deliver(self.fake.payment_update(self.user, payload, amount, charge_id))
         return True
 
 

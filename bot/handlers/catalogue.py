@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.context import Ctx
-from bot.errors import BadInput, NotFound
+from bot.errors import BadInput, NotFound, TransitionRefused
 from bot.handlers.args import need, need_int
 from bot.handlers.registry import COMMANDS, command
 from bot.i18n import Lines, Localized, Money, Msg, When, _
@@ -229,6 +229,8 @@ async def pay(ctx: Ctx, args: list[str]) -> None:
         await ctx.uow.flush()
         ctx.say(_("Order #{id} has expired. Buy again with /courses.", id=order.id))
         return
+    if order.status != "pending":
+        raise TransitionRefused("order", order.id, order.status, "paid")
     enrollment = await fulfil_order(ctx.uow, order, now, "demo")
     course = await ctx.uow.get(Course, order.course_id)
     assert course is not None

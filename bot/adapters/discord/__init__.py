@@ -108,6 +108,9 @@ class DiscordService:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(DRAIN_TIMEOUT):
                     await self.client.drain()
+            # Notices being sent need the client: let them finish before it closes.
+            if not await self.app.notifier.unregister(PLATFORM, within=DRAIN_TIMEOUT):
+                log.warning("discord: notices still being sent at shutdown")
             await self.client.close()
         if self._connection is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):  # already reported

@@ -32,6 +32,7 @@ from bot.adapters.telegram.callback_data import CallbackCodec
 from bot.adapters.telegram.commands import register_commands
 from bot.adapters.telegram.flow_control import FloodControl, PerUserOrder
 from bot.adapters.telegram.outgoing import Outgoing
+from bot.adapters.telegram.star_ledger import StarLedger
 from bot.adapters.telegram.webhook import WebhookEndpoint
 from bot.app import Marketplace
 from bot.config import Config, TelegramSection
@@ -39,6 +40,7 @@ from bot.errors import BadInput
 from bot.i18n import Msg, _, normalize_language
 from bot.outbox import keep_reply
 from bot.replies import Reply
+from bot.stars_reconcile import StarsReconciler
 from bot.users import Incoming
 from bot.web import WebServer
 from storage import models
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "telegram"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.PRE_CHECKOUT_QUERY]
 PRE_CHECKOUT_SECONDS = 8.0  # Telegram gives up after 10
+DRAIN_SECONDS = 30.0  # on shutdown, for updates in flight and notices being sent
 EXPIRED = _("This button has expired. Please use a newer message, or type the command.")
 APOLOGY = _("Sorry, something went wrong on our side. Nothing was changed; please try again.")
 CHECKOUT_FAILED = _(
@@ -102,6 +105,15 @@ class TelegramService:
         self.out = Outgoing(self.application.bot, self.codec)
         self._unrecorded: set[int] = set()
         self._stars = next((p for p in app.payments if isinstance(p, stars.StarsPayments)), None)
+        self.reconciler: StarsReconciler | None = None  # Stars payments whose update was lost
+        if self._stars is not None and tg.reconcile_interval_minutes:
+            self.reconciler = StarsReconciler(
+                app,
+                StarLedger(self.application.bot),
+                self.refund,
+                interval_minutes=tg.reconcile_interval_minutes,
+                lookback_hours=tg.reconcile_lookback_hours,
+            )
         self.webhook: WebhookEndpoint | None = None
         if web is not None:
             web.add_readiness_check(PLATFORM, self.ready)
@@ -141,17 +153,27 @@ class TelegramService:
                 allowed_updates=ALLOWED_UPDATES,
             )
             self.webhook.ready.set()
+        if self.reconciler is not None:
+            await self.reconciler.start()  # in the background: start-up does not wait
         log.info("telegram adapter started", extra={"mode": tg.mode})
         await self.app.notifier.deliver_pending()
 
     async def stop(self) -> None:
+        """Stop taking updates, finish those in flight and the notices being sent, then close
+        the HTTP client they all need (closing it first would fail their sends half-way)."""
+        if self.reconciler is not None:
+            await self.reconciler.stop()
         if self.webhook is not None:
             self.webhook.ready.clear()
+            if not await self.webhook.drain(within=DRAIN_SECONDS):
+                log.warning("telegram: webhook posts still in flight at shutdown")
         updater = self.application.updater
         if updater is not None and updater.running:
             await updater.stop()
         if self.application.running:
-            await self.application.stop()
+            await self.application.stop()  # polling: waits for the updates it fetched
+        if not await self.app.notifier.unregister(PLATFORM, within=DRAIN_SECONDS):
+            log.warning("telegram: notices still being sent at shutdown")
         await self.application.shutdown()
         if self._stars is not None:
             self._stars.connect(None)
@@ -236,6 +258,7 @@ class TelegramService:
                 paid.currency,
                 paid.total_amount,
                 paid.telegram_payment_charge_id,
+                paid_at=message.date,
             )
         except Exception:
             self._unrecorded.add(update.update_id)

@@ -3,7 +3,9 @@
 Every post must carry the secret given to setWebhook in `X-Telegram-Bot-Api-Secret-Token`;
 anything else gets 403 and is ignored. An update is handled before the answer, so a crash
 mid-update makes Telegram send it again (the core tolerates repeats); a payment that could not
-be recorded is answered 500 for the same reason.
+be recorded is answered 500 for the same reason. On shutdown, `ready` is cleared (new posts get
+503 and Telegram retries them) and `drain` waits for the posts in flight, whose replies still
+need the bot's HTTP client.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class WebhookEndpoint:
         self._secret = secret
         self._failed = failed
         self.ready = asyncio.Event()
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def handle(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
@@ -44,6 +49,16 @@ class WebhookEndpoint:
             return web.Response(status=403)
         if not self.ready.is_set():
             return web.Response(status=503)  # Telegram retries
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            return await self._handle(request)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    async def _handle(self, request: web.Request) -> web.Response:
         try:
             update = Update.de_json(await request.json(), self._application.bot)
         except Exception:
@@ -55,3 +70,11 @@ class WebhookEndpoint:
         if self._failed(update.update_id):
             return web.Response(status=500)
         return web.Response(status=200)
+
+    async def drain(self, within: float) -> bool:
+        """Wait until no post is being handled; False on timeout."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), within)
+        except TimeoutError:
+            return False
+        return True
