@@ -179,13 +179,21 @@ async def request_needs(
 
 
 async def offer_next_round(
-    uow: UnitOfWork, config: Config, request: MentorshipRequest, now: datetime
+    uow: UnitOfWork,
+    config: Config,
+    request: MentorshipRequest,
+    now: datetime,
+    candidates: list[MentorCandidate] | None = None,
 ) -> int:
-    """Offer `request` to the next candidates; returns how many mentors were offered it."""
+    """Offer `request` to the next candidates; returns how many mentors were offered it.
+
+    `candidates`: the mentors as `load_candidates` gave them in this transaction, for sweeps
+    that offer many requests (offers change no mentor's load, so one load serves them all).
+    """
     learner, course, needs = await request_needs(uow, request, now)
-    ranked = rank_mentors(
-        needs, await load_candidates(uow, now), config.matching, config.matching.offer_size
-    )
+    if candidates is None:
+        candidates = await load_candidates(uow, now)
+    ranked = rank_mentors(needs, candidates, config.matching, config.matching.offer_size)
     course_title = Localized(course.title_en, course.title_zh)
     if not ranked:
         advance("request", request, "waitlisted")
@@ -303,9 +311,12 @@ async def expire_offers(uow: UnitOfWork, config: Config, now: datetime) -> int:
         )
     ).scalars()
     count = 0
+    candidates: list[MentorCandidate] | None = None
     for request in list(due):
         await close_round(uow, request, "expired")
-        await offer_next_round(uow, config, request, now)
+        if candidates is None:
+            candidates = await load_candidates(uow, now)
+        await offer_next_round(uow, config, request, now, candidates)
         count += 1
     return count
 
@@ -332,18 +343,25 @@ async def reoffer_waitlist(uow: UnitOfWork, config: Config, now: datetime) -> in
         )
     ).scalars()
     offered = 0
+    candidates: list[MentorCandidate] | None = None
     for request in list(waiting):
-        if await _offer_if_possible(uow, config, request, now):
+        if candidates is None:
+            candidates = await load_candidates(uow, now)
+        if await _offer_if_possible(uow, config, request, now, candidates):
             offered += 1
     return offered
 
 
 async def _offer_if_possible(
-    uow: UnitOfWork, config: Config, request: MentorshipRequest, now: datetime
+    uow: UnitOfWork,
+    config: Config,
+    request: MentorshipRequest,
+    now: datetime,
+    candidates: list[MentorCandidate],
 ) -> bool:
     """Offer a waitlisted request only when someone can take it (no repeated waitlist notices)."""
     _learner, _course, needs = await request_needs(uow, request, now)
-    if not rank_mentors(needs, await load_candidates(uow, now), config.matching, 1):
+    if not rank_mentors(needs, candidates, config.matching, 1):
         return False
-    await offer_next_round(uow, config, request, now)
+    await offer_next_round(uow, config, request, now, candidates)
     return True
