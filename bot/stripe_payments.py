@@ -36,17 +36,29 @@ MIN_SESSION_LIFE = timedelta(minutes=31)
 MAX_SESSION_LIFE = timedelta(hours=23, minutes=59)
 
 
-def checkout_key(order: Order) -> str:
-    """The idempotency key of an order's Checkout Session.
+def checkout_key(order: Order, expires_at: int) -> str:
+    """The idempotency key of an order's Checkout Session that expires at `expires_at`.
 
     Besides the id it names the buyer, course, amount and creation instant, so a row id that
     SQLite hands out again after a rolled-back order can never replay another order's session.
+    It also names the session's expiry, the one parameter that can differ between two creates
+    for one order (see `session_expiry`): Stripe refuses a key reused with other parameters.
     """
     created = int(order.created_at.timestamp() * 1000)
     return (
         f"mentorbot-checkout-{order.id}-u{order.user_id}-c{order.course_id}-"
-        f"{order.amount_minor}{order.currency.lower()}-{created}"
+        f"{order.amount_minor}{order.currency.lower()}-{created}-e{expires_at}"
     )
+
+
+def session_expiry(order: Order, now: datetime) -> int:
+    """When an order's Checkout Session expires: with the order, within the 30 minutes to 24
+    hours Stripe allows. Where that depends on `now`, `now` is taken to the minute, so a double
+    tap or a retry within the minute asks Stripe the same thing under the same key; a later
+    one opens a new session (the order keeps the first it saved)."""
+    base = now.replace(second=0, microsecond=0)
+    expires = min(max(order.expires_at, base + MIN_SESSION_LIFE), base + MAX_SESSION_LIFE)
+    return int(expires.timestamp())
 
 
 def refund_key(order_id: int, payment_ref: str) -> str:
@@ -131,8 +143,7 @@ class StripePayments:
         label = _("Pay {price} by card", price=Money(order.amount_minor, order.currency))
         if order.checkout_ref and order.checkout_url:
             return Checkout(label=label, url=order.checkout_url, ref=order.checkout_ref)
-        now = self._clock.now()
-        expires = min(max(order.expires_at, now + MIN_SESSION_LIFE), now + MAX_SESSION_LIFE)
+        expires = session_expiry(order, self._clock.now())
         metadata = {
             "source": METADATA_SOURCE,
             "order_id": str(order.id),
@@ -156,10 +167,10 @@ class StripePayments:
             "payment_intent_data": {"metadata": metadata},
             "success_url": self.settings.success_url,
             "cancel_url": self.settings.cancel_url,
-            "expires_at": int(expires.timestamp()),
+            "expires_at": expires,
         }
         try:
-            session = await self._create_once(checkout_key(order), params)
+            session = await self._create_once(checkout_key(order, expires), params)
         except stripe.StripeError as exc:
             _log_failure("creating a Checkout Session", exc, order.id)
             raise PaymentUnavailable(

@@ -7,11 +7,12 @@ signed with stripe-python's own helper and POSTed to the bot's real endpoint.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 
 from bot.clock import FakeClock
-from storage.models import Enrollment, PaymentEvent
+from storage.models import Course, Enrollment, PaymentEvent
 from tests.conftest import Database
 from tests.fake_stripe import StripeWorld
 
@@ -73,13 +74,11 @@ async def test_buy_again_reuses_the_session_and_the_idempotency_key(world: Strip
     second = await world.buy("alice")
     assert first == second
     assert len(world.fake.sessions) == 1
-    order = await world.order(first[0])
     # A retry of the very same create (e.g. after a timeout) gets the same session back.
-    from bot.stripe_payments import checkout_key
-
+    create = world.fake.calls_to("POST", "/v1/checkout/sessions")[0]
     replay = await world.payments.client.v1.checkout.sessions.create_async(
-        world.fake.calls_to("POST", "/v1/checkout/sessions")[0].params,  # type: ignore[arg-type]
-        {"idempotency_key": checkout_key(order)},
+        create.params,  # type: ignore[arg-type]
+        {"idempotency_key": create.idempotency_key},
     )
     assert replay.id == first[1]
     assert len(world.fake.sessions) == 1
@@ -138,3 +137,25 @@ async def test_paid_after_the_order_closed_is_refunded_not_kept(world: StripeWor
     assert "came after the order was cancelled, so it has been refunded in full" in output
     assert await world.count(Enrollment) == 0
     assert await world.count(PaymentEvent, PaymentEvent.event_id.like("unwanted:%")) == 1
+
+
+async def test_a_retry_seconds_later_of_a_long_lived_order_gets_the_same_session(
+    world: StripeWorld,
+) -> None:
+    """An order open longer than a Checkout Session may live (24 h): its session's expiry
+    follows the clock, so a retry a few seconds later (a duplicate update on another process,
+    a lost answer) must still ask Stripe the same thing under the same key and get the same
+    session, not Stripe's 400 for a key reused with other parameters."""
+    order_id, _session = await world.buy("alice")
+    order = await world.order(order_id)
+    order.checkout_ref = order.checkout_url = None
+    order.expires_at = order.created_at + timedelta(days=2)
+    async with world.app.new_uow() as uow:
+        course = await uow.get(Course, order.course_id)
+        assert course is not None
+        uow.session.expunge(course)  # readable after the transaction ends
+    world.clock.set(world.clock.now().replace(second=10))
+    first = await world.payments.start_checkout(order, course)
+    world.clock.advance(timedelta(seconds=5))
+    again = await world.payments.start_checkout(order, course)
+    assert first.ref is not None and again.ref == first.ref
