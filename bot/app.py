@@ -29,6 +29,7 @@ from bot.context import Actor, Ctx
 from bot.errors import BadInput, MentorbotError
 from bot.handlers.registry import COMMANDS, FLOWS
 from bot.i18n import _
+from bot.in_flight import InFlight
 from bot.lessons import send_due_lessons
 from bot.metrics import ERRORS, HANDLING_SECONDS, UPDATES
 from bot.notifier import Notifier
@@ -82,9 +83,7 @@ class Marketplace:
         self._write_lock = asyncio.Lock() if is_sqlite(engine) else None
         self.notifier = Notifier(self.new_uow, clock)
         self.on_new_due: Callable[[list[datetime]], None] = lambda _times: None
-        self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._in_flight = InFlight()
 
     def new_uow(self) -> UnitOfWork:
         return UnitOfWork(self._sessionmaker, self._write_lock)
@@ -92,16 +91,12 @@ class Marketplace:
     async def handle(self, msg: Incoming) -> list[Reply]:
         """One message or button press from a user; returns the replies to show them."""
         started = time.perf_counter()
-        self._in_flight += 1
-        self._idle.clear()
         outcome = "error"
         try:
-            replies, outcome = await self._handle(msg)
+            with self._in_flight.tracking():
+                replies, outcome = await self._handle(msg)
             return replies
         finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
             UPDATES.labels(msg.platform, outcome).inc()
             HANDLING_SECONDS.labels(msg.platform).observe(time.perf_counter() - started)
 
@@ -202,11 +197,7 @@ class Marketplace:
 
     async def drain(self, within: float) -> bool:
         """Wait until no message is being handled (graceful shutdown); False on timeout."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), within)
-        except TimeoutError:
-            return False
-        return True
+        return await self._in_flight.drain(within)
 
     async def _dispatch(self, ctx: Ctx, text: str) -> None:
         text = text.strip()

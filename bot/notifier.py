@@ -70,7 +70,7 @@ class Notifier:
         now = self._clock.now()
         async with self._new_uow() as uow:
             rows = await claim_batch(uow, now, senders, lease=real_span(self._clock, LEASE))
-            targets = {r.user_id: await identities_by_recency(uow, r.user_id) for r in rows}
+            targets = {u: await identities_by_recency(uow, u) for u in {r.user_id for r in rows}}
             await uow.commit()
         delivered: list[int] = []
         for row in rows:

@@ -50,10 +50,10 @@ def _identity_is(platform: Any, external_id: Any) -> list[Any]:
 
 
 @functools.cache
-def _known_user_query(lock: bool) -> Select[Any]:
-    """`known_user`'s statement, built once (building it costs more than running it): the
-    identity, its user (row locked if `lock`), their conversation step and one boolean column
-    per role: the stored roles, and "mentor" while the user's mentor profile is approved."""
+def _known_user_query() -> Select[Any]:
+    """`known_user`'s read, built once (building it costs more than running it): the
+    identity, its user, their conversation step and one boolean column per role: the stored
+    roles, and "mentor" while the user's mentor profile is approved."""
     flags = [
         exists().where(UserRole.user_id == User.id).where(UserRole.role == role).label(role)
         for role in STORED_ROLES
@@ -64,13 +64,12 @@ def _known_user_query(lock: bool) -> Select[Any]:
         .where(MentorProfile.status == "approved")
         .label("mentor")
     )
-    query = (
+    return (
         select(Identity, User, Conversation, *flags, approved)
         .join(User, User.id == Identity.user_id)
         .outerjoin(Conversation, Conversation.user_id == User.id)
         .where(*_identity_is(bindparam("platform"), bindparam("external_id")))
     )
-    return query.with_for_update(of=User, key_share=True) if lock else query
 
 
 @functools.cache
@@ -90,21 +89,20 @@ async def known_user(
     None if the identity is new.
 
     The user's row is locked, so two updates from one user (a double tap, two processes) run
-    one after the other (PostgreSQL: FOR NO KEY UPDATE, see `UnitOfWork.lock`). On SQLite,
-    whose transactions hold the whole database, one statement finds the identity, the user,
-    their roles and their conversation step. PostgreSQL locks first and reads in a second
-    statement: a statement reads as of its start, so reading in the locking statement would
+    one after the other. On SQLite the transaction already holds the whole database, and one
+    statement finds the identity, the user, their roles and their conversation step.
+    PostgreSQL first locks the row (FOR NO KEY UPDATE, see `UnitOfWork.lock`) and reads in a
+    second statement: a statement reads as of its start, so reading in the locking statement would
     miss what the previous lock holder committed meanwhile (the question it just asked).
     `last_seen_at` (which platform notices go to) is kept to the minute, so most updates
     write nothing here.
     """
     params = {"platform": msg.platform, "external_id": msg.external_id}
-    one_statement = uow.is_sqlite
-    if not one_statement:
+    if not uow.is_sqlite:
         locked = await uow.session.execute(_lock_query(), params)
         if locked.first() is None:
             return None
-    found = (await uow.session.execute(_known_user_query(one_statement), params)).first()
+    found = (await uow.session.execute(_known_user_query(), params)).first()
     if found is None:
         return None
     identity, user, conversation, *flags = found

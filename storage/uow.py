@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from storage.db import SQLITE_BUSY_TIMEOUT_MS
+from storage.db import SQLITE_BUSY_TIMEOUT_MS, is_sqlite
 from storage.models import Base
 
 T = TypeVar("T", bound=Base)
@@ -68,7 +68,7 @@ class UnitOfWork:
     @property
     def is_sqlite(self) -> bool:
         """SQLite: this transaction holds the whole database (BEGIN IMMEDIATE)."""
-        return self.session.bind is not None and self.session.bind.dialect.name == "sqlite"
+        return isinstance(self.session.bind, AsyncEngine) and is_sqlite(self.session.bind)
 
     async def commit(self) -> None:
         await self.session.commit()

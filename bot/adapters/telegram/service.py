@@ -31,6 +31,7 @@ from bot import stars
 from bot.adapters.telegram.callback_data import CallbackCodec
 from bot.adapters.telegram.commands import register_commands
 from bot.adapters.telegram.flow_control import FloodControl, PerUserOrder
+from bot.adapters.telegram.incoming import incoming
 from bot.adapters.telegram.outgoing import Outgoing
 from bot.adapters.telegram.star_ledger import StarLedger
 from bot.adapters.telegram.webhook import WebhookEndpoint
@@ -41,7 +42,6 @@ from bot.i18n import Msg, _, normalize_language
 from bot.outbox import keep_reply
 from bot.replies import Reply
 from bot.stars_reconcile import StarsReconciler
-from bot.users import Incoming
 from bot.web import WebServer
 from storage import models
 
@@ -228,7 +228,7 @@ class TelegramService:
             async with asyncio.timeout(PRE_CHECKOUT_SECONDS):
                 refusal = await stars.check_checkout(
                     self.app,
-                    self.incoming(query.from_user),
+                    incoming(query.from_user),
                     query.invoice_payload,
                     query.currency,
                     query.total_amount,
@@ -253,7 +253,7 @@ class TelegramService:
         try:
             outcome = await stars.record_payment(
                 self.app,
-                self.incoming(user),
+                incoming(user),
                 paid.invoice_payload,
                 paid.currency,
                 paid.total_amount,
@@ -301,12 +301,8 @@ class TelegramService:
 
     # ── talking to users ─────────────────────────────────────────────────────────────────
 
-    def incoming(self, user: User, text: str = "") -> Incoming:
-        name = user.full_name or user.username or str(user.id)
-        return Incoming(PLATFORM, str(user.id), name, text, user.language_code)
-
     async def converse(self, user: User, chat_id: int, text: str) -> None:
-        replies = await self.app.handle(self.incoming(user, text))
+        replies = await self.app.handle(incoming(user, text))
         await self.send_all(chat_id, str(user.id), replies)
 
     async def send_all(self, chat_id: int, user: str, replies: list[Reply]) -> None:

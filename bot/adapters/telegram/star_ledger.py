@@ -18,9 +18,8 @@ from telegram import Bot, StarTransaction, TransactionPartnerUser
 from telegram.constants import StarTransactionsLimit
 from telegram.error import TelegramError
 
-from bot.stars import PLATFORM
+from bot.adapters.telegram.incoming import incoming
 from bot.stars_reconcile import LedgerUnavailable, StarHistory, StarPayment
-from bot.users import Incoming
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +66,7 @@ def _payment(tx: StarTransaction) -> StarPayment | None:
     source = tx.source
     if not isinstance(source, TransactionPartnerUser) or source.invoice_payload is None:
         return None
-    user = source.user
-    payer = Incoming(
-        PLATFORM,
-        str(user.id),
-        user.full_name or user.username or str(user.id),
-        "",
-        user.language_code,
-    )
-    return StarPayment(tx.id, payer, source.invoice_payload, tx.amount, tx.date)
+    return StarPayment(tx.id, incoming(source.user), source.invoice_payload, tx.amount, tx.date)
 
 
 def _ends_before(page: Sequence[StarTransaction], since: datetime) -> bool:

@@ -20,6 +20,8 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
+from bot.in_flight import InFlight
+
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -36,9 +38,7 @@ class WebhookEndpoint:
         self._secret = secret
         self._failed = failed
         self.ready = asyncio.Event()
-        self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._in_flight = InFlight()
 
     async def handle(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
@@ -49,14 +49,8 @@ class WebhookEndpoint:
             return web.Response(status=403)
         if not self.ready.is_set():
             return web.Response(status=503)  # Telegram retries
-        self._in_flight += 1
-        self._idle.clear()
-        try:
+        with self._in_flight.tracking():
             return await self._handle(request)
-        finally:
-            self._in_flight -= 1
-            if not self._in_flight:
-                self._idle.set()
 
     async def _handle(self, request: web.Request) -> web.Response:
         try:
@@ -73,8 +67,4 @@ class WebhookEndpoint:
 
     async def drain(self, within: float) -> bool:
         """Wait until no post is being handled; False on timeout."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), within)
-        except TimeoutError:
-            return False
-        return True
+        return await self._in_flight.drain(within)

@@ -1,0 +1,14 @@
+"""A Telegram user as the core sees a message's sender."""
+
+from __future__ import annotations
+
+from telegram import User
+
+from bot.stars import PLATFORM
+from bot.users import Incoming
+
+
+def incoming(user: User, text: str = "") -> Incoming:
+    """`user` saying `text`, named as Telegram shows them, in the language their client uses."""
+    name = user.full_name or user.username or str(user.id)
+    return Incoming(PLATFORM, str(user.id), name, text, user.language_code)
