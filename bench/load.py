@@ -319,18 +319,10 @@ class IndexedTelegram(FakeTelegram):
         self._chat_events: dict[int, asyncio.Event] = {}
         self._senders: dict[int, str] = {}  # id(call) → the process that made it
 
-    async def start(self) -> str:
-        # FakeTelegram.start, with the per-process route as well.
-        app = web.Application()
-        app.router.add_post("/bot{token}/{method}", self._endpoint)
+    def routes(self, app: web.Application) -> None:
+        """The Bot API's route, and the same under each process's own prefix."""
+        super().routes(app)
         app.router.add_post("/via/{caller}/bot{token}/{method}", self._endpoint)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
-        return self.url
 
     async def _endpoint(self, request: web.Request) -> web.Response:
         _CALLER.set(request.match_info.get("caller", "?"))  # this request's own task

@@ -25,6 +25,9 @@ from bot.config import Config, config_from_mapping
 from storage.db import create_engine
 from storage.migrate import upgrade
 
+# The Telegram tests' `fake` and `start_bot`.
+pytest_plugins = ["tests.telegram_fixtures"]
+
 POSTGRES_ENV = "MENTORBOT_TEST_POSTGRES_URL"
 # A Monday morning, far from any daylight-saving change.
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy import select
 
 from bot.adapters.telegram import TelegramService
 from bot.adapters.telegram.flow_control import FloodControl
@@ -32,6 +33,7 @@ from bot.app import Marketplace
 from bot.config import Config
 from bot.demo_data import seed_demo
 from bot.web import WebServer
+from storage.models import Enrollment, Order
 from tests.conftest import AppFactory, Harness, harness_for, make_config
 
 TOKEN = "123456:TEST-token"
@@ -103,9 +105,13 @@ class FakeTelegram:
 
     # ── server ───────────────────────────────────────────────────────────────────────────
 
+    def routes(self, app: web.Application) -> None:
+        """The Bot API's one route: `POST /bot{token}/{method}`."""
+        app.router.add_post("/bot{token}/{method}", self._endpoint)
+
     async def start(self) -> str:
         app = web.Application()
-        app.router.add_post("/bot{token}/{method}", self._endpoint)
+        self.routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -612,3 +618,34 @@ async def bots(make_app: AppFactory, fake: FakeTelegram) -> AsyncIterator[StartB
     finally:
         for bot in reversed(running):
             await bot.stop()
+
+
+# ── what a test checks after paying ────────────────────────────────────────────────────────
+
+
+async def invoice_for(user: TelegramUser, slug: str = "python-basics") -> Call:
+    """/buy SLUG, then the Stars button (whatever its language): the sendInvoice call."""
+    await user.send(f"/buy {slug}")
+    pay = next(b for b in user.last_with_buttons().buttons if "⭐" in b["text"])
+    await user.press_data(pay["callback_data"])
+    invoice = user.received()[-1]
+    assert invoice.method == "sendInvoice", invoice
+    return invoice
+
+
+async def orders(bot: BotUnderTest) -> list[tuple[Any, ...]]:
+    """(id, status, provider, provider_ref) of every order."""
+    async with bot.app.new_uow() as uow:
+        rows = await uow.session.execute(
+            select(Order.id, Order.status, Order.provider, Order.provider_ref).order_by(Order.id)
+        )
+        return [tuple(r) for r in rows]
+
+
+async def enrollments(bot: BotUnderTest) -> list[tuple[Any, ...]]:
+    """(order_id, status, credits_remaining) of every enrollment."""
+    async with bot.app.new_uow() as uow:
+        rows = await uow.session.execute(
+            select(Enrollment.order_id, Enrollment.status, Enrollment.credits_remaining)
+        )
+        return [tuple(r) for r in rows]

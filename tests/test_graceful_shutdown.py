@@ -27,7 +27,7 @@ from bot.replies import Say
 from bot.timers import Timers
 from storage.models import Identity, OutboxMessage
 from tests.conftest import AppFactory
-from tests.fake_telegram import BotUnderTest, Call, FakeTelegram, StartBot, bots
+from tests.fake_telegram import BotUnderTest, Call, FakeTelegram, StartBot
 
 WEBHOOK = {
     "mode": "webhook",
@@ -66,12 +66,6 @@ async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[HeldTelegram]:
     finally:
         server.open.set()
         await server.stop()
-
-
-@pytest.fixture
-async def start_bot(make_app: AppFactory, fake: HeldTelegram) -> AsyncIterator[StartBot]:
-    async with bots(make_app, fake) as start:
-        yield start
 
 
 async def unsent(bot: BotUnderTest) -> int:

@@ -7,11 +7,9 @@ client types, presses inline buttons and pays invoices; mentors may sit in the c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.adapters.telegram.outgoing import rows, split_text
@@ -30,22 +28,8 @@ from storage.models import (
     Rating,
     User,
 )
-from tests.conftest import AppFactory
-from tests.fake_telegram import STARS, BotUnderTest, FakeTelegram, StartBot, bots, serving_fake
+from tests.fake_telegram import STARS, BotUnderTest, FakeTelegram, StartBot
 from tests.helpers import snapshot
-
-
-@pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeTelegram]:
-    monkeypatch.setenv("PTB_TIMEDELTA", "1")  # PTB 22 warns on its own 429 handling otherwise
-    async with serving_fake() as server:
-        yield server
-
-
-@pytest.fixture
-async def start_bot(make_app: AppFactory, fake: FakeTelegram) -> AsyncIterator[StartBot]:
-    async with bots(make_app, fake) as start:
-        yield start
 
 
 async def only_session_start(bot: BotUnderTest) -> Any:

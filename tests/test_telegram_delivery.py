@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import aiohttp
@@ -23,8 +22,6 @@ from tests.fake_telegram import (
     BotUnderTest,
     FakeTelegram,
     StartBot,
-    bots,
-    serving_fake,
     telegram_config,
 )
 
@@ -33,19 +30,6 @@ WEBHOOK = {
     "webhook_url": "https://bot.example.com/telegram/webhook",
     "webhook_secret": "s3cret-Token_1",
 }
-
-
-@pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeTelegram]:
-    monkeypatch.setenv("PTB_TIMEDELTA", "1")  # PTB 22 warns on its own 429 handling otherwise
-    async with serving_fake() as server:
-        yield server
-
-
-@pytest.fixture
-async def start_bot(make_app: AppFactory, fake: FakeTelegram) -> AsyncIterator[StartBot]:
-    async with bots(make_app, fake) as start:
-        yield start
 
 
 async def user_id_of(bot: BotUnderTest, telegram_id: int) -> int:

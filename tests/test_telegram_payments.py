@@ -6,66 +6,19 @@ its order was settled; the charge id is the key that keeps one payment to one en
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
-
-import pytest
-from sqlalchemy import select
 
 from bot.clock import FakeClock
-from storage.models import Enrollment, Order
-from tests.conftest import AppFactory
 from tests.fake_telegram import (
     STARS,
-    BotUnderTest,
-    Call,
     FakeTelegram,
     StartBot,
-    TelegramUser,
-    bots,
-    serving_fake,
+    enrollments,
+    invoice_for,
+    orders,
 )
 
 ADMIN_ID = 9001
-
-
-@pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeTelegram]:
-    monkeypatch.setenv("PTB_TIMEDELTA", "1")  # PTB 22 warns on its own 429 handling otherwise
-    async with serving_fake() as server:
-        yield server
-
-
-@pytest.fixture
-async def start_bot(make_app: AppFactory, fake: FakeTelegram) -> AsyncIterator[StartBot]:
-    async with bots(make_app, fake) as start:
-        yield start
-
-
-async def invoice_for(user: TelegramUser, slug: str = "python-basics") -> Call:
-    """/buy, then the Stars button: returns the sendInvoice call."""
-    await user.send(f"/buy {slug}")
-    await user.press("Pay")
-    invoice = user.received()[-1]
-    assert invoice.method == "sendInvoice", invoice
-    return invoice
-
-
-async def orders(bot: BotUnderTest) -> list[tuple[Any, ...]]:
-    async with bot.app.new_uow() as uow:
-        rows = await uow.session.execute(
-            select(Order.id, Order.status, Order.provider, Order.provider_ref).order_by(Order.id)
-        )
-        return [tuple(r) for r in rows]
-
-
-async def enrollments(bot: BotUnderTest) -> list[tuple[Any, ...]]:
-    async with bot.app.new_uow() as uow:
-        rows = await uow.session.execute(
-            select(Enrollment.order_id, Enrollment.status, Enrollment.credits_remaining)
-        )
-        return [tuple(r) for r in rows]
 
 
 async def test_duplicate_successful_payment_enrolls_once(

@@ -7,45 +7,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from bot.clock import FakeClock
 from bot.config import ConfigError
-from storage.models import Enrollment, Order
-from tests.conftest import AppFactory, make_config
+from tests.conftest import make_config
 from tests.fake_telegram import (
     DATE,
     STARS,
     BotUnderTest,
-    Call,
     FakeTelegram,
     StartBot,
-    TelegramUser,
-    bots,
-    serving_fake,
+    enrollments,
+    invoice_for,
+    orders,
 )
 
 PAID = f"Paid with {STARS} ⭐. Python from zero is yours, with 4 mentor sessions."
 PAID_ZH = f"已支付 {STARS} ⭐。零基础学 Python已归你所有，含 4 次导师辅导。"
 HOUR = 3600
-
-
-@pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeTelegram]:
-    monkeypatch.setenv("PTB_TIMEDELTA", "1")  # PTB 22 warns on its own 429 handling otherwise
-    async with serving_fake() as server:
-        yield server
-
-
-@pytest.fixture
-async def start_bot(make_app: AppFactory, fake: FakeTelegram) -> AsyncIterator[StartBot]:
-    async with bots(make_app, fake) as start:
-        yield start
 
 
 async def started(start_bot: StartBot, **sections: Any) -> BotUnderTest:
@@ -61,32 +44,6 @@ async def next_pass(bot: BotUnderTest) -> None:
     """What the next interval does, run now instead of after `reconcile_interval_minutes`."""
     assert bot.service.reconciler is not None
     await bot.service.reconciler.reconcile_once()
-
-
-async def invoice_for(user: TelegramUser) -> Call:
-    """/buy python-basics, then the Stars button (whatever its language): the invoice."""
-    await user.send("/buy python-basics")
-    pay = next(b for b in user.last_with_buttons().buttons if "⭐" in b["text"])
-    await user.press_data(pay["callback_data"])
-    invoice = user.received()[-1]
-    assert invoice.method == "sendInvoice", invoice
-    return invoice
-
-
-async def orders(bot: BotUnderTest) -> list[tuple[Any, ...]]:
-    async with bot.app.new_uow() as uow:
-        rows = await uow.session.execute(
-            select(Order.id, Order.status, Order.provider, Order.provider_ref).order_by(Order.id)
-        )
-        return [tuple(r) for r in rows]
-
-
-async def enrollments(bot: BotUnderTest) -> list[tuple[Any, ...]]:
-    async with bot.app.new_uow() as uow:
-        rows = await uow.session.execute(
-            select(Enrollment.order_id, Enrollment.status, Enrollment.credits_remaining)
-        )
-        return [tuple(r) for r in rows]
 
 
 async def test_payment_whose_update_was_lost_is_fulfilled_at_start_up(
