@@ -33,7 +33,7 @@ from bot.in_flight import InFlight
 from bot.lessons import send_due_lessons
 from bot.metrics import ERRORS, HANDLING_SECONDS, UPDATES
 from bot.notifier import Notifier
-from bot.offers import expire_offers, reoffer_waitlist
+from bot.offers import expire_offers, pass_on_from_full_mentors, reoffer_waitlist
 from bot.payments import PaymentProvider, expire_orders
 from bot.reminders import send_due
 from bot.replies import Reply, Say, render
@@ -54,6 +54,7 @@ class DueReport:
     orders_expired: int
     delivered: int
     lessons: int = 0
+    offers_withdrawn: int = 0
 
 
 def parse_command(text: str) -> tuple[str, list[str]]:
@@ -138,7 +139,7 @@ class Marketplace:
                 await uow.commit()
                 committed = True
             except MentorbotError as refused:
-                ctx.says[:] = [Say(refused.message)]
+                ctx.says[:] = [refused.reply()]
                 outcome = "refused"
             except Exception:
                 log.exception(
@@ -152,8 +153,9 @@ class Marketplace:
             outcome = await self._run_after_commit(ctx, msg)
         if ctx.wake_at:
             self.on_new_due(ctx.wake_at)
-        if (committed and uow.wrote_outbox) or any(o.wrote_outbox for o in opened):
-            await self.notifier.deliver_pending()
+        written = [i for u in (uow, *opened) for i in u.written_outbox_ids()]
+        if written:
+            await self.notifier.deliver(written)
         return [render(user_id, s, lang, tz) for s in ctx.says], outcome
 
     async def _run_after_commit(self, ctx: Ctx, msg: Incoming) -> str:
@@ -165,7 +167,7 @@ class Marketplace:
             try:
                 await work()
             except MentorbotError as refused:
-                ctx.says[said:] = [Say(refused.message)]
+                ctx.says[said:] = [refused.reply()]
                 return "refused"
             except Exception:
                 log.exception(
@@ -225,6 +227,7 @@ class Marketplace:
             await uow.commit()
         async with self.new_uow() as uow:
             offers = await expire_offers(uow, self.config, now)
+            withdrawn = await pass_on_from_full_mentors(uow, self.config, now)
             # Capacity frees as mentorships end, refunds land or mentors raise capacity;
             # this offers waitlisted requests as soon as someone can take them.
             await reoffer_waitlist(uow, self.config, now)
@@ -236,4 +239,4 @@ class Marketplace:
             lessons = await send_due_lessons(uow, self.config, now)
             await uow.commit()
         delivered = await self.notifier.deliver_pending()
-        return DueReport(reminders, offers, orders, delivered, lessons)
+        return DueReport(reminders, offers, orders, delivered, lessons, withdrawn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 from bot.app import Marketplace
@@ -10,8 +11,10 @@ from bot.config import Config
 from bot.payments import DemoPayments, PaymentProvider
 from bot.stars import StarsPayments
 from bot.web import WebServer
-from storage.db import create_engine
+from storage.db import autovacuum_off, create_engine
 from storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
 
 
 def payment_providers(config: Config, clock: Clock | None = None) -> list[PaymentProvider]:
@@ -33,6 +36,12 @@ async def build_marketplace(
     engine = create_engine(config.database_url(), pool_size=config.storage.pool_size)
     if config.storage.auto_migrate if migrate is None else migrate:
         await upgrade(engine)
+    if await autovacuum_off(engine):
+        log.warning(
+            "PostgreSQL runs with autovacuum off: dead rows pile up and queries lose their "
+            "statistics, so delivery and sweeps slow down as tables grow. Turn it on (the "
+            "default), or run VACUUM ANALYZE regularly."
+        )
     if clock is None:
         start = config.clock.start_instant()
         clock = (

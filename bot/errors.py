@@ -7,13 +7,23 @@ answered with a generic apology.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.i18n import Msg, _
+from bot.replies import Choice, Say
 
 
 class MentorbotError(Exception):
-    def __init__(self, message: Msg) -> None:
+    """`choices` offer the way on from a refusal (the times still free when the one picked was
+    taken), so the user need not start over; the refusal still changes nothing."""
+
+    def __init__(self, message: Msg, choices: Sequence[Choice] = ()) -> None:
         super().__init__(message.msgid)
         self.message = message
+        self.choices = tuple(choices)
+
+    def reply(self) -> Say:
+        return Say(self.message, self.choices)
 
 
 class BadInput(MentorbotError):

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Collection
 
 from sqlalchemy import update
 
 from bot.clock import Clock, real_span
 from bot.metrics import NOTICES_SENT
-from bot.outbox import LEASE, Sender, claim_batch, identities_by_recency
+from bot.outbox import LEASE, Sender, claim_batch, claim_rows, identities_by_recency
 from bot.replies import Reply
 from storage.models import OutboxMessage
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+SEND_AT_ONCE = 16
 
 
 class Notifier:
@@ -51,39 +52,70 @@ class Notifier:
         """Send what the outbox holds; returns how many messages went out."""
         sent_total = 0
         while True:
-            senders = dict(self._senders)  # a batch keeps the senders it is claimed for
-            if not senders:
-                return sent_total
-            self._in_use.update(list(senders))
-            try:
-                claimed, delivered = await self._deliver_batch(senders)
-            finally:
-                async with self._batch_done:
-                    self._in_use.subtract(list(senders))
-                    self._batch_done.notify_all()
+            claimed, delivered = await self._with_senders(None)
             sent_total += delivered
             if not claimed or delivered < claimed:
                 return sent_total
 
-    async def _deliver_batch(self, senders: dict[str, Sender]) -> tuple[int, int]:
-        """Claim a batch, send it and record what went out; returns (claimed, delivered)."""
+    async def deliver(self, ids: Collection[int]) -> int:
+        """Send the notices a transaction that just committed wrote. An update's handler sends
+        only its own: the rest of the outbox is for the sweeps, so one learner's reply never
+        waits behind a backlog of other people's notices."""
+        if not ids:
+            return 0
+        _claimed, delivered = await self._with_senders(ids)
+        return delivered
+
+    async def _with_senders(self, ids: Collection[int] | None) -> tuple[int, int]:
+        senders = dict(self._senders)  # a batch keeps the senders it is claimed for
+        if not senders:
+            return 0, 0
+        self._in_use.update(list(senders))
+        try:
+            return await self._deliver_batch(senders, ids)
+        finally:
+            async with self._batch_done:
+                self._in_use.subtract(list(senders))
+                self._batch_done.notify_all()
+
+    async def _deliver_batch(
+        self, senders: dict[str, Sender], ids: Collection[int] | None
+    ) -> tuple[int, int]:
+        """Claim a batch (these rows, or the oldest undelivered), send it and record what went
+        out; returns (claimed, delivered). Each recipient's messages go in order; different
+        recipients are sent to at once (`SEND_AT_ONCE`), as a backlog of reminders due together
+        would otherwise wait for one round trip per message."""
         now = self._clock.now()
+        lease = real_span(self._clock, LEASE)
         async with self._new_uow() as uow:
-            rows = await claim_batch(uow, now, senders, lease=real_span(self._clock, LEASE))
-            targets = {u: await identities_by_recency(uow, u) for u in {r.user_id for r in rows}}
+            if ids is None:
+                rows = await claim_batch(uow, now, senders, lease=lease)
+            else:
+                rows = await claim_rows(uow, ids, now, senders, lease=lease)
+            targets = await identities_by_recency(uow, {r.user_id for r in rows})
             await uow.commit()
-        delivered: list[int] = []
+        by_user: dict[int, list[OutboxMessage]] = defaultdict(list)
         for row in rows:
-            identity = next((i for i in targets[row.user_id] if i.platform in senders), None)
+            by_user[row.user_id].append(row)
+        delivered: list[int] = []
+        at_once = asyncio.Semaphore(SEND_AT_ONCE)
+
+        async def send_to(user_id: int, queue: list[OutboxMessage]) -> None:
+            identity = next((i for i in targets.get(user_id, []) if i.platform in senders), None)
             if identity is None:
-                continue
-            try:
-                await senders[identity.platform](identity, Reply.from_json(row.user_id, row.body))
-            except Exception:
-                log.exception("delivery failed", extra={"outbox_id": row.id})
-                continue
-            delivered.append(row.id)
-            NOTICES_SENT.labels(identity.platform).inc()
+                return
+            async with at_once:
+                for row in queue:
+                    try:
+                        reply = Reply.from_json(row.user_id, row.body)
+                        await senders[identity.platform](identity, reply)
+                    except Exception:
+                        log.exception("delivery failed", extra={"outbox_id": row.id})
+                        continue
+                    delivered.append(row.id)
+                    NOTICES_SENT.labels(identity.platform).inc()
+
+        await asyncio.gather(*(send_to(u, queue) for u, queue in by_user.items()))
         if delivered:
             async with self._new_uow() as uow:
                 await uow.session.execute(

@@ -96,12 +96,24 @@ async def load_candidates(uow: UnitOfWork, now: datetime) -> list[MentorCandidat
             .order_by(MentorProfile.id)
         )
     ).all()
+    # Plain rows, not ORM objects: every matching and every sweep reads all of them.
     topics: dict[int, dict[str, int]] = defaultdict(dict)
-    for t in (await uow.session.execute(select(MentorTopic))).scalars():
-        topics[t.mentor_id][t.topic] = t.level
+    topic_rows = await uow.session.execute(
+        select(MentorTopic.mentor_id, MentorTopic.topic, MentorTopic.level)
+    )
+    for mentor_id, topic, level in topic_rows:
+        topics[mentor_id][topic] = level
     windows: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
-    for w in (await uow.session.execute(select(AvailabilityWindow))).scalars():
-        windows[w.mentor_id].append((w.weekday, w.start_minute, w.end_minute))
+    window_rows = await uow.session.execute(
+        select(
+            AvailabilityWindow.mentor_id,
+            AvailabilityWindow.weekday,
+            AvailabilityWindow.start_minute,
+            AvailabilityWindow.end_minute,
+        )
+    )
+    for mentor_id, weekday, start, end in window_rows:
+        windows[mentor_id].append((weekday, start, end))
     load = await active_mentees(uow)
     return [
         MentorCandidate(
@@ -321,15 +333,78 @@ async def expire_offers(uow: UnitOfWork, config: Config, now: datetime) -> int:
     return count
 
 
-async def close_round(uow: UnitOfWork, request: MentorshipRequest, status: str) -> None:
-    offers = (
+async def pass_on_from_full_mentors(uow: UnitOfWork, config: Config, now: datetime) -> int:
+    """Withdraw open offers from mentors who have filled up since they were offered (they
+    accepted others, or lowered their capacity); a request left with no open offer goes to its
+    next round at once. A full mentor can only decline, so without this the learner waits out
+    the whole offer timeout for an answer that cannot be yes. Returns the offers withdrawn.
+
+    Requests another process holds are skipped (`SKIP LOCKED`) and taken at the next sweep.
+    """
+    offered_to = list(
+        (
+            await uow.session.execute(
+                select(RequestOffer.mentor_id).where(RequestOffer.status == "offered").distinct()
+            )
+        ).scalars()
+    )
+    if not offered_to:
+        return 0
+    load = await active_mentees(uow, offered_to)
+    capacity = (
         await uow.session.execute(
-            select(RequestOffer)
-            .where(RequestOffer.request_id == request.id)
-            .where(RequestOffer.status == "offered")
+            select(MentorProfile.id, MentorProfile.capacity).where(
+                MentorProfile.id.in_(offered_to)
+            )
+        )
+    ).all()
+    full = {mentor for mentor, cap in capacity if load.get(mentor, 0) >= cap}
+    if not full:
+        return 0
+    requests = (
+        await uow.session.execute(
+            select(MentorshipRequest)
+            .where(MentorshipRequest.status == "offered")
+            .where(
+                MentorshipRequest.id.in_(
+                    select(RequestOffer.request_id)
+                    .where(RequestOffer.status == "offered")
+                    .where(RequestOffer.mentor_id.in_(full))
+                )
+            )
+            .order_by(MentorshipRequest.id)
+            .with_for_update(skip_locked=True)
         )
     ).scalars()
-    for offer in offers:
+    withdrawn = 0
+    candidates: list[MentorCandidate] | None = None
+    for request in list(requests):
+        still_open = 0
+        for offer in await open_offers(uow, request.id):
+            if offer.mentor_id in full:
+                offer.status = "withdrawn"
+                withdrawn += 1
+            else:
+                still_open += 1
+        if not still_open:
+            if candidates is None:
+                candidates = await load_candidates(uow, now)
+            await offer_next_round(uow, config, request, now, candidates)
+    return withdrawn
+
+
+async def open_offers(uow: UnitOfWork, request_id: int) -> list[RequestOffer]:
+    """The request's offers nobody has answered yet."""
+    rows = await uow.session.execute(
+        select(RequestOffer)
+        .where(RequestOffer.request_id == request_id)
+        .where(RequestOffer.status == "offered")
+    )
+    return list(rows.scalars())
+
+
+async def close_round(uow: UnitOfWork, request: MentorshipRequest, status: str) -> None:
+    for offer in await open_offers(uow, request.id):
         offer.status = status
 
 

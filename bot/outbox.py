@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 
@@ -31,15 +32,36 @@ async def enqueue(uow: UnitOfWork, user_id: int, say: Say, now: datetime) -> Non
     user = await uow.get(User, user_id)
     if user is None:
         return
-    reply = render(user_id, say, user.language, user.timezone)
-    uow.add(OutboxMessage(user_id=user_id, body=reply.to_json(), created_at=now, attempts=0))
-    uow.wrote_outbox = True
+    await keep_reply(uow, render(user_id, say, user.language, user.timezone), now)
 
 
 async def keep_reply(uow: UnitOfWork, reply: Reply, now: datetime) -> None:
     """Keep a rendered reply a platform would not take now; the notifier delivers it later."""
-    uow.add(OutboxMessage(user_id=reply.user_id, body=reply.to_json(), created_at=now, attempts=0))
-    uow.wrote_outbox = True
+    row = OutboxMessage(user_id=reply.user_id, body=reply.to_json(), created_at=now, attempts=0)
+    uow.add(row)
+    uow.outbox.append(row)
+
+
+def _reachable(platforms: Collection[str]) -> Any:
+    return OutboxMessage.user_id.in_(
+        select(Identity.user_id).where(Identity.platform.in_(list(platforms)))
+    )
+
+
+async def _lease(
+    uow: UnitOfWork, ids: Collection[int], now: datetime, lease: timedelta
+) -> list[OutboxMessage]:
+    stmt = (
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(list(ids)))
+        .where(OutboxMessage.sent_at.is_(None))
+        .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
+        .values(claimed_until=now + lease, attempts=OutboxMessage.attempts + 1)
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False)
+    )
+    rows = list((await uow.session.execute(stmt)).scalars())
+    return sorted(rows, key=lambda r: r.id)
 
 
 async def claim_batch(
@@ -50,11 +72,10 @@ async def claim_batch(
     lease: timedelta = LEASE,
 ) -> list[OutboxMessage]:
     """Lease up to `limit` undelivered rows whose user this process can reach."""
-    reachable = select(Identity.user_id).where(Identity.platform.in_(list(platforms)))
     pending = (
         select(OutboxMessage.id)
         .where(OutboxMessage.sent_at.is_(None))
-        .where(OutboxMessage.user_id.in_(reachable))
+        .where(_reachable(platforms))
         .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
         .order_by(OutboxMessage.id)
         .limit(limit)
@@ -63,22 +84,41 @@ async def claim_batch(
     ids = list((await uow.session.execute(pending)).scalars())
     if not ids:
         return []
-    stmt = (
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids))
-        .where(OutboxMessage.sent_at.is_(None))
-        .values(claimed_until=now + lease, attempts=OutboxMessage.attempts + 1)
-        .returning(OutboxMessage)
-        .execution_options(synchronize_session=False)
+    return await _lease(uow, ids, now, lease)
+
+
+async def claim_rows(
+    uow: UnitOfWork,
+    ids: Collection[int],
+    now: datetime,
+    platforms: Collection[str],
+    lease: timedelta = LEASE,
+) -> list[OutboxMessage]:
+    """Lease these rows, those still undelivered, unleased and reachable from here."""
+    mine = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.id.in_(list(ids)))
+        .where(_reachable(platforms))
+        .with_for_update(skip_locked=True)
     )
-    rows = list((await uow.session.execute(stmt)).scalars())
-    return sorted(rows, key=lambda r: r.id)
+    reachable = list((await uow.session.execute(mine)).scalars())
+    if not reachable:
+        return []
+    return await _lease(uow, reachable, now, lease)
 
 
-async def identities_by_recency(uow: UnitOfWork, user_id: int) -> list[Identity]:
+async def identities_by_recency(
+    uow: UnitOfWork, user_ids: Collection[int]
+) -> dict[int, list[Identity]]:
+    """Each user's identities, the one they used last first."""
+    if not user_ids:
+        return {}
     stmt = (
         select(Identity)
-        .where(Identity.user_id == user_id)
+        .where(Identity.user_id.in_(list(user_ids)))
         .order_by(Identity.last_seen_at.desc(), Identity.id)
     )
-    return list((await uow.session.execute(stmt)).scalars())
+    found: dict[int, list[Identity]] = {}
+    for identity in (await uow.session.execute(stmt)).scalars():
+        found.setdefault(identity.user_id, []).append(identity)
+    return found

@@ -12,6 +12,7 @@ that is no longer scheduled is skipped.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 
@@ -110,7 +111,9 @@ async def claim_due(uow: UnitOfWork, now: datetime, limit: int = 200) -> list[Re
 async def send_due(uow: UnitOfWork, now: datetime) -> int:
     """Claim due reminders and write their messages to the outbox; returns how many went out."""
     sent = 0
-    for reminder in await claim_due(uow, now):
+    claimed = await claim_due(uow, now)
+    held = await _load_for(uow, claimed)  # the session's identity map holds rows weakly
+    for reminder in claimed:
         session = await uow.get(MentorSession, reminder.session_id)
         assert session is not None
         too_late = reminder.kind != FOLLOWUP and now >= session.start_at
@@ -125,7 +128,26 @@ async def send_due(uow: UnitOfWork, now: datetime) -> int:
         REMINDERS_SENT.inc()
         REMINDER_LATENESS.observe(max(0.0, (now - reminder.due_at).total_seconds()))
         sent += 1
+    del held
     return sent
+
+
+async def _load_for(uow: UnitOfWork, reminders: list[Reminder]) -> list[Any]:
+    """Load what the reminders' messages need in five queries, not five per reminder: a
+    sweep can claim hundreds at once, and `uow.get` then finds them in the session."""
+    if not reminders:
+        return []
+
+    async def load(model: type[Any], ids: set[int]) -> list[Any]:
+        found = await uow.session.execute(select(model).where(model.id.in_(list(ids))))
+        return list(found.scalars())
+
+    sessions = await load(MentorSession, {r.session_id for r in reminders})
+    mentors = await load(MentorProfile, {s.mentor_id for s in sessions})
+    users = await load(User, {s.learner_id for s in sessions} | {m.user_id for m in mentors})
+    enrollments = await load(Enrollment, {s.enrollment_id for s in sessions})
+    courses = await load(Course, {e.course_id for e in enrollments})
+    return [*sessions, *mentors, *users, *enrollments, *courses]
 
 
 async def _notify(

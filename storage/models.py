@@ -120,7 +120,15 @@ class Course(Base):
 
 class Order(Base):
     __tablename__ = "orders"
-    __table_args__ = (UniqueConstraint("provider", "provider_ref"),)
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_ref"),
+        Index(
+            "ix_orders_pending_expiry",
+            "expires_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"))
@@ -221,6 +229,14 @@ class MentorshipRequest(Base):
 
 class RequestOffer(Base):
     __tablename__ = "request_offers"
+    __table_args__ = (
+        Index(
+            "ix_request_offers_open_mentor",
+            "mentor_id",
+            sqlite_where=text("status = 'offered'"),
+            postgresql_where=text("status = 'offered'"),
+        ),
+    )
     request_id: Mapped[int] = mapped_column(ForeignKey("mentorship_requests.id"), primary_key=True)
     mentor_id: Mapped[int] = mapped_column(ForeignKey("mentor_profiles.id"), primary_key=True)
     offer_round: Mapped[int] = mapped_column(Integer)
@@ -349,12 +365,23 @@ class OutboxMessage(Base):
     """A rendered message waiting for delivery, written in the transaction that caused it."""
 
     __tablename__ = "outbox"
+    # Delivery walks the undelivered rows in id order: a partial index keeps that walk as
+    # short as the backlog however long the table grows (and whatever the planner's
+    # statistics say).
+    __table_args__ = (
+        Index(
+            "ix_outbox_pending",
+            "id",
+            sqlite_where=text("sent_at IS NULL"),
+            postgresql_where=text("sent_at IS NULL"),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]
     claimed_until: Mapped[datetime | None]
-    sent_at: Mapped[datetime | None] = mapped_column(index=True)
+    sent_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 

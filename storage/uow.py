@@ -28,7 +28,7 @@ class UnitOfWork:
         self._sessionmaker = sessionmaker
         self._write_lock = write_lock
         self._committed = False
-        self.wrote_outbox = False
+        self.outbox: list[Any] = []  # the outbox rows this transaction wrote
         self._absent: set[tuple[type[Base], Any]] = set()
 
     async def __aenter__(self) -> UnitOfWork:
@@ -64,6 +64,14 @@ class UnitOfWork:
                 await self.session.close()
             finally:
                 self._release()
+
+    @property
+    def wrote_outbox(self) -> bool:
+        return bool(self.outbox)
+
+    def written_outbox_ids(self) -> list[int]:
+        """The outbox rows this transaction wrote, once committed (before, none are real)."""
+        return [row.id for row in self.outbox] if self._committed else []
 
     @property
     def is_sqlite(self) -> bool:

@@ -95,7 +95,8 @@ async def test_rating_changes_within_a_day_then_is_locked(
 
 
 async def test_booking_a_taken_slot_is_refused(market: Harness) -> None:
-    """A slot another learner booked with the same mentor is neither offered nor bookable."""
+    """A slot another learner booked with the same mentor is neither offered nor bookable;
+    the refusal shows the times still free, so one press books one of them."""
     first = await matched_pair(market, "alice", "ada")
     await market.send("alice", f"/book {first}")
     await market.send("alice", "1")
@@ -106,6 +107,26 @@ async def test_booking_a_taken_slot_is_refused(market: Harness) -> None:
     assert offered and not any(p.endswith(taken) for p in offered)
     out = await refused(market, "bob", f"/book {second} {taken}")
     assert "That time is not free" in out
+    again = [c.payload for c in market.chat.last_choices["bob"]]
+    assert again == offered
+    assert "Booked: session #2" in await market.send("bob", "1")
+
+
+async def test_rescheduling_to_a_taken_slot_shows_the_free_times(market: Harness) -> None:
+    """Moving a session onto another learner's slot is refused with the times still free."""
+    first = await matched_pair(market, "alice", "ada")
+    await market.send("alice", f"/book {first}")
+    await market.send("alice", "1")
+    taken = await _booked_token(market)
+    second = await matched_pair(market, "bob", "ada")
+    await market.send("bob", f"/book {second}")
+    await market.send("bob", market.chat.last_choices["bob"][-1].payload)  # days ahead
+    out = await refused(market, "bob", f"/reschedule 2 {taken}")
+    assert "That time is not free. Pick one of the times from /reschedule 2." in out
+    offered = [c.payload for c in market.chat.last_choices["bob"]]
+    assert offered and all(p.startswith("/reschedule 2 ") for p in offered)
+    assert not any(p.endswith(taken) for p in offered)
+    assert "Session #2 moved to" in await market.send("bob", "1")
 
 
 async def _booked_token(h: Harness) -> str:

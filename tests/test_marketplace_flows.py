@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from bot.clock import FakeClock
 from bot.demo_data import seed_demo
-from storage.models import Enrollment, MentorSession, MentorshipRequest, Reminder
+from storage.models import Enrollment, MentorSession, MentorshipRequest, Reminder, RequestOffer
 from tests.conftest import AppFactory, Harness, harness_for, make_config
 from tests.helpers import buy, matched_pair, request_mentor
 
@@ -167,3 +168,81 @@ async def test_cancel_stops_a_half_finished_step(market: Harness) -> None:
     assert "Stopped. Nothing was saved from that step." in await market.send("alice", "/cancel")
     assert "Commands start with /" in await market.send("alice", "I want a mentor")
     assert "There is nothing to cancel." in await market.send("alice", "/cancel")
+
+
+async def _two_requests_mentors_of_capacity_one(
+    make_app: AppFactory, offer_size: int
+) -> tuple[Any, Harness]:
+    """bob's request #1 and alice's #2, offered while every demo mentor takes one mentee."""
+    app = await make_app(
+        make_config(matching={"offer_size": offer_size, "offer_timeout_minutes": 600})
+    )
+    h = harness_for(app)
+    await seed_demo(app)
+    for mentor in ("ada", "linus", "mei"):
+        await h.send(mentor, "/profile capacity 1")
+    await buy(h, "bob")
+    await request_mentor(h, "bob")
+    await buy(h, "alice")
+    await request_mentor(h, "alice")
+    return app, h
+
+
+async def test_offers_to_a_mentor_who_filled_up_pass_on_without_waiting(
+    make_app: AppFactory,
+) -> None:
+    """A mentor who reaches capacity cannot say yes to their other open offers: the next
+    sweep withdraws them, and a request left with no open offer goes to the next mentor at
+    once instead of after the offer timeout."""
+    app, h = await _two_requests_mentors_of_capacity_one(make_app, offer_size=1)
+    async with app.new_uow() as uow:
+        offers = (await uow.session.execute(select(RequestOffer))).scalars().all()
+        first = {o.request_id: o.mentor_id for o in offers}
+    assert first[1] == first[2]  # both went to the best match
+    names = {1: "ada", 2: "linus", 3: "mei"}
+    full = names[first[1]]
+    assert "You are now mentoring bob" in await h.send(full, "/accept 1")
+    passed_on = await h.tick()
+    async with app.new_uow() as uow:
+        offers = {
+            (o.request_id, o.mentor_id): o.status
+            for o in (await uow.session.execute(select(RequestOffer))).scalars()
+        }
+        request = await uow.session.get(MentorshipRequest, 2)
+        assert request is not None
+        assert (request.status, request.offer_round) == ("offered", 2)
+    assert offers[(2, first[1])] == "withdrawn"
+    nxt = [m for (r, m), status in offers.items() if r == 2 and status == "offered"]
+    assert len(nxt) == 1 and nxt[0] != first[1]
+    assert f"message for {names[nxt[0]]}" in passed_on
+    assert "New mentorship request #2" in passed_on
+    assert "Request #2 is no longer open to you." in await h.send(full, "/accept 2")
+    out = await h.send(names[nxt[0]], "/accept 2")
+    assert "You are now mentoring alice" in out
+
+
+async def test_a_round_with_another_open_offer_waits_for_it(make_app: AppFactory) -> None:
+    """Only the full mentor's offer is withdrawn while someone else in the round may still
+    accept: no new round, nobody new is asked."""
+    app, h = await _two_requests_mentors_of_capacity_one(make_app, offer_size=2)
+    async with app.new_uow() as uow:
+        rows = (await uow.session.execute(select(RequestOffer))).scalars().all()
+        round_of = {r: sorted(o.mentor_id for o in rows if o.request_id == r) for r in (1, 2)}
+    shared = sorted(set(round_of[1]) & set(round_of[2]))
+    assert shared
+    names = {1: "ada", 2: "linus", 3: "mei"}
+    assert "You are now mentoring bob" in await h.send(names[shared[0]], "/accept 1")
+    out = await h.tick()
+    assert "New mentorship request #2" not in out
+    async with app.new_uow() as uow:
+        offers = {
+            o.mentor_id: o.status
+            for o in (await uow.session.execute(select(RequestOffer))).scalars()
+            if o.request_id == 2
+        }
+        request = await uow.session.get(MentorshipRequest, 2)
+        assert request is not None and request.offer_round == 1
+    assert offers[shared[0]] == "withdrawn"
+    assert sorted(m for m, status in offers.items() if status == "offered") == sorted(
+        set(round_of[2]) - {shared[0]}
+    )

@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from storage.db import autovacuum_off
 from storage.migrate import upgrade
 from storage.models import Base
 from storage.sqlite_cursor import OneHopConnection
@@ -30,6 +31,21 @@ async def test_migrations_produce_exactly_the_models(database: Database) -> None
         differences = await conn.run_sync(diff)
     await engine.dispose()
     assert differences == []
+
+
+async def test_postgresql_without_autovacuum_is_noticed(database: Database) -> None:
+    """Start-up warns when PostgreSQL runs without autovacuum (as this machine's test server
+    does): tables bloat and plans go bad. SQLite has nothing to warn about."""
+    engine = database.engine()
+    try:
+        async with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                setting = "not PostgreSQL"
+            else:
+                setting = (await conn.exec_driver_sql("SHOW autovacuum")).scalar_one()
+        assert await autovacuum_off(engine) is (setting == "off")
+    finally:
+        await engine.dispose()
 
 
 async def test_sqlite_runs_with_wal_foreign_keys_and_busy_timeout(tmp_path: Any) -> None:

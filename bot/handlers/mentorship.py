@@ -18,6 +18,7 @@ from bot.offers import (
     active_mentees,
     close_round,
     offer_next_round,
+    open_offers,
     times_text,
 )
 from bot.replies import Choice
@@ -293,12 +294,5 @@ async def decline(ctx: Ctx, args: list[str]) -> None:
     ctx.say(_("You declined request #{id}.", id=request_id))
     if request.status != "offered":
         return
-    still_open = (
-        await ctx.uow.session.execute(
-            select(RequestOffer)
-            .where(RequestOffer.request_id == request.id)
-            .where(RequestOffer.status == "offered")
-        )
-    ).first()
-    if still_open is None:
+    if not await open_offers(ctx.uow, request.id):
         await offer_next_round(ctx.uow, ctx.config, request, ctx.now())

@@ -168,9 +168,10 @@ async def book(ctx: Ctx, args: list[str]) -> None:
     start = parse_slot_token(args[1])
     if start is None or start not in slots:
         raise BadInput(
-            _("That time is not free. Pick one of the times from /book {id}.", id=request.id)
+            _("That time is not free. Pick one of the times from /book {id}.", id=request.id),
+            _slot_choices(ctx, f"/book {request.id}", slots),
         )
-    session = await _create_session(ctx, request, enrollment, mentor, start)
+    session = await _create_session(ctx, request, enrollment, mentor, start, slots)
     mentor_user = await ctx.uow.get(User, mentor.user_id)
     assert mentor_user is not None
     course = await ctx.uow.get(Course, enrollment.course_id)
@@ -243,6 +244,7 @@ async def _create_session(
     enrollment: Enrollment,
     mentor: MentorProfile,
     start: datetime,
+    slots: list[datetime],
 ) -> MentorSession:
     now = ctx.now()
     session = MentorSession(
@@ -264,7 +266,8 @@ async def _create_session(
             await ctx.uow.flush()
     except IntegrityError:
         raise BadInput(
-            _("That time was just taken. Pick another one from /book {id}.", id=request.id)
+            _("That time was just taken. Pick another one from /book {id}.", id=request.id),
+            _slot_choices(ctx, f"/book {request.id}", [s for s in slots if s != start]),
         ) from None
     session.meeting_link = ctx.config.sessions.meeting_link_template.format(
         session_id=session.id, token=secrets.token_hex(4)
@@ -372,7 +375,8 @@ async def reschedule(ctx: Ctx, args: list[str]) -> None:
     start = parse_slot_token(args[1])
     if start is None or start not in slots:
         raise BadInput(
-            _("That time is not free. Pick one of the times from /reschedule {id}.", id=session.id)
+            _("That time is not free. Pick one of the times from /reschedule {id}.", id=session.id),
+            _slot_choices(ctx, f"/reschedule {session.id}", slots),
         )
     old_start = session.start_at
     now = ctx.now()
@@ -383,7 +387,8 @@ async def reschedule(ctx: Ctx, args: list[str]) -> None:
             await ctx.uow.flush()
     except IntegrityError:
         raise BadInput(
-            _("That time was just taken. Pick another one from /reschedule {id}.", id=session.id)
+            _("That time was just taken. Pick another one from /reschedule {id}.", id=session.id),
+            _slot_choices(ctx, f"/reschedule {session.id}", [s for s in slots if s != start]),
         ) from None
     await skip_for_session(ctx.uow, session.id, now)
     ctx.wake_at.extend(await schedule_for_session(ctx.uow, ctx.config, session, now))
