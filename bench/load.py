@@ -58,7 +58,8 @@ The run is bounded: every wait has a timeout and `--timeout` caps the whole run.
 2-core machine that was running other tests alongside: `--learners 100 --mentors 10
 --processes 3` about 4 minutes (230 and 257 s; most of it phase 3, which waits for the
 simulated sessions); tests/test_load_small.py (16 learners, 6 mentors, 2 processes, ×600)
-50-85 s. The default 1,000 learners were not measured.
+50-85 s. The default 1,000 learners and 100 mentors with `--no-flood-control`, on the same
+machine with nothing else running: about 5 minutes (303 s), every invariant passed.
 """
 
 from __future__ import annotations

@@ -240,3 +240,28 @@ async def test_mentorbot_run_starts_telegram_when_a_token_is_set(
     plain = await make_app(make_config())
     assert not any(isinstance(s, TelegramService) for s in configured_services(plain.config, plain))
     assert "stars" not in [p.name for p in plain.payments]
+
+
+async def test_a_backlog_waits_for_the_sweep_and_keeps_each_chats_order(
+    start_bot: StartBot, fake: FakeTelegram
+) -> None:
+    """An update's reply and notices go out at once without first sending the notices other
+    transactions left waiting; the sweep sends that backlog, every recipient's messages in the
+    order written."""
+    bot, h = await start_bot()
+    alice, bob = bot.user("Alice"), bot.user("Bob")
+    await alice.send("/start")
+    await bob.send("/start")
+    ids = {alice.id: await user_id_of(bot, alice.id), bob.id: await user_id_of(bot, bob.id)}
+    for n in range(5):
+        for who in (alice, bob):
+            await notify(bot, ids[who.id], Say(_("You declined request #{id}.", id=n)))
+    out = await alice.send("/becomementor")  # tells the admin (in the console) at once
+    assert "Thanks for applying" in out
+    assert "Alice applied to mentor" in h.output[-1]
+    assert await unsent(bot) == 10
+    await bot.app.run_due()
+    assert await unsent(bot) == 0
+    for who in (alice, bob):
+        declined = [t for t in who.texts() if t.startswith("You declined")]
+        assert declined == [f"You declined request #{n}." for n in range(5)]
