@@ -1347,7 +1347,10 @@ format = "json"
                 )
             if not menu.buttons:
                 raise StepFailed("the mentor had no free times")
-            slot = self.rng.choice(menu.buttons[:4])
+            # Not the soonest time: at ×300 it falls inside the minimum lead seconds after it
+            # is shown (a person at ×1 would have half an hour), and with flood control on a
+            # round trip takes that long.
+            slot = self.rng.choice(menu.buttons[1:5] or menu.buttons)
             _i, menu = await self.press(
                 who,
                 slot["callback_data"],
@@ -1411,7 +1414,9 @@ format = "json"
             me.tg_id,
             0,
             lambda c: starts(f"Session #{sid} with")(c) and "How was it?" in text_of(c),
-            NOTICE_WAIT + 30,  # the mentor confirms first, behind their other messages
+            # The mentor confirms first, behind their other messages; with flood control on,
+            # a much-offered mentor's chat gets one message a second.
+            NOTICE_WAIT * (3 if self.s.flood_control else 1) + 30,
         )
         if rate_prompt is None:
             raise StepFailed(f"no rating prompt for session {sid}")

@@ -36,7 +36,7 @@ class Timers:
     async def start(self) -> None:
         self.scheduler.start()
         self.scheduler.add_job(
-            self.sweep,
+            self.tick,
             "interval",
             seconds=self._app.config.reminders.sweep_seconds,
             id="sweep",
@@ -67,6 +67,14 @@ class Timers:
             # second instance of the same job. Sweeps queue on a lock instead.
             max_instances=8,
         )
+
+    async def tick(self) -> None:
+        """The interval's safety-net sweep, skipped while another sweep runs: that one does
+        the same work, and one overrunning its interval under load would otherwise have
+        APScheduler warn at every tick. Armed wake-ups (`arm`) never skip; they queue."""
+        if self._sweeping.locked():
+            return
+        await self.sweep()
 
     async def sweep(self) -> None:
         async with self._sweeping:

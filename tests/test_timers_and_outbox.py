@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from bot.clock import FakeClock
 from bot.demo_data import seed_demo
-from bot.replies import Reply
+from bot.i18n import _
+from bot.outbox import enqueue
+from bot.replies import Reply, Say
 from bot.timers import NEXT_JOB, Timers
 from storage.models import Identity, MentorSession, OutboxMessage, Reminder
 from tests.conftest import AppFactory, harness_for
@@ -111,3 +114,25 @@ async def test_reminder_that_fell_due_while_down_goes_out_only_if_still_useful(
     assert out.count("Reminder: session #1") == 4  # both reminders, to both sides
     clock.set(start + timedelta(minutes=5))
     assert "Reminder" not in await h.tick()
+
+
+async def test_the_interval_tick_skips_while_a_sweep_runs(make_app: AppFactory) -> None:
+    """A sweep that overruns its interval is neither queued behind nor warned about by the
+    next tick: the tick returns at once, and the next one after it does the work."""
+    app = await make_app()
+    h = harness_for(app)
+    await seed_demo(app)
+    async with app.new_uow() as uow:
+        ada = (
+            await uow.session.execute(
+                select(Identity.user_id).where(Identity.external_id == "ada")
+            )
+        ).scalar_one()
+        await enqueue(uow, ada, Say(_("Skipped.")), app.clock.now())
+        await uow.commit()
+    timers = Timers(app)
+    async with timers._sweeping:  # a sweep in progress
+        await asyncio.wait_for(timers.tick(), 5)
+    assert "Skipped." not in "\n".join(h.output)
+    await asyncio.wait_for(timers.tick(), 5)
+    assert "Skipped." in h.output[-1]
