@@ -43,7 +43,9 @@ class Timers:
             replace_existing=True,
             misfire_grace_time=None,
             coalesce=True,
-            max_instances=1,
+            # The tick running a long sweep is one instance; the next one must get to run
+            # (and skip at once, see `tick`) rather than be refused with a WARNING.
+            max_instances=2,
         )
         await self.sweep()
 
