@@ -94,14 +94,19 @@ async def test_rating_changes_within_a_day_then_is_locked(
     assert "it can no longer be changed" in out
 
 
-async def test_booking_a_taken_slot_is_refused(market: Harness) -> None:
-    """A slot another learner booked with the same mentor is neither offered nor bookable;
-    the refusal shows the times still free, so one press books one of them."""
+async def _alice_booked_bob_matched(market: Harness) -> tuple[str, int]:
+    """alice booked ada's first free time; bob has ada as mentor too. Returns the time alice
+    took and bob's request."""
     first = await matched_pair(market, "alice", "ada")
     await market.send("alice", f"/book {first}")
     await market.send("alice", "1")
-    taken = await _booked_token(market)
-    second = await matched_pair(market, "bob", "ada")
+    return await _booked_token(market), await matched_pair(market, "bob", "ada")
+
+
+async def test_booking_a_taken_slot_is_refused(market: Harness) -> None:
+    """A slot another learner booked with the same mentor is neither offered nor bookable;
+    the refusal shows the times still free, so one press books one of them."""
+    taken, second = await _alice_booked_bob_matched(market)
     await market.send("bob", f"/book {second}")
     offered = [c.payload for c in market.chat.last_choices["bob"]]
     assert offered and not any(p.endswith(taken) for p in offered)
@@ -114,11 +119,7 @@ async def test_booking_a_taken_slot_is_refused(market: Harness) -> None:
 
 async def test_rescheduling_to_a_taken_slot_shows_the_free_times(market: Harness) -> None:
     """Moving a session onto another learner's slot is refused with the times still free."""
-    first = await matched_pair(market, "alice", "ada")
-    await market.send("alice", f"/book {first}")
-    await market.send("alice", "1")
-    taken = await _booked_token(market)
-    second = await matched_pair(market, "bob", "ada")
+    taken, second = await _alice_booked_bob_matched(market)
     await market.send("bob", f"/book {second}")
     await market.send("bob", market.chat.last_choices["bob"][-1].payload)  # days ahead
     out = await refused(market, "bob", f"/reschedule 2 {taken}")
