@@ -50,7 +50,7 @@ def _identity_is(platform: Any, external_id: Any) -> list[Any]:
 
 
 @functools.cache
-def _known_user_query() -> Select[Any]:
+def _known_user_query() -> Select[*tuple[Any, ...]]:
     """`known_user`'s read, built once (building it costs more than running it): the
     identity, its user, their conversation step and one boolean column per role: the stored
     roles, and "mentor" while the user's mentor profile is approved."""

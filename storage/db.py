@@ -68,4 +68,5 @@ async def autovacuum_off(engine: AsyncEngine) -> bool:
     if is_sqlite(engine):
         return False
     async with engine.connect() as conn:
-        return (await conn.exec_driver_sql("SHOW autovacuum")).scalar_one() == "off"
+        setting = (await conn.exec_driver_sql("SHOW autovacuum")).scalar_one()
+    return bool(setting == "off")
