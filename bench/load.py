@@ -414,7 +414,7 @@ def labelled(label: str) -> Callable[[dict[str, Any]], bool]:
 # see what the processes themselves can do: the fake Bot API enforces no Telegram limits.
 UNTHROTTLED = (
     "import sys; import bot.adapters.telegram.service as s; "
-    "s.FloodControl = lambda *args, **kwargs: None; "
+    "s.configured_flood_control = lambda *args, **kwargs: None; "
     "from bot.cli import main; sys.exit(main(sys.argv[1:]))"
 )
 

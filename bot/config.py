@@ -175,6 +175,9 @@ class TelegramSection:
     button_ttl_days: int = 30
     # How often a send that Telegram answered with 429 is retried after its retry_after.
     max_retries: int = 5
+    # This process's share of Telegram's overall limit for one bot (about 30 messages/s).
+    # Processes sharing a token each throttle alone: give each 30 / their number.
+    messages_per_second: int = 30
     # Updates handled at once (one user's updates are always handled in order).
     concurrent_updates: int = 16
     # Stars reconciliation (at start-up and then every interval; 0: off): fulfil the Stars
@@ -572,6 +575,7 @@ def _validate_telegram(t: TelegramSection) -> None:
         ("button_ttl_days", t.button_ttl_days),
         ("concurrent_updates", t.concurrent_updates),
         ("reconcile_lookback_hours", t.reconcile_lookback_hours),
+        ("messages_per_second", t.messages_per_second),
     ):
         if value <= 0:
             raise ConfigError(f"[telegram] {key} must be greater than 0, got {value}")

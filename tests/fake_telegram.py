@@ -28,7 +28,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.adapters.telegram import TelegramService
-from bot.adapters.telegram.flow_control import FloodControl
+from bot.adapters.telegram.flow_control import configured_flood_control
 from bot.app import Marketplace
 from bot.config import Config
 from bot.demo_data import seed_demo
@@ -534,7 +534,7 @@ class BotUnderTest:
         if app.config.telegram.mode == "webhook":
             web = WebServer("127.0.0.1", 0)
         # Production flood control, with the per-chat pace (1/s) lifted so tests run quickly.
-        limiter = FloodControl(app.config.telegram.max_retries, per_chat_burst=1000)
+        limiter = configured_flood_control(app.config.telegram, per_chat_burst=1000)
         service = TelegramService(app.config, app, web, rate_limiter=limiter)
         if web is not None:
             await web.start()

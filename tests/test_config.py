@@ -62,6 +62,10 @@ def test_example_config_loads_and_documents_every_key() -> None:
             "[reminders] offsets_minutes[1] must be greater than 0",
         ),
         ({"logging": "loud"}, "[logging] must be a table"),
+        (
+            {"telegram": {"token": "1:abc", "messages_per_second": 0}},
+            "[telegram] messages_per_second must be greater than 0, got 0",
+        ),
     ],
 )
 def test_bad_config_names_the_key(raw: dict, expected: str) -> None:

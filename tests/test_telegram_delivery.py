@@ -77,6 +77,15 @@ async def test_a_429_is_honoured_and_the_message_still_goes_out(
     assert attempts[0].params["text"] == attempts[1].params["text"]
 
 
+async def test_processes_sharing_a_bot_split_its_message_rate(start_bot: StartBot) -> None:
+    """Each process throttles alone, so `[telegram] messages_per_second` sets its share of
+    Telegram's ~30 messages/s for one bot (three processes: 10 each)."""
+    bot, _h = await start_bot(telegram={"messages_per_second": 10})
+    limiter = bot.service.application.bot.rate_limiter
+    assert isinstance(limiter, FloodControl)
+    assert limiter._base_limiter is not None and limiter._base_limiter.max_rate == 10
+
+
 async def test_a_reply_refused_beyond_the_retries_is_kept_and_sent_later(
     start_bot: StartBot, fake: FakeTelegram
 ) -> None:

@@ -18,9 +18,19 @@ from aiolimiter import AsyncLimiter
 from telegram import Update
 from telegram.ext import AIORateLimiter, BaseUpdateProcessor
 
+from bot.config import TelegramSection
+
 PER_CHAT_BURST = 3
 PER_CHAT_SECONDS = 3.0
+OVERALL_PER_SECOND = 30.0  # Telegram's limit for one bot; [telegram] messages_per_second
 MAX_IDLE_LIMITERS = 1024
+
+
+def configured_flood_control(
+    tg: TelegramSection, per_chat_burst: int = PER_CHAT_BURST
+) -> FloodControl:
+    """The limiter `[telegram]` asks for."""
+    return FloodControl(tg.max_retries, per_chat_burst, messages_per_second=tg.messages_per_second)
 
 
 class FloodControl(AIORateLimiter):
@@ -29,8 +39,9 @@ class FloodControl(AIORateLimiter):
         max_retries: int,
         per_chat_burst: int = PER_CHAT_BURST,
         per_chat_seconds: float = PER_CHAT_SECONDS,
+        messages_per_second: float = OVERALL_PER_SECOND,
     ) -> None:
-        super().__init__(max_retries=max_retries)
+        super().__init__(max_retries=max_retries, overall_max_rate=messages_per_second)
         self._per_chat = (per_chat_burst, per_chat_seconds)
         self._chat_limiters: dict[int, AsyncLimiter] = {}
 

@@ -30,7 +30,7 @@ from telegram.ext import (
 from bot import stars
 from bot.adapters.telegram.callback_data import CallbackCodec
 from bot.adapters.telegram.commands import register_commands
-from bot.adapters.telegram.flow_control import FloodControl, PerUserOrder
+from bot.adapters.telegram.flow_control import PerUserOrder, configured_flood_control
 from bot.adapters.telegram.incoming import incoming
 from bot.adapters.telegram.outgoing import Outgoing
 from bot.adapters.telegram.star_ledger import StarLedger
@@ -99,7 +99,7 @@ class TelegramService:
         self.config = config
         self.app = app
         if rate_limiter is None and flood_control:
-            rate_limiter = FloodControl(tg.max_retries)
+            rate_limiter = configured_flood_control(tg)
         self.application = build_application(tg, rate_limiter)
         self.codec = CallbackCodec(app, tg.token.reveal(), timedelta(days=tg.button_ttl_days))
         self.out = Outgoing(self.application.bot, self.codec)
