@@ -17,13 +17,14 @@ from sqlalchemy import update
 
 from bot.clock import Clock, real_span
 from bot.metrics import NOTICES_SENT
-from bot.outbox import LEASE, Sender, claim_batch, claim_rows, identities_by_recency
+from bot.outbox import LEASE, Sender, claim_batch, identities_by_recency
 from bot.replies import Reply
 from storage.models import OutboxMessage
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 SEND_AT_ONCE = 16
+BATCH = 100  # rows a sweep claims at a time
 
 
 class Notifier:
@@ -88,10 +89,8 @@ class Notifier:
         now = self._clock.now()
         lease = real_span(self._clock, LEASE)
         async with self._new_uow() as uow:
-            if ids is None:
-                rows = await claim_batch(uow, now, senders, lease=lease)
-            else:
-                rows = await claim_rows(uow, ids, now, senders, lease=lease)
+            limit = len(ids) if ids is not None else BATCH
+            rows = await claim_batch(uow, now, senders, limit, lease, ids)
             targets = await identities_by_recency(uow, {r.user_id for r in rows})
             await uow.commit()
         by_user: dict[int, list[OutboxMessage]] = defaultdict(list)

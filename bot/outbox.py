@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import or_, select, update
 
@@ -42,69 +41,41 @@ async def keep_reply(uow: UnitOfWork, reply: Reply, now: datetime) -> None:
     uow.outbox.append(row)
 
 
-def _reachable(platforms: Collection[str]) -> Any:
-    return OutboxMessage.user_id.in_(
-        select(Identity.user_id).where(Identity.platform.in_(list(platforms)))
-    )
-
-
-async def _lease(
-    uow: UnitOfWork, ids: Collection[int], now: datetime, lease: timedelta
-) -> list[OutboxMessage]:
-    stmt = (
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(list(ids)))
-        .where(OutboxMessage.sent_at.is_(None))
-        .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
-        .values(claimed_until=now + lease, attempts=OutboxMessage.attempts + 1)
-        .returning(OutboxMessage)
-        .execution_options(synchronize_session=False)
-    )
-    rows = list((await uow.session.execute(stmt)).scalars())
-    return sorted(rows, key=lambda r: r.id)
-
-
 async def claim_batch(
     uow: UnitOfWork,
     now: datetime,
     platforms: Collection[str],
     limit: int = 100,
     lease: timedelta = LEASE,
+    ids: Collection[int] | None = None,
 ) -> list[OutboxMessage]:
-    """Lease up to `limit` undelivered rows whose user this process can reach."""
+    """Lease up to `limit` undelivered, unleased rows whose user this process can reach: the
+    oldest, or among `ids` (what a transaction that just committed wrote)."""
+    reachable = select(Identity.user_id).where(Identity.platform.in_(list(platforms)))
     pending = (
         select(OutboxMessage.id)
         .where(OutboxMessage.sent_at.is_(None))
-        .where(_reachable(platforms))
+        .where(OutboxMessage.user_id.in_(reachable))
         .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
         .order_by(OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    ids = list((await uow.session.execute(pending)).scalars())
-    if not ids:
+    if ids is not None:
+        pending = pending.where(OutboxMessage.id.in_(list(ids)))
+    found = list((await uow.session.execute(pending)).scalars())
+    if not found:
         return []
-    return await _lease(uow, ids, now, lease)
-
-
-async def claim_rows(
-    uow: UnitOfWork,
-    ids: Collection[int],
-    now: datetime,
-    platforms: Collection[str],
-    lease: timedelta = LEASE,
-) -> list[OutboxMessage]:
-    """Lease these rows, those still undelivered, unleased and reachable from here."""
-    mine = (
-        select(OutboxMessage.id)
-        .where(OutboxMessage.id.in_(list(ids)))
-        .where(_reachable(platforms))
-        .with_for_update(skip_locked=True)
+    stmt = (
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(found))
+        .where(OutboxMessage.sent_at.is_(None))
+        .values(claimed_until=now + lease, attempts=OutboxMessage.attempts + 1)
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False)
     )
-    reachable = list((await uow.session.execute(mine)).scalars())
-    if not reachable:
-        return []
-    return await _lease(uow, reachable, now, lease)
+    rows = list((await uow.session.execute(stmt)).scalars())
+    return sorted(rows, key=lambda r: r.id)
 
 
 async def identities_by_recency(
