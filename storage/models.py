@@ -52,6 +52,18 @@ NAMING = {
 }
 
 
+def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
+    """An index over the rows `where` holds, on SQLite and PostgreSQL alike: what sweeps and
+    constraints look for, kept as small as those rows however long the table grows."""
+    return Index(
+        name,
+        *columns,
+        unique=unique,
+        sqlite_where=text(where),
+        postgresql_where=text(where),
+    )
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime(), dict[str, Any]: JSON}
@@ -122,12 +134,7 @@ class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("provider", "provider_ref"),
-        Index(
-            "ix_orders_pending_expiry",
-            "expires_at",
-            sqlite_where=text("status = 'pending'"),
-            postgresql_where=text("status = 'pending'"),
-        ),
+        partial_index("ix_orders_pending_expiry", "expires_at", where="status = 'pending'"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -230,12 +237,7 @@ class MentorshipRequest(Base):
 class RequestOffer(Base):
     __tablename__ = "request_offers"
     __table_args__ = (
-        Index(
-            "ix_request_offers_open_mentor",
-            "mentor_id",
-            sqlite_where=text("status = 'offered'"),
-            postgresql_where=text("status = 'offered'"),
-        ),
+        partial_index("ix_request_offers_open_mentor", "mentor_id", where="status = 'offered'"),
     )
     request_id: Mapped[int] = mapped_column(ForeignKey("mentorship_requests.id"), primary_key=True)
     mentor_id: Mapped[int] = mapped_column(ForeignKey("mentor_profiles.id"), primary_key=True)
@@ -248,21 +250,19 @@ class RequestOffer(Base):
 class MentorSession(Base):
     __tablename__ = "sessions"
     __table_args__ = (
-        Index(
+        partial_index(
             "uq_sessions_mentor_start_scheduled",
             "mentor_id",
             "start_at",
+            where="status = 'scheduled'",
             unique=True,
-            sqlite_where=text("status = 'scheduled'"),
-            postgresql_where=text("status = 'scheduled'"),
         ),
-        Index(
+        partial_index(
             "uq_sessions_learner_start_scheduled",
             "learner_id",
             "start_at",
+            where="status = 'scheduled'",
             unique=True,
-            sqlite_where=text("status = 'scheduled'"),
-            postgresql_where=text("status = 'scheduled'"),
         ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -331,11 +331,10 @@ class Reminder(Base):
     __tablename__ = "reminders"
     __table_args__ = (
         UniqueConstraint("session_id", "kind", "due_at"),
-        Index(
+        partial_index(
             "ix_reminders_pending_due",
             "due_at",
-            sqlite_where=text("sent_at IS NULL AND skipped_at IS NULL"),
-            postgresql_where=text("sent_at IS NULL AND skipped_at IS NULL"),
+            where="sent_at IS NULL AND skipped_at IS NULL",
         ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -368,14 +367,7 @@ class OutboxMessage(Base):
     # Delivery walks the undelivered rows in id order: a partial index keeps that walk as
     # short as the backlog however long the table grows (and whatever the planner's
     # statistics say).
-    __table_args__ = (
-        Index(
-            "ix_outbox_pending",
-            "id",
-            sqlite_where=text("sent_at IS NULL"),
-            postgresql_where=text("sent_at IS NULL"),
-        ),
-    )
+    __table_args__ = (partial_index("ix_outbox_pending", "id", where="sent_at IS NULL"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -444,11 +436,10 @@ class LessonDrip(Base):
     __tablename__ = "lesson_drips"
     __table_args__ = (
         UniqueConstraint("user_id", "course_id"),
-        Index(
+        partial_index(
             "ix_lesson_drips_pending_due",
             "next_due_at",
-            sqlite_where=text("next_due_at IS NOT NULL"),
-            postgresql_where=text("next_due_at IS NOT NULL"),
+            where="next_due_at IS NOT NULL",
         ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
