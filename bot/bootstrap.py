@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from bot.app import Marketplace
 from bot.clock import Clock, ScaledClock, SystemClock
 from bot.config import Config
@@ -36,12 +38,6 @@ async def build_marketplace(
     engine = create_engine(config.database_url(), pool_size=config.storage.pool_size)
     if config.storage.auto_migrate if migrate is None else migrate:
         await upgrade(engine)
-    if await autovacuum_off(engine):
-        log.warning(
-            "PostgreSQL runs with autovacuum off: dead rows pile up and queries lose their "
-            "statistics, so delivery and sweeps slow down as tables grow. Turn it on (the "
-            "default), or run VACUUM ANALYZE regularly."
-        )
     if clock is None:
         start = config.clock.start_instant()
         clock = (
@@ -50,6 +46,17 @@ async def build_marketplace(
             else SystemClock()
         )
     return Marketplace(config, engine, clock, payment_providers(config, clock))
+
+
+async def warn_about_database(engine: AsyncEngine) -> None:
+    """Said once when the bot starts serving (not by every CLI command): a server setting
+    that makes a long-running marketplace slow down as its tables grow."""
+    if await autovacuum_off(engine):
+        log.warning(
+            "PostgreSQL runs with autovacuum off: dead rows pile up and queries lose their "
+            "statistics, so delivery and sweeps slow down as tables grow. Turn it on (the "
+            "default), or run VACUUM ANALYZE regularly."
+        )
 
 
 class Service(Protocol):

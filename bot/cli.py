@@ -100,7 +100,7 @@ async def _run(config: Config) -> int:
     """Start every configured service and run until SIGINT/SIGTERM; else the console chat."""
     import signal
 
-    from bot.bootstrap import build_marketplace, configured_services
+    from bot.bootstrap import build_marketplace, configured_services, warn_about_database
     from bot.timers import Timers
 
     app = await build_marketplace(config)
@@ -109,6 +109,7 @@ async def _run(config: Config) -> int:
         await app.engine.dispose()
         print("No chat platform is configured; starting the console chat.", flush=True)
         return await _shell(config, "learner", None, False)
+    await warn_about_database(app.engine)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from storage.db import autovacuum_off
+from bot.bootstrap import warn_about_database
 from storage.migrate import upgrade
 from storage.models import Base
 from storage.sqlite_cursor import OneHopConnection
@@ -33,19 +34,26 @@ async def test_migrations_produce_exactly_the_models(database: Database) -> None
     assert differences == []
 
 
-async def test_postgresql_without_autovacuum_is_noticed(database: Database) -> None:
-    """Start-up warns when PostgreSQL runs without autovacuum (as this machine's test server
-    does): tables bloat and plans go bad. SQLite has nothing to warn about."""
+async def test_postgresql_without_autovacuum_is_warned_about(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`mentorbot run` warns the operator when PostgreSQL runs without autovacuum (as this
+    machine's test server does): tables bloat and plans go bad. SQLite has nothing to warn
+    about, nor has a server with autovacuum on."""
     engine = database.engine()
     try:
-        async with engine.connect() as conn:
-            if engine.dialect.name == "sqlite":
-                setting = "not PostgreSQL"
-            else:
+        setting = "n/a"
+        if engine.dialect.name != "sqlite":
+            async with engine.connect() as conn:
                 setting = (await conn.exec_driver_sql("SHOW autovacuum")).scalar_one()
-        assert await autovacuum_off(engine) is (setting == "off")
+        with caplog.at_level(logging.WARNING, logger="bot.bootstrap"):
+            await warn_about_database(engine)
     finally:
         await engine.dispose()
+    warned = [r.getMessage() for r in caplog.records if "autovacuum off" in r.getMessage()]
+    assert len(warned) == (1 if setting == "off" else 0)
+    if warned:
+        assert "Turn it on" in warned[0]
 
 
 async def test_sqlite_runs_with_wal_foreign_keys_and_busy_timeout(tmp_path: Any) -> None:
