@@ -341,24 +341,17 @@ async def pass_on_from_full_mentors(uow: UnitOfWork, config: Config, now: dateti
 
     Requests another process holds are skipped (`SKIP LOCKED`) and taken at the next sweep.
     """
-    offered_to = list(
-        (
-            await uow.session.execute(
-                select(RequestOffer.mentor_id).where(RequestOffer.status == "offered").distinct()
-            )
-        ).scalars()
+    offered_to = await uow.session.execute(
+        select(MentorProfile.id, MentorProfile.capacity)
+        .join(RequestOffer, RequestOffer.mentor_id == MentorProfile.id)
+        .where(RequestOffer.status == "offered")
+        .distinct()
     )
-    if not offered_to:
+    capacity = {mentor: cap for mentor, cap in offered_to}
+    if not capacity:
         return 0
-    load = await active_mentees(uow, offered_to)
-    capacity = (
-        await uow.session.execute(
-            select(MentorProfile.id, MentorProfile.capacity).where(
-                MentorProfile.id.in_(offered_to)
-            )
-        )
-    ).all()
-    full = {mentor for mentor, cap in capacity if load.get(mentor, 0) >= cap}
+    load = await active_mentees(uow, list(capacity))
+    full = {mentor for mentor, cap in capacity.items() if load.get(mentor, 0) >= cap}
     if not full:
         return 0
     requests = (

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.db import SQLITE_BUSY_TIMEOUT_MS, is_sqlite
-from storage.models import Base
+from storage.models import Base, OutboxMessage
 
 T = TypeVar("T", bound=Base)
 
@@ -28,7 +28,7 @@ class UnitOfWork:
         self._sessionmaker = sessionmaker
         self._write_lock = write_lock
         self._committed = False
-        self.outbox: list[Any] = []  # the outbox rows this transaction wrote
+        self.outbox: list[OutboxMessage] = []  # the outbox rows this transaction wrote
         self._absent: set[tuple[type[Base], Any]] = set()
 
     async def __aenter__(self) -> UnitOfWork:
