@@ -101,7 +101,7 @@ from sqlalchemy import func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import async_sessionmaker  # noqa: E402
 
-from bot.clock import ScaledClock  # noqa: E402
+from bot.core.clock import ScaledClock  # noqa: E402
 from storage.db import create_engine  # noqa: E402
 from storage.models import (  # noqa: E402
     AvailabilityWindow,
@@ -148,7 +148,7 @@ LEARNER_BASE = 10_000_000
 MENTOR_BASE = 20_000_000
 SORRY = "something went wrong on our side"
 # How long a notice may take to arrive: one claimed by a process that was then killed is sent
-# by another when its lease (bot.outbox.LEASE, 60 s of real time) runs out, at the next sweep.
+# by another when its lease (bot.core.outbox.LEASE, 60 s of real time) runs out, at the next sweep.
 NOTICE_WAIT = 90.0
 # ERROR log lines about an update or a payment: someone saw an apology or was not served.
 USER_FACING = (

@@ -32,8 +32,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import insert
 
 from bot.app import Marketplace
-from bot.clock import SystemClock
-from bot.replies import Reply
+from bot.core.clock import SystemClock
+from bot.core.replies import Reply
 from bot.timers import Timers
 from storage.db import create_engine
 from storage.migrate import upgrade

@@ -34,11 +34,11 @@ import stripe
 
 from bot.app import Marketplace
 from bot.bootstrap import payment_providers
-from bot.clock import SystemClock
 from bot.config import config_from_mapping
+from bot.core.clock import SystemClock
+from bot.core.web import WebServer
 from bot.reconcile import StripeService
 from bot.stripe_payments import METADATA_SOURCE, StripePayments
-from bot.web import WebServer
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.models import Course, Identity, Order, User

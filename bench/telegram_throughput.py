@@ -47,11 +47,11 @@ from telegram.ext import (
 
 from bot.adapters.telegram import TelegramService
 from bot.app import Marketplace
-from bot.clock import SystemClock
 from bot.config import config_from_mapping
+from bot.core.clock import SystemClock
+from bot.core.replies import Reply
+from bot.core.users import Incoming
 from bot.demo_data import seed_demo
-from bot.replies import Reply
-from bot.users import Incoming
 from storage.db import create_engine
 from storage.migrate import upgrade
 from tests.fake_telegram import TOKEN, FakeTelegram

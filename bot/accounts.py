@@ -24,9 +24,9 @@ from typing import Any
 from sqlalchemy import Column, Table, delete, func, select, update
 from sqlalchemy.orm import aliased
 
-from bot.errors import BadInput
-from bot.i18n import Localized, When, _
-from bot.users import mentor_profile_of
+from bot.core.errors import BadInput
+from bot.core.i18n import Localized, When, _
+from bot.core.users import mentor_profile_of
 from storage.models import (
     Base,
     Conversation,

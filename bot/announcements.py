@@ -9,10 +9,10 @@ names who took it. Pressing a button in the channel is typing its command, with 
 
 from __future__ import annotations
 
-from bot.errors import STATUS_NAMES
-from bot.i18n import Localized, When, _
+from bot.core.errors import STATUS_NAMES
+from bot.core.i18n import Localized, When, _
+from bot.core.replies import Choice, Say
 from bot.offers import LEVEL_NAMES, times_text
-from bot.replies import Choice, Say
 from storage.models import Course, Enrollment, MentorProfile, MentorshipRequest, User
 from storage.uow import UnitOfWork
 

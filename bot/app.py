@@ -22,22 +22,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import bot.handlers  # noqa: F401  (registers the commands)
-from bot import conversations
-from bot.clock import Clock
 from bot.config import Config
 from bot.context import Actor, Ctx
-from bot.errors import BadInput, MentorbotError
+from bot.core import conversations
+from bot.core.clock import Clock
+from bot.core.errors import BadInput, MentorbotError
+from bot.core.i18n import _
+from bot.core.in_flight import InFlight
+from bot.core.metrics import ERRORS, HANDLING_SECONDS, UPDATES
+from bot.core.notifier import Notifier
+from bot.core.replies import Reply, Say, render
+from bot.core.users import Incoming, create_user, known_user, sync_roles
 from bot.handlers.registry import COMMANDS, FLOWS
-from bot.i18n import _
-from bot.in_flight import InFlight
 from bot.lessons import send_due_lessons
-from bot.metrics import ERRORS, HANDLING_SECONDS, UPDATES
-from bot.notifier import Notifier
 from bot.offers import expire_offers, pass_on_from_full_mentors, reoffer_waitlist
 from bot.payments import PaymentProvider, expire_orders
 from bot.reminders import send_due
-from bot.replies import Reply, Say, render
-from bot.users import Incoming, create_user, known_user, sync_roles
 from storage.db import is_sqlite
 from storage.uow import UnitOfWork, make_uow_factory
 

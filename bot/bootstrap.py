@@ -8,11 +8,11 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import Marketplace
-from bot.clock import Clock, ScaledClock, SystemClock
 from bot.config import Config
+from bot.core.clock import Clock, ScaledClock, SystemClock
+from bot.core.web import WebServer
 from bot.payments import DemoPayments, PaymentProvider
 from bot.stars import StarsPayments
-from bot.web import WebServer
 from storage.db import autovacuum_off, create_engine
 from storage.migrate import upgrade
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import Config, ConfigError, load_config
-from bot.logs import register_secret, setup_logging
+from bot.core.logs import register_secret, setup_logging
 
 if TYPE_CHECKING:
     from bot.app import Marketplace
@@ -134,7 +134,7 @@ async def _shut_down(app: Marketplace, timers: Timers, started: list[Service]) -
     Outbox leases and reminder claims are rows with deadlines, so even a hard kill loses
     nothing that was acknowledged: another process retakes them when the lease runs out.
     """
-    from bot.web import WebServer
+    from bot.core.web import WebServer
 
     web = next((s for s in started if isinstance(s, WebServer)), None)
     if web is not None:
@@ -152,7 +152,7 @@ async def _shut_down(app: Marketplace, timers: Timers, started: list[Service]) -
 
 
 async def _migrate(config: Config) -> int:
-    from bot.logs import redact
+    from bot.core.logs import redact
     from storage.db import create_engine
     from storage.migrate import upgrade
 

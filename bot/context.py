@@ -6,13 +6,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.clock import Clock
 from bot.config import Config
-from bot.errors import NotAllowed
-from bot.i18n import Msg, _
-from bot.outbox import enqueue
+from bot.core.clock import Clock
+from bot.core.errors import NotAllowed
+from bot.core.i18n import Msg, _
+from bot.core.outbox import enqueue
+from bot.core.replies import Attachment, Choice, Say
 from bot.payments import PaymentProvider
-from bot.replies import Attachment, Choice, Say
 from storage.models import User
 from storage.uow import UnitOfWork
 

@@ -19,13 +19,13 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from bot.i18n import Msg, When, _
+from bot.core.i18n import Msg, When, _
+from bot.core.outbox import enqueue
+from bot.core.replies import Say
+from bot.core.states import advance
+from bot.core.users import admin_ids, mentor_profile_of
 from bot.offers import close_round
-from bot.outbox import enqueue
 from bot.reminders import skip_for_session
-from bot.replies import Say
-from bot.states import advance
-from bot.users import admin_ids, mentor_profile_of
 from storage.models import (
     AvailabilityBlock,
     AvailabilityWindow,

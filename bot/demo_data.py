@@ -9,8 +9,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from bot.app import Marketplace
-from bot.roles import make_admin, make_mentor
-from bot.users import Incoming, mentor_profile_of, resolve_user
+from bot.core.roles import make_admin, make_mentor
+from bot.core.users import Incoming, mentor_profile_of, resolve_user
 from storage.models import AvailabilityWindow, Course, MentorTopic
 from storage.uow import UnitOfWork
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from icalendar import Calendar, Event
 
-from bot.replies import Attachment
+from bot.core.replies import Attachment
 
 PRODID = "-//mentorbot//sessions//EN"
 

@@ -33,9 +33,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.config import Config
-from bot.i18n import Localized, Msg, _
-from bot.outbox import enqueue
-from bot.replies import Attachment, Choice, Say
+from bot.core.i18n import Localized, Msg, _
+from bot.core.outbox import enqueue
+from bot.core.replies import Attachment, Choice, Say
 from storage.models import (
     Course,
     Enrollment,

@@ -48,7 +48,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from bot.config import MatchingSection
-from bot.i18n import Msg, _
+from bot.core.i18n import Msg, _
 
 MINUTES_PER_DAY = 1440
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY

@@ -16,7 +16,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import exists, select
 
 from bot.config import Config
-from bot.i18n import Lines, Localized, When, _
+from bot.core.i18n import Lines, Localized, When, _
+from bot.core.outbox import enqueue
+from bot.core.replies import Choice, Say
+from bot.core.states import advance
+from bot.core.users import admin_ids
 from bot.matching import (
     MentorCandidate,
     Ranked,
@@ -25,10 +29,6 @@ from bot.matching import (
     preferred_week,
     rank_mentors,
 )
-from bot.outbox import enqueue
-from bot.replies import Choice, Say
-from bot.states import advance
-from bot.users import admin_ids
 from storage.models import (
     AvailabilityWindow,
     Course,

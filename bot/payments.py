@@ -14,10 +14,10 @@ from typing import Protocol
 
 from sqlalchemy import select, update
 
-from bot.errors import MentorbotError
-from bot.i18n import Msg, _
-from bot.metrics import PAYMENTS
-from bot.states import advance
+from bot.core.errors import MentorbotError
+from bot.core.i18n import Msg, _
+from bot.core.metrics import PAYMENTS
+from bot.core.states import advance
 from storage.models import Course, Enrollment, MentorSession, Order, Reminder
 from storage.uow import UnitOfWork
 

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from bot.core.web import WebServer
 from bot.stripe_payments import PROVIDER, SessionFacts, StripePayments
 from bot.stripe_settle import settle_paid
 from bot.stripe_webhooks import StripeWebhook
-from bot.web import WebServer
 from storage.models import Order
 
 if TYPE_CHECKING:

@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from bot.config import Config
-from bot.i18n import Localized, When, _
-from bot.metrics import REMINDER_LATENESS, REMINDERS_SENT
-from bot.outbox import enqueue
-from bot.replies import Choice, Say
+from bot.core.i18n import Localized, When, _
+from bot.core.metrics import REMINDER_LATENESS, REMINDERS_SENT
+from bot.core.outbox import enqueue
+from bot.core.replies import Choice, Say
 from storage.models import (
     Course,
     Enrollment,

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.config import Config
-from bot.i18n import currency_exponent
+from bot.core.i18n import currency_exponent
 from bot.report_model import Report, build
 from bot.report_records import gather
 from bot.satisfaction import Satisfaction

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_object_session
 
-from bot.errors import STATUS_NAMES, BadInput
-from bot.i18n import Localized, Msg, _
-from bot.outbox import keep_reply
+from bot.core.errors import STATUS_NAMES, BadInput
+from bot.core.i18n import Localized, Msg, _
+from bot.core.outbox import keep_reply
+from bot.core.replies import Choice, Invoice, Reply, Say, render
+from bot.core.users import Incoming, resolve_user
 from bot.payments import Checkout, fulfil_order
-from bot.replies import Choice, Invoice, Reply, Say, render
-from bot.users import Incoming, resolve_user
 from storage.models import Course, Identity, Order
 from storage.uow import UnitOfWork
 

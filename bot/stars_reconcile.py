@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from bot.errors import BadInput
-from bot.outbox import keep_reply
+from bot.core.errors import BadInput
+from bot.core.outbox import keep_reply
+from bot.core.users import Incoming
 from bot.stars import CURRENCY, PROVIDER, Refunder, parse_invoice_payload, record_payment
-from bot.users import Incoming
 from storage.models import Order
 
 if TYPE_CHECKING:

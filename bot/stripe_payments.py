@@ -20,9 +20,9 @@ from typing import Any
 
 import stripe
 
-from bot.clock import Clock
 from bot.config import StripeSection
-from bot.i18n import Money, _
+from bot.core.clock import Clock
+from bot.core.i18n import Money, _
 from bot.payments import Checkout, PaymentUnavailable
 from storage.models import Course, Order
 

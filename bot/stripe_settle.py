@@ -20,13 +20,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.errors import STATUS_NAMES
-from bot.i18n import Localized, Money, Msg, When, _
-from bot.outbox import enqueue
+from bot.core.errors import STATUS_NAMES
+from bot.core.i18n import Localized, Money, Msg, When, _
+from bot.core.outbox import enqueue
+from bot.core.replies import Choice, Say
+from bot.core.states import advance
 from bot.payments import fulfil_order, revoke_order
 from bot.reminders import skip_for_session
-from bot.replies import Choice, Say
-from bot.states import advance
 from bot.stripe_payments import PROVIDER, SessionFacts, StripePayments
 from storage.models import Course, MentorProfile, Order, PaymentEvent, UserRole
 from storage.uow import UnitOfWork

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import Marketplace
-from bot.metrics import ERRORS
+from bot.core.metrics import ERRORS
 from bot.reminders import next_due
 
 log = logging.getLogger(__name__)

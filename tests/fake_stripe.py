@@ -35,12 +35,12 @@ from sqlalchemy import func, select
 
 from bot.app import Marketplace
 from bot.bootstrap import payment_providers
-from bot.clock import FakeClock
 from bot.config import Config
+from bot.core.clock import FakeClock
+from bot.core.web import WebServer
 from bot.demo_data import seed_demo
 from bot.reconcile import StripeService
 from bot.stripe_payments import StripePayments
-from bot.web import WebServer
 from storage.migrate import upgrade
 from storage.models import Order, OutboxMessage
 from tests.conftest import Database, Harness, harness_for, make_config

@@ -31,8 +31,8 @@ from bot.adapters.telegram import TelegramService
 from bot.adapters.telegram.flow_control import configured_flood_control
 from bot.app import Marketplace
 from bot.config import Config
+from bot.core.web import WebServer
 from bot.demo_data import seed_demo
-from bot.web import WebServer
 from storage.models import Enrollment, Order
 from tests.conftest import AppFactory, Harness, harness_for, make_config
 

@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 
 from bot.accounts import user_columns
 from bot.app import Marketplace
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
+from bot.core.users import Incoming
 from bot.data_rights import DELETED_NAME, EXPORTED
 from bot.demo_data import seed_demo
 from bot.scheduling import slot_token
-from bot.users import Incoming
 from storage.models import (
     Conversation,
     Identity,

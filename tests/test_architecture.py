@@ -28,7 +28,7 @@ def test_core_never_imports_a_chat_platform() -> None:
 
 
 def test_core_never_reads_the_wall_clock() -> None:
-    """Only bot/clock.py may call datetime.now(); everything else asks the injected clock."""
+    """Only bot/core/clock.py may call datetime.now(); everything else asks the injected clock."""
     offenders = [
         str(path)
         for path in (ROOT / "bot").rglob("*.py")

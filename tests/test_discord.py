@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 from bot.app import Marketplace
 from bot.bootstrap import configured_services
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
+from bot.core.roles import make_mentor
+from bot.core.users import Incoming, resolve_user
 from bot.handlers.registry import COMMANDS, Command
-from bot.roles import make_mentor
-from bot.users import Incoming, resolve_user
 from storage.models import MentorProfile, MentorSession, MentorshipRequest, Rating, User
 from tests.conftest import AppFactory, harness_for, make_config
 from tests.fake_discord import (

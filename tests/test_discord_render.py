@@ -14,7 +14,7 @@ from bot.adapters.discord.render import (
     with_timestamps,
 )
 from bot.config import ConfigError, config_from_mapping
-from bot.replies import RenderedChoice, Reply
+from bot.core.replies import RenderedChoice, Reply
 
 
 def test_instants_become_discord_timestamps() -> None:

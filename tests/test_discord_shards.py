@@ -19,8 +19,8 @@ import pytest
 from bot.adapters.discord import DiscordService
 from bot.app import Marketplace
 from bot.config import ConfigError, config_from_mapping
-from bot.users import Incoming
-from bot.web import WebServer
+from bot.core.users import Incoming
+from bot.core.web import WebServer
 from tests.conftest import AppFactory
 from tests.fake_discord import WAIT_LIMIT, FakeDiscord, FakeGuild, discord_config
 from tests.test_discord import catalogue, learner_asks, mentor_on_discord

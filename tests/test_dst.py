@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.scheduling import slot_token
 from tests.conftest import Harness
 from tests.helpers import buy

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
+from bot.core.users import Incoming
 from bot.demo_data import seed_demo
-from bot.users import Incoming
 from tests.conftest import Harness
 from tests.helpers import matched_pair, snapshot
 

@@ -20,10 +20,10 @@ from sqlalchemy import func, select
 
 from bot.app import Marketplace
 from bot.cli import _shut_down
-from bot.clock import FakeClock
-from bot.i18n import _
-from bot.outbox import enqueue
-from bot.replies import Say
+from bot.core.clock import FakeClock
+from bot.core.i18n import _
+from bot.core.outbox import enqueue
+from bot.core.replies import Say
 from bot.timers import Timers
 from storage.models import Identity, OutboxMessage
 from tests.conftest import AppFactory

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.demo_data import seed_demo
 from storage.models import Course, Lesson, LessonDelivery, LessonDrip, LessonFile, LessonRating
 from tests.conftest import AppFactory, Database, Harness, harness_for

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from bot.logs import JsonFormatter, redact
+from bot.core.logs import JsonFormatter, redact
 
 
 def test_json_log_line_has_fields_and_hides_database_password() -> None:
@@ -30,7 +30,7 @@ def test_json_log_line_has_fields_and_hides_database_password() -> None:
 def test_tokens_and_registered_secrets_are_scrubbed() -> None:
     """A Telegram token in a URL and any configured secret never reach a log line."""
     from bot.config import config_from_mapping
-    from bot.logs import register_secret
+    from bot.core.logs import register_secret
 
     token = "123456789:" + "AAH" + "x" * 32
     line = redact(f"POST https://api.telegram.org/bot{token}/getUpdates")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.demo_data import seed_demo
 from storage.models import Enrollment, MentorSession, MentorshipRequest, Reminder, RequestOffer
 from tests.conftest import AppFactory, Harness, harness_for, make_config

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.demo_data import seed_demo
 from bot.matching import explanation_from_code
 from storage.models import (

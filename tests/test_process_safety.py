@@ -8,10 +8,10 @@ from typing import Any
 import aiohttp
 from sqlalchemy import func, select, text
 
-from bot import conversations
+from bot.core import conversations
+from bot.core.users import Incoming
+from bot.core.web import WebServer
 from bot.demo_data import seed_demo
-from bot.users import Incoming
-from bot.web import WebServer
 from storage.models import Enrollment, Identity, MentorshipRequest, Order, User
 from tests.conftest import AppFactory, Database, harness_for
 

@@ -16,12 +16,12 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
+from bot.core.replies import Attachment
+from bot.core.users import Incoming
 from bot.demo_data import seed_demo
-from bot.replies import Attachment
 from bot.report import CHART_SIZE
 from bot.scheduling import slot_token
-from bot.users import Incoming
 from storage.models import Identity, LessonDelivery, MentorSession, Order
 from tests.conftest import Harness
 from tests.helpers import matched_pair

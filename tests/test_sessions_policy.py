@@ -8,7 +8,7 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.demo_data import seed_demo
 from bot.scheduling import slot_token
 from storage.models import Enrollment, MentorSession

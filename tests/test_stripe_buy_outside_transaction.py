@@ -17,14 +17,14 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import SORRY
-from bot.clock import FakeClock
 from bot.context import Ctx
-from bot.errors import BadInput
+from bot.core.clock import FakeClock
+from bot.core.errors import BadInput
+from bot.core.i18n import Msg
+from bot.core.replies import Reply
+from bot.core.users import Incoming
 from bot.handlers.registry import COMMANDS, Command
-from bot.i18n import Msg
 from bot.payments import DemoPayments, PaymentProvider
-from bot.replies import Reply
-from bot.users import Incoming
 from storage.models import Order, User
 from tests.conftest import Database, Harness
 from tests.fake_stripe import StripeWorld

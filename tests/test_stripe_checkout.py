@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from storage.models import Course, Enrollment, PaymentEvent
 from tests.conftest import Database
 from tests.fake_stripe import StripeWorld

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from bot.bootstrap import configured_services, payment_providers
-from bot.clock import FakeClock
 from bot.config import ConfigError, config_from_mapping
+from bot.core.clock import FakeClock
+from bot.core.web import WebServer
 from bot.reconcile import StripeService
 from bot.stripe_payments import StripePayments
-from bot.web import WebServer
 from tests.conftest import AppFactory
 
 KEY = "sk_test_51abcdefSECRET"

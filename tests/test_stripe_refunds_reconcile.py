@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.logs import JsonFormatter
+from bot.core.clock import FakeClock
+from bot.core.logs import JsonFormatter
+from bot.core.web import WebServer
 from bot.reconcile import StripeService, reconcile
-from bot.web import WebServer
 from storage.models import Enrollment, MentorSession, Order, PaymentEvent
 from tests.conftest import Database
 from tests.fake_stripe import SECRET_KEY, WEBHOOK_SECRET, StripeWorld

@@ -12,7 +12,7 @@ import pytest
 
 import bot.stripe_settle
 import bot.stripe_webhooks
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from storage.models import Enrollment, OutboxMessage, PaymentEvent
 from tests.conftest import Database
 from tests.fake_stripe import StripeWorld

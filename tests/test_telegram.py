@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.adapters.telegram.outgoing import rows, split_text
-from bot.clock import FakeClock
-from bot.i18n import _
+from bot.core.clock import FakeClock
+from bot.core.i18n import _
+from bot.core.replies import RenderedChoice
+from bot.core.roles import make_mentor
+from bot.core.users import Incoming, resolve_user
 from bot.payments import Checkout
-from bot.replies import RenderedChoice
-from bot.roles import make_mentor
-from bot.users import Incoming, resolve_user
 from storage.models import (
     Enrollment,
     Identity,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from tests.fake_telegram import (
     STARS,
     FakeTelegram,

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FakeClock
 from bot.config import ConfigError
+from bot.core.clock import FakeClock
 from tests.conftest import make_config
 from tests.fake_telegram import (
     DATE,

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
+from bot.core.i18n import _
+from bot.core.outbox import enqueue
+from bot.core.replies import Reply, Say
 from bot.demo_data import seed_demo
-from bot.i18n import _
-from bot.outbox import enqueue
-from bot.replies import Reply, Say
 from bot.timers import NEXT_JOB, Timers
 from storage.models import Identity, MentorSession, OutboxMessage, Reminder
 from tests.conftest import AppFactory, harness_for
@@ -62,7 +62,7 @@ async def test_notice_for_an_unreachable_user_waits_in_the_outbox(
     app = await make_app()
     h = harness_for(app)
     await seed_demo(app)
-    from bot.users import Incoming
+    from bot.core.users import Incoming
 
     # A learner on "telegram" (no telegram adapter in this process) gets the acceptance notice.
     await app.handle(Incoming("telegram", "42", "tg-user", "/buy python-basics"))

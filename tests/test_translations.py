@@ -24,7 +24,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from bot.i18n import _, translations
+from bot.core.i18n import _, translations
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE_DIR = ROOT / "bot"

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.app import Marketplace
-from bot.i18n import Msg, _
-from bot.replies import RenderedChoice, Reply
-from bot.roles import ROLES, make_admin, make_mentor
-from bot.users import Incoming, resolve_user
+from bot.core.i18n import Msg, _
+from bot.core.replies import RenderedChoice, Reply
+from bot.core.roles import ROLES, make_admin, make_mentor
+from bot.core.users import Incoming, resolve_user
 from storage.models import Identity
 
 PLATFORM = "console"

@@ -12,7 +12,6 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 
-from bot import conversations
 from bot.accounts import (
     check_mergeable,
     find_code,
@@ -21,12 +20,13 @@ from bot.accounts import (
     recent_failures,
 )
 from bot.context import Ctx
+from bot.core import conversations
+from bot.core.errors import BadInput, NotFound
+from bot.core.i18n import Lines, Msg, When, _
+from bot.core.replies import Attachment, Choice
 from bot.data_rights import erase_user, export_user
-from bot.errors import BadInput, NotFound
 from bot.handlers.args import need_int
 from bot.handlers.registry import command, flow
-from bot.i18n import Lines, Msg, When, _
-from bot.replies import Attachment, Choice
 from storage.models import ButtonPayload, Conversation, Identity, LinkFailure, User
 
 # Answers, not commands: a command would end the conversation before it could reply.

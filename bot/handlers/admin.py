@@ -10,18 +10,18 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import func, select
 
 from bot.context import Ctx
+from bot.core.errors import STATUS_NAMES, BadInput, NotFound
+from bot.core.i18n import Lines, Localized, Money, When, _, currency_exponent
+from bot.core.states import advance
 from bot.earnings import within_refund_policy
-from bot.errors import STATUS_NAMES, BadInput, NotFound
 from bot.handlers.args import need, need_int
 from bot.handlers.catalogue import course_by_slug, title
 from bot.handlers.registry import ADMIN_SUBCOMMANDS, command
 from bot.handlers.stats import stats_detail, stats_summary
-from bot.i18n import Lines, Localized, Money, When, _, currency_exponent
 from bot.offers import reoffer_waitlist
 from bot.payments import revoke_order
 from bot.reminders import skip_for_session
 from bot.stars import MAX_STARS
-from bot.states import advance
 from storage.models import (
     Course,
     MentorProfile,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.errors import BadInput
-from bot.i18n import Msg, _
+from bot.core.errors import BadInput
+from bot.core.i18n import Msg, _
 
 
 def need(args: list[str], index: int, usage: str) -> str:

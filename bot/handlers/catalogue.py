@@ -8,13 +8,13 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.context import Ctx
-from bot.errors import BadInput, NotFound, TransitionRefused
+from bot.core.errors import BadInput, NotFound, TransitionRefused
+from bot.core.i18n import Lines, Localized, Money, Msg, When, _
+from bot.core.replies import Choice
+from bot.core.states import advance
 from bot.handlers.args import need, need_int
 from bot.handlers.registry import COMMANDS, command
-from bot.i18n import Lines, Localized, Money, Msg, When, _
 from bot.payments import Checkout, PaymentProvider, PaymentUnavailable, fulfil_order
-from bot.replies import Choice
-from bot.states import advance
 from storage.models import Course, Enrollment, Order
 from storage.uow import UnitOfWork
 

@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from bot.cohort import CohortComparison, compare_cohort
 from bot.context import Ctx
-from bot.errors import BadInput
+from bot.core.errors import BadInput
+from bot.core.i18n import Lines, Msg, _
 from bot.handlers.registry import admin_subcommand
-from bot.i18n import Lines, Msg, _
 from bot.matching import Ranked, RequestNeeds
 from bot.offers import load_candidates, offer_to, request_needs
 from storage.models import Course, MentorProfile, MentorshipRequest, RequestOffer, User

@@ -8,9 +8,9 @@ import io
 from sqlalchemy import func, select
 
 from bot.context import Ctx
+from bot.core.i18n import Lines, Money, _
+from bot.core.replies import Attachment
 from bot.handlers.registry import admin_subcommand
-from bot.i18n import Lines, Money, _
-from bot.replies import Attachment
 from storage.models import MentorEarning, MentorProfile, MentorSession, Order, User
 
 

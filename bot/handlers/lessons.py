@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from bot import conversations
 from bot.context import Ctx
-from bot.errors import STATUS_NAMES, BadInput, NotFound
+from bot.core import conversations
+from bot.core.errors import STATUS_NAMES, BadInput, NotFound
+from bot.core.i18n import Lines, Msg, When, _
+from bot.core.replies import Choice
+from bot.core.states import advance
 from bot.handlers.args import need, need_int
 from bot.handlers.catalogue import course_by_slug
 from bot.handlers.registry import admin_subcommand, command, flow
-from bot.i18n import Lines, Msg, When, _
 from bot.lessons import (
     DEMAND,
     active_lessons,
@@ -30,8 +32,6 @@ from bot.lessons import (
     rearm_course,
     record_delivery,
 )
-from bot.replies import Choice
-from bot.states import advance
 from storage.models import (
     Conversation,
     Course,

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot import conversations
 from bot.context import Ctx
-from bot.errors import STATUS_NAMES, BadInput, NotAllowed, NotFound
+from bot.core import conversations
+from bot.core.errors import STATUS_NAMES, BadInput, NotAllowed, NotFound
+from bot.core.i18n import Lines, _
+from bot.core.replies import Choice
+from bot.core.states import advance
+from bot.core.users import mentor_profile_of
 from bot.handlers.args import need_int
 from bot.handlers.catalogue import course_by_slug, title
 from bot.handlers.registry import command, flow
-from bot.i18n import Lines, _
 from bot.matching import explanation_from_code
 from bot.offers import (
     LEVEL_NAMES,
@@ -21,9 +24,6 @@ from bot.offers import (
     open_offers,
     times_text,
 )
-from bot.replies import Choice
-from bot.states import advance
-from bot.users import mentor_profile_of
 from storage.models import (
     Conversation,
     Course,

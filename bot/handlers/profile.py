@@ -8,16 +8,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import delete, select
 
-from bot import conversations
 from bot.context import Ctx
-from bot.errors import STATUS_NAMES, BadInput, NotAllowed
+from bot.core import conversations
+from bot.core.errors import STATUS_NAMES, BadInput, NotAllowed
+from bot.core.i18n import LANGUAGES, Lines, When, _
+from bot.core.replies import Choice
+from bot.core.users import admin_ids, mentor_profile_of
 from bot.handlers.args import need, need_int
 from bot.handlers.registry import command
-from bot.i18n import LANGUAGES, Lines, When, _
 from bot.offers import LEVEL_NAMES
-from bot.replies import Choice
 from bot.scheduling import WEEKDAYS, format_minute, parse_hhmm, parse_weekday
-from bot.users import admin_ids, mentor_profile_of
 from storage.models import AvailabilityBlock, AvailabilityWindow, MentorProfile, MentorTopic
 
 LANGUAGE_NAMES = {"en": "English", "zh": "简体中文"}

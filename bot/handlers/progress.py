@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.context import Ctx
+from bot.core.i18n import Lines, Msg, When, _
 from bot.handlers.catalogue import my_enrollments, title
 from bot.handlers.registry import command
-from bot.i18n import Lines, Msg, When, _
 from bot.lessons import lesson_counts
 from storage.models import MentorSession, MentorshipRequest
 

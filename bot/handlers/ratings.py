@@ -13,13 +13,13 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot import conversations
 from bot.context import Ctx
-from bot.errors import BadInput, NotFound
+from bot.core import conversations
+from bot.core.errors import BadInput, NotFound
+from bot.core.i18n import _
+from bot.core.users import admin_ids
 from bot.handlers.args import need, need_int
 from bot.handlers.registry import command, flow
-from bot.i18n import _
-from bot.users import admin_ids
 from storage.models import Conversation, MentorProfile, MentorSession, Rating
 
 USAGE = "/rate SESSION STARS [COMMENT]"

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.context import Ctx
-from bot.i18n import Msg
+from bot.core.i18n import Msg
 from storage.models import Conversation
 
 Handler = Callable[[Ctx, list[str]], Awaitable[None]]

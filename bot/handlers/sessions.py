@@ -17,22 +17,22 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.context import Ctx
+from bot.core.errors import STATUS_NAMES, BadInput, NotAllowed, NotFound
+from bot.core.i18n import Lines, When, _
+from bot.core.replies import Attachment, Choice
+from bot.core.states import advance
+from bot.core.users import admin_ids, mentor_profile_of
 from bot.earnings import credit_mentor
-from bot.errors import STATUS_NAMES, BadInput, NotAllowed, NotFound
 from bot.handlers.args import need, need_int
 from bot.handlers.catalogue import title
 from bot.handlers.registry import command
-from bot.i18n import Lines, When, _
 from bot.ics import session_invite
 from bot.reminders import (
     rating_choices,
     schedule_for_session,
     skip_for_session,
 )
-from bot.replies import Attachment, Choice
 from bot.scheduling import Busy, Window, free_slots, parse_slot_token, slot_token
-from bot.states import advance
-from bot.users import admin_ids, mentor_profile_of
 from storage.models import (
     AvailabilityBlock,
     AvailabilityWindow,

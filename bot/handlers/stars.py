@@ -6,11 +6,11 @@ The payment itself arrives from Telegram, not as a command; see `bot.stars`.
 from __future__ import annotations
 
 from bot.context import Ctx
-from bot.errors import BadInput, NotFound
+from bot.core.errors import BadInput, NotFound
+from bot.core.i18n import When, _
+from bot.core.replies import Say
 from bot.handlers.args import need_int
 from bot.handlers.registry import command
-from bot.i18n import When, _
-from bot.replies import Say
 from bot.stars import PROVIDER, course_title, stars_invoice
 from storage.models import Course, Order
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 
 from bot.context import Ctx
-from bot.errors import STATUS_NAMES, BadInput
-from bot.i18n import Lines, Localized, Money, Msg, When, _
-from bot.replies import Attachment, Choice
+from bot.core.errors import STATUS_NAMES, BadInput
+from bot.core.i18n import Lines, Localized, Money, Msg, When, _
+from bot.core.replies import Attachment, Choice
 from bot.report import build_report, chart_png, csv_files
 from bot.report_model import Breakdown, Report
 

@@ -29,7 +29,7 @@ from discord.http import Route
 from bot.adapters.discord.client import PLATFORM, MentorbotClient
 from bot.app import Marketplace
 from bot.config import DiscordSection
-from bot.web import WebServer
+from bot.core.web import WebServer
 
 __all__ = ["PLATFORM", "DiscordService", "MentorbotClient"]
 

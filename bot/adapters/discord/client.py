@@ -35,11 +35,11 @@ from bot.adapters.discord.render import (
 )
 from bot.announcements import request_announcement
 from bot.app import Marketplace
-from bot.buttons import conversation_marker
 from bot.config import DiscordSection
-from bot.i18n import Msg, _, normalize_language, translations
-from bot.replies import Reply, render
-from bot.users import Incoming
+from bot.core.buttons import conversation_marker
+from bot.core.i18n import Msg, _, normalize_language, translations
+from bot.core.replies import Reply, render
+from bot.core.users import Incoming
 from storage.models import Identity, User
 
 log = logging.getLogger(__name__)

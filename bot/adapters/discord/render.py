@@ -6,7 +6,7 @@ forged button is refused there). Nothing is kept in memory per message, so butto
 after a restart. A link choice becomes a link button.
 
 A choice that answers a question rather than running a command (`beginner`, `evening`) is bound
-to the question open when it was shown (a digest of `bot.buttons.conversation_marker`), so
+to the question open when it was shown (a digest of `bot.core.buttons.conversation_marker`), so
 pressed after the conversation moved on it does not answer the next question. A reply that
 leaves a step waiting for free text gets an Answer button, which opens a text box.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 import discord
 
-from bot.replies import RenderedChoice, Reply
+from bot.core.replies import RenderedChoice, Reply
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Question:
 
 
 def question_digest(marker: str) -> str:
-    """A short, stable name for an open question (`bot.buttons.conversation_marker`)."""
+    """A short, stable name for an open question (`bot.core.buttons.conversation_marker`)."""
     return hashlib.sha256(marker.encode()).hexdigest()[:10]
 
 

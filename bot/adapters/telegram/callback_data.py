@@ -3,10 +3,10 @@
 Telegram carries at most 64 bytes back from a button, and a client can send any bytes it likes.
 So a payload is sent as `s<minute>.<mac><payload>`: the minute it was issued (base 36) and a MAC
 over (user, minute, payload) with a key derived from the bot token. A payload too long for that
-is stored in the database (`bot.buttons`) and the button carries `t<token>` instead.
+is stored in the database (`bot.core.buttons`) and the button carries `t<token>` instead.
 
 A payload that is not a command answers the question the user was asked (a level, a time of
-day); its MAC also covers that question (`bot.buttons.conversation_marker`), so pressing it
+day); its MAC also covers that question (`bot.core.buttons.conversation_marker`), so pressing it
 after the conversation moved on is refused rather than taken as the answer to another question.
 
 Decoding refuses a bad MAC, another user's button, an unknown token, a stale answer and anything
@@ -21,8 +21,8 @@ import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
 
-from bot import buttons
 from bot.app import Marketplace
+from bot.core import buttons
 
 PLATFORM = "telegram"
 MAX_BYTES = 64

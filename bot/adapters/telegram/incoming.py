@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from telegram import User
 
+from bot.core.users import Incoming
 from bot.stars import PLATFORM
-from bot.users import Incoming
 
 
 def incoming(user: User, text: str = "") -> Incoming:

@@ -12,7 +12,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
 from telegram.constants import InvoiceLimit, MessageLimit
 
 from bot.adapters.telegram.callback_data import CallbackCodec
-from bot.replies import RenderedChoice, Reply
+from bot.core.replies import RenderedChoice, Reply
 
 ROW_CHARS = 30  # labels packed into one keyboard row while their total fits
 ROW_BUTTONS = 5

@@ -37,12 +37,12 @@ from bot.adapters.telegram.star_ledger import StarLedger
 from bot.adapters.telegram.webhook import WebhookEndpoint
 from bot.app import Marketplace
 from bot.config import Config, TelegramSection
-from bot.errors import BadInput
-from bot.i18n import Msg, _, normalize_language
-from bot.outbox import keep_reply
-from bot.replies import Reply
+from bot.core.errors import BadInput
+from bot.core.i18n import Msg, _, normalize_language
+from bot.core.outbox import keep_reply
+from bot.core.replies import Reply
+from bot.core.web import WebServer
 from bot.stars_reconcile import StarsReconciler
-from bot.web import WebServer
 from storage import models
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
-from bot.in_flight import InFlight
+from bot.core.in_flight import InFlight
 
 log = logging.getLogger(__name__)
 

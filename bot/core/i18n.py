@@ -24,7 +24,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency
 
-LOCALE_DIR = Path(__file__).parent / "locale"
+LOCALE_DIR = Path(__file__).parent.parent / "locale"
 DOMAIN = "mentorbot"
 LANGUAGES = ("en", "zh")
 _BABEL_LOCALE = {"en": "en", "zh": "zh_Hans_CN"}

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.i18n import Msg, _
-from bot.replies import Choice, Say
+from bot.core.i18n import Msg, _
+from bot.core.replies import Choice, Say
 
 
 class MentorbotError(Exception):

@@ -12,7 +12,7 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.i18n import Localized, Msg, render_value, shown_instants
+from bot.core.i18n import Localized, Msg, render_value, shown_instants
 
 
 @dataclass(frozen=True)

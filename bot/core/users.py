@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, exists, select
 
 from bot.config import Config
-from bot.i18n import normalize_language
+from bot.core.i18n import normalize_language
 from storage.models import Conversation, Identity, MentorProfile, User, UserRole
 from storage.uow import UnitOfWork
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 
-from bot.replies import Reply, Say, render
+from bot.core.replies import Reply, Say, render
 from storage.models import Identity, OutboxMessage, User
 from storage.uow import UnitOfWork
 

@@ -15,10 +15,10 @@ from collections.abc import Callable, Collection
 
 from sqlalchemy import update
 
-from bot.clock import Clock, real_span
-from bot.metrics import NOTICES_SENT
-from bot.outbox import LEASE, Sender, claim_batch, identities_by_recency
-from bot.replies import Reply
+from bot.core.clock import Clock, real_span
+from bot.core.metrics import NOTICES_SENT
+from bot.core.outbox import LEASE, Sender, claim_batch, identities_by_recency
+from bot.core.replies import Reply
 from storage.models import OutboxMessage
 from storage.uow import UnitOfWork
 

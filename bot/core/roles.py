@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.states import advance
-from bot.users import grant_role, mentor_profile_of
+from bot.core.states import advance
+from bot.core.users import grant_role, mentor_profile_of
 from storage.models import MentorProfile
 from storage.uow import UnitOfWork
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.errors import TransitionRefused
+from bot.core.errors import TransitionRefused
 
 ORDER = {
     "pending": {"paid", "expired", "cancelled"},
