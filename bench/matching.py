@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import TypeVar
 
-from bot.cohort import assign_optimal, compare_cohort
 from bot.config import MatchingSection
 from bot.matching import (
     DAYPARTS,
@@ -34,6 +33,7 @@ from bot.matching import (
     preferred_week,
     rank_mentors,
 )
+from bot.mentoring.cohort import assign_optimal, compare_cohort
 
 T = TypeVar("T")
 TOPICS = [f"topic{i}" for i in range(40)]

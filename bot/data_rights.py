@@ -24,7 +24,7 @@ from bot.core.outbox import enqueue
 from bot.core.replies import Say
 from bot.core.states import advance
 from bot.core.users import admin_ids, mentor_profile_of
-from bot.offers import close_round
+from bot.mentoring.offers import close_round
 from bot.reminders import skip_for_session
 from storage.models import (
     AvailabilityBlock,

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.cohort import CohortPlan, assign_greedy, assign_optimal, compare_cohort
 from bot.config import MatchingSection
 from bot.matching import MentorCandidate, RequestNeeds, score_pair
+from bot.mentoring.cohort import CohortPlan, assign_greedy, assign_optimal, compare_cohort
 from tests.test_matching import mentor, mentors, needs, params_st, requests
 
 PARAMS = MatchingSection()

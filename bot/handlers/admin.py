@@ -18,7 +18,7 @@ from bot.handlers.args import need, need_int
 from bot.handlers.catalogue import course_by_slug, title
 from bot.handlers.registry import ADMIN_SUBCOMMANDS, command
 from bot.handlers.stats import stats_detail, stats_summary
-from bot.offers import reoffer_waitlist
+from bot.mentoring.offers import reoffer_waitlist
 from bot.payments import revoke_order
 from bot.reminders import skip_for_session
 from bot.stars import MAX_STARS

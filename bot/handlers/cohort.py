@@ -1,7 +1,7 @@
 """`/admin match-cohort [apply]`: place every unassigned request at once, optimally.
 
 Offering requests one by one is first come, first served; when an admin has a whole cohort to
-place, solving the assignment at once (`bot.cohort`) serves more learners better. The plan
+place, solving the assignment at once (`bot.mentoring.cohort`) serves more learners better. The plan
 moves requests between mentors, so the command first shows it, with its gain over
 first-come-first-served, and notifies nobody. `apply` computes the plan again (the same data
 gives the same plan) and offers each request to its assigned mentor as a round of one. Mentors
@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.cohort import CohortComparison, compare_cohort
 from bot.context import Ctx
 from bot.core.errors import BadInput
 from bot.core.i18n import Lines, Msg, _
 from bot.handlers.registry import admin_subcommand
 from bot.matching import Ranked, RequestNeeds
-from bot.offers import load_candidates, offer_to, request_needs
+from bot.mentoring.cohort import CohortComparison, compare_cohort
+from bot.mentoring.offers import load_candidates, offer_to, request_needs
 from storage.models import Course, MentorProfile, MentorshipRequest, RequestOffer, User
 
 USAGE = "/admin match-cohort [apply]"

@@ -15,7 +15,7 @@ from bot.handlers.args import need_int
 from bot.handlers.catalogue import course_by_slug, title
 from bot.handlers.registry import command, flow
 from bot.matching import explanation_from_code
-from bot.offers import (
+from bot.mentoring.offers import (
     LEVEL_NAMES,
     TIME_NAMES,
     active_mentees,

@@ -33,13 +33,13 @@ from bot.adapters.discord.render import (
     submitted_answer,
     with_timestamps,
 )
-from bot.announcements import request_announcement
 from bot.app import Marketplace
 from bot.config import DiscordSection
 from bot.core.buttons import conversation_marker
 from bot.core.i18n import Msg, _, normalize_language, translations
 from bot.core.replies import Reply, render
 from bot.core.users import Incoming
+from bot.mentoring.announcements import request_announcement
 from storage.models import Identity, User
 
 log = logging.getLogger(__name__)

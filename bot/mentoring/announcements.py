@@ -12,7 +12,7 @@ from __future__ import annotations
 from bot.core.errors import STATUS_NAMES
 from bot.core.i18n import Localized, When, _
 from bot.core.replies import Choice, Say
-from bot.offers import LEVEL_NAMES, times_text
+from bot.mentoring.offers import LEVEL_NAMES, times_text
 from storage.models import Course, Enrollment, MentorProfile, MentorshipRequest, User
 from storage.uow import UnitOfWork
 
