@@ -37,7 +37,7 @@ from bot.handlers.registry import COMMANDS, FLOWS
 from bot.lessons import send_due_lessons
 from bot.mentoring.offers import expire_offers, pass_on_from_full_mentors, reoffer_waitlist
 from bot.payments import PaymentProvider, expire_orders
-from bot.reminders import send_due
+from bot.sessions.reminders import send_due
 from storage.db import is_sqlite
 from storage.uow import UnitOfWork, make_uow_factory
 

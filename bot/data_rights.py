@@ -25,7 +25,7 @@ from bot.core.replies import Say
 from bot.core.states import advance
 from bot.core.users import admin_ids, mentor_profile_of
 from bot.mentoring.offers import close_round
-from bot.reminders import skip_for_session
+from bot.sessions.reminders import skip_for_session
 from storage.models import (
     AvailabilityBlock,
     AvailabilityWindow,

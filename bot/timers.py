@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import Marketplace
 from bot.core.metrics import ERRORS
-from bot.reminders import next_due
+from bot.sessions.reminders import next_due
 
 log = logging.getLogger(__name__)
 NEXT_JOB = "next-due"

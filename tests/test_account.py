@@ -17,7 +17,7 @@ from bot.core.clock import FakeClock
 from bot.core.users import Incoming
 from bot.data_rights import DELETED_NAME, EXPORTED
 from bot.demo_data import seed_demo
-from bot.scheduling import slot_token
+from bot.sessions.scheduling import slot_token
 from storage.models import (
     Conversation,
     Identity,

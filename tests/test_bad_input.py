@@ -133,7 +133,7 @@ async def test_rescheduling_to_a_taken_slot_shows_the_free_times(market: Harness
 async def _booked_token(h: Harness) -> str:
     from sqlalchemy import select
 
-    from bot.scheduling import slot_token
+    from bot.sessions.scheduling import slot_token
     from storage.models import MentorSession
 
     async with h.app.new_uow() as uow:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.core.clock import FakeClock
-from bot.scheduling import slot_token
+from bot.sessions.scheduling import slot_token
 from tests.conftest import Harness
 from tests.helpers import buy
 

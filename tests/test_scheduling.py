@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.scheduling import Busy, Window, free_slots, local_to_utc, parse_slot_token, slot_token
+from bot.sessions.scheduling import (
+    Busy,
+    Window,
+    free_slots,
+    local_to_utc,
+    parse_slot_token,
+    slot_token,
+)
 
 HOUR = timedelta(hours=1)
 BERLIN = ZoneInfo("Europe/Berlin")

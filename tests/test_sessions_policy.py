@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.core.clock import FakeClock
 from bot.demo_data import seed_demo
-from bot.scheduling import slot_token
+from bot.sessions.scheduling import slot_token
 from storage.models import Enrollment, MentorSession
 from tests.conftest import Harness
 from tests.helpers import matched_pair

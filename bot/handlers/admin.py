@@ -13,14 +13,14 @@ from bot.context import Ctx
 from bot.core.errors import STATUS_NAMES, BadInput, NotFound
 from bot.core.i18n import Lines, Localized, Money, When, _, currency_exponent
 from bot.core.states import advance
-from bot.earnings import within_refund_policy
 from bot.handlers.args import need, need_int
 from bot.handlers.catalogue import course_by_slug, title
 from bot.handlers.registry import ADMIN_SUBCOMMANDS, command
 from bot.handlers.stats import stats_detail, stats_summary
 from bot.mentoring.offers import reoffer_waitlist
 from bot.payments import revoke_order
-from bot.reminders import skip_for_session
+from bot.sessions.earnings import within_refund_policy
+from bot.sessions.reminders import skip_for_session
 from bot.stars import MAX_STARS
 from storage.models import (
     Course,

@@ -17,7 +17,7 @@ from bot.core.users import admin_ids, mentor_profile_of
 from bot.handlers.args import need, need_int
 from bot.handlers.registry import command
 from bot.mentoring.offers import LEVEL_NAMES
-from bot.scheduling import WEEKDAYS, format_minute, parse_hhmm, parse_weekday
+from bot.sessions.scheduling import WEEKDAYS, format_minute, parse_hhmm, parse_weekday
 from storage.models import AvailabilityBlock, AvailabilityWindow, MentorProfile, MentorTopic
 
 LANGUAGE_NAMES = {"en": "English", "zh": "简体中文"}

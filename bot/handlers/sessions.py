@@ -22,17 +22,17 @@ from bot.core.i18n import Lines, When, _
 from bot.core.replies import Attachment, Choice
 from bot.core.states import advance
 from bot.core.users import admin_ids, mentor_profile_of
-from bot.earnings import credit_mentor
 from bot.handlers.args import need, need_int
 from bot.handlers.catalogue import title
 from bot.handlers.registry import command
-from bot.ics import session_invite
-from bot.reminders import (
+from bot.sessions.earnings import credit_mentor
+from bot.sessions.ics import session_invite
+from bot.sessions.reminders import (
     rating_choices,
     schedule_for_session,
     skip_for_session,
 )
-from bot.scheduling import Busy, Window, free_slots, parse_slot_token, slot_token
+from bot.sessions.scheduling import Busy, Window, free_slots, parse_slot_token, slot_token
 from storage.models import (
     AvailabilityBlock,
     AvailabilityWindow,
