@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bot.config import Config
-from bot.lesson_import import LessonImportError, ProgressBar, apply_plan, read_files
+from bot.learning.importer import LessonImportError, ProgressBar, apply_plan, read_files
 from bot.report import build_report, chart_png, csv_files
 
 # Imports this many lessons or more show a progress bar.

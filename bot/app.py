@@ -34,7 +34,7 @@ from bot.core.notifier import Notifier
 from bot.core.replies import Reply, Say, render
 from bot.core.users import Incoming, create_user, known_user, sync_roles
 from bot.handlers.registry import COMMANDS, FLOWS
-from bot.lessons import send_due_lessons
+from bot.learning.lessons import send_due_lessons
 from bot.mentoring.offers import expire_offers, pass_on_from_full_mentors, reoffer_waitlist
 from bot.payments import PaymentProvider, expire_orders
 from bot.sessions.reminders import send_due

@@ -109,7 +109,7 @@ class RemindersSection:
 
 @dataclass(frozen=True)
 class LessonsSection:
-    """Course lessons delivered in chat (bot/lessons.py)."""
+    """Course lessons delivered in chat (bot/learning/lessons.py)."""
 
     # Dripped lessons arrive at this hour (0-23) of each learner's own local day.
     drip_hour: int = 9

@@ -20,7 +20,7 @@ from bot.core.states import advance
 from bot.handlers.args import need, need_int
 from bot.handlers.catalogue import course_by_slug
 from bot.handlers.registry import admin_subcommand, command, flow
-from bot.lessons import (
+from bot.learning.lessons import (
     DEMAND,
     active_lessons,
     course_title,

@@ -8,7 +8,7 @@ from bot.context import Ctx
 from bot.core.i18n import Lines, Msg, When, _
 from bot.handlers.catalogue import my_enrollments, title
 from bot.handlers.registry import command
-from bot.lessons import lesson_counts
+from bot.learning.lessons import lesson_counts
 from storage.models import MentorSession, MentorshipRequest
 
 

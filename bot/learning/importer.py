@@ -35,7 +35,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import delete, func, select
 
-from bot.lessons import rearm_course
+from bot.learning.lessons import rearm_course
 from storage.models import Course, Lesson, LessonFile
 from storage.uow import UnitOfWork
 
