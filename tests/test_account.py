@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.accounts import user_columns
+from bot.accounts.data_rights import DELETED_NAME, EXPORTED
+from bot.accounts.linking import user_columns
 from bot.app import Marketplace
 from bot.core.clock import FakeClock
 from bot.core.users import Incoming
-from bot.data_rights import DELETED_NAME, EXPORTED
 from bot.demo_data import seed_demo
 from bot.sessions.scheduling import slot_token
 from storage.models import (

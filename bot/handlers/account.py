@@ -1,6 +1,6 @@
 """One account across platforms (`/link`, `/unlink`) and data rights (`/mydata`, `/deleteme`).
 
-The rules live in `bot/accounts.py` (linking) and `bot/data_rights.py` (export, erasure). A
+The rules live in `bot/accounts/linking.py` (linking) and `bot/accounts/data_rights.py` (export, erasure). A
 wrong `/link` code is answered rather than raised, so that its failure is committed and counts
 against guessing; refusals that change nothing (the accounts cannot merge) are raised as usual.
 """
@@ -12,7 +12,8 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 
-from bot.accounts import (
+from bot.accounts.data_rights import erase_user, export_user
+from bot.accounts.linking import (
     check_mergeable,
     find_code,
     merge_accounts,
@@ -24,7 +25,6 @@ from bot.core import conversations
 from bot.core.errors import BadInput, NotFound
 from bot.core.i18n import Lines, Msg, When, _
 from bot.core.replies import Attachment, Choice
-from bot.data_rights import erase_user, export_user
 from bot.handlers.args import need_int
 from bot.handlers.registry import command, flow
 from storage.models import ButtonPayload, Conversation, Identity, LinkFailure, User
