@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.learning.importer import LessonImportError, ProgressBar, apply_plan, read_files
-from bot.report import build_report, chart_png, csv_files
+from bot.reporting.files import build_report, chart_png, csv_files
 
 # Imports this many lessons or more show a progress bar.
 PROGRESS_FROM = 20

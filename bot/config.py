@@ -119,7 +119,7 @@ class LessonsSection:
 
 @dataclass(frozen=True)
 class SatisfactionSection:
-    """The satisfaction model behind /admin stats (bot/satisfaction.py)."""
+    """The satisfaction model behind /admin stats (bot/reporting/satisfaction.py)."""
 
     # Relative weights of the three qualities (whole numbers; 40/30/30 = 0.4/0.3/0.3).
     weight_resources: int = 40

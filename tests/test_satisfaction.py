@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.satisfaction import (
+from bot.reporting.satisfaction import (
     Inputs,
     Weights,
     growth_percent,

@@ -1,5 +1,5 @@
 """`/admin stats` beyond the counts: the satisfaction model, weekly trends as a chart, per-course
-and per-mentor breakdowns and a CSV export (numbers from `bot/report.py`).
+and per-mentor breakdowns and a CSV export (numbers from `bot/reporting/files.py`).
 
 `/admin stats` adds a summary and the 12-week PNG chart; `/admin stats courses|mentors` shows a
 breakdown; `/admin stats csv` sends weekly.csv, courses.csv and mentors.csv.
@@ -13,8 +13,8 @@ from bot.context import Ctx
 from bot.core.errors import STATUS_NAMES, BadInput
 from bot.core.i18n import Lines, Localized, Money, Msg, When, _
 from bot.core.replies import Attachment, Choice
-from bot.report import build_report, chart_png, csv_files
-from bot.report_model import Breakdown, Report
+from bot.reporting.files import build_report, chart_png, csv_files
+from bot.reporting.model import Breakdown, Report
 
 DETAILS = ("courses", "mentors", "csv")
 

@@ -1,7 +1,7 @@
 """What the admin report reads from the database, as plain rows gathered in one transaction.
 
 `gather` runs a handful of queries bounded by the report's first week (enrollments are read in
-full, since learners enrolled before the window still count); `bot/report_model.py` turns the
+full, since learners enrolled before the window still count); `bot/reporting/model.py` turns the
 rows into weekly series and breakdowns without touching the database.
 """
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from bot.config import Config
 from bot.core.i18n import currency_exponent
-from bot.report_model import Report, build
-from bot.report_records import gather
-from bot.satisfaction import Satisfaction
+from bot.reporting.model import Report, build
+from bot.reporting.records import gather
+from bot.reporting.satisfaction import Satisfaction
 from storage.uow import UnitOfWork
 
 CHART_SIZE = (1200, 900)  # pixels

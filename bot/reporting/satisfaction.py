@@ -27,7 +27,7 @@ Two further measures, reported beside it:
 - **revenue growth**: a week's revenue against the week before, in percent, per currency
   (unknown when the week before had none).
 
-Everything here is pure: plain numbers in, plain numbers out. `bot/report.py` gathers them.
+Everything here is pure: plain numbers in, plain numbers out. `bot/reporting/files.py` gathers them.
 """
 
 from __future__ import annotations
