@@ -34,7 +34,7 @@ from sqlalchemy import insert
 from bot.app import Marketplace
 from bot.core.clock import SystemClock
 from bot.core.replies import Reply
-from bot.timers import Timers
+from bot.runtime.timers import Timers
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.models import (

@@ -33,11 +33,11 @@ import aiohttp
 import stripe
 
 from bot.app import Marketplace
-from bot.bootstrap import payment_providers
 from bot.config import config_from_mapping
 from bot.core.clock import SystemClock
 from bot.core.web import WebServer
 from bot.reconcile import StripeService
+from bot.runtime.bootstrap import payment_providers
 from bot.stripe_payments import METADATA_SOURCE, StripePayments
 from storage.db import create_engine
 from storage.migrate import upgrade

@@ -51,7 +51,7 @@ from bot.config import config_from_mapping
 from bot.core.clock import SystemClock
 from bot.core.replies import Reply
 from bot.core.users import Incoming
-from bot.demo_data import seed_demo
+from bot.runtime.demo_data import seed_demo
 from storage.db import create_engine
 from storage.migrate import upgrade
 from tests.fake_telegram import TOKEN, FakeTelegram

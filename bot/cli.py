@@ -16,8 +16,8 @@ from bot.core.logs import register_secret, setup_logging
 
 if TYPE_CHECKING:
     from bot.app import Marketplace
-    from bot.bootstrap import Service
-    from bot.timers import Timers
+    from bot.runtime.bootstrap import Service
+    from bot.runtime.timers import Timers
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo-data":
         return asyncio.run(_demo_data(config))
     if args.command == "report":
-        from bot.admin_cli import write_report
+        from bot.runtime.admin_cli import write_report
 
         return asyncio.run(write_report(config, args.out))
     if args.command == "lessons":
-        from bot.admin_cli import import_lessons
+        from bot.runtime.admin_cli import import_lessons
 
         return asyncio.run(import_lessons(config, args.files, args.course))
     if args.command == "shell":
@@ -100,8 +100,8 @@ async def _run(config: Config) -> int:
     """Start every configured service and run until SIGINT/SIGTERM; else the console chat."""
     import signal
 
-    from bot.bootstrap import build_marketplace, configured_services, warn_about_database
-    from bot.timers import Timers
+    from bot.runtime.bootstrap import build_marketplace, configured_services, warn_about_database
+    from bot.runtime.timers import Timers
 
     app = await build_marketplace(config)
     services = configured_services(config, app)
@@ -164,8 +164,8 @@ async def _migrate(config: Config) -> int:
 
 
 async def _demo_data(config: Config) -> int:
-    from bot.bootstrap import build_marketplace
-    from bot.demo_data import seed_demo
+    from bot.runtime.bootstrap import build_marketplace
+    from bot.runtime.demo_data import seed_demo
 
     app = await build_marketplace(config)
     created = await seed_demo(app)
@@ -176,9 +176,9 @@ async def _demo_data(config: Config) -> int:
 
 async def _shell(config: Config, name: str, role: str | None, demo: bool) -> int:
     from bot.adapters.console import ConsoleChat
-    from bot.bootstrap import build_marketplace
-    from bot.demo_data import seed_demo
-    from bot.timers import Timers
+    from bot.runtime.bootstrap import build_marketplace
+    from bot.runtime.demo_data import seed_demo
+    from bot.runtime.timers import Timers
 
     app = await build_marketplace(config)
     if demo:

@@ -19,9 +19,9 @@ from sqlalchemy import text
 
 from bot.adapters.console import ConsoleChat
 from bot.app import Marketplace
-from bot.bootstrap import payment_providers
 from bot.config import Config, config_from_mapping
 from bot.core.clock import FakeClock
+from bot.runtime.bootstrap import payment_providers
 from storage.db import create_engine
 from storage.migrate import upgrade
 

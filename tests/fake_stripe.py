@@ -34,12 +34,12 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from bot.app import Marketplace
-from bot.bootstrap import payment_providers
 from bot.config import Config
 from bot.core.clock import FakeClock
 from bot.core.web import WebServer
-from bot.demo_data import seed_demo
 from bot.reconcile import StripeService
+from bot.runtime.bootstrap import payment_providers
+from bot.runtime.demo_data import seed_demo
 from bot.stripe_payments import StripePayments
 from storage.migrate import upgrade
 from storage.models import Order, OutboxMessage

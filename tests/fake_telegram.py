@@ -32,7 +32,7 @@ from bot.adapters.telegram.flow_control import configured_flood_control
 from bot.app import Marketplace
 from bot.config import Config
 from bot.core.web import WebServer
-from bot.demo_data import seed_demo
+from bot.runtime.demo_data import seed_demo
 from storage.models import Enrollment, Order
 from tests.conftest import AppFactory, Harness, harness_for, make_config
 

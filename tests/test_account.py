@@ -16,7 +16,7 @@ from bot.accounts.linking import user_columns
 from bot.app import Marketplace
 from bot.core.clock import FakeClock
 from bot.core.users import Incoming
-from bot.demo_data import seed_demo
+from bot.runtime.demo_data import seed_demo
 from bot.sessions.scheduling import slot_token
 from storage.models import (
     Conversation,

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from bot.core.clock import FakeClock
-from bot.demo_data import seed_demo
+from bot.runtime.demo_data import seed_demo
 from tests.conftest import Harness
 from tests.helpers import buy, matched_pair, request_mentor, snapshot
 

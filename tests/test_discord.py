@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import Marketplace
-from bot.bootstrap import configured_services
 from bot.core.clock import FakeClock
 from bot.core.roles import make_mentor
 from bot.core.users import Incoming, resolve_user
 from bot.handlers.registry import COMMANDS, Command
+from bot.runtime.bootstrap import configured_services
 from storage.models import MentorProfile, MentorSession, MentorshipRequest, Rating, User
 from tests.conftest import AppFactory, harness_for, make_config
 from tests.fake_discord import (

@@ -10,7 +10,7 @@ import pytest
 
 from bot.core.clock import FakeClock
 from bot.core.users import Incoming
-from bot.demo_data import seed_demo
+from bot.runtime.demo_data import seed_demo
 from tests.conftest import Harness
 from tests.helpers import matched_pair, snapshot
 

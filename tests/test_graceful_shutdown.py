@@ -24,7 +24,7 @@ from bot.core.clock import FakeClock
 from bot.core.i18n import _
 from bot.core.outbox import enqueue
 from bot.core.replies import Say
-from bot.timers import Timers
+from bot.runtime.timers import Timers
 from storage.models import Identity, OutboxMessage
 from tests.conftest import AppFactory
 from tests.fake_telegram import BotUnderTest, Call, FakeTelegram, StartBot

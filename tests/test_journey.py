@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from bot.core.clock import FakeClock
-from bot.demo_data import seed_demo
+from bot.runtime.demo_data import seed_demo
 from storage.models import MentorProfile, MentorSession, User
 from tests.conftest import Harness
 

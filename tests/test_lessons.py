@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.core.clock import FakeClock
-from bot.demo_data import seed_demo
+from bot.runtime.demo_data import seed_demo
 from storage.models import Course, Lesson, LessonDelivery, LessonDrip, LessonFile, LessonRating
 from tests.conftest import AppFactory, Database, Harness, harness_for
 from tests.helpers import buy, snapshot

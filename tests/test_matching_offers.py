@@ -8,8 +8,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.core.clock import FakeClock
-from bot.demo_data import seed_demo
 from bot.matching import explanation_from_code
+from bot.runtime.demo_data import seed_demo
 from storage.models import (
     Enrollment,
     MentorProfile,

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 from bot.core import conversations
 from bot.core.users import Incoming
 from bot.core.web import WebServer
-from bot.demo_data import seed_demo
+from bot.runtime.demo_data import seed_demo
 from storage.models import Enrollment, Identity, MentorshipRequest, Order, User
 from tests.conftest import AppFactory, Database, harness_for
 

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from bot.core.clock import FakeClock
 from bot.core.replies import Attachment
 from bot.core.users import Incoming
-from bot.demo_data import seed_demo
 from bot.reporting.files import CHART_SIZE
+from bot.runtime.demo_data import seed_demo
 from bot.sessions.scheduling import slot_token
 from storage.models import Identity, LessonDelivery, MentorSession, Order
 from tests.conftest import Harness

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from bot.core.clock import FakeClock
 from bot.core.replies import Reply
 from bot.core.users import Incoming
-from bot.demo_data import seed_demo
+from bot.runtime.demo_data import seed_demo
 from storage.models import Enrollment, Identity, MentorSession, Order, Reminder
 from tests.conftest import AppFactory, harness_for, make_config
 from tests.helpers import buy, matched_pair

@@ -9,7 +9,7 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from bot.core.clock import FakeClock
-from bot.demo_data import seed_demo
+from bot.runtime.demo_data import seed_demo
 from bot.sessions.scheduling import slot_token
 from storage.models import Enrollment, MentorSession
 from tests.conftest import Harness

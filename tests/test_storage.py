@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from bot.bootstrap import warn_about_database
+from bot.runtime.bootstrap import warn_about_database
 from storage.migrate import upgrade
 from storage.models import Base
 from storage.sqlite_cursor import OneHopConnection
@@ -46,7 +46,7 @@ async def test_postgresql_without_autovacuum_is_warned_about(
         if engine.dialect.name != "sqlite":
             async with engine.connect() as conn:
                 setting = (await conn.exec_driver_sql("SHOW autovacuum")).scalar_one()
-        with caplog.at_level(logging.WARNING, logger="bot.bootstrap"):
+        with caplog.at_level(logging.WARNING, logger="bot.runtime.bootstrap"):
             await warn_about_database(engine)
     finally:
         await engine.dispose()

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from bot.bootstrap import configured_services, payment_providers
 from bot.config import ConfigError, config_from_mapping
 from bot.core.clock import FakeClock
 from bot.core.web import WebServer
 from bot.reconcile import StripeService
+from bot.runtime.bootstrap import configured_services, payment_providers
 from bot.stripe_payments import StripePayments
 from tests.conftest import AppFactory
 

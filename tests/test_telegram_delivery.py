@@ -11,11 +11,11 @@ from sqlalchemy import func, select
 
 from bot.adapters.telegram import TelegramService
 from bot.adapters.telegram.flow_control import FloodControl
-from bot.bootstrap import configured_services
 from bot.core.clock import FakeClock
 from bot.core.i18n import _
 from bot.core.outbox import enqueue
 from bot.core.replies import Say
+from bot.runtime.bootstrap import configured_services
 from storage.models import Identity, OutboxMessage
 from tests.conftest import AppFactory, make_config
 from tests.fake_telegram import (

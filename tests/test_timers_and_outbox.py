@@ -11,8 +11,8 @@ from bot.core.clock import FakeClock
 from bot.core.i18n import _
 from bot.core.outbox import enqueue
 from bot.core.replies import Reply, Say
-from bot.demo_data import seed_demo
-from bot.timers import NEXT_JOB, Timers
+from bot.runtime.demo_data import seed_demo
+from bot.runtime.timers import NEXT_JOB, Timers
 from storage.models import Identity, MentorSession, OutboxMessage, Reminder
 from tests.conftest import AppFactory, harness_for
 from tests.helpers import matched_pair

@@ -16,7 +16,7 @@ PROGRESS_FROM = 20
 
 async def write_report(config: Config, out: Path) -> int:
     """Write stats.png, weekly.csv, courses.csv and mentors.csv into `out` (created if need be)."""
-    from bot.bootstrap import build_marketplace
+    from bot.runtime.bootstrap import build_marketplace
 
     app = await build_marketplace(config)
     try:
@@ -39,7 +39,7 @@ def _write(out: Path, files: dict[str, bytes]) -> list[Path]:
 
 async def import_lessons(config: Config, paths: list[Path], course: str | None) -> int:
     """Check every file, then add or update their lessons in one transaction."""
-    from bot.bootstrap import build_marketplace
+    from bot.runtime.bootstrap import build_marketplace
 
     try:
         plan = read_files(paths, course, config.lessons.max_file_kb)
