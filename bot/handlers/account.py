@@ -1,6 +1,7 @@
 """One account across platforms (`/link`, `/unlink`) and data rights (`/mydata`, `/deleteme`).
 
-The rules live in `bot/accounts/linking.py` (linking) and `bot/accounts/data_rights.py` (export, erasure). A
+The rules live in `bot/accounts/linking.py` (linking) and `bot/accounts/data_rights.py`
+(export, erasure). A
 wrong `/link` code is answered rather than raised, so that its failure is committed and counts
 against guessing; refusals that change nothing (the accounts cannot merge) are raised as usual.
 """

@@ -3,7 +3,8 @@
 Weeks are calendar weeks in UTC starting Monday 00:00; the last one is the current, partial
 week. A week's **revenue** is what was paid in it minus what was refunded in it, per currency
 (demo payments move no money and are left out, as in the stats summary). The satisfaction model
-and the other measures are defined in `bot/reporting/satisfaction.py`; a week's inputs are the lesson and
+and the other measures are defined in `bot/reporting/satisfaction.py`; a week's inputs are the
+lesson and
 session ratings given in it, the requests for a mentor made in it (with their wait until
 accepted, or until now), and the sessions that started in it. Breakdowns per course and per
 mentor cover all the report's weeks.
