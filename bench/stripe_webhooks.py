@@ -36,9 +36,9 @@ from bot.app import Marketplace
 from bot.config import config_from_mapping
 from bot.core.clock import SystemClock
 from bot.core.web import WebServer
-from bot.reconcile import StripeService
+from bot.providers.stripe.checkout import METADATA_SOURCE, StripePayments
+from bot.providers.stripe.service import StripeService
 from bot.runtime.bootstrap import payment_providers
-from bot.stripe_payments import METADATA_SOURCE, StripePayments
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.models import Course, Identity, Order, User

@@ -37,10 +37,10 @@ from bot.app import Marketplace
 from bot.config import Config
 from bot.core.clock import FakeClock
 from bot.core.web import WebServer
-from bot.reconcile import StripeService
+from bot.providers.stripe.checkout import StripePayments
+from bot.providers.stripe.service import StripeService
 from bot.runtime.bootstrap import payment_providers
 from bot.runtime.demo_data import seed_demo
-from bot.stripe_payments import StripePayments
 from storage.migrate import upgrade
 from storage.models import Order, OutboxMessage
 from tests.conftest import Database, Harness, harness_for, make_config

@@ -9,9 +9,9 @@ import pytest
 from bot.config import ConfigError, config_from_mapping
 from bot.core.clock import FakeClock
 from bot.core.web import WebServer
-from bot.reconcile import StripeService
+from bot.providers.stripe.checkout import StripePayments
+from bot.providers.stripe.service import StripeService
 from bot.runtime.bootstrap import configured_services, payment_providers
-from bot.stripe_payments import StripePayments
 from tests.conftest import AppFactory
 
 KEY = "sk_test_51abcdefSECRET"

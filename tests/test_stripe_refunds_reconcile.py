@@ -13,7 +13,7 @@ import pytest
 from bot.core.clock import FakeClock
 from bot.core.logs import JsonFormatter
 from bot.core.web import WebServer
-from bot.reconcile import StripeService, reconcile
+from bot.providers.stripe.service import StripeService, reconcile
 from storage.models import Enrollment, MentorSession, Order, PaymentEvent
 from tests.conftest import Database
 from tests.fake_stripe import SECRET_KEY, WEBHOOK_SECRET, StripeWorld

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-import bot.stripe_settle
-import bot.stripe_webhooks
+import bot.providers.stripe.settle
+import bot.providers.stripe.webhook
 from bot.core.clock import FakeClock
 from storage.models import Enrollment, OutboxMessage, PaymentEvent
 from tests.conftest import Database
@@ -158,15 +158,15 @@ async def test_internal_error_answers_500_and_records_nothing(
 ) -> None:
     """An error after the effect rolls everything back, event id included; the retry works."""
     order_id, event = await _paid_event(world)
-    real = bot.stripe_settle.fulfil_matching
+    real = bot.providers.stripe.settle.fulfil_matching
 
     async def fulfil_then_crash(*args: Any) -> Any:
         await real(*args)
         raise RuntimeError("database went away")
 
     # Both the batched path and the one-by-one fallback it hands a failed batch to.
-    monkeypatch.setattr(bot.stripe_webhooks, "fulfil_matching", fulfil_then_crash)
-    monkeypatch.setattr(bot.stripe_settle, "fulfil_matching", fulfil_then_crash)
+    monkeypatch.setattr(bot.providers.stripe.webhook, "fulfil_matching", fulfil_then_crash)
+    monkeypatch.setattr(bot.providers.stripe.settle, "fulfil_matching", fulfil_then_crash)
     status, _body = await world.send(event)
     assert status == 500
     assert await world.count(PaymentEvent) == 0

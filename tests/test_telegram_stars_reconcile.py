@@ -111,7 +111,7 @@ async def test_refunded_and_foreign_payments_are_left_alone(
     seen = len(alice.received())
     refunds = len(fake.calls_of("refundStarPayment"))
 
-    with caplog.at_level(logging.INFO, logger="bot.stars_reconcile"):
+    with caplog.at_level(logging.INFO, logger="bot.providers.stars.reconcile"):
         await next_pass(bot)
     assert await orders(bot) == [(1, "pending", None, None)]
     assert await enrollments(bot) == []
@@ -150,7 +150,7 @@ async def test_telegram_failing_to_list_does_not_stop_start_up_and_the_next_pass
     await bot.stop()
 
     fake.fail("getStarTransactions", **failure)
-    with caplog.at_level(logging.WARNING, logger="bot.stars_reconcile"):
+    with caplog.at_level(logging.WARNING, logger="bot.providers.stars.reconcile"):
         again = await started(start_bot, **no_waiting)
     assert fake.calls_of("getStarTransactions")[-1].status in (429, 500)
     assert any(

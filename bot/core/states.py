@@ -18,7 +18,8 @@ ORDER = {
     "pending": {"paid", "expired", "cancelled"},
     "paid": {"refunded"},
     "refunded": set(),
-    # A Telegram Stars payment made before the order expired but reported after (bot.stars).
+    # A Telegram Stars payment made before the order expired but reported after
+    # (bot.providers.stars.payment).
     "expired": {"paid"},
     "cancelled": set(),
 }

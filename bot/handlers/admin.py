@@ -19,9 +19,9 @@ from bot.handlers.registry import ADMIN_SUBCOMMANDS, command
 from bot.handlers.stats import stats_detail, stats_summary
 from bot.mentoring.offers import reoffer_waitlist
 from bot.payments import revoke_order
+from bot.providers.stars.payment import MAX_STARS
 from bot.sessions.earnings import within_refund_policy
 from bot.sessions.reminders import skip_for_session
-from bot.stars import MAX_STARS
 from storage.models import (
     Course,
     MentorProfile,

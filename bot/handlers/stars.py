@@ -1,6 +1,6 @@
 """Paying an order with Telegram Stars: the Pay button asks for an invoice.
 
-The payment itself arrives from Telegram, not as a command; see `bot.stars`.
+The payment itself arrives from Telegram, not as a command; see `bot.providers.stars.payment`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from bot.core.i18n import When, _
 from bot.core.replies import Say
 from bot.handlers.args import need_int
 from bot.handlers.registry import command
-from bot.stars import PROVIDER, course_title, stars_invoice
+from bot.providers.stars.payment import PROVIDER, course_title, stars_invoice
 from storage.models import Course, Order
 
 

@@ -12,7 +12,7 @@ from bot.config import Config
 from bot.core.clock import Clock, ScaledClock, SystemClock
 from bot.core.web import WebServer
 from bot.payments import DemoPayments, PaymentProvider
-from bot.stars import StarsPayments
+from bot.providers.stars.payment import StarsPayments
 from storage.db import autovacuum_off, create_engine
 from storage.migrate import upgrade
 
@@ -24,7 +24,7 @@ def payment_providers(config: Config, clock: Clock | None = None) -> list[Paymen
     if config.payments.demo:
         providers.append(DemoPayments())
     if config.stripe.secret_key:
-        from bot.stripe_payments import StripePayments  # only loaded when configured
+        from bot.providers.stripe.checkout import StripePayments  # only loaded when configured
 
         providers.append(StripePayments(config.stripe, clock or SystemClock()))
     if config.telegram.token and config.telegram.stars:
@@ -87,7 +87,7 @@ def configured_services(config: Config, app: Marketplace) -> list[Service]:
         services.append(DiscordService(app, web=web))
     stripe = next((p for p in app.payments if p.name == "stripe"), None)
     if stripe is not None:
-        from bot.reconcile import StripeService
+        from bot.providers.stripe.service import StripeService
 
         services.append(StripeService(app, stripe, web))  # type: ignore[arg-type]
     if services:

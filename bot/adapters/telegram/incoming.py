@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import User
 
 from bot.core.users import Incoming
-from bot.stars import PLATFORM
+from bot.providers.stars.payment import PLATFORM
 
 
 def incoming(user: User, text: str = "") -> Incoming:

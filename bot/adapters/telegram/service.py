@@ -1,7 +1,8 @@
 """The Telegram service: python-telegram-bot's Application wired to the marketplace.
 
 Messages and button presses become `Incoming` text for `Marketplace.handle`; its replies are
-rendered by `Outgoing`. Stars checkouts and payments go to `bot.stars`. Notices to Telegram
+rendered by `Outgoing`. Stars checkouts and payments go to `bot.providers.stars.payment`. Notices
+to Telegram
 users go through the notifier's sender registered here. No business rule lives in this file.
 """
 
@@ -27,7 +28,6 @@ from telegram.ext import (
     filters,
 )
 
-from bot import stars
 from bot.adapters.telegram.callback_data import CallbackCodec
 from bot.adapters.telegram.commands import register_commands
 from bot.adapters.telegram.flow_control import PerUserOrder, configured_flood_control
@@ -42,7 +42,8 @@ from bot.core.i18n import Msg, _, normalize_language
 from bot.core.outbox import keep_reply
 from bot.core.replies import Reply
 from bot.core.web import WebServer
-from bot.stars_reconcile import StarsReconciler
+from bot.providers.stars import payment as stars
+from bot.providers.stars.reconcile import StarsReconciler
 from storage import models
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from telegram.constants import StarTransactionsLimit
 from telegram.error import TelegramError
 
 from bot.adapters.telegram.incoming import incoming
-from bot.stars_reconcile import LedgerUnavailable, StarHistory, StarPayment
+from bot.providers.stars.reconcile import LedgerUnavailable, StarHistory, StarPayment
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ MAX_PAGES = 100
 
 
 class StarLedger:
-    """A `bot.stars_reconcile.StarLedger` over the Bot API."""
+    """A `bot.providers.stars.reconcile.StarLedger` over the Bot API."""
 
     def __init__(self, bot: Bot, page_size: int = PAGE_SIZE, max_pages: int = MAX_PAGES) -> None:
         self._bot = bot

@@ -4,7 +4,8 @@ Digital goods sold inside Telegram are paid in Stars (currency XTR, no provider 
 learner presses Pay (`/paystars ORDER`, which answers with an invoice); before taking the Stars
 Telegram asks whether the checkout may go ahead (`check_checkout`, to be answered within 10 s);
 afterwards it reports the payment (`record_payment`), possibly more than once, or never when
-the update is lost (then `bot.stars_reconcile` finds the payment in the bot's Star transactions
+the update is lost (then `bot.providers.stars.reconcile` finds the payment in the bot's Star
+transactions
 and records it through the same function). The payment's charge id becomes the order's
 `provider_ref`, unique per provider, so one payment fulfils one order once; a payment that finds
 its order no longer payable (paid by another invoice, expired, cancelled) is handed back for a

@@ -26,8 +26,8 @@ from bot.core.outbox import enqueue
 from bot.core.replies import Choice, Say
 from bot.core.states import advance
 from bot.payments import fulfil_order, revoke_order
+from bot.providers.stripe.checkout import PROVIDER, SessionFacts, StripePayments
 from bot.sessions.reminders import skip_for_session
-from bot.stripe_payments import PROVIDER, SessionFacts, StripePayments
 from storage.models import Course, MentorProfile, Order, PaymentEvent, UserRole
 from storage.uow import UnitOfWork
 

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from bot.core.web import WebServer
-from bot.stripe_payments import PROVIDER, SessionFacts, StripePayments
-from bot.stripe_settle import settle_paid
-from bot.stripe_webhooks import StripeWebhook
+from bot.providers.stripe.checkout import PROVIDER, SessionFacts, StripePayments
+from bot.providers.stripe.settle import settle_paid
+from bot.providers.stripe.webhook import StripeWebhook
 from storage.models import Order
 
 if TYPE_CHECKING:

@@ -1,7 +1,8 @@
 """Card payments through Stripe Checkout, behind the same payment port as the demo provider.
 
 The provider only talks to Stripe: it opens one Checkout Session per order and refunds
-payments. What a payment means for an order is decided by `bot.stripe_settle` (from webhooks
+payments. What a payment means for an order is decided by `bot.providers.stripe.settle` (from
+webhooks
 and reconciliation) through the one fulfilment path in `bot.payments`.
 
 Every call uses stripe-python's async client, so the event loop never blocks, and every POST

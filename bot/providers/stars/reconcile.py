@@ -3,7 +3,8 @@
 In polling mode python-telegram-bot confirms updates to Telegram when it fetches the next
 batch, before they are handled, so a process that dies in between loses a payment's update for
 good (and Telegram drops any update it could not deliver within 24 hours, in either mode). The
-learner's Stars are taken all the same. Reconciliation closes that gap as `bot.reconcile` does
+learner's Stars are taken all the same. Reconciliation closes that gap as
+`bot.providers.stripe.service` does
 for Stripe: at start-up and then every `[telegram] reconcile_interval_minutes`, the bot's Star
 transactions of the last `reconcile_lookback_hours` are listed, and each incoming payment for
 one of our invoices whose charge id no order records goes through `stars.record_payment`, the
@@ -31,7 +32,13 @@ from sqlalchemy import select
 from bot.core.errors import BadInput
 from bot.core.outbox import keep_reply
 from bot.core.users import Incoming
-from bot.stars import CURRENCY, PROVIDER, Refunder, parse_invoice_payload, record_payment
+from bot.providers.stars.payment import (
+    CURRENCY,
+    PROVIDER,
+    Refunder,
+    parse_invoice_payload,
+    record_payment,
+)
 from storage.models import Order
 
 if TYPE_CHECKING:

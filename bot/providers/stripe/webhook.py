@@ -24,8 +24,8 @@ from aiohttp import web
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.stripe_payments import PROVIDER, SessionFacts, StripePayments
-from bot.stripe_settle import (
+from bot.providers.stripe.checkout import PROVIDER, SessionFacts, StripePayments
+from bot.providers.stripe.settle import (
     ChargeFacts,
     Settled,
     can_fulfil,
