@@ -11,8 +11,8 @@ What runs:
   URL); the schema comes from `mentorbot migrate`; three courses (Stars and card prices) and
   `--mentors` approved mentors with Telegram identities, differing in topics, ratings and
   capacity and available around the clock, are written directly.
-- In this process: a fake Telegram Bot API (tests/fake_telegram.py) that every bot process
-  calls, a fake Stripe API (tests/fake_stripe.py), a load balancer and the simulated people.
+- In this process: a fake Telegram Bot API (tests/fakes/fake_telegram.py) that every bot process
+  calls, a fake Stripe API (tests/fakes/fake_stripe.py), a load balancer and the simulated people.
 - `--processes` OS processes `python -m bot --config FILE run`: Telegram in webhook mode,
   Stripe, each on its own port, all with `[clock] speed` and one shared `[clock] start`, so
   sessions, reminders and their follow-ups happen within the run.
@@ -121,8 +121,8 @@ from storage.models import (  # noqa: E402
     User,
     UserRole,
 )
-from tests.fake_stripe import FakeStripe  # noqa: E402
-from tests.fake_telegram import Call, FakeTelegram  # noqa: E402
+from tests.fakes.fake_stripe import FakeStripe  # noqa: E402
+from tests.fakes.fake_telegram import Call, FakeTelegram  # noqa: E402
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TOKEN = "123456:LOAD-test-token"

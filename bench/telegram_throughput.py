@@ -2,7 +2,7 @@
 
     /work/venv/bin/python bench/telegram_throughput.py [--updates N] [--users N]
 
-Both bots poll the same fake Bot API (tests/fake_telegram.py, run with the load generator in a
+Both bots poll the same fake Bot API (tests/fakes/fake_telegram.py, run with the load generator in a
 separate process, so the harness does not share the bot's core) with the real
 python-telegram-bot, 16 updates handled at once (the default; --concurrency) and no flood
 control (the 30 msg/s limit would otherwise be all that is measured):
@@ -54,7 +54,7 @@ from bot.core.users import Incoming
 from bot.runtime.demo_data import seed_demo
 from storage.db import create_engine
 from storage.migrate import upgrade
-from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.fakes.fake_telegram import TOKEN, FakeTelegram
 
 CONCURRENCY = 16  # [telegram] concurrent_updates by default; --concurrency
 OFFERED_PER_SECOND = 100

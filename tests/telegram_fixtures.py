@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.conftest import AppFactory
-from tests.fake_telegram import FakeTelegram, StartBot, bots, serving_fake
+from tests.fakes.fake_telegram import FakeTelegram, StartBot, bots, serving_fake
 
 
 @pytest.fixture

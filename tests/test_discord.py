@@ -1,7 +1,7 @@
 """The marketplace inside Discord: the real discord.py client against a loopback gateway + REST.
 
 Users run slash commands, press buttons, fill in text boxes and write DMs through the fake
-(`tests/fake_discord.py`); the bot answers over REST as it would to Discord.
+(`tests/fakes/fake_discord.py`); the bot answers over REST as it would to Discord.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bot.handlers.registry import COMMANDS, Command
 from bot.runtime.bootstrap import configured_services
 from storage.models import MentorProfile, MentorSession, MentorshipRequest, Rating, User
 from tests.conftest import AppFactory, harness_for, make_config
-from tests.fake_discord import (
+from tests.fakes.fake_discord import (
     EPHEMERAL,
     DiscordBot,
     FakeDiscord,
@@ -33,7 +33,7 @@ from tests.fake_discord import (
     discord_config,
     discord_settings,
 )
-from tests.fake_telegram import BotUnderTest, FakeTelegram, telegram_config
+from tests.fakes.fake_telegram import BotUnderTest, FakeTelegram, telegram_config
 from tests.helpers import snapshot
 
 StartBot = Callable[..., Awaitable[DiscordBot]]

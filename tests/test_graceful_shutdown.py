@@ -27,7 +27,7 @@ from bot.core.replies import Say
 from bot.runtime.timers import Timers
 from storage.models import Identity, OutboxMessage
 from tests.conftest import AppFactory
-from tests.fake_telegram import BotUnderTest, Call, FakeTelegram, StartBot
+from tests.fakes.fake_telegram import BotUnderTest, Call, FakeTelegram, StartBot
 
 WEBHOOK = {
     "mode": "webhook",

@@ -2,7 +2,7 @@
 
 The core's `Ctx.after_commit` runs deferred work once the handler's transaction has committed;
 `/buy` opens the Checkout Session there. Stripe is the real stripe-python against
-tests/fake_stripe.py, whose `hold` keeps a Checkout Session create waiting until the test
+tests/fakes/fake_stripe.py, whose `hold` keeps a Checkout Session create waiting until the test
 releases it.
 """
 
@@ -27,7 +27,7 @@ from bot.handlers.registry import COMMANDS, Command
 from bot.payments import DemoPayments, PaymentProvider
 from storage.models import Order, User
 from tests.conftest import Database, Harness
-from tests.fake_stripe import StripeWorld
+from tests.fakes.fake_stripe import StripeWorld
 
 CHECKOUT = "https://checkout.stripe.com/c/pay/"
 UNAVAILABLE = (

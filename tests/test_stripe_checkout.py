@@ -1,6 +1,6 @@
 """Card purchases through Stripe Checkout, from /buy to the confirmation in chat.
 
-The real stripe-python talks to the fake Stripe API in tests/fake_stripe.py; webhooks are
+The real stripe-python talks to the fake Stripe API in tests/fakes/fake_stripe.py; webhooks are
 signed with stripe-python's own helper and POSTed to the bot's real endpoint.
 """
 
@@ -14,7 +14,7 @@ import pytest
 from bot.core.clock import FakeClock
 from storage.models import Course, Enrollment, PaymentEvent
 from tests.conftest import Database
-from tests.fake_stripe import StripeWorld
+from tests.fakes.fake_stripe import StripeWorld
 
 
 @pytest.fixture

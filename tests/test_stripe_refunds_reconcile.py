@@ -16,7 +16,7 @@ from bot.core.web import WebServer
 from bot.providers.stripe.service import StripeService, reconcile
 from storage.models import Enrollment, MentorSession, Order, PaymentEvent
 from tests.conftest import Database
-from tests.fake_stripe import SECRET_KEY, WEBHOOK_SECRET, StripeWorld
+from tests.fakes.fake_stripe import SECRET_KEY, WEBHOOK_SECRET, StripeWorld
 from tests.helpers import request_mentor, snapshot
 
 

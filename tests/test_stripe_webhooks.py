@@ -15,7 +15,7 @@ import bot.providers.stripe.webhook
 from bot.core.clock import FakeClock
 from storage.models import Enrollment, OutboxMessage, PaymentEvent
 from tests.conftest import Database
-from tests.fake_stripe import StripeWorld
+from tests.fakes.fake_stripe import StripeWorld
 from tests.helpers import snapshot
 
 

@@ -28,7 +28,7 @@ from storage.models import (
     Rating,
     User,
 )
-from tests.fake_telegram import STARS, BotUnderTest, FakeTelegram, StartBot
+from tests.fakes.fake_telegram import STARS, BotUnderTest, FakeTelegram, StartBot
 from tests.helpers import snapshot
 
 

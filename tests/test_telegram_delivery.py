@@ -18,7 +18,7 @@ from bot.core.replies import Say
 from bot.runtime.bootstrap import configured_services
 from storage.models import Identity, OutboxMessage
 from tests.conftest import AppFactory, make_config
-from tests.fake_telegram import (
+from tests.fakes.fake_telegram import (
     BotUnderTest,
     FakeTelegram,
     StartBot,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.core.clock import FakeClock
-from tests.fake_telegram import (
+from tests.fakes.fake_telegram import (
     STARS,
     FakeTelegram,
     StartBot,

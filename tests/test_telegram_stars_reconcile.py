@@ -15,7 +15,7 @@ import pytest
 from bot.config import ConfigError
 from bot.core.clock import FakeClock
 from tests.conftest import make_config
-from tests.fake_telegram import (
+from tests.fakes.fake_telegram import (
     DATE,
     STARS,
     BotUnderTest,
