@@ -10,7 +10,7 @@ from bot.config import Config
 from bot.core.clock import Clock
 from bot.core.errors import NotAllowed
 from bot.core.i18n import Msg, _
-from bot.core.outbox import enqueue
+from bot.core.outbox import tell, tell_admins
 from bot.core.replies import Attachment, Choice, Say
 from bot.payments import PaymentProvider
 from storage.models import User
@@ -69,7 +69,11 @@ class Ctx:
         attachments: tuple[Attachment, ...] = (),
     ) -> None:
         """Notify another user; delivered after this transaction commits, on their platform."""
-        await enqueue(self.uow, user_id, Say(msg, tuple(choices), attachments), self.now())
+        await tell(self.uow, user_id, msg, self.now(), choices, attachments)
+
+    async def tell_admins(self, msg: Msg, choices: tuple[Choice, ...] | list[Choice] = ()) -> None:
+        """Notify every admin, each in their own language."""
+        await tell_admins(self.uow, msg, self.now(), choices)
 
     def after_commit(self, work: AfterCommit) -> None:
         """Run `work` once this update's transaction has committed, before the replies go out.

@@ -19,11 +19,10 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from bot.core.i18n import Msg, When, _
-from bot.core.outbox import enqueue
-from bot.core.replies import Say
+from bot.core.i18n import When, _
+from bot.core.outbox import tell, tell_admins
 from bot.core.states import advance
-from bot.core.users import admin_ids, mentor_profile_of
+from bot.core.users import mentor_profile_of
 from bot.mentoring.offers import close_round
 from bot.sessions.reminders import skip_for_session
 from storage.models import (
@@ -240,10 +239,6 @@ async def erase_user(uow: UnitOfWork, user: User, now: datetime) -> None:
     await uow.flush()
 
 
-async def _tell(uow: UnitOfWork, user_id: int, msg: Msg, now: datetime) -> None:
-    await enqueue(uow, user_id, Say(msg), now)
-
-
 async def _cancel_upcoming(
     uow: UnitOfWork, user: User, profile: MentorProfile | None, now: datetime
 ) -> None:
@@ -266,7 +261,7 @@ async def _cancel_upcoming(
         if session.learner_id == user.id:
             mentor = await uow.get(MentorProfile, session.mentor_id)
             assert mentor is not None
-            await _tell(
+            await tell(
                 uow,
                 mentor.user_id,
                 _(
@@ -280,7 +275,7 @@ async def _cancel_upcoming(
         enrollment = await uow.lock(Enrollment, session.enrollment_id)
         if enrollment is not None and enrollment.status == "active":
             enrollment.credits_remaining += 1
-        await _tell(
+        await tell(
             uow,
             session.learner_id,
             _(
@@ -317,7 +312,7 @@ async def _retire_profile(uow: UnitOfWork, profile: MentorProfile, now: datetime
     left_behind = 0
     for request in mentees:
         left_behind += 1
-        await _tell(
+        await tell(
             uow,
             request.learner_id,
             _(
@@ -328,15 +323,13 @@ async def _retire_profile(uow: UnitOfWork, profile: MentorProfile, now: datetime
             now,
         )
     if left_behind:
-        for admin in await admin_ids(uow):
-            await _tell(
-                uow,
-                admin,
-                _(
-                    "Mentor #{id} deleted their account; {n} learners with sessions left need "
-                    "a new mentor.",
-                    id=profile.id,
-                    n=left_behind,
-                ),
-                now,
-            )
+        await tell_admins(
+            uow,
+            _(
+                "Mentor #{id} deleted their account; {n} learners with sessions left need "
+                "a new mentor.",
+                id=profile.id,
+                n=left_behind,
+            ),
+            now,
+        )

@@ -25,8 +25,9 @@ from sqlalchemy import Column, Table, delete, func, select, update
 from sqlalchemy.orm import aliased
 
 from bot.core.errors import BadInput
-from bot.core.i18n import Localized, When, _
+from bot.core.i18n import When, _
 from bot.core.users import mentor_profile_of
+from bot.learning.courses import course_title
 from storage.models import (
     Base,
     Conversation,
@@ -154,7 +155,7 @@ async def check_mergeable(uow: UnitOfWork, keep: int, gone: int) -> None:
             _(
                 "Both accounts have {title} with sessions left. Use up the sessions on one of "
                 "them, or ask an admin to refund one, then link again.",
-                title=Localized(course.title_en, course.title_zh),
+                title=course_title(course),
             )
         )
     s1, s2 = aliased(MentorSession), aliased(MentorSession)

@@ -12,12 +12,14 @@ acknowledgement and our commit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 
-from bot.core.replies import Reply, Say, render
+from bot.core.i18n import Msg
+from bot.core.replies import Attachment, Choice, Reply, Say, render
+from bot.core.users import admin_ids
 from storage.models import Identity, OutboxMessage, User
 from storage.uow import UnitOfWork
 
@@ -32,6 +34,27 @@ async def enqueue(uow: UnitOfWork, user_id: int, say: Say, now: datetime) -> Non
     if user is None:
         return
     await keep_reply(uow, render(user_id, say, user.language, user.timezone), now)
+
+
+async def tell(
+    uow: UnitOfWork,
+    user_id: int,
+    msg: Msg,
+    now: datetime,
+    choices: Sequence[Choice] = (),
+    attachments: Sequence[Attachment] = (),
+) -> None:
+    """Tell another user something: written in this transaction, delivered after it commits on
+    the platform they use, in their language and timezone."""
+    await enqueue(uow, user_id, Say(msg, tuple(choices), tuple(attachments)), now)
+
+
+async def tell_admins(
+    uow: UnitOfWork, msg: Msg, now: datetime, choices: Sequence[Choice] = ()
+) -> None:
+    """Tell every admin, each in their own language."""
+    for admin in await admin_ids(uow):
+        await tell(uow, admin, msg, now, choices)
 
 
 async def keep_reply(uow: UnitOfWork, reply: Reply, now: datetime) -> None:

@@ -14,9 +14,9 @@ from bot.core.errors import STATUS_NAMES, BadInput, NotFound
 from bot.core.i18n import Lines, Localized, Money, When, _, currency_exponent
 from bot.core.states import advance
 from bot.handlers.args import need, need_int
-from bot.handlers.catalogue import course_by_slug, title
 from bot.handlers.registry import ADMIN_SUBCOMMANDS, command
 from bot.handlers.stats import stats_detail, stats_summary
+from bot.learning.courses import course_by_slug, course_title
 from bot.mentoring.offers import reoffer_waitlist
 from bot.payments import revoke_order
 from bot.providers.stars.payment import MAX_STARS
@@ -187,7 +187,7 @@ async def _course(ctx: Ctx, args: list[str]) -> None:
             _(
                 "Course '{slug}' added: {title}, {price}.",
                 slug=slug,
-                title=title(course),
+                title=course_title(course),
                 price=Money(course.price_minor, course.currency),
             )
         )
@@ -291,7 +291,7 @@ async def _orders(ctx: Ctx, args: list[str]) -> None:
             id=o.id,
             when=When(o.created_at),
             name=u.display_name,
-            course=title(c),
+            course=course_title(c),
             price=Money(o.amount_minor, o.currency),
             status=STATUS_NAMES[o.status],
             provider=o.provider,

@@ -14,26 +14,13 @@ from bot.core.replies import Choice
 from bot.core.states import advance
 from bot.handlers.args import need, need_int
 from bot.handlers.registry import COMMANDS, command
+from bot.learning.courses import course_by_slug, course_title
 from bot.payments import Checkout, PaymentProvider, PaymentUnavailable, fulfil_order
 from storage.models import Course, Enrollment, Order
-from storage.uow import UnitOfWork
-
-
-def title(course: Course) -> Localized:
-    return Localized(course.title_en, course.title_zh)
 
 
 def price(course: Course) -> Money:
     return Money(course.price_minor, course.currency)
-
-
-async def course_by_slug(uow: UnitOfWork, slug: str, *, active_only: bool = True) -> Course:
-    course = (
-        await uow.session.execute(select(Course).where(Course.slug == slug.lower()))
-    ).scalar_one_or_none()
-    if course is None or (active_only and course.status != "active"):
-        raise NotFound(_("There is no course called '{slug}'. See /courses.", slug=slug))
-    return course
 
 
 @command("start", _("Welcome and what you can do here"))
@@ -70,7 +57,7 @@ async def list_courses(ctx: Ctx, args: list[str]) -> None:
             Choice(
                 _(
                     "{title} — {price}, {n} sessions",
-                    title=title(c),
+                    title=course_title(c),
                     price=price(c),
                     n=c.sessions_included,
                 ),
@@ -88,7 +75,7 @@ async def show_course(ctx: Ctx, args: list[str]) -> None:
     course = await course_by_slug(ctx.uow, need(args, 0, "/course SLUG"))
     detail = _(
         "{title}\n{description}\nPrice: {price} · {n} mentor sessions · topics: {topics}",
-        title=title(course),
+        title=course_title(course),
         description=Localized(course.description_en, course.description_zh),
         price=price(course),
         n=course.sessions_included,
@@ -129,7 +116,7 @@ async def buy(ctx: Ctx, args: list[str]) -> None:
         raise BadInput(
             _(
                 "You already have {title} with {n} sessions left. See /mycourses.",
-                title=title(course),
+                title=course_title(course),
                 n=owned.credits_remaining,
             )
         )
@@ -187,7 +174,7 @@ async def offer_checkout(
     summary = _(
         "Order #{id}: {title} for {price}. It stays open until {expires}.",
         id=order.id,
-        title=title(course),
+        title=course_title(course),
         price=price(course),
         expires=When(order.expires_at),
     )
@@ -237,7 +224,7 @@ async def pay(ctx: Ctx, args: list[str]) -> None:
     ctx.say(
         _(
             "Paid (demo — no money moved). {title} is yours, with {n} mentor sessions.",
-            title=title(course),
+            title=course_title(course),
             n=enrollment.credits_remaining,
         ),
         [Choice(_("Find a mentor"), f"/mentor {course.slug}")],
@@ -276,12 +263,17 @@ async def my_courses(ctx: Ctx, args: list[str]) -> None:
     choices = []
     for enrollment, course in rows:
         lines.append(
-            _("{title}: {n} sessions left", title=title(course), n=enrollment.credits_remaining)
+            _(
+                "{title}: {n} sessions left",
+                title=course_title(course),
+                n=enrollment.credits_remaining,
+            )
         )
         if enrollment.credits_remaining > 0:
             choices.append(
                 Choice(
-                    _("Find a mentor for {title}", title=title(course)), f"/mentor {course.slug}"
+                    _("Find a mentor for {title}", title=course_title(course)),
+                    f"/mentor {course.slug}",
                 )
             )
     ctx.say(_("Your courses:\n{list}", list=Lines(lines)), choices)

@@ -18,12 +18,11 @@ from bot.core.i18n import Lines, Msg, When, _
 from bot.core.replies import Choice
 from bot.core.states import advance
 from bot.handlers.args import need, need_int
-from bot.handlers.catalogue import course_by_slug
 from bot.handlers.registry import admin_subcommand, command, flow
+from bot.learning.courses import course_by_slug, course_title
 from bot.learning.lessons import (
     DEMAND,
     active_lessons,
-    course_title,
     delivered_ids,
     drip_next_at,
     enrolled,

@@ -12,8 +12,8 @@ from bot.core.replies import Choice
 from bot.core.states import advance
 from bot.core.users import mentor_profile_of
 from bot.handlers.args import need_int
-from bot.handlers.catalogue import course_by_slug, title
 from bot.handlers.registry import command, flow
+from bot.learning.courses import course_by_slug, course_title
 from bot.matching import explanation_from_code
 from bot.mentoring.offers import (
     LEVEL_NAMES,
@@ -59,7 +59,7 @@ async def ask_for_mentor(ctx: Ctx, args: list[str]) -> None:
     if len(rows) > 1:
         ctx.say(
             _("Which course do you want a mentor for?"),
-            [Choice(title(c), f"/mentor {c.slug}") for _e, c in rows],
+            [Choice(course_title(c), f"/mentor {c.slug}") for _e, c in rows],
         )
         return
     enrollment, course = rows[0]
@@ -73,7 +73,10 @@ async def ask_for_mentor(ctx: Ctx, args: list[str]) -> None:
     if existing is not None:
         if existing.status == "accepted":
             ctx.say(
-                _("You already have a mentor for {title}. Book a session:", title=title(course)),
+                _(
+                    "You already have a mentor for {title}. Book a session:",
+                    title=course_title(course),
+                ),
                 [Choice(_("Book a session"), f"/book {existing.id}")],
             )
         else:
@@ -82,7 +85,7 @@ async def ask_for_mentor(ctx: Ctx, args: list[str]) -> None:
                     "Your request #{id} for {title} is {status}. You will hear as soon as a "
                     "mentor accepts.",
                     id=existing.id,
-                    title=title(course),
+                    title=course_title(course),
                     status=STATUS_NAMES[existing.status],
                 )
             )
@@ -94,7 +97,7 @@ async def ask_for_mentor(ctx: Ctx, args: list[str]) -> None:
         _(
             "Let's find you a mentor for {title}. What do you want to achieve? Reply in one "
             "message (or /cancel).",
-            title=title(course),
+            title=course_title(course),
         )
     )
 

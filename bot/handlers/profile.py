@@ -13,7 +13,7 @@ from bot.core import conversations
 from bot.core.errors import STATUS_NAMES, BadInput, NotAllowed
 from bot.core.i18n import LANGUAGES, Lines, When, _
 from bot.core.replies import Choice
-from bot.core.users import admin_ids, mentor_profile_of
+from bot.core.users import mentor_profile_of
 from bot.handlers.args import need, need_int
 from bot.handlers.registry import command
 from bot.mentoring.offers import LEVEL_NAMES
@@ -136,16 +136,14 @@ async def become_mentor(ctx: Ctx, args: list[str]) -> None:
     )
     ctx.uow.add(profile)
     await ctx.uow.flush()
-    for admin in await admin_ids(ctx.uow):
-        await ctx.tell(
-            admin,
-            _(
-                "{name} applied to mentor (profile #{id}).",
-                name=ctx.actor.user.display_name,
-                id=profile.id,
-            ),
-            [Choice(_("Approve"), f"/admin mentor approve {profile.id}")],
-        )
+    await ctx.tell_admins(
+        _(
+            "{name} applied to mentor (profile #{id}).",
+            name=ctx.actor.user.display_name,
+            id=profile.id,
+        ),
+        [Choice(_("Approve"), f"/admin mentor approve {profile.id}")],
+    )
     ctx.say(
         _(
             "Thanks for applying! An admin will review your profile #{id}. Meanwhile set your "

@@ -6,8 +6,9 @@ from sqlalchemy import select
 
 from bot.context import Ctx
 from bot.core.i18n import Lines, Msg, When, _
-from bot.handlers.catalogue import my_enrollments, title
+from bot.handlers.catalogue import my_enrollments
 from bot.handlers.registry import command
+from bot.learning.courses import course_title
 from bot.learning.lessons import lesson_counts
 from storage.models import MentorSession, MentorshipRequest
 
@@ -53,7 +54,7 @@ async def progress(ctx: Ctx, args: list[str]) -> None:
                 "{title}\nLessons done: {lessons_done} of {lessons}\n"
                 "Sessions done: {done} · booked: {booked} · left to book: {left}\n"
                 "Goals: {goals}\nMentor notes:\n{notes}",
-                title=title(course),
+                title=course_title(course),
                 lessons_done=lessons_done,
                 lessons=lessons,
                 done=len(done),

@@ -17,7 +17,6 @@ from bot.context import Ctx
 from bot.core import conversations
 from bot.core.errors import BadInput, NotFound
 from bot.core.i18n import _
-from bot.core.users import admin_ids
 from bot.handlers.args import need, need_int
 from bot.handlers.registry import command, flow
 from storage.models import Conversation, MentorProfile, MentorSession, Rating
@@ -93,17 +92,15 @@ async def rate(ctx: Ctx, args: list[str]) -> None:
             locked.rating_sum += stars - previous
     await ctx.uow.flush()
     if stars <= ctx.config.ratings.alert_at_or_below and stars != previous:
-        for admin in await admin_ids(ctx.uow):
-            await ctx.tell(
-                admin,
-                _(
-                    "Low rating: {rater} gave session #{id} {stars}★. {comment}",
-                    rater=ctx.actor.user.display_name,
-                    id=session.id,
-                    stars=stars,
-                    comment=rating.comment,
-                ),
-            )
+        await ctx.tell_admins(
+            _(
+                "Low rating: {rater} gave session #{id} {stars}★. {comment}",
+                rater=ctx.actor.user.display_name,
+                id=session.id,
+                stars=stars,
+                comment=rating.comment,
+            ),
+        )
     if previous is not None:
         ctx.say(_("Your rating of session #{id} is now {stars}★.", id=session.id, stars=stars))
         return

@@ -21,10 +21,10 @@ from bot.core.errors import STATUS_NAMES, BadInput, NotAllowed, NotFound
 from bot.core.i18n import Lines, When, _
 from bot.core.replies import Attachment, Choice
 from bot.core.states import advance
-from bot.core.users import admin_ids, mentor_profile_of
+from bot.core.users import mentor_profile_of
 from bot.handlers.args import need, need_int
-from bot.handlers.catalogue import title
 from bot.handlers.registry import command
+from bot.learning.courses import course_title
 from bot.sessions.earnings import credit_mentor
 from bot.sessions.ics import session_invite
 from bot.sessions.reminders import (
@@ -199,7 +199,7 @@ async def book(ctx: Ctx, args: list[str]) -> None:
             "{learner} booked session #{id} ({course}) on {when}. Join: {link}",
             learner=ctx.actor.user.display_name,
             id=session.id,
-            course=title(course),
+            course=course_title(course),
             when=When(session.start_at),
             link=session.meeting_link,
         ),
@@ -559,17 +559,15 @@ async def _learner_outcome(ctx: Ctx, session: MentorSession, answer: str) -> Non
 
 
 async def _alert_dispute(ctx: Ctx, session: MentorSession) -> None:
-    for admin in await admin_ids(ctx.uow):
-        await ctx.tell(
-            admin,
-            _(
-                "Session #{id} on {when}: mentor says {mentor}, learner says {learner}.",
-                id=session.id,
-                when=When(session.start_at),
-                mentor=STATUS_NAMES.get(session.mentor_outcome or "", "—"),
-                learner=STATUS_NAMES.get(session.learner_outcome or "", "—"),
-            ),
-        )
+    await ctx.tell_admins(
+        _(
+            "Session #{id} on {when}: mentor says {mentor}, learner says {learner}.",
+            id=session.id,
+            when=When(session.start_at),
+            mentor=STATUS_NAMES.get(session.mentor_outcome or "", "—"),
+            learner=STATUS_NAMES.get(session.learner_outcome or "", "—"),
+        ),
+    )
 
 
 @command("complete", _("Mark a session as completed: /complete SESSION"), role="mentor")

@@ -11,7 +11,8 @@ from bot.core.i18n import When, _
 from bot.core.replies import Say
 from bot.handlers.args import need_int
 from bot.handlers.registry import command
-from bot.providers.stars.payment import PROVIDER, course_title, stars_invoice
+from bot.learning.courses import course_title
+from bot.providers.stars.payment import PROVIDER, stars_invoice
 from storage.models import Course, Order
 
 

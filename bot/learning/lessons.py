@@ -33,9 +33,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.config import Config
-from bot.core.i18n import Localized, Msg, _
+from bot.core.i18n import Msg, _
 from bot.core.outbox import enqueue
 from bot.core.replies import Attachment, Choice, Say
+from bot.learning.courses import course_title
 from storage.models import (
     Course,
     Enrollment,
@@ -50,10 +51,6 @@ from storage.uow import UnitOfWork
 
 DRIP = "drip"
 DEMAND = "demand"
-
-
-def course_title(course: Course) -> Localized:
-    return Localized(course.title_en, course.title_zh)
 
 
 def next_drip_at(delivered: datetime, every_days: int, hour: int, tz: str) -> datetime:

@@ -10,8 +10,9 @@ names who took it. Pressing a button in the channel is typing its command, with 
 from __future__ import annotations
 
 from bot.core.errors import STATUS_NAMES
-from bot.core.i18n import Localized, When, _
+from bot.core.i18n import When, _
 from bot.core.replies import Choice, Say
+from bot.learning.courses import course_title
 from bot.mentoring.offers import LEVEL_NAMES, times_text
 from storage.models import Course, Enrollment, MentorProfile, MentorshipRequest, User
 from storage.uow import UnitOfWork
@@ -27,7 +28,7 @@ async def request_announcement(uow: UnitOfWork, request_id: int) -> Say | None:
     course = await uow.get(Course, enrollment.course_id) if enrollment else None
     if learner is None or course is None:
         return None
-    course_title = Localized(course.title_en, course.title_zh)
+    course_name = course_title(course)
     if request.status == "offered":
         return Say(
             _(
@@ -37,7 +38,7 @@ async def request_announcement(uow: UnitOfWork, request_id: int) -> Say | None:
                 "takes it.",
                 id=request.id,
                 learner=learner.display_name,
-                course=course_title,
+                course=course_name,
                 goals=request.goals,
                 level=LEVEL_NAMES[request.level],
                 times=times_text(request.preferred_times),
@@ -56,7 +57,7 @@ async def request_announcement(uow: UnitOfWork, request_id: int) -> Say | None:
                 "Mentorship request #{id} from {learner} for {course} was taken by {mentor}.",
                 id=request.id,
                 learner=learner.display_name,
-                course=course_title,
+                course=course_name,
                 mentor=mentor.display_name if mentor else "—",
             )
         )
@@ -65,7 +66,7 @@ async def request_announcement(uow: UnitOfWork, request_id: int) -> Say | None:
             "Mentorship request #{id} from {learner} for {course} is {status}.",
             id=request.id,
             learner=learner.display_name,
-            course=course_title,
+            course=course_name,
             status=STATUS_NAMES.get(request.status, request.status),
         )
     )

@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import exists, select
 
 from bot.config import Config
-from bot.core.i18n import Lines, Localized, When, _
-from bot.core.outbox import enqueue
+from bot.core.i18n import Lines, When, _
+from bot.core.outbox import enqueue, tell_admins
 from bot.core.replies import Choice, Say
 from bot.core.states import advance
-from bot.core.users import admin_ids
+from bot.learning.courses import course_title
 from bot.matching import (
     MentorCandidate,
     Ranked,
@@ -206,7 +206,7 @@ async def offer_next_round(
     if candidates is None:
         candidates = await load_candidates(uow, now)
     ranked = rank_mentors(needs, candidates, config.matching, config.matching.offer_size)
-    course_title = Localized(course.title_en, course.title_zh)
+    course_name = course_title(course)
     if not ranked:
         advance("request", request, "waitlisted")
         request.offer_expires_at = None
@@ -217,25 +217,21 @@ async def offer_next_round(
                 _(
                     "No mentor is free for {course} right now. Your request #{id} is on the "
                     "waitlist, and it goes out as soon as a mentor is available.",
-                    course=course_title,
+                    course=course_name,
                     id=request.id,
                 )
             ),
             now,
         )
-        for admin in await admin_ids(uow):
-            await enqueue(
-                uow,
-                admin,
-                Say(
-                    _(
-                        "Request #{id} ({course}) is waitlisted: no mentor can take it.",
-                        id=request.id,
-                        course=course_title,
-                    )
-                ),
-                now,
-            )
+        await tell_admins(
+            uow,
+            _(
+                "Request #{id} ({course}) is waitlisted: no mentor can take it.",
+                id=request.id,
+                course=course_name,
+            ),
+            now,
+        )
         return 0
     await offer_to(uow, config, request, ranked, now, learner=learner, course=course)
     return len(ranked)
@@ -258,7 +254,7 @@ async def offer_to(
     """
     if learner is None or course is None:
         learner, course, _needs = await request_needs(uow, request, now)
-    course_title = Localized(course.title_en, course.title_zh)
+    course_name = course_title(course)
     advance("request", request, "offered")
     request.offer_round += 1
     request.offer_expires_at = now + timedelta(minutes=config.matching.offer_timeout_minutes)
@@ -291,7 +287,7 @@ async def offer_to(
                     "Open until {until}.",
                     id=request.id,
                     learner=learner.display_name,
-                    course=course_title,
+                    course=course_name,
                     goals=request.goals,
                     level=LEVEL_NAMES[request.level],
                     times=times_text(request.preferred_times),

@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from bot.config import Config
-from bot.core.i18n import Localized, When, _
+from bot.core.i18n import When, _
 from bot.core.metrics import REMINDER_LATENESS, REMINDERS_SENT
 from bot.core.outbox import enqueue
 from bot.core.replies import Choice, Say
+from bot.learning.courses import course_title
 from storage.models import (
     Course,
     Enrollment,
@@ -160,7 +161,7 @@ async def _notify(
     mentor_user = await uow.get(User, mentor.user_id)
     course = await uow.get(Course, enrollment.course_id)
     assert mentor_user is not None and course is not None
-    course_title = Localized(course.title_en, course.title_zh)
+    course_name = course_title(course)
     if reminder.kind == FOLLOWUP:
         for user, other, for_mentor in (
             (mentor_user, learner, True),
@@ -188,7 +189,7 @@ async def _notify(
                 _(
                     "Reminder: session #{id} ({course}) with {other} starts {when}.\nJoin: {link}",
                     id=session.id,
-                    course=course_title,
+                    course=course_name,
                     other=other.display_name,
                     when=When(session.start_at),
                     link=session.meeting_link,

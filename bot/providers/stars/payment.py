@@ -26,10 +26,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_object_session
 
 from bot.core.errors import STATUS_NAMES, BadInput
-from bot.core.i18n import Localized, Msg, _
+from bot.core.i18n import Msg, _
 from bot.core.outbox import keep_reply
 from bot.core.replies import Choice, Invoice, Reply, Say, render
 from bot.core.users import Incoming, resolve_user
+from bot.learning.courses import course_title
 from bot.payments import Checkout, fulfil_order
 from storage.models import Course, Identity, Order
 from storage.uow import UnitOfWork
@@ -46,10 +47,6 @@ MAX_STARS = 100_000
 
 # Gives a payment back: (the payer's Telegram user id, the payment's charge id).
 Refunder = Callable[[str, str], Awaitable[None]]
-
-
-def course_title(course: Course) -> Localized:
-    return Localized(course.title_en, course.title_zh)
 
 
 def invoice_payload(order_id: int, stars: int) -> str:

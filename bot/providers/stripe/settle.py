@@ -21,14 +21,15 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.core.errors import STATUS_NAMES
-from bot.core.i18n import Localized, Money, Msg, When, _
-from bot.core.outbox import enqueue
-from bot.core.replies import Choice, Say
+from bot.core.i18n import Money, Msg, When, _
+from bot.core.outbox import tell, tell_admins
+from bot.core.replies import Choice
 from bot.core.states import advance
+from bot.learning.courses import course_title
 from bot.payments import fulfil_order, revoke_order
 from bot.providers.stripe.checkout import PROVIDER, SessionFacts, StripePayments
 from bot.sessions.reminders import skip_for_session
-from storage.models import Course, MentorProfile, Order, PaymentEvent, UserRole
+from storage.models import Course, MentorProfile, Order, PaymentEvent
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -95,23 +96,10 @@ async def first_time(uow: UnitOfWork, marker: str, order_id: int | None, now: da
     return True
 
 
-async def tell(
-    uow: UnitOfWork, user_id: int, msg: Msg, now: datetime, choices: tuple[Choice, ...] = ()
-) -> None:
-    """A notice, delivered after commit on the platform the user uses."""
-    await enqueue(uow, user_id, Say(msg, choices), now)
-
-
 async def alert_admins(uow: UnitOfWork, msg: Msg, now: datetime, **facts: Any) -> None:
     """Every admin hears about a payment that needs a person; the log keeps it too."""
     log.error("stripe payment needs an admin: %s", msg.msgid, extra=facts)
-    admins = await uow.session.execute(select(UserRole.user_id).where(UserRole.role == "admin"))
-    for user_id in admins.scalars():
-        await tell(uow, user_id, msg, now)
-
-
-def _title(course: Course) -> Localized:
-    return Localized(course.title_en, course.title_zh)
+    await tell_admins(uow, msg, now)
 
 
 def mismatch(order: Order, facts: SessionFacts) -> Msg | None:
@@ -207,7 +195,7 @@ async def fulfil_matching(
         _(
             "Payment received for order #{id}: {title} is yours, with {n} mentor sessions.",
             id=order.id,
-            title=_title(course),
+            title=course_title(course),
             n=enrollment.credits_remaining,
         ),
         now,
@@ -307,7 +295,7 @@ async def settle_expired(uow: UnitOfWork, facts: SessionFacts, now: datetime) ->
         _(
             "Order #{id} for {title} expired before it was paid; nothing was charged.",
             id=order.id,
-            title=_title(course),
+            title=course_title(course),
         ),
         now,
         (Choice(_("Buy again"), f"/buy {course.slug}"),),
