@@ -203,7 +203,7 @@ async def test_bad_admin_course_fields_are_named(market: Harness) -> None:
     out = await refused(market, "admin", "/admin course add rust titel=Rust price=10 sessions=2")
     assert "Unknown course field 'titel'" in out
     out = await refused(market, "admin", "/admin course add rust title=Rust price=ten sessions=2")
-    assert "price must be an amount like 49.00, got 'ten'." in out
+    assert "price must be an amount in USD like 49.00, at most $999,999.99; got 'ten'." in out
     out = await refused(market, "admin", "/admin course add rust title=Rust price=10")
     assert "Missing course fields: sessions." in out
 
@@ -214,3 +214,37 @@ async def test_bad_settings_are_named(market: Harness) -> None:
     assert "'Mars/Olympus' is not a timezone" in await refused(
         market, "alice", "/timezone Mars/Olympus"
     )
+
+
+async def test_a_course_currency_is_an_iso_4217_code(market: Harness) -> None:
+    """currency=XYZ is refused and names the kind of code expected; nothing changes."""
+    out = await refused(market, "admin", "/admin course edit python-basics currency=XYZ")
+    assert "currency must be an ISO 4217 code like USD, EUR or CNY, got 'XYZ'." in out
+    out = await refused(market, "admin", "/admin course edit python-basics currency=XTR")
+    assert "ISO 4217" in out
+
+
+async def test_changing_a_course_currency_needs_its_price_too(market: Harness) -> None:
+    """Changing USD to JPY alone would turn $49.00 into ¥4,900: refused, with the way to do it;
+    given with a price in the new currency's own digits, it is applied."""
+    out = await refused(market, "admin", "/admin course edit python-basics currency=JPY")
+    assert "give the price in JPY too, e.g. currency=JPY price=4900." in out
+    assert "$49.00" in await market.send("alice", "/course python-basics")
+    await market.send("admin", "/admin course edit python-basics currency=JPY price=7000")
+    assert "¥7,000" in await market.send("alice", "/course python-basics")
+    out = await refused(market, "admin", "/admin course edit python-basics price=70.5")
+    assert "price must be an amount in JPY like 4900" in out
+
+
+@pytest.mark.parametrize("price", ["NaN", "1e20", "100000000", "4,900", "²", "-5"])
+async def test_absurd_prices_are_refused(market: Harness, price: str) -> None:
+    """Prices that are not plain amounts, or above the ceiling, are refused with the bound."""
+    out = await refused(market, "admin", f"/admin course edit python-basics price={price}")
+    assert "price must be an amount in USD like 49.00, at most $999,999.99" in out
+
+
+async def test_ids_beyond_64_bits_are_refused_politely(market: Harness) -> None:
+    """An id no database row can have is named as invalid, not answered with an apology."""
+    out = await refused(market, "alice", "/cancelorder 99999999999999999999999")
+    assert "is not a valid number" in out
+    assert "Sorry" not in out

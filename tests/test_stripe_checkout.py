@@ -159,3 +159,32 @@ async def test_a_retry_seconds_later_of_a_long_lived_order_gets_the_same_session
     world.clock.advance(timedelta(seconds=5))
     again = await world.payments.start_checkout(order, course)
     assert first.ref is not None and again.ref == first.ref
+
+
+@pytest.mark.parametrize(
+    ("currency", "price", "shown", "sent"),
+    [
+        ("XOF", "5000", "5,000", "5000"),
+        ("UGX", "5000", "5,000", "5000"),
+        ("KWD", "12.500", "12.500", "12500"),
+        ("ISK", "1000", "1,000", "100000"),
+    ],
+)
+async def test_stripe_is_charged_what_the_learner_was_shown(
+    world: StripeWorld, currency: str, price: str, shown: str, sent: str
+) -> None:
+    """Amounts go to Stripe in the unit Stripe wants for that currency (5,000 XOF is 5000, not
+    500,000; 12.500 KWD is 12500, not 1,250) and the paid session fulfils the order."""
+    await world.h.send(
+        "admin", f"/admin course edit python-basics currency={currency} price={price}"
+    )
+    out = await world.h.send("alice", "/buy python-basics")
+    assert shown in out
+    order_id, session_id = await world.buy("alice")
+    [create] = world.fake.calls_to("POST", "/v1/checkout/sessions")
+    assert create.params["line_items"][0]["price_data"]["currency"] == currency.lower()
+    assert create.params["line_items"][0]["price_data"]["unit_amount"] == sent
+    paid = world.fake.pay(session_id)
+    status, body = await world.send(world.fake.event("checkout.session.completed", paid))
+    assert (status, body["outcome"]) == (200, "fulfilled")
+    assert (await world.order(order_id)).status == "paid"

@@ -24,6 +24,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency
 
+from bot.core.money import to_major
+
 LOCALE_DIR = Path(__file__).parent.parent / "locale"
 DOMAIN = "mentorbot"
 LANGUAGES = ("en", "zh")
@@ -74,16 +76,8 @@ class Money:
 @functools.lru_cache(maxsize=4096)
 def _format_money(amount_minor: int, currency: str, lang: str) -> str:
     """Babel's formatting costs more than the rest of a catalogue page; prices repeat."""
-    amount = amount_minor / (10 ** currency_exponent(currency))
+    amount = to_major(amount_minor, currency)
     return format_currency(amount, currency, locale=_BABEL_LOCALE[lang])
-
-
-_ZERO_DECIMAL = {"JPY", "KRW", "XTR", "VND", "CLP"}
-
-
-def currency_exponent(currency: str) -> int:
-    """Digits after the decimal point in the currency's minor unit (Stripe's list)."""
-    return 0 if currency.upper() in _ZERO_DECIMAL else 2
 
 
 @dataclass(frozen=True)

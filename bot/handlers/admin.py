@@ -5,15 +5,14 @@ Every subcommand checks the admin role in the core, whatever the platform showed
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from sqlalchemy import func, select
 
 from bot.context import Ctx
 from bot.core.errors import STATUS_NAMES, BadInput, NotFound
-from bot.core.i18n import Lines, Localized, Money, When, _, currency_exponent
+from bot.core.i18n import Lines, Localized, Money, When, _
+from bot.core.money import MAX_MINOR, STARS, AmountError, example_amount, is_currency, parse_amount
 from bot.core.states import advance
-from bot.handlers.args import need, need_int
+from bot.handlers.args import clip, need, need_int
 from bot.handlers.registry import ADMIN_SUBCOMMANDS, command
 from bot.handlers.stats import stats_detail, stats_summary
 from bot.learning.courses import course_by_slug, course_title
@@ -89,30 +88,38 @@ def _parse_fields(pairs: list[str]) -> dict[str, str]:
 
 def _apply_fields(course: Course, fields: dict[str, str]) -> None:
     if "currency" in fields:
-        currency = fields["currency"].upper()
-        if len(currency) != 3 or not currency.isalpha():
+        currency = fields["currency"].strip().upper()
+        if currency == STARS or not is_currency(currency):
             raise BadInput(
                 _(
-                    "currency must be a 3-letter code like USD, got '{value}'.",
-                    value=fields["currency"],
+                    "currency must be an ISO 4217 code like USD, EUR or CNY, got '{value}'.",
+                    value=clip(fields["currency"]),
+                )
+            )
+        if currency != course.currency and "price" not in fields and course.price_minor:
+            raise BadInput(
+                _(
+                    "Changing the currency changes what the price means: give the price in "
+                    "{currency} too, e.g. currency={currency} price={example}.",
+                    currency=currency,
+                    example=example_amount(currency),
                 )
             )
         course.currency = currency
     if "price" in fields:
         try:
-            amount = Decimal(fields["price"])
-        except InvalidOperation:
-            amount = Decimal(-1)
-        if amount < 0 or amount != amount.quantize(Decimal("0.01")):
+            course.price_minor = parse_amount(fields["price"], course.currency)
+        except AmountError:
             raise BadInput(
-                _("price must be an amount like 49.00, got '{value}'.", value=fields["price"])
-            )
-        exponent = currency_exponent(course.currency)
-        if amount != amount.quantize(Decimal(1).scaleb(-exponent)):
-            raise BadInput(
-                _("price must be an amount like 49.00, got '{value}'.", value=fields["price"])
-            )
-        course.price_minor = int(amount.scaleb(exponent))
+                _(
+                    "price must be an amount in {currency} like {example}, at most {max}; "
+                    "got '{value}'.",
+                    currency=course.currency,
+                    example=example_amount(course.currency),
+                    max=Money(MAX_MINOR, course.currency),
+                    value=clip(fields["price"]),
+                )
+            ) from None
     if "sessions" in fields:
         try:
             sessions = int(fields["sessions"])
@@ -197,8 +204,6 @@ async def _course(ctx: Ctx, args: list[str]) -> None:
         fields = _parse_fields(args[2:])
         if not fields:
             raise BadInput(_("Nothing to change. Give key=value pairs."))
-        if "currency" in fields:
-            _apply_fields(course, {"currency": fields.pop("currency")})
         _apply_fields(course, fields)
         ctx.say(_("Course '{slug}' updated.", slug=slug))
     elif action == "archive":

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.config import Config
-from bot.core.i18n import currency_exponent
+from bot.core.money import to_major
 from bot.reporting.model import Report, build
 from bot.reporting.records import gather
 from bot.reporting.satisfaction import Satisfaction
@@ -31,7 +31,7 @@ async def build_report(uow: UnitOfWork, config: Config, now: datetime) -> Report
 
 def major(amount_minor: int, currency: str) -> Decimal:
     """Minor units as a decimal amount in the currency's major unit (4900 USD → 49.00)."""
-    return Decimal(amount_minor).scaleb(-currency_exponent(currency))
+    return to_major(amount_minor, currency)
 
 
 def _num(value: float | None, digits: int = 1) -> str:

@@ -301,6 +301,12 @@ class FakeStripe:
                 raise StripeApiError(400, "invalid_request_error", "mixed currencies")
             currency = price["currency"]
             amount += int(price["unit_amount"]) * int(item["quantity"])
+        # Stripe's special cases (docs.stripe.com/currencies): three-decimal amounts must end in
+        # 0; ISK and HUF are sent as two-decimal and must be whole krónur / forints.
+        if currency in ("bhd", "jod", "kwd", "omr", "tnd") and amount % 10:
+            raise StripeApiError(400, "invalid_request_error", "Invalid amount: must end in 0")
+        if currency in ("isk", "huf") and amount % 100:
+            raise StripeApiError(400, "invalid_request_error", "Invalid amount: must be whole")
         now = self._now()
         expires_at = int(p.get("expires_at", now + 86400))
         if not now + 1800 <= expires_at <= now + 86400:

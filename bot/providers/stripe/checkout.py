@@ -25,6 +25,7 @@ from bot.config import StripeSection
 from bot.core.clock import Clock
 from bot.core.i18n import Money, _
 from bot.payments import Checkout, PaymentUnavailable
+from bot.providers.stripe.amounts import NotPayableByCard, from_stripe, to_stripe
 from storage.models import Course, Order
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,12 @@ def _int(value: Any) -> int | None:
         return None
 
 
+def _stripe_amount(value: Any, currency: str) -> int | None:
+    """An amount from a Stripe object, in ISO 4217 minor units (see `amounts`)."""
+    amount = _int(value)
+    return None if amount is None or not currency else from_stripe(amount, currency)
+
+
 @dataclass(frozen=True)
 class SessionFacts:
     """What we act on in a Checkout Session, from a webhook's JSON or an API object."""
@@ -91,6 +98,7 @@ class SessionFacts:
     @classmethod
     def parse(cls, obj: Mapping[str, Any]) -> SessionFacts:
         metadata = obj.get("metadata") or {}
+        currency = str(obj.get("currency") or "").upper()
         intent = obj.get("payment_intent")
         if isinstance(intent, Mapping):  # expanded
             intent = intent.get("id")
@@ -101,8 +109,8 @@ class SessionFacts:
             order_id=_int(metadata.get("order_id")),
             user_id=_int(metadata.get("user_id")),
             course_id=_int(metadata.get("course_id")),
-            amount_total=_int(obj.get("amount_total")),
-            currency=str(obj.get("currency") or "").upper(),
+            amount_total=_stripe_amount(obj.get("amount_total"), currency),
+            currency=currency,
             payment_intent=str(intent) if intent else None,
             ours=metadata.get("source") == METADATA_SOURCE,
         )
@@ -144,6 +152,17 @@ class StripePayments:
         label = _("Pay {price} by card", price=Money(order.amount_minor, order.currency))
         if order.checkout_ref and order.checkout_url:
             return Checkout(label=label, url=order.checkout_url, ref=order.checkout_ref)
+        try:
+            unit_amount = to_stripe(order.amount_minor, order.currency)
+        except NotPayableByCard:
+            raise PaymentUnavailable(
+                _(
+                    "Card payments cannot take {price}: in {currency} the last digit must be 0. "
+                    "Pay another way, or ask an admin to round the price.",
+                    price=Money(order.amount_minor, order.currency),
+                    currency=order.currency,
+                )
+            ) from None
         expires = session_expiry(order, self._clock.now())
         metadata = {
             "source": METADATA_SOURCE,
@@ -158,7 +177,7 @@ class StripePayments:
                     "quantity": 1,
                     "price_data": {
                         "currency": order.currency.lower(),
-                        "unit_amount": order.amount_minor,
+                        "unit_amount": unit_amount,
                         "product_data": {"name": course.title_en},
                     },
                 }

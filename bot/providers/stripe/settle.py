@@ -27,6 +27,7 @@ from bot.core.replies import Choice
 from bot.core.states import advance
 from bot.learning.courses import course_title
 from bot.payments import fulfil_order, revoke_order
+from bot.providers.stripe.amounts import from_stripe
 from bot.providers.stripe.checkout import PROVIDER, SessionFacts, StripePayments
 from bot.sessions.reminders import skip_for_session
 from storage.models import Course, MentorProfile, Order, PaymentEvent
@@ -59,12 +60,13 @@ class ChargeFacts:
         intent = obj.get("payment_intent")
         if isinstance(intent, Mapping):
             intent = intent.get("id")
+        currency = str(obj.get("currency") or "").upper()
         return cls(
             charge_id=str(obj["id"]),
             payment_intent=str(intent) if intent else None,
-            amount=int(obj.get("amount") or 0),
-            amount_refunded=int(obj.get("amount_refunded") or 0),
-            currency=str(obj.get("currency") or "").upper(),
+            amount=from_stripe(int(obj.get("amount") or 0), currency) or 0,
+            amount_refunded=from_stripe(int(obj.get("amount_refunded") or 0), currency) or 0,
+            currency=currency,
             refunded=bool(obj.get("refunded")),
         )
 
