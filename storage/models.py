@@ -470,3 +470,35 @@ class LinkFailure(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     attempted_at: Mapped[datetime]
+
+
+class AccountMerge(Base):
+    """Two accounts made one by /link: who they were, so that /unlink can part them again.
+
+    `survivor_id` is the account that was kept (the one that entered the code); the merged
+    account's own name, language and timezone are kept here, since its user row is deleted.
+    The rows the merge moved onto the survivor are `MergedRow`s; unlinking moves them back.
+    """
+
+    __tablename__ = "account_merges"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survivor_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    survivor_name: Mapped[str] = mapped_column(String(200))
+    merged_name: Mapped[str] = mapped_column(String(200))
+    merged_language: Mapped[str] = mapped_column(String(8))
+    merged_timezone: Mapped[str] = mapped_column(String(64))
+    merged_created_at: Mapped[datetime]
+    merged_at: Mapped[datetime]
+    undone_at: Mapped[datetime | None]
+
+
+class MergedRow(Base):
+    """One row a merge repointed from the merged account to the survivor: which table and
+    column, and the row's other primary-key values (JSON), so unlinking can move it back."""
+
+    __tablename__ = "merged_rows"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merge_id: Mapped[int] = mapped_column(ForeignKey("account_merges.id"), index=True)
+    table_name: Mapped[str] = mapped_column(String(64))
+    column_name: Mapped[str] = mapped_column(String(64))
+    row_key: Mapped[str] = mapped_column(String(200))

@@ -82,6 +82,9 @@ async def test_after_linking_a_purchase_on_telegram_is_visible_on_discord(market
     assert "no courses yet" in await on(app, "discord", "tom#1", "/mycourses")
     code = await link_code(app, "telegram", "tom")
     out = await on(app, "discord", "tom#1", f"/link {code}")
+    assert "This code belongs to tom on telegram" in out
+    assert "no courses yet" in await on(app, "discord", "tom#1", "/mycourses")
+    out = await on(app, "discord", "tom#1", f"/link {code} yes")
     assert "Linked: your account on telegram is now part of this one" in out
     assert "Python from zero: 4 sessions left" in await on(app, "discord", "tom#1", "/mycourses")
     assert "Python from zero: 4 sessions left" in await on(app, "telegram", "tom", "/mycourses")
@@ -100,7 +103,7 @@ async def test_sessions_and_ratings_follow_the_person(market: Harness, clock: Fa
     token = slot_token((clock.now() + timedelta(days=2)).replace(hour=9, minute=0))
     await market.send("alice", f"/book {request_id} {token}")
     code = await link_code(market.app, "console", "alice")
-    assert "Linked" in await on(market.app, "telegram", "al", f"/link {code}")
+    assert "Linked" in await on(market.app, "telegram", "al", f"/link {code} yes")
     out = await on(market.app, "telegram", "al", "/sessions")
     assert "#1" in out and "ada" in out
     assert "Learn to write tested code" in await on(market.app, "telegram", "al", "/progress")
@@ -122,7 +125,7 @@ async def test_wrong_expired_reused_or_guessed_codes_fail_and_change_nothing(
     assert await state(market) == before
 
     used = await link_code(app, "telegram", "tom")
-    assert "Linked" in await on(app, "console", "tom-laptop", f"/link {used}")
+    assert "Linked" in await on(app, "console", "tom-laptop", f"/link {used} yes")
     before = await state(market)
     assert "used already" in await on(app, "discord", "eve", f"/link {used}")
     assert "not valid" in await on(app, "discord", "eve", "/link 2222-2222")
@@ -134,7 +137,7 @@ async def test_wrong_expired_reused_or_guessed_codes_fail_and_change_nothing(
     assert await state(market) == before
     clock.advance(timedelta(minutes=61))
     fresh = await link_code(app, "telegram", "tom")
-    assert "Linked" in await on(app, "discord", "eve", f"/link {fresh}")
+    assert "Linked" in await on(app, "discord", "eve", f"/link {fresh} yes")
 
 
 async def test_own_code_and_two_copies_of_a_course_are_refused(market: Harness) -> None:
@@ -149,20 +152,20 @@ async def test_own_code_and_two_copies_of_a_course_are_refused(market: Harness) 
     out = await on(app, "discord", "tom#1", f"/link {code}")
     assert "Both accounts have Python from zero with sessions left" in out
     assert await state(market) == before
-    assert "Linked" in await on(app, "console", "tom", f"/link {code}")
+    assert "Linked" in await on(app, "console", "tom", f"/link {code} yes")
 
 
 async def test_unlinking_leaves_the_data_with_the_account(market: Harness) -> None:
     """An unlinked platform starts afresh; the courses stay with the account."""
     app = market.app
     await buy_on(app, "telegram", "tom")
-    await on(app, "discord", "tom#1", f"/link {await link_code(app, 'telegram', 'tom')}")
+    await on(app, "discord", "tom#1", f"/link {await link_code(app, 'telegram', 'tom')} yes")
     async with app.new_uow() as uow:
         discord_id = (
             await uow.session.execute(select(Identity.id).where(Identity.platform == "discord"))
         ).scalar_one()
     out = await on(app, "telegram", "tom", f"/unlink {discord_id}")
-    assert "discord tom#1 is unlinked" in out
+    assert "discord and telegram are separate accounts again" in out
     assert "no courses yet" in await on(app, "discord", "tom#1", "/mycourses")
     assert "4 sessions left" in await on(app, "telegram", "tom", "/mycourses")
     assert "nothing to unlink" in await on(app, "telegram", "tom", "/unlink")
@@ -307,8 +310,87 @@ async def test_a_code_entered_twice_at_once_links_once(market: Harness) -> None:
     await on(app, "console", "tom-laptop", "/start")
     code = await link_code(app, "telegram", "tom")
     outs = await asyncio.gather(
-        on(app, "discord", "tom#1", f"/link {code}"),
-        on(app, "console", "tom-laptop", f"/link {code}"),
+        on(app, "discord", "tom#1", f"/link {code} yes"),
+        on(app, "console", "tom-laptop", f"/link {code} yes"),
     )
     assert sum("Linked" in out for out in outs) == 1
     assert sum("used already" in out for out in outs) == 1, outs
+
+
+async def identity_id(app: Marketplace, platform: str, who: str) -> int:
+    async with app.new_uow() as uow:
+        found = await uow.session.execute(
+            select(Identity.id).where(Identity.platform == platform, Identity.external_id == who)
+        )
+        return int(found.scalar_one())
+
+
+async def test_entering_a_code_names_the_account_and_changes_nothing_until_confirmed(
+    market: Harness,
+) -> None:
+    """Whoever enters a code is told whose account they would join; nothing is joined and the
+    code still works until they press Join."""
+    app = market.app
+    await buy_on(app, "telegram", "tom")
+    await on(app, "discord", "tom#1", "/start")
+    code = await link_code(app, "telegram", "tom")
+    before = await state(market)
+    replies = await app.handle(Incoming("discord", "tom#1", "tom#1", f"/link {code}"))
+    assert "This code belongs to tom on telegram" in replies[0].text
+    assert [c.payload for c in replies[0].choices] == [f"/link {code} yes"]
+    assert await state(market) == before
+    assert "Linked" in await on(app, "discord", "tom#1", f"/link {code} yes")
+
+
+async def test_a_victim_who_enters_an_attackers_code_keeps_their_course(market: Harness) -> None:
+    """Account takeover through linking (defect 2): a victim tricked into joining an
+    attacker's code loses nothing when the attacker then unlinks the victim's identity: the
+    victim's course stays with the victim, and the attacker is left with what they brought."""
+    app = market.app
+    await buy_on(app, "discord", "vic")
+    await on(app, "telegram", "mallory", "/start")
+    code = await link_code(app, "telegram", "mallory")
+    assert "Linked" in await on(app, "discord", "vic", f"/link {code} yes")
+    victim = await identity_id(app, "discord", "vic")
+    out = await on(app, "telegram", "mallory", f"/unlink {victim}")
+    assert "separate accounts again" in out
+    assert "4 sessions left" in await on(app, "discord", "vic", "/mycourses")
+    assert "no courses yet" in await on(app, "telegram", "mallory", "/mycourses")
+
+
+async def test_a_leaked_code_used_by_an_attacker_is_undone_by_the_victim(market: Harness) -> None:
+    """The other way round: an attacker who enters a victim's leaked code joins the victim's
+    account onto theirs, but the victim unlinking themself leaves with their course, and the
+    attacker keeps nothing they did not bring."""
+    app = market.app
+    await buy_on(app, "telegram", "tom")
+    await on(app, "discord", "mallory", "/start")
+    code = await link_code(app, "telegram", "tom")
+    assert "Linked" in await on(app, "discord", "mallory", f"/link {code} yes")
+    assert "4 sessions left" in await on(app, "discord", "mallory", "/mycourses")
+    out = await on(app, "telegram", "tom", f"/unlink {await identity_id(app, 'telegram', 'tom')}")
+    assert "telegram has the courses, sessions and messages it brought" in out
+    assert "4 sessions left" in await on(app, "telegram", "tom", "/mycourses")
+    assert "no courses yet" in await on(app, "discord", "mallory", "/mycourses")
+
+
+async def test_after_unlinking_each_account_has_its_own_name_again(market: Harness) -> None:
+    """After /link and /unlink neither account keeps the other identity's name."""
+    app = market.app
+    await on(app, "telegram", "Tom T", "/start")
+    await on(app, "discord", "tom_d", "/start")
+    code = await link_code(app, "telegram", "Tom T")
+    await on(app, "discord", "tom_d", f"/link {code} yes")
+    await on(app, "telegram", "Tom T", "/mycourses")  # the last name seen is Telegram's
+    await on(app, "telegram", "Tom T", f"/unlink {await identity_id(app, 'telegram', 'Tom T')}")
+    async with app.new_uow() as uow:
+        names = sorted(
+            (
+                await uow.session.execute(
+                    select(User.display_name)
+                    .join(Identity, Identity.user_id == User.id)
+                    .where(Identity.platform.in_(["telegram", "discord"]))
+                )
+            ).scalars()
+        )
+    assert names == ["Tom T", "tom_d"]

@@ -26,6 +26,7 @@ from bot.core.users import mentor_profile_of
 from bot.mentoring.offers import close_round
 from bot.sessions.reminders import skip_for_session
 from storage.models import (
+    AccountMerge,
     AvailabilityBlock,
     AvailabilityWindow,
     Base,
@@ -42,6 +43,7 @@ from storage.models import (
     MentorSession,
     MentorshipRequest,
     MentorTopic,
+    MergedRow,
     Order,
     OutboxMessage,
     Rating,
@@ -125,6 +127,10 @@ async def export_user(uow: UnitOfWork, user: User) -> dict[str, Any]:
         "link_failures": [
             _row(f) for f in await rows(select(LinkFailure).where(LinkFailure.user_id == uid))
         ],
+        "linked_accounts": [
+            _row(m)
+            for m in await rows(select(AccountMerge).where(AccountMerge.survivor_id == uid))
+        ],
         "pending_notices": [
             _row(m)
             for m in await rows(
@@ -185,6 +191,7 @@ EXPORTED = {
     "lesson_drips": "lesson_drips",
     "link_codes": "link_codes",
     "link_failures": "link_failures",
+    "account_merges": "linked_accounts",
 }
 
 
@@ -233,6 +240,9 @@ async def erase_user(uow: UnitOfWork, user: User, now: datetime) -> None:
         )
     for model in (Identity, UserRole, Conversation, OutboxMessage, LinkCode, LinkFailure):
         await run(delete(model).where(model.user_id == uid))
+    merges = select(AccountMerge.id).where(AccountMerge.survivor_id == uid)
+    await run(delete(MergedRow).where(MergedRow.merge_id.in_(merges)))
+    await run(delete(AccountMerge).where(AccountMerge.survivor_id == uid))
     user.display_name = DELETED_NAME
     user.timezone = "UTC"
     user.deleted_at = now

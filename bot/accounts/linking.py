@@ -17,11 +17,12 @@ guessing the 32⁸ ≈ 10¹² codes hopeless.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Table, delete, func, select, update
+from sqlalchemy import Column, Table, delete, func, literal, select, update
 from sqlalchemy.orm import aliased
 
 from bot.core.errors import BadInput
@@ -29,6 +30,7 @@ from bot.core.i18n import When, _
 from bot.core.users import mentor_profile_of
 from bot.learning.courses import course_title
 from storage.models import (
+    AccountMerge,
     Base,
     Conversation,
     Course,
@@ -41,6 +43,7 @@ from storage.models import (
     LinkFailure,
     MentorSession,
     MentorshipRequest,
+    MergedRow,
     User,
     UserRole,
 )
@@ -176,13 +179,26 @@ async def check_mergeable(uow: UnitOfWork, keep: int, gone: int) -> None:
         )
 
 
-async def merge_accounts(uow: UnitOfWork, keep: User, gone: User) -> None:
+async def merge_accounts(uow: UnitOfWork, keep: User, gone: User, now: datetime) -> AccountMerge:
     """Move everything of `gone` onto `keep`, in the caller's transaction, and delete `gone`.
 
     Call `check_mergeable` first. Rows `keep` already has an equivalent of (the same role,
     lesson received or rated, drip), `gone`'s conversation step and unused link codes are
-    dropped first; then every column that refers to a user is repointed.
+    dropped first; then every column that refers to a user is repointed, and each repointed
+    row is recorded under the returned merge so that `part_accounts` can move it back.
     """
+    merge = AccountMerge(
+        survivor_id=keep.id,
+        survivor_name=keep.display_name,
+        merged_name=gone.display_name,
+        merged_language=gone.language,
+        merged_timezone=gone.timezone,
+        merged_created_at=gone.created_at,
+        merged_at=now,
+        undone_at=None,
+    )
+    uow.add(merge)
+    await uow.flush()
     older = keep if keep.created_at <= gone.created_at else gone
     keep.language, keep.timezone = older.language, older.timezone
     run = uow.session.execute
@@ -204,10 +220,92 @@ async def merge_accounts(uow: UnitOfWork, keep: User, gone: User) -> None:
         delete(LinkCode).where(LinkCode.user_id == gone.id).where(LinkCode.used_at.is_(None))
     )
     for table, column in user_columns():
-        if table.name != User.__tablename__:
-            await run(update(table).where(column == gone.id).values({column.key: keep.id}))
+        if table.name == User.__tablename__:
+            continue
+        others = [c for c in table.primary_key.columns if c is not column]
+        moved = await run(select(*others or [literal(1)]).where(column == gone.id))
+        for row in moved:
+            key = json.dumps({c.name: _plain(v) for c, v in zip(others, row, strict=False)})
+            uow.add(
+                MergedRow(
+                    merge_id=merge.id, table_name=table.name, column_name=column.name, row_key=key
+                )
+            )
+        await run(update(table).where(column == gone.id).values({column.key: keep.id}))
     await uow.session.delete(gone)
     await uow.flush()
+    return merge
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, (int, str)) or value is None else str(value)
+
+
+async def merges_to_undo(uow: UnitOfWork, identity: Identity) -> list[AccountMerge]:
+    """The merges to undo so that `identity` stands apart with what it brought.
+
+    An identity a merge brought in leaves by undoing that merge (the latest such one): it goes
+    with the rows its account brought. An identity native to the account stays, and every
+    account merged into it leaves instead, each with what it brought. Either way the account
+    that bought something keeps it, whichever side unlinks.
+    """
+    current = await uow.session.execute(
+        select(AccountMerge)
+        .where(AccountMerge.survivor_id == identity.user_id)
+        .where(AccountMerge.undone_at.is_(None))
+        .order_by(AccountMerge.id.desc())
+    )
+    merges = list(current.scalars())
+    brought = await uow.session.execute(
+        select(MergedRow.merge_id)
+        .where(MergedRow.merge_id.in_([m.id for m in merges]))
+        .where(MergedRow.table_name == Identity.__tablename__)
+        .where(MergedRow.row_key == json.dumps({"id": identity.id}))
+        .order_by(MergedRow.merge_id.desc())
+        .limit(1)
+    )
+    merge_id = brought.scalar_one_or_none()
+    if merge_id is not None:
+        return [m for m in merges if m.id == merge_id]
+    return merges
+
+
+async def part_accounts(uow: UnitOfWork, merge: AccountMerge, now: datetime) -> User:
+    """Undo `merge`: the merged account comes back as a new user with the rows it brought that
+    are still on the survivor; the survivor gets its own name back."""
+    survivor = await uow.get(User, merge.survivor_id)
+    assert survivor is not None
+    parted = User(
+        display_name=merge.merged_name,
+        language=merge.merged_language,
+        timezone=merge.merged_timezone,
+        created_at=merge.merged_created_at,
+        deleted_at=None,
+    )
+    uow.add(parted)
+    await uow.flush()
+    tables = {t.name: t for t in Base.metadata.sorted_tables}
+    rows = await uow.session.execute(select(MergedRow).where(MergedRow.merge_id == merge.id))
+    for moved in rows.scalars():
+        table = tables.get(moved.table_name)
+        if table is None:
+            continue
+        column = table.columns[moved.column_name]
+        where = [column == survivor.id]
+        where += [table.columns[k] == v for k, v in json.loads(moved.row_key).items()]
+        await uow.session.execute(update(table).where(*where).values({column.key: parted.id}))
+    survivor.display_name = merge.survivor_name
+    merge.undone_at = now
+    await uow.flush()
+    return parted
+
+
+async def platforms_of(uow: UnitOfWork, user_id: int) -> list[str]:
+    """The platforms an account is on, sorted."""
+    rows = await uow.session.execute(
+        select(Identity.platform).where(Identity.user_id == user_id).distinct()
+    )
+    return sorted(rows.scalars())
 
 
 async def count_identities(uow: UnitOfWork, user_id: int) -> int:

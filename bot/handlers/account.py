@@ -18,7 +18,10 @@ from bot.accounts.linking import (
     check_mergeable,
     find_code,
     merge_accounts,
+    merges_to_undo,
     new_link_code,
+    part_accounts,
+    platforms_of,
     recent_failures,
 )
 from bot.context import Ctx
@@ -62,7 +65,9 @@ async def link(ctx: Ctx, args: list[str]) -> None:
             )
         )
         return
-    found = await find_code(ctx.uow, "".join(args))
+    confirmed = len(args) > 1 and args[-1].lower() == YES
+    code = "".join(args[:-1] if confirmed else args)
+    found = await find_code(ctx.uow, code)
     refusal: Msg | None = None
     if found is None:
         refusal = _("That code is not valid. Check it, or ask for a new one with /link.")
@@ -80,26 +85,33 @@ async def link(ctx: Ctx, args: list[str]) -> None:
             _("That code belongs to this account. Send it from your other platform instead.")
         )
     other = await ctx.uow.lock(User, found.user_id)
-    found = await find_code(ctx.uow, "".join(args), lock=True)
+    found = await find_code(ctx.uow, code, lock=True)
     if other is None or found is None or found.used_at is not None:  # someone was quicker
         raise BadInput(_("That code was used already. Ask for a new one with /link."))
     await check_mergeable(ctx.uow, ctx.actor.id, other.id)
+    platforms = await platforms_of(ctx.uow, other.id)
+    if not confirmed:
+        ctx.say(
+            _(
+                "This code belongs to {name} on {platforms}, an account made {when}. Joining "
+                "makes that account and this one a single account: its courses, sessions and "
+                "messages and yours will be shared, and either side can see them. Join only if "
+                "that account is yours; otherwise ignore this message.",
+                name=other.display_name,
+                platforms=", ".join(platforms),
+                when=When(other.created_at),
+            ),
+            [Choice(_("Join {name}'s account", name=other.display_name), f"/link {code} {YES}")],
+        )
+        return
     found.used_at = now
     await ctx.uow.flush()  # used before the merge tidies the other side's unused codes
-    platforms = sorted(
-        {
-            i.platform
-            for i in (
-                await ctx.uow.session.execute(select(Identity).where(Identity.user_id == other.id))
-            ).scalars()
-        }
-    )
-    await merge_accounts(ctx.uow, ctx.actor.user, other)
+    await merge_accounts(ctx.uow, ctx.actor.user, other, now)
     ctx.say(
         _(
             "Linked: your account on {platforms} is now part of this one. Your courses, "
             "sessions and ratings from both are here, and notices reach you where you last "
-            "wrote.",
+            "wrote. /unlink parts them again, each with what it brought.",
             platforms=", ".join(platforms),
         )
     )
@@ -151,16 +163,33 @@ async def unlink(ctx: Ctx, args: list[str]) -> None:
         .where(ButtonPayload.platform == identity.platform)
         .where(ButtonPayload.external_id == identity.external_id)
     )
-    await ctx.uow.session.delete(identity)
-    await ctx.uow.flush()
-    ctx.say(
-        _(
-            "{platform} {external_id} is unlinked. Writing from there starts a new, empty "
-            "account; everything you had stays with this one.",
-            platform=identity.platform,
-            external_id=identity.external_id,
+    merges = await merges_to_undo(ctx.uow, identity)
+    if not merges:  # joined before merges were recorded: the platform leaves with nothing
+        await ctx.uow.session.delete(identity)
+        await ctx.uow.flush()
+        ctx.say(
+            _(
+                "{platform} {external_id} is unlinked. Writing from there starts a new, empty "
+                "account; everything you had stays with this one.",
+                platform=identity.platform,
+                external_id=identity.external_id,
+            )
         )
-    )
+        return
+    survivor = merges[0].survivor_id
+    parted = [await part_accounts(ctx.uow, merge, ctx.now()) for merge in merges]
+    kept = ", ".join(await platforms_of(ctx.uow, survivor))
+    for user in parted:
+        left = ", ".join(await platforms_of(ctx.uow, user.id))
+        ctx.say(
+            _(
+                "Unlinked: {kept} and {left} are separate accounts again. {left} has the "
+                "courses, sessions and messages it brought; {kept} keeps what it brought and "
+                "what was bought while linked.",
+                kept=kept,
+                left=left,
+            )
+        )
 
 
 @command("mydata", _("Get a copy of everything stored about you (JSON)"))
