@@ -8,10 +8,12 @@ PostgreSQL runs when `MENTORBOT_TEST_POSTGRES_URL` is set (e.g.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -122,7 +124,8 @@ async def make_app(database: Database, clock: FakeClock) -> AsyncIterator[AppFac
 
 def harness_for(app: Marketplace) -> Harness:
     output: list[str] = []
-    return Harness(app, ConsoleChat(app, output.append), output)
+    files = Path(tempfile.mkdtemp(prefix="mentorbot-console-"))
+    return Harness(app, ConsoleChat(app, output.append, files_dir=files), output)
 
 
 @pytest.fixture

@@ -1,6 +1,10 @@
 """The console chat: one person plays learner, mentor and admin at a terminal.
 
-Choices show as numbered options; typing the number sends the choice. `/as NAME [ROLE]`
+Choices show as numbered options; typing the number sends the choice of the last reply shown to
+you (a reply without choices leaves nothing to press, so a number never reaches an older reply's
+buttons). Attachments (the stats chart, CSV exports, `/mydata`, a booking's `.ics`, lesson
+files) are written to a folder, `console/` inside `storage.data_dir` unless the caller names
+one, and the reply says where each one is, so they can be opened as they are. `/as NAME [ROLE]`
 switches who you are (ROLE: learner, mentor or admin). Granting roles here is deliberate: the
 console runs on the machine that owns the database, so whoever types is trusted. Notices for
 other console users are printed too, marked with their name, and their choices can be picked
@@ -10,10 +14,11 @@ after switching to them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from bot.app import Marketplace
 from bot.core.i18n import Msg, _
-from bot.core.replies import RenderedChoice, Reply
+from bot.core.replies import Attachment, RenderedChoice, Reply
 from bot.core.roles import ROLES, make_admin, make_mentor
 from bot.core.users import Incoming, resolve_user
 from storage.models import Identity
@@ -22,10 +27,17 @@ PLATFORM = "console"
 
 
 class ConsoleChat:
-    def __init__(self, app: Marketplace, write: Callable[[str], None], name: str = "learner"):
+    def __init__(
+        self,
+        app: Marketplace,
+        write: Callable[[str], None],
+        name: str = "learner",
+        files_dir: Path | None = None,
+    ):
         self.app = app
         self.write = write
         self.name = name
+        self.files_dir = files_dir or Path(app.config.storage.data_dir).expanduser() / PLATFORM
         self.last_choices: dict[str, tuple[RenderedChoice, ...]] = {}
         app.notifier.register(PLATFORM, self._deliver)
 
@@ -96,6 +108,22 @@ class ConsoleChat:
         for i, choice in enumerate(reply.choices, start=1):
             link = f" → {choice.payload}" if choice.url else ""
             lines.append(f"  [{i}] {choice.label}{link}")
-        if reply.choices:
-            self.last_choices[name] = reply.choices
+        for attachment in reply.attachments:
+            path = self._save(name, attachment)
+            lines.append(self._t(_("Attachment {name} saved to {path}", name=path.name, path=path)))
+        self.last_choices[name] = reply.choices
         self.write("\n".join(lines))
+
+    def _save(self, name: str, attachment: Attachment) -> Path:
+        """Write an attachment under the reader's folder; an earlier file of the same name is
+        kept and the new one numbered, so every reply's file stays where it said."""
+        folder = self.files_dir / "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / Path(attachment.filename).name
+        n = 1
+        while target.exists():
+            n += 1
+            stem, suffix = Path(attachment.filename).stem, Path(attachment.filename).suffix
+            target = folder / f"{stem}-{n}{suffix}"
+        target.write_bytes(attachment.data)
+        return target.resolve()
