@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from bot.core.clock import FakeClock
+from bot.core.users import Incoming
 from bot.runtime.demo_data import seed_demo
 from tests.conftest import Harness
 from tests.helpers import buy, matched_pair, request_mentor, snapshot
@@ -247,4 +248,38 @@ async def test_ids_beyond_64_bits_are_refused_politely(market: Harness) -> None:
     """An id no database row can have is named as invalid, not answered with an apology."""
     out = await refused(market, "alice", "/cancelorder 99999999999999999999999")
     assert "is not a valid number" in out
+    assert "Sorry" not in out
+
+
+@pytest.mark.parametrize(
+    ("typed", "zone"),
+    [
+        ("asia/shanghai", "Asia/Shanghai"),
+        ("new york", "America/New_York"),
+        ("UTC+8", "Etc/GMT-8"),
+        ("utc-5", "Etc/GMT+5"),
+        ("GMT+0", "UTC"),
+    ],
+)
+async def test_timezones_are_understood_as_people_type_them(
+    market: Harness, typed: str, zone: str
+) -> None:
+    """Case does not matter, cities work, and whole-hour UTC offsets become fixed zones."""
+    out = await market.send("alice", f"/timezone {typed}")
+    assert f"Timezone set to {zone}." in out
+
+
+async def test_a_misspelt_timezone_gets_a_suggestion_to_press(market: Harness) -> None:
+    """A near miss is refused with the closest zone as a button; pressing it sets it."""
+    replies = await market.app.handle(
+        Incoming("console", "alice", "alice", "/timezone Asia/Shangai")
+    )
+    assert "Did you mean Asia/Shanghai?" in replies[0].text
+    assert [c.payload for c in replies[0].choices] == ["/timezone Asia/Shanghai"]
+
+
+async def test_a_300_character_timezone_is_refused_and_not_echoed_whole(market: Harness) -> None:
+    """Long input is cut in the echo; the refusal is polite and changes nothing."""
+    out = await refused(market, "alice", "/timezone " + "x" * 300)
+    assert "is not a timezone I know" in out and "x" * 41 not in out
     assert "Sorry" not in out

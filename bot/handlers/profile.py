@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 
@@ -13,8 +12,9 @@ from bot.core import conversations
 from bot.core.errors import STATUS_NAMES, BadInput, NotAllowed
 from bot.core.i18n import LANGUAGES, Lines, When, _
 from bot.core.replies import Choice
+from bot.core.timezones import find_zone, suggest_zone
 from bot.core.users import mentor_profile_of
-from bot.handlers.args import need, need_int
+from bot.handlers.args import clip, need, need_int
 from bot.handlers.registry import command
 from bot.mentoring.offers import LEVEL_NAMES
 from bot.sessions.scheduling import WEEKDAYS, format_minute, parse_hhmm, parse_weekday
@@ -68,25 +68,6 @@ async def language(ctx: Ctx, args: list[str]) -> None:
     ctx.say(_("Language set to English."))
 
 
-@functools.cache
-def _zones_by_city() -> dict[str, str]:
-    zones: dict[str, str] = {}
-    for zone in sorted(available_timezones()):
-        if "/" in zone and not zone.startswith(("posix/", "right/", "Etc/")):
-            zones.setdefault(zone.rsplit("/", 1)[1].lower(), zone)
-    return zones
-
-
-def zone_named(text: str) -> str:
-    """An IANA zone as given (`Asia/Shanghai`), or the zone of a city (`shanghai`, `New York`)."""
-    text = text.strip()
-    if text.upper() == "UTC":
-        return "UTC"
-    if "/" in text:
-        return text
-    return _zones_by_city().get(text.replace(" ", "_").lower(), text)
-
-
 @command("timezone", _("Set your timezone: /timezone Area/City"))
 async def timezone(ctx: Ctx, args: list[str]) -> None:
     if not args:
@@ -98,17 +79,26 @@ async def timezone(ctx: Ctx, args: list[str]) -> None:
             )
         )
         return
-    name = zone_named(" ".join(args))
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    typed = " ".join(args)
+    name = find_zone(typed)
+    if name is None:
+        suggestion = suggest_zone(typed)
+        if suggestion is not None:
+            raise BadInput(
+                _(
+                    "'{value}' is not a timezone I know. Did you mean {suggestion}?",
+                    value=clip(typed),
+                    suggestion=suggestion,
+                ),
+                choices=(Choice(suggestion, f"/timezone {suggestion}"),),
+            )
         raise BadInput(
             _(
                 "'{value}' is not a timezone I know. Use a name like Europe/Berlin or "
-                "Asia/Shanghai.",
-                value=name,
+                "Asia/Shanghai, a city like Shanghai, or a UTC offset like UTC+8.",
+                value=clip(typed),
             )
-        ) from None
+        )
     ctx.actor.user.timezone = name
     ctx.say(_("Timezone set to {tz}. Times are now shown in it.", tz=name))
 
