@@ -8,6 +8,7 @@ marketplace silently running with a default its admin did not mean is worse than
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import tomllib
@@ -339,9 +340,39 @@ def config_from_mapping(raw: Mapping[str, Any], env: Mapping[str, str] | None = 
         if not isinstance(given, Mapping):
             raise ConfigError(f"[{name}] must be a table")
         sections[name] = _build_section(name, section_type, given, env)
+    _check_env_names(env)
     config = Config(**sections)
     _validate(config)
     return config
+
+
+# Variables with the prefix that are not config keys: the config file's path, and the test
+# suite's own (MENTORBOT_TEST_POSTGRES_URL).
+OTHER_ENV = ("MENTORBOT_CONFIG",)
+OTHER_ENV_PREFIXES = ("MENTORBOT_TEST_",)
+
+
+def env_names() -> list[str]:
+    """Every `MENTORBOT_<SECTION>_<KEY>` that sets a config key."""
+    names = []
+    for fld in dataclasses.fields(Config):
+        for key in dataclasses.fields(_section_type(fld)):
+            names.append(f"{ENV_PREFIX}{fld.name.upper()}_{key.name.upper()}")
+    return names
+
+
+def _check_env_names(env: Mapping[str, str]) -> None:
+    """A misspelt variable would be ignored without a word, so it stops start-up like a
+    misspelt key in the file does."""
+    known = set(env_names())
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or name in known or name in OTHER_ENV:
+            continue
+        if name.startswith(OTHER_ENV_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(f"unknown environment variable {name}{hint}")
 
 
 def _section_type(fld: dataclasses.Field[Any]) -> type:
@@ -351,8 +382,6 @@ def _section_type(fld: dataclasses.Field[Any]) -> type:
 
 def _unknown(section: str, key: str, known: Mapping[str, Any]) -> str:
     where = f"[{section}] " if section else ""
-    import difflib
-
     close = difflib.get_close_matches(key, list(known), n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return f"unknown key {where}'{key}'{hint}; known keys: {', '.join(sorted(known))}"

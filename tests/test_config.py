@@ -108,3 +108,28 @@ def test_cli_reports_config_error_and_exits_2(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "unknown key [storage] 'data_dri' (did you mean 'data_dir'?)" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_misspelt_environment_variable_is_named_with_a_suggestion() -> None:
+    """MENTORBOT_STORAGE_DATA_DRI would be ignored without a word; like a misspelt file key it
+    stops start-up, naming the variable and what was probably meant."""
+    with pytest.raises(ConfigError) as refused:
+        load_config(None, {"MENTORBOT_STORAGE_DATA_DRI": "/srv/mentorbot"})
+    assert str(refused.value) == (
+        "unknown environment variable MENTORBOT_STORAGE_DATA_DRI "
+        "(did you mean MENTORBOT_STORAGE_DATA_DIR?)"
+    )
+
+
+def test_the_config_path_and_test_variables_are_not_config_keys() -> None:
+    """MENTORBOT_CONFIG and the suite's MENTORBOT_TEST_* are allowed beside the keys."""
+    config = load_config(
+        None,
+        {
+            "MENTORBOT_CONFIG": "/etc/mentorbot.toml",
+            "MENTORBOT_TEST_POSTGRES_URL": "postgresql+asyncpg://x@127.0.0.1/test",
+            "MENTORBOT_STORAGE_DATA_DIR": "/srv/mentorbot",
+            "PATH": "/usr/bin",
+        },
+    )
+    assert config.storage.data_dir == "/srv/mentorbot"
