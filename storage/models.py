@@ -502,3 +502,29 @@ class MergedRow(Base):
     table_name: Mapped[str] = mapped_column(String(64))
     column_name: Mapped[str] = mapped_column(String(64))
     row_key: Mapped[str] = mapped_column(String(200))
+
+
+class LedgerEntry(Base):
+    """One movement of money or session credits; never updated or deleted (see bot/core/ledger.py).
+
+    `key` names what the entry is for (`paid:order:7`, `earning:session:9`), unique, so the same
+    movement can never be posted twice, whoever retries. Money is `amount_minor` in `currency`
+    (ISO 4217 minor units), positive towards the marketplace; credits are `credits`, positive
+    when granted or returned to the learner.
+    """
+
+    __tablename__ = "ledger_entries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    at: Mapped[datetime]
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    mentor_id: Mapped[int | None] = mapped_column(ForeignKey("mentor_profiles.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    enrollment_id: Mapped[int | None] = mapped_column(ForeignKey("enrollments.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"), index=True)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(Integer, default=0)
+    credits: Mapped[int] = mapped_column(Integer, default=0)
+    demo: Mapped[bool] = mapped_column(default=False)
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))

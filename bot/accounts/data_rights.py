@@ -34,6 +34,7 @@ from storage.models import (
     Conversation,
     Enrollment,
     Identity,
+    LedgerEntry,
     LessonDelivery,
     LessonDrip,
     LessonRating,
@@ -127,6 +128,12 @@ async def export_user(uow: UnitOfWork, user: User) -> dict[str, Any]:
         "link_failures": [
             _row(f) for f in await rows(select(LinkFailure).where(LinkFailure.user_id == uid))
         ],
+        "ledger": [
+            _row(e)
+            for e in await rows(
+                select(LedgerEntry).where(LedgerEntry.user_id == uid).order_by(LedgerEntry.id)
+            )
+        ],
         "linked_accounts": [
             _row(m)
             for m in await rows(select(AccountMerge).where(AccountMerge.survivor_id == uid))
@@ -192,6 +199,7 @@ EXPORTED = {
     "link_codes": "link_codes",
     "link_failures": "link_failures",
     "account_merges": "linked_accounts",
+    "ledger_entries": "ledger",
 }
 
 

@@ -1,0 +1,181 @@
+"""The ledger: every movement of money and of session credits, as append-only entries.
+
+Nothing here decides anything; the rules (bot/payments.py, bot/sessions/) post what they did,
+and every balance is a sum of entries: a learner's credits left on an enrollment, a mentor's
+earnings, the marketplace's revenue by currency. Entries are never changed: a refund or a
+reversal is a new entry with the opposite sign, pointing at what it reverses.
+
+Signs: money (`amount_minor`, ISO 4217 minor units of `currency`) is positive towards the
+marketplace (a payment +4900, its refund −4900) and positive towards the mentor for earnings
+(+1568, reversed −1568); credits are positive towards the learner (granted +4, used −1,
+returned +1, revoked −N). Demo payments move no money: their entries carry `demo`, and the
+revenue sums leave them out.
+
+Each entry's `key` says what it is for, once (`paid:order:7`, `earning:session:9`), and is
+unique in the table: posting the same movement again is a no-op that returns None. The rule
+that posts holds the lock of the row the movement is about (the order, the session), so two
+processes never race past the check; the unique key is the last line of defence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, select
+
+from storage.models import LedgerEntry
+from storage.uow import UnitOfWork
+
+
+class Kind(StrEnum):
+    ORDER_PAID = "order_paid"
+    ORDER_REFUNDED = "order_refunded"
+    PLATFORM_FEE = "platform_fee"
+    CREDIT_GRANTED = "credit_granted"
+    CREDIT_USED = "credit_used"
+    CREDIT_RETURNED = "credit_returned"
+    CREDIT_REVOKED = "credit_revoked"
+    MENTOR_EARNING = "mentor_earning"
+    EARNING_REVERSED = "earning_reversed"
+
+
+CREDIT_KINDS = (Kind.CREDIT_GRANTED, Kind.CREDIT_USED, Kind.CREDIT_RETURNED, Kind.CREDIT_REVOKED)
+REVENUE_KINDS = (Kind.ORDER_PAID, Kind.ORDER_REFUNDED)
+EARNING_KINDS = (Kind.MENTOR_EARNING, Kind.EARNING_REVERSED)
+
+
+async def post(
+    uow: UnitOfWork, key: str, kind: Kind, at: datetime, **fields: Any
+) -> LedgerEntry | None:
+    """Append the entry `key` names, unless it was posted before (then None)."""
+    found = await uow.session.execute(select(LedgerEntry.id).where(LedgerEntry.key == key))
+    if found.first() is not None:
+        return None
+    entry = LedgerEntry(key=key, kind=kind.value, at=at, **fields)
+    uow.add(entry)
+    await uow.flush()
+    return entry
+
+
+async def posted(uow: UnitOfWork, key: str) -> LedgerEntry | None:
+    return (
+        await uow.session.execute(select(LedgerEntry).where(LedgerEntry.key == key))
+    ).scalar_one_or_none()
+
+
+async def credits_left(uow: UnitOfWork, enrollment_id: int) -> int:
+    """The session credits left on an enrollment: granted + returned − used − revoked."""
+    total = await uow.session.execute(
+        select(func.coalesce(func.sum(LedgerEntry.credits), 0)).where(
+            LedgerEntry.enrollment_id == enrollment_id
+        )
+    )
+    return int(total.scalar_one())
+
+
+async def credits_by_enrollment(uow: UnitOfWork, enrollment_ids: Iterable[int]) -> dict[int, int]:
+    """`credits_left` for many enrollments in one query (missing ones have none)."""
+    ids = list(enrollment_ids)
+    if not ids:
+        return {}
+    rows = await uow.session.execute(
+        select(LedgerEntry.enrollment_id, func.sum(LedgerEntry.credits))
+        .where(LedgerEntry.enrollment_id.in_(ids))
+        .group_by(LedgerEntry.enrollment_id)
+    )
+    found = {int(e): int(n) for e, n in rows if e is not None}
+    return {i: found.get(i, 0) for i in ids}
+
+
+async def mentor_earnings(
+    uow: UnitOfWork, mentor_id: int | None = None
+) -> dict[tuple[int, str], int]:
+    """Each mentor's earnings net of reversals, by (mentor profile id, currency)."""
+    stmt = (
+        select(LedgerEntry.mentor_id, LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
+        .where(LedgerEntry.kind.in_([k.value for k in EARNING_KINDS]))
+        .group_by(LedgerEntry.mentor_id, LedgerEntry.currency)
+    )
+    if mentor_id is not None:
+        stmt = stmt.where(LedgerEntry.mentor_id == mentor_id)
+    rows = await uow.session.execute(stmt)
+    return {(int(m), str(c)): int(a) for m, c, a in rows if m is not None and c is not None}
+
+
+async def revenue(uow: UnitOfWork, since: datetime | None = None) -> dict[str, int]:
+    """Money taken minus money refunded, by currency; demo payments are left out."""
+    stmt = (
+        select(LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
+        .where(LedgerEntry.kind.in_([k.value for k in REVENUE_KINDS]))
+        .where(LedgerEntry.demo.is_(False))
+        .group_by(LedgerEntry.currency)
+    )
+    if since is not None:
+        stmt = stmt.where(LedgerEntry.at >= since)
+    rows = await uow.session.execute(stmt)
+    return {str(c): int(a) for c, a in rows if c is not None}
+
+
+async def order_balance(uow: UnitOfWork, order_id: int) -> tuple[int, int]:
+    """(paid, refunded) of one order, in its currency's minor units, both ≥ 0."""
+    rows = await uow.session.execute(
+        select(LedgerEntry.kind, func.sum(LedgerEntry.amount_minor))
+        .where(LedgerEntry.order_id == order_id)
+        .where(LedgerEntry.kind.in_([k.value for k in REVENUE_KINDS]))
+        .group_by(LedgerEntry.kind)
+    )
+    sums = {str(k): int(a) for k, a in rows}
+    return sums.get(Kind.ORDER_PAID.value, 0), -sums.get(Kind.ORDER_REFUNDED.value, 0)
+
+
+async def violations(uow: UnitOfWork) -> list[str]:
+    """Every way the entries break the ledger's invariants, as sentences (none: empty).
+
+    For every order, refunds ≤ paid; for every enrollment, credits never below zero and never
+    more used than granted; each session earns its mentor at most once net, and only from an
+    order that is paid and not refunded.
+    """
+    found: list[str] = []
+    entries = list((await uow.session.execute(select(LedgerEntry))).scalars())
+    paid: dict[int, int] = {}
+    refunded: dict[int, int] = {}
+    granted: dict[int, int] = {}
+    net_credits: dict[int, int] = {}
+    earned: dict[int, int] = {}
+    earned_from: dict[int, int] = {}
+    for e in entries:
+        if e.kind == Kind.ORDER_PAID and e.order_id is not None:
+            paid[e.order_id] = paid.get(e.order_id, 0) + e.amount_minor
+        elif e.kind == Kind.ORDER_REFUNDED and e.order_id is not None:
+            refunded[e.order_id] = refunded.get(e.order_id, 0) - e.amount_minor
+        if e.kind in [k.value for k in CREDIT_KINDS] and e.enrollment_id is not None:
+            net_credits[e.enrollment_id] = net_credits.get(e.enrollment_id, 0) + e.credits
+            if e.kind == Kind.CREDIT_GRANTED:
+                granted[e.enrollment_id] = granted.get(e.enrollment_id, 0) + e.credits
+        if e.kind in [k.value for k in EARNING_KINDS] and e.session_id is not None:
+            earned[e.session_id] = earned.get(e.session_id, 0) + e.amount_minor
+            if e.kind == Kind.MENTOR_EARNING and e.order_id is not None:
+                earned_from[e.session_id] = e.order_id
+    for order_id, amount in refunded.items():
+        if amount > paid.get(order_id, 0):
+            found.append(f"order {order_id}: refunded {amount} of {paid.get(order_id, 0)} paid")
+    for enrollment_id, left in net_credits.items():
+        if left < 0:
+            found.append(f"enrollment {enrollment_id}: {left} credits left")
+        if left > granted.get(enrollment_id, 0):
+            found.append(
+                f"enrollment {enrollment_id}: {left} left of {granted.get(enrollment_id, 0)}"
+            )
+    for session_id, amount in earned.items():
+        order_id = earned_from.get(session_id)
+        if amount < 0:
+            found.append(f"session {session_id}: earnings {amount} below zero")
+        unpaid = order_id is not None and (
+            paid.get(order_id, 0) <= 0 or refunded.get(order_id, 0) >= paid.get(order_id, 0)
+        )
+        if unpaid and amount > 0:
+            found.append(f"session {session_id}: earns from order {order_id}, not paid")
+    return found
