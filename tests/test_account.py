@@ -32,7 +32,7 @@ from storage.models import (
     UserRole,
 )
 from tests.conftest import Harness
-from tests.helpers import buy, matched_pair, snapshot
+from tests.support import buy, matched_pair, snapshot
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from bot.core.clock import FakeClock
 from bot.runtime.demo_data import seed_demo
 from tests.conftest import Harness
-from tests.helpers import buy, matched_pair, request_mentor, snapshot
+from tests.support import buy, matched_pair, request_mentor, snapshot
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from tests.fakes.fake_discord import (
     discord_settings,
 )
 from tests.fakes.fake_telegram import BotUnderTest, FakeTelegram, telegram_config
-from tests.helpers import snapshot
+from tests.support import snapshot
 
 StartBot = Callable[..., Awaitable[DiscordBot]]
 

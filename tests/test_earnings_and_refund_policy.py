@@ -12,7 +12,7 @@ from bot.core.clock import FakeClock
 from bot.core.users import Incoming
 from bot.runtime.demo_data import seed_demo
 from tests.conftest import Harness
-from tests.helpers import matched_pair, snapshot
+from tests.support import matched_pair, snapshot
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from bot.core.clock import FakeClock
 from bot.runtime.demo_data import seed_demo
 from storage.models import Course, Lesson, LessonDelivery, LessonDrip, LessonFile, LessonRating
 from tests.conftest import AppFactory, Database, Harness, harness_for
-from tests.helpers import buy, snapshot
+from tests.support import buy, snapshot
 
 LONDON = "Europe/London"
 ROOT = Path(__file__).resolve().parent.parent

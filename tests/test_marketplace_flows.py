@@ -12,7 +12,7 @@ from bot.core.clock import FakeClock
 from bot.runtime.demo_data import seed_demo
 from storage.models import Enrollment, MentorSession, MentorshipRequest, Reminder, RequestOffer
 from tests.conftest import AppFactory, Harness, harness_for, make_config
-from tests.helpers import buy, matched_pair, request_mentor
+from tests.support import buy, matched_pair, request_mentor
 
 
 @pytest.fixture

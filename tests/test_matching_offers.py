@@ -20,7 +20,7 @@ from storage.models import (
     User,
 )
 from tests.conftest import Harness
-from tests.helpers import buy
+from tests.support import buy
 
 
 async def _past_session(h: Harness, learner: str, mentor: str, rater: str, stars: int) -> None:

@@ -24,7 +24,7 @@ from bot.runtime.demo_data import seed_demo
 from bot.sessions.scheduling import slot_token
 from storage.models import Identity, LessonDelivery, MentorSession, Order
 from tests.conftest import Harness
-from tests.helpers import matched_pair
+from tests.support import matched_pair
 
 ROOT = Path(__file__).resolve().parent.parent
 

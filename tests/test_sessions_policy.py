@@ -13,7 +13,7 @@ from bot.runtime.demo_data import seed_demo
 from bot.sessions.scheduling import slot_token
 from storage.models import Enrollment, MentorSession
 from tests.conftest import Harness
-from tests.helpers import matched_pair
+from tests.support import matched_pair
 
 
 @pytest.fixture

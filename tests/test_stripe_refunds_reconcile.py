@@ -17,7 +17,7 @@ from bot.providers.stripe.service import StripeService, reconcile
 from storage.models import Enrollment, MentorSession, Order, PaymentEvent
 from tests.conftest import Database
 from tests.fakes.fake_stripe import SECRET_KEY, WEBHOOK_SECRET, StripeWorld
-from tests.helpers import request_mentor, snapshot
+from tests.support import request_mentor, snapshot
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from bot.core.clock import FakeClock
 from storage.models import Enrollment, OutboxMessage, PaymentEvent
 from tests.conftest import Database
 from tests.fakes.fake_stripe import StripeWorld
-from tests.helpers import snapshot
+from tests.support import snapshot
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from bot.runtime.demo_data import seed_demo
 from bot.runtime.timers import NEXT_JOB, Timers
 from storage.models import Identity, MentorSession, OutboxMessage, Reminder
 from tests.conftest import AppFactory, harness_for
-from tests.helpers import matched_pair
+from tests.support import matched_pair
 
 
 def armed(timers: Timers) -> datetime | None:
