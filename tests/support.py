@@ -1,11 +1,22 @@
-"""Shared steps for tests: a snapshot of what the database holds, and common journeys."""
+"""What test modules share besides fixtures: the test database and config, the console
+harness, a snapshot of what the database holds, and common journeys.
+
+Test modules and tests/fakes/ import these from here; tests/conftest.py holds only fixtures.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 
+from bot.adapters.console import ConsoleChat
+from bot.app import Marketplace
+from bot.config import Config, config_from_mapping
+from storage.db import create_engine
 from storage.models import (
     Course,
     Enrollment,
@@ -16,7 +27,61 @@ from storage.models import (
     Rating,
     RequestOffer,
 )
-from tests.conftest import Harness
+
+POSTGRES_ENV = "MENTORBOT_TEST_POSTGRES_URL"
+# A Monday morning, far from any daylight-saving change.
+START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+@dataclass
+class Database:
+    url: str
+    search_path: str | None = None
+
+    def engine(self, pool_size: int = 5) -> Any:
+        return create_engine(self.url, pool_size=pool_size, search_path=self.search_path)
+
+
+def make_config(**sections: dict[str, Any]) -> Config:
+    raw: dict[str, Any] = {
+        "bot": {"admins": ["console:admin"]},
+        "payments": {"demo": True},
+        "sessions": {"min_lead_minutes": 60},
+    }
+    for name, values in sections.items():
+        raw[name] = {**raw.get(name, {}), **values}
+    return config_from_mapping(raw)
+
+
+@dataclass
+class Harness:
+    """The console chat with its output captured, one string per reply or notice."""
+
+    app: Marketplace
+    chat: ConsoleChat
+    output: list[str] = field(default_factory=list)
+
+    async def send(self, who: str, line: str) -> str:
+        """Type `line` as console user `who`; returns everything printed meanwhile."""
+        start = len(self.output)
+        if self.chat.name != who:
+            self.chat.name = who
+        await self.chat.handle_line(line)
+        return "\n".join(self.output[start:])
+
+    async def tick(self) -> str:
+        start = len(self.output)
+        await self.app.run_due()
+        return "\n".join(self.output[start:])
+
+
+AppFactory = Callable[..., Any]
+
+
+def harness_for(app: Marketplace) -> Harness:
+    output: list[str] = []
+    return Harness(app, ConsoleChat(app, output.append), output)
+
 
 SNAPSHOT_MODELS = (
     Course,
