@@ -48,7 +48,7 @@ from storage.models import (
     Reminder,
     User,
 )
-from tests.conftest import make_config
+from tests.support import make_config
 
 
 async def seed_world(app: Marketplace, now: datetime) -> dict[str, int]:

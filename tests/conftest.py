@@ -1,47 +1,42 @@
-"""Fixtures: a real database per test (SQLite file, and PostgreSQL when configured), a fake
-clock, and a console harness that drives the marketplace with typed input.
+"""Fixtures, and only fixtures: a real database per test (SQLite file, and PostgreSQL when
+configured), a fake clock, marketplaces on that database, the console harness with or without
+the demo catalogue, the Stripe world, and the loopback Telegram Bot API.
 
 PostgreSQL runs when `MENTORBOT_TEST_POSTGRES_URL` is set (e.g.
 `postgresql+asyncpg://postgres@127.0.0.1:5432/test`); each test gets a schema of its own.
+The types and helpers these fixtures return live in tests/support.py; import them from there.
+A module that needs a different platform fake overrides `fake` (tests/test_discord.py,
+tests/test_graceful_shutdown.py).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from bot.adapters.console import ConsoleChat
 from bot.app import Marketplace
-from bot.config import Config, config_from_mapping
+from bot.config import Config
 from bot.core.clock import FakeClock
 from bot.runtime.bootstrap import payment_providers
+from bot.runtime.demo_data import seed_demo
 from storage.db import create_engine
 from storage.migrate import upgrade
-
-# The Telegram tests' `fake` and `start_bot`.
-pytest_plugins = ["tests.telegram_fixtures"]
-
-POSTGRES_ENV = "MENTORBOT_TEST_POSTGRES_URL"
-# A Monday morning, far from any daylight-saving change.
-START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-
-
-@dataclass
-class Database:
-    url: str
-    search_path: str | None = None
-
-    def engine(self, pool_size: int = 5) -> Any:
-        return create_engine(self.url, pool_size=pool_size, search_path=self.search_path)
+from tests.fakes.fake_stripe import StripeWorld
+from tests.fakes.fake_telegram import FakeTelegram, StartBot, bots, serving_fake
+from tests.support import (
+    POSTGRES_ENV,
+    START,
+    AppFactory,
+    Database,
+    Harness,
+    harness_for,
+    make_config,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -64,45 +59,9 @@ async def database(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterat
         await admin.dispose()
 
 
-def make_config(**sections: dict[str, Any]) -> Config:
-    raw: dict[str, Any] = {
-        "bot": {"admins": ["console:admin"]},
-        "payments": {"demo": True},
-        "sessions": {"min_lead_minutes": 60},
-    }
-    for name, values in sections.items():
-        raw[name] = {**raw.get(name, {}), **values}
-    return config_from_mapping(raw)
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(START)
-
-
-@dataclass
-class Harness:
-    """The console chat with its output captured, one string per reply or notice."""
-
-    app: Marketplace
-    chat: ConsoleChat
-    output: list[str] = field(default_factory=list)
-
-    async def send(self, who: str, line: str) -> str:
-        """Type `line` as console user `who`; returns everything printed meanwhile."""
-        start = len(self.output)
-        if self.chat.name != who:
-            self.chat.name = who
-        await self.chat.handle_line(line)
-        return "\n".join(self.output[start:])
-
-    async def tick(self) -> str:
-        start = len(self.output)
-        await self.app.run_due()
-        return "\n".join(self.output[start:])
-
-
-AppFactory = Callable[..., Any]
 
 
 @pytest.fixture
@@ -122,12 +81,36 @@ async def make_app(database: Database, clock: FakeClock) -> AsyncIterator[AppFac
         await engine.dispose()
 
 
-def harness_for(app: Marketplace) -> Harness:
-    output: list[str] = []
-    files = Path(tempfile.mkdtemp(prefix="mentorbot-console-"))
-    return Harness(app, ConsoleChat(app, output.append, files_dir=files), output)
+@pytest.fixture
+async def harness(make_app: AppFactory) -> Harness:
+    """The console harness on an empty marketplace (demo payments, no catalogue)."""
+    return harness_for(await make_app())
 
 
 @pytest.fixture
-async def harness(make_app: AppFactory) -> Harness:
-    return harness_for(await make_app())
+async def market(harness: Harness) -> Harness:
+    """The console harness on the demo marketplace: its courses, mentors and admin."""
+    await seed_demo(harness.app)
+    return harness
+
+
+@pytest.fixture
+async def world(database: Database, clock: FakeClock) -> AsyncIterator[StripeWorld]:
+    """The demo marketplace paid by card through the fake Stripe, its webhook server running."""
+    async with StripeWorld.open(database, clock) as w:
+        yield w
+
+
+@pytest.fixture
+async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeTelegram]:
+    """The loopback Telegram Bot API."""
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")  # PTB 22 warns on its own 429 handling otherwise
+    async with serving_fake() as server:
+        yield server
+
+
+@pytest.fixture
+async def start_bot(make_app: AppFactory, fake: FakeTelegram) -> AsyncIterator[StartBot]:
+    """Start Telegram bots on marketplaces of the test database, talking to `fake`."""
+    async with bots(make_app, fake) as start:
+        yield start

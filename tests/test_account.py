@@ -8,7 +8,6 @@ import re
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.accounts.data_rights import DELETED_NAME, EXPORTED
@@ -16,7 +15,6 @@ from bot.accounts.linking import user_columns
 from bot.app import Marketplace
 from bot.core.clock import FakeClock
 from bot.core.users import Incoming
-from bot.runtime.demo_data import seed_demo
 from bot.sessions.scheduling import slot_token
 from storage.models import (
     Conversation,
@@ -31,14 +29,7 @@ from storage.models import (
     User,
     UserRole,
 )
-from tests.conftest import Harness
-from tests.helpers import buy, matched_pair, snapshot
-
-
-@pytest.fixture
-async def market(harness: Harness) -> Harness:
-    await seed_demo(harness.app)
-    return harness
+from tests.support import Harness, buy, matched_pair, snapshot
 
 
 async def on(app: Marketplace, platform: str, who: str, text: str) -> str:

@@ -8,15 +8,7 @@ import pytest
 
 from bot.core.clock import FakeClock
 from bot.core.users import Incoming
-from bot.runtime.demo_data import seed_demo
-from tests.conftest import Harness
-from tests.helpers import buy, matched_pair, request_mentor, snapshot
-
-
-@pytest.fixture
-async def market(harness: Harness) -> Harness:
-    await seed_demo(harness.app)
-    return harness
+from tests.support import Harness, buy, matched_pair, request_mentor, snapshot
 
 
 async def refused(h: Harness, who: str, line: str) -> str:

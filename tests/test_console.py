@@ -9,21 +9,11 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from bot.core.clock import FakeClock
-from bot.runtime.demo_data import seed_demo
 from bot.sessions.scheduling import slot_token
-from tests.conftest import Harness
-from tests.helpers import matched_pair, snapshot
+from tests.support import Harness, matched_pair, snapshot
 
 SAVED = re.compile(r"Attachment (\S+) saved to (\S+)")
-
-
-@pytest.fixture
-async def market(harness: Harness) -> Harness:
-    await seed_demo(harness.app)
-    return harness
 
 
 def saved(out: str) -> dict[str, Path]:

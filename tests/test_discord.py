@@ -22,7 +22,6 @@ from bot.core.users import Incoming, resolve_user
 from bot.handlers.registry import COMMANDS, Command
 from bot.runtime.bootstrap import configured_services
 from storage.models import MentorProfile, MentorSession, MentorshipRequest, Rating, User
-from tests.conftest import AppFactory, harness_for, make_config
 from tests.fakes.fake_discord import (
     EPHEMERAL,
     DiscordBot,
@@ -34,7 +33,7 @@ from tests.fakes.fake_discord import (
     discord_settings,
 )
 from tests.fakes.fake_telegram import BotUnderTest, FakeTelegram, telegram_config
-from tests.helpers import snapshot
+from tests.support import AppFactory, harness_for, make_config, snapshot
 
 StartBot = Callable[..., Awaitable[DiscordBot]]
 

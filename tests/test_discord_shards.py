@@ -21,8 +21,8 @@ from bot.app import Marketplace
 from bot.config import ConfigError, config_from_mapping
 from bot.core.users import Incoming
 from bot.core.web import WebServer
-from tests.conftest import AppFactory
 from tests.fakes.fake_discord import WAIT_LIMIT, FakeDiscord, FakeGuild, discord_config
+from tests.support import AppFactory
 from tests.test_discord import catalogue, learner_asks, mentor_on_discord
 
 SHARDS = 2

@@ -8,8 +8,7 @@ import pytest
 
 from bot.core.clock import FakeClock
 from bot.sessions.scheduling import slot_token
-from tests.conftest import Harness
-from tests.helpers import buy
+from tests.support import Harness, buy
 
 
 async def dst_pair(h: Harness, mentor_tz: str, learner_tz: str, weekday: str) -> int:

@@ -6,19 +6,9 @@ import csv
 import io
 from datetime import timedelta
 
-import pytest
-
 from bot.core.clock import FakeClock
 from bot.core.users import Incoming
-from bot.runtime.demo_data import seed_demo
-from tests.conftest import Harness
-from tests.helpers import matched_pair, snapshot
-
-
-@pytest.fixture
-async def market(harness: Harness) -> Harness:
-    await seed_demo(harness.app)
-    return harness
+from tests.support import Harness, matched_pair, snapshot
 
 
 async def complete_one_session(h: Harness, clock: FakeClock) -> None:

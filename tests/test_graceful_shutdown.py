@@ -26,8 +26,8 @@ from bot.core.outbox import enqueue
 from bot.core.replies import Say
 from bot.runtime.timers import Timers
 from storage.models import Identity, OutboxMessage
-from tests.conftest import AppFactory
 from tests.fakes.fake_telegram import BotUnderTest, Call, FakeTelegram, StartBot
+from tests.support import AppFactory
 
 WEBHOOK = {
     "mode": "webhook",

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from bot.core.clock import FakeClock
 from bot.runtime.demo_data import seed_demo
 from storage.models import MentorProfile, MentorSession, User
-from tests.conftest import Harness
+from tests.support import Harness
 
 
 async def mentor_average(h: Harness, name: str) -> tuple[int, int]:

@@ -18,10 +18,8 @@ from bot.core.ledger import (
     revenue,
     violations,
 )
-from bot.runtime.demo_data import seed_demo
 from storage.models import Enrollment, LedgerEntry, MentorProfile
-from tests.conftest import Harness
-from tests.helpers import buy
+from tests.support import Harness, buy
 
 
 @dataclass(frozen=True)
@@ -31,13 +29,12 @@ class Bought:
 
 
 @pytest.fixture
-async def bought(harness: Harness) -> tuple[Harness, Bought]:
+async def bought(market: Harness) -> tuple[Harness, Bought]:
     """The demo marketplace with one course bought: its enrollment's and order's ids."""
-    await seed_demo(harness.app)
-    await buy(harness, "alice")
-    async with harness.app.new_uow() as uow:
+    await buy(market, "alice")
+    async with market.app.new_uow() as uow:
         enrollment = (await uow.session.execute(select(Enrollment))).scalars().one()
-        return harness, Bought(enrollment.id, enrollment.order_id)
+        return market, Bought(enrollment.id, enrollment.order_id)
 
 
 async def test_posting_the_same_movement_twice_posts_it_once(

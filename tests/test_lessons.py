@@ -8,23 +8,15 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.core.clock import FakeClock
 from bot.runtime.demo_data import seed_demo
 from storage.models import Course, Lesson, LessonDelivery, LessonDrip, LessonFile, LessonRating
-from tests.conftest import AppFactory, Database, Harness, harness_for
-from tests.helpers import buy, snapshot
+from tests.support import AppFactory, Database, Harness, buy, harness_for, snapshot
 
 LONDON = "Europe/London"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-async def market(harness: Harness) -> Harness:
-    await seed_demo(harness.app)
-    return harness
 
 
 async def add_lessons(h: Harness, n: int, slug: str = "python-basics") -> None:

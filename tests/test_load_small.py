@@ -29,7 +29,7 @@ import uuid
 import pytest
 
 from bench.load import Settings, run_load
-from tests.conftest import POSTGRES_ENV
+from tests.support import POSTGRES_ENV
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get(POSTGRES_ENV),

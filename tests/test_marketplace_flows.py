@@ -5,20 +5,20 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from bot.core.clock import FakeClock
 from bot.runtime.demo_data import seed_demo
 from storage.models import Enrollment, MentorSession, MentorshipRequest, Reminder, RequestOffer
-from tests.conftest import AppFactory, Harness, harness_for, make_config
-from tests.helpers import buy, matched_pair, request_mentor
-
-
-@pytest.fixture
-async def market(harness: Harness) -> Harness:
-    await seed_demo(harness.app)
-    return harness
+from tests.support import (
+    AppFactory,
+    Harness,
+    buy,
+    harness_for,
+    make_config,
+    matched_pair,
+    request_mentor,
+)
 
 
 async def request_status(h: Harness, request_id: int = 1) -> str:

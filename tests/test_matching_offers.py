@@ -19,8 +19,7 @@ from storage.models import (
     RequestOffer,
     User,
 )
-from tests.conftest import Harness
-from tests.helpers import buy
+from tests.support import Harness, buy
 
 
 async def _past_session(h: Harness, learner: str, mentor: str, rater: str, stars: int) -> None:

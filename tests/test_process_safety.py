@@ -13,7 +13,7 @@ from bot.core.users import Incoming
 from bot.core.web import WebServer
 from bot.runtime.demo_data import seed_demo
 from storage.models import Enrollment, Identity, MentorshipRequest, Order, User
-from tests.conftest import AppFactory, Database, harness_for
+from tests.support import AppFactory, Database, harness_for
 
 
 async def test_double_tap_across_two_processes_acts_once(make_app: AppFactory) -> None:

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
@@ -20,19 +19,11 @@ from bot.core.clock import FakeClock
 from bot.core.replies import Attachment
 from bot.core.users import Incoming
 from bot.reporting.files import CHART_SIZE
-from bot.runtime.demo_data import seed_demo
 from bot.sessions.scheduling import slot_token
 from storage.models import Identity, LessonDelivery, MentorSession, Order
-from tests.conftest import Harness
-from tests.helpers import matched_pair
+from tests.support import Harness, matched_pair
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-async def market(harness: Harness) -> Harness:
-    await seed_demo(harness.app)
-    return harness
 
 
 async def admin_files(h: Harness, text: str) -> tuple[str, dict[str, Attachment]]:

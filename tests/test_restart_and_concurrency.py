@@ -12,8 +12,7 @@ from bot.core.replies import Reply
 from bot.core.users import Incoming
 from bot.runtime.demo_data import seed_demo
 from storage.models import Enrollment, Identity, MentorSession, Order, Reminder
-from tests.conftest import AppFactory, harness_for, make_config
-from tests.helpers import buy, matched_pair
+from tests.support import AppFactory, buy, harness_for, make_config, matched_pair
 
 
 async def test_restart_mid_flow_loses_nothing_and_reminds_once(

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
 from bot.core.clock import FakeClock
-from bot.runtime.demo_data import seed_demo
 from bot.sessions.scheduling import slot_token
 from storage.models import Enrollment, MentorSession
-from tests.conftest import Harness
-from tests.helpers import matched_pair
-
-
-@pytest.fixture
-async def market(harness: Harness) -> Harness:
-    await seed_demo(harness.app)
-    return harness
+from tests.support import Harness, matched_pair
 
 
 async def session_row(h: Harness, session_id: int = 1) -> MentorSession:

@@ -15,7 +15,7 @@ from bot.runtime.bootstrap import warn_about_database
 from storage.migrate import upgrade
 from storage.models import Base
 from storage.sqlite_cursor import OneHopConnection
-from tests.conftest import Database
+from tests.support import Database
 
 
 async def test_migrations_produce_exactly_the_models(database: Database) -> None:

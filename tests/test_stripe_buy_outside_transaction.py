@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -18,7 +18,6 @@ from sqlalchemy import select
 
 from bot.app import SORRY
 from bot.context import Ctx
-from bot.core.clock import FakeClock
 from bot.core.errors import BadInput
 from bot.core.i18n import Msg
 from bot.core.replies import Reply
@@ -26,8 +25,8 @@ from bot.core.users import Incoming
 from bot.handlers.registry import COMMANDS, Command
 from bot.payments import DemoPayments, PaymentProvider
 from storage.models import Order, User
-from tests.conftest import Database, Harness
 from tests.fakes.fake_stripe import StripeWorld
+from tests.support import Harness
 
 CHECKOUT = "https://checkout.stripe.com/c/pay/"
 UNAVAILABLE = (
@@ -35,12 +34,6 @@ UNAVAILABLE = (
     "minutes to pay it by card."
 )
 WAIT = 10  # seconds; only a guard against hanging, never what a test waits for
-
-
-@pytest.fixture
-async def world(database: Database, clock: FakeClock) -> AsyncIterator[StripeWorld]:
-    async with StripeWorld.open(database, clock) as w:
-        yield w
 
 
 async def send(world: StripeWorld, who: str, text: str) -> Reply:

@@ -6,21 +6,12 @@ signed with stripe-python's own helper and POSTed to the bot's real endpoint.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 
-from bot.core.clock import FakeClock
 from storage.models import Course, Enrollment, PaymentEvent
-from tests.conftest import Database
 from tests.fakes.fake_stripe import StripeWorld
-
-
-@pytest.fixture
-async def world(database: Database, clock: FakeClock) -> AsyncIterator[StripeWorld]:
-    async with StripeWorld.open(database, clock) as w:
-        yield w
 
 
 async def test_card_purchase_end_to_end(world: StripeWorld) -> None:

@@ -12,7 +12,7 @@ from bot.core.web import WebServer
 from bot.providers.stripe.checkout import StripePayments
 from bot.providers.stripe.service import StripeService
 from bot.runtime.bootstrap import configured_services, payment_providers
-from tests.conftest import AppFactory
+from tests.support import AppFactory
 
 KEY = "sk_test_51abcdefSECRET"
 WHSEC = "whsec_abcdefSECRET"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,15 +14,8 @@ from bot.core.logs import JsonFormatter
 from bot.core.web import WebServer
 from bot.providers.stripe.service import StripeService, reconcile
 from storage.models import Enrollment, MentorSession, Order, PaymentEvent
-from tests.conftest import Database
 from tests.fakes.fake_stripe import SECRET_KEY, WEBHOOK_SECRET, StripeWorld
-from tests.helpers import request_mentor, snapshot
-
-
-@pytest.fixture
-async def world(database: Database, clock: FakeClock) -> AsyncIterator[StripeWorld]:
-    async with StripeWorld.open(database, clock) as w:
-        yield w
+from tests.support import request_mentor, snapshot
 
 
 async def _bought(world: StripeWorld, who: str = "alice") -> tuple[int, dict[str, Any]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,15 +13,8 @@ import bot.providers.stripe.settle
 import bot.providers.stripe.webhook
 from bot.core.clock import FakeClock
 from storage.models import Enrollment, OutboxMessage, PaymentEvent
-from tests.conftest import Database
 from tests.fakes.fake_stripe import StripeWorld
-from tests.helpers import snapshot
-
-
-@pytest.fixture
-async def world(database: Database, clock: FakeClock) -> AsyncIterator[StripeWorld]:
-    async with StripeWorld.open(database, clock) as w:
-        yield w
+from tests.support import snapshot
 
 
 async def _paid_event(world: StripeWorld, who: str = "alice") -> tuple[int, dict[str, Any]]:

@@ -29,7 +29,7 @@ from storage.models import (
     User,
 )
 from tests.fakes.fake_telegram import STARS, BotUnderTest, FakeTelegram, StartBot
-from tests.helpers import snapshot
+from tests.support import snapshot
 
 
 async def only_session_start(bot: BotUnderTest) -> Any:

@@ -17,13 +17,13 @@ from bot.core.outbox import enqueue
 from bot.core.replies import Say
 from bot.runtime.bootstrap import configured_services
 from storage.models import Identity, OutboxMessage
-from tests.conftest import AppFactory, make_config
 from tests.fakes.fake_telegram import (
     BotUnderTest,
     FakeTelegram,
     StartBot,
     telegram_config,
 )
+from tests.support import AppFactory, make_config
 
 WEBHOOK = {
     "mode": "webhook",

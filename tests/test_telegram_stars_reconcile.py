@@ -14,7 +14,6 @@ import pytest
 
 from bot.config import ConfigError
 from bot.core.clock import FakeClock
-from tests.conftest import make_config
 from tests.fakes.fake_telegram import (
     DATE,
     STARS,
@@ -25,6 +24,7 @@ from tests.fakes.fake_telegram import (
     invoice_for,
     orders,
 )
+from tests.support import make_config
 
 PAID = f"Paid with {STARS} ⭐. Python from zero is yours, with 4 mentor sessions."
 PAID_ZH = f"已支付 {STARS} ⭐。零基础学 Python已归你所有，含 4 次导师辅导。"

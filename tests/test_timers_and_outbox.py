@@ -14,8 +14,7 @@ from bot.core.replies import Reply, Say
 from bot.runtime.demo_data import seed_demo
 from bot.runtime.timers import NEXT_JOB, Timers
 from storage.models import Identity, MentorSession, OutboxMessage, Reminder
-from tests.conftest import AppFactory, harness_for
-from tests.helpers import matched_pair
+from tests.support import AppFactory, harness_for, matched_pair
 
 
 def armed(timers: Timers) -> datetime | None:

@@ -32,7 +32,7 @@ from aiohttp import WSMsgType, web
 from bot.adapters.discord import DiscordService
 from bot.app import Marketplace
 from bot.config import Config
-from tests.conftest import make_config
+from tests.support import make_config
 
 EPHEMERAL = 64
 WAIT_LIMIT = 15.0  # seconds

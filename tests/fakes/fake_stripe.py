@@ -43,7 +43,7 @@ from bot.runtime.bootstrap import payment_providers
 from bot.runtime.demo_data import seed_demo
 from storage.migrate import upgrade
 from storage.models import Order, OutboxMessage
-from tests.conftest import Database, Harness, harness_for, make_config
+from tests.support import Database, Harness, harness_for, make_config
 
 _KEY_PART = re.compile(r"\[([^\]]*)\]")
 

@@ -34,7 +34,7 @@ from bot.config import Config
 from bot.core.web import WebServer
 from bot.runtime.demo_data import seed_demo
 from storage.models import Enrollment, Order
-from tests.conftest import AppFactory, Harness, harness_for, make_config
+from tests.support import AppFactory, Harness, harness_for, make_config
 
 TOKEN = "123456:TEST-token"
 BOT_USER = {
