@@ -11,10 +11,12 @@ from sqlalchemy import func, select
 from bot.config import Config
 from bot.core.clock import FakeClock
 from bot.core.errors import BadInput
+from bot.core.users import mentor_profile_of
 from bot.payments import fulfil_order, place_order
 from bot.runtime.demo_data import seed_demo
 from bot.sessions import booking
 from bot.sessions.booking import SlotNotFree
+from bot.sessions.rating import rate
 from storage.models import (
     Course,
     Enrollment,
@@ -194,3 +196,25 @@ async def test_place_order_reuses_the_open_order_and_refuses_an_owned_course(
         await fulfil_order(uow, order, clock.now(), "demo")
         with pytest.raises(BadInput):
             await place_order(uow, alice, course.id, clock.now(), config(market))
+
+
+async def test_rating_feeds_the_mentors_average_and_a_re_rating_replaces_it(
+    market: Harness, clock: FakeClock
+) -> None:
+    """A learner's stars count once in the mentor's average; changing them within the edit
+    window moves the average instead of adding a second rating."""
+    request_id = await matched_pair(market)
+    start = days_ahead(clock, 3)
+    session_id = await book(market, clock, "alice", request_id, start)
+    clock.set(start + timedelta(minutes=65))
+    async with market.app.new_uow() as uow:
+        ada = await user_id(uow, "ada")
+        alice = await user_id(uow, "alice")
+        await booking.close(uow, ada, session_id, "completed", clock.now(), config(market))
+        first = await rate(uow, alice, session_id, 5, " great ", clock.now(), config(market))
+        again = await rate(uow, alice, session_id, 3, "", clock.now(), config(market))
+        assert first.previous is None and again.previous == 5
+        assert again.rating.comment == "great"
+        profile = await mentor_profile_of(uow, ada)
+        assert profile is not None
+        assert (profile.rating_count, profile.rating_sum) == (1, 3)
