@@ -255,6 +255,7 @@ async def _cancel_upcoming(
             .where(MentorSession.status == "scheduled")
             .where(MentorSession.start_at > now)
             .order_by(MentorSession.id)
+            .with_for_update()
         )
     ).scalars()
     for session_id in list(upcoming):
