@@ -9,15 +9,17 @@ transition table, so a second confirmation of the same payment is refused and ch
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import select, update
 
-from bot.core.errors import MentorbotError
+from bot.config import Config
+from bot.core.errors import BadInput, MentorbotError
 from bot.core.i18n import Msg, _
 from bot.core.metrics import PAYMENTS
 from bot.core.states import advance
+from bot.learning.courses import course_title
 from storage.models import Course, Enrollment, MentorSession, Order, Reminder
 from storage.uow import UnitOfWork
 
@@ -148,3 +150,65 @@ async def expire_orders(uow: UnitOfWork, now: datetime) -> int:
         advance("order", order, "expired")
         count += 1
     return count
+
+
+@dataclass(frozen=True)
+class OrderPlaced:
+    """The learner's pending order for a course: a new one, or the open one reused."""
+
+    order: Order
+    course: Course
+    reused: bool
+
+
+async def place_order(
+    uow: UnitOfWork, user_id: int, course_id: int, now: datetime, config: Config
+) -> OrderPlaced:
+    """The user's pending order for the course, opened unless one is still open, at the
+    course's current price for `payments.order_ttl_minutes`.
+
+    Refused while the user has the course with sessions left. Reusing the open order means a
+    double tap or a second /buy pays one order, with one payment page.
+    """
+    course = await uow.get(Course, course_id)
+    assert course is not None
+    owned = (
+        await uow.session.execute(
+            select(Enrollment)
+            .where(Enrollment.user_id == user_id)
+            .where(Enrollment.course_id == course.id)
+            .where(Enrollment.status == "active")
+            .where(Enrollment.credits_remaining > 0)
+        )
+    ).scalar_one_or_none()
+    if owned is not None:
+        raise BadInput(
+            _(
+                "You already have {title} with {n} sessions left. See /mycourses.",
+                title=course_title(course),
+                n=owned.credits_remaining,
+            )
+        )
+    order = (
+        await uow.session.execute(
+            select(Order)
+            .where(Order.user_id == user_id)
+            .where(Order.course_id == course.id)
+            .where(Order.status == "pending")
+            .where(Order.expires_at > now)
+        )
+    ).scalar_one_or_none()
+    if order is not None:
+        return OrderPlaced(order, course, reused=True)
+    order = Order(
+        user_id=user_id,
+        course_id=course.id,
+        status="pending",
+        amount_minor=course.price_minor,
+        currency=course.currency,
+        created_at=now,
+        expires_at=now + timedelta(minutes=config.payments.order_ttl_minutes),
+    )
+    uow.add(order)
+    await uow.flush()
+    return OrderPlaced(order, course, reused=False)

@@ -19,12 +19,13 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from bot.core.i18n import When, _
+from bot.config import Config
+from bot.core.i18n import _
 from bot.core.outbox import tell, tell_admins
 from bot.core.states import advance
 from bot.core.users import mentor_profile_of
 from bot.mentoring.offers import close_round
-from bot.sessions.reminders import skip_for_session
+from bot.sessions.booking import cancel
 from storage.models import (
     AccountMerge,
     AvailabilityBlock,
@@ -206,12 +207,12 @@ EXPORTED = {
 # --- erasure --------------------------------------------------------------------------------
 
 
-async def erase_user(uow: UnitOfWork, user: User, now: datetime) -> None:
+async def erase_user(uow: UnitOfWork, user: User, now: datetime, config: Config) -> None:
     """Erase `user`'s personal data, keeping anonymised orders and rating stars (see above)."""
     uid = user.id
     run = uow.session.execute
     profile = await mentor_profile_of(uow, uid)
-    await _cancel_upcoming(uow, user, profile, now)
+    await _cancel_upcoming(uow, user, profile, now, config)
     for request in (
         await run(
             select(MentorshipRequest).where(MentorshipRequest.learner_id == uid).with_for_update()
@@ -258,52 +259,25 @@ async def erase_user(uow: UnitOfWork, user: User, now: datetime) -> None:
 
 
 async def _cancel_upcoming(
-    uow: UnitOfWork, user: User, profile: MentorProfile | None, now: datetime
+    uow: UnitOfWork, user: User, profile: MentorProfile | None, now: datetime, config: Config
 ) -> None:
-    """Cancel the user's sessions yet to start and tell the other side."""
+    """Cancel the user's sessions yet to start through the one cancellation rule, which tells
+    the other side (and gives a learner whose mentor left the credit back)."""
     mine = MentorSession.learner_id == user.id
     if profile is not None:
         mine = mine | (MentorSession.mentor_id == profile.id)
     upcoming = (
         await uow.session.execute(
-            select(MentorSession)
+            select(MentorSession.id)
             .where(mine)
             .where(MentorSession.status == "scheduled")
             .where(MentorSession.start_at > now)
+            .order_by(MentorSession.id)
             .with_for_update()
         )
     ).scalars()
-    for session in list(upcoming):
-        advance("session", session, "cancelled")
-        await skip_for_session(uow, session.id, now)
-        if session.learner_id == user.id:
-            mentor = await uow.get(MentorProfile, session.mentor_id)
-            assert mentor is not None
-            await tell(
-                uow,
-                mentor.user_id,
-                _(
-                    "Session #{id} on {when} is cancelled: the learner closed their account.",
-                    id=session.id,
-                    when=When(session.start_at),
-                ),
-                now,
-            )
-            continue
-        enrollment = await uow.lock(Enrollment, session.enrollment_id)
-        if enrollment is not None and enrollment.status == "active":
-            enrollment.credits_remaining += 1
-        await tell(
-            uow,
-            session.learner_id,
-            _(
-                "Session #{id} on {when} is cancelled: your mentor closed their account. "
-                "The session credit is back.",
-                id=session.id,
-                when=When(session.start_at),
-            ),
-            now,
-        )
+    for session_id in list(upcoming):
+        await cancel(uow, user.id, session_id, now, config, account_closed=True)
 
 
 async def _retire_profile(uow: UnitOfWork, profile: MentorProfile, now: datetime) -> None:

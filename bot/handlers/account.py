@@ -231,5 +231,5 @@ async def delete_me_step(ctx: Ctx, conv: Conversation, text: str) -> None:
     if conv.step != "second" or answer != DELETE:
         ctx.say(_("Nothing was deleted."))
         return
-    await erase_user(ctx.uow, ctx.actor.user, ctx.now())
+    await erase_user(ctx.uow, ctx.actor.user, ctx.now(), ctx.config)
     ctx.say(_("Your personal data is erased and your account is closed. Goodbye!"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -15,7 +14,13 @@ from bot.core.states import advance
 from bot.handlers.args import need, need_int
 from bot.handlers.registry import COMMANDS, command
 from bot.learning.courses import course_by_slug, course_title
-from bot.payments import Checkout, PaymentProvider, PaymentUnavailable, fulfil_order
+from bot.payments import (
+    Checkout,
+    PaymentProvider,
+    PaymentUnavailable,
+    fulfil_order,
+    place_order,
+)
 from storage.models import Course, Enrollment, Order
 
 
@@ -96,52 +101,14 @@ def refund_policy(ctx: Ctx) -> Msg:
 
 @command("buy", _("Buy a course: /buy SLUG"))
 async def buy(ctx: Ctx, args: list[str]) -> None:
-    """Find the learner's pending order for the course, or open one, and commit it; the ways
-    to pay come after the commit (`offer_checkout`), as Stripe's may take seconds."""
+    """Place the order (`place_order`: the learner's pending one, or a new one) and commit it;
+    the ways to pay come after the commit (`offer_checkout`), as Stripe's may take seconds."""
     course = await course_by_slug(ctx.uow, need(args, 0, "/buy SLUG"))
     providers = [p for p in ctx.payments if p.available_on(ctx.actor.platform)]
     if not providers:
         raise BadInput(_("Payments are not set up on this marketplace yet. Please ask an admin."))
-    now = ctx.now()
-    owned = (
-        await ctx.uow.session.execute(
-            select(Enrollment)
-            .where(Enrollment.user_id == ctx.actor.id)
-            .where(Enrollment.course_id == course.id)
-            .where(Enrollment.status == "active")
-            .where(Enrollment.credits_remaining > 0)
-        )
-    ).scalar_one_or_none()
-    if owned is not None:
-        raise BadInput(
-            _(
-                "You already have {title} with {n} sessions left. See /mycourses.",
-                title=course_title(course),
-                n=owned.credits_remaining,
-            )
-        )
-    order = (
-        await ctx.uow.session.execute(
-            select(Order)
-            .where(Order.user_id == ctx.actor.id)
-            .where(Order.course_id == course.id)
-            .where(Order.status == "pending")
-            .where(Order.expires_at > now)
-        )
-    ).scalar_one_or_none()
-    if order is None:
-        order = Order(
-            user_id=ctx.actor.id,
-            course_id=course.id,
-            status="pending",
-            amount_minor=course.price_minor,
-            currency=course.currency,
-            created_at=now,
-            expires_at=now + timedelta(minutes=ctx.config.payments.order_ttl_minutes),
-        )
-        ctx.uow.add(order)
-        await ctx.uow.flush()
-    ctx.after_commit(lambda: offer_checkout(ctx, providers, order, course))
+    placed = await place_order(ctx.uow, ctx.actor.id, course.id, ctx.now(), ctx.config)
+    ctx.after_commit(lambda: offer_checkout(ctx, providers, placed.order, course))
 
 
 async def offer_checkout(

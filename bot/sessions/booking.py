@@ -1,0 +1,595 @@
+"""The session rules: book, move, cancel and close a session with a mentor.
+
+Each rule takes a unit of work and plain data (user ids, a session id, an instant, now, config)
+and returns what happened, so a chat command, a webhook, a sweep and data erasure all go
+through the same checks, credit changes, reminders, earnings and notices. A refusal is a
+`MentorbotError` (nothing is changed, as the caller's transaction rolls back).
+
+Booking is atomic: the mentor's profile row and the learner's user row are locked (PostgreSQL;
+SQLite serialises writers with BEGIN IMMEDIATE), the slot is re-checked against the database,
+and a partial unique index on (mentor, start) and (learner, start) among scheduled sessions is
+the last guard. Moving or a learner's cancellation that returns the credit is possible until
+`sessions.cancel_window_hours` before the start; later a learner's cancellation uses the credit
+up, while a mentor's cancellation always gives it back, since it is not the learner's doing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from bot.config import Config
+from bot.core.errors import STATUS_NAMES, BadInput, NotFound
+from bot.core.i18n import Msg, When, _
+from bot.core.outbox import tell, tell_admins
+from bot.core.replies import Attachment
+from bot.core.states import advance
+from bot.core.users import mentor_profile_of
+from bot.learning.courses import course_title
+from bot.sessions.earnings import credit_mentor
+from bot.sessions.ics import session_invite
+from bot.sessions.reminders import rating_choices, schedule_for_session, skip_for_session
+from bot.sessions.scheduling import Busy, Window, free_slots
+from storage.models import (
+    AvailabilityBlock,
+    AvailabilityWindow,
+    Course,
+    Enrollment,
+    MentorProfile,
+    MentorSession,
+    MentorshipRequest,
+    User,
+)
+from storage.uow import UnitOfWork
+
+Answer = Literal["completed", "no_show"]
+
+
+class SlotNotFree(BadInput):
+    """The time asked for is not (or no longer) free; `free` holds the times that still are,
+    so the caller can offer them."""
+
+    def __init__(self, message: Msg, free: Sequence[datetime]) -> None:
+        super().__init__(message)
+        self.free = tuple(free)
+
+
+@dataclass(frozen=True)
+class Booked:
+    """A session booked (or, `repeated`, the one the same booking made before)."""
+
+    session: MentorSession
+    mentor_name: str
+    credits_left: int
+    invite: Attachment | None
+    wake_at: tuple[datetime, ...] = ()
+    repeated: bool = False
+
+
+@dataclass(frozen=True)
+class Moved:
+    session: MentorSession
+    invite: Attachment
+    wake_at: tuple[datetime, ...]
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    session: MentorSession
+    credit_back: bool
+
+
+@dataclass(frozen=True)
+class Closed:
+    """An answer to whether a session took place, and what it led to.
+
+    `result`: "completed" or "no_show" (the mentor's answer decided the status),
+    "disputed" (the answers disagree; the admins are told), "awaiting_mentor" (the learner
+    confirmed; the mentor's answer decides), "missed_by_mentor" (the learner's credit is back).
+    """
+
+    session: MentorSession
+    by_mentor: bool
+    result: Literal["completed", "no_show", "disputed", "awaiting_mentor", "missed_by_mentor"]
+    learner_name: str
+
+
+# --- looking up ------------------------------------------------------------------------------
+
+
+async def accepted_requests(uow: UnitOfWork, learner_id: int) -> list[MentorshipRequest]:
+    """The learner's mentorships they can book sessions in, oldest first."""
+    rows = await uow.session.execute(
+        select(MentorshipRequest)
+        .where(MentorshipRequest.learner_id == learner_id)
+        .where(MentorshipRequest.status == "accepted")
+        .order_by(MentorshipRequest.id)
+    )
+    return list(rows.scalars())
+
+
+async def participant_session(
+    uow: UnitOfWork, user_id: int, session_id: int
+) -> tuple[MentorSession, bool]:
+    """The session, locked, if the user takes part in it; the flag says whether as its mentor.
+    Anyone else is told it does not exist."""
+    session = await uow.lock(MentorSession, session_id)
+    if session is None:
+        raise NotFound(_("There is no session #{id}.", id=session_id))
+    profile = await mentor_profile_of(uow, user_id)
+    is_mentor = profile is not None and profile.id == session.mentor_id
+    if not is_mentor and session.learner_id != user_id:
+        raise NotFound(_("There is no session #{id}.", id=session_id))
+    return session, is_mentor
+
+
+async def other_side(uow: UnitOfWork, session: MentorSession, is_mentor: bool) -> User:
+    """The session's other participant, seen from its mentor (`is_mentor`) or its learner."""
+    if is_mentor:
+        other = await uow.get(User, session.learner_id)
+    else:
+        mentor = await uow.get(MentorProfile, session.mentor_id)
+        assert mentor is not None
+        other = await uow.get(User, mentor.user_id)
+    assert other is not None
+    return other
+
+
+async def _user(uow: UnitOfWork, user_id: int) -> User:
+    user = await uow.get(User, user_id)
+    assert user is not None
+    return user
+
+
+async def _free_starts(
+    uow: UnitOfWork,
+    config: Config,
+    mentor: MentorProfile,
+    learner_id: int,
+    now: datetime,
+    ignore_session: int | None = None,
+) -> list[datetime]:
+    """The mentor's bookable starts for this learner: windows minus sessions and blocks."""
+    mentor_user = await _user(uow, mentor.user_id)
+    windows = [
+        Window(w.weekday, w.start_minute, w.end_minute)
+        for w in (
+            await uow.session.execute(
+                select(AvailabilityWindow).where(AvailabilityWindow.mentor_id == mentor.id)
+            )
+        ).scalars()
+    ]
+    sessions = (
+        await uow.session.execute(
+            select(MentorSession)
+            .where(MentorSession.status == "scheduled")
+            .where(MentorSession.id != (ignore_session or 0))
+            .where(
+                or_(MentorSession.mentor_id == mentor.id, MentorSession.learner_id == learner_id)
+            )
+        )
+    ).scalars()
+    busy = [Busy(s.start_at, s.start_at + timedelta(minutes=s.duration_minutes)) for s in sessions]
+    blocks = (
+        await uow.session.execute(
+            select(AvailabilityBlock).where(AvailabilityBlock.mentor_id == mentor.id)
+        )
+    ).scalars()
+    busy += [Busy(b.start_at, b.end_at) for b in blocks]
+    cfg = config.sessions
+    return free_slots(
+        windows,
+        mentor_user.timezone,
+        busy,
+        now,
+        horizon=timedelta(days=cfg.booking_horizon_days),
+        duration=timedelta(minutes=cfg.duration_minutes),
+        lead=timedelta(minutes=cfg.min_lead_minutes),
+    )
+
+
+async def _invite(uow: UnitOfWork, session: MentorSession, now: datetime) -> Attachment:
+    enrollment = await uow.get(Enrollment, session.enrollment_id)
+    assert enrollment is not None
+    course = await uow.get(Course, enrollment.course_id)
+    assert course is not None
+    return session_invite(
+        session.id,
+        session.start_at,
+        session.duration_minutes,
+        f"mentorbot: {course.title_en}",
+        session.meeting_link,
+        now,
+        sequence=session.rescheduled_count,
+    )
+
+
+def _inside_window(config: Config, session: MentorSession, now: datetime) -> bool:
+    return session.start_at - now < timedelta(hours=config.sessions.cancel_window_hours)
+
+
+# --- booking ---------------------------------------------------------------------------------
+
+
+async def _accepted_request(uow: UnitOfWork, learner_id: int, request_id: int) -> MentorshipRequest:
+    requests = await accepted_requests(uow, learner_id)
+    request = next((r for r in requests if r.id == request_id), None)
+    if request is None:
+        raise NotFound(_("You have no mentorship #{id} to book with.", id=request_id))
+    assert request.mentor_id is not None
+    return request
+
+
+async def _open_to_booking(
+    uow: UnitOfWork,
+    config: Config,
+    request: MentorshipRequest,
+    enrollment: Enrollment,
+    now: datetime,
+) -> tuple[MentorProfile, list[datetime]]:
+    """The locked mentor and their free starts, if the learner may book in this mentorship."""
+    if enrollment.status != "active" or enrollment.credits_remaining <= 0:
+        raise BadInput(_("You have no sessions left in this course. Buy it again with /courses."))
+    mentor = await uow.lock(MentorProfile, request.mentor_id)
+    assert mentor is not None
+    if mentor.status != "approved":
+        raise BadInput(_("Your mentor is not taking sessions at the moment. Please ask an admin."))
+    await uow.lock(User, request.learner_id)
+    return mentor, await _free_starts(uow, config, mentor, request.learner_id, now)
+
+
+async def _locked_enrollment(uow: UnitOfWork, enrollment_id: int) -> Enrollment:
+    enrollment = await uow.lock(Enrollment, enrollment_id)
+    assert enrollment is not None
+    return enrollment
+
+
+async def bookable_times(
+    uow: UnitOfWork, learner_id: int, request_id: int, now: datetime, config: Config
+) -> list[datetime]:
+    """The starts the learner could book in mentorship `request_id` now."""
+    request = await _accepted_request(uow, learner_id, request_id)
+    enrollment = await _locked_enrollment(uow, request.enrollment_id)
+    _mentor, slots = await _open_to_booking(uow, config, request, enrollment, now)
+    return slots
+
+
+async def book(
+    uow: UnitOfWork,
+    learner_id: int,
+    request_id: int,
+    start: datetime | None,
+    now: datetime,
+    config: Config,
+) -> Booked:
+    """Book a session at `start` in the learner's mentorship `request_id`: one credit spent,
+    reminders scheduled, the mentor told with a calendar invite.
+
+    The same booking sent twice (a double tap, a redelivered update after a crash) returns the
+    session it made, `repeated`, instead of refusing its own slot as taken. `start` None (a
+    time that could not be read) is refused like a taken one, with the free times.
+    """
+    request = await _accepted_request(uow, learner_id, request_id)
+    enrollment = await _locked_enrollment(uow, request.enrollment_id)
+    if start is not None:
+        made = await _booked_at(uow, request.id, start)
+        if made is not None:
+            mentor_user = await other_side(uow, made, is_mentor=False)
+            return Booked(
+                made, mentor_user.display_name, enrollment.credits_remaining, None, repeated=True
+            )
+    mentor, slots = await _open_to_booking(uow, config, request, enrollment, now)
+    if start is None or start not in slots:
+        raise SlotNotFree(
+            _("That time is not free. Pick one of the times from /book {id}.", id=request.id),
+            slots,
+        )
+    session = MentorSession(
+        request_id=request.id,
+        enrollment_id=enrollment.id,
+        mentor_id=mentor.id,
+        learner_id=learner_id,
+        start_at=start,
+        duration_minutes=config.sessions.duration_minutes,
+        meeting_link="",
+        status="scheduled",
+        created_at=now,
+        mentor_note="",
+        rescheduled_count=0,
+    )
+    try:
+        async with uow.session.begin_nested():
+            uow.add(session)
+            await uow.flush()
+    except IntegrityError:
+        raise SlotNotFree(
+            _("That time was just taken. Pick another one from /book {id}.", id=request.id),
+            [s for s in slots if s != start],
+        ) from None
+    session.meeting_link = config.sessions.meeting_link_template.format(
+        session_id=session.id, token=secrets.token_hex(4)
+    )
+    enrollment.credits_remaining -= 1
+    wake_at = await schedule_for_session(uow, config, session, now)
+    mentor_user = await _user(uow, mentor.user_id)
+    learner = await _user(uow, learner_id)
+    course = await uow.get(Course, enrollment.course_id)
+    assert course is not None
+    invite = await _invite(uow, session, now)
+    await tell(
+        uow,
+        mentor_user.id,
+        _(
+            "{learner} booked session #{id} ({course}) on {when}. Join: {link}",
+            learner=learner.display_name,
+            id=session.id,
+            course=course_title(course),
+            when=When(session.start_at),
+            link=session.meeting_link,
+        ),
+        now,
+        attachments=(invite,),
+    )
+    return Booked(
+        session, mentor_user.display_name, enrollment.credits_remaining, invite, tuple(wake_at)
+    )
+
+
+async def _booked_at(uow: UnitOfWork, request_id: int, start: datetime) -> MentorSession | None:
+    found = await uow.session.execute(
+        select(MentorSession)
+        .where(MentorSession.request_id == request_id)
+        .where(MentorSession.start_at == start)
+        .where(MentorSession.status == "scheduled")
+    )
+    return found.scalar_one_or_none()
+
+
+# --- moving ----------------------------------------------------------------------------------
+
+
+async def _open_to_moving(
+    uow: UnitOfWork, user_id: int, session_id: int, now: datetime, config: Config
+) -> tuple[MentorSession, bool, list[datetime]]:
+    session, is_mentor = await participant_session(uow, user_id, session_id)
+    if session.status != "scheduled" or session.start_at <= now:
+        raise BadInput(_("Session #{id} can no longer be moved.", id=session.id))
+    if _inside_window(config, session, now):
+        raise BadInput(
+            _(
+                "Sessions can be moved until {hours} h before they start. You can still "
+                "cancel with /cancelsession {id}.",
+                hours=config.sessions.cancel_window_hours,
+                id=session.id,
+            )
+        )
+    mentor = await uow.lock(MentorProfile, session.mentor_id)
+    assert mentor is not None
+    await uow.lock(User, session.learner_id)
+    slots = await _free_starts(
+        uow, config, mentor, session.learner_id, now, ignore_session=session.id
+    )
+    return session, is_mentor, [s for s in slots if s != session.start_at]
+
+
+async def movable_times(
+    uow: UnitOfWork, user_id: int, session_id: int, now: datetime, config: Config
+) -> list[datetime]:
+    """The other starts session `session_id` could move to now, for either participant."""
+    _session, _is_mentor, slots = await _open_to_moving(uow, user_id, session_id, now, config)
+    return slots
+
+
+async def move(
+    uow: UnitOfWork,
+    user_id: int,
+    session_id: int,
+    start: datetime | None,
+    now: datetime,
+    config: Config,
+) -> Moved:
+    """Move a session to `start`, by either participant, outside the cancellation window:
+    its reminders follow it and the other side is told with an updated invite."""
+    session, is_mentor, slots = await _open_to_moving(uow, user_id, session_id, now, config)
+    if start is None or start not in slots:
+        raise SlotNotFree(
+            _("That time is not free. Pick one of the times from /reschedule {id}.", id=session.id),
+            slots,
+        )
+    old_start = session.start_at
+    try:
+        async with uow.session.begin_nested():
+            session.start_at = start
+            session.rescheduled_count += 1
+            await uow.flush()
+    except IntegrityError:
+        raise SlotNotFree(
+            _("That time was just taken. Pick another one from /reschedule {id}.", id=session.id),
+            [s for s in slots if s != start],
+        ) from None
+    await skip_for_session(uow, session.id, now)
+    wake_at = await schedule_for_session(uow, config, session, now)
+    invite = await _invite(uow, session, now)
+    mover = await _user(uow, user_id)
+    other = await other_side(uow, session, is_mentor)
+    await tell(
+        uow,
+        other.id,
+        _(
+            "{who} moved session #{id} from {old} to {when}. Join: {link}",
+            who=mover.display_name,
+            id=session.id,
+            old=When(old_start),
+            when=When(session.start_at),
+            link=session.meeting_link,
+        ),
+        now,
+        attachments=(invite,),
+    )
+    return Moved(session, invite, tuple(wake_at))
+
+
+# --- cancelling ------------------------------------------------------------------------------
+
+
+async def cancel(
+    uow: UnitOfWork,
+    user_id: int,
+    session_id: int,
+    now: datetime,
+    config: Config,
+    *,
+    account_closed: bool = False,
+) -> Cancelled:
+    """Cancel a session that has not started, by either participant; the other side is told.
+
+    The credit comes back when the mentor cancels, or the learner does before the window;
+    `account_closed` says the participant is erasing their account, which the notice says (a
+    learner leaving has no use for the credit, a mentor leaving gives it back).
+    """
+    session, is_mentor = await participant_session(uow, user_id, session_id)
+    if session.status == "scheduled" and session.start_at <= now:
+        raise BadInput(
+            _("Session #{id} has already started and can no longer be cancelled.", id=session.id)
+        )
+    late = _inside_window(config, session, now)
+    advance("session", session, "cancelled")
+    enrollment = await _locked_enrollment(uow, session.enrollment_id)
+    credit_back = enrollment.status == "active" and (is_mentor or not (late or account_closed))
+    if credit_back:
+        enrollment.credits_remaining += 1
+    await skip_for_session(uow, session.id, now)
+    other = await other_side(uow, session, is_mentor)
+    when = When(session.start_at)
+    if account_closed and is_mentor:
+        notice = _(
+            "Session #{id} on {when} is cancelled: your mentor closed their account. "
+            "The session credit is back.",
+            id=session.id,
+            when=when,
+        )
+    elif account_closed:
+        notice = _(
+            "Session #{id} on {when} is cancelled: the learner closed their account.",
+            id=session.id,
+            when=when,
+        )
+    else:
+        who = await _user(uow, user_id)
+        notice = _(
+            "{who} cancelled session #{id} on {when}.",
+            who=who.display_name,
+            id=session.id,
+            when=when,
+        )
+    await tell(uow, other.id, notice, now)
+    return Cancelled(session, credit_back)
+
+
+# --- closing ---------------------------------------------------------------------------------
+
+
+async def close(
+    uow: UnitOfWork, user_id: int, session_id: int, answer: Answer, now: datetime, config: Config
+) -> Closed:
+    """Record a participant's answer to whether the session took place.
+
+    The mentor's answer decides the session's status (completed credits the mentor's earnings,
+    once); the learner's is recorded, and a learner saying the mentor did not come gets the
+    credit back. A disagreement, or a mentor who did not come, is brought to the admins.
+    """
+    session, is_mentor = await participant_session(uow, user_id, session_id)
+    if session.status == "scheduled" and now < session.start_at:
+        raise BadInput(_("Session #{id} has not started yet.", id=session.id))
+    if session.status == "cancelled":
+        raise BadInput(_("Session #{id} was cancelled.", id=session.id))
+    if is_mentor:
+        return await _mentor_answer(uow, session, answer, now, config)
+    return await _learner_answer(uow, session, answer, now)
+
+
+async def _mentor_answer(
+    uow: UnitOfWork, session: MentorSession, answer: Answer, now: datetime, config: Config
+) -> Closed:
+    if session.mentor_outcome is not None:
+        raise BadInput(_("You already answered for session #{id}.", id=session.id))
+    session.mentor_outcome = answer
+    learner = await _user(uow, session.learner_id)
+    mentor_user = await other_side(uow, session, is_mentor=False)
+    if session.status == "no_show" and session.no_show_by == "mentor":
+        await _alert_dispute(uow, session, now)
+        return Closed(session, True, "disputed", learner.display_name)
+    advance("session", session, answer)
+    if answer == "completed":
+        await credit_mentor(uow, config, session, now)
+        await tell(
+            uow,
+            learner.id,
+            _(
+                "Session #{id} with {mentor} is complete. How was it? Rate it from 1 to 5:",
+                id=session.id,
+                mentor=mentor_user.display_name,
+            ),
+            now,
+            rating_choices(session.id),
+        )
+        if session.learner_outcome == "no_show":
+            await _alert_dispute(uow, session, now)
+        return Closed(session, True, "completed", learner.display_name)
+    session.no_show_by = "learner"
+    await tell(
+        uow,
+        learner.id,
+        _(
+            "Your mentor marked session #{id} on {when} as missed. If that is wrong, please "
+            "contact an admin.",
+            id=session.id,
+            when=When(session.start_at),
+        ),
+        now,
+    )
+    return Closed(session, True, "no_show", learner.display_name)
+
+
+async def _learner_answer(
+    uow: UnitOfWork, session: MentorSession, answer: Answer, now: datetime
+) -> Closed:
+    if session.learner_outcome is not None:
+        raise BadInput(_("You already answered for session #{id}.", id=session.id))
+    session.learner_outcome = answer
+    learner_name = (await _user(uow, session.learner_id)).display_name
+    if answer == "completed":
+        if session.mentor_outcome == "no_show":
+            await _alert_dispute(uow, session, now)
+            return Closed(session, False, "disputed", learner_name)
+        return Closed(session, False, "awaiting_mentor", learner_name)
+    result: Literal["missed_by_mentor", "disputed"] = "disputed"
+    if session.status == "scheduled":
+        advance("session", session, "no_show")
+        session.no_show_by = "mentor"
+        enrollment = await _locked_enrollment(uow, session.enrollment_id)
+        if enrollment.status == "active":
+            enrollment.credits_remaining += 1
+        result = "missed_by_mentor"
+    await _alert_dispute(uow, session, now)
+    return Closed(session, False, result, learner_name)
+
+
+async def _alert_dispute(uow: UnitOfWork, session: MentorSession, now: datetime) -> None:
+    await tell_admins(
+        uow,
+        _(
+            "Session #{id} on {when}: mentor says {mentor}, learner says {learner}.",
+            id=session.id,
+            when=When(session.start_at),
+            mentor=STATUS_NAMES.get(session.mentor_outcome or "", "—"),
+            learner=STATUS_NAMES.get(session.learner_outcome or "", "—"),
+        ),
+        now,
+    )
