@@ -1,16 +1,16 @@
-"""The mentor earnings ledger and the refund policy: the money rules around a course.
+"""The mentor earnings ledger: what completed sessions earned their mentors.
 
 A completed session credits its mentor with the course price ÷ sessions included × (1 − the
-platform fee), in the order's currency, once per session (a unique row per session). A course
-can be refunded in full within `payments.refund_window_days` of payment if none of its sessions
-was used (completed or missed); outside that, only an admin's explicit override refunds it.
+platform fee), in the order's currency, once per session (a unique row per session). A refunded
+order earns nothing: its rows are removed when it is refunded, and a session completed after
+the refund credits nobody. The refund policy itself is an order rule (`bot.payments`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, select
 
 from bot.config import Config
 from storage.models import Course, Enrollment, MentorEarning, MentorSession, Order
@@ -20,7 +20,8 @@ from storage.uow import UnitOfWork
 async def credit_mentor(
     uow: UnitOfWork, config: Config, session: MentorSession, now: datetime
 ) -> MentorEarning | None:
-    """Record what `session` earned its mentor (None if already recorded)."""
+    """Record what `session` earned its mentor (None if already recorded, or if its order is
+    no longer paid)."""
     existing = (
         await uow.session.execute(
             select(MentorEarning).where(MentorEarning.session_id == session.id)
@@ -33,6 +34,8 @@ async def credit_mentor(
     order = await uow.get(Order, enrollment.order_id)
     course = await uow.get(Course, enrollment.course_id)
     assert order is not None and course is not None
+    if order.status != "paid":
+        return None
     keep = 100 - config.payments.platform_fee_percent
     amount = order.amount_minor * keep // (100 * max(course.sessions_included, 1))
     earning = MentorEarning(
@@ -48,18 +51,6 @@ async def credit_mentor(
     return earning
 
 
-async def within_refund_policy(
-    uow: UnitOfWork, config: Config, order: Order, now: datetime
-) -> bool:
-    """Paid within the window and no session of the course used (completed or missed)."""
-    if order.paid_at is None:
-        return False
-    if now - order.paid_at > timedelta(days=config.payments.refund_window_days):
-        return False
-    used = await uow.session.execute(
-        select(func.count(MentorSession.id))
-        .join(Enrollment, Enrollment.id == MentorSession.enrollment_id)
-        .where(Enrollment.order_id == order.id)
-        .where(MentorSession.status.in_(("completed", "no_show")))
-    )
-    return used.scalar_one() == 0
+async def reverse_order_earnings(uow: UnitOfWork, order_id: int) -> None:
+    """Take back what the order's sessions earned (its refund gave the money back)."""
+    await uow.session.execute(delete(MentorEarning).where(MentorEarning.order_id == order_id))
