@@ -310,8 +310,14 @@ async def _refund(ctx: Ctx, args: list[str]) -> None:
 
     async def give_back() -> None:
         revoked = await refund_order(ctx.new_uow, ctx.payments, refund, ctx.now())
-        if revoked.already:
-            ctx.say(_("Order #{id} refunded; the provider had reported it first.", id=order_id))
+        if revoked.already:  # the provider's report of the refund revoked it meanwhile
+            ctx.say(
+                _(
+                    "Order #{id} is refunded ({price}). Its sessions are cancelled.",
+                    id=order_id,
+                    price=Money(refund.amount_minor, refund.currency),
+                )
+            )
             return
         ctx.say(
             _(
