@@ -8,12 +8,22 @@ the refund credits nobody. The refund policy itself is an order rule (`bot.payme
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from bot.config import Config
-from storage.models import Course, Enrollment, MentorEarning, MentorSession, Order
+from storage.models import (
+    Course,
+    Enrollment,
+    MentorEarning,
+    MentorProfile,
+    MentorSession,
+    Order,
+    User,
+)
 from storage.uow import UnitOfWork
 
 
@@ -54,3 +64,55 @@ async def credit_mentor(
 async def reverse_order_earnings(uow: UnitOfWork, order_id: int) -> None:
     """Take back what the order's sessions earned (its refund gave the money back)."""
     await uow.session.execute(delete(MentorEarning).where(MentorEarning.order_id == order_id))
+
+
+@dataclass(frozen=True)
+class MentorTotal:
+    """What one mentor earned in one currency, over how many sessions."""
+
+    mentor_id: int
+    name: str
+    currency: str
+    sessions: int
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One session's earning, with what an accountant needs beside it."""
+
+    earning: MentorEarning
+    mentor: str
+    session_start: datetime
+    provider: str | None
+
+
+async def mentor_totals(uow: UnitOfWork) -> list[MentorTotal]:
+    """Each mentor's earnings per currency, by mentor id."""
+    rows = await uow.session.execute(
+        select(
+            MentorProfile.id,
+            User.display_name,
+            MentorEarning.currency,
+            func.count(MentorEarning.id),
+            func.sum(MentorEarning.amount_minor),
+        )
+        .join(MentorProfile, MentorProfile.id == MentorEarning.mentor_id)
+        .join(User, User.id == MentorProfile.user_id)
+        .group_by(MentorProfile.id, User.display_name, MentorEarning.currency)
+        .order_by(MentorProfile.id, MentorEarning.currency)
+    )
+    return [MentorTotal(m, name, cur, n, int(total)) for m, name, cur, n, total in rows]
+
+
+async def ledger(uow: UnitOfWork) -> Sequence[LedgerRow]:
+    """Every earning in the order it was recorded."""
+    rows = await uow.session.execute(
+        select(MentorEarning, User.display_name, MentorSession.start_at, Order.provider)
+        .join(MentorSession, MentorSession.id == MentorEarning.session_id)
+        .join(Order, Order.id == MentorEarning.order_id)
+        .join(MentorProfile, MentorProfile.id == MentorEarning.mentor_id)
+        .join(User, User.id == MentorProfile.user_id)
+        .order_by(MentorEarning.id)
+    )
+    return [LedgerRow(e, name, start, provider) for e, name, start, provider in rows]
