@@ -1,26 +1,43 @@
-"""The payment port, the demo provider, and the one fulfilment path every provider shares.
+"""The payment port, the demo provider, and every order rule: fulfil, expire, refund.
 
 Providers only move money; what an order means (an enrollment with session credits, revoked on
 refund) is decided here once, so a Stars payment, a Stripe webhook and the demo button cannot
 fulfil differently. Fulfilment runs under a lock on the order row and goes through the order's
 transition table, so a second confirmation of the same payment is refused and changes nothing.
+
+A refund is one flow whoever starts it. An admin's (`check_refund`, then `refund_order`) checks
+the policy, moves the money through the provider with no transaction open, then revokes; a
+refund the provider reports itself (Stripe's dashboard) only revokes. Both revoke through
+`revoke_refunded`: the enrollment, the upcoming sessions and their reminders, the mentors'
+earnings from the order, and the notices to the learner and the mentors.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select
 
 from bot.config import Config
-from bot.core.errors import BadInput, MentorbotError
-from bot.core.i18n import Msg, _
+from bot.core.errors import BadInput, MentorbotError, NotFound
+from bot.core.i18n import Money, Msg, When, _
 from bot.core.metrics import PAYMENTS
+from bot.core.outbox import tell
 from bot.core.states import advance
 from bot.learning.courses import course_title
-from storage.models import Course, Enrollment, MentorSession, Order, Reminder
+from bot.sessions.earnings import reverse_order_earnings
+from bot.sessions.reminders import skip_for_session
+from storage.models import (
+    Course,
+    Enrollment,
+    Identity,
+    MentorProfile,
+    MentorSession,
+    Order,
+)
 from storage.uow import UnitOfWork
 
 
@@ -36,6 +53,24 @@ class Checkout:
     pay_command: str | None = None
     url: str | None = None
     ref: str | None = None
+
+
+@dataclass(frozen=True)
+class Refund:
+    """A paid order's money, as a provider needs it to give it back: plain data, read before
+    the call so that no transaction is open while the provider answers.
+
+    `payer` is the learner's latest id on each chat platform (Stars refunds go to the Telegram
+    account).
+    """
+
+    order_id: int
+    user_id: int
+    provider: str
+    provider_ref: str | None
+    amount_minor: int
+    currency: str
+    payer: Mapping[str, str]
 
 
 class PaymentUnavailable(MentorbotError):
@@ -56,7 +91,11 @@ class PaymentProvider(Protocol):
         opened comes back as `Checkout.ref`). Raises `PaymentUnavailable` when it cannot."""
         ...
 
-    async def refund(self, order: Order) -> None: ...
+    async def refund(self, refund: Refund) -> None:
+        """Give the order's whole payment back, with no transaction open. Raises a
+        `MentorbotError` saying why when it cannot; a payment the provider already gave back
+        counts as done, so an admin may try again after a failure."""
+        ...
 
 
 class DemoPayments:
@@ -70,7 +109,7 @@ class DemoPayments:
     async def start_checkout(self, order: Order, course: Course) -> Checkout:
         return Checkout(label=_("Pay (demo — no money moved)"), pay_command=f"/pay {order.id}")
 
-    async def refund(self, order: Order) -> None:
+    async def refund(self, refund: Refund) -> None:
         return None
 
 
@@ -102,39 +141,193 @@ async def fulfil_order(
     return enrollment
 
 
-async def revoke_order(uow: UnitOfWork, order: Order, now: datetime) -> list[MentorSession]:
-    """Refund bookkeeping: order refunded, enrollment revoked, future sessions cancelled.
+@dataclass(frozen=True)
+class Revoked:
+    """What revoking a refunded order did: the upcoming sessions it cancelled; `already` when
+    the provider's own report of the refund had revoked the order first."""
 
-    Returns the cancelled sessions so the caller can tell both sides.
+    order_id: int
+    cancelled: int
+    already: bool = False
+
+
+async def revoke_refunded(uow: UnitOfWork, order: Order, now: datetime) -> Revoked:
+    """The refund's bookkeeping, once for every way a refund happens, on a locked paid order.
+
+    The enrollment is revoked, its upcoming sessions are cancelled with their reminders, the
+    mentors lose what the order's sessions earned them (no earnings from a refunded order), and
+    the learner and each mentor are told.
     """
     advance("order", order, "refunded")
     order.refunded_at = now
     PAYMENTS.labels(order.provider or "none", "refunded").inc()
+    await reverse_order_earnings(uow, order.id)
     enrollment = (
         await uow.session.execute(select(Enrollment).where(Enrollment.order_id == order.id))
     ).scalar_one_or_none()
     cancelled: list[MentorSession] = []
-    if enrollment is None:
-        return cancelled
-    advance("enrollment", enrollment, "revoked")
-    enrollment.credits_remaining = 0
-    future = await uow.session.execute(
+    if enrollment is not None:
+        advance("enrollment", enrollment, "revoked")
+        enrollment.credits_remaining = 0
+        cancelled = await _cancel_upcoming(uow, enrollment, now)
+    for session in cancelled:
+        mentor = await uow.get(MentorProfile, session.mentor_id)
+        assert mentor is not None
+        await tell(
+            uow,
+            mentor.user_id,
+            _(
+                "Session #{id} on {when} is cancelled: the learner's course was refunded.",
+                id=session.id,
+                when=When(session.start_at),
+            ),
+            now,
+        )
+    await tell(
+        uow,
+        order.user_id,
+        _(
+            "Order #{id} is refunded ({price}). Its sessions are cancelled.",
+            id=order.id,
+            price=Money(order.amount_minor, order.currency),
+        ),
+        now,
+    )
+    return Revoked(order.id, len(cancelled))
+
+
+async def _cancel_upcoming(
+    uow: UnitOfWork, enrollment: Enrollment, now: datetime
+) -> list[MentorSession]:
+    """Cancel the enrollment's sessions that have not started, and skip their reminders."""
+    upcoming = await uow.session.execute(
         select(MentorSession)
         .where(MentorSession.enrollment_id == enrollment.id)
         .where(MentorSession.status == "scheduled")
         .where(MentorSession.start_at > now)
     )
-    for session in future.scalars():
+    cancelled = list(upcoming.scalars())
+    for session in cancelled:
         advance("session", session, "cancelled")
-        cancelled.append(session)
-    if cancelled:
-        await uow.session.execute(
-            update(Reminder)
-            .where(Reminder.session_id.in_([s.id for s in cancelled]))
-            .where(Reminder.sent_at.is_(None))
-            .values(skipped_at=now)
-        )
+        await skip_for_session(uow, session.id, now)
     return cancelled
+
+
+async def within_refund_policy(
+    uow: UnitOfWork, config: Config, order: Order, now: datetime
+) -> bool:
+    """Paid within `payments.refund_window_days` and none of the course's sessions used.
+
+    Used means what the session rules charge a credit for: a session completed, missed, or
+    already started, and a late cancellation by the learner (inside
+    `sessions.cancel_window_hours`, which keeps the credit). A late cancellation leaves no mark
+    on the session itself, so it shows as a credit that is neither left nor booked.
+    """
+    if order.paid_at is None:
+        return False
+    if now - order.paid_at > timedelta(days=config.payments.refund_window_days):
+        return False
+    enrollment = (
+        await uow.session.execute(select(Enrollment).where(Enrollment.order_id == order.id))
+    ).scalar_one_or_none()
+    if enrollment is None:
+        return True
+    course = await uow.get(Course, order.course_id)
+    assert course is not None
+    counts = await uow.session.execute(
+        select(MentorSession.status, func.count(MentorSession.id))
+        .where(MentorSession.enrollment_id == enrollment.id)
+        .group_by(MentorSession.status)
+    )
+    statuses: dict[str, int] = {status: n for status, n in counts}
+    if statuses.get("completed", 0) or statuses.get("no_show", 0):
+        return False
+    started = await uow.session.execute(
+        select(func.count(MentorSession.id))
+        .where(MentorSession.enrollment_id == enrollment.id)
+        .where(MentorSession.status == "scheduled")
+        .where(MentorSession.start_at <= now)
+    )
+    if started.scalar_one():
+        return False
+    booked = statuses.get("scheduled", 0)
+    return enrollment.credits_remaining + booked >= course.sessions_included
+
+
+async def check_refund(
+    uow: UnitOfWork,
+    config: Config,
+    providers: Sequence[PaymentProvider],
+    order_id: int,
+    now: datetime,
+    *,
+    force: bool = False,
+) -> Refund:
+    """Whether an admin may refund the order now: it exists, is paid, is inside the policy
+    (unless `force`), and its provider is configured here. Reads only; raises the refusal."""
+    order = await uow.get(Order, order_id)
+    if order is None:
+        raise NotFound(_("There is no order #{id}.", id=order_id))
+    if order.status != "paid":
+        advance("order", order, "refunded")  # raises the refusal naming the state
+    if not force and not await within_refund_policy(uow, config, order, now):
+        raise BadInput(
+            _(
+                "Order #{id} is outside the refund policy (paid more than {days} days ago, or "
+                "a session was used). To refund it anyway: /admin refund {id} force",
+                id=order.id,
+                days=config.payments.refund_window_days,
+            )
+        )
+    if not any(p.name == order.provider for p in providers):
+        raise BadInput(
+            _(
+                "Order #{id} was paid with {provider}, which is not configured here.",
+                id=order.id,
+                provider=order.provider,
+            )
+        )
+    assert order.provider is not None
+    identities = await uow.session.execute(
+        select(Identity.platform, Identity.external_id)
+        .where(Identity.user_id == order.user_id)
+        .order_by(Identity.last_seen_at)
+    )
+    return Refund(
+        order_id=order.id,
+        user_id=order.user_id,
+        provider=order.provider,
+        provider_ref=order.provider_ref,
+        amount_minor=order.amount_minor,
+        currency=order.currency,
+        payer={platform: external_id for platform, external_id in identities},  # latest wins
+    )
+
+
+async def refund_order(
+    new_uow: Callable[[], UnitOfWork],
+    providers: Sequence[PaymentProvider],
+    refund: Refund,
+    now: datetime,
+) -> Revoked:
+    """Give a checked order's money back through its provider, then revoke the order.
+
+    The provider is called with no transaction open, as it may take seconds; its refusal
+    changes nothing. Revoking comes after, in a short transaction of its own: if the
+    provider's own report of the refund (a Stripe webhook) revoked the order first, nothing is
+    done twice.
+    """
+    provider = next(p for p in providers if p.name == refund.provider)
+    await provider.refund(refund)
+    async with new_uow() as uow:
+        order = await uow.lock(Order, refund.order_id)
+        assert order is not None
+        if order.status != "paid":
+            await uow.commit()
+            return Revoked(order.id, 0, already=True)
+        revoked = await revoke_refunded(uow, order, now)
+        await uow.commit()
+    return revoked
 
 
 async def expire_orders(uow: UnitOfWork, now: datetime) -> int:

@@ -65,3 +65,67 @@ async def test_refund_within_the_window_and_unused_goes_through(
     assert "Order #1 refunded" in await market.send("admin", "/admin refund 1")
     clock.advance(timedelta(days=15))
     assert "outside the refund policy" in await market.send("admin", "/admin refund 2")
+
+
+async def book_one_session(h: Harness) -> str:
+    request_id = await matched_pair(h)
+    await h.send("alice", f"/book {request_id}")
+    return await h.send("alice", "1")
+
+
+async def test_a_late_cancellation_uses_the_course_for_the_refund_policy(
+    market: Harness, clock: FakeClock
+) -> None:
+    """A learner who cancels inside the cancel window keeps no credit, so the course counts as
+    used: the refund is refused unless forced."""
+    await book_one_session(market)
+    out = await market.send("alice", "/cancelsession 1")
+    assert "the session credit is used up" in out
+    before = await snapshot(market)
+    assert "Order #1 is outside the refund policy" in await market.send("admin", "/admin refund 1")
+    assert await snapshot(market) == before
+    assert "Order #1 refunded" in await market.send("admin", "/admin refund 1 force")
+
+
+async def test_a_cancellation_that_gives_the_credit_back_keeps_the_refund(
+    market: Harness, clock: FakeClock
+) -> None:
+    """A mentor's cancellation returns the credit, so the course is still unused."""
+    await book_one_session(market)
+    assert "The session credit is back" in await market.send("ada", "/cancelsession 1")
+    assert "Order #1 refunded" in await market.send("admin", "/admin refund 1")
+
+
+async def test_a_session_that_has_started_counts_as_used(
+    market: Harness, clock: FakeClock
+) -> None:
+    """Once a booked session's time has come, the course is used even before /complete."""
+    await book_one_session(market)
+    clock.advance(timedelta(days=1))
+    assert "Order #1 is outside the refund policy" in await market.send(
+        "admin", "/admin refund 1"
+    )
+
+
+async def test_a_session_completed_after_its_refund_earns_nothing(
+    market: Harness, clock: FakeClock
+) -> None:
+    """An order refunded while its session was under way: completing the session afterwards
+    credits the mentor nothing."""
+    await book_one_session(market)
+    clock.advance(timedelta(days=1))
+    assert "Order #1 refunded" in await market.send("admin", "/admin refund 1 force")
+    await market.send("ada", "/complete 1")
+    out = await market.send("admin", "/admin earnings")
+    assert "No completed sessions have earned anything yet." in out
+
+
+async def test_a_forced_refund_takes_back_what_the_order_earned(
+    market: Harness, clock: FakeClock
+) -> None:
+    """Refunding a course whose session was completed reverses the mentor's earning from it."""
+    await complete_one_session(market, clock)
+    assert "#1 ada: $9.80 from 1 sessions" in await market.send("admin", "/admin earnings")
+    assert "Order #1 refunded" in await market.send("admin", "/admin refund 1 force")
+    out = await market.send("admin", "/admin earnings")
+    assert "No completed sessions have earned anything yet." in out

@@ -72,6 +72,32 @@ async def test_admin_refund_when_stripe_fails_changes_nothing(world: StripeWorld
     assert len(world.fake.refunds) == 1
 
 
+async def test_admin_refund_calls_stripe_outside_the_transaction(
+    world: StripeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While Stripe is slow to refund, other users are answered and the order is still paid;
+    it is revoked once Stripe has returned the money."""
+    order_id, _paid = await _bought(world)
+    release = asyncio.Event()
+    waiting = asyncio.Event()
+    give_back = world.payments.refund_payment
+
+    async def slow_refund(order: int, payment_ref: str) -> None:
+        waiting.set()
+        await release.wait()
+        await give_back(order, payment_ref)
+
+    monkeypatch.setattr(world.payments, "refund_payment", slow_refund)
+    refunding = asyncio.create_task(world.h.send("admin", f"/admin refund {order_id}"))
+    await asyncio.wait_for(waiting.wait(), 10)
+    assert "Courses on offer" in await asyncio.wait_for(world.h.send("bob", "/courses"), 10)
+    assert (await world.order(order_id)).status == "paid"
+    release.set()
+    assert f"Order #{order_id} refunded" in await asyncio.wait_for(refunding, 10)
+    assert (await world.order(order_id)).status == "refunded"
+    assert len(world.fake.refunds) == 1
+
+
 async def test_restart_after_payment_without_webhook_reconciles_on_start(
     world: StripeWorld,
 ) -> None:

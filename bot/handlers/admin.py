@@ -17,10 +17,8 @@ from bot.handlers.registry import ADMIN_SUBCOMMANDS, command
 from bot.handlers.stats import stats_detail, stats_summary
 from bot.learning.courses import course_by_slug, course_title
 from bot.mentoring.offers import reoffer_waitlist
-from bot.payments import revoke_order
+from bot.payments import check_refund, refund_order
 from bot.providers.stars.payment import MAX_STARS
-from bot.sessions.earnings import within_refund_policy
-from bot.sessions.reminders import skip_for_session
 from storage.models import (
     Course,
     MentorProfile,
@@ -307,57 +305,34 @@ async def _orders(ctx: Ctx, args: list[str]) -> None:
 
 
 async def _refund(ctx: Ctx, args: list[str]) -> None:
+    """Checked in this update's transaction; the money moves after it commits (`after_commit`),
+    so the order's row is not held while the provider answers."""
     order_id = need_int(args, 0, "/admin refund ORDER [force]")
-    order = await ctx.uow.lock(Order, order_id)
-    if order is None:
-        raise NotFound(_("There is no order #{id}.", id=order_id))
-    if order.status != "paid":
-        advance("order", order, "refunded")  # raises the refusal naming the state
     forced = len(args) > 1 and args[1].lower() == "force"
-    if not forced and not await within_refund_policy(ctx.uow, ctx.config, order, ctx.now()):
-        raise BadInput(
+    refund = await check_refund(
+        ctx.uow, ctx.config, ctx.payments, order_id, ctx.now(), force=forced
+    )
+
+    async def give_back() -> None:
+        revoked = await refund_order(ctx.new_uow, ctx.payments, refund, ctx.now())
+        if revoked.already:  # the provider's report of the refund revoked it meanwhile
+            ctx.say(
+                _(
+                    "Order #{id} is refunded ({price}). Its sessions are cancelled.",
+                    id=order_id,
+                    price=Money(refund.amount_minor, refund.currency),
+                )
+            )
+            return
+        ctx.say(
             _(
-                "Order #{id} is outside the refund policy (paid more than {days} days ago, or "
-                "a session was used). To refund it anyway: /admin refund {id} force",
-                id=order.id,
-                days=ctx.config.payments.refund_window_days,
+                "Order #{id} refunded; {n} future sessions cancelled.",
+                id=order_id,
+                n=revoked.cancelled,
             )
         )
-    provider = ctx.provider(order.provider)
-    if provider is None:
-        raise BadInput(
-            _(
-                "Order #{id} was paid with {provider}, which is not configured here.",
-                id=order.id,
-                provider=order.provider,
-            )
-        )
-    now = ctx.now()
-    cancelled = await revoke_order(ctx.uow, order, now)
-    for session in cancelled:
-        await skip_for_session(ctx.uow, session.id, now)
-        mentor = await ctx.uow.get(MentorProfile, session.mentor_id)
-        assert mentor is not None
-        await ctx.tell(
-            mentor.user_id,
-            _(
-                "Session #{id} on {when} is cancelled: the learner's course was refunded.",
-                id=session.id,
-                when=When(session.start_at),
-            ),
-        )
-    await provider.refund(order)
-    await ctx.tell(
-        order.user_id,
-        _(
-            "Order #{id} is refunded ({price}). Its sessions are cancelled.",
-            id=order.id,
-            price=Money(order.amount_minor, order.currency),
-        ),
-    )
-    ctx.say(
-        _("Order #{id} refunded; {n} future sessions cancelled.", id=order.id, n=len(cancelled))
-    )
+
+    ctx.after_commit(give_back)
 
 
 async def _stats(ctx: Ctx, args: list[str]) -> None:

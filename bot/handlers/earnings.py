@@ -4,49 +4,34 @@ from __future__ import annotations
 
 import csv
 import io
-
-from sqlalchemy import func, select
+from collections.abc import Sequence
 
 from bot.context import Ctx
 from bot.core.i18n import Lines, Money, _
 from bot.core.replies import Attachment
 from bot.handlers.registry import admin_subcommand
-from storage.models import MentorEarning, MentorProfile, MentorSession, Order, User
+from bot.sessions.earnings import LedgerRow, ledger, mentor_totals
 
 
 @admin_subcommand("earnings")
 async def earnings(ctx: Ctx, args: list[str]) -> None:
-    totals = (
-        await ctx.uow.session.execute(
-            select(
-                MentorProfile.id,
-                User.display_name,
-                MentorEarning.currency,
-                func.count(MentorEarning.id),
-                func.sum(MentorEarning.amount_minor),
-            )
-            .join(MentorProfile, MentorProfile.id == MentorEarning.mentor_id)
-            .join(User, User.id == MentorProfile.user_id)
-            .group_by(MentorProfile.id, User.display_name, MentorEarning.currency)
-            .order_by(MentorProfile.id, MentorEarning.currency)
-        )
-    ).all()
+    totals = await mentor_totals(ctx.uow)
     if not totals:
         ctx.say(_("No completed sessions have earned anything yet."))
         return
     lines = [
         _(
             "#{id} {name}: {amount} from {n} sessions",
-            id=mentor_id,
-            name=name,
-            amount=Money(int(total), currency),
-            n=count,
+            id=t.mentor_id,
+            name=t.name,
+            amount=Money(t.amount_minor, t.currency),
+            n=t.sessions,
         )
-        for mentor_id, name, currency, count, total in totals
+        for t in totals
     ]
     attachments: tuple[Attachment, ...] = ()
     if args and args[0].lower() == "csv":
-        attachments = (await _csv(ctx),)
+        attachments = (_csv(await ledger(ctx.uow)),)
     ctx.say(
         _(
             "Mentor earnings (platform fee {fee}%):\n{list}",
@@ -57,17 +42,7 @@ async def earnings(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-async def _csv(ctx: Ctx) -> Attachment:
-    rows = (
-        await ctx.uow.session.execute(
-            select(MentorEarning, MentorSession.start_at, Order.provider, User.display_name)
-            .join(MentorSession, MentorSession.id == MentorEarning.session_id)
-            .join(Order, Order.id == MentorEarning.order_id)
-            .join(MentorProfile, MentorProfile.id == MentorEarning.mentor_id)
-            .join(User, User.id == MentorProfile.user_id)
-            .order_by(MentorEarning.id)
-        )
-    ).all()
+def _csv(rows: Sequence[LedgerRow]) -> Attachment:
     buf = io.StringIO()
     out = csv.writer(buf)
     out.writerow(
@@ -82,17 +57,18 @@ async def _csv(ctx: Ctx) -> Attachment:
             "currency",
         ]
     )
-    for earning, start, provider, name in rows:
+    for row in rows:
+        e = row.earning
         out.writerow(
             [
-                earning.mentor_id,
-                name,
-                earning.session_id,
-                start.isoformat(),
-                earning.order_id,
-                provider,
-                earning.amount_minor,
-                earning.currency,
+                e.mentor_id,
+                row.mentor,
+                e.session_id,
+                row.session_start.isoformat(),
+                e.order_id,
+                row.provider,
+                e.amount_minor,
+                e.currency,
             ]
         )
     return Attachment("mentor-earnings.csv", "text/csv", buf.getvalue().encode())

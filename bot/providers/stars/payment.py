@@ -23,7 +23,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import async_object_session
 
 from bot.core.errors import STATUS_NAMES, BadInput
 from bot.core.i18n import Msg, _
@@ -31,8 +30,8 @@ from bot.core.outbox import keep_reply
 from bot.core.replies import Choice, Invoice, Reply, Say, render
 from bot.core.users import Incoming, resolve_user
 from bot.learning.courses import course_title
-from bot.payments import Checkout, fulfil_order
-from storage.models import Course, Identity, Order
+from bot.payments import Checkout, Refund, fulfil_order
+from storage.models import Course, Order
 from storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -102,8 +101,8 @@ class StarsPayments:
             pay_command=f"/paystars {order.id}",
         )
 
-    async def refund(self, order: Order) -> None:
-        """Give the Stars back through Telegram; a refusal rolls the whole refund back."""
+    async def refund(self, refund: Refund) -> None:
+        """Give the Stars back through Telegram, to the learner's Telegram account."""
         if self._refunder is None:
             raise BadInput(
                 _(
@@ -111,25 +110,15 @@ class StarsPayments:
                     "Nothing was changed."
                 )
             )
-        session = async_object_session(order)
-        assert session is not None, "refund() takes an order loaded in the caller's transaction"
-        payer = (
-            await session.execute(
-                select(Identity.external_id)
-                .where(Identity.user_id == order.user_id)
-                .where(Identity.platform == PLATFORM)
-                .order_by(Identity.last_seen_at.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        if payer is None or not order.provider_ref:
+        payer = refund.payer.get(PLATFORM)
+        if payer is None or not refund.provider_ref:
             raise BadInput(
                 _(
                     "Order #{id} has no Telegram payment to refund. Nothing was changed.",
-                    id=order.id,
+                    id=refund.order_id,
                 )
             )
-        await self._refunder(payer, order.provider_ref)
+        await self._refunder(payer, refund.provider_ref)
 
 
 async def checkout_refusal(

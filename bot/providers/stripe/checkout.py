@@ -24,7 +24,7 @@ import stripe
 from bot.config import StripeSection
 from bot.core.clock import Clock
 from bot.core.i18n import Money, _
-from bot.payments import Checkout, PaymentUnavailable
+from bot.payments import Checkout, PaymentUnavailable, Refund
 from bot.providers.stripe.amounts import NotPayableByCard, from_stripe, to_stripe
 from storage.models import Course, Order
 
@@ -224,11 +224,13 @@ class StripePayments:
         # Shielded: a caller that gives up (cancelled) does not cancel the others' request.
         return await asyncio.shield(pending)
 
-    async def refund(self, order: Order) -> None:
-        """Refund an order's whole payment (the admin command, after the bookkeeping)."""
-        if not order.provider_ref:
-            raise PaymentUnavailable(_("Order #{id} has no Stripe payment to refund.", id=order.id))
-        await self.refund_payment(order.id, order.provider_ref)
+    async def refund(self, refund: Refund) -> None:
+        """Refund an order's whole payment (an admin's refund, before the bookkeeping)."""
+        if not refund.provider_ref:
+            raise PaymentUnavailable(
+                _("Order #{id} has no Stripe payment to refund.", id=refund.order_id)
+            )
+        await self.refund_payment(refund.order_id, refund.provider_ref)
 
     async def refund_payment(self, order_id: int, payment_ref: str) -> None:
         """Refund a PaymentIntent in full, once: the key makes a repeat return the same refund.

@@ -21,16 +21,15 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.core.errors import STATUS_NAMES
-from bot.core.i18n import Money, Msg, When, _
+from bot.core.i18n import Money, Msg, _
 from bot.core.outbox import tell, tell_admins
 from bot.core.replies import Choice
 from bot.core.states import advance
 from bot.learning.courses import course_title
-from bot.payments import fulfil_order, revoke_order
+from bot.payments import fulfil_order, revoke_refunded
 from bot.providers.stripe.amounts import from_stripe
 from bot.providers.stripe.checkout import PROVIDER, SessionFacts, StripePayments
-from bot.sessions.reminders import skip_for_session
-from storage.models import Course, MentorProfile, Order, PaymentEvent
+from storage.models import Course, Order, PaymentEvent
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -347,41 +346,12 @@ async def settle_refunded(
     if order.status == "paid":
         if order.provider != PROVIDER or order.provider_ref != charge.payment_ref:
             return Settled("ignored", order.id)  # an unwanted second payment, given back
-        await revoke_with_notices(uow, order, now)
+        await revoke_refunded(uow, order, now)
         return Settled("revoked", order.id)
     if order.status == "pending" and session is not None and mismatch(order, session) is None:
         # The refund overtook the completion: record the payment and its refund together, so
         # the completion that follows finds the order refunded and grants nothing.
         await fulfil_order(uow, order, now, PROVIDER, charge.payment_ref)
-        await revoke_with_notices(uow, order, now)
+        await revoke_refunded(uow, order, now)
         return Settled("refunded_before_completion", order.id)
     return Settled("ignored", order.id)
-
-
-async def revoke_with_notices(uow: UnitOfWork, order: Order, now: datetime) -> None:
-    """Refund bookkeeping (as `/admin refund` does), telling the learner and their mentors."""
-    cancelled = await revoke_order(uow, order, now)
-    for session in cancelled:
-        await skip_for_session(uow, session.id, now)
-        mentor = await uow.get(MentorProfile, session.mentor_id)
-        assert mentor is not None
-        await tell(
-            uow,
-            mentor.user_id,
-            _(
-                "Session #{id} on {when} is cancelled: the learner's course was refunded.",
-                id=session.id,
-                when=When(session.start_at),
-            ),
-            now,
-        )
-    await tell(
-        uow,
-        order.user_id,
-        _(
-            "Order #{id} is refunded ({price}). Its sessions are cancelled.",
-            id=order.id,
-            price=Money(order.amount_minor, order.currency),
-        ),
-        now,
-    )
