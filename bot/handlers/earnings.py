@@ -10,11 +10,15 @@ from sqlalchemy import func, select
 from bot.context import Ctx
 from bot.core.i18n import Lines, Money, _
 from bot.core.replies import Attachment
-from bot.handlers.registry import admin_subcommand
+from bot.handlers.registry import admin_subcommand, choice
 from storage.models import MentorEarning, MentorProfile, MentorSession, Order, User
 
 
-@admin_subcommand("earnings")
+@admin_subcommand(
+    "earnings",
+    _("What each mentor has earned"),
+    args=(choice("format", _("csv: as a spreadsheet file"), "csv"),),
+)
 async def earnings(ctx: Ctx, args: list[str]) -> None:
     totals = (
         await ctx.uow.session.execute(

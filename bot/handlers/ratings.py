@@ -18,13 +18,21 @@ from bot.core import conversations
 from bot.core.errors import BadInput, NotFound
 from bot.core.i18n import _
 from bot.handlers.args import need, need_int
-from bot.handlers.registry import command, flow
+from bot.handlers.registry import command, flow, number, text
 from storage.models import Conversation, MentorProfile, MentorSession, Rating
 
 USAGE = "/rate SESSION STARS [COMMENT]"
 
 
-@command("rate", _("Rate a completed session: /rate SESSION STARS [COMMENT]"))
+@command(
+    "rate",
+    _("Rate a completed session: /rate SESSION STARS [COMMENT]"),
+    args=(
+        number("session", _("The session number")),
+        number("stars", _("From 1 (poor) to 5 (excellent)"), high=5),
+        text("comment", _("Optional words for the other side"), required=False, words=True),
+    ),
+)
 async def rate(ctx: Ctx, args: list[str]) -> None:
     session_id = need_int(args, 0, USAGE)
     raw_stars = need(args, 1, USAGE)

@@ -23,7 +23,7 @@ from bot.core.replies import Attachment, Choice
 from bot.core.states import advance
 from bot.core.users import mentor_profile_of
 from bot.handlers.args import need, need_int
-from bot.handlers.registry import command
+from bot.handlers.registry import choice, command, number, text
 from bot.learning.courses import course_title
 from bot.sessions.earnings import credit_mentor
 from bot.sessions.ics import session_invite
@@ -45,6 +45,8 @@ from storage.models import (
 )
 
 SLOTS_SHOWN = 8
+SESSION = number("session", _("The session number"))
+SLOT = text("slot", _("A time from the buttons /book shows; leave out to choose"), required=False)
 
 
 async def mentor_free_slots(
@@ -126,7 +128,14 @@ async def _invite(ctx: Ctx, session: MentorSession) -> Attachment:
     )
 
 
-@command("book", _("Book a session with your mentor: /book [REQUEST] [SLOT]"))
+@command(
+    "book",
+    _("Book a session with your mentor: /book [REQUEST] [SLOT]"),
+    args=(
+        number("request", _("The mentorship request number; leave out to choose"), required=False),
+        SLOT,
+    ),
+)
 async def book(ctx: Ctx, args: list[str]) -> None:
     requests = await _my_accepted_requests(ctx)
     if not requests:
@@ -339,7 +348,7 @@ def _inside_window(ctx: Ctx, session: MentorSession) -> bool:
     return session.start_at - ctx.now() < window
 
 
-@command("reschedule", _("Move a booked session: /reschedule SESSION [SLOT]"))
+@command("reschedule", _("Move a booked session: /reschedule SESSION [SLOT]"), args=(SESSION, SLOT))
 async def reschedule(ctx: Ctx, args: list[str]) -> None:
     usage = "/reschedule SESSION [SLOT]"
     session, is_mentor = await _participant_session(ctx, need_int(args, 0, usage))
@@ -412,7 +421,7 @@ async def reschedule(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-@command("cancelsession", _("Cancel a booked session: /cancelsession SESSION"))
+@command("cancelsession", _("Cancel a booked session: /cancelsession SESSION"), args=(SESSION,))
 async def cancel_session(ctx: Ctx, args: list[str]) -> None:
     session, is_mentor = await _participant_session(
         ctx, need_int(args, 0, "/cancelsession SESSION")
@@ -456,7 +465,11 @@ async def cancel_session(ctx: Ctx, args: list[str]) -> None:
 OUTCOMES = {"completed": "completed", "noshow": "no_show", "no-show": "no_show"}
 
 
-@command("outcome", _("Say whether a session took place: /outcome SESSION completed|noshow"))
+@command(
+    "outcome",
+    _("Say whether a session took place: /outcome SESSION completed|noshow"),
+    args=(SESSION, choice("outcome", _("What happened"), "completed", "noshow", required=True)),
+)
 async def outcome(ctx: Ctx, args: list[str]) -> None:
     """The mentor's answer decides the session's status; the learner's is recorded, and a
     disagreement or a mentor who did not come is brought to the admins."""
@@ -570,13 +583,23 @@ async def _alert_dispute(ctx: Ctx, session: MentorSession) -> None:
     )
 
 
-@command("complete", _("Mark a session as completed: /complete SESSION"), role="mentor")
+@command(
+    "complete",
+    _("Mark a session as completed: /complete SESSION"),
+    role="mentor",
+    args=(SESSION,),
+)
 async def complete(ctx: Ctx, args: list[str]) -> None:
     await _mentor_only(ctx, args, "/complete SESSION")
     await outcome(ctx, [args[0], "completed"])
 
 
-@command("noshow", _("Mark that the learner did not come: /noshow SESSION"), role="mentor")
+@command(
+    "noshow",
+    _("Mark that the learner did not come: /noshow SESSION"),
+    role="mentor",
+    args=(SESSION,),
+)
 async def no_show(ctx: Ctx, args: list[str]) -> None:
     await _mentor_only(ctx, args, "/noshow SESSION")
     await outcome(ctx, [args[0], "noshow"])
@@ -589,7 +612,10 @@ async def _mentor_only(ctx: Ctx, args: list[str], usage: str) -> None:
 
 
 @command(
-    "note", _("Leave a short note on a session for the learner: /note SESSION TEXT"), role="mentor"
+    "note",
+    _("Leave a short note on a session for the learner: /note SESSION TEXT"),
+    role="mentor",
+    args=(SESSION, text("text", _("The note for the learner"), words=True)),
 )
 async def note(ctx: Ctx, args: list[str]) -> None:
     usage = "/note SESSION TEXT"
