@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 import shlex
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from typing import Any, Optional
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -96,7 +96,7 @@ def options_callback(path: tuple[str, ...], args: Sequence[Arg], run: Run) -> Ca
         inspect.Parameter(
             a.name,
             inspect.Parameter.KEYWORD_ONLY,
-            annotation=annotation(a) if a.required else Optional[annotation(a)],  # noqa: UP045
+            annotation=annotation(a) if a.required else annotation(a) | None,
             default=inspect.Parameter.empty if a.required else None,
         )
         for a in args
