@@ -186,7 +186,7 @@ PROFILE_USAGE = "/profile [topics T:LEVEL,… | languages en,zh | capacity N | b
         ),
         text(
             "value",
-            _("e.g. python:advanced,sql:beginner · en,zh · 3 · Asia/Shanghai"),
+            _("e.g. python:advanced,sql:beginner · en,zh · 3 · a few words about you"),
             required=False,
             words=True,
         ),
