@@ -30,7 +30,7 @@ from bot.core.errors import BadInput, NotFound
 from bot.core.i18n import Lines, Msg, When, _
 from bot.core.replies import Attachment, Choice
 from bot.handlers.args import need_int
-from bot.handlers.registry import command, flow
+from bot.handlers.registry import command, flow, number, text
 from storage.models import ButtonPayload, Conversation, Identity, LinkFailure, User
 
 # Answers, not commands: a command would end the conversation before it could reply.
@@ -39,7 +39,13 @@ NO = "no"
 DELETE = "delete"
 
 
-@command("link", _("Join your accounts on other platforms: /link, then /link CODE there"))
+@command(
+    "link",
+    _("Join your accounts on other platforms: /link, then /link CODE there"),
+    args=(
+        text("code", _("The code from your other platform; leave out to get one"), required=False),
+    ),
+)
 async def link(ctx: Ctx, args: list[str]) -> None:
     settings = ctx.config.accounts
     now = ctx.now()
@@ -117,7 +123,13 @@ async def link(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-@command("unlink", _("Separate a platform from your account: /unlink [ID]"))
+@command(
+    "unlink",
+    _("Separate a platform from your account: /unlink [ID]"),
+    args=(
+        number("identity", _("The number /unlink lists; leave out to see them"), required=False),
+    ),
+)
 async def unlink(ctx: Ctx, args: list[str]) -> None:
     identities = list(
         (

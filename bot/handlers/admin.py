@@ -13,7 +13,16 @@ from bot.core.i18n import Lines, Localized, Money, When, _
 from bot.core.money import MAX_MINOR, STARS, AmountError, example_amount, is_currency, parse_amount
 from bot.core.states import advance
 from bot.handlers.args import clip, need, need_int
-from bot.handlers.registry import ADMIN_SUBCOMMANDS, command
+from bot.handlers.registry import (
+    ADMIN_SUBCOMMANDS,
+    ADMIN_SUBS,
+    Sub,
+    admin_subcommand,
+    choice,
+    command,
+    number,
+    text,
+)
 from bot.handlers.stats import stats_detail, stats_summary
 from bot.learning.courses import course_by_slug, course_title
 from bot.mentoring.offers import reoffer_waitlist
@@ -52,7 +61,7 @@ ADMIN_USAGE = (
 )
 
 
-@command("admin", _("Run the marketplace (admins only)"), role="admin")
+@command("admin", _("Run the marketplace (admins only)"), role="admin", subs=ADMIN_SUBS)
 async def admin(ctx: Ctx, args: list[str]) -> None:
     ctx.require_admin()
     if not args:
@@ -422,14 +431,70 @@ async def _waitlist(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-ADMIN_SUBCOMMANDS.update(
-    {
-        "course": _course,
-        "mentors": _mentors,
-        "mentor": _mentor,
-        "orders": _orders,
-        "refund": _refund,
-        "stats": _stats,
-        "waitlist": _waitlist,
-    }
-)
+ORDER_STATUSES = ("pending", "paid", "refunded", "expired", "cancelled")
+COURSE_SLUG = text("slug", _("The course's short name"))
+MENTOR_PROFILE = number("profile", _("The mentor profile number"))
+admin_subcommand(
+    "course",
+    _("Add, edit, archive or restore a course"),
+    subs=(
+        Sub(
+            "add",
+            _("Add a course to the catalogue"),
+            (
+                text("slug", _("Short name: letters, digits and dashes")),
+                text("title", _("The title in English"), keyed=True),
+                text("price", _("e.g. 49.00"), keyed=True),
+                number("sessions", _("Mentor sessions included"), high=100, keyed=True),
+                text("currency", _("3-letter code, e.g. USD"), required=False, keyed=True),
+                text(
+                    "topics",
+                    _("Comma-separated, e.g. python,testing"),
+                    required=False,
+                    keyed=True,
+                ),
+                text("title_zh", _("The title in Chinese"), required=False, keyed=True),
+            ),
+        ),
+        Sub(
+            "edit",
+            _("Change a course"),
+            (
+                COURSE_SLUG,
+                text(
+                    "changes", _('key=value pairs, e.g. price=59.00 title="New title"'), words=True
+                ),
+            ),
+        ),
+        Sub("archive", _("Take a course off sale"), (COURSE_SLUG,)),
+        Sub("restore", _("Put an archived course on sale again"), (COURSE_SLUG,)),
+    ),
+)(_course)
+admin_subcommand("mentors", _("List mentor profiles"))(_mentors)
+admin_subcommand(
+    "mentor",
+    _("Approve or suspend a mentor"),
+    subs=(
+        Sub("approve", _("Approve a mentor profile"), (MENTOR_PROFILE,)),
+        Sub("suspend", _("Suspend a mentor profile"), (MENTOR_PROFILE,)),
+    ),
+)(_mentor)
+admin_subcommand(
+    "orders",
+    _("The latest orders"),
+    args=(choice("status", _("Only orders in this state"), *ORDER_STATUSES),),
+)(_orders)
+admin_subcommand(
+    "refund",
+    _("Refund an order and cancel its sessions"),
+    args=(
+        number("order", _("The order number")),
+        choice("force", _("force: refund even outside the refund policy"), "force"),
+    ),
+)(_refund)
+admin_subcommand(
+    "stats",
+    _("Marketplace numbers"),
+    args=(choice("detail", _("Leave out for the summary"), "courses", "mentors", "csv"),),
+)(_stats)
+admin_subcommand("waitlist", _("Requests no mentor could take yet"))(_waitlist)

@@ -12,7 +12,7 @@ from bot.core.i18n import Lines, Localized, Money, Msg, When, _
 from bot.core.replies import Choice
 from bot.core.states import advance
 from bot.handlers.args import need, need_int
-from bot.handlers.registry import COMMANDS, command
+from bot.handlers.registry import COMMANDS, command, number, text
 from bot.learning.courses import course_by_slug, course_title
 from bot.payments import (
     Checkout,
@@ -22,6 +22,9 @@ from bot.payments import (
     place_order,
 )
 from storage.models import Course, Enrollment, Order
+
+SLUG = text("slug", _("The course's short name, e.g. python-basics"))
+ORDER = number("order", _("The order number"))
 
 
 def price(course: Course) -> Money:
@@ -75,7 +78,7 @@ async def list_courses(ctx: Ctx, args: list[str]) -> None:
     ctx.say(_("Courses on offer — pick one to see details:"), choices)
 
 
-@command("course", _("Show one course: /course SLUG"))
+@command("course", _("Show one course: /course SLUG"), args=(SLUG,))
 async def show_course(ctx: Ctx, args: list[str]) -> None:
     course = await course_by_slug(ctx.uow, need(args, 0, "/course SLUG"))
     detail = _(
@@ -99,7 +102,7 @@ def refund_policy(ctx: Ctx) -> Msg:
     )
 
 
-@command("buy", _("Buy a course: /buy SLUG"))
+@command("buy", _("Buy a course: /buy SLUG"), args=(SLUG,))
 async def buy(ctx: Ctx, args: list[str]) -> None:
     """Place the order (`place_order`: the learner's pending one, or a new one) and commit it;
     the ways to pay come after the commit (`offer_checkout`), as Stripe's may take seconds."""
@@ -169,7 +172,7 @@ async def _own_order(ctx: Ctx, order_id: int) -> Order:
     return order
 
 
-@command("pay", _("Pay a pending order (demo payments): /pay ORDER"))
+@command("pay", _("Pay a pending order (demo payments): /pay ORDER"), args=(ORDER,))
 async def pay(ctx: Ctx, args: list[str]) -> None:
     order_id = need_int(args, 0, "/pay ORDER")
     if ctx.provider("demo") is None:
@@ -198,7 +201,7 @@ async def pay(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-@command("cancelorder", _("Cancel a pending order: /cancelorder ORDER"))
+@command("cancelorder", _("Cancel a pending order: /cancelorder ORDER"), args=(ORDER,))
 async def cancel_order(ctx: Ctx, args: list[str]) -> None:
     order = await _own_order(ctx, need_int(args, 0, "/cancelorder ORDER"))
     advance("order", order, "cancelled")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bot.context import Ctx
 from bot.core.errors import BadInput
 from bot.core.i18n import Lines, Msg, _
-from bot.handlers.registry import admin_subcommand
+from bot.handlers.registry import admin_subcommand, choice
 from bot.matching import Ranked, RequestNeeds
 from bot.mentoring.cohort import CohortComparison, compare_cohort
 from bot.mentoring.offers import load_candidates, offer_to, request_needs
@@ -27,7 +27,11 @@ COHORT_STATES = ("open", "offered", "waitlisted")
 SHOWN = 20  # plan lines in one chat message; the rest are counted
 
 
-@admin_subcommand("match-cohort")
+@admin_subcommand(
+    "match-cohort",
+    _("Plan offers for every open request at once"),
+    args=(choice("apply", _("apply: send the planned offers"), "apply"),),
+)
 async def match_cohort(ctx: Ctx, args: list[str]) -> None:
     """Show the optimal plan for all open requests against greedy; `apply` offers it."""
     ctx.require_admin()

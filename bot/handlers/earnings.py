@@ -9,11 +9,15 @@ from collections.abc import Sequence
 from bot.context import Ctx
 from bot.core.i18n import Lines, Money, _
 from bot.core.replies import Attachment
-from bot.handlers.registry import admin_subcommand
+from bot.handlers.registry import admin_subcommand, choice
 from bot.sessions.earnings import LedgerRow, ledger, mentor_totals
 
 
-@admin_subcommand("earnings")
+@admin_subcommand(
+    "earnings",
+    _("What each mentor has earned"),
+    args=(choice("format", _("csv: as a spreadsheet file"), "csv"),),
+)
 async def earnings(ctx: Ctx, args: list[str]) -> None:
     totals = await mentor_totals(ctx.uow)
     if not totals:

@@ -18,7 +18,7 @@ from bot.core.i18n import Lines, Msg, When, _
 from bot.core.replies import Choice
 from bot.core.states import advance
 from bot.handlers.args import need, need_int
-from bot.handlers.registry import admin_subcommand, command, flow
+from bot.handlers.registry import Sub, admin_subcommand, command, flow, number, text
 from bot.learning.courses import course_by_slug, course_title
 from bot.learning.lessons import (
     DEMAND,
@@ -44,6 +44,7 @@ from storage.models import (
 RATE_USAGE = "/ratelesson LESSON STARS [COMMENT]"
 LESSON_FIELDS = ("title", "body", "link", "position")
 MAX_DRIP_DAYS = 90
+LESSON = number("lesson", _("The lesson number"))
 
 
 async def my_courses(ctx: Ctx, slug: str | None = None) -> list[Course]:
@@ -143,7 +144,11 @@ async def list_lessons(ctx: Ctx, args: list[str]) -> None:
         )
 
 
-@command("nextlesson", _("Get your next lesson now: /nextlesson [SLUG]"))
+@command(
+    "nextlesson",
+    _("Get your next lesson now: /nextlesson [SLUG]"),
+    args=(text("slug", _("The course's short name; leave out to choose"), required=False),),
+)
 async def next_lesson_now(ctx: Ctx, args: list[str]) -> None:
     courses = await my_courses(ctx, args[0] if args else None)
     if not courses:
@@ -168,14 +173,14 @@ async def next_lesson_now(ctx: Ctx, args: list[str]) -> None:
     ctx.say(say.msg, say.choices, say.attachments)
 
 
-@command("lesson", _("Read a lesson you received again: /lesson ID"))
+@command("lesson", _("Read a lesson you received again: /lesson ID"), args=(LESSON,))
 async def show_lesson(ctx: Ctx, args: list[str]) -> None:
     lesson, _delivery = await _received_lesson(ctx, need_int(args, 0, "/lesson ID"))
     say = await lesson_say(ctx.uow, lesson, ctx.actor.id)
     ctx.say(say.msg, say.choices, say.attachments)
 
 
-@command("lessondone", _("Mark a lesson as done: /lessondone ID"))
+@command("lessondone", _("Mark a lesson as done: /lessondone ID"), args=(LESSON,))
 async def lesson_done(ctx: Ctx, args: list[str]) -> None:
     lesson, delivery = await _received_lesson(ctx, need_int(args, 0, "/lessondone ID"))
     if delivery.done_at is None:
@@ -186,7 +191,15 @@ async def lesson_done(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-@command("ratelesson", _("Rate a lesson: /ratelesson ID STARS [COMMENT]"))
+@command(
+    "ratelesson",
+    _("Rate a lesson: /ratelesson ID STARS [COMMENT]"),
+    args=(
+        LESSON,
+        number("stars", _("From 1 (poor) to 5 (excellent)"), high=5),
+        text("comment", _("An optional comment"), required=False, words=True),
+    ),
+)
 async def rate_lesson(ctx: Ctx, args: list[str]) -> None:
     lesson, delivery = await _received_lesson(ctx, need_int(args, 0, RATE_USAGE))
     existing = (
@@ -298,7 +311,11 @@ async def _admin_lesson(ctx: Ctx, lesson_id: int) -> Lesson:
     return lesson
 
 
-@admin_subcommand("lessons")
+@admin_subcommand(
+    "lessons",
+    _("A course's lessons, in order"),
+    args=(text("slug", _("The course's short name")),),
+)
 async def admin_lessons(ctx: Ctx, args: list[str]) -> None:
     course = await course_by_slug(ctx.uow, need(args, 0, "/admin lessons SLUG"), active_only=False)
     rows = (
@@ -354,7 +371,45 @@ async def admin_lessons(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-@admin_subcommand("lesson")
+@admin_subcommand(
+    "lesson",
+    _("Add, edit, archive, restore or drip lessons"),
+    subs=(
+        Sub(
+            "add",
+            _("Add a lesson to a course"),
+            (
+                text("slug", _("The course's short name")),
+                text("fields", _('key=value pairs, e.g. title=Intro body="Read this"'), words=True),
+            ),
+        ),
+        Sub(
+            "edit",
+            _("Change a lesson"),
+            (
+                LESSON,
+                text(
+                    "changes", _('key=value pairs, e.g. title="New title" position=2'), words=True
+                ),
+            ),
+        ),
+        Sub("archive", _("Take a lesson out of the course"), (LESSON,)),
+        Sub("restore", _("Put an archived lesson back"), (LESSON,)),
+        Sub(
+            "drip",
+            _("Send a course's lessons every few days"),
+            (
+                text("slug", _("The course's short name")),
+                number(
+                    "days",
+                    _("Days between lessons; 0 for on demand only"),
+                    low=0,
+                    high=MAX_DRIP_DAYS,
+                ),
+            ),
+        ),
+    ),
+)
 async def admin_lesson(ctx: Ctx, args: list[str]) -> None:
     usage = (
         "/admin lesson add SLUG title=… body=… [link=URL…] · /admin lesson edit ID key=value… · "

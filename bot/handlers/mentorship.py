@@ -12,7 +12,7 @@ from bot.core.replies import Choice
 from bot.core.states import advance
 from bot.core.users import mentor_profile_of
 from bot.handlers.args import need_int
-from bot.handlers.registry import command, flow
+from bot.handlers.registry import command, flow, number, text
 from bot.learning.courses import course_by_slug, course_title
 from bot.matching import explanation_from_code
 from bot.mentoring.offers import (
@@ -34,11 +34,16 @@ from storage.models import (
     User,
 )
 
+REQUEST = number("request", _("The mentorship request number"))
 OPEN_REQUEST_STATES = ("open", "offered", "waitlisted", "accepted")
 LEVEL_WORDS = {"beginner": 1, "intermediate": 2, "advanced": 3, "1": 1, "2": 2, "3": 3}
 
 
-@command("mentor", _("Ask for a mentor for one of your courses: /mentor [SLUG]"))
+@command(
+    "mentor",
+    _("Ask for a mentor for one of your courses: /mentor [SLUG]"),
+    args=(text("course", _("The course's short name; leave out to choose"), required=False),),
+)
 async def ask_for_mentor(ctx: Ctx, args: list[str]) -> None:
     stmt = (
         select(Enrollment, Course)
@@ -230,7 +235,9 @@ async def _my_offer(ctx: Ctx, request_id: int) -> tuple[MentorProfile, RequestOf
     return profile, offer
 
 
-@command("accept", _("Accept a mentorship request: /accept REQUEST"), role="mentor")
+@command(
+    "accept", _("Accept a mentorship request: /accept REQUEST"), role="mentor", args=(REQUEST,)
+)
 async def accept(ctx: Ctx, args: list[str]) -> None:
     request_id = need_int(args, 0, "/accept REQUEST")
     request = await ctx.uow.lock(MentorshipRequest, request_id)
@@ -283,7 +290,9 @@ async def accept(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-@command("decline", _("Decline a mentorship request: /decline REQUEST"), role="mentor")
+@command(
+    "decline", _("Decline a mentorship request: /decline REQUEST"), role="mentor", args=(REQUEST,)
+)
 async def decline(ctx: Ctx, args: list[str]) -> None:
     request_id = need_int(args, 0, "/decline REQUEST")
     request = await ctx.uow.lock(MentorshipRequest, request_id)

@@ -15,7 +15,7 @@ from bot.core.replies import Choice
 from bot.core.timezones import find_zone, suggest_zone
 from bot.core.users import mentor_profile_of
 from bot.handlers.args import clip, need, need_int
-from bot.handlers.registry import command
+from bot.handlers.registry import choice, command, number, text
 from bot.mentoring.offers import LEVEL_NAMES
 from bot.sessions.scheduling import WEEKDAYS, format_minute, parse_hhmm, parse_weekday
 from storage.models import AvailabilityBlock, AvailabilityWindow, MentorProfile, MentorTopic
@@ -47,7 +47,11 @@ async def skip(ctx: Ctx, args: list[str]) -> None:
     ctx.say(_("Skipped."))
 
 
-@command("language", _("Change your language: /language en|zh"))
+@command(
+    "language",
+    _("Change your language: /language en|zh"),
+    args=(choice("language", _("Leave out to choose"), *LANGUAGE_NAMES.items()),),
+)
 async def language(ctx: Ctx, args: list[str]) -> None:
     if not args:
         ctx.say(
@@ -68,7 +72,11 @@ async def language(ctx: Ctx, args: list[str]) -> None:
     ctx.say(_("Language set to English."))
 
 
-@command("timezone", _("Set your timezone: /timezone Area/City"))
+@command(
+    "timezone",
+    _("Set your timezone: /timezone Area/City"),
+    args=(text("timezone", _("A name like Europe/Berlin or Asia/Shanghai"), required=False),),
+)
 async def timezone(ctx: Ctx, args: list[str]) -> None:
     if not args:
         ctx.say(
@@ -154,7 +162,26 @@ async def _own_profile(ctx: Ctx) -> MentorProfile:
 PROFILE_USAGE = "/profile [topics T:LEVEL,… | languages en,zh | capacity N | bio TEXT]"
 
 
-@command("profile", _("Your mentor profile: /profile [topics|languages|capacity|bio] VALUE"))
+@command(
+    "profile",
+    _("Your mentor profile: /profile [topics|languages|capacity|bio] VALUE"),
+    args=(
+        choice(
+            "field",
+            _("What to change; leave out to see your profile"),
+            "topics",
+            "languages",
+            "capacity",
+            "bio",
+        ),
+        text(
+            "value",
+            _("e.g. python:advanced,sql:beginner · en,zh · 3 · a few words about you"),
+            required=False,
+            words=True,
+        ),
+    ),
+)
 async def profile(ctx: Ctx, args: list[str]) -> None:
     mentor = await _own_profile(ctx)
     if args:
@@ -265,7 +292,16 @@ def _local_range(day_text: str, span: str | None, tz: str) -> tuple[datetime, da
     return start, end
 
 
-@command("availability", _("Your weekly availability: /availability [add|remove|clear]"))
+@command(
+    "availability",
+    _("Your weekly availability: /availability [add|remove|clear]"),
+    args=(
+        choice("action", _("Leave out to see your weekly windows"), "add", "remove", "clear"),
+        choice("day", _("For add: the weekday"), *WEEKDAYS),
+        text("hours", _("For add: e.g. 18:00-20:00, in your timezone"), required=False),
+        number("window", _("For remove: the window number"), required=False),
+    ),
+)
 async def availability(ctx: Ctx, args: list[str]) -> None:
     mentor = await _own_profile(ctx)
     if args:

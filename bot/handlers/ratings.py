@@ -11,7 +11,7 @@ from bot.core import conversations
 from bot.core.errors import BadInput
 from bot.core.i18n import _
 from bot.handlers.args import need, need_int
-from bot.handlers.registry import command, flow
+from bot.handlers.registry import command, flow, number, text
 from bot.sessions.rating import COMMENT_LIMIT
 from bot.sessions.rating import rate as rate_session
 from storage.models import Conversation, Rating
@@ -19,7 +19,15 @@ from storage.models import Conversation, Rating
 USAGE = "/rate SESSION STARS [COMMENT]"
 
 
-@command("rate", _("Rate a completed session: /rate SESSION STARS [COMMENT]"))
+@command(
+    "rate",
+    _("Rate a completed session: /rate SESSION STARS [COMMENT]"),
+    args=(
+        number("session", _("The session number")),
+        number("stars", _("From 1 (poor) to 5 (excellent)"), high=5),
+        text("comment", _("Optional words for the other side"), required=False, words=True),
+    ),
+)
 async def rate(ctx: Ctx, args: list[str]) -> None:
     session_id = need_int(args, 0, USAGE)
     raw_stars = need(args, 1, USAGE)

@@ -1,9 +1,16 @@
-"""The command table: one entry per chat command, and one per multi-step conversation flow."""
+"""The command table: one entry per chat command, and one per multi-step conversation flow.
+
+Each entry carries what a platform needs to offer the command without knowing it: a one-line
+description, its arguments (name, kind, hint) and its sub-commands, whether it is for admins
+and which platforms have it. Discord's slash commands and Telegram's menus are built from this
+table, so a command registered here appears everywhere with no adapter change.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
 
 from bot.context import Ctx
 from bot.core.i18n import Msg
@@ -11,6 +18,61 @@ from storage.models import Conversation
 
 Handler = Callable[[Ctx, list[str]], Awaitable[None]]
 StepHandler = Callable[[Ctx, Conversation, str], Awaitable[None]]
+Kind = Literal["text", "int", "choice"]
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument as typed after the command, in order.
+
+    `keyed` arguments are typed `name=value` (`/admin course add SLUG title=…`); `words` take
+    several words in one (a comment, `key=value` pairs). `low`/`high` bound an int; `choices`
+    are the accepted values of a choice, each with the label shown for it.
+    """
+
+    name: str
+    hint: Msg
+    kind: Kind = "text"
+    required: bool = True
+    choices: tuple[tuple[str, str], ...] = ()
+    low: int | None = None
+    high: int | None = None
+    keyed: bool = False
+    words: bool = False
+
+
+def text(
+    name: str, hint: Msg, *, required: bool = True, keyed: bool = False, words: bool = False
+) -> Arg:
+    return Arg(name, hint, "text", required, keyed=keyed, words=words)
+
+
+def number(
+    name: str,
+    hint: Msg,
+    *,
+    required: bool = True,
+    low: int = 1,
+    high: int | None = None,
+    keyed: bool = False,
+) -> Arg:
+    return Arg(name, hint, "int", required, low=low, high=high, keyed=keyed)
+
+
+def choice(name: str, hint: Msg, *values: str | tuple[str, str], required: bool = False) -> Arg:
+    """A choice among `values` (each a value, or a value and its label)."""
+    pairs = tuple(v if isinstance(v, tuple) else (v, v) for v in values)
+    return Arg(name, hint, "choice", required, pairs)
+
+
+@dataclass(frozen=True)
+class Sub:
+    """A sub-command (`/admin course add`): platforms with command groups show it as one."""
+
+    name: str
+    help: Msg
+    args: tuple[Arg, ...] = ()
+    subs: tuple[Sub, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -19,18 +81,39 @@ class Command:
     handler: Handler
     help: Msg
     role: str | None = None  # None: anyone; "mentor"/"admin": shown only to them in /help
+    args: tuple[Arg, ...] = ()
+    subs: Mapping[str, Sub] = field(default_factory=dict)
+    platforms: frozenset[str] | None = None  # None: every platform
+
+    @property
+    def for_admins(self) -> bool:
+        return self.role == "admin"
+
+    def on(self, platform: str) -> bool:
+        """Whether `platform` offers this command (`/paystars` is Telegram's alone)."""
+        return self.platforms is None or platform in self.platforms
 
 
 COMMANDS: dict[str, Command] = {}
 FLOWS: dict[str, StepHandler] = {}
 ADMIN_SUBCOMMANDS: dict[str, Handler] = {}
+ADMIN_SUBS: dict[str, Sub] = {}  # how each of ADMIN_SUBCOMMANDS is described, in order
 
 
-def command(name: str, help: Msg, role: str | None = None) -> Callable[[Handler], Handler]:
+def command(
+    name: str,
+    help: Msg,
+    role: str | None = None,
+    *,
+    args: tuple[Arg, ...] = (),
+    subs: Mapping[str, Sub] | None = None,
+    platforms: tuple[str, ...] | None = None,
+) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         if name in COMMANDS:
             raise RuntimeError(f"command /{name} registered twice")
-        COMMANDS[name] = Command(name, fn, help, role)
+        only = frozenset(platforms) if platforms is not None else None
+        COMMANDS[name] = Command(name, fn, help, role, args, {} if subs is None else subs, only)
         return fn
 
     return register
@@ -44,13 +127,19 @@ def flow(name: str) -> Callable[[StepHandler], StepHandler]:
     return register
 
 
-def admin_subcommand(name: str) -> Callable[[Handler], Handler]:
-    """Register `/admin NAME …`; the admin role is checked before any of these runs."""
+def admin_subcommand(
+    name: str, help: Msg, *, args: tuple[Arg, ...] = (), subs: tuple[Sub, ...] = ()
+) -> Callable[[Handler], Handler]:
+    """Register `/admin NAME …`; the admin role is checked before any of these runs.
+
+    `subs` are its own sub-commands (`/admin course add|edit|…`); give either them or `args`.
+    """
 
     def register(fn: Handler) -> Handler:
         if name in ADMIN_SUBCOMMANDS:
             raise RuntimeError(f"admin subcommand {name} registered twice")
         ADMIN_SUBCOMMANDS[name] = fn
+        ADMIN_SUBS[name] = Sub(name, help, args, subs)
         return fn
 
     return register

@@ -18,7 +18,7 @@ from bot.core.i18n import Lines, Msg, When, _
 from bot.core.replies import Choice
 from bot.core.users import mentor_profile_of
 from bot.handlers.args import need, need_int
-from bot.handlers.registry import command
+from bot.handlers.registry import choice, command, number, text
 from bot.sessions import booking
 from bot.sessions.booking import Answer, Closed, SlotNotFree
 from bot.sessions.reminders import rating_choices
@@ -27,6 +27,8 @@ from storage.models import MentorSession
 
 SLOTS_SHOWN = 8
 T = TypeVar("T")
+SESSION = number("session", _("The session number"))
+SLOT = text("slot", _("A time from the buttons /book shows; leave out to choose"), required=False)
 
 
 def _slot_choices(command_prefix: str, slots: Sequence[datetime]) -> list[Choice]:
@@ -51,7 +53,14 @@ def _session_choices(session: MentorSession) -> list[Choice]:
     ]
 
 
-@command("book", _("Book a session with your mentor: /book [REQUEST] [SLOT]"))
+@command(
+    "book",
+    _("Book a session with your mentor: /book [REQUEST] [SLOT]"),
+    args=(
+        number("request", _("The mentorship request number; leave out to choose"), required=False),
+        SLOT,
+    ),
+)
 async def book(ctx: Ctx, args: list[str]) -> None:
     requests = await booking.accepted_requests(ctx.uow, ctx.actor.id)
     if not requests:
@@ -148,7 +157,7 @@ async def list_sessions(ctx: Ctx, args: list[str]) -> None:
     ctx.say(_("Your sessions:\n{list}", list=Lines(lines)), choices)
 
 
-@command("reschedule", _("Move a booked session: /reschedule SESSION [SLOT]"))
+@command("reschedule", _("Move a booked session: /reschedule SESSION [SLOT]"), args=(SESSION, SLOT))
 async def reschedule(ctx: Ctx, args: list[str]) -> None:
     session_id = need_int(args, 0, "/reschedule SESSION [SLOT]")
     prefix = f"/reschedule {session_id}"
@@ -181,7 +190,7 @@ async def reschedule(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-@command("cancelsession", _("Cancel a booked session: /cancelsession SESSION"))
+@command("cancelsession", _("Cancel a booked session: /cancelsession SESSION"), args=(SESSION,))
 async def cancel_session(ctx: Ctx, args: list[str]) -> None:
     session_id = need_int(args, 0, "/cancelsession SESSION")
     cancelled = await booking.cancel(ctx.uow, ctx.actor.id, session_id, ctx.now(), ctx.config)
@@ -201,7 +210,11 @@ async def cancel_session(ctx: Ctx, args: list[str]) -> None:
 OUTCOMES: dict[str, Answer] = {"completed": "completed", "noshow": "no_show", "no-show": "no_show"}
 
 
-@command("outcome", _("Say whether a session took place: /outcome SESSION completed|noshow"))
+@command(
+    "outcome",
+    _("Say whether a session took place: /outcome SESSION completed|noshow"),
+    args=(SESSION, choice("outcome", _("What happened"), "completed", "noshow", required=True)),
+)
 async def outcome(ctx: Ctx, args: list[str]) -> None:
     """The mentor's answer decides the session's status; the learner's is recorded, and a
     disagreement or a mentor who did not come is brought to the admins."""
@@ -245,13 +258,23 @@ def _closed_reply(closed: Closed) -> Msg:
     )
 
 
-@command("complete", _("Mark a session as completed: /complete SESSION"), role="mentor")
+@command(
+    "complete",
+    _("Mark a session as completed: /complete SESSION"),
+    role="mentor",
+    args=(SESSION,),
+)
 async def complete(ctx: Ctx, args: list[str]) -> None:
     await _mentor_only(ctx, args, "/complete SESSION")
     await outcome(ctx, [args[0], "completed"])
 
 
-@command("noshow", _("Mark that the learner did not come: /noshow SESSION"), role="mentor")
+@command(
+    "noshow",
+    _("Mark that the learner did not come: /noshow SESSION"),
+    role="mentor",
+    args=(SESSION,),
+)
 async def no_show(ctx: Ctx, args: list[str]) -> None:
     await _mentor_only(ctx, args, "/noshow SESSION")
     await outcome(ctx, [args[0], "noshow"])
@@ -266,7 +289,10 @@ async def _mentor_only(ctx: Ctx, args: list[str], usage: str) -> None:
 
 
 @command(
-    "note", _("Leave a short note on a session for the learner: /note SESSION TEXT"), role="mentor"
+    "note",
+    _("Leave a short note on a session for the learner: /note SESSION TEXT"),
+    role="mentor",
+    args=(SESSION, text("text", _("The note for the learner"), words=True)),
 )
 async def note(ctx: Ctx, args: list[str]) -> None:
     usage = "/note SESSION TEXT"

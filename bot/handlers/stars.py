@@ -10,13 +10,18 @@ from bot.core.errors import BadInput, NotFound
 from bot.core.i18n import When, _
 from bot.core.replies import Say
 from bot.handlers.args import need_int
-from bot.handlers.registry import command
+from bot.handlers.registry import command, number
 from bot.learning.courses import course_title
 from bot.providers.stars.payment import PROVIDER, stars_invoice
 from storage.models import Course, Order
 
 
-@command("paystars", _("Pay an order with Telegram Stars (in Telegram): /paystars ORDER"))
+@command(
+    "paystars",
+    _("Pay an order with Telegram Stars (in Telegram): /paystars ORDER"),
+    args=(number("order", _("The order number")),),
+    platforms=("telegram",),
+)
 async def pay_stars(ctx: Ctx, args: list[str]) -> None:
     order_id = need_int(args, 0, "/paystars ORDER")
     provider = ctx.provider(PROVIDER)

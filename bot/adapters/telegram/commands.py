@@ -1,8 +1,9 @@
-"""The command menu (setMyCommands), in English and Chinese, built from the core's commands.
+"""The command menu (setMyCommands), in English and Chinese, built from the core's command table.
 
-Everyone sees the learner and mentor commands (anyone may apply to mentor; /requests also lists
-a learner's own requests); admins listed in `[bot] admins` as `telegram:ID` also see /admin in
-their chat. Descriptions are the core's /help texts, so the menu never disagrees with /help.
+Everyone sees every command Telegram offers but the admin ones (anyone may apply to mentor;
+/requests also lists a learner's own requests); admins listed in `[bot] admins` as
+`telegram:ID` also see /admin in their chat. Descriptions are the table's /help texts, so the
+menu never disagrees with /help, and a command added to the table is in the next menu.
 """
 
 from __future__ import annotations
@@ -16,40 +17,26 @@ from bot.handlers.registry import COMMANDS
 
 log = logging.getLogger(__name__)
 
-LEARNER = (
-    "start",
-    "courses",
-    "mycourses",
-    "mentor",
-    "book",
-    "sessions",
-    "progress",
-    "language",
-    "timezone",
-    "help",
-    "cancel",
-)
-MENTOR = ("requests", "availability", "profile")
-ADMIN = ("admin",)
+PLATFORM = "telegram"  # the service's PLATFORM; importing it from there would be a cycle
 LANGUAGES = {"en": None, "zh": "zh"}  # catalog → language_code (None: everyone else)
 
 
-def menu(names: tuple[str, ...], lang: str) -> list[BotCommand]:
-    """The commands among `names` that the core has, described in `lang`."""
+def menu(lang: str, *, admin: bool = False) -> list[BotCommand]:
+    """Every table command Telegram offers (admin ones only if `admin`), described in `lang`."""
     return [
-        BotCommand(name, COMMANDS[name].help.render(lang)[:256])
-        for name in names
-        if name in COMMANDS
+        BotCommand(c.name, c.help.render(lang)[:256])
+        for c in COMMANDS.values()
+        if c.on(PLATFORM) and (admin or not c.for_admins)
     ]
 
 
 async def register_commands(bot: Bot, admin_chats: list[int]) -> None:
     for lang, code in LANGUAGES.items():
-        await bot.set_my_commands(menu(LEARNER + MENTOR, lang), language_code=code)
+        await bot.set_my_commands(menu(lang), language_code=code)
         for chat_id in admin_chats:
             try:
                 await bot.set_my_commands(
-                    menu(LEARNER + MENTOR + ADMIN, lang),
+                    menu(lang, admin=True),
                     scope=BotCommandScopeChat(chat_id),
                     language_code=code,
                 )
