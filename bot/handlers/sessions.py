@@ -20,7 +20,7 @@ from bot.context import Ctx
 from bot.core.errors import STATUS_NAMES, BadInput, NotAllowed, NotFound
 from bot.core.i18n import Lines, When, _
 from bot.core.replies import Attachment, Choice
-from bot.core.states import advance
+from bot.core.states import SessionStatus, advance
 from bot.core.users import mentor_profile_of
 from bot.handlers.args import need, need_int
 from bot.handlers.registry import command
@@ -453,7 +453,11 @@ async def cancel_session(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-OUTCOMES = {"completed": "completed", "noshow": "no_show", "no-show": "no_show"}
+OUTCOMES: dict[str, SessionStatus] = {
+    "completed": "completed",
+    "noshow": "no_show",
+    "no-show": "no_show",
+}
 
 
 @command("outcome", _("Say whether a session took place: /outcome SESSION completed|noshow"))
@@ -481,7 +485,7 @@ async def outcome(ctx: Ctx, args: list[str]) -> None:
         await _learner_outcome(ctx, session, answer)
 
 
-async def _mentor_outcome(ctx: Ctx, session: MentorSession, answer: str) -> None:
+async def _mentor_outcome(ctx: Ctx, session: MentorSession, answer: SessionStatus) -> None:
     if session.mentor_outcome is not None:
         raise BadInput(_("You already answered for session #{id}.", id=session.id))
     session.mentor_outcome = answer
@@ -528,7 +532,7 @@ async def _mentor_outcome(ctx: Ctx, session: MentorSession, answer: str) -> None
     )
 
 
-async def _learner_outcome(ctx: Ctx, session: MentorSession, answer: str) -> None:
+async def _learner_outcome(ctx: Ctx, session: MentorSession, answer: SessionStatus) -> None:
     if session.learner_outcome is not None:
         raise BadInput(_("You already answered for session #{id}.", id=session.id))
     session.learner_outcome = answer
