@@ -16,7 +16,7 @@ from bot.core import states
 
 ROOT = Path(__file__).resolve().parent.parent
 
-TYPES: dict[str, Any] = {
+TYPES: dict[states.Entity, Any] = {
     "order": states.OrderStatus,
     "enrollment": states.EnrollmentStatus,
     "request": states.RequestStatus,
@@ -48,10 +48,10 @@ def test_every_machine_has_a_type_and_a_name() -> None:
 
 
 @pytest.mark.parametrize("entity", sorted(TYPES))
-def test_a_table_names_exactly_the_states_of_its_type(entity: str) -> None:
+def test_a_table_names_exactly_the_states_of_its_type(entity: states.Entity) -> None:
     """Every state a table mentions is a member of the machine's type, and every member of the
     type has its row in the table (a final state's row allows no move)."""
-    table = states.MACHINES[entity]  # type: ignore[index]
+    table = states.MACHINES[entity]
     mentioned = set(table).union(*table.values())
     members = set(get_args(TYPES[entity]))
     assert mentioned <= members, f"not in the {entity} type: {mentioned - members}"

@@ -107,9 +107,7 @@ def can_advance(entity: Entity, current: str, target: str) -> bool:
 
 
 @overload
-def advance(
-    entity: Literal["order"], row: HasStatus[OrderStatus], target: OrderStatus
-) -> None: ...
+def advance(entity: Literal["order"], row: HasStatus[OrderStatus], target: OrderStatus) -> None: ...
 @overload
 def advance(
     entity: Literal["enrollment"], row: HasStatus[EnrollmentStatus], target: EnrollmentStatus

@@ -392,9 +392,7 @@ async def open_offers(uow: UnitOfWork, request_id: int) -> list[RequestOffer]:
     return list(rows.scalars())
 
 
-async def close_round(
-    uow: UnitOfWork, request: MentorshipRequest, status: OfferStatus
-) -> None:
+async def close_round(uow: UnitOfWork, request: MentorshipRequest, status: OfferStatus) -> None:
     for offer in await open_offers(uow, request.id):
         offer.status = status
 
