@@ -34,7 +34,7 @@ OfferStatus: TypeAlias = Literal[
 ]
 SessionStatus: TypeAlias = Literal["scheduled", "completed", "cancelled", "no_show"]
 MentorStatus: TypeAlias = Literal["pending", "approved", "suspended"]
-# Courses and lessons share one machine: shown to learners, or put away by an admin.
+# The states of courses and lessons alike: shown to learners, or put away by an admin.
 ShelfStatus: TypeAlias = Literal["active", "archived"]
 
 Entity: TypeAlias = Literal[
