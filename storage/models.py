@@ -27,6 +27,16 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from bot.core.states import (
+    EnrollmentStatus,
+    MentorStatus,
+    OfferStatus,
+    OrderStatus,
+    RequestStatus,
+    SessionStatus,
+    ShelfStatus,
+)
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime
@@ -122,7 +132,7 @@ class Course(Base):
     currency: Mapped[str] = mapped_column(String(3))
     sessions_included: Mapped[int] = mapped_column(Integer)
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[ShelfStatus] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime]
     # The price in Telegram Stars (XTR, whole stars); None: not sold for Stars.
     price_stars: Mapped[int | None] = mapped_column(Integer)
@@ -139,7 +149,7 @@ class Order(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[OrderStatus] = mapped_column(String(16), default="pending")
     amount_minor: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     provider: Mapped[str | None] = mapped_column(String(16))
@@ -177,7 +187,7 @@ class Enrollment(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"))
     credits_remaining: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[EnrollmentStatus] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime]
 
 
@@ -185,7 +195,7 @@ class MentorProfile(Base):
     __tablename__ = "mentor_profiles"
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[MentorStatus] = mapped_column(String(16), default="pending")
     languages: Mapped[list[str]] = mapped_column(JSON, default=list)
     capacity: Mapped[int] = mapped_column(Integer, default=3)
     bio: Mapped[str] = mapped_column(Text, default="")
@@ -226,7 +236,7 @@ class MentorshipRequest(Base):
     goals: Mapped[str] = mapped_column(Text)
     level: Mapped[int] = mapped_column(Integer)
     preferred_times: Mapped[list[str]] = mapped_column(JSON, default=list)
-    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    status: Mapped[RequestStatus] = mapped_column(String(16), default="open", index=True)
     mentor_id: Mapped[int | None] = mapped_column(ForeignKey("mentor_profiles.id"))
     offer_round: Mapped[int] = mapped_column(Integer, default=0)
     offer_expires_at: Mapped[datetime | None]
@@ -242,7 +252,7 @@ class RequestOffer(Base):
     request_id: Mapped[int] = mapped_column(ForeignKey("mentorship_requests.id"), primary_key=True)
     mentor_id: Mapped[int] = mapped_column(ForeignKey("mentor_profiles.id"), primary_key=True)
     offer_round: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="offered")
+    status: Mapped[OfferStatus] = mapped_column(String(16), default="offered")
     explanation: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime]
 
@@ -273,7 +283,7 @@ class MentorSession(Base):
     start_at: Mapped[datetime]
     duration_minutes: Mapped[int] = mapped_column(Integer)
     meeting_link: Mapped[str] = mapped_column(String(300))
-    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    status: Mapped[SessionStatus] = mapped_column(String(16), default="scheduled")
     created_at: Mapped[datetime]
     # Who did not come, for a no_show: "learner" or "mentor".
     no_show_by: Mapped[str | None] = mapped_column(String(16))
@@ -388,7 +398,7 @@ class Lesson(Base):
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text, default="")
     links: Mapped[list[str]] = mapped_column(JSON, default=list)
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[ShelfStatus] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime]
 
 

@@ -223,12 +223,16 @@ async def merge_accounts(uow: UnitOfWork, keep: User, gone: User, now: datetime)
         if table.name == User.__tablename__:
             continue
         others = [c for c in table.primary_key.columns if c is not column]
-        moved = await run(select(*others or [literal(1)]).where(column == gone.id))
+        picked: list[Any] = list(others) or [literal(1)]
+        moved = await run(select(*picked).where(column == gone.id))
         for row in moved:
-            key = json.dumps({c.name: _plain(v) for c, v in zip(others, row, strict=False)})
+            row_key = json.dumps({c.name: _plain(v) for c, v in zip(others, row, strict=False)})
             uow.add(
                 MergedRow(
-                    merge_id=merge.id, table_name=table.name, column_name=column.name, row_key=key
+                    merge_id=merge.id,
+                    table_name=table.name,
+                    column_name=column.name,
+                    row_key=row_key,
                 )
             )
         await run(update(table).where(column == gone.id).values({column.key: keep.id}))

@@ -170,12 +170,12 @@ async def violations(uow: UnitOfWork) -> list[str]:
                 f"enrollment {enrollment_id}: {left} left of {granted.get(enrollment_id, 0)}"
             )
     for session_id, amount in earned.items():
-        order_id = earned_from.get(session_id)
+        source = earned_from.get(session_id)
         if amount < 0:
             found.append(f"session {session_id}: earnings {amount} below zero")
-        unpaid = order_id is not None and (
-            paid.get(order_id, 0) <= 0 or refunded.get(order_id, 0) >= paid.get(order_id, 0)
+        unpaid = source is not None and (
+            paid.get(source, 0) <= 0 or refunded.get(source, 0) >= paid.get(source, 0)
         )
         if unpaid and amount > 0:
-            found.append(f"session {session_id}: earns from order {order_id}, not paid")
+            found.append(f"session {session_id}: earns from order {source}, not paid")
     return found

@@ -3,6 +3,11 @@
 Every status change in the core goes through `advance`, so a move that is not listed here is
 refused with `TransitionRefused` whatever code path asked for it.
 
+Each machine's states are a `Literal` type, and its table is keyed by it: the models' `status`
+columns carry the same type, so a misspelt status (`advance("order", order, "payed")`,
+`order.status = "payed"`) fails `mypy --strict` instead of waiting for a test or a user to
+find it.
+
 Beyond the foundation's sketch, a request may be `waitlisted` (nobody could take it now; it is
 offered again when a mentor frees capacity) and a mentor profile starts `pending` until an admin
 approves it.
@@ -10,46 +15,81 @@ approves it.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol, TypeAlias, TypeVar, overload
 
 from bot.core.errors import TransitionRefused
 
-ORDER = {
-    "pending": {"paid", "expired", "cancelled"},
-    "paid": {"refunded"},
-    "refunded": set(),
+OrderStatus: TypeAlias = Literal["pending", "paid", "refunded", "expired", "cancelled"]
+EnrollmentStatus: TypeAlias = Literal["active", "revoked"]
+RequestStatus: TypeAlias = Literal[
+    "open", "offered", "waitlisted", "accepted", "expired", "cancelled"
+]
+# One mentor's offer of one request: `won` by the mentor who accepted, `taken` for the others
+# of that round, `withdrawn` when the mentor filled up, `cancelled` with the request. Offers
+# have no `id` of their own (request and mentor are the key), so bot.mentoring.offers sets
+# their status directly; the type still checks every value it sets.
+OfferStatus: TypeAlias = Literal[
+    "offered", "won", "declined", "taken", "withdrawn", "expired", "cancelled"
+]
+SessionStatus: TypeAlias = Literal["scheduled", "completed", "cancelled", "no_show"]
+MentorStatus: TypeAlias = Literal["pending", "approved", "suspended"]
+# The states of courses and lessons alike: shown to learners, or put away by an admin.
+ShelfStatus: TypeAlias = Literal["active", "archived"]
+
+Entity: TypeAlias = Literal[
+    "order", "enrollment", "request", "offer", "session", "mentor", "course", "lesson"
+]
+
+S = TypeVar("S", bound=str)
+Table: TypeAlias = Mapping[S, frozenset[S]]
+
+ORDER: Table[OrderStatus] = {
+    "pending": frozenset({"paid", "expired", "cancelled"}),
+    "paid": frozenset({"refunded"}),
+    "refunded": frozenset(),
     # A Telegram Stars payment made before the order expired but reported after
     # (bot.providers.stars.payment).
-    "expired": {"paid"},
-    "cancelled": set(),
+    "expired": frozenset({"paid"}),
+    "cancelled": frozenset(),
 }
-ENROLLMENT = {"active": {"revoked"}, "revoked": set()}
-REQUEST = {
-    "open": {"offered", "waitlisted", "cancelled"},
-    "offered": {"offered", "accepted", "waitlisted", "expired", "cancelled"},
-    "waitlisted": {"offered", "cancelled", "expired"},
-    "accepted": set(),
-    "expired": set(),
-    "cancelled": set(),
+ENROLLMENT: Table[EnrollmentStatus] = {"active": frozenset({"revoked"}), "revoked": frozenset()}
+REQUEST: Table[RequestStatus] = {
+    "open": frozenset({"offered", "waitlisted", "cancelled"}),
+    "offered": frozenset({"offered", "accepted", "waitlisted", "expired", "cancelled"}),
+    "waitlisted": frozenset({"offered", "cancelled", "expired"}),
+    "accepted": frozenset(),
+    "expired": frozenset(),
+    "cancelled": frozenset(),
 }
-SESSION = {
-    "scheduled": {"completed", "cancelled", "no_show"},
-    "completed": set(),
-    "cancelled": set(),
-    "no_show": set(),
+OFFER: Table[OfferStatus] = {
+    "offered": frozenset({"won", "declined", "taken", "withdrawn", "expired", "cancelled"}),
+    "won": frozenset(),
+    "declined": frozenset(),
+    "taken": frozenset(),
+    "withdrawn": frozenset(),
+    "expired": frozenset(),
+    "cancelled": frozenset(),
 }
-MENTOR = {
-    "pending": {"approved"},
-    "approved": {"suspended"},
-    "suspended": {"approved"},
+SESSION: Table[SessionStatus] = {
+    "scheduled": frozenset({"completed", "cancelled", "no_show"}),
+    "completed": frozenset(),
+    "cancelled": frozenset(),
+    "no_show": frozenset(),
 }
-COURSE = {"active": {"archived"}, "archived": {"active"}}
-LESSON = {"active": {"archived"}, "archived": {"active"}}
+MENTOR: Table[MentorStatus] = {
+    "pending": frozenset({"approved"}),
+    "approved": frozenset({"suspended"}),
+    "suspended": frozenset({"approved"}),
+}
+COURSE: Table[ShelfStatus] = {"active": frozenset({"archived"}), "archived": frozenset({"active"})}
+LESSON: Table[ShelfStatus] = {"active": frozenset({"archived"}), "archived": frozenset({"active"})}
 
-MACHINES: dict[str, dict[str, set[str]]] = {
+MACHINES: Mapping[Entity, Table[Any]] = {
     "order": ORDER,
     "enrollment": ENROLLMENT,
     "request": REQUEST,
+    "offer": OFFER,
     "session": SESSION,
     "mentor": MENTOR,
     "course": COURSE,
@@ -57,17 +97,42 @@ MACHINES: dict[str, dict[str, set[str]]] = {
 }
 
 
-class HasStatus(Protocol):
+class HasStatus(Protocol[S]):
     id: int
-    status: str
+    status: S
 
 
-def can_advance(entity: str, current: str, target: str) -> bool:
-    return target in MACHINES[entity].get(current, set())
+def can_advance(entity: Entity, current: str, target: str) -> bool:
+    return target in MACHINES[entity].get(current, frozenset())
 
 
-def advance(entity: str, row: HasStatus, target: str) -> None:
-    """Move `row` to `target`, or raise `TransitionRefused` naming both states."""
+@overload
+def advance(entity: Literal["order"], row: HasStatus[OrderStatus], target: OrderStatus) -> None: ...
+@overload
+def advance(
+    entity: Literal["enrollment"], row: HasStatus[EnrollmentStatus], target: EnrollmentStatus
+) -> None: ...
+@overload
+def advance(
+    entity: Literal["request"], row: HasStatus[RequestStatus], target: RequestStatus
+) -> None: ...
+@overload
+def advance(
+    entity: Literal["session"], row: HasStatus[SessionStatus], target: SessionStatus
+) -> None: ...
+@overload
+def advance(
+    entity: Literal["mentor"], row: HasStatus[MentorStatus], target: MentorStatus
+) -> None: ...
+@overload
+def advance(
+    entity: Literal["course", "lesson"], row: HasStatus[ShelfStatus], target: ShelfStatus
+) -> None: ...
+def advance(entity: Entity, row: HasStatus[Any], target: str) -> None:
+    """Move `row` to `target`, or raise `TransitionRefused` naming both states.
+
+    One overload per machine ties the entity's name to its row's and target's status type.
+    """
     if not can_advance(entity, row.status, target):
         raise TransitionRefused(entity, row.id, row.status, target)
     row.status = target

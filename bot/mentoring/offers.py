@@ -19,7 +19,7 @@ from bot.config import Config
 from bot.core.i18n import Lines, When, _
 from bot.core.outbox import enqueue, tell_admins
 from bot.core.replies import Choice, Say
-from bot.core.states import advance
+from bot.core.states import OfferStatus, advance
 from bot.learning.courses import course_title
 from bot.matching import (
     MentorCandidate,
@@ -392,7 +392,7 @@ async def open_offers(uow: UnitOfWork, request_id: int) -> list[RequestOffer]:
     return list(rows.scalars())
 
 
-async def close_round(uow: UnitOfWork, request: MentorshipRequest, status: str) -> None:
+async def close_round(uow: UnitOfWork, request: MentorshipRequest, status: OfferStatus) -> None:
     for offer in await open_offers(uow, request.id):
         offer.status = status
 

@@ -14,6 +14,7 @@ from typing import NamedTuple
 from sqlalchemy import func, select
 
 from bot.config import Config
+from bot.core.states import MentorStatus
 from storage.models import (
     Course,
     Enrollment,
@@ -90,7 +91,7 @@ class Records:
     requests: list[RequestRec]
     enrollments: list[EnrollmentRec]
     courses: list[tuple[int, str, str, int]]  # id, slug, title, active lessons
-    mentors: list[tuple[int, str, str]]  # id, name, status
+    mentors: list[tuple[int, str, MentorStatus]]  # id, name, status
 
     @property
     def since(self) -> datetime:

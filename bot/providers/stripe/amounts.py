@@ -21,20 +21,22 @@ class NotPayableByCard(ValueError):
     """An amount Stripe cannot charge in that currency (a three-decimal amount not ending in 0)."""
 
 
-def _shift(currency: str) -> int:
+def _factor(currency: str) -> int:
+    """What an ISO 4217 amount is multiplied by for Stripe (1, or 100 for ISK and HUF)."""
     code = currency.upper()
-    return STRIPE_DIGITS.get(code, minor_digits(code)) - minor_digits(code)
+    shift: int = STRIPE_DIGITS.get(code, minor_digits(code)) - minor_digits(code)
+    return int(10**shift)
 
 
 def to_stripe(amount_minor: int, currency: str) -> int:
     """What to send Stripe for `amount_minor` of `currency`."""
     if currency.upper() in THREE_DECIMAL and amount_minor % 10:
         raise NotPayableByCard(currency)
-    return amount_minor * 10 ** _shift(currency)
+    return amount_minor * _factor(currency)
 
 
 def from_stripe(amount: int, currency: str) -> int | None:
     """An amount Stripe reports, in ISO 4217 minor units; None when it is not a whole number of
     them (ISK 150 is 1.50 krónur), which no order's price can be."""
-    whole, rest = divmod(amount, 10 ** _shift(currency))
+    whole, rest = divmod(amount, _factor(currency))
     return None if rest else whole
