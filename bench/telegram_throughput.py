@@ -14,9 +14,11 @@ control (the 30 msg/s limit would otherwise be all that is measured):
 Throughput: every user has sent /start once (not timed); then N updates, a mix of /start,
 /courses and presses of the "Browse courses" button (40 %), from many users, are queued at
 once; the figure is N over the time until every one was answered (a sendMessage back).
-Latency: updates offered at a fixed 100/s, each user's next one well after their last; an
-update's latency runs from when it is queued at the fake to when its answer reaches the fake
-(getUpdates pick-up, handling, the reply's HTTP call).
+Latency: updates offered at a fixed rate (50/s, the target's; --offered), each user's next one
+well after their last; an update's latency runs from when it is queued at the fake to when its
+answer reaches the fake (getUpdates pick-up, handling, the reply's HTTP call).
+CPU: the bot process's CPU seconds (all threads) over all three phases, per update handled;
+on a shared machine it varies much less than the wall-clock figures.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import random
 import statistics
 import sys
@@ -57,7 +60,7 @@ from storage.migrate import upgrade
 from tests.fakes.fake_telegram import TOKEN, FakeTelegram
 
 CONCURRENCY = 16  # [telegram] concurrent_updates by default; --concurrency
-OFFERED_PER_SECOND = 100
+OFFERED_PER_SECOND = 50  # --offered
 LATENCY_UPDATES = 1000
 
 
@@ -150,7 +153,10 @@ def next_update(
     return fake.text_update(who, "/start" if roll < 0.7 else "/courses")
 
 
-async def measure(fake: FakeTelegram, n_updates: int, n_users: int, seed: int) -> dict[str, float]:
+async def measure(
+    fake: FakeTelegram, n_updates: int, n_users: int, seed: int, rate: tuple[int, int]
+) -> dict[str, float]:
+    offered, latency_updates = rate
     rng = random.Random(seed)
     users = [user(i) for i in range(n_users)]
     # Warm-up: every user says /start once; remember their "Browse courses" button.
@@ -178,15 +184,15 @@ async def measure(fake: FakeTelegram, n_updates: int, n_users: int, seed: int) -
     start = len(fake.calls)
     pushed: list[tuple[int, float]] = []
     began = time.perf_counter()
-    for i in range(LATENCY_UPDATES):
-        target = began + i / OFFERED_PER_SECOND
+    for i in range(latency_updates):
+        target = began + i / offered
         delay = target - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         who = users[i % n_users]
         await fake.push(next_update(fake, rng, who, data.get(who["id"])))
         pushed.append((who["id"], time.perf_counter()))
-    await wait_until(lambda: answered_since(fake, start) >= LATENCY_UPDATES)
+    await wait_until(lambda: answered_since(fake, start) >= latency_updates)
     replies: dict[int, list[float]] = {}
     for c in fake.calls[start:]:
         if c.method == "sendMessage" and c.status == 200:
@@ -210,7 +216,9 @@ async def wait_until(done: Callable[[], bool]) -> None:
         await asyncio.sleep(0.002)
 
 
-def fake_process(conn: Connection, n_updates: int, n_users: int, seed: int) -> None:
+def fake_process(
+    conn: Connection, n_updates: int, n_users: int, seed: int, rate: tuple[int, int]
+) -> None:
     """The harness, in a process of its own: the fake Bot API and the load it offers."""
 
     async def serve() -> None:
@@ -218,7 +226,7 @@ def fake_process(conn: Connection, n_updates: int, n_users: int, seed: int) -> N
         fake = FakeTelegram()
         conn.send(await fake.start())
         await loop.run_in_executor(None, conn.recv)  # the bot is polling
-        conn.send(await measure(fake, n_updates, n_users, seed))
+        conn.send(await measure(fake, n_updates, n_users, seed, rate))
         await loop.run_in_executor(None, conn.recv)  # the bot has stopped
         await fake.stop()
 
@@ -233,7 +241,8 @@ async def run(n_updates: int, n_users: int, seed: int) -> None:
         for name in ("echo", "mentorbot"):
             ours, theirs = multiprocessing.get_context("spawn").Pipe()
             harness = multiprocessing.get_context("spawn").Process(
-                target=fake_process, args=(theirs, n_updates, n_users, seed)
+                target=fake_process,
+                args=(theirs, n_updates, n_users, seed, (OFFERED_PER_SECOND, LATENCY_UPDATES)),
             )
             harness.start()
             url = await loop.run_in_executor(None, ours.recv)
@@ -241,8 +250,11 @@ async def run(n_updates: int, n_users: int, seed: int) -> None:
                 stop = await echo_bot(url)
             else:
                 stop = await full_stack(url, tmp, handle_ms)
+            cpu_before = time.process_time()
             ours.send("go")
             results[name] = await loop.run_in_executor(None, ours.recv)
+            handled = n_users + n_updates + LATENCY_UPDATES
+            results[name]["cpu_ms"] = (time.process_time() - cpu_before) * 1000 / handled
             await stop()
             ours.send("stop")
             await loop.run_in_executor(None, harness.join)
@@ -252,12 +264,16 @@ async def run(n_updates: int, n_users: int, seed: int) -> None:
         f"{OFFERED_PER_SECOND}/s; {CONCURRENCY} updates at once; SQLite; fake Bot API in "
         "a separate process"
     )
-    print(f"{'':12}{'updates/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"{'':12}{'updates/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'CPU ms/update':>15}")
     for name, r in (("echo (PTB)", echo), ("mentorbot", full)):
-        print(f"{name:12}{r['throughput']:>12.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}")
+        print(
+            f"{name:12}{r['throughput']:>12.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}"
+            f"{r['cpu_ms']:>15.2f}"
+        )
     print(
         f"ratio mentorbot/echo: {full['throughput'] / echo['throughput']:.2f} (target >= 0.6); "
-        f"mentorbot p99 {full['p99']:.1f} ms (target < 50)"
+        f"mentorbot p99 {full['p99']:.1f} ms (target < 50); CPU ratio echo/mentorbot "
+        f"{echo['cpu_ms'] / full['cpu_ms']:.2f}; load average {os.getloadavg()[0]:.1f}"
     )
     handle_ms.sort()
     print(
@@ -272,8 +288,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
+    parser.add_argument("--offered", type=int, default=OFFERED_PER_SECOND, help="updates/s")
+    parser.add_argument("--latency-updates", type=int, default=LATENCY_UPDATES)
     args = parser.parse_args()
     globals()["CONCURRENCY"] = args.concurrency
+    globals()["OFFERED_PER_SECOND"] = args.offered
+    globals()["LATENCY_UPDATES"] = args.latency_updates
     asyncio.run(run(args.updates, args.users, args.seed))
 
 

@@ -185,11 +185,13 @@ async def _shell(config: Config, name: str, role: str | None, demo: bool) -> int
         await seed_demo(app)
     chat = ConsoleChat(app, lambda text: print(text, flush=True), name)
     timers = Timers(app)
-    await timers.start()
     await chat.become(name, role)
     print("Type /help. /as NAME [learner|mentor|admin] switches user; Ctrl-D quits.", flush=True)
     loop = asyncio.get_running_loop()
     try:
+        # After the prompt: the first sweep catches up on what fell due while the bot was
+        # down, and the user can read and type meanwhile (its notices print when sent).
+        await timers.start()
         while True:
             line = await loop.run_in_executor(None, sys.stdin.readline)
             if not line:

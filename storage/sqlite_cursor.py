@@ -4,7 +4,8 @@ aiosqlite runs each sqlite3 call on its own thread and SQLAlchemy's adapter awai
 them per statement (open a cursor, execute, fetch, close). Each hop wakes the event loop
 through a pipe, so on SQLite a message's handful of statements cost more in hops than in
 SQL: this cursor executes, fetches and closes in one call on aiosqlite's thread, which cut
-the core's CPU per update by about a third (see README, "Measured").
+the core's CPU per update by about a third (see README, "Measured"). For the same reason the
+connection skips the pool's reset-on-return rollback when no transaction is open.
 
 It leans on SQLAlchemy's asyncio adapter classes (`AsyncAdapt_dbapi_cursor`), which are not
 public API; pyproject.toml pins SQLAlchemy's minor version for that reason, and every SQLite
@@ -100,6 +101,15 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneHopCursor
+
+    def rollback(self) -> None:
+        """No hop when no transaction is open: the pool rolls back every connection it takes
+        back, and ours come back committed or already rolled back, so that hop did nothing
+        but wait for a thread (one per transaction; about a tenth of an update's hops)."""
+        conn = self._connection._connection
+        if conn is not None and not conn.in_transaction:
+            return
+        super().rollback()
 
 
 def use_one_hop_cursors(dbapi_connection: Any) -> None:

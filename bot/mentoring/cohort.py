@@ -26,7 +26,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from bot.config import MatchingSection
 from bot.matching import DEFAULT_PARAMS, MentorCandidate, MentorPool, Ranked, RequestNeeds
@@ -165,6 +164,9 @@ def _optimal(problem: _Problem) -> CohortPlan:
     )
     feasible = problem.feasible[:, column_mentor]
     value = np.where(feasible, problem.score[:, column_mentor] + load, 0.0)
+    # Imported on use: scipy.optimize takes most of a second to load, and only /cohort needs it.
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(value, maximize=True)
     keep = feasible[rows, cols]
     return problem.plan(

@@ -10,11 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import Marketplace
 from bot.config import Config
 from bot.core.clock import Clock, ScaledClock, SystemClock
-from bot.core.web import WebServer
 from bot.payments import DemoPayments, PaymentProvider
 from bot.providers.stars.payment import StarsPayments
 from storage.db import autovacuum_off, create_engine
-from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +35,8 @@ async def build_marketplace(
 ) -> Marketplace:
     engine = create_engine(config.database_url(), pool_size=config.storage.pool_size)
     if config.storage.auto_migrate if migrate is None else migrate:
+        from storage.migrate import upgrade  # Alembic loads slowly; a bot that migrates needs it
+
         await upgrade(engine)
     if clock is None:
         start = config.clock.start_instant()
@@ -75,6 +75,8 @@ def configured_services(config: Config, app: Marketplace) -> list[Service]:
     Each platform adds itself here when its section is configured (token present), so that
     `mentorbot run` needs no flags.
     """
+    from bot.core.web import WebServer  # aiohttp: only when something is served
+
     services: list[Service] = []
     web = WebServer(config.web.host, config.web.port)
     if config.telegram.token:

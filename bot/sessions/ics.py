@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from icalendar import Calendar, Event
-
 from bot.core.replies import Attachment
 
 PRODID = "-//mentorbot//sessions//EN"
@@ -21,6 +19,8 @@ def session_invite(
     sequence: int = 0,
 ) -> Attachment:
     """One VEVENT in UTC; `sequence` grows on each reschedule so calendars update the event."""
+    from icalendar import Calendar, Event  # on use: only a booking needs it
+
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
