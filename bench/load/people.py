@@ -446,16 +446,18 @@ class People:
     async def _confirm_session(self, who: dict[str, Any], followup: Call) -> None:
         sid = argument(followup, "/outcome ")
         rate = f"/rate {sid} "
-        _i, reply = await self.press(
+        i, _reply = await self.press(
             who,
             followup,
             f"/outcome {sid} completed",
             lambda c: offers(rate)(c) or plain_reply(c),
             "completed",
         )
-        if not offers(rate)(reply):  # answered before (a redelivered update)
+        # A notice without buttons may come first; the reply to rate the learner is in the chat.
+        prompt = next((c for _t, c in self.tg.chat(who["id"])[i:] if offers(rate)(c)), None)
+        if prompt is None:  # answered before (a redelivered update)
             return
-        await self.press(who, reply, f"{rate}4", None, "rate learner")
+        await self.press(who, prompt, f"{rate}4", None, "rate learner")
         await self.say(who, "/skip", None, "skip comment")
 
 
