@@ -158,7 +158,7 @@ class People:
     ) -> tuple[int, Call]:
         """Deliver an update from `who` and find the reply it must have produced: the first
         message matching `expect`; with None, the first message sent while the update was
-        handled (or, kept for later, the next one without buttons)."""
+        handled, preferring one without buttons (or, kept for later, the next such one)."""
         chat = who["id"]
         if self.s.think:
             await asyncio.sleep(self.rng.uniform(0.5, 1.5) * self.s.think)
@@ -168,8 +168,10 @@ class People:
         after = len(self.tg.chat(chat))
         window = [(i, c) for i, (_t, c) in enumerate(self.tg.chat(chat)[before:after], before)]
         found: tuple[int, Call] | None
-        if expect is None and any(is_message(c) for _i, c in window):
-            found = next((i, c) for i, c in window if is_message(c))
+        replies = [(i, c) for i, c in window if is_message(c)]
+        if expect is None and replies:
+            # Notices sent meanwhile (a new offer to a mentor) have buttons; most replies don't.
+            found = next(((i, c) for i, c in replies if plain_reply(c)), replies[0])
         else:
             found = await self.tg.wait_chat(chat, before, expect or plain_reply, wait)
         if "callback_query" in update:
