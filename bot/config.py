@@ -179,6 +179,8 @@ class TelegramSection:
     # This process's share of Telegram's overall limit for one bot (about 30 messages/s).
     # Processes sharing a token each throttle alone: give each 30 / their number.
     messages_per_second: int = 30
+    # False: no rate limiter at all (benchmarks against a fake Bot API; never in production).
+    flood_control: bool = True
     # Updates handled at once (one user's updates are always handled in order).
     concurrent_updates: int = 16
     # Stars reconciliation (at start-up and then every interval; 0: off): fulfil the Stars

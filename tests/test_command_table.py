@@ -17,9 +17,9 @@ import bot.handlers  # noqa: F401  (registers every command)
 from bot.context import Ctx
 from bot.core.i18n import Lines, Msg, _
 from bot.handlers.registry import COMMANDS, Arg, Command, Sub, choice, command, number
-from tests.conftest import AppFactory
 from tests.fakes.fake_discord import DiscordBot, FakeDiscord, discord_config
 from tests.fakes.fake_telegram import FakeTelegram, StartBot
+from tests.support import AppFactory
 
 DISCORD_NAME = re.compile(r"[-_a-z0-9]{1,32}")
 TELEGRAM_NAME = re.compile(r"[_a-z0-9]{1,32}")

@@ -87,6 +87,16 @@ def test_environment_overrides_and_names_bad_values() -> None:
         config_from_mapping({}, env={"MENTORBOT_STORAGE_POOL_SIZE": "many"})
 
 
+def test_flood_control_switch_comes_from_the_environment() -> None:
+    """`MENTORBOT_TELEGRAM_FLOOD_CONTROL=false` turns Telegram flood control off; on by
+    default, and a value that is not a yes or no is refused by name."""
+    assert config_from_mapping({}).telegram.flood_control is True
+    env = {"MENTORBOT_TELEGRAM_FLOOD_CONTROL": "false"}
+    assert config_from_mapping({}, env).telegram.flood_control is False
+    with pytest.raises(ConfigError, match="MENTORBOT_TELEGRAM_FLOOD_CONTROL must be true or"):
+        config_from_mapping({}, {"MENTORBOT_TELEGRAM_FLOOD_CONTROL": "maybe"})
+
+
 def test_secret_never_prints() -> None:
     """A Secret hides its value in str, repr and f-strings, and reveals it only on request."""
     token = Secret("123456:ABCDEF")

@@ -1,4 +1,4 @@
-"""The load and fault test, small: bench/load.py's scenario with tens of people on two processes.
+"""The load and fault test, small: bench/load's scenario with tens of people on two processes.
 
 Two `mentorbot run` OS processes share a fresh PostgreSQL database, with Telegram in webhook
 mode against the fake Bot API and Stripe against the fake Stripe API (both in this process) and

@@ -251,6 +251,24 @@ async def test_mentorbot_run_starts_telegram_when_a_token_is_set(
     assert "stars" not in [p.name for p in plain.payments]
 
 
+async def test_flood_control_can_be_switched_off_for_benchmarks(
+    make_app: AppFactory, fake: FakeTelegram
+) -> None:
+    """`mentorbot run` throttles with the configured `FloodControl`; with `[telegram]
+    flood_control = false` (what bench/load sets) it builds no rate limiter and sends at once."""
+
+    def limiter_of(services: list[object]) -> object:
+        (service,) = [s for s in services if isinstance(s, TelegramService)]
+        return service.application.bot.rate_limiter
+
+    on = await make_app(telegram_config(fake, telegram={"messages_per_second": 12}))
+    limiter = limiter_of(configured_services(on.config, on))
+    assert isinstance(limiter, FloodControl)
+    assert limiter._base_limiter is not None and limiter._base_limiter.max_rate == 12
+    off = await make_app(telegram_config(fake, telegram={"flood_control": False}))
+    assert limiter_of(configured_services(off.config, off)) is None
+
+
 async def test_a_backlog_waits_for_the_sweep_and_keeps_each_chats_order(
     start_bot: StartBot, fake: FakeTelegram
 ) -> None:

@@ -28,8 +28,11 @@ MAX_IDLE_LIMITERS = 1024
 
 def configured_flood_control(
     tg: TelegramSection, per_chat_burst: int = PER_CHAT_BURST
-) -> FloodControl:
-    """The limiter `[telegram]` asks for."""
+) -> FloodControl | None:
+    """The limiter `[telegram]` asks for; None when `flood_control = false`, so a benchmark
+    measures the processes rather than the limiter."""
+    if not tg.flood_control:
+        return None
     return FloodControl(tg.max_retries, per_chat_burst, messages_per_second=tg.messages_per_second)
 
 
