@@ -72,6 +72,7 @@ async def full_stack(url: str, tmp: str, handle_ms: list[float]) -> Callable[[],
                 "token": TOKEN,
                 "base_url": url,
                 "concurrent_updates": CONCURRENCY,
+                "flood_control": False,
             },
             "logging": {"level": "ERROR"},
         }
@@ -90,7 +91,7 @@ async def full_stack(url: str, tmp: str, handle_ms: list[float]) -> Callable[[],
             handle_ms.append((time.perf_counter() - began) * 1000)
 
     app.handle = timed  # type: ignore[method-assign]
-    service = TelegramService(config, app, flood_control=False)
+    service = TelegramService(config, app)
     await service.start()
 
     async def stop() -> None:

@@ -92,14 +92,12 @@ class TelegramService:
         web: WebServer | None = None,
         *,
         rate_limiter: BaseRateLimiter[Any] | None = None,
-        flood_control: bool = True,
     ) -> None:
-        """`rate_limiter` replaces the default `FloodControl`; `flood_control=False` sends
-        unthrottled (benchmarks only)."""
+        """`rate_limiter` replaces the limiter `[telegram] flood_control` asks for (tests)."""
         tg = config.telegram
         self.config = config
         self.app = app
-        if rate_limiter is None and flood_control:
+        if rate_limiter is None:
             rate_limiter = configured_flood_control(tg)
         self.application = build_application(tg, rate_limiter)
         self.codec = CallbackCodec(app, tg.token.reveal(), timedelta(days=tg.button_ttl_days))
