@@ -48,7 +48,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from bot.config import MatchingSection
-from bot.core.i18n import Msg, _
+from bot.core.i18n import Msg, _, ngettext
 
 MINUTES_PER_DAY = 1440
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
@@ -216,7 +216,7 @@ def explain(
     worked_before: bool = False,
 ) -> Msg:
     """The short "why this mentor" line: the facts, never the score (it means nothing to people)."""
-    topics = _("1 shared topic") if shared_topics == 1 else _("{n} shared topics", n=shared_topics)
+    topics = ngettext("{n} shared topic", "{n} shared topics", shared_topics)
     if overlap_minutes > 0:
         hours = f"{overlap_minutes / 60:.1f}".removesuffix(".0")
         overlap = _("{hours} h/week overlap", hours=hours)
@@ -224,10 +224,13 @@ def explain(
         overlap = _("no overlap with the preferred times")
     if rating_count == 0:
         stars = _("new mentor")
-    elif rating_count == 1:
-        stars = _("{rating}★ (1 rating)", rating=f"{rating:.1f}")
     else:
-        stars = _("{rating}★ ({count} ratings)", rating=f"{rating:.1f}", count=rating_count)
+        stars = ngettext(
+            "{rating}★ ({n} rating)",
+            "{rating}★ ({n} ratings)",
+            rating_count,
+            rating=f"{rating:.1f}",
+        )
     if worked_before:
         return _(
             "{topics} · {overlap} · {rating} · {history}",

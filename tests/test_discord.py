@@ -187,7 +187,7 @@ async def test_journey_buy_request_accept_in_channel_book_remind_rate(
     alice = fake.user("alice")
 
     sent = await buy_and_ask(fake, alice)
-    assert "Request #1 is out to 1 mentors" in sent["content"]
+    assert "Request #1 is out to 1 mentor." in sent["content"]
     assert sent["flags"] & EPHEMERAL  # replies in the guild are for the user alone
 
     post = await channel_post(fake)

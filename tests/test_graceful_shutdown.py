@@ -4,7 +4,7 @@ The Telegram adapter's HTTP client must outlive what still uses it: a webhook po
 handled and a batch of notices being delivered finish before it is closed. Closing it first
 failed their remaining sends ("This HTTPXRequest is not initialized!"): replies kept for later
 and notices sent again by another process, seen as duplicates by the load test
-(bench/load.py). Likewise a timer sweep in progress finishes instead of being cancelled
+(bench/load). Likewise a timer sweep in progress finishes instead of being cancelled
 half-way (APScheduler logged that as an error).
 """
 

@@ -100,7 +100,7 @@ async def test_refund_revokes_enrollment_and_cancels_future_sessions(market: Har
     await market.send("alice", f"/book {request_id}")
     await market.send("alice", "3")
     out = await market.send("admin", "/admin refund 1")
-    assert "Order #1 refunded; 1 future sessions cancelled." in out
+    assert "Order #1 refunded; 1 future session cancelled." in out
     assert "message for ada" in out and "course was refunded" in out
     assert "message for alice" in out and "Order #1 is refunded ($49.00)" in out
     async with market.app.new_uow() as uow:

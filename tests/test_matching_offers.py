@@ -130,7 +130,7 @@ async def test_history_and_explanations_reach_offers_and_the_cohort_command(
     assert "Nothing is sent yet." in out and "message for" not in out
 
     out = await h.send("admin", "/admin match-cohort apply")
-    assert "Offered 1 requests to their assigned mentors" in out, out
+    assert "Offered 1 request to its assigned mentor" in out, out
     assert "message for linus" in out and "Request #3 is no longer open to you" in out
     assert "message for mei" not in out  # mei already holds the offer
     assert "Request #3 is no longer open to you." in await h.send("linus", "/accept 3")

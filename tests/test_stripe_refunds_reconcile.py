@@ -38,7 +38,7 @@ async def test_admin_refund_calls_stripe_once_and_cancels_sessions(world: Stripe
     assert await world.count(MentorSession, MentorSession.status == "scheduled") == 1
 
     out = await world.h.send("admin", f"/admin refund {order_id}")
-    assert f"Order #{order_id} refunded; 1 future sessions cancelled." in out
+    assert f"Order #{order_id} refunded; 1 future session cancelled." in out
     [call] = world.fake.calls_to("POST", "/v1/refunds")
     assert call.params["payment_intent"] == paid["payment_intent"]
     assert call.idempotency_key == f"mentorbot-refund-{order_id}-{paid['payment_intent']}"

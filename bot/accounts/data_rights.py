@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from bot.config import Config
-from bot.core.i18n import _
+from bot.core.i18n import _, ngettext
 from bot.core.outbox import tell, tell_admins
 from bot.core.states import advance
 from bot.core.users import mentor_profile_of
@@ -317,11 +317,13 @@ async def _retire_profile(uow: UnitOfWork, profile: MentorProfile, now: datetime
     if left_behind:
         await tell_admins(
             uow,
-            _(
+            ngettext(
+                "Mentor #{id} deleted their account; {n} learner with sessions left needs "
+                "a new mentor.",
                 "Mentor #{id} deleted their account; {n} learners with sessions left need "
                 "a new mentor.",
+                left_behind,
                 id=profile.id,
-                n=left_behind,
             ),
             now,
         )

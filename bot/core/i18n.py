@@ -39,9 +39,16 @@ class Msg:
 
     msgid: str
     params: tuple[tuple[str, Any], ...] = ()
+    # A message with plural forms (`ngettext`): the English plural and the count that picks
+    # the form, by the reader's language's plural rule (English two forms, Chinese one).
+    plural: str | None = None
+    count: int = 0
 
     def render(self, lang: str, tz: str = "UTC") -> str:
-        text = translations(lang).gettext(self.msgid)
+        if self.plural is None:
+            text = translations(lang).gettext(self.msgid)
+        else:
+            text = translations(lang).ngettext(self.msgid, self.plural, self.count)
         if not self.params:
             return text
         values = {k: render_value(v, lang, tz) for k, v in self.params}
@@ -51,6 +58,12 @@ class Msg:
 def _(msgid: str, /, **params: Any) -> Msg:
     """Mark a message for extraction and bind its parameters."""
     return Msg(msgid, tuple(sorted(params.items())))
+
+
+def ngettext(singular: str, plural: str, n: int, /, **params: Any) -> Msg:
+    """A message whose wording depends on a count ("1 session", "4 sessions"); the count is
+    also its `{n}` parameter. Babel extracts it with both forms."""
+    return Msg(singular, tuple(sorted({"n": n, **params}.items())), plural, n)
 
 
 @dataclass(frozen=True)

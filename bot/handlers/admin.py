@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from bot.context import Ctx
 from bot.core.errors import STATUS_NAMES, BadInput, NotFound
-from bot.core.i18n import Lines, Localized, Money, When, _
+from bot.core.i18n import Lines, Localized, Money, When, _, ngettext
 from bot.core.money import MAX_MINOR, STARS, AmountError, example_amount, is_currency, parse_amount
 from bot.core.states import advance
 from bot.handlers.args import clip, need, need_int
@@ -334,10 +334,11 @@ async def _refund(ctx: Ctx, args: list[str]) -> None:
             )
             return
         ctx.say(
-            _(
+            ngettext(
+                "Order #{id} refunded; {n} future session cancelled.",
                 "Order #{id} refunded; {n} future sessions cancelled.",
+                revoked.cancelled,
                 id=order_id,
-                n=revoked.cancelled,
             )
         )
 

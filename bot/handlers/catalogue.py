@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from bot.context import Ctx
 from bot.core.errors import BadInput, NotFound, TransitionRefused
-from bot.core.i18n import Lines, Localized, Money, Msg, When, _
+from bot.core.i18n import Lines, Localized, Money, Msg, When, _, ngettext
 from bot.core.replies import Choice
 from bot.core.states import advance
 from bot.handlers.args import need, need_int
@@ -63,11 +63,12 @@ async def list_courses(ctx: Ctx, args: list[str]) -> None:
     for c in courses:
         choices.append(
             Choice(
-                _(
+                ngettext(
+                    "{title} — {price}, {n} session",
                     "{title} — {price}, {n} sessions",
+                    c.sessions_included,
                     title=course_title(c),
                     price=price(c),
-                    n=c.sessions_included,
                 ),
                 f"/course {c.slug}",
             )
@@ -81,12 +82,13 @@ async def list_courses(ctx: Ctx, args: list[str]) -> None:
 @command("course", _("Show one course: /course SLUG"), args=(SLUG,))
 async def show_course(ctx: Ctx, args: list[str]) -> None:
     course = await course_by_slug(ctx.uow, need(args, 0, "/course SLUG"))
-    detail = _(
+    detail = ngettext(
+        "{title}\n{description}\nPrice: {price} · {n} mentor session · topics: {topics}",
         "{title}\n{description}\nPrice: {price} · {n} mentor sessions · topics: {topics}",
+        course.sessions_included,
         title=course_title(course),
         description=Localized(course.description_en, course.description_zh),
         price=price(course),
-        n=course.sessions_included,
         topics=", ".join(course.topics) or "—",
     )
     ctx.say(
@@ -192,10 +194,11 @@ async def pay(ctx: Ctx, args: list[str]) -> None:
     course = await ctx.uow.get(Course, order.course_id)
     assert course is not None
     ctx.say(
-        _(
+        ngettext(
+            "Paid (demo — no money moved). {title} is yours, with {n} mentor session.",
             "Paid (demo — no money moved). {title} is yours, with {n} mentor sessions.",
+            enrollment.credits_remaining,
             title=course_title(course),
-            n=enrollment.credits_remaining,
         ),
         [Choice(_("Find a mentor"), f"/mentor {course.slug}")],
     )
@@ -233,10 +236,11 @@ async def my_courses(ctx: Ctx, args: list[str]) -> None:
     choices = []
     for enrollment, course in rows:
         lines.append(
-            _(
+            ngettext(
+                "{title}: {n} session left",
                 "{title}: {n} sessions left",
+                enrollment.credits_remaining,
                 title=course_title(course),
-                n=enrollment.credits_remaining,
             )
         )
         if enrollment.credits_remaining > 0:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bot.context import Ctx
 from bot.core.errors import BadInput
-from bot.core.i18n import Lines, Msg, _
+from bot.core.i18n import Lines, Msg, _, ngettext
 from bot.handlers.registry import admin_subcommand, choice
 from bot.matching import Ranked, RequestNeeds
 from bot.mentoring.cohort import CohortComparison, compare_cohort
@@ -113,9 +113,10 @@ async def match_cohort(ctx: Ctx, args: list[str]) -> None:
             ctx, by_id[a.request_id], a.ranked, learners[a.request_id], courses[a.request_id]
         )
     ctx.say(
-        _(
+        ngettext(
+            "Offered {n} request to its assigned mentor; they still accept or decline.",
             "Offered {n} requests to their assigned mentors; they still accept or decline.",
-            n=len(result.optimal.assignments),
+            len(result.optimal.assignments),
         )
     )
 

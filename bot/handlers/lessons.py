@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from bot.context import Ctx
 from bot.core import conversations
 from bot.core.errors import STATUS_NAMES, BadInput, NotFound
-from bot.core.i18n import Lines, Msg, When, _
+from bot.core.i18n import Lines, Msg, When, _, ngettext
 from bot.core.replies import Choice
 from bot.core.states import advance
 from bot.handlers.args import need, need_int
@@ -344,14 +344,14 @@ async def admin_lessons(ctx: Ctx, args: list[str]) -> None:
         ).one()
         lines.append(
             _(
-                "#{id} [{position}] {title} — {status}; {files} files, {links} links; "
+                "#{id} [{position}] {title} — {status}; {files}, {links}; "
                 "received by {received}; {rating}",
                 id=lesson.id,
                 position=lesson.position,
                 title=lesson.title,
                 status=STATUS_NAMES[lesson.status],
-                files=files,
-                links=len(lesson.links),
+                files=ngettext("{n} file", "{n} files", files),
+                links=ngettext("{n} link", "{n} links", len(lesson.links)),
                 received=received,
                 rating=f"{float(avg):.1f}★ ({count})" if count else "—",
             )

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from bot.context import Ctx
 from bot.core import conversations
 from bot.core.errors import STATUS_NAMES, BadInput, NotAllowed, NotFound
-from bot.core.i18n import Lines, _
+from bot.core.i18n import Lines, _, ngettext
 from bot.core.replies import Choice
 from bot.core.states import advance
 from bot.core.users import mentor_profile_of
@@ -162,10 +162,11 @@ async def request_step(ctx: Ctx, conv: Conversation, text: str) -> None:
     offered = await offer_next_round(ctx.uow, ctx.config, request, now)
     if offered:
         ctx.say(
-            _(
+            ngettext(
+                "Request #{id} is out to {n} mentor. You will hear as soon as they accept.",
                 "Request #{id} is out to {n} mentors. You will hear as soon as one accepts.",
+                offered,
                 id=request.id,
-                n=offered,
             )
         )
 
@@ -253,10 +254,12 @@ async def accept(ctx: Ctx, args: list[str]) -> None:
     load = (await active_mentees(ctx.uow, [profile.id])).get(profile.id, 0)
     if load >= profile.capacity:
         raise BadInput(
-            _(
+            ngettext(
+                "You are at your capacity of {n} mentee. Raise it with /profile capacity N, "
+                "or decline.",
                 "You are at your capacity of {n} mentees. Raise it with /profile capacity N, "
                 "or decline.",
-                n=profile.capacity,
+                profile.capacity,
             )
         )
     advance("request", request, "accepted")
