@@ -202,7 +202,7 @@ async def test_chinese_user_gets_chinese_throughout(
     out = await mei.press(mei.last_with_buttons().buttons[0]["text"])  # browse courses
     assert "在售课程" in out
     assert any("零基础学 Python" in b["text"] for b in mei.last_with_buttons().buttons)
-    await mei.press("零基础学 Python")
+    await mei.press("《零基础学 Python》")
     buy = mei.last_with_buttons().buttons[0]
     await mei.press(buy["text"])
     pay = mei.last_with_buttons().buttons[0]

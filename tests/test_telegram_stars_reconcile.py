@@ -27,7 +27,7 @@ from tests.fakes.fake_telegram import (
 from tests.support import make_config
 
 PAID = f"Paid with {STARS} ⭐. Python from zero is yours, with 4 mentor sessions."
-PAID_ZH = f"已支付 {STARS} ⭐。零基础学 Python已归你所有，含 4 次导师辅导。"
+PAID_ZH = f"已支付 {STARS} ⭐。《零基础学 Python》已归你所有，含 4 次导师辅导。"
 HOUR = 3600
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import gettext
 import io
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -51,8 +52,34 @@ class Msg:
             text = translations(lang).ngettext(self.msgid, self.plural, self.count)
         if not self.params:
             return text
-        values = {k: render_value(v, lang, tz) for k, v in self.params}
-        return text.format(**values)
+        values = {
+            k: v.in_sentence(lang) if isinstance(v, Localized) else render_value(v, lang, tz)
+            for k, v in self.params
+        }
+        if lang != "zh":
+            return text.format(**values)
+        marked = text.format(**{k: f"{_OPEN}{v}{_CLOSE}" for k, v in values.items()})
+        return _spaced(marked)
+
+
+# Chinese typography: a space between Chinese and Latin letters or digits where a value meets
+# the sentence ("与 Ada 的辅导", "共 4 次"), never inside either. Values are marked while the
+# message is assembled so that only those seams are touched.
+_OPEN, _CLOSE = "\x02", "\x03"
+_CJK = "\u3400-\u9fff\uf900-\ufaff"
+_LATIN = "A-Za-z0-9$€£¥#@"
+_SEAMS = (
+    (re.compile(f"([{_CJK}]){_OPEN}(?=[{_LATIN}])"), f"\\1 {_OPEN}"),
+    (re.compile(f"(?<=[{_LATIN}]){_CLOSE}([{_CJK}])"), f"{_CLOSE} \\1"),
+    (re.compile(f"([{_LATIN}]){_OPEN}(?=[{_CJK}])"), f"\\1 {_OPEN}"),
+    (re.compile(f"(?<=[{_CJK}]){_CLOSE}([{_LATIN}])"), f"{_CLOSE} \\1"),
+)
+
+
+def _spaced(marked: str) -> str:
+    for pattern, replacement in _SEAMS:
+        marked = pattern.sub(replacement, marked)
+    return marked.replace(_OPEN, "").replace(_CLOSE, "")
 
 
 def _(msgid: str, /, **params: Any) -> Msg:
@@ -68,13 +95,21 @@ def ngettext(singular: str, plural: str, n: int, /, **params: Any) -> Msg:
 
 @dataclass(frozen=True)
 class Localized:
-    """Content stored per language (course titles); falls back to English."""
+    """Content stored per language (course titles); falls back to English. A `title` is set
+    in 《》 in Chinese text, as Chinese typography wants a work's title."""
 
     en: str
     zh: str = ""
+    title: bool = False
 
     def pick(self, lang: str) -> str:
         return (self.zh if lang == "zh" else "") or self.en
+
+    def in_sentence(self, lang: str) -> str:
+        """As a sentence names it: a title inside Chinese text in 《》; elsewhere (a button, an
+        invoice's title) it stands alone and `pick` gives it plain."""
+        text = self.pick(lang)
+        return f"《{text}》" if self.title and lang == "zh" and text else text
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ from storage.uow import UnitOfWork
 
 
 def course_title(course: Course) -> Localized:
-    """The title in the reader's language (English where no Chinese title was given)."""
-    return Localized(course.title_en, course.title_zh)
+    """The title in the reader's language (English where no Chinese title was given), in 《》
+    in Chinese text."""
+    return Localized(course.title_en, course.title_zh, title=True)
 
 
 def course_price(course: Course) -> Money:
