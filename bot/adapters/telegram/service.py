@@ -226,23 +226,24 @@ class TelegramService:
         query = update.pre_checkout_query
         assert query is not None
 
-
         def could_not_check() -> str:
             lang = normalize_language(
                 query.from_user.language_code, self.config.bot.default_language
             )
             return CHECKOUT_FAILED.render(lang)
 
-        check = stars.check_checkout(
-            self.app,
-            incoming(query.from_user),
-            query.invoice_payload,
-            query.currency,
-            query.total_amount,
-        )
         refusal = await self.app.front.dispatch(
             "stars_pre_checkout",
-            lambda: asyncio.wait_for(check, PRE_CHECKOUT_SECONDS),
+            lambda: asyncio.wait_for(
+                stars.check_checkout(
+                    self.app,
+                    incoming(query.from_user),
+                    query.invoice_payload,
+                    query.currency,
+                    query.total_amount,
+                ),
+                PRE_CHECKOUT_SECONDS,
+            ),
             outcome=lambda refused: "ok" if refused is None else "refused",
             on_error=could_not_check,
         )
@@ -294,7 +295,7 @@ class TelegramService:
         if not isinstance(update, Update) or update.effective_user is None:
             return
         if update.callback_query is not None:
-            with contextlib.suppress(TelegramError):  # it may have been answered already
+            with contextlib.suppress(Exception):  # it may have been answered already
                 await update.callback_query.answer()
         await self.apologise(update.effective_user)
 
