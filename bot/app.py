@@ -1,10 +1,12 @@
 """The marketplace as one object: handle a message, run what fell due, deliver notices.
 
 Adapters call `handle()` with plain data and render the replies it returns; timers call
-`run_due()`. Each message is one transaction: a refused action (`MentorbotError`) rolls back
-everything it touched and shows its message, so bad input changes nothing. What a handler must
-not do while holding that transaction (call Stripe) it defers with `Ctx.after_commit`, which
-runs after the commit, outside any transaction.
+`run_due()`. Every input, a message here as much as a webhook or a sweep elsewhere, passes the
+one `FrontDoor` (`bot.front_door`) that `Marketplace.front` holds. Each message is one
+transaction: a refused action (`MentorbotError`) rolls back everything it touched and shows its
+message, so bad input changes nothing. What a handler must not do while holding that
+transaction (call Stripe) it defers with `Ctx.after_commit`, which runs after the commit,
+outside any transaction.
 """
 
 from __future__ import annotations
@@ -28,11 +30,11 @@ from bot.core import conversations
 from bot.core.clock import Clock
 from bot.core.errors import BadInput, MentorbotError
 from bot.core.i18n import _
-from bot.core.in_flight import InFlight
-from bot.core.metrics import ERRORS, HANDLING_SECONDS, UPDATES
+from bot.core.metrics import HANDLING_SECONDS, UPDATES
 from bot.core.notifier import Notifier
 from bot.core.replies import Reply, Say, render
 from bot.core.users import Incoming, create_user, known_user, sync_roles
+from bot.front_door import FrontDoor
 from bot.handlers.registry import COMMANDS, FLOWS
 from bot.learning.lessons import send_due_lessons
 from bot.mentoring.offers import expire_offers, pass_on_from_full_mentors, reoffer_waitlist
@@ -68,6 +70,10 @@ def parse_command(text: str) -> tuple[str, list[str]]:
     return name, args
 
 
+def _second(handled: tuple[list[Reply], str]) -> str:
+    return handled[1]
+
+
 class Marketplace:
     def __init__(
         self,
@@ -84,7 +90,7 @@ class Marketplace:
         self._write_lock = asyncio.Lock() if is_sqlite(engine) else None
         self.notifier = Notifier(self.new_uow, clock)
         self.on_new_due: Callable[[list[datetime]], None] = lambda _times: None
-        self._in_flight = InFlight()
+        self.front = FrontDoor()
 
     def new_uow(self) -> UnitOfWork:
         return UnitOfWork(self._sessionmaker, self._write_lock)
@@ -94,8 +100,9 @@ class Marketplace:
         started = time.perf_counter()
         outcome = "error"
         try:
-            with self._in_flight.tracking():
-                replies, outcome = await self._handle(msg)
+            replies, outcome = await self.front.dispatch(
+                "chat", lambda: self._handle(msg), outcome=_second
+            )
             return replies
         finally:
             UPDATES.labels(msg.platform, outcome).inc()
@@ -142,11 +149,9 @@ class Marketplace:
                 ctx.says[:] = [refused.reply()]
                 outcome = "refused"
             except Exception:
-                log.exception(
-                    "unexpected error handling a message",
-                    extra={"platform": msg.platform, "user_id": user_id},
+                self.front.failed(
+                    "chat", "handle", {"platform": msg.platform, "user_id": user_id}
                 )
-                ERRORS.labels("handle").inc()
                 ctx.says[:] = [SORRY]
                 outcome = "error"
         if committed:  # and the write lock / row lock released
@@ -170,11 +175,9 @@ class Marketplace:
                 ctx.says[said:] = [refused.reply()]
                 return "refused"
             except Exception:
-                log.exception(
-                    "unexpected error after a message's transaction committed",
-                    extra={"platform": msg.platform, "user_id": ctx.actor.id},
+                self.front.failed(
+                    "chat", "after_commit", {"platform": msg.platform, "user_id": ctx.actor.id}
                 )
-                ERRORS.labels("after_commit").inc()
                 ctx.says[said:] = [SORRY]
                 return "error"
         return "ok"
@@ -198,8 +201,8 @@ class Marketplace:
         return True
 
     async def drain(self, within: float) -> bool:
-        """Wait until no message is being handled (graceful shutdown); False on timeout."""
-        return await self._in_flight.drain(within)
+        """Wait until no input is being handled (graceful shutdown); False on timeout."""
+        return await self.front.drain(within)
 
     async def _dispatch(self, ctx: Ctx, text: str) -> None:
         text = text.strip()

@@ -8,6 +8,18 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+INPUTS = Counter(
+    "mentorbot_inputs_total",
+    "Inputs through the front door (chat, stripe_webhook, stars_pre_checkout, stars_payment, "
+    "stripe_reconcile, stars_reconcile, sweep), by kind and outcome (ok, refused, error...).",
+    ["kind", "outcome"],
+)
+INPUT_SECONDS = Histogram(
+    "mentorbot_input_seconds",
+    "Time to handle one input through the front door, by kind.",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 UPDATES = Counter(
     "mentorbot_updates_total",
     "Messages and button presses handled, by platform and outcome (ok, refused, error).",

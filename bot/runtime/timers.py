@@ -2,11 +2,12 @@
 
 The scheduler holds no state worth keeping. One date job is armed at the earliest pending
 reminder's instant; when it fires, `Marketplace.run_due` claims everything due from the
-database and the job is re-armed at the next instant. An interval sweep
-(`reminders.sweep_seconds`) is the safety net for offers and orders that time out and for
-reminders written by another process. Re-arming after a restart is therefore one indexed query,
-however many reminders are pending. `misfire_grace_time=None` because APScheduler's default of
-one second silently drops a job whose wake-up was late, e.g. under load.
+database (through the front door, as an input of kind `sweep`) and the job is re-armed at the
+next instant. An interval sweep (`reminders.sweep_seconds`) is the safety net for offers and
+orders that time out and for reminders written by another process. Re-arming after a restart
+is therefore one indexed query, however many reminders are pending. `misfire_grace_time=None`
+because APScheduler's default of one second silently drops a job whose wake-up was late, e.g.
+under load.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.app import Marketplace
-from bot.core.metrics import ERRORS
+from bot.app import DueReport, Marketplace
 from bot.sessions.reminders import next_due
 
 log = logging.getLogger(__name__)
@@ -83,14 +83,11 @@ class Timers:
             await self._sweep()
 
     async def _sweep(self) -> None:
-        try:
-            report = await self._app.run_due()
-            async with self._app.new_uow() as uow:
-                upcoming = await next_due(uow)
-        except Exception:
-            log.exception("sweep failed; the next one retries")
-            ERRORS.labels("sweep").inc()
+        """One sweep through the front door; a failure is logged there and the next retries."""
+        found = await self._app.front.dispatch("sweep", self._run_due, on_error=lambda: None)
+        if found is None:
             return
+        report, upcoming = found
         self.armed_at = None
         if upcoming is not None:
             self.arm(upcoming)
@@ -98,6 +95,11 @@ class Timers:
             log.info(
                 "sweep", extra={"reminders": report.reminders, "delivered": report.delivered}
             )
+
+    async def _run_due(self) -> tuple[DueReport, datetime | None]:
+        report = await self._app.run_due()
+        async with self._app.new_uow() as uow:
+            return report, await next_due(uow)
 
     def shutdown(self) -> None:
         if self.scheduler.running:

@@ -223,21 +223,28 @@ class TelegramService:
         """Let a Stars checkout go ahead only if its order can still be paid at that price."""
         query = update.pre_checkout_query
         assert query is not None
-        try:
-            async with asyncio.timeout(PRE_CHECKOUT_SECONDS):
-                refusal = await stars.check_checkout(
+
+        def could_not_check() -> str:
+            lang = normalize_language(
+                query.from_user.language_code, self.config.bot.default_language
+            )
+            return CHECKOUT_FAILED.render(lang)
+
+        refusal = await self.app.front.dispatch(
+            "stars_pre_checkout",
+            lambda: asyncio.wait_for(
+                stars.check_checkout(
                     self.app,
                     incoming(query.from_user),
                     query.invoice_payload,
                     query.currency,
                     query.total_amount,
-                )
-        except Exception:
-            log.exception("pre-checkout check failed; refusing the checkout")
-            lang = normalize_language(
-                query.from_user.language_code, self.config.bot.default_language
-            )
-            refusal = CHECKOUT_FAILED.render(lang)
+                ),
+                PRE_CHECKOUT_SECONDS,
+            ),
+            outcome=lambda refused: "ok" if refused is None else "refused",
+            on_error=could_not_check,
+        )
         if refusal is None:
             await query.answer(ok=True)
         else:
@@ -249,8 +256,9 @@ class TelegramService:
         assert message is not None and user is not None
         paid = message.successful_payment
         assert paid is not None
-        try:
-            outcome = await stars.record_payment(
+        outcome = await self.app.front.dispatch(
+            "stars_payment",
+            lambda: stars.record_payment(
                 self.app,
                 incoming(user),
                 paid.invoice_payload,
@@ -258,18 +266,19 @@ class TelegramService:
                 paid.total_amount,
                 paid.telegram_payment_charge_id,
                 paid_at=message.date,
-            )
-        except Exception:
+            ),
+            outcome=lambda recorded: recorded.label() if recorded else "error",
+            on_error=lambda: None,
+            context={
+                "charge_id": paid.telegram_payment_charge_id,
+                "payload": paid.invoice_payload,
+                "telegram_user": user.id,
+            },
+        )
+        if outcome is None:  # logged by the front door; webhook mode answers 500 for a retry
             self._unrecorded.add(update.update_id)
-            log.error(
-                "a successful Stars payment was not recorded",
-                extra={
-                    "charge_id": paid.telegram_payment_charge_id,
-                    "payload": paid.invoice_payload,
-                    "telegram_user": user.id,
-                },
-            )
-            raise
+            await self.apologise(user)
+            return
         if outcome.refund:
             await self.refund(str(user.id), paid.telegram_payment_charge_id)
         await self.send_all(message.chat_id, str(user.id), outcome.replies)
@@ -283,13 +292,16 @@ class TelegramService:
         )
         if not isinstance(update, Update) or update.effective_user is None:
             return
-        user = update.effective_user
+        if update.callback_query is not None:
+            with contextlib.suppress(Exception):  # it may have been answered already
+                await update.callback_query.answer()
+        await self.apologise(update.effective_user)
+
+    async def apologise(self, user: User) -> None:
+        """The apology for a failure on our side, in the user's language; best effort."""
         with contextlib.suppress(Exception):
             text = await self.text_for(user, APOLOGY)
-            if update.callback_query is not None:
-                with contextlib.suppress(TelegramError):  # it may have been answered already
-                    await update.callback_query.answer()
-            await context.bot.send_message(user.id, text)
+            await self.application.bot.send_message(user.id, text)
 
     def _payment_failed(self, update_id: int) -> bool:
         """Whether this update held a payment that was not recorded (webhook: ask again)."""

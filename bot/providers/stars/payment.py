@@ -35,7 +35,7 @@ from storage.models import Course, Order
 from storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
-    from bot.app import Marketplace
+    from bot.front_door import Ports
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ async def checkout_refusal(
 
 
 async def check_checkout(
-    app: Marketplace, payer: Incoming, payload: str, currency: str, amount: int
+    app: Ports, payer: Incoming, payload: str, currency: str, amount: int
 ) -> str | None:
     """Telegram's pre-checkout question: None to go ahead, else the refusal in the payer's
     language."""
@@ -177,9 +177,15 @@ class PaymentOutcome:
     refund: bool = False
     fulfilled: bool = False
 
+    def label(self) -> str:
+        """For the metrics: fulfilled, duplicate or refunded."""
+        if self.duplicate:
+            return "duplicate"
+        return "refunded" if self.refund else "fulfilled"
+
 
 async def record_payment(
-    app: Marketplace,
+    app: Ports,
     payer: Incoming,
     payload: str,
     currency: str,

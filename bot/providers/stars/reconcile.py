@@ -42,7 +42,7 @@ from bot.providers.stars.payment import (
 from storage.models import Order
 
 if TYPE_CHECKING:
-    from bot.app import Marketplace
+    from bot.front_door import Ports
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class ReconcileReport:
     outcomes: tuple[str, ...]
 
 
-async def reconcile(app: Marketplace, history: StarHistory, refunder: Refunder) -> ReconcileReport:
+async def reconcile(app: Ports, history: StarHistory, refunder: Refunder) -> ReconcileReport:
     """Record every listed payment for our invoices that no order records yet."""
     ours = _ours(history)
     outcomes: list[str] = []
@@ -129,7 +129,7 @@ def _ours(history: StarHistory) -> list[StarPayment]:
     return list(ours.values())
 
 
-async def _unrecorded(app: Marketplace, payments: list[StarPayment]) -> list[StarPayment]:
+async def _unrecorded(app: Ports, payments: list[StarPayment]) -> list[StarPayment]:
     """The payments no order records as its payment (plain reads, no locks)."""
     recorded: set[str] = set()
     async with app.new_uow() as uow:
@@ -144,7 +144,7 @@ async def _unrecorded(app: Marketplace, payments: list[StarPayment]) -> list[Sta
     return [p for p in payments if p.charge_id not in recorded]
 
 
-async def _settle(app: Marketplace, payment: StarPayment, refunder: Refunder) -> str | None:
+async def _settle(app: Ports, payment: StarPayment, refunder: Refunder) -> str | None:
     """What the lost update would have done; None when the update got there first."""
     outcome = await record_payment(
         app,
@@ -173,13 +173,20 @@ async def _settle(app: Marketplace, payment: StarPayment, refunder: Refunder) ->
     return result
 
 
+def _listed(report: ReconcileReport | None) -> str:
+    """`unlisted` when Telegram could not list the transactions (a warning, not an error)."""
+    if report is None:
+        return "unlisted"
+    return "settled" if report.settled else "ok"
+
+
 class StarsReconciler:
     """Reconciles at start-up and then every `interval_minutes`, in the background; the
     Telegram adapter starts it once it can call the Bot API and stops it before closing."""
 
     def __init__(
         self,
-        app: Marketplace,
+        app: Ports,
         ledger: StarLedger,
         refunder: Refunder,
         *,
@@ -222,26 +229,31 @@ class StarsReconciler:
         """One pass; None when it failed (logged; the next pass retries)."""
         async with self._one_pass:
             try:
-                since = self.app.clock.now() - self._lookback
-                async with asyncio.timeout(self._list_seconds):
-                    history = await self._ledger(since)
-                return await reconcile(self.app, history, self._refunder)
-            except LedgerUnavailable as exc:
-                log.warning(
-                    "stars reconciliation could not list transactions; the next pass retries",
-                    extra={"error": str(exc)},
+                return await self.app.front.dispatch(
+                    "stars_reconcile", self._pass, outcome=_listed, on_error=lambda: None
                 )
-            except TimeoutError:
-                log.warning(
-                    "stars reconciliation: listing the transactions took longer than %s s; "
-                    "the next pass retries",
-                    self._list_seconds,
-                )
-            except Exception:
-                log.exception("stars reconciliation failed; the next pass retries")
             finally:
                 self.reconciled.set()
+
+    async def _pass(self) -> ReconcileReport | None:
+        try:
+            since = self.app.clock.now() - self._lookback
+            async with asyncio.timeout(self._list_seconds):
+                history = await self._ledger(since)
+        except LedgerUnavailable as exc:
+            log.warning(
+                "stars reconciliation could not list transactions; the next pass retries",
+                extra={"error": str(exc)},
+            )
             return None
+        except TimeoutError:
+            log.warning(
+                "stars reconciliation: listing the transactions took longer than %s s; "
+                "the next pass retries",
+                self._list_seconds,
+            )
+            return None
+        return await reconcile(self.app, history, self._refunder)
 
     async def _loop(self) -> None:
         while True:

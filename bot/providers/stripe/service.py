@@ -27,9 +27,11 @@ from bot.providers.stripe.webhook import StripeWebhook
 from storage.models import Order
 
 if TYPE_CHECKING:
-    from bot.app import Marketplace
+    from bot.front_door import Ports
 
 log = logging.getLogger(__name__)
+
+DRAIN_SECONDS = 30.0  # on shutdown, for webhooks in flight
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class ReconcileReport:
     outcomes: tuple[str, ...]
 
 
-async def reconcile(app: Marketplace, payments: StripePayments) -> ReconcileReport:
+async def reconcile(app: Ports, payments: StripePayments) -> ReconcileReport:
     """Settle every recent paid session that its order does not reflect yet."""
     now = app.clock.now()
     since = now - timedelta(hours=payments.settings.reconcile_lookback_hours)
@@ -66,7 +68,7 @@ async def reconcile(app: Marketplace, payments: StripePayments) -> ReconcileRepo
     return ReconcileReport(len(paid), len(outcomes), tuple(outcomes))
 
 
-async def _not_yet_settled(app: Marketplace, paid: list[SessionFacts]) -> list[SessionFacts]:
+async def _not_yet_settled(app: Ports, paid: list[SessionFacts]) -> list[SessionFacts]:
     """The sessions whose order is not already paid by them (one query, no locks)."""
     if not paid:
         return []
@@ -80,6 +82,10 @@ async def _not_yet_settled(app: Marketplace, paid: list[SessionFacts]) -> list[S
     return [s for s in paid if (s.order_id, s.payment_ref) not in settled]
 
 
+def _settled_any(report: ReconcileReport | None) -> str:
+    return "settled" if report is not None and report.settled else "ok"
+
+
 class StripeService:
     """Adds the webhook route to the web server; reconciles and delivers in the background."""
 
@@ -87,7 +93,7 @@ class StripeService:
 
     def __init__(
         self,
-        app: Marketplace,
+        app: Ports,
         payments: StripePayments,
         web: WebServer,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -108,6 +114,9 @@ class StripeService:
         ]
 
     async def stop(self) -> None:
+        """Stop the background passes; let webhooks in flight finish before the client closes."""
+        if not await self.app.front.drain(DRAIN_SECONDS, kind="stripe_webhook"):
+            log.warning("stripe: webhooks still in flight at shutdown")
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -121,11 +130,14 @@ class StripeService:
         self._wake.set()
 
     async def reconcile_once(self) -> ReconcileReport | None:
+        """One pass through the front door; None when it failed (the next pass retries)."""
         try:
-            return await reconcile(self.app, self.payments)
-        except Exception:
-            log.exception("stripe reconciliation failed; the next pass retries")
-            return None
+            return await self.app.front.dispatch(
+                "stripe_reconcile",
+                lambda: reconcile(self.app, self.payments),
+                outcome=_settled_any,
+                on_error=lambda: None,
+            )
         finally:
             self.reconciled.set()
 

@@ -41,7 +41,7 @@ from storage.models import Course, Order, PaymentEvent, User
 from storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
-    from bot.app import Marketplace
+    from bot.front_door import Ports
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,15 @@ SESSION_EVENTS = {
 PAID_EVENTS = {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
 REFUND_EVENT = "charge.refunded"
 HANDLED = SESSION_EVENTS | {REFUND_EVENT}
+
+
+def _second(answered: tuple[web.Response, str]) -> str:
+    return answered[1]
+
+
+def _retry_later() -> tuple[web.Response, str]:
+    """Anything unexpected: 500, so Stripe sends the event again."""
+    return web.json_response({"error": "internal error"}, status=500), "error"
 
 
 class BadWebhook(Exception):
@@ -73,7 +82,7 @@ class StripeWebhook:
 
     def __init__(
         self,
-        app: Marketplace,
+        app: Ports,
         payments: StripePayments,
         on_notices: Callable[[], None] = lambda: None,
     ) -> None:
@@ -86,20 +95,29 @@ class StripeWebhook:
     async def handle(self, request: web.Request) -> web.Response:
         """Answer Stripe: 400 for a forged or stale request, 500 to be retried, else 200."""
         body = await request.read()
+        header = request.headers.get("Stripe-Signature")
+        context: dict[str, object] = {}  # the event's id and type, once verified, for the log
+        response, _outcome = await self.app.front.dispatch(
+            "stripe_webhook",
+            lambda: self._answer(body, header, context),
+            outcome=_second,
+            on_error=_retry_later,
+            context=context,
+        )
+        return response
+
+    async def _answer(
+        self, body: bytes, header: str | None, context: dict[str, object]
+    ) -> tuple[web.Response, str]:
         try:
-            event = self.verify(body, request.headers.get("Stripe-Signature"))
+            event = self.verify(body, header)
         except BadWebhook as refused:
             log.warning("stripe webhook refused", extra={"reason": str(refused)})
-            return web.json_response({"error": "invalid signature or payload"}, status=400)
-        try:
-            outcome = await self.process(event)
-        except Exception:
-            log.exception(
-                "stripe webhook failed; Stripe will retry it",
-                extra={"event_id": event["id"], "event_type": event["type"]},
-            )
-            return web.json_response({"error": "internal error"}, status=500)
-        return web.json_response({"received": True, "outcome": outcome})
+            refusal = web.json_response({"error": "invalid signature or payload"}, status=400)
+            return refusal, "refused"
+        context.update(event_id=event["id"], event_type=event["type"])
+        outcome = await self.process(event)
+        return web.json_response({"received": True, "outcome": outcome}), outcome
 
     def verify(self, body: bytes, header: str | None) -> dict[str, Any]:
         """The event, if `header` signs exactly `body` with our secret at a fresh instant."""
@@ -214,7 +232,7 @@ class GroupCommit:
     """
 
     def __init__(
-        self, app: Marketplace, on_notices: Callable[[], None], max_batch: int = 64
+        self, app: Ports, on_notices: Callable[[], None], max_batch: int = 64
     ) -> None:
         self.app = app
         self.on_notices = on_notices
