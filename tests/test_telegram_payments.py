@@ -157,3 +157,20 @@ async def test_a_course_without_a_stars_price_is_not_offered_for_stars(
     out = await alice.send("/paystars 1")
     assert "Git for teams is not sold for Telegram Stars." in out
     assert all(c.method != "sendInvoice" for c in alice.received())
+
+
+async def test_a_payment_whose_amount_differs_from_its_invoice_is_returned(
+    start_bot: StartBot, fake: FakeTelegram
+) -> None:
+    """Defect 8: a successful payment is compared with its invoice, not only at pre-checkout.
+    A different amount fulfils nothing: the Stars go back, the learner and admins are told."""
+    bot, h = await start_bot()
+    alice = bot.user("Alice")
+    invoice = await invoice_for(alice)
+    payload = invoice.params["payload"]
+    await bot.deliver(fake.payment_update(alice.user, payload, 1, "one-star"))
+    assert "did not match the invoice for order #1" in alice.texts()[-1]
+    assert fake.refunded == {"one-star"}
+    assert await orders(bot) == [(1, "pending", None, None)]
+    assert await enrollments(bot) == []
+    assert "did not match its invoice" in await h.tick() + "\n".join(h.output)

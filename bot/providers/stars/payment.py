@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from bot.core.errors import STATUS_NAMES, BadInput
-from bot.core.i18n import Msg, _
-from bot.core.outbox import keep_reply
+from bot.core.i18n import Msg, _, ngettext
+from bot.core.outbox import keep_reply, tell_admins
 from bot.core.replies import Choice, Invoice, Reply, Say, render
 from bot.core.users import Incoming, resolve_user
 from bot.learning.courses import course_title
@@ -65,10 +65,11 @@ def stars_invoice(order: Order, course: Course) -> Invoice:
     assert course.price_stars is not None
     return Invoice(
         title=course_title(course),
-        description=_(
+        description=ngettext(
+            "{title}: {n} mentor session (order #{id})",
             "{title}: {n} mentor sessions (order #{id})",
+            course.sessions_included,
             title=course_title(course),
-            n=course.sessions_included,
             id=order.id,
         ),
         label=course_title(course),
@@ -243,17 +244,48 @@ async def record_payment(
             reply = render(user.id, say, user.language, user.timezone)
             await uow.commit()
             return PaymentOutcome([reply], refund=True)
+        invoiced = parsed[1] if parsed else None
+        if amount != invoiced:
+            log.warning(
+                "a Stars payment's amount differs from its invoice; refunding",
+                extra={"user_id": user.id, "order_id": order.id, "amount": amount},
+            )
+            await tell_admins(
+                uow,
+                _(
+                    "A Stars payment of {stars} ⭐ for order #{id} did not match its invoice "
+                    "({invoiced} ⭐); it is being returned and the order stays open.",
+                    stars=amount,
+                    id=order.id,
+                    invoiced=invoiced,
+                ),
+                now,
+            )
+            say = Say(
+                _(
+                    "Your payment of {stars} ⭐ did not match the invoice for order #{id} "
+                    "({invoiced} ⭐), so the Stars are being returned to you. Nothing else "
+                    "changed.",
+                    stars=amount,
+                    id=order.id,
+                    invoiced=invoiced,
+                )
+            )
+            reply = render(user.id, say, user.language, user.timezone)
+            await uow.commit()
+            return PaymentOutcome([reply], refund=True)
         order.amount_minor = amount
         order.currency = CURRENCY
         enrollment = await fulfil_order(uow, order, now, PROVIDER, charge_id)
         course = await uow.get(Course, order.course_id)
         assert course is not None
         say = Say(
-            _(
+            ngettext(
+                "Paid with {stars} ⭐. {title} is yours, with {n} mentor session.",
                 "Paid with {stars} ⭐. {title} is yours, with {n} mentor sessions.",
+                enrollment.credits_remaining,
                 stars=amount,
                 title=course_title(course),
-                n=enrollment.credits_remaining,
             ),
             (Choice(_("Find a mentor"), f"/mentor {course.slug}"),),
         )
