@@ -135,9 +135,9 @@ class Marketplace:
             found = await known_user(uow, msg, now)
             if found is None:
                 return None
-            user, roles = found
+            user, known_roles = found
             user_id, lang, tz = user.id, user.language, user.timezone
-            roles = await sync_roles(uow, self.config, msg, user_id, roles)
+            roles = await sync_roles(uow, self.config, msg, user_id, known_roles)
             actor = Actor(user, roles, msg.platform)
             ctx = Ctx(uow, actor, self.clock, self.config, self.payments, new_uow)
             try:
@@ -154,6 +154,8 @@ class Marketplace:
                 )
                 ctx.says[:] = [SORRY]
                 outcome = "error"
+        if not committed and roles != known_roles:
+            await self._keep_roles(msg, user_id, known_roles, now)
         if committed:  # and the write lock / row lock released
             outcome = await self._run_after_commit(ctx, msg)
         if ctx.wake_at:
@@ -162,6 +164,16 @@ class Marketplace:
         if written:
             await self.notifier.deliver(written)
         return [render(user_id, s, lang, tz) for s in ctx.says], outcome
+
+    async def _keep_roles(
+        self, msg: Incoming, user_id: int, known: frozenset[str], now: datetime
+    ) -> None:
+        """A refused or failed message rolls back its transaction, but not what the platform
+        said about the sender's roles: an admin whose role was taken away and who is refused
+        `/admin` stays no admin (also in DMs, which carry no roles)."""
+        async with self.new_uow() as uow:
+            await sync_roles(uow, self.config, msg, user_id, known)
+            await uow.commit()
 
     async def _run_after_commit(self, ctx: Ctx, msg: Incoming) -> str:
         """The work the handler deferred until its transaction committed (`Ctx.after_commit`),

@@ -517,3 +517,29 @@ async def test_a_refused_token_stops_start_up_cleanly(
         await bot.start()
     assert bot.service is not None and bot.service.client is not None
     assert bot.service.client.is_closed() and fake.identified == 0
+
+
+async def test_a_former_admin_is_no_admin_in_dms_either(
+    start_bot: StartBot, fake: FakeDiscord
+) -> None:
+    """Defect 6: a member whose admin role was taken away kept admin powers in DMs, because the
+    refused /admin in the guild rolled back the role removal and a DM carries no guild roles.
+    Now the refusal keeps what the guild said, and a DM looks the member's roles up."""
+    bot = await start_bot()
+    await catalogue(bot.app)
+    boss = fake.user("boss", admin=True)
+    await run(fake, boss, "admin stats", "Marketplace stats")
+    await fake.send_dm(boss, "/admin stats")
+    await fake.latest_dm(boss, "Marketplace stats")
+
+    demoted = FakeUser(boss.id, boss.name)  # the same member after the role was taken away
+    await run(fake, demoted, "admin stats", "Only marketplace admins can do that.")
+    fake.set_member(demoted)
+    await fake.send_dm(demoted, "/admin stats")
+    await fake.latest_dm(demoted, "Only marketplace admins can do that.")
+
+    quiet = fake.user("quiet", admin=True)  # demoted without ever writing in the guild again
+    await run(fake, quiet, "admin stats", "Marketplace stats")
+    fake.set_member(FakeUser(quiet.id, quiet.name))
+    await fake.send_dm(quiet, "/admin stats")
+    await fake.latest_dm(quiet, "Only marketplace admins can do that.")

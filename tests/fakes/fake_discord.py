@@ -145,6 +145,8 @@ class FakeDiscord:
         self.mentors_channel = self.new_id()
         self.guild = FakeGuild(self.guild_id, "Mentoring", self.general_channel)
         self.guilds = {self.guild_id: self.guild}
+        # Who is a member of which guild, with which roles: (guild id, user id) → user.
+        self.members: dict[tuple[int, int], FakeUser] = {}
         self._channel_guild = {self.general_channel: self.guild_id}
         self._channel_guild[self.mentors_channel] = self.guild_id
         self.calls: list[Call] = []
@@ -188,6 +190,7 @@ class FakeDiscord:
             ("POST", "/users/@me/channels", self._open_dm),
             ("POST", "/channels/{channel}/messages", self._post_message),
             ("PATCH", "/channels/{channel}/messages/{message}", self._edit_message),
+            ("GET", "/guilds/{guild}/members/{user}", self._get_member),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, api + path, handler)
@@ -561,6 +564,7 @@ class FakeDiscord:
             payload["guild_locale"] = "en-US"
             payload["guild"] = {"id": guild_id, "locale": "en-US", "features": []}
             payload["member"] = self._member(user)
+            self.members[(int(guild_id), user.id)] = user
         if message is not None:
             payload["message"] = message
         record = Interaction(interaction_id, token, user, payload)
@@ -594,6 +598,19 @@ class FakeDiscord:
         response = await handler(request)
         await self._notify()
         return response
+
+    def set_member(self, user: FakeUser, guild: FakeGuild | None = None) -> None:
+        """`user` is a member of `guild` with `user.roles` now (an admin gave or took a role)."""
+        self.members[((guild or self.guild).id, user.id)] = user
+
+    async def _get_member(self, request: web.Request) -> web.Response:
+        """GET /guilds/{guild}/members/{user}: the member as the guild has them now, or
+        Discord's 404 Unknown Member (code 10007)."""
+        key = (int(request.match_info["guild"]), int(request.match_info["user"]))
+        member = self.members.get(key)
+        if member is None:
+            return self._json({"message": "Unknown Member", "code": 10007}, 404)
+        return self._json(self._member(member))
 
     async def _unknown(self, request: web.Request) -> web.Response:
         return self._json({"message": "404: Not Found", "code": 0}, 404)

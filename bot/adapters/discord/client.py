@@ -160,14 +160,32 @@ class MentorbotClient(discord.AutoShardedClient):
         for guild in guilds:
             await self.tree.sync(guild=guild)
 
-    def incoming(
+    async def incoming(
         self, user: discord.User | discord.Member, text: str, locale: str | None
     ) -> Incoming:
-        """Plain data for the core; guild roles only where the guild's roles are known."""
+        """Plain data for the core, with the sender's guild roles as Discord has them now: from
+        the interaction in a guild, and in a DM (which carries none) looked up in the
+        configured guilds, so that a member whose admin role was taken away is no admin in DMs
+        either. None only when Discord could not say."""
         roles = None
         if isinstance(user, discord.Member) and self.get_guild(user.guild.id) is not None:
             roles = frozenset(str(role.id) for role in user.roles)
+        elif self.app.config.admin_roles_for(PLATFORM) and self.settings.guild_ids:
+            roles = await self._roles_in_guilds(user.id)
         return Incoming(PLATFORM, str(user.id), user.display_name, text, locale, roles)
+
+    async def _roles_in_guilds(self, user_id: int) -> frozenset[str] | None:
+        found: set[str] = set()
+        for guild_id in self.settings.guild_ids:
+            try:
+                member = await self.http.get_member(guild_id, user_id)
+            except discord.NotFound:
+                continue  # not a member there: no roles from it
+            except discord.HTTPException:
+                log.warning("discord: could not look up a member's roles", exc_info=True)
+                return None
+            found.update(str(role) for role in member.get("roles", []))
+        return frozenset(found)
 
     def notice(self, locale: str | None, text: Msg) -> Reply:
         """A message of the adapter's own, in the language the Discord client reports."""
@@ -201,7 +219,9 @@ class MentorbotClient(discord.AutoShardedClient):
             if bound_to is not None and (await self.question_for(who)).digest != bound_to:
                 replies, question = [self.notice(locale, EXPIRED)], None
             else:
-                replies = await self.app.handle(self.incoming(interaction.user, text, locale))
+                replies = await self.app.handle(
+                    await self.incoming(interaction.user, text, locale)
+                )
                 question = await self.question_for(who, replies)
         except Exception:
             log.exception("discord: an interaction failed", extra={"platform": PLATFORM})
@@ -275,7 +295,8 @@ class MentorbotClient(discord.AutoShardedClient):
 
     async def _typed(self, message: discord.Message) -> None:
         try:
-            replies = await self.app.handle(self.incoming(message.author, message.content, None))
+            incoming = await self.incoming(message.author, message.content, None)
+            replies = await self.app.handle(incoming)
             question: Question | None = await self.question_for(str(message.author.id), replies)
         except Exception:
             log.exception("discord: a DM failed", extra={"platform": PLATFORM})
