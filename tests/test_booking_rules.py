@@ -16,6 +16,7 @@ from bot.payments import fulfil_order, place_order
 from bot.sessions import booking
 from bot.sessions.booking import SlotNotFree
 from bot.sessions.rating import rate
+from bot.sessions.scheduling import slot_token
 from storage.models import (
     Course,
     Enrollment,
@@ -25,6 +26,7 @@ from storage.models import (
     Order,
     OutboxMessage,
     Reminder,
+    User,
 )
 from storage.uow import UnitOfWork
 from tests.support import Harness, matched_pair
@@ -210,3 +212,22 @@ async def test_rating_feeds_the_mentors_average_and_a_re_rating_replaces_it(
         profile = await mentor_profile_of(uow, ada)
         assert profile is not None
         assert (profile.rating_count, profile.rating_sum) == (1, 3)
+
+
+async def test_a_person_is_never_booked_in_two_roles_at_once(
+    market: Harness, clock: FakeClock
+) -> None:
+    """Defect 7: a mentor who is also a learner could be booked as mentor and as learner for
+    the same hour. The hour ada teaches alice is refused, and not offered, when ada books as
+    linus's learner; her other hours still are."""
+    request_id = await matched_pair(market)  # alice learns from ada
+    start = (clock.now() + timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
+    assert "Booked" in await market.send("alice", f"/book {request_id} {slot_token(start)}")
+    own = await matched_pair(market, learner="ada", mentor="linus")  # ada learns from linus
+    out = await market.send("ada", f"/book {own} {slot_token(start)}")
+    assert "That time is not free" in out
+    async with market.app.new_uow() as uow:
+        ada = select(User.id).where(User.display_name == "ada")
+        user_id = (await uow.session.execute(ada)).scalar_one()
+        free = await booking.bookable_times(uow, user_id, own, clock.now(), market.app.config)
+    assert free and start not in free

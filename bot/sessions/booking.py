@@ -165,13 +165,22 @@ async def _free_starts(
             )
         ).scalars()
     ]
+    # One person is in at most one session at a time, whatever their role: the mentor's own
+    # sessions as a learner elsewhere and the learner's as a mentor count as busy too.
+    learner_as_mentor = await mentor_profile_of(uow, learner_id)
     sessions = (
         await uow.session.execute(
             select(MentorSession)
             .where(MentorSession.status == "scheduled")
             .where(MentorSession.id != (ignore_session or 0))
             .where(
-                or_(MentorSession.mentor_id == mentor.id, MentorSession.learner_id == learner_id)
+                or_(
+                    MentorSession.mentor_id == mentor.id,
+                    MentorSession.learner_id == learner_id,
+                    MentorSession.learner_id == mentor.user_id,
+                    MentorSession.mentor_id
+                    == (learner_as_mentor.id if learner_as_mentor is not None else -1),
+                )
             )
         )
     ).scalars()
@@ -240,8 +249,15 @@ async def _open_to_booking(
     assert mentor is not None
     if mentor.status != "approved":
         raise BadInput(_("Your mentor is not taking sessions at the moment. Please ask an admin."))
-    await uow.lock(User, request.learner_id)
+    await _lock_people(uow, request.learner_id, mentor.user_id)
     return mentor, await _free_starts(uow, config, mentor, request.learner_id, now)
+
+
+async def _lock_people(uow: UnitOfWork, *user_ids: int) -> None:
+    """Lock both people of a booking, in id order: a booking elsewhere in which either is the
+    other role locks the same rows, so the two cannot both take the same hour."""
+    for user_id in sorted(set(user_ids)):
+        await uow.lock(User, user_id)
 
 
 async def _locked_enrollment(uow: UnitOfWork, enrollment_id: int) -> Enrollment:
@@ -371,7 +387,7 @@ async def _open_to_moving(
         )
     mentor = await uow.lock(MentorProfile, session.mentor_id)
     assert mentor is not None
-    await uow.lock(User, session.learner_id)
+    await _lock_people(uow, session.learner_id, mentor.user_id)
     slots = await _free_starts(
         uow, config, mentor, session.learner_id, now, ignore_session=session.id
     )
