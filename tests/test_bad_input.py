@@ -174,9 +174,9 @@ async def test_illegal_transition_is_refused_with_states(market: Harness) -> Non
     await market.send("alice", "1")
     await market.send("alice", "/cancelsession 1")
     out = await refused(market, "alice", "/cancelsession 1")
-    assert "Session #1 is cancelled and cannot become cancelled." in out
+    assert "Session #1 is already cancelled." in out
     out = await refused(market, "alice", "/cancelorder 1")
-    assert "Order #1 is paid and cannot become cancelled." in out
+    assert "Order #1 is paid, so it can no longer be cancelled." in out
 
 
 async def test_someone_elses_session_and_order_are_invisible(market: Harness) -> None:

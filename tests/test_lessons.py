@@ -189,7 +189,7 @@ async def test_admins_edit_archive_and_restore_lessons(market: Harness) -> None:
         "admin", "/admin lesson edit 1 colour=red"
     )
     assert "archived" in await market.send("admin", "/admin lesson archive 2")
-    assert "cannot become archived" in await market.send("admin", "/admin lesson archive 2")
+    assert "is already archived" in await market.send("admin", "/admin lesson archive 2")
     out = await market.send("admin", "/admin lessons python-basics")
     assert (
         "#1 [1] Variables — active; 0 files, 1 link;" in out and "#2 [2] Lesson 2 — archived" in out

@@ -48,3 +48,21 @@ async def test_a_chinese_reader_sees_the_title_marked_and_names_spaced(market: H
     order_id = out.split("#", 1)[1].split("：", 1)[0].split(" ", 1)[0]
     paid = await market.send("alice", f"/pay {order_id}")
     assert "《" in paid and "》" in paid
+
+
+def test_no_message_speaks_in_state_machine_terms() -> None:
+    """No reply says "cannot become" (a refused transition reads as the action refused)."""
+    with ZH_PO_PATH.open("rb") as fh:
+        catalog = read_po(fh, locale="zh_Hans_CN")
+    ids = [m.id[0] if isinstance(m.id, tuple) else m.id for m in catalog if m.id]
+    assert [i for i in ids if "cannot become" in i or "None" in i] == []
+
+
+async def test_a_refused_move_reads_as_the_action_refused(market: Harness) -> None:
+    """Cancelling a paid order, or approving an approved mentor, says what is so in words."""
+    out = await market.send("alice", "/buy python-basics")
+    order_id = out.split("Order #", 1)[1].split(":", 1)[0]
+    await market.send("alice", f"/pay {order_id}")
+    out = await market.send("alice", f"/cancelorder {order_id}")
+    assert f"Order #{order_id} is paid, so it can no longer be cancelled." in out
+    assert "is already approved." in await market.send("admin", "/admin mentor approve 1")

@@ -42,15 +42,21 @@ class TransitionRefused(MentorbotError):
     """A status change not in the entity's table of allowed transitions."""
 
     def __init__(self, entity: str, entity_id: int, current: str, target: str) -> None:
-        super().__init__(
-            _(
-                "{entity} #{id} is {current} and cannot become {target}.",
-                entity=ENTITY_NAMES.get(entity, Msg(entity)),
-                id=entity_id,
-                current=STATUS_NAMES.get(current, Msg(current)),
-                target=STATUS_NAMES.get(target, Msg(target)),
+        params = {
+            "entity": ENTITY_NAMES.get(entity, Msg(entity)),
+            "id": entity_id,
+            "current": STATUS_NAMES.get(current, Msg(current)),
+        }
+        if current == target:
+            message = _("{entity} #{id} is already {current}.", **params)
+        else:
+            refusal = REFUSALS.get(target)
+            message = (
+                Msg(refusal.msgid, tuple(sorted(params.items())))
+                if refusal is not None
+                else _("{entity} #{id} is {current}, so that cannot be done now.", **params)
             )
-        )
+        super().__init__(message)
         self.entity = entity
         self.current = current
         self.target = target
@@ -84,4 +90,21 @@ STATUS_NAMES: dict[str, Msg] = {
     "active": _("active"),
     "archived": _("archived"),
     "revoked": _("revoked"),
+}
+
+
+# Why a move to a status is refused, worded as the action a person tried, by target status.
+REFUSALS: dict[str, Msg] = {
+    "paid": _("{entity} #{id} is {current}, so it can no longer be paid."),
+    "cancelled": _("{entity} #{id} is {current}, so it can no longer be cancelled."),
+    "refunded": _("{entity} #{id} is {current}, so it can no longer be refunded."),
+    "expired": _("{entity} #{id} is {current}, so it can no longer expire."),
+    "accepted": _("{entity} #{id} is {current}, so it can no longer be accepted."),
+    "completed": _("{entity} #{id} is {current}, so it can no longer be marked completed."),
+    "no_show": _("{entity} #{id} is {current}, so it can no longer be marked as a no-show."),
+    "approved": _("{entity} #{id} is {current}, so it cannot be approved."),
+    "suspended": _("{entity} #{id} is {current}, so it cannot be suspended."),
+    "archived": _("{entity} #{id} is {current}, so it cannot be archived."),
+    "active": _("{entity} #{id} is {current}, so it cannot be restored."),
+    "scheduled": _("{entity} #{id} is {current}, so it cannot be booked again."),
 }
