@@ -275,3 +275,19 @@ async def test_a_300_character_timezone_is_refused_and_not_echoed_whole(market: 
     out = await refused(market, "alice", "/timezone " + "x" * 300)
     assert "is not a timezone I know" in out and "x" * 41 not in out
     assert "Sorry" not in out
+
+
+async def test_an_unknown_order_status_lists_the_valid_ones_as_buttons(market: Harness) -> None:
+    """/admin orders bogus names the statuses there are, each a button that lists them."""
+    replies = await market.app.handle(Incoming("console", "admin", "admin", "/admin orders bogus"))
+    assert "Choose one of: pending, paid, refunded, expired, cancelled." in replies[0].text
+    assert "/admin orders paid" in [c.payload for c in replies[0].choices]
+
+
+async def test_an_order_not_paid_yet_says_so_instead_of_none(market: Harness) -> None:
+    """An unpaid order's line names no provider as 'None'; a demo payment is named in words."""
+    out = await market.send("alice", "/buy python-basics")
+    assert "None" not in await market.send("admin", "/admin orders")
+    order_id = out.split("Order #", 1)[1].split(":", 1)[0]
+    await market.send("alice", f"/pay {order_id}")
+    assert "(demo payment)" in await market.send("admin", "/admin orders paid")

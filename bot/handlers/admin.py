@@ -5,13 +5,16 @@ Every subcommand checks the admin role in the core, whatever the platform showed
 
 from __future__ import annotations
 
+import typing
+
 from sqlalchemy import func, select
 
 from bot.context import Ctx
 from bot.core.errors import STATUS_NAMES, BadInput, NotFound
-from bot.core.i18n import Lines, Localized, Money, When, _, ngettext
+from bot.core.i18n import Lines, Localized, Money, Msg, When, _, ngettext
 from bot.core.money import MAX_MINOR, STARS, AmountError, example_amount, is_currency, parse_amount
-from bot.core.states import advance
+from bot.core.replies import Choice
+from bot.core.states import OrderStatus, advance
 from bot.handlers.args import clip, need, need_int
 from bot.handlers.registry import (
     ADMIN_SUBCOMMANDS,
@@ -290,8 +293,16 @@ async def _orders(ctx: Ctx, args: list[str]) -> None:
     )
     if args:
         status = args[0].lower()
-        if status not in ("pending", "paid", "refunded", "expired", "cancelled"):
-            raise BadInput(_("Unknown order status '{value}'.", value=args[0]))
+        known = typing.get_args(OrderStatus)
+        if status not in known:
+            raise BadInput(
+                _(
+                    "Unknown order status '{value}'. Choose one of: {choices}.",
+                    value=clip(args[0]),
+                    choices=", ".join(known),
+                ),
+                [Choice(STATUS_NAMES[k], f"/admin orders {k}") for k in known],
+            )
         stmt = stmt.where(Order.status == status)
     rows = (await ctx.uow.session.execute(stmt)).all()
     if not rows:
@@ -306,11 +317,18 @@ async def _orders(ctx: Ctx, args: list[str]) -> None:
             course=course_title(c),
             price=Money(o.amount_minor, o.currency),
             status=STATUS_NAMES[o.status],
-            provider=o.provider,
+            provider=PROVIDER_NAMES.get(o.provider or "", _("no payment")),
         )
         for o, u, c in rows
     ]
     ctx.say(_("Orders (newest first):\n{list}", list=Lines(lines)))
+
+
+PROVIDER_NAMES: dict[str, Msg | str] = {
+    "demo": _("demo payment"),
+    "stripe": "Stripe",
+    "stars": "Telegram Stars",
+}
 
 
 async def _refund(ctx: Ctx, args: list[str]) -> None:
