@@ -289,3 +289,14 @@ def test_a_bad_import_names_the_problem_and_imports_nothing(tmp_path: Path) -> N
     proc = run_cli(tmp_path, "lessons", "import", str(bad))
     assert proc.returncode == 2 and "no course called cooking" in proc.stderr
     assert "nothing was imported" in proc.stderr
+
+
+async def test_next_lesson_with_no_lessons_at_all_says_so_and_offers_the_way_on(
+    market: Harness,
+) -> None:
+    """A course without lessons does not claim "every lesson received": it says there are none
+    yet and offers the sessions and a mentor."""
+    await buy(market, "alice", "git-teamwork")
+    out = await market.send("alice", "/nextlesson")
+    assert "Your courses have no lessons yet" in out and "every lesson" not in out
+    assert "[1] Your sessions" in out

@@ -159,7 +159,20 @@ async def next_lesson_now(ctx: Ctx, args: list[str]) -> None:
         if (lesson := await next_lesson(ctx.uow, ctx.actor.id, course.id)) is not None
     ]
     if not waiting:
-        ctx.say(_("You have received every lesson so far. New ones will come to you here."))
+        with_lessons = [c for c in courses if await active_lessons(ctx.uow, c.id)]
+        if not with_lessons:
+            ctx.say(
+                _(
+                    "Your courses have no lessons yet; your sessions with a mentor are the "
+                    "course for now. New lessons will come to you here as they are added."
+                ),
+                [Choice(_("Your sessions"), "/sessions"), Choice(_("Find a mentor"), "/mentor")],
+            )
+            return
+        ctx.say(
+            _("You have received every lesson so far. New ones will come to you here."),
+            [Choice(_("Your lessons"), "/lessons")],
+        )
         return
     if len(waiting) > 1:
         ctx.say(
