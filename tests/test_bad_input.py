@@ -172,7 +172,7 @@ async def test_illegal_transition_is_refused_with_states(market: Harness) -> Non
     request_id = await matched_pair(market)
     await market.send("alice", f"/book {request_id}")
     await market.send("alice", "1")
-    await market.send("alice", "/cancelsession 1")
+    await market.send("alice", "/cancelsession 1 confirm")
     out = await refused(market, "alice", "/cancelsession 1")
     assert "Session #1 is already cancelled." in out
     out = await refused(market, "alice", "/cancelorder 1")

@@ -79,7 +79,7 @@ async def test_a_late_cancellation_uses_the_course_for_the_refund_policy(
     """A learner who cancels inside the cancel window keeps no credit, so the course counts as
     used: the refund is refused unless forced."""
     await book_one_session(market)
-    out = await market.send("alice", "/cancelsession 1")
+    out = await market.send("alice", "/cancelsession 1 confirm")
     assert "the session credit is used up" in out
     before = await snapshot(market)
     assert "Order #1 is outside the refund policy" in await market.send("admin", "/admin refund 1")

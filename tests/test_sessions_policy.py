@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.core.clock import FakeClock
 from bot.sessions.scheduling import slot_token
 from storage.models import Enrollment, MentorSession
-from tests.support import Harness, matched_pair
+from tests.support import Harness, matched_pair, snapshot
 
 
 async def session_row(h: Harness, session_id: int = 1) -> MentorSession:
@@ -89,7 +89,12 @@ async def test_inside_the_window_moving_is_refused_and_learner_cancel_uses_the_c
     clock.set(session.start_at - timedelta(hours=5))
     out = await market.send("alice", "/reschedule 1")
     assert "Sessions can be moved until 24 h before they start" in out
+    before = await snapshot(market)
     out = await market.send("alice", "/cancelsession 1")
+    assert "cancelling now uses up its session credit. Cancel anyway?" in out
+    assert "[1] Cancel and lose the credit" in out and "[2] Keep the session" in out
+    assert await snapshot(market) == before
+    out = await market.send("alice", "1")
     assert "the session credit is used up" in out
     assert await credits(market) == 3
 

@@ -190,9 +190,30 @@ async def reschedule(ctx: Ctx, args: list[str]) -> None:
     )
 
 
+# The word that confirms a destructive action typed or pressed a second time.
+CONFIRM = "confirm"
+
+
 @command("cancelsession", _("Cancel a booked session: /cancelsession SESSION"), args=(SESSION,))
 async def cancel_session(ctx: Ctx, args: list[str]) -> None:
     session_id = need_int(args, 0, "/cancelsession SESSION")
+    confirmed = len(args) > 1 and args[1].lower() == CONFIRM
+    if not confirmed and await booking.cancelling_loses_credit(
+        ctx.uow, ctx.actor.id, session_id, ctx.now(), ctx.config
+    ):
+        ctx.say(
+            _(
+                "Session #{id} is less than {hours} h away: cancelling now uses up its session "
+                "credit. Cancel anyway?",
+                id=session_id,
+                hours=ctx.config.sessions.cancel_window_hours,
+            ),
+            [
+                Choice(_("Cancel and lose the credit"), f"/cancelsession {session_id} {CONFIRM}"),
+                Choice(_("Keep the session"), "/sessions"),
+            ],
+        )
+        return
     cancelled = await booking.cancel(ctx.uow, ctx.actor.id, session_id, ctx.now(), ctx.config)
     if cancelled.credit_back:
         ctx.say(_("Session #{id} is cancelled. The session credit is back.", id=session_id))

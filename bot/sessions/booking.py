@@ -454,6 +454,20 @@ async def move(
 # --- cancelling ------------------------------------------------------------------------------
 
 
+async def cancelling_loses_credit(
+    uow: UnitOfWork, user_id: int, session_id: int, now: datetime, config: Config
+) -> bool:
+    """Whether cancelling now would use up the learner's credit (the learner cancelling inside
+    the window), so that they are asked once before they lose it."""
+    session, is_mentor = await participant_session(uow, user_id, session_id)
+    return (
+        not is_mentor
+        and session.status == "scheduled"
+        and session.start_at > now
+        and _inside_window(config, session, now)
+    )
+
+
 async def cancel(
     uow: UnitOfWork,
     user_id: int,
