@@ -32,11 +32,14 @@ REQUEST = {
     "expired": set(),
     "cancelled": set(),
 }
+# A session whose two sides disagree about whether it took place is `disputed` (the credit stays
+# used, no earnings) until an admin settles it (bot.sessions.booking.settle).
 SESSION = {
-    "scheduled": {"completed", "cancelled", "no_show"},
+    "scheduled": {"completed", "cancelled", "no_show", "disputed"},
     "completed": set(),
     "cancelled": set(),
-    "no_show": set(),
+    "no_show": {"disputed"},
+    "disputed": {"completed", "no_show"},
 }
 MENTOR = {
     "pending": {"approved"},
