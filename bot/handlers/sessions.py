@@ -239,7 +239,10 @@ def _closed_reply(closed: Closed) -> Msg:
     if closed.result == "awaiting_mentor":
         return _("Thank you! Your mentor confirms the session; then you can rate it.")
     if closed.result == "recorded":
-        return _("Noted. Your mentor marked session #{id} completed; the admins see your answer.", id=sid)
+        return _(
+            "Noted. Your mentor marked session #{id} completed; the admins see your answer.",
+            id=sid,
+        )
     return _(
         "Sorry about that. Your mentor is asked about session #{id}; if they do not confirm "
         "it took place, an admin decides whether the session credit comes back.",

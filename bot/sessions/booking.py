@@ -586,9 +586,8 @@ async def _learner_answer(
     learner_name = (await _user(uow, session.learner_id)).display_name
     if session.status == "no_show":
         return await _dispute(uow, session, now, by_mentor=False)
-    if session.status == "completed":
-        if answer == "no_show":
-            await _alert_admins(uow, session, now)
+    if session.status == "completed" and answer == "no_show":
+        await _alert_admins(uow, session, now)
         return Closed(session, False, "recorded", learner_name)
     if answer == "completed":
         return Closed(session, False, "awaiting_mentor", learner_name)
