@@ -159,7 +159,9 @@ async def test_an_unanswered_claim_can_be_settled_by_an_admin(
     out = await market.send("admin", "/admin settle 1 refund-credit")
     assert "the learner's session credit is back" in out
     assert await credits(market) == 4
-    await market.send("ada", "/outcome 1 completed")
+    out = await market.send("ada", "/outcome 1 completed")
+    assert "An admin already settled session #1." in out
+    assert (await session_row(market, 1)).status == "no_show"
     assert await credits(market) == 4 and await earnings(market) == 0
 
 

@@ -527,6 +527,8 @@ async def _mentor_answer(
 ) -> Closed:
     if session.mentor_outcome is not None:
         raise BadInput(_("You already answered for session #{id}.", id=session.id))
+    if session.status != "scheduled":
+        raise BadInput(_("An admin already settled session #{id}.", id=session.id))
     session.mentor_outcome = answer
     learner = await _user(uow, session.learner_id)
     if session.learner_outcome == "no_show" or session.learner_outcome not in (None, answer):
