@@ -85,6 +85,7 @@ STATUS_NAMES: dict[str, Msg] = {
     "scheduled": _("scheduled"),
     "completed": _("completed"),
     "no_show": _("no-show"),
+    "disputed": _("disputed"),
     "approved": _("approved"),
     "suspended": _("suspended"),
     "active": _("active"),

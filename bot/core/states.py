@@ -32,7 +32,7 @@ RequestStatus: TypeAlias = Literal[
 OfferStatus: TypeAlias = Literal[
     "offered", "won", "declined", "taken", "withdrawn", "expired", "cancelled"
 ]
-SessionStatus: TypeAlias = Literal["scheduled", "completed", "cancelled", "no_show"]
+SessionStatus: TypeAlias = Literal["scheduled", "completed", "cancelled", "no_show", "disputed"]
 MentorStatus: TypeAlias = Literal["pending", "approved", "suspended"]
 # The states of courses and lessons alike: shown to learners, or put away by an admin.
 ShelfStatus: TypeAlias = Literal["active", "archived"]
@@ -71,11 +71,14 @@ OFFER: Table[OfferStatus] = {
     "expired": frozenset(),
     "cancelled": frozenset(),
 }
+# A session whose two sides disagree about whether it took place is `disputed` (the credit stays
+# used, no earnings) until an admin settles it (bot.sessions.booking.settle).
 SESSION: Table[SessionStatus] = {
-    "scheduled": frozenset({"completed", "cancelled", "no_show"}),
+    "scheduled": frozenset({"completed", "cancelled", "no_show", "disputed"}),
     "completed": frozenset(),
     "cancelled": frozenset(),
-    "no_show": frozenset(),
+    "no_show": frozenset({"disputed"}),
+    "disputed": frozenset({"completed", "no_show"}),
 }
 MENTOR: Table[MentorStatus] = {
     "pending": frozenset({"approved"}),

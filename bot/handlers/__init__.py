@@ -5,6 +5,7 @@ from bot.handlers import (  # noqa: F401
     admin,
     catalogue,
     cohort,
+    disputes,
     earnings,
     lessons,
     mentorship,

@@ -237,8 +237,8 @@ OUTCOMES: dict[str, Answer] = {"completed": "completed", "noshow": "no_show", "n
     args=(SESSION, choice("outcome", _("What happened"), "completed", "noshow", required=True)),
 )
 async def outcome(ctx: Ctx, args: list[str]) -> None:
-    """The mentor's answer decides the session's status; the learner's is recorded, and a
-    disagreement or a mentor who did not come is brought to the admins."""
+    """The mentor's answer decides the session's status; the learner's alone never does, and
+    a disagreement is a dispute the admins settle."""
     usage = "/outcome SESSION completed|noshow"
     session_id = need_int(args, 0, usage)
     await booking.participant_session(ctx.uow, ctx.actor.id, session_id)
@@ -272,9 +272,14 @@ def _closed_reply(closed: Closed) -> Msg:
         return _("Session #{id} is marked as a no-show.", id=sid)
     if closed.result == "awaiting_mentor":
         return _("Thank you! Your mentor confirms the session; then you can rate it.")
+    if closed.result == "recorded":
+        return _(
+            "Noted. Your mentor marked session #{id} completed; the admins see your answer.",
+            id=sid,
+        )
     return _(
-        "Sorry about that. Session #{id} is marked as missed by your mentor and the "
-        "session credit is back. The admins are told.",
+        "Sorry about that. Your mentor is asked about session #{id}; if they do not confirm "
+        "it took place, an admin decides whether the session credit comes back.",
         id=sid,
     )
 

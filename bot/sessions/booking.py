@@ -49,6 +49,7 @@ from storage.models import (
 from storage.uow import UnitOfWork
 
 Answer = Literal["completed", "no_show"]
+Verdict = Literal["completed", "noshow", "refund-credit"]
 
 
 class SlotNotFree(BadInput):
@@ -91,12 +92,14 @@ class Closed:
 
     `result`: "completed" or "no_show" (the mentor's answer decided the status),
     "disputed" (the answers disagree; the admins are told), "awaiting_mentor" (the learner
-    confirmed; the mentor's answer decides), "missed_by_mentor" (the learner's credit is back).
+    confirmed; the mentor's answer decides), "claimed" (the learner says the mentor did not
+    come; the mentor's answer or an admin decides), "recorded" (the learner answered after
+    the mentor marked it completed; a contrary answer is passed to the admins).
     """
 
     session: MentorSession
     by_mentor: bool
-    result: Literal["completed", "no_show", "disputed", "awaiting_mentor", "missed_by_mentor"]
+    result: Literal["completed", "no_show", "disputed", "awaiting_mentor", "claimed", "recorded"]
     learner_name: str
 
 
@@ -530,9 +533,10 @@ async def close(
 ) -> Closed:
     """Record a participant's answer to whether the session took place.
 
-    The mentor's answer decides the session's status (completed credits the mentor's earnings,
-    once); the learner's is recorded, and a learner saying the mentor did not come gets the
-    credit back. A disagreement, or a mentor who did not come, is brought to the admins.
+    The mentor's answer decides the status when the learner agrees or has not answered; a
+    learner's answer alone never decides, so claiming "the mentor did not come" cannot return
+    credits by itself. When the answers disagree the session is disputed (credit used, no
+    earnings) and the admins are told, until one of them settles it with `settle`.
     """
     session, is_mentor = await participant_session(uow, user_id, session_id)
     if session.status == "scheduled" and now < session.start_at:
@@ -544,33 +548,24 @@ async def close(
     return await _learner_answer(uow, session, answer, now)
 
 
+def session_end(session: MentorSession) -> datetime:
+    return session.start_at + timedelta(minutes=session.duration_minutes)
+
+
 async def _mentor_answer(
     uow: UnitOfWork, session: MentorSession, answer: Answer, now: datetime, config: Config
 ) -> Closed:
     if session.mentor_outcome is not None:
         raise BadInput(_("You already answered for session #{id}.", id=session.id))
+    if session.status != "scheduled":
+        raise BadInput(_("An admin already settled session #{id}.", id=session.id))
     session.mentor_outcome = answer
     learner = await _user(uow, session.learner_id)
-    mentor_user = await other_side(uow, session, is_mentor=False)
-    if session.status == "no_show" and session.no_show_by == "mentor":
-        await _alert_dispute(uow, session, now)
-        return Closed(session, True, "disputed", learner.display_name)
+    if session.learner_outcome == "no_show" or session.learner_outcome not in (None, answer):
+        return await _dispute(uow, session, now, by_mentor=True)
     advance("session", session, answer)
     if answer == "completed":
-        await credit_mentor(uow, config, session, now)
-        await tell(
-            uow,
-            learner.id,
-            _(
-                "Session #{id} with {mentor} is complete. How was it? Rate it from 1 to 5:",
-                id=session.id,
-                mentor=mentor_user.display_name,
-            ),
-            now,
-            rating_choices(session.id),
-        )
-        if session.learner_outcome == "no_show":
-            await _alert_dispute(uow, session, now)
+        await _completed(uow, session, now, config)
         return Closed(session, True, "completed", learner.display_name)
     session.no_show_by = "learner"
     await tell(
@@ -587,35 +582,79 @@ async def _mentor_answer(
     return Closed(session, True, "no_show", learner.display_name)
 
 
+async def _completed(
+    uow: UnitOfWork, session: MentorSession, now: datetime, config: Config
+) -> None:
+    """The session took place: its mentor is paid (once) and the learner asked to rate it."""
+    await credit_mentor(uow, config, session, now)
+    mentor_user = await other_side(uow, session, is_mentor=False)
+    await tell(
+        uow,
+        session.learner_id,
+        _(
+            "Session #{id} with {mentor} is complete. How was it? Rate it from 1 to 5:",
+            id=session.id,
+            mentor=mentor_user.display_name,
+        ),
+        now,
+        rating_choices(session.id),
+    )
+
+
 async def _learner_answer(
     uow: UnitOfWork, session: MentorSession, answer: Answer, now: datetime
 ) -> Closed:
     if session.learner_outcome is not None:
         raise BadInput(_("You already answered for session #{id}.", id=session.id))
+    if session.status == "scheduled" and now < session_end(session):
+        raise BadInput(
+            _(
+                "Session #{id} has not ended yet. You can say whether it took place from {when}.",
+                id=session.id,
+                when=When(session_end(session)),
+            )
+        )
     session.learner_outcome = answer
     learner_name = (await _user(uow, session.learner_id)).display_name
+    if session.status == "no_show":
+        return await _dispute(uow, session, now, by_mentor=False)
+    if session.status == "completed" and answer == "no_show":
+        await _alert_admins(uow, session, now)
+        return Closed(session, False, "recorded", learner_name)
     if answer == "completed":
-        if session.mentor_outcome == "no_show":
-            await _alert_dispute(uow, session, now)
-            return Closed(session, False, "disputed", learner_name)
         return Closed(session, False, "awaiting_mentor", learner_name)
-    result: Literal["missed_by_mentor", "disputed"] = "disputed"
-    if session.status == "scheduled":
-        advance("session", session, "no_show")
-        session.no_show_by = "mentor"
-        enrollment = await _locked_enrollment(uow, session.enrollment_id)
-        if enrollment.status == "active":
-            enrollment.credits_remaining += 1
-        result = "missed_by_mentor"
-    await _alert_dispute(uow, session, now)
-    return Closed(session, False, result, learner_name)
+    mentor_user = await other_side(uow, session, is_mentor=False)
+    await tell(
+        uow,
+        mentor_user.id,
+        _(
+            "{learner} says you did not come to session #{id} on {when}. If it took place, "
+            "answer /outcome {id} completed; otherwise an admin settles it.",
+            learner=learner_name,
+            id=session.id,
+            when=When(session.start_at),
+        ),
+        now,
+    )
+    return Closed(session, False, "claimed", learner_name)
 
 
-async def _alert_dispute(uow: UnitOfWork, session: MentorSession, now: datetime) -> None:
+async def _dispute(
+    uow: UnitOfWork, session: MentorSession, now: datetime, *, by_mentor: bool
+) -> Closed:
+    advance("session", session, "disputed")
+    session.no_show_by = None
+    await _alert_admins(uow, session, now)
+    learner = await _user(uow, session.learner_id)
+    return Closed(session, by_mentor, "disputed", learner.display_name)
+
+
+async def _alert_admins(uow: UnitOfWork, session: MentorSession, now: datetime) -> None:
     await tell_admins(
         uow,
         _(
-            "Session #{id} on {when}: mentor says {mentor}, learner says {learner}.",
+            "Session #{id} on {when}: mentor says {mentor}, learner says {learner}. "
+            "Settle it with /admin settle {id} completed|noshow|refund-credit.",
             id=session.id,
             when=When(session.start_at),
             mentor=STATUS_NAMES.get(session.mentor_outcome or "", "—"),
@@ -623,3 +662,59 @@ async def _alert_dispute(uow: UnitOfWork, session: MentorSession, now: datetime)
         ),
         now,
     )
+
+
+# --- settling --------------------------------------------------------------------------------
+
+
+def awaits_admin(session: MentorSession) -> bool:
+    """Disputed, or a learner's no-show claim the mentor has not answered yet."""
+    if session.status == "disputed":
+        return True
+    return session.status == "scheduled" and session.learner_outcome == "no_show"
+
+
+async def settle(
+    uow: UnitOfWork, session_id: int, verdict: Verdict, now: datetime, config: Config
+) -> MentorSession:
+    """An admin's decision on a disputed session (or an unanswered no-show claim).
+
+    "completed" pays the mentor and keeps the credit used; "noshow" (the learner missed it)
+    keeps the credit used and pays nothing; "refund-credit" (the mentor missed it) returns the
+    learner's credit. Both sides are told. A session already decided is refused.
+    """
+    session = await uow.lock(MentorSession, session_id)
+    if session is None:
+        raise NotFound(_("There is no session #{id}.", id=session_id))
+    if not awaits_admin(session):
+        raise BadInput(_("Session #{id} is not disputed; nothing to settle.", id=session.id))
+    if verdict == "completed":
+        advance("session", session, "completed")
+        session.no_show_by = None
+        await _completed(uow, session, now, config)
+        decision = _("it took place; the mentor is paid")
+    elif verdict == "noshow":
+        advance("session", session, "no_show")
+        session.no_show_by = "learner"
+        decision = _("the learner missed it; the session credit is used")
+    else:
+        advance("session", session, "no_show")
+        session.no_show_by = "mentor"
+        enrollment = await _locked_enrollment(uow, session.enrollment_id)
+        if enrollment.status == "active":
+            enrollment.credits_remaining += 1
+        decision = _("the mentor missed it; the learner's session credit is back")
+    mentor_user = await other_side(uow, session, is_mentor=False)
+    for user_id in (session.learner_id, mentor_user.id):
+        await tell(
+            uow,
+            user_id,
+            _(
+                "An admin settled session #{id} on {when}: {decision}.",
+                id=session.id,
+                when=When(session.start_at),
+                decision=decision,
+            ),
+            now,
+        )
+    return session
