@@ -109,6 +109,7 @@ async def test_csv_sums_match_the_database(market: Harness, clock: FakeClock) ->
                     status="refunded" if refunded else "paid",
                     amount_minor=amount,
                     currency="USD",
+                    sessions_included=4,
                     provider="stripe",
                     provider_ref=ref,
                     created_at=paid,
