@@ -68,7 +68,8 @@ async def seed_world(app: Marketplace, now: datetime) -> dict[str, int]:
         s.add_all([course, profile])
         await s.flush()
         order = Order(user_id=learner.id, course_id=course.id, status="paid", amount_minor=100,
-                      currency="USD", provider="demo", created_at=now, expires_at=now)
+                      currency="USD", sessions_included=1, provider="demo", created_at=now,
+                      expires_at=now)
         s.add(order)
         await s.flush()
         enrollment = Enrollment(order_id=order.id, user_id=learner.id, course_id=course.id,

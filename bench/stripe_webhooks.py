@@ -82,6 +82,7 @@ async def _seed(app: Marketplace, count: int) -> list[dict[str, Any]]:
                 status="pending",
                 amount_minor=4900,
                 currency="USD",
+                sessions_included=4,
                 checkout_ref=f"cs_bench_{i}",
                 checkout_url=f"https://checkout.stripe.com/c/pay/cs_bench_{i}",
                 created_at=now,

@@ -10,6 +10,9 @@ the policy, moves the money through the provider with no transaction open, then 
 refund the provider reports itself (Stripe's dashboard) only revokes. Both revoke through
 `revoke_refunded`: the enrollment, the upcoming sessions and their reminders, the mentors'
 earnings from the order, and the notices to the learner and the mentors.
+
+Every movement (payment, refund, credits granted and revoked) posts its ledger entry in the
+same transaction, keyed by the order, so a retried confirmation or refund posts nothing twice.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from sqlalchemy import func, select
 from bot.config import Config
 from bot.core.errors import BadInput, MentorbotError, NotFound
 from bot.core.i18n import Money, Msg, When, _
+from bot.core.ledger import Kind, order_balance, post
 from bot.core.metrics import PAYMENTS
 from bot.core.outbox import tell
 from bot.core.states import advance
 from bot.learning.courses import course_title
+from bot.sessions.credits import move_credits
 from bot.sessions.earnings import reverse_order_earnings
 from bot.sessions.reminders import skip_for_session
 from storage.models import (
@@ -116,28 +121,46 @@ class DemoPayments:
 async def fulfil_order(
     uow: UnitOfWork, order: Order, now: datetime, provider: str, provider_ref: str | None = None
 ) -> Enrollment:
-    """Mark a locked, pending order paid by `provider` and grant its enrollment.
+    """Mark a locked, pending order paid by `provider` and grant its enrollment the sessions
+    the order sold, posting the payment and the credits to the ledger.
 
     `provider_ref` is the provider's id for the payment, unique per provider, so one payment
     can never fulfil two orders.
     """
-    course = await uow.get(Course, order.course_id)
-    assert course is not None
     advance("order", order, "paid")
     order.paid_at = now
     order.provider = provider
     order.provider_ref = provider_ref
     PAYMENTS.labels(provider, "fulfilled").inc()
+    await post(
+        uow,
+        f"paid:order:{order.id}",
+        Kind.ORDER_PAID,
+        now,
+        user_id=order.user_id,
+        order_id=order.id,
+        currency=order.currency,
+        amount_minor=order.amount_minor,
+        demo=provider == DemoPayments.name,
+    )
     enrollment = Enrollment(
         order_id=order.id,
         user_id=order.user_id,
         course_id=order.course_id,
-        credits_remaining=course.sessions_included,
+        credits_remaining=0,
         status="active",
         created_at=now,
     )
     uow.add(enrollment)
     await uow.flush()
+    await move_credits(
+        uow,
+        enrollment,
+        Kind.CREDIT_GRANTED,
+        f"granted:order:{order.id}",
+        order.sessions_included,
+        now,
+    )
     return enrollment
 
 
@@ -161,15 +184,23 @@ async def revoke_refunded(uow: UnitOfWork, order: Order, now: datetime) -> Revok
     advance("order", order, "refunded")
     order.refunded_at = now
     PAYMENTS.labels(order.provider or "none", "refunded").inc()
-    await reverse_order_earnings(uow, order.id)
+    await refund_money(uow, order, f"refunded:order:{order.id}", None, now)
+    await reverse_order_earnings(uow, order.id, now)
     enrollment = (
         await uow.session.execute(select(Enrollment).where(Enrollment.order_id == order.id))
     ).scalar_one_or_none()
     cancelled: list[MentorSession] = []
     if enrollment is not None:
         advance("enrollment", enrollment, "revoked")
-        enrollment.credits_remaining = 0
         cancelled = await _cancel_upcoming(uow, enrollment, now)
+        await move_credits(
+            uow,
+            enrollment,
+            Kind.CREDIT_REVOKED,
+            f"revoked:order:{order.id}",
+            -enrollment.credits_remaining,
+            now,
+        )
     for session in cancelled:
         mentor = await uow.get(MentorProfile, session.mentor_id)
         assert mentor is not None
@@ -194,6 +225,31 @@ async def revoke_refunded(uow: UnitOfWork, order: Order, now: datetime) -> Revok
         now,
     )
     return Revoked(order.id, len(cancelled))
+
+
+async def refund_money(
+    uow: UnitOfWork, order: Order, key: str, refunded_total: int | None, now: datetime
+) -> int:
+    """Post the part of the order's payment given back, so that refunds never pass what was
+    paid: up to `refunded_total` refunded in all (a provider's running total), or the whole
+    rest when None. Returns the minor units posted (0 on a retry or when nothing is left)."""
+    paid, refunded = await order_balance(uow, order.id)
+    target = paid if refunded_total is None else min(refunded_total, paid)
+    part = target - refunded
+    if part <= 0:
+        return 0
+    entry = await post(
+        uow,
+        key,
+        Kind.ORDER_REFUNDED,
+        now,
+        user_id=order.user_id,
+        order_id=order.id,
+        currency=order.currency,
+        amount_minor=-part,
+        demo=order.provider == DemoPayments.name,
+    )
+    return part if entry is not None else 0
 
 
 async def _cancel_upcoming(
@@ -232,8 +288,6 @@ async def within_refund_policy(
     ).scalar_one_or_none()
     if enrollment is None:
         return True
-    course = await uow.get(Course, order.course_id)
-    assert course is not None
     counts = await uow.session.execute(
         select(MentorSession.status, func.count(MentorSession.id))
         .where(MentorSession.enrollment_id == enrollment.id)
@@ -251,7 +305,7 @@ async def within_refund_policy(
     if started.scalar_one():
         return False
     booked = statuses.get("scheduled", 0)
-    return enrollment.credits_remaining + booked >= course.sessions_included
+    return enrollment.credits_remaining + booked >= order.sessions_included
 
 
 async def check_refund(
@@ -361,7 +415,9 @@ async def place_order(
     course's current price for `payments.order_ttl_minutes`.
 
     Refused while the user has the course with sessions left. Reusing the open order means a
-    double tap or a second /buy pays one order, with one payment page.
+    double tap or a second /buy pays one order, with one payment page. An open order whose
+    course changed price or sessions since is cancelled and replaced, so the learner pays what
+    /buy shows, on a new payment page.
     """
     course = await uow.get(Course, course_id)
     assert course is not None
@@ -391,17 +447,29 @@ async def place_order(
             .where(Order.expires_at > now)
         )
     ).scalar_one_or_none()
-    if order is not None:
+    if order is not None and _sells(order, course):
         return OrderPlaced(order, course, reused=True)
+    if order is not None:
+        advance("order", order, "cancelled")
     order = Order(
         user_id=user_id,
         course_id=course.id,
         status="pending",
         amount_minor=course.price_minor,
         currency=course.currency,
+        sessions_included=course.sessions_included,
         created_at=now,
         expires_at=now + timedelta(minutes=config.payments.order_ttl_minutes),
     )
     uow.add(order)
     await uow.flush()
     return OrderPlaced(order, course, reused=False)
+
+
+def _sells(order: Order, course: Course) -> bool:
+    """Whether the pending order still sells what the course offers now."""
+    return (order.amount_minor, order.currency, order.sessions_included) == (
+        course.price_minor,
+        course.currency,
+        course.sessions_included,
+    )

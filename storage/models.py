@@ -150,8 +150,10 @@ class Order(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"))
     status: Mapped[OrderStatus] = mapped_column(String(16), default="pending")
+    # What was sold, fixed at purchase: later course edits change neither earnings nor credits.
     amount_minor: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
+    sessions_included: Mapped[int] = mapped_column(Integer)
     provider: Mapped[str | None] = mapped_column(String(16))
     provider_ref: Mapped[str | None] = mapped_column(String(255))
     # The provider's checkout for this order (Stripe: the Checkout Session id and its URL),

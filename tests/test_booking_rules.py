@@ -21,7 +21,7 @@ from storage.models import (
     Course,
     Enrollment,
     Identity,
-    MentorEarning,
+    LedgerEntry,
     MentorSession,
     Order,
     OutboxMessage,
@@ -165,7 +165,8 @@ async def test_complete_credits_the_mentor_once(market: Harness, clock: FakeCloc
         await uow.commit()
     assert closed.result == "awaiting_mentor"
     async with market.app.new_uow() as uow:
-        earnings = list((await uow.session.execute(select(MentorEarning))).scalars())
+        earnings = list((await uow.session.execute(select(LedgerEntry))).scalars())
+        earnings = [e for e in earnings if e.kind == "mentor_earning"]
         assert [e.session_id for e in earnings] == [session_id]
         assert earnings[0].amount_minor > 0
 

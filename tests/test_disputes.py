@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from bot.core.clock import FakeClock
-from storage.models import Enrollment, MentorEarning, MentorSession
+from storage.models import Enrollment, LedgerEntry, MentorSession
 from tests.support import Harness, matched_pair
 
 
@@ -26,8 +26,15 @@ async def credits(h: Harness) -> int:
 
 
 async def earnings(h: Harness) -> int:
+    """How many sessions earned their mentor (ledger earnings, none reversed)."""
     async with h.app.new_uow() as uow:
-        return (await uow.session.execute(select(func.count(MentorEarning.id)))).scalar_one()
+        earned = select(func.count(LedgerEntry.id)).where(LedgerEntry.kind == "mentor_earning")
+        reversed_ = select(func.count(LedgerEntry.id)).where(
+            LedgerEntry.kind == "earning_reversed"
+        )
+        return int((await uow.session.execute(earned)).scalar_one()) - int(
+            (await uow.session.execute(reversed_)).scalar_one()
+        )
 
 
 async def book_next(h: Harness, request_id: int) -> str:

@@ -15,7 +15,9 @@ from pathlib import Path
 from PIL import Image
 from sqlalchemy import func, select
 
+from bot.core import ledger
 from bot.core.clock import FakeClock
+from bot.core.ledger import Kind
 from bot.core.replies import Attachment
 from bot.core.users import Incoming
 from bot.reporting.files import CHART_SIZE
@@ -102,21 +104,28 @@ async def test_csv_sums_match_the_database(market: Harness, clock: FakeClock) ->
             ("c", 3, 2900, datetime(2026, 2, 25, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)),
             ("d", 1, 4900, datetime(2025, 6, 1, tzinfo=UTC), None),  # before the 12 weeks
         ):
-            uow.add(
-                Order(
-                    user_id=alice,
-                    course_id=course,
-                    status="refunded" if refunded else "paid",
-                    amount_minor=amount,
-                    currency="USD",
-                    provider="stripe",
-                    provider_ref=ref,
-                    created_at=paid,
-                    expires_at=paid + timedelta(hours=1),
-                    paid_at=paid,
-                    refunded_at=refunded,
-                )
+            order = Order(
+                user_id=alice,
+                course_id=course,
+                status="refunded" if refunded else "paid",
+                amount_minor=amount,
+                currency="USD",
+                sessions_included=4,
+                provider="stripe",
+                provider_ref=ref,
+                created_at=paid,
+                expires_at=paid + timedelta(hours=1),
+                paid_at=paid,
+                refunded_at=refunded,
             )
+            uow.add(order)
+            await uow.flush()
+            money = {"order_id": order.id, "currency": "USD"}
+            await ledger.post(uow, f"p:{ref}", Kind.ORDER_PAID, paid, amount_minor=amount, **money)
+            if refunded:
+                await ledger.post(
+                    uow, f"r:{ref}", Kind.ORDER_REFUNDED, refunded, amount_minor=-amount, **money
+                )
         await uow.commit()
     text, files = await admin_files(market, "/admin stats csv")
     assert "weekly.csv, courses.csv, mentors.csv" in text

@@ -1,4 +1,5 @@
-"""`/admin earnings [csv]`: what completed sessions earned each mentor."""
+"""`/admin earnings [csv]`: what completed sessions earned each mentor, net of reversals, from
+the ledger."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def _csv(rows: Sequence[LedgerRow]) -> Attachment:
         ]
     )
     for row in rows:
-        e = row.earning
+        e = row.entry
         out.writerow(
             [
                 e.mentor_id,

@@ -37,7 +37,8 @@ def _growth(value: float | None) -> str:
 
 
 async def stats_summary(ctx: Ctx) -> None:
-    """The satisfaction index, last week's revenue and learning, and the chart."""
+    """The satisfaction index, last week's revenue (ledger sums, demo left out) and learning,
+    and the chart."""
     report = await build_report(ctx.uow, ctx.config, ctx.now())
     png = await asyncio.to_thread(chart_png, report)
     last = report.weeks[-2]

@@ -14,10 +14,12 @@ from typing import NamedTuple
 from sqlalchemy import func, select
 
 from bot.config import Config
+from bot.core.ledger import REVENUE_KINDS, Kind
 from bot.core.states import MentorStatus
 from storage.models import (
     Course,
     Enrollment,
+    LedgerEntry,
     Lesson,
     LessonDelivery,
     LessonRating,
@@ -111,17 +113,21 @@ async def gather(uow: UnitOfWork, config: Config, now: datetime) -> Records:
     since = weeks[0]
     run = uow.session.execute
     orders = [
-        OrderRec(*row)
-        for row in await run(
+        OrderRec(course_id, str(currency), amount, at, None)
+        if kind == Kind.ORDER_PAID
+        else OrderRec(course_id, str(currency), -amount, None, at)
+        for course_id, currency, amount, kind, at in await run(
             select(
                 Order.course_id,
-                Order.currency,
-                Order.amount_minor,
-                Order.paid_at,
-                Order.refunded_at,
+                LedgerEntry.currency,
+                LedgerEntry.amount_minor,
+                LedgerEntry.kind,
+                LedgerEntry.at,
             )
-            .where(Order.provider != "demo")
-            .where((Order.paid_at >= since) | (Order.refunded_at >= since))
+            .join(Order, Order.id == LedgerEntry.order_id)
+            .where(LedgerEntry.kind.in_([k.value for k in REVENUE_KINDS]))
+            .where(LedgerEntry.demo.is_(False))
+            .where(LedgerEntry.at >= since)
         )
     ]
     sessions = [

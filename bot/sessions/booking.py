@@ -32,6 +32,7 @@ from bot.core.replies import Attachment
 from bot.core.states import advance
 from bot.core.users import mentor_profile_of
 from bot.learning.courses import course_title
+from bot.sessions.credits import return_credit, use_credit
 from bot.sessions.earnings import credit_mentor
 from bot.sessions.ics import session_invite
 from bot.sessions.reminders import rating_choices, schedule_for_session, skip_for_session
@@ -334,7 +335,7 @@ async def book(
     session.meeting_link = config.sessions.meeting_link_template.format(
         session_id=session.id, token=secrets.token_hex(4)
     )
-    enrollment.credits_remaining -= 1
+    await use_credit(uow, enrollment, session, now)
     wake_at = await schedule_for_session(uow, config, session, now)
     mentor_user = await _user(uow, mentor.user_id)
     learner = await _user(uow, learner_id)
@@ -496,7 +497,7 @@ async def cancel(
     enrollment = await _locked_enrollment(uow, session.enrollment_id)
     credit_back = enrollment.status == "active" and (is_mentor or not (late or account_closed))
     if credit_back:
-        enrollment.credits_remaining += 1
+        await return_credit(uow, enrollment, session, now)
     await skip_for_session(uow, session.id, now)
     other = await other_side(uow, session, is_mentor)
     when = When(session.start_at)
@@ -702,7 +703,7 @@ async def settle(
         session.no_show_by = "mentor"
         enrollment = await _locked_enrollment(uow, session.enrollment_id)
         if enrollment.status == "active":
-            enrollment.credits_remaining += 1
+            await return_credit(uow, enrollment, session, now)
         decision = _("the mentor missed it; the learner's session credit is back")
     mentor_user = await other_side(uow, session, is_mentor=False)
     for user_id in (session.learner_id, mentor_user.id):

@@ -1,9 +1,11 @@
-"""The mentor earnings ledger: what completed sessions earned their mentors.
+"""What completed sessions earn their mentors, as ledger entries.
 
-A completed session credits its mentor with the course price ÷ sessions included × (1 − the
-platform fee), in the order's currency, once per session (a unique row per session). A refunded
-order earns nothing: its rows are removed when it is refunded, and a session completed after
-the refund credits nobody. The refund policy itself is an order rule (`bot.payments`).
+A completed session credits its mentor with the order's amount ÷ the order's sessions × (1 −
+the platform fee), in the order's currency: what was sold, never the course's current values,
+so editing a course after a sale cannot pay more than the order brought in. Each session earns
+once (the entry's key names the session), and only from a paid, unrefunded order; a refund
+posts the reversal of each earning (entries are never deleted). The refund policy itself is an
+order rule (`bot.payments`).
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from bot.config import Config
+from bot.core.ledger import EARNING_KINDS, Kind, order_balance, post
 from storage.models import (
-    Course,
     Enrollment,
-    MentorEarning,
+    LedgerEntry,
     MentorProfile,
     MentorSession,
     Order,
@@ -27,48 +29,67 @@ from storage.models import (
 from storage.uow import UnitOfWork
 
 
+def session_earning(order: Order, fee_percent: int) -> int:
+    """One session's share of the order, net of the platform fee, in minor units."""
+    keep = 100 - fee_percent
+    return order.amount_minor * keep // (100 * max(order.sessions_included, 1))
+
+
 async def credit_mentor(
     uow: UnitOfWork, config: Config, session: MentorSession, now: datetime
-) -> MentorEarning | None:
-    """Record what `session` earned its mentor (None if already recorded, or if its order is
-    no longer paid)."""
-    existing = (
-        await uow.session.execute(
-            select(MentorEarning).where(MentorEarning.session_id == session.id)
-        )
-    ).scalar_one_or_none()
-    if existing is not None:
-        return None
+) -> LedgerEntry | None:
+    """Post what `session` earned its mentor (None if already posted, or if its order is not
+    paid or has had money refunded)."""
     enrollment = await uow.get(Enrollment, session.enrollment_id)
     assert enrollment is not None
     order = await uow.get(Order, enrollment.order_id)
-    course = await uow.get(Course, enrollment.course_id)
-    assert order is not None and course is not None
+    assert order is not None
     if order.status != "paid":
         return None
-    keep = 100 - config.payments.platform_fee_percent
-    amount = order.amount_minor * keep // (100 * max(course.sessions_included, 1))
-    earning = MentorEarning(
-        session_id=session.id,
+    _paid, refunded = await order_balance(uow, order.id)
+    if refunded:
+        return None
+    return await post(
+        uow,
+        f"earning:session:{session.id}",
+        Kind.MENTOR_EARNING,
+        now,
         mentor_id=session.mentor_id,
         order_id=order.id,
-        amount_minor=amount,
+        session_id=session.id,
         currency=order.currency,
-        created_at=now,
+        amount_minor=session_earning(order, config.payments.platform_fee_percent),
+        demo=order.provider == "demo",
     )
-    uow.add(earning)
-    await uow.flush()
-    return earning
 
 
-async def reverse_order_earnings(uow: UnitOfWork, order_id: int) -> None:
-    """Take back what the order's sessions earned (its refund gave the money back)."""
-    await uow.session.execute(delete(MentorEarning).where(MentorEarning.order_id == order_id))
+async def reverse_order_earnings(uow: UnitOfWork, order_id: int, now: datetime) -> None:
+    """Post the reversal of each earning from the order (its refund gave the money back)."""
+    earned = await uow.session.execute(
+        select(LedgerEntry)
+        .where(LedgerEntry.order_id == order_id)
+        .where(LedgerEntry.kind == Kind.MENTOR_EARNING.value)
+        .order_by(LedgerEntry.id)
+    )
+    for entry in list(earned.scalars()):
+        await post(
+            uow,
+            f"earning_reversed:session:{entry.session_id}",
+            Kind.EARNING_REVERSED,
+            now,
+            mentor_id=entry.mentor_id,
+            order_id=order_id,
+            session_id=entry.session_id,
+            currency=entry.currency,
+            amount_minor=-entry.amount_minor,
+            demo=entry.demo,
+            reverses_id=entry.id,
+        )
 
 
 @dataclass(frozen=True)
 class MentorTotal:
-    """What one mentor earned in one currency, over how many sessions."""
+    """What one mentor earned in one currency, net of reversals, over how many sessions."""
 
     mentor_id: int
     name: str
@@ -79,40 +100,55 @@ class MentorTotal:
 
 @dataclass(frozen=True)
 class LedgerRow:
-    """One session's earning, with what an accountant needs beside it."""
+    """One earning or reversal, with what an accountant needs beside it."""
 
-    earning: MentorEarning
+    entry: LedgerEntry
     mentor: str
     session_start: datetime
     provider: str | None
 
 
 async def mentor_totals(uow: UnitOfWork) -> list[MentorTotal]:
-    """Each mentor's earnings per currency, by mentor id."""
+    """Each mentor's net earnings per currency, by mentor id.
+
+    `sessions` counts the sessions whose earning stands (not reversed).
+    """
     rows = await uow.session.execute(
         select(
             MentorProfile.id,
             User.display_name,
-            MentorEarning.currency,
-            func.count(MentorEarning.id),
-            func.sum(MentorEarning.amount_minor),
+            LedgerEntry.currency,
+            LedgerEntry.kind,
+            func.count(LedgerEntry.id),
+            func.sum(LedgerEntry.amount_minor),
         )
-        .join(MentorProfile, MentorProfile.id == MentorEarning.mentor_id)
+        .join(MentorProfile, MentorProfile.id == LedgerEntry.mentor_id)
         .join(User, User.id == MentorProfile.user_id)
-        .group_by(MentorProfile.id, User.display_name, MentorEarning.currency)
-        .order_by(MentorProfile.id, MentorEarning.currency)
+        .where(LedgerEntry.kind.in_([k.value for k in EARNING_KINDS]))
+        .group_by(MentorProfile.id, User.display_name, LedgerEntry.currency, LedgerEntry.kind)
+        .order_by(MentorProfile.id, LedgerEntry.currency)
     )
-    return [MentorTotal(m, name, cur, n, int(total)) for m, name, cur, n, total in rows]
+    sums: dict[tuple[int, str, str], list[int]] = {}
+    for mentor_id, name, currency, kind, n, amount in rows:
+        total = sums.setdefault((mentor_id, name, str(currency)), [0, 0])
+        total[0] += n if kind == Kind.MENTOR_EARNING.value else -n
+        total[1] += int(amount)
+    return [
+        MentorTotal(m, name, cur, n, amount)
+        for (m, name, cur), (n, amount) in sums.items()
+        if n or amount
+    ]
 
 
 async def ledger(uow: UnitOfWork) -> Sequence[LedgerRow]:
-    """Every earning in the order it was recorded."""
+    """Every earning and reversal in the order it was posted."""
     rows = await uow.session.execute(
-        select(MentorEarning, User.display_name, MentorSession.start_at, Order.provider)
-        .join(MentorSession, MentorSession.id == MentorEarning.session_id)
-        .join(Order, Order.id == MentorEarning.order_id)
-        .join(MentorProfile, MentorProfile.id == MentorEarning.mentor_id)
+        select(LedgerEntry, User.display_name, MentorSession.start_at, Order.provider)
+        .join(MentorSession, MentorSession.id == LedgerEntry.session_id)
+        .join(Order, Order.id == LedgerEntry.order_id)
+        .join(MentorProfile, MentorProfile.id == LedgerEntry.mentor_id)
         .join(User, User.id == MentorProfile.user_id)
-        .order_by(MentorEarning.id)
+        .where(LedgerEntry.kind.in_([k.value for k in EARNING_KINDS]))
+        .order_by(LedgerEntry.id)
     )
     return [LedgerRow(e, name, start, provider) for e, name, start, provider in rows]

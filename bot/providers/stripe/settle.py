@@ -26,7 +26,7 @@ from bot.core.outbox import tell, tell_admins
 from bot.core.replies import Choice
 from bot.core.states import advance
 from bot.learning.courses import course_title
-from bot.payments import fulfil_order, revoke_refunded
+from bot.payments import fulfil_order, refund_money, revoke_refunded
 from bot.providers.stripe.amounts import from_stripe
 from bot.providers.stripe.checkout import PROVIDER, SessionFacts, StripePayments
 from storage.models import Course, Order, PaymentEvent
@@ -321,6 +321,9 @@ async def settle_refunded(
 ) -> Settled:
     """Stripe refunded a payment (our refund, or one from the dashboard): revoke its order.
 
+    A partial refund only posts the part given back (refunds never pass what was paid); the
+    learner keeps the course and the admins decide about the rest.
+
     `session` is the payment's Checkout Session when the order was found through it, i.e.
     when the refund came before we saw the payment complete.
     """
@@ -329,6 +332,14 @@ async def settle_refunded(
         return Settled("ignored")
     if not charge.refunded:
         if order.provider_ref == charge.payment_ref:
+            if order.status == "paid":
+                await refund_money(
+                    uow,
+                    order,
+                    f"refunded:order:{order.id}:{charge.charge_id}:{charge.amount_refunded}",
+                    charge.amount_refunded,
+                    now,
+                )
             await alert_admins(
                 uow,
                 _(
