@@ -29,7 +29,7 @@ async def test_a_completed_session_credits_its_mentor_once(
     assert "You already answered" in out
     out = await market.send("admin", "/admin earnings")
     assert "Mentor earnings (platform fee 20%)" in out
-    assert "#1 ada: $9.80 from 1 sessions" in out
+    assert "#1 ada: $9.80 from 1 session" in out
     replies = await market.app.handle(Incoming("console", "admin", "admin", "/admin earnings csv"))
     (attachment,) = replies[0].attachments
     rows = list(csv.DictReader(io.StringIO(attachment.data.decode())))
@@ -125,7 +125,7 @@ async def test_a_forced_refund_takes_back_what_the_order_earned(
 ) -> None:
     """Refunding a course whose session was completed reverses the mentor's earning from it."""
     await complete_one_session(market, clock)
-    assert "#1 ada: $9.80 from 1 sessions" in await market.send("admin", "/admin earnings")
+    assert "#1 ada: $9.80 from 1 session" in await market.send("admin", "/admin earnings")
     assert "Order #1 refunded" in await market.send("admin", "/admin refund 1 force")
     out = await market.send("admin", "/admin earnings")
     assert "No completed sessions have earned anything yet." in out

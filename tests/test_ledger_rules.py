@@ -89,7 +89,7 @@ async def test_editing_a_course_after_the_sale_pays_what_the_order_sold(
     await market.send("alice", "1")
     clock.advance(timedelta(days=1))
     await market.send("ada", "/complete 1")
-    assert "#1 ada: $9.80 from 1 sessions" in await market.send("admin", "/admin earnings")
+    assert "#1 ada: $9.80 from 1 session" in await market.send("admin", "/admin earnings")
     await assert_balances_agree(market)
 
 

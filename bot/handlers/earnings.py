@@ -8,7 +8,7 @@ import io
 from collections.abc import Sequence
 
 from bot.context import Ctx
-from bot.core.i18n import Lines, Money, _
+from bot.core.i18n import Lines, Money, _, ngettext
 from bot.core.replies import Attachment
 from bot.handlers.registry import admin_subcommand, choice
 from bot.sessions.earnings import LedgerRow, ledger, mentor_totals
@@ -25,12 +25,13 @@ async def earnings(ctx: Ctx, args: list[str]) -> None:
         ctx.say(_("No completed sessions have earned anything yet."))
         return
     lines = [
-        _(
+        ngettext(
+            "#{id} {name}: {amount} from {n} session",
             "#{id} {name}: {amount} from {n} sessions",
+            t.sessions,
             id=t.mentor_id,
             name=t.name,
             amount=Money(t.amount_minor, t.currency),
-            n=t.sessions,
         )
         for t in totals
     ]

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.core.errors import STATUS_NAMES
-from bot.core.i18n import Money, Msg, _
+from bot.core.i18n import Money, Msg, _, ngettext
 from bot.core.outbox import tell, tell_admins
 from bot.core.replies import Choice
 from bot.core.states import advance
@@ -193,11 +193,12 @@ async def fulfil_matching(
     await tell(
         uow,
         order.user_id,
-        _(
+        ngettext(
+            "Payment received for order #{id}: {title} is yours, with {n} mentor session.",
             "Payment received for order #{id}: {title} is yours, with {n} mentor sessions.",
+            enrollment.credits_remaining,
             id=order.id,
             title=course_title(course),
-            n=enrollment.credits_remaining,
         ),
         now,
         (Choice(_("Find a mentor"), f"/mentor {course.slug}"),),
