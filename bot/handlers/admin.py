@@ -10,6 +10,7 @@ import typing
 from sqlalchemy import func, select
 
 from bot.context import Ctx
+from bot.core import ledger
 from bot.core.errors import STATUS_NAMES, BadInput, NotFound
 from bot.core.i18n import Lines, Localized, Money, Msg, When, _, ngettext
 from bot.core.money import MAX_MINOR, STARS, AmountError, example_amount, is_currency, parse_amount
@@ -371,21 +372,27 @@ async def _stats(ctx: Ctx, args: list[str]) -> None:
     async def count(stmt: object) -> int:
         return int((await ctx.uow.session.execute(stmt)).scalar_one() or 0)  # type: ignore[call-overload]
 
-    revenue = (
-        await ctx.uow.session.execute(
-            select(Order.currency, func.sum(Order.amount_minor))
-            .where(Order.status == "paid")
-            .where(Order.provider != "demo")
-            .group_by(Order.currency)
-        )
-    ).all()
-    avg = (await ctx.uow.session.execute(select(func.avg(Rating.stars)))).scalar_one()
+    taken = await ledger.revenue(ctx.uow)
+
+    async def ratings(by_learners: bool) -> str:
+        by_learner = Rating.rater_id == MentorSession.learner_id
+        avg, n = (
+            await ctx.uow.session.execute(
+                select(func.avg(Rating.stars), func.count(Rating.id))
+                .join(MentorSession, MentorSession.id == Rating.session_id)
+                .where(by_learner if by_learners else ~by_learner)
+            )
+        ).one()
+        return f"{avg:.2f}★ ({n})" if n else "—"
+
     ctx.say(
         _(
             "Marketplace stats\nUsers: {users}\nPaid orders: {paid} (of which demo: {demo})\n"
-            "Revenue: {revenue}\nMentors approved: {mentors}\nOpen requests: {open} · "
+            "Revenue, paid minus refunded, per currency (demo payments left out): "
+            "{revenue}\nMentors approved: {mentors}\nOpen requests: {open} · "
             "waitlisted: {waitlisted}\nSessions completed: {completed} · no-shows: {noshow}\n"
-            "Average rating: {avg}",
+            "Learners' ratings of mentors: {mentor_ratings} · mentors' ratings of learners: "
+            "{learner_ratings}",
             users=await count(select(func.count(User.id))),
             paid=await count(select(func.count(Order.id)).where(Order.status == "paid")),
             demo=await count(
@@ -393,9 +400,9 @@ async def _stats(ctx: Ctx, args: list[str]) -> None:
                 .where(Order.status == "paid")
                 .where(Order.provider == "demo")
             ),
-            revenue=Lines((Money(int(total), cur) for cur, total in revenue), ", ")
-            if revenue
-            else "—",
+            revenue=Lines((Money(total, cur) for cur, total in sorted(taken.items())), ", ")
+            if any(taken.values())
+            else _("none yet"),
             mentors=await count(
                 select(func.count(MentorProfile.id)).where(MentorProfile.status == "approved")
             ),
@@ -415,7 +422,8 @@ async def _stats(ctx: Ctx, args: list[str]) -> None:
             noshow=await count(
                 select(func.count(MentorSession.id)).where(MentorSession.status == "no_show")
             ),
-            avg=f"{avg:.2f}★" if avg is not None else "—",
+            mentor_ratings=await ratings(by_learners=True),
+            learner_ratings=await ratings(by_learners=False),
         )
     )
     await stats_summary(ctx)  # the satisfaction model and the 12-week chart
