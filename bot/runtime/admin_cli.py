@@ -18,6 +18,9 @@ async def write_report(config: Config, out: Path) -> int:
     """Write stats.png, weekly.csv, courses.csv and mentors.csv into `out` (created if need be)."""
     from bot.runtime.bootstrap import build_marketplace
 
+    if out.exists() and not out.is_dir():
+        print(f"mentorbot: --out {out} is a file; give a directory", file=sys.stderr)
+        return 1
     app = await build_marketplace(config)
     try:
         async with app.new_uow() as uow:
@@ -25,7 +28,12 @@ async def write_report(config: Config, out: Path) -> int:
     finally:
         await app.engine.dispose()
     files = {"stats.png": chart_png(report), **csv_files(report)}
-    for path in await asyncio.to_thread(_write, out, files):
+    try:
+        written = await asyncio.to_thread(_write, out, files)
+    except OSError as exc:
+        print(f"mentorbot: cannot write the report into {out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    for path in written:
         print(path)
     return 0
 
