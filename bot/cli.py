@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import codecs
+import contextlib
 import dataclasses
 import logging
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -60,7 +62,6 @@ def _parser() -> argparse.ArgumentParser:
         description="A mentoring marketplace that lives inside chat.",
         parents=[config],
     )
-    parser.set_defaults(config=None)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser(
         "run",
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one verb; an operator's mistake is one line on stderr, Ctrl-C exits 130 quietly."""
     args = _parser().parse_args(argv)
     try:
-        config = _load(args.config)
+        config = _load(getattr(args, "config", None))
     except ConfigError as exc:
         print(f"mentorbot: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -132,6 +133,8 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "report":
         from bot.runtime.admin_cli import write_report
 
+        if args.out.exists() and not args.out.is_dir():
+            raise CliError(f"--out {args.out} is a file; give a directory")
         return asyncio.run(write_report(config, args.out))
     if args.command == "lessons":
         from bot.runtime.admin_cli import import_lessons
@@ -148,7 +151,6 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
 
 async def _run(config: Config) -> int:
     """Start every configured service and run until SIGINT/SIGTERM; else the console chat."""
-    import signal
 
     from bot.runtime.bootstrap import build_marketplace, configured_services, warn_about_database
     from bot.runtime.timers import Timers
@@ -239,22 +241,25 @@ async def _demo_data(config: Config) -> int:
     return 0
 
 
-def _stdin_lines() -> asyncio.Queue[str]:
-    """Lines typed on stdin, "" at its end, read by a daemon thread from the raw descriptor.
+def _stdin_lines() -> asyncio.Queue[str | None]:
+    """Lines typed on stdin, "" at its end and None on Ctrl-C, read by a daemon thread from the
+    raw descriptor.
+
+    Ctrl-C is a line of its own rather than a cancellation: a sweep it would cut through holds
+    a database connection, and closing the engine then waited for it forever.
 
     An executor thread blocked in readline() would keep asyncio.run() from returning after
     Ctrl-C until another line came; a daemon thread is left behind at exit, and reading the
     descriptor (not sys.stdin) means it holds no lock that the interpreter's exit would need.
     """
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[str] = asyncio.Queue()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    loop.add_signal_handler(signal.SIGINT, queue.put_nowait, None)
     fd = sys.stdin.fileno()
 
     def put(line: str) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop closed (Ctrl-C) meanwhile
             loop.call_soon_threadsafe(queue.put_nowait, line)
-        except RuntimeError:  # the loop closed (Ctrl-C) while a line was on its way
-            pass
 
     def read() -> None:
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -284,8 +289,8 @@ async def _shell(config: Config, name: str, role: str | None, demo: bool) -> int
     chat = ConsoleChat(app, lambda text: print(text, flush=True), name)
     timers = Timers(app)
     await chat.become(name, role)
-    print("Type /help. /as NAME [learner|mentor|admin] switches user; Ctrl-D quits.", flush=True)
     lines = _stdin_lines()
+    print("Type /help. /as NAME [learner|mentor|admin] switches user; Ctrl-D quits.", flush=True)
     try:
         # After the prompt: the first sweep catches up on what fell due while the bot was
         # down, and the user can read and type meanwhile (its notices print when sent).
@@ -295,4 +300,4 @@ async def _shell(config: Config, name: str, role: str | None, demo: bool) -> int
     finally:
         timers.shutdown()
         await app.engine.dispose()
-    return 0
+    return 0 if line == "" else INTERRUPTED

@@ -18,9 +18,6 @@ async def write_report(config: Config, out: Path) -> int:
     """Write stats.png, weekly.csv, courses.csv and mentors.csv into `out` (created if need be)."""
     from bot.runtime.bootstrap import build_marketplace
 
-    if out.exists() and not out.is_dir():
-        print(f"mentorbot: --out {out} is a file; give a directory", file=sys.stderr)
-        return 1
     app = await build_marketplace(config)
     try:
         async with app.new_uow() as uow:
