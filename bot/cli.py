@@ -151,7 +151,6 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
 
 async def _run(config: Config) -> int:
     """Start every configured service and run until SIGINT/SIGTERM; else the console chat."""
-
     from bot.runtime.bootstrap import build_marketplace, configured_services, warn_about_database
     from bot.runtime.timers import Timers
 
