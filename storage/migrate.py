@@ -32,14 +32,19 @@ def newest_revisions() -> frozenset[str]:
     return frozenset(revisions - parents)
 
 
-async def at_head(engine: AsyncEngine) -> bool:
-    """Whether the database is at the newest revision (False if unsure: then migrate)."""
+async def current_revisions(engine: AsyncEngine) -> frozenset[str]:
+    """The revisions the database is at; empty for a new database (no version table yet)."""
     try:
         async with engine.connect() as conn:
             rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
-            current = frozenset(row[0] for row in rows)
+            return frozenset(row[0] for row in rows)
     except DBAPIError:  # no such table: a new database
-        return False
+        return frozenset()
+
+
+async def at_head(engine: AsyncEngine) -> bool:
+    """Whether the database is at the newest revision (False if unsure: then migrate)."""
+    current = await current_revisions(engine)
     return bool(current) and current == newest_revisions()
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,13 +12,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def cli_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MENTORBOT_")}
     env["MENTORBOT_STORAGE_DATA_DIR"] = str(tmp_path / "data")
+    return env
+
+
+def run_cli(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
-        input=stdin, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+        input=stdin, capture_output=True, text=True, cwd=tmp_path, env=cli_env(tmp_path),
+        timeout=120,
     )
+
+
+def newest_revision() -> str:
+    versions = ROOT / "storage" / "migrations" / "versions"
+    return max(path.name.split("_")[0] for path in versions.glob("[0-9]*.py"))
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("mentorbot: ")
+    for word in words:
+        assert word in lines[0]
 
 
 def test_shell_demo_walks_purchase_to_booking(tmp_path: Path) -> None:
@@ -36,7 +58,7 @@ def test_shell_demo_walks_purchase_to_booking(tmp_path: Path) -> None:
     assert "Request #1 is out to" in out
     assert "You are now mentoring learner" in out
     assert "Booked: session #1 with ada" in out
-    assert "#1" in out and "learner: Python from zero $49.00 — paid (demo)" in out
+    assert "#1" in out and "learner: Python from zero $49.00 — paid (demo payment)" in out
     assert proc.stderr == ""  # quiet by default
 
 
@@ -59,3 +81,78 @@ def test_bad_as_role_is_named(tmp_path: Path) -> None:
     """`/as NAME ROLE` with an unknown role names it and keeps you who you were."""
     proc = run_cli(tmp_path, "shell", stdin="/as bob wizard\n")
     assert "Unknown role 'wizard'. Choose one of: learner, mentor, admin." in proc.stdout
+
+
+def test_run_without_platform_or_terminal_fails_at_once(tmp_path: Path) -> None:
+    """`mentorbot run` under a service manager with no token fails, saying how to fix it."""
+    proc = run_cli(tmp_path, "run")
+    assert_one_line_error(proc, "no chat platform is configured", "MENTORBOT_TELEGRAM_TOKEN")
+    assert "mentorbot shell" in proc.stderr
+
+
+def test_config_is_accepted_before_or_after_the_verb(tmp_path: Path) -> None:
+    """`--config FILE` works on either side of the verb, and the file is really read."""
+    (tmp_path / "elsewhere.toml").write_text(
+        f'[storage]\nurl = "sqlite+aiosqlite:///{tmp_path / "other.db"}"\n', encoding="utf-8"
+    )
+    after = run_cli(tmp_path, "migrate", "--config", "elsewhere.toml")
+    assert after.returncode == 0, after.stderr
+    assert (tmp_path / "other.db").exists()
+    before = run_cli(tmp_path, "--config", "elsewhere.toml", "migrate")
+    assert "already at the newest revision" in before.stdout
+    imported = run_cli(tmp_path, "lessons", "import", "--config", "missing.toml", "x.toml")
+    assert_one_line_error(imported, "missing.toml does not exist")
+
+
+def test_shell_leaves_promptly_on_ctrl_c(tmp_path: Path) -> None:
+    """SIGINT in `mentorbot shell` ends it within seconds with exit 130 and no traceback."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "bot", "shell"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=cli_env(tmp_path),
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        for line in proc.stdout:
+            if "Ctrl-D quits" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        try:
+            returncode = proc.wait(timeout=10)  # stdin stays open: only the signal can end it
+        finally:
+            proc.kill()
+        err = proc.stderr.read()
+    assert returncode == 130
+    assert err == ""
+
+
+def test_shell_leaves_on_end_of_input(tmp_path: Path) -> None:
+    """Ctrl-D (end of input) after a command leaves the shell with exit 0."""
+    proc = run_cli(tmp_path, "shell", stdin="/help")
+    assert proc.returncode == 0, proc.stderr
+    assert "/courses" in proc.stdout
+
+
+def test_report_out_onto_a_file_is_one_line(tmp_path: Path) -> None:
+    """`report --out` naming an existing file, or an unwritable place, is one line on stderr."""
+    (tmp_path / "taken").write_text("x", encoding="utf-8")
+    assert_one_line_error(run_cli(tmp_path, "report", "--out", "taken"), "is a file")
+    below_a_file = run_cli(tmp_path, "report", "--out", "taken/inside")
+    assert_one_line_error(below_a_file, "cannot write the report into taken/inside")
+
+
+def test_config_and_import_errors_are_one_line(tmp_path: Path) -> None:
+    """A broken config file and a missing lessons file each give one line and a non-zero exit."""
+    (tmp_path / "bad.toml").write_text("[storage\n", encoding="utf-8")
+    assert_one_line_error(run_cli(tmp_path, "--config", "bad.toml", "migrate"), "not valid TOML")
+    missing = run_cli(tmp_path, "lessons", "import", "nope.toml")
+    assert_one_line_error(missing, "nope.toml: no such file")
+
+
+def test_migrate_says_what_it_did(tmp_path: Path) -> None:
+    """`migrate` on an empty data dir says it created the schema; a second run says up to date."""
+    newest = newest_revision()
+    first = run_cli(tmp_path, "migrate")
+    assert first.returncode == 0, first.stderr
+    assert re.search(rf"created the database at .*mentorbot\.db, schema at revision {newest}$",
+                     first.stdout.strip())
+    second = run_cli(tmp_path, "migrate")
+    assert second.stdout.strip().endswith(f"is already at the newest revision {newest}")

@@ -25,7 +25,12 @@ async def write_report(config: Config, out: Path) -> int:
     finally:
         await app.engine.dispose()
     files = {"stats.png": chart_png(report), **csv_files(report)}
-    for path in await asyncio.to_thread(_write, out, files):
+    try:
+        written = await asyncio.to_thread(_write, out, files)
+    except OSError as exc:
+        print(f"mentorbot: cannot write the report into {out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    for path in written:
         print(path)
     return 0
 
