@@ -59,54 +59,118 @@ async def seed_world(app: Marketplace, now: datetime) -> dict[str, int]:
         s.add_all([learner, mentor])
         await s.flush()
         for user in (learner, mentor):
-            s.add(Identity(user_id=user.id, platform="console", external_id=user.display_name,
-                           created_at=now, last_seen_at=now))
-        course = Course(slug="c", title_en="C", price_minor=100, currency="USD",
-                        sessions_included=1, topics=["x"], created_at=now)
-        profile = MentorProfile(user_id=mentor.id, status="approved", languages=["en"],
-                                capacity=10, created_at=now)
+            s.add(
+                Identity(
+                    user_id=user.id,
+                    platform="console",
+                    external_id=user.display_name,
+                    created_at=now,
+                    last_seen_at=now,
+                )
+            )
+        course = Course(
+            slug="c",
+            title_en="C",
+            price_minor=100,
+            currency="USD",
+            sessions_included=1,
+            topics=["x"],
+            created_at=now,
+        )
+        profile = MentorProfile(
+            user_id=mentor.id, status="approved", languages=["en"], capacity=10, created_at=now
+        )
         s.add_all([course, profile])
         await s.flush()
-        order = Order(user_id=learner.id, course_id=course.id, status="paid", amount_minor=100,
-                      currency="USD", sessions_included=1, provider="demo", created_at=now,
-                      expires_at=now)
+        order = Order(
+            user_id=learner.id,
+            course_id=course.id,
+            status="paid",
+            amount_minor=100,
+            currency="USD",
+            sessions_included=1,
+            provider="demo",
+            created_at=now,
+            expires_at=now,
+        )
         s.add(order)
         await s.flush()
-        enrollment = Enrollment(order_id=order.id, user_id=learner.id, course_id=course.id,
-                                credits_remaining=1, created_at=now)
+        enrollment = Enrollment(
+            order_id=order.id,
+            user_id=learner.id,
+            course_id=course.id,
+            credits_remaining=1,
+            created_at=now,
+        )
         s.add(enrollment)
         await s.flush()
-        request = MentorshipRequest(learner_id=learner.id, enrollment_id=enrollment.id,
-                                    topic="x", goals="g", level=1, status="accepted",
-                                    mentor_id=profile.id, created_at=now)
+        request = MentorshipRequest(
+            learner_id=learner.id,
+            enrollment_id=enrollment.id,
+            topic="x",
+            goals="g",
+            level=1,
+            status="accepted",
+            mentor_id=profile.id,
+            created_at=now,
+        )
         s.add(request)
         await s.flush()
-        ids = {"learner": learner.id, "mentor": profile.id, "enrollment": enrollment.id,
-               "request": request.id}
+        ids = {
+            "learner": learner.id,
+            "mentor": profile.id,
+            "enrollment": enrollment.id,
+            "request": request.id,
+        }
         await uow.commit()
     return ids
 
 
-async def add_sessions(app: Marketplace, ids: dict[str, int], starts: list[datetime],
-                       offsets: list[timedelta], now: datetime, first_id: int) -> None:
+async def add_sessions(
+    app: Marketplace,
+    ids: dict[str, int],
+    starts: list[datetime],
+    offsets: list[timedelta],
+    now: datetime,
+    first_id: int,
+) -> None:
     """Bulk-insert sessions at `starts` with one reminder per offset (core INSERTs)."""
     batch = 5_000
     for i in range(0, len(starts), batch):
         chunk = starts[i : i + batch]
         async with app.new_uow() as uow:
-            await uow.session.execute(insert(MentorSession), [
-                dict(id=first_id + i + j, request_id=ids["request"],
-                     enrollment_id=ids["enrollment"], mentor_id=ids["mentor"],
-                     learner_id=ids["learner"], start_at=start, duration_minutes=60,
-                     meeting_link="https://example.invalid/x", status="scheduled",
-                     created_at=now, mentor_note="", rescheduled_count=0)
-                for j, start in enumerate(chunk)
-            ])
-            await uow.session.execute(insert(Reminder), [
-                dict(session_id=first_id + i + j, kind=f"before_{int(o.total_seconds() // 60)}",
-                     due_at=start - o)
-                for j, start in enumerate(chunk) for o in offsets
-            ])
+            await uow.session.execute(
+                insert(MentorSession),
+                [
+                    dict(
+                        id=first_id + i + j,
+                        request_id=ids["request"],
+                        enrollment_id=ids["enrollment"],
+                        mentor_id=ids["mentor"],
+                        learner_id=ids["learner"],
+                        start_at=start,
+                        duration_minutes=60,
+                        meeting_link="https://example.invalid/x",
+                        status="scheduled",
+                        created_at=now,
+                        mentor_note="",
+                        rescheduled_count=0,
+                    )
+                    for j, start in enumerate(chunk)
+                ],
+            )
+            await uow.session.execute(
+                insert(Reminder),
+                [
+                    dict(
+                        session_id=first_id + i + j,
+                        kind=f"before_{int(o.total_seconds() // 60)}",
+                        due_at=start - o,
+                    )
+                    for j, start in enumerate(chunk)
+                    for o in offsets
+                ],
+            )
             await uow.commit()
 
 
@@ -140,8 +204,10 @@ async def main() -> None:
     t0 = time.perf_counter()
     await timers.start()
     rearm = time.perf_counter() - t0
-    print(f"re-arm after restart ({args.pending:,} pending): {rearm * 1000:.1f} ms "
-          f"(target < 3 s); next wake-up {timers.armed_at}")
+    print(
+        f"re-arm after restart ({args.pending:,} pending): {rearm * 1000:.1f} ms "
+        f"(target < 3 s); next wake-up {timers.armed_at}"
+    )
 
     baseline = AsyncIOScheduler(timezone=UTC)
     baseline.start(paused=True)
@@ -153,8 +219,10 @@ async def main() -> None:
         baseline.add_job(print, "date", run_date=due, id=f"r{i}", misfire_grace_time=None)
     per_job = time.perf_counter() - t0
     baseline.shutdown(wait=False)
-    print(f"baseline, one APScheduler job per reminder, for only {baseline_n:,} of them: "
-          f"{per_job * 1000:.0f} ms (ratio {per_job / rearm:.0f}x our re-arm of all)")
+    print(
+        f"baseline, one APScheduler job per reminder, for only {baseline_n:,} of them: "
+        f"{per_job * 1000:.0f} ms (ratio {per_job / rearm:.0f}x our re-arm of all)"
+    )
 
     # 2. Lateness on the real clock.
     lateness: list[float] = []
@@ -191,10 +259,12 @@ async def main() -> None:
         return
     lateness.sort()
     p99 = lateness[min(len(lateness) - 1, int(len(lateness) * 0.99))]
-    print(f"lateness of {len(lateness)} reminder messages ({args.firing} sessions due over "
-          f"{spread:.0f} s, {args.pending:,} others pending): p50 "
-          f"{statistics.median(lateness) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max "
-          f"{lateness[-1] * 1000:.0f} ms (target p99 < 1 s)")
+    print(
+        f"lateness of {len(lateness)} reminder messages ({args.firing} sessions due over "
+        f"{spread:.0f} s, {args.pending:,} others pending): p50 "
+        f"{statistics.median(lateness) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max "
+        f"{lateness[-1] * 1000:.0f} ms (target p99 < 1 s)"
+    )
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {rss_mb:.0f} MB (target < 300 MB; includes the baseline's jobs)")
 

@@ -149,9 +149,7 @@ class Marketplace:
                 ctx.says[:] = [refused.reply()]
                 outcome = "refused"
             except Exception:
-                self.front.failed(
-                    "chat", "handle", {"platform": msg.platform, "user_id": user_id}
-                )
+                self.front.failed("chat", "handle", {"platform": msg.platform, "user_id": user_id})
                 ctx.says[:] = [SORRY]
                 outcome = "error"
         if not committed and roles != known_roles:

@@ -32,15 +32,24 @@ def test_core_never_reads_the_wall_clock() -> None:
     offenders = [
         str(path)
         for path in (ROOT / "bot").rglob("*.py")
-        if path.name != "clock.py" and ".now(" in path.read_text(encoding="utf-8")
+        if path.name != "clock.py"
+        and ".now(" in path.read_text(encoding="utf-8")
         and "datetime.now(" in path.read_text(encoding="utf-8")
     ]
     assert offenders == []
 
 
 BUSINESS_AREAS = {
-    "mentoring", "sessions", "learning", "accounts", "reporting", "providers", "handlers",
-    "adapters", "runtime", "app",
+    "mentoring",
+    "sessions",
+    "learning",
+    "accounts",
+    "reporting",
+    "providers",
+    "handlers",
+    "adapters",
+    "runtime",
+    "app",
 }
 
 
@@ -124,6 +133,8 @@ def test_ruff_is_clean() -> None:
     """`ruff check` passes on the whole tree (rules in pyproject.toml)."""
     proc = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "--output-format", "concise", str(ROOT)],
-        capture_output=True, text=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

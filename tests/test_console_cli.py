@@ -21,7 +21,11 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 def run_cli(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
-        input=stdin, capture_output=True, text=True, cwd=tmp_path, env=cli_env(tmp_path),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=cli_env(tmp_path),
         timeout=120,
     )
 
@@ -44,12 +48,24 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -
 def test_shell_demo_walks_purchase_to_booking(tmp_path: Path) -> None:
     """`mentorbot shell --demo`: numbered choices buy a course, find a mentor and book."""
     lines = [
-        "/courses", "1", "1", "1",  # course list → Python → Buy → Pay (demo)
-        "/mentor", "Automate my reports", "2", "evening",
-        "/as ada", "/requests", "1",
-        "/as learner", "/book", "1",
-        "/as someone admin", "/admin orders",
-        "/language zh", "/sessions",
+        "/courses",
+        "1",
+        "1",
+        "1",  # course list → Python → Buy → Pay (demo)
+        "/mentor",
+        "Automate my reports",
+        "2",
+        "evening",
+        "/as ada",
+        "/requests",
+        "1",
+        "/as learner",
+        "/book",
+        "1",
+        "/as someone admin",
+        "/admin orders",
+        "/language zh",
+        "/sessions",
     ]
     proc = run_cli(tmp_path, "shell", "--demo", stdin="\n".join(lines) + "\n")
     assert proc.returncode == 0, proc.stderr
@@ -107,8 +123,13 @@ def test_config_is_accepted_before_or_after_the_verb(tmp_path: Path) -> None:
 def test_shell_leaves_promptly_on_ctrl_c(tmp_path: Path) -> None:
     """SIGINT in `mentorbot shell` ends it within seconds with exit 130 and no traceback."""
     with subprocess.Popen(
-        [sys.executable, "-m", "bot", "shell"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=cli_env(tmp_path),
+        [sys.executable, "-m", "bot", "shell"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=cli_env(tmp_path),
     ) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         for line in proc.stdout:
@@ -152,7 +173,9 @@ def test_migrate_says_what_it_did(tmp_path: Path) -> None:
     newest = newest_revision()
     first = run_cli(tmp_path, "migrate")
     assert first.returncode == 0, first.stderr
-    assert re.search(rf"created the database at .*mentorbot\.db, schema at revision {newest}$",
-                     first.stdout.strip())
+    assert re.search(
+        rf"created the database at .*mentorbot\.db, schema at revision {newest}$",
+        first.stdout.strip(),
+    )
     second = run_cli(tmp_path, "migrate")
     assert second.stdout.strip().endswith(f"is already at the newest revision {newest}")

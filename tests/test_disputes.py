@@ -29,9 +29,7 @@ async def earnings(h: Harness) -> int:
     """How many sessions earned their mentor (ledger earnings, none reversed)."""
     async with h.app.new_uow() as uow:
         earned = select(func.count(LedgerEntry.id)).where(LedgerEntry.kind == "mentor_earning")
-        reversed_ = select(func.count(LedgerEntry.id)).where(
-            LedgerEntry.kind == "earning_reversed"
-        )
+        reversed_ = select(func.count(LedgerEntry.id)).where(LedgerEntry.kind == "earning_reversed")
         return int((await uow.session.execute(earned)).scalar_one()) - int(
             (await uow.session.execute(reversed_)).scalar_one()
         )

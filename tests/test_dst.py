@@ -46,20 +46,35 @@ async def reminders_fire_at(h: Harness, clock: FakeClock, start: datetime) -> No
     ("mentor_tz", "learner_tz", "weekday", "now", "start", "mentor_sees", "learner_sees"),
     [
         (  # New York springs forward on Sunday 2026-03-08; Berlin still on winter time.
-            "America/New_York", "Europe/Berlin", "sun",
-            datetime(2026, 3, 5, 12, tzinfo=UTC), datetime(2026, 3, 8, 14, tzinfo=UTC),
-            "Sun 8 Mar 2026, 10:00 (America/New_York)", "Sun 8 Mar 2026, 15:00 (Europe/Berlin)",
+            "America/New_York",
+            "Europe/Berlin",
+            "sun",
+            datetime(2026, 3, 5, 12, tzinfo=UTC),
+            datetime(2026, 3, 8, 14, tzinfo=UTC),
+            "Sun 8 Mar 2026, 10:00 (America/New_York)",
+            "Sun 8 Mar 2026, 15:00 (Europe/Berlin)",
         ),
         (  # Berlin falls back on Sunday 2026-10-25; New York is still on summer time.
-            "Europe/Berlin", "America/New_York", "sun",
-            datetime(2026, 10, 22, 12, tzinfo=UTC), datetime(2026, 10, 25, 9, tzinfo=UTC),
-            "Sun 25 Oct 2026, 10:00 (Europe/Berlin)", "Sun 25 Oct 2026, 05:00 (America/New_York)",
+            "Europe/Berlin",
+            "America/New_York",
+            "sun",
+            datetime(2026, 10, 22, 12, tzinfo=UTC),
+            datetime(2026, 10, 25, 9, tzinfo=UTC),
+            "Sun 25 Oct 2026, 10:00 (Europe/Berlin)",
+            "Sun 25 Oct 2026, 05:00 (America/New_York)",
         ),
     ],
 )
 async def test_session_on_a_dst_day(
-    harness: Harness, clock: FakeClock, mentor_tz: str, learner_tz: str, weekday: str,
-    now: datetime, start: datetime, mentor_sees: str, learner_sees: str,
+    harness: Harness,
+    clock: FakeClock,
+    mentor_tz: str,
+    learner_tz: str,
+    weekday: str,
+    now: datetime,
+    start: datetime,
+    mentor_sees: str,
+    learner_sees: str,
 ) -> None:
     """The slot is the mentor's 10:00 wall-clock on the change day; each side sees it in their
     zone; reminders come exactly 24 h and 1 h before the real instant."""

@@ -96,15 +96,11 @@ async def test_a_cancellation_that_gives_the_credit_back_keeps_the_refund(
     assert "Order #1 refunded" in await market.send("admin", "/admin refund 1")
 
 
-async def test_a_session_that_has_started_counts_as_used(
-    market: Harness, clock: FakeClock
-) -> None:
+async def test_a_session_that_has_started_counts_as_used(market: Harness, clock: FakeClock) -> None:
     """Once a booked session's time has come, the course is used even before /complete."""
     await book_one_session(market)
     clock.advance(timedelta(days=1))
-    assert "Order #1 is outside the refund policy" in await market.send(
-        "admin", "/admin refund 1"
-    )
+    assert "Order #1 is outside the refund policy" in await market.send("admin", "/admin refund 1")
 
 
 async def test_a_session_completed_after_its_refund_earns_nothing(

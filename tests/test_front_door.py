@@ -16,9 +16,9 @@ from bot.app import Marketplace
 from bot.core.clock import FakeClock
 from bot.providers.stars import payment as stars
 from bot.runtime.timers import Timers
-from tests.conftest import AppFactory, Database
 from tests.fakes.fake_stripe import StripeWorld
 from tests.fakes.fake_telegram import STARS, FakeTelegram, StartBot, invoice_for, orders
+from tests.support import AppFactory, Database
 
 WEBHOOK = {
     "mode": "webhook",
@@ -183,7 +183,9 @@ async def test_stars_pre_checkout_and_payment_are_counted(
 
 
 async def test_a_stars_payment_that_fails_is_logged_apologised_for_and_asked_again(
-    start_bot: StartBot, fake: FakeTelegram, caplog: pytest.LogCaptureFixture,
+    start_bot: StartBot,
+    fake: FakeTelegram,
+    caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Webhook mode: recording the payment raises; the traceback is logged, an error counted,

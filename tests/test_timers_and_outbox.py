@@ -71,8 +71,14 @@ async def test_notice_for_an_unreachable_user_waits_in_the_outbox(
     await h.send("ada", "/accept 1")
     async with app.new_uow() as uow:
         waiting = (
-            await uow.session.execute(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)))
-        ).scalars().all()
+            (
+                await uow.session.execute(
+                    select(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
+                )
+            )
+            .scalars()
+            .all()
+        )
         assert [m.body["text"] for m in waiting if "accepted" in m.body["text"]]
 
     attempts: list[str] = []
@@ -123,9 +129,7 @@ async def test_the_interval_tick_skips_while_a_sweep_runs(make_app: AppFactory) 
     await seed_demo(app)
     async with app.new_uow() as uow:
         ada = (
-            await uow.session.execute(
-                select(Identity.user_id).where(Identity.external_id == "ada")
-            )
+            await uow.session.execute(select(Identity.user_id).where(Identity.external_id == "ada"))
         ).scalar_one()
         await enqueue(uow, ada, Say(_("Skipped.")), app.clock.now())
         await uow.commit()

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LEAD_FORMATS_LAST = "lead enables after the final format"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -22,14 +21,12 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.xfail(strict=False, reason=LEAD_FORMATS_LAST)
 def test_the_tree_is_formatted() -> None:
     """`ruff format --check` passes on the whole tree (exclusions in pyproject.toml)."""
     proc = run("ruff", "format", "--check", str(ROOT))
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.xfail(strict=False, reason=LEAD_FORMATS_LAST)
 @pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy is not installed")
 def test_the_core_type_checks_strictly() -> None:
     """`mypy` with the pyproject.toml settings (strict, bot/ and storage/) reports no error."""

@@ -136,8 +136,7 @@ async def export_user(uow: UnitOfWork, user: User) -> dict[str, Any]:
             )
         ],
         "linked_accounts": [
-            _row(m)
-            for m in await rows(select(AccountMerge).where(AccountMerge.survivor_id == uid))
+            _row(m) for m in await rows(select(AccountMerge).where(AccountMerge.survivor_id == uid))
         ],
         "pending_notices": [
             _row(m)

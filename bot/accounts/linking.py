@@ -216,9 +216,7 @@ async def merge_accounts(uow: UnitOfWork, keep: User, gone: User, now: datetime)
             .execution_options(synchronize_session=False)
         )
     await run(delete(Conversation).where(Conversation.user_id == gone.id))
-    await run(
-        delete(LinkCode).where(LinkCode.user_id == gone.id).where(LinkCode.used_at.is_(None))
-    )
+    await run(delete(LinkCode).where(LinkCode.user_id == gone.id).where(LinkCode.used_at.is_(None)))
     for table, column in user_columns():
         if table.name == User.__tablename__:
             continue

@@ -92,9 +92,7 @@ class Timers:
         if upcoming is not None:
             self.arm(upcoming)
         if report.reminders or report.delivered:
-            log.info(
-                "sweep", extra={"reminders": report.reminders, "delivered": report.delivered}
-            )
+            log.info("sweep", extra={"reminders": report.reminders, "delivered": report.delivered})
 
     async def _run_due(self) -> tuple[DueReport, datetime | None]:
         report = await self._app.run_due()

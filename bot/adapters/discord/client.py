@@ -219,9 +219,7 @@ class MentorbotClient(discord.AutoShardedClient):
             if bound_to is not None and (await self.question_for(who)).digest != bound_to:
                 replies, question = [self.notice(locale, EXPIRED)], None
             else:
-                replies = await self.app.handle(
-                    await self.incoming(interaction.user, text, locale)
-                )
+                replies = await self.app.handle(await self.incoming(interaction.user, text, locale))
                 question = await self.question_for(who, replies)
         except Exception:
             log.exception("discord: an interaction failed", extra={"platform": PLATFORM})

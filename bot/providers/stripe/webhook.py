@@ -231,9 +231,7 @@ class GroupCommit:
     the event loop instead of in SQLite's sleeping busy handler.
     """
 
-    def __init__(
-        self, app: Ports, on_notices: Callable[[], None], max_batch: int = 64
-    ) -> None:
+    def __init__(self, app: Ports, on_notices: Callable[[], None], max_batch: int = 64) -> None:
         self.app = app
         self.on_notices = on_notices
         self.max_batch = max_batch
