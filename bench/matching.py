@@ -1,6 +1,6 @@
 """Benchmark of the matching engine: prints figures, asserts nothing.
 
-    /work/venv/bin/python bench/matching.py [--seed N]
+    python bench/matching.py [--seed N]
 
 Ranking: 10,000 mentors against one request at a time (the pool laid out once, as a running
 bot would keep it between rounds), p50/p95 over many requests, for the top `offer_size` and

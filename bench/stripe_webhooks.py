@@ -1,6 +1,6 @@
 """Benchmark of the Stripe webhook endpoint: prints figures, asserts nothing.
 
-    /work/venv/bin/python bench/stripe_webhooks.py [--events 2000] [--concurrency 20]
+    python bench/stripe_webhooks.py [--events 2000] [--concurrency 20]
 
 A fresh SQLite database (WAL, in a temp dir) holds one pending order per event, each with its
 Checkout Session. Signed `checkout.session.completed` events are POSTed over loopback HTTP,

@@ -1,6 +1,6 @@
 """Benchmark of the Telegram adapter: prints figures, asserts nothing.
 
-    /work/venv/bin/python bench/telegram_throughput.py [--updates N] [--users N]
+    python bench/telegram_throughput.py [--updates N] [--users N]
 
 Both bots poll the same fake Bot API (tests/fakes/fake_telegram.py, run with the load generator in a
 separate process, so the harness does not share the bot's core) with the real
