@@ -1,6 +1,6 @@
 """Benchmark of the Telegram adapter: prints figures, asserts nothing.
 
-    python bench/telegram_throughput.py [--updates N] [--users N]
+    python bench/telegram_throughput.py [--updates N] [--users N] [--profile FILE]
 
 Both bots poll the same fake Bot API (tests/fakes/fake_telegram.py, run with the load generator in a
 separate process, so the harness does not share the bot's core) with the real
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import multiprocessing
 import os
 import random
@@ -234,7 +235,7 @@ def fake_process(
     asyncio.run(serve())
 
 
-async def run(n_updates: int, n_users: int, seed: int) -> None:
+async def run(n_updates: int, n_users: int, seed: int, profile: str | None = None) -> None:
     loop = asyncio.get_running_loop()
     results: dict[str, dict[str, float]] = {}
     handle_ms: list[float] = []
@@ -251,9 +252,15 @@ async def run(n_updates: int, n_users: int, seed: int) -> None:
                 stop = await echo_bot(url)
             else:
                 stop = await full_stack(url, tmp, handle_ms)
+            profiler = cProfile.Profile() if profile and name == "mentorbot" else None
             cpu_before = time.process_time()
+            if profiler:
+                profiler.enable()
             ours.send("go")
             results[name] = await loop.run_in_executor(None, ours.recv)
+            if profiler:
+                profiler.disable()
+                profiler.dump_stats(profile)
             handled = n_users + n_updates + LATENCY_UPDATES
             results[name]["cpu_ms"] = (time.process_time() - cpu_before) * 1000 / handled
             await stop()
@@ -291,11 +298,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
     parser.add_argument("--offered", type=int, default=OFFERED_PER_SECOND, help="updates/s")
     parser.add_argument("--latency-updates", type=int, default=LATENCY_UPDATES)
+    parser.add_argument(
+        "--profile", metavar="FILE", help="cProfile the bot's event loop thread into FILE (pstats)"
+    )
     args = parser.parse_args()
     globals()["CONCURRENCY"] = args.concurrency
     globals()["OFFERED_PER_SECOND"] = args.offered
     globals()["LATENCY_UPDATES"] = args.latency_updates
-    asyncio.run(run(args.updates, args.users, args.seed))
+    asyncio.run(run(args.updates, args.users, args.seed, args.profile))
 
 
 if __name__ == "__main__":

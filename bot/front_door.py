@@ -14,7 +14,9 @@ providers sit below `bot.app` and nothing imports in a circle.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -33,6 +35,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+LOGGED = "_mentorbot_logged"  # set on an exception once `FrontDoor.failed` has logged it
+
+
+def already_logged(error: BaseException | None) -> bool:
+    """Whether the front door logged this exception already: an adapter's own error handler,
+    which sees it again on its way to the user's apology, then does not log it twice."""
+    return bool(getattr(error, LOGGED, False))
+
 
 # What the log says when one fails, by where: operators (and bench/load.py) search for these.
 FAILURES = {
@@ -102,6 +113,10 @@ class FrontDoor:
             extra={"kind": kind, **(context or {})},
         )
         ERRORS.labels(where).inc()
+        error = sys.exc_info()[1]
+        if error is not None:
+            with contextlib.suppress(AttributeError):  # a type with __slots__, no __dict__
+                setattr(error, LOGGED, True)
 
     @contextmanager
     def _tracking(self, kind: str) -> Iterator[None]:

@@ -173,3 +173,28 @@ async def test_a_command_registered_in_the_core_appears_on_discord_and_in_telegr
         lang = "zh" if menu.params.get("language_code") == "zh" else "en"
         assert described["streak"] == streak.help.render(lang)
         assert ("admin" in described) == ("scope" in menu.params)
+
+
+async def test_help_lists_only_what_the_readers_platform_offers(make_app: AppFactory) -> None:
+    """`/paystars` is Telegram's alone: Discord's /help does not offer it, Telegram's does."""
+    from bot.core.users import Incoming
+
+    app = await make_app()
+    on_discord = await app.handle(Incoming("discord", "ana#1", "Ana", "/help"))
+    on_telegram = await app.handle(Incoming("telegram", "42", "Ana", "/help"))
+    assert "/paystars" not in on_discord[0].text and "/courses" in on_discord[0].text
+    assert "/paystars" in on_telegram[0].text
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+async def test_admin_usage_is_the_table_of_admin_subcommands(harness: Any, lang: str) -> None:
+    """`/admin` with nothing after it lists every registered sub-command with its arguments and
+    its help in the admin's language, so a new one (disputes, settle) is never missing."""
+    from bot.handlers.registry import ADMIN_SUBS
+
+    await harness.send("admin", f"/language {lang}")
+    shown = await harness.send("admin", "/admin")
+    for name, sub in ADMIN_SUBS.items():
+        assert f"/admin {name}" in shown
+        assert sub.help.render(lang, "UTC") in shown
+    assert "/admin refund ORDER [force]" in shown or "/admin refund ORDER" in shown

@@ -292,3 +292,23 @@ async def test_a_backlog_waits_for_the_sweep_and_keeps_each_chats_order(
     for who in (alice, bob):
         declined = [t for t in who.texts() if t.startswith("You declined")]
         assert declined == [f"You declined request #{n}." for n in range(5)]
+
+
+async def test_a_failure_inside_the_core_is_logged_once(
+    start_bot: StartBot, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The front door logs a failure with its traceback; the adapter's error handler, which sees
+    the same exception on its way to the apology, does not log it a second time."""
+    bot, _h = await start_bot()
+    alice = bot.user("Alice")
+    await alice.send("/start")
+
+    async def broken(*_args: object) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr("bot.app.known_user", broken)
+    with caplog.at_level(logging.ERROR):
+        await alice.send("/courses")
+    logged = [r for r in caplog.records if r.exc_info and "went away" in str(r.exc_info[1])]
+    assert len(logged) == 1
+    assert alice.texts()[-1].startswith("Sorry")

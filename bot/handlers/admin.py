@@ -26,6 +26,7 @@ from bot.handlers.registry import (
     command,
     number,
     text,
+    usage,
 )
 from bot.handlers.stats import stats_detail, stats_summary
 from bot.learning.courses import course_by_slug, course_title
@@ -53,29 +54,27 @@ COURSE_FIELDS = (
     "topics",
     "stars",
 )
-ADMIN_USAGE = (
-    "/admin course add SLUG title=… price=49.00 currency=USD sessions=4 topics=a,b\n"
-    "/admin course edit SLUG key=value…\n"
-    "/admin course archive|restore SLUG\n"
-    "/admin mentors · /admin mentor approve|suspend ID\n"
-    "/admin orders [STATUS] · /admin refund ORDER [force] · /admin earnings [csv]\n"
-    "/admin stats [courses|mentors|csv] · /admin waitlist\n"
-    "/admin lessons SLUG · /admin lesson add|edit|archive|restore|drip …\n"
-    "/admin match-cohort [apply]"
-)
+
+
+def admin_usage() -> Lines:
+    """Every `/admin` sub-command as the table describes it (help in the reader's language)."""
+    return Lines(
+        _("/{name} — {help}", name=f"admin {usage(s.name, s.args, s.subs)}", help=s.help)
+        for s in ADMIN_SUBS.values()
+    )
 
 
 @command("admin", _("Run the marketplace (admins only)"), role="admin", subs=ADMIN_SUBS)
 async def admin(ctx: Ctx, args: list[str]) -> None:
     ctx.require_admin()
     if not args:
-        ctx.say(_("Admin commands:\n{usage}", usage=ADMIN_USAGE))
+        ctx.say(_("Admin commands:\n{usage}", usage=admin_usage()))
         return
     sub, rest = args[0].lower(), args[1:]
     handler = ADMIN_SUBCOMMANDS.get(sub)
     if handler is None:
         raise BadInput(
-            _("Unknown admin command '{value}'. Usage:\n{usage}", value=sub, usage=ADMIN_USAGE)
+            _("Unknown admin command '{value}'. Usage:\n{usage}", value=sub, usage=admin_usage())
         )
     await handler(ctx, rest)
 

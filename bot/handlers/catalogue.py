@@ -47,7 +47,11 @@ async def start(ctx: Ctx, args: list[str]) -> None:
 
 @command("help", _("List the commands"))
 async def help_(ctx: Ctx, args: list[str]) -> None:
-    visible = [c for c in COMMANDS.values() if c.role is None or c.role in ctx.actor.roles]
+    visible = [
+        c
+        for c in COMMANDS.values()
+        if (c.role is None or c.role in ctx.actor.roles) and c.on(ctx.actor.platform)
+    ]
     lines = Lines(_("/{name} — {help}", name=c.name, help=c.help) for c in visible)
     ctx.say(_("Commands:\n{list}", list=lines))
 

@@ -94,6 +94,23 @@ class Command:
         return self.platforms is None or platform in self.platforms
 
 
+def usage(name: str, args: tuple[Arg, ...], subs: tuple[Sub, ...] = ()) -> str:
+    """How a command is typed, from its table entry: `refund ORDER [force]`,
+    `course add|edit|archive|restore …`, `title=…`; optional parts in brackets."""
+    if subs:
+        return f"{name} {'|'.join(s.name for s in subs)} …"
+    parts = [name]
+    for arg in args:
+        if arg.choices:
+            token = "|".join(value for value, _label in arg.choices)
+        elif arg.keyed:
+            token = f"{arg.name}=…"
+        else:
+            token = arg.name.upper().replace("-", "_") + ("…" if arg.words else "")
+        parts.append(token if arg.required else f"[{token}]")
+    return " ".join(parts)
+
+
 COMMANDS: dict[str, Command] = {}
 FLOWS: dict[str, StepHandler] = {}
 ADMIN_SUBCOMMANDS: dict[str, Handler] = {}

@@ -39,6 +39,7 @@ from bot.core.buttons import conversation_marker
 from bot.core.i18n import Msg, _, normalize_language, translations
 from bot.core.replies import Reply, render
 from bot.core.users import Incoming
+from bot.front_door import already_logged
 from bot.mentoring.announcements import request_announcement
 from storage.models import Identity, User
 
@@ -221,8 +222,9 @@ class MentorbotClient(discord.AutoShardedClient):
             else:
                 replies = await self.app.handle(await self.incoming(interaction.user, text, locale))
                 question = await self.question_for(who, replies)
-        except Exception:
-            log.exception("discord: an interaction failed", extra={"platform": PLATFORM})
+        except Exception as error:
+            if not already_logged(error):
+                log.exception("discord: an interaction failed", extra={"platform": PLATFORM})
             replies, question = [self.notice(locale, SORRY)], None
         try:
             for i, reply in enumerate(replies):
@@ -296,8 +298,9 @@ class MentorbotClient(discord.AutoShardedClient):
             incoming = await self.incoming(message.author, message.content, None)
             replies = await self.app.handle(incoming)
             question: Question | None = await self.question_for(str(message.author.id), replies)
-        except Exception:
-            log.exception("discord: a DM failed", extra={"platform": PLATFORM})
+        except Exception as error:
+            if not already_logged(error):
+                log.exception("discord: a DM failed", extra={"platform": PLATFORM})
             replies, question = [self.notice(None, SORRY)], None
         for i, reply in enumerate(replies):
             for out in messages_for(reply, question, answer=i == len(replies) - 1):

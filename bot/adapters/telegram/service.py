@@ -42,6 +42,7 @@ from bot.core.i18n import Msg, _, normalize_language
 from bot.core.outbox import keep_reply
 from bot.core.replies import Reply
 from bot.core.web import WebServer
+from bot.front_door import already_logged
 from bot.providers.stars import payment as stars
 from bot.providers.stars.reconcile import StarsReconciler
 from storage import models
@@ -284,12 +285,14 @@ class TelegramService:
         await self.send_all(message.chat_id, str(user.id), outcome.replies)
 
     async def on_error(self, update: object, context: Context) -> None:
-        """Log the failure with its traceback, then apologise to the user in their language."""
-        log.error(
-            "telegram update failed",
-            exc_info=context.error,
-            extra={"update_id": getattr(update, "update_id", None)},
-        )
+        """Log the failure with its traceback (unless the front door did), then apologise to
+        the user in their language."""
+        if not already_logged(context.error):
+            log.error(
+                "telegram update failed",
+                exc_info=context.error,
+                extra={"update_id": getattr(update, "update_id", None)},
+            )
         if not isinstance(update, Update) or update.effective_user is None:
             return
         if update.callback_query is not None:
