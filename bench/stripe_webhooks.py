@@ -43,7 +43,7 @@ from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.models import Course, Identity, Order, User
 
-SECRET = "whsec_bench"
+SECRET = "whsec_bench0123456789abcdefghijklmnop"
 
 
 async def _seed(app: Marketplace, count: int) -> list[dict[str, Any]]:

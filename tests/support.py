@@ -31,6 +31,16 @@ from storage.models import (
 )
 
 POSTGRES_ENV = "MENTORBOT_TEST_POSTGRES_URL"
+# Webhook secrets as strong as start-up requires (bot/config.py): Telegram's 32-256 of
+# [A-Za-z0-9_-], Stripe's whsec_ and at least 24 more characters.
+TELEGRAM_WEBHOOK_SECRET = "test-telegram-webhook-secret_0123456789"
+STRIPE_WEBHOOK_SECRET = "whsec_test0123456789abcdefghijklmnop"
+# Telegram's webhook mode, for make_config(telegram={**TELEGRAM_WEBHOOK, ...}).
+TELEGRAM_WEBHOOK = {
+    "mode": "webhook",
+    "webhook_url": "https://bot.example.com/telegram/webhook",
+    "webhook_secret": TELEGRAM_WEBHOOK_SECRET,
+}
 # A Monday morning, far from any daylight-saving change.
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 

@@ -43,7 +43,7 @@ from bot.runtime.bootstrap import payment_providers
 from bot.runtime.demo_data import seed_demo
 from storage.migrate import upgrade
 from storage.models import Order, OutboxMessage
-from tests.support import Database, Harness, harness_for, make_config
+from tests.support import STRIPE_WEBHOOK_SECRET, Database, Harness, harness_for, make_config
 
 _KEY_PART = re.compile(r"\[([^\]]*)\]")
 
@@ -408,7 +408,7 @@ class FakeStripe:
 # -- a marketplace wired to the fake ------------------------------------------------------------
 
 SECRET_KEY = "sk_test_fake"
-WEBHOOK_SECRET = "whsec_test_secret"
+WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
 WEBHOOK_PATH = "/stripe/webhook"
 
 
