@@ -157,9 +157,9 @@ class WebSection:
     port: int = 8080
     # A connection whose request line and headers have not all arrived this many seconds after
     # it opened (or after its previous response) is closed: slow clients cannot hold it.
-    header_timeout_seconds: int = 10
+    header_timeout_seconds: float = 10
     # A request whose body has not all arrived this many seconds after its headers gets 408.
-    body_timeout_seconds: int = 30
+    body_timeout_seconds: float = 30
     # Connections open at once; beyond this a new one is answered 503 and closed at once.
     max_connections: int = 256
 
@@ -424,6 +424,10 @@ def _check_type(where: str, value: Any, expected: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} must be a whole number, got {value!r}")
         return value
+    if expected is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
     if expected in (str, Secret):
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a string, got {value!r}")
@@ -449,6 +453,11 @@ def _coerce_env(where: str, text: str, expected: Any) -> Any:
             return int(text)
         except ValueError:
             raise ConfigError(f"{where} must be a whole number, got {text!r}") from None
+    if expected is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{where} must be a number, got {text!r}") from None
     if typing.get_origin(expected) is tuple:
         (item_type, _ellipsis) = typing.get_args(expected)
         items = [t.strip() for t in text.split(",") if t.strip()]
@@ -542,8 +551,8 @@ def _validate_web(w: WebSection) -> None:
         ("body_timeout_seconds", w.body_timeout_seconds),
         ("max_connections", w.max_connections),
     ):
-        if value <= 0:
-            raise ConfigError(f"[web] {key} must be greater than 0, got {value}")
+        if not value > 0:  # also refuses NaN
+            raise ConfigError(f"[web] {key} must be greater than 0, got {value:g}")
 
 
 def _validate_matching(m: MatchingSection) -> None:

@@ -6,6 +6,7 @@ Test modules and tests/fakes/ import these from here; tests/conftest.py holds on
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -145,3 +146,40 @@ async def matched_pair(h: Harness, learner: str = "alice", mentor: str = "ada") 
     out = await h.send(mentor, f"/accept {request_id}")
     assert "You are now mentoring" in out, out
     return request_id
+
+
+@dataclass
+class SlowClient:
+    """A raw TCP client on 127.0.0.1 that sends `request` one byte every `interval` seconds
+    (a slowloris), and notes when the server closed the connection and what it answered."""
+
+    port: int
+    request: bytes = b"POST /stripe/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 4000
+    interval: float = 0.05
+    opened_at: float = 0.0
+    closed_after: float | None = None  # seconds from opening until the server closed it
+    answer: bytes = b""
+
+    async def run(self, limit: float = 10.0) -> SlowClient:
+        """Dribble until the server closes the connection (or `limit` seconds pass)."""
+        loop = asyncio.get_running_loop()
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.opened_at = loop.time()
+
+        async def dribble() -> None:
+            for i in range(len(self.request)):
+                writer.write(self.request[i : i + 1])
+                await asyncio.sleep(self.interval)
+
+        dribbling = asyncio.ensure_future(dribble())
+        try:
+            self.answer = await asyncio.wait_for(reader.read(), limit)  # all, up to the close
+            self.closed_after = loop.time() - self.opened_at
+        except ConnectionResetError:
+            self.closed_after = loop.time() - self.opened_at
+        except TimeoutError:
+            pass  # still open after `limit`
+        finally:
+            dribbling.cancel()
+            writer.close()
+        return self
