@@ -10,6 +10,8 @@ import asyncio
 import json
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from bot.core.clock import FakeClock
 from storage.models import PaymentEvent
 from tests.fakes.fake_stripe import WEBHOOK_PATH, StripeWorld
@@ -23,6 +25,11 @@ LIMITS: dict[str, Any] = {
     "body_timeout_seconds": BODY_TIMEOUT,
     "max_connections": 64,
 }
+
+
+def _shed(reason: str) -> float:
+    """The /metrics count of clients shed for `reason`."""
+    return REGISTRY.get_sample_value("mentorbot_web_shed_total", {"reason": reason}) or 0.0
 
 
 def _headers(path: str, length: int, signature: str = "t=1,v1=00") -> bytes:
@@ -78,12 +85,14 @@ async def test_a_stalled_body_gets_408_and_changes_nothing(
     the connection closed; nothing is recorded."""
     async with StripeWorld.open(database, clock, web=LIMITS) as world:
         request = _headers(WEBHOOK_PATH, 500) + b'{"id": "ev'
+        shed = _shed("slow_body")
         client = await SlowClient(world.web.port, request, interval=0).run()
         assert client.answer.startswith(b"HTTP/1.1 408 "), client.answer[:80]
         assert b"request body not received in time" in client.answer
         assert client.closed_after is not None
         assert BODY_TIMEOUT - 0.1 <= client.closed_after < BODY_TIMEOUT + 2
         assert await world.count(PaymentEvent) == 0
+        assert _shed("slow_body") == shed + 1
 
 
 async def test_a_slow_but_timely_body_is_served(database: Database, clock: FakeClock) -> None:
@@ -113,10 +122,12 @@ async def test_connection_cap_refuses_more_then_serves_webhooks_once_slow_ones_g
         event = world.fake.event("checkout.session.completed", world.fake.pay(session_id))
         slow = await _slowloris(world.web.port, 4)
         healthz = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        shed = _shed("too_many_connections")
         refused = await SlowClient(world.web.port, healthz, interval=0).run()
         assert refused.answer.startswith(b"HTTP/1.1 503 "), refused.answer[:80]
         assert refused.closed_after is not None and refused.closed_after < HEADER_TIMEOUT / 2
         assert not any(task.done() for task in slow)
+        assert _shed("too_many_connections") == shed + 1
         await asyncio.gather(*slow)
         status, body = await world.send(event)
         assert (status, body["outcome"]) == (200, "fulfilled")

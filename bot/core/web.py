@@ -33,6 +33,7 @@ from aiohttp.web_protocol import RequestHandler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.config import WebSection
+from bot.core.metrics import WEB_CONNECTIONS, WEB_SHED
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class ConnectionGate:
     def admit(self) -> bool:
         if self.open >= self.limit:
             self.refused += 1
+            WEB_SHED.labels("too_many_connections").inc()
             if not self._full:
                 self._full = True
                 log.warning(
@@ -66,27 +68,30 @@ class ConnectionGate:
                 )
             return False
         self.open += 1
+        WEB_CONNECTIONS.set(self.open)
         return True
 
     def release(self) -> None:
         self.open -= 1
+        WEB_CONNECTIONS.set(self.open)
         if self._full and self.open < self.limit:
             self._full = False
             log.warning("web server accepting connections again", extra={"open": self.open})
 
 
 class GatedConnection(asyncio.Protocol):
-    """aiohttp's protocol for one connection, admitted by the gate when the connection opens
-    (not when the factory is called, so a burst of accepts cannot overshoot the cap)."""
+    """One connection: admitted by the gate when it opens (not when the factory is called, so a
+    burst of accepts cannot overshoot the cap), then handed to aiohttp's protocol; a refused
+    one never reaches aiohttp."""
 
-    def __init__(self, inner: RequestHandler, gate: ConnectionGate) -> None:
-        self.inner = inner
+    def __init__(self, server: web.Server, gate: ConnectionGate) -> None:
+        self.server = server
         self.gate = gate
-        self.admitted = False
+        self.inner: RequestHandler | None = None  # None: not admitted (or already lost)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.admitted = self.gate.admit()
-        if self.admitted:
+        if self.gate.admit():
+            self.inner = self.server()
             self.inner.connection_made(transport)
             return
         assert isinstance(transport, asyncio.WriteTransport)
@@ -94,26 +99,26 @@ class GatedConnection(asyncio.Protocol):
         transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.admitted:
-            self.admitted = False
+        if self.inner is not None:
+            inner, self.inner = self.inner, None
             self.gate.release()
-            self.inner.connection_lost(exc)
+            inner.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self.admitted:
+        if self.inner is not None:
             self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
-        if self.admitted:
+        if self.inner is not None:
             self.inner.eof_received()
         return None  # as aiohttp's: the transport closes itself
 
     def pause_writing(self) -> None:
-        if self.admitted:
+        if self.inner is not None:
             self.inner.pause_writing()
 
     def resume_writing(self) -> None:
-        if self.admitted:
+        if self.inner is not None:
             self.inner.resume_writing()
 
 
@@ -156,6 +161,7 @@ class WebServer:
                     "request body not received in time",
                     extra={"path": request.path, "seconds": self.limits.body_timeout_seconds},
                 )
+                WEB_SHED.labels("slow_body").inc()
                 late = web.json_response({"error": "request body not received in time"}, status=408)
                 late.force_close()
                 return late
@@ -194,7 +200,7 @@ class WebServer:
         assert server is not None
         gate = self.gate
         self._listener = await asyncio.get_running_loop().create_server(
-            lambda: GatedConnection(server(), gate), self.host, self.port
+            lambda: GatedConnection(server, gate), self.host, self.port
         )
         if self.port == 0 and self._listener.sockets:
             self.port = self._listener.sockets[0].getsockname()[1]  # port 0: a free one (tests)
