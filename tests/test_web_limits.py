@@ -55,6 +55,7 @@ async def test_slowloris_clients_do_not_hold_up_a_stripe_webhook(
     async with StripeWorld.open(database, clock, web=LIMITS) as world:
         order_id, session_id = await world.buy("alice")
         event = world.fake.event("checkout.session.completed", world.fake.pay(session_id))
+        shed = _shed("slow_headers")
         slow = await _slowloris(world.web.port, 40)
         status, body = await world.send(event)
         assert (status, body["outcome"]) == (200, "fulfilled")
@@ -64,6 +65,7 @@ async def test_slowloris_clients_do_not_hold_up_a_stripe_webhook(
             assert HEADER_TIMEOUT - 0.1 <= client.closed_after < HEADER_TIMEOUT + 2
             assert client.answer == b""
         assert (await world.order(order_id)).status == "paid"
+        assert _shed("slow_headers") == shed + 40
 
 
 async def test_slowloris_clients_do_not_hold_up_a_telegram_update(start_bot: StartBot) -> None:
@@ -128,6 +130,35 @@ async def test_connection_cap_refuses_more_then_serves_webhooks_once_slow_ones_g
         assert refused.closed_after is not None and refused.closed_after < HEADER_TIMEOUT / 2
         assert not any(task.done() for task in slow)
         assert _shed("too_many_connections") == shed + 1
-        await asyncio.gather(*slow)
+        shed_by_server = [client.closed_after for client in await asyncio.gather(*slow)]
+        assert all(after is not None and after < HEADER_TIMEOUT + 2 for after in shed_by_server)
         status, body = await world.send(event)
         assert (status, body["outcome"]) == (200, "fulfilled")
+
+
+async def test_a_kept_alive_connection_may_idle_but_not_dribble(
+    database: Database, clock: FakeClock
+) -> None:
+    """After a first request, an idle kept-alive connection outlives the header timeout (a
+    reverse proxy reuses it), but a next request dribbled on it is closed at the header
+    timeout counted from its first byte."""
+    async with StripeWorld.open(database, clock, web=LIMITS) as world:
+        loop = asyncio.get_running_loop()
+        reader, writer = await asyncio.open_connection("127.0.0.1", world.web.port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200 ")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        await asyncio.sleep(HEADER_TIMEOUT * 1.5)
+        assert not reader.at_eof()
+        first_byte = loop.time()
+        closed = asyncio.ensure_future(reader.read())
+        for byte in b"POST /stripe/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 200:
+            if closed.done():
+                break
+            writer.write(bytes([byte]))
+            await asyncio.wait([closed], timeout=0.05)
+        assert closed.done() and closed.result() == b""
+        assert HEADER_TIMEOUT - 0.1 <= loop.time() - first_byte < HEADER_TIMEOUT + 2
+        writer.close()

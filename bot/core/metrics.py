@@ -49,7 +49,7 @@ NOTICES_SENT = Counter(
 WEB_CONNECTIONS = Gauge("mentorbot_web_connections", "Connections open to the web server.")
 WEB_SHED = Counter(
     "mentorbot_web_shed_total",
-    "Clients the web server shed, by why: too_many_connections (answered 503 at once) or "
-    "slow_body (408). Connections closed for slow headers are aiohttp's and not counted.",
+    "Clients the web server shed, by why: too_many_connections (answered 503 at once), "
+    "slow_headers (closed at the header timeout) or slow_body (answered 408).",
     ["reason"],
 )

@@ -9,11 +9,10 @@ updates only to processes that can handle them; `GET /metrics` is Prometheus tex
 Slow or stuck clients are shed so that webhooks keep flowing ([web] in the config):
 
 - headers: a connection whose request line and headers have not all arrived
-  `header_timeout_seconds` after it opened, or after its previous response when kept alive,
-  is closed. aiohttp does this itself with its keep-alive timer (armed when a connection opens
-  and after each response, it closes the connection if no complete request is waiting), so
-  that timer is set to the header timeout; a client dribbling one header byte a second gains
-  nothing;
+  `header_timeout_seconds` after it opened, or after the first byte of its next request when
+  kept alive, is closed, however steadily it dribbles bytes; an idle kept-alive connection is
+  closed after `KEEPALIVE_SECONDS` (aiohttp's timer, longer than a reverse proxy's usual 60 s
+  so the proxy, not us, closes it first);
 - body: a request whose body has not all arrived `body_timeout_seconds` after its headers is
   answered 408 and its connection closed (read here, before any route sees the request; the
   route's own `read()` then returns the bytes already read);
@@ -41,6 +40,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
+# Idle kept-alive connections are closed after this long (aiohttp's own default is an hour).
+KEEPALIVE_SECONDS = 75
 TOO_MANY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 21\r\n"
     b"Retry-After: 1\r\nConnection: close\r\n\r\ntoo many connections\n"
@@ -48,15 +49,22 @@ TOO_MANY = (
 
 
 class ConnectionGate:
-    """Counts open connections; a connection beyond the cap is answered 503 and closed."""
+    """The open connections; a connection beyond the cap is answered 503 and closed."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, header_timeout: float) -> None:
         self.limit = limit
-        self.open = 0
+        self.header_timeout = header_timeout
+        self.connections: dict[RequestHandler, GatedConnection] = {}
         self.refused = 0
         self._full = False
 
-    def admit(self) -> bool:
+    @property
+    def open(self) -> int:
+        return len(self.connections)
+
+    def has_room(self) -> bool:
+        """Whether one more connection may open; if not, the refusal is counted (and logged
+        when the cap is first reached)."""
         if self.open >= self.limit:
             self.refused += 1
             WEB_SHED.labels("too_many_connections").inc()
@@ -67,12 +75,14 @@ class ConnectionGate:
                     extra={"max_connections": self.limit},
                 )
             return False
-        self.open += 1
-        WEB_CONNECTIONS.set(self.open)
         return True
 
-    def release(self) -> None:
-        self.open -= 1
+    def add(self, inner: RequestHandler, connection: GatedConnection) -> None:
+        self.connections[inner] = connection
+        WEB_CONNECTIONS.set(self.open)
+
+    def release(self, inner: RequestHandler) -> None:
+        self.connections.pop(inner, None)
         WEB_CONNECTIONS.set(self.open)
         if self._full and self.open < self.limit:
             self._full = False
@@ -82,30 +92,39 @@ class ConnectionGate:
 class GatedConnection(asyncio.Protocol):
     """One connection: admitted by the gate when it opens (not when the factory is called, so a
     burst of accepts cannot overshoot the cap), then handed to aiohttp's protocol; a refused
-    one never reaches aiohttp."""
+    one never reaches aiohttp. It also keeps the header deadline: armed when the connection
+    opens and at the first byte of each later request, disarmed when aiohttp has parsed the
+    headers (`headers_in`, from the middleware), and closing the connection if it fires."""
 
     def __init__(self, server: web.Server, gate: ConnectionGate) -> None:
         self.server = server
         self.gate = gate
         self.inner: RequestHandler | None = None  # None: not admitted (or already lost)
+        self.busy = False  # a request's headers are in and its response not yet done
+        self._deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self.gate.admit():
-            self.inner = self.server()
-            self.inner.connection_made(transport)
+        if self.gate.has_room():
+            self.inner = inner = self.server()
+            self.gate.add(inner, self)
+            self._arm()
+            inner.connection_made(transport)
             return
         assert isinstance(transport, asyncio.WriteTransport)
         transport.write(TOO_MANY)
         transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
         if self.inner is not None:
             inner, self.inner = self.inner, None
-            self.gate.release()
+            self.gate.release(inner)
             inner.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self.inner is not None:
+            if not self.busy:
+                self._arm()  # before aiohttp parses: it may run the request at once
             self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -121,6 +140,29 @@ class GatedConnection(asyncio.Protocol):
         if self.inner is not None:
             self.inner.resume_writing()
 
+    def headers_in(self) -> None:
+        self.busy = True
+        self._disarm()
+
+    def request_done(self) -> None:
+        self.busy = False
+
+    def _arm(self) -> None:
+        if self._deadline is None:
+            loop = asyncio.get_running_loop()
+            self._deadline = loop.call_later(self.gate.header_timeout, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if self.inner is not None and not self.busy:
+            WEB_SHED.labels("slow_headers").inc()
+            self.inner.force_close()
+
 
 class WebServer:
     name = "web"
@@ -130,8 +172,8 @@ class WebServer:
         self.host = host
         self.port = port
         self.limits = limits or WebSection()
-        self.gate = ConnectionGate(self.limits.max_connections)
-        self.app = web.Application(middlewares=[self._body_deadline])
+        self.gate = ConnectionGate(self.limits.max_connections, self.limits.header_timeout_seconds)
+        self.app = web.Application(middlewares=[self._deadlines])
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/readyz", self._readyz)
         self.app.router.add_get("/metrics", self._metrics)
@@ -151,8 +193,19 @@ class WebServer:
         self.app.router.add_route(method, path, handler)
 
     @web.middleware
-    async def _body_deadline(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Read the whole body within the body timeout, else 408 and close the connection."""
+    async def _deadlines(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The headers are in: stop their clock. Read the whole body within the body timeout,
+        else answer 408 and close the connection."""
+        connection = self.gate.connections.get(request.protocol)
+        if connection is not None:
+            connection.headers_in()
+        try:
+            return await self._read_body_then(request, handler)
+        finally:
+            if connection is not None:
+                connection.request_done()
+
+    async def _read_body_then(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.body_exists:
             try:
                 await asyncio.wait_for(request.read(), self.limits.body_timeout_seconds)
@@ -187,13 +240,10 @@ class WebServer:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def start(self) -> None:
-        # The keep-alive timer is aiohttp's header timeout (see the module's docstring); no
-        # lingering: a body not read (too slow, too large) is not drained, its connection closes.
+        # No lingering: a body not read (too slow, too large) is not drained, the connection
+        # is closed after the answer.
         self._runner = web.AppRunner(
-            self.app,
-            access_log=None,
-            keepalive_timeout=self.limits.header_timeout_seconds,
-            lingering_time=0,
+            self.app, access_log=None, keepalive_timeout=KEEPALIVE_SECONDS, lingering_time=0
         )
         await self._runner.setup()
         server = self._runner.server
