@@ -156,7 +156,7 @@ class WebSection:
     host: str = "127.0.0.1"
     port: int = 8080
     # A connection whose request line and headers have not all arrived this many seconds after
-    # it opened (or after its previous response) is closed: slow clients cannot hold it.
+    # it opened (or after its next request's first byte) is closed: slow clients cannot hold it.
     header_timeout_seconds: float = 10
     # A request whose body has not all arrived this many seconds after its headers gets 408.
     body_timeout_seconds: float = 30
@@ -546,13 +546,16 @@ def _validate(config: Config) -> None:
 def _validate_web(w: WebSection) -> None:
     if not 0 <= w.port <= 65535:
         raise ConfigError(f"[web] port must be from 0 to 65535, got {w.port}")
-    for key, value in (
+    for key, seconds in (
         ("header_timeout_seconds", w.header_timeout_seconds),
         ("body_timeout_seconds", w.body_timeout_seconds),
-        ("max_connections", w.max_connections),
     ):
-        if not value > 0:  # also refuses NaN
-            raise ConfigError(f"[web] {key} must be greater than 0, got {value:g}")
+        if not 0 < seconds <= 3600:  # also refuses NaN and infinity
+            raise ConfigError(
+                f"[web] {key} must be greater than 0 and at most 3600, got {seconds:g}"
+            )
+    if w.max_connections <= 0:
+        raise ConfigError(f"[web] max_connections must be greater than 0, got {w.max_connections}")
 
 
 def _validate_matching(m: MatchingSection) -> None:

@@ -70,8 +70,25 @@ def test_polling_mode_needs_no_webhook_secret() -> None:
 )
 def test_web_limits_must_be_positive(key: str) -> None:
     """A [web] limit of 0 would refuse every client; start-up names the key instead."""
-    with pytest.raises(ConfigError, match=rf"\[web\] {key} must be greater than 0, got 0"):
+    with pytest.raises(ConfigError, match=rf"\[web\] {key} must be greater than 0"):
         config_from_mapping({"web": {key: 0}})
+
+
+def test_web_timeouts_take_fractions_but_not_forever() -> None:
+    """Timeouts may be fractional seconds; a NaN, an infinity or more than an hour is refused."""
+    assert (
+        config_from_mapping({"web": {"body_timeout_seconds": 2.5}}).web.body_timeout_seconds == 2.5
+    )
+    for text in ("nan", "inf", "3601"):
+        env = {"MENTORBOT_WEB_HEADER_TIMEOUT_SECONDS": text}
+        with pytest.raises(ConfigError, match="header_timeout_seconds must be greater than 0 and"):
+            config_from_mapping({}, env)
+    with pytest.raises(
+        ConfigError, match="MENTORBOT_WEB_BODY_TIMEOUT_SECONDS must be a number, got 'soon'"
+    ):
+        config_from_mapping({}, {"MENTORBOT_WEB_BODY_TIMEOUT_SECONDS": "soon"})
+    with pytest.raises(ConfigError, match=r"\[web\] body_timeout_seconds must be a number"):
+        config_from_mapping({"web": {"body_timeout_seconds": "30"}})
 
 
 def test_web_limits_default_and_come_from_the_environment() -> None:
