@@ -146,45 +146,24 @@ class StripeWebhook:
 
     async def set_aside(self, malformed: Malformed) -> str:
         """Record a signed event we cannot read and tell the admins, once per event."""
-        now = self.app.clock.now()
-        async with self.app.new_uow() as uow:
-            if await _recorded(uow, malformed.event_id):
-                return "duplicate"
-            uow.add(
-                PaymentEvent(
-                    provider=PROVIDER,
-                    event_id=malformed.event_id,
-                    event_type=malformed.event_type,
-                    outcome="malformed",
-                    received_at=now,
-                )
-            )
-            try:
-                await uow.flush()  # PostgreSQL: a concurrent duplicate waits here, then fails
-            except IntegrityError:
-                return "duplicate"
-            msg = _(
-                "Stripe sent event {event_id} ({event_type}), correctly signed, that the bot "
-                "cannot read: {field} is missing or has the wrong type. It was recorded and "
-                "answered, so Stripe will not send it again, and nothing else changed: look "
-                "it up in the Stripe dashboard.",
-                event_id=malformed.event_id,
-                event_type=malformed.event_type,
-                field=malformed.field,
-            )
-            await alert_admins(
-                uow,
-                msg,
-                now,
-                event_id=malformed.event_id,
-                event_type=malformed.event_type,
-                field=malformed.field,
-            )
-            await uow.commit()
-            notified = uow.wrote_outbox
-        if notified:
-            self.on_notices()
-        return "malformed"
+        facts = {
+            "event_id": malformed.event_id,
+            "event_type": malformed.event_type,
+            "field": malformed.field,
+        }
+        msg = _(
+            "Stripe sent event {event_id} ({event_type}), correctly signed, that the bot "
+            "cannot read: {field} is missing or has the wrong type. It was recorded and "
+            "answered, so Stripe will not send it again, and nothing else changed: look "
+            "it up in the Stripe dashboard.",
+            **facts,
+        )
+
+        async def report(uow: UnitOfWork) -> Settled:
+            await alert_admins(uow, msg, self.app.clock.now(), **facts)
+            return Settled("malformed")
+
+        return await self._apply({"id": malformed.event_id, "type": malformed.event_type}, report)
 
     async def process(self, event: dict[str, Any]) -> str:
         """Apply one verified event once; returns what happened (for logs and tests)."""
