@@ -1,6 +1,6 @@
 """Benchmark of the Stripe webhook endpoint: prints figures, asserts nothing.
 
-    python bench/stripe_webhooks.py [--events 2000] [--concurrency 20]
+    python bench/stripe_webhooks.py [--events 2000] [--concurrency 20] [--slow-clients 0]
 
 A fresh SQLite database (WAL, in a temp dir) holds one pending order per event, each with its
 Checkout Session. Signed `checkout.session.completed` events are POSTed over loopback HTTP,
@@ -11,6 +11,11 @@ confirmation written to the outbox) in the same transaction. Then every event is
 more, to time the duplicate path. Reported: events per second over the whole run, p50/p99
 latency as the client measured it, and the bot process's CPU time per event (less sensitive
 than the rate to other load on the machine).
+
+`--slow-clients N`: meanwhile another process holds N slowloris connections to the same server,
+each sending one header byte a second and reconnecting as soon as the server closes it (at
+[web] header_timeout_seconds, 10 s), so the figures show what slow clients cost the webhooks,
+below the connection cap (256) or beyond it.
 
 No Stripe API call is made: a completion carries everything needed, so the provider's API base
 points at a closed loopback port.
@@ -43,7 +48,7 @@ from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.models import Course, Identity, Order, User
 
-SECRET = "whsec_bench"
+SECRET = "whsec_bench0123456789abcdefghijklmnop"
 
 
 async def _seed(app: Marketplace, count: int) -> list[dict[str, Any]]:
@@ -126,10 +131,13 @@ async def _fire(
     async def one(http: aiohttp.ClientSession, body: bytes, header: str) -> None:
         async with gate:
             started = time.perf_counter()
-            async with http.post(url, data=body, headers={"Stripe-Signature": header}) as r:
-                answer = await r.json()
+            try:
+                async with http.post(url, data=body, headers={"Stripe-Signature": header}) as r:
+                    answer = await r.json() if r.status == 200 else {}
+                    key = answer.get("outcome", f"http {r.status}")
+            except aiohttp.ClientError:
+                key = "connection closed"  # e.g. refused beyond max_connections
             latencies.append((time.perf_counter() - started) * 1000)
-            key = answer.get("outcome", f"http {r.status}")
             outcomes[key] = outcomes.get(key, 0) + 1
 
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -137,6 +145,42 @@ async def _fire(
         started = time.perf_counter()
         await asyncio.gather(*(one(http, body, header) for body, header in signed))
         return time.perf_counter() - started, latencies, outcomes
+
+
+def _slowloris(port: int, count: int, stop: Any) -> int:
+    """Runs in a separate process: `count` connections dribbling one header byte a second,
+    each reopened when the server closes it, until `stop` is set; returns how many closes."""
+    return asyncio.run(_hold(port, count, stop))
+
+
+async def _hold(port: int, count: int, stop: Any) -> int:
+    closed = 0
+
+    async def one() -> None:
+        nonlocal closed
+        while not stop.is_set():
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            request = b"POST /stripe/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 600
+            for i in range(len(request)):
+                if reader.at_eof() or stop.is_set():
+                    break
+                writer.write(request[i : i + 1])
+                try:
+                    await asyncio.wait_for(reader.read(1024), 1.0)  # b"": closed by the server
+                except TimeoutError:
+                    continue
+                except OSError:
+                    pass
+                break
+            closed += 1
+            writer.close()
+
+    await asyncio.gather(*(one() for _ in range(count)))
+    return closed
 
 
 def _client(url: str, bodies: list[bytes], concurrency: int) -> Any:
@@ -159,7 +203,7 @@ def _report(
     )
 
 
-async def bench(events: int, concurrency: int) -> None:
+async def bench(events: int, concurrency: int, slow_clients: int = 0) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = config_from_mapping(
             {
@@ -179,7 +223,7 @@ async def bench(events: int, concurrency: int) -> None:
         providers = payment_providers(config, clock)
         app = Marketplace(config, engine, clock, providers)
         stripe_payments = next(p for p in providers if isinstance(p, StripePayments))
-        web = WebServer("127.0.0.1", 0)
+        web = WebServer("127.0.0.1", 0, config.web)
         StripeService(app, stripe_payments, web)  # adds the route; no reconciliation here
         await web.start()
         sessions = await _seed(app, events)
@@ -197,13 +241,32 @@ async def bench(events: int, concurrency: int) -> None:
             for i, session in enumerate(sessions)
         ]
         url = f"http://127.0.0.1:{web.port}{config.stripe.webhook_path}"
-        print(f"Stripe webhooks on SQLite: {events} events, {concurrency} at once")
+        print(
+            f"Stripe webhooks on SQLite: {events} events, {concurrency} at once, "
+            f"{slow_clients} slow clients (max_connections {config.web.max_connections})"
+        )
         loop = asyncio.get_running_loop()
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as client:
+        spawn = multiprocessing.get_context("spawn")
+        stop = spawn.Manager().Event()
+        with ProcessPoolExecutor(2, mp_context=spawn) as pool:
+            held = None
+            if slow_clients:
+                held = loop.run_in_executor(pool, _slowloris, web.port, slow_clients, stop)
+                for _wait in range(300):  # until every slow client is connected (or the cap full)
+                    if web.gate.open >= min(slow_clients, config.web.max_connections):
+                        break
+                    await asyncio.sleep(0.1)
             for label in ("fulfil (first delivery)", "duplicate delivery"):
                 cpu = time.process_time()  # this process only: the bot, not the client
-                result = await loop.run_in_executor(client, _client, url, bodies, concurrency)
+                result = await loop.run_in_executor(pool, _client, url, bodies, concurrency)
                 _report(label, time.process_time() - cpu, *result)
+            if held is not None:
+                stop.set()
+                closes = await held
+                print(
+                    f"  slow clients: {closes} connections closed by the header timeout or "
+                    f"refused at the cap; {web.gate.refused} refused at the cap"
+                )
         await web.stop()
         await stripe_payments.close()
         await engine.dispose()
@@ -213,8 +276,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--slow-clients", type=int, default=0)
     args = parser.parse_args()
-    asyncio.run(bench(args.events, args.concurrency))
+    asyncio.run(bench(args.events, args.concurrency, args.slow_clients))
 
 
 if __name__ == "__main__":

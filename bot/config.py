@@ -155,6 +155,13 @@ class WebSection:
 
     host: str = "127.0.0.1"
     port: int = 8080
+    # A connection whose request line and headers have not all arrived this many seconds after
+    # it opened (or after its next request's first byte) is closed: slow clients cannot hold it.
+    header_timeout_seconds: float = 10
+    # A request whose body has not all arrived this many seconds after its headers gets 408.
+    body_timeout_seconds: float = 30
+    # Connections open at once; beyond this a new one is answered 503 and closed at once.
+    max_connections: int = 256
 
 
 @dataclass(frozen=True)
@@ -417,6 +424,10 @@ def _check_type(where: str, value: Any, expected: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} must be a whole number, got {value!r}")
         return value
+    if expected is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
     if expected in (str, Secret):
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a string, got {value!r}")
@@ -442,6 +453,11 @@ def _coerce_env(where: str, text: str, expected: Any) -> Any:
             return int(text)
         except ValueError:
             raise ConfigError(f"{where} must be a whole number, got {text!r}") from None
+    if expected is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{where} must be a number, got {text!r}") from None
     if typing.get_origin(expected) is tuple:
         (item_type, _ellipsis) = typing.get_args(expected)
         items = [t.strip() for t in text.split(",") if t.strip()]
@@ -478,6 +494,7 @@ def _validate(config: Config) -> None:
     for where, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{where} must be greater than 0, got {value}")
+    _validate_web(config.web)
     _validate_matching(config.matching)
     _validate_learning_loop(config)
     _validate_telegram(config.telegram)
@@ -524,6 +541,21 @@ def _validate(config: Config) -> None:
         raise ConfigError("[logging] level must be DEBUG, INFO, WARNING or ERROR")
     if config.logging.format not in ("json", "text"):
         raise ConfigError("[logging] format must be 'json' or 'text'")
+
+
+def _validate_web(w: WebSection) -> None:
+    if not 0 <= w.port <= 65535:
+        raise ConfigError(f"[web] port must be from 0 to 65535, got {w.port}")
+    for key, seconds in (
+        ("header_timeout_seconds", w.header_timeout_seconds),
+        ("body_timeout_seconds", w.body_timeout_seconds),
+    ):
+        if not 0 < seconds <= 3600:  # also refuses NaN and infinity
+            raise ConfigError(
+                f"[web] {key} must be greater than 0 and at most 3600, got {seconds:g}"
+            )
+    if w.max_connections <= 0:
+        raise ConfigError(f"[web] max_connections must be greater than 0, got {w.max_connections}")
 
 
 def _validate_matching(m: MatchingSection) -> None:
@@ -592,7 +624,10 @@ def _validate_learning_loop(config: Config) -> None:
             raise ConfigError(f"{where} must be greater than 0, got {value}")
 
 
-_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# Telegram accepts 1-256 of these characters; a short secret can be guessed, so we ask for 32.
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{32,256}")
+# A Stripe endpoint's signing secret: "whsec_" and (in practice 32) more characters.
+_STRIPE_WEBHOOK_SECRET = re.compile(r"whsec_\S{24,}")
 
 
 def _validate_telegram(t: TelegramSection) -> None:
@@ -625,8 +660,9 @@ def _validate_telegram(t: TelegramSection) -> None:
         )
     if not _WEBHOOK_SECRET.fullmatch(t.webhook_secret.reveal()):
         raise ConfigError(
-            "[telegram] webhook_secret must be 1-256 characters of A-Z, a-z, 0-9, _ and - "
-            "(set it, e.g. from MENTORBOT_TELEGRAM_WEBHOOK_SECRET)"
+            "[telegram] webhook_secret must be 32-256 characters of A-Z, a-z, 0-9, _ and - "
+            "(Telegram accepts 1, but a short secret can be guessed, so we require at least "
+            "32; e.g. `openssl rand -hex 16`); set it from MENTORBOT_TELEGRAM_WEBHOOK_SECRET"
         )
 
 
@@ -644,6 +680,12 @@ def _validate_stripe(config: Config) -> None:
         raise ConfigError(
             "[stripe] webhook_secret is required when secret_key is set (the endpoint's "
             "signing secret, whsec_…); set it from MENTORBOT_STRIPE_WEBHOOK_SECRET"
+        )
+    if not _STRIPE_WEBHOOK_SECRET.fullmatch(s.webhook_secret.reveal()):
+        raise ConfigError(
+            "[stripe] webhook_secret must be the endpoint's signing secret: whsec_ followed by "
+            "at least 24 characters, no spaces (copy it from the Stripe dashboard); set it "
+            "from MENTORBOT_STRIPE_WEBHOOK_SECRET"
         )
     for key, url in (("success_url", s.success_url), ("cancel_url", s.cancel_url)):
         if not url.startswith(("https://", "http://")):

@@ -6,6 +6,7 @@ Test modules and tests/fakes/ import these from here; tests/conftest.py holds on
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,16 @@ from storage.models import (
 )
 
 POSTGRES_ENV = "MENTORBOT_TEST_POSTGRES_URL"
+# Webhook secrets as strong as start-up requires (bot/config.py): Telegram's 32-256 of
+# [A-Za-z0-9_-], Stripe's whsec_ and at least 24 more characters.
+TELEGRAM_WEBHOOK_SECRET = "test-telegram-webhook-secret_0123456789"
+STRIPE_WEBHOOK_SECRET = "whsec_test0123456789abcdefghijklmnop"
+# Telegram's webhook mode, for make_config(telegram={**TELEGRAM_WEBHOOK, ...}).
+TELEGRAM_WEBHOOK = {
+    "mode": "webhook",
+    "webhook_url": "https://bot.example.com/telegram/webhook",
+    "webhook_secret": TELEGRAM_WEBHOOK_SECRET,
+}
 # A Monday morning, far from any daylight-saving change.
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -135,3 +146,40 @@ async def matched_pair(h: Harness, learner: str = "alice", mentor: str = "ada") 
     out = await h.send(mentor, f"/accept {request_id}")
     assert "You are now mentoring" in out, out
     return request_id
+
+
+@dataclass
+class SlowClient:
+    """A raw TCP client on 127.0.0.1 that sends `request` one byte every `interval` seconds
+    (a slowloris), and notes when the server closed the connection and what it answered."""
+
+    port: int
+    request: bytes = b"POST /stripe/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 4000
+    interval: float = 0.05
+    opened_at: float = 0.0
+    closed_after: float | None = None  # seconds from opening until the server closed it
+    answer: bytes = b""
+
+    async def run(self, limit: float = 10.0) -> SlowClient:
+        """Dribble until the server closes the connection (or `limit` seconds pass)."""
+        loop = asyncio.get_running_loop()
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.opened_at = loop.time()
+
+        async def dribble() -> None:
+            for i in range(len(self.request)):
+                writer.write(self.request[i : i + 1])
+                await asyncio.sleep(self.interval)
+
+        dribbling = asyncio.ensure_future(dribble())
+        try:
+            self.answer = await asyncio.wait_for(reader.read(), limit)  # all, up to the close
+            self.closed_after = loop.time() - self.opened_at
+        except ConnectionResetError:
+            self.closed_after = loop.time() - self.opened_at
+        except TimeoutError:
+            pass  # still open after `limit`
+        finally:
+            dribbling.cancel()
+            writer.close()
+        return self

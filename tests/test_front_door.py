@@ -18,13 +18,9 @@ from bot.providers.stars import payment as stars
 from bot.runtime.timers import Timers
 from tests.fakes.fake_stripe import StripeWorld
 from tests.fakes.fake_telegram import STARS, FakeTelegram, StartBot, invoice_for, orders
-from tests.support import AppFactory, Database
+from tests.support import TELEGRAM_WEBHOOK, AppFactory, Database
 
-WEBHOOK = {
-    "mode": "webhook",
-    "webhook_url": "https://bot.example.com/telegram/webhook",
-    "webhook_secret": "s3cret-Token_1",
-}
+WEBHOOK = TELEGRAM_WEBHOOK
 
 
 class Counts:

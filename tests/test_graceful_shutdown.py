@@ -27,13 +27,9 @@ from bot.core.replies import Say
 from bot.runtime.timers import Timers
 from storage.models import Identity, OutboxMessage
 from tests.fakes.fake_telegram import BotUnderTest, Call, FakeTelegram, StartBot
-from tests.support import AppFactory
+from tests.support import TELEGRAM_WEBHOOK, TELEGRAM_WEBHOOK_SECRET, AppFactory
 
-WEBHOOK = {
-    "mode": "webhook",
-    "webhook_url": "https://bot.example.com/telegram/webhook",
-    "webhook_secret": "s3cret-Token_1",
-}
+WEBHOOK = TELEGRAM_WEBHOOK
 
 
 class HeldTelegram(FakeTelegram):
@@ -93,7 +89,9 @@ async def test_a_webhook_update_in_flight_is_answered_in_full_before_the_bot_clo
     await alice.send("/start")
     fake.hold()
     before = len(alice.received())
-    post = asyncio.create_task(bot.post(fake.text_update(alice.user, "/help"), "s3cret-Token_1"))
+    post = asyncio.create_task(
+        bot.post(fake.text_update(alice.user, "/help"), TELEGRAM_WEBHOOK_SECRET)
+    )
     with caplog.at_level(logging.WARNING):
         await stop_while_held(bot, fake, post)
     assert post.result() == 200

@@ -6,6 +6,7 @@ import json
 import logging
 
 from bot.core.logs import JsonFormatter, redact
+from tests.support import STRIPE_WEBHOOK_SECRET
 
 
 def test_json_log_line_has_fields_and_hides_database_password() -> None:
@@ -37,7 +38,7 @@ def test_tokens_and_registered_secrets_are_scrubbed() -> None:
     assert token not in line and "bot********/getUpdates" in line
     env = {
         "MENTORBOT_STRIPE_SECRET_KEY": "sk_test_abcdef123456",
-        "MENTORBOT_STRIPE_WEBHOOK_SECRET": "whsec_abc123",
+        "MENTORBOT_STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
         "MENTORBOT_STRIPE_SUCCESS_URL": "https://example.com/ok",
         "MENTORBOT_STRIPE_CANCEL_URL": "https://example.com/no",
     }

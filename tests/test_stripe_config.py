@@ -12,10 +12,10 @@ from bot.core.web import WebServer
 from bot.providers.stripe.checkout import StripePayments
 from bot.providers.stripe.service import StripeService
 from bot.runtime.bootstrap import configured_services, payment_providers
-from tests.support import AppFactory
+from tests.support import STRIPE_WEBHOOK_SECRET, AppFactory
 
 KEY = "sk_test_51abcdefSECRET"
-WHSEC = "whsec_abcdefSECRET"
+WHSEC = STRIPE_WEBHOOK_SECRET
 ENV = {
     "MENTORBOT_STRIPE_SECRET_KEY": KEY,
     "MENTORBOT_STRIPE_WEBHOOK_SECRET": WHSEC,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 import bot.providers.stripe.settle
 import bot.providers.stripe.webhook
@@ -25,7 +27,7 @@ async def _paid_event(world: StripeWorld, who: str = "alice") -> tuple[int, dict
 async def test_forged_or_stale_webhooks_are_refused_and_change_nothing(
     world: StripeWorld, clock: FakeClock
 ) -> None:
-    """Missing, wrong-secret, tampered, stale or future signatures and non-events get 400."""
+    """Missing, wrong-secret, tampered, stale or future signatures get 400."""
     order_id, event = await _paid_event(world)
     before = await snapshot(world.h)
     payload = json.dumps(event)
@@ -39,7 +41,8 @@ async def test_forged_or_stale_webhooks_are_refused_and_change_nothing(
         await world.send(tampered, header=world.sign(payload)),
         await world.send(event, at=clock.now() - timedelta(seconds=301)),
         await world.send(event, at=clock.now() + timedelta(seconds=301)),
-        await world.send({"hello": "world"}),
+        await world.send({"hello": "world"}, secret="whsec_someone_else_0123456789abcdef"),
+        await world.send({"hello": "world"}, signed=False),
     ]
     assert [status for status, _body in attempts] == [400] * len(attempts)
     assert await snapshot(world.h) == before
@@ -189,3 +192,80 @@ async def test_events_we_do_not_handle_or_do_not_own_are_acknowledged(
     status, body = await world.send(world.fake.event("checkout.session.completed", foreign))
     assert (status, body["outcome"]) == (200, "ignored")
     assert await world.count(PaymentEvent) == 0
+
+
+async def _post_signed(world: StripeWorld, payload: str) -> tuple[int, dict[str, Any]]:
+    """POST any body, correctly signed, to the bot's endpoint."""
+    headers = {"Content-Type": "application/json", "Stripe-Signature": world.sign(payload)}
+    async with world.http.post(world.webhook_url, data=payload.encode(), headers=headers) as r:
+        return r.status, await r.json()
+
+
+async def test_signed_but_malformed_events_are_recorded_answered_and_reported_once(
+    world: StripeWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A correctly signed body we cannot read (no id, not JSON, a handled event with a field
+    missing or of the wrong type, or an object of another kind) is answered 200 so Stripe
+    stops resending it, recorded once, and the admins hear of it once, by event id and type,
+    never its contents; redelivered, it does nothing more."""
+    order_id, session_id = await world.buy("alice")
+    session = world.fake.pay(session_id)
+    session["customer_details"] = {"email": "alice@private.example"}  # must not be shown
+    no_status = {k: v for k, v in session.items() if k != "payment_status"}
+    charge = world.fake.charge_for(session["payment_intent"])
+    events = {
+        "evt_bad_missing": world.fake.event("checkout.session.completed", no_status),
+        "evt_bad_type": world.fake.event(
+            "checkout.session.completed", {**session, "amount_total": "4900"}
+        ),
+        "evt_bad_kind": world.fake.event("charge.refunded", session),
+        "evt_bad_amount": world.fake.event("charge.refunded", {**charge, "amount": True}),
+    }
+    for event_id, event in events.items():
+        event["id"] = event_id
+    payloads = [json.dumps(e) for e in events.values()]
+    payloads += [json.dumps({"hello": "alice@private.example"}), "not json at all"]
+    with caplog.at_level(logging.INFO):
+        first = [await _post_signed(world, p) for p in payloads]
+    assert first == [(200, {"received": True, "outcome": "malformed"})] * len(payloads)
+    async with world.app.new_uow() as uow:
+        stmt = select(PaymentEvent.event_id, PaymentEvent.event_type, PaymentEvent.outcome)
+        rows = (await uow.session.execute(stmt)).all()
+    assert sorted(outcome for _id, _type, outcome in rows) == ["malformed"] * len(payloads)
+    assert {event_id for event_id, _type, _outcome in rows} >= set(events)
+    kinds = {"checkout.session.completed", "charge.refunded", "unknown"}
+    assert {event_type for _id, event_type, _outcome in rows} == kinds
+    output = await world.delivered()
+    for event_id, field in (
+        ("evt_bad_missing", "data.object.payment_status"),
+        ("evt_bad_type", "data.object.amount_total"),
+        ("evt_bad_kind", "data.object.object"),
+        ("evt_bad_amount", "data.object.amount"),
+    ):
+        expected = f"{event_id} ({events[event_id]['type']}), correctly signed"
+        assert output.count(expected) == 1, output
+        assert f"{field} is missing or has the wrong type" in output
+    assert output.count("correctly signed, that the bot cannot read") == len(payloads)
+    assert "alice@private.example" not in output and "alice@private.example" not in caplog.text
+    # Stripe redelivers each (a new signature, the same bytes): acknowledged, nothing more.
+    before = await world.count(OutboxMessage)
+    again = [await _post_signed(world, p) for p in payloads]
+    assert {body["outcome"] for _status, body in again} == {"duplicate"}
+    assert {status for status, _body in again} == {200}
+    assert await world.count(OutboxMessage) == before
+    assert await world.count(PaymentEvent) == len(payloads)
+    assert (await world.order(order_id)).status == "pending"
+    assert await world.count(Enrollment) == 0
+
+
+async def test_a_malformed_event_delivered_at_once_is_reported_once(world: StripeWorld) -> None:
+    """Ten concurrent deliveries of one malformed event: one record, one notice per admin."""
+    payload = json.dumps({"id": "evt_bad_racing", "type": "charge.refunded", "data": {}})
+    results = await asyncio.gather(*(_post_signed(world, payload) for _ in range(10)))
+    outcomes = sorted(body["outcome"] for _status, body in results)
+    assert {status for status, _body in results} == {200}
+    assert outcomes == ["duplicate"] * 9 + ["malformed"]
+    assert await world.count(PaymentEvent, PaymentEvent.event_id == "evt_bad_racing") == 1
+    output = await world.delivered()
+    assert output.count("evt_bad_racing (charge.refunded)") == 1
+    assert "data.object is missing or has the wrong type" in output

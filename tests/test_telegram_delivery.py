@@ -23,13 +23,9 @@ from tests.fakes.fake_telegram import (
     StartBot,
     telegram_config,
 )
-from tests.support import AppFactory, make_config
+from tests.support import TELEGRAM_WEBHOOK, AppFactory, make_config
 
-WEBHOOK = {
-    "mode": "webhook",
-    "webhook_url": "https://bot.example.com/telegram/webhook",
-    "webhook_secret": "s3cret-Token_1",
-}
+WEBHOOK = TELEGRAM_WEBHOOK
 
 
 async def user_id_of(bot: BotUnderTest, telegram_id: int) -> int:

@@ -4,11 +4,11 @@ the bot processes and the fakes share, and the timings the bots are configured w
 from __future__ import annotations
 
 TOKEN = "123456:LOAD-test-token"
-WEBHOOK_SECRET = "load-test-secret"
+WEBHOOK_SECRET = "load-test-telegram-webhook-secret_0123"
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 STRIPE_KEY = "sk_test_load"
-STRIPE_WEBHOOK_SECRET = "whsec_load_test"
+STRIPE_WEBHOOK_SECRET = "whsec_loadtest0123456789abcdefghijkl"
 STRIPE_PATH = "/stripe/webhook"
 SESSIONS_INCLUDED = 4
 # slug, title, topics, price (USD cents), price in Stars

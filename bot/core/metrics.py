@@ -6,7 +6,7 @@ number of adapters feed it.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 INPUTS = Counter(
     "mentorbot_inputs_total",
@@ -45,4 +45,11 @@ PAYMENTS = Counter(
 ERRORS = Counter("mentorbot_errors_total", "Unexpected errors, by where they happened.", ["where"])
 NOTICES_SENT = Counter(
     "mentorbot_notices_sent_total", "Outbox messages delivered, by platform.", ["platform"]
+)
+WEB_CONNECTIONS = Gauge("mentorbot_web_connections", "Connections open to the web server.")
+WEB_SHED = Counter(
+    "mentorbot_web_shed_total",
+    "Clients the web server shed, by why: too_many_connections (answered 503 at once), "
+    "slow_headers (closed at the header timeout) or slow_body (answered 408).",
+    ["reason"],
 )

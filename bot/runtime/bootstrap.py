@@ -78,7 +78,7 @@ def configured_services(config: Config, app: Marketplace) -> list[Service]:
     from bot.core.web import WebServer  # aiohttp: only when something is served
 
     services: list[Service] = []
-    web = WebServer(config.web.host, config.web.port)
+    web = WebServer.from_config(config.web)
     if config.telegram.token:
         from bot.adapters.telegram import TelegramService  # only loaded when configured
 

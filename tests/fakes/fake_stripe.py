@@ -43,7 +43,7 @@ from bot.runtime.bootstrap import payment_providers
 from bot.runtime.demo_data import seed_demo
 from storage.migrate import upgrade
 from storage.models import Order, OutboxMessage
-from tests.support import Database, Harness, harness_for, make_config
+from tests.support import STRIPE_WEBHOOK_SECRET, Database, Harness, harness_for, make_config
 
 _KEY_PART = re.compile(r"\[([^\]]*)\]")
 
@@ -408,12 +408,14 @@ class FakeStripe:
 # -- a marketplace wired to the fake ------------------------------------------------------------
 
 SECRET_KEY = "sk_test_fake"
-WEBHOOK_SECRET = "whsec_test_secret"
+WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
 WEBHOOK_PATH = "/stripe/webhook"
 
 
-def stripe_config(api_base: str, **stripe: Any) -> Config:
+def stripe_config(api_base: str, web: dict[str, Any] | None = None, **stripe: Any) -> Config:
+    """`web`: [web] keys, e.g. the slow-client limits."""
     return make_config(
+        web=web or {},
         payments={"demo": False},
         stripe={
             "secret_key": SECRET_KEY,
@@ -450,11 +452,15 @@ class StripeWorld:
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, database: Database, clock: FakeClock, **stripe: Any
+        cls,
+        database: Database,
+        clock: FakeClock,
+        web: dict[str, Any] | None = None,
+        **stripe: Any,
     ) -> AsyncIterator[StripeWorld]:
         fake = FakeStripe(clock.now, api_key=SECRET_KEY)
         await fake.start()
-        world = cls(database, clock, fake, stripe_config(fake.url, **stripe))
+        world = cls(database, clock, fake, stripe_config(fake.url, web, **stripe))
         await world.boot()
         try:
             yield world
@@ -469,7 +475,7 @@ class StripeWorld:
         self.app = Marketplace(self.config, engine, self.clock, providers)
         self.h = harness_for(self.app)
         self.payments = next(p for p in providers if isinstance(p, StripePayments))
-        self.web = WebServer("127.0.0.1", 0)
+        self.web = WebServer("127.0.0.1", 0, self.config.web)
         self.service = StripeService(self.app, self.payments, self.web)
         await seed_demo(self.app)
         await self.web.start()

@@ -532,7 +532,7 @@ class BotUnderTest:
     async def start(cls, fake: FakeTelegram, app: Marketplace) -> BotUnderTest:
         web = None
         if app.config.telegram.mode == "webhook":
-            web = WebServer("127.0.0.1", 0)
+            web = WebServer("127.0.0.1", 0, app.config.web)
         # Production flood control, with the per-chat pace (1/s) lifted so tests run quickly.
         limiter = configured_flood_control(app.config.telegram, per_chat_burst=1000)
         service = TelegramService(app.config, app, web, rate_limiter=limiter)

@@ -5,6 +5,9 @@ answered 2xx for days. So:
 
 - the signature is checked on the exact bytes received, and its signed timestamp against our
   clock; a missing, wrong or stale signature is answered 400 and changes nothing;
+- a signed body that cannot be read (not JSON, no id, a handled type whose object lacks a
+  field or has one of the wrong type: see `shape`) is recorded as "malformed", answered 200
+  so that Stripe stops resending it, and reported to the admins once, by its id and type;
 - an event's id is recorded (unique per provider) in the same transaction as its effect, so a
   duplicate, even one delivered concurrently, finds it and does nothing, and an event is never
   marked processed unless its effect committed with it;
@@ -14,7 +17,6 @@ answered 2xx for days. So:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -24,10 +26,12 @@ from aiohttp import web
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from bot.core.i18n import _
 from bot.providers.stripe.checkout import PROVIDER, SessionFacts, StripePayments
 from bot.providers.stripe.settle import (
     ChargeFacts,
     Settled,
+    alert_admins,
     can_fulfil,
     fulfil_matching,
     order_for_payment,
@@ -37,6 +41,7 @@ from bot.providers.stripe.settle import (
     settle_processing,
     settle_refunded,
 )
+from bot.providers.stripe.shape import Malformed, read_event
 from storage.models import Course, Order, PaymentEvent, User
 from storage.uow import UnitOfWork
 
@@ -115,12 +120,17 @@ class StripeWebhook:
             log.warning("stripe webhook refused", extra={"reason": str(refused)})
             refusal = web.json_response({"error": "invalid signature or payload"}, status=400)
             return refusal, "refused"
+        except Malformed as malformed:
+            context.update(event_id=malformed.event_id, event_type=malformed.event_type)
+            outcome = await self.set_aside(malformed)
+            return web.json_response({"received": True, "outcome": outcome}), outcome
         context.update(event_id=event["id"], event_type=event["type"])
         outcome = await self.process(event)
         return web.json_response({"received": True, "outcome": outcome}), outcome
 
     def verify(self, body: bytes, header: str | None) -> dict[str, Any]:
-        """The event, if `header` signs exactly `body` with our secret at a fresh instant."""
+        """The event, if `header` signs exactly `body` with our secret at a fresh instant
+        (else `BadWebhook`) and the body holds an event we can read (else `Malformed`)."""
         try:
             stripe.WebhookSignature.verify_header(
                 body, header, self.settings.webhook_secret.reveal(), tolerance=None
@@ -132,15 +142,28 @@ class StripeWebhook:
         age = self.app.clock.now().timestamp() - timestamp
         if abs(age) > self.settings.signature_tolerance_seconds:
             raise BadWebhook(f"signature timestamp is {age:.0f} s away from our clock")
-        try:
-            event = json.loads(body)
-            if not isinstance(event["id"], str) or not isinstance(event["type"], str):
-                raise TypeError("id and type must be strings")
-            if not isinstance(event["data"]["object"], dict):
-                raise TypeError("data.object must be an object")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BadWebhook(f"not a Stripe event: {exc}") from None
-        return dict(event)
+        return read_event(body)
+
+    async def set_aside(self, malformed: Malformed) -> str:
+        """Record a signed event we cannot read and tell the admins, once per event."""
+        facts = {
+            "event_id": malformed.event_id,
+            "event_type": malformed.event_type,
+            "field": malformed.field,
+        }
+        msg = _(
+            "Stripe sent event {event_id} ({event_type}), correctly signed, that the bot "
+            "cannot read: {field} is missing or has the wrong type. It was recorded and "
+            "answered, so Stripe will not send it again, and nothing else changed: look "
+            "it up in the Stripe dashboard.",
+            **facts,
+        )
+
+        async def report(uow: UnitOfWork) -> Settled:
+            await alert_admins(uow, msg, self.app.clock.now(), **facts)
+            return Settled("malformed")
+
+        return await self._apply({"id": malformed.event_id, "type": malformed.event_type}, report)
 
     async def process(self, event: dict[str, Any]) -> str:
         """Apply one verified event once; returns what happened (for logs and tests)."""
