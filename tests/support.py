@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import select
 from bot.adapters.console import ConsoleChat
 from bot.app import Marketplace
 from bot.config import Config, config_from_mapping
+from bot.core.clock import FakeClock
 from storage.db import create_engine
 from storage.models import (
     Course,
@@ -135,3 +136,12 @@ async def matched_pair(h: Harness, learner: str = "alice", mentor: str = "ada") 
     out = await h.send(mentor, f"/accept {request_id}")
     assert "You are now mentoring" in out, out
     return request_id
+
+
+async def complete_one_session(h: Harness, clock: FakeClock) -> None:
+    """alice books the first free time with ada (`matched_pair`); a day later ada completes it."""
+    request_id = await matched_pair(h)
+    await h.send("alice", f"/book {request_id}")
+    await h.send("alice", "1")
+    clock.advance(timedelta(days=1))
+    await h.send("ada", "/complete 1")
