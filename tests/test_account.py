@@ -395,7 +395,11 @@ async def every_stored_text(h: Harness) -> list[tuple[str, str]]:
         for table in Base.metadata.sorted_tables:
             for row in (await uow.session.execute(select(table))).all():
                 for value in row:
-                    text = value if isinstance(value, str) else json.dumps(value, default=str)
+                    text = (
+                        value
+                        if isinstance(value, str)
+                        else json.dumps(value, default=str, ensure_ascii=False)
+                    )
                     found.append((table.name, text))
     return found
 
@@ -407,7 +411,7 @@ async def test_after_deleteme_no_row_anywhere_holds_the_learners_name_or_words(
     low-rating alert quoting the comment, the mentor's booking notice naming the learner) no
     longer hold the learner's name, goals or comment once the learner has erased their data."""
     h, who = market, "Zelda Quux"
-    goals, comment = "tame unicorn wranglers 7731", "grumpy unicorn remark 5519"
+    goals, comment = "tame unicorn wranglers 7731", "驯服独角兽 grumpy remark 5519"
     await buy(h, who)
     await h.send(who, "/mentor python-basics")
     await h.send(who, goals)

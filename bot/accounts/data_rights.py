@@ -18,12 +18,13 @@ learners.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Text, cast, delete, or_, select, update
 
 from bot.config import Config
 from bot.core.i18n import _, ngettext
@@ -306,8 +307,15 @@ async def _redact_notices(uow: UnitOfWork, since: datetime, words: dict[str, str
     def redact(text: str) -> str:
         return pattern.sub(lambda m: words[m[0]], text)
 
+    # Only rows whose stored JSON holds one of the words (as json.dumps writes it, escapes
+    # and all) are loaded: a pass over the outbox in the database, not in Python.
+    stored = cast(OutboxMessage.body, Text)
+    quoting = or_(*(stored.contains(json.dumps(w)[1:-1], autoescape=True) for w in words))
     rows = await uow.session.execute(
-        select(OutboxMessage).where(OutboxMessage.created_at >= since).order_by(OutboxMessage.id)
+        select(OutboxMessage)
+        .where(OutboxMessage.created_at >= since)
+        .where(quoting)
+        .order_by(OutboxMessage.id)
     )
     for row in rows.scalars():
         body = row.body
