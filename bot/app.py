@@ -17,7 +17,7 @@ import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -88,7 +88,9 @@ class Marketplace:
         self.payments = tuple(payments)
         self._sessionmaker = make_uow_factory(engine)
         self._write_lock = asyncio.Lock() if is_sqlite(engine) else None
-        self.notifier = Notifier(self.new_uow, clock)
+        self.notifier = Notifier(
+            self.new_uow, clock, timedelta(seconds=config.notices.digest_seconds)
+        )
         self.on_new_due: Callable[[list[datetime]], None] = lambda _times: None
         self.front = FrontDoor()
 

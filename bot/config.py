@@ -103,6 +103,15 @@ class RatingsSection:
 
 
 @dataclass(frozen=True)
+class NoticesSection:
+    """How notices to admins are paced (bot/core/notifier.py)."""
+
+    # Admin notices of one kind (low ratings, mentor applications, disputes…) within this many
+    # seconds of the last one sent are held and then sent together as one digest (0: never).
+    digest_seconds: int = 300
+
+
+@dataclass(frozen=True)
 class RemindersSection:
     offsets_minutes: tuple[int, ...] = (1440, 60)
     sweep_seconds: int = 30
@@ -281,6 +290,7 @@ class Config:
     matching: MatchingSection = field(default_factory=MatchingSection)
     sessions: SessionsSection = field(default_factory=SessionsSection)
     reminders: RemindersSection = field(default_factory=RemindersSection)
+    notices: NoticesSection = field(default_factory=NoticesSection)
     ratings: RatingsSection = field(default_factory=RatingsSection)
     lessons: LessonsSection = field(default_factory=LessonsSection)
     satisfaction: SatisfactionSection = field(default_factory=SatisfactionSection)
@@ -504,6 +514,7 @@ def _validate(config: Config) -> None:
         ("[sessions] min_lead_minutes", config.sessions.min_lead_minutes),
         ("[sessions] cancel_window_hours", config.sessions.cancel_window_hours),
         ("[ratings] edit_window_hours", config.ratings.edit_window_hours),
+        ("[notices] digest_seconds", config.notices.digest_seconds),
     ):
         if value < 0:
             raise ConfigError(f"{where} must not be negative, got {value}")

@@ -10,7 +10,7 @@ import asyncio
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy import select
 from bot.adapters.console import ConsoleChat
 from bot.app import Marketplace
 from bot.config import Config, config_from_mapping
+from bot.core.clock import FakeClock
 from storage.db import create_engine
 from storage.models import (
     Course,
@@ -183,3 +184,12 @@ class SlowClient:
             dribbling.cancel()
             writer.close()
         return self
+
+
+async def complete_one_session(h: Harness, clock: FakeClock) -> None:
+    """alice books the first free time with ada (`matched_pair`); a day later ada completes it."""
+    request_id = await matched_pair(h)
+    await h.send("alice", f"/book {request_id}")
+    await h.send("alice", "1")
+    clock.advance(timedelta(days=1))
+    await h.send("ada", "/complete 1")

@@ -17,6 +17,7 @@ from bot.core.clock import FakeClock
 from bot.core.users import Incoming
 from bot.sessions.scheduling import slot_token
 from storage.models import (
+    Base,
     Conversation,
     Identity,
     LessonRating,
@@ -385,3 +386,55 @@ async def test_after_unlinking_each_account_has_its_own_name_again(market: Harne
             ).scalars()
         )
     assert names == ["Tom T", "tom_d"]
+
+
+async def every_stored_text(h: Harness) -> list[tuple[str, str]]:
+    """(table, value) for every column of every row in the database, as text."""
+    found: list[tuple[str, str]] = []
+    async with h.app.new_uow() as uow:
+        for table in Base.metadata.sorted_tables:
+            for row in (await uow.session.execute(select(table))).all():
+                for value in row:
+                    text = (
+                        value
+                        if isinstance(value, str)
+                        else json.dumps(value, default=str, ensure_ascii=False)
+                    )
+                    found.append((table.name, text))
+    return found
+
+
+async def test_after_deleteme_no_row_anywhere_holds_the_learners_name_or_words(
+    market: Harness, clock: FakeClock
+) -> None:
+    """The notices others were sent or have waiting (the offer quoting the goals, the admins'
+    low-rating alert quoting the comment, the mentor's booking notice naming the learner) no
+    longer hold the learner's name, goals or comment once the learner has erased their data."""
+    h, who = market, "Zelda Quux"
+    goals, comment = "tame unicorn wranglers 7731", "驯服独角兽 grumpy remark 5519"
+    await buy(h, who)
+    await h.send(who, "/mentor python-basics")
+    await h.send(who, goals)
+    await h.send(who, "beginner")
+    await h.send(who, "any")
+    assert "You are now mentoring Zelda Quux" in await h.send("ada", "/accept 1")
+    start = (clock.now() + timedelta(days=1)).replace(hour=9, minute=0)
+    await h.send(who, f"/book 1 {slot_token(start)}")
+    await h.send(who, f"/book 1 {slot_token(start + timedelta(days=3))}")
+    clock.set(start + timedelta(minutes=65))
+    await h.send("ada", "/complete 1")
+    assert "You rated session #1" in await h.send(who, f"/rate 1 1 {comment}")
+    stored = await every_stored_text(h)
+    for secret in (who, goals, comment):
+        assert any(secret in text for _table, text in stored), secret
+
+    await h.send(who, "/deleteme")
+    await h.send(who, "yes")
+    assert "Your personal data is erased" in await h.send(who, "delete")
+
+    stored = await every_stored_text(h)
+    leaks = [(t, v) for t, v in stored for s in (who, goals, comment) if s in v]
+    assert leaks == []
+    async with h.app.new_uow() as uow:
+        bodies = (await uow.session.execute(select(OutboxMessage.body))).scalars().all()
+    assert any(DELETED_NAME in body["text"] for body in bodies)  # the notices still read

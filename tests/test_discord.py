@@ -7,6 +7,7 @@ Users run slash commands, press buttons, fill in text boxes and write DMs throug
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -156,12 +157,14 @@ async def mentor_on_discord(app: Marketplace, user: FakeUser) -> None:
     await typed(app, user, "/availability add tue 09:00-12:00")
 
 
-async def learner_asks(app: Marketplace, learner: FakeUser) -> None:
+async def learner_asks(
+    app: Marketplace, learner: FakeUser, goals: str = "Learn to write tested code"
+) -> None:
     out = await typed(app, learner, "/buy python-basics")
     order = out.split("Order #", 1)[1].split(":", 1)[0]
     assert "is yours" in await typed(app, learner, f"/pay {order}")
     await typed(app, learner, "/mentor python-basics")
-    await typed(app, learner, "Learn to write tested code")
+    await typed(app, learner, goals)
     await typed(app, learner, "beginner")
     assert "is out to" in await typed(app, learner, "any")
 
@@ -543,3 +546,33 @@ async def test_a_former_admin_is_no_admin_in_dms_either(
     fake.set_member(FakeUser(quiet.id, quiet.name))
     await fake.send_dm(quiet, "/admin stats")
     await fake.latest_dm(quiet, "Only marketplace admins can do that.")
+
+
+HOSTILE = '=HYPERLINK("http://x") @everyone @here <@42> <@&7> **bold** <b>x</b>'
+
+
+async def test_what_a_learner_writes_reaches_mentors_inert(
+    start_bot: StartBot, fake: FakeDiscord
+) -> None:
+    """A learner's name and goals pinging everyone or in markdown reach the mentors channel
+    and the mentor's DM as literal text, and no message the bot sends may ping anyone."""
+    bot = await start_bot()
+    await catalogue(bot.app)
+    ada = fake.user("ada")
+    await mentor_on_discord(bot.app, ada)
+    learner = fake.user("@everyone **boss**")
+    await run(fake, learner, "courses", "Courses on offer")  # a follow-up, through a webhook
+    await learner_asks(bot.app, learner, HOSTILE)
+
+    post = await channel_post(fake)
+    offer = await fake.latest_dm(ada, "New mentorship request #1")
+    for message in (post, offer):
+        text = message["content"]
+        assert "@\u200beveryone \\*\\*boss\\*\\*" in text  # the name, shown as typed
+        assert "@\u200beveryone @\u200bhere <\u200b@42> <\u200b@&7> \\*\\*bold\\*\\*" in text
+        assert "<b>x</b>" in text and '=HYPERLINK("http://x")' in text
+        assert "**" not in text.replace("\\*\\*", "")
+    message = re.compile(r"/(channels/\d+/messages|webhooks/\d+/[^/]+)(/messages/\d+)?$")
+    sent = [c for c in fake.calls if c.method in ("POST", "PATCH") and message.search(c.path)]
+    assert {c.path.split("/")[3] for c in sent} == {"channels", "webhooks"}
+    assert all(c.body["allowed_mentions"] == {"parse": []} for c in sent), sent

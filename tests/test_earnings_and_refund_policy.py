@@ -8,15 +8,7 @@ from datetime import timedelta
 
 from bot.core.clock import FakeClock
 from bot.core.users import Incoming
-from tests.support import Harness, matched_pair, snapshot
-
-
-async def complete_one_session(h: Harness, clock: FakeClock) -> None:
-    request_id = await matched_pair(h)
-    await h.send("alice", f"/book {request_id}")
-    await h.send("alice", "1")
-    clock.advance(timedelta(days=1))
-    await h.send("ada", "/complete 1")
+from tests.support import Harness, complete_one_session, matched_pair, snapshot
 
 
 async def test_a_completed_session_credits_its_mentor_once(

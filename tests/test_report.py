@@ -20,9 +20,9 @@ from bot.core.clock import FakeClock
 from bot.core.ledger import Kind
 from bot.core.replies import Attachment
 from bot.core.users import Incoming
-from bot.reporting.files import CHART_SIZE
+from bot.reporting.files import CHART_SIZE, cell
 from bot.sessions.scheduling import slot_token
-from storage.models import Identity, LessonDelivery, MentorSession, Order
+from storage.models import Identity, LessonDelivery, MentorSession, Order, User
 from tests.support import Harness, matched_pair
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -193,3 +193,38 @@ def test_report_command_writes_the_chart_and_csv(tmp_path: Path) -> None:
     assert png_size((out / "stats.png").read_bytes()) == CHART_SIZE
     assert len(rows((out / "weekly.csv").read_bytes())) == 12
     assert len(rows((out / "courses.csv").read_bytes())) == 3
+
+
+async def test_csv_cells_typed_by_people_never_run_as_formulas(
+    market: Harness, clock: FakeClock
+) -> None:
+    """A mentor named like a formula and a course title starting with `@` reach the CSV files
+    (stats and earnings) with a `'` in front, so a spreadsheet shows them as text; plain
+    numbers stay numbers."""
+    await rated_session_and_lesson(market, clock)
+    formula = '=HYPERLINK("http://x")'
+    async with market.app.new_uow() as uow:
+        ada = await uow.session.execute(select(Identity).where(Identity.external_id == "ada"))
+        user = await uow.get(User, ada.scalar_one().user_id)
+        assert user is not None
+        user.display_name = formula
+        await uow.commit()
+    out = await market.send("admin", "/admin course edit python-basics title=@everyone")
+    assert "updated" in out
+
+    _text, files = await admin_files(market, "/admin stats csv")
+    (mentor,) = [r for r in rows(files["mentors.csv"].data) if r["sessions_completed"] == "1"]
+    assert mentor["name"] == "'" + formula
+    titles = {r["slug"]: r["title"] for r in rows(files["courses.csv"].data)}
+    assert titles["python-basics"] == "'@everyone"
+    _text, files = await admin_files(market, "/admin earnings csv")
+    (earned,) = rows(files["mentor-earnings.csv"].data)
+    assert earned["mentor"] == "'" + formula and earned["amount_minor"] == "980"
+    assert [cell(v) for v in ("-12.5", "+3", "-", "\tx", "\rx", "+1 555")] == [
+        "-12.5",
+        "+3",
+        "'-",
+        "'\tx",
+        "'\rx",
+        "'+1 555",
+    ]

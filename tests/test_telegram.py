@@ -28,7 +28,7 @@ from storage.models import (
     Rating,
     User,
 )
-from tests.fakes.fake_telegram import STARS, BotUnderTest, FakeTelegram, StartBot
+from tests.fakes.fake_telegram import STARS, BotUnderTest, FakeTelegram, StartBot, TelegramUser
 from tests.support import snapshot
 
 
@@ -148,39 +148,64 @@ async def test_learner_journey_buy_with_stars_to_rating(
     assert sorted(answered) == sorted(fake.button_presses) and len(answered) >= 9
 
 
+async def telegram_mentor(bot: BotUnderTest, name: str = "Grace") -> TelegramUser:
+    """A Telegram user made a mentor of Python with evening hours."""
+    mentor = bot.user(name)
+    await mentor.send("/start")
+    async with bot.app.new_uow() as uow:
+        user, _roles = await resolve_user(
+            uow,
+            bot.app.config,
+            Incoming("telegram", str(mentor.id), name, ""),
+            bot.app.clock.now(),
+        )
+        await make_mentor(uow, user.id, "en", bot.app.clock.now())
+        await uow.commit()
+    out = await mentor.send("/profile topics python:advanced")
+    assert "python (advanced)" in out
+    await mentor.send("/availability add mon 18:00-21:00")
+    return mentor
+
+
+async def ask_for_mentor(learner: TelegramUser, goals: str) -> None:
+    """Buy the Stars course and ask for a mentor with these goals."""
+    await learner.send("/buy python-basics")
+    await learner.press(f"Pay {STARS} ⭐")
+    assert await learner.pay(learner.received()[-1], charge_id=f"c-{learner.id}")
+    await learner.send("/mentor python-basics")
+    await learner.send(goals)
+    await learner.press("beginner")
+    await learner.press("any time")
+
+
 async def test_mentor_on_telegram_accepts_by_button(
     start_bot: StartBot, fake: FakeTelegram
 ) -> None:
     """An offer reaches a Telegram mentor as a notice; its Accept button takes the request."""
     bot, _h = await start_bot(matching={"offer_size": 5})
-    grace = bot.user("Grace")
-    await grace.send("/start")
-    async with bot.app.new_uow() as uow:
-        user, _roles = await resolve_user(
-            uow,
-            bot.app.config,
-            Incoming("telegram", str(grace.id), "Grace", ""),
-            bot.app.clock.now(),
-        )
-        await make_mentor(uow, user.id, "en", bot.app.clock.now())
-        await uow.commit()
-    out = await grace.send("/profile topics python:advanced")
-    assert "python (advanced)" in out
-    await grace.send("/availability add mon 18:00-21:00")
-
+    grace = await telegram_mentor(bot)
     alice = bot.user("Alice")
-    await alice.send("/buy python-basics")
-    await alice.press(f"Pay {STARS} ⭐")
-    assert await alice.pay(alice.received()[-1], charge_id="c-1")
-    await alice.send("/mentor python-basics")
-    await alice.send("Write tested code")
-    await alice.press("beginner")
-    await alice.press("any time")
+    await ask_for_mentor(alice, "Write tested code")
     offer = grace.last_with_buttons()
     assert "Write tested code" in offer.params["text"]
     out = await grace.press("Accept", message=offer)
     assert "You are now mentoring Alice" in out
     assert "Grace accepted your request #1" in alice.texts()[-1]
+
+
+async def test_markup_a_learner_writes_reaches_the_mentor_as_plain_text(
+    start_bot: StartBot, fake: FakeTelegram
+) -> None:
+    """A learner's name and goals in HTML or Markdown reach the mentor as the literal text:
+    no message is sent with a parse mode, so Telegram formats nothing."""
+    bot, _h = await start_bot(matching={"offer_size": 5})
+    grace = await telegram_mentor(bot)
+    goals = '<b>x</b> **bold** _it_ [link](http://x) =HYPERLINK("http://x") @everyone'
+    await ask_for_mentor(bot.user("<i>Eve</i>"), goals)
+    offer = grace.last_with_buttons()
+    assert goals in offer.params["text"] and "<i>Eve</i>" in offer.params["text"]
+    sent = fake.calls_of("sendMessage")
+    assert sent and not [c for c in sent if "parse_mode" in c.params or "entities" in c.params]
 
 
 async def test_deep_link_opens_the_course(start_bot: StartBot) -> None:

@@ -14,7 +14,7 @@ from bot.core.replies import Reply, Say
 from bot.runtime.demo_data import seed_demo
 from bot.runtime.timers import NEXT_JOB, Timers
 from storage.models import Identity, MentorSession, OutboxMessage, Reminder
-from tests.support import AppFactory, harness_for, matched_pair
+from tests.support import AppFactory, Harness, complete_one_session, harness_for, matched_pair
 
 
 def armed(timers: Timers) -> datetime | None:
@@ -139,3 +139,38 @@ async def test_the_interval_tick_skips_while_a_sweep_runs(make_app: AppFactory) 
     assert "Skipped." not in "\n".join(h.output)
     await asyncio.wait_for(timers.tick(), 5)
     assert "Skipped." in h.output[-1]
+
+
+async def test_a_burst_of_low_ratings_reaches_the_admin_as_one_digest(
+    market: Harness, clock: FakeClock
+) -> None:
+    """Ten low-rating edits within a minute reach the admin as two messages: the first alert
+    at once, then, when the 300 s window closes, one digest naming the other nine; a notice of
+    another kind meanwhile is not held."""
+    h = market
+    await complete_one_session(h, clock)
+    await h.send("alice", "/rate 1 5 fine")
+    heard = len(h.output)
+    for take in range(10):
+        clock.advance(timedelta(seconds=5))
+        out = await h.send("alice", f"/rate 1 {1 + take % 2} take-{take}")
+        assert "Your rating of session #1 is now" in out
+    assert "bob applied to mentor" in await h.send("bob", "/becomementor")
+    clock.advance(timedelta(minutes=5))
+    await h.tick()
+    to_admin = [o for o in h.output[heard:] if o.startswith("── message for admin ──")]
+    alerts = [o for o in to_admin if "Low rating" in o]
+    assert len(alerts) == 2 and len(to_admin) == 3
+    first, digest = alerts
+    assert "take-0" in first and "take-1" not in first
+    assert "9 notices of the same kind, collected into one message:" in digest
+    items = [line for line in digest.splitlines() if line.startswith("• ")]
+    assert items == [
+        f"• Low rating: alice gave session #1 {1 + take % 2}★. take-{take}" for take in range(1, 10)
+    ]
+
+    clock.advance(timedelta(minutes=1))
+    out = await h.send("alice", "/rate 1 1 take-10")
+    assert "take-10" not in out  # the digest opened a new window: this one waits
+    clock.advance(timedelta(minutes=5))
+    assert "Low rating: alice gave session #1 1★. take-10" in await h.tick()

@@ -7,17 +7,24 @@
 display name and timezone, comments, goals and the mentor profile's text are removed; upcoming
 sessions are cancelled (the other side is told, and a learner whose mentor left gets the credit
 back); open requests and pending orders are cancelled; enrollments are revoked (no more lessons).
-The users row stays as an anonymous tombstone, because paid orders (the books) and the stars of
-ratings (mentors' averages) are kept and point at it. The language stays, so the goodbye is
-readable. Notes a mentor wrote for learners stay with the learners.
+Notices already written for other people (the offer quoting the goals, an admin's alert quoting
+a comment, a mentor's notice naming the learner), sent or still waiting in the outbox, keep
+their news but lose those words: the name becomes "deleted user" and the goals, comments and
+bio "…" (`_redact_notices`). The users row stays as an anonymous tombstone, because paid
+orders (the books) and the stars of ratings (mentors' averages) are kept and point at it. The
+language stays, so the goodbye is readable. Notes a mentor wrote for learners stay with the
+learners.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Text, cast, delete, or_, select, update
 
 from bot.config import Config
 from bot.core.i18n import _, ngettext
@@ -211,6 +218,7 @@ async def erase_user(uow: UnitOfWork, user: User, now: datetime, config: Config)
     uid = user.id
     run = uow.session.execute
     profile = await mentor_profile_of(uow, uid)
+    words = await _own_words(uow, user, profile)
     await _cancel_upcoming(uow, user, profile, now, config)
     for request in (
         await run(
@@ -254,6 +262,67 @@ async def erase_user(uow: UnitOfWork, user: User, now: datetime, config: Config)
     user.display_name = DELETED_NAME
     user.timezone = "UTC"
     user.deleted_at = now
+    await uow.flush()
+    await _redact_notices(uow, user.created_at, words)
+
+
+async def _own_words(uow: UnitOfWork, user: User, profile: MentorProfile | None) -> dict[str, str]:
+    """What the user wrote that notices to others may quote, each with what replaces it."""
+    run = uow.session.execute
+    texts = [
+        *(
+            await run(
+                select(MentorshipRequest.goals).where(MentorshipRequest.learner_id == user.id)
+            )
+        ).scalars(),
+        *(await run(select(Rating.comment).where(Rating.rater_id == user.id))).scalars(),
+        *(await run(select(LessonRating.comment).where(LessonRating.user_id == user.id))).scalars(),
+        profile.bio if profile is not None else "",
+    ]
+    words = {text.strip(): "…" for text in texts if text.strip()}
+    words[user.display_name] = DELETED_NAME
+    return words
+
+
+def _pattern(words: Collection[str]) -> re.Pattern[str] | None:
+    """One regex for all `words`, longest first, each matched as a whole (a name "Al" is not
+    taken out of "Also")."""
+
+    def whole(word: str) -> str:
+        before = r"(?<!\w)" if word[0].isalnum() or word[0] == "_" else ""
+        after = r"(?!\w)" if word[-1].isalnum() or word[-1] == "_" else ""
+        return before + re.escape(word) + after
+
+    found = sorted((w for w in words if w), key=len, reverse=True)
+    return re.compile("|".join(whole(w) for w in found)) if found else None
+
+
+async def _redact_notices(uow: UnitOfWork, since: datetime, words: dict[str, str]) -> None:
+    """Take `words` out of every notice stored for anyone since `since` (the user's arrival):
+    its text, its buttons' labels and the instants' texts (which are times, left alone)."""
+    pattern = _pattern(words)
+    if pattern is None:
+        return
+
+    def redact(text: str) -> str:
+        return pattern.sub(lambda m: words[m[0]], text)
+
+    # Only rows whose stored JSON holds one of the words (as json.dumps writes it, escapes
+    # and all) are loaded: a pass over the outbox in the database, not in Python.
+    stored = cast(OutboxMessage.body, Text)
+    quoting = or_(*(stored.contains(json.dumps(w)[1:-1], autoescape=True) for w in words))
+    rows = await uow.session.execute(
+        select(OutboxMessage)
+        .where(OutboxMessage.created_at >= since)
+        .where(quoting)
+        .order_by(OutboxMessage.id)
+    )
+    for row in rows.scalars():
+        body = row.body
+        text = redact(body["text"])
+        choices = [[redact(label), *rest] for label, *rest in body["choices"]]
+        if text != body["text"] or choices != body["choices"]:
+            row.body = {**body, "text": text, "choices": choices}
     await uow.flush()
 
 

@@ -25,15 +25,18 @@ from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
+DIGEST = "digest"  # the key in an outbox row's body naming its digest kind
 
 Sender = Callable[[Identity, Reply], Awaitable[None]]
 
 
-async def enqueue(uow: UnitOfWork, user_id: int, say: Say, now: datetime) -> None:
+async def enqueue(
+    uow: UnitOfWork, user_id: int, say: Say, now: datetime, digest: str | None = None
+) -> None:
     user = await uow.get(User, user_id)
     if user is None:
         return
-    await keep_reply(uow, render(user_id, say, user.language, user.timezone), now)
+    await keep_reply(uow, render(user_id, say, user.language, user.timezone), now, digest)
 
 
 async def tell(
@@ -43,23 +46,33 @@ async def tell(
     now: datetime,
     choices: Sequence[Choice] = (),
     attachments: Sequence[Attachment] = (),
+    digest: str | None = None,
 ) -> None:
     """Tell another user something: written in this transaction, delivered after it commits on
-    the platform they use, in their language and timezone."""
-    await enqueue(uow, user_id, Say(msg, tuple(choices), tuple(attachments)), now)
+    the platform they use, in their language and timezone. Notices with the same `digest`
+    kind may be sent together as one message (see `bot.core.notifier`)."""
+    await enqueue(uow, user_id, Say(msg, tuple(choices), tuple(attachments)), now, digest)
 
 
 async def tell_admins(
     uow: UnitOfWork, msg: Msg, now: datetime, choices: Sequence[Choice] = ()
 ) -> None:
-    """Tell every admin, each in their own language."""
+    """Tell every admin, each in their own language. Notices of one kind (one message: every
+    low rating, every mentor application) are a digest kind, so a burst of them reaches each
+    admin as one digest rather than one message each (`bot.core.notifier`)."""
     for admin in await admin_ids(uow):
-        await tell(uow, admin, msg, now, choices)
+        await tell(uow, admin, msg, now, choices, digest=msg.msgid)
 
 
-async def keep_reply(uow: UnitOfWork, reply: Reply, now: datetime) -> None:
-    """Keep a rendered reply a platform would not take now; the notifier delivers it later."""
-    row = OutboxMessage(user_id=reply.user_id, body=reply.to_json(), created_at=now, attempts=0)
+async def keep_reply(
+    uow: UnitOfWork, reply: Reply, now: datetime, digest: str | None = None
+) -> None:
+    """Keep a rendered reply a platform would not take now; the notifier delivers it later.
+    `digest` names the kind of notice it may be collected with (`DIGEST`)."""
+    body = reply.to_json()
+    if digest is not None:
+        body[DIGEST] = digest
+    row = OutboxMessage(user_id=reply.user_id, body=body, created_at=now, attempts=0)
     uow.add(row)
     uow.outbox.append(row)
 

@@ -3,14 +3,13 @@ the ledger."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 
 from bot.context import Ctx
 from bot.core.i18n import Lines, Money, _, ngettext
 from bot.core.replies import Attachment
 from bot.handlers.registry import admin_subcommand, choice
+from bot.reporting.files import csv_file
 from bot.sessions.earnings import LedgerRow, ledger, mentor_totals
 
 
@@ -49,32 +48,30 @@ async def earnings(ctx: Ctx, args: list[str]) -> None:
 
 
 def _csv(rows: Sequence[LedgerRow]) -> Attachment:
-    buf = io.StringIO()
-    out = csv.writer(buf)
-    out.writerow(
-        [
-            "mentor_id",
-            "mentor",
-            "session_id",
-            "session_start_utc",
-            "order_id",
-            "provider",
-            "amount_minor",
-            "currency",
-        ]
-    )
-    for row in rows:
-        e = row.entry
-        out.writerow(
+    header = [
+        "mentor_id",
+        "mentor",
+        "session_id",
+        "session_start_utc",
+        "order_id",
+        "provider",
+        "amount_minor",
+        "currency",
+    ]
+    data = csv_file(
+        header,
+        (
             [
-                e.mentor_id,
+                row.entry.mentor_id,
                 row.mentor,
-                e.session_id,
+                row.entry.session_id,
                 row.session_start.isoformat(),
-                e.order_id,
+                row.entry.order_id,
                 row.provider,
-                e.amount_minor,
-                e.currency,
+                row.entry.amount_minor,
+                row.entry.currency,
             ]
-        )
-    return Attachment("mentor-earnings.csv", "text/csv", buf.getvalue().encode())
+            for row in rows
+        ),
+    )
+    return Attachment("mentor-earnings.csv", "text/csv", data)

@@ -3,12 +3,18 @@
 The chart is drawn with matplotlib's object API on the Agg canvas (no display, no global pyplot
 state, safe in a worker thread); its labels are English because they are data labels and the
 default font has no Chinese glyphs. CSV amounts are in each currency's major unit (49.00 USD).
+
+Every CSV the bot writes goes through `csv_file`, because names and titles people typed end
+up in cells that a spreadsheet opens: a cell starting with `=`, `+`, `-`, `@`, a tab or a
+carriage return would run as a formula (`=HYPERLINK(…)`), so such a cell is written with a `'`
+in front (OWASP's advice against CSV injection). Numbers, negative ones included, stay numbers.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -38,11 +44,23 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+
+
+def cell(value: Any) -> Any:
+    """A value as a CSV cell no spreadsheet runs as a formula."""
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    return value if _NUMBER.fullmatch(value) else f"'{value}"
+
+
+def csv_file(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """A UTF-8 CSV file of these rows, every cell made safe to open (`cell`)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([cell(value) for value in row] for row in rows)
     return buf.getvalue().encode("utf-8")
 
 
@@ -75,7 +93,7 @@ def weekly_csv(report: Report) -> bytes:
         "learning_efficiency",
         *SCORE_COLUMNS,
     ]
-    return _csv(
+    return csv_file(
         header,
         (
             [
@@ -112,7 +130,7 @@ def courses_csv(report: Report) -> bytes:
         "no_shows",
         *SCORE_COLUMNS,
     ]
-    return _csv(
+    return csv_file(
         header,
         (
             [
@@ -147,7 +165,7 @@ def mentors_csv(report: Report) -> bytes:
         "median_hours_to_accept",
         *SCORE_COLUMNS,
     ]
-    return _csv(
+    return csv_file(
         header,
         (
             [

@@ -23,15 +23,16 @@ from bot.adapters.discord.commands import slash_commands
 from bot.adapters.discord.render import (
     ANSWER_BUTTON,
     MAX_CONTENT,
+    NO_PINGS,
     OWN,
     Outgoing,
     Question,
     answer_box,
+    content_of,
     messages_for,
     parse_answer,
     question_digest,
     submitted_answer,
-    with_timestamps,
 )
 from bot.app import Marketplace
 from bot.config import DiscordSection
@@ -103,6 +104,7 @@ class MentorbotClient(discord.AutoShardedClient):
         # No privileged intent: slash commands and buttons need none, and DMs carry their text.
         super().__init__(
             intents=discord.Intents.default(),
+            allowed_mentions=NO_PINGS,  # also render.py's every message: nobody is pinged
             shard_count=max(settings.shard_count, 1),
             shard_ids=list(settings.own_shards()),
             **options,
@@ -353,7 +355,7 @@ class MentorsChannel:
         if say is None:
             return None
         reply = render(0, say, app.config.bot.default_language, "UTC")
-        return Outgoing(with_timestamps(reply)[:MAX_CONTENT], messages_for(reply)[-1].view)
+        return Outgoing(content_of(reply)[:MAX_CONTENT], messages_for(reply)[-1].view)
 
     def _remember(self, request_id: int, message_id: int, content: str) -> None:
         self._messages[request_id] = (message_id, content)
@@ -401,7 +403,7 @@ class MentorsChannel:
         content = shown.content
         if content != before:
             try:
-                await message.edit(content=content, view=shown.view)
+                await message.edit(content=content, view=shown.view, allowed_mentions=NO_PINGS)
             except discord.HTTPException:
                 log.exception("discord: could not update a mentors channel message")
                 return

@@ -9,6 +9,13 @@ A choice that answers a question rather than running a command (`beginner`, `eve
 to the question open when it was shown (a digest of `bot.core.buttons.conversation_marker`), so
 pressed after the conversation moved on it does not answer the next question. A reply that
 leaves a step waiting for free text gets an Answer button, which opens a text box.
+
+Text people typed (names, goals, comments, bios, course titles) reaches other people's chats
+and the mentors channel inside our messages, so every message is made inert here, in one
+place, at render time (`inert`): Discord markdown is escaped (the core's own messages use none,
+and an escaped character looks the same), mass and role mentions are broken with a zero-width
+space, and every message is sent with `allowed_mentions` parsing nothing (`NO_PINGS`), so no
+text can ping anyone.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +33,9 @@ import discord
 from bot.core.replies import RenderedChoice, Reply
 
 log = logging.getLogger(__name__)
+
+NO_PINGS = discord.AllowedMentions.none()
+_MENTION = re.compile(r"<(?=@[!&]?\d+>)")
 
 MAX_CONTENT = 2000  # characters in one message
 MAX_BUTTONS = 25  # five rows of five
@@ -62,12 +74,40 @@ def parse_answer(custom_id: str) -> tuple[str, str] | None:
     return (digest, payload) if sep and payload else None
 
 
-def with_timestamps(reply: Reply) -> str:
-    """The reply's text with each instant as a Discord timestamp (shown in the viewer's zone)."""
-    text = reply.text
+def with_timestamps(reply: Reply, around: Callable[[str], str] = str) -> str:
+    """The reply's text with each instant as a Discord timestamp (shown in the viewer's zone);
+    `around` is applied to the text between them."""
+    pieces = [reply.text]
     for rendered, unix in reply.instants:
-        text = text.replace(rendered, f"<t:{unix}:F> (<t:{unix}:R>)")
-    return text
+        stamp = f"<t:{unix}:F> (<t:{unix}:R>)"
+        pieces = [
+            part
+            for i, piece in enumerate(pieces)
+            for part in ([piece] if i % 2 else _between(piece.split(rendered), stamp))
+        ]
+    return "".join(piece if i % 2 else around(piece) for i, piece in enumerate(pieces))
+
+
+def _between(texts: list[str], stamp: str) -> list[str]:
+    """Texts with the stamp between each two (texts at even places, stamps at odd)."""
+    out: list[str] = []
+    for i, text in enumerate(texts):
+        if i:
+            out.append(stamp)
+        out.append(text)
+    return out
+
+
+def inert(text: str) -> str:
+    """`text` as Discord shows it without formatting, links hidden behind words or mentions:
+    `**bold**` stays literally `**bold**`, `@everyone` and `<@123>` stay words."""
+    escaped = discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+    return _MENTION.sub("<\u200b", escaped)
+
+
+def content_of(reply: Reply) -> str:
+    """The reply's text as one Discord message body: timestamps in, everything else inert."""
+    return with_timestamps(reply, inert)
 
 
 def chunks(text: str, limit: int = MAX_CONTENT) -> list[str]:
@@ -191,14 +231,14 @@ class Outgoing:
             extra["view"] = self.view
         if self.files:
             extra["files"] = list(self.files)
-        return {"content": self.content, **extra}
+        return {"content": self.content, "allowed_mentions": NO_PINGS, **extra}
 
 
 def messages_for(
     reply: Reply, question: Question | None = None, answer: bool = False
 ) -> list[Outgoing]:
     """A reply as Discord messages: text in chunks, buttons and attachments on the last."""
-    parts = chunks(with_timestamps(reply))
+    parts = chunks(content_of(reply))
     files = tuple(discord.File(io.BytesIO(a.data), filename=a.filename) for a in reply.attachments)
     last = Outgoing(parts[-1], view_for(reply.choices, question, answer), files)
     return [*(Outgoing(p) for p in parts[:-1]), last]
