@@ -36,6 +36,7 @@ from tests.support import (
     Harness,
     harness_for,
     make_config,
+    matched_pair,
 )
 
 
@@ -114,3 +115,13 @@ async def start_bot(make_app: AppFactory, fake: FakeTelegram) -> AsyncIterator[S
     """Start Telegram bots on marketplaces of the test database, talking to `fake`."""
     async with bots(make_app, fake) as start:
         yield start
+
+
+@pytest.fixture
+async def booked(market: Harness) -> Harness:
+    """The demo marketplace where alice bought a course, ada accepted her request and one
+    session is booked: every role has something of its own to act on."""
+    request_id = await matched_pair(market, "alice", "ada")
+    await market.send("alice", f"/book {request_id}")
+    assert "Booked" in await market.send("alice", "1")
+    return market
