@@ -34,9 +34,9 @@ from tests.support import (
     AppFactory,
     Database,
     Harness,
+    booked_pair,
     harness_for,
     make_config,
-    matched_pair,
 )
 
 
@@ -121,7 +121,5 @@ async def start_bot(make_app: AppFactory, fake: FakeTelegram) -> AsyncIterator[S
 async def booked(market: Harness) -> Harness:
     """The demo marketplace where alice bought a course, ada accepted her request and one
     session is booked: every role has something of its own to act on."""
-    request_id = await matched_pair(market, "alice", "ada")
-    await market.send("alice", f"/book {request_id}")
-    assert "Booked" in await market.send("alice", "1")
+    await booked_pair(market)
     return market

@@ -149,6 +149,13 @@ async def matched_pair(h: Harness, learner: str = "alice", mentor: str = "ada") 
     return request_id
 
 
+async def booked_pair(h: Harness, learner: str = "alice", mentor: str = "ada") -> None:
+    """`matched_pair`, and the learner booked the mentor's first free time."""
+    request_id = await matched_pair(h, learner, mentor)
+    await h.send(learner, f"/book {request_id}")
+    assert "Booked" in await h.send(learner, "1")
+
+
 # What no reply may contain: the generic apology (its English and Chinese texts), a traceback,
 # or a status as the code spells it rather than as a person would read it.
 APOLOGIES = ("something went wrong", "出了点问题", "Traceback", "Exception", "no_show", "None")
