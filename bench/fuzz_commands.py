@@ -41,12 +41,12 @@ from storage.migrate import upgrade
 from tests.support import (
     START,
     Database,
-    apologies_in,
     attempt,
     booked_pair,
     command_paths,
     harness_for,
     hostile_line,
+    judged,
     make_config,
 )
 
@@ -88,6 +88,7 @@ async def run(examples: int, at: int, url: str | None) -> None:
         outcomes: Counter[str] = Counter()
         failures: list[str] = []
         commands = 0
+        rows = None
         started = time.perf_counter()
         for role, who in PLAYERS.items():
             for words, args, needs in command_paths():
@@ -95,22 +96,10 @@ async def run(examples: int, at: int, url: str | None) -> None:
                     continue
                 commands += 1
                 for line in lines_for(words, args, examples, at):
-                    sent = await attempt(h, who, line)
+                    sent = await attempt(h, who, line, rows)
+                    rows = sent.rows
                     outcomes[sent.outcome] += 1
-                    wrong = [
-                        why
-                        for why, bad in (
-                            ("no answer", not sent.output.strip()),
-                            ("apology", bool(apologies_in(sent.output))),
-                            ("10,000-character echo", "y" * 10_000 in sent.output),
-                            ("error", sent.outcome not in ("ok", "refused")),
-                            (
-                                "refused but changed",
-                                sent.outcome == "refused" and not sent.unchanged,
-                            ),
-                        )
-                        if bad
-                    ]
+                    wrong = judged(sent)
                     if wrong:
                         failures.append(f"  {who} {line[:100]!r}: {', '.join(wrong)}")
         seconds = time.perf_counter() - started

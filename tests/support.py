@@ -187,17 +187,22 @@ class Attempt:
     output: str
     outcome: str
     unchanged: bool
+    rows: dict[str, list[tuple[Any, ...]]]  # every table after it
 
 
-async def attempt(h: Harness, who: str, line: str) -> Attempt:
+async def attempt(
+    h: Harness, who: str, line: str, rows: dict[str, list[tuple[Any, ...]]] | None = None
+) -> Attempt:
     """Send `line` as `who` through the console, noting the outcome (ok, refused, error) and
-    whether the business rows stayed as they were."""
-    before_rows = await snapshot(h, every_table=True)
+    whether every table stayed as it was. `rows`: the tables as they are now (the previous
+    attempt's `rows`), to save reading them again."""
+    before_rows = rows if rows is not None else await snapshot(h, every_table=True)
     before = _outcomes("console")
     output = await h.send(who, line)
     after = _outcomes("console")
     outcome = next((o for o in after if after[o] > before[o]), "none")
-    return Attempt(line, output, outcome, await snapshot(h, every_table=True) == before_rows)
+    after_rows = await snapshot(h, every_table=True)
+    return Attempt(line, output, outcome, after_rows == before_rows, after_rows)
 
 
 # Hostile input, as people (and scripts) type it: numbers no row can have, control and
@@ -232,6 +237,7 @@ HOSTILE_TOKENS = (
     "2026-03-08",  # spring forward in America/*
     "2026-03-29",  # and in Europe/*
     "02:00-03:00",
+    "01:30-02:30",  # inside Europe/London's gap on 2026-03-29
     "23:59-24:00",
     "25:00-26:00",
     "'",
@@ -247,6 +253,8 @@ HOSTILE_TOKENS = (
     "202603100300",
     "99999999999999999999999999",
     "mon",
+    "block",  # sub-actions the table's choices do not list (/availability block|off)
+    "off",
     "python-basics",
     "1",
     "2",
@@ -306,3 +314,19 @@ def hostile_line(draw: Any, words: tuple[str, ...], args: tuple[Any, ...]) -> st
     if draw(st.booleans()):
         values.append(draw(st.sampled_from(HOSTILE_TOKENS)))
     return " ".join(["/" + " ".join(words), *values])
+
+
+def judged(sent: Attempt) -> list[str]:
+    """What is wrong with how a line was answered (empty: nothing)."""
+    wrong = []
+    if not sent.output.strip():
+        wrong.append("no answer")
+    if apologies_in(sent.output):
+        wrong.append(f"apologised: {sent.output[:300]!r}")
+    if "y" * 10_000 in sent.output:
+        wrong.append("echoed a 10,000-character token whole")
+    if sent.outcome not in ("ok", "refused"):
+        wrong.append(f"outcome {sent.outcome}")
+    if sent.outcome == "refused" and not sent.unchanged:
+        wrong.append(f"refused but changed the database: {sent.output[:200]!r}")
+    return wrong

@@ -21,12 +21,13 @@ from tests.support import (
     buy,
     command_paths,
     hostile_line,
+    judged,
 )
 
 # Who plays each role in the `booked` marketplace.
 PLAYERS = {"learner": "alice", "mentor": "ada", "admin": "admin"}
 # Each example sends one hostile line to every command the role can run.
-EXAMPLES = 6
+EXAMPLES = 4
 
 
 def runnable_by(role: str) -> list[tuple[tuple[str, ...], tuple[object, ...]]]:
@@ -60,27 +61,13 @@ async def test_hostile_input_is_answered_politely_and_refusals_change_nothing(
     token is never echoed whole; a refused command leaves every table as it was."""
     who = PLAYERS[role]
     lines = [hostile_line(data.draw, words, args) for words, args in runnable_by(role)]
-    failures = [
-        f"{who} {line[:120]!r}: {why}" for line in lines for why in await judged(booked, who, line)
-    ]
+    failures: list[str] = []
+    rows = None
+    for line in lines:
+        sent = await attempt(booked, who, line, rows)
+        rows = sent.rows
+        failures += [f"{who} {line[:120]!r}: {why}" for why in judged(sent)]
     assert not failures, "\n".join(failures)
-
-
-async def judged(h: Harness, who: str, line: str) -> list[str]:
-    """What is wrong with how `line` was answered (empty: nothing)."""
-    sent = await attempt(h, who, line)
-    wrong = []
-    if not sent.output.strip():
-        wrong.append("no answer")
-    if apologies_in(sent.output):
-        wrong.append(f"apologised: {sent.output[:300]!r}")
-    if "y" * 10_000 in sent.output:
-        wrong.append("echoed a 10,000-character token whole")
-    if sent.outcome not in ("ok", "refused"):
-        wrong.append(f"outcome {sent.outcome}")
-    if sent.outcome == "refused" and not sent.unchanged:
-        wrong.append(f"refused but changed the database: {sent.output[:200]!r}")
-    return wrong
 
 
 async def refused(h: Harness, who: str, line: str) -> str:
