@@ -135,6 +135,7 @@ async def test_goals_over_the_limit_are_refused_with_it(
     [
         ("/admin course add rust title={long} price=10 sessions=2", "admin", 200),
         ("/admin course edit python-basics title_zh={long}", "admin", 200),
+        ("/admin course edit python-basics description={long}", "admin", 2000),
         ("/admin course add {long} title=Rust price=10 sessions=2", "admin", 64),
         ("/admin course add rust title=Rust price=10 sessions=2 topics=a,{long}", "admin", 64),
         ("/profile bio {long}", "ada", 1000),
@@ -178,6 +179,8 @@ async def test_a_10000_character_slug_is_never_echoed_whole(
     out = await refused(market, "alice", "/course " + "s" * 10_000)
     assert expected.format(cut="s" * 39) in out
     assert "s" * 41 not in out
+    out = await refused(market, "admin", "/admin stats " + "s" * 10_000)
+    assert "s" * 41 not in out and "…" in out
 
 
 @pytest.mark.parametrize(

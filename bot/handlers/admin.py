@@ -169,9 +169,9 @@ def _apply_fields(course: Course, fields: dict[str, str]) -> None:
     if "title_zh" in fields:
         course.title_zh = within(fields["title_zh"], "title", _("A title"))
     if "description" in fields:
-        course.description_en = fields["description"]
+        course.description_en = within(fields["description"], "description", _("A description"))
     if "description_zh" in fields:
-        course.description_zh = fields["description_zh"]
+        course.description_zh = within(fields["description_zh"], "description", _("A description"))
     if "topics" in fields:
         course.topics = [
             within(t.strip().lower(), "topic", _("A topic"))

@@ -20,6 +20,7 @@ LIMITS = {
     "bio": 1000,
     "note": 500,
     "title": 200,
+    "description": 2000,  # shown on the course page, inside one chat message
     "slug": 64,
     "topic": 64,
 }
