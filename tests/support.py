@@ -193,7 +193,8 @@ class Attempt:
 async def attempt(
     h: Harness, who: str, line: str, rows: dict[str, list[tuple[Any, ...]]] | None = None
 ) -> Attempt:
-    """Send `line` as `who` through the console, noting the outcome (ok, refused, error) and
+    """Send `line` as `who` through the console, noting the outcome (ok, refused, error; none
+    if the console answered without the core) and
     whether every table stayed as it was. `rows`: the tables as they are now (the previous
     attempt's `rows`), to save reading them again."""
     before_rows = rows if rows is not None else await snapshot(h, every_table=True)
@@ -325,8 +326,9 @@ def judged(sent: Attempt) -> list[str]:
         wrong.append(f"apologised: {sent.output[:300]!r}")
     if "y" * 10_000 in sent.output:
         wrong.append("echoed a 10,000-character token whole")
-    if sent.outcome not in ("ok", "refused"):
+    if sent.outcome not in ("ok", "refused", "none"):
         wrong.append(f"outcome {sent.outcome}")
-    if sent.outcome == "refused" and not sent.unchanged:
+    # "none": the console answered by itself (a number presses one of the last buttons).
+    if sent.outcome in ("refused", "none") and not sent.unchanged:
         wrong.append(f"refused but changed the database: {sent.output[:200]!r}")
     return wrong

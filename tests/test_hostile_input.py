@@ -15,6 +15,8 @@ from bot.core.clock import FakeClock
 from bot.core.money import PRICE_EXAMPLES, parse_amount, typed_amount
 from storage.models import MentorshipRequest
 from tests.support import (
+    HOSTILE_CHARS,
+    HOSTILE_TOKENS,
     Harness,
     apologies_in,
     attempt,
@@ -28,6 +30,10 @@ from tests.support import (
 PLAYERS = {"learner": "alice", "mentor": "ada", "admin": "admin"}
 # Each example sends one hostile line to every command the role can run.
 EXAMPLES = 4
+# Hostile text typed where a conversation waits for words rather than a command.
+FREE_TEXT = st.one_of(
+    st.sampled_from(HOSTILE_TOKENS), st.text(HOSTILE_CHARS, min_size=1, max_size=60)
+)
 
 
 def runnable_by(role: str) -> list[tuple[tuple[str, ...], tuple[object, ...]]]:
@@ -248,3 +254,45 @@ async def test_forged_telegram_buttons_with_absurd_timestamps_are_refused(
     codec = CallbackCodec(harness.app, "123:TOKEN", timedelta(days=30))
     assert await codec.decode("42", f"s{minute}.{rest}") is None
     assert await codec.decode("42", f"t{rest}") is None
+
+
+# How to reach each conversation step that reads free text, by who, from the `booked`
+# marketplace (after the clock passed the session): the lines that open it.
+STEPS = {
+    "request:goals": ("bob", ["/mentor python-basics"]),
+    "request:level": ("bob", ["/mentor python-basics", "Learn to write tested code"]),
+    "deleteme": ("carol", ["/deleteme"]),
+    "rate_comment": ("alice", ["/rate 1 4"]),
+    "request:times": ("bob", ["/mentor python-basics", "Learn to write tested code", "beginner"]),
+}
+
+
+@settings(
+    max_examples=3,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+async def test_every_conversation_step_answers_hostile_text_politely(
+    booked: Harness, clock: FakeClock, data: st.DataObject
+) -> None:
+    """Free text typed into a conversation step (goals, level, times, a rating comment, the
+    deletion confirmation) is judged as commands are: answered, no apology, refusals change
+    nothing."""
+    if "bob" not in booked.chat.last_choices:  # once per marketplace, not per example
+        clock.advance(timedelta(days=2))
+        await booked.send("ada", "/complete 1")
+        await buy(booked, "bob")
+    failures: list[str] = []
+    for step, (who, opening) in STEPS.items():
+        for line in opening:
+            await booked.send(who, line)
+        typed = data.draw(FREE_TEXT, label=step)
+        failures += [
+            f"{step} {typed[:80]!r}: {why}" for why in judged(await attempt(booked, who, typed))
+        ]
+        await booked.send(who, "/cancel")
+    assert not failures, "\n".join(failures)
