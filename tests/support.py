@@ -194,9 +194,8 @@ async def attempt(
     h: Harness, who: str, line: str, rows: dict[str, list[tuple[Any, ...]]] | None = None
 ) -> Attempt:
     """Send `line` as `who` through the console, noting the outcome (ok, refused, error; none
-    if the console answered without the core) and
-    whether every table stayed as it was. `rows`: the tables as they are now (the previous
-    attempt's `rows`), to save reading them again."""
+    if the console answered without the core) and whether every table stayed as it was.
+    `rows`: the tables as they are now (the previous attempt's `rows`), to save a read."""
     before_rows = rows if rows is not None else await snapshot(h, every_table=True)
     before = _outcomes("console")
     output = await h.send(who, line)
