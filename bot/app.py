@@ -35,6 +35,7 @@ from bot.core.notifier import Notifier
 from bot.core.replies import Reply, Say, render
 from bot.core.users import Incoming, create_user, known_user, sync_roles
 from bot.front_door import FrontDoor
+from bot.handlers.args import refuse_control_characters
 from bot.handlers.registry import COMMANDS, FLOWS
 from bot.learning.lessons import send_due_lessons
 from bot.mentoring.offers import expire_offers, pass_on_from_full_mentors, reoffer_waitlist
@@ -220,6 +221,7 @@ class Marketplace:
         text = text.strip()
         if not text:
             raise BadInput(_("Send a command such as /help."))
+        refuse_control_characters(text)
         if text.startswith("/"):
             name, args = parse_command(text)
             command = COMMANDS.get(name)

@@ -34,6 +34,7 @@ from tests.support import (
     AppFactory,
     Database,
     Harness,
+    booked_pair,
     harness_for,
     make_config,
 )
@@ -114,3 +115,11 @@ async def start_bot(make_app: AppFactory, fake: FakeTelegram) -> AsyncIterator[S
     """Start Telegram bots on marketplaces of the test database, talking to `fake`."""
     async with bots(make_app, fake) as start:
         yield start
+
+
+@pytest.fixture
+async def booked(market: Harness) -> Harness:
+    """The demo marketplace where alice bought a course, ada accepted her request and one
+    session is booked: every role has something of its own to act on."""
+    await booked_pair(market)
+    return market

@@ -22,6 +22,7 @@ from bot.config import Config, config_from_mapping
 from bot.core.clock import FakeClock
 from storage.db import create_engine
 from storage.models import (
+    Base,
     Course,
     Enrollment,
     MentorProfile,
@@ -112,10 +113,21 @@ SNAPSHOT_MODELS = (
 )
 
 
-async def snapshot(h: Harness) -> dict[str, list[tuple[Any, ...]]]:
-    """Every business row's columns, to prove that a refused action changed nothing."""
+# Tables a refusal writes to on purpose: a wrong link code is counted (five lock /link).
+REFUSAL_WRITES = frozenset({"link_failures"})
+
+
+async def snapshot(h: Harness, every_table: bool = False) -> dict[str, list[tuple[Any, ...]]]:
+    """Every business row's columns (`every_table`: every row of every table but those a
+    refusal writes on purpose), to prove that a refused action changed nothing."""
     result: dict[str, list[tuple[Any, ...]]] = {}
     async with h.app.new_uow() as uow:
+        if every_table:
+            for table in Base.metadata.sorted_tables:
+                if table.name not in REFUSAL_WRITES:
+                    rows = (await uow.session.execute(select(table))).all()
+                    result[table.name] = sorted((tuple(r) for r in rows), key=repr)
+            return result
         for model in SNAPSHOT_MODELS:
             rows = (await uow.session.execute(select(model))).scalars().all()
             cols = [c.key for c in model.__table__.columns]
@@ -193,3 +205,187 @@ async def complete_one_session(h: Harness, clock: FakeClock) -> None:
     await h.send("alice", "1")
     clock.advance(timedelta(days=1))
     await h.send("ada", "/complete 1")
+
+
+async def booked_pair(h: Harness, learner: str = "alice", mentor: str = "ada") -> None:
+    """`matched_pair`, and the learner booked the mentor's first free time."""
+    request_id = await matched_pair(h, learner, mentor)
+    await h.send(learner, f"/book {request_id}")
+    assert "Booked" in await h.send(learner, "1")
+
+
+# What no reply may contain: the generic apology (its English and Chinese texts), a traceback,
+# or a status as the code spells it rather than as a person would read it.
+APOLOGIES = ("something went wrong", "出了点问题", "Traceback", "Exception", "no_show", "None")
+
+
+def apologies_in(text: str) -> list[str]:
+    """The forbidden fragments `text` contains (empty: a proper answer)."""
+    return [a for a in APOLOGIES if a in text]
+
+
+def _outcomes(platform: str) -> dict[str, float]:
+    from prometheus_client import REGISTRY
+
+    return {
+        o: REGISTRY.get_sample_value(
+            "mentorbot_updates_total", {"platform": platform, "outcome": o}
+        )
+        or 0.0
+        for o in ("ok", "refused", "error")
+    }
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One message sent: what it printed, how the core classed it, and whether the database
+    was left as it was."""
+
+    line: str
+    output: str
+    outcome: str
+    unchanged: bool
+    rows: dict[str, list[tuple[Any, ...]]]  # every table after it
+
+
+async def attempt(
+    h: Harness, who: str, line: str, rows: dict[str, list[tuple[Any, ...]]] | None = None
+) -> Attempt:
+    """Send `line` as `who` through the console, noting the outcome (ok, refused, error; none
+    if the console answered without the core) and whether every table stayed as it was.
+    `rows`: the tables as they are now (the previous attempt's `rows`), to save a read."""
+    before_rows = rows if rows is not None else await snapshot(h, every_table=True)
+    before = _outcomes("console")
+    output = await h.send(who, line)
+    after = _outcomes("console")
+    outcome = next((o for o in after if after[o] > before[o]), "none")
+    after_rows = await snapshot(h, every_table=True)
+    return Attempt(line, output, outcome, after_rows == before_rows, after_rows)
+
+
+# Hostile input, as people (and scripts) type it: numbers no row can have, control and
+# invisible characters, huge tokens, numbers that are not plain decimals, dates at the ends of
+# the calendar and across a daylight-saving gap, quoting, mentions and markup, and button
+# payloads (slot stamps) nobody was shown.
+HOSTILE_TOKENS = (
+    "99999999999999999999",
+    "-99999999999999999999",
+    "-1",
+    "0",
+    "#0",
+    "1.5",
+    "a\x00b",
+    "\x00",
+    "\x1b[2J",
+    "\x7f\x08",
+    "\u202eevil\u202c",
+    "\u200b\u200d",
+    "x" * 300,
+    "y" * 10_000,
+    "NaN",
+    "inf",
+    "-inf",
+    "1e20",
+    "²",
+    "１２",
+    "٣",
+    "9999-12-31",
+    "0000-01-01",
+    "0001-01-01",
+    "2026-03-08",  # spring forward in America/*
+    "2026-03-29",  # and in Europe/*
+    "02:00-03:00",
+    "01:30-02:30",  # inside Europe/London's gap on 2026-03-29
+    "23:59-24:00",
+    "25:00-26:00",
+    "'",
+    '"',
+    "\"unbalanced 'quotes",
+    "@everyone",
+    "@here",
+    "<script>alert(1)</script>",
+    "**bold** _it_ `code` [link](http://evil.example)",
+    "<@&123456789012345678>",
+    "999912312359",
+    "000101010000",
+    "202603100300",
+    "99999999999999999999999999",
+    "mon",
+    "block",  # sub-actions the table's choices do not list (/availability block|off)
+    "off",
+    "python-basics",
+    "1",
+    "2",
+    "5",
+)
+
+HOSTILE_CHARS = "0123456789-+.,:=#@'\"\\/ eE²１٣\x00\x1f\u200b\u202e\ufeff<>*_`~|中文"
+
+
+def command_paths() -> list[tuple[tuple[str, ...], tuple[Any, ...], str | None]]:
+    """Every command of the table as (words, arguments, role), `/admin` sub-commands spelt out
+    to their leaves, so a command added to the table is in this list."""
+    from bot.handlers.registry import ADMIN_SUBS, COMMANDS, Sub
+
+    paths: list[tuple[tuple[str, ...], tuple[Any, ...], str | None]] = []
+
+    def walk(words: tuple[str, ...], sub: Sub) -> None:
+        if not sub.subs:
+            paths.append((words, sub.args, "admin"))
+        for child in sub.subs:
+            walk((*words, child.name), child)
+
+    for name, command in COMMANDS.items():
+        if name == "admin":
+            for sub in ADMIN_SUBS.values():
+                walk(("admin", sub.name), sub)
+        else:
+            paths.append(((name,), command.args, command.role))
+    return paths
+
+
+def hostile_value(draw: Any, arg: Any) -> str:
+    """One hostile value for the argument `arg`; sometimes a plausible one, so that the next
+    argument is reached too."""
+    from hypothesis import strategies as st
+
+    plausible = [c[0] for c in arg.choices] or (["1", "2"] if arg.kind == "int" else [])
+    value: str = draw(
+        st.one_of(
+            st.sampled_from(HOSTILE_TOKENS),
+            st.text(HOSTILE_CHARS, min_size=1, max_size=30),
+            st.sampled_from(plausible or HOSTILE_TOKENS),
+        )
+    )
+    if arg.words:
+        value = " ".join([value, *draw(st.lists(st.sampled_from(HOSTILE_TOKENS), max_size=3))])
+    return f"{arg.name}={value}" if arg.keyed else value
+
+
+def hostile_line(draw: Any, words: tuple[str, ...], args: tuple[Any, ...]) -> str:
+    """A command line for the command `words` with hostile arguments: each argument given or
+    left out, sometimes with an extra one."""
+    from hypothesis import strategies as st
+
+    given = draw(st.integers(min_value=0, max_value=len(args)))
+    values = [hostile_value(draw, a) for a in args[:given]]
+    if draw(st.booleans()):
+        values.append(draw(st.sampled_from(HOSTILE_TOKENS)))
+    return " ".join(["/" + " ".join(words), *values])
+
+
+def judged(sent: Attempt) -> list[str]:
+    """What is wrong with how a line was answered (empty: nothing)."""
+    wrong = []
+    if not sent.output.strip():
+        wrong.append("no answer")
+    if apologies_in(sent.output):
+        wrong.append(f"apologised: {sent.output[:300]!r}")
+    if "y" * 10_000 in sent.output:
+        wrong.append("echoed a 10,000-character token whole")
+    if sent.outcome not in ("ok", "refused", "none"):
+        wrong.append(f"outcome {sent.outcome}")
+    # "none": the console answered by itself (a number presses one of the last buttons).
+    if sent.outcome in ("refused", "none") and not sent.unchanged:
+        wrong.append(f"refused but changed the database: {sent.output[:200]!r}")
+    return wrong

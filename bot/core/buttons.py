@@ -12,6 +12,7 @@ adapter can refuse an answer button from an earlier step instead of feeding it t
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
 
@@ -19,6 +20,11 @@ from sqlalchemy import delete, select
 
 from storage.models import ButtonPayload, Conversation, Identity
 from storage.uow import UnitOfWork
+
+# What `stash` hands out (`secrets.token_urlsafe(12)`: 16 URL-safe characters). Anything else
+# a client sends (NUL, which PostgreSQL cannot even take as a parameter, or kilobytes) is
+# refused before the lookup.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 async def stash(
@@ -43,6 +49,8 @@ async def fetch(
     uow: UnitOfWork, platform: str, external_id: str, token: str, not_before: datetime
 ) -> str | None:
     """The payload behind `token` if it was shown to this identity after `not_before`."""
+    if not _TOKEN.fullmatch(token):
+        return None
     row = await uow.get(ButtonPayload, token)
     if (
         row is None

@@ -82,6 +82,18 @@ def _spaced(marked: str) -> str:
     return marked.replace(_OPEN, "").replace(_CLOSE, "")
 
 
+# How much of a user's own input a reply repeats back to them.
+ECHO_LIMIT = 40
+
+
+def clip(text: str, limit: int = ECHO_LIMIT) -> str:
+    """`text` as a reply may repeat it: at most `limit` characters, control and invisible
+    characters removed, an ellipsis where it was cut. Every reply that quotes what a user
+    typed quotes it through this, so a 10,000-character slug is never echoed whole."""
+    shown = "".join(ch for ch in text if ch.isprintable())
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
 def _(msgid: str, /, **params: Any) -> Msg:
     """Mark a message for extraction and bind its parameters."""
     return Msg(msgid, tuple(sorted(params.items())))

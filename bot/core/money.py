@@ -69,7 +69,17 @@ def parse_amount(text: str, currency: str) -> int:
     return int(minor)
 
 
+def typed_amount(amount_minor: int, currency: str) -> str:
+    """Minor units as a price is typed, in the currency's own digits and with no grouping:
+    4900 USD → "49.00", 5000 XOF → "5000", 12500 KWD → "12.500" (what `parse_amount` reads)."""
+    return f"{to_major(amount_minor, currency):f}"
+
+
 def example_amount(currency: str) -> str:
-    """A sample amount written with the currency's own digits, for hints: 49.00, 4900, 12.500."""
-    digits = minor_digits(currency)
-    return "4900" if digits == 0 else "49." + "0" * digits
+    """A sample amount written with the currency's own digits, for hints: 49.00, 4900, 49.000."""
+    return typed_amount(4900 * 10 ** max(minor_digits(currency) - 2, 0), currency)
+
+
+# One currency for each way ISO 4217 writes an amount (2, 0 and 3 decimals), to show wherever
+# a price is asked for that an amount is typed in its currency's own digits.
+PRICE_EXAMPLES = (("USD", 4900), ("XOF", 5000), ("KWD", 12500))

@@ -5,6 +5,7 @@ Every subcommand checks the admin role in the core, whatever the platform showed
 
 from __future__ import annotations
 
+import re
 import typing
 
 from sqlalchemy import func, select
@@ -13,10 +14,17 @@ from bot.context import Ctx
 from bot.core import ledger
 from bot.core.errors import STATUS_NAMES, BadInput, NotFound
 from bot.core.i18n import Lines, Localized, Money, Msg, When, _, ngettext
-from bot.core.money import MAX_MINOR, STARS, AmountError, example_amount, is_currency, parse_amount
+from bot.core.money import (
+    MAX_MINOR,
+    STARS,
+    AmountError,
+    example_amount,
+    is_currency,
+    parse_amount,
+)
 from bot.core.replies import Choice
 from bot.core.states import OrderStatus, advance
-from bot.handlers.args import clip, need, need_int
+from bot.handlers.args import clip, need, need_int, within
 from bot.handlers.registry import (
     ADMIN_SUBCOMMANDS,
     ADMIN_SUBS,
@@ -64,6 +72,15 @@ def admin_usage() -> Lines:
     )
 
 
+# How a price is typed, in each kind of currency's own digits (`PRICE_EXAMPLES`): the hint
+# wherever one is asked. Platforms show hints without parameters, so the amounts are written
+# out; tests/test_hostile_input.py holds them to `typed_amount`.
+PRICE_HINT = _("e.g. price=49.00 for USD, price=5000 for XOF, price=12.500 for KWD")
+
+# A course slug as it appears in links and deep links: ASCII letters, digits, inner dashes.
+SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
 @command("admin", _("Run the marketplace (admins only)"), role="admin", subs=ADMIN_SUBS)
 async def admin(ctx: Ctx, args: list[str]) -> None:
     ctx.require_admin()
@@ -74,7 +91,11 @@ async def admin(ctx: Ctx, args: list[str]) -> None:
     handler = ADMIN_SUBCOMMANDS.get(sub)
     if handler is None:
         raise BadInput(
-            _("Unknown admin command '{value}'. Usage:\n{usage}", value=sub, usage=admin_usage())
+            _(
+                "Unknown admin command '{value}'. Usage:\n{usage}",
+                value=clip(sub),
+                usage=admin_usage(),
+            )
         )
     await handler(ctx, rest)
 
@@ -88,7 +109,7 @@ def _parse_fields(pairs: list[str]) -> dict[str, str]:
             raise BadInput(
                 _(
                     "Unknown course field '{value}'. Fields: {fields}.",
-                    value=key or pair,
+                    value=clip(key or pair),
                     fields=", ".join(COURSE_FIELDS),
                 )
             )
@@ -139,20 +160,24 @@ def _apply_fields(course: Course, fields: dict[str, str]) -> None:
             raise BadInput(
                 _(
                     "sessions must be a whole number from 1 to 100, got '{value}'.",
-                    value=fields["sessions"],
+                    value=clip(fields["sessions"]),
                 )
             )
         course.sessions_included = sessions
     if "title" in fields:
-        course.title_en = fields["title"][:200]
+        course.title_en = within(fields["title"], "title", _("A title"))
     if "title_zh" in fields:
-        course.title_zh = fields["title_zh"][:200]
+        course.title_zh = within(fields["title_zh"], "title", _("A title"))
     if "description" in fields:
-        course.description_en = fields["description"]
+        course.description_en = within(fields["description"], "description", _("A description"))
     if "description_zh" in fields:
-        course.description_zh = fields["description_zh"]
+        course.description_zh = within(fields["description_zh"], "description", _("A description"))
     if "topics" in fields:
-        course.topics = [t.strip().lower() for t in fields["topics"].split(",") if t.strip()]
+        course.topics = [
+            within(t.strip().lower(), "topic", _("A topic"))
+            for t in fields["topics"].split(",")
+            if t.strip()
+        ]
     if "stars" in fields:
         stars = int(fields["stars"]) if fields["stars"].isdigit() else -1
         if not 0 <= stars <= MAX_STARS:
@@ -161,7 +186,7 @@ def _apply_fields(course: Course, fields: dict[str, str]) -> None:
                     "stars must be a whole number of Telegram Stars up to {max} (0: not sold "
                     "for Stars), got '{value}'.",
                     max=MAX_STARS,
-                    value=fields["stars"],
+                    value=clip(fields["stars"]),
                 )
             )
         course.price_stars = stars or None
@@ -172,17 +197,29 @@ async def _course(ctx: Ctx, args: list[str]) -> None:
     action = need(args, 0, usage).lower()
     slug = need(args, 1, usage).lower()
     if action == "add":
-        if not slug.replace("-", "").isalnum():
-            raise BadInput(_("A slug uses letters, digits and dashes, got '{value}'.", value=slug))
+        if not SLUG.fullmatch(slug):
+            raise BadInput(
+                _("A slug uses letters, digits and dashes, got '{value}'.", value=clip(slug))
+            )
+        within(slug, "slug", _("A slug"))
         exists = (
             await ctx.uow.session.execute(select(Course).where(Course.slug == slug))
         ).scalar_one_or_none()
         if exists is not None:
-            raise BadInput(_("A course called '{slug}' already exists.", slug=slug))
+            raise BadInput(_("A course called '{slug}' already exists.", slug=clip(slug)))
         fields = _parse_fields(args[2:])
         missing = [k for k in ("title", "price", "sessions") if k not in fields]
         if missing:
-            raise BadInput(_("Missing course fields: {fields}.", fields=", ".join(missing)))
+            raise BadInput(
+                _(
+                    "Missing course fields: {fields}. A price is typed in its currency's own "
+                    "digits, {examples}.",
+                    fields=", ".join(missing),
+                    examples=PRICE_HINT,
+                )
+                if "price" in missing
+                else _("Missing course fields: {fields}.", fields=", ".join(missing))
+            )
         course = Course(
             slug=slug,
             title_en="",
@@ -228,7 +265,9 @@ async def _course(ctx: Ctx, args: list[str]) -> None:
         advance("course", course, "active")
         ctx.say(_("Course '{slug}' is on sale again.", slug=slug))
     else:
-        raise BadInput(_("Unknown action '{value}'. Usage: {usage}", value=action, usage=usage))
+        raise BadInput(
+            _("Unknown action '{value}'. Usage: {usage}", value=clip(action), usage=usage)
+        )
 
 
 async def _mentors(ctx: Ctx, args: list[str]) -> None:
@@ -280,7 +319,9 @@ async def _mentor(ctx: Ctx, args: list[str]) -> None:
         )
         ctx.say(_("Mentor #{id} is suspended.", id=profile.id))
     else:
-        raise BadInput(_("Unknown action '{value}'. Usage: {usage}", value=action, usage=usage))
+        raise BadInput(
+            _("Unknown action '{value}'. Usage: {usage}", value=clip(action), usage=usage)
+        )
 
 
 async def _orders(ctx: Ctx, args: list[str]) -> None:
@@ -470,7 +511,7 @@ admin_subcommand(
             (
                 text("slug", _("Short name: letters, digits and dashes")),
                 text("title", _("The title in English"), keyed=True),
-                text("price", _("e.g. 49.00"), keyed=True),
+                text("price", PRICE_HINT, keyed=True),
                 number("sessions", _("Mentor sessions included"), high=100, keyed=True),
                 text("currency", _("3-letter code, e.g. USD"), required=False, keyed=True),
                 text(

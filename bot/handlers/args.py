@@ -2,20 +2,62 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from bot.core.errors import BadInput
-from bot.core.i18n import Msg, _
+from bot.core.i18n import Msg, _, clip
 
-# Ids are 64-bit signed integers in the database; a larger number can name nothing.
-MAX_ID = 2**63 - 1
-# How much of a user's own input a reply repeats back to them.
-ECHO_LIMIT = 40
+__all__ = ["LIMITS", "MAX_ID", "clip", "need", "need_int", "refuse_control_characters", "within"]
+
+# Ids are INTEGER columns: 32-bit signed on PostgreSQL, so a larger number can name nothing
+# (and would not even reach the database as a parameter).
+MAX_ID = 2**31 - 1
+# The longest text each kind of field keeps (the column's size where it has one). Longer input
+# is refused with the limit, never cut silently.
+LIMITS = {
+    "goals": 1000,
+    "comment": 1000,
+    "bio": 1000,
+    "note": 500,
+    "title": 200,
+    "description": 2000,  # shown on the course page, inside one chat message
+    "slug": 64,
+    "topic": 64,
+}
+# Line breaks and tabs are text; other control characters (NUL, escape sequences) are not, and
+# PostgreSQL cannot even store NUL.
+_ALLOWED_CONTROLS = frozenset("\n\r\t")
 
 
-def clip(text: str, limit: int = ECHO_LIMIT) -> str:
-    """`text` as a reply may repeat it: at most `limit` characters, control characters
-    removed, an ellipsis where it was cut."""
-    shown = "".join(ch for ch in text if ch.isprintable())
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+def refuse_control_characters(text: str) -> None:
+    """Refuse a message holding a control character other than a line break or tab, naming it;
+    such a message is refused whole, before any command sees it."""
+    for ch in text:
+        if ch not in _ALLOWED_CONTROLS and unicodedata.category(ch) == "Cc":
+            raise BadInput(
+                _(
+                    "Your message contains an invisible control character ({code}), which I "
+                    "cannot keep. Please send it again without it.",
+                    code=f"U+{ord(ch):04X}",
+                )
+            )
+
+
+def within(text: str, what: str, label: Msg) -> str:
+    """`text` if it fits the limit of the field `what` (see `LIMITS`); otherwise a refusal that
+    names the limit and how long the text was, so nothing is stored cut short."""
+    limit = LIMITS[what]
+    if len(text) > limit:
+        raise BadInput(
+            _(
+                "{what} can be at most {limit} characters; yours has {count}. Nothing was "
+                "saved: please shorten it and send it again.",
+                what=label,
+                limit=limit,
+                count=len(text),
+            )
+        )
+    return text
 
 
 def need(args: list[str], index: int, usage: str) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from bot.context import Ctx
 from bot.core.errors import BadInput
 from bot.core.i18n import Lines, Msg, _, ngettext
+from bot.handlers.args import clip
 from bot.handlers.registry import admin_subcommand, choice
 from bot.matching import Ranked, RequestNeeds
 from bot.mentoring.cohort import CohortComparison, compare_cohort
@@ -38,7 +39,7 @@ async def match_cohort(ctx: Ctx, args: list[str]) -> None:
     apply = bool(args)
     if args and (len(args) > 1 or args[0].lower() != "apply"):
         raise BadInput(
-            _("Unknown action '{value}'. Usage: {usage}", value=" ".join(args), usage=USAGE)
+            _("Unknown action '{value}'. Usage: {usage}", value=clip(" ".join(args)), usage=USAGE)
         )
     now = ctx.now()
     stmt = (

@@ -17,7 +17,7 @@ from bot.core.errors import STATUS_NAMES, BadInput, NotFound
 from bot.core.i18n import Lines, Msg, When, _, ngettext
 from bot.core.replies import Choice
 from bot.core.states import advance
-from bot.handlers.args import need, need_int
+from bot.handlers.args import clip, need, need_int, within
 from bot.handlers.registry import Sub, admin_subcommand, command, flow, number, text
 from bot.learning.courses import course_by_slug, course_title
 from bot.learning.lessons import (
@@ -239,8 +239,10 @@ async def rate_lesson(ctx: Ctx, args: list[str]) -> None:
     raw = need(args, 1, RATE_USAGE)
     stars = int(raw) if raw.isdigit() else 0
     if not 1 <= stars <= 5:
-        raise BadInput(_("A rating is a whole number from 1 to 5; you sent '{value}'.", value=raw))
-    comment = " ".join(args[2:]).strip()[:1000]
+        raise BadInput(
+            _("A rating is a whole number from 1 to 5; you sent '{value}'.", value=clip(raw))
+        )
+    comment = within(" ".join(args[2:]).strip(), "comment", _("A comment"))
     now = ctx.now()
     rating = LessonRating(
         lesson_id=lesson.id, user_id=ctx.actor.id, stars=stars, comment=comment, created_at=now
@@ -270,7 +272,7 @@ async def lesson_comment(ctx: Ctx, conv: Conversation, text: str) -> None:
     await conversations.end(ctx.uow, ctx.actor.id)
     if rating is None or rating.user_id != ctx.actor.id:
         return
-    rating.comment = text.strip()[:1000]
+    rating.comment = within(text.strip(), "comment", _("A comment"))
     ctx.say(_("Your comment is saved. Thank you!"))
 
 
@@ -286,7 +288,7 @@ def _parse_lesson_fields(pairs: list[str]) -> dict[str, list[str]]:
             raise BadInput(
                 _(
                     "Unknown lesson field '{value}'. Fields: {fields}.",
-                    value=key or pair,
+                    value=clip(key or pair),
                     fields=", ".join(LESSON_FIELDS),
                 )
             )
@@ -296,7 +298,7 @@ def _parse_lesson_fields(pairs: list[str]) -> dict[str, list[str]]:
 
 def _apply_lesson_fields(lesson: Lesson, fields: dict[str, list[str]]) -> None:
     if "title" in fields:
-        title = fields["title"][-1][:200]
+        title = within(fields["title"][-1], "title", _("A title"))
         if not title:
             raise BadInput(_("A lesson needs a title."))
         lesson.title = title
@@ -307,13 +309,16 @@ def _apply_lesson_fields(lesson: Lesson, fields: dict[str, list[str]]) -> None:
         for link in links:
             if not link.startswith(("https://", "http://")):
                 raise BadInput(
-                    _("A link must start with https:// or http://, got '{value}'.", value=link)
+                    _(
+                        "A link must start with https:// or http://, got '{value}'.",
+                        value=clip(link),
+                    )
                 )
         lesson.links = links
     if "position" in fields:
         raw = fields["position"][-1]
         if not raw.isdigit():
-            raise BadInput(_("position must be a whole number, got '{value}'.", value=raw))
+            raise BadInput(_("position must be a whole number, got '{value}'.", value=clip(raw)))
         lesson.position = int(raw)
 
 
@@ -506,4 +511,6 @@ async def admin_lesson(ctx: Ctx, args: list[str]) -> None:
         else:
             ctx.say(_("{title}: lessons on demand only.", title=course_title(course)))
     else:
-        raise BadInput(_("Unknown action '{value}'. Usage: {usage}", value=action, usage=usage))
+        raise BadInput(
+            _("Unknown action '{value}'. Usage: {usage}", value=clip(action), usage=usage)
+        )

@@ -11,7 +11,7 @@ from bot.core.i18n import Lines, _, ngettext
 from bot.core.replies import Choice
 from bot.core.states import advance
 from bot.core.users import mentor_profile_of
-from bot.handlers.args import need_int
+from bot.handlers.args import clip, need_int, within
 from bot.handlers.registry import command, flow, number, text
 from bot.learning.courses import course_by_slug, course_title
 from bot.matching import explanation_from_code
@@ -114,7 +114,8 @@ async def request_step(ctx: Ctx, conv: Conversation, text: str) -> None:
         goals = text.strip()
         if len(goals) < 3:
             raise BadInput(_("Please describe your goals in a few words."))
-        await conversations.move(ctx.uow, conv, "level", now, goals=goals[:1000])
+        within(goals, "goals", _("Your goals"))
+        await conversations.move(ctx.uow, conv, "level", now, goals=goals)
         ctx.say(
             _("What is your level in this subject?"),
             [Choice(LEVEL_NAMES[n], word) for word, n in list(LEVEL_WORDS.items())[:3]],
@@ -136,7 +137,7 @@ async def request_step(ctx: Ctx, conv: Conversation, text: str) -> None:
         raise BadInput(
             _(
                 "I don't know the time '{value}'. Use morning, afternoon, evening or any.",
-                value=", ".join(unknown) or text,
+                value=clip(", ".join(unknown) or text),
             )
         )
     enrollment = await ctx.uow.get(Enrollment, conv.data["enrollment_id"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
@@ -14,10 +14,16 @@ from bot.core.i18n import LANGUAGES, Lines, When, _
 from bot.core.replies import Choice
 from bot.core.timezones import find_zone, suggest_zone
 from bot.core.users import mentor_profile_of
-from bot.handlers.args import clip, need, need_int
+from bot.handlers.args import clip, need, need_int, within
 from bot.handlers.registry import choice, command, number, text
 from bot.mentoring.offers import LEVEL_NAMES
-from bot.sessions.scheduling import WEEKDAYS, format_minute, parse_hhmm, parse_weekday
+from bot.sessions.scheduling import (
+    WEEKDAYS,
+    format_minute,
+    local_to_utc,
+    parse_hhmm,
+    parse_weekday,
+)
 from storage.models import AvailabilityBlock, AvailabilityWindow, MentorProfile, MentorTopic
 
 LANGUAGE_NAMES = {"en": "English", "zh": "简体中文"}
@@ -64,7 +70,7 @@ async def language(ctx: Ctx, args: list[str]) -> None:
         raise BadInput(
             _(
                 "Unknown language '{value}'. Choose one of: {choices}.",
-                value=args[0],
+                value=clip(args[0]),
                 choices=", ".join(LANGUAGES),
             )
         )
@@ -230,10 +236,10 @@ async def _edit_profile(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> Non
                     _(
                         "Could not read '{value}'. Write topics as name:level, with level "
                         "beginner, intermediate or advanced.",
-                        value=item,
+                        value=clip(item),
                     )
                 )
-            parsed[topic.lower()[:64]] = level
+            parsed[within(topic.lower(), "topic", _("A topic"))] = level
         await ctx.uow.session.execute(delete(MentorTopic).where(MentorTopic.mentor_id == mentor.id))
         for topic, level in parsed.items():
             ctx.uow.add(MentorTopic(mentor_id=mentor.id, topic=topic, level=level))
@@ -244,7 +250,7 @@ async def _edit_profile(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> Non
             raise BadInput(
                 _(
                     "Unknown language '{value}'. Choose one of: {choices}.",
-                    value=", ".join(bad) or value,
+                    value=clip(", ".join(bad) or value),
                     choices=", ".join(LANGUAGES),
                 )
             )
@@ -255,10 +261,14 @@ async def _edit_profile(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> Non
             raise BadInput(_("Capacity can be at most {n}.", n=MAX_CAPACITY))
         mentor.capacity = capacity
     elif field == "bio":
-        mentor.bio = value[:1000]
+        mentor.bio = within(value, "bio", _("A bio"))
     else:
         raise BadInput(
-            _("Unknown profile field '{value}'. Usage: {usage}", value=field, usage=PROFILE_USAGE)
+            _(
+                "Unknown profile field '{value}'. Usage: {usage}",
+                value=clip(field),
+                usage=PROFILE_USAGE,
+            )
         )
     await ctx.uow.flush()
 
@@ -269,13 +279,34 @@ AVAILABILITY_USAGE = (
 )
 
 
-def _local_range(day_text: str, span: str | None, tz: str) -> tuple[datetime, datetime] | None:
-    """A local date (and optional HH:MM-HH:MM) in `tz` as a UTC range; None if unreadable."""
+# How far ahead a one-off absence may be set: a year, past which no slot is offered anyway.
+BLOCK_HORIZON = timedelta(days=366)
+
+
+def _local_range(
+    day_text: str, span: str | None, tz: str, now: datetime
+) -> tuple[datetime, datetime] | None:
+    """A local date (and optional HH:MM-HH:MM) in `tz` as a UTC range; None if unreadable.
+
+    A date before today or more than a year ahead (year 9999, year 1) is refused with the
+    range allowed, and a time the clocks skip that day (a spring-forward gap) with its name,
+    rather than stored as some other time."""
     try:
         day = date.fromisoformat(day_text)
     except ValueError:
         return None
     zone = ZoneInfo(tz)
+    today = now.astimezone(zone).date()
+    last = (now + BLOCK_HORIZON).astimezone(zone).date()
+    if not today <= day <= last:
+        raise BadInput(
+            _(
+                "An absence can be set from today ({first}) to {last}; {day} is outside that.",
+                first=today.isoformat(),
+                last=last.isoformat(),
+                day=day.isoformat(),
+            )
+        )
     if span is None:
         start_minute, end_minute = 0, 1440
     else:
@@ -284,11 +315,26 @@ def _local_range(day_text: str, span: str | None, tz: str) -> tuple[datetime, da
         if start_m is None or end_m is None or start_m >= end_m:
             return None
         start_minute, end_minute = start_m, end_m
-    midnight = datetime.combine(day, time(0), tzinfo=zone)
-    start = (midnight + timedelta(minutes=start_minute)).astimezone(UTC)
-    end = (midnight + timedelta(minutes=end_minute)).astimezone(UTC)
-    if end_minute == 1440:
-        end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    start = local_to_utc(day, start_minute, zone)
+    end = (
+        local_to_utc(day + timedelta(days=1), 0, zone)
+        if end_minute == 1440
+        else local_to_utc(day, end_minute, zone)
+    )
+    for instant, minute in ((start, start_minute), (end, end_minute)):
+        if instant is None:
+            raise BadInput(
+                _(
+                    "{time} does not exist on {day} in {zone}: the clocks skip it. Give a time "
+                    "before or after the change.",
+                    time=format_minute(minute),
+                    day=day.isoformat(),
+                    zone=tz,
+                )
+            )
+    assert start is not None and end is not None
+    if start >= end:
+        return None
     return start, end
 
 
@@ -331,7 +377,7 @@ async def availability(ctx: Ctx, args: list[str]) -> None:
         elif action in ("block", "off"):
             day_text = need(args, 1, AVAILABILITY_USAGE)
             span = need(args, 2, AVAILABILITY_USAGE) if action == "block" else None
-            found = _local_range(day_text, span, ctx.actor.user.timezone)
+            found = _local_range(day_text, span, ctx.actor.user.timezone, ctx.now())
             if found is None:
                 raise BadInput(
                     _(
@@ -358,7 +404,7 @@ async def availability(ctx: Ctx, args: list[str]) -> None:
             raise BadInput(
                 _(
                     "Unknown action '{value}'. Usage: {usage}",
-                    value=action,
+                    value=clip(action),
                     usage=AVAILABILITY_USAGE,
                 )
             )

@@ -10,9 +10,8 @@ from bot.context import Ctx
 from bot.core import conversations
 from bot.core.errors import BadInput
 from bot.core.i18n import _
-from bot.handlers.args import need, need_int
+from bot.handlers.args import clip, need, need_int, within
 from bot.handlers.registry import command, flow, number, text
-from bot.sessions.rating import COMMENT_LIMIT
 from bot.sessions.rating import rate as rate_session
 from storage.models import Conversation, Rating
 
@@ -37,9 +36,9 @@ async def rate(ctx: Ctx, args: list[str]) -> None:
         stars = 0
     if not 1 <= stars <= 5:
         raise BadInput(
-            _("A rating is a whole number from 1 to 5; you sent '{value}'.", value=raw_stars)
+            _("A rating is a whole number from 1 to 5; you sent '{value}'.", value=clip(raw_stars))
         )
-    comment = " ".join(args[2:])
+    comment = within(" ".join(args[2:]).strip(), "comment", _("A comment"))
     rated = await rate_session(
         ctx.uow, ctx.actor.id, session_id, stars, comment, ctx.now(), ctx.config
     )
@@ -67,5 +66,5 @@ async def rate_comment(ctx: Ctx, conv: Conversation, text: str) -> None:
     await conversations.end(ctx.uow, ctx.actor.id)
     if rating is None or rating.rater_id != ctx.actor.id:
         return
-    rating.comment = text.strip()[:COMMENT_LIMIT]
+    rating.comment = within(text.strip(), "comment", _("A comment"))
     ctx.say(_("Your comment is saved. Thank you!"))

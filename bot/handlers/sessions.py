@@ -17,7 +17,7 @@ from bot.core.errors import STATUS_NAMES, BadInput, NotAllowed
 from bot.core.i18n import Lines, Msg, When, _
 from bot.core.replies import Choice
 from bot.core.users import mentor_profile_of
-from bot.handlers.args import need, need_int
+from bot.handlers.args import clip, need, need_int, within
 from bot.handlers.registry import choice, command, number, text
 from bot.sessions import booking
 from bot.sessions.booking import Answer, Closed, SlotNotFree
@@ -247,7 +247,7 @@ async def outcome(ctx: Ctx, args: list[str]) -> None:
         raise BadInput(
             _(
                 "Answer completed or noshow, not '{value}'. Usage: {usage}",
-                value=args[1],
+                value=clip(args[1]),
                 usage=usage,
             )
         )
@@ -332,7 +332,7 @@ async def note(ctx: Ctx, args: list[str]) -> None:
         raise BadInput(_("Missing argument. Usage: {usage}", usage=usage))
     if session.status != "completed":
         raise BadInput(_("Notes are for completed sessions."))
-    session.mentor_note = text[:500]
+    session.mentor_note = within(text, "note", _("A note"))
     ctx.say(_("Note saved on session #{id}. The learner sees it in /progress.", id=session.id))
     await ctx.tell(
         session.learner_id,

@@ -11,7 +11,7 @@ import asyncio
 
 from bot.context import Ctx
 from bot.core.errors import STATUS_NAMES, BadInput
-from bot.core.i18n import Lines, Localized, Money, Msg, When, _
+from bot.core.i18n import Lines, Localized, Money, Msg, When, _, clip
 from bot.core.replies import Attachment, Choice
 from bot.reporting.files import build_report, chart_png, csv_files
 from bot.reporting.model import Breakdown, Report
@@ -82,7 +82,7 @@ async def stats_detail(ctx: Ctx, args: list[str]) -> None:
         raise BadInput(
             _(
                 "Unknown admin command '{value}'. Usage:\n{usage}",
-                value=f"stats {what}",
+                value=clip(f"stats {what}"),
                 usage="/admin stats [courses|mentors|csv]",
             )
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.core.errors import NotFound
-from bot.core.i18n import Localized, Money, _
+from bot.core.i18n import Localized, Money, _, clip
 from storage.models import Course
 from storage.uow import UnitOfWork
 
@@ -31,5 +31,5 @@ async def course_by_slug(uow: UnitOfWork, slug: str, *, active_only: bool = True
         await uow.session.execute(select(Course).where(Course.slug == slug.lower()))
     ).scalar_one_or_none()
     if course is None or (active_only and course.status != "active"):
-        raise NotFound(_("There is no course called '{slug}'. See /courses.", slug=slug))
+        raise NotFound(_("There is no course called '{slug}'. See /courses.", slug=clip(slug)))
     return course

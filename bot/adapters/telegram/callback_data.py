@@ -96,7 +96,7 @@ class CallbackCodec:
             mac, payload = rest[:MAC_CHARS], rest[MAC_CHARS:]
             try:
                 issued = _EPOCH + timedelta(minutes=int(minute, 36))
-            except ValueError:
+            except (ValueError, OverflowError):  # not base 36, or a minute past year 9999
                 return None
             if not sep or not now - self._ttl <= issued <= now + FUTURE_SLACK:
                 return None
