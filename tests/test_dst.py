@@ -43,7 +43,16 @@ async def reminders_fire_at(h: Harness, clock: FakeClock, start: datetime) -> No
 
 
 @pytest.mark.parametrize(
-    ("mentor_tz", "learner_tz", "weekday", "now", "start", "mentor_sees", "learner_sees"),
+    (
+        "mentor_tz",
+        "learner_tz",
+        "weekday",
+        "now",
+        "start",
+        "mentor_sees",
+        "learner_sees",
+        "offered",
+    ),
     [
         (  # New York springs forward on Sunday 2026-03-08; Berlin still on winter time.
             "America/New_York",
@@ -53,6 +62,7 @@ async def reminders_fire_at(h: Harness, clock: FakeClock, start: datetime) -> No
             datetime(2026, 3, 8, 14, tzinfo=UTC),
             "Sun 8 Mar 2026, 10:00 (America/New_York)",
             "Sun 8 Mar 2026, 15:00 (Europe/Berlin)",
+            "Free times on Sunday 8 March (your timezone, Europe/Berlin):\n  [1] 15:00",
         ),
         (  # Berlin falls back on Sunday 2026-10-25; New York is still on summer time.
             "Europe/Berlin",
@@ -62,6 +72,7 @@ async def reminders_fire_at(h: Harness, clock: FakeClock, start: datetime) -> No
             datetime(2026, 10, 25, 9, tzinfo=UTC),
             "Sun 25 Oct 2026, 10:00 (Europe/Berlin)",
             "Sun 25 Oct 2026, 05:00 (America/New_York)",
+            "Free times on Sunday 25 October (your timezone, America/New_York):\n  [1] 05:00",
         ),
     ],
 )
@@ -75,13 +86,14 @@ async def test_session_on_a_dst_day(
     start: datetime,
     mentor_sees: str,
     learner_sees: str,
+    offered: str,
 ) -> None:
     """The slot is the mentor's 10:00 wall-clock on the change day; each side sees it in their
     zone; reminders come exactly 24 h and 1 h before the real instant."""
     clock.set(now)
     request_id = await dst_pair(harness, mentor_tz, learner_tz, weekday)
     out = await harness.send("alice", f"/book {request_id}")
-    assert learner_sees in out  # offered in the learner's zone
+    assert offered in out  # offered on the learner's day, at the learner's time
     out = await harness.send("alice", f"/book {request_id} {slot_token(start)}")
     assert f"Booked: session #1 with tzmentor on {learner_sees}" in out
     assert f"alice booked session #1 (Timezones) on {mentor_sees}" in out
