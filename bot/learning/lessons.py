@@ -276,10 +276,10 @@ async def drips_for(uow: UnitOfWork, user_id: int) -> list[tuple[datetime | None
         .where(Enrollment.user_id == user_id)
         .where(Enrollment.status == "active")
         .where(Course.lesson_drip_days > 0)
-        .distinct()
     )
     found: list[tuple[datetime | None, Course]] = []
-    for course in enrollments.scalars():
+    # No DISTINCT: PostgreSQL cannot compare a course's JSON columns; the dict keeps one each.
+    for course in {c.id: c for c in enrollments.scalars()}.values():
         if await next_lesson(uow, user_id, course.id) is None:
             continue
         row = await uow.session.execute(
