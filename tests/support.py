@@ -135,3 +135,12 @@ async def matched_pair(h: Harness, learner: str = "alice", mentor: str = "ada") 
     out = await h.send(mentor, f"/accept {request_id}")
     assert "You are now mentoring" in out, out
     return request_id
+
+
+async def add_lessons(h: Harness, n: int, slug: str = "python-basics") -> None:
+    """The admin adds lessons "Lesson 1" to "Lesson n" to a course."""
+    for i in range(1, n + 1):
+        out = await h.send(
+            "admin", f'/admin lesson add {slug} title="Lesson {i}" body="Body of lesson {i}."'
+        )
+        assert f"Lesson #{i} added" in out, out

@@ -5,15 +5,7 @@ mentorship is not bookable until the course is bought again. English and Chinese
 from __future__ import annotations
 
 from bot.core.clock import FakeClock
-from tests.support import Harness, buy, matched_pair, snapshot
-
-
-async def add_lessons(h: Harness, n: int) -> None:
-    for i in range(1, n + 1):
-        out = await h.send(
-            "admin", f'/admin lesson add python-basics title="Lesson {i}" body="Body {i}."'
-        )
-        assert f"Lesson #{i} added" in out, out
+from tests.support import Harness, add_lessons, buy, matched_pair, snapshot
 
 
 async def test_reminders_lists_the_readers_own_reminders_and_lessons_in_their_timezone(
