@@ -106,12 +106,19 @@ async def test_a_typed_local_date_and_time_books_in_the_readers_timezone(
     assert "Booked: session #1 with ada on Mon 9 Mar 2026, 18:00 (Asia/Shanghai)" in out
     out = await market.send("alice", f"/book {request_id} 2026-03-10 6pm")
     assert "Booked: session #2 with ada on Tue 10 Mar 2026, 18:00 (Asia/Shanghai)" in out
+    out = await market.send("alice", f"/book {request_id} 2026-03-10 6pm")  # sent twice
+    assert "You already booked session #2 at Tue 10 Mar 2026, 18:00 (Asia/Shanghai)" in out
+    out = await market.send("alice", f"/book {request_id} 19:00")  # today, 16:00 now
+    assert "Booked: session #3 with ada on Mon 2 Mar 2026, 19:00 (Asia/Shanghai)" in out
+    out = await market.send("alice", "/reschedule 1 2026-03-12 17:00")
+    assert "Session #1 moved to Thu 12 Mar 2026, 17:00 (Asia/Shanghai)." in out
     await market.send("alice", "/language zh")
     out = await market.send("alice", f"/book {request_id} 2026-03-11 下午7点")
-    assert "预约成功：与 ada 的辅导 #3，时间 2026年3月11日 周三 19:00 (Asia/Shanghai)。" in out
+    assert "预约成功：与 ada 的辅导 #4，时间 2026年3月11日 周三 19:00 (Asia/Shanghai)。" in out
     assert await session_starts(market) == [
-        "2026-03-09 10:00",
+        "2026-03-12 09:00",
         "2026-03-10 10:00",
+        "2026-03-02 11:00",
         "2026-03-11 11:00",
     ]
 

@@ -19,7 +19,7 @@ from bot.core.replies import Choice
 from bot.core.users import mentor_profile_of
 from bot.handlers.args import need, need_int
 from bot.handlers.registry import choice, command, number, text
-from bot.handlers.slots import browse, is_browsing, near, wanted
+from bot.handlers.slots import Wanted, browse, is_browsing, not_free, wanted
 from bot.sessions import booking
 from bot.sessions.booking import Answer, Closed, SlotNotFree
 from bot.sessions.reminders import rating_choices
@@ -37,12 +37,12 @@ BOOK_USAGE = "/book [REQUEST] [YYYY-MM-DD HH:MM]"
 RESCHEDULE_USAGE = "/reschedule SESSION [YYYY-MM-DD HH:MM]"
 
 
-async def _offering_free(work: Awaitable[T], prefix: str, wanted: datetime | None) -> T:
+async def _offering_free(work: Awaitable[T], prefix: str, asked: Wanted) -> T:
     """Run a rule; a time that is not free is refused with the free ones nearest to it."""
     try:
         return await work
     except SlotNotFree as refused:
-        raise BadInput(refused.message, near(prefix, refused.free, wanted)) from None
+        raise not_free(prefix, asked, refused.message, refused.free) from None
 
 
 def _session_choices(session: MentorSession) -> list[Choice]:
@@ -100,7 +100,7 @@ async def book(ctx: Ctx, args: list[str]) -> None:
     booked = await _offering_free(
         booking.book(ctx.uow, ctx.actor.id, request_id, asked.start, ctx.now(), ctx.config),
         prefix,
-        asked.start,
+        asked,
     )
     if asked.note is not None:
         ctx.say(asked.note)
@@ -194,7 +194,7 @@ async def reschedule(ctx: Ctx, args: list[str]) -> None:
     moved = await _offering_free(
         booking.move(ctx.uow, ctx.actor.id, session_id, asked.start, ctx.now(), ctx.config),
         prefix,
-        asked.start,
+        asked,
     )
     if asked.note is not None:
         ctx.say(asked.note)

@@ -156,10 +156,22 @@ def week_view(
 
 @dataclass(frozen=True)
 class Wanted:
-    """The instant a typed time names; `note` says how a repeated local hour was read."""
+    """The instant the words name; `note` says how a repeated local hour was read; `typed`
+    that a person typed it (a refusal then names it), not pressed a button."""
 
     start: datetime | None
     note: Msg | None = None
+    typed: bool = False
+
+
+def not_free(prefix: str, asked: Wanted, refusal: Msg, free: Sequence[datetime]) -> BadInput:
+    """The refusal of a time that is not free, with the free times nearest to it as buttons:
+    a typed time is named back; a pressed one keeps the rule's words (taken meanwhile)."""
+    if asked.typed and asked.start is not None:
+        refusal = _(
+            "{when} is not a free time. The free times nearest to it:", when=When(asked.start)
+        )
+    return BadInput(refusal, near(prefix, free, asked.start))
 
 
 async def wanted(
@@ -168,8 +180,9 @@ async def wanted(
     """Read the words after the command as a time to take: a button's UTC stamp, or a local
     date and time in `tz` (`2026-12-07 18:00`; a time alone is its next occurrence).
 
-    A typed time that is not free is refused here, with the free times nearest to it as
-    buttons; a stamp is left to the rule, which re-checks it under its locks anyway.
+    Whether it is free is the rule's to say (under its locks, and the same booking sent
+    twice is recognised there); only a time a daylight-saving change skips or repeats is
+    settled here against the free times.
     """
     if len(rest) == 1 and _TOKEN.match(rest[0]):
         return Wanted(parse_slot_token(rest[0]))
@@ -191,6 +204,8 @@ async def wanted(
         if all(i <= now for i in local_instants(day, minute, tz)):
             day += timedelta(days=1)
     instants = local_instants(day, minute, tz)
+    if len(instants) == 1:
+        return Wanted(instants[0], typed=True)
     slots = await free()
     clock = f"{minute // 60:02d}:{minute % 60:02d}"
     if not instants:
@@ -204,15 +219,7 @@ async def wanted(
             ),
             near(prefix, slots, skipped_to(day, minute, tz)),
         )
-    if len(instants) == 2:
-        return _repeated_hour(instants, slots, clock, day, tz, prefix)
-    start = instants[0]
-    if start not in slots:
-        raise BadInput(
-            _("{when} is not a free time. The free times nearest to it:", when=When(start)),
-            near(prefix, slots, start),
-        )
-    return Wanted(start)
+    return _repeated_hour(instants, slots, clock, day, tz, prefix)
 
 
 def _repeated_hour(
@@ -241,10 +248,7 @@ def _repeated_hour(
             ],
         )
     if not free:
-        raise BadInput(
-            _("{when} is not a free time. The free times nearest to it:", when=When(first)),
-            near(prefix, slots, first),
-        )
+        return Wanted(first, typed=True)
     if free[0] == first:
         note = _(
             "{time} happens twice on {day} in {tz}, as the clocks go back; the first one (before "
@@ -261,7 +265,7 @@ def _repeated_hour(
             day=Day(day),
             tz=tz,
         )
-    return Wanted(free[0], note)
+    return Wanted(free[0], note, typed=True)
 
 
 def _at(prefix: str, instant: datetime) -> str:
