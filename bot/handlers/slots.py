@@ -41,7 +41,7 @@ FreeTimes = Callable[[], Awaitable[list[datetime]]]
 
 def slot_choices(prefix: str, slots: Sequence[datetime]) -> list[Choice]:
     """Free times as buttons, each labelled with its day and time in the reader's timezone."""
-    return [Choice(_("{when}", when=When(s)), f"{prefix} {slot_token(s)}") for s in slots]
+    return [Choice(_("{when}", when=When(s)), _at(prefix, s)) for s in slots]
 
 
 def near(prefix: str, slots: Sequence[datetime], wanted: datetime | None) -> list[Choice]:
@@ -101,7 +101,7 @@ def day_view(
                 tz=tz,
             )
     choices = [
-        Choice(_("{time}", time=When(s, time_only=True)), f"{prefix} {slot_token(s)}")
+        Choice(_("{time}", time=When(s, time_only=True)), _at(prefix, s))
         for s in days[shown][:DAY_SHOWN]
     ]
     before = [d for d in order if d < shown]
@@ -269,4 +269,5 @@ def _repeated_hour(
 
 
 def _at(prefix: str, instant: datetime) -> str:
+    """The command a button for `instant` sends: the compact UTC stamp after `prefix`."""
     return f"{prefix} {slot_token(instant)}"

@@ -116,7 +116,7 @@ def parse_slot_token(token: str) -> datetime | None:
 # --- times as people type them, in their own timezone -----------------------------------------
 
 _DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
-_CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2}))?$")
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")  # a bare "6" is not guessed at
 _AMPM = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*([ap])\.?m\.?$", re.IGNORECASE)
 # 下午6点, 下午6点30, 下午6点30分, 晚上7点半, 18点, 9时
 _ZH = re.compile(
