@@ -389,3 +389,12 @@ def judged(sent: Attempt) -> list[str]:
     if sent.outcome in ("refused", "none") and not sent.unchanged:
         wrong.append(f"refused but changed the database: {sent.output[:200]!r}")
     return wrong
+
+
+async def add_lessons(h: Harness, n: int, slug: str = "python-basics") -> None:
+    """The admin adds lessons "Lesson 1" to "Lesson n" to a course."""
+    for i in range(1, n + 1):
+        out = await h.send(
+            "admin", f'/admin lesson add {slug} title="Lesson {i}" body="Body of lesson {i}."'
+        )
+        assert f"Lesson #{i} added" in out, out

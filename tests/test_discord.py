@@ -204,7 +204,7 @@ async def test_journey_buy_request_accept_in_channel_book_remind_rate(
     assert buttons(post) == []
 
     good_news = await fake.latest_dm(alice, "ada accepted your request #1")
-    slots = await press(fake, alice, good_news, "Pick a time", label="Book a session")
+    slots = await press(fake, alice, good_news, "Free times on", label="Book a session")
     booked = await press(
         fake, alice, slots, "Booked: session #1 with ada", custom_id=custom_ids(slots)[0]
     )

@@ -60,7 +60,7 @@ async def test_learner_buys_meets_books_is_reminded_and_rates(
     assert "message for alice" in out and "ada accepted your request #1" in out
 
     out = await h.send("alice", "/book")
-    assert "Pick a time" in out
+    assert "Free times on Monday 2 March (your timezone, UTC):" in out
     out = await h.send("alice", "3")  # a slot a few hours ahead
     assert "Booked: session #1 with ada" in out
     assert "Sessions left after this one: 3." in out

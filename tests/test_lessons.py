@@ -13,18 +13,18 @@ from sqlalchemy import func, select
 from bot.core.clock import FakeClock
 from bot.runtime.demo_data import seed_demo
 from storage.models import Course, Lesson, LessonDelivery, LessonDrip, LessonFile, LessonRating
-from tests.support import AppFactory, Database, Harness, buy, harness_for, snapshot
+from tests.support import (
+    AppFactory,
+    Database,
+    Harness,
+    add_lessons,
+    buy,
+    harness_for,
+    snapshot,
+)
 
 LONDON = "Europe/London"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-async def add_lessons(h: Harness, n: int, slug: str = "python-basics") -> None:
-    for i in range(1, n + 1):
-        out = await h.send(
-            "admin", f'/admin lesson add {slug} title="Lesson {i}" body="Body of lesson {i}."'
-        )
-        assert f"Lesson #{i} added" in out, out
 
 
 async def deliveries(h: Harness) -> int:

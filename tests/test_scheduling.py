@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from bot.sessions.scheduling import (
     Busy,
     Window,
     free_slots,
+    local_instants,
     local_to_utc,
+    parse_clock_time,
+    parse_local_date,
     parse_slot_token,
     slot_token,
 )
@@ -69,3 +74,43 @@ def test_slot_token_round_trips_and_fits_a_button() -> None:
     assert parse_slot_token(token) == start
     assert len(f"/book 999999 {token}".encode()) <= 64
     assert parse_slot_token("2026-13-45") is None
+
+
+@pytest.mark.parametrize(
+    ("typed", "minute"),
+    [
+        ("18:00", 18 * 60),
+        ("9:05", 9 * 60 + 5),
+        ("6pm", 18 * 60),
+        ("6:30 PM", 18 * 60 + 30),
+        ("12am", 0),
+        ("12pm", 12 * 60),
+        ("下午6点", 18 * 60),
+        ("晚上7点半", 19 * 60 + 30),
+        ("上午9点15分", 9 * 60 + 15),
+        ("18点", 18 * 60),
+        ("24:00", None),
+        ("13pm", None),
+        ("6", None),
+        ("tonight", None),
+    ],
+)
+def test_clock_times_are_read_as_people_type_them(typed: str, minute: int | None) -> None:
+    """The times people type after /book, in English or Chinese; anything else is not read."""
+    assert parse_clock_time(typed) == minute
+
+
+def test_local_dates_and_the_instants_a_local_time_names() -> None:
+    """A typed date is a real calendar day; a London time names no instant in the spring gap,
+    two in the autumn's repeated hour, one otherwise."""
+    assert parse_local_date("2026-12-07") == date(2026, 12, 7)
+    assert parse_local_date("2026年12月7日") == date(2026, 12, 7)
+    assert parse_local_date("2026-02-30") is None
+    assert local_instants(date(2026, 3, 29), 90, "Europe/London") == ()
+    assert local_instants(date(2026, 10, 25), 90, "Europe/London") == (
+        datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
+    )
+    assert local_instants(date(2026, 12, 7), 18 * 60, "Asia/Shanghai") == (
+        datetime(2026, 12, 7, 10, 0, tzinfo=UTC),
+    )

@@ -117,7 +117,7 @@ async def test_learner_journey_buy_with_stars_to_rating(
     assert "ada accepted your request #1" in alice.texts()[-1]
 
     out = await alice.press("Book a session")
-    assert "Pick a time" in out
+    assert "Free times on Monday 2 March (your timezone, UTC):" in out
     slot = alice.last_with_buttons().buttons[2]["text"]
     out = await alice.press(slot)
     assert "Booked: session #1 with ada" in out

@@ -110,8 +110,8 @@ async def test_reminder_that_fell_due_while_down_goes_out_only_if_still_useful(
     h = harness_for(app)
     await seed_demo(app)
     request_id = await matched_pair(h)
-    await h.send("alice", f"/book {request_id}")
-    await h.send("alice", "8")  # a slot more than a day ahead: both reminders exist
+    # A slot more than a day ahead (ada's 09:00 in London is 09:00 UTC): both reminders exist.
+    assert "Booked" in await h.send("alice", f"/book {request_id} 2026-03-04 09:00")
     async with app.new_uow() as uow:
         start = (await uow.session.execute(select(MentorSession.start_at))).scalar_one()
     clock.set(start - timedelta(minutes=30))  # "down" through the 24 h and the 1 h marks

@@ -15,12 +15,12 @@ import gettext
 import io
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency
@@ -32,6 +32,9 @@ DOMAIN = "mentorbot"
 LANGUAGES = ("en", "zh")
 _BABEL_LOCALE = {"en": "en", "zh": "zh_Hans_CN"}
 _DATE_PATTERN = {"en": "EEE d MMM y, HH:mm", "zh": "y年M月d日 EEE HH:mm"}
+# A calendar day as a heading ("Monday 7 December", "12月7日星期一") or on a button.
+_DAY_PATTERN = {"en": "EEEE d MMMM", "zh": "M月d日EEEE"}
+_SHORT_DAY_PATTERN = {"en": "EEE d MMM", "zh": "M月d日 EEE"}
 
 
 @dataclass(frozen=True)
@@ -142,9 +145,20 @@ def _format_money(amount_minor: int, currency: str, lang: str) -> str:
 
 @dataclass(frozen=True)
 class When:
-    """An instant shown in the reader's timezone."""
+    """An instant shown in the reader's timezone; `time_only` shows just its clock time
+    ("18:00"), where the day is said around it (a day's free times as buttons)."""
 
     instant: datetime
+    time_only: bool = False
+
+
+@dataclass(frozen=True)
+class Day:
+    """A calendar day (already in the reader's timezone), its weekday named in their
+    language; `short` for a button."""
+
+    day: date
+    short: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,7 +187,12 @@ def render_value(value: Any, lang: str, tz: str) -> str:
     if isinstance(value, Money):
         return value.format(lang)
     if isinstance(value, When):
+        if value.time_only:
+            return value.instant.astimezone(ZoneInfo(tz)).strftime("%H:%M")
         return format_when(value.instant, lang, tz)
+    if isinstance(value, Day):
+        pattern = (_SHORT_DAY_PATTERN if value.short else _DAY_PATTERN)[lang]
+        return format_date(value.day, pattern, locale=_BABEL_LOCALE[lang])
     return str(value)
 
 
@@ -186,7 +205,7 @@ def shown_instants(msg: Msg, lang: str, tz: str) -> tuple[tuple[str, int], ...]:
     found: dict[str, int] = {}
 
     def walk(value: Any) -> None:
-        if isinstance(value, When):
+        if isinstance(value, When) and not value.time_only:
             found.setdefault(format_when(value.instant, lang, tz), int(value.instant.timestamp()))
         elif isinstance(value, Msg):
             for _key, param in value.params:

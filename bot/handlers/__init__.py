@@ -14,4 +14,5 @@ from bot.handlers import (  # noqa: F401
     ratings,
     sessions,
     stars,
+    upcoming,
 )

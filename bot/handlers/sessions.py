@@ -6,7 +6,7 @@ what happened into replies (the free times offered as buttons, the calendar invi
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import TypeVar
 
@@ -19,31 +19,30 @@ from bot.core.replies import Choice
 from bot.core.users import mentor_profile_of
 from bot.handlers.args import clip, need, need_int, within
 from bot.handlers.registry import choice, command, number, text
+from bot.handlers.slots import Wanted, browse, is_browsing, not_free, wanted
 from bot.sessions import booking
 from bot.sessions.booking import Answer, Closed, SlotNotFree
 from bot.sessions.reminders import rating_choices
-from bot.sessions.scheduling import parse_slot_token, slot_token
 from storage.models import MentorSession
 
-SLOTS_SHOWN = 8
 T = TypeVar("T")
 SESSION = number("session", _("The session number"))
-SLOT = text("slot", _("A time from the buttons /book shows; leave out to choose"), required=False)
+SLOT = text(
+    "slot",
+    _("Your local date and time, e.g. 2026-12-07 18:00 or 6pm; a date alone shows that day"),
+    required=False,
+    words=True,
+)
+BOOK_USAGE = "/book [REQUEST] [YYYY-MM-DD HH:MM]"
+RESCHEDULE_USAGE = "/reschedule SESSION [YYYY-MM-DD HH:MM]"
 
 
-def _slot_choices(command_prefix: str, slots: Sequence[datetime]) -> list[Choice]:
-    return [
-        Choice(_("{when}", when=When(s)), f"{command_prefix} {slot_token(s)}")
-        for s in slots[:SLOTS_SHOWN]
-    ]
-
-
-async def _offering_free(work: Awaitable[T], command_prefix: str) -> T:
-    """Run a rule; a time that is not free is refused with the free ones as buttons."""
+async def _offering_free(work: Awaitable[T], prefix: str, asked: Wanted) -> T:
+    """Run a rule; a time that is not free is refused with the free ones nearest to it."""
     try:
         return await work
     except SlotNotFree as refused:
-        raise BadInput(refused.message, _slot_choices(command_prefix, refused.free)) from None
+        raise not_free(prefix, asked, refused.message, refused.free) from None
 
 
 def _session_choices(session: MentorSession) -> list[Choice]:
@@ -55,15 +54,23 @@ def _session_choices(session: MentorSession) -> list[Choice]:
 
 @command(
     "book",
-    _("Book a session with your mentor: /book [REQUEST] [SLOT]"),
+    _("Book a session with your mentor: /book [REQUEST] [YYYY-MM-DD HH:MM]"),
     args=(
         number("request", _("The mentorship request number; leave out to choose"), required=False),
         SLOT,
     ),
 )
 async def book(ctx: Ctx, args: list[str]) -> None:
+    """Browse the mentor's free times by day or week, or book one typed or pressed."""
     requests = await booking.accepted_requests(ctx.uow, ctx.actor.id)
     if not requests:
+        if await booking.refunded_requests(ctx.uow, ctx.actor.id):
+            raise BadInput(
+                _(
+                    "Your course was refunded, so there is nothing to book. Buy it again with "
+                    "/courses to go on with the same mentor."
+                )
+            )
         raise BadInput(_("You have no mentor yet. Ask for one with /mentor."))
     if not args:
         if len(requests) > 1:
@@ -73,26 +80,30 @@ async def book(ctx: Ctx, args: list[str]) -> None:
             )
             return
         args = [str(requests[0].id)]
-    request_id = need_int(args, 0, "/book REQUEST [SLOT]")
+    request_id = need_int(args, 0, BOOK_USAGE)
     prefix = f"/book {request_id}"
-    if len(args) < 2:
-        slots = await booking.bookable_times(
+    tz = ctx.actor.user.timezone
+
+    async def free() -> list[datetime]:
+        return await booking.bookable_times(
             ctx.uow, ctx.actor.id, request_id, ctx.now(), ctx.config
         )
+
+    if is_browsing(args[1:]):
+        slots = await free()
         if not slots:
             ctx.say(_("Your mentor has no free times in the coming days. Try again later."))
             return
-        ctx.say(
-            _("Pick a time (shown in your timezone, {tz}):", tz=ctx.actor.user.timezone),
-            _slot_choices(prefix, slots),
-        )
+        ctx.say(*browse(prefix, slots, tz, args[1:]))
         return
+    asked = await wanted(args[1:], tz, ctx.now(), free, prefix)
     booked = await _offering_free(
-        booking.book(
-            ctx.uow, ctx.actor.id, request_id, parse_slot_token(args[1]), ctx.now(), ctx.config
-        ),
+        booking.book(ctx.uow, ctx.actor.id, request_id, asked.start, ctx.now(), ctx.config),
         prefix,
+        asked,
     )
+    if asked.note is not None:
+        ctx.say(asked.note)
     session = booked.session
     if booked.repeated:
         ctx.say(
@@ -157,32 +168,36 @@ async def list_sessions(ctx: Ctx, args: list[str]) -> None:
     ctx.say(_("Your sessions:\n{list}", list=Lines(lines)), choices)
 
 
-@command("reschedule", _("Move a booked session: /reschedule SESSION [SLOT]"), args=(SESSION, SLOT))
+@command(
+    "reschedule",
+    _("Move a booked session: /reschedule SESSION [YYYY-MM-DD HH:MM]"),
+    args=(SESSION, SLOT),
+)
 async def reschedule(ctx: Ctx, args: list[str]) -> None:
-    session_id = need_int(args, 0, "/reschedule SESSION [SLOT]")
+    """Browse the times a session could move to, or move it to one typed or pressed."""
+    session_id = need_int(args, 0, RESCHEDULE_USAGE)
     prefix = f"/reschedule {session_id}"
-    if len(args) < 2:
-        slots = await booking.movable_times(
-            ctx.uow, ctx.actor.id, session_id, ctx.now(), ctx.config
-        )
+    tz = ctx.actor.user.timezone
+
+    async def free() -> list[datetime]:
+        return await booking.movable_times(ctx.uow, ctx.actor.id, session_id, ctx.now(), ctx.config)
+
+    if is_browsing(args[1:]):
+        slots = await free()
         if not slots:
             ctx.say(_("There are no other free times in the coming days."))
             return
-        ctx.say(
-            _(
-                "Move session #{id} to (your timezone, {tz}):",
-                id=session_id,
-                tz=ctx.actor.user.timezone,
-            ),
-            _slot_choices(prefix, slots),
-        )
+        text, choices = browse(prefix, slots, tz, args[1:])
+        ctx.say(_("Move session #{id}. {times}", id=session_id, times=text), choices)
         return
+    asked = await wanted(args[1:], tz, ctx.now(), free, prefix)
     moved = await _offering_free(
-        booking.move(
-            ctx.uow, ctx.actor.id, session_id, parse_slot_token(args[1]), ctx.now(), ctx.config
-        ),
+        booking.move(ctx.uow, ctx.actor.id, session_id, asked.start, ctx.now(), ctx.config),
         prefix,
+        asked,
     )
+    if asked.note is not None:
+        ctx.say(asked.note)
     ctx.wake_at.extend(moved.wake_at)
     ctx.say(
         _("Session #{id} moved to {when}.", id=session_id, when=When(moved.session.start_at)),

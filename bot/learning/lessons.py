@@ -265,3 +265,31 @@ async def drip_next_at(uow: UnitOfWork, user_id: int, course_id: int) -> datetim
         .where(LessonDrip.course_id == course_id)
     )
     return found.scalar_one_or_none()
+
+
+async def drips_for(uow: UnitOfWork, user_id: int) -> list[tuple[datetime | None, Course]]:
+    """The learner's courses that will send them a lesson on the drip, each with when the next
+    one is due (None: on the next sweep, the drip not started yet), soonest first."""
+    enrollments = await uow.session.execute(
+        select(Course)
+        .join(Enrollment, Enrollment.course_id == Course.id)
+        .where(Enrollment.user_id == user_id)
+        .where(Enrollment.status == "active")
+        .where(Course.lesson_drip_days > 0)
+    )
+    found: list[tuple[datetime | None, Course]] = []
+    # No DISTINCT: PostgreSQL cannot compare a course's JSON columns; the dict keeps one each.
+    for course in {c.id: c for c in enrollments.scalars()}.values():
+        if await next_lesson(uow, user_id, course.id) is None:
+            continue
+        row = await uow.session.execute(
+            select(LessonDrip)
+            .where(LessonDrip.user_id == user_id)
+            .where(LessonDrip.course_id == course.id)
+        )
+        drip = row.scalar_one_or_none()
+        if drip is not None and drip.next_due_at is None:
+            continue  # finished; a new lesson re-arms it (rearm_course)
+        found.append((drip.next_due_at if drip is not None else None, course))
+    earliest = datetime.min.replace(tzinfo=UTC)
+    return sorted(found, key=lambda item: (item[0] or earliest, item[1].id))

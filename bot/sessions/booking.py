@@ -26,9 +26,9 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.config import Config
 from bot.core.errors import STATUS_NAMES, BadInput, NotFound
-from bot.core.i18n import Msg, When, _
+from bot.core.i18n import Msg, When, _, ngettext
 from bot.core.outbox import tell, tell_admins
-from bot.core.replies import Attachment
+from bot.core.replies import Attachment, Choice
 from bot.core.states import advance
 from bot.core.users import mentor_profile_of
 from bot.learning.courses import course_title
@@ -108,14 +108,58 @@ class Closed:
 
 
 async def accepted_requests(uow: UnitOfWork, learner_id: int) -> list[MentorshipRequest]:
-    """The learner's mentorships they can book sessions in, oldest first."""
+    """The learner's mentorships they can book sessions in, oldest first.
+
+    A mentorship books against its course enrollment. When that one is revoked (refunded) or
+    used up and the learner has bought the course again, the mentorship moves to the newest
+    active enrollment with sessions left, so the same mentor goes on with the new credits; a
+    mentorship whose enrollment was refunded and not bought again is not offered.
+    """
     rows = await uow.session.execute(
-        select(MentorshipRequest)
+        select(MentorshipRequest, Enrollment)
+        .join(Enrollment, Enrollment.id == MentorshipRequest.enrollment_id)
         .where(MentorshipRequest.learner_id == learner_id)
         .where(MentorshipRequest.status == "accepted")
         .order_by(MentorshipRequest.id)
     )
+    bookable = []
+    for request, enrollment in rows.all():
+        if enrollment.status != "active" or enrollment.credits_remaining <= 0:
+            newer = await _newer_enrollment(uow, enrollment)
+            if newer is not None:
+                request.enrollment_id = newer.id
+            elif enrollment.status != "active":
+                continue
+        bookable.append(request)
+    return bookable
+
+
+async def refunded_requests(uow: UnitOfWork, learner_id: int) -> list[MentorshipRequest]:
+    """The learner's accepted mentorships whose course was refunded (not bookable)."""
+    rows = await uow.session.execute(
+        select(MentorshipRequest)
+        .join(Enrollment, Enrollment.id == MentorshipRequest.enrollment_id)
+        .where(MentorshipRequest.learner_id == learner_id)
+        .where(MentorshipRequest.status == "accepted")
+        .where(Enrollment.status != "active")
+        .order_by(MentorshipRequest.id)
+    )
     return list(rows.scalars())
+
+
+async def _newer_enrollment(uow: UnitOfWork, old: Enrollment) -> Enrollment | None:
+    """The learner's newest active enrollment in the same course with sessions left."""
+    found = await uow.session.execute(
+        select(Enrollment)
+        .where(Enrollment.user_id == old.user_id)
+        .where(Enrollment.course_id == old.course_id)
+        .where(Enrollment.status == "active")
+        .where(Enrollment.credits_remaining > 0)
+        .where(Enrollment.id != old.id)
+        .order_by(Enrollment.id.desc())
+        .limit(1)
+    )
+    return found.scalar_one_or_none()
 
 
 async def participant_session(
@@ -515,15 +559,59 @@ async def cancel(
             when=when,
         )
     else:
-        who = await _user(uow, user_id)
-        notice = _(
-            "{who} cancelled session #{id} on {when}.",
-            who=who.display_name,
+        notice = await _cancel_notice(
+            uow, session, user_id, is_mentor, credit_back, enrollment, late, config
+        )
+    again = [Choice(_("Book again"), f"/book {session.request_id}")]
+    await tell(uow, other.id, notice, now, again if is_mentor and credit_back else ())
+    return Cancelled(session, credit_back)
+
+
+async def _cancel_notice(
+    uow: UnitOfWork,
+    session: MentorSession,
+    user_id: int,
+    is_mentor: bool,
+    credit_back: bool,
+    enrollment: Enrollment,
+    late: bool,
+    config: Config,
+) -> Msg:
+    """What the other side reads: a learner learns the credit came back and how many are
+    left; a mentor learns whether the learner lost the credit by cancelling late."""
+    who = (await _user(uow, user_id)).display_name
+    when = When(session.start_at)
+    if is_mentor and credit_back:
+        course = await uow.get(Course, enrollment.course_id)
+        assert course is not None
+        return ngettext(
+            "{who} cancelled session #{id} on {when}. Your session credit is back: "
+            "{n} session left in {course}.",
+            "{who} cancelled session #{id} on {when}. Your session credit is back: "
+            "{n} sessions left in {course}.",
+            enrollment.credits_remaining,
+            who=who,
+            id=session.id,
+            when=when,
+            course=course_title(course),
+        )
+    if is_mentor or enrollment.status != "active":
+        return _("{who} cancelled session #{id} on {when}.", who=who, id=session.id, when=when)
+    if not late:
+        return _(
+            "{who} cancelled session #{id} on {when}, early enough to get the session credit back.",
+            who=who,
             id=session.id,
             when=when,
         )
-    await tell(uow, other.id, notice, now)
-    return Cancelled(session, credit_back)
+    return _(
+        "{who} cancelled session #{id} on {when}, less than {hours} h before it, so the "
+        "learner's session credit is used up.",
+        who=who,
+        id=session.id,
+        when=when,
+        hours=config.sessions.cancel_window_hours,
+    )
 
 
 # --- closing ---------------------------------------------------------------------------------

@@ -207,3 +207,26 @@ async def next_due(uow: UnitOfWork) -> datetime | None:
         .where(Reminder.skipped_at.is_(None))
     )
     return rows.scalar_one()
+
+
+async def pending_for(
+    uow: UnitOfWork, user_id: int, mentor_id: int | None, now: datetime
+) -> list[tuple[Reminder, MentorSession]]:
+    """The reminders still to be sent about the scheduled sessions `user_id` takes part in
+    (as learner, or as mentor `mentor_id`), soonest first: what `/reminders` lists."""
+    rows = await uow.session.execute(
+        select(Reminder, MentorSession)
+        .join(MentorSession, MentorSession.id == Reminder.session_id)
+        .where(Reminder.sent_at.is_(None))
+        .where(Reminder.skipped_at.is_(None))
+        .where(MentorSession.status == "scheduled")
+        .where(
+            (MentorSession.learner_id == user_id)
+            | (MentorSession.mentor_id == (mentor_id if mentor_id is not None else -1))
+        )
+        .order_by(Reminder.due_at, Reminder.id)
+    )
+    # A reminder before the start that was missed after the start is never sent (send_due).
+    return [
+        (r, s) for r, s in rows.all() if r.kind == FOLLOWUP or r.due_at > now or s.start_at > now
+    ]

@@ -8,6 +8,7 @@ its first occurrence.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -110,3 +111,85 @@ def parse_slot_token(token: str) -> datetime | None:
         return datetime.strptime(token, SLOT_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return None
+
+
+# --- times as people type them, in their own timezone -----------------------------------------
+
+_DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")  # a bare "6" is not guessed at
+_AMPM = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*([ap])\.?m\.?$", re.IGNORECASE)
+# 下午6点, 下午6点30, 下午6点30分, 晚上7点半, 18点, 9时
+_ZH = re.compile(
+    r"^(凌晨|早上|早晨|上午|中午|下午|傍晚|晚上)?(\d{1,2})[点點时時](?:(\d{1,2})分?|(半))?$"
+)
+_ZH_AFTERNOON = ("中午", "下午", "傍晚", "晚上")
+
+
+def parse_local_date(text: str) -> date | None:
+    """`2026-12-07` (also `2026/12/07`, `2026年12月7日`), or None."""
+    found = _DATE.match(text.strip())
+    if not found:
+        return None
+    try:
+        return date(int(found.group(1)), int(found.group(2)), int(found.group(3)))
+    except ValueError:
+        return None
+
+
+def parse_clock_time(text: str) -> int | None:
+    """A clock time as minutes after midnight: `18:00`, `6pm`, `6:30 pm`, `下午6点`, `18点半`."""
+    plain = " ".join(text.split()).lower()
+    hour: int
+    minute: int
+    if found := _CLOCK.match(plain):
+        hour, minute = int(found.group(1)), int(found.group(2) or 0)
+    elif found := _AMPM.match(plain):
+        hour, minute = int(found.group(1)), int(found.group(2) or 0)
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if found.group(3) == "p" else 0)
+    elif found := _ZH.match(plain.replace(" ", "")):
+        hour = int(found.group(2))
+        minute = 30 if found.group(4) else int(found.group(3) or 0)
+        if found.group(1) in _ZH_AFTERNOON and 1 <= hour < 12:
+            hour += 12
+    else:
+        return None
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        return None
+    return hour * 60 + minute
+
+
+def local_instants(day: date, minute: int, tz: str) -> tuple[datetime, ...]:
+    """Every UTC instant at which `tz`'s clocks show `day` at `minute`: none in a gap a
+    daylight-saving change skips, two in the hour a change repeats, else one."""
+    zone = ZoneInfo(tz)
+    naive = datetime.combine(day, time(minute // 60, minute % 60))
+    found: list[datetime] = []
+    for fold in (0, 1):
+        instant = naive.replace(tzinfo=zone, fold=fold).astimezone(UTC)
+        if instant.astimezone(zone).replace(tzinfo=None) == naive and instant not in found:
+            found.append(instant)
+    return tuple(found)
+
+
+def skipped_to(day: date, minute: int, tz: str) -> datetime:
+    """Where the clocks stand when they jump over a skipped local time: the instant the
+    wall-clock time names read with the offset before the change."""
+    naive = datetime.combine(day, time(minute // 60, minute % 60))
+    return naive.replace(tzinfo=ZoneInfo(tz), fold=0).astimezone(UTC)
+
+
+def nearest(slots: Sequence[datetime], wanted: datetime, count: int) -> list[datetime]:
+    """The `count` slots closest to `wanted`, in time order."""
+    closest = sorted(slots, key=lambda s: (abs(s - wanted), s))[:count]
+    return sorted(closest)
+
+
+def by_local_day(slots: Iterable[datetime], tz: str) -> dict[date, list[datetime]]:
+    """Slots grouped by the day they fall on in `tz`, days and slots in time order."""
+    zone = ZoneInfo(tz)
+    days: dict[date, list[datetime]] = {}
+    for slot in sorted(slots):
+        days.setdefault(slot.astimezone(zone).date(), []).append(slot)
+    return days
