@@ -51,7 +51,16 @@ def _local_range(day_text: str, span: str | None, tz: str) -> tuple[datetime, da
         return None
     zone = ZoneInfo(tz)
     start, end = (rules.local_instant(day, m, zone) for m in minutes)
-    return (start, end) if start < end else None
+    if start >= end:
+        raise BadInput(
+            _(
+                "{day} {span} does not happen in {tz}: the clocks skip it that night.",
+                day=day.isoformat(),
+                span=span or "",
+                tz=tz,
+            )
+        )
+    return start, end
 
 
 @command(
@@ -199,7 +208,7 @@ async def _block(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> bool:
                 for s, _learner in blocked.clashes
             ],
         )
-    return True
+    return False  # the block's own reply is the last, so its cancel buttons stay pressable
 
 
 async def _unblock(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> bool:
