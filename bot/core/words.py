@@ -83,7 +83,8 @@ DAYPARTS: dict[str, str] = {
     **dict.fromkeys(("evening", "evenings", "晚上", "傍晚", "晚间"), "evening"),
     **dict.fromkeys(("weekend", "weekends", "周末"), "weekend"),
     **dict.fromkeys(
-        ("any", "any time", "anytime", "任意", "任何时间", "随时", "都可以", "都行"), "any"
+        ("any", "any time", "anytime", "任意", "任意时间", "任何时间", "随时", "都可以", "都行"),
+        "any",
     ),
 }
 
