@@ -35,14 +35,16 @@ async def test_mentor_changing_timezone_is_asked_and_same_local_time_comes_first
     hours at the same local time, and the timezone changes only once they answer."""
     await mentor_with(harness, "grace", "Europe/London", "mon 18:00-20:00")
     out = await harness.send("grace", "/timezone Asia/Shanghai")
-    assert "same local time (Mon 18:00–20:00) or at the same instants (Tue 02:00–04:00)" in out
+    assert "Same local time (Asia/Shanghai):\nMon 18:00–20:00\n" in out
+    assert "Same instants (Asia/Shanghai):\nTue 02:00–04:00" in out
     assert "Booked sessions keep their times either way." in out
     payloads = [c.payload for c in harness.chat.last_choices["grace"]]
     assert payloads == ["/timezone Asia/Shanghai local", "/timezone Asia/Shanghai instants"]
     assert "Your timezone is Europe/London" in await harness.send("grace", "/timezone")
     await harness.send("grace", "/timezone Asia/Shanghai")
     out = await harness.send("grace", "1")
-    assert "Timezone set to Asia/Shanghai. Your weekly hours are now Mon 18:00–20:00" in out
+    assert "Timezone set to Asia/Shanghai. Booked sessions keep their times" in out
+    assert "Your weekly hours (Asia/Shanghai):\nMon 18:00–20:00" in out
     out = await harness.send("grace", "/availability")
     assert "Your weekly availability (Asia/Shanghai)" in out and "Mon 18:00–20:00" in out
 
@@ -91,6 +93,7 @@ async def test_timezone_question_in_chinese(market: Harness) -> None:
     await market.send("ada", "/language zh")
     out = await market.send("ada", "/timezone Asia/Shanghai")
     assert "保持相同的本地时间" in out and "已预约的辅导时间都不变" in out, out
+    assert "保持同一时刻（Asia/Shanghai）：\n周一 02:00–05:00" in out, out
     assert [c.label for c in market.chat.last_choices["ada"]] == ["保持本地时间", "保持同一时刻"]
     out = await market.send("ada", "/timezone Asia/Shanghai 同一时刻")
     assert "时区已设置为 Asia/Shanghai" in out and "周一 17:00–20:00" in out, out

@@ -113,10 +113,11 @@ async def _add(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> bool:
             )
         )
     elif added.absorbed:
+        absorbed = Lines((rules.window_text(w) for w in added.absorbed), " + ")
         ctx.say(
             _(
                 "Merged with {old} → {window}.",
-                old=Lines((rules.window_text(w) for w in added.absorbed), ", "),
+                old=absorbed,
                 window=rules.window_text(added.window),
             )
         )
@@ -186,6 +187,15 @@ async def _block(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> bool:
         )
     )
     if blocked.clashes:
+        booked = Lines(
+            _(
+                "#{id} {when} with {learner}",
+                id=s.id,
+                when=When(s.start_at),
+                learner=learner.display_name,
+            )
+            for s, learner in blocked.clashes
+        )
         ctx.say(
             ngettext(
                 "{n} booked session falls inside it. It stays booked unless you cancel it "
@@ -193,15 +203,7 @@ async def _block(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> bool:
                 "{n} booked sessions fall inside it. They stay booked unless you cancel them "
                 "(the learners get their credits back and are told):\n{list}",
                 len(blocked.clashes),
-                list=Lines(
-                    _(
-                        "#{id} {when} with {learner}",
-                        id=s.id,
-                        when=When(s.start_at),
-                        learner=learner.display_name,
-                    )
-                    for s, learner in blocked.clashes
-                ),
+                list=booked,
             ),
             [
                 Choice(_("Cancel #{id}", id=s.id), f"/cancelsession {s.id}")

@@ -116,17 +116,16 @@ async def _weekly_hours_follow(ctx: Ctx, name: str, keep: words.KeepHours | None
     if mentor is None or not rows or shift == 0:
         return True
     hours = [availability.as_window(r) for r in rows]
-    local = Lines((availability.window_text(w) for w in hours), ", ")
-    moved = Lines((availability.window_text(w) for w in availability.shifted(hours, shift)), ", ")
+    local = Lines(availability.window_text(w) for w in hours)
+    moved = Lines(availability.window_text(w) for w in availability.shifted(hours, shift))
     if keep is None:
         ctx.say(
             _(
-                "Your weekly hours are {local} ({old}). In {tz}, should they stay at the same "
-                "local time ({local}) or at the same instants ({moved})? Booked sessions keep "
-                "their times either way.",
+                "Moving to {tz}: should your weekly hours stay at the same local time, or at "
+                "the same instants? Booked sessions keep their times either way.\n"
+                "Same local time ({tz}):\n{local}\nSame instants ({tz}):\n{moved}",
                 local=local,
                 moved=moved,
-                old=old,
                 tz=name,
             ),
             [
@@ -140,8 +139,8 @@ async def _weekly_hours_follow(ctx: Ctx, name: str, keep: words.KeepHours | None
     ctx.actor.user.timezone = name
     ctx.say(
         _(
-            "Timezone set to {tz}. Your weekly hours are now {hours} ({tz}). Booked sessions "
-            "keep their times, now shown in {tz}.",
+            "Timezone set to {tz}. Booked sessions keep their times, now shown in {tz}. Your "
+            "weekly hours ({tz}):\n{hours}",
             tz=name,
             hours=local if keep == "local" else moved,
         )
