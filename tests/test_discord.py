@@ -549,3 +549,25 @@ async def test_a_former_admin_is_no_admin_in_dms_either(
     fake.set_member(FakeUser(quiet.id, quiet.name))
     await fake.send_dm(quiet, "/admin stats")
     await fake.latest_dm(quiet, "Only marketplace admins can do that.")
+
+
+async def test_what_users_write_reaches_others_without_pinging(
+    start_bot: StartBot, fake: FakeDiscord
+) -> None:
+    """A learner named `@everyone` whose goals mention a role is posted to the mentors' channel
+    as text that pings nobody."""
+    bot = await start_bot()
+    await catalogue(bot.app)
+    await mentor_on_discord(bot.app, fake.user("ada"))
+    learner = fake.user("@everyone")
+    out = await typed(bot.app, learner, "/buy python-basics")
+    order = out.split("Order #", 1)[1].split(":", 1)[0]
+    await typed(bot.app, learner, f"/pay {order}")
+    await typed(bot.app, learner, "/mentor python-basics")
+    await typed(bot.app, learner, f"<@&{fake.admin_role}> please help")
+    await typed(bot.app, learner, "beginner")
+    await typed(bot.app, learner, "any")
+    post = await channel_post(fake)
+    assert "@everyone" in post["content"] or f"<@&{fake.admin_role}>" in post["content"]
+    sent = fake.calls_to("POST", f"/channels/{fake.mentors_channel}/messages")
+    assert sent and all(c.body["allowed_mentions"]["parse"] == [] for c in sent)

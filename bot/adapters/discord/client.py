@@ -100,8 +100,11 @@ class MentorbotClient(discord.AutoShardedClient):
         if settings.application_id:
             options["application_id"] = settings.application_id
         # No privileged intent: slash commands and buttons need none, and DMs carry their text.
+        # The bot never pings: a name or goals written as `@everyone` or `<@&role>` reach the
+        # mentors' channel and other users' DMs as text, inert.
         super().__init__(
             intents=discord.Intents.default(),
+            allowed_mentions=discord.AllowedMentions.none(),
             shard_count=max(settings.shard_count, 1),
             shard_ids=list(settings.own_shards()),
             **options,
