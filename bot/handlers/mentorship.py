@@ -14,7 +14,7 @@ from bot.core.users import mentor_profile_of
 from bot.handlers.args import clip, need_int
 from bot.handlers.registry import command, flow, number, text
 from bot.learning.courses import course_by_slug, course_title
-from bot.matching import explanation_from_code
+from bot.matching import LEVELS, explanation_from_code
 from bot.mentoring.offers import (
     LEVEL_NAMES,
     TIME_NAMES,
@@ -36,8 +36,6 @@ from storage.models import (
 
 REQUEST = number("request", _("The mentorship request number"))
 OPEN_REQUEST_STATES = ("open", "offered", "waitlisted", "accepted")
-# The answers the level buttons send; anything in `words.LEVELS` is understood typed.
-LEVEL_ANSWERS = {1: "beginner", 2: "intermediate", 3: "advanced"}
 
 
 @command(
@@ -118,7 +116,8 @@ async def request_step(ctx: Ctx, conv: Conversation, text: str) -> None:
         await conversations.move(ctx.uow, conv, "level", now, goals=goals[:1000])
         ctx.say(
             _("What is your level in this subject?"),
-            [Choice(LEVEL_NAMES[n], word) for n, word in LEVEL_ANSWERS.items()],
+            # The buttons answer in English; anything in `words.LEVELS` is understood typed.
+            [Choice(LEVEL_NAMES[n], word) for n, word in LEVELS.items()],
         )
         return
     if conv.step == "level":

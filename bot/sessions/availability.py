@@ -124,6 +124,12 @@ def as_window(row: AvailabilityWindow) -> Window:
     return Window(row.weekday, row.start_minute, row.end_minute)
 
 
+def _row(mentor_id: int, w: Window) -> AvailabilityWindow:
+    return AvailabilityWindow(
+        mentor_id=mentor_id, weekday=w.weekday, start_minute=w.start_minute, end_minute=w.end_minute
+    )
+
+
 @dataclass(frozen=True)
 class Added:
     """What adding a window did: `window` is what the mentor now has; `absorbed` the windows
@@ -142,14 +148,7 @@ async def add_window(uow: UnitOfWork, mentor_id: int, new: Window) -> Added:
     for row in rows:
         if as_window(row) in absorbed:
             await uow.session.delete(row)
-    uow.add(
-        AvailabilityWindow(
-            mentor_id=mentor_id,
-            weekday=joined.weekday,
-            start_minute=joined.start_minute,
-            end_minute=joined.end_minute,
-        )
-    )
+    uow.add(_row(mentor_id, joined))
     await uow.flush()
     return Added(joined, absorbed)
 
@@ -182,14 +181,7 @@ async def keep_instants(
     for row in rows:
         await uow.session.delete(row)
     for w in moved:
-        uow.add(
-            AvailabilityWindow(
-                mentor_id=mentor_id,
-                weekday=w.weekday,
-                start_minute=w.start_minute,
-                end_minute=w.end_minute,
-            )
-        )
+        uow.add(_row(mentor_id, w))
     await uow.flush()
     return moved
 
