@@ -148,7 +148,7 @@ async def test_overlapping_windows_are_merged_and_the_reply_says_so(harness: Har
     assert "Merged with Mon 18:00–20:00 → Mon 17:00–20:00." in out
     out = await harness.send("grace", "/availability add mon 18:30-19:00")
     assert "Mon 18:30–19:00 is already inside Mon 17:00–20:00; nothing changed." in out
-    out = await harness.send("grace", "/availability add tue 17:00-19:00")
+    out = await harness.send("grace", "/availability add Tuesday 17:00–19:00")
     assert "Added Tue 17:00–19:00." in out
     assert out.count("Mon ") == 1 and "Mon 17:00–20:00" in out
 
@@ -159,6 +159,9 @@ async def test_merging_in_chinese_with_full_width_digits(harness: Harness) -> No
     await harness.send("mei2", "/language zh")
     out = await harness.send("mei2", "/availability add 星期一 １９：００－２１：００")
     assert "已与周一 18:00–20:00 合并 → 周一 18:00–21:00。" in out, out
+    assert "已添加周二 08:00–09:00。" in await harness.send(
+        "mei2", "/availability add 周二 8:00至9:00"
+    )
 
 
 def test_merge_joins_a_chain_and_shift_splits_at_midnight() -> None:

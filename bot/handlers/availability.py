@@ -32,7 +32,9 @@ AVAILABILITY_USAGE = (
 
 def _minutes(span: str) -> tuple[int, int] | None:
     """`HH:MM-HH:MM` as minutes from midnight, or None unless it reads and starts first."""
-    start_text, _sep, end_text = words.fold(span).replace("–", "-").partition("-")
+    for dash in ("–", "~", "至", "到"):  # 18:00–20:00, 18:00~20:00, 18:00至20:00
+        span = span.replace(dash, "-")
+    start_text, _sep, end_text = words.fold(span).partition("-")
     start, end = parse_hhmm(start_text), parse_hhmm(end_text)
     if start is None or end is None or start >= end:
         return None

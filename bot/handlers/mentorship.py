@@ -106,12 +106,17 @@ async def ask_for_mentor(ctx: Ctx, args: list[str]) -> None:
     )
 
 
+def _two_hanzi(text: str) -> bool:
+    """Two Chinese characters say as much as a short English word ("测试": testing)."""
+    return len(text) == 2 and all("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
 @flow("request")
 async def request_step(ctx: Ctx, conv: Conversation, text: str) -> None:
     now = ctx.now()
     if conv.step == "goals":
         goals = text.strip()
-        if len(goals) < 3:
+        if len(goals) < 3 and not _two_hanzi(goals):
             raise BadInput(_("Please describe your goals in a few words."))
         await conversations.move(ctx.uow, conv, "level", now, goals=goals[:1000])
         ctx.say(
