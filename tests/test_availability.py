@@ -200,12 +200,19 @@ async def test_block_over_a_booked_session_warns_and_keeps_it(
         assert session is not None and session.status == "scheduled"
 
 
-async def test_block_without_sessions_in_chinese(market: Harness, clock: FakeClock) -> None:
-    """A block over free time says when it runs, in the mentor's language."""
+async def test_blocks_in_chinese(market: Harness, clock: FakeClock) -> None:
+    """In Chinese, a block over free time says when it runs; one over a booked session lists
+    it with the learner's name and says it stays booked."""
+    request_id = await matched_pair(market)
+    target = (clock.now() + timedelta(days=3)).replace(hour=18, minute=0)
+    await market.send("alice", f"/book {request_id} {slot_token(target)}")
     await market.send("ada", "/language zh")
     day = (clock.now() + timedelta(days=2)).date().isoformat()
     out = await market.send("ada", f"/availability block {day} 14:00-16:00")
     assert "不接受新的预约" in out and "已预约" not in out
+    out = await market.send("ada", f"/availability off {target.date().isoformat()}")
+    assert "其中有 1 次已预约的辅导。除非你取消，否则仍保持预约" in out, out
+    assert "#1 2026年3月5日 周四 18:00 (Europe/London)，学员：alice" in out, out
 
 
 async def test_blocks_in_the_past_are_refused(market: Harness) -> None:
