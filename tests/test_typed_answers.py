@@ -92,7 +92,7 @@ def test_every_answer_table_speaks_both_languages() -> None:
     tables = [
         words.YES_NO,
         words.LEVELS,
-        words.DAYPARTS,
+        words.PREFERRED_TIMES,
         words.WEEKDAYS,
         words.OUTCOMES,
         words.LANGUAGE_WORDS,
@@ -156,7 +156,7 @@ def test_every_button_label_can_be_typed_instead() -> None:
     """What the level and time buttons read, in either language, typed back means the same."""
     for lang in ("en", "zh"):
         for key, label in TIME_NAMES.items():
-            assert words.lookup(words.DAYPARTS, label.render(lang)) == key, (lang, key)
+            assert words.lookup(words.PREFERRED_TIMES, label.render(lang)) == key, (lang, key)
         for level, name in LEVEL_NAMES.items():
             assert words.lookup(words.LEVELS, name.render(lang)) == level, (lang, level)
         for day, name in enumerate(WEEKDAY_NAMES):

@@ -77,7 +77,7 @@ LEVELS: dict[str, int] = {
 
 # --- parts of the day and the week a learner prefers ------------------------------------------
 
-DAYPARTS: dict[str, str] = {
+PREFERRED_TIMES: dict[str, str] = {
     **dict.fromkeys(("morning", "mornings", "上午", "早上", "早晨"), "morning"),
     **dict.fromkeys(("afternoon", "afternoons", "下午", "中午"), "afternoon"),
     **dict.fromkeys(("evening", "evenings", "晚上", "傍晚", "晚间"), "evening"),

@@ -144,7 +144,7 @@ async def request_step(ctx: Ctx, conv: Conversation, text: str) -> None:
         )
         return
     typed = words.items(text)
-    unknown = [t for t in typed if t not in words.DAYPARTS]
+    unknown = [t for t in typed if t not in words.PREFERRED_TIMES]
     if not typed or unknown:
         raise BadInput(
             _(
@@ -152,7 +152,7 @@ async def request_step(ctx: Ctx, conv: Conversation, text: str) -> None:
                 value=clip(", ".join(unknown) or text.strip()),
             )
         )
-    times = list(dict.fromkeys(words.DAYPARTS[t] for t in typed))
+    times = list(dict.fromkeys(words.PREFERRED_TIMES[t] for t in typed))
     enrollment = await ctx.uow.get(Enrollment, conv.data["enrollment_id"])
     if enrollment is None or enrollment.status != "active" or enrollment.credits_remaining <= 0:
         await conversations.end(ctx.uow, ctx.actor.id)
