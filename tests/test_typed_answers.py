@@ -13,7 +13,7 @@ from bot.matching import preferred_week
 from bot.mentoring.offers import LEVEL_NAMES, TIME_NAMES
 from bot.sessions.availability import WEEKDAY_NAMES
 from bot.sessions.scheduling import parse_weekday, slot_token
-from storage.models import MentorSession, MentorshipRequest, User
+from storage.models import Enrollment, MentorSession, MentorshipRequest, User
 from tests.support import Harness, buy, matched_pair, snapshot
 
 
@@ -161,3 +161,23 @@ def test_every_button_label_can_be_typed_instead() -> None:
             assert words.lookup(words.LEVELS, name.render(lang)) == level, (lang, level)
         for day, name in enumerate(WEEKDAY_NAMES):
             assert parse_weekday(name.render(lang)) == day, (lang, day)
+
+
+async def test_a_dispute_is_answered_and_settled_in_chinese(
+    market: Harness, clock: FakeClock
+) -> None:
+    """缺席 and 完成 disagree into a dispute; an admin's 退回课时 gives the credit back."""
+    request_id = await matched_pair(market)
+    start = (clock.now() + timedelta(days=3)).replace(hour=9, minute=0)
+    await market.send("alice", f"/book {request_id} {slot_token(start)}")
+    clock.set(start + timedelta(minutes=65))
+    await market.send("alice", "/outcome 1 缺席")
+    await market.send("ada", "/outcome 1 完成")
+    async with market.app.new_uow() as uow:
+        assert (await uow.get(MentorSession, 1)).status == "disputed"  # type: ignore[union-attr]
+    await market.send("admin", "/language zh")
+    out = await market.send("admin", "/admin settle 1 退回课时")
+    assert "#1" in out and "Unknown" not in out, out
+    async with market.app.new_uow() as uow:
+        left = (await uow.session.execute(select(Enrollment.credits_remaining))).scalar_one()
+    assert left == 4  # the course's four sessions, the disputed one given back

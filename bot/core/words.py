@@ -110,6 +110,14 @@ OUTCOMES: dict[str, Outcome] = {
     **dict.fromkeys(("noshow", "no-show", "no show", "缺席", "没来", "未出席"), "no_show"),
 }
 
+# An admin's decision on a disputed session (`/admin settle`).
+Verdict = Literal["completed", "noshow", "refund-credit"]
+VERDICTS: dict[str, Verdict] = {
+    **dict.fromkeys(("completed", "完成", "已完成"), "completed"),
+    **dict.fromkeys(("noshow", "no-show", "缺席"), "noshow"),
+    **dict.fromkeys(("refund-credit", "refund", "退回课时", "退还课时"), "refund-credit"),
+}
+
 # --- languages --------------------------------------------------------------------------------
 
 LANGUAGE_WORDS: dict[str, str] = {
