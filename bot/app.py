@@ -34,6 +34,7 @@ from bot.core.metrics import HANDLING_SECONDS, UPDATES
 from bot.core.notifier import Notifier
 from bot.core.replies import Reply, Say, render
 from bot.core.users import Incoming, create_user, known_user, sync_roles
+from bot.core.words import fold
 from bot.front_door import FrontDoor
 from bot.handlers.args import refuse_control_characters
 from bot.handlers.registry import COMMANDS, FLOWS
@@ -221,9 +222,13 @@ class Marketplace:
         text = text.strip()
         if not text:
             raise BadInput(_("Send a command such as /help."))
+        # A command line is read with its full-width forms folded (`／ｂｏｏｋ　１` is `/book 1`).
+        # An answer to a question is kept as typed (goals read as written) and folded where it
+        # is parsed (bot.core.words).
         refuse_control_characters(text)
-        if text.startswith("/"):
-            name, args = parse_command(text)
+        command_line = fold(text)
+        if command_line.startswith("/"):
+            name, args = parse_command(command_line)
             command = COMMANDS.get(name)
             if command is None:
                 raise BadInput(_("Unknown command /{name}. See /help.", name=name or "?"))

@@ -62,6 +62,9 @@ DAYPARTS: dict[str, tuple[int, int]] = {
     "evening": (18 * 60, 23 * 60),
     "any": (0, MINUTES_PER_DAY),
 }
+# "weekend" is the whole of Saturday and Sunday, the learner's local days.
+WEEKEND = "weekend"
+WEEKEND_DAYS = (5, 6)
 
 Interval = tuple[int, int]
 ANY_TIME: tuple[Interval, ...] = ((0, MINUTES_PER_WEEK),)
@@ -129,14 +132,19 @@ def mentor_week(
 def preferred_week(
     times: Iterable[str], tz_name: str, week_of: date | datetime
 ) -> tuple[Interval, ...]:
-    """A learner's preferred parts of the day ("morning", …, "any") as UTC intervals.
+    """A learner's preferred parts of the day ("morning", …, "weekend", "any") as UTC
+    intervals; several are their union.
 
     Nothing chosen, or "any", means any time: the whole week.
     """
-    names = [t for t in times if t in DAYPARTS]
+    names = [t for t in times if t in DAYPARTS or t == WEEKEND]
     if not names or "any" in names:
         return ANY_TIME
-    local = [(day, *DAYPARTS[name]) for name in names for day in range(7)]
+    local = [
+        (day, 0, MINUTES_PER_DAY) if name == WEEKEND else (day, *DAYPARTS[name])
+        for name in names
+        for day in (WEEKEND_DAYS if name == WEEKEND else range(7))
+    ]
     return _to_utc_week(local, tz_name, week_of)
 
 

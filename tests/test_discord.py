@@ -91,7 +91,13 @@ async def first_mentor(fake: FakeDiscord, admin: FakeUser, name: str = "ada") ->
     await fake.latest_dm(mentor, "Your mentor profile is approved")
     await run(fake, mentor, "profile", "python (advanced)", field="topics", value="python:advanced")
     await run(
-        fake, mentor, "availability", "09:00-12:00", action="add", day="tue", hours="09:00-12:00"
+        fake,
+        mentor,
+        "availability",
+        "Added Tue 09:00–12:00",
+        action="add",
+        day="tue",
+        hours="09:00-12:00",
     )
     return mentor
 

@@ -167,7 +167,7 @@ async def test_blocks_and_days_off_remove_slots(market: Harness, clock: FakeCloc
     await market.send("alice", f"/book {request_id}")
     before = {c.payload.split()[-1][:8] for c in market.chat.last_choices["alice"]}
     out = await market.send("ada", f"/availability off {day.isoformat()}")
-    assert "block #1" in out
+    assert "Block #1: no new bookings from" in out
     await market.send("alice", f"/book {request_id}")
     # The learner is shown 8 slots: only those on other days remain.
     after = [c.payload.split()[-1] for c in market.chat.last_choices["alice"]]

@@ -3,6 +3,7 @@
 from bot.handlers import (  # noqa: F401
     account,
     admin,
+    availability,
     catalogue,
     cohort,
     disputes,

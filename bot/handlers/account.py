@@ -25,7 +25,7 @@ from bot.accounts.linking import (
     recent_failures,
 )
 from bot.context import Ctx
-from bot.core import conversations
+from bot.core import conversations, words
 from bot.core.errors import BadInput, NotFound
 from bot.core.i18n import Lines, Msg, When, _
 from bot.core.replies import Attachment, Choice
@@ -71,7 +71,7 @@ async def link(ctx: Ctx, args: list[str]) -> None:
             )
         )
         return
-    confirmed = len(args) > 1 and args[-1].lower() == YES
+    confirmed = len(args) > 1 and words.is_yes(args[-1])
     code = "".join(args[:-1] if confirmed else args)
     found = await find_code(ctx.uow, code)
     refusal: Msg | None = None
@@ -231,8 +231,8 @@ async def delete_me(ctx: Ctx, args: list[str]) -> None:
 
 @flow("deleteme")
 async def delete_me_step(ctx: Ctx, conv: Conversation, text: str) -> None:
-    answer = text.strip().lower()
-    if conv.step == "first" and answer == YES:
+    answer = words.normal(text)
+    if conv.step == "first" and words.is_yes(answer):
         await conversations.move(ctx.uow, conv, "second", ctx.now())
         ctx.say(
             _("Last check: reply delete to erase your data now; anything else keeps it."),
@@ -240,7 +240,7 @@ async def delete_me_step(ctx: Ctx, conv: Conversation, text: str) -> None:
         )
         return
     await conversations.end(ctx.uow, ctx.actor.id)
-    if conv.step != "second" or answer != DELETE:
+    if conv.step != "second" or answer not in words.DELETE_WORDS:
         ctx.say(_("Nothing was deleted."))
         return
     await erase_user(ctx.uow, ctx.actor.user, ctx.now(), ctx.config)

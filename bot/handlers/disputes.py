@@ -9,15 +9,14 @@ from __future__ import annotations
 from sqlalchemy import func, or_, select
 
 from bot.context import Ctx
+from bot.core import words
 from bot.core.errors import STATUS_NAMES, BadInput
 from bot.core.i18n import Lines, Msg, When, _
 from bot.handlers.args import clip, need, need_int
 from bot.handlers.registry import admin_subcommand, choice, number
 from bot.sessions import booking
-from bot.sessions.booking import Verdict
 from storage.models import MentorSession, User
 
-VERDICTS: tuple[Verdict, ...] = ("completed", "noshow", "refund-credit")
 SETTLE_USAGE = "/admin settle SESSION completed|noshow|refund-credit"
 
 
@@ -102,7 +101,7 @@ async def disputes(ctx: Ctx, args: list[str]) -> None:
 async def settle(ctx: Ctx, args: list[str]) -> None:
     """Decide a disputed session; both sides are told."""
     session_id = need_int(args, 0, SETTLE_USAGE)
-    verdict = next((v for v in VERDICTS if v == need(args, 1, SETTLE_USAGE).lower()), None)
+    verdict = words.lookup(words.VERDICTS, need(args, 1, SETTLE_USAGE))
     if verdict is None:
         raise BadInput(
             _("Unknown decision '{value}'. Usage: {usage}", value=clip(args[1]), usage=SETTLE_USAGE)

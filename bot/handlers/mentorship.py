@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.context import Ctx
-from bot.core import conversations
+from bot.core import conversations, words
 from bot.core.errors import STATUS_NAMES, BadInput, NotAllowed, NotFound
 from bot.core.i18n import Lines, _, ngettext
 from bot.core.replies import Choice
@@ -14,7 +14,7 @@ from bot.core.users import mentor_profile_of
 from bot.handlers.args import clip, need_int, within
 from bot.handlers.registry import command, flow, number, text
 from bot.learning.courses import course_by_slug, course_title
-from bot.matching import explanation_from_code
+from bot.matching import LEVELS, explanation_from_code
 from bot.mentoring.offers import (
     LEVEL_NAMES,
     TIME_NAMES,
@@ -36,7 +36,6 @@ from storage.models import (
 
 REQUEST = number("request", _("The mentorship request number"))
 OPEN_REQUEST_STATES = ("open", "offered", "waitlisted", "accepted")
-LEVEL_WORDS = {"beginner": 1, "intermediate": 2, "advanced": 3, "1": 1, "2": 2, "3": 3}
 
 
 @command(
@@ -107,39 +106,54 @@ async def ask_for_mentor(ctx: Ctx, args: list[str]) -> None:
     )
 
 
+def _two_hanzi(text: str) -> bool:
+    """Two Chinese characters say as much as a short English word ("测试": testing)."""
+    return len(text) == 2 and all("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
 @flow("request")
 async def request_step(ctx: Ctx, conv: Conversation, text: str) -> None:
     now = ctx.now()
     if conv.step == "goals":
         goals = text.strip()
-        if len(goals) < 3:
+        if len(goals) < 3 and not _two_hanzi(goals):
             raise BadInput(_("Please describe your goals in a few words."))
         within(goals, "goals", _("Your goals"))
         await conversations.move(ctx.uow, conv, "level", now, goals=goals)
         ctx.say(
             _("What is your level in this subject?"),
-            [Choice(LEVEL_NAMES[n], word) for word, n in list(LEVEL_WORDS.items())[:3]],
+            # The buttons answer in English; anything in `words.LEVELS` is understood typed.
+            [Choice(LEVEL_NAMES[n], word) for n, word in LEVELS.items()],
         )
         return
     if conv.step == "level":
-        level = LEVEL_WORDS.get(text.strip().lower())
+        level = words.lookup(words.LEVELS, text)
         if level is None:
-            raise BadInput(_("Please answer beginner, intermediate or advanced."))
+            raise BadInput(
+                _(
+                    "I don't know the level '{value}'. Answer beginner, intermediate or advanced.",
+                    value=clip(text.strip()),
+                )
+            )
         await conversations.move(ctx.uow, conv, "times", now, level=level)
         ctx.say(
-            _("When do you prefer to meet? Pick one, or type several separated by commas."),
+            _(
+                "When do you prefer to meet? Pick one, or type several separated by commas: "
+                "morning, afternoon, evening, weekend or any."
+            ),
             [Choice(label, key) for key, label in TIME_NAMES.items()],
         )
         return
-    times = [t.strip().lower() for t in text.split(",") if t.strip()]
-    unknown = [t for t in times if t not in TIME_NAMES]
-    if not times or unknown:
+    typed = words.items(text)
+    unknown = [t for t in typed if t not in words.PREFERRED_TIMES]
+    if not typed or unknown:
         raise BadInput(
             _(
-                "I don't know the time '{value}'. Use morning, afternoon, evening or any.",
-                value=clip(", ".join(unknown) or text),
+                "I don't know the time '{value}'. Use morning, afternoon, evening, weekend or any.",
+                value=clip(", ".join(unknown) or text.strip()),
             )
         )
+    times = list(dict.fromkeys(words.PREFERRED_TIMES[t] for t in typed))
     enrollment = await ctx.uow.get(Enrollment, conv.data["enrollment_id"])
     if enrollment is None or enrollment.status != "active" or enrollment.credits_remaining <= 0:
         await conversations.end(ctx.uow, ctx.actor.id)

@@ -1,41 +1,27 @@
-"""Personal settings, becoming a mentor, and a mentor's profile and weekly availability."""
+"""Personal settings (language, timezone), becoming a mentor, and a mentor's profile.
+
+A mentor who changes timezone is asked what their weekly hours do (`bot.sessions.availability`);
+the hours themselves are `/availability`, in bot/handlers/availability.py.
+"""
 
 from __future__ import annotations
-
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 
 from bot.context import Ctx
-from bot.core import conversations
+from bot.core import conversations, words
 from bot.core.errors import STATUS_NAMES, BadInput, NotAllowed
-from bot.core.i18n import LANGUAGES, Lines, When, _
+from bot.core.i18n import LANGUAGES, Lines, _
 from bot.core.replies import Choice
 from bot.core.timezones import find_zone, suggest_zone
 from bot.core.users import mentor_profile_of
-from bot.handlers.args import clip, need, need_int, within
-from bot.handlers.registry import choice, command, number, text
+from bot.handlers.args import clip, need_int, within
+from bot.handlers.registry import choice, command, text
 from bot.mentoring.offers import LEVEL_NAMES
-from bot.sessions.scheduling import (
-    WEEKDAYS,
-    format_minute,
-    local_to_utc,
-    parse_hhmm,
-    parse_weekday,
-)
-from storage.models import AvailabilityBlock, AvailabilityWindow, MentorProfile, MentorTopic
+from bot.sessions import availability
+from storage.models import MentorProfile, MentorTopic
 
 LANGUAGE_NAMES = {"en": "English", "zh": "简体中文"}
-TOPIC_LEVELS = {
-    "beginner": 1,
-    "intermediate": 2,
-    "advanced": 3,
-    "expert": 3,
-    "1": 1,
-    "2": 2,
-    "3": 3,
-}
 MAX_CAPACITY = 50
 
 
@@ -65,12 +51,12 @@ async def language(ctx: Ctx, args: list[str]) -> None:
             [Choice(LANGUAGE_NAMES[code], f"/language {code}") for code in LANGUAGES],
         )
         return
-    code = args[0].lower()
-    if code not in LANGUAGES:
+    code = words.lookup(words.LANGUAGE_WORDS, " ".join(args))
+    if code is None:
         raise BadInput(
             _(
                 "Unknown language '{value}'. Choose one of: {choices}.",
-                value=clip(args[0]),
+                value=clip(" ".join(args)),
                 choices=", ".join(LANGUAGES),
             )
         )
@@ -93,7 +79,8 @@ async def timezone(ctx: Ctx, args: list[str]) -> None:
             )
         )
         return
-    typed = " ".join(args)
+    keep = words.lookup(words.KEEP_HOURS, args[-1]) if len(args) > 1 else None
+    typed = " ".join(args[:-1] if keep is not None else args)
     name = find_zone(typed)
     if name is None:
         suggestion = suggest_zone(typed)
@@ -113,8 +100,52 @@ async def timezone(ctx: Ctx, args: list[str]) -> None:
                 value=clip(typed),
             )
         )
+    if not await _weekly_hours_follow(ctx, name, keep):
+        return
     ctx.actor.user.timezone = name
     ctx.say(_("Timezone set to {tz}. Times are now shown in it.", tz=name))
+
+
+async def _weekly_hours_follow(ctx: Ctx, name: str, keep: words.KeepHours | None) -> bool:
+    """A mentor with weekly hours chooses whether they stay at the same local time or at the
+    same instants; True when there is nothing to choose (a learner, no hours, no shift)."""
+    old = ctx.actor.user.timezone
+    mentor = await mentor_profile_of(ctx.uow, ctx.actor.id)
+    rows = await availability.windows_of(ctx.uow, mentor.id) if mentor is not None else []
+    shift = availability.offset_change(old, name, ctx.now())
+    if mentor is None or not rows or shift == 0:
+        return True
+    hours = [availability.as_window(r) for r in rows]
+    local = Lines(availability.window_text(w) for w in hours)
+    moved = Lines(availability.window_text(w) for w in availability.shifted(hours, shift))
+    if keep is None:
+        ctx.say(
+            _(
+                "Moving to {tz}: should your weekly hours stay at the same local time, or at "
+                "the same instants? Booked sessions keep their times either way.\n"
+                "Same local time ({tz}):\n{local}\nSame instants ({tz}):\n{moved}",
+                local=local,
+                moved=moved,
+                tz=name,
+            ),
+            [
+                Choice(_("Same local time"), f"/timezone {name} local"),
+                Choice(_("Same instants"), f"/timezone {name} instants"),
+            ],
+        )
+        return False
+    if keep == "instants":
+        await availability.keep_instants(ctx.uow, mentor.id, old, name, ctx.now())
+    ctx.actor.user.timezone = name
+    ctx.say(
+        _(
+            "Timezone set to {tz}. Booked sessions keep their times, now shown in {tz}. Your "
+            "weekly hours ({tz}):\n{hours}",
+            tz=name,
+            hours=local if keep == "local" else moved,
+        )
+    )
+    return False
 
 
 @command("becomementor", _("Apply to mentor on this marketplace"))
@@ -158,7 +189,7 @@ async def become_mentor(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-async def _own_profile(ctx: Ctx) -> MentorProfile:
+async def own_profile(ctx: Ctx) -> MentorProfile:
     profile = await mentor_profile_of(ctx.uow, ctx.actor.id)
     if profile is None:
         raise NotAllowed(_("You are not a mentor. Apply with /becomementor."))
@@ -189,7 +220,7 @@ PROFILE_USAGE = "/profile [topics T:LEVEL,… | languages en,zh | capacity N | b
     ),
 )
 async def profile(ctx: Ctx, args: list[str]) -> None:
-    mentor = await _own_profile(ctx)
+    mentor = await own_profile(ctx)
     if args:
         await _edit_profile(ctx, mentor, args)
     topics = (
@@ -228,9 +259,9 @@ async def _edit_profile(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> Non
         raise BadInput(_("Missing argument. Usage: {usage}", usage=PROFILE_USAGE))
     if field == "topics":
         parsed: dict[str, int] = {}
-        for item in value.replace(" ", "").split(","):
-            topic, _sep, level_word = item.partition(":")
-            level = TOPIC_LEVELS.get(level_word.lower() or "advanced")
+        for item in words.items(value):
+            topic, _sep, level_word = (part.strip() for part in item.partition(":"))
+            level = words.lookup(words.LEVELS, level_word or "advanced")
             if not topic or level is None:
                 raise BadInput(
                     _(
@@ -244,9 +275,9 @@ async def _edit_profile(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> Non
         for topic, level in parsed.items():
             ctx.uow.add(MentorTopic(mentor_id=mentor.id, topic=topic, level=level))
     elif field == "languages":
-        langs = [v.strip().lower() for v in value.split(",") if v.strip()]
-        bad = [v for v in langs if v not in LANGUAGES]
-        if bad or not langs:
+        typed = words.items(value)
+        bad = [v for v in typed if v not in words.LANGUAGE_WORDS]
+        if bad or not typed:
             raise BadInput(
                 _(
                     "Unknown language '{value}'. Choose one of: {choices}.",
@@ -254,7 +285,7 @@ async def _edit_profile(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> Non
                     choices=", ".join(LANGUAGES),
                 )
             )
-        mentor.languages = langs
+        mentor.languages = list(dict.fromkeys(words.LANGUAGE_WORDS[v] for v in typed))
     elif field == "capacity":
         capacity = need_int([value], 0, "/profile capacity N")
         if capacity > MAX_CAPACITY:
@@ -271,179 +302,3 @@ async def _edit_profile(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> Non
             )
         )
     await ctx.uow.flush()
-
-
-AVAILABILITY_USAGE = (
-    "/availability [add DAY HH:MM-HH:MM | remove N | clear | block YYYY-MM-DD HH:MM-HH:MM | "
-    "off YYYY-MM-DD | unblock N]"
-)
-
-
-# How far ahead a one-off absence may be set: a year, past which no slot is offered anyway.
-BLOCK_HORIZON = timedelta(days=366)
-
-
-def _local_range(
-    day_text: str, span: str | None, tz: str, now: datetime
-) -> tuple[datetime, datetime] | None:
-    """A local date (and optional HH:MM-HH:MM) in `tz` as a UTC range; None if unreadable.
-
-    A date before today or more than a year ahead (year 9999, year 1) is refused with the
-    range allowed, and a time the clocks skip that day (a spring-forward gap) with its name,
-    rather than stored as some other time."""
-    try:
-        day = date.fromisoformat(day_text)
-    except ValueError:
-        return None
-    zone = ZoneInfo(tz)
-    today = now.astimezone(zone).date()
-    last = (now + BLOCK_HORIZON).astimezone(zone).date()
-    if not today <= day <= last:
-        raise BadInput(
-            _(
-                "An absence can be set from today ({first}) to {last}; {day} is outside that.",
-                first=today.isoformat(),
-                last=last.isoformat(),
-                day=day.isoformat(),
-            )
-        )
-    if span is None:
-        start_minute, end_minute = 0, 1440
-    else:
-        start_text, _sep, end_text = span.partition("-")
-        start_m, end_m = parse_hhmm(start_text), parse_hhmm(end_text)
-        if start_m is None or end_m is None or start_m >= end_m:
-            return None
-        start_minute, end_minute = start_m, end_m
-    start = local_to_utc(day, start_minute, zone)
-    end = (
-        local_to_utc(day + timedelta(days=1), 0, zone)
-        if end_minute == 1440
-        else local_to_utc(day, end_minute, zone)
-    )
-    for instant, minute in ((start, start_minute), (end, end_minute)):
-        if instant is None:
-            raise BadInput(
-                _(
-                    "{time} does not exist on {day} in {zone}: the clocks skip it. Give a time "
-                    "before or after the change.",
-                    time=format_minute(minute),
-                    day=day.isoformat(),
-                    zone=tz,
-                )
-            )
-    assert start is not None and end is not None
-    if start >= end:
-        return None
-    return start, end
-
-
-@command(
-    "availability",
-    _("Your weekly availability: /availability [add|remove|clear]"),
-    args=(
-        choice("action", _("Leave out to see your weekly windows"), "add", "remove", "clear"),
-        choice("day", _("For add: the weekday"), *WEEKDAYS),
-        text("hours", _("For add: e.g. 18:00-20:00, in your timezone"), required=False),
-        number("window", _("For remove: the window number"), required=False),
-    ),
-)
-async def availability(ctx: Ctx, args: list[str]) -> None:
-    mentor = await _own_profile(ctx)
-    if args:
-        action = args[0].lower()
-        if action == "add":
-            day = parse_weekday(need(args, 1, AVAILABILITY_USAGE))
-            start_text, _sep, end_text = need(args, 2, AVAILABILITY_USAGE).partition("-")
-            start, end = parse_hhmm(start_text), parse_hhmm(end_text)
-            if day is None or start is None or end is None or start >= end:
-                raise BadInput(
-                    _(
-                        "Could not read that window. Example: /availability add mon 18:00-20:00 "
-                        "(in your timezone)."
-                    )
-                )
-            ctx.uow.add(
-                AvailabilityWindow(
-                    mentor_id=mentor.id, weekday=day, start_minute=start, end_minute=end
-                )
-            )
-        elif action == "remove":
-            window_id = need_int(args, 1, AVAILABILITY_USAGE)
-            window = await ctx.uow.get(AvailabilityWindow, window_id)
-            if window is None or window.mentor_id != mentor.id:
-                raise BadInput(_("You have no availability window #{id}.", id=window_id))
-            await ctx.uow.session.delete(window)
-        elif action in ("block", "off"):
-            day_text = need(args, 1, AVAILABILITY_USAGE)
-            span = need(args, 2, AVAILABILITY_USAGE) if action == "block" else None
-            found = _local_range(day_text, span, ctx.actor.user.timezone, ctx.now())
-            if found is None:
-                raise BadInput(
-                    _(
-                        "Could not read that. Examples: /availability block 2026-03-10 "
-                        "14:00-18:00, /availability off 2026-03-12 (in your timezone)."
-                    )
-                )
-            ctx.uow.add(
-                AvailabilityBlock(
-                    mentor_id=mentor.id, start_at=found[0], end_at=found[1], created_at=ctx.now()
-                )
-            )
-        elif action == "unblock":
-            block_id = need_int(args, 1, AVAILABILITY_USAGE)
-            block = await ctx.uow.get(AvailabilityBlock, block_id)
-            if block is None or block.mentor_id != mentor.id:
-                raise BadInput(_("You have no block #{id}.", id=block_id))
-            await ctx.uow.session.delete(block)
-        elif action == "clear":
-            await ctx.uow.session.execute(
-                delete(AvailabilityWindow).where(AvailabilityWindow.mentor_id == mentor.id)
-            )
-        else:
-            raise BadInput(
-                _(
-                    "Unknown action '{value}'. Usage: {usage}",
-                    value=clip(action),
-                    usage=AVAILABILITY_USAGE,
-                )
-            )
-        await ctx.uow.flush()
-    windows = (
-        await ctx.uow.session.execute(
-            select(AvailabilityWindow)
-            .where(AvailabilityWindow.mentor_id == mentor.id)
-            .order_by(AvailabilityWindow.weekday, AvailabilityWindow.start_minute)
-        )
-    ).scalars()
-    lines = [
-        f"#{w.id} {WEEKDAYS[w.weekday]} "
-        f"{format_minute(w.start_minute)}-{format_minute(w.end_minute)}"
-        for w in windows
-    ]
-    blocks = (
-        await ctx.uow.session.execute(
-            select(AvailabilityBlock)
-            .where(AvailabilityBlock.mentor_id == mentor.id)
-            .where(AvailabilityBlock.end_at > ctx.now())
-            .order_by(AvailabilityBlock.start_at)
-        )
-    ).scalars()
-    away = [
-        _("block #{id}: {start} – {end}", id=b.id, start=When(b.start_at), end=When(b.end_at))
-        for b in blocks
-    ]
-    if away:
-        ctx.say(_("Away (no bookings):\n{list}", list=Lines(away)))
-    if not lines:
-        ctx.say(
-            _(
-                "You have no availability yet. Add some: /availability add mon 18:00-20:00 "
-                "(times in {tz}).",
-                tz=ctx.actor.user.timezone,
-            )
-        )
-        return
-    ctx.say(
-        _("Your weekly availability ({tz}):\n{list}", tz=ctx.actor.user.timezone, list=Lines(lines))
-    )

@@ -13,6 +13,7 @@ from typing import TypeVar
 from sqlalchemy import or_, select
 
 from bot.context import Ctx
+from bot.core import words
 from bot.core.errors import STATUS_NAMES, BadInput, NotAllowed
 from bot.core.i18n import Lines, Msg, When, _
 from bot.core.replies import Choice
@@ -212,7 +213,7 @@ CONFIRM = "confirm"
 @command("cancelsession", _("Cancel a booked session: /cancelsession SESSION"), args=(SESSION,))
 async def cancel_session(ctx: Ctx, args: list[str]) -> None:
     session_id = need_int(args, 0, "/cancelsession SESSION")
-    confirmed = len(args) > 1 and args[1].lower() == CONFIRM
+    confirmed = len(args) > 1 and words.is_yes(args[1])
     if not confirmed and await booking.cancelling_loses_credit(
         ctx.uow, ctx.actor.id, session_id, ctx.now(), ctx.config
     ):
@@ -243,9 +244,6 @@ async def cancel_session(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-OUTCOMES: dict[str, Answer] = {"completed": "completed", "noshow": "no_show", "no-show": "no_show"}
-
-
 @command(
     "outcome",
     _("Say whether a session took place: /outcome SESSION completed|noshow"),
@@ -257,12 +255,12 @@ async def outcome(ctx: Ctx, args: list[str]) -> None:
     usage = "/outcome SESSION completed|noshow"
     session_id = need_int(args, 0, usage)
     await booking.participant_session(ctx.uow, ctx.actor.id, session_id)
-    answer = OUTCOMES.get(need(args, 1, usage).lower())
+    answer: Answer | None = words.lookup(words.OUTCOMES, " ".join(args[1:]) or need(args, 1, usage))
     if answer is None:
         raise BadInput(
             _(
                 "Answer completed or noshow, not '{value}'. Usage: {usage}",
-                value=clip(args[1]),
+                value=clip(" ".join(args[1:])),
                 usage=usage,
             )
         )

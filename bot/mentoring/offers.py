@@ -48,6 +48,7 @@ TIME_NAMES = {
     "morning": _("mornings"),
     "afternoon": _("afternoons"),
     "evening": _("evenings"),
+    "weekend": _("weekends"),
     "any": _("any time"),
 }
 

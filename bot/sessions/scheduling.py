@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+from bot.core import words
+
+WEEKDAYS = words.WEEKDAY_CODES
 
 
 @dataclass(frozen=True)
@@ -77,13 +79,17 @@ def free_slots(
 
 
 def parse_weekday(text: str) -> int | None:
-    key = text.strip().lower()[:3]
+    """`mon`, `Monday`, `周一`, `星期一` → 0; None if it names no weekday."""
+    found = words.lookup(words.WEEKDAYS, text)
+    if found is not None:
+        return found
+    key = words.normal(text)[:3]
     return WEEKDAYS.index(key) if key in WEEKDAYS else None
 
 
 def parse_hhmm(text: str) -> int | None:
     try:
-        hh, mm = text.strip().split(":")
+        hh, mm = words.fold(text).strip().split(":")
         h, m = int(hh), int(mm)
     except ValueError:
         return None

@@ -102,6 +102,8 @@ class MentorbotClient(discord.AutoShardedClient):
         if settings.application_id:
             options["application_id"] = settings.application_id
         # No privileged intent: slash commands and buttons need none, and DMs carry their text.
+        # The bot never pings: a name or goals written as `@everyone` or `<@&role>` reach the
+        # mentors' channel and other users' DMs as text, inert.
         super().__init__(
             intents=discord.Intents.default(),
             allowed_mentions=NO_PINGS,  # also render.py's every message: nobody is pinged
