@@ -69,7 +69,7 @@ async def test_unanswered_offers_time_out_then_waitlist_then_new_mentor(
     assert "Thanks for applying" in out and "zed applied to mentor" in out
     await h.send("zed", "/profile topics python:advanced")
     out = await h.send("admin", "/admin mentor approve 4")
-    assert "Mentor #4 is approved." in out
+    assert "Mentor #4 (zed) is approved and told." in out
     assert "message for zed" in out and "New mentorship request #1" in out
     assert await request_status(h) == "offered"
     out = await h.send("zed", "/accept 1")

@@ -8,10 +8,12 @@ from bot.handlers import (  # noqa: F401
     disputes,
     earnings,
     lessons,
+    mentor_review,
     mentorship,
     profile,
     progress,
     ratings,
     sessions,
     stars,
+    support,
 )

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.context import Ctx
 from bot.core import ledger
-from bot.core.errors import STATUS_NAMES, BadInput, NotFound
+from bot.core.errors import STATUS_NAMES, BadInput
 from bot.core.i18n import Lines, Localized, Money, Msg, When, _, ngettext
 from bot.core.money import MAX_MINOR, STARS, AmountError, example_amount, is_currency, parse_amount
 from bot.core.replies import Choice
@@ -29,7 +29,6 @@ from bot.handlers.registry import (
 )
 from bot.handlers.stats import stats_detail, stats_summary
 from bot.learning.courses import course_by_slug, course_title
-from bot.mentoring.offers import reoffer_waitlist
 from bot.payments import check_refund, refund_order
 from bot.providers.stars.payment import MAX_STARS
 from storage.models import (
@@ -57,7 +56,8 @@ ADMIN_USAGE = (
     "/admin course add SLUG title=… price=49.00 currency=USD sessions=4 topics=a,b\n"
     "/admin course edit SLUG key=value…\n"
     "/admin course archive|restore SLUG\n"
-    "/admin mentors · /admin mentor approve|suspend ID\n"
+    "/admin mentors · /admin applications · /admin mentor approve|suspend ID · "
+    "/admin reject ID REASON\n"
     "/admin orders [STATUS] · /admin refund ORDER [force] · /admin earnings [csv]\n"
     "/admin stats [courses|mentors|csv] · /admin waitlist\n"
     "/admin lessons SLUG · /admin lesson add|edit|archive|restore|drip …\n"
@@ -228,58 +228,6 @@ async def _course(ctx: Ctx, args: list[str]) -> None:
     elif action == "restore":
         advance("course", course, "active")
         ctx.say(_("Course '{slug}' is on sale again.", slug=slug))
-    else:
-        raise BadInput(_("Unknown action '{value}'. Usage: {usage}", value=action, usage=usage))
-
-
-async def _mentors(ctx: Ctx, args: list[str]) -> None:
-    rows = (
-        await ctx.uow.session.execute(
-            select(MentorProfile, User)
-            .join(User, User.id == MentorProfile.user_id)
-            .order_by(MentorProfile.id)
-        )
-    ).all()
-    if not rows:
-        ctx.say(_("No mentors yet."))
-        return
-    lines = [
-        _(
-            "#{id} {name} — {status}, {rating}",
-            id=p.id,
-            name=u.display_name,
-            status=STATUS_NAMES[p.status],
-            rating=f"{p.rating_sum / p.rating_count:.1f}★ ({p.rating_count})"
-            if p.rating_count
-            else "—",
-        )
-        for p, u in rows
-    ]
-    ctx.say(_("Mentors:\n{list}", list=Lines(lines)))
-
-
-async def _mentor(ctx: Ctx, args: list[str]) -> None:
-    usage = "/admin mentor approve|suspend ID"
-    action = need(args, 0, usage).lower()
-    mentor_id = need_int(args, 1, usage)
-    profile = await ctx.uow.lock(MentorProfile, mentor_id)
-    if profile is None:
-        raise NotFound(_("There is no mentor profile #{id}.", id=mentor_id))
-    if action == "approve":
-        advance("mentor", profile, "approved")
-        await ctx.uow.flush()
-        await ctx.tell(
-            profile.user_id,
-            _("Your mentor profile is approved. Welcome aboard! Requests will reach you here."),
-        )
-        ctx.say(_("Mentor #{id} is approved.", id=profile.id))
-        await reoffer_waitlist(ctx.uow, ctx.config, ctx.now())
-    elif action == "suspend":
-        advance("mentor", profile, "suspended")
-        await ctx.tell(
-            profile.user_id, _("Your mentor profile is suspended. Please contact an admin.")
-        )
-        ctx.say(_("Mentor #{id} is suspended.", id=profile.id))
     else:
         raise BadInput(_("Unknown action '{value}'. Usage: {usage}", value=action, usage=usage))
 
@@ -460,7 +408,6 @@ async def _waitlist(ctx: Ctx, args: list[str]) -> None:
 
 ORDER_STATUSES = ("pending", "paid", "refunded", "expired", "cancelled")
 COURSE_SLUG = text("slug", _("The course's short name"))
-MENTOR_PROFILE = number("profile", _("The mentor profile number"))
 admin_subcommand(
     "course",
     _("Add, edit, archive or restore a course"),
@@ -497,15 +444,6 @@ admin_subcommand(
         Sub("restore", _("Put an archived course on sale again"), (COURSE_SLUG,)),
     ),
 )(_course)
-admin_subcommand("mentors", _("List mentor profiles"))(_mentors)
-admin_subcommand(
-    "mentor",
-    _("Approve or suspend a mentor"),
-    subs=(
-        Sub("approve", _("Approve a mentor profile"), (MENTOR_PROFILE,)),
-        Sub("suspend", _("Suspend a mentor profile"), (MENTOR_PROFILE,)),
-    ),
-)(_mentor)
 admin_subcommand(
     "orders",
     _("The latest orders"),

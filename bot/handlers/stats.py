@@ -40,7 +40,7 @@ async def stats_summary(ctx: Ctx) -> None:
     """The satisfaction index, last week's revenue (ledger sums, demo left out) and learning,
     and the chart."""
     report = await build_report(ctx.uow, ctx.config, ctx.now())
-    png = await asyncio.to_thread(chart_png, report)
+    png = await asyncio.to_thread(chart_png, report, ctx.actor.user.language)
     last = report.weeks[-2]
     overall = report.overall
     revenue: list[Msg] = [
