@@ -8,10 +8,11 @@ currency's major unit (49.00 USD); CSV headers stay English, as column names for
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -194,16 +195,33 @@ def cjk_font() -> str:
 
 def chart_png(report: Report, lang: str = "en") -> bytes:
     """Revenue, sessions and satisfaction per week, as a PNG of `CHART_SIZE` pixels, labelled
-    in `lang`. Empty axes start at 0 with whole-number ticks and say there is no data yet."""
-    # Imported on use: matplotlib takes a while to load, and only admins' reports need it.
+    in `lang`."""
+    with chart_fonts():
+        buf = io.BytesIO()
+        chart_figure(report, lang).savefig(buf, format="png", dpi=_DPI)
+    return buf.getvalue()
+
+
+@contextlib.contextmanager
+def chart_fonts() -> Iterator[None]:
+    """Draw and save the chart inside this: its font is the one that has the glyphs."""
     from matplotlib import rc_context
+
+    with rc_context({"font.family": [cjk_font()], "axes.unicode_minus": False}):
+        yield
+
+
+def chart_figure(report: Report, lang: str = "en") -> Any:
+    """The chart as a matplotlib Figure (draw it inside `chart_fonts()`). Empty
+    axes start at 0 with whole-number ticks and say there is no data yet."""
+    # Imported on use: matplotlib takes a while to load, and only admins' reports need it.
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     def t(msg: Msg) -> str:
         return msg.render(lang)
 
-    with rc_context({"font.family": [cjk_font()], "axes.unicode_minus": False}):
+    with chart_fonts():
         weeks = report.weeks
         labels = [w.start.strftime("%m-%d") for w in weeks]
         x = list(range(len(weeks)))
@@ -221,7 +239,10 @@ def chart_png(report: Report, lang: str = "en") -> bytes:
             if currencies
             else t(_("Revenue"))
         )
-        _empty_axis(revenue_ax, not any(v for vs in revenue.values() for v in vs), t)
+        amounts = [v for vs in revenue.values() for v in vs]
+        if any(amounts):
+            revenue_ax.set_ylim(bottom=min(0.0, *amounts))  # from 0 unless refunds outweigh
+        _empty_axis(revenue_ax, not any(amounts), t)
         completed = [w.sessions_completed for w in weeks]
         no_shows = [w.no_shows for w in weeks]
         sessions_ax.bar(x, completed, label=t(_("completed")))
@@ -257,9 +278,7 @@ def chart_png(report: Report, lang: str = "en") -> bytes:
         score_ax.set_xlabel(t(_("Week starting (month-day)")))
         for ax in (revenue_ax, sessions_ax, score_ax):
             ax.grid(alpha=0.3)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=_DPI)
-    return buf.getvalue()
+    return fig
 
 
 def _empty_axis(ax: Any, empty: bool, t: Callable[[Msg], str]) -> None:
