@@ -17,6 +17,7 @@ from bot.core.money import MAX_MINOR, STARS, AmountError, example_amount, is_cur
 from bot.core.replies import Choice
 from bot.core.states import OrderStatus, advance
 from bot.handlers.args import clip, need, need_int
+from bot.handlers.mentor_review import rating_text
 from bot.handlers.registry import (
     ADMIN_SUBCOMMANDS,
     ADMIN_SUBS,
@@ -322,24 +323,25 @@ async def _stats(ctx: Ctx, args: list[str]) -> None:
 
     taken = await ledger.revenue(ctx.uow)
 
-    async def ratings(by_learners: bool) -> str:
+    async def ratings(by_learners: bool) -> Msg:
         by_learner = Rating.rater_id == MentorSession.learner_id
-        avg, n = (
+        total, n = (
             await ctx.uow.session.execute(
-                select(func.avg(Rating.stars), func.count(Rating.id))
+                select(func.sum(Rating.stars), func.count(Rating.id))
                 .join(MentorSession, MentorSession.id == Rating.session_id)
                 .where(by_learner if by_learners else ~by_learner)
             )
         ).one()
-        return f"{avg:.2f}★ ({n})" if n else "—"
+        return rating_text(int(total or 0), int(n or 0))
 
     ctx.say(
         _(
-            "Marketplace stats\nUsers: {users}\nPaid orders: {paid} (of which demo: {demo})\n"
-            "Revenue, paid minus refunded, per currency (demo payments left out): "
+            "Marketplace stats\nUsers: {users}\nPaid orders: {paid}, of which {demo} paid with "
+            "demo payments (no money moved)\n"
+            "Revenue, paid minus refunded, per currency (the demo orders left out): "
             "{revenue}\nMentors approved: {mentors}\nOpen requests: {open} · "
             "waitlisted: {waitlisted}\nSessions completed: {completed} · no-shows: {noshow}\n"
-            "Learners' ratings of mentors: {mentor_ratings} · mentors' ratings of learners: "
+            "Learners rating their mentors: {mentor_ratings}\nMentors rating their learners: "
             "{learner_ratings}",
             users=await count(select(func.count(User.id))),
             paid=await count(select(func.count(Order.id)).where(Order.status == "paid")),

@@ -110,6 +110,14 @@ async def buy(ctx: Ctx, args: list[str]) -> None:
     the ways to pay come after the commit (`offer_checkout`), as Stripe's may take seconds."""
     course = await course_by_slug(ctx.uow, need(args, 0, "/buy SLUG"))
     providers = [p for p in ctx.payments if p.available_on(ctx.actor.platform)]
+    if not providers and ctx.actor.platform == "console":
+        raise BadInput(
+            _(
+                "No way to pay is set up. For a try-out, start the console with `mentorbot "
+                "shell --demo`, or set demo = true under [payments] in the config: demo "
+                "payments move no money."
+            )
+        )
     if not providers:
         raise BadInput(
             _(
