@@ -142,7 +142,10 @@ async def check_mergeable(uow: UnitOfWork, keep: int, gone: int) -> None:
         )
         if together.first() is not None:
             raise BadInput(
-                _("These two accounts mentor each other, so they cannot become one account.")
+                _(
+                    "These two accounts mentor each other, so they cannot be joined into one "
+                    "account."
+                )
             )
     e1, e2 = aliased(Enrollment), aliased(Enrollment)
     both = await uow.session.execute(
