@@ -50,5 +50,8 @@ async def test_an_empty_chart_starts_at_zero_with_whole_ticks_and_says_so(
             assert low == 0
             ticks = [t for t in ax.get_yticks() if low <= t <= ax.get_ylim()[1]]
             assert ticks and all(float(t).is_integer() for t in ticks), ticks
-            assert "no data yet" in [t.get_text() for t in ax.texts]
+        assert "no revenue yet (demo payments are not counted)" in [
+            t.get_text() for t in revenue_ax.texts
+        ]
+        assert "no data yet" in [t.get_text() for t in sessions_ax.texts]
         assert "no data yet" in [t.get_text() for t in score_ax.texts]

@@ -3,10 +3,15 @@ reads in their own language, and anyone can write to the admins with /support.""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
+from babel.messages.pofile import read_po
+
 from bot.core.clock import FakeClock
-from tests.support import Harness, snapshot
+from bot.runtime.demo_data import seed_demo
+from tests.support import AppFactory, Harness, harness_for, make_config, snapshot
+from tests.test_translations import ZH_PO_PATH
 
 
 async def test_admin_mentors_shows_topics_load_rating_and_status_in_words(
@@ -112,3 +117,28 @@ async def test_a_suspended_mentor_is_told_how_to_reach_the_admins(market: Harnes
     out = await market.send("admin", "/admin mentor suspend 2")
     assert "Mentor #2 (linus) is suspended and told." in out
     assert "/support" in out and "Write to the admins" in out
+
+
+def test_every_message_that_sends_people_to_the_admins_names_the_way() -> None:
+    """No "contact an admin" dead end: a message asking the reader to reach the admins names
+    /support (which also comes as a button where the reply has one)."""
+    with ZH_PO_PATH.open("rb") as fh:
+        catalog = read_po(fh, locale="zh_Hans_CN")
+    asks = re.compile(r"\b(contact|ask) (an|the) admins?\b", re.IGNORECASE)
+    dead_ends = [
+        m.id
+        for m in catalog
+        if isinstance(m.id, str) and asks.search(m.id) and "/support" not in m.id
+    ]
+    assert dead_ends == []
+
+
+async def test_buying_in_a_console_without_payments_says_how_to_turn_them_on(
+    make_app: AppFactory,
+) -> None:
+    """The console's operator is told to use `shell --demo` or [payments] demo, not left at
+    "not set up"."""
+    h = harness_for(await make_app(make_config(payments={"demo": False})))
+    await seed_demo(h.app)
+    out = await h.send("alice", "/buy python-basics")
+    assert "mentorbot shell --demo" in out and "demo = true under [payments]" in out

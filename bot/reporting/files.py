@@ -242,7 +242,9 @@ def chart_figure(report: Report, lang: str = "en") -> Any:
         amounts = [v for vs in revenue.values() for v in vs]
         if any(amounts):
             revenue_ax.set_ylim(bottom=min(0.0, *amounts))  # from 0 unless refunds outweigh
-        _empty_axis(revenue_ax, not any(amounts), t)
+        _empty_axis(
+            revenue_ax, not any(amounts), t, _("no revenue yet (demo payments are not counted)")
+        )
         completed = [w.sessions_completed for w in weeks]
         no_shows = [w.no_shows for w in weeks]
         sessions_ax.bar(x, completed, label=t(_("completed")))
@@ -281,7 +283,7 @@ def chart_figure(report: Report, lang: str = "en") -> Any:
     return fig
 
 
-def _empty_axis(ax: Any, empty: bool, t: Callable[[Msg], str]) -> None:
+def _empty_axis(ax: Any, empty: bool, t: Callable[[Msg], str], note: Msg | None = None) -> None:
     """An axis with nothing to show runs from 0 to 5 in whole numbers (not matplotlib's
     −0.045..0.045 around a flat zero line) and says there is no data yet."""
     if not empty:
@@ -290,14 +292,14 @@ def _empty_axis(ax: Any, empty: bool, t: Callable[[Msg], str]) -> None:
 
     ax.set_ylim(0, 5)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    _no_data_note(ax, t)
+    _no_data_note(ax, t, note)
 
 
-def _no_data_note(ax: Any, t: Callable[[Msg], str]) -> None:
+def _no_data_note(ax: Any, t: Callable[[Msg], str], note: Msg | None = None) -> None:
     ax.text(
         0.5,
         0.5,
-        t(_("no data yet")),
+        t(note or _("no data yet")),
         transform=ax.transAxes,
         ha="center",
         va="center",
