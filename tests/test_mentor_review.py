@@ -9,8 +9,7 @@ from datetime import timedelta
 from babel.messages.pofile import read_po
 
 from bot.core.clock import FakeClock
-from bot.runtime.demo_data import seed_demo
-from tests.support import AppFactory, Harness, harness_for, make_config, snapshot
+from tests.support import Harness, snapshot
 from tests.test_translations import ZH_PO_PATH
 
 
@@ -131,14 +130,3 @@ def test_every_message_that_sends_people_to_the_admins_names_the_way() -> None:
         if isinstance(m.id, str) and asks.search(m.id) and "/support" not in m.id
     ]
     assert dead_ends == []
-
-
-async def test_buying_in_a_console_without_payments_says_how_to_turn_them_on(
-    make_app: AppFactory,
-) -> None:
-    """The console's operator is told to use `shell --demo` or [payments] demo, not left at
-    "not set up"."""
-    h = harness_for(await make_app(make_config(payments={"demo": False})))
-    await seed_demo(h.app)
-    out = await h.send("alice", "/buy python-basics")
-    assert "mentorbot shell --demo" in out and "demo = true under [payments]" in out
