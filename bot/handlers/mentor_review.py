@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -69,15 +70,20 @@ async def _booked(ctx: Ctx, mentor_ids: list[int], now: datetime) -> dict[int, i
     return {m: int(n) for m, n in rows.all()}
 
 
+async def _profiles(
+    ctx: Ctx, *order: Any, pending: bool = False
+) -> list[tuple[MentorProfile, User]]:
+    """Mentor profiles with their people, in `order`; only applications when `pending`."""
+    stmt = select(MentorProfile, User).join(User, User.id == MentorProfile.user_id)
+    if pending:
+        stmt = stmt.where(MentorProfile.status == "pending")
+    rows = await ctx.uow.session.execute(stmt.order_by(*order))
+    return [(p, u) for p, u in rows.all()]
+
+
 @admin_subcommand("mentors", _("List mentor profiles: topics, load, rating, status"))
 async def list_mentors(ctx: Ctx, args: list[str]) -> None:
-    rows = (
-        await ctx.uow.session.execute(
-            select(MentorProfile, User)
-            .join(User, User.id == MentorProfile.user_id)
-            .order_by(MentorProfile.id)
-        )
-    ).all()
+    rows = await _profiles(ctx, MentorProfile.id)
     if not rows:
         ctx.say(_("No mentors yet. People apply with /becomementor."))
         return
@@ -111,14 +117,7 @@ async def list_mentors(ctx: Ctx, args: list[str]) -> None:
 
 @admin_subcommand("applications", _("Mentor applications waiting for review"))
 async def applications(ctx: Ctx, args: list[str]) -> None:
-    rows = (
-        await ctx.uow.session.execute(
-            select(MentorProfile, User)
-            .join(User, User.id == MentorProfile.user_id)
-            .where(MentorProfile.status == "pending")
-            .order_by(MentorProfile.created_at, MentorProfile.id)
-        )
-    ).all()
+    rows = await _profiles(ctx, MentorProfile.created_at, MentorProfile.id, pending=True)
     if not rows:
         ctx.say(_("No mentor applications are waiting for review."))
         return
