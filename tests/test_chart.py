@@ -55,3 +55,21 @@ async def test_an_empty_chart_starts_at_zero_with_whole_ticks_and_says_so(
         ]
         assert "no data yet" in [t.get_text() for t in sessions_ax.texts]
         assert "no data yet" in [t.get_text() for t in score_ax.texts]
+
+
+async def test_demo_payments_show_as_a_line_marked_not_counted(
+    market: Harness, clock: FakeClock
+) -> None:
+    """A demo-paid order draws a dashed line labelled as not counted, and the note says
+    there is no revenue yet: the demo's chart has something to show and says what it is."""
+    await buy(market, "alice")
+    report = await _report(market, clock)
+    assert all(not w.revenue for w in report.weeks)
+    with chart_fonts():
+        revenue_ax = chart_figure(report, "en").axes[0]
+    legend = [t.get_text() for t in revenue_ax.get_legend().get_texts()]
+    assert legend == ["USD, demo payments (not counted)"]
+    assert max(max(line.get_ydata()) for line in revenue_ax.get_lines()) == 49.0
+    assert "no revenue yet (demo payments are not counted)" in [
+        t.get_text() for t in revenue_ax.texts
+    ]

@@ -230,21 +230,39 @@ def chart_figure(report: Report, lang: str = "en") -> Any:
         fig.suptitle(t(_("Last {n} weeks (UTC, weeks start on Monday)", n=len(weeks))))
         currencies = report.currencies
         revenue = {c: [float(major(w.revenue.get(c, 0), c)) for w in weeks] for c in currencies}
+        demo_currencies = sorted({c for w in weeks for c in w.demo_revenue})
+        demo = {
+            c: [float(major(w.demo_revenue.get(c, 0), c)) for w in weeks] for c in demo_currencies
+        }
         for currency, values in revenue.items():
             revenue_ax.plot(x, values, marker="o", label=currency)
-        if currencies:
+        for currency, values in demo.items():
+            revenue_ax.plot(
+                x,
+                values,
+                linestyle="--",
+                marker=".",
+                color="grey",
+                label=t(_("{currency}, demo payments (not counted)", currency=currency)),
+            )
+        shown = sorted(set(currencies) | set(demo_currencies))
+        if shown:
             revenue_ax.legend(loc="upper left")
         revenue_ax.set_ylabel(
-            t(_("Revenue ({currencies})", currencies=", ".join(currencies)))
-            if currencies
+            t(_("Revenue ({currencies})", currencies=", ".join(shown)))
+            if shown
             else t(_("Revenue"))
         )
         amounts = [v for vs in revenue.values() for v in vs]
-        if any(amounts):
-            revenue_ax.set_ylim(bottom=min(0.0, *amounts))  # from 0 unless refunds outweigh
-        _empty_axis(
-            revenue_ax, not any(amounts), t, _("no revenue yet (demo payments are not counted)")
-        )
+        drawn = amounts + [v for vs in demo.values() for v in vs]
+        if any(drawn):
+            revenue_ax.set_ylim(bottom=min(0.0, *drawn))  # from 0 unless refunds outweigh
+        if not any(amounts):
+            note = _("no revenue yet (demo payments are not counted)")
+            if any(drawn):
+                _no_data_note(revenue_ax, t, note, y=0.85)
+            else:
+                _empty_axis(revenue_ax, True, t, note)
         completed = [w.sessions_completed for w in weeks]
         no_shows = [w.no_shows for w in weeks]
         sessions_ax.bar(x, completed, label=t(_("completed")))
@@ -295,10 +313,12 @@ def _empty_axis(ax: Any, empty: bool, t: Callable[[Msg], str], note: Msg | None 
     _no_data_note(ax, t, note)
 
 
-def _no_data_note(ax: Any, t: Callable[[Msg], str], note: Msg | None = None) -> None:
+def _no_data_note(
+    ax: Any, t: Callable[[Msg], str], note: Msg | None = None, y: float = 0.5
+) -> None:
     ax.text(
         0.5,
-        0.5,
+        y,
         t(note or _("no data yet")),
         transform=ax.transAxes,
         ha="center",

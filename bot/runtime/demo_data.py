@@ -53,20 +53,22 @@ LESSONS = {
 @dataclass(frozen=True)
 class Learner:
     """A sample learner of the history: who, in which language, which course, which mentor,
-    and how each week's session went (completed with the two ratings, or a no-show)."""
+    the week they bought it, and how each week's session went (completed with the two
+    ratings, or a no-show)."""
 
     name: str
     language: str
     course: str
     mentor: str
     weeks: tuple[tuple[int, int] | None, ...]  # (learner's stars, mentor's stars); None: missed
+    joins: int = 0  # the history's week in which they buy
 
 
 LEARNERS = (
     Learner("sam", "en", "python-basics", "ada", ((5, 5), (4, 5), None, (5, 4))),
     Learner("lin", "zh", "data-analysis", "mei", ((5, 4), (5, 5), (4, 4), (5, 5))),
-    Learner("ravi", "en", "git-teamwork", "linus", ((3, 4), (4, 4))),
-    Learner("yu", "zh", "python-basics", "ada", ((5, 5), (4, 5), (5, 5))),
+    Learner("ravi", "en", "git-teamwork", "linus", ((3, 4), (4, 4)), joins=1),
+    Learner("yu", "zh", "python-basics", "ada", ((5, 5), (4, 5)), joins=2),
 )
 
 COURSES = [
@@ -223,28 +225,34 @@ class _Player:
         return int(found)
 
 
+async def _join(play: _Player, learner: Learner) -> int:
+    """`learner` buys their course with a demo payment and their mentor takes the request."""
+    who, lang = learner.name, learner.language
+    await play.say(who, f"/language {learner.language}", lang)
+    await play.say(who, f"/buy {learner.course}", lang)
+    await play.say(who, f"/pay {await play.latest(who, Order)}", lang)
+    await play.say(who, f"/mentor {learner.course}", lang)
+    for answer in ("Get confident with the basics", "beginner", "any"):
+        await play.say(who, answer, lang)
+    request = await play.latest(who, MentorshipRequest)
+    await play.say(learner.mentor, f"/accept {request}")
+    return request
+
+
 async def _play_history(app: Marketplace, clock: FakeClock, until: datetime) -> None:
     play = _Player(app)
     for slug, lessons in LESSONS.items():
         for title, body in lessons:
             await play.say("admin", f'/admin lesson add {slug} title="{title}" body="{body}"')
     requests: dict[str, int] = {}
-    for learner in LEARNERS:
-        who, lang = learner.name, learner.language
-        await play.say(who, f"/language {learner.language}", lang)
-        await play.say(who, f"/buy {learner.course}", lang)
-        await play.say(who, f"/pay {await play.latest(who, Order)}", lang)
-        await play.say(who, f"/mentor {learner.course}", lang)
-        for answer in ("Get confident with the basics", "beginner", "any"):
-            await play.say(who, answer, lang)
-        requests[who] = await play.latest(who, MentorshipRequest)
-        await play.say(learner.mentor, f"/accept {requests[who]}")
-        clock.advance(timedelta(hours=2))
-        await app.run_due()
     for week in range(HISTORY_WEEKS):
         for learner in LEARNERS:
+            if learner.joins == week:
+                requests[learner.name] = await _join(play, learner)
+        for learner in LEARNERS:
             who, lang = learner.name, learner.language
-            if week >= len(learner.weeks):
+            n = week - learner.joins
+            if not 0 <= n < len(learner.weeks):
                 continue
             slots = [p for p in await play.say(who, f"/book {requests[who]}", lang) if " " in p]
             if not slots:
@@ -259,14 +267,14 @@ async def _play_history(app: Marketplace, clock: FakeClock, until: datetime) -> 
                 continue  # stays booked: a session still to come
             clock.advance(max(timedelta(0), ends + timedelta(hours=1) - clock.now()))
             await app.run_due()
-            outcome = learner.weeks[week]
+            outcome = learner.weeks[n]
             if outcome is None:
                 await play.say(learner.mentor, f"/noshow {session_id}")
                 continue
             await play.say(learner.mentor, f"/complete {session_id}")
             await play.say(who, f"/rate {session_id} {outcome[0]} Clear and patient", lang)
             await play.say(learner.mentor, f"/rate {session_id} {outcome[1]} Came prepared")
-            if week < len(LESSONS[learner.course]):
+            if n < len(LESSONS[learner.course]):
                 await play.say(who, f"/nextlesson {learner.course}", lang)
                 lesson = await play.latest(who, LessonDelivery)
                 await play.say(who, f"/ratelesson {lesson} {outcome[0]} Useful", lang)
