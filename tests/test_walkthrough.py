@@ -92,6 +92,7 @@ class Walk:
         found = {name: Path(path) for name, path in SAVED[self.lang].findall(out)}
         for path in found.values():
             assert path.is_file(), path
+            assert path.is_relative_to(self.h.chat.files_dir.resolve()), path
         return found
 
     async def user_id(self, who: str) -> int:
