@@ -254,7 +254,8 @@ async def _play_history(app: Marketplace, clock: FakeClock, until: datetime) -> 
             n = week - learner.joins
             if not 0 <= n < len(learner.weeks):
                 continue
-            slots = [p for p in await play.say(who, f"/book {requests[who]}", lang) if " " in p]
+            booking = await play.say(who, f"/book {requests[who]}", lang)
+            slots = [p for p in booking if p.startswith(f"/book {requests[who]} ")]
             if not slots:
                 continue
             await play.say(who, slots[0], lang)
