@@ -60,7 +60,7 @@ ADMIN_USAGE = (
     "/admin mentors · /admin applications · /admin mentor approve|suspend ID · "
     "/admin reject ID REASON\n"
     "/admin orders [STATUS] · /admin refund ORDER [force] · /admin earnings [csv]\n"
-    "/admin stats [courses|mentors|csv] · /admin waitlist\n"
+    "/admin stats [courses|mentors|csv] · /admin waitlist · /admin reply USER TEXT\n"
     "/admin lessons SLUG · /admin lesson add|edit|archive|restore|drip …\n"
     "/admin match-cohort [apply]"
 )
