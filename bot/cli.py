@@ -141,10 +141,6 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
 
         return asyncio.run(import_lessons(config, args.files, args.course))
     if args.command == "shell":
-        if args.demo:
-            config = dataclasses.replace(
-                config, payments=dataclasses.replace(config.payments, demo=True)
-            )
         return asyncio.run(_shell(config, args.name, args.role, args.demo))
     return asyncio.run(_run(config))
 
@@ -279,12 +275,22 @@ def _stdin_lines() -> asyncio.Queue[str | None]:
 async def _shell(config: Config, name: str, role: str | None, demo: bool) -> int:
     from bot.adapters.console import ConsoleChat
     from bot.runtime.bootstrap import build_marketplace
-    from bot.runtime.demo_data import seed_demo
+    from bot.runtime.demo_data import has_demo_data, introduction, seed_demo
     from bot.runtime.timers import Timers
 
-    app = await build_marketplace(config)
+    with_demo = dataclasses.replace(
+        config, payments=dataclasses.replace(config.payments, demo=True)
+    )
+    app = await build_marketplace(with_demo if demo else config)
+    if not demo and not config.payments.demo and await has_demo_data(app):
+        # The demo's database keeps its demo payments on a plain `shell` too, so the sample
+        # courses can still be bought; a real catalogue never gets them this way.
+        await app.engine.dispose()
+        app = await build_marketplace(with_demo, migrate=False)
+        print(introduction(config.console.language, None), flush=True)
     if demo:
-        await seed_demo(app)
+        loaded = await seed_demo(app, history=True)
+        print(introduction(config.console.language, loaded), flush=True)
     chat = ConsoleChat(app, lambda text: print(text, flush=True), name)
     timers = Timers(app)
     await chat.become(name, role)

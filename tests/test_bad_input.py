@@ -81,7 +81,7 @@ async def test_rating_changes_within_a_day_then_is_locked(
     assert "Your rating of session #1 is now 2★." in out
     assert "Low rating: alice gave session #1 2★. great" in out  # the admin is alerted
     stats = await market.send("admin", "/admin mentors")
-    assert "2.0★ (1)" in stats
+    assert "2.0 ★ from 1 rating" in stats
     clock.advance(timedelta(hours=25))
     out = await refused(market, "alice", "/rate 1 4")
     assert "it can no longer be changed" in out

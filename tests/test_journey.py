@@ -95,8 +95,9 @@ async def test_learner_buys_meets_books_is_reminded_and_rates(
     out = await h.send("admin", "/admin stats")
     assert "Sessions completed: 1" in out
     # The two directions apart: alice gave ada 5★, ada gave alice 4★ (they were mixed to 4.50).
-    assert "Learners' ratings of mentors: 5.00★ (1)" in out
-    assert "mentors' ratings of learners: 4.00★ (1)" in out
-    assert "(demo payments left out): none yet" in out
+    assert "Learners rating their mentors: 5.0 ★ from 1 rating" in out
+    assert "Mentors rating their learners: 4.0 ★ from 1 rating" in out
+    assert "of which 1 paid with demo payments" in out
+    assert "(the demo orders left out): none yet" in out
     out = await h.send("alice", "/sessions")
     assert "completed" in out

@@ -69,7 +69,7 @@ async def test_unanswered_offers_time_out_then_waitlist_then_new_mentor(
     assert "Thanks for applying" in out and "zed applied to mentor" in out
     await h.send("zed", "/profile topics python:advanced")
     out = await h.send("admin", "/admin mentor approve 4")
-    assert "Mentor #4 is approved." in out
+    assert "Mentor #4 (zed) is approved and told." in out
     assert "message for zed" in out and "New mentorship request #1" in out
     assert await request_status(h) == "offered"
     out = await h.send("zed", "/accept 1")
@@ -154,11 +154,14 @@ async def test_mentor_only_actions_are_checked(market: Harness, clock: FakeClock
 
 
 async def test_demo_payments_off_means_no_buying(make_app: AppFactory) -> None:
-    """Without a payment provider, buying explains that payments are not set up."""
+    """Without a payment provider, buying in the console says no way to pay is set up and
+    how its operator turns demo payments on (`shell --demo` or [payments] demo)."""
     app = await make_app(make_config(payments={"demo": False}))
     h = harness_for(app)
     await seed_demo(app)
-    assert "Payments are not set up" in await h.send("alice", "/buy python-basics")
+    out = await h.send("alice", "/buy python-basics")
+    assert "No way to pay is set up" in out
+    assert "mentorbot shell --demo" in out and "demo = true under [payments]" in out
 
 
 async def test_cancel_stops_a_half_finished_step(market: Harness) -> None:

@@ -376,8 +376,9 @@ async def _retire_profile(uow: UnitOfWork, profile: MentorProfile, now: datetime
             uow,
             request.learner_id,
             _(
-                "Your mentor for request #{id} has left the marketplace. An admin will help "
-                "you find a new mentor.",
+                "Your mentor for request #{id} has left the marketplace. The admins are told "
+                "and will help you find a new mentor; to add anything, write to them with "
+                "/support.",
                 id=request.id,
             ),
             now,

@@ -27,6 +27,7 @@ from sqlalchemy.orm import aliased
 
 from bot.core.errors import BadInput
 from bot.core.i18n import When, _
+from bot.core.replies import write_to_admins
 from bot.core.users import mentor_profile_of
 from bot.learning.courses import course_title
 from storage.models import (
@@ -127,8 +128,9 @@ async def check_mergeable(uow: UnitOfWork, keep: int, gone: int) -> None:
         raise BadInput(
             _(
                 "Both accounts have a mentor profile, and one account can have only one. "
-                "Please ask an admin to help."
-            )
+                "Ask the admins to help with /support."
+            ),
+            [write_to_admins()],
         )
     mentor = next((m for m in mentors if m is not None), None)
     if mentor is not None:
@@ -140,7 +142,10 @@ async def check_mergeable(uow: UnitOfWork, keep: int, gone: int) -> None:
         )
         if together.first() is not None:
             raise BadInput(
-                _("These two accounts mentor each other, so they cannot become one account.")
+                _(
+                    "These two accounts mentor each other, so they cannot be joined into one "
+                    "account."
+                )
             )
     e1, e2 = aliased(Enrollment), aliased(Enrollment)
     both = await uow.session.execute(
@@ -157,9 +162,10 @@ async def check_mergeable(uow: UnitOfWork, keep: int, gone: int) -> None:
         raise BadInput(
             _(
                 "Both accounts have {title} with sessions left. Use up the sessions on one of "
-                "them, or ask an admin to refund one, then link again.",
+                "them, or ask the admins to refund one (/support), then link again.",
                 title=course_title(course),
-            )
+            ),
+            [write_to_admins()],
         )
     s1, s2 = aliased(MentorSession), aliased(MentorSession)
     clash = await uow.session.execute(

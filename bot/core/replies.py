@@ -12,7 +12,7 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.core.i18n import Localized, Msg, render_value, shown_instants
+from bot.core.i18n import Localized, Msg, _, render_value, shown_instants
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,12 @@ class Choice:
     label: Msg | Localized | str
     payload: str
     url: bool = False
+
+
+def write_to_admins() -> Choice:
+    """The button on every reply that says the admins can help: `/support` asks for the
+    message and relays it to them (bot/handlers/support.py)."""
+    return Choice(_("Write to the admins"), "/support")
 
 
 @dataclass(frozen=True)

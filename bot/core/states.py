@@ -10,7 +10,8 @@ find it.
 
 Beyond the foundation's sketch, a request may be `waitlisted` (nobody could take it now; it is
 offered again when a mentor frees capacity) and a mentor profile starts `pending` until an admin
-approves it.
+approves it or rejects it (with a reason the applicant is told; a rejected applicant may apply
+again).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ OfferStatus: TypeAlias = Literal[
     "offered", "won", "declined", "taken", "withdrawn", "expired", "cancelled"
 ]
 SessionStatus: TypeAlias = Literal["scheduled", "completed", "cancelled", "no_show", "disputed"]
-MentorStatus: TypeAlias = Literal["pending", "approved", "suspended"]
+MentorStatus: TypeAlias = Literal["pending", "approved", "suspended", "rejected"]
 # The states of courses and lessons alike: shown to learners, or put away by an admin.
 ShelfStatus: TypeAlias = Literal["active", "archived"]
 
@@ -81,9 +82,10 @@ SESSION: Table[SessionStatus] = {
     "disputed": frozenset({"completed", "no_show"}),
 }
 MENTOR: Table[MentorStatus] = {
-    "pending": frozenset({"approved"}),
+    "pending": frozenset({"approved", "rejected"}),
     "approved": frozenset({"suspended"}),
     "suspended": frozenset({"approved"}),
+    "rejected": frozenset({"pending"}),  # applying again
 }
 COURSE: Table[ShelfStatus] = {"active": frozenset({"archived"}), "archived": frozenset({"active"})}
 LESSON: Table[ShelfStatus] = {"active": frozenset({"archived"}), "archived": frozenset({"active"})}

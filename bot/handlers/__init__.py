@@ -9,11 +9,13 @@ from bot.handlers import (  # noqa: F401
     disputes,
     earnings,
     lessons,
+    mentor_review,
     mentorship,
     profile,
     progress,
     ratings,
     sessions,
     stars,
+    support,
     upcoming,
 )

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bot.context import Ctx
 from bot.core import ledger
-from bot.core.errors import STATUS_NAMES, BadInput, NotFound
+from bot.core.errors import STATUS_NAMES, BadInput
 from bot.core.i18n import Lines, Localized, Money, Msg, When, _, ngettext
 from bot.core.money import (
     MAX_MINOR,
@@ -25,6 +25,7 @@ from bot.core.money import (
 from bot.core.replies import Choice
 from bot.core.states import OrderStatus, advance
 from bot.handlers.args import clip, need, need_int, within
+from bot.handlers.mentor_review import rating_text
 from bot.handlers.registry import (
     ADMIN_SUBCOMMANDS,
     ADMIN_SUBS,
@@ -38,7 +39,6 @@ from bot.handlers.registry import (
 )
 from bot.handlers.stats import stats_detail, stats_summary
 from bot.learning.courses import course_by_slug, course_title
-from bot.mentoring.offers import reoffer_waitlist
 from bot.payments import check_refund, refund_order
 from bot.providers.stars.payment import MAX_STARS
 from storage.models import (
@@ -270,60 +270,6 @@ async def _course(ctx: Ctx, args: list[str]) -> None:
         )
 
 
-async def _mentors(ctx: Ctx, args: list[str]) -> None:
-    rows = (
-        await ctx.uow.session.execute(
-            select(MentorProfile, User)
-            .join(User, User.id == MentorProfile.user_id)
-            .order_by(MentorProfile.id)
-        )
-    ).all()
-    if not rows:
-        ctx.say(_("No mentors yet."))
-        return
-    lines = [
-        _(
-            "#{id} {name} — {status}, {rating}",
-            id=p.id,
-            name=u.display_name,
-            status=STATUS_NAMES[p.status],
-            rating=f"{p.rating_sum / p.rating_count:.1f}★ ({p.rating_count})"
-            if p.rating_count
-            else "—",
-        )
-        for p, u in rows
-    ]
-    ctx.say(_("Mentors:\n{list}", list=Lines(lines)))
-
-
-async def _mentor(ctx: Ctx, args: list[str]) -> None:
-    usage = "/admin mentor approve|suspend ID"
-    action = need(args, 0, usage).lower()
-    mentor_id = need_int(args, 1, usage)
-    profile = await ctx.uow.lock(MentorProfile, mentor_id)
-    if profile is None:
-        raise NotFound(_("There is no mentor profile #{id}.", id=mentor_id))
-    if action == "approve":
-        advance("mentor", profile, "approved")
-        await ctx.uow.flush()
-        await ctx.tell(
-            profile.user_id,
-            _("Your mentor profile is approved. Welcome aboard! Requests will reach you here."),
-        )
-        ctx.say(_("Mentor #{id} is approved.", id=profile.id))
-        await reoffer_waitlist(ctx.uow, ctx.config, ctx.now())
-    elif action == "suspend":
-        advance("mentor", profile, "suspended")
-        await ctx.tell(
-            profile.user_id, _("Your mentor profile is suspended. Please contact an admin.")
-        )
-        ctx.say(_("Mentor #{id} is suspended.", id=profile.id))
-    else:
-        raise BadInput(
-            _("Unknown action '{value}'. Usage: {usage}", value=clip(action), usage=usage)
-        )
-
-
 async def _orders(ctx: Ctx, args: list[str]) -> None:
     stmt = (
         select(Order, User, Course)
@@ -414,24 +360,25 @@ async def _stats(ctx: Ctx, args: list[str]) -> None:
 
     taken = await ledger.revenue(ctx.uow)
 
-    async def ratings(by_learners: bool) -> str:
+    async def ratings(by_learners: bool) -> Msg:
         by_learner = Rating.rater_id == MentorSession.learner_id
-        avg, n = (
+        total, n = (
             await ctx.uow.session.execute(
-                select(func.avg(Rating.stars), func.count(Rating.id))
+                select(func.sum(Rating.stars), func.count(Rating.id))
                 .join(MentorSession, MentorSession.id == Rating.session_id)
                 .where(by_learner if by_learners else ~by_learner)
             )
         ).one()
-        return f"{avg:.2f}★ ({n})" if n else "—"
+        return rating_text(int(total or 0), int(n or 0))
 
     ctx.say(
         _(
-            "Marketplace stats\nUsers: {users}\nPaid orders: {paid} (of which demo: {demo})\n"
-            "Revenue, paid minus refunded, per currency (demo payments left out): "
+            "Marketplace stats\nUsers: {users}\nPaid orders: {paid}, of which {demo} paid with "
+            "demo payments (no money moved)\n"
+            "Revenue, paid minus refunded, per currency (the demo orders left out): "
             "{revenue}\nMentors approved: {mentors}\nOpen requests: {open} · "
             "waitlisted: {waitlisted}\nSessions completed: {completed} · no-shows: {noshow}\n"
-            "Learners' ratings of mentors: {mentor_ratings} · mentors' ratings of learners: "
+            "Learners rating their mentors: {mentor_ratings}\nMentors rating their learners: "
             "{learner_ratings}",
             users=await count(select(func.count(User.id))),
             paid=await count(select(func.count(Order.id)).where(Order.status == "paid")),
@@ -500,7 +447,6 @@ async def _waitlist(ctx: Ctx, args: list[str]) -> None:
 
 ORDER_STATUSES = ("pending", "paid", "refunded", "expired", "cancelled")
 COURSE_SLUG = text("slug", _("The course's short name"))
-MENTOR_PROFILE = number("profile", _("The mentor profile number"))
 admin_subcommand(
     "course",
     _("Add, edit, archive or restore a course"),
@@ -537,15 +483,6 @@ admin_subcommand(
         Sub("restore", _("Put an archived course on sale again"), (COURSE_SLUG,)),
     ),
 )(_course)
-admin_subcommand("mentors", _("List mentor profiles"))(_mentors)
-admin_subcommand(
-    "mentor",
-    _("Approve or suspend a mentor"),
-    subs=(
-        Sub("approve", _("Approve a mentor profile"), (MENTOR_PROFILE,)),
-        Sub("suspend", _("Suspend a mentor profile"), (MENTOR_PROFILE,)),
-    ),
-)(_mentor)
 admin_subcommand(
     "orders",
     _("The latest orders"),

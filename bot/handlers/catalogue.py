@@ -9,7 +9,7 @@ from sqlalchemy import select
 from bot.context import Ctx
 from bot.core.errors import BadInput, NotFound, TransitionRefused
 from bot.core.i18n import Lines, Localized, Money, Msg, When, _, ngettext
-from bot.core.replies import Choice
+from bot.core.replies import Choice, write_to_admins
 from bot.core.states import advance
 from bot.handlers.args import need, need_int
 from bot.handlers.registry import COMMANDS, command, number, text
@@ -114,8 +114,22 @@ async def buy(ctx: Ctx, args: list[str]) -> None:
     the ways to pay come after the commit (`offer_checkout`), as Stripe's may take seconds."""
     course = await course_by_slug(ctx.uow, need(args, 0, "/buy SLUG"))
     providers = [p for p in ctx.payments if p.available_on(ctx.actor.platform)]
+    if not providers and ctx.actor.platform == "console":
+        raise BadInput(
+            _(
+                "No way to pay is set up. For a try-out, start the console with `mentorbot "
+                "shell --demo`, or set demo = true under [payments] in the config: demo "
+                "payments move no money."
+            )
+        )
     if not providers:
-        raise BadInput(_("Payments are not set up on this marketplace yet. Please ask an admin."))
+        raise BadInput(
+            _(
+                "Payments are not set up on this marketplace yet. Tell the admins with "
+                "/support, and buy again once they have set them up."
+            ),
+            [write_to_admins()],
+        )
     placed = await place_order(ctx.uow, ctx.actor.id, course.id, ctx.now(), ctx.config)
     ctx.after_commit(lambda: offer_checkout(ctx, providers, placed.order, course))
 

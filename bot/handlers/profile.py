@@ -10,12 +10,14 @@ from sqlalchemy import delete, select
 
 from bot.context import Ctx
 from bot.core import conversations, words
-from bot.core.errors import STATUS_NAMES, BadInput, NotAllowed
+from bot.core.errors import BadInput, NotAllowed
 from bot.core.i18n import LANGUAGES, Lines, _
 from bot.core.replies import Choice
+from bot.core.states import advance
 from bot.core.timezones import find_zone, suggest_zone
 from bot.core.users import mentor_profile_of
 from bot.handlers.args import clip, need_int, within
+from bot.handlers.mentor_review import STATUS_WORDS, rating_text
 from bot.handlers.registry import choice, command, text
 from bot.mentoring.offers import LEVEL_NAMES
 from bot.sessions import availability
@@ -151,33 +153,42 @@ async def _weekly_hours_follow(ctx: Ctx, name: str, keep: words.KeepHours | None
 @command("becomementor", _("Apply to mentor on this marketplace"))
 async def become_mentor(ctx: Ctx, args: list[str]) -> None:
     profile = await mentor_profile_of(ctx.uow, ctx.actor.id)
-    if profile is not None:
+    if profile is not None and profile.status != "rejected":
         ctx.say(
             _(
                 "You already have a mentor profile ({status}). See /profile.",
-                status=STATUS_NAMES[profile.status],
-            )
+                status=STATUS_WORDS[profile.status],
+            ),
+            [Choice(_("My profile"), "/profile")],
         )
         return
-    profile = MentorProfile(
-        user_id=ctx.actor.id,
-        status="pending",
-        languages=[ctx.actor.user.language],
-        capacity=3,
-        bio="",
-        rating_count=0,
-        rating_sum=0,
-        created_at=ctx.now(),
-    )
-    ctx.uow.add(profile)
-    await ctx.uow.flush()
+    if profile is None:
+        profile = MentorProfile(
+            user_id=ctx.actor.id,
+            status="pending",
+            languages=[ctx.actor.user.language],
+            capacity=3,
+            bio="",
+            rating_count=0,
+            rating_sum=0,
+            created_at=ctx.now(),
+        )
+        ctx.uow.add(profile)
+        await ctx.uow.flush()
+    else:  # applying again after a rejection
+        advance("mentor", profile, "pending")
+        profile.created_at = ctx.now()
     await ctx.tell_admins(
         _(
-            "{name} applied to mentor (profile #{id}).",
-            name=ctx.actor.user.display_name,
+            "{name} applied to mentor (profile #{id}). Review it with /admin applications.",
+            name=clip(ctx.actor.user.display_name),
             id=profile.id,
         ),
-        [Choice(_("Approve"), f"/admin mentor approve {profile.id}")],
+        [
+            Choice(_("Review applications"), "/admin applications"),
+            Choice(_("Approve"), f"/admin mentor approve {profile.id}"),
+            Choice(_("Reject"), f"/admin reject {profile.id}"),
+        ],
     )
     ctx.say(
         _(
@@ -235,18 +246,14 @@ async def profile(ctx: Ctx, args: list[str]) -> None:
             "Mentor profile #{id} — {status}\nTopics: {topics}\nLanguages: {languages}\n"
             "Capacity: {capacity} mentees\nRating: {rating}\nBio: {bio}",
             id=mentor.id,
-            status=STATUS_NAMES[mentor.status],
+            status=STATUS_WORDS[mentor.status],
             topics=Lines(
                 (_("{topic} ({level})", topic=t.topic, level=LEVEL_NAMES[t.level]) for t in topics),
                 ", ",
             ),
             languages=", ".join(mentor.languages),
             capacity=mentor.capacity,
-            rating=(
-                f"{mentor.rating_sum / mentor.rating_count:.1f}★ ({mentor.rating_count})"
-                if mentor.rating_count
-                else "—"
-            ),
+            rating=rating_text(mentor.rating_sum, mentor.rating_count),
             bio=mentor.bio or "—",
         )
     )

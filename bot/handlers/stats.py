@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import select
+
 from bot.context import Ctx
 from bot.core.errors import STATUS_NAMES, BadInput
 from bot.core.i18n import Lines, Localized, Money, Msg, When, _, clip
 from bot.core.replies import Attachment, Choice
+from bot.learning.courses import course_title
 from bot.reporting.files import build_report, chart_png, csv_files
 from bot.reporting.model import Breakdown, Report
+from storage.models import Course
 
 DETAILS = ("courses", "mentors", "csv")
 
@@ -40,7 +44,7 @@ async def stats_summary(ctx: Ctx) -> None:
     """The satisfaction index, last week's revenue (ledger sums, demo left out) and learning,
     and the chart."""
     report = await build_report(ctx.uow, ctx.config, ctx.now())
-    png = await asyncio.to_thread(chart_png, report)
+    png = await asyncio.to_thread(chart_png, report, ctx.actor.user.language)
     last = report.weeks[-2]
     overall = report.overall
     revenue: list[Msg] = [
@@ -98,19 +102,22 @@ async def stats_detail(ctx: Ctx, args: list[str]) -> None:
             attachments=tuple(Attachment(n, "text/csv", data) for n, data in files.items()),
         )
     elif what == "courses":
-        ctx.say(_course_lines(report))
+        courses = (await ctx.uow.session.execute(select(Course))).scalars()
+        ctx.say(_course_lines(report, {c.id: course_title(c) for c in courses}))
     else:
         ctx.say(_mentor_lines(report))
 
 
-def _course_lines(report: Report) -> Msg:
+def _course_lines(report: Report, titles: dict[int, Localized]) -> Msg:
+    """Each course's numbers, its title in the reader's language."""
+
     def line(b: Breakdown) -> Msg:
         return _(
             "{slug} — {title}: {learners} learners · revenue {revenue} · lessons {lessons} "
             "(done {done}, {lesson_stars}) · sessions {sessions} ({session_stars}) · "
             "satisfaction {index}",
             slug=b.label,
-            title=Localized(b.name),
+            title=titles.get(b.id, Localized(b.name)),
             learners=b.learners,
             revenue=revenue_text(b.revenue),
             lessons=b.lessons,

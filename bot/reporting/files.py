@@ -1,8 +1,9 @@
 """The admin report as files: a PNG chart and CSV, for `/admin stats` and `mentorbot report`.
 
 The chart is drawn with matplotlib's object API on the Agg canvas (no display, no global pyplot
-state, safe in a worker thread); its labels are English because they are data labels and the
-default font has no Chinese glyphs. CSV amounts are in each currency's major unit (49.00 USD).
+state, safe in a worker thread), labelled in the admin's language with Noto Sans CJK, a font
+shipped by a PyPI package (nothing is downloaded at run time). CSV amounts are in each
+currency's major unit (49.00 USD); CSV headers stay English, as column names for programs.
 
 Every CSV the bot writes goes through `csv_file`, because names and titles people typed end
 up in cells that a spreadsheet opens: a cell starting with `=`, `+`, `-`, `@`, a tab or a
@@ -12,15 +13,18 @@ in front (OWASP's advice against CSV injection). Numbers, negative ones included
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from bot.config import Config
+from bot.core.i18n import Msg, _
 from bot.core.money import to_major
 from bot.reporting.model import Report, build
 from bot.reporting.records import gather
@@ -195,59 +199,147 @@ def csv_files(report: Report) -> dict[str, bytes]:
     }
 
 
-def chart_png(report: Report) -> bytes:
-    """Revenue, sessions and satisfaction per week, as a PNG of `CHART_SIZE` pixels."""
+@functools.cache
+def cjk_font() -> str:
+    """The family name of the CJK font shipped by the `cvttf-NotoSansCJK-Regular` package
+    (Noto Sans CJK, SIL OFL), registered with matplotlib on first use; it covers Latin too."""
+    from cvttf_NotoSansCJK_Regular import get_TTF_path
+    from matplotlib import font_manager
+
+    path = get_TTF_path()
+    font_manager.fontManager.addfont(path)
+    return str(font_manager.FontProperties(fname=path).get_name())
+
+
+def chart_png(report: Report, lang: str = "en") -> bytes:
+    """Revenue, sessions and satisfaction per week, as a PNG of `CHART_SIZE` pixels, labelled
+    in `lang`."""
+    with chart_fonts():
+        buf = io.BytesIO()
+        chart_figure(report, lang).savefig(buf, format="png", dpi=_DPI)
+    return buf.getvalue()
+
+
+@contextlib.contextmanager
+def chart_fonts() -> Iterator[None]:
+    """Draw and save the chart inside this: its font is the one that has the glyphs."""
+    from matplotlib import rc_context
+
+    with rc_context({"font.family": [cjk_font()], "axes.unicode_minus": False}):
+        yield
+
+
+def chart_figure(report: Report, lang: str = "en") -> Any:
+    """The chart as a matplotlib Figure (draw it inside `chart_fonts()`). Empty
+    axes start at 0 with whole-number ticks and say there is no data yet."""
     # Imported on use: matplotlib takes a while to load, and only admins' reports need it.
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    weeks = report.weeks
-    labels = [w.start.strftime("%m-%d") for w in weeks]
-    x = list(range(len(weeks)))
-    fig = Figure(figsize=(CHART_SIZE[0] / _DPI, CHART_SIZE[1] / _DPI), dpi=_DPI)
-    revenue_ax, sessions_ax, score_ax = fig.subplots(3, 1, sharex=True)
-    fig.suptitle(f"Last {len(weeks)} weeks (UTC, weeks start Monday)")
-    for currency in report.currencies:
-        revenue_ax.plot(
-            x,
-            [float(major(w.revenue.get(currency, 0), currency)) for w in weeks],
-            marker="o",
-            label=currency,
+    def t(msg: Msg) -> str:
+        return msg.render(lang)
+
+    with chart_fonts():
+        weeks = report.weeks
+        labels = [w.start.strftime("%m-%d") for w in weeks]
+        x = list(range(len(weeks)))
+        fig = Figure(figsize=(CHART_SIZE[0] / _DPI, CHART_SIZE[1] / _DPI), dpi=_DPI)
+        revenue_ax, sessions_ax, score_ax = fig.subplots(3, 1, sharex=True)
+        fig.suptitle(t(_("Last {n} weeks (UTC, weeks start on Monday)", n=len(weeks))))
+        currencies = report.currencies
+        revenue = {c: [float(major(w.revenue.get(c, 0), c)) for w in weeks] for c in currencies}
+        demo_currencies = sorted({c for w in weeks for c in w.demo_revenue})
+        demo = {
+            c: [float(major(w.demo_revenue.get(c, 0), c)) for w in weeks] for c in demo_currencies
+        }
+        for currency, values in revenue.items():
+            revenue_ax.plot(x, values, marker="o", label=currency)
+        for currency, values in demo.items():
+            revenue_ax.plot(
+                x,
+                values,
+                linestyle="--",
+                marker=".",
+                color="grey",
+                label=t(_("{currency}, demo payments (not counted)", currency=currency)),
+            )
+        shown = sorted(set(currencies) | set(demo_currencies))
+        if shown:
+            revenue_ax.legend(loc="upper left")
+        revenue_ax.set_ylabel(
+            t(_("Revenue ({currencies})", currencies=", ".join(shown)))
+            if shown
+            else t(_("Revenue"))
         )
-    if report.currencies:
-        revenue_ax.legend(loc="upper left")
-    revenue_ax.set_ylabel("Revenue")
-    sessions_ax.bar(x, [w.sessions_completed for w in weeks], label="completed")
-    sessions_ax.bar(
-        x,
-        [w.no_shows for w in weeks],
-        bottom=[w.sessions_completed for w in weeks],
-        label="no-shows",
+        amounts = [v for vs in revenue.values() for v in vs]
+        drawn = amounts + [v for vs in demo.values() for v in vs]
+        if any(drawn):
+            revenue_ax.set_ylim(bottom=min(0.0, *drawn))  # from 0 unless refunds outweigh
+        if not any(amounts):
+            note = _("no revenue yet (demo payments are not counted)")
+            if any(drawn):
+                _no_data_note(revenue_ax, t, note, y=0.85)
+            else:
+                _empty_axis(revenue_ax, True, t, note)
+        completed = [w.sessions_completed for w in weeks]
+        no_shows = [w.no_shows for w in weeks]
+        sessions_ax.bar(x, completed, label=t(_("completed")))
+        sessions_ax.bar(x, no_shows, bottom=completed, label=t(_("no-shows")))
+        sessions_ax.set_ylabel(t(_("Sessions")))
+        sessions_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        sessions_ax.legend(loc="upper left")
+        _empty_axis(sessions_ax, not any(completed) and not any(no_shows), t)
+        nan = float("nan")
+        names = {
+            "index": _("satisfaction"),
+            "resources": _("resources"),
+            "mentors": _("mentors"),
+            "support": _("support"),
+        }
+        scored = False
+        for name, style in (("index", "-"), ("resources", ":"), ("mentors", ":"), ("support", ":")):
+            scores: list[float | None] = [getattr(w.score, name) for w in weeks]
+            scored = scored or any(v is not None for v in scores)
+            score_ax.plot(
+                x,
+                [nan if v is None else v for v in scores],
+                linestyle=style,
+                marker="o",
+                label=t(names[name]),
+            )
+        score_ax.set_ylim(0, 100)
+        score_ax.set_ylabel(t(_("Satisfaction (0 to 100)")))
+        score_ax.legend(loc="lower left", ncols=4)
+        if not scored:
+            _no_data_note(score_ax, t)
+        score_ax.set_xticks(x, labels)
+        score_ax.set_xlabel(t(_("Week starting (month-day)")))
+        for ax in (revenue_ax, sessions_ax, score_ax):
+            ax.grid(alpha=0.3)
+    return fig
+
+
+def _empty_axis(ax: Any, empty: bool, t: Callable[[Msg], str], note: Msg | None = None) -> None:
+    """An axis with nothing to show runs from 0 to 5 in whole numbers (not matplotlib's
+    −0.045..0.045 around a flat zero line) and says there is no data yet."""
+    if not empty:
+        return
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_ylim(0, 5)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    _no_data_note(ax, t, note)
+
+
+def _no_data_note(
+    ax: Any, t: Callable[[Msg], str], note: Msg | None = None, y: float = 0.5
+) -> None:
+    ax.text(
+        0.5,
+        y,
+        t(note or _("no data yet")),
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        color="grey",
     )
-    sessions_ax.set_ylabel("Sessions")
-    sessions_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    sessions_ax.legend(loc="upper left")
-    nan = float("nan")
-    for name, style in (
-        ("index", "-"),
-        ("resources", ":"),
-        ("mentors", ":"),
-        ("support", ":"),
-    ):
-        values: list[float | None] = [getattr(w.score, name) for w in weeks]
-        score_ax.plot(
-            x,
-            [nan if v is None else v for v in values],
-            linestyle=style,
-            marker="o",
-            label="satisfaction" if name == "index" else name,
-        )
-    score_ax.set_ylim(0, 100)
-    score_ax.set_ylabel("Satisfaction (0-100)")
-    score_ax.legend(loc="lower left", ncols=4)
-    score_ax.set_xticks(x, labels)
-    for ax in (revenue_ax, sessions_ax, score_ax):
-        ax.grid(alpha=0.3)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI)
-    return buf.getvalue()

@@ -114,6 +114,8 @@ class WeekRow:
     requests: int
     efficiency: float
     score: Satisfaction
+    # What demo payments would have taken (no money moved; not in `revenue`).
+    demo_revenue: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,7 @@ def build(records: Records, config: Config) -> Report:
                 requests=sum(1 for r in records.requests if _in(r.created_at, start, end)),
                 efficiency=learning_efficiency(inputs.sessions_completed, done, learners),
                 score=satisfaction(inputs, weights, target),
+                demo_revenue=net_revenue(records.demo_orders, start, end),
             )
         )
         previous = revenue

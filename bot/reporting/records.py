@@ -7,7 +7,7 @@ rows into weekly series and breakdowns without touching the database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -94,6 +94,8 @@ class Records:
     enrollments: list[EnrollmentRec]
     courses: list[tuple[int, str, str, int]]  # id, slug, title, active lessons
     mentors: list[tuple[int, str, MentorStatus]]  # id, name, status
+    # Demo payments (no money moved): kept apart, so the chart can show them as not counted.
+    demo_orders: list[OrderRec] = field(default_factory=list)
 
     @property
     def since(self) -> datetime:
@@ -112,24 +114,26 @@ async def gather(uow: UnitOfWork, config: Config, now: datetime) -> Records:
     weeks = week_starts(now, config.satisfaction.report_weeks)
     since = weeks[0]
     run = uow.session.execute
-    orders = [
-        OrderRec(course_id, str(currency), amount, at, None)
-        if kind == Kind.ORDER_PAID
-        else OrderRec(course_id, str(currency), -amount, None, at)
-        for course_id, currency, amount, kind, at in await run(
-            select(
-                Order.course_id,
-                LedgerEntry.currency,
-                LedgerEntry.amount_minor,
-                LedgerEntry.kind,
-                LedgerEntry.at,
-            )
-            .join(Order, Order.id == LedgerEntry.order_id)
-            .where(LedgerEntry.kind.in_([k.value for k in REVENUE_KINDS]))
-            .where(LedgerEntry.demo.is_(False))
-            .where(LedgerEntry.at >= since)
+    orders: list[OrderRec] = []
+    demo_orders: list[OrderRec] = []
+    for course_id, currency, amount, kind, at, demo in await run(
+        select(
+            Order.course_id,
+            LedgerEntry.currency,
+            LedgerEntry.amount_minor,
+            LedgerEntry.kind,
+            LedgerEntry.at,
+            LedgerEntry.demo,
         )
-    ]
+        .join(Order, Order.id == LedgerEntry.order_id)
+        .where(LedgerEntry.kind.in_([k.value for k in REVENUE_KINDS]))
+        .where(LedgerEntry.at >= since)
+    ):
+        (demo_orders if demo else orders).append(
+            OrderRec(course_id, str(currency), amount, at, None)
+            if kind == Kind.ORDER_PAID
+            else OrderRec(course_id, str(currency), -amount, None, at)
+        )
     sessions = [
         SessionRec(*row)
         for row in await run(
@@ -231,4 +235,5 @@ async def gather(uow: UnitOfWork, config: Config, now: datetime) -> Records:
         enrollments,
         courses,
         mentors,
+        demo_orders,
     )

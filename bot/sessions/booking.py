@@ -28,7 +28,7 @@ from bot.config import Config
 from bot.core.errors import STATUS_NAMES, BadInput, NotFound
 from bot.core.i18n import Msg, When, _, ngettext
 from bot.core.outbox import tell, tell_admins
-from bot.core.replies import Attachment, Choice
+from bot.core.replies import Attachment, Choice, write_to_admins
 from bot.core.states import advance
 from bot.core.users import mentor_profile_of
 from bot.learning.courses import course_title
@@ -296,7 +296,13 @@ async def _open_to_booking(
     mentor = await uow.lock(MentorProfile, request.mentor_id)
     assert mentor is not None
     if mentor.status != "approved":
-        raise BadInput(_("Your mentor is not taking sessions at the moment. Please ask an admin."))
+        raise BadInput(
+            _(
+                "Your mentor is not taking sessions at the moment. Ask the admins with /support "
+                "to find you another mentor."
+            ),
+            [write_to_admins()],
+        )
     await _lock_people(uow, request.learner_id, mentor.user_id)
     return mentor, await _free_starts(uow, config, mentor, request.learner_id, now)
 
@@ -661,12 +667,14 @@ async def _mentor_answer(
         uow,
         learner.id,
         _(
-            "Your mentor marked session #{id} on {when} as missed. If that is wrong, please "
-            "contact an admin.",
+            "Your mentor marked session #{id} on {when} as missed. If it did take place, "
+            "answer /outcome {id} completed and an admin settles it; to explain more, write "
+            "to the admins with /support.",
             id=session.id,
             when=When(session.start_at),
         ),
         now,
+        [Choice(_("It took place"), f"/outcome {session.id} completed"), write_to_admins()],
     )
     return Closed(session, True, "no_show", learner.display_name)
 

@@ -24,6 +24,7 @@ import stripe
 from bot.config import StripeSection
 from bot.core.clock import Clock
 from bot.core.i18n import Money, _
+from bot.core.replies import write_to_admins
 from bot.payments import Checkout, PaymentUnavailable, Refund
 from bot.providers.stripe.amounts import NotPayableByCard, from_stripe, to_stripe
 from storage.models import Course, Order
@@ -158,10 +159,11 @@ class StripePayments:
             raise PaymentUnavailable(
                 _(
                     "Card payments cannot take {price}: in {currency} the last digit must be 0. "
-                    "Pay another way, or ask an admin to round the price.",
+                    "Pay another way, or ask the admins to round the price with /support.",
                     price=Money(order.amount_minor, order.currency),
                     currency=order.currency,
-                )
+                ),
+                [write_to_admins()],
             ) from None
         expires = session_expiry(order, self._clock.now())
         metadata = {

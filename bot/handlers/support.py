@@ -1,0 +1,146 @@
+"""Writing to the admins: `/support TEXT` relays a message to every admin (as plain text, in
+their language's frame) and `/admin reply USER TEXT` answers it.
+
+Every reply that says the admins can help offers this command, so none is a dead end. A person
+may send `SUPPORT_LIMIT` messages per `SUPPORT_WINDOW`; the count is read from the admins'
+notices themselves (the outbox keeps them), so it holds across restarts and processes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from bot.context import Ctx
+from bot.core import conversations
+from bot.core.errors import BadInput, NotFound
+from bot.core.i18n import When, _
+from bot.core.replies import Choice
+from bot.core.users import admin_ids
+from bot.handlers.args import clip, need_int
+from bot.handlers.registry import admin_subcommand, command, flow, number, text
+from storage.models import Conversation, OutboxMessage, User
+from storage.uow import UnitOfWork
+
+MESSAGE_LIMIT = 1000  # characters relayed
+SUPPORT_LIMIT = 3
+SUPPORT_WINDOW = timedelta(hours=1)
+
+
+def _reply_payload(user_id: int) -> str:
+    return f"/admin reply {user_id}"
+
+
+async def _recent(uow: UnitOfWork, user_id: int, since: datetime) -> list[datetime]:
+    """When this user's recent messages reached the admins (one instant per message)."""
+    admins = await admin_ids(uow)
+    if not admins:
+        return []
+    rows = await uow.session.execute(
+        select(OutboxMessage.created_at, OutboxMessage.body)
+        .where(OutboxMessage.user_id == admins[0])
+        .where(OutboxMessage.created_at >= since)
+        .order_by(OutboxMessage.created_at)
+    )
+    payload = _reply_payload(user_id)
+    return [at for at, body in rows.all() if any(c[1] == payload for c in body.get("choices", ()))]
+
+
+@command(
+    "support",
+    _("Write to the marketplace's admins: /support TEXT"),
+    args=(text("message", _("What you need help with"), required=False, words=True),),
+)
+async def support(ctx: Ctx, args: list[str]) -> None:
+    message = " ".join(args).strip()
+    if not message:
+        await conversations.begin(ctx.uow, ctx.actor.id, "support", "message", {}, ctx.now())
+        ctx.say(
+            _(
+                "What would you like to tell the admins? Send it in one message (up to {n} "
+                "characters), or /cancel.",
+                n=MESSAGE_LIMIT,
+            )
+        )
+        return
+    await _relay(ctx, message)
+
+
+@flow("support")
+async def support_message(ctx: Ctx, conv: Conversation, text: str) -> None:
+    await conversations.end(ctx.uow, ctx.actor.id)
+    await _relay(ctx, text)
+
+
+async def _relay(ctx: Ctx, message: str) -> None:
+    now = ctx.now()
+    if not await admin_ids(ctx.uow):
+        raise BadInput(_("This marketplace has no admin yet, so nobody could read it."))
+    sent = await _recent(ctx.uow, ctx.actor.id, now - SUPPORT_WINDOW)
+    if len(sent) >= SUPPORT_LIMIT:
+        raise BadInput(
+            _(
+                "You have written to the admins {n} times in the last hour; they will answer "
+                "here. You can write again after {when}.",
+                n=len(sent),
+                when=When(sent[-SUPPORT_LIMIT] + SUPPORT_WINDOW),
+            )
+        )
+    await ctx.tell_admins(
+        _(
+            "Message from {name} (user #{id}): “{text}”",
+            name=clip(ctx.actor.user.display_name),
+            id=ctx.actor.id,
+            text=clip(message.strip(), MESSAGE_LIMIT),
+        ),
+        [Choice(_("Reply"), _reply_payload(ctx.actor.id))],
+    )
+    ctx.say(_("Sent to the admins. Their answer will reach you here."))
+
+
+@admin_subcommand(
+    "reply",
+    _("Answer a message sent with /support"),
+    args=(
+        number("user", _("The user number in the message")),
+        text("text", _("Your answer"), required=False, words=True),
+    ),
+)
+async def admin_reply(ctx: Ctx, args: list[str]) -> None:
+    user_id = need_int(args, 0, "/admin reply USER TEXT")
+    user = await ctx.uow.get(User, user_id)
+    if user is None or user.deleted_at is not None:
+        raise NotFound(_("There is no user #{id}.", id=user_id))
+    answer = " ".join(args[1:]).strip()
+    if not answer:
+        await conversations.begin(
+            ctx.uow, ctx.actor.id, "support_reply", "text", {"user_id": user_id}, ctx.now()
+        )
+        ctx.say(
+            _(
+                "Your answer to {name}? Send it in one message, or /cancel.",
+                name=clip(user.display_name),
+            )
+        )
+        return
+    await _answer(ctx, user, answer)
+
+
+@flow("support_reply")
+async def support_reply(ctx: Ctx, conv: Conversation, text: str) -> None:
+    await conversations.end(ctx.uow, ctx.actor.id)
+    ctx.require_admin()
+    user = await ctx.uow.get(User, int(conv.data["user_id"]))
+    if user is None:
+        raise NotFound(_("There is no user #{id}.", id=conv.data["user_id"]))
+    await _answer(ctx, user, text)
+
+
+async def _answer(ctx: Ctx, user: User, answer: str) -> None:
+    await ctx.tell(
+        user.id,
+        _("The admins answered: “{text}”", text=clip(answer.strip(), MESSAGE_LIMIT)),
+        [Choice(_("Write back"), "/support")],
+    )
+    ctx.say(_("Your answer is on its way to {name}.", name=clip(user.display_name)))
