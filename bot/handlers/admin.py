@@ -373,6 +373,12 @@ async def _stats(ctx: Ctx, args: list[str]) -> None:
         return int((await ctx.uow.session.execute(stmt)).scalar_one() or 0)  # type: ignore[call-overload]
 
     taken = await ledger.revenue(ctx.uow)
+    earned = await ledger.sums_by_currency(ctx.uow, ledger.EARNING_KINDS)
+    fees = await ledger.sums_by_currency(ctx.uow, ledger.FEE_KINDS)
+
+    def money(sums: dict[str, int]) -> Lines | Msg:
+        shown = [Money(total, cur) for cur, total in sorted(sums.items()) if total]
+        return Lines(shown, ", ") if shown else _("none yet")
 
     async def ratings(by_learners: bool) -> str:
         by_learner = Rating.rater_id == MentorSession.learner_id
@@ -389,7 +395,8 @@ async def _stats(ctx: Ctx, args: list[str]) -> None:
         _(
             "Marketplace stats\nUsers: {users}\nPaid orders: {paid} (of which demo: {demo})\n"
             "Revenue, paid minus refunded, per currency (demo payments left out): "
-            "{revenue}\nMentors approved: {mentors}\nOpen requests: {open} · "
+            "{revenue}\nOf that, earned by mentors: {earned} · platform fees: {fees}\n"
+            "Mentors approved: {mentors}\nOpen requests: {open} · "
             "waitlisted: {waitlisted}\nSessions completed: {completed} · no-shows: {noshow}\n"
             "Learners' ratings of mentors: {mentor_ratings} · mentors' ratings of learners: "
             "{learner_ratings}",
@@ -400,9 +407,9 @@ async def _stats(ctx: Ctx, args: list[str]) -> None:
                 .where(Order.status == "paid")
                 .where(Order.provider == "demo")
             ),
-            revenue=Lines((Money(total, cur) for cur, total in sorted(taken.items())), ", ")
-            if any(taken.values())
-            else _("none yet"),
+            revenue=money(taken),
+            earned=money(earned),
+            fees=money(fees),
             mentors=await count(
                 select(func.count(MentorProfile.id)).where(MentorProfile.status == "approved")
             ),
