@@ -97,7 +97,7 @@ class Rows:
         async with self.app.new_uow() as uow:
             for model in self.ORDER:
                 if self.rows[model]:
-                    await uow.session.execute(insert(model), self.rows[model])
+                    await uow.session.execute(insert(model.__table__), self.rows[model])
                     self.rows[model] = []
             await uow.commit()
 
@@ -108,14 +108,14 @@ async def seed(app: Marketplace, learners: int, mentors: int, entries: int) -> W
     async with app.new_uow() as uow:
         s = uow.session
         await s.execute(
-            insert(User),
+            insert(User.__table__),
             [
                 dict(id=i, display_name=f"u{i}", language="en", timezone="UTC", created_at=NOW)
                 for i in range(1, learners + mentors + 1)
             ],
         )
         await s.execute(
-            insert(MentorProfile),
+            insert(MentorProfile.__table__),
             [
                 dict(
                     id=m,
@@ -132,7 +132,7 @@ async def seed(app: Marketplace, learners: int, mentors: int, entries: int) -> W
             ],
         )
         await s.execute(
-            insert(Course),
+            insert(Course.__table__),
             [
                 dict(
                     id=c,
@@ -289,6 +289,17 @@ async def seed(app: Marketplace, learners: int, mentors: int, entries: int) -> W
             await entry(Kind.MENTOR_EARNING, at, mentor_id=mentor, amount_minor=earning, **paid_to)
             await entry(Kind.PLATFORM_FEE, at, mentor_id=mentor, amount_minor=fee_part, **paid_to)
     await rows.flush()
+    if app.engine.dialect.name == "postgresql":  # ids were given: move the sequences past them
+        async with app.new_uow() as uow:
+            for model in (User, MentorProfile, Course, *Rows.ORDER):
+                table = model.__tablename__
+                await uow.session.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT MAX(id) FROM {table}))"
+                    )
+                )
+            await uow.commit()
     return World(learners, mentors, written, order_id, list(range(1, order_id + 1)))
 
 
