@@ -519,12 +519,7 @@ class LedgerEntry(Base):
         Index("ix_ledger_entries_mentor_kind", "mentor_id", "kind", "currency", "amount_minor"),
         Index(
             "ix_ledger_entries_kind_at",
-            "kind",
-            "at",
-            "demo",
-            "currency",
-            "amount_minor",
-            "order_id",
+            *("kind", "at", "demo", "currency", "amount_minor", "order_id", "mentor_id"),
         ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -144,20 +144,30 @@ async def mentor_totals(uow: UnitOfWork) -> list[MentorTotal]:
 
     `sessions` counts the sessions whose earning stands (not reversed).
     """
+    by_mentor = (
+        select(
+            LedgerEntry.mentor_id,
+            LedgerEntry.currency,
+            LedgerEntry.kind,
+            func.count().label("n"),
+            func.sum(LedgerEntry.amount_minor).label("amount"),
+        )
+        .where(LedgerEntry.kind.in_([k.value for k in EARNING_KINDS]))
+        .group_by(LedgerEntry.mentor_id, LedgerEntry.currency, LedgerEntry.kind)
+        .subquery()
+    )  # summed first, over the ledger's covering index; joined to names after
     rows = await uow.session.execute(
         select(
             MentorProfile.id,
             User.display_name,
-            LedgerEntry.currency,
-            LedgerEntry.kind,
-            func.count(LedgerEntry.id),
-            func.sum(LedgerEntry.amount_minor),
+            by_mentor.c.currency,
+            by_mentor.c.kind,
+            by_mentor.c.n,
+            by_mentor.c.amount,
         )
-        .join(MentorProfile, MentorProfile.id == LedgerEntry.mentor_id)
+        .join(MentorProfile, MentorProfile.id == by_mentor.c.mentor_id)
         .join(User, User.id == MentorProfile.user_id)
-        .where(LedgerEntry.kind.in_([k.value for k in EARNING_KINDS]))
-        .group_by(MentorProfile.id, User.display_name, LedgerEntry.currency, LedgerEntry.kind)
-        .order_by(MentorProfile.id, LedgerEntry.currency)
+        .order_by(MentorProfile.id, by_mentor.c.currency)
     )
     sums: dict[tuple[int, str, str], list[int]] = {}
     for mentor_id, name, currency, kind, n, amount in rows:

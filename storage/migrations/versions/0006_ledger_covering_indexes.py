@@ -5,8 +5,8 @@ reads one index range that holds the summed columns too (no row lookups):
 
 - credits left on an enrollment: (enrollment_id, credits), in place of (enrollment_id);
 - one mentor's earnings: (mentor_id, kind, currency, amount_minor), in place of (mentor_id);
-- revenue, earnings and fees by currency, and the admin report's weeks:
-  (kind, at, demo, currency, amount_minor, order_id).
+- revenue, earnings and fees by currency, every mentor's totals and the admin report's weeks:
+  (kind, at, demo, currency, amount_minor, order_id, mentor_id).
 
 Earnings come from the ledger since 0004; nothing reads or writes `mentor_earnings` any more.
 A database that earned before then may still hold rows there that no ledger entry records:
@@ -30,7 +30,15 @@ depends_on: str | Sequence[str] | None = None
 COVERING = {
     "ix_ledger_entries_enrollment_credits": ["enrollment_id", "credits"],
     "ix_ledger_entries_mentor_kind": ["mentor_id", "kind", "currency", "amount_minor"],
-    "ix_ledger_entries_kind_at": ["kind", "at", "demo", "currency", "amount_minor", "order_id"],
+    "ix_ledger_entries_kind_at": [
+        "kind",
+        "at",
+        "demo",
+        "currency",
+        "amount_minor",
+        "order_id",
+        "mentor_id",
+    ],
 }
 REPLACED = {
     "ix_ledger_entries_enrollment_id": "enrollment_id",
