@@ -312,19 +312,6 @@ class Rating(Base):
     updated_at: Mapped[datetime | None]
 
 
-class MentorEarning(Base):
-    """What a completed session earned its mentor: one row per session, in the order's money."""
-
-    __tablename__ = "mentor_earnings"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), unique=True)
-    mentor_id: Mapped[int] = mapped_column(ForeignKey("mentor_profiles.id"), index=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
-    amount_minor: Mapped[int] = mapped_column(Integer)
-    currency: Mapped[str] = mapped_column(String(3))
-    created_at: Mapped[datetime]
-
-
 class AvailabilityBlock(Base):
     """A one-off time a mentor is away (a block or a whole day off), stored in UTC."""
 
@@ -526,14 +513,23 @@ class LedgerEntry(Base):
     """
 
     __tablename__ = "ledger_entries"
+    __table_args__ = (
+        # Each sum the bot runs reads one index range holding what it sums (migration 0006).
+        Index("ix_ledger_entries_enrollment_credits", "enrollment_id", "credits"),
+        Index("ix_ledger_entries_mentor_kind", "mentor_id", "kind", "currency", "amount_minor"),
+        Index(
+            "ix_ledger_entries_kind_at",
+            *("kind", "at", "demo", "currency", "amount_minor", "order_id", "mentor_id"),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(120), unique=True)
     kind: Mapped[str] = mapped_column(String(24))
     at: Mapped[datetime]
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    mentor_id: Mapped[int | None] = mapped_column(ForeignKey("mentor_profiles.id"), index=True)
+    mentor_id: Mapped[int | None] = mapped_column(ForeignKey("mentor_profiles.id"))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
-    enrollment_id: Mapped[int | None] = mapped_column(ForeignKey("enrollments.id"), index=True)
+    enrollment_id: Mapped[int | None] = mapped_column(ForeignKey("enrollments.id"))
     session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"), index=True)
     currency: Mapped[str | None] = mapped_column(String(3))
     amount_minor: Mapped[int] = mapped_column(Integer, default=0)

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from bot.core import ledger
 from bot.core.clock import FakeClock
-from storage.models import Course, Enrollment, Order
+from storage.models import Course, Enrollment, LedgerEntry, Order
 from tests.fakes.fake_stripe import StripeWorld
-from tests.support import Harness, buy, matched_pair
+from tests.support import Harness, buy, matched_pair, request_mentor
 
 
 async def assert_balances_agree(h: Harness) -> None:
@@ -136,3 +136,93 @@ async def test_a_partial_stripe_refund_posts_its_part_and_never_more_than_paid(
         order = await uow.get(Order, order_id)
         assert order is not None and order.status == "refunded"
     await assert_balances_agree(world.h)
+
+
+async def entries_of(h: Harness, *kinds: ledger.Kind) -> list[tuple[str, int | None, int]]:
+    """(kind, session, amount) of the entries of `kinds`, in the order they were posted."""
+    async with h.app.new_uow() as uow:
+        rows = await uow.session.execute(
+            select(LedgerEntry.kind, LedgerEntry.session_id, LedgerEntry.amount_minor)
+            .where(LedgerEntry.kind.in_([k.value for k in kinds]))
+            .order_by(LedgerEntry.id)
+        )
+        return [(str(k), s, int(a)) for k, s, a in rows]
+
+
+async def test_a_card_paid_session_posts_the_platform_fee_and_a_refund_reverses_it(
+    world: StripeWorld, clock: FakeClock
+) -> None:
+    """$49 by card for 4 sessions, one completed: the mentor earns $9.80 and the platform's fee
+    is the rest of that session's $12.25, both shown by /admin stats; a refund reverses both."""
+    order_id, session_id = await world.buy("alice")
+    paid = world.fake.pay(session_id)
+    await world.send(world.fake.event("checkout.session.completed", paid))
+    out = await request_mentor(world.h, "alice")
+    request_id = int(out.split("Request #", 1)[1].split(" ", 1)[0])
+    await world.h.send("ada", f"/accept {request_id}")
+    await world.h.send("alice", f"/book {request_id}")
+    await world.h.send("alice", "1")
+    clock.advance(timedelta(days=1))
+    await world.h.send("ada", "/complete 1")
+    await world.h.send("ada", "/complete 1")  # again: nothing more is posted
+    fees = (ledger.Kind.MENTOR_EARNING, ledger.Kind.PLATFORM_FEE)
+    assert await entries_of(world.h, *fees) == [
+        ("mentor_earning", 1, 980),
+        ("platform_fee", 1, 245),
+    ]
+    out = await world.h.send("admin", "/admin stats")
+    assert "Of that, earned by mentors: $9.80 · platform fees: $2.45" in out
+    assert f"Order #{order_id} refunded" in await world.h.send(
+        "admin", f"/admin refund {order_id} force"
+    )
+    reversals = (ledger.Kind.EARNING_REVERSED, ledger.Kind.FEE_REVERSED)
+    assert await entries_of(world.h, *reversals) == [
+        ("earning_reversed", 1, -980),
+        ("fee_reversed", 1, -245),
+    ]
+    out = await world.h.send("admin", "/admin stats")
+    assert "Of that, earned by mentors: none yet · platform fees: none yet" in out
+    await assert_balances_agree(world.h)
+
+
+async def test_an_orders_earnings_and_fees_never_exceed_what_it_brought_in(
+    market: Harness, clock: FakeClock
+) -> None:
+    """$49.99 for 3 sessions, all completed: each earns $13.33 and leaves a $3.33 fee, so the
+    order pays out $49.98 of $49.99 (the odd cent stays with the order, never overpaid)."""
+    async with market.app.new_uow() as uow:
+        course = (
+            await uow.session.execute(select(Course).where(Course.slug == "python-basics"))
+        ).scalar_one()
+        course.sessions_included, course.price_minor = 3, 4999
+        await uow.commit()
+    request_id = await matched_pair(market)
+    for session in (1, 2, 3):
+        await market.send("alice", f"/book {request_id}")
+        await market.send("alice", "1")
+        clock.advance(timedelta(days=1))
+        await market.send("ada", f"/complete {session}")
+    fees = (ledger.Kind.MENTOR_EARNING, ledger.Kind.PLATFORM_FEE)
+    posted = await entries_of(market, *fees)
+    assert [a for _k, _s, a in posted] == [1333, 333] * 3
+    assert sum(a for _k, _s, a in posted) == 4998
+    await assert_balances_agree(market)
+
+
+async def test_violations_name_an_order_paying_out_more_than_it_brought_in(
+    market: Harness, clock: FakeClock
+) -> None:
+    """An earning and a fee that together exceed the order's payment are named."""
+    await buy(market, "alice")
+    async with market.app.new_uow() as uow:
+        now = clock.now()
+        await ledger.post(
+            uow, "t:earn", ledger.Kind.MENTOR_EARNING, now, order_id=1, amount_minor=4000
+        )
+        assert await ledger.violations(uow) == []
+        await ledger.post(
+            uow, "t:fee", ledger.Kind.PLATFORM_FEE, now, order_id=1, amount_minor=1000
+        )
+        assert await ledger.violations(uow) == [
+            "order 1: earnings and fees 5000 exceed 4900 it brought"
+        ]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from bot.runtime.bootstrap import warn_about_database
@@ -91,3 +91,61 @@ async def test_sqlite_statements_report_rows_counts_ids_and_errors(tmp_path: Any
         assert partial.fetchmany(2) == [("a",), ("b!",)]
         assert partial.fetchall() == [("c!",)]
     await engine.dispose()
+
+
+async def test_an_earning_recorded_before_the_ledger_survives_the_upgrade(
+    database: Database,
+) -> None:
+    """A session's earning in the old mentor_earnings table becomes its ledger entry when 0006
+    drops the table, and one already in the ledger is not posted twice."""
+    engine = database.engine()
+    await upgrade(engine, "0005")
+    at = "2026-03-02 08:00:00.000000"
+    rows = [
+        "INSERT INTO users (id, display_name, language, timezone, created_at) VALUES "
+        f"(1, 'alice', 'en', 'UTC', '{at}'), (2, 'ada', 'en', 'UTC', '{at}')",
+        "INSERT INTO mentor_profiles (id, user_id, status, languages, capacity, bio, "
+        "rating_count, rating_sum, created_at) VALUES "
+        f"(1, 2, 'approved', '[]', 3, '', 0, 0, '{at}')",
+        "INSERT INTO courses (id, slug, title_en, title_zh, description_en, description_zh, "
+        "price_minor, currency, sessions_included, topics, status, created_at, "
+        "lesson_drip_days) VALUES "
+        f"(1, 'c', 'C', '', '', '', 4900, 'USD', 4, '[]', 'active', '{at}', 0)",
+        "INSERT INTO orders (id, user_id, course_id, status, amount_minor, currency, "
+        "sessions_included, provider, created_at, expires_at) VALUES "
+        f"(1, 1, 1, 'paid', 4900, 'USD', 4, 'stripe', '{at}', '{at}')",
+        "INSERT INTO enrollments (id, order_id, user_id, course_id, credits_remaining, status, "
+        f"created_at) VALUES (1, 1, 1, 1, 2, 'active', '{at}')",
+        "INSERT INTO mentorship_requests (id, learner_id, enrollment_id, topic, goals, level, "
+        "preferred_times, status, mentor_id, offer_round, created_at) VALUES "
+        f"(1, 1, 1, 'x', 'g', 1, '[]', 'accepted', 1, 1, '{at}')",
+        "INSERT INTO sessions (id, request_id, enrollment_id, mentor_id, learner_id, start_at, "
+        "duration_minutes, meeting_link, status, created_at, mentor_note, rescheduled_count) "
+        f"VALUES (1, 1, 1, 1, 1, '{at}', 60, 'x', 'completed', '{at}', '', 0), "
+        f"(2, 1, 1, 1, 1, '{at}', 60, 'x', 'completed', '{at}', '', 0)",
+        "INSERT INTO mentor_earnings (session_id, mentor_id, order_id, amount_minor, currency, "
+        f"created_at) VALUES (1, 1, 1, 980, 'USD', '{at}'), (2, 1, 1, 980, 'USD', '{at}')",
+        "INSERT INTO ledger_entries (key, kind, at, mentor_id, order_id, session_id, currency, "
+        "amount_minor, credits, demo) VALUES ('earning:session:2', 'mentor_earning', "
+        f"'{at}', 1, 1, 2, 'USD', 980, 0, FALSE)",
+    ]
+    async with engine.begin() as conn:
+        for row in rows:
+            await conn.execute(text(row))
+    await upgrade(engine)
+    async with engine.connect() as conn:
+        entries = (
+            await conn.execute(
+                text(
+                    "SELECT key, mentor_id, order_id, amount_minor, currency, demo "
+                    "FROM ledger_entries ORDER BY key"
+                )
+            )
+        ).all()
+        tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
+    await engine.dispose()
+    assert [tuple(e) for e in entries] == [
+        ("earning:session:1", 1, 1, 980, "USD", False),
+        ("earning:session:2", 1, 1, 980, "USD", False),
+    ]
+    assert "mentor_earnings" not in tables

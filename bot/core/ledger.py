@@ -7,9 +7,10 @@ reversal is a new entry with the opposite sign, pointing at what it reverses.
 
 Signs: money (`amount_minor`, ISO 4217 minor units of `currency`) is positive towards the
 marketplace (a payment +4900, its refund −4900) and positive towards the mentor for earnings
-(+1568, reversed −1568); credits are positive towards the learner (granted +4, used −1,
-returned +1, revoked −N). Demo payments move no money: their entries carry `demo`, and the
-revenue sums leave them out.
+(+1568, reversed −1568); the platform's fee on a session (its share of the order minus the
+mentor's earning) is positive towards the platform (+392, reversed −392); credits are positive
+towards the learner (granted +4, used −1, returned +1, revoked −N). Demo payments move no
+money: their entries carry `demo`, and the revenue, earnings and fee sums leave them out.
 
 Each entry's `key` says what it is for, once (`paid:order:7`, `earning:session:9`), and is
 unique in the table: posting the same movement again is a no-op that returns None. The rule
@@ -40,11 +41,13 @@ class Kind(StrEnum):
     CREDIT_REVOKED = "credit_revoked"
     MENTOR_EARNING = "mentor_earning"
     EARNING_REVERSED = "earning_reversed"
+    FEE_REVERSED = "fee_reversed"
 
 
 CREDIT_KINDS = (Kind.CREDIT_GRANTED, Kind.CREDIT_USED, Kind.CREDIT_RETURNED, Kind.CREDIT_REVOKED)
 REVENUE_KINDS = (Kind.ORDER_PAID, Kind.ORDER_REFUNDED)
 EARNING_KINDS = (Kind.MENTOR_EARNING, Kind.EARNING_REVERSED)
+FEE_KINDS = (Kind.PLATFORM_FEE, Kind.FEE_REVERSED)
 
 
 async def post(
@@ -105,11 +108,14 @@ async def mentor_earnings(
     return {(int(m), str(c)): int(a) for m, c, a in rows if m is not None and c is not None}
 
 
-async def revenue(uow: UnitOfWork, since: datetime | None = None) -> dict[str, int]:
-    """Money taken minus money refunded, by currency; demo payments are left out."""
+async def sums_by_currency(
+    uow: UnitOfWork, kinds: Iterable[Kind], since: datetime | None = None
+) -> dict[str, int]:
+    """The money of the entries of `kinds` (posted at or after `since`), by currency; demo
+    payments are left out."""
     stmt = (
         select(LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
-        .where(LedgerEntry.kind.in_([k.value for k in REVENUE_KINDS]))
+        .where(LedgerEntry.kind.in_([k.value for k in kinds]))
         .where(LedgerEntry.demo.is_(False))
         .group_by(LedgerEntry.currency)
     )
@@ -117,6 +123,11 @@ async def revenue(uow: UnitOfWork, since: datetime | None = None) -> dict[str, i
         stmt = stmt.where(LedgerEntry.at >= since)
     rows = await uow.session.execute(stmt)
     return {str(c): int(a) for c, a in rows if c is not None}
+
+
+async def revenue(uow: UnitOfWork, since: datetime | None = None) -> dict[str, int]:
+    """Money taken minus money refunded, by currency; demo payments are left out."""
+    return await sums_by_currency(uow, REVENUE_KINDS, since)
 
 
 async def order_balance(uow: UnitOfWork, order_id: int) -> tuple[int, int]:
@@ -136,7 +147,8 @@ async def violations(uow: UnitOfWork) -> list[str]:
 
     For every order, refunds ≤ paid; for every enrollment, credits never below zero and never
     more used than granted; each session earns its mentor at most once net, and only from an
-    order that is paid and not refunded.
+    order that is paid and not refunded; what an order's sessions earned their mentors plus
+    the platform's fees on them never exceeds what the order brought in.
     """
     found: list[str] = []
     entries = list((await uow.session.execute(select(LedgerEntry))).scalars())
@@ -146,6 +158,7 @@ async def violations(uow: UnitOfWork) -> list[str]:
     net_credits: dict[int, int] = {}
     earned: dict[int, int] = {}
     earned_from: dict[int, int] = {}
+    paid_out: dict[int, int] = {}
     for e in entries:
         if e.kind == Kind.ORDER_PAID and e.order_id is not None:
             paid[e.order_id] = paid.get(e.order_id, 0) + e.amount_minor
@@ -155,6 +168,8 @@ async def violations(uow: UnitOfWork) -> list[str]:
             net_credits[e.enrollment_id] = net_credits.get(e.enrollment_id, 0) + e.credits
             if e.kind == Kind.CREDIT_GRANTED:
                 granted[e.enrollment_id] = granted.get(e.enrollment_id, 0) + e.credits
+        if e.kind in [k.value for k in EARNING_KINDS + FEE_KINDS] and e.order_id is not None:
+            paid_out[e.order_id] = paid_out.get(e.order_id, 0) + e.amount_minor
         if e.kind in [k.value for k in EARNING_KINDS] and e.session_id is not None:
             earned[e.session_id] = earned.get(e.session_id, 0) + e.amount_minor
             if e.kind == Kind.MENTOR_EARNING and e.order_id is not None:
@@ -162,6 +177,10 @@ async def violations(uow: UnitOfWork) -> list[str]:
     for order_id, amount in refunded.items():
         if amount > paid.get(order_id, 0):
             found.append(f"order {order_id}: refunded {amount} of {paid.get(order_id, 0)} paid")
+    for order_id, amount in paid_out.items():
+        kept = paid.get(order_id, 0) - refunded.get(order_id, 0)
+        if amount > kept:
+            found.append(f"order {order_id}: earnings and fees {amount} exceed {kept} it brought")
     for enrollment_id, left in net_credits.items():
         if left < 0:
             found.append(f"enrollment {enrollment_id}: {left} credits left")

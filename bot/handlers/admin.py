@@ -359,6 +359,12 @@ async def _stats(ctx: Ctx, args: list[str]) -> None:
         return int((await ctx.uow.session.execute(stmt)).scalar_one() or 0)  # type: ignore[call-overload]
 
     taken = await ledger.revenue(ctx.uow)
+    earned = await ledger.sums_by_currency(ctx.uow, ledger.EARNING_KINDS)
+    fees = await ledger.sums_by_currency(ctx.uow, ledger.FEE_KINDS)
+
+    def money(sums: dict[str, int]) -> Lines | Msg:
+        shown = [Money(total, cur) for cur, total in sorted(sums.items()) if total]
+        return Lines(shown, ", ") if shown else _("none yet")
 
     async def ratings(by_learners: bool) -> Msg:
         by_learner = Rating.rater_id == MentorSession.learner_id
@@ -376,7 +382,8 @@ async def _stats(ctx: Ctx, args: list[str]) -> None:
             "Marketplace stats\nUsers: {users}\nPaid orders: {paid}, of which {demo} paid with "
             "demo payments (no money moved)\n"
             "Revenue, paid minus refunded, per currency (the demo orders left out): "
-            "{revenue}\nMentors approved: {mentors}\nOpen requests: {open} · "
+            "{revenue}\nOf that, earned by mentors: {earned} · platform fees: {fees}\n"
+            "Mentors approved: {mentors}\nOpen requests: {open} · "
             "waitlisted: {waitlisted}\nSessions completed: {completed} · no-shows: {noshow}\n"
             "Learners rating their mentors: {mentor_ratings}\nMentors rating their learners: "
             "{learner_ratings}",
@@ -387,9 +394,9 @@ async def _stats(ctx: Ctx, args: list[str]) -> None:
                 .where(Order.status == "paid")
                 .where(Order.provider == "demo")
             ),
-            revenue=Lines((Money(total, cur) for cur, total in sorted(taken.items())), ", ")
-            if any(taken.values())
-            else _("none yet"),
+            revenue=money(taken),
+            earned=money(earned),
+            fees=money(fees),
             mentors=await count(
                 select(func.count(MentorProfile.id)).where(MentorProfile.status == "approved")
             ),

@@ -13,10 +13,11 @@ mentor cover all the report's weeks.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from statistics import median
+from typing import Any
 
 from bot.config import Config
 from bot.reporting.records import WEEK, EnrollmentRec, OrderRec, Records, RequestRec
@@ -156,14 +157,71 @@ def learners_in(enrollments: Iterable[EnrollmentRec], start: datetime, end: date
     )
 
 
+ROWS = ("orders", "sessions", "session_stars", "lesson_stars", "lessons", "requests", "enrollments")
+# When each row of the model's inputs happened, for cutting them into weeks.
+WHEN = {
+    "sessions": "start_at",
+    "session_stars": "at",
+    "lesson_stars": "at",
+    "requests": "created_at",
+}
+
+
+def split(records: Records, key: Callable[[str, Any], int | None]) -> dict[int, Records]:
+    """`records` cut into one `Records` per value of `key(kind of rows, row)` (None: in no
+    part), so each week or breakdown reads its own rows rather than every row once per week,
+    course or mentor."""
+    parts: dict[int, dict[str, list[Any]]] = {}
+    for name in ROWS:
+        for row in getattr(records, name):
+            value = key(name, row)
+            if value is None:
+                continue
+            if value not in parts:
+                parts[value] = {n: [] for n in ROWS}
+            parts[value][name].append(row)
+    return {value: with_rows(records, rows) for value, rows in parts.items()}
+
+
+def with_rows(records: Records, rows: dict[str, list[Any]]) -> Records:
+    """`records` holding `rows` (by name, as in ROWS) in place of its own."""
+    return replace(
+        records,
+        orders=rows["orders"],
+        sessions=rows["sessions"],
+        session_stars=rows["session_stars"],
+        lesson_stars=rows["lesson_stars"],
+        lessons=rows["lessons"],
+        requests=rows["requests"],
+        enrollments=rows["enrollments"],
+    )
+
+
+def split_by(records: Records, attribute: str) -> dict[int, Records]:
+    """`records` by each row's `attribute` (`course_id` or `mentor_id`)."""
+    return split(records, lambda _name, row: getattr(row, attribute, None))
+
+
+def split_by_week(records: Records) -> dict[int, Records]:
+    """The model's inputs (sessions, ratings, requests) by the index of their week."""
+
+    def week(name: str, row: Any) -> int | None:
+        at = getattr(row, WHEN[name]) if name in WHEN else None
+        return None if at is None or at < records.since else (at - records.since) // WEEK
+
+    return split(records, week)
+
+
 def build(records: Records, config: Config) -> Report:
     weights = Weights.from_config(config.satisfaction)
     target = config.satisfaction.accept_target_hours
     rows: list[WeekRow] = []
     previous: dict[str, int] = {}
-    for start in records.weeks:
+    nothing = with_rows(records, {name: [] for name in ROWS})
+    by_week = split_by_week(records)
+    for i, start in enumerate(records.weeks):
         end = start + WEEK
-        inputs = inputs_for(records, start, end)
+        inputs = inputs_for(by_week.get(i, nothing), start, end)
         revenue = net_revenue(records.orders, start, end)
         done = sum(1 for x in records.lessons if _in(x.done_at, start, end))
         learners = learners_in(records.enrollments, start, end)
@@ -191,37 +249,33 @@ def build(records: Records, config: Config) -> Report:
         previous = revenue
     since, until = records.since, records.now + timedelta(microseconds=1)
     overall = satisfaction(inputs_for(records, since, until), weights, target)
+    by_course = split_by(records, "course_id")
     courses = []
     for cid, slug, title, lesson_count in records.courses:
-        inputs = inputs_for(records, since, until, course_id=cid)
+        part = by_course.get(cid, nothing)
+        inputs = inputs_for(part, since, until, course_id=cid)
         courses.append(
             Breakdown(
                 id=cid,
                 name=title,
                 label=slug,
-                learners=len(
-                    {e.user_id for e in records.enrollments if e.active and e.course_id == cid}
-                ),
-                revenue=net_revenue(
-                    (o for o in records.orders if o.course_id == cid), since, until
-                ),
+                learners=len({e.user_id for e in part.enrollments if e.active}),
+                revenue=net_revenue(part.orders, since, until),
                 lessons=lesson_count,
-                lessons_done=sum(
-                    1
-                    for x in records.lessons
-                    if x.course_id == cid and _in(x.done_at, since, until)
-                ),
+                lessons_done=sum(1 for x in part.lessons if _in(x.done_at, since, until)),
                 inputs=inputs,
                 score=satisfaction(inputs, weights, target),
             )
         )
+    by_mentor = split_by(records, "mentor_id")
     mentors = []
     for mid, name, status in records.mentors:
-        inputs = inputs_for(records, since, until, mentor_id=mid)
+        part = by_mentor.get(mid, nothing)
+        inputs = inputs_for(part, since, until, mentor_id=mid)
         accepted = [
             (r.accepted_at - r.created_at).total_seconds() / 3600
-            for r in records.requests
-            if r.mentor_id == mid and r.status == "accepted" and r.accepted_at is not None
+            for r in part.requests
+            if r.status == "accepted" and r.accepted_at is not None
         ]
         mentors.append(
             Breakdown(

@@ -113,7 +113,7 @@ def week_starts(now: datetime, weeks: int) -> list[datetime]:
 async def gather(uow: UnitOfWork, config: Config, now: datetime) -> Records:
     weeks = week_starts(now, config.satisfaction.report_weeks)
     since = weeks[0]
-    run = uow.session.execute
+    run = (await uow.session.connection()).execute  # Core rows: no ORM loading per row
     orders: list[OrderRec] = []
     demo_orders: list[OrderRec] = []
     for course_id, currency, amount, kind, at, demo in await run(

@@ -2,9 +2,12 @@
 
 A completed session credits its mentor with the order's amount ÷ the order's sessions × (1 −
 the platform fee), in the order's currency: what was sold, never the course's current values,
-so editing a course after a sale cannot pay more than the order brought in. Each session earns
-once (the entry's key names the session), and only from a paid, unrefunded order; a refund
-posts the reversal of each earning (entries are never deleted). The refund policy itself is an
+so editing a course after a sale cannot pay more than the order brought in. Beside it the
+platform's fee is posted: the session's share of the order (amount ÷ sessions, rounded down)
+minus the mentor's earning, so an order's earnings and fees together never exceed what it
+brought in. Each session earns once (the entries' keys name the session), and only from a
+paid, unrefunded order; a refund posts the reversal of each earning and fee (entries are never
+deleted). The refund policy itself is an
 order rule (`bot.payments`).
 """
 
@@ -35,6 +38,12 @@ def session_earning(order: Order, fee_percent: int) -> int:
     return order.amount_minor * keep // (100 * max(order.sessions_included, 1))
 
 
+def session_fee(order: Order, fee_percent: int) -> int:
+    """The platform's part of one session's share of the order, in minor units."""
+    share = order.amount_minor // max(order.sessions_included, 1)
+    return share - session_earning(order, fee_percent)
+
+
 async def credit_mentor(
     uow: UnitOfWork, config: Config, session: MentorSession, now: datetime
 ) -> LedgerEntry | None:
@@ -49,33 +58,55 @@ async def credit_mentor(
     _paid, refunded = await order_balance(uow, order.id)
     if refunded:
         return None
-    return await post(
+    paid_for = dict(
+        order_id=order.id,
+        session_id=session.id,
+        mentor_id=session.mentor_id,
+        currency=order.currency,
+        demo=order.provider == "demo",
+    )
+    fee = config.payments.platform_fee_percent
+    earning = await post(
         uow,
         f"earning:session:{session.id}",
         Kind.MENTOR_EARNING,
         now,
-        mentor_id=session.mentor_id,
-        order_id=order.id,
-        session_id=session.id,
-        currency=order.currency,
-        amount_minor=session_earning(order, config.payments.platform_fee_percent),
-        demo=order.provider == "demo",
+        amount_minor=session_earning(order, fee),
+        **paid_for,
     )
+    if earning is not None:
+        await post(
+            uow,
+            f"fee:session:{session.id}",
+            Kind.PLATFORM_FEE,
+            now,
+            amount_minor=session_fee(order, fee),
+            **paid_for,
+        )
+    return earning
+
+
+REVERSAL = {
+    Kind.MENTOR_EARNING.value: (Kind.EARNING_REVERSED, "earning_reversed"),
+    Kind.PLATFORM_FEE.value: (Kind.FEE_REVERSED, "fee_reversed"),
+}
 
 
 async def reverse_order_earnings(uow: UnitOfWork, order_id: int, now: datetime) -> None:
-    """Post the reversal of each earning from the order (its refund gave the money back)."""
+    """Post the reversal of each earning and fee from the order (its refund gave the money
+    back)."""
     earned = await uow.session.execute(
         select(LedgerEntry)
         .where(LedgerEntry.order_id == order_id)
-        .where(LedgerEntry.kind == Kind.MENTOR_EARNING.value)
+        .where(LedgerEntry.kind.in_(list(REVERSAL)))
         .order_by(LedgerEntry.id)
     )
     for entry in list(earned.scalars()):
+        kind, prefix = REVERSAL[entry.kind]
         await post(
             uow,
-            f"earning_reversed:session:{entry.session_id}",
-            Kind.EARNING_REVERSED,
+            f"{prefix}:session:{entry.session_id}",
+            kind,
             now,
             mentor_id=entry.mentor_id,
             order_id=order_id,
@@ -113,20 +144,30 @@ async def mentor_totals(uow: UnitOfWork) -> list[MentorTotal]:
 
     `sessions` counts the sessions whose earning stands (not reversed).
     """
+    by_mentor = (
+        select(
+            LedgerEntry.mentor_id,
+            LedgerEntry.currency,
+            LedgerEntry.kind,
+            func.count().label("n"),
+            func.sum(LedgerEntry.amount_minor).label("amount"),
+        )
+        .where(LedgerEntry.kind.in_([k.value for k in EARNING_KINDS]))
+        .group_by(LedgerEntry.mentor_id, LedgerEntry.currency, LedgerEntry.kind)
+        .subquery()
+    )  # summed first, over the ledger's covering index; joined to names after
     rows = await uow.session.execute(
         select(
             MentorProfile.id,
             User.display_name,
-            LedgerEntry.currency,
-            LedgerEntry.kind,
-            func.count(LedgerEntry.id),
-            func.sum(LedgerEntry.amount_minor),
+            by_mentor.c.currency,
+            by_mentor.c.kind,
+            by_mentor.c.n,
+            by_mentor.c.amount,
         )
-        .join(MentorProfile, MentorProfile.id == LedgerEntry.mentor_id)
+        .join(MentorProfile, MentorProfile.id == by_mentor.c.mentor_id)
         .join(User, User.id == MentorProfile.user_id)
-        .where(LedgerEntry.kind.in_([k.value for k in EARNING_KINDS]))
-        .group_by(MentorProfile.id, User.display_name, LedgerEntry.currency, LedgerEntry.kind)
-        .order_by(MentorProfile.id, LedgerEntry.currency)
+        .order_by(MentorProfile.id, by_mentor.c.currency)
     )
     sums: dict[tuple[int, str, str], list[int]] = {}
     for mentor_id, name, currency, kind, n, amount in rows:
