@@ -36,7 +36,11 @@ class UnitOfWork:
             # SQLite has one writer at a time. Queueing this process's transactions here
             # instead of in SQLite's busy handler (which sleeps and polls) roughly doubles
             # throughput under concurrency; other processes still meet the busy timeout.
-            await asyncio.wait_for(self._write_lock.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
+            # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` loses a cancellation
+            # that arrives as the lock is granted, so a cancelled task (a stopping background
+            # loop) would run on holding the lock, and its stop would wait for ever.
+            async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
+                await self._write_lock.acquire()
         try:
             self.session = self._sessionmaker()
             await self.session.begin()
