@@ -42,6 +42,10 @@ ReadinessCheck = Callable[[], Awaitable[bool]]
 
 # Idle kept-alive connections are closed after this long (aiohttp's own default is an hour).
 KEEPALIVE_SECONDS = 75
+# How long stopping waits for connections still open. Work in flight was already drained
+# through the front door (`FrontDoor.drain`) before the server stops, so what is left is a
+# kept-alive connection between requests; aiohttp's default (60 s) held some stops that long.
+SHUTDOWN_SECONDS = 3.0
 TOO_MANY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 21\r\n"
     b"Retry-After: 1\r\nConnection: close\r\n\r\ntoo many connections\n"
@@ -243,7 +247,11 @@ class WebServer:
         # No lingering: a body not read (too slow, too large) is not drained, the connection
         # is closed after the answer.
         self._runner = web.AppRunner(
-            self.app, access_log=None, keepalive_timeout=KEEPALIVE_SECONDS, lingering_time=0
+            self.app,
+            access_log=None,
+            keepalive_timeout=KEEPALIVE_SECONDS,
+            lingering_time=0,
+            shutdown_timeout=SHUTDOWN_SECONDS,
         )
         await self._runner.setup()
         server = self._runner.server
