@@ -23,6 +23,7 @@ example) and the machine class `machine_for(rig)` returns.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 from collections.abc import Awaitable, Coroutine
@@ -33,7 +34,7 @@ from typing import Any, TypeVar
 import aiohttp
 import stripe
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from sqlalchemy import select, text
 
 from bot.app import Marketplace
@@ -861,7 +862,7 @@ def _double_booked(sessions: list[MentorSession], mentors: dict[int, int]) -> li
             taken.setdefault(person, []).append(span)
     for person, spans in taken.items():
         spans.sort()
-        for (_s1, end1, id1), (start2, _e2, id2) in zip(spans, spans[1:], strict=False):
+        for (_s1, end1, id1), (start2, _e2, id2) in itertools.pairwise(spans):
             if start2 < end1:
                 found.append(f"user {person} is in sessions {id1} and {id2} at once")
     return found
