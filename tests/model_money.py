@@ -81,6 +81,14 @@ MENTORS = [("console", "ada"), ("console", "linus"), ("console", "mei")]
 PEOPLE = [*LEARNERS, *MENTORS, ADMIN]
 COURSES = ["python-basics", "git-teamwork"]
 SIDES = ["learner", "mentor", "other"]
+# How a session can end: what the mentor, then the learner, says (None: nothing).
+ENDINGS = {
+    "agreed": ("complete", "completed"),
+    "mentor only": ("complete", None),
+    "disputed": ("complete", "noshow"),
+    "no-show": ("noshow", None),
+    "learner says no-show": (None, "noshow"),
+}
 SORRY = "something went wrong"
 # What a jump of the clock can be: within the hour an order lives, past the 1 h lead and the
 # 24 h cancellation window, past the 14-day refund window; March 2026 holds the US (8th) and
@@ -541,16 +549,25 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
             course=st.sampled_from(COURSES),
             slot=st.integers(0, 9),
             how=st.sampled_from(["demo", "stripe", "stars"]),
+            then=st.sampled_from([None, *ENDINGS]),
         )
-        def journey(self, who: tuple[str, str], course: str, slot: int, how: str) -> None:
-            """The usual way through: buy and pay, ask for a mentor, who accepts; book."""
+        def journey(
+            self, who: tuple[str, str], course: str, slot: int, how: str, then: str | None
+        ) -> None:
+            """The usual way through: buy and pay, ask for a mentor, who accepts; book; and
+            maybe the session ends with both sides agreeing, disagreeing or a no-show."""
             self.buy_and_pay(who, course, how)
             before = set(self.ids(MentorshipRequest))
             self.ask_for_mentor(who, course)
             for request_id in sorted(set(self.ids(MentorshipRequest)) - before):
                 self._first_mentor_accepts(request_id)
+                booked = set(self.ids(MentorSession))
                 self.send(who, f"/book {request_id}")
                 self.press(who, slot)
+                for session_id in sorted(set(self.ids(MentorSession)) - booked):
+                    if then is not None:
+                        mentor, learner = ENDINGS[then]
+                        self._session_ends(session_id, mentor, learner)
 
         def _first_mentor_accepts(self, request_id: int) -> None:
             async def offered() -> int | None:
@@ -658,7 +675,9 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
         def session_ends(self, session: int, mentor: str | None, learner: str | None) -> None:
             """The clock passes a booked session's end; each side says what happened, or not."""
             session_id = self.pick(MentorSession, session, MentorSession.status == "scheduled")
+            self._session_ends(session_id, mentor, learner)
 
+        def _session_ends(self, session_id: int, mentor: str | None, learner: str | None) -> None:
             async def end() -> datetime | None:
                 async with self.world.app.new_uow() as uow:
                     found = await uow.get(MentorSession, session_id)
@@ -729,6 +748,11 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
         def time_passes(self, jump: timedelta) -> None:
             self.world.clock.advance(jump)
             self.run(self.world.app.run_due())
+
+        # The long ways through are drawn more often than any one short step, so that most
+        # examples reach paid, booked and finished sessions.
+        journey_again = journey
+        session_ends_again = session_ends
 
         # -- what must hold -------------------------------------------------------------------
 
