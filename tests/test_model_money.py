@@ -7,8 +7,12 @@ from __future__ import annotations
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
+from bot.app import Marketplace
+from bot.core.users import Incoming, known_user
 from tests.model_money import Rig, machine_for
-from tests.support import Database
+from tests.support import AppFactory, Database, make_config
+
+Roles = frozenset[str] | None
 
 SHORT = settings(
     max_examples=12,
@@ -30,3 +34,57 @@ def test_money_and_trust_hold_under_random_sequences(database: Database) -> None
         run_state_machine_as_test(machine_for(rig), settings=SHORT)
     finally:
         rig.close()
+
+
+# -- counterexamples the machine found, shrunk, as plain tests ---------------------------------
+
+ADMIN_ROLE = frozenset({"999"})
+
+
+async def as_user(app: Marketplace, who: tuple[str, str], line: str, roles: Roles = None) -> str:
+    replies = await app.handle(Incoming(who[0], who[1], who[1], line, "en", roles))
+    return "\n".join(r.text for r in replies)
+
+
+async def is_admin(app: Marketplace, who: tuple[str, str]) -> bool:
+    async with app.new_uow() as uow:
+        found = await known_user(uow, Incoming(who[0], who[1], who[1], ""), app.clock.now())
+    assert found is not None
+    return "admin" in found[1]
+
+
+async def linked(app: Marketplace, first: tuple[str, str], then: tuple[str, str]) -> None:
+    """`first` asks for a link code and `then` joins with it."""
+    code = (await as_user(app, first, "/link")).split("/link ", 1)[1].split(" ", 1)[0]
+    assert "Linked" in await as_user(app, then, f"/link {code} yes")
+
+
+async def test_a_config_admin_stays_admin_after_writing_from_a_linked_discord_account(
+    make_app: AppFactory,
+) -> None:
+    """An admin listed in `bot.admins` who linked a Discord account and writes in the guild
+    without an admin role there is still an admin: the config lists them."""
+    app = await make_app(make_config(discord={"admin_role_ids": [999]}))
+    admin, member = ("console", "admin"), ("discord", "601")
+    await as_user(app, admin, "/start")
+    await linked(app, admin, member)
+    await as_user(app, member, "/help", frozenset({"1"}))
+    assert await is_admin(app, member)
+    assert "Only marketplace admins" not in await as_user(app, member, "/admin disputes")
+
+
+async def test_two_admins_linked_are_both_admins_again_after_unlinking(
+    make_app: AppFactory,
+) -> None:
+    """A Discord admin (by guild role) who links the config's console admin and unlinks it
+    again leaves both accounts admins: neither loses the role the other also had."""
+    app = await make_app(make_config(discord={"admin_role_ids": [999]}))
+    admin, member = ("console", "admin"), ("discord", "601")
+    await as_user(app, member, "/help", ADMIN_ROLE)
+    await as_user(app, admin, "/start")
+    await linked(app, admin, member)
+    out = await as_user(app, member, "/unlink")
+    console_id = out.split("#", 1)[1].split(" console", 1)[0]
+    assert "Unlinked" in await as_user(app, member, f"/unlink {console_id}")
+    assert await is_admin(app, admin) and await is_admin(app, member)
+    assert "Only marketplace admins" not in await as_user(app, admin, "/admin disputes")

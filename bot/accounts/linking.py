@@ -51,6 +51,7 @@ from storage.uow import UnitOfWork
 
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud or retyped
 CODE_LENGTH = 8
+SHARED_ROLE = "role held by both"  # a MergedRow column name: a role copied back on parting
 
 
 # --- link codes -----------------------------------------------------------------------------
@@ -202,6 +203,22 @@ async def merge_accounts(uow: UnitOfWork, keep: User, gone: User, now: datetime)
     older = keep if keep.created_at <= gone.created_at else gone
     keep.language, keep.timezone = older.language, older.timezone
     run = uow.session.execute
+    # A role both hold stays once, on `keep`; `gone`'s copy is recorded, for parting to give
+    # it back: an admin who linked an account that is an admin too is still one after /unlink.
+    shared = await run(
+        select(UserRole.role)
+        .where(UserRole.user_id == gone.id)
+        .where(UserRole.role.in_(select(UserRole.role).where(UserRole.user_id == keep.id)))
+    )
+    for role in shared.scalars():
+        uow.add(
+            MergedRow(
+                merge_id=merge.id,
+                table_name=UserRole.__tablename__,
+                column_name=SHARED_ROLE,
+                row_key=role,
+            )
+        )
     for model, key in (
         (UserRole, UserRole.role),
         (LessonDelivery, LessonDelivery.lesson_id),
@@ -289,6 +306,9 @@ async def part_accounts(uow: UnitOfWork, merge: AccountMerge, now: datetime) -> 
     tables = {t.name: t for t in Base.metadata.sorted_tables}
     rows = await uow.session.execute(select(MergedRow).where(MergedRow.merge_id == merge.id))
     for moved in rows.scalars():
+        if moved.column_name == SHARED_ROLE:
+            uow.add(UserRole(user_id=parted.id, role=moved.row_key))
+            continue
         table = tables.get(moved.table_name)
         if table is None:
             continue
