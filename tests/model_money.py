@@ -35,7 +35,7 @@ import aiohttp
 import stripe
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from bot.app import Marketplace
 from bot.core import ledger
@@ -53,7 +53,6 @@ from bot.providers.stripe.checkout import StripePayments
 from bot.providers.stripe.webhook import StripeWebhook
 from bot.runtime.bootstrap import payment_providers
 from bot.runtime.demo_data import seed_demo
-from storage.db import is_sqlite
 from storage.migrate import upgrade
 from storage.models import (
     Base,
@@ -145,14 +144,11 @@ class Rig:
         self.http = aiohttp.ClientSession()
 
     async def empty(self) -> None:
-        tables = [t.name for t in Base.metadata.sorted_tables]
+        """Delete every row (children first); ids go on counting, which nothing relies on, and
+        on PostgreSQL this is much quicker than TRUNCATE on tables this small."""
         async with self.engine.begin() as conn:
-            if is_sqlite(self.engine):
-                for name in reversed(tables):
-                    await conn.execute(text(f'DELETE FROM "{name}"'))
-            else:
-                names = ", ".join(f'"{n}"' for n in tables)
-                await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            for table in reversed(Base.metadata.sorted_tables):
+                await conn.execute(table.delete())
 
     def close(self) -> None:
         async def shut() -> None:

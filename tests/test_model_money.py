@@ -15,8 +15,8 @@ from tests.support import AppFactory, Database, make_config
 Roles = frozenset[str] | None
 
 SHORT = settings(
-    max_examples=12,
-    stateful_step_count=30,
+    max_examples=15,
+    stateful_step_count=40,
     deadline=None,
     derandomize=True,
     database=None,
