@@ -10,7 +10,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from bot.app import Marketplace
 from bot.core.users import Incoming, known_user
 from tests.model_money import Rig, machine_for
-from tests.support import AppFactory, Database, make_config
+from tests.support import AppFactory, Database, Harness, make_config, matched_pair, snapshot
 
 Roles = frozenset[str] | None
 
@@ -88,3 +88,19 @@ async def test_two_admins_linked_are_both_admins_again_after_unlinking(
     assert "Unlinked" in await as_user(app, member, f"/unlink {console_id}")
     assert await is_admin(app, admin) and await is_admin(app, member)
     assert "Only marketplace admins" not in await as_user(app, admin, "/admin disputes")
+
+
+async def test_a_mentor_and_a_learner_busy_at_the_same_time_cannot_become_one_account(
+    market: Harness,
+) -> None:
+    """Linking a mentor who teaches at 09:00 with a learner who is taught at 09:00 elsewhere is
+    refused, changing nothing: one person cannot be in both sessions."""
+    for learner, mentor in (("alice", "ada"), ("bob", "linus")):
+        request_id = await matched_pair(market, learner, mentor)
+        await market.send(learner, f"/book {request_id}")
+        assert "09:00" in await market.send(learner, "1")
+    code = (await market.send("bob", "/link")).split("/link ", 1)[1].split(" ", 1)[0]
+    before = await snapshot(market)
+    out = await market.send("ada", f"/link {code} yes")
+    assert "Both accounts have a session booked at Mon 2 Mar 2026, 09:00" in out
+    assert await snapshot(market) == before

@@ -22,7 +22,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Table, delete, func, literal, select, update
+from sqlalchemy import Column, Table, delete, func, literal, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot.core.errors import BadInput
@@ -41,6 +41,7 @@ from storage.models import (
     LessonRating,
     LinkCode,
     LinkFailure,
+    MentorProfile,
     MentorSession,
     MentorshipRequest,
     MergedRow,
@@ -162,15 +163,14 @@ async def check_mergeable(uow: UnitOfWork, keep: int, gone: int) -> None:
                 title=course_title(course),
             )
         )
-    s1, s2 = aliased(MentorSession), aliased(MentorSession)
-    clash = await uow.session.execute(
-        select(s1.start_at)
-        .join(s2, s2.start_at == s1.start_at)
-        .where(s1.learner_id == keep, s2.learner_id == gone)
-        .where(s1.status == "scheduled", s2.status == "scheduled")
-        .limit(1)
+    # One person is in at most one session at a time, whatever their role on either account.
+    keep_busy, gone_busy = [
+        await _booked(uow, u, m) for u, m in zip((keep, gone), mentors, strict=True)
+    ]
+    start = next(
+        (max(a, b) for a, a_end in keep_busy for b, b_end in gone_busy if a < b_end and b < a_end),
+        None,
     )
-    start = clash.scalar_one_or_none()
     if start is not None:
         raise BadInput(
             _(
@@ -178,6 +178,25 @@ async def check_mergeable(uow: UnitOfWork, keep: int, gone: int) -> None:
                 when=When(start),
             )
         )
+
+
+async def _booked(
+    uow: UnitOfWork, user_id: int, profile: MentorProfile | None
+) -> list[tuple[datetime, datetime]]:
+    """When the account is in a scheduled session, as the learner or as the mentor."""
+    sessions = await uow.session.execute(
+        select(MentorSession)
+        .where(MentorSession.status == "scheduled")
+        .where(
+            or_(
+                MentorSession.learner_id == user_id,
+                MentorSession.mentor_id == (profile.id if profile is not None else -1),
+            )
+        )
+    )
+    return [
+        (s.start_at, s.start_at + timedelta(minutes=s.duration_minutes)) for s in sessions.scalars()
+    ]
 
 
 async def merge_accounts(uow: UnitOfWork, keep: User, gone: User, now: datetime) -> AccountMerge:
