@@ -546,9 +546,16 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
             slot=st.integers(0, 9),
             how=st.sampled_from(["demo", "stripe", "stars"]),
             then=st.sampled_from([None, *ENDINGS]),
+            mentor=st.integers(0, 2),
         )
         def journey(
-            self, who: tuple[str, str], course: str, slot: int, how: str, then: str | None
+            self,
+            who: tuple[str, str],
+            course: str,
+            slot: int,
+            how: str,
+            then: str | None,
+            mentor: int = 0,
         ) -> None:
             """The usual way through: buy and pay, ask for a mentor, who accepts; book; and
             maybe the session ends with both sides agreeing, disagreeing or a no-show."""
@@ -556,33 +563,28 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
             before = set(self.ids(MentorshipRequest))
             self.ask_for_mentor(who, course)
             for request_id in sorted(set(self.ids(MentorshipRequest)) - before):
-                self._first_mentor_accepts(request_id)
+                self._offered_mentor_accepts(request_id, mentor)
                 booked = set(self.ids(MentorSession))
                 self.send(who, f"/book {request_id}")
                 self.press(who, slot)
                 for session_id in sorted(set(self.ids(MentorSession)) - booked):
                     if then is not None:
-                        mentor, learner = ENDINGS[then]
-                        self._session_ends(session_id, mentor, learner)
+                        self._session_ends(session_id, *ENDINGS[then])
 
-        def _first_mentor_accepts(self, request_id: int) -> None:
-            async def offered() -> int | None:
+        def _offered_mentor_accepts(self, request_id: int, which: int) -> None:
+            async def offered() -> list[int]:
                 async with self.world.app.new_uow() as uow:
-                    return (
-                        (
-                            await uow.session.execute(
-                                select(MentorProfile.user_id)
-                                .join(RequestOffer, MentorProfile.id == RequestOffer.mentor_id)
-                                .where(RequestOffer.request_id == request_id)
-                                .where(RequestOffer.status == "offered")
-                                .order_by(RequestOffer.mentor_id)
-                            )
-                        )
-                        .scalars()
-                        .first()
+                    rows = await uow.session.execute(
+                        select(MentorProfile.user_id)
+                        .join(RequestOffer, MentorProfile.id == RequestOffer.mentor_id)
+                        .where(RequestOffer.request_id == request_id)
+                        .where(RequestOffer.status == "offered")
+                        .order_by(RequestOffer.mentor_id)
                     )
+                    return [int(u) for u in rows.scalars()]
 
-            mentor = self.actor(self.run(offered()))
+            mentors = self.run(offered())
+            mentor = self.actor(mentors[which % len(mentors)]) if mentors else None
             if mentor is not None:
                 self.send(mentor, f"/accept {request_id}")
 
@@ -761,6 +763,13 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
             found = self.run(broken_invariants(self.world, self.discord_says))
             assert not found, found
 
+        @invariant()
+        def the_books_match_the_providers(self) -> None:
+            """What Stripe and Telegram gave back is what the ledger says was refunded, once
+            Stripe's reports of it were delivered."""
+            found = self.run(providers_disagree(self.world, self.events))
+            assert not found, found
+
     return MoneyMachine
 
 
@@ -784,11 +793,41 @@ async def broken_invariants(world: World, discord_says: dict[str, bool]) -> list
             ).scalars()
         )
         found += _orders_broken(orders, entries)
-        found += await _credits_broken(uow, orders, enrollments, sessions, entries)
+        found += await _credits_broken(
+            uow, orders, enrollments, sessions, entries, world.clock.now()
+        )
         found += _earnings_broken(orders, sessions, entries)
         found += _double_booked(sessions, mentors)
         found += _identities_broken(identities, users)
         found += _roles_broken(world, identities, users, admins, discord_says)
+    return found
+
+
+async def providers_disagree(world: World, waiting: list[dict[str, Any]]) -> list[str]:
+    """Orders whose refunds in the ledger differ from what the provider refunded."""
+    found = []
+    unreported = {e["data"]["object"].get("payment_intent") for e in waiting}
+    async with world.app.new_uow() as uow:
+        orders = list((await uow.session.execute(select(Order))).scalars())
+        for order in orders:
+            _paid, refunded = await ledger.order_balance(uow, order.id)
+            if order.provider == "stripe" and order.provider_ref not in unreported:
+                charges = [
+                    c
+                    for c in world.stripe.charges.values()
+                    if c["payment_intent"] == order.provider_ref
+                ]
+                back = sum(c["amount_refunded"] for c in charges)
+                if back != refunded:
+                    found.append(f"order {order.id}: Stripe refunded {back}, the ledger {refunded}")
+            if order.provider == "stars":
+                back = (
+                    order.amount_minor if ("501", order.provider_ref) in world.stars_refunds else 0
+                )
+                if back != refunded:
+                    found.append(
+                        f"order {order.id}: Telegram gave back {back}, the ledger {refunded}"
+                    )
     return found
 
 
@@ -822,6 +861,7 @@ async def _credits_broken(
     enrollments: list[Enrollment],
     sessions: list[MentorSession],
     entries: list[LedgerEntry],
+    now: datetime,
 ) -> list[str]:
     found = []
     left = await ledger.credits_by_enrollment(uow, [e.id for e in enrollments])
@@ -841,6 +881,15 @@ async def _credits_broken(
             for s in sessions
             if s.enrollment_id == enrollment.id and s.status in ("scheduled", "completed")
         )
+        upcoming = [
+            s.id
+            for s in sessions
+            if s.enrollment_id == enrollment.id and s.status == "scheduled" and s.start_at > now
+        ]
+        # (An erased account's revoked enrollment keeps its credits until a refund: the
+        # refund policy counts them as unused.)
+        if enrollment.status == "revoked" and upcoming:
+            found.append(f"enrollment {enrollment.id} is revoked yet has sessions {upcoming}")
         if enrollment.status == "active" and left[enrollment.id] + holding > bought:
             found.append(
                 f"enrollment {enrollment.id}: {left[enrollment.id]} left + {holding} sessions "

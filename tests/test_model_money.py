@@ -8,9 +8,19 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from bot.app import Marketplace
+from bot.core import ledger
 from bot.core.users import Incoming, known_user
+from storage.models import Order
 from tests.model_money import Rig, machine_for
-from tests.support import AppFactory, Database, Harness, make_config, matched_pair, snapshot
+from tests.support import (
+    AppFactory,
+    Database,
+    Harness,
+    buy,
+    make_config,
+    matched_pair,
+    snapshot,
+)
 
 Roles = frozenset[str] | None
 
@@ -104,3 +114,22 @@ async def test_a_mentor_and_a_learner_busy_at_the_same_time_cannot_become_one_ac
     out = await market.send("ada", f"/link {code} yes")
     assert "Both accounts have a session booked at Mon 2 Mar 2026, 09:00" in out
     assert await snapshot(market) == before
+
+
+async def erase(h: Harness, who: str) -> None:
+    await h.send(who, "/deleteme")
+    await h.send(who, "yes")
+    assert "Your personal data is erased" in await h.send(who, "delete")
+
+
+async def test_a_paid_order_of_an_erased_account_can_still_be_refunded(market: Harness) -> None:
+    """Refunding the order of someone who erased their account marks it refunded and posts the
+    refund (it used to give the money back, then fail on the course /deleteme had revoked,
+    leaving the order paid in the books)."""
+    await buy(market, "alice")
+    await erase(market, "alice")
+    assert "Order #1 refunded" in await market.send("admin", "/admin refund 1")
+    async with market.app.new_uow() as uow:
+        order = await uow.get(Order, 1)
+        assert order is not None and order.status == "refunded"
+        assert await ledger.order_balance(uow, 1) == (4900, 4900)
