@@ -5,8 +5,11 @@ after every step checks what must hold whatever happened before:
 
 - for every order, refunds ≤ paid, and an order is paid (or refunded) exactly when the ledger
   holds its payment;
+- what Stripe and Telegram gave back is what the ledger says was refunded (once Stripe's
+  reports were delivered);
 - credits granted = the sessions the order bought; credits left = the ledger's sum = the
-  enrollment's balance, never below zero, and left + sessions holding a credit ≤ bought;
+  enrollment's balance, never below zero, and left + sessions holding a credit ≤ bought; a
+  revoked course has no sessions to come;
 - each session earns its mentor at most once, only when completed, only from a paid and
   unrefunded order; a refund after earnings reverses them;
 - nobody is in two sessions at the same time, as mentor or learner;
