@@ -71,7 +71,13 @@ from storage.models import (
     User,
     UserRole,
 )
-from tests.fakes.fake_stripe import SECRET_KEY, WEBHOOK_PATH, WEBHOOK_SECRET, FakeStripe
+from tests.fakes.fake_stripe import (
+    SECRET_KEY,
+    WEBHOOK_PATH,
+    WEBHOOK_SECRET,
+    FakeStripe,
+    stripe_section,
+)
 from tests.support import START, Database, make_config
 
 T = TypeVar("T")
@@ -113,17 +119,10 @@ EDITS = [
 
 
 def config(stripe_api: str) -> Any:
+    """Every way to pay at once: demo, Stripe (the fake), Telegram Stars; Discord admin roles."""
     return make_config(
         payments={"demo": True},
-        stripe={
-            "api_base": stripe_api,
-            "secret_key": SECRET_KEY,
-            "webhook_secret": WEBHOOK_SECRET,
-            "success_url": "https://mentorbot.example/paid?session={CHECKOUT_SESSION_ID}",
-            "cancel_url": "https://mentorbot.example/cancelled",
-            "max_network_retries": 0,
-            "timeout_seconds": 5,
-        },
+        stripe=stripe_section(stripe_api),
         telegram={"token": "123:fake", "stars": True},
         discord={"admin_role_ids": [int(DISCORD_ADMIN_ROLE)]},
     )

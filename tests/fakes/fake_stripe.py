@@ -412,20 +412,22 @@ WEBHOOK_SECRET = "whsec_test_secret"
 WEBHOOK_PATH = "/stripe/webhook"
 
 
+def stripe_section(api_base: str, **stripe: Any) -> dict[str, Any]:
+    """The `[stripe]` settings that reach the fake at `api_base`."""
+    return {
+        "secret_key": SECRET_KEY,
+        "webhook_secret": WEBHOOK_SECRET,
+        "api_base": api_base,
+        "success_url": "https://mentorbot.example/paid?session={CHECKOUT_SESSION_ID}",
+        "cancel_url": "https://mentorbot.example/cancelled",
+        "max_network_retries": 0,
+        "timeout_seconds": 5,
+        **stripe,
+    }
+
+
 def stripe_config(api_base: str, **stripe: Any) -> Config:
-    return make_config(
-        payments={"demo": False},
-        stripe={
-            "secret_key": SECRET_KEY,
-            "webhook_secret": WEBHOOK_SECRET,
-            "api_base": api_base,
-            "success_url": "https://mentorbot.example/paid?session={CHECKOUT_SESSION_ID}",
-            "cancel_url": "https://mentorbot.example/cancelled",
-            "max_network_retries": 0,
-            "timeout_seconds": 5,
-            **stripe,
-        },
-    )
+    return make_config(payments={"demo": False}, stripe=stripe_section(api_base, **stripe))
 
 
 class StripeWorld:
