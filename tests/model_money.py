@@ -89,13 +89,17 @@ MENTORS = [("console", "ada"), ("console", "linus"), ("console", "mei")]
 PEOPLE = [*LEARNERS, *MENTORS, ADMIN]
 COURSES = ["python-basics", "git-teamwork"]
 SIDES = ["learner", "mentor", "other"]
-# How a session can end: what the mentor, then the learner, says (None: nothing).
-ENDINGS = {
-    "agreed": ("complete", "completed"),
-    "mentor only": ("complete", None),
-    "disputed": ("complete", "noshow"),
-    "no-show": ("noshow", None),
-    "learner says no-show": (None, "noshow"),
+# How a session can end: who says what, in that order ("mentor" sends /complete or /noshow,
+# "learner" /outcome …); a side that says nothing leaves it to the other or to an admin.
+ENDINGS: dict[str, tuple[tuple[str, str], ...]] = {
+    "agreed": (("mentor", "/complete"), ("learner", "/outcome {} completed")),
+    "learner first": (("learner", "/outcome {} completed"), ("mentor", "/complete")),
+    "mentor only": (("mentor", "/complete"),),
+    "late claim": (("mentor", "/complete"), ("learner", "/outcome {} noshow")),
+    "disputed": (("learner", "/outcome {} noshow"), ("mentor", "/complete")),
+    "disputed the other way": (("learner", "/outcome {} completed"), ("mentor", "/noshow")),
+    "no-show": (("mentor", "/noshow"),),
+    "learner says no-show": (("learner", "/outcome {} noshow"),),
 }
 SORRY = "something went wrong"
 # What a jump of the clock can be: within the hour an order lives, past the 1 h lead and the
@@ -571,7 +575,7 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
                 self.press(who, slot)
                 for session_id in sorted(set(self.ids(MentorSession)) - booked):
                     if then is not None:
-                        self._session_ends(session_id, *ENDINGS[then])
+                        self._session_ends(session_id, then)
 
         def _offered_mentor_accepts(self, request_id: int, which: int) -> None:
             async def offered() -> list[int]:
@@ -667,17 +671,13 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
             who = self.as_side(side, who, self.session_side(session_id, side))
             self.send(who, f"/{command} {session_id}")
 
-        @rule(
-            session=st.integers(0, 7),
-            mentor=st.sampled_from(["complete", "noshow", None]),
-            learner=st.sampled_from(["completed", "noshow", None]),
-        )
-        def session_ends(self, session: int, mentor: str | None, learner: str | None) -> None:
+        @rule(session=st.integers(0, 7), ending=st.sampled_from(list(ENDINGS)))
+        def session_ends(self, session: int, ending: str) -> None:
             """The clock passes a booked session's end; each side says what happened, or not."""
             session_id = self.pick(MentorSession, session, MentorSession.status == "scheduled")
-            self._session_ends(session_id, mentor, learner)
+            self._session_ends(session_id, ending)
 
-        def _session_ends(self, session_id: int, mentor: str | None, learner: str | None) -> None:
+        def _session_ends(self, session_id: int, ending: str) -> None:
             async def end() -> datetime | None:
                 async with self.world.app.new_uow() as uow:
                     found = await uow.get(MentorSession, session_id)
@@ -689,12 +689,11 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
             if ends is not None and ends > self.world.clock.now():
                 self.world.clock.set(ends + timedelta(minutes=5))
                 self.run(self.world.app.run_due())
-            said = self.session_side(session_id, "mentor")
-            if mentor is not None and said is not None:
-                self.send(said, f"/{mentor} {session_id}")
-            said = self.session_side(session_id, "learner")
-            if learner is not None and said is not None:
-                self.send(said, f"/outcome {session_id} {learner}")
+            for side, command in ENDINGS[ending]:
+                said = self.session_side(session_id, side)
+                if said is not None:
+                    line = command.format(session_id)
+                    self.send(said, line if "{}" in command else f"{line} {session_id}")
 
         @rule(
             who=st.sampled_from([ADMIN, ADMIN, ("discord", "601")]),
