@@ -31,7 +31,7 @@ import json
 import re
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import aiohttp
@@ -112,6 +112,7 @@ JUMPS = [
     timedelta(days=3),
     timedelta(days=15),
 ]
+EU_SUMMER_TIME_EVE = datetime(2026, 3, 28, 7, 0, tzinfo=UTC)  # the change is 29 March, 01:00 UTC
 EDITS = [
     "price=59.00",
     "sessions=3",
@@ -747,6 +748,14 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
         def time_passes(self, jump: timedelta) -> None:
             self.world.clock.advance(jump)
             self.run(self.world.app.run_due())
+
+        @rule()
+        def eve_of_the_summer_time_change(self) -> None:
+            """The clock jumps to the day before Europe moves its clocks (ada in London and
+            linus in Helsinki keep their local windows; their UTC times shift by an hour)."""
+            if self.world.clock.now() < EU_SUMMER_TIME_EVE:
+                self.world.clock.set(EU_SUMMER_TIME_EVE)
+                self.run(self.world.app.run_due())
 
         # The long ways through are drawn more often than any one short step, so that most
         # examples reach paid, booked and finished sessions.
