@@ -25,7 +25,7 @@ from tests.support import (
 Roles = frozenset[str] | None
 
 SHORT = settings(
-    max_examples=15,
+    max_examples=25,
     stateful_step_count=40,
     deadline=None,
     derandomize=True,
