@@ -222,7 +222,7 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
             self.last: dict[tuple[str, str], list[Reply]] = {}
             self.events: list[dict[str, Any]] = []
             self.charges = 0
-            self.stars_paid: list[tuple[int, str, int]] = []  # order, charge id, stars
+            self.stars_paid: list[tuple[str, int, str]] = []  # invoice payload, stars, charge
             # The last roles a Discord message said its sender has (True: an admin role).
             self.discord_says: dict[str, bool] = {}
             self.problems: list[str] = []
