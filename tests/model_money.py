@@ -43,6 +43,8 @@ from sqlalchemy import select
 from bot.app import Marketplace
 from bot.core import ledger
 from bot.core.clock import FakeClock
+from bot.core.errors import BadInput
+from bot.core.i18n import _
 from bot.core.replies import Reply
 from bot.core.users import Incoming
 from bot.core.web import WebServer
@@ -179,6 +181,7 @@ class World:
     stars: StarsPayments
     web: WebServer
     stars_refunds: list[tuple[str, str]] = field(default_factory=list)
+    stars_refusing: bool = False  # the Telegram refund call fails (as the adapter's would)
 
 
 async def open_world(rig: Rig) -> World:
@@ -197,6 +200,13 @@ async def open_world(rig: Rig) -> World:
     world = World(app, clock, fake, payments, stars, web)
 
     async def refund_stars(payer: str, charge_id: str) -> None:
+        if world.stars_refusing:
+            raise BadInput(
+                _(
+                    "Telegram refused the refund: {reason}. Nothing was changed.",
+                    reason="CHARGE_NOT_FOUND",
+                )
+            )
         world.stars_refunds.append((payer, charge_id))
 
     stars.connect(refund_stars)
@@ -451,6 +461,16 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
             if status != 200:
                 self.problems.append(f"webhook {event['type']} answered {status}")
 
+        @rule(status=st.sampled_from([500, 503, 429, 400]))
+        def stripe_fails_next(self, status: int) -> None:
+            """Stripe's API answers the bot's next call (checkout, refund) with an error."""
+            self.world.stripe.fail_next.append(status)
+
+        @rule(fails=st.booleans())
+        def telegram_refunds_fail(self, fails: bool) -> None:
+            """Telegram refuses (or accepts again) the bot's Stars refunds."""
+            self.world.stars_refusing = fails
+
         @rule(order=st.integers(0, 7), wrong_amount=st.booleans())
         def stars_payment(self, order: int, wrong_amount: bool) -> None:
             """The Telegram learner pays an invoice in Stars (pre-checkout, then payment)."""
@@ -497,7 +517,7 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
             )
             if outcome is None:
                 self.problems.append(f"stars payment {charge_id} ({payload}) failed")
-            elif outcome.refund:
+            elif outcome.refund and not self.world.stars_refusing:
                 self.world.stars_refunds.append(("501", charge_id))
 
         async def _course(self, course_id: int) -> Course | None:
