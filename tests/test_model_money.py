@@ -11,6 +11,7 @@ from bot.app import Marketplace
 from bot.core import ledger
 from bot.core.users import Incoming, known_user
 from storage.models import Order
+from tests.fakes.fake_stripe import StripeWorld
 from tests.model_money import Rig, machine_for
 from tests.support import (
     AppFactory,
@@ -133,3 +134,18 @@ async def test_a_paid_order_of_an_erased_account_can_still_be_refunded(market: H
         order = await uow.get(Order, 1)
         assert order is not None and order.status == "refunded"
         assert await ledger.order_balance(uow, 1) == (4900, 4900)
+
+
+async def test_stripe_reporting_a_refund_for_an_erased_account_applies_it(
+    world: StripeWorld,
+) -> None:
+    """A refund made in Stripe's dashboard for the order of someone who erased their account
+    is applied (it used to be answered 500 for Stripe to retry for days, never applying)."""
+    order_id, session_id = await world.buy("alice")
+    paid = world.fake.pay(session_id)
+    assert (await world.send(world.fake.event("checkout.session.completed", paid)))[0] == 200
+    await erase(world.h, "alice")
+    charge = world.fake.refund_charge(paid["payment_intent"])
+    status, body = await world.send(world.fake.event("charge.refunded", charge))
+    assert (status, body["outcome"]) == (200, "revoked")
+    assert (await world.order(order_id)).status == "refunded"
