@@ -140,6 +140,8 @@ def main() -> int:
         seconds = float("nan")
         failed = True
         print(f"counterexample found: {type(error).__name__}: {error}", file=sys.stderr)
+        for note in getattr(error, "__notes__", []):  # the steps, as Hypothesis attaches them
+            print(note, file=sys.stderr)
     finally:
         rig.close()
         if schema is not None:
