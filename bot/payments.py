@@ -191,7 +191,8 @@ async def revoke_refunded(uow: UnitOfWork, order: Order, now: datetime) -> Revok
     ).scalar_one_or_none()
     cancelled: list[MentorSession] = []
     if enrollment is not None:
-        advance("enrollment", enrollment, "revoked")
+        if enrollment.status != "revoked":  # erasure (/deleteme) revokes it before any refund
+            advance("enrollment", enrollment, "revoked")
         cancelled = await _cancel_upcoming(uow, enrollment, now)
         await move_credits(
             uow,

@@ -22,7 +22,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Table, delete, func, literal, select, update
+from sqlalchemy import Column, Table, delete, func, literal, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot.core.errors import BadInput
@@ -42,6 +42,7 @@ from storage.models import (
     LessonRating,
     LinkCode,
     LinkFailure,
+    MentorProfile,
     MentorSession,
     MentorshipRequest,
     MergedRow,
@@ -52,6 +53,7 @@ from storage.uow import UnitOfWork
 
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud or retyped
 CODE_LENGTH = 8
+SHARED_ROLE = "role held by both"  # a MergedRow column name: a role copied back on parting
 
 
 # --- link codes -----------------------------------------------------------------------------
@@ -167,15 +169,14 @@ async def check_mergeable(uow: UnitOfWork, keep: int, gone: int) -> None:
             ),
             [write_to_admins()],
         )
-    s1, s2 = aliased(MentorSession), aliased(MentorSession)
-    clash = await uow.session.execute(
-        select(s1.start_at)
-        .join(s2, s2.start_at == s1.start_at)
-        .where(s1.learner_id == keep, s2.learner_id == gone)
-        .where(s1.status == "scheduled", s2.status == "scheduled")
-        .limit(1)
+    # One person is in at most one session at a time, whatever their role on either account.
+    keep_busy, gone_busy = [
+        await _booked(uow, u, m) for u, m in zip((keep, gone), mentors, strict=True)
+    ]
+    start = next(
+        (max(a, b) for a, a_end in keep_busy for b, b_end in gone_busy if a < b_end and b < a_end),
+        None,
     )
-    start = clash.scalar_one_or_none()
     if start is not None:
         raise BadInput(
             _(
@@ -183,6 +184,25 @@ async def check_mergeable(uow: UnitOfWork, keep: int, gone: int) -> None:
                 when=When(start),
             )
         )
+
+
+async def _booked(
+    uow: UnitOfWork, user_id: int, profile: MentorProfile | None
+) -> list[tuple[datetime, datetime]]:
+    """When the account is in a scheduled session, as the learner or as the mentor."""
+    sessions = await uow.session.execute(
+        select(MentorSession)
+        .where(MentorSession.status == "scheduled")
+        .where(
+            or_(
+                MentorSession.learner_id == user_id,
+                MentorSession.mentor_id == (profile.id if profile is not None else -1),
+            )
+        )
+    )
+    return [
+        (s.start_at, s.start_at + timedelta(minutes=s.duration_minutes)) for s in sessions.scalars()
+    ]
 
 
 async def merge_accounts(uow: UnitOfWork, keep: User, gone: User, now: datetime) -> AccountMerge:
@@ -208,6 +228,22 @@ async def merge_accounts(uow: UnitOfWork, keep: User, gone: User, now: datetime)
     older = keep if keep.created_at <= gone.created_at else gone
     keep.language, keep.timezone = older.language, older.timezone
     run = uow.session.execute
+    # A role both hold stays once, on `keep`; `gone`'s copy is recorded, for parting to give
+    # it back: an admin who linked an account that is an admin too is still one after /unlink.
+    shared = await run(
+        select(UserRole.role)
+        .where(UserRole.user_id == gone.id)
+        .where(UserRole.role.in_(select(UserRole.role).where(UserRole.user_id == keep.id)))
+    )
+    for role in shared.scalars():
+        uow.add(
+            MergedRow(
+                merge_id=merge.id,
+                table_name=UserRole.__tablename__,
+                column_name=SHARED_ROLE,
+                row_key=role,
+            )
+        )
     for model, key in (
         (UserRole, UserRole.role),
         (LessonDelivery, LessonDelivery.lesson_id),
@@ -295,6 +331,9 @@ async def part_accounts(uow: UnitOfWork, merge: AccountMerge, now: datetime) -> 
     tables = {t.name: t for t in Base.metadata.sorted_tables}
     rows = await uow.session.execute(select(MergedRow).where(MergedRow.merge_id == merge.id))
     for moved in rows.scalars():
+        if moved.column_name == SHARED_ROLE:
+            uow.add(UserRole(user_id=parted.id, role=moved.row_key))
+            continue
         table = tables.get(moved.table_name)
         if table is None:
             continue

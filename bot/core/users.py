@@ -157,7 +157,8 @@ async def sync_roles(
     Admins listed in config are granted the admin role whenever they write. Where the
     platform's section configures admin role ids and the message carries the sender's roles,
     those roles decide: holding one grants the admin role (kept, so admin notices reach them
-    elsewhere too), holding none revokes it, unless the identity is listed in config.
+    elsewhere too), holding none revokes it, unless an identity of the user (this one, or one
+    linked to it) is listed in config.
     """
     listed = f"{msg.platform}:{msg.external_id}" in config.bot.admins
     admin_roles = config.admin_roles_for(msg.platform)
@@ -169,10 +170,23 @@ async def sync_roles(
     if (listed or by_role) and "admin" not in roles:
         await grant_role(uow, user_id, "admin")
         roles = roles | {"admin"}
-    elif by_role is False and not listed and "admin" in roles:
+    elif (
+        by_role is False
+        and not listed
+        and "admin" in roles
+        and not await _listed_elsewhere(uow, config, user_id)
+    ):
         await revoke_role(uow, user_id, "admin")
         roles = roles - {"admin"}
     return roles
+
+
+async def _listed_elsewhere(uow: UnitOfWork, config: Config, user_id: int) -> bool:
+    """Whether another identity of the user, linked on another platform, is a config admin."""
+    rows = await uow.session.execute(
+        select(Identity.platform, Identity.external_id).where(Identity.user_id == user_id)
+    )
+    return any(f"{platform}:{external}" in config.bot.admins for platform, external in rows)
 
 
 async def grant_role(uow: UnitOfWork, user_id: int, role: str) -> None:

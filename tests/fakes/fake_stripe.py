@@ -412,21 +412,24 @@ WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
 WEBHOOK_PATH = "/stripe/webhook"
 
 
+def stripe_section(api_base: str, **stripe: Any) -> dict[str, Any]:
+    """The `[stripe]` settings that reach the fake at `api_base`."""
+    return {
+        "secret_key": SECRET_KEY,
+        "webhook_secret": WEBHOOK_SECRET,
+        "api_base": api_base,
+        "success_url": "https://mentorbot.example/paid?session={CHECKOUT_SESSION_ID}",
+        "cancel_url": "https://mentorbot.example/cancelled",
+        "max_network_retries": 0,
+        "timeout_seconds": 5,
+        **stripe,
+    }
+
+
 def stripe_config(api_base: str, web: dict[str, Any] | None = None, **stripe: Any) -> Config:
     """`web`: [web] keys, e.g. the slow-client limits."""
     return make_config(
-        web=web or {},
-        payments={"demo": False},
-        stripe={
-            "secret_key": SECRET_KEY,
-            "webhook_secret": WEBHOOK_SECRET,
-            "api_base": api_base,
-            "success_url": "https://mentorbot.example/paid?session={CHECKOUT_SESSION_ID}",
-            "cancel_url": "https://mentorbot.example/cancelled",
-            "max_network_retries": 0,
-            "timeout_seconds": 5,
-            **stripe,
-        },
+        web=web or {}, payments={"demo": False}, stripe=stripe_section(api_base, **stripe)
     )
 
 
