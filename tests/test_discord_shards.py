@@ -118,14 +118,14 @@ async def test_each_process_answers_its_own_shards_guilds_once(
     alice, bob = fake.user("alice"), fake.user("bob")
 
     on_zero = await fake.slash(alice, "courses", guild=guilds[0])
-    on_one = await fake.slash(bob, "help", guild=guilds[1])
+    on_one = await fake.slash(bob, "start", guild=guilds[1])
     await fake.reply(on_zero, "No courses are on offer yet")
-    await fake.reply(on_one, "/courses")
+    await fake.reply(on_one, "Welcome to mentorbot")
     await fake.send_dm(bob, "/mycourses")
     await fake.latest_dm(bob, "You have no courses yet")
 
     assert processes[0].handled == ["/courses", "/mycourses"]
-    assert processes[1].handled == ["/help"]
+    assert processes[1].handled == ["/start"]
     for interaction in (on_zero, on_one):
         assert len(fake.calls_to("POST", f"/interactions/{interaction.id}/")) == 1
         assert len(interaction.messages) == 1

@@ -235,6 +235,9 @@ async def test_signed_but_malformed_events_are_recorded_answered_and_reported_on
     assert {event_id for event_id, _type, _outcome in rows} >= set(events)
     kinds = {"checkout.session.completed", "charge.refunded", "unknown"}
     assert {event_type for _id, event_type, _outcome in rows} == kinds
+    # The first alert goes at once, the others in one digest when the window closes.
+    world.clock.advance(timedelta(seconds=world.app.config.notices.digest_seconds + 1))
+    await world.app.run_due()
     output = await world.delivered()
     for event_id, field in (
         ("evt_bad_missing", "data.object.payment_status"),
