@@ -121,6 +121,11 @@ async def test_every_table_command_on_discord_is_synced_with_its_options_in_both
         assert (hidden is not None and int(hidden) == 1 << 5) == cmd.for_admins  # Manage Server
     admin_subs = {o["name"] for o in synced["admin"]["options"]}
     assert {"course", "lesson", "earnings", "match-cohort"} <= admin_subs
+    # A mentor on Discord can set time off too: the actions and a date (not a weekday choice).
+    availability = {o["name"]: o for o in synced["availability"]["options"]}
+    actions = {c["value"] for c in availability["action"]["choices"]}
+    assert {"add", "remove", "clear", "block", "off", "unblock"} == actions
+    assert availability["day"]["type"] == 3 and "choices" not in availability["day"]
 
 
 def test_every_table_command_fits_discord_and_telegram_limits() -> None:

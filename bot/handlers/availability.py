@@ -21,7 +21,7 @@ from bot.handlers.args import clip, need, need_int
 from bot.handlers.profile import own_profile
 from bot.handlers.registry import choice, command, number, text
 from bot.sessions import availability as rules
-from bot.sessions.scheduling import WEEKDAYS, Window, parse_hhmm, parse_weekday
+from bot.sessions.scheduling import Window, parse_hhmm, parse_weekday
 from storage.models import AvailabilityBlock, AvailabilityWindow, MentorProfile
 
 AVAILABILITY_USAGE = (
@@ -86,12 +86,25 @@ def _local_range(
 
 @command(
     "availability",
-    _("Your weekly availability: /availability [add|remove|clear]"),
+    _("Your weekly hours and time off: /availability [add|remove|clear|block|off|unblock]"),
     args=(
-        choice("action", _("Leave out to see your weekly windows"), "add", "remove", "clear"),
-        choice("day", _("For add: the weekday"), *WEEKDAYS),
-        text("hours", _("For add: e.g. 18:00-20:00, in your timezone"), required=False),
-        number("window", _("For remove: the window number"), required=False),
+        choice(
+            "action",
+            _("Leave out to see your weekly windows"),
+            "add",
+            "remove",
+            "clear",
+            "block",
+            "off",
+            "unblock",
+        ),
+        text(
+            "day",
+            _("For add: the weekday (mon); for block or off: the date (YYYY-MM-DD)"),
+            required=False,
+        ),
+        text("hours", _("For add or block: e.g. 18:00-20:00, in your timezone"), required=False),
+        number("window", _("For remove or unblock: the number"), required=False),
     ),
 )
 async def availability(ctx: Ctx, args: list[str]) -> None:
