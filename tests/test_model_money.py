@@ -20,6 +20,7 @@ from tests.support import (
     Database,
     Harness,
     buy,
+    harness_for,
     make_config,
     matched_pair,
     snapshot,
@@ -126,6 +127,26 @@ async def test_an_account_leaving_takes_the_admin_role_its_discord_identity_last
     assert "Only marketplace admins" not in await as_user(app, member, "/admin disputes")
     await as_user(app, member, "/help", frozenset({"1"}))  # and a later word still decides
     assert not await is_admin(app, bob)
+
+
+async def test_a_console_grant_stays_with_the_console_identity_through_link_and_unlink(
+    make_app: AppFactory,
+) -> None:
+    """`/as bob admin` is the console's word about console bob: linked, a Discord member saying
+    it holds no admin role does not take it away, and unlinked, bob stays an admin while the
+    Discord account, which nothing made admin, leaves without the role."""
+    app = await make_app(make_config(discord={"admin_role_ids": [999]}))
+    bob, member = ("console", "bob"), ("discord", "601")
+    await harness_for(app).chat.become("bob", "admin")
+    await as_user(app, member, "/help", frozenset({"1"}))
+    await linked(app, member, bob)
+    await as_user(app, member, "/help", frozenset({"1"}))
+    assert await is_admin(app, bob)
+    out = await as_user(app, bob, "/unlink")
+    discord_id = re.findall(r"#(\d+) discord 601", out)[0]
+    assert "Unlinked" in await as_user(app, bob, f"/unlink {discord_id}")
+    assert await is_admin(app, bob) and not await is_admin(app, member)
+    assert "Only marketplace admins" in await as_user(app, member, "/admin disputes")
 
 
 async def test_a_mentor_and_a_learner_busy_at_the_same_time_cannot_become_one_account(
