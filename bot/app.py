@@ -156,7 +156,8 @@ class Marketplace:
                 self.front.failed("chat", "handle", {"platform": msg.platform, "user_id": user_id})
                 ctx.says[:] = [SORRY]
                 outcome = "error"
-        if not committed and (roles != known_roles or msg.platform_roles is not None):
+        says_roles = msg.platform_roles is not None and self.config.admin_roles_for(msg.platform)
+        if not committed and (roles != known_roles or says_roles):
             await self._keep_roles(msg, user_id, known_roles, now)
         if committed:  # and the write lock / row lock released
             outcome = await self._run_after_commit(ctx, msg)

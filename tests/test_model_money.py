@@ -109,8 +109,9 @@ async def test_an_account_leaving_takes_the_admin_role_its_discord_identity_last
 ) -> None:
     """Discord 601 is linked into bob and says it holds no admin role; bob's account links into
     the config's console admin; then 601 says it holds the admin role (on an account already
-    admin). When the admin unlinks their own identity, bob's account leaves with 601, and it
-    is an admin: the last thing Discord said about 601 goes with 601."""
+    admin, in a message that is refused). When the admin unlinks their own identity, bob's
+    account leaves with 601, and it is an admin: the last thing Discord said about 601 goes
+    with 601."""
     app = await make_app(make_config(discord={"admin_role_ids": [999]}))
     admin, bob, member = ("console", "admin"), ("console", "bob"), ("discord", "601")
     await as_user(app, bob, "/start")
@@ -119,7 +120,8 @@ async def test_an_account_leaving_takes_the_admin_role_its_discord_identity_last
     assert not await is_admin(app, bob)
     await as_user(app, admin, "/start")
     await linked(app, bob, admin)
-    await as_user(app, member, "/help", ADMIN_ROLE)
+    refused = await as_user(app, member, "/unlink 999", ADMIN_ROLE)  # refused, yet Discord spoke
+    assert "no platform #999" in refused
     out = await as_user(app, admin, "/unlink")
     own = re.findall(r"#(\d+) console admin", out)[0]
     assert "Unlinked" in await as_user(app, admin, f"/unlink {own}")
