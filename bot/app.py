@@ -156,7 +156,8 @@ class Marketplace:
                 self.front.failed("chat", "handle", {"platform": msg.platform, "user_id": user_id})
                 ctx.says[:] = [SORRY]
                 outcome = "error"
-        if not committed and roles != known_roles:
+        says_roles = msg.platform_roles is not None and self.config.admin_roles_for(msg.platform)
+        if not committed and (roles != known_roles or says_roles):
             await self._keep_roles(msg, user_id, known_roles, now)
         if committed:  # and the write lock / row lock released
             outcome = await self._run_after_commit(ctx, msg)
@@ -172,7 +173,8 @@ class Marketplace:
     ) -> None:
         """A refused or failed message rolls back its transaction, but not what the platform
         said about the sender's roles: an admin whose role was taken away and who is refused
-        `/admin` stays no admin (also in DMs, which carry no roles)."""
+        `/admin` stays no admin (also in DMs, which carry no roles), and the identity keeps the
+        platform's word about its roles even when the role itself did not change."""
         async with self.new_uow() as uow:
             await sync_roles(uow, self.config, msg, user_id, known)
             await uow.commit()

@@ -100,6 +100,9 @@ class Identity(Base):
     external_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
+    # What this identity's platform last said about the admin role (a Discord guild role, a
+    # console grant): True holds it, False holds none, None never said. Migration 0007.
+    admin_word: Mapped[bool | None] = mapped_column(default=None)
 
 
 class UserRole(Base):

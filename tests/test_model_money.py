@@ -4,6 +4,8 @@ tests/model_money.py, run briefly on SQLite and PostgreSQL (bench/model_money.py
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -18,6 +20,7 @@ from tests.support import (
     Database,
     Harness,
     buy,
+    harness_for,
     make_config,
     matched_pair,
     snapshot,
@@ -99,6 +102,53 @@ async def test_two_admins_linked_are_both_admins_again_after_unlinking(
     assert "Unlinked" in await as_user(app, member, f"/unlink {console_id}")
     assert await is_admin(app, admin) and await is_admin(app, member)
     assert "Only marketplace admins" not in await as_user(app, admin, "/admin disputes")
+
+
+async def test_an_account_leaving_takes_the_admin_role_its_discord_identity_last_got(
+    make_app: AppFactory,
+) -> None:
+    """Discord 601 is linked into bob and says it holds no admin role; bob's account links into
+    the config's console admin; then 601 says it holds the admin role (on an account already
+    admin, in a message that is refused). When the admin unlinks their own identity, bob's
+    account leaves with 601, and it is an admin: the last thing Discord said about 601 goes
+    with 601."""
+    app = await make_app(make_config(discord={"admin_role_ids": [999]}))
+    admin, bob, member = ("console", "admin"), ("console", "bob"), ("discord", "601")
+    await as_user(app, bob, "/start")
+    await linked(app, member, bob)
+    await as_user(app, member, "/help", frozenset({"1"}))
+    assert not await is_admin(app, bob)
+    await as_user(app, admin, "/start")
+    await linked(app, bob, admin)
+    refused = await as_user(app, member, "/unlink 999", ADMIN_ROLE)  # refused, yet Discord spoke
+    assert "no platform #999" in refused
+    out = await as_user(app, admin, "/unlink")
+    own = re.findall(r"#(\d+) console admin", out)[0]
+    assert "Unlinked" in await as_user(app, admin, f"/unlink {own}")
+    assert await is_admin(app, admin) and await is_admin(app, member) and await is_admin(app, bob)
+    assert "Only marketplace admins" not in await as_user(app, member, "/admin disputes")
+    await as_user(app, member, "/help", frozenset({"1"}))  # and a later word still decides
+    assert not await is_admin(app, bob)
+
+
+async def test_a_console_grant_stays_with_the_console_identity_through_link_and_unlink(
+    make_app: AppFactory,
+) -> None:
+    """`/as bob admin` is the console's word about console bob: linked, a Discord member saying
+    it holds no admin role does not take it away, and unlinked, bob stays an admin while the
+    Discord account, which nothing made admin, leaves without the role."""
+    app = await make_app(make_config(discord={"admin_role_ids": [999]}))
+    bob, member = ("console", "bob"), ("discord", "601")
+    await harness_for(app).chat.become("bob", "admin")
+    await as_user(app, member, "/help", frozenset({"1"}))
+    await linked(app, member, bob)
+    await as_user(app, member, "/help", frozenset({"1"}))
+    assert await is_admin(app, bob)
+    out = await as_user(app, bob, "/unlink")
+    discord_id = re.findall(r"#(\d+) discord 601", out)[0]
+    assert "Unlinked" in await as_user(app, bob, f"/unlink {discord_id}")
+    assert await is_admin(app, bob) and not await is_admin(app, member)
+    assert "Only marketplace admins" in await as_user(app, member, "/admin disputes")
 
 
 async def test_a_mentor_and_a_learner_busy_at_the_same_time_cannot_become_one_account(

@@ -149,3 +149,31 @@ async def test_an_earning_recorded_before_the_ledger_survives_the_upgrade(
         ("earning:session:2", 1, 1, 980, "USD", False),
     ]
     assert "mentor_earnings" not in tables
+
+
+async def test_0007_marks_the_identities_of_admins_as_given_the_role(database: Database) -> None:
+    """0007 marks every identity of a user who is an admin as given it by its platform, so a
+    later link or unlink, which re-derives the admin role from identities, takes it from
+    nobody who had it; other users' identities are left unsaid."""
+    engine = database.engine()
+    await upgrade(engine, "0006")
+    at = "2026-03-02 08:00:00.000000"
+    rows = [
+        "INSERT INTO users (id, display_name, language, timezone, created_at) VALUES "
+        f"(1, 'boss', 'en', 'UTC', '{at}'), (2, 'kim', 'en', 'UTC', '{at}')",
+        "INSERT INTO identities (id, user_id, platform, external_id, created_at, last_seen_at) "
+        f"VALUES (1, 1, 'discord', '7', '{at}', '{at}'), (2, 1, 'telegram', '8', '{at}', '{at}'), "
+        f"(3, 2, 'discord', '9', '{at}', '{at}')",
+        "INSERT INTO user_roles (user_id, role) VALUES (1, 'admin'), (1, 'learner'), "
+        "(2, 'learner')",
+    ]
+    async with engine.begin() as conn:
+        for row in rows:
+            await conn.execute(text(row))
+    await upgrade(engine)
+    async with engine.connect() as conn:
+        words = (
+            await conn.execute(text("SELECT id, admin_word FROM identities ORDER BY id"))
+        ).all()
+    await engine.dispose()
+    assert [tuple(w) for w in words] == [(1, True), (2, True), (3, None)]

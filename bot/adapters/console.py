@@ -61,7 +61,7 @@ class ConsoleChat:
         async with self.app.new_uow() as uow:
             user, _roles = await resolve_user(uow, self.app.config, self._incoming(""), now)
             if role == "admin":
-                await make_admin(uow, user.id)
+                await make_admin(uow, user.id, PLATFORM, name)
             elif role == "mentor":
                 await make_mentor(uow, user.id, user.language, now)
             await uow.commit()

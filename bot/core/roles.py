@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import update
+
 from bot.core.states import advance
 from bot.core.users import grant_role, mentor_profile_of
-from storage.models import MentorProfile
+from storage.models import Identity, MentorProfile
 from storage.uow import UnitOfWork
 
 ROLES = ("learner", "mentor", "admin")
 
 
-async def make_admin(uow: UnitOfWork, user_id: int) -> None:
+async def make_admin(uow: UnitOfWork, user_id: int, platform: str, external_id: str) -> None:
+    """The admin role for the user, given by their identity `platform`:`external_id` (the
+    console's word about its own identity): it goes with that identity on link and unlink."""
+    await uow.session.execute(
+        update(Identity)
+        .where(Identity.user_id == user_id)
+        .where(Identity.platform == platform)
+        .where(Identity.external_id == external_id)
+        .values(admin_word=True)
+    )
     await grant_role(uow, user_id, "admin")
 
 

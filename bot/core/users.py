@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, select
+from sqlalchemy import Select, bindparam, exists, select, update
 
 from bot.config import Config
 from bot.core.i18n import normalize_language
@@ -154,11 +154,18 @@ async def sync_roles(
 ) -> frozenset[str]:
     """The user's `roles`, the admin role brought in line with what the message says.
 
-    Admins listed in config are granted the admin role whenever they write. Where the
-    platform's section configures admin role ids and the message carries the sender's roles,
-    those roles decide: holding one grants the admin role (kept, so admin notices reach them
-    elsewhere too), holding none revokes it, unless an identity of the user (this one, or one
-    linked to it) is listed in config.
+    The rule: a user holds the admin role exactly when one of their identities is listed in
+    `bot.admins`, or the platform of one of their identities last said that identity holds an
+    admin role (`Identity.admin_word`: a Discord guild role listed in `admin_role_ids`, or a
+    console grant, `/as NAME admin`, which is the console's own word about its identity).
+
+    Where the platform's section configures admin role ids and the message carries the
+    sender's roles, the message is the platform's latest word about this identity: it is
+    remembered, and holding one grants the admin role, holding none revokes it unless another
+    identity of the user still gives it. A message without roles (a DM, the console) changes
+    no word; a listed identity is granted the role whenever it writes. Linking and unlinking
+    re-derive the role of each account involved from its identities (`settle_admin`), so an
+    identity's word goes with the identity to whichever account it ends up on.
     """
     listed = f"{msg.platform}:{msg.external_id}" in config.bot.admins
     admin_roles = config.admin_roles_for(msg.platform)
@@ -167,6 +174,13 @@ async def sync_roles(
         if admin_roles and msg.platform_roles is not None
         else None
     )
+    if by_role is not None:
+        await uow.session.execute(
+            update(Identity)
+            .where(*_identity_is(msg.platform, msg.external_id))
+            .where(Identity.admin_word.is_distinct_from(by_role))
+            .values(admin_word=by_role)
+        )
     if (listed or by_role) and "admin" not in roles:
         await grant_role(uow, user_id, "admin")
         roles = roles | {"admin"}
@@ -174,19 +188,33 @@ async def sync_roles(
         by_role is False
         and not listed
         and "admin" in roles
-        and not await _listed_elsewhere(uow, config, user_id)
+        and not await admin_given(uow, config, user_id)
     ):
         await revoke_role(uow, user_id, "admin")
         roles = roles - {"admin"}
     return roles
 
 
-async def _listed_elsewhere(uow: UnitOfWork, config: Config, user_id: int) -> bool:
-    """Whether another identity of the user, linked on another platform, is a config admin."""
+async def admin_given(uow: UnitOfWork, config: Config, user_id: int) -> bool:
+    """Whether an identity of the user gives the admin role: listed in config, or its
+    platform's last word was that it holds an admin role (see `sync_roles`)."""
     rows = await uow.session.execute(
-        select(Identity.platform, Identity.external_id).where(Identity.user_id == user_id)
+        select(Identity.platform, Identity.external_id, Identity.admin_word).where(
+            Identity.user_id == user_id
+        )
     )
-    return any(f"{platform}:{external}" in config.bot.admins for platform, external in rows)
+    return any(
+        word or f"{platform}:{external}" in config.bot.admins for platform, external, word in rows
+    )
+
+
+async def settle_admin(uow: UnitOfWork, config: Config, user_id: int) -> None:
+    """Grant or revoke the user's admin role as their identities now give it, after identities
+    moved between accounts (a link or an unlink)."""
+    if await admin_given(uow, config, user_id):
+        await grant_role(uow, user_id, "admin")
+    else:
+        await revoke_role(uow, user_id, "admin")
 
 
 async def grant_role(uow: UnitOfWork, user_id: int, role: str) -> None:

@@ -29,6 +29,7 @@ from bot.core import conversations, words
 from bot.core.errors import BadInput, NotFound
 from bot.core.i18n import Lines, Msg, When, _
 from bot.core.replies import Attachment, Choice
+from bot.core.users import settle_admin
 from bot.handlers.args import need_int
 from bot.handlers.registry import command, flow, number, text
 from storage.models import ButtonPayload, Conversation, Identity, LinkFailure, User
@@ -113,6 +114,7 @@ async def link(ctx: Ctx, args: list[str]) -> None:
     found.used_at = now
     await ctx.uow.flush()  # used before the merge tidies the other side's unused codes
     await merge_accounts(ctx.uow, ctx.actor.user, other, now)
+    await settle_admin(ctx.uow, ctx.config, ctx.actor.id)
     ctx.say(
         _(
             "Linked: your account on {platforms} is now part of this one. Your courses, "
@@ -179,6 +181,7 @@ async def unlink(ctx: Ctx, args: list[str]) -> None:
     if not merges:  # joined before merges were recorded: the platform leaves with nothing
         await ctx.uow.session.delete(identity)
         await ctx.uow.flush()
+        await settle_admin(ctx.uow, ctx.config, ctx.actor.id)
         ctx.say(
             _(
                 "{platform} {external_id} is unlinked. Writing from there starts a new, empty "
@@ -190,6 +193,8 @@ async def unlink(ctx: Ctx, args: list[str]) -> None:
         return
     survivor = merges[0].survivor_id
     parted = [await part_accounts(ctx.uow, merge, ctx.now()) for merge in merges]
+    for user_id in (survivor, *(user.id for user in parted)):
+        await settle_admin(ctx.uow, ctx.config, user_id)
     kept = ", ".join(await platforms_of(ctx.uow, survivor))
     for user in parted:
         left = ", ".join(await platforms_of(ctx.uow, user.id))

@@ -152,7 +152,7 @@ async def _catalogue(app: Marketplace) -> bool:
         admin, _roles = await resolve_user(
             uow, app.config, Incoming("console", "admin", "admin", ""), now
         )
-        await make_admin(uow, admin.id)
+        await make_admin(uow, admin.id, "console", "admin")
         await uow.commit()
     return True
 
