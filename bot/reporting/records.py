@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import case, func, select
 
 from bot.config import Config
 from bot.core.ledger import REVENUE_KINDS, Kind
@@ -162,19 +162,23 @@ async def gather(uow: UnitOfWork, config: Config, now: datetime) -> Records:
     held = (
         select()
         .select_from(MentorSession)
-        .join(Enrollment, Enrollment.id == MentorSession.enrollment_id)
         .where(MentorSession.start_at >= since)
         .where(MentorSession.status.in_(("completed", "no_show")))
     )
     by_week = week_index(MentorSession.start_at, weeks, now).label("week")
-    sessions_by_week: dict[int, Held] = {}
-    for i, counts in _held(
+    counted = _held(
         await run(
             held.add_columns(by_week, MentorSession.status, func.count()).group_by(
                 by_week, MentorSession.status
             )
         )
-    ).items():
+    )
+    sessions_overall = Held(  # up to now: every week's but those after now
+        sum(c.completed for i, c in counted.items() if i is not None and i < len(weeks)),
+        sum(c.no_show for i, c in counted.items() if i is not None and i < len(weeks)),
+    )
+    sessions_by_week: dict[int, Held] = {}
+    for i, counts in counted.items():
         if i is None:
             continue
         i = min(int(i), len(weeks) - 1)  # after now: still the current week
@@ -183,9 +187,9 @@ async def gather(uow: UnitOfWork, config: Config, now: datetime) -> Records:
     so_far = held.where(MentorSession.start_at <= now)
     sessions_by_course = _held(
         await run(
-            so_far.add_columns(Enrollment.course_id, MentorSession.status, func.count()).group_by(
-                Enrollment.course_id, MentorSession.status
-            )
+            so_far.add_columns(Enrollment.course_id, MentorSession.status, func.count())
+            .join(Enrollment, Enrollment.id == MentorSession.enrollment_id)
+            .group_by(Enrollment.course_id, MentorSession.status)
         )
     )
     sessions_by_mentor = _held(
@@ -195,13 +199,6 @@ async def gather(uow: UnitOfWork, config: Config, now: datetime) -> Records:
             ).group_by(MentorSession.mentor_id, MentorSession.status)
         )
     )
-    sessions_overall = _held(
-        await run(
-            so_far.add_columns(literal(0), MentorSession.status, func.count()).group_by(
-                MentorSession.status
-            )
-        )
-    ).get(0, Held())
     session_stars = [
         StarsRec(*row)
         for row in await run(
@@ -242,22 +239,30 @@ async def gather(uow: UnitOfWork, config: Config, now: datetime) -> Records:
             .where(MentorshipRequest.created_at >= since)
         )
     ]
-    enrolled = (
-        select(func.count(func.distinct(Enrollment.user_id)))
-        .select_from(Enrollment)
+    # Per learner, whether some enrollment of theirs spans part of each week (one scan), then
+    # how many learners per week.
+    spans = (
+        select(
+            *(
+                func.max(
+                    case(
+                        (
+                            (Enrollment.created_at < start + WEEK)
+                            & (Order.refunded_at.is_(None) | (Order.refunded_at >= start)),
+                            1,
+                        ),
+                        else_=0,
+                    )
+                ).label(f"w{i}")
+                for i, start in enumerate(weeks)
+            )
+        )
         .join(Order, Order.id == Enrollment.order_id)
+        .group_by(Enrollment.user_id)
+        .subquery()
     )
     learners_by_week = [
-        int(
-            (
-                await run(
-                    enrolled.where(Enrollment.created_at < start + WEEK).where(
-                        Order.refunded_at.is_(None) | (Order.refunded_at >= start)
-                    )
-                )
-            ).scalar_one()
-        )
-        for start in weeks
+        int(n or 0) for n in (await run(select(*(func.sum(column) for column in spans.c)))).one()
     ]
     active_learners = {
         cid: int(n)
