@@ -165,33 +165,29 @@ async def gather(uow: UnitOfWork, config: Config, now: datetime) -> Records:
         .where(MentorSession.start_at >= since)
         .where(MentorSession.status.in_(("completed", "no_show")))
     )
+    # Held and missed per week and course (after now: index len(weeks)), in one scan.
     by_week = week_index(MentorSession.start_at, weeks, now).label("week")
-    counted = _held(
-        await run(
-            held.add_columns(by_week, MentorSession.status, func.count()).group_by(
-                by_week, MentorSession.status
-            )
-        )
-    )
-    sessions_overall = Held(  # up to now: every week's but those after now
-        sum(c.completed for i, c in counted.items() if i is not None and i < len(weeks)),
-        sum(c.no_show for i, c in counted.items() if i is not None and i < len(weeks)),
-    )
     sessions_by_week: dict[int, Held] = {}
-    for i, counts in counted.items():
+    sessions_by_course: dict[int, Held] = {}
+    completed_so_far = no_show_so_far = 0
+    for i, course_id, status, n in await run(
+        held.add_columns(by_week, Enrollment.course_id, MentorSession.status, func.count())
+        .join(Enrollment, Enrollment.id == MentorSession.enrollment_id)
+        .group_by(by_week, Enrollment.course_id, MentorSession.status)
+    ):
         if i is None:
             continue
-        i = min(int(i), len(weeks) - 1)  # after now: still the current week
-        old = sessions_by_week.get(i, Held())
-        sessions_by_week[i] = Held(old[0] + counts[0], old[1] + counts[1])
+        one = Held(int(n), 0) if status == "completed" else Held(0, int(n))
+        week_i = min(int(i), len(weeks) - 1)  # after now: still the current week
+        old = sessions_by_week.get(week_i, Held())
+        sessions_by_week[week_i] = Held(old[0] + one[0], old[1] + one[1])
+        if i < len(weeks):  # the breakdowns and the overall score stop at now
+            old = sessions_by_course.get(course_id, Held())
+            sessions_by_course[course_id] = Held(old[0] + one[0], old[1] + one[1])
+            completed_so_far += one[0]
+            no_show_so_far += one[1]
+    sessions_overall = Held(completed_so_far, no_show_so_far)
     so_far = held.where(MentorSession.start_at <= now)
-    sessions_by_course = _held(
-        await run(
-            so_far.add_columns(Enrollment.course_id, MentorSession.status, func.count())
-            .join(Enrollment, Enrollment.id == MentorSession.enrollment_id)
-            .group_by(Enrollment.course_id, MentorSession.status)
-        )
-    )
     sessions_by_mentor = _held(
         await run(
             so_far.add_columns(
