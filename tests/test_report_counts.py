@@ -17,7 +17,15 @@ from bot.reporting.files import build_report
 from bot.reporting.records import WEEK, week_starts
 from bot.reporting.satisfaction import reliability_quality
 from bot.runtime.demo_data import seed_demo
-from storage.models import Course, Enrollment, LedgerEntry, MentorSession, Order, User
+from storage.models import (
+    Course,
+    Enrollment,
+    LedgerEntry,
+    MentorSession,
+    MentorshipRequest,
+    Order,
+    User,
+)
 from tests.support import AppFactory, harness_for
 
 
@@ -120,6 +128,15 @@ async def test_counted_in_sql_as_when_counted_row_by_row(
                 )
             )
         )
+        asked = list(
+            (
+                await s.execute(
+                    select(MentorshipRequest.created_at).join(
+                        Enrollment, Enrollment.id == MentorshipRequest.enrollment_id
+                    )
+                )
+            ).scalars()
+        )
         enrollments = list(
             await s.execute(select(Enrollment, Order).join(Order, Order.id == Enrollment.order_id))
         )
@@ -155,6 +172,7 @@ async def test_counted_in_sql_as_when_counted_row_by_row(
             assert row.revenue == revenue(row.start, end, demo=False)
             assert row.demo_revenue == revenue(row.start, end, demo=True)
             assert (row.sessions_completed, row.no_shows) == held(row.start, end)
+            assert row.requests == sum(1 for at in asked if _in(at, row.start, end))
             assert row.learners == len(
                 {
                     e.user_id
@@ -185,5 +203,6 @@ async def test_counted_in_sql_as_when_counted_row_by_row(
         assert sum(1 for r in report.weeks if r.demo_revenue) >= 2
         assert sum(r.no_shows for r in report.weeks) >= 1
         assert sum(1 for r in report.weeks if r.sessions_completed) >= 3
+        assert sum(1 for r in report.weeks if r.requests) >= 2
         assert len({r.learners for r in report.weeks}) >= 3
         assert sum(1 for b in report.mentors if b.inputs.sessions_completed) >= 2

@@ -205,9 +205,8 @@ def build(records: Records, config: Config) -> Report:
     by_week = split_by_week(records)
     for i, start in enumerate(records.weeks):
         end = start + WEEK
-        inputs = inputs_for(
-            by_week.get(i, nothing), start, end, held=records.sessions_by_week.get(i, Held())
-        )
+        week = by_week.get(i, nothing)
+        inputs = inputs_for(week, start, end, held=records.sessions_by_week.get(i, Held()))
         revenue = net_revenue(records.orders, start, end)
         done = sum(1 for x in records.lessons if _in(x.done_at, start, end))
         learners = records.learners_by_week[i]
@@ -226,7 +225,7 @@ def build(records: Records, config: Config) -> Report:
                     1 for x in records.lessons if _in(x.delivered_at, start, end)
                 ),
                 lessons_done=done,
-                requests=sum(1 for r in records.requests if _in(r.created_at, start, end)),
+                requests=len(week.requests),  # split by when they were made
                 efficiency=learning_efficiency(inputs.sessions_completed, done, learners),
                 score=satisfaction(inputs, weights, target),
                 demo_revenue=net_revenue(records.demo_orders, start, end),
