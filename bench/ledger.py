@@ -356,11 +356,11 @@ async def measure(app: Marketplace, world: World, samples: int) -> dict[str, flo
             figures[f"{name}_p50"], figures[f"{name}_p99"] = cuts(wall)
             figures[f"{name}_cpu_p99"] = cuts(cpu)[1]
         report = await build_report(uow, app.config, app.clock.now())
-    chart_png(report)  # warm-up: matplotlib loads on first use
+    chart_png(report, "en")  # warm-up: matplotlib loads on first use
     chart = []
     for _ in range(5):
         t0 = time.perf_counter()
-        chart_png(report)
+        chart_png(report, "en")
         chart.append((time.perf_counter() - t0) * 1000)
     figures["chart"] = statistics.median(chart)
     h: Harness = harness_for(app)
@@ -369,7 +369,7 @@ async def measure(app: Marketplace, world: World, samples: int) -> dict[str, flo
         h, "/admin earnings", "Mentor earnings"
     )
     real_chart = stats.chart_png
-    stats.chart_png = lambda _report: b""  # the same command, the chart left out
+    stats.chart_png = lambda _report, _language: b""  # the same command, the chart left out
     try:
         figures["stats_no_chart"], figures["stats_no_chart_cpu"] = await command_ms(
             h, "/admin stats", "Marketplace stats"

@@ -20,7 +20,7 @@ from statistics import median
 from typing import Any
 
 from bot.config import Config
-from bot.reporting.records import WEEK, EnrollmentRec, OrderRec, Records, RequestRec
+from bot.reporting.records import WEEK, Held, OrderRec, Records, RequestRec
 from bot.reporting.satisfaction import (
     Inputs,
     Satisfaction,
@@ -30,6 +30,7 @@ from bot.reporting.satisfaction import (
     satisfaction,
 )
 
+NO_SESSIONS = Held()
 WAITING = ("open", "offered", "waitlisted")
 
 
@@ -65,19 +66,16 @@ def inputs_for(
     end: datetime,
     course_id: int | None = None,
     mentor_id: int | None = None,
+    held: Held = NO_SESSIONS,
 ) -> Inputs:
-    """The model's inputs for [start, end), optionally for one course or one mentor."""
+    """The model's inputs for [start, end), optionally for one course or one mentor, with the
+    sessions held and missed in it (counted by `gather`)."""
 
     def keep(course: int, mentor: int | None) -> bool:
         return (course_id is None or course == course_id) and (
             mentor_id is None or mentor == mentor_id
         )
 
-    sessions = [
-        s
-        for s in records.sessions
-        if keep(s.course_id, s.mentor_id) and _in(s.start_at, start, end)
-    ]
     return Inputs(
         lesson_stars=[
             r.stars
@@ -97,8 +95,8 @@ def inputs_for(
             ),
             records.now,
         ),
-        sessions_completed=sum(1 for s in sessions if s.status == "completed"),
-        sessions_no_show=sum(1 for s in sessions if s.status == "no_show"),
+        sessions_completed=held.completed,
+        sessions_no_show=held.no_show,
     )
 
 
@@ -146,21 +144,9 @@ class Report:
     currencies: list[str] = field(default_factory=list)
 
 
-def learners_in(enrollments: Iterable[EnrollmentRec], start: datetime, end: datetime) -> int:
-    """Distinct learners enrolled at some point of [start, end) (refunds end an enrollment)."""
-    return len(
-        {
-            e.user_id
-            for e in enrollments
-            if e.created_at < end and (e.refunded_at is None or e.refunded_at >= start)
-        }
-    )
-
-
-ROWS = ("orders", "sessions", "session_stars", "lesson_stars", "lessons", "requests", "enrollments")
+ROWS = ("orders", "session_stars", "lesson_stars", "lessons", "requests")
 # When each row of the model's inputs happened, for cutting them into weeks.
 WHEN = {
-    "sessions": "start_at",
     "session_stars": "at",
     "lesson_stars": "at",
     "requests": "created_at",
@@ -188,12 +174,10 @@ def with_rows(records: Records, rows: dict[str, list[Any]]) -> Records:
     return replace(
         records,
         orders=rows["orders"],
-        sessions=rows["sessions"],
         session_stars=rows["session_stars"],
         lesson_stars=rows["lesson_stars"],
         lessons=rows["lessons"],
         requests=rows["requests"],
-        enrollments=rows["enrollments"],
     )
 
 
@@ -203,7 +187,7 @@ def split_by(records: Records, attribute: str) -> dict[int, Records]:
 
 
 def split_by_week(records: Records) -> dict[int, Records]:
-    """The model's inputs (sessions, ratings, requests) by the index of their week."""
+    """The model's inputs (ratings, requests) by the index of their week."""
 
     def week(name: str, row: Any) -> int | None:
         at = getattr(row, WHEN[name]) if name in WHEN else None
@@ -221,10 +205,11 @@ def build(records: Records, config: Config) -> Report:
     by_week = split_by_week(records)
     for i, start in enumerate(records.weeks):
         end = start + WEEK
-        inputs = inputs_for(by_week.get(i, nothing), start, end)
+        week = by_week.get(i, nothing)
+        inputs = inputs_for(week, start, end, held=records.sessions_by_week.get(i, Held()))
         revenue = net_revenue(records.orders, start, end)
         done = sum(1 for x in records.lessons if _in(x.done_at, start, end))
-        learners = learners_in(records.enrollments, start, end)
+        learners = records.learners_by_week[i]
         rows.append(
             WeekRow(
                 start=start,
@@ -240,7 +225,7 @@ def build(records: Records, config: Config) -> Report:
                     1 for x in records.lessons if _in(x.delivered_at, start, end)
                 ),
                 lessons_done=done,
-                requests=sum(1 for r in records.requests if _in(r.created_at, start, end)),
+                requests=len(week.requests),  # split by when they were made
                 efficiency=learning_efficiency(inputs.sessions_completed, done, learners),
                 score=satisfaction(inputs, weights, target),
                 demo_revenue=net_revenue(records.demo_orders, start, end),
@@ -248,18 +233,21 @@ def build(records: Records, config: Config) -> Report:
         )
         previous = revenue
     since, until = records.since, records.now + timedelta(microseconds=1)
-    overall = satisfaction(inputs_for(records, since, until), weights, target)
+    overall = satisfaction(
+        inputs_for(records, since, until, held=records.sessions_overall), weights, target
+    )
     by_course = split_by(records, "course_id")
     courses = []
     for cid, slug, title, lesson_count in records.courses:
         part = by_course.get(cid, nothing)
-        inputs = inputs_for(part, since, until, course_id=cid)
+        held = records.sessions_by_course.get(cid, Held())
+        inputs = inputs_for(part, since, until, course_id=cid, held=held)
         courses.append(
             Breakdown(
                 id=cid,
                 name=title,
                 label=slug,
-                learners=len({e.user_id for e in part.enrollments if e.active}),
+                learners=records.active_learners.get(cid, 0),
                 revenue=net_revenue(part.orders, since, until),
                 lessons=lesson_count,
                 lessons_done=sum(1 for x in part.lessons if _in(x.done_at, since, until)),
@@ -271,7 +259,8 @@ def build(records: Records, config: Config) -> Report:
     mentors = []
     for mid, name, status in records.mentors:
         part = by_mentor.get(mid, nothing)
-        inputs = inputs_for(part, since, until, mentor_id=mid)
+        held = records.sessions_by_mentor.get(mid, Held())
+        inputs = inputs_for(part, since, until, mentor_id=mid, held=held)
         accepted = [
             (r.accepted_at - r.created_at).total_seconds() / 3600
             for r in part.requests
