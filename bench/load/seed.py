@@ -63,7 +63,7 @@ async def _courses(app: Marketplace) -> None:
     now = app.clock.now()
     async with app.new_uow() as uow:
         admin, _roles = await resolve_user(uow, app.config, ADMIN, now)
-        await make_admin(uow, admin.id)
+        await make_admin(uow, admin.id, ADMIN.platform, ADMIN.external_id)
         await uow.commit()
     for slug, title, topics, price, stars in COURSES:
         fields = {
