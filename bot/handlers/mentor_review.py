@@ -205,7 +205,9 @@ async def decide_mentor(ctx: Ctx, args: list[str]) -> None:
             )
         )
     else:
-        raise BadInput(_("Unknown action '{value}'. Usage: {usage}", value=action, usage=usage))
+        raise BadInput(
+            _("Unknown action '{value}'. Usage: {usage}", value=clip(action), usage=usage)
+        )
 
 
 @admin_subcommand(
