@@ -206,3 +206,81 @@ async def test_counted_in_sql_as_when_counted_row_by_row(
         assert sum(1 for r in report.weeks if r.requests) >= 2
         assert len({r.learners for r in report.weeks}) >= 3
         assert sum(1 for b in report.mentors if b.inputs.sessions_completed) >= 2
+
+
+async def test_the_summary_reads_the_same_weeks_without_the_breakdowns(
+    make_app: AppFactory, clock: FakeClock
+) -> None:
+    """`/admin stats` builds the report without its per-course and per-mentor breakdowns:
+    its weekly series and overall score are the full report's, and a learner refunded once
+    and back weeks later counts in the weeks of each enrollment, never twice, never between."""
+    h = harness_for(await make_app())
+    assert await seed_demo(h.app, history=True)
+    now = clock.now()
+    weeks = week_starts(now, h.app.config.satisfaction.report_weeks)
+    await paid_and_refunded(h.app, clock, weeks)
+    async with h.app.new_uow() as uow:
+        course_id, currency = (
+            await uow.session.execute(select(Course.id, Course.currency).order_by(Course.id))
+        ).first() or (0, "")
+        learner = User(display_name="back again", language="en", timezone="UTC", created_at=now)
+        uow.session.add(learner)
+        await uow.session.flush()
+        learner_id = learner.id
+        for n, (start, refunded_at) in enumerate(
+            ((weeks[1], weeks[3] + timedelta(days=1)), (weeks[6], None))
+        ):
+            order = Order(
+                user_id=learner_id,
+                course_id=course_id,
+                status="refunded" if refunded_at else "paid",
+                amount_minor=900,
+                currency=currency,
+                sessions_included=1,
+                provider="stripe",
+                provider_ref=f"pi_back_{n}",
+                created_at=start,
+                expires_at=start + timedelta(hours=1),
+                paid_at=start,
+                refunded_at=refunded_at,
+            )
+            uow.session.add(order)
+            await uow.session.flush()
+            uow.session.add(
+                Enrollment(
+                    order_id=order.id,
+                    user_id=learner_id,
+                    course_id=course_id,
+                    credits_remaining=0 if refunded_at else 1,
+                    status="refunded" if refunded_at else "active",
+                    created_at=start,
+                )
+            )
+        await uow.commit()
+    async with h.app.new_uow() as uow:
+        full = await build_report(uow, h.app.config, now)
+        summary = await build_report(uow, h.app.config, now, breakdowns=False)
+        enrollments = [
+            (user_id, made, refunded_at)
+            for user_id, made, refunded_at in await uow.session.execute(
+                select(Enrollment.user_id, Enrollment.created_at, Order.refunded_at).join(
+                    Order, Order.id == Enrollment.order_id
+                )
+            )
+        ]
+    assert summary.weeks == full.weeks
+    assert summary.overall == full.overall
+    assert summary.courses == [] and summary.mentors == []
+    assert full.courses and full.mentors
+    spans = [(made, gone) for user_id, made, gone in enrollments if user_id == learner_id]
+
+    def spanned(made: datetime, gone: datetime | None, start: datetime) -> bool:
+        return made < start + WEEK and (gone is None or gone >= start)
+
+    for i, row in enumerate(full.weeks):
+        assert row.learners == len(
+            {u for u, made, gone in enrollments if spanned(made, gone, row.start)}
+        )
+        assert any(spanned(made, gone, row.start) for made, gone in spans) == (
+            1 <= i <= 3 or i >= 6
+        )

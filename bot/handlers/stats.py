@@ -43,7 +43,7 @@ def _growth(value: float | None) -> str:
 async def stats_summary(ctx: Ctx) -> None:
     """The satisfaction index, last week's revenue (ledger sums, demo left out) and learning,
     and the chart."""
-    report = await build_report(ctx.uow, ctx.config, ctx.now())
+    report = await build_report(ctx.uow, ctx.config, ctx.now(), breakdowns=False)
     png = await asyncio.to_thread(chart_png, report, ctx.actor.user.language)
     last = report.weeks[-2]
     overall = report.overall

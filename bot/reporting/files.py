@@ -35,8 +35,12 @@ CHART_SIZE = (1200, 900)  # pixels
 _DPI = 100
 
 
-async def build_report(uow: UnitOfWork, config: Config, now: datetime) -> Report:
-    return build(await gather(uow, config, now), config)
+async def build_report(
+    uow: UnitOfWork, config: Config, now: datetime, *, breakdowns: bool = True
+) -> Report:
+    """The 12-week report; without `breakdowns`, only the weekly series and the overall
+    score (what `/admin stats` and its chart show), which reads far less at scale."""
+    return build(await gather(uow, config, now, breakdowns=breakdowns), config)
 
 
 def major(amount_minor: int, currency: str) -> Decimal:

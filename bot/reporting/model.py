@@ -236,7 +236,7 @@ def build(records: Records, config: Config) -> Report:
     overall = satisfaction(
         inputs_for(records, since, until, held=records.sessions_overall), weights, target
     )
-    by_course = split_by(records, "course_id")
+    by_course = split_by(records, "course_id") if records.courses else {}
     courses = []
     for cid, slug, title, lesson_count in records.courses:
         part = by_course.get(cid, nothing)
@@ -255,7 +255,7 @@ def build(records: Records, config: Config) -> Report:
                 score=satisfaction(inputs, weights, target),
             )
         )
-    by_mentor = split_by(records, "mentor_id")
+    by_mentor = split_by(records, "mentor_id") if records.mentors else {}
     mentors = []
     for mid, name, status in records.mentors:
         part = by_mentor.get(mid, nothing)

@@ -10,11 +10,23 @@ requests stay rows, as the model needs each value (means of a curve, medians).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import case, func, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    case,
+    func,
+    literal_column,
+    select,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from bot.config import Config
 from bot.core.ledger import REVENUE_KINDS, Kind
@@ -111,14 +123,20 @@ def week_starts(now: datetime, weeks: int) -> list[datetime]:
     return [monday - WEEK * i for i in reversed(range(weeks))]
 
 
-def week_index(at: Any, weeks: list[datetime], now: datetime) -> Any:
-    """The index into `weeks` of the week `at` falls in, as SQL (a CASE over the weeks' ends);
-    `len(weeks)` for the current week after `now`; NULL outside the weeks."""
-    return case(
-        (at < weeks[0], None),
-        (at > now, case((at < weeks[-1] + WEEK, len(weeks)), else_=None)),
-        *((at < start + WEEK, i) for i, start in enumerate(weeks)),
-        else_=None,
+def per_week(
+    at: InstrumentedAttribute[datetime],
+    weeks: list[datetime],
+    now: datetime,
+    part: Callable[[ColumnElement[bool]], Select[*tuple[Any, ...]]],
+) -> CompoundSelect[*tuple[Any, ...]]:
+    """`part(in_week)` for each week, as one statement: each part's rows end with the index
+    into `weeks` of its week, `len(weeks)` for the current week after `now`. Each part reads
+    one range of an index on `at`, which costs far less than a CASE over every row."""
+    last = len(weeks) - 1
+    ranges = [(at >= start) & (at < weeks[i + 1]) for i, start in enumerate(weeks[:last])]
+    ranges += [(at >= weeks[last]) & (at <= now), (at > now) & (at < weeks[last] + WEEK)]
+    return union_all(
+        *(part(where).add_columns(literal_column(str(i))) for i, where in enumerate(ranges))
     )
 
 
@@ -129,54 +147,62 @@ def _held(rows: Any) -> dict[int, Held]:
     return {k: Held(c.get("completed", 0), c.get("no_show", 0)) for k, c in counts.items()}
 
 
-async def gather(uow: UnitOfWork, config: Config, now: datetime) -> Records:
+async def gather(
+    uow: UnitOfWork, config: Config, now: datetime, *, breakdowns: bool = True
+) -> Records:
+    """The report's rows. Without `breakdowns` (the `/admin stats` summary: weekly series and
+    the overall score only) nothing is read per course or per mentor: no join from sessions,
+    requests or payments to their course, no per-mentor counts; `courses` and `mentors` stay
+    empty and course ids read 0."""
     weeks = week_starts(now, config.satisfaction.report_weeks)
     since = weeks[0]
     after_now = now + timedelta(microseconds=1)
-    run = (await uow.session.connection()).execute  # Core rows: no ORM loading per row
+    conn = await uow.session.connection()  # Core rows: no ORM loading per row
+    run = conn.execute
     orders: list[OrderRec] = []
     demo_orders: list[OrderRec] = []
-    week = week_index(LedgerEntry.at, weeks, now).label("week")
-    for course_id, currency, kind, demo, i, amount in await run(
-        select(
-            Order.course_id,
+    # Without breakdowns, course ids read 0 (a constant, so not among the GROUP BY terms).
+    revenue_course = Order.course_id if breakdowns else literal_column("0")
+    by_course = [Order.course_id] if breakdowns else []
+
+    def revenue(in_week: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+        paid = select(
+            revenue_course,
             LedgerEntry.currency,
             LedgerEntry.kind,
             LedgerEntry.demo,
-            week,
             func.sum(LedgerEntry.amount_minor),
         )
-        .join(Order, Order.id == LedgerEntry.order_id)
-        .where(LedgerEntry.kind.in_([k.value for k in REVENUE_KINDS]))
-        .where(LedgerEntry.at >= since)
-        .group_by(Order.course_id, LedgerEntry.currency, LedgerEntry.kind, LedgerEntry.demo, week)
+        if breakdowns:
+            paid = paid.join(Order, Order.id == LedgerEntry.order_id)
+        return paid.where(LedgerEntry.kind.in_([k.value for k in REVENUE_KINDS]), in_week).group_by(
+            *by_course, LedgerEntry.currency, LedgerEntry.kind, LedgerEntry.demo
+        )
+
+    for course_id, currency, kind, demo, amount, i in await run(
+        per_week(LedgerEntry.at, weeks, now, revenue)
     ):
-        if i is None:
-            continue
         at = after_now if i == len(weeks) else weeks[i]
         (demo_orders if demo else orders).append(
             OrderRec(course_id, str(currency), int(amount), at, None)
             if kind == Kind.ORDER_PAID
             else OrderRec(course_id, str(currency), -int(amount), None, at)
         )
-    held = (
-        select()
-        .select_from(MentorSession)
-        .where(MentorSession.start_at >= since)
-        .where(MentorSession.status.in_(("completed", "no_show")))
-    )
-    # Held and missed per week and course (after now: index len(weeks)), in one scan.
-    by_week = week_index(MentorSession.start_at, weeks, now).label("week")
+    # Held and missed per week and course (after now: index len(weeks)).
     sessions_by_week: dict[int, Held] = {}
     sessions_by_course: dict[int, Held] = {}
     completed_so_far = no_show_so_far = 0
-    for i, course_id, status, n in await run(
-        held.add_columns(by_week, Enrollment.course_id, MentorSession.status, func.count())
-        .join(Enrollment, Enrollment.id == MentorSession.enrollment_id)
-        .group_by(by_week, Enrollment.course_id, MentorSession.status)
-    ):
-        if i is None:
-            continue
+    held_course = Enrollment.course_id if breakdowns else literal_column("0")
+    held_by = [Enrollment.course_id] if breakdowns else []
+    took_place = MentorSession.status.in_(("completed", "no_show"))
+
+    def held(in_week: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+        rows = select(held_course, MentorSession.status, func.count())
+        if breakdowns:
+            rows = rows.join(Enrollment, Enrollment.id == MentorSession.enrollment_id)
+        return rows.where(in_week, took_place).group_by(*held_by, MentorSession.status)
+
+    for course_id, status, n, i in await run(per_week(MentorSession.start_at, weeks, now, held)):
         one = Held(int(n), 0) if status == "completed" else Held(0, int(n))
         week_i = min(int(i), len(weeks) - 1)  # after now: still the current week
         old = sessions_by_week.get(week_i, Held())
@@ -187,13 +213,16 @@ async def gather(uow: UnitOfWork, config: Config, now: datetime) -> Records:
             completed_so_far += one[0]
             no_show_so_far += one[1]
     sessions_overall = Held(completed_so_far, no_show_so_far)
-    so_far = held.where(MentorSession.start_at <= now)
-    sessions_by_mentor = _held(
-        await run(
-            so_far.add_columns(
-                MentorSession.mentor_id, MentorSession.status, func.count()
-            ).group_by(MentorSession.mentor_id, MentorSession.status)
+    sessions_by_mentor = (
+        _held(
+            await run(
+                select(MentorSession.mentor_id, MentorSession.status, func.count())
+                .where(MentorSession.start_at >= since, MentorSession.start_at <= now, took_place)
+                .group_by(MentorSession.mentor_id, MentorSession.status)
+            )
         )
+        if breakdowns
+        else {}
     )
     session_stars = [
         StarsRec(*row)
@@ -221,77 +250,22 @@ async def gather(uow: UnitOfWork, config: Config, now: datetime) -> Records:
             .where((LessonDelivery.delivered_at >= since) | (LessonDelivery.done_at >= since))
         )
     ]
-    requests = [
-        RequestRec(*row)
-        for row in await run(
-            select(
-                Enrollment.course_id,
-                MentorshipRequest.mentor_id,
-                MentorshipRequest.status,
-                MentorshipRequest.created_at,
-                MentorshipRequest.accepted_at,
-            )
-            .join(Enrollment, Enrollment.id == MentorshipRequest.enrollment_id)
-            .where(MentorshipRequest.created_at >= since)
-        )
-    ]
-    # Per learner, whether some enrollment of theirs spans part of each week (one scan), then
-    # how many learners per week.
-    spans = (
-        select(
-            *(
-                func.max(
-                    case(
-                        (
-                            (Enrollment.created_at < start + WEEK)
-                            & (Order.refunded_at.is_(None) | (Order.refunded_at >= start)),
-                            1,
-                        ),
-                        else_=0,
-                    )
-                ).label(f"w{i}")
-                for i, start in enumerate(weeks)
-            )
-        )
-        .join(Order, Order.id == Enrollment.order_id)
-        .group_by(Enrollment.user_id)
-        .subquery()
-    )
-    learners_by_week = [
-        int(n or 0) for n in (await run(select(*(func.sum(column) for column in spans.c)))).one()
-    ]
-    active_learners = {
-        cid: int(n)
-        for cid, n in await run(
-            select(Enrollment.course_id, func.count(func.distinct(Enrollment.user_id)))
-            .join(Order, Order.id == Enrollment.order_id)
-            .where(Enrollment.status == "active")
-            .group_by(Enrollment.course_id)
-        )
-    }
-    active_lessons = dict(
-        (
-            await run(
-                select(Lesson.course_id, func.count(Lesson.id))
-                .where(Lesson.status == "active")
-                .group_by(Lesson.course_id)
-            )
-        ).all()
-    )
-    courses = [
-        (cid, slug, title, int(active_lessons.get(cid, 0)))
-        for cid, slug, title in await run(
-            select(Course.id, Course.slug, Course.title_en).order_by(Course.id)
-        )
-    ]
-    mentors = [
-        (mid, name, status)
-        for mid, name, status in await run(
-            select(MentorProfile.id, User.display_name, MentorProfile.status)
-            .join(User, User.id == MentorProfile.user_id)
-            .order_by(MentorProfile.id)
-        )
-    ]
+    asked = select(
+        Enrollment.course_id if breakdowns else literal_column("0"),
+        MentorshipRequest.mentor_id,
+        MentorshipRequest.status,
+        MentorshipRequest.created_at,
+        MentorshipRequest.accepted_at,
+    ).where(MentorshipRequest.created_at >= since)
+    if breakdowns:
+        asked = asked.join(Enrollment, Enrollment.id == MentorshipRequest.enrollment_id)
+    requests = [RequestRec(*row) for row in await run(asked)]
+    learners_by_week = await _learners_by_week(conn, weeks)
+    active_learners: dict[int, int] = {}
+    courses: list[tuple[int, str, str, int]] = []
+    mentors: list[tuple[int, str, MentorStatus]] = []
+    if breakdowns:
+        active_learners, courses, mentors = await _breakdown_rows(conn)
     return Records(
         now,
         weeks,
@@ -310,3 +284,97 @@ async def gather(uow: UnitOfWork, config: Config, now: datetime) -> Records:
         mentors,
         demo_orders,
     )
+
+
+async def _learners_by_week(conn: AsyncConnection, weeks: list[datetime]) -> list[int]:
+    """Distinct learners with an enrollment spanning part of each week: made before the week's
+    end and not refunded before its start.
+
+    Counted without joining every enrollment to its order: a learner's first enrollment among
+    those never refunded (one pass over enrollments, the refunded orders' ids as a set) puts
+    them in every week from then on, summed per starting week in SQL; the few refunded
+    enrollments that reach into the report come back as rows and add their learners to the
+    weeks they span, unless those weeks already count them."""
+    refunded = select(Order.id).where(Order.refunded_at.is_not(None))
+    firsts = (
+        select(Enrollment.user_id, func.min(Enrollment.created_at).label("first"))
+        .where(Enrollment.order_id.not_in(refunded))
+        .group_by(Enrollment.user_id)
+        .subquery()
+    )
+    from_week = case(
+        *((firsts.c.first < start + WEEK, i) for i, start in enumerate(weeks)), else_=None
+    ).label("from_week")
+    starting = [0] * len(weeks)
+    for i, n in await conn.execute(select(from_week, func.count()).group_by(from_week)):
+        if i is not None:
+            starting[int(i)] += int(n)
+    other = aliased(Enrollment)
+    first_kept = (
+        select(func.min(other.created_at))
+        .where(other.user_id == Enrollment.user_id, other.order_id.not_in(refunded))
+        .scalar_subquery()
+    )
+    spans: dict[int, tuple[datetime | None, list[tuple[datetime, datetime]]]] = {}
+    for user_id, made, gone, first in await conn.execute(
+        select(Enrollment.user_id, Enrollment.created_at, Order.refunded_at, first_kept)
+        .join(Order, Order.id == Enrollment.order_id)
+        .where(Order.refunded_at >= weeks[0], Enrollment.created_at < weeks[-1] + WEEK)
+    ):
+        if gone is not None:  # always, by the WHERE
+            spans.setdefault(user_id, (first, []))[1].append((made, gone))
+    counts = []
+    total = 0
+    for i, start in enumerate(weeks):
+        end = start + WEEK
+        total += starting[i]
+        counts.append(
+            total
+            + sum(
+                1
+                for first, held in spans.values()
+                if (first is None or first >= end)
+                and any(made < end and gone >= start for made, gone in held)
+            )
+        )
+    return counts
+
+
+async def _breakdown_rows(
+    conn: AsyncConnection,
+) -> tuple[dict[int, int], list[tuple[int, str, str, int]], list[tuple[int, str, MentorStatus]]]:
+    """Per course: distinct learners with an active enrollment; the courses with their active
+    lessons; the mentors with their names and statuses."""
+    active_learners = {
+        cid: int(n)
+        for cid, n in await conn.execute(
+            select(Enrollment.course_id, func.count(func.distinct(Enrollment.user_id)))
+            .join(Order, Order.id == Enrollment.order_id)
+            .where(Enrollment.status == "active")
+            .group_by(Enrollment.course_id)
+        )
+    }
+    active_lessons = dict(
+        (
+            await conn.execute(
+                select(Lesson.course_id, func.count(Lesson.id))
+                .where(Lesson.status == "active")
+                .group_by(Lesson.course_id)
+            )
+        ).all()
+    )
+    courses = [
+        (cid, slug, title, int(active_lessons.get(cid, 0)))
+        for cid, slug, title in await conn.execute(
+            select(Course.id, Course.slug, Course.title_en).order_by(Course.id)
+        )
+    ]
+    mentors = [
+        (mid, name, status)
+        for mid, name, status in await conn.execute(
+            select(MentorProfile.id, User.display_name, MentorProfile.status)
+            .join(User, User.id == MentorProfile.user_id)
+            .order_by(MentorProfile.id)
+        )
+    ]
+    return active_learners, courses, mentors
