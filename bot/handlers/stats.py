@@ -92,7 +92,7 @@ async def stats_detail(ctx: Ctx, args: list[str]) -> None:
         )
     report = await build_report(ctx.uow, ctx.config, ctx.now())
     if what == "csv":
-        files = csv_files(report)
+        files = csv_files(report, ctx.actor.user.language)
         ctx.say(
             _(
                 "The last {weeks} weeks as CSV: {files}.",
