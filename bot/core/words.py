@@ -176,7 +176,7 @@ SUBCOMMAND_WORDS: dict[str, tuple[str, ...]] = {
     "archive": ("归档", "下架"),
     "restore": ("恢复", "上架"),
     "orders": ("订单",),
-    "pending": ("待支付", "待付款"),
+    "pending": ("待支付", "待付款", "待处理"),
     "paid": ("已支付", "已付款"),
     "refunded": ("已退款",),
     "expired": ("已过期",),

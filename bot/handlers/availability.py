@@ -164,6 +164,13 @@ async def _remove(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> bool:
     if window is None or window.mentor_id != mentor.id:
         raise BadInput(_("You have no availability window #{id}.", id=window_id))
     await ctx.uow.session.delete(window)
+    ctx.say(
+        _(
+            "Removed window #{id} ({window}). Booked sessions stay booked.",
+            id=window.id,
+            window=rules.window_text(rules.as_window(window)),
+        )
+    )
     return True
 
 
@@ -251,6 +258,14 @@ async def _unblock(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> bool:
     if block is None or block.mentor_id != mentor.id:
         raise BadInput(_("You have no block #{id}.", id=block_id))
     await ctx.uow.session.delete(block)
+    ctx.say(
+        _(
+            "Block #{id} removed: {start} to {end} can be booked again in your weekly hours.",
+            id=block.id,
+            start=When(block.start_at),
+            end=When(block.end_at),
+        )
+    )
     return True
 
 

@@ -108,7 +108,7 @@ async def show_course(ctx: Ctx, args: list[str]) -> None:
         title=course_title(course),
         description=Localized(course.description_en, course.description_zh),
         price=price(course),
-        topics=", ".join(course.topics) or "—",
+        topics=Lines(course.topics, ", ") if course.topics else "—",
     )
     ctx.say(
         Lines([detail, refund_policy(ctx)]).as_msg(),

@@ -129,7 +129,7 @@ async def applications(ctx: Ctx, args: list[str]) -> None:
             name=clip(u.display_name),
             when=When(p.created_at),
             topics=topics[p.id],
-            languages=", ".join(p.languages) or "—",
+            languages=Lines(p.languages, ", ") if p.languages else "—",
             tz=u.timezone,
             bio=clip(p.bio, LIMITS["bio"]) if p.bio else _("none yet"),
         )
