@@ -7,7 +7,6 @@ import csv
 import io
 import struct
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +22,7 @@ from bot.core.users import Incoming
 from bot.reporting.files import CHART_SIZE, cell
 from bot.sessions.scheduling import slot_token
 from storage.models import Identity, LessonDelivery, MentorSession, Order, User
-from tests.support import Harness, buy, matched_pair
+from tests.support import Harness, buy, matched_pair, run_mentorbot
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -178,14 +177,7 @@ async def test_csv_sums_match_the_database(market: Harness, clock: FakeClock) ->
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=120,
-    )
+    proc = run_mentorbot(env, *args)
     assert proc.returncode == 0, proc.stderr
     return proc
 
