@@ -24,13 +24,10 @@ nothing the bot does not do itself.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
-import statistics
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -42,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, text
 
+from bench import timing
+from bench.timing import Times, cuts, stopwatch, timed, timed_sync
 from bot.app import Marketplace
 from bot.core import ledger
 from bot.core.clock import FakeClock
@@ -307,33 +306,13 @@ async def command_ms(h: Harness, command: str, expect: str) -> tuple[float, floa
     """Median wall and CPU time in milliseconds of an admin typing `command` in the console."""
     out = await h.send("admin", command)  # warm-up; the first also makes the admin
     assert expect in out, out
-    wall, cpu = [], []
-    for _ in range(5):
-        c0, t0 = time.process_time(), time.perf_counter()
-        await h.send("admin", command)
-        wall.append((time.perf_counter() - t0) * 1000)
-        cpu.append((time.process_time() - c0) * 1000)
-    return statistics.median(wall), statistics.median(cpu)
+    return (await timed(lambda: h.send("admin", command), 5)).medians()
 
 
-def cuts(samples: list[float]) -> tuple[float, float]:
-    q = statistics.quantiles(samples, n=100)
-    return q[49], q[98]
-
-
-async def timed(
-    fn: Callable[[int], Awaitable[object]], args: Iterator[int], n: int
-) -> tuple[list[float], list[float]]:
-    """Wall times and this process's CPU times (its threads too: SQLite's work, not a
-    PostgreSQL server's) in milliseconds of `fn` on `n` arguments."""
-    wall, cpu = [], []
-    for _ in range(n):
-        arg = next(args)
-        c0, t0 = time.process_time(), time.perf_counter()
-        await fn(arg)
-        wall.append((time.perf_counter() - t0) * 1000)
-        cpu.append((time.process_time() - c0) * 1000)
-    return wall, cpu
+async def timed_on(fn: Callable[[int], Awaitable[object]], args: Iterator[int], n: int) -> Times:
+    """`fn` timed on each of the next `n` arguments (drawn before the clock starts)."""
+    picks = iter([next(args) for _ in range(n)])
+    return await timed(lambda: fn(next(picks)), n)
 
 
 async def measure(app: Marketplace, world: World, samples: int) -> dict[str, float]:
@@ -349,20 +328,15 @@ async def measure(app: Marketplace, world: World, samples: int) -> dict[str, flo
         async def earned(m: int) -> object:
             return await ledger.mentor_earnings(uow, m)
 
-        await timed(left, enrollments, 50)  # warm-up
-        await timed(earned, mentors, 50)
+        await timed_on(left, enrollments, 50)  # warm-up
+        await timed_on(earned, mentors, 50)
         for name, fn, args in (("credits", left, enrollments), ("earnings", earned, mentors)):
-            wall, cpu = await timed(fn, args, samples)
-            figures[f"{name}_p50"], figures[f"{name}_p99"] = cuts(wall)
-            figures[f"{name}_cpu_p99"] = cuts(cpu)[1]
+            times = await timed_on(fn, args, samples)
+            figures[f"{name}_p50"], figures[f"{name}_p99"] = cuts(times.wall)
+            figures[f"{name}_cpu_p99"] = cuts(times.cpu)[1]
         report = await build_report(uow, app.config, app.clock.now())
     chart_png(report, "en")  # warm-up: matplotlib loads on first use
-    chart = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        chart_png(report, "en")
-        chart.append((time.perf_counter() - t0) * 1000)
-    figures["chart"] = statistics.median(chart)
+    figures["chart"] = timed_sync(lambda: chart_png(report, "en"), 5).medians()[0]
     h: Harness = harness_for(app)
     figures["stats"], _cpu = await command_ms(h, "/admin stats", "Marketplace stats")
     figures["admin_earnings"], figures["admin_earnings_cpu"] = await command_ms(
@@ -397,14 +371,13 @@ async def world_on(
     try:
         await upgrade(engine, revision)
         app = Marketplace(config, engine, clock)
-        t0 = time.perf_counter()
-        world = await seed(app, learners, mentors, entries)
-        if backend == "postgres":
-            async with engine.connect() as conn:
-                await conn.execute(text("ANALYZE"))
-        seeded = time.perf_counter() - t0
+        with stopwatch() as seeded:
+            world = await seed(app, learners, mentors, entries)
+            if backend == "postgres":
+                async with engine.connect() as conn:
+                    await conn.execute(text("ANALYZE"))
         figures = await measure(app, world, samples)
-        return world, figures, seeded
+        return world, figures, seeded()
     finally:
         await engine.dispose()
         tmp.cleanup()
@@ -431,7 +404,7 @@ LINES = (
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = timing.parser(__doc__)
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--url", default=PG_URL, help="PostgreSQL URL (--backend postgres)")
     parser.add_argument("--entries", type=int, default=1_000_000)

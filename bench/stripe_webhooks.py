@@ -23,20 +23,24 @@ points at a closed loopback port.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import multiprocessing
-import statistics
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import stripe
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import timing
+from bench.timing import cuts
 from bot.app import Marketplace
 from bot.config import config_from_mapping
 from bot.core.clock import SystemClock
@@ -195,10 +199,10 @@ def _report(
     latencies: list[float],
     outcomes: dict[str, int],
 ) -> None:
-    cuts = statistics.quantiles(latencies, n=100)
+    p50, p99 = cuts(latencies)
     print(
         f"  {label:<22} {len(latencies) / elapsed:5.0f} events/s   "
-        f"p50 {cuts[49]:6.1f} ms   p99 {cuts[98]:6.1f} ms   "
+        f"p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   "
         f"bot CPU {cpu * 1000 / len(latencies):4.2f} ms/event   {outcomes}"
     )
 
@@ -273,7 +277,7 @@ async def bench(events: int, concurrency: int, slow_clients: int = 0) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = timing.parser(__doc__)
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--slow-clients", type=int, default=0)

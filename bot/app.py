@@ -37,7 +37,7 @@ from bot.core.users import Incoming, create_user, known_user, sync_roles
 from bot.core.words import fold
 from bot.front_door import FrontDoor
 from bot.handlers.args import refuse_control_characters
-from bot.handlers.registry import COMMANDS, FLOWS
+from bot.handlers.registry import COMMANDS, FLOWS, spelt_out
 from bot.learning.lessons import send_due_lessons
 from bot.mentoring.offers import expire_offers, pass_on_from_full_mentors, reoffer_waitlist
 from bot.payments import PaymentProvider, expire_orders
@@ -236,7 +236,7 @@ class Marketplace:
                 raise BadInput(_("Unknown command /{name}. See /help.", name=name or "?"))
             if name not in KEEP_CONVERSATION:
                 await conversations.end(ctx.uow, ctx.actor.id)
-            await command.handler(ctx, args)
+            await command.handler(ctx, spelt_out(args, command.args, command.subs.values()))
             return
         conv = await conversations.current(ctx.uow, ctx.actor.id)
         if conv is None or conv.flow not in FLOWS:

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.config import Config, ConfigError, load_config
+from bot.config import LANGUAGES, Config, ConfigError, load_config
 from bot.core.logs import register_secret, setup_logging
 
 if TYPE_CHECKING:
@@ -88,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
         "report", parents=[config], help="write the admin stats chart (PNG) and CSV files"
     )
     report.add_argument("--out", required=True, type=Path, help="directory to write into")
+    report.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        help="language of the chart's labels and the CSV headers (default: [bot] default_language)",
+    )
     lessons = sub.add_parser("lessons", parents=[config], help="manage course lessons")
     lessons_sub = lessons.add_subparsers(dest="lessons_command", required=True)
     lesson_import = lessons_sub.add_parser(
@@ -135,7 +140,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
 
         if args.out.exists() and not args.out.is_dir():
             raise CliError(f"--out {args.out} is a file; give a directory")
-        return asyncio.run(write_report(config, args.out))
+        return asyncio.run(write_report(config, args.out, args.lang or config.bot.default_language))
     if args.command == "lessons":
         from bot.runtime.admin_cli import import_lessons
 

@@ -7,6 +7,8 @@ Test modules and tests/fakes/ import these from here; tests/conftest.py holds on
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -398,3 +400,21 @@ async def add_lessons(h: Harness, n: int, slug: str = "python-basics") -> None:
             "admin", f'/admin lesson add {slug} title="Lesson {i}" body="Body of lesson {i}."'
         )
         assert f"Lesson #{i} added" in out, out
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_mentorbot(
+    env: dict[str, str], *args: str, cwd: Path = REPO_ROOT, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """`python -m bot ARGS` in a process of its own, with only `env` for its environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )

@@ -154,3 +154,24 @@ async def test_a_time_that_is_not_free_is_refused_with_the_nearest_free_times(
     out = await market.send("alice", f"/book {request_id} 2026-03-09 20:00")
     assert "2026年3月9日 周一 20:00 (Asia/Shanghai) 没有空。离它最近的空闲时间：" in out
     assert await session_starts(market) == ["2026-03-09 11:00"]
+
+
+async def test_a_chinese_date_without_its_year_books_browses_and_blocks(
+    market: Harness, clock: FakeClock
+) -> None:
+    """`3月9日 18:00` and `3月10日下午6点` (no year, no space) book the next such day in the
+    learner's timezone; `3月4日` alone browses that day; a mentor's `/availability off 3月4日`
+    takes that day off; `3月1日`, already past this year, is next year's and not free."""
+    request_id = await shanghai_alice(market)
+    await market.send("ada", "/availability off 3月4日")
+    await market.send("alice", "/language zh")
+    out = await market.send("alice", f"/book {request_id} 3月9日 18:00")
+    assert "预约成功：与 ada 的辅导 #1，时间 2026年3月9日 周一 18:00 (Asia/Shanghai)。" in out
+    out = await market.send("alice", f"/book {request_id} 3月10日下午6点")
+    assert "预约成功：与 ada 的辅导 #2，时间 2026年3月10日 周二 18:00 (Asia/Shanghai)。" in out
+    out = await market.send("alice", f"/book {request_id} 3月4日")
+    assert "3月4日星期三的空闲时间" in out  # ada's London evening before; her day is off
+    assert "02:00" in labels(market, "alice") and "17:00" not in labels(market, "alice")
+    out = await market.send("alice", f"/book {request_id} 3月1日 18:00")
+    assert "2027年3月1日" in out, out
+    assert await session_starts(market) == ["2026-03-09 10:00", "2026-03-10 10:00"]

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support import run_mentorbot
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -19,15 +21,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 
 
 def run_cli(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=cli_env(tmp_path),
-        timeout=120,
-    )
+    return run_mentorbot(cli_env(tmp_path), *args, cwd=tmp_path, stdin=stdin)
 
 
 def newest_revision() -> str:

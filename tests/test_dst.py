@@ -100,56 +100,90 @@ async def test_session_on_a_dst_day(
     await reminders_fire_at(harness, clock, start)
 
 
-async def test_a_typed_local_time_in_a_dst_gap_is_refused_and_said(
-    harness: Harness, clock: FakeClock
-) -> None:
-    """01:30 on the day London springs forward never happens there: the refusal says so, in
-    English and Chinese, and offers the free times around it; nothing is booked."""
-    clock.set(datetime(2026, 3, 26, 12, tzinfo=UTC))
-    request_id = await dst_pair(harness, "UTC", "Europe/London", "sun")
-    await harness.send("tzmentor", "/availability add sun 00:00-03:00")
-    out = await harness.send("alice", f"/book {request_id} 2026-03-29 01:30")
-    assert (
-        "01:30 on Sunday 29 March does not exist in Europe/London: the clocks skip that hour "
-        "for daylight saving. The free times nearest to it:" in out
-    )
-    offered = [c.label for c in harness.chat.last_choices["alice"]]
-    assert offered[:3] == [
-        "Sun 29 Mar 2026, 00:00 (Europe/London)",
-        "Sun 29 Mar 2026, 02:00 (Europe/London)",
-        "Sun 29 Mar 2026, 03:00 (Europe/London)",
-    ]
-    await harness.send("alice", "/language zh")
-    out = await harness.send("alice", f"/book {request_id} 2026-03-29 01:30")
-    assert "3月29日星期日的 01:30 在 Europe/London 并不存在：夏令时调整跳过了这一小时。" in out
-    out = await harness.send("alice", "2")
-    assert "2026年3月29日 周日 02:00 (Europe/London)" in out
-    assert "Booked" not in out and "预约成功" in out
+Press = tuple[str, tuple[str, ...]] | None  # a button pressed and what its reply says
 
 
-async def test_a_typed_local_time_the_clocks_repeat_books_the_free_one_or_asks(
-    harness: Harness, clock: FakeClock
+@pytest.mark.parametrize(
+    ("now", "mentor_tz", "window", "typed", "said", "buttons", "press", "said_zh", "press_zh"),
+    [
+        pytest.param(  # London springs forward: 01:30 never happens there
+            datetime(2026, 3, 26, 12, tzinfo=UTC),
+            "UTC",
+            "00:00-03:00",
+            "2026-03-29 01:30",
+            (
+                "01:30 on Sunday 29 March does not exist in Europe/London: the clocks skip that "
+                "hour for daylight saving. The free times nearest to it:",
+            ),
+            [
+                "Sun 29 Mar 2026, 00:00 (Europe/London)",
+                "Sun 29 Mar 2026, 02:00 (Europe/London)",
+                "Sun 29 Mar 2026, 03:00 (Europe/London)",
+            ],
+            None,
+            ("3月29日星期日的 01:30 在 Europe/London 并不存在：夏令时调整跳过了这一小时。",),
+            ("2", ("2026年3月29日 周日 02:00 (Europe/London)", "预约成功")),
+            id="gap",
+        ),
+        pytest.param(  # London falls back: 01:00 happens twice (00:00 and 01:00 UTC)
+            datetime(2026, 10, 22, 12, tzinfo=UTC),
+            "Asia/Shanghai",
+            "08:00-10:00",  # 00:00-02:00 UTC
+            "2026-10-25 01:00",
+            (
+                "01:00 happens twice on Sunday 25 October in Europe/London, as the clocks go back "
+                "an hour, and both are free. Which one?",
+            ),
+            ["The first 01:00 (before the change)", "The second 01:00 (after the change)"],
+            (
+                "1",
+                (
+                    "Booked: session #1 with tzmentor on Sun 25 Oct 2026, 01:00 (Europe/London)",
+                    "on Sun 25 Oct 2026, 08:00 (Asia/Shanghai)",  # the mentor: 00:00 UTC
+                ),
+            ),
+            (
+                "由于时钟回拨，10月25日星期日的 01:00 在 Europe/London 会出现两次；第二个（调整后）"
+                "有空，因此选择了它。",
+                "预约成功：与 tzmentor 的辅导 #2",
+                "booked session #2 (Timezones) on Sun 25 Oct 2026, 09:00 (Asia/Shanghai)",
+            ),
+            None,
+            id="overlap",
+        ),
+    ],
+)
+async def test_a_typed_local_time_a_dst_change_skips_or_repeats(
+    harness: Harness,
+    clock: FakeClock,
+    now: datetime,
+    mentor_tz: str,
+    window: str,
+    typed: str,
+    said: tuple[str, ...],
+    buttons: list[str],
+    press: Press,
+    said_zh: tuple[str, ...],
+    press_zh: Press,
 ) -> None:
-    """01:00 on the day London falls back happens twice: with both free the learner is asked
-    which, as buttons; once the first is taken, typing it again books the second and says so."""
-    clock.set(datetime(2026, 10, 22, 12, tzinfo=UTC))
-    request_id = await dst_pair(harness, "Asia/Shanghai", "Europe/London", "sun")
-    await harness.send("tzmentor", "/availability add sun 08:00-10:00")  # 00:00-02:00 UTC
-    out = await harness.send("alice", f"/book {request_id} 2026-10-25 01:00")
-    assert (
-        "01:00 happens twice on Sunday 25 October in Europe/London, as the clocks go back an "
-        "hour, and both are free. Which one?" in out
-    )
-    labels = [c.label for c in harness.chat.last_choices["alice"]]
-    assert labels == ["The first 01:00 (before the change)", "The second 01:00 (after the change)"]
-    out = await harness.send("alice", "1")
-    assert "Booked: session #1 with tzmentor on Sun 25 Oct 2026, 01:00 (Europe/London)" in out
-    assert "on Sun 25 Oct 2026, 08:00 (Asia/Shanghai)" in out  # the mentor: 00:00 UTC
+    """A London time the clocks skip is refused, saying so, with the free times around it;
+    one they repeat, both free, asks which as buttons, and once the first is taken typing it
+    again books the second and says so. In English and Chinese; nothing booked on a refusal."""
+    clock.set(now)
+    request_id = await dst_pair(harness, mentor_tz, "Europe/London", "sun")
+    await harness.send("tzmentor", f"/availability add sun {window}")
+
+    async def pressed(step: Press) -> None:
+        if step is not None:
+            out = await harness.send("alice", step[0])
+            assert all(text in out for text in step[1]), out
+
+    out = await harness.send("alice", f"/book {request_id} {typed}")
+    assert all(text in out for text in said), out
+    assert [c.label for c in harness.chat.last_choices["alice"]][: len(buttons)] == buttons
+    await pressed(press)
     await harness.send("alice", "/language zh")
-    out = await harness.send("alice", f"/book {request_id} 2026-10-25 01:00")
-    assert (
-        "由于时钟回拨，10月25日星期日的 01:00 在 Europe/London 会出现两次；第二个（调整后）有空，"
-        "因此选择了它。" in out
-    )
-    assert "预约成功：与 tzmentor 的辅导 #2" in out
-    assert "booked session #2 (Timezones) on Sun 25 Oct 2026, 09:00 (Asia/Shanghai)" in out
+    out = await harness.send("alice", f"/book {request_id} {typed}")
+    assert all(text in out for text in said_zh), out
+    await pressed(press_zh)
+    assert "Booked" not in out

@@ -26,6 +26,15 @@ from tests.support import (
     judged,
 )
 
+# How every fuzz over a marketplace runs: the same examples each run (no example database,
+# no shrinking of a marketplace-sized case), with a fixture that is fine to share.
+HOSTILE_SETTINGS = settings(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 # Who plays each role in the `booked` marketplace.
 PLAYERS = {"learner": "alice", "mentor": "ada", "admin": "admin"}
 # Each example sends one hostile line to every command the role can run.
@@ -51,14 +60,7 @@ def test_the_fuzzed_commands_are_the_command_table() -> None:
 
 
 @pytest.mark.parametrize("role", list(PLAYERS))
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(HOSTILE_SETTINGS, max_examples=EXAMPLES)
 @given(data=st.data())
 async def test_hostile_input_is_answered_politely_and_refusals_change_nothing(
     booked: Harness, role: str, data: st.DataObject
@@ -260,14 +262,7 @@ STEPS = {
 }
 
 
-@settings(
-    max_examples=3,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(HOSTILE_SETTINGS, max_examples=3)
 @given(data=st.data())
 async def test_every_conversation_step_answers_hostile_text_politely(
     booked: Harness, clock: FakeClock, data: st.DataObject

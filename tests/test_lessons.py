@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from tests.support import (
     add_lessons,
     buy,
     harness_for,
+    run_mentorbot,
     snapshot,
 )
 
@@ -204,14 +204,7 @@ async def test_admins_edit_archive_and_restore_lessons(market: Harness) -> None:
 
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "MENTORBOT_STORAGE_URL": f"sqlite+aiosqlite:///{tmp_path}/m.db"}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=120,
-    )
+    return run_mentorbot(env, *args)
 
 
 async def test_import_from_toml_and_markdown_with_files_and_a_progress_bar(

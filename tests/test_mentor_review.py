@@ -114,6 +114,38 @@ async def test_support_without_text_asks_for_the_message(market: Harness) -> Non
     assert "Sent to the admins" in out and "“Where is my invoice?”" in out
 
 
+async def test_free_text_over_its_limit_is_refused_with_the_limit_inline_or_next(
+    market: Harness,
+) -> None:
+    """A reject reason over 500 characters, a /support message or an admin's answer over
+    1,000, typed inline or in the next message, is refused naming the limit and relays nothing;
+    the question stays open, so a shorter one then goes through."""
+    await market.send("zed", "/becomementor")
+    before = await snapshot(market)
+    out = await market.send("admin", "/admin reject 4 " + "x" * 501)
+    assert "A reason can be at most 500 characters; yours has 501" in out
+    assert "message for zed" not in out
+    assert await snapshot(market) == before
+    await market.send("admin", "/admin reject 4")
+    out = await market.send("admin", "y" * 600)
+    assert "at most 500 characters; yours has 600" in out and "message for zed" not in out
+    assert "is rejected" in await market.send("admin", "Too few topics")
+    out = await market.send("alice", "/support " + "z" * 1001)
+    assert "Your message can be at most 1000 characters; yours has 1001" in out
+    assert "message for admin" not in out
+    await market.send("alice", "/support")
+    out = await market.send("alice", "z" * 1200)
+    assert "at most 1000 characters; yours has 1200" in out and "message for admin" not in out
+    assert "Sent to the admins" in await market.send("alice", "Where is my invoice?")
+    out = await market.send("admin", "/admin reply 1 " + "a" * 1001)
+    assert "Your answer can be at most 1000 characters" in out and "message for" not in out
+    await market.send("admin", "/language zh")
+    await market.send("admin", "/admin reply 1")
+    out = await market.send("admin", "a" * 1001)
+    assert "你的回答最多 1000 个字符，你的有 1001 个" in out
+    assert "message for" not in out and "消息" not in out.split("。", 1)[0]
+
+
 async def test_a_suspended_mentor_is_told_how_to_reach_the_admins(market: Harness) -> None:
     """Suspension is no dead end: the notice names /support and offers it as a button."""
     out = await market.send("admin", "/admin mentor suspend 2")

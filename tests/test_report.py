@@ -7,7 +7,6 @@ import csv
 import io
 import struct
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +22,7 @@ from bot.core.users import Incoming
 from bot.reporting.files import CHART_SIZE, cell
 from bot.sessions.scheduling import slot_token
 from storage.models import Identity, LessonDelivery, MentorSession, Order, User
-from tests.support import Harness, matched_pair
+from tests.support import Harness, buy, matched_pair, run_mentorbot
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,22 +87,18 @@ async def test_breakdowns_per_course_and_mentor(market: Harness, clock: FakeCloc
     assert "Unknown admin command 'stats pies'" in await market.send("admin", "/admin stats pies")
 
 
-async def test_csv_sums_match_the_database(market: Harness, clock: FakeClock) -> None:
-    """Weekly revenue (paid minus refunded, demo left out), sessions and lessons in the CSV add
-    up to what the database holds; the course breakdown adds up to the same revenue."""
-    await rated_session_and_lesson(market, clock)
-    async with market.app.new_uow() as uow:
+async def paid_orders(
+    h: Harness, orders: list[tuple[str, int, int, datetime, datetime | None]]
+) -> None:
+    """alice's real (not demo) USD orders: (reference, course, amount, paid, refunded), each
+    with its ledger entries."""
+    async with h.app.new_uow() as uow:
         alice = (
             await uow.session.execute(
                 select(Identity.user_id).where(Identity.external_id == "alice")
             )
         ).scalar_one()
-        for ref, course, amount, paid, refunded in (
-            ("a", 1, 4900, datetime(2026, 2, 10, tzinfo=UTC), None),
-            ("b", 2, 9900, datetime(2026, 2, 24, tzinfo=UTC), None),
-            ("c", 3, 2900, datetime(2026, 2, 25, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)),
-            ("d", 1, 4900, datetime(2025, 6, 1, tzinfo=UTC), None),  # before the 12 weeks
-        ):
+        for ref, course, amount, paid, refunded in orders:
             order = Order(
                 user_id=alice,
                 course_id=course,
@@ -127,6 +122,21 @@ async def test_csv_sums_match_the_database(market: Harness, clock: FakeClock) ->
                     uow, f"r:{ref}", Kind.ORDER_REFUNDED, refunded, amount_minor=-amount, **money
                 )
         await uow.commit()
+
+
+async def test_csv_sums_match_the_database(market: Harness, clock: FakeClock) -> None:
+    """Weekly revenue (paid minus refunded, demo left out), sessions and lessons in the CSV add
+    up to what the database holds; the course breakdown adds up to the same revenue."""
+    await rated_session_and_lesson(market, clock)
+    await paid_orders(
+        market,
+        [
+            ("a", 1, 4900, datetime(2026, 2, 10, tzinfo=UTC), None),
+            ("b", 2, 9900, datetime(2026, 2, 24, tzinfo=UTC), None),
+            ("c", 3, 2900, datetime(2026, 2, 25, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)),
+            ("d", 1, 4900, datetime(2025, 6, 1, tzinfo=UTC), None),  # before the 12 weeks
+        ],
+    )
     text, files = await admin_files(market, "/admin stats csv")
     assert "weekly.csv, courses.csv, mentors.csv" in text
     weekly = rows(files["weekly.csv"].data)
@@ -166,23 +176,23 @@ async def test_csv_sums_match_the_database(market: Harness, clock: FakeClock) ->
     assert mentors[0]["average_stars"] == "5.00"
 
 
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    proc = run_mentorbot(env, *args)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
 def test_report_command_writes_the_chart_and_csv(tmp_path: Path) -> None:
-    """`mentorbot report --out DIR` writes stats.png and the three CSV files."""
+    """`mentorbot report --out DIR` writes stats.png and the three CSV files, headed in
+    `--lang` (here en) whatever the configured default language."""
     env = {
         "PATH": "/usr/bin:/bin",
         "MENTORBOT_STORAGE_URL": f"sqlite+aiosqlite:///{tmp_path}/m.db",
+        "MENTORBOT_BOT_DEFAULT_LANGUAGE": "zh",
         "MPLCONFIGDIR": str(tmp_path / "mpl"),
     }
-    for args in (["demo-data"], ["report", "--out", str(tmp_path / "out")]):
-        proc = subprocess.run(
-            [sys.executable, "-m", "bot", *args],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=env,
-            timeout=120,
-        )
-        assert proc.returncode == 0, proc.stderr
+    _cli(env, "demo-data")
+    _cli(env, "report", "--out", str(tmp_path / "out"), "--lang", "en")
     out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == [
         "courses.csv",
@@ -191,8 +201,20 @@ def test_report_command_writes_the_chart_and_csv(tmp_path: Path) -> None:
         "weekly.csv",
     ]
     assert png_size((out / "stats.png").read_bytes()) == CHART_SIZE
-    assert len(rows((out / "weekly.csv").read_bytes())) == 12
+    weekly = rows((out / "weekly.csv").read_bytes())
+    assert len(weekly) == 12 and "week_start" in weekly[0]
     assert len(rows((out / "courses.csv").read_bytes())) == 3
+
+    chinese = _cli(env, "report", "--out", str(tmp_path / "zh"))  # the configured default
+    assert "missing from font" not in chinese.stderr
+    assert png_size((tmp_path / "zh" / "stats.png").read_bytes()) == CHART_SIZE
+    weekly_zh = rows((tmp_path / "zh" / "weekly.csv").read_bytes())
+    assert next(iter(weekly_zh[0])) == "周起始日"
+    assert {"学员数", "已完成辅导", "满意度"} <= set(weekly_zh[0])
+    assert [w["周起始日"] for w in weekly_zh] == [w["week_start"] for w in weekly]
+    mentors_zh = rows((tmp_path / "zh" / "mentors.csv").read_bytes())
+    assert {"导师编号", "姓名", "状态"} <= set(mentors_zh[0])
+    assert "已批准" in {m["状态"] for m in mentors_zh}
 
 
 async def test_csv_cells_typed_by_people_never_run_as_formulas(
@@ -228,3 +250,19 @@ async def test_csv_cells_typed_by_people_never_run_as_formulas(
         "'\rx",
         "'+1 555",
     ]
+
+
+async def test_a_chinese_admin_gets_csv_headed_in_chinese(
+    market: Harness, clock: FakeClock
+) -> None:
+    """`/admin stats csv` for an admin reading Chinese: the columns are named in Chinese
+    (revenue with its currency), the mentor's status in words, the numbers unchanged."""
+    await buy(market, "alice")
+    await paid_orders(market, [("z", 1, 4900, clock.now() - timedelta(days=1), None)])
+    await market.send("admin", "/language zh")
+    _text, files = await admin_files(market, "/admin stats csv")
+    weekly = rows(files["weekly.csv"].data)
+    assert list(weekly[0])[:2] == ["周起始日", "收入（USD）"]
+    assert sum(Decimal(w["收入（USD）"]) for w in weekly) > 0
+    mentors = rows(files["mentors.csv"].data)
+    assert {m["状态"] for m in mentors} == {"已批准"}

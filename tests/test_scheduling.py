@@ -17,6 +17,7 @@ from bot.sessions.scheduling import (
     parse_local_date,
     parse_slot_token,
     slot_token,
+    split_date,
 )
 
 HOUR = timedelta(hours=1)
@@ -114,3 +115,33 @@ def test_local_dates_and_the_instants_a_local_time_names() -> None:
     assert local_instants(date(2026, 12, 7), 18 * 60, "Asia/Shanghai") == (
         datetime(2026, 12, 7, 10, 0, tzinfo=UTC),
     )
+
+
+@pytest.mark.parametrize(
+    ("typed", "today", "day"),
+    [
+        ("12月7日", date(2026, 12, 2), date(2026, 12, 7)),
+        ("12月7号", date(2026, 12, 2), date(2026, 12, 7)),
+        ("１２月７日", date(2026, 12, 2), date(2026, 12, 7)),
+        ("12月7日", date(2026, 12, 7), date(2026, 12, 7)),  # today itself
+        ("12月7日", date(2026, 12, 8), date(2027, 12, 7)),  # passed: next year's
+        ("1月3日", date(2026, 12, 30), date(2027, 1, 3)),
+        ("2月29日", date(2026, 3, 1), date(2028, 2, 29)),  # the next leap day
+        ("2月30日", date(2026, 3, 1), None),
+        ("13月1日", date(2026, 3, 1), None),
+    ],
+)
+def test_a_chinese_date_without_its_year_is_the_next_such_day(
+    typed: str, today: date, day: date | None
+) -> None:
+    """`12月7日` is the next 7 December from the reader's today (today included); a day no
+    year has is not a date."""
+    assert parse_local_date(typed, today) == day
+
+
+def test_a_date_run_into_its_time_splits_and_a_yearless_date_needs_a_today() -> None:
+    """`12月7日下午6点` is a date and a time; without knowing today, `12月7日` is not read."""
+    assert split_date("12月7日下午6点", date(2026, 12, 2)) == (date(2026, 12, 7), "下午6点")
+    assert split_date("2027年1月3日18:00", date(2026, 12, 2)) == (date(2027, 1, 3), "18:00")
+    assert split_date("下午6点", date(2026, 12, 2)) is None
+    assert parse_local_date("12月7日") is None

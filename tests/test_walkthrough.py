@@ -48,6 +48,8 @@ NOT_PROSE = re.compile(
     r"\b[a-z]+(?:-[a-z]+)+\b|\b[A-Z]{2,}\b|\bTelegram Stars\b|\bStripe\b"
 )
 ENGLISH_RUN = re.compile(r"\b[A-Za-z]{2,}(?:[ ,'’]+[A-Za-z]{2,}){2,}")
+# A list inside Chinese text is enumerated with 、 (上午、晚上), never an ASCII comma.
+ASCII_LIST = re.compile(r"[\u3400-\u9fff）》], |, [\u3400-\u9fff（《]")
 TEXT = {
     "en": {
         "goals": "Learn to write tested code",
@@ -150,6 +152,7 @@ class Walk:
                 line = line.replace(typed, "")
             prose = NOT_PROSE.sub("", line)
             assert not ENGLISH_RUN.search(prose), line
+            assert not ASCII_LIST.search(line), line
 
 
 async def _walk(make_app: AppFactory, lang: str) -> Walk:
@@ -175,6 +178,9 @@ async def test_a_learner_walks_from_catalogue_to_rating(
     data = json.loads(files["mydata.json"].read_text(encoding="utf-8"))
     assert data["account"]["display_name"] == "alice"
     assert "admin" in await walk.send("alice", f"/support {walk.text['support']}")
+    out = await walk.send("alice", "/deleteme")
+    assert ("回复“是”继续" in out and " yes " not in out) if lang == "zh" else "Reply yes" in out
+    await walk.send("alice", "/cancel")
     await walk.send("alice", "/timezone Asia/Shanghai")
     await walk.held(clock, session)
     await walk.send("alice", f"/rate {session} 5")
@@ -194,6 +200,11 @@ async def test_a_mentor_walks_from_request_to_note(
     for line in ("/profile", f"/profile bio {walk.text['bio']}", "/availability"):
         await walk.send("ada", line)
     await walk.send("ada", "/availability add sat 10:00-12:00")
+    await walk.send("ada", "/availability block 2026-03-20 10:00-12:00")
+    out = await walk.send("ada", "/availability unblock 1")
+    assert ("已解除休息时段 #1" if lang == "zh" else "Block #1 removed") in out, out
+    out = await walk.send("ada", "/availability remove 7")
+    assert ("已删除时段 #7" if lang == "zh" else "Removed window #7") in out, out
     _request, session = await walk.booked(clock)
     saved = [Path(p) for _n, p in SAVED[lang].findall("\n".join(walk.out))]
     assert any(p.parent.name == "ada" and p.suffix == ".ics" and p.is_file() for p in saved)
@@ -204,6 +215,7 @@ async def test_a_mentor_walks_from_request_to_note(
     await walk.send("ada", f"/rate {session} 4")
     await walk.send("ada", "/skip")
     await walk.send("zed", "/becomementor")
+    assert "/profile topics" in await walk.send("zed", "/profile")  # no topics: how to add
     await walk.send("admin", f"/admin reject 4 {walk.text['reason']}")
     await walk.send("zed", "/profile")
     walk.assert_plain()
@@ -238,6 +250,7 @@ async def test_an_admin_walks_through_every_view(
         walk.text["reason"],
         "/admin orders",
         "/admin orders paid",
+        "/admin orders bogus",  # valid statuses named in the reader's language
         "/admin earnings",
         "/admin disputes",
         "/admin waitlist",

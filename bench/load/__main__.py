@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -61,24 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         "to measure the processes rather than the limiter",
     )
     args = parser.parse_args(argv)
+    # Options named as the settings they set, then those that say it the other way round.
+    same = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if f.name in args}
     settings = Settings(
-        learners=args.learners,
-        mentors=args.mentors,
-        processes=args.processes,
-        speed=args.speed,
-        max_connections=args.max_connections,
-        think=args.think,
-        stripe_share=args.stripe_share,
-        dup_rate=args.dup_rate,
+        **same,
         kill=not args.no_kill,
         sigterm=not args.no_sigterm,
         measure_single=not args.no_single,
-        postgres=args.postgres,
-        database=args.database,
-        timeout=args.timeout,
-        seed=args.seed,
         logs_dir=args.keep_logs,
-        keep_db=args.keep_db,
         flood_control=not args.no_flood_control,
     )
     # The fake Bot API logs every connection a killed bot process drops mid-request.

@@ -20,6 +20,7 @@ from sqlalchemy import func, select, text
 from bench.load.chat import offers, text_of
 from bench.load.report import Check
 from bench.load.world import SESSIONS_INCLUDED, SORRY, USER_FACING
+from bench.timing import cuts
 from storage.models import (
     Enrollment,
     Identity,
@@ -419,13 +420,11 @@ class Checks:
                 f"it was claimed; first and last copy relative to the kill -9: {spans}"
             )
         if lateness:
-            cuts = (
-                statistics.quantiles(lateness, n=100) if len(lateness) > 1 else [lateness[0]] * 99
-            )
+            p50, p99 = cuts(lateness)
             r.notes.append(
-                f"follow-up lateness at the fake Bot API (wall clock): p50 {cuts[49]:.2f} s, "
-                f"p99 {cuts[98]:.2f} s, max {max(lateness):.2f} s "
-                f"(×{self.s.speed}: p99 = {cuts[98] * self.s.speed / 60:.1f} simulated minutes)"
+                f"follow-up lateness at the fake Bot API (wall clock): p50 {p50:.2f} s, "
+                f"p99 {p99:.2f} s, max {max(lateness):.2f} s "
+                f"(×{self.s.speed}: p99 = {p99 * self.s.speed / 60:.1f} simulated minutes)"
             )
 
     async def errors(self) -> None:

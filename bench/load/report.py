@@ -8,6 +8,8 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from bench.timing import cuts
+
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
@@ -82,11 +84,11 @@ class PhaseFigures:
     def line(self) -> str:
         if not self.latencies:
             return f"{self.name}: nothing measured"
-        cuts = statistics.quantiles(self.latencies, n=100) if len(self.latencies) > 1 else [0] * 99
+        p50, p99 = cuts(self.latencies)
         return (
             f"{self.name:<38} {self.processes} process(es): {self.rate:6.1f} updates/s "
             f"({self.updates} updates in {self.seconds:.0f} s), "
-            f"latency p50 {cuts[49] * 1000:.0f} ms, p99 {cuts[98] * 1000:.0f} ms"
+            f"latency p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
         )
 
 

@@ -161,6 +161,10 @@ class Day:
     short: bool = False
 
 
+# How the items of a list (`Lines(items, ", ")`) are separated in each language.
+LIST_SEP = {"en": ", ", "zh": "、"}
+
+
 @dataclass(frozen=True)
 class Lines:
     """Several values shown one per line (or joined by `sep`)."""
@@ -179,7 +183,9 @@ class Lines:
 
 def render_value(value: Any, lang: str, tz: str) -> str:
     if isinstance(value, Lines):
-        return value.sep.join(render_value(v, lang, tz) for v in value.items)
+        # A list in a Chinese sentence is enumerated with 、, not an ASCII comma.
+        sep = LIST_SEP[lang] if value.sep == ", " else value.sep
+        return sep.join(render_value(v, lang, tz) for v in value.items)
     if isinstance(value, Msg):
         return value.render(lang, tz)
     if isinstance(value, Localized):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal, TypeVar
 
 T = TypeVar("T")
@@ -132,3 +132,80 @@ KEEP_HOURS: dict[str, KeepHours] = {
     **dict.fromkeys(("local", "本地时间", "当地时间"), "local"),
     **dict.fromkeys(("instants", "同一时刻", "原时刻"), "instants"),
 }
+
+# --- sub-command words ------------------------------------------------------------------------
+# Commands keep their English names (`/availability`), but the words after them that the
+# command table declares (its sub-commands and choices: `add`, `clear`, `/admin stats
+# courses`) may be typed in Chinese too. Each English word is listed with its Chinese ones,
+# the first being the one /help shows; a Chinese word may stand for different English words in
+# different places (`课程` is `/admin course` and `/admin stats courses`), but never for two
+# at the same place (tests/test_subcommand_words.py holds the table to that).
+
+
+def _chinese(table: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """Each value of a table of answers with its Chinese (non-ASCII) words."""
+    found: dict[str, tuple[str, ...]] = {}
+    for word, value in table.items():
+        if not word.isascii():
+            found[value] = (*found.get(value, ()), word)
+    return found
+
+
+SUBCOMMAND_WORDS: dict[str, tuple[str, ...]] = {
+    # /availability
+    "add": ("添加", "增加", "新增"),
+    "remove": ("删除", "移除"),
+    "clear": ("清空", "全部清除"),
+    "block": ("屏蔽", "屏蔽时段"),
+    "off": ("请假", "休息"),
+    "unblock": ("解除屏蔽", "取消屏蔽"),
+    # /profile
+    "topics": ("主题", "话题"),
+    "languages": ("语言",),
+    "capacity": ("名额", "容量"),
+    "bio": ("简介", "自我介绍"),
+    # /admin and its parts
+    "mentors": ("导师列表", "导师"),
+    "applications": ("导师申请", "申请"),
+    "mentor": ("导师审核", "审核导师"),
+    "approve": ("批准", "通过"),
+    "suspend": ("暂停", "停用"),
+    "reject": ("拒绝", "驳回"),
+    "course": ("课程", "管理课程"),
+    "edit": ("编辑", "修改"),
+    "archive": ("归档", "下架"),
+    "restore": ("恢复", "上架"),
+    "orders": ("订单",),
+    "pending": ("待支付", "待付款", "待处理"),
+    "paid": ("已支付", "已付款"),
+    "refunded": ("已退款",),
+    "expired": ("已过期",),
+    "cancelled": ("已取消",),
+    "refund": ("退款",),
+    "force": ("强制",),
+    "stats": ("统计", "数据"),
+    "courses": ("按课程", "课程"),
+    "csv": ("表格", "导出"),
+    "waitlist": ("候补名单", "候补"),
+    "match-cohort": ("批量匹配",),
+    "apply": ("执行", "应用"),
+    "disputes": ("争议",),
+    "settle": ("裁决",),
+    "earnings": ("收入", "收益"),
+    "lessons": ("课时列表",),
+    "lesson": ("课时", "管理课时"),
+    "drip": ("定时发送", "按时发送"),
+    "reply": ("回复",),
+    # /outcome and /admin settle (their own tables), /language
+    **_chinese(VERDICTS),
+    **_chinese(LANGUAGE_WORDS),
+}
+
+
+def subcommand(text: str, allowed: Iterable[str]) -> str | None:
+    """The English word among `allowed` that `text` is, typed in English or in Chinese."""
+    typed = normal(text)
+    for word in allowed:
+        if typed == word or typed in SUBCOMMAND_WORDS.get(word, ()):
+            return word
+    return None

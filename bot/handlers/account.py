@@ -105,7 +105,7 @@ async def link(ctx: Ctx, args: list[str]) -> None:
                 "messages and yours will be shared, and either side can see them. Join only if "
                 "that account is yours; otherwise ignore this message.",
                 name=other.display_name,
-                platforms=", ".join(platforms),
+                platforms=Lines(platforms, ", "),
                 when=When(other.created_at),
             ),
             [Choice(_("Join {name}'s account", name=other.display_name), f"/link {code} {YES}")],
@@ -120,7 +120,7 @@ async def link(ctx: Ctx, args: list[str]) -> None:
             "Linked: your account on {platforms} is now part of this one. Your courses, "
             "sessions and ratings from both are here, and notices reach you where you last "
             "wrote. /unlink parts them again, each with what it brought.",
-            platforms=", ".join(platforms),
+            platforms=Lines(platforms, ", "),
         )
     )
 
@@ -195,9 +195,9 @@ async def unlink(ctx: Ctx, args: list[str]) -> None:
     parted = [await part_accounts(ctx.uow, merge, ctx.now()) for merge in merges]
     for user_id in (survivor, *(user.id for user in parted)):
         await settle_admin(ctx.uow, ctx.config, user_id)
-    kept = ", ".join(await platforms_of(ctx.uow, survivor))
+    kept = Lines(await platforms_of(ctx.uow, survivor), ", ")
     for user in parted:
-        left = ", ".join(await platforms_of(ctx.uow, user.id))
+        left = Lines(await platforms_of(ctx.uow, user.id), ", ")
         ctx.say(
             _(
                 "Unlinked: {kept} and {left} are separate accounts again. {left} has the "

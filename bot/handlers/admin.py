@@ -110,7 +110,7 @@ def _parse_fields(pairs: list[str]) -> dict[str, str]:
                 _(
                     "Unknown course field '{value}'. Fields: {fields}.",
                     value=clip(key or pair),
-                    fields=", ".join(COURSE_FIELDS),
+                    fields=Lines(COURSE_FIELDS, ", "),
                 )
             )
         fields[key] = value.strip()
@@ -214,11 +214,11 @@ async def _course(ctx: Ctx, args: list[str]) -> None:
                 _(
                     "Missing course fields: {fields}. A price is typed in its currency's own "
                     "digits, {examples}.",
-                    fields=", ".join(missing),
+                    fields=Lines(missing, ", "),
                     examples=PRICE_HINT,
                 )
                 if "price" in missing
-                else _("Missing course fields: {fields}.", fields=", ".join(missing))
+                else _("Missing course fields: {fields}.", fields=Lines(missing, ", "))
             )
         course = Course(
             slug=slug,
@@ -286,7 +286,7 @@ async def _orders(ctx: Ctx, args: list[str]) -> None:
                 _(
                     "Unknown order status '{value}'. Choose one of: {choices}.",
                     value=clip(args[0]),
-                    choices=", ".join(known),
+                    choices=Lines((STATUS_NAMES[k] for k in known), ", "),
                 ),
                 [Choice(STATUS_NAMES[k], f"/admin orders {k}") for k in known],
             )

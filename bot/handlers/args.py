@@ -23,6 +23,9 @@ LIMITS = {
     "description": 2000,  # shown on the course page, inside one chat message
     "slug": 64,
     "topic": 64,
+    "message": 1000,  # a /support message to the admins
+    "answer": 1000,  # an admin's answer to one
+    "reason": 500,  # why an application is rejected, as the applicant reads it
 }
 # Line breaks and tabs are text; other control characters (NUL, escape sequences) are not, and
 # PostgreSQL cannot even store NUL.

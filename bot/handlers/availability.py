@@ -7,7 +7,7 @@ booked), a clear that waits for its confirmation.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -21,7 +21,7 @@ from bot.handlers.args import clip, need, need_int
 from bot.handlers.profile import own_profile
 from bot.handlers.registry import choice, command, number, text
 from bot.sessions import availability as rules
-from bot.sessions.scheduling import Window, parse_hhmm, parse_weekday
+from bot.sessions.scheduling import Window, parse_hhmm, parse_local_date, parse_weekday
 from storage.models import AvailabilityBlock, AvailabilityWindow, MentorProfile
 
 AVAILABILITY_USAGE = (
@@ -48,19 +48,17 @@ BLOCK_HORIZON = timedelta(days=366)
 def _local_range(
     day_text: str, span: str | None, tz: str, now: datetime
 ) -> tuple[datetime, datetime] | None:
-    """A local date (and optional HH:MM-HH:MM) in `tz` as a UTC range; None if unreadable.
+    """A local date (`2026-03-10`, `3月10日`: the next such day) and optional HH:MM-HH:MM in
+    `tz` as a UTC range; None if unreadable.
     A date more than a year away (year 9999, year 1) is refused with the range allowed (one in
     the past year, as already over, by `add_block`). Times a daylight-saving change skips count
     from the moment the clocks jump."""
-    try:
-        day = date.fromisoformat(day_text)
-    except ValueError:
-        return None
-    minutes = (0, 1440) if span is None else _minutes(span)
-    if minutes is None:
-        return None
     zone = ZoneInfo(tz)
     today = now.astimezone(zone).date()
+    day = parse_local_date(day_text, today)
+    minutes = (0, 1440) if span is None else _minutes(span)
+    if day is None or minutes is None:
+        return None
     last = (now + BLOCK_HORIZON).astimezone(zone).date()
     if not today - BLOCK_HORIZON <= day <= last:
         raise BadInput(
@@ -166,6 +164,13 @@ async def _remove(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> bool:
     if window is None or window.mentor_id != mentor.id:
         raise BadInput(_("You have no availability window #{id}.", id=window_id))
     await ctx.uow.session.delete(window)
+    ctx.say(
+        _(
+            "Removed window #{id} ({window}). Booked sessions stay booked.",
+            id=window.id,
+            window=rules.window_text(rules.as_window(window)),
+        )
+    )
     return True
 
 
@@ -253,6 +258,14 @@ async def _unblock(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> bool:
     if block is None or block.mentor_id != mentor.id:
         raise BadInput(_("You have no block #{id}.", id=block_id))
     await ctx.uow.session.delete(block)
+    ctx.say(
+        _(
+            "Block #{id} removed: {start} to {end} can be booked again in your weekly hours.",
+            id=block.id,
+            start=When(block.start_at),
+            end=When(block.end_at),
+        )
+    )
     return True
 
 

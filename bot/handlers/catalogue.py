@@ -12,7 +12,7 @@ from bot.core.i18n import Lines, Localized, Money, Msg, When, _, ngettext
 from bot.core.replies import Choice, write_to_admins
 from bot.core.states import advance
 from bot.handlers.args import need, need_int
-from bot.handlers.registry import COMMANDS, command, number, text
+from bot.handlers.registry import COMMANDS, Command, chinese_words, command, number, text
 from bot.learning.courses import course_by_slug, course_title
 from bot.payments import (
     Checkout,
@@ -52,8 +52,23 @@ async def help_(ctx: Ctx, args: list[str]) -> None:
         for c in COMMANDS.values()
         if (c.role is None or c.role in ctx.actor.roles) and c.on(ctx.actor.platform)
     ]
-    lines = Lines(_("/{name} — {help}", name=c.name, help=c.help) for c in visible)
+    chinese = ctx.actor.user.language == "zh"
+    lines = Lines(_help_line(c, chinese) for c in visible)
     ctx.say(_("Commands:\n{list}", list=lines))
+
+
+def _help_line(command: Command, chinese: bool) -> Msg:
+    """A command and what it does; for a Chinese reader, with the Chinese words its
+    sub-commands and choices may be typed as (`添加（add）`)."""
+    line = _("/{name} — {help}", name=command.name, help=command.help)
+    spelt = chinese_words(command) if chinese else []
+    if not spelt:
+        return line
+    return _(
+        "{line}\n    also typed as: {words}",
+        line=line,
+        words=Lines((f"{zh}（{en}）" for zh, en in spelt), "、"),
+    )
 
 
 @command("courses", _("Browse the course catalogue"))
@@ -93,7 +108,7 @@ async def show_course(ctx: Ctx, args: list[str]) -> None:
         title=course_title(course),
         description=Localized(course.description_en, course.description_zh),
         price=price(course),
-        topics=", ".join(course.topics) or "—",
+        topics=Lines(course.topics, ", ") if course.topics else "—",
     )
     ctx.say(
         Lines([detail, refund_policy(ctx)]).as_msg(),

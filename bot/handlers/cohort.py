@@ -96,7 +96,7 @@ async def match_cohort(ctx: Ctx, args: list[str]) -> None:
         ctx.say(
             _(
                 "Not assigned (no mentor fits or has room): {list}",
-                list=", ".join(f"#{i}" for i in result.optimal.unassigned),
+                list=Lines((f"#{i}" for i in result.optimal.unassigned), ", "),
             )
         )
     if not apply:

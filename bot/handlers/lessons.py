@@ -289,7 +289,7 @@ def _parse_lesson_fields(pairs: list[str]) -> dict[str, list[str]]:
                 _(
                     "Unknown lesson field '{value}'. Fields: {fields}.",
                     value=clip(key or pair),
-                    fields=", ".join(LESSON_FIELDS),
+                    fields=Lines(LESSON_FIELDS, ", "),
                 )
             )
         fields.setdefault(key, []).append(value.strip())

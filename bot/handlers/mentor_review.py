@@ -14,17 +14,16 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.context import Ctx
-from bot.core import conversations
 from bot.core.errors import BadInput, NotFound
 from bot.core.i18n import Lines, Msg, When, _, ngettext
 from bot.core.replies import Choice
 from bot.core.states import advance
-from bot.handlers.args import clip, need, need_int
-from bot.handlers.registry import Sub, admin_subcommand, flow, number, text
+from bot.handlers.args import LIMITS, clip, need, need_int
+from bot.handlers.free_text import free_text
+from bot.handlers.registry import Sub, admin_subcommand, number, text
 from bot.mentoring.offers import LEVEL_NAMES, active_mentees, reoffer_waitlist
-from storage.models import Conversation, MentorProfile, MentorSession, MentorTopic, User
+from storage.models import MentorProfile, MentorSession, MentorTopic, User
 
-REASON_LIMIT = 500
 STATUS_WORDS: dict[str, Msg] = {
     "pending": _("waiting for an admin's review"),
     "approved": _("approved, taking requests"),
@@ -130,9 +129,9 @@ async def applications(ctx: Ctx, args: list[str]) -> None:
             name=clip(u.display_name),
             when=When(p.created_at),
             topics=topics[p.id],
-            languages=", ".join(p.languages) or "—",
+            languages=Lines(p.languages, ", ") if p.languages else "—",
             tz=u.timezone,
-            bio=clip(p.bio, REASON_LIMIT) if p.bio else _("none yet"),
+            bio=clip(p.bio, LIMITS["bio"]) if p.bio else _("none yet"),
         )
         for p, u in rows
     ]
@@ -219,38 +218,25 @@ async def decide_mentor(ctx: Ctx, args: list[str]) -> None:
     ),
 )
 async def reject(ctx: Ctx, args: list[str]) -> None:
-    usage = "/admin reject ID REASON"
-    profile = await _profile(ctx, need_int(args, 0, usage))
-    reason = " ".join(args[1:]).strip()
+    profile = await _profile(ctx, need_int(args, 0, "/admin reject ID REASON"))
     if profile.status != "pending":
         advance("mentor", profile, "rejected")  # refused, with the profile's state in words
-    if not reason:
-        await conversations.begin(
-            ctx.uow, ctx.actor.id, "reject_reason", "reason", {"profile_id": profile.id}, ctx.now()
-        )
-        ctx.say(
-            _(
-                "Why is application #{id} ({name}) rejected? Send the reason in one message; "
-                "the applicant reads it. /cancel keeps the application waiting.",
-                id=profile.id,
-                name=await _name(ctx, profile),
-            )
-        )
-        return
-    await _reject(ctx, profile, reason)
+    await _reject.take(
+        ctx,
+        " ".join(args[1:]),
+        {"profile_id": profile.id},
+        _(
+            "Why is application #{id} ({name}) rejected? Send the reason in one message; "
+            "the applicant reads it. /cancel keeps the application waiting.",
+            id=profile.id,
+            name=await _name(ctx, profile),
+        ),
+    )
 
 
-@flow("reject_reason")
-async def reject_reason(ctx: Ctx, conv: Conversation, text: str) -> None:
-    await conversations.end(ctx.uow, ctx.actor.id)
-    ctx.require_admin()
-    await _reject(ctx, await _profile(ctx, int(conv.data["profile_id"])), text)
-
-
-async def _reject(ctx: Ctx, profile: MentorProfile, reason: str) -> None:
-    reason = reason.strip()
-    if not reason:
-        raise BadInput(_("A rejection needs a reason: /admin reject {id} REASON.", id=profile.id))
+@free_text("reject_reason", "reason", _("A reason"), admin=True)
+async def _reject(ctx: Ctx, data: dict[str, Any], reason: str) -> None:
+    profile = await _profile(ctx, int(data["profile_id"]))
     advance("mentor", profile, "rejected")
     await ctx.tell(
         profile.user_id,
@@ -259,7 +245,7 @@ async def _reject(ctx: Ctx, profile: MentorProfile, reason: str) -> None:
             "“{reason}”. You can improve your profile (/profile topics, /profile bio) and apply "
             "again with /becomementor, or ask the admins with /support.",
             id=profile.id,
-            reason=clip(reason, REASON_LIMIT),
+            reason=clip(reason, LIMITS["reason"]),  # invisible characters dropped
         ),
         [Choice(_("Apply again"), "/becomementor"), Choice(_("Write to the admins"), "/support")],
     )

@@ -59,7 +59,7 @@ async def language(ctx: Ctx, args: list[str]) -> None:
             _(
                 "Unknown language '{value}'. Choose one of: {choices}.",
                 value=clip(" ".join(args)),
-                choices=", ".join(LANGUAGES),
+                choices=Lines(LANGUAGES, ", "),
             )
         )
     ctx.actor.user.language = code
@@ -235,12 +235,16 @@ async def profile(ctx: Ctx, args: list[str]) -> None:
     if args:
         await _edit_profile(ctx, mentor, args)
     topics = (
-        await ctx.uow.session.execute(
-            select(MentorTopic)
-            .where(MentorTopic.mentor_id == mentor.id)
-            .order_by(MentorTopic.topic)
+        (
+            await ctx.uow.session.execute(
+                select(MentorTopic)
+                .where(MentorTopic.mentor_id == mentor.id)
+                .order_by(MentorTopic.topic)
+            )
         )
-    ).scalars()
+        .scalars()
+        .all()
+    )
     ctx.say(
         _(
             "Mentor profile #{id} — {status}\nTopics: {topics}\nLanguages: {languages}\n"
@@ -250,8 +254,10 @@ async def profile(ctx: Ctx, args: list[str]) -> None:
             topics=Lines(
                 (_("{topic} ({level})", topic=t.topic, level=LEVEL_NAMES[t.level]) for t in topics),
                 ", ",
-            ),
-            languages=", ".join(mentor.languages),
+            )
+            if topics
+            else _("none set yet (/profile topics python:advanced)"),
+            languages=Lines(mentor.languages, ", "),
             capacity=mentor.capacity,
             rating=rating_text(mentor.rating_sum, mentor.rating_count),
             bio=mentor.bio or "—",
@@ -289,7 +295,7 @@ async def _edit_profile(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> Non
                 _(
                     "Unknown language '{value}'. Choose one of: {choices}.",
                     value=clip(", ".join(bad) or value),
-                    choices=", ".join(LANGUAGES),
+                    choices=Lines(LANGUAGES, ", "),
                 )
             )
         mentor.languages = list(dict.fromkeys(words.LANGUAGE_WORDS[v] for v in typed))

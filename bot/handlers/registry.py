@@ -8,11 +8,12 @@ table, so a command registered here appears everywhere with no adapter change.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.context import Ctx
+from bot.core import words
 from bot.core.i18n import Msg
 from storage.models import Conversation
 
@@ -109,6 +110,41 @@ def usage(name: str, args: tuple[Arg, ...], subs: tuple[Sub, ...] = ()) -> str:
             token = arg.name.upper().replace("-", "_") + ("…" if arg.words else "")
         parts.append(token if arg.required else f"[{token}]")
     return " ".join(parts)
+
+
+def spelt_out(args: list[str], declared: tuple[Arg, ...], subs: Iterable[Sub]) -> list[str]:
+    """`args` with each word the table declares there (a sub-command, a choice) in its
+    English form, typed in English or Chinese (`words.SUBCOMMAND_WORDS`): `/availability 添加
+    周一 18:00-20:00` reaches its handler as `add 周一 18:00-20:00`, `/admin 统计 按课程` as
+    `stats courses`. Other words (free text, numbers) are left as typed."""
+    named = tuple(subs)
+    if named:
+        name = words.subcommand(args[0], [s.name for s in named]) if args else None
+        sub = next((s for s in named if s.name == name), None)
+        if sub is None:
+            return args
+        return [sub.name, *spelt_out(args[1:], sub.args, sub.subs)]
+    out = list(args)
+    positional = [a for a in declared if not a.keyed]
+    for i, arg in enumerate(positional[: len(out)]):
+        if arg.choices:
+            out[i] = words.subcommand(out[i], [value for value, _label in arg.choices]) or out[i]
+    return out
+
+
+def chinese_words(command: Command) -> list[tuple[str, str]]:
+    """The words of a command's table (its sub-commands and choices, all the way down) that
+    may be typed in Chinese, each as (the Chinese word /help shows, the English word)."""
+
+    def walk(args: tuple[Arg, ...], subs: Iterable[Sub]) -> Iterator[str]:
+        for sub in subs:
+            yield sub.name
+            yield from walk(sub.args, sub.subs)
+        for arg in args:
+            yield from (value for value, _label in arg.choices)
+
+    english = dict.fromkeys(walk(command.args, command.subs.values()))
+    return [(words.SUBCOMMAND_WORDS[w][0], w) for w in english if w in words.SUBCOMMAND_WORDS]
 
 
 COMMANDS: dict[str, Command] = {}

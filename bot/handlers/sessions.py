@@ -20,7 +20,7 @@ from bot.core.replies import Choice
 from bot.core.users import mentor_profile_of
 from bot.handlers.args import clip, need, need_int, within
 from bot.handlers.registry import choice, command, number, text
-from bot.handlers.slots import Wanted, browse, is_browsing, not_free, wanted
+from bot.handlers.slots import Wanted, browse, is_browsing, not_free, today_in, wanted
 from bot.sessions import booking
 from bot.sessions.booking import Answer, Closed, SlotNotFree
 from bot.sessions.reminders import rating_choices
@@ -90,12 +90,13 @@ async def book(ctx: Ctx, args: list[str]) -> None:
             ctx.uow, ctx.actor.id, request_id, ctx.now(), ctx.config
         )
 
-    if is_browsing(args[1:]):
+    today = today_in(tz, ctx.now())
+    if is_browsing(args[1:], today):
         slots = await free()
         if not slots:
             ctx.say(_("Your mentor has no free times in the coming days. Try again later."))
             return
-        ctx.say(*browse(prefix, slots, tz, args[1:]))
+        ctx.say(*browse(prefix, slots, tz, args[1:], today))
         return
     asked = await wanted(args[1:], tz, ctx.now(), free, prefix)
     booked = await _offering_free(
@@ -183,12 +184,13 @@ async def reschedule(ctx: Ctx, args: list[str]) -> None:
     async def free() -> list[datetime]:
         return await booking.movable_times(ctx.uow, ctx.actor.id, session_id, ctx.now(), ctx.config)
 
-    if is_browsing(args[1:]):
+    today = today_in(tz, ctx.now())
+    if is_browsing(args[1:], today):
         slots = await free()
         if not slots:
             ctx.say(_("There are no other free times in the coming days."))
             return
-        text, choices = browse(prefix, slots, tz, args[1:])
+        text, choices = browse(prefix, slots, tz, args[1:], today)
         ctx.say(_("Move session #{id}. {times}", id=session_id, times=text), choices)
         return
     asked = await wanted(args[1:], tz, ctx.now(), free, prefix)

@@ -28,6 +28,7 @@ from bot.sessions.scheduling import (
     parse_slot_token,
     skipped_to,
     slot_token,
+    split_date,
 )
 
 NEAREST_SHOWN = 8  # free times offered when the one asked for is not free
@@ -50,24 +51,29 @@ def near(prefix: str, slots: Sequence[datetime], wanted: datetime | None) -> lis
     return slot_choices(prefix, shown)
 
 
-def is_browsing(rest: Sequence[str]) -> bool:
+def today_in(tz: str, now: datetime) -> date:
+    """The reader's today, which a date typed without its year counts from."""
+    return now.astimezone(ZoneInfo(tz)).date()
+
+
+def is_browsing(rest: Sequence[str], today: date) -> bool:
     """Whether the words after the command ask to see free times rather than take one:
-    nothing, a day (`2026-12-07`) or a week (`week [2026-12-07]`)."""
+    nothing, a day (`2026-12-07`, `12月7日`) or a week (`week [2026-12-07]`)."""
     if not rest:
         return True
     if rest[0].lower() == WEEK:
         return True
-    return len(rest) == 1 and parse_local_date(rest[0]) is not None
+    return len(rest) == 1 and parse_local_date(rest[0], today) is not None
 
 
 def browse(
-    prefix: str, slots: Sequence[datetime], tz: str, rest: Sequence[str]
+    prefix: str, slots: Sequence[datetime], tz: str, rest: Sequence[str], today: date
 ) -> tuple[Msg, list[Choice]]:
     """The day or week view the words ask for (`is_browsing`), of non-empty `slots`."""
     if rest and rest[0].lower() == WEEK:
-        day = parse_local_date(rest[1]) if len(rest) > 1 else None
+        day = parse_local_date(rest[1], today) if len(rest) > 1 else None
         return week_view(prefix, slots, tz, day)
-    return day_view(prefix, slots, tz, parse_local_date(rest[0]) if rest else None)
+    return day_view(prefix, slots, tz, parse_local_date(rest[0], today) if rest else None)
 
 
 def day_view(
@@ -178,7 +184,8 @@ async def wanted(
     rest: Sequence[str], tz: str, now: datetime, free: FreeTimes, prefix: str
 ) -> Wanted:
     """Read the words after the command as a time to take: a button's UTC stamp, or a local
-    date and time in `tz` (`2026-12-07 18:00`; a time alone is its next occurrence).
+    date and time in `tz` (`2026-12-07 18:00`, `12月7日下午6点`; a time alone is its next
+    occurrence, a Chinese date without its year the next such day).
 
     Whether it is free is the rule's to say (under its locks, and the same booking sent
     twice is recognised there); only a time a daylight-saving change skips or repeats is
@@ -186,8 +193,12 @@ async def wanted(
     """
     if len(rest) == 1 and _TOKEN.match(rest[0]):
         return Wanted(parse_slot_token(rest[0]))
-    day = parse_local_date(rest[0])
+    today = today_in(tz, now)
+    day = parse_local_date(rest[0], today)
     clock_text = " ".join(rest[1:] if day is not None else rest)
+    if day is None and (joined := split_date(rest[0], today)) is not None:
+        day, time_text = joined
+        clock_text = " ".join([time_text, *rest[1:]])
     minute = parse_clock_time(clock_text)
     if minute is None:
         raise BadInput(
@@ -200,7 +211,7 @@ async def wanted(
             )
         )
     if day is None:
-        day = now.astimezone(ZoneInfo(tz)).date()
+        day = today
         if all(i <= now for i in local_instants(day, minute, tz)):
             day += timedelta(days=1)
     instants = local_instants(day, minute, tz)

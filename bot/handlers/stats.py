@@ -27,8 +27,10 @@ def score(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f}"
 
 
-def stars_text(stars: list[int] | tuple[int, ...]) -> str:
-    return f"{sum(stars) / len(stars):.1f}★ ({len(stars)})" if stars else "—"
+def stars_text(stars: list[int] | tuple[int, ...]) -> Msg | str:
+    if not stars:
+        return "—"
+    return _("{stars}★ ({n})", stars=f"{sum(stars) / len(stars):.1f}", n=len(stars))
 
 
 def revenue_text(revenue: dict[str, int]) -> Lines | str:
@@ -92,12 +94,12 @@ async def stats_detail(ctx: Ctx, args: list[str]) -> None:
         )
     report = await build_report(ctx.uow, ctx.config, ctx.now())
     if what == "csv":
-        files = csv_files(report)
+        files = csv_files(report, ctx.actor.user.language)
         ctx.say(
             _(
                 "The last {weeks} weeks as CSV: {files}.",
                 weeks=len(report.weeks),
-                files=", ".join(files),
+                files=Lines(files, ", "),
             ),
             attachments=tuple(Attachment(n, "text/csv", data) for n, data in files.items()),
         )

@@ -9,21 +9,21 @@ notices themselves (the outbox keeps them), so it holds across restarts and proc
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
 from bot.context import Ctx
-from bot.core import conversations
 from bot.core.errors import BadInput, NotFound
 from bot.core.i18n import When, _
 from bot.core.replies import Choice
 from bot.core.users import admin_ids
-from bot.handlers.args import clip, need_int
-from bot.handlers.registry import admin_subcommand, command, flow, number, text
-from storage.models import Conversation, OutboxMessage, User
+from bot.handlers.args import LIMITS, clip, need_int
+from bot.handlers.free_text import free_text
+from bot.handlers.registry import admin_subcommand, command, number, text
+from storage.models import OutboxMessage, User
 from storage.uow import UnitOfWork
 
-MESSAGE_LIMIT = 1000  # characters relayed
 SUPPORT_LIMIT = 3
 SUPPORT_WINDOW = timedelta(hours=1)
 
@@ -53,27 +53,20 @@ async def _recent(uow: UnitOfWork, user_id: int, since: datetime) -> list[dateti
     args=(text("message", _("What you need help with"), required=False, words=True),),
 )
 async def support(ctx: Ctx, args: list[str]) -> None:
-    message = " ".join(args).strip()
-    if not message:
-        await conversations.begin(ctx.uow, ctx.actor.id, "support", "message", {}, ctx.now())
-        ctx.say(
-            _(
-                "What would you like to tell the admins? Send it in one message (up to {n} "
-                "characters), or /cancel.",
-                n=MESSAGE_LIMIT,
-            )
-        )
-        return
-    await _relay(ctx, message)
+    await _relay.take(
+        ctx,
+        " ".join(args),
+        {},
+        _(
+            "What would you like to tell the admins? Send it in one message (up to {n} "
+            "characters), or /cancel.",
+            n=LIMITS["message"],
+        ),
+    )
 
 
-@flow("support")
-async def support_message(ctx: Ctx, conv: Conversation, text: str) -> None:
-    await conversations.end(ctx.uow, ctx.actor.id)
-    await _relay(ctx, text)
-
-
-async def _relay(ctx: Ctx, message: str) -> None:
+@free_text("support", "message", _("Your message"))
+async def _relay(ctx: Ctx, _data: dict[str, Any], message: str) -> None:
     now = ctx.now()
     if not await admin_ids(ctx.uow):
         raise BadInput(_("This marketplace has no admin yet, so nobody could read it."))
@@ -92,7 +85,7 @@ async def _relay(ctx: Ctx, message: str) -> None:
             "Message from {name} (user #{id}): “{text}”",
             name=clip(ctx.actor.user.display_name),
             id=ctx.actor.id,
-            text=clip(message.strip(), MESSAGE_LIMIT),
+            text=clip(message, LIMITS["message"]),  # invisible characters dropped
         ),
         [Choice(_("Reply"), _reply_payload(ctx.actor.id))],
     )
@@ -108,39 +101,31 @@ async def _relay(ctx: Ctx, message: str) -> None:
     ),
 )
 async def admin_reply(ctx: Ctx, args: list[str]) -> None:
-    user_id = need_int(args, 0, "/admin reply USER TEXT")
+    user = await _user(ctx, need_int(args, 0, "/admin reply USER TEXT"))
+    await _answer.take(
+        ctx,
+        " ".join(args[1:]),
+        {"user_id": user.id},
+        _(
+            "Your answer to {name}? Send it in one message, or /cancel.",
+            name=clip(user.display_name),
+        ),
+    )
+
+
+async def _user(ctx: Ctx, user_id: int) -> User:
     user = await ctx.uow.get(User, user_id)
     if user is None or user.deleted_at is not None:
         raise NotFound(_("There is no user #{id}.", id=user_id))
-    answer = " ".join(args[1:]).strip()
-    if not answer:
-        await conversations.begin(
-            ctx.uow, ctx.actor.id, "support_reply", "text", {"user_id": user_id}, ctx.now()
-        )
-        ctx.say(
-            _(
-                "Your answer to {name}? Send it in one message, or /cancel.",
-                name=clip(user.display_name),
-            )
-        )
-        return
-    await _answer(ctx, user, answer)
+    return user
 
 
-@flow("support_reply")
-async def support_reply(ctx: Ctx, conv: Conversation, text: str) -> None:
-    await conversations.end(ctx.uow, ctx.actor.id)
-    ctx.require_admin()
-    user = await ctx.uow.get(User, int(conv.data["user_id"]))
-    if user is None:
-        raise NotFound(_("There is no user #{id}.", id=conv.data["user_id"]))
-    await _answer(ctx, user, text)
-
-
-async def _answer(ctx: Ctx, user: User, answer: str) -> None:
+@free_text("support_reply", "answer", _("Your answer"), admin=True)
+async def _answer(ctx: Ctx, data: dict[str, Any], answer: str) -> None:
+    user = await _user(ctx, int(data["user_id"]))
     await ctx.tell(
         user.id,
-        _("The admins answered: “{text}”", text=clip(answer.strip(), MESSAGE_LIMIT)),
+        _("The admins answered: “{text}”", text=clip(answer, LIMITS["answer"])),
         [Choice(_("Write back"), "/support")],
     )
     ctx.say(_("Your answer is on its way to {name}.", name=clip(user.display_name)))

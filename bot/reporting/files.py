@@ -3,7 +3,9 @@
 The chart is drawn with matplotlib's object API on the Agg canvas (no display, no global pyplot
 state, safe in a worker thread), labelled in the admin's language with Noto Sans CJK, a font
 shipped by a PyPI package (nothing is downloaded at run time). CSV amounts are in each
-currency's major unit (49.00 USD); CSV headers stay English, as column names for programs.
+currency's major unit (49.00 USD). CSV headers are in the reader's language too: in English
+they are the column names programs read (`week_start`, `revenue_USD`), in Chinese their
+translations (`周起始日`, `收入（USD）`); a mentor's status is named in words.
 
 Every CSV the bot writes goes through `csv_file`, because names and titles people typed end
 up in cells that a spreadsheet opens: a cell starting with `=`, `+`, `-`, `@`, a tab or a
@@ -24,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.config import Config
+from bot.core.errors import STATUS_NAMES
 from bot.core.i18n import Msg, _
 from bot.core.money import to_major
 from bot.reporting.model import Report, build
@@ -83,26 +86,38 @@ def _score_cells(s: Satisfaction) -> list[str]:
     ]
 
 
-SCORE_COLUMNS = ["satisfaction", "resources", "mentors", "support", "speed", "reliability"]
+# Column names: in English the msgid itself (what programs read), in Chinese its translation.
+SCORE_COLUMNS = (
+    _("satisfaction"),
+    _("resources"),
+    _("mentors"),
+    _("support"),
+    _("speed"),
+    _("reliability"),
+)
 
 
-def weekly_csv(report: Report) -> bytes:
+def _header(columns: Iterable[Msg], lang: str) -> list[str]:
+    return [column.render(lang) for column in columns]
+
+
+def weekly_csv(report: Report, lang: str = "en") -> bytes:
     cur = report.currencies
     header = [
-        "week_start",
-        *(f"revenue_{c}" for c in cur),
-        *(f"revenue_growth_pct_{c}" for c in cur),
-        "learners",
-        "sessions_completed",
-        "no_shows",
-        "lessons_delivered",
-        "lessons_done",
-        "requests",
-        "learning_efficiency",
+        _("week_start"),
+        *(_("revenue_{currency}", currency=c) for c in cur),
+        *(_("revenue_growth_pct_{currency}", currency=c) for c in cur),
+        _("learners"),
+        _("sessions_completed"),
+        _("no_shows"),
+        _("lessons_delivered"),
+        _("lessons_done"),
+        _("requests"),
+        _("learning_efficiency"),
         *SCORE_COLUMNS,
     ]
     return csv_file(
-        header,
+        _header(header, lang),
         (
             [
                 w.start.date().isoformat(),
@@ -122,24 +137,24 @@ def weekly_csv(report: Report) -> bytes:
     )
 
 
-def courses_csv(report: Report) -> bytes:
+def courses_csv(report: Report, lang: str = "en") -> bytes:
     cur = report.currencies
     header = [
-        "course_id",
-        "slug",
-        "title",
-        "learners",
-        *(f"revenue_{c}" for c in cur),
-        "lessons",
-        "lessons_done",
-        "lesson_ratings",
-        "session_ratings",
-        "sessions_completed",
-        "no_shows",
+        _("course_id"),
+        _("slug"),
+        _("title"),
+        _("learners"),
+        *(_("revenue_{currency}", currency=c) for c in cur),
+        _("lessons"),
+        _("lessons_done"),
+        _("lesson_ratings"),
+        _("session_ratings"),
+        _("sessions_completed"),
+        _("no_shows"),
         *SCORE_COLUMNS,
     ]
     return csv_file(
-        header,
+        _header(header, lang),
         (
             [
                 b.id,
@@ -160,26 +175,26 @@ def courses_csv(report: Report) -> bytes:
     )
 
 
-def mentors_csv(report: Report) -> bytes:
+def mentors_csv(report: Report, lang: str = "en") -> bytes:
     header = [
-        "mentor_id",
-        "name",
-        "status",
-        "sessions_completed",
-        "no_shows",
-        "ratings",
-        "average_stars",
-        "requests_accepted",
-        "median_hours_to_accept",
+        _("mentor_id"),
+        _("name"),
+        _("status"),
+        _("sessions_completed"),
+        _("no_shows"),
+        _("ratings"),
+        _("average_stars"),
+        _("requests_accepted"),
+        _("median_hours_to_accept"),
         *SCORE_COLUMNS,
     ]
     return csv_file(
-        header,
+        _header(header, lang),
         (
             [
                 b.id,
                 b.name,
-                b.label,
+                STATUS_NAMES[b.label].render(lang) if b.label in STATUS_NAMES else b.label,
                 b.inputs.sessions_completed,
                 b.inputs.sessions_no_show,
                 len(b.inputs.session_stars),
@@ -195,11 +210,12 @@ def mentors_csv(report: Report) -> bytes:
     )
 
 
-def csv_files(report: Report) -> dict[str, bytes]:
+def csv_files(report: Report, lang: str = "en") -> dict[str, bytes]:
+    """weekly.csv, courses.csv and mentors.csv, headed in `lang`."""
     return {
-        "weekly.csv": weekly_csv(report),
-        "courses.csv": courses_csv(report),
-        "mentors.csv": mentors_csv(report),
+        "weekly.csv": weekly_csv(report, lang),
+        "courses.csv": courses_csv(report, lang),
+        "mentors.csv": mentors_csv(report, lang),
     }
 
 

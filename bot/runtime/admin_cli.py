@@ -14,8 +14,9 @@ from bot.reporting.files import build_report, chart_png, csv_files
 PROGRESS_FROM = 20
 
 
-async def write_report(config: Config, out: Path) -> int:
-    """Write stats.png, weekly.csv, courses.csv and mentors.csv into `out` (created if need be)."""
+async def write_report(config: Config, out: Path, lang: str = "en") -> int:
+    """Write stats.png, weekly.csv, courses.csv and mentors.csv into `out` (created if need
+    be), the chart labelled and the CSV headed in `lang`."""
     from bot.runtime.bootstrap import build_marketplace
 
     app = await build_marketplace(config)
@@ -24,7 +25,7 @@ async def write_report(config: Config, out: Path) -> int:
             report = await build_report(uow, config, app.clock.now())
     finally:
         await app.engine.dispose()
-    files = {"stats.png": chart_png(report), **csv_files(report)}
+    files = {"stats.png": chart_png(report, lang), **csv_files(report, lang)}
     try:
         written = await asyncio.to_thread(_write, out, files)
     except OSError as exc:

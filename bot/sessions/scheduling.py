@@ -121,7 +121,11 @@ def parse_slot_token(token: str) -> datetime | None:
 
 # --- times as people type them, in their own timezone -----------------------------------------
 
-_DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
+_DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})[日号]?$")
+# A Chinese date without its year (`12月7日`, `12月7号`) is the next such day from today.
+_MONTH_DAY = re.compile(r"^(\d{1,2})月(\d{1,2})[日号]?$")
+# A Chinese date run into the time after it, as people type it: `12月7日下午6点`.
+_DATE_THEN_TIME = re.compile(r"^((?:\d{4}年)?\d{1,2}月\d{1,2}[日号])(.+)$")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")  # a bare "6" is not guessed at
 _AMPM = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*([ap])\.?m\.?$", re.IGNORECASE)
 # 下午6点, 下午6点30, 下午6点30分, 晚上7点半, 18点, 9时
@@ -131,15 +135,39 @@ _ZH = re.compile(
 _ZH_AFTERNOON = ("中午", "下午", "傍晚", "晚上")
 
 
-def parse_local_date(text: str) -> date | None:
-    """`2026-12-07` (also `2026/12/07`, `2026年12月7日`), or None."""
-    found = _DATE.match(text.strip())
-    if not found:
+def parse_local_date(text: str, today: date | None = None) -> date | None:
+    """`2026-12-07` (also `2026/12/07`, `2026年12月7日`), or None. Given the reader's `today`,
+    a Chinese date without its year (`12月7日`, `12月7号`) is the next such day from today
+    (today itself included; 2月29日 the next leap day)."""
+    plain = words.fold(text).strip()
+    if found := _DATE.match(plain):
+        year, month, day = (int(g) for g in found.groups())
+        try:
+            return date(year, month, day)
+        except ValueError:
+            return None
+    found = _MONTH_DAY.match(plain)
+    if found is None or today is None:
         return None
-    try:
-        return date(int(found.group(1)), int(found.group(2)), int(found.group(3)))
-    except ValueError:
+    month, day = int(found.group(1)), int(found.group(2))
+    for year in range(today.year, today.year + 9):  # a leap day comes within eight years
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            continue
+        if candidate >= today:
+            return candidate
+    return None
+
+
+def split_date(text: str, today: date) -> tuple[date, str] | None:
+    """A date typed together with the time after it in one word (`12月7日下午6点`): the date
+    and the rest; None unless it starts with a date `parse_local_date` reads."""
+    found = _DATE_THEN_TIME.match(words.fold(text).strip())
+    if found is None:
         return None
+    day = parse_local_date(found.group(1), today)
+    return None if day is None else (day, found.group(2))
 
 
 def parse_clock_time(text: str) -> int | None:
