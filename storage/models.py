@@ -27,16 +27,18 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from bot.core.states import (
+from bot.core.states import (  # workshops (0010)
     EnrollmentStatus,
     MentorStatus,
     OfferStatus,
     OrderStatus,
     RequestStatus,
+    SeatStatus,
     SessionStatus,
     ShelfStatus,
+    WaitlistStatus,
+    WorkshopStatus,
 )
-from bot.core.states import SeatStatus, WaitlistStatus, WorkshopStatus  # workshops (0010)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -542,7 +544,6 @@ class LedgerEntry(Base):
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
 
 
-
 # --- workshops (group sessions), migration 0010: bot/sessions/workshops.py ---------------------
 
 
@@ -560,9 +561,7 @@ class Workshop(Base):
     __table_args__ = (
         CheckConstraint("seats > 0", name="seats_positive"),
         CheckConstraint("price_credits >= 0", name="price_not_negative"),
-        partial_index(
-            "ix_workshops_venue_pending", "id", where="venue_synced <> venue_version"
-        ),
+        partial_index("ix_workshops_venue_pending", "id", where="venue_synced <> venue_version"),
         Index("ix_workshops_status_start", "status", "start_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)

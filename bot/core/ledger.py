@@ -47,7 +47,12 @@ class Kind(StrEnum):
     WORKSHOP_CREDIT_RETURNED = "workshop_credit_returned"
 
 
-CREDIT_KINDS: tuple[Kind, ...] = (Kind.CREDIT_GRANTED, Kind.CREDIT_USED, Kind.CREDIT_RETURNED, Kind.CREDIT_REVOKED)
+CREDIT_KINDS: tuple[Kind, ...] = (
+    Kind.CREDIT_GRANTED,
+    Kind.CREDIT_USED,
+    Kind.CREDIT_RETURNED,
+    Kind.CREDIT_REVOKED,
+)
 # Workshops spend and return credits of the same enrollments (bot/sessions/seats.py).
 CREDIT_KINDS += (Kind.WORKSHOP_CREDIT_USED, Kind.WORKSHOP_CREDIT_RETURNED)
 WORKSHOP_CREDIT_KINDS = (Kind.WORKSHOP_CREDIT_USED, Kind.WORKSHOP_CREDIT_RETURNED)

@@ -1,0 +1,904 @@
+"""Workshops: group sessions with seats, a waitlist, reminders, attendance and ratings.
+
+Each rule takes a unit of work and plain data and returns what happened; a refusal is a
+`MentorbotError` and changes nothing. Taking a seat is atomic: the workshop's row is locked
+(PostgreSQL FOR NO KEY UPDATE; SQLite's BEGIN IMMEDIATE serialises writers) before its seats
+are counted, so however many press Join at once, never more than `seats` are seated; the rest
+are waitlisted in the order they got the lock. A partial unique index (one seated row per
+person and workshop) is the last guard.
+
+A freed seat is offered to the first in line, who has `workshops.confirm_minutes` to confirm
+it with `/join`; an offer left unconfirmed expires in the sweep and the next in line is
+offered it. A learner leaving follows the sessions' cancellation window: before
+`sessions.cancel_window_hours` the credits come back, later they are used up. A host's
+cancellation gives every attendee their credits back and tells everyone, the waitlist too.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select, update
+
+from bot.config import Config
+from bot.core.errors import BadInput, NotAllowed, NotFound
+from bot.core.i18n import Localized, Msg, When, _, ngettext
+from bot.core.metrics import REMINDERS_SENT
+from bot.core.outbox import enqueue, tell, tell_admins
+from bot.core.replies import Choice, Say
+from bot.core.states import SeatStatus, advance_group
+from bot.core.users import mentor_profile_of
+from bot.learning.courses import course_title
+from bot.sessions.scheduling import local_instants
+from bot.sessions.seats import (
+    clash,
+    credits_in_course,
+    pay_seat,
+    paying_enrollment,
+    refund_seat,
+    workshop_end,
+)
+from storage.models import (
+    Course,
+    MentorProfile,
+    User,
+    Workshop,
+    WorkshopReminder,
+    WorkshopSeat,
+    WorkshopWaitlist,
+)
+from storage.uow import UnitOfWork
+
+FOLLOWUP = "followup"
+OPEN_WAITLIST = ("waiting", "offered")
+# Seats that count towards the attendees (marked or not).
+PRESENT = ("seated", "attended", "absent")
+
+
+def workshop_title(workshop: Workshop) -> Localized:
+    return Localized(workshop.title_en, workshop.title_zh, title=True)
+
+
+def rating_choices(workshop_id: int) -> list[Choice]:
+    return [Choice("★" * n, f"/workshop rate {workshop_id} {n}") for n in range(1, 6)]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A workshop as its host describes it; `day` and `minute` are in the host's timezone.
+    `weekly` occurrences, a week apart at the same local time; `host_id` None: the creator."""
+
+    title_en: str
+    title_zh: str
+    topics: tuple[str, ...]
+    day: date
+    minute: int
+    duration_minutes: int
+    seats: int
+    course_id: int | None = None
+    price_credits: int = 0
+    weekly: int = 1
+    host_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Created:
+    workshops: tuple[Workshop, ...]
+    wake_at: tuple[datetime, ...]
+
+
+@dataclass(frozen=True)
+class Joined:
+    """`seated` with a seat (`already` if it was theirs before); otherwise waitlisted at
+    `position`."""
+
+    workshop: Workshop
+    seated: bool
+    already: bool = False
+    position: int = 0
+    credits_left: int | None = None
+
+
+@dataclass(frozen=True)
+class Left:
+    workshop: Workshop
+    from_seat: bool
+    credit_back: bool
+
+
+@dataclass(frozen=True)
+class Listed:
+    workshop: Workshop
+    host_name: str
+    taken: int
+    mine: bool
+    course: Course | None
+
+
+# --- looking up ------------------------------------------------------------------------------
+
+
+async def _locked(uow: UnitOfWork, workshop_id: int) -> Workshop:
+    workshop = await uow.lock(Workshop, workshop_id)
+    if workshop is None:
+        raise NotFound(_("There is no workshop #{id}. See /workshops.", id=workshop_id))
+    return workshop
+
+
+async def _user(uow: UnitOfWork, user_id: int) -> User:
+    user = await uow.get(User, user_id)
+    assert user is not None
+    return user
+
+
+async def taken_seats(uow: UnitOfWork, workshop_id: int) -> int:
+    """Seats taken: attendees seated, and freed seats held for someone in line to confirm."""
+    seated = await uow.session.execute(
+        select(func.count(WorkshopSeat.id))
+        .where(WorkshopSeat.workshop_id == workshop_id)
+        .where(WorkshopSeat.status == "seated")
+    )
+    offered = await uow.session.execute(
+        select(func.count(WorkshopWaitlist.id))
+        .where(WorkshopWaitlist.workshop_id == workshop_id)
+        .where(WorkshopWaitlist.status == "offered")
+    )
+    return int(seated.scalar_one()) + int(offered.scalar_one())
+
+
+async def seat_of(uow: UnitOfWork, workshop_id: int, user_id: int) -> WorkshopSeat | None:
+    found = await uow.session.execute(
+        select(WorkshopSeat)
+        .where(WorkshopSeat.workshop_id == workshop_id)
+        .where(WorkshopSeat.user_id == user_id)
+        .where(WorkshopSeat.status.in_(PRESENT))
+        .order_by(WorkshopSeat.id.desc())
+        .limit(1)
+    )
+    return found.scalar_one_or_none()
+
+
+async def _entry_of(uow: UnitOfWork, workshop_id: int, user_id: int) -> WorkshopWaitlist | None:
+    found = await uow.session.execute(
+        select(WorkshopWaitlist)
+        .where(WorkshopWaitlist.workshop_id == workshop_id)
+        .where(WorkshopWaitlist.user_id == user_id)
+        .where(WorkshopWaitlist.status.in_(OPEN_WAITLIST))
+    )
+    return found.scalar_one_or_none()
+
+
+async def position(uow: UnitOfWork, entry: WorkshopWaitlist) -> int:
+    """The entry's place in line among those still waiting (1: next)."""
+    found = await uow.session.execute(
+        select(func.count(WorkshopWaitlist.id))
+        .where(WorkshopWaitlist.workshop_id == entry.workshop_id)
+        .where(WorkshopWaitlist.status == "waiting")
+        .where(WorkshopWaitlist.id <= entry.id)
+    )
+    return int(found.scalar_one())
+
+
+async def waitlist(uow: UnitOfWork, workshop_id: int) -> list[WorkshopWaitlist]:
+    """Everyone in line (offered first, then waiting), in order."""
+    found = await uow.session.execute(
+        select(WorkshopWaitlist)
+        .where(WorkshopWaitlist.workshop_id == workshop_id)
+        .where(WorkshopWaitlist.status.in_(OPEN_WAITLIST))
+        .order_by(WorkshopWaitlist.id)
+    )
+    return list(found.scalars())
+
+
+async def attendees(uow: UnitOfWork, workshop_id: int) -> list[tuple[WorkshopSeat, User]]:
+    found = await uow.session.execute(
+        select(WorkshopSeat, User)
+        .join(User, User.id == WorkshopSeat.user_id)
+        .where(WorkshopSeat.workshop_id == workshop_id)
+        .where(WorkshopSeat.status.in_(PRESENT))
+        .order_by(WorkshopSeat.id)
+    )
+    return [(seat, user) for seat, user in found.all()]
+
+
+async def upcoming(uow: UnitOfWork, reader_id: int, now: datetime, limit: int = 20) -> list[Listed]:
+    """The scheduled workshops that have not started, soonest first, with seats taken."""
+    found = await uow.session.execute(
+        select(Workshop, User)
+        .join(User, User.id == Workshop.host_id)
+        .where(Workshop.status == "scheduled")
+        .where(Workshop.start_at > now)
+        .order_by(Workshop.start_at, Workshop.id)
+        .limit(limit)
+    )
+    listed = []
+    for workshop, host in found.all():
+        mine = (
+            workshop.host_id == reader_id
+            or (await seat_of(uow, workshop.id, reader_id)) is not None
+        )
+        course = await uow.get(Course, workshop.course_id) if workshop.course_id else None
+        taken = await taken_seats(uow, workshop.id)
+        listed.append(Listed(workshop, host.display_name, taken, mine, course))
+    return listed
+
+
+async def may_manage(uow: UnitOfWork, workshop: Workshop, user_id: int, is_admin: bool) -> None:
+    """Only the host or an admin manages a workshop (cancel, move, attendance)."""
+    if not is_admin and workshop.host_id != user_id:
+        raise NotAllowed(
+            _("Only the host of workshop #{id} or an admin can do that.", id=workshop.id)
+        )
+
+
+def price_text(workshop: Workshop, course: Course | None) -> Msg:
+    if workshop.price_credits <= 0 or course is None:
+        return _("free")
+    return ngettext(
+        "{n} session credit of {course}",
+        "{n} session credits of {course}",
+        workshop.price_credits,
+        course=course_title(course),
+    )
+
+
+# --- creating --------------------------------------------------------------------------------
+
+
+def _starts(plan: Plan, tz: str) -> list[datetime]:
+    starts = []
+    for k in range(plan.weekly):
+        day = plan.day + timedelta(weeks=k)
+        found = local_instants(day, plan.minute, tz)
+        if not found:
+            raise BadInput(
+                _(
+                    "{day} {hh:02d}:{mm:02d} does not exist in {tz}: the clocks skip it for "
+                    "daylight saving. Pick another time.",
+                    day=day.isoformat(),
+                    hh=plan.minute // 60,
+                    mm=plan.minute % 60,
+                    tz=tz,
+                )
+            )
+        starts.append(found[0])  # a repeated local time: its first occurrence
+    return starts
+
+
+async def create(
+    uow: UnitOfWork, actor_id: int, is_admin: bool, plan: Plan, now: datetime, config: Config
+) -> Created:
+    """Create the workshop (or each weekly occurrence), hosted by an approved mentor: the
+    creator, or whom an admin names. Each occurrence has its own row, link and reminders."""
+    host_id = plan.host_id or actor_id
+    if host_id != actor_id and not is_admin:
+        raise NotAllowed(_("Only admins can create a workshop for someone else."))
+    host = await uow.lock(User, host_id)
+    profile = await mentor_profile_of(uow, host_id) if host is not None else None
+    if host is None or host.deleted_at is not None:
+        raise NotFound(_("There is no user #{id}.", id=host_id))
+    if not (is_admin and host_id == actor_id) and (profile is None or profile.status != "approved"):
+        raise NotAllowed(_("Only approved mentors (and admins) can host workshops."))
+    cfg = config.workshops
+    if not 1 <= plan.seats <= cfg.max_seats:
+        raise BadInput(_("Seats must be from 1 to {n}.", n=cfg.max_seats))
+    if not 15 <= plan.duration_minutes <= 480:
+        raise BadInput(_("A workshop lasts from 15 to 480 minutes."))
+    if not 1 <= plan.weekly <= cfg.max_weekly:
+        raise BadInput(_("A weekly series has from 1 to {n} occurrences.", n=cfg.max_weekly))
+    if plan.price_credits < 0 or (plan.price_credits > 0) != (plan.course_id is not None):
+        raise BadInput(_("A price in credits needs a course: course=SLUG credits=N."))
+    starts = _starts(plan, host.timezone)
+    if starts[0] <= now:
+        raise BadInput(_("That time has passed. Pick a time in the future."))
+    duration = timedelta(minutes=plan.duration_minutes)
+    for start in starts:
+        busy = await clash(uow, host_id, start, start + duration)
+        if busy is not None:
+            raise BadInput(
+                _(
+                    "The host is already in a session or workshop at {when}.",
+                    when=When(busy),
+                )
+            )
+    made: list[Workshop] = []
+    wake: list[datetime] = []
+    for start in starts:
+        workshop = Workshop(
+            host_id=host_id,
+            created_by=actor_id,
+            series_id=made[0].id if made else None,
+            title_en=plan.title_en,
+            title_zh=plan.title_zh,
+            topics=list(plan.topics),
+            start_at=start,
+            duration_minutes=plan.duration_minutes,
+            seats=plan.seats,
+            course_id=plan.course_id,
+            price_credits=plan.price_credits,
+            meeting_link="",
+            status="scheduled",
+            created_at=now,
+            venue_version=1,
+            venue_synced=0,
+        )
+        uow.add(workshop)
+        await uow.flush()
+        if not made and plan.weekly > 1:
+            workshop.series_id = workshop.id
+        workshop.meeting_link = config.sessions.meeting_link_template.format(
+            session_id=f"w{workshop.id}", token=secrets.token_hex(8)
+        )
+        wake += await _schedule_reminders(uow, config, workshop, now)
+        made.append(workshop)
+    return Created(tuple(made), tuple(wake))
+
+
+async def _schedule_reminders(
+    uow: UnitOfWork, config: Config, workshop: Workshop, now: datetime
+) -> list[datetime]:
+    due_times = []
+    for minutes in config.reminders.offsets_minutes:
+        due = workshop.start_at - timedelta(minutes=minutes)
+        if due > now:
+            uow.add(WorkshopReminder(workshop_id=workshop.id, kind=f"before_{minutes}", due_at=due))
+            due_times.append(due)
+    end = workshop_end(workshop)
+    uow.add(WorkshopReminder(workshop_id=workshop.id, kind=FOLLOWUP, due_at=end))
+    due_times.append(end)
+    await uow.flush()
+    return due_times
+
+
+async def _skip_reminders(uow: UnitOfWork, workshop_id: int, now: datetime) -> None:
+    await uow.session.execute(
+        update(WorkshopReminder)
+        .where(WorkshopReminder.workshop_id == workshop_id)
+        .where(WorkshopReminder.sent_at.is_(None))
+        .where(WorkshopReminder.skipped_at.is_(None))
+        .values(skipped_at=now)
+    )
+
+
+# --- joining and leaving ---------------------------------------------------------------------
+
+
+def _open_to_joining(workshop: Workshop, now: datetime) -> None:
+    if workshop.status == "cancelled":
+        raise BadInput(_("Workshop #{id} was cancelled.", id=workshop.id))
+    if workshop.status != "scheduled" or workshop.start_at <= now:
+        raise BadInput(_("Workshop #{id} has already started.", id=workshop.id))
+
+
+async def _can_pay(uow: UnitOfWork, workshop: Workshop, user_id: int) -> None:
+    """Refuse a learner who could not pay the seat now."""
+    if workshop.price_credits <= 0 or workshop.course_id is None:
+        return
+    have = await credits_in_course(uow, user_id, workshop.course_id)
+    if have >= workshop.price_credits:
+        return
+    course = await uow.get(Course, workshop.course_id)
+    assert course is not None
+    raise BadInput(
+        ngettext(
+            "Workshop #{id} costs {n} session credit of {course}; you have {have}. "
+            "Buy the course with /buy {slug}.",
+            "Workshop #{id} costs {n} session credits of {course}; you have {have}. "
+            "Buy the course with /buy {slug}.",
+            workshop.price_credits,
+            id=workshop.id,
+            course=course_title(course),
+            have=have,
+            slug=course.slug,
+        ),
+        [Choice(_("Buy the course"), f"/buy {course.slug}")],
+    )
+
+
+async def join(
+    uow: UnitOfWork, user_id: int, workshop_id: int, now: datetime, config: Config
+) -> Joined:
+    """Take a seat (or confirm the one offered from the waitlist); a full workshop puts the
+    learner in line. Pressing Join again changes nothing and says where they stand."""
+    workshop = await _locked(uow, workshop_id)
+    _open_to_joining(workshop, now)
+    if workshop.host_id == user_id:
+        raise BadInput(_("You host workshop #{id}.", id=workshop.id))
+    if await seat_of(uow, workshop.id, user_id) is not None:
+        return Joined(workshop, seated=True, already=True)
+    entry = await _entry_of(uow, workshop.id, user_id)
+    if entry is not None and entry.status == "waiting":
+        return Joined(workshop, seated=False, already=True, position=await position(uow, entry))
+    if entry is not None and entry.expires_at is not None and entry.expires_at <= now:
+        await _expire(uow, workshop, entry, now, config)
+        raise BadInput(
+            _(
+                "The seat offered to you in workshop #{id} was not confirmed in time.",
+                id=workshop.id,
+            )
+        )
+    await _can_pay(uow, workshop, user_id)
+    held_for_me = 1 if entry is not None else 0
+    if entry is None and await taken_seats(uow, workshop.id) >= workshop.seats:
+        entry = WorkshopWaitlist(
+            workshop_id=workshop.id, user_id=user_id, status="waiting", created_at=now
+        )
+        uow.add(entry)
+        await uow.flush()
+        return Joined(workshop, seated=False, position=await position(uow, entry))
+    del held_for_me
+    busy = await clash(uow, user_id, workshop.start_at, workshop_end(workshop), workshop.id)
+    if busy is not None:
+        raise BadInput(
+            _(
+                "You are already in a session or workshop at {when}, so you cannot join "
+                "workshop #{id} too.",
+                when=When(busy),
+                id=workshop.id,
+            )
+        )
+    seat = WorkshopSeat(
+        workshop_id=workshop.id,
+        user_id=user_id,
+        status="seated",
+        credits=workshop.price_credits,
+        created_at=now,
+        comment="",
+    )
+    uow.add(seat)
+    await uow.flush()
+    credits_left = None
+    if workshop.price_credits > 0 and workshop.course_id is not None:
+        enrollment = await paying_enrollment(
+            uow, user_id, workshop.course_id, workshop.price_credits
+        )
+        assert enrollment is not None  # _can_pay checked, and the learner's row is locked
+        await pay_seat(uow, enrollment, seat, now)
+        credits_left = enrollment.credits_remaining
+    if entry is not None:
+        advance_group("waitlist", entry, "confirmed")
+    return Joined(workshop, seated=True, credits_left=credits_left)
+
+
+def leaving_loses_credits(
+    workshop: Workshop, seat: WorkshopSeat, now: datetime, config: Config
+) -> bool:
+    """Leaving now would use the seat's credits up (inside the cancellation window)."""
+    window = timedelta(hours=config.sessions.cancel_window_hours)
+    return seat.credits > 0 and workshop.start_at - now < window
+
+
+async def seat_to_leave(
+    uow: UnitOfWork, user_id: int, workshop_id: int, now: datetime
+) -> tuple[Workshop, WorkshopSeat | None, WorkshopWaitlist | None]:
+    """The workshop, and the user's seat or place in line in it (one of them)."""
+    workshop = await _locked(uow, workshop_id)
+    seat = await seat_of(uow, workshop.id, user_id)
+    entry = None if seat is not None else await _entry_of(uow, workshop.id, user_id)
+    if seat is None and entry is None:
+        raise NotFound(_("You are not in workshop #{id}.", id=workshop.id))
+    if seat is not None and (workshop.status != "scheduled" or workshop.start_at <= now):
+        raise BadInput(_("Workshop #{id} has already started.", id=workshop.id))
+    return workshop, seat, entry
+
+
+async def leave(
+    uow: UnitOfWork, user_id: int, workshop_id: int, now: datetime, config: Config
+) -> Left:
+    """Give up a seat (credits back before the cancellation window, used up inside it) or a
+    place in line; a freed seat goes to the first in line."""
+    workshop, seat, entry = await seat_to_leave(uow, user_id, workshop_id, now)
+    credit_back = False
+    if seat is not None:
+        late = leaving_loses_credits(workshop, seat, now, config)
+        advance_group("seat", seat, "left")
+        seat.left_at = now
+        if not late:
+            credit_back = await refund_seat(uow, seat, now)
+    elif entry is not None:
+        advance_group("waitlist", entry, "left")
+    await promote(uow, workshop, now, config)
+    return Left(workshop, seat is not None, credit_back)
+
+
+async def promote(uow: UnitOfWork, workshop: Workshop, now: datetime, config: Config) -> int:
+    """Offer each free seat of the locked workshop to the next in line, who has
+    `workshops.confirm_minutes` (at most until the start) to confirm it."""
+    if workshop.status != "scheduled" or workshop.start_at <= now:
+        return 0
+    offered = 0
+    free = workshop.seats - await taken_seats(uow, workshop.id)
+    line = [e for e in await waitlist(uow, workshop.id) if e.status == "waiting"]
+    for entry in line[: max(free, 0)]:
+        advance_group("waitlist", entry, "offered")
+        entry.offered_at = now
+        entry.expires_at = min(
+            now + timedelta(minutes=config.workshops.confirm_minutes), workshop.start_at
+        )
+        await tell(
+            uow,
+            entry.user_id,
+            _(
+                "A seat is free for you in workshop #{id} {title} on {when}. Confirm it by "
+                "{deadline} with /join {id}, or it goes to the next in line.",
+                id=workshop.id,
+                title=workshop_title(workshop),
+                when=When(workshop.start_at),
+                deadline=When(entry.expires_at),
+            ),
+            now,
+            [
+                Choice(_("Confirm my seat"), f"/join {workshop.id}"),
+                Choice(_("Leave the waitlist"), f"/leave {workshop.id}"),
+            ],
+        )
+        offered += 1
+    await uow.flush()
+    return offered
+
+
+async def _expire(
+    uow: UnitOfWork, workshop: Workshop, entry: WorkshopWaitlist, now: datetime, config: Config
+) -> None:
+    advance_group("waitlist", entry, "expired")
+    await tell(
+        uow,
+        entry.user_id,
+        _(
+            "You did not confirm the seat offered in workshop #{id} {title} in time, so it went "
+            "to the next in line. /join {id} puts you in line again.",
+            id=workshop.id,
+            title=workshop_title(workshop),
+        ),
+        now,
+    )
+    await uow.flush()
+    await promote(uow, workshop, now, config)
+
+
+async def expire_offers(uow: UnitOfWork, now: datetime, config: Config, limit: int = 200) -> int:
+    """The sweep: offers not confirmed in time expire and the next in line is offered the seat.
+    Each workshop is locked before its entries are read again, as `join` does, so a
+    confirmation and the expiry never both win, and two processes expire an offer once."""
+    due = await uow.session.execute(
+        select(WorkshopWaitlist.workshop_id)
+        .where(WorkshopWaitlist.status == "offered")
+        .where(WorkshopWaitlist.expires_at <= now)
+        .group_by(WorkshopWaitlist.workshop_id)
+        .limit(limit)
+    )
+    expired = 0
+    for workshop_id in list(due.scalars()):
+        workshop = await _locked(uow, workshop_id)
+        for entry in await waitlist(uow, workshop.id):
+            await uow.session.refresh(entry)
+            if (
+                entry.status == "offered"
+                and entry.expires_at is not None
+                and entry.expires_at <= now
+            ):
+                await _expire(uow, workshop, entry, now, config)
+                expired += 1
+    return expired
+
+
+# --- the host --------------------------------------------------------------------------------
+
+
+async def cancel(
+    uow: UnitOfWork, actor_id: int, is_admin: bool, workshop_id: int, now: datetime
+) -> tuple[Workshop, int, int]:
+    """The host (or an admin) cancels: every attendee gets the credits back and is told, and
+    so is everyone in line. Returns the workshop, attendees and people in line told."""
+    workshop = await _locked(uow, workshop_id)
+    await may_manage(uow, workshop, actor_id, is_admin)
+    if workshop.status == "scheduled" and workshop.start_at <= now:
+        raise BadInput(_("Workshop #{id} has already started.", id=workshop.id))
+    advance_group("workshop", workshop, "cancelled")
+    workshop.venue_version += 1
+    await _skip_reminders(uow, workshop.id, now)
+    title, when = workshop_title(workshop), When(workshop.start_at)
+    seated = 0
+    for seat, user in await attendees(uow, workshop.id):
+        advance_group("seat", seat, "cancelled")
+        back = await refund_seat(uow, seat, now)
+        msg = (
+            ngettext(
+                "Workshop #{id} {title} on {when} is cancelled by its host. Your {n} session "
+                "credit is back.",
+                "Workshop #{id} {title} on {when} is cancelled by its host. Your {n} session "
+                "credits are back.",
+                seat.credits,
+                id=workshop.id,
+                title=title,
+                when=when,
+            )
+            if back
+            else _(
+                "Workshop #{id} {title} on {when} is cancelled by its host.",
+                id=workshop.id,
+                title=title,
+                when=when,
+            )
+        )
+        await tell(uow, user.id, msg, now, [Choice(_("Other workshops"), "/workshops")])
+        seated += 1
+    line = await waitlist(uow, workshop.id)
+    for entry in line:
+        advance_group("waitlist", entry, "cancelled")
+        await tell(
+            uow,
+            entry.user_id,
+            _(
+                "Workshop #{id} {title} on {when}, which you were waiting for, is cancelled.",
+                id=workshop.id,
+                title=title,
+                when=when,
+            ),
+            now,
+        )
+    await uow.flush()
+    return workshop, seated, len(line)
+
+
+async def move(
+    uow: UnitOfWork,
+    actor_id: int,
+    is_admin: bool,
+    workshop_id: int,
+    day: date,
+    minute: int,
+    now: datetime,
+    config: Config,
+) -> tuple[Workshop, tuple[datetime, ...]]:
+    """Move a workshop to another local time of its host's; attendees and the line are told,
+    reminders follow it, the platforms' events are updated."""
+    workshop = await _locked(uow, workshop_id)
+    await may_manage(uow, workshop, actor_id, is_admin)
+    _open_to_joining(workshop, now)
+    host = await _user(uow, workshop.host_id)
+    plan = Plan("", "", (), day, minute, workshop.duration_minutes, workshop.seats)
+    start = _starts(plan, host.timezone)[0]
+    if start <= now:
+        raise BadInput(_("That time has passed. Pick a time in the future."))
+    busy = await clash(
+        uow,
+        workshop.host_id,
+        start,
+        start + timedelta(minutes=workshop.duration_minutes),
+        workshop.id,
+    )
+    if busy is not None:
+        raise BadInput(
+            _("The host is already in a session or workshop at {when}.", when=When(busy))
+        )
+    old = workshop.start_at
+    workshop.start_at = start
+    workshop.venue_version += 1
+    await _skip_reminders(uow, workshop.id, now)
+    await uow.flush()
+    wake = await _schedule_reminders(uow, config, workshop, now)
+    told = {seat.user_id for seat, _user in await attendees(uow, workshop.id)}
+    told |= {e.user_id for e in await waitlist(uow, workshop.id)}
+    for user_id in sorted(told):
+        await tell(
+            uow,
+            user_id,
+            _(
+                "Workshop #{id} {title} moved from {old} to {when}. /leave {id} if that time "
+                "does not suit you.",
+                id=workshop.id,
+                title=workshop_title(workshop),
+                old=When(old),
+                when=When(start),
+            ),
+            now,
+        )
+    return workshop, tuple(wake)
+
+
+async def mark_attendance(
+    uow: UnitOfWork,
+    actor_id: int,
+    is_admin: bool,
+    workshop_id: int,
+    present: Collection[int] | None,
+    now: datetime,
+) -> tuple[Workshop, list[tuple[WorkshopSeat, User]]]:
+    """After the start, the host (or an admin) says which seats came (`present`, seat ids;
+    None: everyone); the rest are absent. The workshop is then completed and those who came
+    are asked to rate it. Marking again corrects it."""
+    workshop = await _locked(uow, workshop_id)
+    await may_manage(uow, workshop, actor_id, is_admin)
+    if workshop.status == "cancelled":
+        raise BadInput(_("Workshop #{id} was cancelled.", id=workshop.id))
+    if now < workshop.start_at:
+        raise BadInput(_("Workshop #{id} has not started yet.", id=workshop.id))
+    seats = await attendees(uow, workshop.id)
+    known = {seat.id for seat, _user in seats}
+    unknown = sorted(set(present or ()) - known)
+    if unknown:
+        raise BadInput(_("Workshop #{id} has no seat #{seat}.", id=workshop.id, seat=unknown[0]))
+    if workshop.status == "scheduled":
+        advance_group("workshop", workshop, "completed")
+    for seat, user in seats:
+        came = present is None or seat.id in present
+        target: SeatStatus = "attended" if came else "absent"
+        if seat.status == target:
+            continue
+        first = seat.status == "seated"
+        advance_group("seat", seat, target)
+        if came and first:
+            await tell(
+                uow,
+                user.id,
+                _(
+                    "Thank you for coming to workshop #{id} {title}. How was it? Rate it from "
+                    "1 to 5:",
+                    id=workshop.id,
+                    title=workshop_title(workshop),
+                ),
+                now,
+                rating_choices(workshop.id),
+            )
+    await uow.flush()
+    return workshop, seats
+
+
+async def rate(
+    uow: UnitOfWork,
+    user_id: int,
+    workshop_id: int,
+    stars: int,
+    comment: str,
+    now: datetime,
+    config: Config,
+) -> int | None:
+    """An attendee who came rates the workshop 1-5, changeable for `ratings.edit_window_hours`;
+    the rating feeds the host's average like a one-on-one session's. Returns the stars it
+    replaced (None: a new rating)."""
+    workshop = await _locked(uow, workshop_id)
+    seat = await seat_of(uow, workshop.id, user_id)
+    if seat is None:
+        raise NotFound(_("You are not in workshop #{id}.", id=workshop.id))
+    if seat.status != "attended":
+        raise BadInput(
+            _("Only those who came to a workshop can rate it, once its host has marked attendance.")
+        )
+    window = timedelta(hours=config.ratings.edit_window_hours)
+    if seat.rated_at is not None and now - seat.rated_at > window:
+        raise BadInput(
+            _(
+                "You rated workshop #{id} more than {hours} h ago; it can no longer be changed.",
+                id=workshop.id,
+                hours=config.ratings.edit_window_hours,
+            )
+        )
+    previous = seat.stars
+    seat.stars = stars
+    seat.comment = comment.strip()[:1000] or seat.comment
+    if seat.rated_at is None:
+        seat.rated_at = now
+    profile = await mentor_profile_of(uow, workshop.host_id)
+    if profile is not None:
+        locked = await uow.lock(MentorProfile, profile.id)
+        assert locked is not None
+        if previous is None:
+            locked.rating_count += 1
+            locked.rating_sum += stars
+        else:
+            locked.rating_sum += stars - previous
+    await uow.flush()
+    if stars <= config.ratings.alert_at_or_below and stars != previous:
+        rater = await _user(uow, user_id)
+        await tell_admins(
+            uow,
+            _(
+                "Low rating: {rater} gave workshop #{id} {stars}★. {comment}",
+                rater=rater.display_name,
+                id=workshop.id,
+                stars=stars,
+                comment=seat.comment,
+            ),
+            now,
+        )
+    return previous
+
+
+# --- reminders -------------------------------------------------------------------------------
+
+
+async def send_due(uow: UnitOfWork, now: datetime, limit: int = 200) -> int:
+    """Claim the due workshop reminders (once across processes) and write their notices: before
+    it, to every attendee and the host, with the link; after it, the host is asked to mark
+    attendance. A reminder for a workshop no longer scheduled, or one before the start that
+    fell due after it (the bot was down), is skipped."""
+    due_ids = (
+        select(WorkshopReminder.id)
+        .where(WorkshopReminder.sent_at.is_(None))
+        .where(WorkshopReminder.skipped_at.is_(None))
+        .where(WorkshopReminder.due_at <= now)
+        .order_by(WorkshopReminder.due_at, WorkshopReminder.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await uow.session.execute(due_ids)).scalars())
+    if not ids:
+        return 0
+    claimed = await uow.session.execute(
+        update(WorkshopReminder)
+        .where(WorkshopReminder.id.in_(ids))
+        .where(WorkshopReminder.sent_at.is_(None))
+        .where(WorkshopReminder.skipped_at.is_(None))
+        .values(sent_at=now)
+        .returning(WorkshopReminder.id, WorkshopReminder.workshop_id, WorkshopReminder.kind)
+        .execution_options(synchronize_session=False)
+    )
+    sent = 0
+    for reminder_id, workshop_id, kind in sorted(claimed.all()):
+        workshop = await uow.get(Workshop, workshop_id)
+        assert workshop is not None
+        if workshop.status != "scheduled" or (kind != FOLLOWUP and now >= workshop.start_at):
+            await uow.session.execute(
+                update(WorkshopReminder)
+                .where(WorkshopReminder.id == reminder_id)
+                .values(sent_at=None, skipped_at=now)
+            )
+            continue
+        await _notify(uow, workshop, kind, now)
+        REMINDERS_SENT.inc()
+        sent += 1
+    return sent
+
+
+async def _notify(uow: UnitOfWork, workshop: Workshop, kind: str, now: datetime) -> None:
+    title = workshop_title(workshop)
+    if kind == FOLLOWUP:
+        await enqueue(
+            uow,
+            workshop.host_id,
+            Say(
+                _(
+                    "Workshop #{id} {title} has ended. Who came? Mark attendance with "
+                    "/workshop attendance {id} (everyone, or the seat numbers of those who came).",
+                    id=workshop.id,
+                    title=title,
+                ),
+                (Choice(_("Mark attendance"), f"/workshop attendance {workshop.id}"),),
+            ),
+            now,
+        )
+        return
+    people = [user.id for _seat, user in await attendees(uow, workshop.id)]
+    for user_id in [workshop.host_id, *people]:
+        await enqueue(
+            uow,
+            user_id,
+            Say(
+                _(
+                    "Reminder: workshop #{id} {title} starts {when}.\nJoin: {link}",
+                    id=workshop.id,
+                    title=title,
+                    when=When(workshop.start_at),
+                    link=workshop.meeting_link,
+                )
+            ),
+            now,
+        )
+
+
+async def next_due(uow: UnitOfWork) -> datetime | None:
+    """The earliest pending workshop reminder or offer deadline (for arming the timer)."""
+    reminder = await uow.session.execute(
+        select(func.min(WorkshopReminder.due_at))
+        .where(WorkshopReminder.sent_at.is_(None))
+        .where(WorkshopReminder.skipped_at.is_(None))
+    )
+    offer = await uow.session.execute(
+        select(func.min(WorkshopWaitlist.expires_at)).where(WorkshopWaitlist.status == "offered")
+    )
+    found = [t for t in (reminder.scalar_one(), offer.scalar_one()) if t is not None]
+    return min(found, default=None)
