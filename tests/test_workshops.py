@@ -39,3 +39,177 @@ async def test_a_seat_is_taken_with_a_credit_and_shows_the_link(market: Harness)
     assert "You have a seat" in out and LINK in out, out
     assert "3 session credits left" in out, out
     assert await credits_used(market) == 1
+
+
+async def test_freed_seat_goes_to_the_first_in_line_who_confirms(market: Harness) -> None:
+    """A learner leaving early gets the credit back; the first waitlisted is offered the seat
+    and confirms it with /join; the second stays in line."""
+    for who in ("alice", "bob", "carol", "dan"):
+        await buy(market, who)
+    wid = await new_workshop(market, seats=2, extra="course=python-basics")
+    await market.send("alice", f"/join {wid}")
+    await market.send("bob", f"/join {wid}")
+    out = await market.send("carol", f"/join {wid}")
+    assert "number 1 on its waitlist" in out, out
+    out = await market.send("dan", f"/join {wid}")
+    assert "number 2 on its waitlist" in out, out
+    out = await market.send("alice", f"/leave {wid}")
+    assert "credits are back" in out, out
+    assert "message for carol" in out and "A seat is free for you" in out, out
+    out = await market.send("dan", f"/join {wid}")
+    assert "number 1 on its waitlist" in out, out  # dan waits behind carol's offer
+    out = await market.send("carol", f"/join {wid}")
+    assert "You have a seat" in out and LINK in out, out
+    assert await credits_used(market) == 2  # bob and carol; alice's came back
+
+
+async def test_an_offer_not_confirmed_in_time_goes_to_the_next(
+    market: Harness, clock: FakeClock
+) -> None:
+    """An offered seat left unconfirmed for workshops.confirm_minutes expires in the sweep:
+    its learner is told and the next in line is offered it."""
+    for who in ("alice", "bob", "carol"):
+        await buy(market, who)
+    wid = await new_workshop(market, seats=1, extra="course=python-basics")
+    await market.send("alice", f"/join {wid}")
+    await market.send("bob", f"/join {wid}")
+    await market.send("carol", f"/join {wid}")
+    await market.send("alice", f"/leave {wid}")
+    clock.advance(timedelta(minutes=59))
+    assert "did not confirm" not in await market.tick()
+    clock.advance(timedelta(minutes=2))
+    out = await market.tick()
+    assert "You did not confirm the seat" in out, out
+    assert "A seat is free for you" in out, out
+    out = await market.send("bob", f"/join {wid}")
+    assert "number 1 on its waitlist" in out or "full" in out, out
+    out = await market.send("carol", f"/join {wid}")
+    assert "You have a seat" in out, out
+
+
+async def test_host_cancels_and_everyone_is_credited_back_and_told(market: Harness) -> None:
+    """The host's cancellation returns every attendee's credits and tells them, and tells the
+    waitlist too."""
+    for who in ("alice", "bob", "carol"):
+        await buy(market, who)
+    wid = await new_workshop(market, seats=2, extra="course=python-basics credits=2")
+    for who in ("alice", "bob", "carol"):
+        await market.send(who, f"/join {wid}")
+    assert await credits_used(market) == 4
+    out = await market.send("ada", f"/workshop cancel {wid}")
+    assert "2 attendees got their credits back" in out and "1 people on the waitlist" in out, out
+    assert out.count("is cancelled by its host. Your 2 session credits are back.") == 2, out
+    assert "which you were waiting for, is cancelled" in out, out
+    assert await credits_used(market) == 0
+    out = await market.send("alice", f"/join {wid}")
+    assert "was cancelled" in out, out
+
+
+async def test_only_the_host_or_an_admin_cancels_or_marks_attendance(
+    market: Harness, clock: FakeClock
+) -> None:
+    """Another mentor and a learner are refused cancelling and marking attendance, and change
+    nothing; an admin may."""
+    await buy(market, "alice")
+    wid = await new_workshop(market, seats=2, extra="course=python-basics")
+    await market.send("alice", f"/join {wid}")
+    before = await snapshot(market, every_table=True)
+    for who in ("linus", "alice"):
+        out = await market.send(who, f"/workshop cancel {wid}")
+        assert "Only the host of workshop" in out, out
+    clock.advance(timedelta(days=4))
+    for who in ("linus", "alice"):
+        out = await market.send(who, f"/workshop attendance {wid} all")
+        assert "Only the host of workshop" in out, out
+    assert await snapshot(market, every_table=True) == before
+    out = await market.send("admin", f"/workshop attendance {wid} all")
+    assert "1 of 1 came" in out, out
+
+
+async def test_only_attendees_see_the_link(market: Harness) -> None:
+    """/workshops shows the meeting link to the seated learner and the host, to nobody else."""
+    await buy(market, "alice")
+    wid = await new_workshop(market)
+    await market.send("alice", f"/join {wid}")
+    assert LINK in await market.send("alice", "/workshops")
+    assert LINK in await market.send("ada", "/workshops")
+    other = await market.send("bob", "/workshops")
+    assert f"#{wid}" in other and LINK not in other, other
+    assert "1 of 2 seats left" in other, other
+
+
+async def test_attendance_then_ratings_feed_the_hosts_average(
+    market: Harness, clock: FakeClock
+) -> None:
+    """After it, the host marks who came; only those who came may rate, and their stars count
+    in the host's average like a one-on-one session's."""
+    for who in ("alice", "bob"):
+        await buy(market, who)
+    wid = await new_workshop(market, seats=2)
+    await market.send("alice", f"/join {wid}")
+    await market.send("bob", f"/join {wid}")
+    out = await market.send("alice", f"/workshop rate {wid} 5")
+    assert "Only those who came" in out, out
+    clock.advance(timedelta(days=3, hours=11))
+    out = await market.tick()
+    assert "Mark attendance" in out or "Who came?" in out, out
+    out = await market.send("ada", f"/workshop attendance {wid}")
+    seat = int(out.split("seat #", 1)[1].split(":", 1)[0])  # alice's
+    out = await market.send("ada", f"/workshop attendance {wid} {seat}")
+    assert "1 of 2 came" in out and "Rate it from 1 to 5" in out, out
+    assert "Only those who came" in await market.send("bob", f"/workshop rate {wid} 1")
+    out = await market.send("alice", f"/workshop rate {wid} 4")
+    assert "You rated workshop" in out, out
+    async with market.app.new_uow() as uow:
+        ada = (
+            (await uow.session.execute(select(MentorProfile).order_by(MentorProfile.id)))
+            .scalars()
+            .first()
+        )
+        assert ada is not None and ada.rating_count == 1 and ada.rating_sum == 4
+
+
+async def test_reminders_reach_every_attendee_with_the_link(
+    market: Harness, clock: FakeClock
+) -> None:
+    """The day before, every attendee and the host get a reminder with the link; a learner
+    who is not in it gets none."""
+    await buy(market, "alice")
+    await buy(market, "bob")
+    wid = await new_workshop(market, seats=3)
+    await market.send("alice", f"/join {wid}")
+    await market.send("bob", f"/join {wid}")
+    await market.send("carol", "/workshops")
+    clock.advance(timedelta(days=2, hours=11))
+    out = await market.tick()
+    assert out.count(f"Reminder: workshop #{wid}") == 3, out
+    assert LINK in out
+    assert "carol" not in out.lower() or "Reminder" not in out.split("carol")[0][-5:]
+
+
+async def test_a_seated_learner_cannot_be_booked_one_on_one_for_that_hour(
+    market: Harness,
+) -> None:
+    """One person in one place: alice's workshop hour is not offered by /book with her mentor,
+    and a workshop over a booked session is refused."""
+    from tests.support import matched_pair
+
+    request_id = await matched_pair(market)  # alice with ada
+    out = await market.send("linus", '/workshop new title="Git" start="2026-03-03 20:00" seats=3')
+    wid = int(out.split("#", 1)[1].split(" ", 1)[0])  # 18:00 UTC (Helsinki is UTC+2)
+    await market.send("alice", f"/join {wid}")
+    out = await market.send("alice", f"/book {request_id} 2026-03-03 18:00")
+    assert "Booked" not in out, out
+    out = await market.send("alice", f"/book {request_id} 2026-03-03 20:00")
+    assert "Booked" in out, out
+    out = await market.send(
+        "mei", '/workshop new title="Data" start="2026-03-04 04:00" seats=3'
+    )  # 20:00 UTC on the 3rd
+    wid2 = int(out.split("#", 1)[1].split(" ", 1)[0])
+    out = await market.send("alice", f"/join {wid2}")
+    assert "already in a session or workshop" in out, out
+    async with market.app.new_uow() as uow:
+        n = await uow.session.execute(
+            select(func.count(WorkshopSeat.id)).where(WorkshopSeat.workshop_id == wid2)
+        )
+        assert n.scalar_one() == 0

@@ -53,7 +53,7 @@ def _listing(item: rules.Listed, reader_id: int) -> Msg:
         when=When(w.start_at),
         minutes=w.duration_minutes,
         host=item.host_name,
-        seats=ngettext("{n} of {total} seat left", "{n} of {total} seats left", left, total=w.seats)
+        seats=_("{left} of {total} seats left", left=left, total=w.seats)
         if left
         else _("full (waitlist open)"),
         price=rules.price_text(w, item.course),
