@@ -213,3 +213,30 @@ async def test_a_seated_learner_cannot_be_booked_one_on_one_for_that_hour(
             select(func.count(WorkshopSeat.id)).where(WorkshopSeat.workshop_id == wid2)
         )
         assert n.scalar_one() == 0
+
+
+async def test_a_weekly_series_across_a_dst_change_reads_right_everywhere(
+    market: Harness,
+) -> None:
+    """A weekly workshop at 18:00 in New York, across the US spring-forward (8 March 2026),
+    stays at 18:00 for its host and moves an hour earlier for readers in London, Shanghai and
+    Sydney, whose clocks did not change."""
+    out = await market.send("ada", "/timezone America/New_York")
+    out = await market.send("ada", "1")  # her weekly hours keep their local times
+    out = await market.send(
+        "ada", '/workshop new title="Weekly" start="2026-03-05 18:00" seats=5 weekly=2'
+    )
+    assert "2 weekly workshops created" in out, out
+    assert "Thu 5 Mar 2026, 18:00 (America/New_York)" in out, out
+    assert "Thu 12 Mar 2026, 18:00 (America/New_York)" in out, out
+    expected = {
+        "Europe/London": ("Thu 5 Mar 2026, 23:00", "Thu 12 Mar 2026, 22:00"),
+        "Asia/Shanghai": ("2026年3月6日 周五 07:00", "2026年3月13日 周五 06:00"),
+        "Australia/Sydney": ("Fri 6 Mar 2026, 10:00", "Fri 13 Mar 2026, 09:00"),
+    }
+    for who, (zone, (first, second)) in zip(("bob", "lin", "carol"), expected.items(), strict=True):
+        if who == "lin":
+            await market.send(who, "/language zh")
+        await market.send(who, f"/timezone {zone}")
+        out = await market.send(who, "/workshops")
+        assert f"{first} ({zone})" in out and f"{second} ({zone})" in out, out

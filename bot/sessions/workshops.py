@@ -460,6 +460,8 @@ async def join(
         credits_left = enrollment.credits_remaining
     if entry is not None:
         advance_group("waitlist", entry, "confirmed")
+    if config.workshops.discord_voice_channels:  # who may connect to its voice channel
+        workshop.venue_version += 1
     return Joined(workshop, seated=True, credits_left=credits_left)
 
 
@@ -498,6 +500,8 @@ async def leave(
         seat.left_at = now
         if not late:
             credit_back = await refund_seat(uow, seat, now)
+        if config.workshops.discord_voice_channels:
+            workshop.venue_version += 1
     elif entry is not None:
         advance_group("waitlist", entry, "left")
     await promote(uow, workshop, now, config)
