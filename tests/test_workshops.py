@@ -17,7 +17,7 @@ LINK = "meet.jit.si/mentorbot-w"
 
 async def new_workshop(h: Harness, seats: int = 2, extra: str = "", who: str = "ada") -> int:
     out = await h.send(who, NEW.format(seats=seats) + " " + extra)
-    assert "Workshop created" in out, out
+    assert "workshop created" in out, out
     return int(out.split("#", 1)[1].split(" ", 1)[0])
 
 

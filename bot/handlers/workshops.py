@@ -263,21 +263,22 @@ async def _new(ctx: Ctx, args: list[str]) -> None:
         ctx.uow, ctx.actor.id, ctx.actor.is_admin, plan, ctx.now(), ctx.config
     )
     ctx.wake_at.extend(made.wake_at)
+    lines = [
+        _(
+            "#{id} {title} — {when}, {seats} seats",
+            id=w.id,
+            title=rules.workshop_title(w),
+            when=When(w.start_at),
+            seats=w.seats,
+        )
+        for w in made.workshops
+    ]
     ctx.say(
         ngettext(
-            "Workshop created:\n{list}",
+            "{n} workshop created:\n{list}",
             "{n} weekly workshops created:\n{list}",
             len(made.workshops),
-            list=Lines(
-                _(
-                    "#{id} {title} — {when}, {seats} seats",
-                    id=w.id,
-                    title=rules.workshop_title(w),
-                    when=When(w.start_at),
-                    seats=w.seats,
-                )
-                for w in made.workshops
-            ),
+            list=Lines(lines),
         )
     )
 
@@ -335,14 +336,13 @@ async def _attendance(ctx: Ctx, args: list[str]) -> None:
         if not seats:
             ctx.say(_("Workshop #{id} has no attendees.", id=workshop_id))
             return
+        names = [_("seat #{seat}: {name}", seat=s.id, name=u.display_name) for s, u in seats]
         ctx.say(
             _(
                 "Attendees of workshop #{id}:\n{list}\nSay who came: /workshop attendance {id} "
                 "all, or the seat numbers of those who came.",
                 id=workshop_id,
-                list=Lines(
-                    _("seat #{seat}: {name}", seat=s.id, name=u.display_name) for s, u in seats
-                ),
+                list=Lines(names),
             ),
             [Choice(_("Everyone came"), f"/workshop attendance {workshop_id} all")],
         )

@@ -256,11 +256,10 @@ def _starts(plan: Plan, tz: str) -> list[datetime]:
         if not found:
             raise BadInput(
                 _(
-                    "{day} {hh:02d}:{mm:02d} does not exist in {tz}: the clocks skip it for "
-                    "daylight saving. Pick another time.",
+                    "{day} {time} does not exist in {tz}: the clocks skip it for daylight "
+                    "saving. Pick another time.",
                     day=day.isoformat(),
-                    hh=plan.minute // 60,
-                    mm=plan.minute % 60,
+                    time=f"{plan.minute // 60:02d}:{plan.minute % 60:02d}",
                     tz=tz,
                 )
             )
