@@ -240,3 +240,32 @@ async def test_a_weekly_series_across_a_dst_change_reads_right_everywhere(
         await market.send(who, f"/timezone {zone}")
         out = await market.send(who, "/workshops")
         assert f"{first} ({zone})" in out and f"{second} ({zone})" in out, out
+
+
+async def test_admin_stats_show_attendance_and_revenue_per_workshop(
+    market: Harness, clock: FakeClock
+) -> None:
+    """/admin stats workshops shows each workshop's seats, who came and what its credits were
+    worth (a card-paid credit of a 49.00 USD, four-session course is 12.25; demo ones count
+    for nothing), and /admin workshops lists them for admins only."""
+    from sqlalchemy import update
+
+    from storage.models import Order
+
+    for who in ("alice", "bob"):
+        await buy(market, who)
+    async with market.app.new_uow() as uow:  # alice paid by card, bob with the demo button
+        await uow.session.execute(update(Order).where(Order.id == 1).values(provider="stripe"))
+        await uow.commit()
+    wid = await new_workshop(market, seats=3, extra="course=python-basics")
+    await market.send("alice", f"/join {wid}")
+    await market.send("bob", f"/join {wid}")
+    clock.advance(timedelta(days=4))
+    out = await market.send("ada", f"/workshop attendance {wid}")
+    seat = int(out.split("seat #", 1)[1].split(":", 1)[0])
+    await market.send("ada", f"/workshop attendance {wid} {seat}")
+    out = await market.send("admin", "/admin stats workshops")
+    assert "2 of 3 seated, 1 came, 1 absent · 2 credits · revenue $12.25" in out, out
+    out = await market.send("admin", "/admin workshops")
+    assert f"#{wid} Testing with pytest" in out and "2 of 3 seats, 0 waiting, 1 came" in out, out
+    assert "Only marketplace admins" in await market.send("alice", "/admin workshops")
