@@ -269,6 +269,7 @@ class Marketplace:
             await uow.commit()
         async with self.new_uow() as uow:  # workshops: offers not confirmed, reminders
             await workshops.expire_offers(uow, now, self.config)
+            await workshops.promote_waiting(uow, now, self.config)
             reminders += await workshops.send_due(uow, now)
             await uow.commit()
         await sync_venues(self.new_uow, self.venues, now, self.config.bot.default_language)

@@ -3,11 +3,13 @@ attendance, ratings, reminders, and where the meeting link is shown."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from bot.core.clock import FakeClock
+from bot.core.users import Incoming
 from storage.models import LedgerEntry, MentorProfile, WorkshopSeat
 from tests.support import Harness, buy, snapshot
 
@@ -269,3 +271,46 @@ async def test_admin_stats_show_attendance_and_revenue_per_workshop(
     out = await market.send("admin", "/admin workshops")
     assert f"#{wid} Testing with pytest" in out and "2 of 3 seats, 0 waiting, 1 came" in out, out
     assert "Only marketplace admins" in await market.send("alice", "/admin workshops")
+
+
+async def test_a_refund_cancels_the_seats_it_paid_and_the_line_moves_up(market: Harness) -> None:
+    """Refunding the course a seat was paid with cancels that seat (the learner is told) and
+    the next sweep offers it to the first in line."""
+    for who in ("alice", "bob"):
+        await buy(market, who)
+    wid = await new_workshop(market, seats=1, extra="course=python-basics")
+    await market.send("alice", f"/join {wid}")
+    await market.send("bob", f"/join {wid}")
+    out = await market.send("admin", "/admin refund 1")  # a credit spent on a seat is used
+    assert "outside the refund policy" in out, out
+    out = await market.send("admin", "/admin refund 1 force")
+    assert "Order #1 refunded" in out, out
+    assert "the course it was paid with was refunded" in out, out
+    out = await market.tick()
+    assert "message for bob" in out and "A seat is free for you" in out, out
+
+
+async def test_deleteme_gives_up_seats_and_cancels_hosted_workshops(market: Harness) -> None:
+    """A learner erasing their account frees their seat for the next in line; a host erasing
+    theirs cancels their workshops and every attendee is credited back."""
+    for who in ("alice", "bob", "carol"):
+        await buy(market, who)
+    wid = await new_workshop(market, seats=1, extra="course=python-basics")
+    await market.send("alice", f"/join {wid}")
+    await market.send("bob", f"/join {wid}")
+    replies = await market.app.handle(Incoming("console", "alice", "alice", "/mydata"))
+    exported = json.loads(replies[0].attachments[0].data)
+    assert [s["workshop_id"] for s in exported["workshop_seats"]] == [wid]
+    await market.send("alice", "/deleteme")
+    await market.send("alice", "1")  # Yes, continue
+    out = await market.send("alice", "delete")
+    assert "message for bob" in out and "A seat is free for you" in out, out
+    await market.send("bob", f"/join {wid}")
+    await market.send(
+        "linus", '/workshop new title="Git" start="2026-03-06 18:00" seats=2 course=python-basics'
+    )
+    await market.send("carol", "/join 2")
+    await market.send("linus", "/deleteme")
+    await market.send("linus", "1")
+    out = await market.send("linus", "delete")
+    assert "cancelled by its host. Your 1 session credit is back" in out, out

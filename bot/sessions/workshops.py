@@ -588,6 +588,85 @@ async def expire_offers(uow: UnitOfWork, now: datetime, config: Config, limit: i
     return expired
 
 
+async def promote_waiting(uow: UnitOfWork, now: datetime, config: Config, limit: int = 200) -> int:
+    """The sweep's safety net: a seat freed where nobody was there to offer it (a refund
+    cancelled a seat) goes to the first in line."""
+    due = await uow.session.execute(
+        select(WorkshopWaitlist.workshop_id)
+        .join(Workshop, Workshop.id == WorkshopWaitlist.workshop_id)
+        .where(WorkshopWaitlist.status == "waiting")
+        .where(Workshop.status == "scheduled")
+        .where(Workshop.start_at > now)
+        .group_by(WorkshopWaitlist.workshop_id)
+        .limit(limit)
+    )
+    offered = 0
+    for workshop_id in list(due.scalars()):
+        offered += await promote(uow, await _locked(uow, workshop_id), now, config)
+    return offered
+
+
+async def drop_seats_paid_by(uow: UnitOfWork, enrollment_id: int, now: datetime) -> int:
+    """A refunded enrollment's seats in workshops yet to start are cancelled (their credits
+    went with the refund) and their learners told; the sweep offers the seats to the line."""
+    found = await uow.session.execute(
+        select(WorkshopSeat, Workshop)
+        .join(Workshop, Workshop.id == WorkshopSeat.workshop_id)
+        .where(WorkshopSeat.enrollment_id == enrollment_id)
+        .where(WorkshopSeat.status == "seated")
+        .where(Workshop.status == "scheduled")
+        .where(Workshop.start_at > now)
+    )
+    dropped = 0
+    for seat, workshop in found.all():
+        advance_group("seat", seat, "cancelled")
+        seat.left_at = now
+        await tell(
+            uow,
+            seat.user_id,
+            _(
+                "Your seat in workshop #{id} {title} on {when} is cancelled: the course it was "
+                "paid with was refunded.",
+                id=workshop.id,
+                title=workshop_title(workshop),
+                when=When(workshop.start_at),
+            ),
+            now,
+        )
+        dropped += 1
+    return dropped
+
+
+async def withdraw_user(uow: UnitOfWork, user_id: int, now: datetime, config: Config) -> None:
+    """A user erasing their account (/deleteme): the workshops they host that have not started
+    are cancelled (everyone credited back and told), their seats and places in line in others
+    are given up (the seats go to the next in line)."""
+    hosted = await uow.session.execute(
+        select(Workshop.id)
+        .where(Workshop.host_id == user_id)
+        .where(Workshop.status == "scheduled")
+        .where(Workshop.start_at > now)
+        .order_by(Workshop.id)
+    )
+    for workshop_id in list(hosted.scalars()):
+        await cancel(uow, user_id, True, workshop_id, now)
+    seats = select(WorkshopSeat.workshop_id).where(
+        WorkshopSeat.user_id == user_id, WorkshopSeat.status == "seated"
+    )
+    lines = select(WorkshopWaitlist.workshop_id).where(
+        WorkshopWaitlist.user_id == user_id, WorkshopWaitlist.status.in_(OPEN_WAITLIST)
+    )
+    joined = await uow.session.execute(
+        select(Workshop.id)
+        .where(Workshop.id.in_(seats) | Workshop.id.in_(lines))
+        .where(Workshop.status == "scheduled")
+        .where(Workshop.start_at > now)
+        .order_by(Workshop.id)
+    )
+    for workshop_id in list(joined.scalars()):
+        await leave(uow, user_id, workshop_id, now, config)
+
+
 # --- the host --------------------------------------------------------------------------------
 
 
