@@ -41,7 +41,7 @@ from bot.handlers.registry import COMMANDS, FLOWS
 from bot.learning.lessons import send_due_lessons
 from bot.mentoring.offers import expire_offers, pass_on_from_full_mentors, reoffer_waitlist
 from bot.payments import PaymentProvider, expire_orders
-from bot.sessions import workshops  # group sessions: offers that time out, reminders
+from bot.sessions import workshop_reminders, workshops  # group sessions: offers, reminders
 from bot.sessions.reminders import send_due
 from bot.sessions.venues import Venue, sync_venues
 from storage.db import is_sqlite
@@ -270,7 +270,7 @@ class Marketplace:
         async with self.new_uow() as uow:  # workshops: offers not confirmed, reminders
             await workshops.expire_offers(uow, now, self.config)
             await workshops.promote_waiting(uow, now, self.config)
-            reminders += await workshops.send_due(uow, now)
+            reminders += await workshop_reminders.send_due(uow, now)
             await uow.commit()
         await sync_venues(self.new_uow, self.venues, now, self.config.bot.default_language)
         delivered = await self.notifier.deliver_pending()

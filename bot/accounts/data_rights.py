@@ -32,7 +32,7 @@ from bot.core.outbox import tell, tell_admins
 from bot.core.states import advance
 from bot.core.users import mentor_profile_of
 from bot.mentoring.offers import close_round
-from bot.sessions import workshops
+from bot.sessions import workshop_host
 from bot.sessions.booking import cancel
 from storage.models import (
     AccountMerge,
@@ -239,7 +239,7 @@ async def erase_user(uow: UnitOfWork, user: User, now: datetime, config: Config)
     profile = await mentor_profile_of(uow, uid)
     words = await _own_words(uow, user, profile)
     await _cancel_upcoming(uow, user, profile, now, config)
-    await workshops.withdraw_user(uow, uid, now, config)  # seats given up, hosted cancelled
+    await workshop_host.withdraw_user(uow, uid, now, config)  # seats given up, hosted cancelled
     for request in (
         await run(
             select(MentorshipRequest).where(MentorshipRequest.learner_id == uid).with_for_update()

@@ -20,6 +20,7 @@ from bot.core.replies import Choice
 from bot.handlers.args import MAX_ID, need, need_int, within
 from bot.handlers.registry import Sub, admin_subcommand, command, number, text
 from bot.learning.courses import course_by_slug
+from bot.sessions import workshop_host as hosting
 from bot.sessions import workshops as rules
 from bot.sessions.scheduling import parse_clock_time, parse_local_date
 from storage.models import User, Workshop, WorkshopSeat, WorkshopWaitlist
@@ -285,7 +286,7 @@ async def _new(ctx: Ctx, args: list[str]) -> None:
 
 async def _cancel(ctx: Ctx, args: list[str]) -> None:
     workshop_id = need_int(args, 0, "/workshop cancel ID")
-    workshop, seated, waiting = await rules.cancel(
+    workshop, seated, waiting = await hosting.cancel(
         ctx.uow, ctx.actor.id, ctx.actor.is_admin, workshop_id, ctx.now()
     )
     ctx.say(
@@ -303,7 +304,7 @@ async def _move(ctx: Ctx, args: list[str]) -> None:
     usage = "/workshop move ID YYYY-MM-DD HH:MM"
     workshop_id = need_int(args, 0, usage)
     day, minute = _when(" ".join(args[1:3]) if len(args) > 1 else need(args, 1, usage))
-    workshop, wake = await rules.move(
+    workshop, wake = await hosting.move(
         ctx.uow,
         ctx.actor.id,
         ctx.actor.is_admin,
@@ -352,7 +353,7 @@ async def _attendance(ctx: Ctx, args: list[str]) -> None:
         present = None
     else:
         present = {need_int(rest, i, usage) for i in range(len(rest))}
-    workshop, seats = await rules.mark_attendance(
+    workshop, seats = await hosting.mark_attendance(
         ctx.uow, ctx.actor.id, ctx.actor.is_admin, workshop_id, present, ctx.now()
     )
     came = sum(1 for s, _u in seats if s.status == "attended")
@@ -377,7 +378,7 @@ async def _rate(ctx: Ctx, args: list[str]) -> None:
             _("A rating is a whole number from 1 to 5; you sent '{value}'.", value=clip(raw))
         )
     comment = within(" ".join(args[2:]).strip(), "comment", _("A comment"))
-    previous = await rules.rate(
+    previous = await hosting.rate(
         ctx.uow, ctx.actor.id, workshop_id, stars, comment, ctx.now(), ctx.config
     )
     if previous is None:

@@ -12,24 +12,27 @@ it with `/join`; an offer left unconfirmed expires in the sweep and the next in 
 offered it. A learner leaving follows the sessions' cancellation window: before
 `sessions.cancel_window_hours` the credits come back, later they are used up. A host's
 cancellation gives every attendee their credits back and tells everyone, the waitlist too.
+
+The host's rules (cancel, move, attendance, ratings) and erasure's are in
+bot/sessions/workshop_host.py, the reminders in bot/sessions/workshop_reminders.py, where a
+person already is and what a seat costs in bot/sessions/seats.py, and the platforms' events in
+bot/sessions/venues.py.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from bot.config import Config
 from bot.core.errors import BadInput, NotAllowed, NotFound
 from bot.core.i18n import Localized, Msg, When, _, ngettext
-from bot.core.metrics import REMINDERS_SENT
-from bot.core.outbox import enqueue, tell, tell_admins
-from bot.core.replies import Choice, Say
-from bot.core.states import SeatStatus, advance_group
+from bot.core.outbox import tell
+from bot.core.replies import Choice
+from bot.core.states import advance_group
 from bot.core.users import mentor_profile_of
 from bot.learning.courses import course_title
 from bot.sessions.scheduling import local_instants
@@ -41,18 +44,16 @@ from bot.sessions.seats import (
     refund_seat,
     workshop_end,
 )
+from bot.sessions.workshop_reminders import schedule_reminders
 from storage.models import (
     Course,
-    MentorProfile,
     User,
     Workshop,
-    WorkshopReminder,
     WorkshopSeat,
     WorkshopWaitlist,
 )
 from storage.uow import UnitOfWork
 
-FOLLOWUP = "followup"
 OPEN_WAITLIST = ("waiting", "offered")
 # Seats that count towards the attendees (marked or not).
 PRESENT = ("seated", "attended", "absent")
@@ -121,14 +122,14 @@ class Listed:
 # --- looking up ------------------------------------------------------------------------------
 
 
-async def _locked(uow: UnitOfWork, workshop_id: int) -> Workshop:
+async def locked_workshop(uow: UnitOfWork, workshop_id: int) -> Workshop:
     workshop = await uow.lock(Workshop, workshop_id)
     if workshop is None:
         raise NotFound(_("There is no workshop #{id}. See /workshops.", id=workshop_id))
     return workshop
 
 
-async def _user(uow: UnitOfWork, user_id: int) -> User:
+async def user_row(uow: UnitOfWork, user_id: int) -> User:
     user = await uow.get(User, user_id)
     assert user is not None
     return user
@@ -248,7 +249,7 @@ def price_text(workshop: Workshop, course: Course | None) -> Msg:
 # --- creating --------------------------------------------------------------------------------
 
 
-def _starts(plan: Plan, tz: str) -> list[datetime]:
+def local_starts(plan: Plan, tz: str) -> list[datetime]:
     starts = []
     for k in range(plan.weekly):
         day = plan.day + timedelta(weeks=k)
@@ -290,7 +291,7 @@ async def create(
         raise BadInput(_("A weekly series has from 1 to {n} occurrences.", n=cfg.max_weekly))
     if plan.price_credits < 0 or (plan.price_credits > 0) != (plan.course_id is not None):
         raise BadInput(_("A price in credits needs a course: course=SLUG credits=N."))
-    starts = _starts(plan, host.timezone)
+    starts = local_starts(plan, host.timezone)
     if starts[0] <= now:
         raise BadInput(_("That time has passed. Pick a time in the future."))
     duration = timedelta(minutes=plan.duration_minutes)
@@ -331,41 +332,15 @@ async def create(
         workshop.meeting_link = config.sessions.meeting_link_template.format(
             session_id=f"w{workshop.id}", token=secrets.token_hex(8)
         )
-        wake += await _schedule_reminders(uow, config, workshop, now)
+        wake += await schedule_reminders(uow, config, workshop, now)
         made.append(workshop)
     return Created(tuple(made), tuple(wake))
-
-
-async def _schedule_reminders(
-    uow: UnitOfWork, config: Config, workshop: Workshop, now: datetime
-) -> list[datetime]:
-    due_times = []
-    for minutes in config.reminders.offsets_minutes:
-        due = workshop.start_at - timedelta(minutes=minutes)
-        if due > now:
-            uow.add(WorkshopReminder(workshop_id=workshop.id, kind=f"before_{minutes}", due_at=due))
-            due_times.append(due)
-    end = workshop_end(workshop)
-    uow.add(WorkshopReminder(workshop_id=workshop.id, kind=FOLLOWUP, due_at=end))
-    due_times.append(end)
-    await uow.flush()
-    return due_times
-
-
-async def _skip_reminders(uow: UnitOfWork, workshop_id: int, now: datetime) -> None:
-    await uow.session.execute(
-        update(WorkshopReminder)
-        .where(WorkshopReminder.workshop_id == workshop_id)
-        .where(WorkshopReminder.sent_at.is_(None))
-        .where(WorkshopReminder.skipped_at.is_(None))
-        .values(skipped_at=now)
-    )
 
 
 # --- joining and leaving ---------------------------------------------------------------------
 
 
-def _open_to_joining(workshop: Workshop, now: datetime) -> None:
+def open_to_joining(workshop: Workshop, now: datetime) -> None:
     if workshop.status == "cancelled":
         raise BadInput(_("Workshop #{id} was cancelled.", id=workshop.id))
     if workshop.status != "scheduled" or workshop.start_at <= now:
@@ -402,8 +377,8 @@ async def join(
 ) -> Joined:
     """Take a seat (or confirm the one offered from the waitlist); a full workshop puts the
     learner in line. Pressing Join again changes nothing and says where they stand."""
-    workshop = await _locked(uow, workshop_id)
-    _open_to_joining(workshop, now)
+    workshop = await locked_workshop(uow, workshop_id)
+    open_to_joining(workshop, now)
     if workshop.host_id == user_id:
         raise BadInput(_("You host workshop #{id}.", id=workshop.id))
     if await seat_of(uow, workshop.id, user_id) is not None:
@@ -476,7 +451,7 @@ async def seat_to_leave(
     uow: UnitOfWork, user_id: int, workshop_id: int, now: datetime
 ) -> tuple[Workshop, WorkshopSeat | None, WorkshopWaitlist | None]:
     """The workshop, and the user's seat or place in line in it (one of them)."""
-    workshop = await _locked(uow, workshop_id)
+    workshop = await locked_workshop(uow, workshop_id)
     seat = await seat_of(uow, workshop.id, user_id)
     entry = None if seat is not None else await _entry_of(uow, workshop.id, user_id)
     if seat is None and entry is None:
@@ -575,7 +550,7 @@ async def expire_offers(uow: UnitOfWork, now: datetime, config: Config, limit: i
     )
     expired = 0
     for workshop_id in list(due.scalars()):
-        workshop = await _locked(uow, workshop_id)
+        workshop = await locked_workshop(uow, workshop_id)
         for entry in await waitlist(uow, workshop.id):
             await uow.session.refresh(entry)
             if (
@@ -602,7 +577,7 @@ async def promote_waiting(uow: UnitOfWork, now: datetime, config: Config, limit:
     )
     offered = 0
     for workshop_id in list(due.scalars()):
-        offered += await promote(uow, await _locked(uow, workshop_id), now, config)
+        offered += await promote(uow, await locked_workshop(uow, workshop_id), now, config)
     return offered
 
 
@@ -635,352 +610,3 @@ async def drop_seats_paid_by(uow: UnitOfWork, enrollment_id: int, now: datetime)
         )
         dropped += 1
     return dropped
-
-
-async def withdraw_user(uow: UnitOfWork, user_id: int, now: datetime, config: Config) -> None:
-    """A user erasing their account (/deleteme): the workshops they host that have not started
-    are cancelled (everyone credited back and told), their seats and places in line in others
-    are given up (the seats go to the next in line)."""
-    hosted = await uow.session.execute(
-        select(Workshop.id)
-        .where(Workshop.host_id == user_id)
-        .where(Workshop.status == "scheduled")
-        .where(Workshop.start_at > now)
-        .order_by(Workshop.id)
-    )
-    for workshop_id in list(hosted.scalars()):
-        await cancel(uow, user_id, True, workshop_id, now)
-    seats = select(WorkshopSeat.workshop_id).where(
-        WorkshopSeat.user_id == user_id, WorkshopSeat.status == "seated"
-    )
-    lines = select(WorkshopWaitlist.workshop_id).where(
-        WorkshopWaitlist.user_id == user_id, WorkshopWaitlist.status.in_(OPEN_WAITLIST)
-    )
-    joined = await uow.session.execute(
-        select(Workshop.id)
-        .where(Workshop.id.in_(seats) | Workshop.id.in_(lines))
-        .where(Workshop.status == "scheduled")
-        .where(Workshop.start_at > now)
-        .order_by(Workshop.id)
-    )
-    for workshop_id in list(joined.scalars()):
-        await leave(uow, user_id, workshop_id, now, config)
-
-
-# --- the host --------------------------------------------------------------------------------
-
-
-async def cancel(
-    uow: UnitOfWork, actor_id: int, is_admin: bool, workshop_id: int, now: datetime
-) -> tuple[Workshop, int, int]:
-    """The host (or an admin) cancels: every attendee gets the credits back and is told, and
-    so is everyone in line. Returns the workshop, attendees and people in line told."""
-    workshop = await _locked(uow, workshop_id)
-    await may_manage(uow, workshop, actor_id, is_admin)
-    if workshop.status == "scheduled" and workshop.start_at <= now:
-        raise BadInput(_("Workshop #{id} has already started.", id=workshop.id))
-    advance_group("workshop", workshop, "cancelled")
-    workshop.venue_version += 1
-    await _skip_reminders(uow, workshop.id, now)
-    title, when = workshop_title(workshop), When(workshop.start_at)
-    seated = 0
-    for seat, user in await attendees(uow, workshop.id):
-        advance_group("seat", seat, "cancelled")
-        back = await refund_seat(uow, seat, now)
-        msg = (
-            ngettext(
-                "Workshop #{id} {title} on {when} is cancelled by its host. Your {n} session "
-                "credit is back.",
-                "Workshop #{id} {title} on {when} is cancelled by its host. Your {n} session "
-                "credits are back.",
-                seat.credits,
-                id=workshop.id,
-                title=title,
-                when=when,
-            )
-            if back
-            else _(
-                "Workshop #{id} {title} on {when} is cancelled by its host.",
-                id=workshop.id,
-                title=title,
-                when=when,
-            )
-        )
-        await tell(uow, user.id, msg, now, [Choice(_("Other workshops"), "/workshops")])
-        seated += 1
-    line = await waitlist(uow, workshop.id)
-    for entry in line:
-        advance_group("waitlist", entry, "cancelled")
-        await tell(
-            uow,
-            entry.user_id,
-            _(
-                "Workshop #{id} {title} on {when}, which you were waiting for, is cancelled.",
-                id=workshop.id,
-                title=title,
-                when=when,
-            ),
-            now,
-        )
-    await uow.flush()
-    return workshop, seated, len(line)
-
-
-async def move(
-    uow: UnitOfWork,
-    actor_id: int,
-    is_admin: bool,
-    workshop_id: int,
-    day: date,
-    minute: int,
-    now: datetime,
-    config: Config,
-) -> tuple[Workshop, tuple[datetime, ...]]:
-    """Move a workshop to another local time of its host's; attendees and the line are told,
-    reminders follow it, the platforms' events are updated."""
-    workshop = await _locked(uow, workshop_id)
-    await may_manage(uow, workshop, actor_id, is_admin)
-    _open_to_joining(workshop, now)
-    host = await _user(uow, workshop.host_id)
-    plan = Plan("", "", (), day, minute, workshop.duration_minutes, workshop.seats)
-    start = _starts(plan, host.timezone)[0]
-    if start <= now:
-        raise BadInput(_("That time has passed. Pick a time in the future."))
-    busy = await clash(
-        uow,
-        workshop.host_id,
-        start,
-        start + timedelta(minutes=workshop.duration_minutes),
-        workshop.id,
-    )
-    if busy is not None:
-        raise BadInput(
-            _("The host is already in a session or workshop at {when}.", when=When(busy))
-        )
-    old = workshop.start_at
-    workshop.start_at = start
-    workshop.venue_version += 1
-    await _skip_reminders(uow, workshop.id, now)
-    await uow.flush()
-    wake = await _schedule_reminders(uow, config, workshop, now)
-    told = {seat.user_id for seat, _user in await attendees(uow, workshop.id)}
-    told |= {e.user_id for e in await waitlist(uow, workshop.id)}
-    for user_id in sorted(told):
-        await tell(
-            uow,
-            user_id,
-            _(
-                "Workshop #{id} {title} moved from {old} to {when}. /leave {id} if that time "
-                "does not suit you.",
-                id=workshop.id,
-                title=workshop_title(workshop),
-                old=When(old),
-                when=When(start),
-            ),
-            now,
-        )
-    return workshop, tuple(wake)
-
-
-async def mark_attendance(
-    uow: UnitOfWork,
-    actor_id: int,
-    is_admin: bool,
-    workshop_id: int,
-    present: Collection[int] | None,
-    now: datetime,
-) -> tuple[Workshop, list[tuple[WorkshopSeat, User]]]:
-    """After the start, the host (or an admin) says which seats came (`present`, seat ids;
-    None: everyone); the rest are absent. The workshop is then completed and those who came
-    are asked to rate it. Marking again corrects it."""
-    workshop = await _locked(uow, workshop_id)
-    await may_manage(uow, workshop, actor_id, is_admin)
-    if workshop.status == "cancelled":
-        raise BadInput(_("Workshop #{id} was cancelled.", id=workshop.id))
-    if now < workshop.start_at:
-        raise BadInput(_("Workshop #{id} has not started yet.", id=workshop.id))
-    seats = await attendees(uow, workshop.id)
-    known = {seat.id for seat, _user in seats}
-    unknown = sorted(set(present or ()) - known)
-    if unknown:
-        raise BadInput(_("Workshop #{id} has no seat #{seat}.", id=workshop.id, seat=unknown[0]))
-    if workshop.status == "scheduled":
-        advance_group("workshop", workshop, "completed")
-    for seat, user in seats:
-        came = present is None or seat.id in present
-        target: SeatStatus = "attended" if came else "absent"
-        if seat.status == target:
-            continue
-        first = seat.status == "seated"
-        advance_group("seat", seat, target)
-        if came and first:
-            await tell(
-                uow,
-                user.id,
-                _(
-                    "Thank you for coming to workshop #{id} {title}. How was it? Rate it from "
-                    "1 to 5:",
-                    id=workshop.id,
-                    title=workshop_title(workshop),
-                ),
-                now,
-                rating_choices(workshop.id),
-            )
-    await uow.flush()
-    return workshop, seats
-
-
-async def rate(
-    uow: UnitOfWork,
-    user_id: int,
-    workshop_id: int,
-    stars: int,
-    comment: str,
-    now: datetime,
-    config: Config,
-) -> int | None:
-    """An attendee who came rates the workshop 1-5, changeable for `ratings.edit_window_hours`;
-    the rating feeds the host's average like a one-on-one session's. Returns the stars it
-    replaced (None: a new rating)."""
-    workshop = await _locked(uow, workshop_id)
-    seat = await seat_of(uow, workshop.id, user_id)
-    if seat is None:
-        raise NotFound(_("You are not in workshop #{id}.", id=workshop.id))
-    if seat.status != "attended":
-        raise BadInput(
-            _("Only those who came to a workshop can rate it, once its host has marked attendance.")
-        )
-    window = timedelta(hours=config.ratings.edit_window_hours)
-    if seat.rated_at is not None and now - seat.rated_at > window:
-        raise BadInput(
-            _(
-                "You rated workshop #{id} more than {hours} h ago; it can no longer be changed.",
-                id=workshop.id,
-                hours=config.ratings.edit_window_hours,
-            )
-        )
-    previous = seat.stars
-    seat.stars = stars
-    seat.comment = comment.strip()[:1000] or seat.comment
-    if seat.rated_at is None:
-        seat.rated_at = now
-    profile = await mentor_profile_of(uow, workshop.host_id)
-    if profile is not None:
-        locked = await uow.lock(MentorProfile, profile.id)
-        assert locked is not None
-        if previous is None:
-            locked.rating_count += 1
-            locked.rating_sum += stars
-        else:
-            locked.rating_sum += stars - previous
-    await uow.flush()
-    if stars <= config.ratings.alert_at_or_below and stars != previous:
-        rater = await _user(uow, user_id)
-        await tell_admins(
-            uow,
-            _(
-                "Low rating: {rater} gave workshop #{id} {stars}★. {comment}",
-                rater=rater.display_name,
-                id=workshop.id,
-                stars=stars,
-                comment=seat.comment,
-            ),
-            now,
-        )
-    return previous
-
-
-# --- reminders -------------------------------------------------------------------------------
-
-
-async def send_due(uow: UnitOfWork, now: datetime, limit: int = 200) -> int:
-    """Claim the due workshop reminders (once across processes) and write their notices: before
-    it, to every attendee and the host, with the link; after it, the host is asked to mark
-    attendance. A reminder for a workshop no longer scheduled, or one before the start that
-    fell due after it (the bot was down), is skipped."""
-    due_ids = (
-        select(WorkshopReminder.id)
-        .where(WorkshopReminder.sent_at.is_(None))
-        .where(WorkshopReminder.skipped_at.is_(None))
-        .where(WorkshopReminder.due_at <= now)
-        .order_by(WorkshopReminder.due_at, WorkshopReminder.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    ids = list((await uow.session.execute(due_ids)).scalars())
-    if not ids:
-        return 0
-    claimed = await uow.session.execute(
-        update(WorkshopReminder)
-        .where(WorkshopReminder.id.in_(ids))
-        .where(WorkshopReminder.sent_at.is_(None))
-        .where(WorkshopReminder.skipped_at.is_(None))
-        .values(sent_at=now)
-        .returning(WorkshopReminder.id, WorkshopReminder.workshop_id, WorkshopReminder.kind)
-        .execution_options(synchronize_session=False)
-    )
-    sent = 0
-    for reminder_id, workshop_id, kind in sorted(claimed.all()):
-        workshop = await uow.get(Workshop, workshop_id)
-        assert workshop is not None
-        if workshop.status != "scheduled" or (kind != FOLLOWUP and now >= workshop.start_at):
-            await uow.session.execute(
-                update(WorkshopReminder)
-                .where(WorkshopReminder.id == reminder_id)
-                .values(sent_at=None, skipped_at=now)
-            )
-            continue
-        await _notify(uow, workshop, kind, now)
-        REMINDERS_SENT.inc()
-        sent += 1
-    return sent
-
-
-async def _notify(uow: UnitOfWork, workshop: Workshop, kind: str, now: datetime) -> None:
-    title = workshop_title(workshop)
-    if kind == FOLLOWUP:
-        await enqueue(
-            uow,
-            workshop.host_id,
-            Say(
-                _(
-                    "Workshop #{id} {title} has ended. Who came? Mark attendance with "
-                    "/workshop attendance {id} (everyone, or the seat numbers of those who came).",
-                    id=workshop.id,
-                    title=title,
-                ),
-                (Choice(_("Mark attendance"), f"/workshop attendance {workshop.id}"),),
-            ),
-            now,
-        )
-        return
-    people = [user.id for _seat, user in await attendees(uow, workshop.id)]
-    for user_id in [workshop.host_id, *people]:
-        await enqueue(
-            uow,
-            user_id,
-            Say(
-                _(
-                    "Reminder: workshop #{id} {title} starts {when}.\nJoin: {link}",
-                    id=workshop.id,
-                    title=title,
-                    when=When(workshop.start_at),
-                    link=workshop.meeting_link,
-                )
-            ),
-            now,
-        )
-
-
-async def next_due(uow: UnitOfWork) -> datetime | None:
-    """The earliest pending workshop reminder or offer deadline (for arming the timer)."""
-    reminder = await uow.session.execute(
-        select(func.min(WorkshopReminder.due_at))
-        .where(WorkshopReminder.sent_at.is_(None))
-        .where(WorkshopReminder.skipped_at.is_(None))
-    )
-    offer = await uow.session.execute(
-        select(func.min(WorkshopWaitlist.expires_at)).where(WorkshopWaitlist.status == "offered")
-    )
-    found = [t for t in (reminder.scalar_one(), offer.scalar_one()) if t is not None]
-    return min(found, default=None)
