@@ -314,3 +314,21 @@ async def test_deleteme_gives_up_seats_and_cancels_hosted_workshops(market: Harn
     await market.send("linus", "1")
     out = await market.send("linus", "delete")
     assert "cancelled by its host. Your 1 session credit is back" in out, out
+
+
+async def test_leaving_inside_the_window_asks_once_and_uses_the_credit(
+    market: Harness, clock: FakeClock
+) -> None:
+    """Leaving less than sessions.cancel_window_hours before the start asks first, and then
+    keeps the credit used, as a late one-on-one cancellation does; the seat still frees up."""
+    await buy(market, "alice")
+    wid = await new_workshop(market, seats=1, extra="course=python-basics")
+    await market.send("alice", f"/join {wid}")
+    clock.advance(timedelta(days=3))  # 10 h before it
+    out = await market.send("alice", f"/leave {wid}")
+    assert "Leave anyway?" in out, out
+    assert await credits_used(market) == 1
+    out = await market.send("alice", f"/leave {wid} yes")
+    assert out.strip() == f"You left workshop #{wid}.", out
+    assert await credits_used(market) == 1
+    assert "0 of 1 seats left" not in await market.send("bob", "/workshops")

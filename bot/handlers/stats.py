@@ -96,21 +96,17 @@ async def stats_detail(ctx: Ctx, args: list[str]) -> None:
         return
     report = await build_report(ctx.uow, ctx.config, ctx.now())
     if what == "csv":
-        files = csv_files(report)
+        files = {
+            **csv_files(report),
+            "workshops.csv": workshops_csv(await workshop_stats(ctx.uow)),
+        }
         ctx.say(
             _(
                 "The last {weeks} weeks as CSV: {files}.",
                 weeks=len(report.weeks),
                 files=", ".join(files),
             ),
-            attachments=(
-                *(Attachment(n, "text/csv", data) for n, data in files.items()),
-                Attachment(
-                    "workshops.csv",
-                    "text/csv",
-                    workshops_csv(await workshop_stats(ctx.uow)),
-                ),
-            ),
+            attachments=tuple(Attachment(n, "text/csv", data) for n, data in files.items()),
         )
     elif what == "courses":
         courses = (await ctx.uow.session.execute(select(Course))).scalars()
