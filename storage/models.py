@@ -576,6 +576,9 @@ class Workshop(Base):
     seats: Mapped[int] = mapped_column(Integer)
     course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id"))
     price_credits: Mapped[int] = mapped_column(Integer, default=0)
+    # Sold alone for money: `course_id` is then the workshop's own product (an archived course
+    # of one session, paid through the order flow), not a course learners buy for itself.
+    own_product: Mapped[bool] = mapped_column(default=False)
     meeting_link: Mapped[str] = mapped_column(String(300), default="")
     status: Mapped[WorkshopStatus] = mapped_column(String(16), default="scheduled")
     created_at: Mapped[datetime]

@@ -332,3 +332,28 @@ async def test_leaving_inside_the_window_asks_once_and_uses_the_credit(
     assert out.strip() == f"You left workshop #{wid}.", out
     assert await credits_used(market) == 1
     assert "0 of 1 seats left" not in await market.send("bob", "/workshops")
+
+
+async def test_a_workshop_sold_alone_is_paid_through_the_order_flow(market: Harness) -> None:
+    """A workshop with a price of its own is ordered like a course (demo payment here; Stripe
+    and Stars take the same order), the payment is in the ledger, and Join then seats the
+    buyer; it never appears in the catalogue."""
+    wid = await new_workshop(market, seats=2, extra="price=15.00 currency=USD")
+    assert "$15.00" not in await market.send("alice", "/courses")
+    out = await market.send("alice", f"/join {wid}")
+    assert f"A seat in workshop #{wid} costs $15.00" in out, out
+    order_id = out.split("Order #", 1)[1].split(":", 1)[0]
+    out = await market.send("alice", f"/pay {order_id}")
+    assert "is paid. Press Join to take it" in out, out
+    out = await market.send("alice", f"/join {wid}")
+    assert "You have a seat" in out and LINK in out, out
+    async with market.app.new_uow() as uow:
+        paid = await uow.session.execute(
+            select(LedgerEntry.amount_minor).where(LedgerEntry.kind == "order_paid")
+        )
+        assert list(paid.scalars()) == [1500]
+    assert await credits_used(market) == 1
+    out = await market.send(
+        "bob", '/workshop new title=X start="2026-03-05 18:00" seats=2 price=abc'
+    )
+    assert "price must be an amount in USD" in out, out

@@ -15,19 +15,23 @@ from sqlalchemy import func, select
 
 from bot.context import Ctx
 from bot.core.errors import BadInput
-from bot.core.i18n import Lines, Msg, When, _, clip, ngettext
-from bot.core.replies import Choice
+from bot.core.i18n import Lines, Money, Msg, When, _, clip, ngettext
+from bot.core.money import MAX_MINOR, AmountError, example_amount, is_currency, parse_amount
+from bot.core.replies import Choice, write_to_admins
 from bot.handlers.args import MAX_ID, need, need_int, within
+from bot.handlers.catalogue import offer_checkout
 from bot.handlers.registry import Sub, admin_subcommand, command, number, text
 from bot.learning.courses import course_by_slug
+from bot.payments import place_order
 from bot.sessions import workshop_host as hosting
 from bot.sessions import workshops as rules
 from bot.sessions.scheduling import parse_clock_time, parse_local_date
-from storage.models import User, Workshop, WorkshopSeat, WorkshopWaitlist
+from storage.models import Course, User, Workshop, WorkshopSeat, WorkshopWaitlist
 
 NEW_USAGE = (
     '/workshop new title="…" start="YYYY-MM-DD HH:MM" seats=N [minutes=60] [title_zh="…"] '
-    "[topics=a,b] [course=SLUG credits=N] [weekly=N] [host=USER]"
+    "[topics=a,b] [course=SLUG credits=N | price=15.00 currency=USD stars=N] [weekly=N] "
+    "[host=USER]"
 )
 NEW_FIELDS = (
     "title",
@@ -40,6 +44,9 @@ NEW_FIELDS = (
     "credits",
     "weekly",
     "host",
+    "price",
+    "currency",
+    "stars",
 )
 WORKSHOP = number("workshop", _("The workshop number"))
 
@@ -91,7 +98,13 @@ async def list_workshops(ctx: Ctx, args: list[str]) -> None:
 )
 async def join(ctx: Ctx, args: list[str]) -> None:
     workshop_id = need_int(args, 0, "/join ID")
-    joined = await rules.join(ctx.uow, ctx.actor.id, workshop_id, ctx.now(), ctx.config)
+    try:
+        joined = await rules.join(ctx.uow, ctx.actor.id, workshop_id, ctx.now(), ctx.config)
+    except rules.NeedsPayment as unpaid:
+        if not unpaid.own:
+            raise
+        await _order_seat(ctx, workshop_id, unpaid.product)
+        return
     w = joined.workshop
     title, when = rules.workshop_title(w), When(w.start_at)
     leave = [Choice(_("Leave"), f"/leave {w.id}")]
@@ -134,6 +147,30 @@ async def join(ctx: Ctx, args: list[str]) -> None:
             ),
             [Choice(_("Leave the waitlist"), f"/leave {w.id}")],
         )
+
+
+async def _order_seat(ctx: Ctx, workshop_id: int, product: Course) -> None:
+    """A workshop sold alone: its seat is ordered like a course (the learner's pending order,
+    or a new one) and every configured provider offers its way to pay after the commit."""
+    providers = [p for p in ctx.payments if p.available_on(ctx.actor.platform)]
+    if not providers:
+        raise BadInput(
+            _(
+                "Payments are not set up on this marketplace yet. Tell the admins with "
+                "/support, and buy again once they have set them up."
+            ),
+            [write_to_admins()],
+        )
+    placed = await place_order(ctx.uow, ctx.actor.id, product.id, ctx.now(), ctx.config)
+    ctx.say(
+        _(
+            "A seat in workshop #{id} costs {price}. Pay below; once it is paid, press Join "
+            "to take your seat.",
+            id=workshop_id,
+            price=Money(product.price_minor, product.currency),
+        )
+    )
+    ctx.after_commit(lambda: offer_checkout(ctx, providers, placed.order, product))
 
 
 @command(
@@ -227,6 +264,36 @@ def _when(raw: str) -> tuple[date, int]:
     return day, minute
 
 
+def _price(fields: dict[str, str]) -> tuple[int | None, str]:
+    """`price=15.00 currency=USD`: the seat's price in minor units (None: not sold alone)."""
+    currency = fields.get("currency", "USD").strip().upper()
+    if not is_currency(currency) or currency == "XTR":
+        raise BadInput(
+            _(
+                "currency must be an ISO 4217 code like USD, EUR or CNY, got '{value}'.",
+                value=clip(fields.get("currency", "")),
+            )
+        )
+    if "price" not in fields:
+        return None, currency
+    try:
+        amount = parse_amount(fields["price"], currency)
+    except AmountError:
+        amount = 0
+    if amount <= 0:
+        raise BadInput(
+            _(
+                "price must be an amount in {currency} like {example}, at most {max}; "
+                "got '{value}'.",
+                currency=currency,
+                example=example_amount(currency),
+                max=Money(MAX_MINOR, currency),
+                value=clip(fields["price"]),
+            )
+        )
+    return amount, currency
+
+
 async def _new(ctx: Ctx, args: list[str]) -> None:
     fields = _fields(args)
     if "title" not in fields or "start" not in fields:
@@ -247,6 +314,7 @@ async def _new(ctx: Ctx, args: list[str]) -> None:
         course_id = course.id
         credits = credits or 1
     host = _whole(fields, "host", 0) or None
+    price_minor, currency = _price(fields)
     plan = rules.Plan(
         title_en=title,
         title_zh=within(fields.get("title_zh", ""), "title", _("A title")),
@@ -259,6 +327,9 @@ async def _new(ctx: Ctx, args: list[str]) -> None:
         price_credits=credits,
         weekly=_whole(fields, "weekly", 1),
         host_id=host,
+        price_minor=price_minor,
+        currency=currency,
+        stars=_whole(fields, "stars", 0) or None,
     )
     made = await rules.create(
         ctx.uow, ctx.actor.id, ctx.actor.is_admin, plan, ctx.now(), ctx.config
@@ -403,6 +474,14 @@ SUBS = {
                     "topics", _("Comma-separated, e.g. python,testing"), required=False, keyed=True
                 ),
                 text("course", _("Paid with credits of this course"), required=False, keyed=True),
+                text(
+                    "price",
+                    _("Or sold alone at this price, e.g. 15.00"),
+                    required=False,
+                    keyed=True,
+                ),
+                text("currency", _("3-letter code, e.g. USD"), required=False, keyed=True),
+                number("stars", _("The price in Telegram Stars"), required=False, keyed=True),
                 number("credits", _("Credits per seat (1)"), required=False, keyed=True),
                 number("weekly", _("Repeat weekly this many times"), required=False, keyed=True),
                 number("host", _("Admins: the mentor's user number"), required=False, keyed=True),

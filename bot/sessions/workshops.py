@@ -47,6 +47,7 @@ from bot.sessions.seats import (
 from bot.sessions.workshop_reminders import schedule_reminders
 from storage.models import (
     Course,
+    Enrollment,
     User,
     Workshop,
     WorkshopSeat,
@@ -83,6 +84,10 @@ class Plan:
     price_credits: int = 0
     weekly: int = 1
     host_id: int | None = None
+    # Sold alone for money (`price_minor` in `currency`'s minor units; `stars` for Telegram).
+    price_minor: int | None = None
+    currency: str = "USD"
+    stars: int | None = None
 
 
 @dataclass(frozen=True)
@@ -291,6 +296,10 @@ async def create(
         raise BadInput(_("A weekly series has from 1 to {n} occurrences.", n=cfg.max_weekly))
     if plan.price_credits < 0 or (plan.price_credits > 0) != (plan.course_id is not None):
         raise BadInput(_("A price in credits needs a course: course=SLUG credits=N."))
+    if plan.price_minor is not None and plan.course_id is not None:
+        raise BadInput(
+            _("A workshop is paid either with course credits or with a price, not both.")
+        )
     starts = local_starts(plan, host.timezone)
     if starts[0] <= now:
         raise BadInput(_("That time has passed. Pick a time in the future."))
@@ -329,6 +338,8 @@ async def create(
         await uow.flush()
         if not made and plan.weekly > 1:
             workshop.series_id = workshop.id
+        if plan.price_minor is not None:
+            await _own_product(uow, workshop, plan, now)
         workshop.meeting_link = config.sessions.meeting_link_template.format(
             session_id=f"w{workshop.id}", token=secrets.token_hex(8)
         )
@@ -347,6 +358,66 @@ def open_to_joining(workshop: Workshop, now: datetime) -> None:
         raise BadInput(_("Workshop #{id} has already started.", id=workshop.id))
 
 
+async def _own_product(uow: UnitOfWork, workshop: Workshop, plan: Plan, now: datetime) -> None:
+    """A workshop sold alone: one seat is one session of an archived course of its own (not in
+    the catalogue), so it is paid, fulfilled, reconciled and refunded by the order flow like
+    any course, with every provider."""
+    product = Course(
+        slug=f"workshop-{workshop.id}-{secrets.token_hex(2)}",
+        title_en=plan.title_en,
+        title_zh=plan.title_zh,
+        description_en="",
+        description_zh="",
+        price_minor=plan.price_minor,
+        currency=plan.currency,
+        sessions_included=1,
+        topics=list(plan.topics),
+        status="archived",
+        created_at=now,
+        price_stars=plan.stars,
+        lesson_drip_days=0,
+    )
+    uow.add(product)
+    await uow.flush()
+    workshop.course_id, workshop.price_credits, workshop.own_product = product.id, 1, True
+
+
+async def paid_seat_notice(uow: UnitOfWork, enrollment: Enrollment, now: datetime) -> None:
+    """A workshop sold alone was paid (any provider, from the order flow's fulfilment): its
+    buyer is told to take the seat with Join, which spends the paid session."""
+    found = await uow.session.execute(
+        select(Workshop)
+        .where(Workshop.course_id == enrollment.course_id)
+        .where(Workshop.own_product.is_(True))
+    )
+    workshop = found.scalar_one_or_none()
+    if workshop is None:
+        return
+    await tell(
+        uow,
+        enrollment.user_id,
+        _(
+            "Your seat in workshop #{id} {title} on {when} is paid. Press Join to take it "
+            "(or to join its waitlist if it filled up meanwhile).",
+            id=workshop.id,
+            title=workshop_title(workshop),
+            when=When(workshop.start_at),
+        ),
+        now,
+        [Choice(_("Join #{id}", id=workshop.id), f"/join {workshop.id}")],
+    )
+
+
+class NeedsPayment(BadInput):
+    """The learner cannot pay the seat now; `product` is the course to buy (a workshop sold
+    alone has its own, which the caller may open an order for)."""
+
+    def __init__(self, message: Msg, choices: list[Choice], product: Course, own: bool) -> None:
+        super().__init__(message, choices)
+        self.product = product
+        self.own = own
+
+
 async def _can_pay(uow: UnitOfWork, workshop: Workshop, user_id: int) -> None:
     """Refuse a learner who could not pay the seat now."""
     if workshop.price_credits <= 0 or workshop.course_id is None:
@@ -356,7 +427,7 @@ async def _can_pay(uow: UnitOfWork, workshop: Workshop, user_id: int) -> None:
         return
     course = await uow.get(Course, workshop.course_id)
     assert course is not None
-    raise BadInput(
+    raise NeedsPayment(
         ngettext(
             "Workshop #{id} costs {n} session credit of {course}; you have {have}. "
             "Buy the course with /buy {slug}.",
@@ -369,6 +440,8 @@ async def _can_pay(uow: UnitOfWork, workshop: Workshop, user_id: int) -> None:
             slug=course.slug,
         ),
         [Choice(_("Buy the course"), f"/buy {course.slug}")],
+        course,
+        workshop.own_product,
     )
 
 

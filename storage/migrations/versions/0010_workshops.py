@@ -1,7 +1,8 @@
 """workshops (group sessions): occurrences, seats, waitlist entries and their reminders
 
 A workshop is one occurrence (a weekly series shares `series_id`), with its seats, its price
-in session credits of a course, its meeting link and what the platforms' events last took
+in session credits of a course (or, `own_product`, for money through the
+order flow, as a one-session archived course of its own), its meeting link and what the platforms' events last took
 (`venue_version` / `venue_synced`). Seats are attendee rows, one seated row per person; the
 waitlist keeps people in line in id order; workshop reminders are claimed like session ones.
 
@@ -46,6 +47,7 @@ def upgrade() -> None:
         sa.Column("seats", sa.Integer(), nullable=False),
         sa.Column("course_id", sa.Integer(), nullable=True),
         sa.Column("price_credits", sa.Integer(), nullable=False),
+        sa.Column("own_product", sa.Boolean(), nullable=False),
         sa.Column("meeting_link", sa.String(length=300), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
