@@ -357,3 +357,25 @@ async def test_a_workshop_sold_alone_is_paid_through_the_order_flow(market: Harn
         "bob", '/workshop new title=X start="2026-03-05 18:00" seats=2 price=abc'
     )
     assert "price must be an amount in USD" in out, out
+
+
+async def test_bad_workshop_lines_are_refused_politely_and_change_nothing(market: Harness) -> None:
+    """A start in the past, years ahead or in a daylight-saving gap, an unknown field, zero
+    seats, a learner hosting: each refused with what was wrong, nothing stored."""
+    await market.send("alice", "/workshops")
+    before = await snapshot(market, every_table=True)
+    cases = {
+        'start="2026-03-01 18:00" seats=2': "That time has passed",
+        'start="9999-12-31 23:59" seats=2 weekly=12': "at most a year ahead",
+        'start="2026-03-29 01:30" seats=2': "does not exist in Europe/London",
+        'start="2026-03-05 18:00" seats=0': "Seats must be from 1",
+        'start="2026-03-05 18:00" seats=2 colour=red': "Unknown workshop field 'colour'",
+        'start="tomorrow" seats=2': "YYYY-MM-DD HH:MM",
+        'start="2026-03-05 18:00" seats=2 course=python-basics price=5': "not both",
+    }
+    for line, expected in cases.items():
+        out = await market.send("ada", f'/workshop new title="T" {line}')
+        assert expected in out, (line, out)
+    out = await market.send("alice", '/workshop new title="T" start="2026-03-05 18:00" seats=2')
+    assert "Only approved mentors" in out, out
+    assert await snapshot(market, every_table=True) == before

@@ -25,6 +25,7 @@ from bot.core.users import mentor_profile_of
 from bot.sessions.seats import clash, refund_seat
 from bot.sessions.workshop_reminders import schedule_reminders, skip_reminders
 from bot.sessions.workshops import (
+    AHEAD,
     OPEN_WAITLIST,
     Plan,
     attendees,
@@ -119,6 +120,8 @@ async def move(
     start = local_starts(plan, host.timezone)[0]
     if start <= now:
         raise BadInput(_("That time has passed. Pick a time in the future."))
+    if start > now + AHEAD:
+        raise BadInput(_("Workshops can be planned at most a year ahead."))
     busy = await clash(
         uow,
         workshop.host_id,

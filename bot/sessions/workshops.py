@@ -56,6 +56,7 @@ from storage.models import (
 from storage.uow import UnitOfWork
 
 OPEN_WAITLIST = ("waiting", "offered")
+AHEAD = timedelta(days=366)  # the furthest ahead a workshop may start
 # Seats that count towards the attendees (marked or not).
 PRESENT = ("seated", "attended", "absent")
 
@@ -257,8 +258,11 @@ def price_text(workshop: Workshop, course: Course | None) -> Msg:
 def local_starts(plan: Plan, tz: str) -> list[datetime]:
     starts = []
     for k in range(plan.weekly):
-        day = plan.day + timedelta(weeks=k)
-        found = local_instants(day, plan.minute, tz)
+        try:
+            day = plan.day + timedelta(weeks=k)
+            found = local_instants(day, plan.minute, tz)
+        except (OverflowError, ValueError):
+            raise BadInput(_("Workshops can be planned at most a year ahead.")) from None
         if not found:
             raise BadInput(
                 _(
@@ -303,6 +307,8 @@ async def create(
     starts = local_starts(plan, host.timezone)
     if starts[0] <= now:
         raise BadInput(_("That time has passed. Pick a time in the future."))
+    if starts[0] > now + AHEAD:
+        raise BadInput(_("Workshops can be planned at most a year ahead."))
     duration = timedelta(minutes=plan.duration_minutes)
     for start in starts:
         busy = await clash(uow, host_id, start, start + duration)
@@ -468,7 +474,6 @@ async def join(
             )
         )
     await _can_pay(uow, workshop, user_id)
-    held_for_me = 1 if entry is not None else 0
     if entry is None and await taken_seats(uow, workshop.id) >= workshop.seats:
         entry = WorkshopWaitlist(
             workshop_id=workshop.id, user_id=user_id, status="waiting", created_at=now
@@ -476,7 +481,6 @@ async def join(
         uow.add(entry)
         await uow.flush()
         return Joined(workshop, seated=False, position=await position(uow, entry))
-    del held_for_me
     busy = await clash(uow, user_id, workshop.start_at, workshop_end(workshop), workshop.id)
     if busy is not None:
         raise BadInput(
