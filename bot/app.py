@@ -41,7 +41,9 @@ from bot.handlers.registry import COMMANDS, FLOWS, spelt_out
 from bot.learning.lessons import send_due_lessons
 from bot.mentoring.offers import expire_offers, pass_on_from_full_mentors, reoffer_waitlist
 from bot.payments import PaymentProvider, expire_orders
+from bot.sessions import workshop_reminders, workshops  # group sessions: offers, reminders
 from bot.sessions.reminders import send_due
+from bot.sessions.venues import Venue, sync_venues
 from storage.db import is_sqlite
 from storage.uow import UnitOfWork, make_uow_factory
 
@@ -95,6 +97,9 @@ class Marketplace:
         )
         self.on_new_due: Callable[[list[datetime]], None] = lambda _times: None
         self.front = FrontDoor()
+        # Platforms showing workshops as their own events (Discord's scheduled events); an
+        # adapter appends its own when it connects (bot/sessions/venues.py).
+        self.venues: list[Venue] = []
 
     def new_uow(self) -> UnitOfWork:
         return UnitOfWork(self._sessionmaker, self._write_lock)
@@ -262,5 +267,11 @@ class Marketplace:
         async with self.new_uow() as uow:
             lessons = await send_due_lessons(uow, self.config, now)
             await uow.commit()
+        async with self.new_uow() as uow:  # workshops: offers not confirmed, reminders
+            await workshops.expire_offers(uow, now, self.config)
+            await workshops.promote_waiting(uow, now, self.config)
+            reminders += await workshop_reminders.send_due(uow, now)
+            await uow.commit()
+        await sync_venues(self.new_uow, self.venues, now, self.config.bot.default_language)
         delivered = await self.notifier.deliver_pending()
         return DueReport(reminders, offers, orders, delivered, lessons, withdrawn)

@@ -302,6 +302,7 @@ class Config:
     discord: DiscordSection = field(default_factory=DiscordSection)
     clock: ClockSection = field(default_factory=ClockSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
+    workshops: WorkshopsSection = field(default_factory=lambda: WorkshopsSection())
 
     def secrets(self) -> list[str]:
         """Every configured secret's value, so logging can scrub them."""
@@ -763,3 +764,22 @@ def _validate_discord_shards(d: DiscordSection) -> None:
         if shard in seen:
             raise ConfigError(f"[discord] shard_ids lists shard {shard} twice")
         seen.add(shard)
+
+
+# --- workshops (group sessions): bot/sessions/workshops.py ---------------------------------
+
+
+@dataclass(frozen=True)
+class WorkshopsSection:
+    """Group sessions: seats, a waitlist, and a Discord scheduled event for each."""
+
+    # A waitlisted learner offered a freed seat has this many minutes to confirm it.
+    confirm_minutes: int = 60
+    # The most occurrences one weekly `/workshop new … weekly=N` creates.
+    max_weekly: int = 12
+    # The most seats a workshop may have.
+    max_seats: int = 500
+    # The guild whose scheduled events show the workshops; 0: the first of [discord] guild_ids.
+    discord_guild_id: int = 0
+    # Also create a voice channel per workshop with user_limit = seats (only attendees connect).
+    discord_voice_channels: bool = False

@@ -35,6 +35,7 @@ from bot.learning.courses import course_title
 from bot.sessions.credits import move_credits
 from bot.sessions.earnings import reverse_order_earnings
 from bot.sessions.reminders import skip_for_session
+from bot.sessions.workshops import drop_seats_paid_by, paid_seat_notice
 from storage.models import (
     Course,
     Enrollment,
@@ -161,6 +162,7 @@ async def fulfil_order(
         order.sessions_included,
         now,
     )
+    await paid_seat_notice(uow, enrollment, now)  # a workshop sold alone: take the seat
     return enrollment
 
 
@@ -194,6 +196,7 @@ async def revoke_refunded(uow: UnitOfWork, order: Order, now: datetime) -> Revok
         if enrollment.status != "revoked":  # erasure (/deleteme) revokes it before any refund
             advance("enrollment", enrollment, "revoked")
         cancelled = await _cancel_upcoming(uow, enrollment, now)
+        await drop_seats_paid_by(uow, enrollment.id, now)  # workshop seats it paid for
         await move_credits(
             uow,
             enrollment,

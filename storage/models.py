@@ -27,14 +27,17 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from bot.core.states import (
+from bot.core.states import (  # workshops (0010)
     EnrollmentStatus,
     MentorStatus,
     OfferStatus,
     OrderStatus,
     RequestStatus,
+    SeatStatus,
     SessionStatus,
     ShelfStatus,
+    WaitlistStatus,
+    WorkshopStatus,
 )
 
 
@@ -558,3 +561,123 @@ class LedgerEntry(Base):
     credits: Mapped[int] = mapped_column(Integer, default=0)
     demo: Mapped[bool] = mapped_column(default=False)
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+
+
+# --- workshops (group sessions), migration 0010: bot/sessions/workshops.py ---------------------
+
+
+class Workshop(Base):
+    """One occurrence of a group session: a host, a start, seats and a price in session credits
+    of a course (0: free). A weekly series is one row per occurrence sharing `series_id` (the
+    first occurrence's id).
+
+    `venue_version` grows with every change a platform's event must follow (created, moved,
+    cancelled); `venue_synced` is the version the platforms last took, so the sweep finds the
+    rows still to publish by the partial index, and a failed call is retried by the next one.
+    """
+
+    __tablename__ = "workshops"
+    __table_args__ = (
+        CheckConstraint("seats > 0", name="seats_positive"),
+        CheckConstraint("price_credits >= 0", name="price_not_negative"),
+        partial_index("ix_workshops_venue_pending", "id", where="venue_synced <> venue_version"),
+        Index("ix_workshops_status_start", "status", "start_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    series_id: Mapped[int | None] = mapped_column(Integer)
+    title_en: Mapped[str] = mapped_column(String(200))
+    title_zh: Mapped[str] = mapped_column(String(200), default="")
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    start_at: Mapped[datetime]
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    seats: Mapped[int] = mapped_column(Integer)
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id"))
+    price_credits: Mapped[int] = mapped_column(Integer, default=0)
+    # Sold alone for money: `course_id` is then the workshop's own product (an archived course
+    # of one session, paid through the order flow), not a course learners buy for itself.
+    own_product: Mapped[bool] = mapped_column(default=False)
+    meeting_link: Mapped[str] = mapped_column(String(300), default="")
+    status: Mapped[WorkshopStatus] = mapped_column(String(16), default="scheduled")
+    created_at: Mapped[datetime]
+    venue_ref: Mapped[str | None] = mapped_column(String(64))
+    voice_ref: Mapped[str | None] = mapped_column(String(64))
+    venue_version: Mapped[int] = mapped_column(Integer, default=1)
+    venue_synced: Mapped[int] = mapped_column(Integer, default=0)
+    venue_claimed_until: Mapped[datetime | None]
+
+
+class WorkshopSeat(Base):
+    """One attendee's place in a workshop, and what it cost (credits of `enrollment_id`)."""
+
+    __tablename__ = "workshop_seats"
+    __table_args__ = (
+        partial_index(
+            "uq_workshop_seats_workshop_user_seated",
+            "workshop_id",
+            "user_id",
+            where="status = 'seated'",
+            unique=True,
+        ),
+        CheckConstraint("stars IS NULL OR stars BETWEEN 1 AND 5", name="stars_range"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workshop_id: Mapped[int] = mapped_column(ForeignKey("workshops.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[SeatStatus] = mapped_column(String(16), default="seated")
+    enrollment_id: Mapped[int | None] = mapped_column(ForeignKey("enrollments.id"))
+    credits: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    left_at: Mapped[datetime | None]
+    # The attendee's rating of the workshop (feeds the host's average), changeable for a while.
+    stars: Mapped[int | None] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    rated_at: Mapped[datetime | None]
+
+
+class WorkshopWaitlist(Base):
+    """A place in line for a full workshop, in id order; `offered` holds a freed seat until
+    `expires_at`."""
+
+    __tablename__ = "workshop_waitlist"
+    __table_args__ = (
+        partial_index(
+            "uq_workshop_waitlist_workshop_user_open",
+            "workshop_id",
+            "user_id",
+            where="status IN ('waiting', 'offered')",
+            unique=True,
+        ),
+        partial_index(
+            "ix_workshop_waitlist_offered_expiry", "expires_at", where="status = 'offered'"
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workshop_id: Mapped[int] = mapped_column(ForeignKey("workshops.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[WaitlistStatus] = mapped_column(String(16), default="waiting")
+    created_at: Mapped[datetime]
+    offered_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+
+
+class WorkshopReminder(Base):
+    """A workshop's timed notice (to every attendee before it, to the host after it), claimed
+    once across processes like `Reminder`."""
+
+    __tablename__ = "workshop_reminders"
+    __table_args__ = (
+        UniqueConstraint("workshop_id", "kind", "due_at"),
+        partial_index(
+            "ix_workshop_reminders_pending_due",
+            "due_at",
+            where="sent_at IS NULL AND skipped_at IS NULL",
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workshop_id: Mapped[int] = mapped_column(ForeignKey("workshops.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    skipped_at: Mapped[datetime | None]

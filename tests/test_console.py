@@ -27,11 +27,11 @@ def saved(out: str) -> dict[str, Path]:
 async def test_the_stats_chart_and_csv_exports_are_written_where_the_reply_says(
     market: Harness,
 ) -> None:
-    """/admin stats writes its PNG chart, /admin stats csv its three CSV files, each openable."""
+    """/admin stats writes its PNG chart, /admin stats csv its CSV files, each openable."""
     files = saved(await market.send("admin", "/admin stats"))
     assert files["stats.png"].read_bytes().startswith(b"\x89PNG")
     files = saved(await market.send("admin", "/admin stats csv"))
-    assert set(files) == {"weekly.csv", "courses.csv", "mentors.csv"}
+    assert set(files) == {"weekly.csv", "courses.csv", "mentors.csv", "workshops.csv"}
     for path in files.values():
         rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
         assert rows and rows[0], path

@@ -199,6 +199,7 @@ def test_report_command_writes_the_chart_and_csv(tmp_path: Path) -> None:
         "mentors.csv",
         "stats.png",
         "weekly.csv",
+        "workshops.csv",
     ]
     assert png_size((out / "stats.png").read_bytes()) == CHART_SIZE
     weekly = rows((out / "weekly.csv").read_bytes())

@@ -32,6 +32,7 @@ from bot.core.outbox import tell, tell_admins
 from bot.core.states import advance
 from bot.core.users import mentor_profile_of
 from bot.mentoring.offers import close_round
+from bot.sessions import workshop_host
 from bot.sessions.booking import cancel
 from storage.models import (
     AccountMerge,
@@ -59,6 +60,9 @@ from storage.models import (
     RequestOffer,
     User,
     UserRole,
+    Workshop,
+    WorkshopSeat,
+    WorkshopWaitlist,
 )
 from storage.uow import UnitOfWork
 
@@ -154,6 +158,17 @@ async def export_user(uow: UnitOfWork, user: User) -> dict[str, Any]:
             )
         ],
         "mentor_profile": None,
+        # workshops (bot/sessions/workshops.py): hosted, seats taken, places in line
+        "workshops_hosted": [
+            _row(w) for w in await rows(select(Workshop).where(Workshop.host_id == uid))
+        ],
+        "workshop_seats": [
+            _row(s) for s in await rows(select(WorkshopSeat).where(WorkshopSeat.user_id == uid))
+        ],
+        "workshop_waitlist": [
+            _row(e)
+            for e in await rows(select(WorkshopWaitlist).where(WorkshopWaitlist.user_id == uid))
+        ],
     }
     if profile is not None:
         pid = profile.id
@@ -207,6 +222,10 @@ EXPORTED = {
     "link_failures": "link_failures",
     "account_merges": "linked_accounts",
     "ledger_entries": "ledger",
+    # workshops
+    "workshops": "workshops_hosted",
+    "workshop_seats": "workshop_seats",
+    "workshop_waitlist": "workshop_waitlist",
 }
 
 
@@ -220,6 +239,7 @@ async def erase_user(uow: UnitOfWork, user: User, now: datetime, config: Config)
     profile = await mentor_profile_of(uow, uid)
     words = await _own_words(uow, user, profile)
     await _cancel_upcoming(uow, user, profile, now, config)
+    await workshop_host.withdraw_user(uow, uid, now, config)  # seats given up, hosted cancelled
     for request in (
         await run(
             select(MentorshipRequest).where(MentorshipRequest.learner_id == uid).with_for_update()
@@ -244,6 +264,7 @@ async def erase_user(uow: UnitOfWork, user: User, now: datetime, config: Config)
         update(Rating).where((Rating.rater_id == uid) | (Rating.ratee_id == uid)).values(comment="")
     )
     await run(update(LessonRating).where(LessonRating.user_id == uid).values(comment=""))
+    await run(update(WorkshopSeat).where(WorkshopSeat.user_id == uid).values(comment=""))
     await run(update(MentorSession).where(MentorSession.learner_id == uid).values(mentor_note=""))
     if profile is not None:
         await _retire_profile(uow, profile, now)

@@ -70,6 +70,10 @@ ENTITY_NAMES: dict[str, Msg] = {
     "enrollment": _("Enrollment"),
     "course": _("Course"),
     "lesson": _("Lesson"),
+    # workshops (bot/sessions/workshops.py)
+    "workshop": _("Workshop"),
+    "seat": _("Seat"),
+    "waitlist": _("Waitlist place"),
 }
 
 STATUS_NAMES: dict[str, Msg] = {
@@ -92,6 +96,13 @@ STATUS_NAMES: dict[str, Msg] = {
     "active": _("active"),
     "archived": _("archived"),
     "revoked": _("revoked"),
+    # workshops (bot/sessions/workshops.py)
+    "seated": _("seated"),
+    "left": _("left"),
+    "attended": _("attended"),
+    "absent": _("absent"),
+    "waiting": _("waiting"),
+    "confirmed": _("confirmed"),
 }
 
 

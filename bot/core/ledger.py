@@ -42,9 +42,20 @@ class Kind(StrEnum):
     MENTOR_EARNING = "mentor_earning"
     EARNING_REVERSED = "earning_reversed"
     FEE_REVERSED = "fee_reversed"
+    # --- workshops: a seat paid with session credits, and those credits given back
+    WORKSHOP_CREDIT_USED = "workshop_credit_used"
+    WORKSHOP_CREDIT_RETURNED = "workshop_credit_returned"
 
 
-CREDIT_KINDS = (Kind.CREDIT_GRANTED, Kind.CREDIT_USED, Kind.CREDIT_RETURNED, Kind.CREDIT_REVOKED)
+CREDIT_KINDS: tuple[Kind, ...] = (
+    Kind.CREDIT_GRANTED,
+    Kind.CREDIT_USED,
+    Kind.CREDIT_RETURNED,
+    Kind.CREDIT_REVOKED,
+)
+# Workshops spend and return credits of the same enrollments (bot/sessions/seats.py).
+CREDIT_KINDS += (Kind.WORKSHOP_CREDIT_USED, Kind.WORKSHOP_CREDIT_RETURNED)
+WORKSHOP_CREDIT_KINDS = (Kind.WORKSHOP_CREDIT_USED, Kind.WORKSHOP_CREDIT_RETURNED)
 REVENUE_KINDS = (Kind.ORDER_PAID, Kind.ORDER_REFUNDED)
 EARNING_KINDS = (Kind.MENTOR_EARNING, Kind.EARNING_REVERSED)
 FEE_KINDS = (Kind.PLATFORM_FEE, Kind.FEE_REVERSED)

@@ -141,3 +141,63 @@ def advance(entity: Entity, row: HasStatus[Any], target: str) -> None:
     if not can_advance(entity, row.status, target):
         raise TransitionRefused(entity, row.id, row.status, target)
     row.status = target
+
+
+# --- workshops (group sessions): bot/sessions/workshops.py -----------------------------------
+# A workshop is `scheduled` until its host marks attendance (`completed`) or cancels it. A seat
+# is one attendee's place: `left` by the learner, `cancelled` with the workshop, then
+# `attended` or `absent` as the host marks it. A waitlist entry `waiting` in line is `offered`
+# a freed seat for a limited time, then `confirmed` (a seat) or `expired` (the next is offered).
+WorkshopStatus: TypeAlias = Literal["scheduled", "completed", "cancelled"]
+SeatStatus: TypeAlias = Literal["seated", "left", "cancelled", "attended", "absent"]
+WaitlistStatus: TypeAlias = Literal[
+    "waiting", "offered", "confirmed", "expired", "left", "cancelled"
+]
+WorkshopEntity: TypeAlias = Literal["workshop", "seat", "waitlist"]
+
+WORKSHOP: Table[WorkshopStatus] = {
+    "scheduled": frozenset({"completed", "cancelled"}),
+    "completed": frozenset(),
+    "cancelled": frozenset(),
+}
+SEAT: Table[SeatStatus] = {
+    "seated": frozenset({"left", "cancelled", "attended", "absent"}),
+    "left": frozenset(),
+    "cancelled": frozenset(),
+    # The host may correct a mark while the workshop's ratings are open.
+    "attended": frozenset({"absent"}),
+    "absent": frozenset({"attended"}),
+}
+WAITLIST: Table[WaitlistStatus] = {
+    "waiting": frozenset({"offered", "left", "cancelled"}),
+    "offered": frozenset({"confirmed", "expired", "left", "cancelled"}),
+    "confirmed": frozenset(),
+    "expired": frozenset(),
+    "left": frozenset(),
+    "cancelled": frozenset(),
+}
+WORKSHOP_MACHINES: Mapping[WorkshopEntity, Table[Any]] = {
+    "workshop": WORKSHOP,
+    "seat": SEAT,
+    "waitlist": WAITLIST,
+}
+
+
+@overload
+def advance_group(
+    entity: Literal["workshop"], row: HasStatus[WorkshopStatus], target: WorkshopStatus
+) -> None: ...
+@overload
+def advance_group(
+    entity: Literal["seat"], row: HasStatus[SeatStatus], target: SeatStatus
+) -> None: ...
+@overload
+def advance_group(
+    entity: Literal["waitlist"], row: HasStatus[WaitlistStatus], target: WaitlistStatus
+) -> None: ...
+def advance_group(entity: WorkshopEntity, row: HasStatus[Any], target: str) -> None:
+    """`advance` for the workshop machines: move `row` to `target` or raise
+    `TransitionRefused`."""
+    if target not in WORKSHOP_MACHINES[entity].get(row.status, frozenset()):
+        raise TransitionRefused(entity, row.id, row.status, target)
+    row.status = target

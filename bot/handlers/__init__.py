@@ -18,4 +18,5 @@ from bot.handlers import (  # noqa: F401
     stars,
     support,
     upcoming,
+    workshops,
 )

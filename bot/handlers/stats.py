@@ -18,9 +18,10 @@ from bot.core.replies import Attachment, Choice
 from bot.learning.courses import course_title
 from bot.reporting.files import build_report, chart_png, csv_files
 from bot.reporting.model import Breakdown, Report
+from bot.reporting.workshops import workshop_stats, workshops_csv
 from storage.models import Course
 
-DETAILS = ("courses", "mentors", "csv")
+DETAILS = ("courses", "mentors", "csv", "workshops")
 
 
 def score(value: float | None) -> str:
@@ -89,12 +90,18 @@ async def stats_detail(ctx: Ctx, args: list[str]) -> None:
             _(
                 "Unknown admin command '{value}'. Usage:\n{usage}",
                 value=clip(f"stats {what}"),
-                usage="/admin stats [courses|mentors|csv]",
+                usage="/admin stats [courses|mentors|csv|workshops]",
             )
         )
+    if what == "workshops":
+        await _workshop_lines(ctx)
+        return
     report = await build_report(ctx.uow, ctx.config, ctx.now())
     if what == "csv":
-        files = csv_files(report, ctx.actor.user.language)
+        files = {
+            **csv_files(report, ctx.actor.user.language),
+            "workshops.csv": workshops_csv(await workshop_stats(ctx.uow)),
+        }
         ctx.say(
             _(
                 "The last {weeks} weeks as CSV: {files}.",
@@ -158,3 +165,27 @@ def _mentor_lines(report: Report) -> Msg:
         weeks=len(report.weeks),
         list=Lines(line(b) for b in report.mentors) if report.mentors else "—",
     )
+
+
+async def _workshop_lines(ctx: Ctx) -> None:
+    """`/admin stats workshops`: each workshop's attendance and what its seats brought in."""
+    stats = await workshop_stats(ctx.uow, limit=50)
+    lines = [
+        _(
+            "#{id} {title} ({when}, {host}, {status}): {seated} of {seats} seated, {came} came, "
+            "{absent} absent · {credits} credits · revenue {revenue}",
+            id=s.id,
+            title=s.title,
+            when=When(s.start),
+            host=s.host,
+            status=STATUS_NAMES.get(s.status, Msg(s.status)),
+            seated=s.seated,
+            seats=s.seats,
+            came=s.attended,
+            absent=s.absent,
+            credits=s.credits,
+            revenue=revenue_text(s.revenue),
+        )
+        for s in stats
+    ]
+    ctx.say(_("Workshops, latest first:\n{list}", list=Lines(lines) if lines else "—"))

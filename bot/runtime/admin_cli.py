@@ -9,23 +9,29 @@ from pathlib import Path
 from bot.config import Config
 from bot.learning.importer import LessonImportError, ProgressBar, apply_plan, read_files
 from bot.reporting.files import build_report, chart_png, csv_files
+from bot.reporting.workshops import workshop_stats, workshops_csv
 
 # Imports this many lessons or more show a progress bar.
 PROGRESS_FROM = 20
 
 
 async def write_report(config: Config, out: Path, lang: str = "en") -> int:
-    """Write stats.png, weekly.csv, courses.csv and mentors.csv into `out` (created if need
-    be), the chart labelled and the CSV headed in `lang`."""
+    """Write stats.png, weekly.csv, courses.csv, mentors.csv and workshops.csv into `out`
+    (created if need be), the chart labelled and the report's CSV headed in `lang`."""
     from bot.runtime.bootstrap import build_marketplace
 
     app = await build_marketplace(config)
     try:
         async with app.new_uow() as uow:
             report = await build_report(uow, config, app.clock.now())
+            workshops = workshops_csv(await workshop_stats(uow))
     finally:
         await app.engine.dispose()
-    files = {"stats.png": chart_png(report, lang), **csv_files(report, lang)}
+    files = {
+        "stats.png": chart_png(report, lang),
+        **csv_files(report, lang),
+        "workshops.csv": workshops,
+    }
     try:
         written = await asyncio.to_thread(_write, out, files)
     except OSError as exc:

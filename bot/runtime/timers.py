@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import DueReport, Marketplace
+from bot.sessions import workshop_reminders
 from bot.sessions.reminders import next_due
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,8 @@ class Timers:
     async def _run_due(self) -> tuple[DueReport, datetime | None]:
         report = await self._app.run_due()
         async with self._app.new_uow() as uow:
-            return report, await next_due(uow)
+            found = [await next_due(uow), await workshop_reminders.next_due(uow)]
+            return report, min((t for t in found if t is not None), default=None)
 
     def shutdown(self) -> None:
         if self.scheduler.running:

@@ -37,6 +37,7 @@ from bot.sessions.earnings import credit_mentor
 from bot.sessions.ics import session_invite
 from bot.sessions.reminders import rating_choices, schedule_for_session, skip_for_session
 from bot.sessions.scheduling import Busy, Window, free_slots
+from bot.sessions.seats import busy_in_workshops
 from storage.models import (
     AvailabilityBlock,
     AvailabilityWindow,
@@ -239,6 +240,8 @@ async def _free_starts(
         )
     ).scalars()
     busy += [Busy(b.start_at, b.end_at) for b in blocks]
+    # A workshop either of them hosts or sits in is busy too (bot/sessions/seats.py).
+    busy += await busy_in_workshops(uow, mentor.user_id, learner_id)
     cfg = config.sessions
     return free_slots(
         windows,

@@ -25,6 +25,7 @@ import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -167,6 +168,11 @@ class FakeDiscord:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # Guild scheduled events and voice channels the bot made (workshops), by id.
+        self.scheduled_events: dict[int, dict[str, Any]] = {}
+        self.voice_channels: dict[int, dict[str, Any]] = {}
+        # The instant Discord compares event starts with (the tests' clock); None: no check.
+        self.now: Callable[[], datetime] | None = None
 
     def new_id(self) -> int:
         return next(self._ids)
@@ -192,6 +198,7 @@ class FakeDiscord:
             ("PATCH", "/channels/{channel}/messages/{message}", self._edit_message),
             ("GET", "/guilds/{guild}/members/{user}", self._get_member),
         ]
+        routes += workshop_routes(self)  # guild scheduled events, voice channels
         for method, path, handler in routes:
             app.router.add_route(method, api + path, handler)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
@@ -876,3 +883,170 @@ class DiscordBot:
         """A new process's client: nothing kept in memory but what the database holds."""
         await self.stop()
         await self.start()
+
+
+# ── workshops: guild scheduled events and voice channels ──────────────────────────────────────
+# As Discord's API documents them: POST /guilds/{guild}/scheduled-events (name 1-100,
+# privacy_level 2, entity_type 1 stage / 2 voice with channel_id, 3 external with
+# entity_metadata.location and scheduled_end_time and no channel; a start in the past is
+# refused), PATCH partial, a completed or cancelled event cannot be edited; DELETE answers 204;
+# an unknown event is 404 code 10070, an unknown guild 10004, an invalid body 400 code 50035.
+
+SCHEDULED = 1
+ACTIVE = 2
+COMPLETED = 3
+CANCELED = 4
+
+
+def _invalid(fake: FakeDiscord, field_name: str, message: str) -> web.Response:
+    return fake._json(
+        {
+            "message": "Invalid Form Body",
+            "code": 50035,
+            "errors": {
+                field_name: {"_errors": [{"code": "BASE_TYPE_INVALID", "message": message}]}
+            },
+        },
+        400,
+    )
+
+
+def _event_problem(fake: FakeDiscord, event: dict[str, Any]) -> web.Response | None:
+    name = event.get("name")
+    if not isinstance(name, str) or not 1 <= len(name) <= 100:
+        return _invalid(fake, "name", "Must be between 1 and 100 in length.")
+    if event.get("privacy_level") != 2:
+        return _invalid(fake, "privacy_level", "Value must be one of {2}.")
+    kind = event.get("entity_type")
+    if kind not in (1, 2, 3):
+        return _invalid(fake, "entity_type", "Value must be one of {1, 2, 3}.")
+    start = event.get("scheduled_start_time")
+    end = event.get("scheduled_end_time")
+    if not isinstance(start, str):
+        return _invalid(fake, "scheduled_start_time", "This field is required")
+    begins = datetime.fromisoformat(start)
+    if kind == 3:
+        location = (event.get("entity_metadata") or {}).get("location")
+        if not isinstance(location, str) or not 1 <= len(location) <= 100:
+            return _invalid(fake, "entity_metadata", "location is required for external events")
+        if not isinstance(end, str):
+            return _invalid(fake, "scheduled_end_time", "Required for external events")
+        if event.get("channel_id") is not None:
+            return _invalid(fake, "channel_id", "Must be null for external events")
+    elif event.get("channel_id") is None:
+        return _invalid(fake, "channel_id", "Required for stage and voice events")
+    if isinstance(end, str) and datetime.fromisoformat(end) <= begins:
+        return _invalid(fake, "scheduled_end_time", "Must be after the start time")
+    description = event.get("description")
+    if description is not None and len(description) > 1000:
+        return _invalid(fake, "description", "Must be 1000 or fewer in length.")
+    return None
+
+
+def workshop_routes(self: FakeDiscord) -> list[tuple[str, str, Any]]:
+    async def create_event(request: web.Request) -> web.Response:
+        guild_id = int(request.match_info["guild"])
+        if guild_id not in self.guilds:
+            return self._json({"message": "Unknown Guild", "code": 10004}, 404)
+        body = dict(request[BODY] or {})
+        problem = _event_problem(self, body)
+        if problem is not None:
+            return problem
+        begins = datetime.fromisoformat(body["scheduled_start_time"])
+        if self.now is not None and begins <= self.now():
+            return _invalid(self, "scheduled_start_time", "Cannot schedule event in the past.")
+        event_id = self.new_id()
+        event = {
+            "id": str(event_id),
+            "guild_id": str(guild_id),
+            "channel_id": body.get("channel_id"),
+            "creator_id": str(self.app_id),
+            "creator": self.bot,
+            "name": body["name"],
+            "description": body.get("description"),
+            "scheduled_start_time": body["scheduled_start_time"],
+            "scheduled_end_time": body.get("scheduled_end_time"),
+            "privacy_level": body["privacy_level"],
+            "status": SCHEDULED,
+            "entity_type": body["entity_type"],
+            "entity_id": None,
+            "entity_metadata": body.get("entity_metadata"),
+            "user_count": 0,
+            "image": None,
+        }
+        self.scheduled_events[event_id] = event
+        return self._json(event)
+
+    def found(request: web.Request) -> dict[str, Any] | web.Response:
+        event = self.scheduled_events.get(int(request.match_info["event"]))
+        if event is None or event["guild_id"] != request.match_info["guild"]:
+            return self._json({"message": "Unknown Guild Scheduled Event", "code": 10070}, 404)
+        return event
+
+    async def edit_event(request: web.Request) -> web.Response:
+        event = found(request)
+        if isinstance(event, web.Response):
+            return event
+        if event["status"] in (COMPLETED, CANCELED):
+            return self._json({"message": "Cannot modify a finished event", "code": 180000}, 400)
+        changed = {**event, **dict(request[BODY] or {})}
+        problem = _event_problem(self, changed)
+        if problem is not None:
+            return problem
+        event.update(changed)
+        return self._json(event)
+
+    async def delete_event(request: web.Request) -> web.Response:
+        event = found(request)
+        if isinstance(event, web.Response):
+            return event
+        del self.scheduled_events[int(event["id"])]
+        return web.Response(status=204)
+
+    async def create_channel(request: web.Request) -> web.Response:
+        guild_id = int(request.match_info["guild"])
+        if guild_id not in self.guilds:
+            return self._json({"message": "Unknown Guild", "code": 10004}, 404)
+        body = dict(request[BODY] or {})
+        limit = body.get("user_limit", 0)
+        if body.get("type") == 2 and not 0 <= limit <= 99:
+            return _invalid(self, "user_limit", "int value should be less than or equal to 99.")
+        channel_id = self.new_id()
+        channel = {
+            "id": str(channel_id),
+            "guild_id": str(guild_id),
+            "type": body.get("type", 0),
+            "name": body.get("name", ""),
+            "user_limit": limit,
+            "permission_overwrites": body.get("permission_overwrites", []),
+            "position": 0,
+            "parent_id": None,
+            "nsfw": False,
+            "bitrate": 64000,
+            "rtc_region": None,
+        }
+        self.voice_channels[channel_id] = channel
+        self._channel_guild[channel_id] = guild_id
+        return self._json(channel)
+
+    async def edit_channel(request: web.Request) -> web.Response:
+        channel = self.voice_channels.get(int(request.match_info["channel"]))
+        if channel is None:
+            return self._json({"message": "Unknown Channel", "code": 10003}, 404)
+        channel.update(dict(request[BODY] or {}))
+        return self._json(channel)
+
+    async def delete_channel(request: web.Request) -> web.Response:
+        channel = self.voice_channels.pop(int(request.match_info["channel"]), None)
+        if channel is None:
+            return self._json({"message": "Unknown Channel", "code": 10003}, 404)
+        return self._json(channel)
+
+    return [
+        ("POST", "/guilds/{guild}/scheduled-events", create_event),
+        ("PATCH", "/guilds/{guild}/scheduled-events/{event}", edit_event),
+        ("DELETE", "/guilds/{guild}/scheduled-events/{event}", delete_event),
+        ("POST", "/guilds/{guild}/channels", create_channel),
+        ("PATCH", "/channels/{channel}", edit_channel),
+        ("DELETE", "/channels/{channel}", delete_channel),
+    ]

@@ -27,6 +27,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.adapters.discord.client import PLATFORM, MentorbotClient
+from bot.adapters.discord.venue import DiscordVenue
 from bot.app import Marketplace
 from bot.config import DiscordSection
 from bot.core.web import WebServer
@@ -63,6 +64,7 @@ class DiscordService:
         self._client_options = client_options
         self.client: MentorbotClient | None = None
         self._connection: asyncio.Task[None] | None = None
+        self._venue: DiscordVenue | None = None
         self._saved = self._redirected = _endpoints()
         if web is not None:
             web.add_readiness_check(self.name, self.ready)
@@ -82,6 +84,15 @@ class DiscordService:
             raise
         self.app.notifier.register(PLATFORM, self.client.deliver)
         await self.app.notifier.deliver_pending()
+        self._add_venue(self.client)
+
+    def _add_venue(self, client: MentorbotClient) -> None:
+        """Workshops become scheduled events in the configured guild (bot/sessions/venues.py)."""
+        cfg = self.app.config.workshops
+        guild_id = cfg.discord_guild_id or next(iter(self.settings.guild_ids), 0)
+        if guild_id:
+            self._venue = DiscordVenue(client.http, guild_id, voice=cfg.discord_voice_channels)
+            self.app.venues.append(self._venue)
 
     async def ready(self) -> bool:
         """Every shard this process owns is connected (for the web server's /readyz)."""
@@ -104,6 +115,9 @@ class DiscordService:
             raise RuntimeError("discord: the gateway did not get ready in time")
 
     async def stop(self) -> None:
+        if self._venue is not None and self._venue in self.app.venues:
+            self.app.venues.remove(self._venue)
+        self._venue = None
         if self.client is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(DRAIN_TIMEOUT):
