@@ -1,0 +1,543 @@
+"""Community access that follows payment: one rule, one table of desired and actual state.
+
+A course may give its active learners community spaces (`[community] spaces`): a Discord role
+(granting a channel or forum) or a Telegram supergroup. Each person's access to each space is
+one `AccessGrant` row: `desired` is what the rule says (granted while they are entitled),
+`actual` what the platform was last made or seen to do. Changing `desired` is a database write
+in the caller's unit of work (`grant_access`, `revoke_access`), so it commits or rolls back with
+the payment, refund or erasure that caused it; the platform is called later, by the sweep,
+outside any transaction (`Community.sweep`).
+
+The sweep claims rows whose two states differ with a lease (`UPDATE … RETURNING` under
+`BEGIN IMMEDIATE` on SQLite, `FOR UPDATE SKIP LOCKED` on PostgreSQL), as reminders and the
+outbox are claimed, so two processes never make the same grant: each call to the platform is
+made once (a crash between the platform's answer and our commit repeats it after the lease,
+which every operation here tolerates). A failure waits and is retried with a growing pause.
+Every `check_minutes` each settled row is also compared with what the platform says
+(`SpacePort.check`): someone given the role by hand after a refund, or a revoke that failed
+while the platform was down, is put right by the next pass. Every change is logged
+(`AccessLog`) for `/admin spaces`.
+
+Who is entitled: a learner with an active enrollment in the course (`entitled`). Other features
+(subscriptions) call `grant_access`/`revoke_access` with their own reason; the enrollment pass
+(`sync_enrollments`) only revokes what enrollments granted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import or_, select, update
+
+from bot.config import Config
+from bot.core.clock import Clock, real_span
+from bot.core.i18n import _
+from bot.core.outbox import tell
+from bot.core.replies import Choice
+from storage.models import AccessGrant, AccessLog, Course, Enrollment, Identity, User
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+GRANTED, REVOKED, NONE = "granted", "revoked", "none"
+ENROLLMENT_REASONS = frozenset({"payment", "refund", "revoked", "deleteme"})
+LEASE = timedelta(seconds=60)
+BATCH = 50
+RETRY = timedelta(minutes=1)  # after a failure; doubled per attempt, at most an hour
+
+
+@dataclass(frozen=True)
+class Space:
+    """One community space: a course's Discord role or Telegram group."""
+
+    course: str  # the course's slug
+    platform: str
+    ref: str  # the role id or the chat id
+
+    @property
+    def key(self) -> str:
+        return f"{self.course}@{self.platform}:{self.ref}"
+
+
+@dataclass(frozen=True)
+class Granted:
+    """What the platform did for a grant: a Telegram invite link to send, or nothing."""
+
+    invite_link: str | None = None
+
+
+class SpacePort(Protocol):
+    """A platform's side of community access, implemented by its adapter."""
+
+    async def grant(self, ref: str, external_id: str, expires: datetime) -> Granted:
+        """Let the person in (add the role; make a single-use link expiring at `expires`)."""
+        ...
+
+    async def revoke(self, ref: str, external_id: str, invite_link: str | None) -> None:
+        """Take the person out (remove the role; remove from the group, revoke the link)."""
+        ...
+
+    async def check(self, ref: str, external_id: str, desired: str) -> str | None:
+        """What the platform says now: GRANTED, REVOKED, or None when it cannot tell (e.g.
+        an invite not used yet)."""
+        ...
+
+
+def spaces_of(config: Config, slug: str) -> list[Space]:
+    return [Space(slug, p, ref) for p, ref in config.community.course_spaces(slug)]
+
+
+def all_spaces(config: Config) -> list[Space]:
+    found: dict[str, Space] = {}
+    for entry in config.community.spaces:
+        slug = entry.partition("=")[0].strip()
+        for space in spaces_of(config, slug):
+            found[space.key] = space
+    return list(found.values())
+
+
+def _log(uow: UnitOfWork, row: AccessGrant, action: str, now: datetime, detail: str = "") -> None:
+    uow.add(
+        AccessLog(
+            grant_id=row.id,
+            user_id=row.user_id,
+            space=row.space,
+            action=action,
+            desired=row.desired,
+            actual=row.actual,
+            reason=row.reason,
+            detail=detail[:200],
+            at=now,
+        )
+    )
+
+
+async def grant_access(
+    uow: UnitOfWork, user_id: int, space: Space, reason: str, now: datetime
+) -> int:
+    """The hook: `user_id` should be in `space` (for each of their identities on its
+    platform). Returns how many rows changed; the sweep does the platform's part."""
+    identities = (
+        await uow.session.execute(
+            select(Identity.external_id)
+            .where(Identity.user_id == user_id)
+            .where(Identity.platform == space.platform)
+        )
+    ).scalars()
+    changed = 0
+    for external_id in list(identities):
+        row = (
+            await uow.session.execute(
+                select(AccessGrant)
+                .where(AccessGrant.user_id == user_id)
+                .where(AccessGrant.space == space.key)
+                .where(AccessGrant.external_id == external_id)
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            row = AccessGrant(
+                user_id=user_id,
+                space=space.key,
+                platform=space.platform,
+                space_ref=space.ref,
+                external_id=external_id,
+                desired=GRANTED,
+                actual=NONE,
+                reason=reason,
+                attempts=0,
+                updated_at=now,
+            )
+            uow.add(row)
+            await uow.flush()
+        elif row.desired == GRANTED:
+            continue
+        else:
+            row.desired, row.reason, row.updated_at, row.attempts = GRANTED, reason, now, 0
+            row.claimed_until = None
+        _log(uow, row, "grant", now)
+        changed += 1
+    return changed
+
+
+async def revoke_access(
+    uow: UnitOfWork, user_id: int, space: Space | str, reason: str, now: datetime
+) -> int:
+    """The hook: `user_id` should no longer be in `space` (a `Space`, or its key)."""
+    key = space if isinstance(space, str) else space.key
+    rows = (
+        await uow.session.execute(
+            select(AccessGrant)
+            .where(AccessGrant.user_id == user_id)
+            .where(AccessGrant.space == key)
+            .where(AccessGrant.desired == GRANTED)
+        )
+    ).scalars()
+    changed = 0
+    for row in list(rows):
+        row.desired, row.reason, row.updated_at, row.attempts = REVOKED, reason, now, 0
+        row.claimed_until = None
+        _log(uow, row, "revoke", now)
+        changed += 1
+    return changed
+
+
+async def entitled(uow: UnitOfWork, user_id: int, course_id: int) -> bool:
+    """Whether the user has an active enrollment in the course."""
+    found = await uow.session.execute(
+        select(Enrollment.id)
+        .where(Enrollment.user_id == user_id)
+        .where(Enrollment.course_id == course_id)
+        .where(Enrollment.status == "active")
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+async def revoke_course_access(
+    uow: UnitOfWork, user_id: int, course_id: int, reason: str, now: datetime
+) -> int:
+    """An enrollment ended (refund, erasure): revoke the course's spaces unless another
+    active enrollment in the course still entitles the user."""
+    if await entitled(uow, user_id, course_id):
+        return 0
+    course = await uow.get(Course, course_id)
+    if course is None:
+        return 0
+    keys = (
+        await uow.session.execute(
+            select(AccessGrant.space)
+            .where(AccessGrant.user_id == user_id)
+            .where(AccessGrant.space.like(f"{course.slug}@%"))
+            .distinct()
+        )
+    ).scalars()
+    changed = 0
+    for key in list(keys):
+        changed += await revoke_access(uow, user_id, key, reason, now)
+    return changed
+
+
+async def revoke_everything(uow: UnitOfWork, user_id: int, reason: str, now: datetime) -> int:
+    """/deleteme: every space the user is in, whatever granted it."""
+    keys = (
+        await uow.session.execute(
+            select(AccessGrant.space)
+            .where(AccessGrant.user_id == user_id)
+            .where(AccessGrant.desired == GRANTED)
+            .distinct()
+        )
+    ).scalars()
+    changed = 0
+    for key in list(keys):
+        changed += await revoke_access(uow, user_id, key, reason, now)
+    return changed
+
+
+async def sync_enrollments(uow: UnitOfWork, config: Config, now: datetime) -> int:
+    """The rule over every configured space: each active learner of the course (with an
+    identity on its platform) granted; each enrollment grant whose learner is no longer
+    entitled revoked. Returns the rows changed."""
+    changed = 0
+    for space in all_spaces(config):
+        course = (
+            await uow.session.execute(select(Course).where(Course.slug == space.course))
+        ).scalar_one_or_none()
+        if course is None:
+            continue
+        has_grant = select(AccessGrant.id).where(
+            AccessGrant.user_id == Enrollment.user_id, AccessGrant.space == space.key
+        )
+        missing = await uow.session.execute(
+            select(Enrollment.user_id)
+            .join(Identity, Identity.user_id == Enrollment.user_id)
+            .join(User, User.id == Enrollment.user_id)
+            .where(Enrollment.course_id == course.id)
+            .where(Enrollment.status == "active")
+            .where(Identity.platform == space.platform)
+            .where(User.deleted_at.is_(None))
+            .where(~has_grant.exists())
+            .distinct()
+        )
+        for user_id in list(missing.scalars()):
+            changed += await grant_access(uow, user_id, space, "payment", now)
+        granted = await uow.session.execute(
+            select(AccessGrant.user_id)
+            .where(AccessGrant.space == space.key)
+            .where(AccessGrant.desired == GRANTED)
+            .where(AccessGrant.reason.in_(ENROLLMENT_REASONS))
+            .distinct()
+        )
+        for user_id in list(granted.scalars()):
+            if not await entitled(uow, user_id, course.id):
+                changed += await revoke_access(uow, user_id, space, "revoked", now)
+    return changed
+
+
+async def join_allowed(
+    uow: UnitOfWork, platform: str, ref: str, external_id: str, now: datetime
+) -> bool:
+    """A join request to a space (a Telegram group's join link): allowed when the person's
+    access there is desired; then it is actual too."""
+    row = (
+        await uow.session.execute(
+            select(AccessGrant)
+            .where(AccessGrant.platform == platform)
+            .where(AccessGrant.space_ref == ref)
+            .where(AccessGrant.external_id == external_id)
+            .where(AccessGrant.desired == GRANTED)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return False
+    row.actual, row.updated_at = GRANTED, now
+    _log(uow, row, "joined", now)
+    return True
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A row taken for one platform call, as plain data (no transaction stays open)."""
+
+    id: int
+    user_id: int
+    platform: str
+    ref: str
+    external_id: str
+    desired: str
+    invite_link: str | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    changed: int = 0  # desired states the enrollment rule changed
+    done: int = 0  # platform calls that succeeded
+    failed: int = 0
+    drift: int = 0  # rows found differing from what the platform says
+
+
+class Community:
+    """The platforms' ports and the sweep that makes each platform match `desired`."""
+
+    def __init__(self, new_uow: Callable[[], UnitOfWork], clock: Clock, config: Config) -> None:
+        self._new_uow = new_uow
+        self._clock = clock
+        self._config = config
+        self._ports: dict[str, SpacePort] = {}
+        self._checked_at: datetime | None = None
+
+    def register(self, platform: str, port: SpacePort) -> None:
+        self._ports[platform] = port
+
+    def unregister(self, platform: str) -> None:
+        self._ports.pop(platform, None)
+
+    @property
+    def platforms(self) -> list[str]:
+        return list(self._ports)
+
+    async def sweep(self, *, check: bool | None = None) -> SweepReport:
+        """Apply the enrollment rule, make the platforms match, and every `check_minutes`
+        (or when `check`) compare settled rows with the platforms first."""
+        now = self._clock.now()
+        changed = 0
+        if self._config.community.spaces:
+            async with self._new_uow() as uow:
+                changed = await sync_enrollments(uow, self._config, now)
+                await uow.commit()
+        every = timedelta(minutes=self._config.community.check_minutes)
+        if check is None:
+            check = self._checked_at is None or now - self._checked_at >= every
+        drift = await self._check(now) if check and self._ports else 0
+        if check:
+            self._checked_at = now
+        done = failed = 0
+        while self._ports:
+            claimed = await self._claim(now)
+            if not claimed:
+                break
+            for row in claimed:
+                if await self._apply(row):
+                    done += 1
+                else:
+                    failed += 1
+            if len(claimed) < BATCH:
+                break
+        return SweepReport(changed, done, failed, drift)
+
+    async def _claim(self, now: datetime) -> list[Claimed]:
+        lease = real_span(self._clock, LEASE)
+        async with self._new_uow() as uow:
+            due = (
+                select(AccessGrant.id)
+                .where(AccessGrant.desired != AccessGrant.actual)
+                .where(AccessGrant.platform.in_(list(self._ports)))
+                .where(or_(AccessGrant.claimed_until.is_(None), AccessGrant.claimed_until < now))
+                .order_by(AccessGrant.updated_at, AccessGrant.id)
+                .limit(BATCH)
+                .with_for_update(skip_locked=True)
+            )
+            ids = list((await uow.session.execute(due)).scalars())
+            if not ids:
+                return []
+            rows = await uow.session.execute(
+                update(AccessGrant)
+                .where(AccessGrant.id.in_(ids))
+                .where(AccessGrant.desired != AccessGrant.actual)
+                .where(or_(AccessGrant.claimed_until.is_(None), AccessGrant.claimed_until < now))
+                .values(claimed_until=now + lease, attempts=AccessGrant.attempts + 1)
+                .returning(AccessGrant)
+                .execution_options(synchronize_session=False)
+            )
+            claimed = [
+                Claimed(
+                    r.id,
+                    r.user_id,
+                    r.platform,
+                    r.space_ref,
+                    r.external_id,
+                    r.desired,
+                    r.invite_link,
+                    r.attempts,
+                )
+                for r in rows.scalars()
+            ]
+            await uow.commit()
+        return sorted(claimed, key=lambda c: c.id)
+
+    async def _apply(self, row: Claimed) -> bool:
+        """One platform call for a claimed row, then its outcome recorded."""
+        port = self._ports[row.platform]
+        now = self._clock.now()
+        granted: Granted | None = None
+        try:
+            if row.desired == GRANTED:
+                expires = now + timedelta(hours=self._config.community.invite_hours)
+                granted = await port.grant(row.ref, row.external_id, expires)
+            else:
+                await port.revoke(row.ref, row.external_id, row.invite_link)
+        except Exception as exc:
+            log.warning(
+                "community access change failed; retried later",
+                extra={"grant_id": row.id, "error": str(exc)[:200]},
+            )
+            await self._failed(row, str(exc))
+            return False
+        async with self._new_uow() as uow:
+            grant = await uow.lock(AccessGrant, row.id)
+            assert grant is not None
+            grant.actual = row.desired
+            grant.claimed_until = None
+            grant.checked_at = now
+            if granted is not None and granted.invite_link:
+                grant.invite_link = granted.invite_link
+            if row.desired == REVOKED:
+                grant.invite_link = None
+            _log(uow, grant, "done", now)
+            user = await uow.get(User, row.user_id)
+            if granted is not None and granted.invite_link and grant.desired == GRANTED:
+                await tell(
+                    uow,
+                    row.user_id,
+                    _(
+                        "Your course's community group is open to you. The link works once, "
+                        "for you, within {hours} hours:",
+                        hours=self._config.community.invite_hours,
+                    ),
+                    now,
+                    [Choice(_("Join the group"), granted.invite_link, url=True)],
+                )
+            if user is not None and user.deleted_at is not None and row.desired == REVOKED:
+                grant.external_id = f"erased:{grant.id}"  # the platform id goes with the person
+            await uow.commit()
+        return True
+
+    async def _failed(self, row: Claimed, error: str) -> None:
+        now = self._clock.now()
+        pause = min(RETRY * (2 ** max(row.attempts - 1, 0)), timedelta(hours=1))
+        async with self._new_uow() as uow:
+            grant = await uow.lock(AccessGrant, row.id)
+            assert grant is not None
+            if grant.desired == row.desired:
+                grant.claimed_until = now + pause
+            else:
+                grant.claimed_until = None  # asked otherwise meanwhile: the next pass acts
+            _log(uow, grant, "failed", now, error)
+            await uow.commit()
+
+    async def _check(self, now: datetime) -> int:
+        """Compare settled rows with what each platform says; differing ones become drift
+        that the claim pass that follows repairs."""
+        every = timedelta(minutes=self._config.community.check_minutes)
+        async with self._new_uow() as uow:
+            rows = (
+                await uow.session.execute(
+                    select(AccessGrant)
+                    .where(AccessGrant.desired == AccessGrant.actual)
+                    .where(AccessGrant.platform.in_(list(self._ports)))
+                    .where(~AccessGrant.external_id.like("erased:%"))
+                    .where(
+                        or_(
+                            AccessGrant.checked_at.is_(None),
+                            AccessGrant.checked_at <= now - every,
+                        )
+                    )
+                    .where(
+                        or_(
+                            AccessGrant.claimed_until.is_(None),
+                            AccessGrant.claimed_until < now,
+                        )
+                    )
+                    .order_by(AccessGrant.checked_at, AccessGrant.id)
+                    .limit(BATCH * 4)
+                )
+            ).scalars()
+            settled = [(r.id, r.platform, r.space_ref, r.external_id, r.desired) for r in rows]
+        seen: dict[int, str | None] = {}
+        for row_id, platform, ref, external_id, desired in settled:
+            try:
+                seen[row_id] = await self._ports[platform].check(ref, external_id, desired)
+            except Exception as exc:
+                log.warning("community access check failed", extra={"error": str(exc)[:200]})
+        drift = 0
+        async with self._new_uow() as uow:
+            for row_id, state in seen.items():
+                grant = await uow.lock(AccessGrant, row_id)
+                if grant is None or grant.desired != grant.actual:
+                    continue
+                grant.checked_at = now
+                if state is not None and state != grant.desired:
+                    grant.actual = state
+                    _log(uow, grant, "drift", now)
+                    drift += 1
+            await uow.commit()
+        return drift
+
+
+async def state_by_space(uow: UnitOfWork) -> dict[str, dict[str, int]]:
+    """For `/admin spaces`: per space, how many rows are in each state."""
+    rows = await uow.session.execute(
+        select(AccessGrant.space, AccessGrant.desired, AccessGrant.actual)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for space, desired, actual in rows.all():
+        bucket = counts.setdefault(space, {"in": 0, "out": 0, "pending": 0})
+        if desired != actual:
+            bucket["pending"] += 1
+        elif desired == GRANTED:
+            bucket["in"] += 1
+        else:
+            bucket["out"] += 1
+    return counts
+
+
+async def recent_log(uow: UnitOfWork, limit: int = 10) -> list[AccessLog]:
+    rows = await uow.session.execute(
+        select(AccessLog).order_by(AccessLog.at.desc(), AccessLog.id.desc()).limit(limit)
+    )
+    return list(rows.scalars())

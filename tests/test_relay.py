@@ -1,0 +1,179 @@
+"""A mentorship's conversation relayed through the bot: /ask, /answer, the Reply button and
+Telegram replies, across platforms; inert text; forged reply targets; retention and erasure."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.core.clock import FakeClock
+from storage.models import RelayDelivery, RelayMessage
+from tests.fakes.fake_discord import FakeDiscord, buttons, discord_settings
+from tests.fakes.fake_telegram import BotUnderTest, FakeTelegram, telegram_config
+from tests.support import AppFactory, Harness, buy, matched_pair, request_mentor
+from tests.test_discord import DiscordBot, catalogue, channel_post, mentor_on_discord, press
+
+
+@pytest.fixture
+async def discord_fake() -> AsyncIterator[FakeDiscord]:
+    fake = FakeDiscord()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+async def relayed(h: Harness) -> int:
+    async with h.app.new_uow() as uow:
+        return int((await uow.session.execute(select(func.count(RelayMessage.id)))).scalar_one())
+
+
+async def test_learner_and_mentor_write_to_each_other_by_command_and_button(
+    market: Harness,
+) -> None:
+    """/ask reaches the mentor with a Reply button; /answer (or the button) reaches the learner."""
+    h = market
+    request_id = await matched_pair(h)
+    out = await h.send("alice", "/ask How do I start with tests?")
+    assert "Sent to ada" in out
+    assert f"Your mentee alice writes (request #{request_id})" in out
+    assert "How do I start with tests?" in out
+    assert "[1] Reply" in out
+    out = await h.send("ada", "1")  # the mentor presses Reply
+    assert "Your message to alice?" in out
+    out = await h.send("ada", "Write one test first.")
+    assert "Sent to alice" in out
+    assert "Your mentor ada writes" in out and "Write one test first." in out
+    assert await relayed(h) == 2
+
+
+async def test_someone_outside_the_mentorship_cannot_write_in_it(market: Harness) -> None:
+    """Another learner (or mentor) naming the request is refused, and nothing is relayed."""
+    h = market
+    request_id = await matched_pair(h)
+    out = await h.send("bob", f"/ask {request_id} hello")
+    assert f"Request #{request_id} is not a mentorship of yours" in out
+    await buy(h, "bob")
+    await request_mentor(h, "bob")
+    out = await h.send("bob", f"/answer {request_id} hello")
+    assert f"Request #{request_id} is not a mentorship of yours" in out
+    out = await h.send("bob", "/ask hello")
+    assert "no mentor to write to yet" in out
+    assert await relayed(h) == 0
+
+
+async def test_a_long_or_empty_message_is_refused_with_the_limit(market: Harness) -> None:
+    """Over 1,000 characters is refused naming the limit; nothing is stored."""
+    h = market
+    request_id = await matched_pair(h)
+    out = await h.send("alice", f"/ask {request_id} {'x' * 1001}")
+    assert "at most 1000 characters; yours has 1001" in out
+    assert await relayed(h) == 0
+
+
+async def test_relayed_messages_are_pruned_after_keep_days(
+    market: Harness, clock: FakeClock
+) -> None:
+    """A message older than [discussion] keep_days is erased by the sweep."""
+    h = market
+    await matched_pair(h)
+    await h.send("alice", "/ask Are you there?")
+    clock.advance(timedelta(days=179))
+    await h.tick()
+    assert await relayed(h) == 1
+    clock.advance(timedelta(days=2))
+    await h.tick()
+    assert await relayed(h) == 0
+
+
+async def test_deleteme_erases_the_conversation(market: Harness) -> None:
+    """/deleteme erases the relayed messages of the user's conversations, both sides'."""
+    h = market
+    request_id = await matched_pair(h)
+    await h.send("alice", "/ask My secret plan")
+    await h.send("ada", f"/answer {request_id} Noted")
+    assert await relayed(h) == 2
+    await h.send("alice", "/deleteme")
+    assert "Last check" in await h.send("alice", "1")
+    assert "Your personal data is erased" in await h.send("alice", "delete")
+    assert await relayed(h) == 0
+    out = await h.send("ada", f"/answer {request_id} Still there?")
+    assert "not a mentorship of yours" in out  # nobody left to write to
+
+
+def _texts(messages: list[dict[str, Any]]) -> str:
+    return "\n".join(m["content"] for m in messages)
+
+
+async def test_telegram_learner_and_discord_mentor_talk_and_a_forged_reply_is_refused(
+    make_app: AppFactory, discord_fake: FakeDiscord
+) -> None:
+    """A Telegram learner and a Discord mentor talk through the bot (neither sees the other's
+    handle, markup and mentions arrive inert); a reply to a message relayed to someone else is
+    refused and reaches nobody."""
+    fake = discord_fake
+    telegram = FakeTelegram()
+    await telegram.start()
+    app = await make_app(
+        telegram_config(telegram, payments={"demo": True}, discord=discord_settings(fake))
+    )
+    await catalogue(app)
+    tg_bot = await BotUnderTest.start(telegram, app)
+    discord_bot = await DiscordBot(fake, app).start()
+    try:
+        ada = fake.user("ada")
+        await mentor_on_discord(app, ada)
+        alice = tg_bot.user("Alice")
+        await alice.send("/buy python-basics")
+        await alice.press("Pay (demo")
+        await alice.press("Find a mentor")
+        await alice.send("Learn to write tested code")
+        await alice.press("beginner")
+        await alice.press("any time")
+        post = await channel_post(fake)
+        await press(fake, ada, post, "You are now mentoring Alice", label="Accept")
+
+        out = await alice.send("/ask Hi @everyone <@123> **bold** — where do I start?")
+        assert "Sent to ada" in out
+        dm = await fake.latest_dm(ada, "Your mentee Alice writes")
+        assert "@\u200beveryone" in dm["content"]  # no mass ping
+        assert "\\*\\*bold\\*\\*" in dm["content"]  # markdown shown, not applied
+        assert str(alice.id) not in dm["content"]  # no Telegram handle or id
+        # The Reply button asks for the answer, typed in the DM.
+        await press(fake, ada, dm, "Your message to Alice?", label="Reply")
+        await fake.send_dm(ada, "Start with one failing test.")
+        await telegram.wait_for(lambda: any("Start with one failing" in t for t in alice.texts()))
+        relayed_call = next(
+            c for c in alice.received() if "Start with one failing" in c.params["text"]
+        )
+        assert str(ada.id) not in relayed_call.params["text"]
+        assert "parse_mode" not in relayed_call.params  # plain text: nothing is markup
+
+        # Alice replies to the relayed message itself: it goes to her mentor.
+        out = await alice.reply(relayed_call, "Thanks, doing it now")
+        assert "Sent to ada" in out
+        answer = await fake.latest_dm(ada, "Thanks, doing it now")
+        assert [b["label"] for b in buttons(answer)] == ["Reply"]
+
+        # Bob, on Telegram with no mentorship, replies to Alice's message (a forged target).
+        bob = tg_bot.user("Bob")
+        forged = dict(relayed_call.result)
+        out = await bob.reply(forged, "Let me in on this")
+        assert "was not sent to you" in out
+        before = len(fake.dms_to(ada))
+        assert "Let me in on this" not in _texts(fake.dms_to(ada))
+        # A reply to one of the bot's own messages that is not relayed is typed text.
+        plain = next(c for c in alice.received() if "Sent to ada" in c.params["text"])
+        out = await alice.reply(plain, "hello?")
+        assert "I did not understand that" in out
+        assert len(fake.dms_to(ada)) == before
+        async with app.new_uow() as uow:
+            platforms = (await uow.session.execute(select(RelayDelivery.platform))).scalars()
+            assert list(platforms) == ["telegram"]  # only where people reply to a message
+    finally:
+        await discord_bot.stop()
+        await tg_bot.stop()
+        await telegram.stop()
