@@ -148,6 +148,7 @@ class Marketplace:
             roles = await sync_roles(uow, self.config, msg, user_id, known_roles)
             actor = Actor(user, roles, msg.platform)
             ctx = Ctx(uow, actor, self.clock, self.config, self.payments, new_uow)
+            ctx.community = self.community
             try:
                 await self._dispatch(ctx, msg.text, msg)
                 lang, tz = user.language, user.timezone

@@ -29,6 +29,7 @@ from sqlalchemy import Text, cast, delete, or_, select, update
 from bot.community.access import revoke_everything
 from bot.community.relay import erase_for as erase_relayed
 from bot.community.relay import words_of as relayed_words
+from bot.community.spaces import close_for as close_private_spaces
 from bot.config import Config
 from bot.core.i18n import _, ngettext
 from bot.core.outbox import tell, tell_admins
@@ -289,6 +290,7 @@ async def erase_user(uow: UnitOfWork, user: User, now: datetime, config: Config)
         advance("enrollment", enrollment, "revoked")
     await revoke_everything(uow, uid, "deleteme", now)  # community spaces (bot.community)
     await erase_relayed(uow, uid)
+    await close_private_spaces(uow, uid)
     await run(update(LessonDrip).where(LessonDrip.user_id == uid).values(next_due_at=None))
     await run(
         update(Rating).where((Rating.rater_id == uid) | (Rating.ratee_id == uid)).values(comment="")

@@ -33,6 +33,8 @@ from typing import Protocol
 
 from sqlalchemy import or_, select, update
 
+from bot.community.spaces import PLATFORM as PRIVATE_PLATFORM
+from bot.community.spaces import PrivatePort, sweep_private
 from bot.config import Config
 from bot.core.clock import Clock, real_span
 from bot.core.i18n import _
@@ -249,7 +251,9 @@ async def sync_enrollments(uow: UnitOfWork, config: Config, now: datetime) -> in
         if course is None:
             continue
         has_grant = select(AccessGrant.id).where(
-            AccessGrant.user_id == Enrollment.user_id, AccessGrant.space == space.key
+            AccessGrant.user_id == Enrollment.user_id,
+            AccessGrant.space == space.key,
+            AccessGrant.desired == GRANTED,
         )
         missing = await uow.session.execute(
             select(Enrollment.user_id)
@@ -319,6 +323,7 @@ class SweepReport:
     done: int = 0  # platform calls that succeeded
     failed: int = 0
     drift: int = 0  # rows found differing from what the platform says
+    private: int = 0  # mentorship channels opened or deleted
 
 
 class Community:
@@ -329,13 +334,19 @@ class Community:
         self._clock = clock
         self._config = config
         self._ports: dict[str, SpacePort] = {}
+        self._private: dict[str, PrivatePort] = {}
         self._checked_at: datetime | None = None
 
     def register(self, platform: str, port: SpacePort) -> None:
         self._ports[platform] = port
 
+    def register_private(self, platform: str, port: PrivatePort) -> None:
+        """The platform that makes a mentorship's private channel (Discord)."""
+        self._private[platform] = port
+
     def unregister(self, platform: str) -> None:
         self._ports.pop(platform, None)
+        self._private.pop(platform, None)
 
     @property
     def platforms(self) -> list[str]:
@@ -351,9 +362,12 @@ class Community:
                 changed = await sync_enrollments(uow, self._config, now)
                 await uow.commit()
         every = timedelta(minutes=self._config.community.check_minutes)
+        forced = bool(check)
         if check is None:
             check = self._checked_at is None or now - self._checked_at >= every
-        drift = await self._check(now) if check and self._ports else 0
+        drift = 0
+        if check and self._ports:
+            drift = await self._check(now, timedelta(0) if forced else every)
         if check:
             self._checked_at = now
         done = failed = 0
@@ -368,7 +382,11 @@ class Community:
                     failed += 1
             if len(claimed) < BATCH:
                 break
-        return SweepReport(changed, done, failed, drift)
+        private = self._private.get(PRIVATE_PLATFORM)
+        opened = 0
+        if private is not None:
+            opened = await sweep_private(self._new_uow, self._clock, self._config, private)
+        return SweepReport(changed, done, failed, drift, opened)
 
     async def _claim(self, now: datetime) -> list[Claimed]:
         lease = real_span(self._clock, LEASE)
@@ -470,10 +488,9 @@ class Community:
             _log(uow, grant, "failed", now, error)
             await uow.commit()
 
-    async def _check(self, now: datetime) -> int:
-        """Compare settled rows with what each platform says; differing ones become drift
-        that the claim pass that follows repairs."""
-        every = timedelta(minutes=self._config.community.check_minutes)
+    async def _check(self, now: datetime, every: timedelta) -> int:
+        """Compare settled rows not checked for `every` with what each platform says;
+        differing ones become drift that the claim pass that follows repairs."""
         async with self._new_uow() as uow:
             rows = (
                 await uow.session.execute(

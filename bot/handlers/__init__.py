@@ -16,6 +16,7 @@ from bot.handlers import (  # noqa: F401
     ratings,
     relay,
     sessions,
+    spaces,
     stars,
     support,
     upcoming,
