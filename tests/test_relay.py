@@ -12,10 +12,18 @@ from sqlalchemy import func, select
 
 from bot.core.clock import FakeClock
 from storage.models import RelayDelivery, RelayMessage
-from tests.fakes.fake_discord import FakeDiscord, buttons, discord_settings
+from tests.fakes.fake_discord import FakeDiscord, buttons, discord_config, discord_settings
 from tests.fakes.fake_telegram import BotUnderTest, FakeTelegram, telegram_config
 from tests.support import AppFactory, Harness, buy, matched_pair, request_mentor
-from tests.test_discord import DiscordBot, catalogue, channel_post, mentor_on_discord, press
+from tests.test_discord import (
+    DiscordBot,
+    catalogue,
+    channel_post,
+    learner_asks,
+    mentor_on_discord,
+    press,
+    typed,
+)
 
 
 @pytest.fixture
@@ -177,3 +185,43 @@ async def test_telegram_learner_and_discord_mentor_talk_and_a_forged_reply_is_re
         await discord_bot.stop()
         await tg_bot.stop()
         await telegram.stop()
+
+
+async def test_two_discord_users_get_a_private_channel_only_they_can_see(
+    make_app: AppFactory, discord_fake: FakeDiscord
+) -> None:
+    """With a category configured, a mentorship whose two sides are on Discord gets a channel
+    there that only they (and the bot) can see; /deleteme deletes it."""
+    fake = discord_fake
+    app = await make_app(
+        discord_config(
+            fake,
+            payments={"demo": True},
+            discussion={"discord_category_id": fake.category},
+        )
+    )
+    await catalogue(app)
+    bot = await DiscordBot(fake, app).start()
+    try:
+        ada, lin, eve = fake.user("ada"), fake.user("lin"), fake.user("eve")
+        for member in (ada, lin, eve):
+            fake.set_member(member)
+        await mentor_on_discord(app, ada)
+        await learner_asks(app, lin)
+        assert "You are now mentoring lin" in await typed(app, ada, "/accept 1")
+        await app.run_due()
+        [(channel_id, channel)] = fake.created_channels.items()
+        assert channel["parent_id"] == str(fake.category)
+        assert fake.can_view(channel_id, ada) and fake.can_view(channel_id, lin)
+        assert not fake.can_view(channel_id, eve)
+        await fake.latest_dm(lin, "private channel on the server, #mentorship-1")
+        await app.run_due()
+        assert len(fake.calls_to("POST", f"/guilds/{fake.guild_id}/channels")) == 1  # once
+
+        await typed(app, lin, "/deleteme")
+        await typed(app, lin, "yes")
+        assert "erased" in await typed(app, lin, "delete")
+        await app.run_due()
+        assert fake.created_channels == {}
+    finally:
+        await bot.stop()

@@ -268,16 +268,22 @@ async def sync_enrollments(uow: UnitOfWork, config: Config, now: datetime) -> in
         )
         for user_id in list(missing.scalars()):
             changed += await grant_access(uow, user_id, space, "payment", now)
-        granted = await uow.session.execute(
+        still_entitled = (
+            select(Enrollment.id)
+            .where(Enrollment.user_id == AccessGrant.user_id)
+            .where(Enrollment.course_id == course.id)
+            .where(Enrollment.status == "active")
+        )
+        lapsed = await uow.session.execute(
             select(AccessGrant.user_id)
             .where(AccessGrant.space == space.key)
             .where(AccessGrant.desired == GRANTED)
             .where(AccessGrant.reason.in_(ENROLLMENT_REASONS))
+            .where(~still_entitled.exists())
             .distinct()
         )
-        for user_id in list(granted.scalars()):
-            if not await entitled(uow, user_id, course.id):
-                changed += await revoke_access(uow, user_id, space, "revoked", now)
+        for user_id in list(lapsed.scalars()):
+            changed += await revoke_access(uow, user_id, space, "revoked", now)
     return changed
 
 
