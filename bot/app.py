@@ -277,6 +277,9 @@ class Marketplace:
         async with self.new_uow() as uow:
             await prune_relay(uow, self.config.discussion.keep_days, now)
             await uow.commit()
-        await self.community.sweep()
+        try:  # community access must not hold up the notices below
+            await self.community.sweep()
+        except Exception:
+            self.front.failed("sweep", "community_sweep")
         delivered = await self.notifier.deliver_pending()
         return DueReport(reminders, offers, orders, delivered, lessons, withdrawn)

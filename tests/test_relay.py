@@ -3,6 +3,7 @@ Telegram replies, across platforms; inert text; forged reply targets; retention 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -160,7 +161,13 @@ async def test_telegram_learner_and_discord_mentor_talk_and_a_forged_reply_is_re
         assert str(ada.id) not in relayed_call.params["text"]
         assert "parse_mode" not in relayed_call.params  # plain text: nothing is markup
 
-        # Alice replies to the relayed message itself: it goes to her mentor.
+        # Alice replies to the relayed message itself: it goes to her mentor (once the bot
+        # has recorded where it landed, right after sending it).
+        for _ in range(100):
+            async with app.new_uow() as uow:
+                if (await uow.session.execute(select(func.count(RelayDelivery.id)))).scalar_one():
+                    break
+            await asyncio.sleep(0.02)
         out = await alice.reply(relayed_call, "Thanks, doing it now")
         assert "Sent to ada" in out
         answer = await fake.latest_dm(ada, "Thanks, doing it now")

@@ -32,6 +32,8 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.community.spaces import PLATFORM as PRIVATE_PLATFORM
 from bot.community.spaces import PrivatePort, sweep_private
@@ -141,20 +143,32 @@ async def grant_access(
             )
         ).scalar_one_or_none()
         if row is None:
-            row = AccessGrant(
-                user_id=user_id,
-                space=space.key,
-                platform=space.platform,
-                space_ref=space.ref,
-                external_id=external_id,
-                desired=GRANTED,
-                actual=NONE,
-                reason=reason,
-                attempts=0,
-                updated_at=now,
+            # Two processes may grant the same person at once: the unique key keeps one row,
+            # and the one that did not insert it leaves it to the other.
+            dialect = uow.session.get_bind().dialect.name
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            inserted = await uow.session.execute(
+                insert(AccessGrant)
+                .values(
+                    user_id=user_id,
+                    space=space.key,
+                    platform=space.platform,
+                    space_ref=space.ref,
+                    external_id=external_id,
+                    desired=GRANTED,
+                    actual=NONE,
+                    reason=reason,
+                    attempts=0,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["user_id", "space", "external_id"])
+                .returning(AccessGrant.id)
             )
-            uow.add(row)
-            await uow.flush()
+            new_id = inserted.scalar_one_or_none()
+            if new_id is None:
+                continue
+            row = await uow.get(AccessGrant, new_id)
+            assert row is not None
         elif row.desired == GRANTED:
             continue
         else:
