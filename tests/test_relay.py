@@ -232,3 +232,27 @@ async def test_two_discord_users_get_a_private_channel_only_they_can_see(
         assert fake.created_channels == {}
     finally:
         await bot.stop()
+
+
+async def test_with_two_mentors_the_learner_chooses_who_by_button(market: Harness) -> None:
+    """A learner with two mentorships is asked who a message is for; the button picks one."""
+    h = market
+    first = await matched_pair(h, "alice", "ada")
+    await buy(h, "alice", "git-teamwork")
+    out = await request_mentor(h, "alice", "git-teamwork")
+    second = int(out.split("Request #", 1)[1].split(" ", 1)[0])
+    mentor = ""
+    for name in ("linus", "mei", "ada"):
+        if "You are now mentoring" in await h.send(name, f"/accept {second}"):
+            mentor = name
+            break
+    out = await h.send("alice", "/ask Which branch?")
+    assert "Who is it for?" in out
+    assert f"#{first} ada" in out and f"#{second} {mentor}" in out
+    assert await relayed(h) == 0
+    out = await h.send("alice", "2")  # the second mentorship's button
+    assert f"Your message to {mentor}?" in out
+    out = await h.send("alice", "Which branch?")
+    assert f"Sent to {mentor}" in out and f"── message for {mentor} ──" in out
+    out = await h.send("alice", f"/ask {first} And for Python?")
+    assert "Sent to ada" in out
