@@ -145,6 +145,9 @@ async def test_telegram_learner_and_discord_mentor_talk_and_a_forged_reply_is_re
         post = await channel_post(fake)
         await press(fake, ada, post, "You are now mentoring Alice", label="Accept")
 
+        await telegram.wait_for(lambda: any("ada accepted" in t for t in alice.texts()))
+        assert "Your message to ada?" in await alice.press("Write to your mentor")
+        await alice.send("/cancel")
         out = await alice.send("/ask Hi @everyone <@123> **bold** — where do I start?")
         assert "Sent to ada" in out
         dm = await fake.latest_dm(ada, "Your mentee Alice writes")

@@ -297,7 +297,10 @@ async def accept(ctx: Ctx, args: list[str]) -> None:
             id=request.id,
             why=why if why is not None else "—",
         ),
-        [Choice(_("Book a session"), f"/book {request.id}")],
+        [
+            Choice(_("Book a session"), f"/book {request.id}"),
+            Choice(_("Write to your mentor"), f"/ask {request.id}"),  # bot.community.relay
+        ],
     )
     ctx.say(
         _(
