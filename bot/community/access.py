@@ -29,7 +29,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -51,6 +51,7 @@ GRANTED, REVOKED, NONE = "granted", "revoked", "none"
 ENROLLMENT_REASONS = frozenset({"payment", "refund", "revoked", "deleteme"})
 LEASE = timedelta(seconds=60)
 BATCH = 50
+INSERT_CHUNK = 500  # rows per insert: SQLite allows 32,766 parameters in one statement
 RETRY = timedelta(minutes=1)  # after a failure; doubled per attempt, at most an hour
 
 
@@ -105,15 +106,41 @@ def all_spaces(config: Config) -> list[Space]:
 
 
 def _log(uow: UnitOfWork, row: AccessGrant, action: str, now: datetime, detail: str = "") -> None:
-    uow.add(
+    _log_values(
+        uow,
+        row.id,
+        row.user_id,
+        row.space,
+        action,
+        row.desired,
+        row.actual,
+        row.reason,
+        now,
+        detail,
+    )
+
+
+def _log_values(
+    uow: UnitOfWork,
+    grant_id: int,
+    user_id: int,
+    space: str,
+    action: str,
+    desired: str,
+    actual: str,
+    reason: str,
+    now: datetime,
+    detail: str = "",
+) -> None:
+    uow.session.add(
         AccessLog(
-            grant_id=row.id,
-            user_id=row.user_id,
-            space=row.space,
+            grant_id=grant_id,
+            user_id=user_id,
+            space=space,
             action=action,
-            desired=row.desired,
-            actual=row.actual,
-            reason=row.reason,
+            desired=desired,
+            actual=actual,
+            reason=reason,
             detail=detail[:200],
             at=now,
         )
@@ -165,10 +192,10 @@ async def grant_access(
                 .returning(AccessGrant.id)
             )
             new_id = inserted.scalar_one_or_none()
-            if new_id is None:
-                continue
-            row = await uow.get(AccessGrant, new_id)
-            assert row is not None
+            if new_id is not None:
+                _log_values(uow, new_id, user_id, space.key, "grant", GRANTED, NONE, reason, now)
+                changed += 1
+            continue
         elif row.desired == GRANTED:
             continue
         else:
@@ -264,23 +291,30 @@ async def sync_enrollments(uow: UnitOfWork, config: Config, now: datetime) -> in
         ).scalar_one_or_none()
         if course is None:
             continue
-        has_grant = select(AccessGrant.id).where(
-            AccessGrant.user_id == Enrollment.user_id,
-            AccessGrant.space == space.key,
-            AccessGrant.desired == GRANTED,
-        )
-        missing = await uow.session.execute(
-            select(Enrollment.user_id)
+        entitled_ids = (
+            select(Enrollment.user_id, Identity.external_id)
             .join(Identity, Identity.user_id == Enrollment.user_id)
             .join(User, User.id == Enrollment.user_id)
             .where(Enrollment.course_id == course.id)
             .where(Enrollment.status == "active")
             .where(Identity.platform == space.platform)
             .where(User.deleted_at.is_(None))
-            .where(~has_grant.exists())
+        )
+        row_for = select(AccessGrant.id).where(
+            AccessGrant.user_id == Enrollment.user_id,
+            AccessGrant.space == space.key,
+            AccessGrant.external_id == Identity.external_id,
+        )
+        # New learners: one insert for all (a row another process inserted meanwhile is kept).
+        new = list((await uow.session.execute(entitled_ids.where(~row_for.exists()))).all())
+        changed += await _insert_grants(uow, space, set(new), now)
+        # Learners whose access had been revoked and who are entitled again (bought again).
+        again = await uow.session.execute(
+            entitled_ids.with_only_columns(Enrollment.user_id)
+            .where(row_for.where(AccessGrant.desired == REVOKED).exists())
             .distinct()
         )
-        for user_id in list(missing.scalars()):
+        for user_id in list(again.scalars()):
             changed += await grant_access(uow, user_id, space, "payment", now)
         still_entitled = (
             select(Enrollment.id)
@@ -299,6 +333,43 @@ async def sync_enrollments(uow: UnitOfWork, config: Config, now: datetime) -> in
         for user_id in list(lapsed.scalars()):
             changed += await revoke_access(uow, user_id, space, "revoked", now)
     return changed
+
+
+async def _insert_grants(
+    uow: UnitOfWork, space: Space, pairs: set[tuple[int, str]], now: datetime
+) -> int:
+    """Rows granting `space` to each (user, platform id), with their log, in two statements."""
+    if not pairs:
+        return 0
+    dialect = uow.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    values = [
+        {
+            "user_id": user_id,
+            "space": space.key,
+            "platform": space.platform,
+            "space_ref": space.ref,
+            "external_id": external_id,
+            "desired": GRANTED,
+            "actual": NONE,
+            "reason": "payment",
+            "attempts": 0,
+            "updated_at": now,
+        }
+        for user_id, external_id in sorted(pairs)
+    ]
+    made: list[Any] = []
+    for start in range(0, len(values), INSERT_CHUNK):  # bound parameters per statement
+        inserted = await uow.session.execute(
+            insert(AccessGrant)
+            .values(values[start : start + INSERT_CHUNK])
+            .on_conflict_do_nothing(index_elements=["user_id", "space", "external_id"])
+            .returning(AccessGrant.id, AccessGrant.user_id)
+        )
+        made.extend(inserted.all())
+    for grant_id, user_id in made:
+        _log_values(uow, grant_id, user_id, space.key, "grant", GRANTED, NONE, "payment", now)
+    return len(made)
 
 
 async def join_allowed(
@@ -395,11 +466,11 @@ class Community:
             claimed = await self._claim(now)
             if not claimed:
                 break
-            for row in claimed:
-                if await self._apply(row):
-                    done += 1
-                else:
-                    failed += 1
+            outcomes = [(row, await self._call(row)) for row in claimed]
+            await self._record(outcomes)
+            failures = sum(isinstance(o, Exception) for _r, o in outcomes)
+            failed += failures
+            done += len(outcomes) - failures
             if len(claimed) < BATCH:
                 break
         private = self._private.get(PRIVATE_PLATFORM)
@@ -448,64 +519,76 @@ class Community:
             await uow.commit()
         return sorted(claimed, key=lambda c: c.id)
 
-    async def _apply(self, row: Claimed) -> bool:
-        """One platform call for a claimed row, then its outcome recorded."""
+    async def _call(self, row: Claimed) -> Granted | Exception:
+        """The one platform call for a claimed row; its failure as the value."""
         port = self._ports[row.platform]
-        now = self._clock.now()
-        granted: Granted | None = None
         try:
             if row.desired == GRANTED:
-                expires = now + timedelta(hours=self._config.community.invite_hours)
-                granted = await port.grant(row.ref, row.external_id, expires)
-            else:
-                await port.revoke(row.ref, row.external_id, row.invite_link)
+                expires = self._clock.now() + timedelta(hours=self._config.community.invite_hours)
+                return await port.grant(row.ref, row.external_id, expires)
+            await port.revoke(row.ref, row.external_id, row.invite_link)
         except Exception as exc:
             log.warning(
                 "community access change failed; retried later",
                 extra={"grant_id": row.id, "error": str(exc)[:200]},
             )
-            await self._failed(row, str(exc))
-            return False
-        async with self._new_uow() as uow:
-            grant = await uow.lock(AccessGrant, row.id)
-            assert grant is not None
-            grant.actual = row.desired
-            grant.claimed_until = None
-            grant.checked_at = now
-            if granted is not None and granted.invite_link:
-                grant.invite_link = granted.invite_link
-            if row.desired == REVOKED:
-                grant.invite_link = None
-            _log(uow, grant, "done", now)
-            user = await uow.get(User, row.user_id)
-            if granted is not None and granted.invite_link and grant.desired == GRANTED:
-                await tell(
-                    uow,
-                    row.user_id,
-                    _(
-                        "Your course's community group is open to you. The link works once, "
-                        "for you, within {hours} hours:",
-                        hours=self._config.community.invite_hours,
-                    ),
-                    now,
-                    [Choice(_("Join the group"), granted.invite_link, url=True)],
-                )
-            if user is not None and user.deleted_at is not None and row.desired == REVOKED:
-                grant.external_id = f"erased:{grant.id}"  # the platform id goes with the person
-            await uow.commit()
-        return True
+            return exc
+        return Granted()
 
-    async def _failed(self, row: Claimed, error: str) -> None:
+    async def _record(self, outcomes: list[tuple[Claimed, Granted | Exception]]) -> None:
+        """What the platform calls of a claimed batch did, in one transaction: the actual
+        state, the log, the invite link for the learner; a failure waits, then is retried."""
         now = self._clock.now()
-        pause = min(RETRY * (2 ** max(row.attempts - 1, 0)), timedelta(hours=1))
         async with self._new_uow() as uow:
-            grant = await uow.lock(AccessGrant, row.id)
-            assert grant is not None
-            if grant.desired == row.desired:
-                grant.claimed_until = now + pause
-            else:
-                grant.claimed_until = None  # asked otherwise meanwhile: the next pass acts
-            _log(uow, grant, "failed", now, error)
+            grants = {
+                g.id: g
+                for g in (
+                    await uow.session.execute(
+                        select(AccessGrant)
+                        .where(AccessGrant.id.in_([row.id for row, _o in outcomes]))
+                        .with_for_update()
+                    )
+                ).scalars()
+            }
+            erased = set(
+                (
+                    await uow.session.execute(
+                        select(User.id)
+                        .where(User.id.in_({row.user_id for row, _o in outcomes}))
+                        .where(User.deleted_at.is_not(None))
+                    )
+                ).scalars()
+            )
+            for row, outcome in outcomes:
+                grant = grants[row.id]
+                if isinstance(outcome, Exception):
+                    pause = min(RETRY * (2 ** max(row.attempts - 1, 0)), timedelta(hours=1))
+                    # Asked otherwise meanwhile: the next pass acts at once.
+                    grant.claimed_until = now + pause if grant.desired == row.desired else None
+                    _log(uow, grant, "failed", now, str(outcome))
+                    continue
+                grant.actual = row.desired
+                grant.claimed_until = None
+                grant.checked_at = now
+                link = outcome.invite_link
+                grant.invite_link = link if row.desired == GRANTED and link else None
+                if row.desired == GRANTED and not link:
+                    grant.invite_link = row.invite_link
+                _log(uow, grant, "done", now)
+                if link and grant.desired == GRANTED:
+                    await tell(
+                        uow,
+                        row.user_id,
+                        _(
+                            "Your course's community group is open to you. The link works "
+                            "once, for you, within {hours} hours:",
+                            hours=self._config.community.invite_hours,
+                        ),
+                        now,
+                        [Choice(_("Join the group"), link, url=True)],
+                    )
+                if row.user_id in erased and row.desired == REVOKED:
+                    grant.external_id = f"erased:{grant.id}"  # the platform id goes too
             await uow.commit()
 
     async def _check(self, now: datetime, every: timedelta) -> int:
