@@ -37,7 +37,9 @@ class InstantPort:
     def __init__(self) -> None:
         self.calls = 0
 
-    async def grant(self, ref: str, external_id: str, expires: datetime) -> Granted:
+    async def grant(
+        self, ref: str, external_id: str, expires: datetime, previous_link: str | None
+    ) -> Granted:
         self.calls += 1
         return Granted()
 

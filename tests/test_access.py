@@ -285,3 +285,27 @@ async def test_admin_spaces_shows_the_state_and_repairs(
     out = await h.send("admin", "/admin spaces")
     assert "1 in" in out and "0 waiting" in out
     assert "Only marketplace admins" in await alice.send("/admin spaces")
+
+
+async def test_community_sends_a_fresh_link_and_revokes_the_old_one(
+    start_bot: StartBot, fake: FakeTelegram, clock: FakeClock
+) -> None:
+    """/community makes a new single-use link (the old one stops working); asking again at
+    once is refused until a few minutes pass."""
+    fake.add_group(GROUP)
+    bot, _h = await start_bot(**telegram_sections())
+    alice = bot.user("Alice")
+    assert "no community spaces" in await alice.send("/community")
+    await buy_on_telegram(alice)
+    await bot.app.run_due()
+    old = fake.calls_of("createChatInviteLink")[0].result["invite_link"]
+    out = await alice.send("/community")
+    assert "a link was sent just now" in out
+    clock.advance(timedelta(hours=2))
+    assert "a new invite link is on its way" in await alice.send("/community")
+    await bot.app.run_due()
+    assert fake.calls_of("revokeChatInviteLink", invite_link=old)
+    new = fake.calls_of("createChatInviteLink")[-1].result["invite_link"]
+    assert new != old
+    assert not fake.use_link(alice.user, old, now=int(clock.now().timestamp()))
+    assert fake.use_link(alice.user, new, now=int(clock.now().timestamp()))

@@ -78,8 +78,11 @@ class Granted:
 class SpacePort(Protocol):
     """A platform's side of community access, implemented by its adapter."""
 
-    async def grant(self, ref: str, external_id: str, expires: datetime) -> Granted:
-        """Let the person in (add the role; make a single-use link expiring at `expires`)."""
+    async def grant(
+        self, ref: str, external_id: str, expires: datetime, previous_link: str | None
+    ) -> Granted:
+        """Let the person in (add the role; make a single-use link expiring at `expires`,
+        revoking `previous_link`, the one sent before, if any)."""
         ...
 
     async def revoke(self, ref: str, external_id: str, invite_link: str | None) -> None:
@@ -372,6 +375,46 @@ async def _insert_grants(
     return len(made)
 
 
+REISSUE_AFTER = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Mine:
+    """One of the user's community spaces, for `/community`."""
+
+    course: str
+    platform: str
+    reissued: bool  # a new invite link is on its way
+    wait_until: datetime | None = None  # a link was just sent: the next from then
+
+
+async def my_spaces(uow: UnitOfWork, user_id: int, now: datetime) -> list[Mine]:
+    """The user's spaces; an invite link (Telegram) is made anew for each, by the next sweep,
+    unless one was sent within `REISSUE_AFTER` (the old link is revoked then)."""
+    rows = (
+        await uow.session.execute(
+            select(AccessGrant)
+            .where(AccessGrant.user_id == user_id)
+            .where(AccessGrant.desired == GRANTED)
+            .order_by(AccessGrant.id)
+        )
+    ).scalars()
+    found = []
+    for row in list(rows):
+        course = row.space.partition("@")[0]
+        if row.actual != GRANTED or row.invite_link is None:
+            found.append(Mine(course, row.platform, reissued=row.actual != GRANTED))
+            continue
+        sent = row.checked_at or row.updated_at
+        if sent > now - REISSUE_AFTER:
+            found.append(Mine(course, row.platform, False, sent + REISSUE_AFTER))
+            continue
+        row.actual, row.claimed_until = NONE, None
+        _log(uow, row, "reissue", now)
+        found.append(Mine(course, row.platform, reissued=True))
+    return found
+
+
 async def join_allowed(
     uow: UnitOfWork, platform: str, ref: str, external_id: str, now: datetime
 ) -> bool:
@@ -525,7 +568,7 @@ class Community:
         try:
             if row.desired == GRANTED:
                 expires = self._clock.now() + timedelta(hours=self._config.community.invite_hours)
-                return await port.grant(row.ref, row.external_id, expires)
+                return await port.grant(row.ref, row.external_id, expires, row.invite_link)
             await port.revoke(row.ref, row.external_id, row.invite_link)
         except Exception as exc:
             log.warning(

@@ -4,11 +4,11 @@ against the platforms. The rule is `bot.community.access`."""
 
 from __future__ import annotations
 
-from bot.community.access import all_spaces, recent_log, state_by_space
+from bot.community.access import all_spaces, my_spaces, recent_log, state_by_space
 from bot.context import Ctx
 from bot.core.errors import BadInput
 from bot.core.i18n import Lines, When, _, ngettext
-from bot.handlers.registry import admin_subcommand, choice
+from bot.handlers.registry import admin_subcommand, choice, command
 
 ACTIONS = {
     "grant": _("grant asked"),
@@ -17,7 +17,47 @@ ACTIONS = {
     "failed": _("failed, retried later"),
     "drift": _("differed on the platform"),
     "joined": _("join request approved"),
+    "reissue": _("new invite link asked"),
 }
+PLATFORM_NAMES = {"telegram": "Telegram", "discord": "Discord"}
+
+
+@command("community", _("Your courses' community spaces; a fresh Telegram invite link"))
+async def community(ctx: Ctx, args: list[str]) -> None:
+    mine = await my_spaces(ctx.uow, ctx.actor.id, ctx.now())
+    if not mine:
+        ctx.say(
+            _(
+                "You have no community spaces. Courses that have one open it to you while "
+                "you are enrolled."
+            )
+        )
+        return
+    lines = []
+    for space in mine:
+        where = PLATFORM_NAMES.get(space.platform, space.platform)
+        if space.reissued:
+            lines.append(
+                _(
+                    "{course} on {where}: a new invite link is on its way.",
+                    course=space.course,
+                    where=where,
+                )
+            )
+        elif space.wait_until is not None:
+            lines.append(
+                _(
+                    "{course} on {where}: a link was sent just now; ask again after {when}.",
+                    course=space.course,
+                    where=where,
+                    when=When(space.wait_until),
+                )
+            )
+        else:
+            lines.append(_("{course} on {where}: you are in.", course=space.course, where=where))
+    if any(space.reissued for space in mine):
+        ctx.wake_at.append(ctx.now())  # the sweep makes the link now, not at its next tick
+    ctx.say(_("Your community spaces:\n{spaces}", spaces=Lines(lines)))
 
 
 @admin_subcommand(

@@ -41,7 +41,9 @@ class DiscordSpaces:
 
     # ── community access by role ───────────────────────────────────────────────────────────
 
-    async def grant(self, ref: str, external_id: str, expires: datetime) -> Granted:
+    async def grant(
+        self, ref: str, external_id: str, expires: datetime, previous_link: str | None
+    ) -> Granted:
         role = int(ref)
         await self.client.http.add_role(
             self._guild_of_role(role), int(external_id), role, reason="mentorbot: enrolled"

@@ -24,7 +24,12 @@ class TelegramSpaces:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    async def grant(self, ref: str, external_id: str, expires: datetime) -> Granted:
+    async def grant(
+        self, ref: str, external_id: str, expires: datetime, previous_link: str | None
+    ) -> Granted:
+        if previous_link:
+            with contextlib.suppress(BadRequest):  # expired or revoked already
+                await self.bot.revoke_chat_invite_link(int(ref), previous_link)
         link = await self.bot.create_chat_invite_link(
             int(ref), name=f"mentorbot {external_id}"[:32], expire_date=expires, member_limit=1
         )
