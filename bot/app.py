@@ -24,6 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import bot.handlers  # noqa: F401  (registers the commands)
+from bot.community.access import Community
+from bot.community.relay import prune as prune_relay
 from bot.config import Config
 from bot.context import Actor, Ctx
 from bot.core import conversations
@@ -38,6 +40,7 @@ from bot.core.words import fold
 from bot.front_door import FrontDoor
 from bot.handlers.args import refuse_control_characters
 from bot.handlers.registry import COMMANDS, FLOWS, spelt_out
+from bot.handlers.relay import continue_by_reply
 from bot.learning.lessons import send_due_lessons
 from bot.mentoring.offers import expire_offers, pass_on_from_full_mentors, reoffer_waitlist
 from bot.payments import PaymentProvider, expire_orders
@@ -100,6 +103,7 @@ class Marketplace:
         # Platforms showing workshops as their own events (Discord's scheduled events); an
         # adapter appends its own when it connects (bot/sessions/venues.py).
         self.venues: list[Venue] = []
+        self.community = Community(self.new_uow, clock, config)  # access follows payment
 
     def new_uow(self) -> UnitOfWork:
         return UnitOfWork(self._sessionmaker, self._write_lock)
@@ -149,8 +153,9 @@ class Marketplace:
             roles = await sync_roles(uow, self.config, msg, user_id, known_roles)
             actor = Actor(user, roles, msg.platform)
             ctx = Ctx(uow, actor, self.clock, self.config, self.payments, new_uow)
+            ctx.community = self.community
             try:
-                await self._dispatch(ctx, msg.text)
+                await self._dispatch(ctx, msg.text, msg)
                 lang, tz = user.language, user.timezone
                 await uow.commit()
                 committed = True
@@ -225,7 +230,7 @@ class Marketplace:
         """Wait until no input is being handled (graceful shutdown); False on timeout."""
         return await self.front.drain(within)
 
-    async def _dispatch(self, ctx: Ctx, text: str) -> None:
+    async def _dispatch(self, ctx: Ctx, text: str, msg: Incoming | None = None) -> None:
         text = text.strip()
         if not text:
             raise BadInput(_("Send a command such as /help."))
@@ -242,6 +247,13 @@ class Marketplace:
             if name not in KEEP_CONVERSATION:
                 await conversations.end(ctx.uow, ctx.actor.id)
             await command.handler(ctx, spelt_out(args, command.args, command.subs.values()))
+            return
+        # A reply to a relayed message (Telegram) continues that mentorship's conversation.
+        if (
+            msg is not None
+            and msg.reply_to is not None
+            and await continue_by_reply(ctx, msg.external_id, msg.reply_to, text)
+        ):
             return
         conv = await conversations.current(ctx.uow, ctx.actor.id)
         if conv is None or conv.flow not in FLOWS:
@@ -273,5 +285,12 @@ class Marketplace:
             reminders += await workshop_reminders.send_due(uow, now)
             await uow.commit()
         await sync_venues(self.new_uow, self.venues, now, self.config.bot.default_language)
+        async with self.new_uow() as uow:
+            await prune_relay(uow, self.config.discussion.keep_days, now)
+            await uow.commit()
+        try:  # community access must not hold up the notices below
+            await self.community.sweep()
+        except Exception:
+            self.front.failed("sweep", "community_sweep")
         delivered = await self.notifier.deliver_pending()
         return DueReport(reminders, offers, orders, delivered, lessons, withdrawn)

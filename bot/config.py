@@ -283,6 +283,40 @@ class LoggingSection:
 
 
 @dataclass(frozen=True)
+class DiscussionSection:
+    """Mentorship conversations relayed through the bot (`/ask`, `/answer`) (issue 18)."""
+
+    # Relayed messages are kept this many days, then erased by the sweep.
+    keep_days: int = 180
+    # A Discord category id: each mentorship whose two sides are both on Discord also gets a
+    # private channel there that only they (and the bot) can see. 0: none.
+    discord_category_id: int = 0
+
+
+@dataclass(frozen=True)
+class CommunitySection:
+    """Community spaces a course's active learners get, revoked when access ends."""
+
+    # One entry per space: "SLUG=discord:ROLE_ID" (a guild role granting a channel or forum)
+    # or "SLUG=telegram:CHAT_ID" (a supergroup, joined by a single-use invite link).
+    spaces: tuple[str, ...] = ()
+    # How long a Telegram invite link stays usable.
+    invite_hours: int = 24
+    # How often every grant is checked against the platform (drift: added or removed by hand).
+    check_minutes: int = 60
+
+    def course_spaces(self, slug: str) -> list[tuple[str, str]]:
+        """(platform, reference) of each space the course `slug` gives access to."""
+        found = []
+        for entry in self.spaces:
+            course, _eq, target = entry.partition("=")
+            platform, _colon, ref = target.partition(":")
+            if course.strip() == slug:
+                found.append((platform.strip(), ref.strip()))
+        return found
+
+
+@dataclass(frozen=True)
 class Config:
     bot: BotSection = field(default_factory=BotSection)
     storage: StorageSection = field(default_factory=StorageSection)
@@ -303,6 +337,8 @@ class Config:
     clock: ClockSection = field(default_factory=ClockSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
     workshops: WorkshopsSection = field(default_factory=lambda: WorkshopsSection())
+    discussion: DiscussionSection = field(default_factory=DiscussionSection)
+    community: CommunitySection = field(default_factory=CommunitySection)
 
     def secrets(self) -> list[str]:
         """Every configured secret's value, so logging can scrub them."""
@@ -511,6 +547,7 @@ def _validate(config: Config) -> None:
     _validate_telegram(config.telegram)
     _validate_stripe(config)
     _validate_discord(config.discord)
+    _validate_community(config)
     for where, value in (
         ("[sessions] min_lead_minutes", config.sessions.min_lead_minutes),
         ("[sessions] cancel_window_hours", config.sessions.cancel_window_hours),
@@ -783,3 +820,28 @@ class WorkshopsSection:
     discord_guild_id: int = 0
     # Also create a voice channel per workshop with user_limit = seats (only attendees connect).
     discord_voice_channels: bool = False
+
+
+def _validate_community(config: Config) -> None:
+    """`[discussion]` and `[community]` (issue 18)."""
+    for where, value in (
+        ("[discussion] keep_days", config.discussion.keep_days),
+        ("[community] invite_hours", config.community.invite_hours),
+        ("[community] check_minutes", config.community.check_minutes),
+    ):
+        if value <= 0:
+            raise ConfigError(f"{where} must be greater than 0, got {value}")
+    for i, entry in enumerate(config.community.spaces):
+        course, eq, target = entry.partition("=")
+        platform, colon, ref = target.partition(":")
+        if (
+            not eq
+            or not colon
+            or not course.strip()
+            or platform.strip() not in ("discord", "telegram")
+            or not ref.strip().lstrip("-").isdigit()
+        ):
+            raise ConfigError(
+                f"[community] spaces[{i}] must look like 'SLUG=discord:ROLE_ID' or "
+                f"'SLUG=telegram:CHAT_ID', got {entry!r}"
+            )

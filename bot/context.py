@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.community.access import Community
 from bot.config import Config
 from bot.core.clock import Clock
 from bot.core.errors import NotAllowed
@@ -49,6 +50,8 @@ class Ctx:
     says: list[Say] = field(default_factory=list)
     wake_at: list[datetime] = field(default_factory=list)
     deferred: list[AfterCommit] = field(default_factory=list)
+    # Community access's ports and sweep (issue 18), for `/admin spaces repair`.
+    community: Community | None = None
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -24,6 +24,7 @@ from typing import Protocol
 
 from sqlalchemy import func, select
 
+from bot.community.access import revoke_course_access
 from bot.config import Config
 from bot.core.errors import BadInput, MentorbotError, NotFound
 from bot.core.i18n import Money, Msg, When, _
@@ -195,6 +196,7 @@ async def revoke_refunded(uow: UnitOfWork, order: Order, now: datetime) -> Revok
     if enrollment is not None:
         if enrollment.status != "revoked":  # erasure (/deleteme) revokes it before any refund
             advance("enrollment", enrollment, "revoked")
+        await revoke_course_access(uow, enrollment.user_id, enrollment.course_id, "refund", now)
         cancelled = await _cancel_upcoming(uow, enrollment, now)
         await drop_seats_paid_by(uow, enrollment.id, now)  # workshop seats it paid for
         await move_credits(

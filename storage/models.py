@@ -681,3 +681,90 @@ class WorkshopReminder(Base):
     due_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     skipped_at: Mapped[datetime | None]
+
+
+# ── discussion spaces and community access (issue 18; migration 0011) ─────────────────────
+
+
+class RelayThread(Base):
+    """The private conversation of one mentorship (request), relayed through the bot so that
+    neither side needs the other's handle. `space_ref` is its Discord private channel or
+    thread, when one was made (`[discussion] discord_category_id`)."""
+
+    __tablename__ = "relay_threads"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("mentorship_requests.id"), unique=True)
+    learner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    mentor_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime]
+    space_ref: Mapped[str | None] = mapped_column(String(64))
+    space_state: Mapped[str] = mapped_column(String(16), default="none")
+    space_claimed_until: Mapped[datetime | None]
+
+
+class RelayMessage(Base):
+    """One message relayed in a thread; kept `[discussion] keep_days`, erased by /deleteme."""
+
+    __tablename__ = "relay_messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("relay_threads.id"), index=True)
+    sender_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class RelayDelivery(Base):
+    """Where a relayed message landed on a platform that lets people reply to a message
+    (Telegram): the recipient's chat and the bot's message id there. A reply to that message
+    continues the thread; a reply to any other message is refused."""
+
+    __tablename__ = "relay_deliveries"
+    __table_args__ = (UniqueConstraint("platform", "chat_id", "platform_message_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("relay_messages.id"), index=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    platform_message_id: Mapped[str] = mapped_column(String(64))
+
+
+class AccessGrant(Base):
+    """One person's access to one community space: what it should be (`desired`, from the
+    rule) and what the platform was last seen or made to do (`actual`). A sweep claims rows
+    whose two differ (`claimed_until`, a lease) and makes the platform match, once."""
+
+    __tablename__ = "access_grants"
+    __table_args__ = (
+        UniqueConstraint("user_id", "space", "external_id"),
+        Index("ix_access_grants_drift", "desired", "actual"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    space: Mapped[str] = mapped_column(String(120))  # "python-basics@telegram:-100123"
+    platform: Mapped[str] = mapped_column(String(16))
+    space_ref: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(64))
+    desired: Mapped[str] = mapped_column(String(16))  # granted | revoked
+    actual: Mapped[str] = mapped_column(String(16))  # none | granted | revoked | failed
+    reason: Mapped[str] = mapped_column(String(32))
+    invite_link: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    checked_at: Mapped[datetime | None]
+
+
+class AccessLog(Base):
+    """Every grant and revoke, asked for and done, for admins (`/admin spaces`)."""
+
+    __tablename__ = "access_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("access_grants.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    space: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(16))  # grant | revoke | done | failed | drift
+    desired: Mapped[str] = mapped_column(String(16))
+    actual: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(String(200), default="")
+    at: Mapped[datetime] = mapped_column(index=True)

@@ -26,6 +26,10 @@ from typing import Any
 
 from sqlalchemy import Text, cast, delete, or_, select, update
 
+from bot.community.access import revoke_everything
+from bot.community.relay import erase_for as erase_relayed
+from bot.community.relay import words_of as relayed_words
+from bot.community.spaces import close_for as close_private_spaces
 from bot.config import Config
 from bot.core.i18n import _, ngettext
 from bot.core.outbox import tell, tell_admins
@@ -35,6 +39,8 @@ from bot.mentoring.offers import close_round
 from bot.sessions import workshop_host
 from bot.sessions.booking import cancel
 from storage.models import (
+    AccessGrant,
+    AccessLog,
     AccountMerge,
     AvailabilityBlock,
     AvailabilityWindow,
@@ -57,6 +63,9 @@ from storage.models import (
     Order,
     OutboxMessage,
     Rating,
+    RelayDelivery,
+    RelayMessage,
+    RelayThread,
     RequestOffer,
     User,
     UserRole,
@@ -169,6 +178,7 @@ async def export_user(uow: UnitOfWork, user: User) -> dict[str, Any]:
             _row(e)
             for e in await rows(select(WorkshopWaitlist).where(WorkshopWaitlist.user_id == uid))
         ],
+        **await _community_export(uow, uid),
     }
     if profile is not None:
         pid = profile.id
@@ -202,6 +212,39 @@ async def export_user(uow: UnitOfWork, user: User) -> dict[str, Any]:
     return data
 
 
+async def _community_export(uow: UnitOfWork, uid: int) -> dict[str, Any]:
+    """The user's relayed conversations (their own messages, and the thread ids) and their
+    community access with its log (issue 18)."""
+
+    async def rows(stmt: Any) -> list[Any]:
+        return list((await uow.session.execute(stmt)).scalars())
+
+    threads = await rows(
+        select(RelayThread).where(
+            (RelayThread.learner_id == uid) | (RelayThread.mentor_user_id == uid)
+        )
+    )
+    return {
+        "conversations_with_mentors": {
+            "threads": [_row(t, "learner_id", "mentor_user_id") for t in threads],
+            "messages_sent": [
+                _row(m)
+                for m in await rows(select(RelayMessage).where(RelayMessage.sender_id == uid))
+            ],
+            "deliveries": [
+                _row(d)
+                for d in await rows(select(RelayDelivery).where(RelayDelivery.recipient_id == uid))
+            ],
+        },
+        "community_access": {
+            "grants": [
+                _row(g) for g in await rows(select(AccessGrant).where(AccessGrant.user_id == uid))
+            ],
+            "log": [_row(e) for e in await rows(select(AccessLog).where(AccessLog.user_id == uid))],
+        },
+    }
+
+
 # Every table with a user column, and the section of the export that covers it (checked by
 # tests/test_account.py, so a new table holding personal data gets an export and an erasure).
 EXPORTED = {
@@ -226,6 +269,12 @@ EXPORTED = {
     "workshops": "workshops_hosted",
     "workshop_seats": "workshop_seats",
     "workshop_waitlist": "workshop_waitlist",
+    # issue 18: discussion spaces and community access
+    "relay_threads": "conversations_with_mentors",
+    "relay_messages": "conversations_with_mentors",
+    "relay_deliveries": "conversations_with_mentors",
+    "access_grants": "community_access",
+    "access_log": "community_access",
 }
 
 
@@ -259,6 +308,9 @@ async def erase_user(uow: UnitOfWork, user: User, now: datetime, config: Config)
         )
     ).scalars():
         advance("enrollment", enrollment, "revoked")
+    await revoke_everything(uow, uid, "deleteme", now)  # community spaces (bot.community)
+    await erase_relayed(uow, uid)
+    await close_private_spaces(uow, uid)
     await run(update(LessonDrip).where(LessonDrip.user_id == uid).values(next_due_at=None))
     await run(
         update(Rating).where((Rating.rater_id == uid) | (Rating.ratee_id == uid)).values(comment="")
@@ -299,6 +351,7 @@ async def _own_words(uow: UnitOfWork, user: User, profile: MentorProfile | None)
         *(await run(select(Rating.comment).where(Rating.rater_id == user.id))).scalars(),
         *(await run(select(LessonRating.comment).where(LessonRating.user_id == user.id))).scalars(),
         profile.bio if profile is not None else "",
+        *await relayed_words(uow, user.id),
     ]
     words = {text.strip(): "…" for text in texts if text.strip()}
     words[user.display_name] = DELETED_NAME

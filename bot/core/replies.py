@@ -71,6 +71,9 @@ class Say:
     choices: tuple[Choice, ...] = ()
     attachments: tuple[Attachment, ...] = ()
     invoice: Invoice | None = None
+    # A relayed message's id (bot.community.relay): a platform where people reply to a message
+    # records where it landed, so a reply to it continues the conversation.
+    relay: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,9 +95,10 @@ class Reply:
     invoice: RenderedInvoice | None = field(default=None, compare=False)
     # The instants in `text` as rendered there, with their Unix times (`shown_instants`).
     instants: tuple[tuple[str, int], ...] = field(default=(), compare=False)
+    relay: int | None = field(default=None, compare=False)  # see `Say.relay`
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "text": self.text,
             "choices": [[c.label, c.payload, c.url] for c in self.choices],
             "attachments": [
@@ -103,6 +107,9 @@ class Reply:
             ],
             "instants": [list(i) for i in self.instants],
         }
+        if self.relay is not None:
+            body["relay"] = self.relay
+        return body
 
     @classmethod
     def from_json(cls, user_id: int, body: dict[str, Any]) -> Reply:
@@ -115,6 +122,7 @@ class Reply:
                 for name, kind, data in body.get("attachments", [])
             ),
             instants=tuple((text, unix) for text, unix in body.get("instants", [])),
+            relay=body.get("relay"),
         )
 
 
@@ -133,6 +141,7 @@ def render(user_id: int, say: Say, lang: str, tz: str) -> Reply:
         attachments=say.attachments,
         invoice=_render_invoice(say.invoice, lang, tz) if say.invoice else None,
         instants=shown_instants(say.msg, lang, tz),
+        relay=say.relay,
     )
 
 

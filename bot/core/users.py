@@ -30,6 +30,9 @@ class Incoming:
     # The sender's role ids on the platform where they wrote (Discord guild roles), when the
     # platform says; None when it does not (a DM, the console). See `resolve_user`.
     platform_roles: frozenset[str] | None = None
+    # The message this one replies to, as "CHAT:MESSAGE" on its platform (Telegram), when it
+    # is a reply; a reply to a relayed message continues that conversation (bot.community).
+    reply_to: str | None = None
 
 
 async def resolve_user(

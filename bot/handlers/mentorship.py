@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot.community.relay import open_thread
 from bot.context import Ctx
 from bot.core import conversations, words
 from bot.core.errors import STATUS_NAMES, BadInput, NotAllowed, NotFound
@@ -283,6 +284,7 @@ async def accept(ctx: Ctx, args: list[str]) -> None:
     request.offer_expires_at = None
     await close_round(ctx.uow, request, "taken")
     offer.status = "won"
+    await open_thread(ctx.uow, request, ctx.now())  # their conversation (/ask, /answer)
     learner = await ctx.uow.get(User, request.learner_id)
     assert learner is not None
     why = explanation_from_code(offer.explanation)
@@ -295,7 +297,10 @@ async def accept(ctx: Ctx, args: list[str]) -> None:
             id=request.id,
             why=why if why is not None else "—",
         ),
-        [Choice(_("Book a session"), f"/book {request.id}")],
+        [
+            Choice(_("Book a session"), f"/book {request.id}"),
+            Choice(_("Write to your mentor"), f"/ask {request.id}"),  # bot.community.relay
+        ],
     )
     ctx.say(
         _(

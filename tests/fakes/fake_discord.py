@@ -142,6 +142,8 @@ class FakeDiscord:
         }
         self.guild_id = self.new_id()
         self.admin_role = self.new_id()
+        self.community_role = self.new_id()  # a course's community role (tests' [community])
+        self.category = self.new_id()  # a category for private mentorship channels
         self.general_channel = self.new_id()
         self.mentors_channel = self.new_id()
         self.guild = FakeGuild(self.guild_id, "Mentoring", self.general_channel)
@@ -150,6 +152,9 @@ class FakeDiscord:
         self.members: dict[tuple[int, int], FakeUser] = {}
         self._channel_guild = {self.general_channel: self.guild_id}
         self._channel_guild[self.mentors_channel] = self.guild_id
+        self._channel_guild[self.category] = self.guild_id
+        # Channels the bot created (POST /guilds/{guild}/channels), as Discord returned them.
+        self.created_channels: dict[int, dict[str, Any]] = {}
         self.calls: list[Call] = []
         self.users: dict[int, FakeUser] = {}
         self.messages: dict[int, dict[str, Any]] = {}
@@ -197,6 +202,11 @@ class FakeDiscord:
             ("POST", "/channels/{channel}/messages", self._post_message),
             ("PATCH", "/channels/{channel}/messages/{message}", self._edit_message),
             ("GET", "/guilds/{guild}/members/{user}", self._get_member),
+            ("PUT", "/guilds/{guild}/members/{user}/roles/{role}", self._add_role),
+            ("DELETE", "/guilds/{guild}/members/{user}/roles/{role}", self._remove_role),
+            ("GET", "/channels/{channel}", self._get_channel),
+            ("POST", "/guilds/{guild}/channels", self._create_channel),
+            ("DELETE", "/channels/{channel}", self._delete_channel),
         ]
         routes += workshop_routes(self)  # guild scheduled events, voice channels
         for method, path, handler in routes:
@@ -477,6 +487,11 @@ class FakeDiscord:
             "roles": [
                 role(guild.id, "@everyone", 0, MEMBER_PERMISSIONS),
                 role(self.admin_role, "marketplace-admin", 1, ADMIN_PERMISSIONS),
+                *(
+                    [role(self.community_role, "course-community", 2, "0")]
+                    if guild.id == self.guild_id
+                    else []
+                ),
             ],
             "emojis": [],
             "stickers": [],
@@ -618,6 +633,116 @@ class FakeDiscord:
         if member is None:
             return self._json({"message": "Unknown Member", "code": 10007}, 404)
         return self._json(self._member(member))
+
+    def member_roles(self, user: FakeUser, guild: FakeGuild | None = None) -> tuple[int, ...]:
+        """The roles `user` holds in `guild` now (none when not a member)."""
+        member = self.members.get(((guild or self.guild).id, user.id))
+        return () if member is None else member.roles
+
+    def _role_change(self, request: web.Request, add: bool) -> web.Response:
+        """PUT/DELETE /guilds/{guild}/members/{user}/roles/{role}: 204, or Discord's 404s
+        Unknown Member (10007) and Unknown Role (10011)."""
+        guild_id = int(request.match_info["guild"])
+        key = (guild_id, int(request.match_info["user"]))
+        role = int(request.match_info["role"])
+        member = self.members.get(key)
+        if member is None:
+            return self._json({"message": "Unknown Member", "code": 10007}, 404)
+        known = {self.admin_role, guild_id} | (
+            {self.community_role} if guild_id == self.guild_id else set()
+        )
+        if role not in known:
+            return self._json({"message": "Unknown Role", "code": 10011}, 404)
+        roles = [r for r in member.roles if r != role] + ([role] if add else [])
+        self.members[key] = FakeUser(member.id, member.name, tuple(roles), member.locale)
+        return web.Response(status=204)
+
+    async def _add_role(self, request: web.Request) -> web.Response:
+        return self._role_change(request, add=True)
+
+    async def _remove_role(self, request: web.Request) -> web.Response:
+        return self._role_change(request, add=False)
+
+    async def _get_channel(self, request: web.Request) -> web.Response:
+        channel_id = int(request.match_info["channel"])
+        if channel_id in self.created_channels:
+            return self._json(self.created_channels[channel_id])
+        if channel_id == self.category:
+            return self._json(
+                {
+                    "id": str(channel_id),
+                    "type": 4,
+                    "guild_id": str(self.guild_id),
+                    "name": "mentorships",
+                    "position": 2,
+                    "permission_overwrites": [],
+                    "flags": 0,
+                }
+            )
+        if channel_id in self._channel_guild or channel_id in self.dm_channels.values():
+            return self._json(self._channel(channel_id))
+        return self._json({"message": "Unknown Channel", "code": 10003}, 404)
+
+    async def _create_channel(self, request: web.Request) -> web.Response:
+        """POST /guilds/{guild}/channels: a channel with the given parent and permission
+        overwrites (each `{id, type: 0 role | 1 member, allow, deny}`, bit sets as strings)."""
+        guild_id = int(request.match_info["guild"])
+        body = request[BODY]
+        parent = body.get("parent_id")
+        if parent is not None and self._channel_guild.get(int(parent)) != guild_id:
+            return self._json({"message": "Invalid Form Body", "code": 50035}, 400)
+        channel_id = self.new_id()
+        channel = {
+            "id": str(channel_id),
+            "type": body.get("type", 0),
+            "guild_id": str(guild_id),
+            "name": body["name"],
+            "position": 0,
+            "parent_id": None if parent is None else str(parent),
+            "permission_overwrites": [
+                {
+                    "id": str(o["id"]),
+                    "type": o["type"],
+                    "allow": str(o.get("allow", "0")),
+                    "deny": str(o.get("deny", "0")),
+                }
+                for o in body.get("permission_overwrites", [])
+            ],
+            "topic": None,
+            "nsfw": False,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+        }
+        self.created_channels[channel_id] = channel
+        self._channel_guild[channel_id] = guild_id
+        return self._json(channel, 201)
+
+    async def _delete_channel(self, request: web.Request) -> web.Response:
+        channel_id = int(request.match_info["channel"])
+        channel = self.created_channels.pop(channel_id, None)
+        if channel is None:
+            return self._json({"message": "Unknown Channel", "code": 10003}, 404)
+        return self._json(channel)
+
+    def can_view(self, channel_id: int, user: FakeUser) -> bool:
+        """Whether `user` may see a created channel, by its overwrites: @everyone's, then the
+        member's roles', then the member's own (Discord's order; view is bit 10)."""
+        channel = self.created_channels[channel_id]
+        view = 1 << 10
+        allowed = True
+        overwrites = {(o["type"], o["id"]): o for o in channel["permission_overwrites"]}
+        everyone = overwrites.get((0, channel["guild_id"]))
+        if everyone is not None and int(everyone["deny"]) & view:
+            allowed = False
+        for role in self.member_roles(user):
+            o = overwrites.get((0, str(role)))
+            if o is not None and int(o["allow"]) & view:
+                allowed = True
+        own = overwrites.get((1, str(user.id)))
+        if own is not None:
+            allowed = bool(int(own["allow"]) & view) or (allowed and not int(own["deny"]) & view)
+        return allowed
 
     async def _unknown(self, request: web.Request) -> web.Response:
         return self._json({"message": "404: Not Found", "code": 0}, 404)

@@ -56,8 +56,26 @@ JSON_FIELDS = {
     "link_preview_options",
     "reply_parameters",
 }
-INT_FIELDS = {"chat_id", "user_id", "offset", "timeout", "limit", "message_id", "max_connections"}
-BOOL_FIELDS = {"ok", "show_alert", "drop_pending_updates"}
+INT_FIELDS = {
+    "chat_id",
+    "user_id",
+    "offset",
+    "timeout",
+    "limit",
+    "message_id",
+    "max_connections",
+    "member_limit",
+    "expire_date",
+    "until_date",
+}
+BOOL_FIELDS = {
+    "ok",
+    "show_alert",
+    "drop_pending_updates",
+    "only_if_banned",
+    "creates_join_request",
+    "revoke_messages",
+}
 WAIT_SECONDS = 10
 DATE = 1_772_438_400  # 2026-03-02, matching the tests' FakeClock
 
@@ -68,6 +86,7 @@ class Call:
     params: dict[str, Any]
     status: int = 200  # what the fake answered
     at: float = field(default_factory=time.perf_counter)  # when it arrived (benchmarks)
+    result: Any = None  # what the fake answered on success (a sent message, an invite link)
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -84,6 +103,30 @@ class Failure:
 
 
 @dataclass
+class FakeGroup:
+    """A supergroup the bot administers: its members, who is banned, its invite links (with
+    how often each was used) and the join requests waiting for the bot's answer."""
+
+    id: int
+    title: str = "Course community"
+    members: set[int] = field(default_factory=set)
+    banned: set[int] = field(default_factory=set)
+    links: dict[str, dict[str, Any]] = field(default_factory=dict)
+    uses: dict[str, int] = field(default_factory=dict)
+    join_requests: set[int] = field(default_factory=set)
+
+    def chat(self) -> dict[str, Any]:
+        return {"id": self.id, "type": "supergroup", "title": self.title}
+
+
+def _bad_request(description: str) -> web.Response:
+    return web.json_response(
+        {"ok": False, "error_code": 400, "description": f"Bad Request: {description}"},
+        status=400,
+    )
+
+
+@dataclass
 class FakeTelegram:
     token: str = TOKEN
     calls: list[Call] = field(default_factory=list)
@@ -91,6 +134,7 @@ class FakeTelegram:
     refunded: set[str] = field(default_factory=set)
     button_presses: list[str] = field(default_factory=list)  # callback query ids handed out
     star_transactions: list[dict[str, Any]] = field(default_factory=list)  # oldest first
+    groups: dict[int, FakeGroup] = field(default_factory=dict)  # supergroups the bot runs
 
     def __post_init__(self) -> None:
         self._queue: list[dict[str, Any]] = []
@@ -153,6 +197,7 @@ class FakeTelegram:
         if isinstance(result, web.Response):
             call.status = result.status
             return result
+        call.result = result
         return web.json_response({"ok": True, "result": result})
 
     async def _record(self, call: Call) -> None:
@@ -244,6 +289,128 @@ class FakeTelegram:
                     )
             return self._queue[: p.get("limit") or 100]
 
+    # ── supergroups: invite links, join requests, members ────────────────────────────────
+
+    def add_group(self, chat_id: int) -> FakeGroup:
+        """A supergroup in which the bot is an admin allowed to invite and ban users."""
+        group = self.groups[chat_id] = FakeGroup(chat_id)
+        return group
+
+    def _group(self, p: dict[str, Any]) -> FakeGroup | web.Response:
+        group = self.groups.get(p.get("chat_id"))  # type: ignore[arg-type]
+        return group if group is not None else _bad_request("chat not found")
+
+    async def _m_createchatinvitelink(self, p: dict[str, Any]) -> Any:
+        group = self._group(p)
+        if isinstance(group, web.Response):
+            return group
+        limit = p.get("member_limit")
+        if limit is not None and p.get("creates_join_request"):
+            return _bad_request("MEMBER_LIMIT_WITH_JOIN_REQUEST")  # Telegram refuses both
+        if limit is not None and not 1 <= limit <= 99999:
+            return _bad_request("USAGE_LIMIT_INVALID")
+        link = f"https://t.me/+fake{len(self.calls)}x{group.id}"
+        invite = {
+            "invite_link": link,
+            "creator": BOT_USER,
+            "creates_join_request": bool(p.get("creates_join_request")),
+            "is_primary": False,
+            "is_revoked": False,
+        }
+        for key in ("name", "expire_date", "member_limit"):
+            if p.get(key) is not None:
+                invite[key] = p[key]
+        group.links[link] = invite
+        group.uses[link] = 0
+        return invite
+
+    async def _m_revokechatinvitelink(self, p: dict[str, Any]) -> Any:
+        group = self._group(p)
+        if isinstance(group, web.Response):
+            return group
+        invite = group.links.get(p.get("invite_link", ""))
+        if invite is None:
+            return _bad_request("INVITE_HASH_EXPIRED")
+        invite["is_revoked"] = True
+        return invite
+
+    async def _m_banchatmember(self, p: dict[str, Any]) -> Any:
+        group = self._group(p)
+        if isinstance(group, web.Response):
+            return group
+        group.members.discard(p["user_id"])
+        group.banned.add(p["user_id"])
+        return True
+
+    async def _m_unbanchatmember(self, p: dict[str, Any]) -> Any:
+        group = self._group(p)
+        if isinstance(group, web.Response):
+            return group
+        user = p["user_id"]
+        if user in group.banned:
+            group.banned.discard(user)
+        elif not p.get("only_if_banned"):
+            group.members.discard(user)  # unbanning a member removes them, as Telegram does
+        return True
+
+    async def _m_approvechatjoinrequest(self, p: dict[str, Any]) -> Any:
+        group = self._group(p)
+        if isinstance(group, web.Response):
+            return group
+        if p["user_id"] not in group.join_requests:
+            return _bad_request("HIDE_REQUESTER_MISSING")
+        group.join_requests.discard(p["user_id"])
+        group.members.add(p["user_id"])
+        return True
+
+    async def _m_declinechatjoinrequest(self, p: dict[str, Any]) -> Any:
+        group = self._group(p)
+        if isinstance(group, web.Response):
+            return group
+        if p["user_id"] not in group.join_requests:
+            return _bad_request("HIDE_REQUESTER_MISSING")
+        group.join_requests.discard(p["user_id"])
+        return True
+
+    async def _m_getchatmember(self, p: dict[str, Any]) -> Any:
+        group = self._group(p)
+        if isinstance(group, web.Response):
+            return group
+        user = {"id": p["user_id"], "is_bot": False, "first_name": str(p["user_id"])}
+        if p["user_id"] in group.banned:
+            return {"status": "kicked", "user": user, "until_date": 0}
+        if p["user_id"] in group.members:
+            return {"status": "member", "user": user}
+        return {"status": "left", "user": user}
+
+    def use_link(self, user: dict[str, Any], link: str, now: int = DATE) -> bool:
+        """`user` opens an invite link: joins if it is valid (not revoked, not expired at
+        `now`, uses left, not banned), as Telegram lets them. Returns whether they joined."""
+        group = next((g for g in self.groups.values() if link in g.links), None)
+        if group is None:
+            return False
+        invite = group.links[link]
+        expired = invite.get("expire_date") is not None and invite["expire_date"] <= now
+        full = invite.get("member_limit") is not None and group.uses[link] >= invite["member_limit"]
+        if invite["is_revoked"] or expired or full or user["id"] in group.banned:
+            return False
+        group.uses[link] += 1
+        group.members.add(user["id"])
+        return True
+
+    def join_request_update(self, user: dict[str, Any], chat_id: int) -> dict[str, Any]:
+        """`user` asks to join a group through a link that needs the bot's approval."""
+        group = self.groups[chat_id]
+        group.join_requests.add(user["id"])
+        return self.new_update(
+            chat_join_request={
+                "chat": group.chat(),
+                "from": user,
+                "user_chat_id": user["id"],
+                "date": DATE,
+            }
+        )
+
     # ── failures ─────────────────────────────────────────────────────────────────────────
 
     def fail(
@@ -282,8 +449,12 @@ class FakeTelegram:
             **content,
         }
 
-    def text_update(self, user: dict[str, Any], text: str) -> dict[str, Any]:
+    def text_update(
+        self, user: dict[str, Any], text: str, reply_to: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         content: dict[str, Any] = {"text": text}
+        if reply_to is not None:
+            content["reply_to_message"] = reply_to
         if text.startswith("/"):
             command = text.split()[0]
             content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
@@ -466,6 +637,12 @@ class TelegramUser:
     async def send(self, text: str) -> str:
         """Type a message; returns the text of everything the bot sent this chat meanwhile."""
         new = await self._deliver(self.fake.text_update(self.user, text))
+        return "\n".join(c.params.get("text", "") for c in new)
+
+    async def reply(self, to: Call | dict[str, Any], text: str) -> str:
+        """Reply to a message (one the bot sent, or any message as a forged target)."""
+        target = to.result if isinstance(to, Call) else to
+        new = await self._deliver(self.fake.text_update(self.user, text, reply_to=target))
         return "\n".join(c.params.get("text", "") for c in new)
 
     def last_with_buttons(self) -> Call:

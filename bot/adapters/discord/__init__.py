@@ -27,6 +27,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.adapters.discord.client import PLATFORM, MentorbotClient
+from bot.adapters.discord.spaces import DiscordSpaces
 from bot.adapters.discord.venue import DiscordVenue
 from bot.app import Marketplace
 from bot.config import DiscordSection
@@ -83,6 +84,9 @@ class DiscordService:
             await self.stop()
             raise
         self.app.notifier.register(PLATFORM, self.client.deliver)
+        spaces = DiscordSpaces(self.client, self.settings.guild_ids)
+        self.app.community.register(PLATFORM, spaces)
+        self.app.community.register_private(PLATFORM, spaces)
         await self.app.notifier.deliver_pending()
         self._add_venue(self.client)
 
@@ -122,6 +126,7 @@ class DiscordService:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(DRAIN_TIMEOUT):
                     await self.client.drain()
+            self.app.community.unregister(PLATFORM)
             # Notices being sent need the client: let them finish before it closes.
             if not await self.app.notifier.unregister(PLATFORM, within=DRAIN_TIMEOUT):
                 log.warning("discord: notices still being sent at shutdown")

@@ -71,13 +71,16 @@ class Outgoing:
             ]
         )
 
-    async def send(self, chat_id: int, user: str, reply: Reply) -> None:
-        """Send one reply to a chat; `user` is the Telegram user its buttons are for."""
+    async def send(self, chat_id: int, user: str, reply: Reply) -> int | None:
+        """Send one reply to a chat; `user` is the Telegram user its buttons are for. Returns
+        the id of its last text message (where a reply to it points), if it had text."""
         markup = await self.keyboard(user, reply.choices)
         parts = split_text(reply.text) if reply.text.strip() or markup else []
+        sent_id: int | None = None
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
-            await self.bot.send_message(chat_id, part, reply_markup=markup if last else None)
+            sent = await self.bot.send_message(chat_id, part, reply_markup=markup if last else None)
+            sent_id = sent.message_id
         for attachment in reply.attachments:
             await self.bot.send_document(
                 chat_id, InputFile(attachment.data, filename=attachment.filename)
@@ -93,3 +96,4 @@ class Outgoing:
                 currency=invoice.currency,
                 prices=[LabeledPrice(invoice.label[:64], invoice.amount)],
             )
+        return sent_id

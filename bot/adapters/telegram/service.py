@@ -22,6 +22,7 @@ from telegram.ext import (
     Application,
     BaseRateLimiter,
     CallbackQueryHandler,
+    ChatJoinRequestHandler,
     ContextTypes,
     MessageHandler,
     PreCheckoutQueryHandler,
@@ -33,9 +34,11 @@ from bot.adapters.telegram.commands import register_commands
 from bot.adapters.telegram.flow_control import PerUserOrder, configured_flood_control
 from bot.adapters.telegram.incoming import incoming
 from bot.adapters.telegram.outgoing import Outgoing
+from bot.adapters.telegram.spaces import TelegramSpaces
 from bot.adapters.telegram.star_ledger import StarLedger
 from bot.adapters.telegram.webhook import WebhookEndpoint
 from bot.app import Marketplace
+from bot.community.service import decide_join_request, remember_delivery
 from bot.config import Config, TelegramSection
 from bot.core.errors import BadInput
 from bot.core.i18n import Msg, _, normalize_language
@@ -50,7 +53,12 @@ from storage import models
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.PRE_CHECKOUT_QUERY]
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.PRE_CHECKOUT_QUERY,
+    Update.CHAT_JOIN_REQUEST,
+]
 PRE_CHECKOUT_SECONDS = 8.0  # Telegram gives up after 10
 DRAIN_SECONDS = 30.0  # on shutdown, for updates in flight and notices being sent
 EXPIRED = _("This button has expired. Please use a newer message, or type the command.")
@@ -130,6 +138,7 @@ class TelegramService:
         add(MessageHandler(private & filters.TEXT, self.on_text))
         add(CallbackQueryHandler(self.on_button))
         add(PreCheckoutQueryHandler(self.on_pre_checkout))
+        add(ChatJoinRequestHandler(self.on_join_request))
         self.application.add_error_handler(self.on_error)
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
@@ -140,6 +149,7 @@ class TelegramService:
         if self._stars is not None:
             self._stars.connect(self.refund)
         self.app.notifier.register(PLATFORM, self.deliver)
+        self.app.community.register(PLATFORM, TelegramSpaces(self.application.bot))
         await register_commands(self.application.bot, self._admin_chats())
         await self.codec.prune()
         await self.application.start()
@@ -172,6 +182,7 @@ class TelegramService:
             await updater.stop()
         if self.application.running:
             await self.application.stop()  # polling: waits for the updates it fetched
+        self.app.community.unregister(PLATFORM)
         if not await self.app.notifier.unregister(PLATFORM, within=DRAIN_SECONDS):
             log.warning("telegram: notices still being sent at shutdown")
         await self.application.shutdown()
@@ -200,7 +211,9 @@ class TelegramService:
         """A typed message or command goes to the core as it is."""
         message, user = update.effective_message, update.effective_user
         assert message is not None and user is not None
-        await self.converse(user, message.chat_id, message.text or "")
+        target = message.reply_to_message
+        reply_to = f"{target.chat.id}:{target.message_id}" if target is not None else None
+        await self.converse(user, message.chat_id, message.text or "", reply_to)
 
     async def on_button(self, update: Update, context: Context) -> None:
         """A pressed button is the command it carries, once its data checks out."""
@@ -284,6 +297,20 @@ class TelegramService:
             await self.refund(str(user.id), paid.telegram_payment_charge_id)
         await self.send_all(message.chat_id, str(user.id), outcome.replies)
 
+    async def on_join_request(self, update: Update, context: Context) -> None:
+        """Approve a request to join a course's group when the person's access is desired
+        there (an active enrollment); decline it otherwise."""
+        request = update.chat_join_request
+        assert request is not None
+        allowed = await decide_join_request(
+            self.app, PLATFORM, str(request.chat.id), str(request.from_user.id)
+        )
+        with contextlib.suppress(BadRequest):  # answered already (e.g. by an admin)
+            if allowed:
+                await request.approve()
+            else:
+                await request.decline()
+
     async def on_error(self, update: object, context: Context) -> None:
         """Log the failure with its traceback (unless the front door did), then apologise to
         the user in their language."""
@@ -315,8 +342,10 @@ class TelegramService:
 
     # ── talking to users ─────────────────────────────────────────────────────────────────
 
-    async def converse(self, user: User, chat_id: int, text: str) -> None:
-        replies = await self.app.handle(incoming(user, text))
+    async def converse(
+        self, user: User, chat_id: int, text: str, reply_to: str | None = None
+    ) -> None:
+        replies = await self.app.handle(incoming(user, text, reply_to))
         await self.send_all(chat_id, str(user.id), replies)
 
     async def send_all(self, chat_id: int, user: str, replies: list[Reply]) -> None:
@@ -338,7 +367,9 @@ class TelegramService:
     async def deliver(self, identity: models.Identity, reply: Reply) -> None:
         """The notifier's sender: a notice to a Telegram user's private chat."""
         try:
-            await self.out.send(int(identity.external_id), identity.external_id, reply)
+            sent = await self.out.send(int(identity.external_id), identity.external_id, reply)
+            if reply.relay is not None and sent is not None:
+                await remember_delivery(self.app, identity, reply.relay, str(sent))
         except Forbidden:
             log.warning(
                 "notice not delivered: the user blocked the bot",

@@ -1,0 +1,53 @@
+"""Community access in Telegram supergroups (`bot.community.access.SpacePort`).
+
+Granting makes a single-use invite link that expires (`create_chat_invite_link(member_limit=1,
+expire_date=…)`), which the core sends the learner; revoking revokes that link and removes the
+member with a ban followed by an unban (`only_if_banned`), so they may be invited again later.
+A join request to the group is approved only for someone whose access is desired there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+
+from telegram import Bot
+from telegram.constants import ChatMemberStatus
+from telegram.error import BadRequest
+
+from bot.community.access import GRANTED, REVOKED, Granted
+
+IN_GROUP = {ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
+
+
+class TelegramSpaces:
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def grant(
+        self, ref: str, external_id: str, expires: datetime, previous_link: str | None
+    ) -> Granted:
+        if previous_link:
+            with contextlib.suppress(BadRequest):  # expired or revoked already
+                await self.bot.revoke_chat_invite_link(int(ref), previous_link)
+        link = await self.bot.create_chat_invite_link(
+            int(ref), name=f"mentorbot {external_id}"[:32], expire_date=expires, member_limit=1
+        )
+        return Granted(link.invite_link)
+
+    async def revoke(self, ref: str, external_id: str, invite_link: str | None) -> None:
+        if invite_link:
+            with contextlib.suppress(BadRequest):  # expired or revoked already
+                await self.bot.revoke_chat_invite_link(int(ref), invite_link)
+        await self.bot.ban_chat_member(int(ref), int(external_id))
+        await self.bot.unban_chat_member(int(ref), int(external_id), only_if_banned=True)
+
+    async def check(self, ref: str, external_id: str, desired: str) -> str | None:
+        member = await self.bot.get_chat_member(int(ref), int(external_id))
+        restricted_in = member.status == ChatMemberStatus.RESTRICTED and getattr(
+            member, "is_member", False
+        )
+        if member.status in IN_GROUP or restricted_in:
+            return GRANTED
+        # Not in the group: right for a revoke; for a grant, the invite may be unused yet.
+        return REVOKED if desired == REVOKED else None
