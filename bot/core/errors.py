@@ -70,6 +70,7 @@ ENTITY_NAMES: dict[str, Msg] = {
     "enrollment": _("Enrollment"),
     "course": _("Course"),
     "lesson": _("Lesson"),
+    "subscription": _("Subscription"),
 }
 
 STATUS_NAMES: dict[str, Msg] = {
@@ -92,6 +93,11 @@ STATUS_NAMES: dict[str, Msg] = {
     "active": _("active"),
     "archived": _("archived"),
     "revoked": _("revoked"),
+    "incomplete": _("waiting for payment"),
+    "trialing": _("in its free trial"),
+    "past_due": _("overdue"),
+    "cancelling": _("ending at the end of the period"),
+    "lapsed": _("lapsed"),
 }
 
 
