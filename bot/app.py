@@ -42,6 +42,7 @@ from bot.learning.lessons import send_due_lessons
 from bot.mentoring.offers import expire_offers, pass_on_from_full_mentors, reoffer_waitlist
 from bot.payments import PaymentProvider, expire_orders
 from bot.sessions.reminders import send_due
+from bot.subscriptions.sweep import sweep as sweep_subscriptions
 from storage.db import is_sqlite
 from storage.uow import UnitOfWork, make_uow_factory
 
@@ -261,6 +262,9 @@ class Marketplace:
             await uow.commit()
         async with self.new_uow() as uow:
             lessons = await send_due_lessons(uow, self.config, now)
+            await uow.commit()
+        async with self.new_uow() as uow:  # renewals, lapses, renewal reminders
+            await sweep_subscriptions(uow, self.config, now)
             await uow.commit()
         delivered = await self.notifier.deliver_pending()
         return DueReport(reminders, offers, orders, delivered, lessons, withdrawn)

@@ -602,7 +602,9 @@ class Subscription(Base):
     customer_ref: Mapped[str | None] = mapped_column(String(255))
     checkout_ref: Mapped[str | None] = mapped_column(String(255), unique=True)
     checkout_url: Mapped[str | None] = mapped_column(Text)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    # Set once access begins (a trial or the first paid period); a new pair after a lapsed
+    # subscription recovers, as a revoked enrollment stays revoked.
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), unique=True)
     enrollment_id: Mapped[int | None] = mapped_column(ForeignKey("enrollments.id"))
     # The price each period is charged (after a promo code), in the plan's currency.
     amount_minor: Mapped[int] = mapped_column(Integer)

@@ -89,7 +89,7 @@ def upgrade() -> None:
         sa.Column("customer_ref", sa.String(length=255), nullable=True),
         sa.Column("checkout_ref", sa.String(length=255), nullable=True),
         sa.Column("checkout_url", sa.Text(), nullable=True),
-        sa.Column("order_id", sa.Integer(), nullable=False),
+        sa.Column("order_id", sa.Integer(), nullable=True),
         sa.Column("enrollment_id", sa.Integer(), nullable=True),
         sa.Column("amount_minor", sa.Integer(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
