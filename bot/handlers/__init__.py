@@ -16,6 +16,7 @@ from bot.handlers import (  # noqa: F401
     ratings,
     sessions,
     stars,
+    subscriptions,
     support,
     upcoming,
 )
