@@ -9,7 +9,7 @@ from bot.core.clock import FakeClock
 from tests.support import Harness, snapshot
 
 ADD = (
-    "/admin plan add monthly course=python-basics name=\"Monthly Python\" price=29.00 "
+    '/admin plan add monthly course=python-basics name="Monthly Python" price=29.00 '
     "sessions=2 rollover=1"
 )
 

@@ -20,7 +20,20 @@ from bot.core.states import SUBSCRIPTION_LIVE, ShelfStatus, SubscriptionStatus
 from bot.handlers.args import clip, need, need_int, within
 from bot.handlers.registry import Sub, admin_subcommand, choice, command, number, text
 from bot.learning.courses import course_by_slug, course_title
-from bot.subscriptions.lifecycle import own_subscription, set_cancel_at_period_end, start
+from bot.providers.stripe.billing import (
+    BillingUnavailable,
+    ensure_price,
+    open_checkout,
+    portal_url,
+    set_cancel,
+)
+from bot.providers.stripe.checkout import StripePayments
+from bot.subscriptions.lifecycle import (
+    own_subscription,
+    set_cancel_at_period_end,
+    start,
+    trial_allowed,
+)
 from bot.subscriptions.plans import plan_by_slug, plan_name, plan_price
 from bot.subscriptions.sweep import activate_demo
 from storage.models import (
@@ -119,6 +132,10 @@ async def subscribe(ctx: Ctx, args: list[str]) -> None:
         plan=plan_name(plan),
         price=Money(amount, currency),
     )
+    if provider == "stripe":
+        sub_id, plan_id = sub.id, plan.id
+        ctx.after_commit(lambda: _card_checkout(ctx, sub_id, plan_id, summary))
+        return
     if provider == "demo":
         label = (
             _("Start the free trial (demo — no money moved)")
@@ -128,6 +145,103 @@ async def subscribe(ctx: Ctx, args: list[str]) -> None:
         ctx.say(summary, [Choice(label, f"/subscription pay {sub.id}")])
         return
     ctx.say(summary)
+
+
+def _stripe(ctx: Ctx) -> StripePayments:
+    provider = ctx.provider("stripe")
+    assert isinstance(provider, StripePayments)
+    return provider
+
+
+async def _card_checkout(ctx: Ctx, sub_id: int, plan_id: int, summary: Msg) -> None:
+    """Outside any transaction: the plan's Price and the subscription's Checkout Session,
+    kept on the subscription (pressing Subscribe again shows the same page)."""
+    stripe = _stripe(ctx)
+    async with ctx.new_uow() as uow:
+        sub = await uow.get(Subscription, sub_id)
+        plan = await uow.get(Plan, plan_id)
+        assert sub is not None and plan is not None
+        trial = plan.trial_days if await trial_allowed(uow, sub, plan) else 0
+        uow.session.expunge(sub)  # read on after this short transaction
+        uow.session.expunge(plan)
+    if sub.checkout_url:
+        url = sub.checkout_url
+    else:
+        try:
+            price_id = plan.stripe_price_id
+            if price_id is None or sub.amount_minor != plan.price_minor:
+                price_id = await ensure_price(stripe, plan, sub.amount_minor, sub.currency)
+            ref, url = await open_checkout(
+                stripe, sub, plan, price_id, trial, ctx.actor.user.language
+            )
+        except BillingUnavailable:
+            raise BadInput(
+                _(
+                    "Card payments are not available right now. Try /subscribe again in a few "
+                    "minutes."
+                )
+            ) from None
+        async with ctx.new_uow() as uow:
+            row = await uow.lock(Subscription, sub_id)
+            kept = await uow.lock(Plan, plan_id)
+            assert row is not None and kept is not None
+            if kept.stripe_price_id is None and sub.amount_minor == kept.price_minor:
+                kept.stripe_price_id = price_id
+            if row.checkout_url:
+                url = row.checkout_url
+            else:
+                row.checkout_ref, row.checkout_url = ref, url
+            await uow.commit()
+    ctx.say(
+        summary,
+        [
+            Choice(
+                _(
+                    "Subscribe by card: {price} a month",
+                    price=Money(sub.amount_minor, sub.currency),
+                ),
+                url,
+                url=True,
+            )
+        ],
+    )
+
+
+async def _card_cancel(ctx: Ctx, sub_id: int, ref: str, cancel: bool) -> None:
+    """Outside any transaction: tell Stripe, then follow it here (the webhook agrees)."""
+    try:
+        await set_cancel(_stripe(ctx), ref, cancel)
+    except BillingUnavailable:
+        raise BadInput(
+            _("The card provider could not be reached; nothing was changed. Please try again.")
+        ) from None
+    async with ctx.new_uow() as uow:
+        sub = await uow.lock(Subscription, sub_id)
+        assert sub is not None
+        if sub.ended_at is None:
+            await set_cancel_at_period_end(uow, sub, cancel, ctx.now())
+        until = sub.current_period_end or ctx.now()
+        await uow.commit()
+    ctx.say(
+        _(
+            "Subscription #{id} ends on {when}; your sessions stay yours until then.",
+            id=sub_id,
+            when=When(until),
+        )
+        if cancel
+        else _("Subscription #{id} goes on: it renews on {when}.", id=sub_id, when=When(until)),
+        [Choice(_("My subscription"), "/subscription")],
+    )
+
+
+async def _card_portal(ctx: Ctx, customer: str) -> None:
+    try:
+        url = await portal_url(_stripe(ctx), customer, ctx.actor.user.language)
+    except BillingUnavailable:
+        raise BadInput(
+            _("The card provider could not be reached. Please try again in a few minutes.")
+        ) from None
+    ctx.say(_("Manage your card and invoices here:"), [Choice(_("Manage billing"), url, url=True)])
 
 
 def _status_line(sub: Subscription, plan: Plan, left: int) -> Msg:
@@ -154,7 +268,7 @@ def _status_line(sub: Subscription, plan: Plan, left: int) -> Msg:
     return Lines(parts, " · ").as_msg()
 
 
-SUB_ACTIONS = ("cancel", "resume", "pay")
+SUB_ACTIONS = ("cancel", "resume", "pay", "billing")
 
 
 @command(
@@ -169,7 +283,7 @@ async def subscription(ctx: Ctx, args: list[str]) -> None:
     if not args:
         await _show(ctx)
         return
-    usage = "/subscription cancel|resume|pay SUBSCRIPTION"
+    usage = "/subscription cancel|resume|pay|billing SUBSCRIPTION"
     action = args[0].lower()
     if action not in SUB_ACTIONS:
         raise BadInput(
@@ -191,6 +305,12 @@ async def subscription(ctx: Ctx, args: list[str]) -> None:
         await activate_demo(ctx.uow, sub, plan, ctx.now())
         ctx.say(_("Subscription #{id} has started. See /subscription.", id=sub.id))
         return
+    if action == "billing":
+        if sub.provider != "stripe" or not sub.customer_ref:
+            raise BadInput(_("Subscription #{id} is not paid by card.", id=sub.id))
+        customer = sub.customer_ref
+        ctx.after_commit(lambda: _card_portal(ctx, customer))
+        return
     if sub.status not in SUBSCRIPTION_LIVE:
         raise BadInput(
             _(
@@ -200,6 +320,10 @@ async def subscription(ctx: Ctx, args: list[str]) -> None:
             )
         )
     cancel = action == "cancel"
+    if sub.provider == "stripe" and sub.provider_ref:
+        sub_id, ref = sub.id, sub.provider_ref
+        ctx.after_commit(lambda: _card_cancel(ctx, sub_id, ref, cancel))
+        return
     changed = await set_cancel_at_period_end(ctx.uow, sub, cancel, ctx.now())
     until = sub.current_period_end or ctx.now()
     if cancel:
@@ -248,6 +372,8 @@ async def _show(ctx: Ctx) -> None:
             choices.append(Choice(_("Resume #{id}", id=sub.id), f"/subscription resume {sub.id}"))
         elif sub.status in SUBSCRIPTION_LIVE:
             choices.append(Choice(_("Cancel #{id}", id=sub.id), f"/subscription cancel {sub.id}"))
+        if sub.provider == "stripe" and sub.customer_ref and sub.status in SUBSCRIPTION_LIVE:
+            choices.append(Choice(_("Manage billing"), f"/subscription billing {sub.id}"))
         elif sub.status == "incomplete" and sub.provider == "demo":
             choices.append(Choice(_("Pay #{id}", id=sub.id), f"/subscription pay {sub.id}"))
     ctx.say(_("Your subscriptions:\n{list}", list=Lines(lines)), choices)
