@@ -15,11 +15,13 @@ from bot.context import Ctx
 from bot.core.errors import STATUS_NAMES, BadInput, NotFound
 from bot.core.i18n import Lines, Money, Msg, When, _, ngettext
 from bot.core.money import MAX_MINOR, STARS, AmountError, example_amount, is_currency, parse_amount
-from bot.core.replies import Choice
+from bot.core.replies import Choice, Say
 from bot.core.states import SUBSCRIPTION_LIVE, ShelfStatus, SubscriptionStatus
 from bot.handlers.args import clip, need, need_int, within
 from bot.handlers.registry import Sub, admin_subcommand, choice, command, number, text
 from bot.learning.courses import course_by_slug, course_title
+from bot.providers.stars.payment import StarsPayments
+from bot.providers.stars.subscriptions import MAX_SUBSCRIPTION_STARS, subscription_invoice
 from bot.providers.stripe.billing import (
     BillingUnavailable,
     ensure_price,
@@ -132,6 +134,17 @@ async def subscribe(ctx: Ctx, args: list[str]) -> None:
         plan=plan_name(plan),
         price=Money(amount, currency),
     )
+    if provider == "stars":
+        if amount > MAX_SUBSCRIPTION_STARS:
+            raise BadInput(
+                _(
+                    "This plan costs more Stars than Telegram allows for a subscription "
+                    "({max} ⭐). Tell the admins with /support.",
+                    max=MAX_SUBSCRIPTION_STARS,
+                )
+            )
+        ctx.says.append(Say(summary, invoice=subscription_invoice(sub, plan)))
+        return
     if provider == "stripe":
         sub_id, plan_id = sub.id, plan.id
         ctx.after_commit(lambda: _card_checkout(ctx, sub_id, plan_id, summary))
@@ -215,6 +228,10 @@ async def _card_cancel(ctx: Ctx, sub_id: int, ref: str, cancel: bool) -> None:
         raise BadInput(
             _("The card provider could not be reached; nothing was changed. Please try again.")
         ) from None
+    await _follow_cancel(ctx, sub_id, cancel)
+
+
+async def _follow_cancel(ctx: Ctx, sub_id: int, cancel: bool) -> None:
     async with ctx.new_uow() as uow:
         sub = await uow.lock(Subscription, sub_id)
         assert sub is not None
@@ -232,6 +249,14 @@ async def _card_cancel(ctx: Ctx, sub_id: int, ref: str, cancel: bool) -> None:
         else _("Subscription #{id} goes on: it renews on {when}.", id=sub_id, when=When(until)),
         [Choice(_("My subscription"), "/subscription")],
     )
+
+
+async def _stars_cancel(ctx: Ctx, sub_id: int, payer: str, ref: str, cancel: bool) -> None:
+    """Outside any transaction: editUserStarSubscription, then follow it here."""
+    stars = ctx.provider("stars")
+    assert isinstance(stars, StarsPayments)
+    await stars.edit_subscription(payer, ref, cancel)
+    await _follow_cancel(ctx, sub_id, cancel)
 
 
 async def _card_portal(ctx: Ctx, customer: str) -> None:
@@ -323,6 +348,10 @@ async def subscription(ctx: Ctx, args: list[str]) -> None:
     if sub.provider == "stripe" and sub.provider_ref:
         sub_id, ref = sub.id, sub.provider_ref
         ctx.after_commit(lambda: _card_cancel(ctx, sub_id, ref, cancel))
+        return
+    if sub.provider == "stars" and sub.provider_ref and sub.customer_ref:
+        sub_id, ref, payer = sub.id, sub.provider_ref, sub.customer_ref
+        ctx.after_commit(lambda: _stars_cancel(ctx, sub_id, payer, ref, cancel))
         return
     changed = await set_cancel_at_period_end(ctx.uow, sub, cancel, ctx.now())
     until = sub.current_period_end or ctx.now()
