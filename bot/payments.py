@@ -429,6 +429,8 @@ async def place_order(
             .where(Enrollment.course_id == course.id)
             .where(Enrollment.status == "active")
             .where(Enrollment.credits_remaining > 0)
+            .order_by(Enrollment.id)
+            .limit(1)  # a subscription's enrollment may sit beside a bought one
         )
     ).scalar_one_or_none()
     if owned is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import typing
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 
@@ -37,12 +38,15 @@ from bot.subscriptions.lifecycle import (
     trial_allowed,
 )
 from bot.subscriptions.plans import plan_by_slug, plan_name, plan_price
+from bot.subscriptions.promo import describe, normal_code, redeem
 from bot.subscriptions.sweep import activate_demo
 from storage.models import (
     Course,
     Enrollment,
     MentorProfile,
+    Order,
     Plan,
+    PromoCode,
     Subscription,
     User,
 )
@@ -98,6 +102,50 @@ async def plans(ctx: Ctx, args: list[str]) -> None:
     )
 
 
+async def offer_promo(ctx: Ctx, text: str) -> None:
+    """`/start promo_CODE` (a t.me deep link): the plans, each with the code filled in."""
+    code = normal_code(text)
+    found = (
+        await ctx.uow.session.execute(select(PromoCode).where(PromoCode.code == code))
+    ).scalar_one_or_none()
+    if found is None:
+        raise BadInput(_("There is no promo code '{code}'.", code=code))
+    rows = (
+        await ctx.uow.session.execute(select(Plan).where(Plan.status == "active").order_by(Plan.id))
+    ).scalars()
+    plans = [p for p in rows if found.plan_id in (None, p.id)]
+    ctx.say(
+        _("Promo code {code}: {what}. Pick a plan:", code=code, what=describe(found)),
+        [Choice(plan_line(p), f"/subscribe {p.slug} {code}") for p in plans],
+    )
+
+
+async def promo_on_order(
+    ctx: Ctx, order: Order, course: Course, text: str, *, reused: bool
+) -> None:
+    """`/buy SLUG CODE`: the code lowers the new order's price (an open order keeps its own).
+    Telegram Stars invoices keep the course's Stars price: codes lower card and demo prices."""
+    if reused:
+        raise BadInput(
+            _(
+                "Order #{id} is already open at its price. Cancel it (/cancelorder {id}) to "
+                "buy with a promo code.",
+                id=order.id,
+            )
+        )
+    used = await redeem(
+        ctx.uow,
+        ctx.actor.id,
+        text,
+        order.amount_minor,
+        order.currency,
+        ctx.now(),
+        course_id=course.id,
+        order_id=order.id,
+    )
+    order.amount_minor = used.price_minor
+
+
 def _provider(ctx: Ctx, plan: Plan) -> str:
     """Which provider a new subscription uses on the sender's platform: Telegram Stars inside
     Telegram when the plan has a Stars price, else Stripe where it takes cards, else demo."""
@@ -125,9 +173,40 @@ async def subscribe(ctx: Ctx, args: list[str]) -> None:
     amount, currency = plan.price_minor, plan.currency
     if provider == "stars":
         amount, currency = plan.price_stars or 0, STARS
+    promo = None
+    if len(args) > 1:
+        promo = await redeem(
+            ctx.uow,
+            ctx.actor.id,
+            args[1],
+            amount,
+            currency,
+            ctx.now(),
+            plan_id=plan.id,
+            course_id=plan.course_id,
+        )
+        if promo.promo.duration == "once" and provider != "demo":
+            raise BadInput(
+                _(
+                    "Promo code {code} takes off the first period only, which works for one-off "
+                    "courses (/buy) but not for this way of paying a subscription.",
+                    code=promo.promo.code,
+                )
+            )
+        if promo.promo.duration == "forever":
+            amount = promo.price_minor
     sub, _created = await start(
-        ctx.uow, ctx.actor.id, plan, provider, ctx.now(), amount_minor=amount, currency=currency
+        ctx.uow,
+        ctx.actor.id,
+        plan,
+        provider,
+        ctx.now(),
+        amount_minor=amount,
+        currency=currency,
+        promo_id=None if promo is None else promo.promo.id,
     )
+    if promo is not None:
+        promo.use.subscription_id = sub.id
     summary = _(
         "Subscription #{id}: {plan}, {price} a month.",
         id=sub.id,
@@ -669,6 +748,102 @@ async def _subscriptions(ctx: Ctx, args: list[str]) -> None:
     ctx.say(_("Subscriptions (newest first):\n{list}", list=Lines(lines)))
 
 
+PROMO_FIELDS = ("percent", "amount", "currency", "duration", "max", "expires", "plan", "course")
+
+
+async def _promo(ctx: Ctx, args: list[str]) -> None:
+    usage = "/admin promo add CODE percent=N|amount=X [duration=once|forever] [max=N] …"
+    if need(args, 0, usage).lower() != "add":
+        raise BadInput(
+            _("Unknown action '{value}'. Usage: {usage}", value=clip(args[0]), usage=usage)
+        )
+    code = normal_code(need(args, 1, usage))
+    fields: dict[str, str] = {}
+    for pair in args[2:]:
+        key, sep, value = pair.partition("=")
+        if not sep or key.lower() not in PROMO_FIELDS:
+            raise BadInput(
+                _(
+                    "Unknown promo field '{value}'. Fields: {fields}.",
+                    value=clip(key or pair),
+                    fields=", ".join(PROMO_FIELDS),
+                )
+            )
+        fields[key.lower()] = value.strip()
+    exists = await ctx.uow.session.execute(select(PromoCode.id).where(PromoCode.code == code))
+    if exists.first() is not None:
+        raise BadInput(_("A promo code {code} already exists.", code=code))
+    if ("percent" in fields) == ("amount" in fields):
+        raise BadInput(_("Give either percent=N (1 to 100) or amount=X (with currency=)."))
+    promo = PromoCode(
+        code=code, kind="percent", value=0, duration="once", uses=0, created_at=ctx.now()
+    )
+    if "percent" in fields:
+        promo.value = _whole(fields, "percent", 1, 100) or 0
+    else:
+        currency = fields.get("currency", "USD").upper()
+        if not is_currency(currency) and currency != STARS:
+            raise BadInput(
+                _(
+                    "currency must be an ISO 4217 code like USD, EUR or CNY, got '{value}'.",
+                    value=clip(currency),
+                )
+            )
+        try:
+            promo.value = parse_amount(fields["amount"], currency)
+        except AmountError:
+            raise BadInput(
+                _(
+                    "amount must be an amount in {currency} like {example}, got '{value}'.",
+                    currency=currency,
+                    example=example_amount(currency),
+                    value=clip(fields["amount"]),
+                )
+            ) from None
+        promo.kind, promo.currency = "amount", currency
+    duration = fields.get("duration", "once").lower()
+    if duration not in ("once", "forever"):
+        raise BadInput(_("duration must be once or forever, got '{value}'.", value=clip(duration)))
+    promo.duration = duration
+    promo.max_uses = _whole(fields, "max", 1, 1_000_000)
+    if "expires" in fields:
+        try:
+            day = date.fromisoformat(fields["expires"])
+        except ValueError:
+            raise BadInput(
+                _(
+                    "expires must be a date like 2026-12-31, got '{value}'.",
+                    value=clip(fields["expires"]),
+                )
+            ) from None
+        promo.expires_at = datetime.combine(day + timedelta(days=1), time(), UTC)
+    if "plan" in fields:
+        promo.plan_id = (await plan_by_slug(ctx.uow, fields["plan"], active_only=False)).id
+    if "course" in fields:
+        promo.course_id = (await course_by_slug(ctx.uow, fields["course"])).id
+    ctx.uow.add(promo)
+    await ctx.uow.flush()
+    ctx.say(_("Promo code {code} added: {what}.", code=code, what=describe(promo)))
+
+
+async def _promos(ctx: Ctx, args: list[str]) -> None:
+    rows = (await ctx.uow.session.execute(select(PromoCode).order_by(PromoCode.id))).scalars()
+    lines = [
+        _(
+            "{code}: {what}, used {uses} of {max}",
+            code=p.code,
+            what=describe(p),
+            uses=p.uses,
+            max=p.max_uses if p.max_uses is not None else "∞",
+        )
+        for p in rows
+    ]
+    if not lines:
+        ctx.say(_("No promo codes yet. Add one with /admin promo add."))
+        return
+    ctx.say(_("Promo codes:\n{list}", list=Lines(lines)))
+
+
 PLAN_SLUG = text("slug", _("The plan's short name"))
 admin_subcommand(
     "plan",
@@ -705,3 +880,23 @@ admin_subcommand(
     _("The latest subscriptions"),
     args=(choice("status", _("Only subscriptions in this state"), *SUB_STATUSES),),
 )(_subscriptions)
+admin_subcommand(
+    "promo",
+    _("Add a promo code"),
+    subs=(
+        Sub(
+            "add",
+            _("Add a promo code"),
+            (
+                text("code", _("Letters, digits, dashes")),
+                text("percent", _("Percent off, 1 to 100"), required=False, keyed=True),
+                text("amount", _("An amount off, e.g. 5.00"), required=False, keyed=True),
+                text("duration", _("once or forever"), required=False, keyed=True),
+                text("max", _("How many learners may use it"), required=False, keyed=True),
+                text("expires", _("Last day, e.g. 2026-12-31"), required=False, keyed=True),
+                text("plan", _("Only for this plan"), required=False, keyed=True),
+            ),
+        ),
+    ),
+)(_promo)
+admin_subcommand("promos", _("The promo codes and their uses"))(_promos)

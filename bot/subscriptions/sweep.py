@@ -16,6 +16,7 @@ once neither renew twice (the period's reference is unique too) nor remind twice
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
@@ -34,7 +35,8 @@ from bot.subscriptions.lifecycle import (
     trial_allowed,
 )
 from bot.subscriptions.plans import plan_name
-from storage.models import Enrollment, Plan, Subscription
+from bot.subscriptions.promo import discounted
+from storage.models import Enrollment, Plan, PromoCode, Subscription
 from storage.uow import UnitOfWork
 
 BATCH = 200
@@ -141,7 +143,11 @@ async def activate_demo(uow: UnitOfWork, sub: Subscription, plan: Plan, now: dat
         await begin_trial(uow, sub, plan, now + timedelta(days=plan.trial_days), now)
         return
     starts, ends = next_period(sub, now)
-    await record_period(uow, sub, _demo_period(sub, starts, ends), now)
+    first = _demo_period(sub, starts, ends)
+    promo = None if sub.promo_id is None else await uow.get(PromoCode, sub.promo_id)
+    if promo is not None and promo.duration == "once":  # the first period at the code's price
+        first = replace(first, amount_minor=discounted(sub.amount_minor, promo))
+    await record_period(uow, sub, first, now)
 
 
 def _demo_period(sub: Subscription, starts: datetime, ends: datetime) -> PeriodPaid:
