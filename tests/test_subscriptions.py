@@ -262,3 +262,20 @@ async def test_credits_without_a_paid_period_are_a_violation(market: Harness) ->
         await post(uow, "credits:period:99", Kind.PERIOD_CREDITS, market.app.clock.now(), credits=2)
         found = await violations(uow)
     assert any("never paid" in f for f in found)
+
+
+async def test_admin_stats_show_mrr_and_churn_by_month(market: Harness, clock: FakeClock) -> None:
+    """MRR per month is the periods paid minus refunded; churn counts who ended of those live."""
+    plan = await make_plan(market)
+    first, second = await subscribe(market, plan), await subscribe(market, plan, "bob")
+    t0 = clock.now()  # 2 March
+    assert await pay(market, first, invoice("in_a1", t0))
+    assert await pay(market, second, invoice("in_b1", t0))
+    clock.advance(MONTH)  # 1 April
+    assert await pay(market, first, invoice("in_a2", t0 + MONTH))
+    assert await fail(market, second)
+    clock.advance(timedelta(days=8))
+    await market.tick()  # bob's grace is over: lapsed in April
+    out = await market.send("admin", "/admin stats")
+    assert "2026-03: MRR $58.00 · churn — (0 of 0 ended)" in out, out
+    assert "2026-04: MRR $29.00 · churn 50% (1 of 2 ended)" in out, out

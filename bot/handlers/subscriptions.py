@@ -39,6 +39,7 @@ from bot.subscriptions.lifecycle import (
 )
 from bot.subscriptions.plans import plan_by_slug, plan_name, plan_price
 from bot.subscriptions.promo import describe, normal_code, redeem
+from bot.subscriptions.stats import by_month
 from bot.subscriptions.sweep import activate_demo
 from storage.models import (
     Course,
@@ -746,6 +747,34 @@ async def _subscriptions(ctx: Ctx, args: list[str]) -> None:
         for s, p, u in rows
     ]
     ctx.say(_("Subscriptions (newest first):\n{list}", list=Lines(lines)))
+
+
+async def subscription_stats(ctx: Ctx) -> None:
+    """`/admin stats`: MRR and churn by month, once there are subscriptions."""
+    if (await ctx.uow.session.execute(select(Subscription.id).limit(1))).first() is None:
+        return
+
+    def mrr(sums: dict[str, int]) -> Lines | str:
+        shown = [Money(a, c) for c, a in sorted(sums.items()) if a]
+        return Lines(shown, ", ") if shown else "—"
+
+    lines = [
+        _(
+            "{month}: MRR {mrr} · churn {churn} ({ended} of {live} ended)",
+            month=m.label,
+            mrr=mrr(m.mrr),
+            churn="—" if m.churn_percent is None else f"{m.churn_percent:.0f}%",
+            ended=m.ended,
+            live=m.live_at_start,
+        )
+        for m in await by_month(ctx.uow, ctx.now())
+    ]
+    ctx.say(
+        _(
+            "Subscriptions by month (MRR: periods paid minus refunded, demo left out):\n{list}",
+            list=Lines(lines),
+        )
+    )
 
 
 PROMO_FIELDS = ("percent", "amount", "currency", "duration", "max", "expires", "plan", "course")
