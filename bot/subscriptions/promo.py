@@ -46,11 +46,11 @@ def discounted(price_minor: int, promo: PromoCode) -> int:
 
 
 def describe(promo: PromoCode) -> Msg:
-    off: Msg | str
+    off: Money | str
     if promo.kind == "percent":
         off = f"{promo.value}%"
     else:
-        off = _("{amount}", amount=Money(promo.value, promo.currency or "USD"))
+        off = Money(promo.value, promo.currency or "USD")
     if promo.duration == "forever":
         return _("{off} off every period", off=off)
     return _("{off} off the first period", off=off)
