@@ -325,6 +325,14 @@ async def check_refund(
         raise NotFound(_("There is no order #{id}.", id=order_id))
     if order.status != "paid":
         advance("order", order, "refunded")  # raises the refusal naming the state
+    if order.provider == "subscription":  # a subscription's anchor (bot/subscriptions/)
+        raise BadInput(
+            _(
+                "Order #{id} holds a subscription's sessions; its periods are refunded one by "
+                "one through the payment provider.",
+                id=order.id,
+            )
+        )
     if not force and not await within_refund_policy(uow, config, order, now):
         raise BadInput(
             _(

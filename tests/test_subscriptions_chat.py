@@ -98,3 +98,12 @@ async def test_admin_lists_plans_and_subscriptions_by_status(market: Harness) ->
     assert "#1 alice" in out, out
     assert "No subscriptions." in await market.send("admin", "/admin subscriptions lapsed")
     assert "Only marketplace admins" in await market.send("alice", "/admin plans")
+
+
+async def test_a_subscriptions_anchor_order_is_not_refunded_as_an_order(market: Harness) -> None:
+    """`/admin refund` on the order holding a subscription's sessions is refused politely."""
+    await market.send("admin", ADD)
+    await market.send("alice", "/subscribe monthly")
+    await market.send("alice", "/subscription pay 1")
+    out = await market.send("admin", "/admin refund 1 force")
+    assert "holds a subscription's sessions" in out, out
