@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import typing
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -23,14 +24,9 @@ from bot.handlers.registry import Sub, admin_subcommand, choice, command, number
 from bot.learning.courses import course_by_slug, course_title
 from bot.providers.stars.payment import StarsPayments
 from bot.providers.stars.subscriptions import MAX_SUBSCRIPTION_STARS, subscription_invoice
-from bot.providers.stripe.billing import (
-    BillingUnavailable,
-    ensure_price,
-    open_checkout,
-    portal_url,
-    set_cancel,
-)
-from bot.providers.stripe.checkout import StripePayments
+
+if TYPE_CHECKING:
+    from bot.providers.stripe.checkout import StripePayments
 from bot.subscriptions.lifecycle import (
     own_subscription,
     set_cancel_at_period_end,
@@ -241,6 +237,9 @@ async def subscribe(ctx: Ctx, args: list[str]) -> None:
 
 
 def _stripe(ctx: Ctx) -> StripePayments:
+    # Imported here: stripe-python is loaded only where card payments are configured.
+    from bot.providers.stripe.checkout import StripePayments
+
     provider = ctx.provider("stripe")
     assert isinstance(provider, StripePayments)
     return provider
@@ -249,6 +248,12 @@ def _stripe(ctx: Ctx) -> StripePayments:
 async def _card_checkout(ctx: Ctx, sub_id: int, plan_id: int, summary: Msg) -> None:
     """Outside any transaction: the plan's Price and the subscription's Checkout Session,
     kept on the subscription (pressing Subscribe again shows the same page)."""
+    from bot.providers.stripe.billing import (
+        BillingUnavailable,
+        ensure_price,
+        open_checkout,
+    )
+
     stripe = _stripe(ctx)
     async with ctx.new_uow() as uow:
         sub = await uow.get(Subscription, sub_id)
@@ -302,6 +307,11 @@ async def _card_checkout(ctx: Ctx, sub_id: int, plan_id: int, summary: Msg) -> N
 
 async def _card_cancel(ctx: Ctx, sub_id: int, ref: str, cancel: bool) -> None:
     """Outside any transaction: tell Stripe, then follow it here (the webhook agrees)."""
+    from bot.providers.stripe.billing import (
+        BillingUnavailable,
+        set_cancel,
+    )
+
     try:
         await set_cancel(_stripe(ctx), ref, cancel)
     except BillingUnavailable:
@@ -340,6 +350,11 @@ async def _stars_cancel(ctx: Ctx, sub_id: int, payer: str, ref: str, cancel: boo
 
 
 async def _card_portal(ctx: Ctx, customer: str) -> None:
+    from bot.providers.stripe.billing import (
+        BillingUnavailable,
+        portal_url,
+    )
+
     try:
         url = await portal_url(_stripe(ctx), customer, ctx.actor.user.language)
     except BillingUnavailable:
