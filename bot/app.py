@@ -47,6 +47,7 @@ from bot.payments import PaymentProvider, expire_orders
 from bot.sessions import workshop_reminders, workshops  # group sessions: offers, reminders
 from bot.sessions.reminders import send_due
 from bot.sessions.venues import Venue, sync_venues
+from bot.subscriptions.sweep import sweep as sweep_subscriptions
 from storage.db import is_sqlite
 from storage.uow import UnitOfWork, make_uow_factory
 
@@ -292,5 +293,8 @@ class Marketplace:
             await self.community.sweep()
         except Exception:
             self.front.failed("sweep", "community_sweep")
+        async with self.new_uow() as uow:  # renewals, lapses, renewal reminders
+            await sweep_subscriptions(uow, self.config, now)
+            await uow.commit()
         delivered = await self.notifier.deliver_pending()
         return DueReport(reminders, offers, orders, delivered, lessons, withdrawn)

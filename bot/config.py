@@ -282,6 +282,22 @@ class LoggingSection:
     format: str = "json"
 
 
+# --- subscriptions ---
+@dataclass(frozen=True)
+class SubscriptionsSection:
+    # After a failed renewal the learner keeps access this many days while the card is fixed.
+    grace_days: int = 7
+    # The renewal reminder goes this many days before a renewal; the trial notice as many
+    # days before a trial ends.
+    remind_days_before: int = 3
+    # A Stars subscription renews by itself; with no charge by its expiration date plus this
+    # many hours it lapses (Telegram sends no update for a failed renewal).
+    stars_lapse_hours: int = 24
+
+
+# --- end subscriptions ---
+
+
 @dataclass(frozen=True)
 class DiscussionSection:
     """Mentorship conversations relayed through the bot (`/ask`, `/answer`) (issue 18)."""
@@ -339,6 +355,7 @@ class Config:
     workshops: WorkshopsSection = field(default_factory=lambda: WorkshopsSection())
     discussion: DiscussionSection = field(default_factory=DiscussionSection)
     community: CommunitySection = field(default_factory=CommunitySection)
+    subscriptions: SubscriptionsSection = field(default_factory=SubscriptionsSection)
 
     def secrets(self) -> list[str]:
         """Every configured secret's value, so logging can scrub them."""
@@ -537,6 +554,8 @@ def _validate(config: Config) -> None:
         "[sessions] duration_minutes": config.sessions.duration_minutes,
         "[sessions] booking_horizon_days": config.sessions.booking_horizon_days,
         "[reminders] sweep_seconds": config.reminders.sweep_seconds,
+        "[subscriptions] grace_days": config.subscriptions.grace_days,
+        "[subscriptions] remind_days_before": config.subscriptions.remind_days_before,
     }
     for where, value in positive.items():
         if value <= 0:

@@ -330,6 +330,14 @@ async def check_refund(
         raise NotFound(_("There is no order #{id}.", id=order_id))
     if order.status != "paid":
         advance("order", order, "refunded")  # raises the refusal naming the state
+    if order.provider == "subscription":  # a subscription's anchor (bot/subscriptions/)
+        raise BadInput(
+            _(
+                "Order #{id} holds a subscription's sessions; its periods are refunded one by "
+                "one through the payment provider.",
+                id=order.id,
+            )
+        )
     if not force and not await within_refund_policy(uow, config, order, now):
         raise BadInput(
             _(
@@ -434,6 +442,8 @@ async def place_order(
             .where(Enrollment.course_id == course.id)
             .where(Enrollment.status == "active")
             .where(Enrollment.credits_remaining > 0)
+            .order_by(Enrollment.id)
+            .limit(1)  # a subscription's enrollment may sit beside a bought one
         )
     ).scalar_one_or_none()
     if owned is not None:

@@ -36,6 +36,7 @@ from bot.core.states import (  # workshops (0010)
     SeatStatus,
     SessionStatus,
     ShelfStatus,
+    SubscriptionStatus,
     WaitlistStatus,
     WorkshopStatus,
 )
@@ -768,3 +769,142 @@ class AccessLog(Base):
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(String(200), default="")
     at: Mapped[datetime] = mapped_column(index=True)
+
+
+# --- Subscriptions (migration 0009; rules in bot/subscriptions/) -------------------------
+
+
+class Plan(Base):
+    """A monthly plan: a number of sessions per period with a mentor of one course.
+
+    Each paid period grants `sessions_per_period` credits on the subscription's enrollment;
+    up to `rollover_max` unused ones carry over to the next period (0: none carry over).
+    One currency per plan, like a course; `price_stars` is its price in Telegram Stars
+    (None: not sold for Stars).
+    """
+
+    __tablename__ = "plans"
+    __table_args__ = (
+        CheckConstraint("price_minor >= 0", name="plan_price_not_negative"),
+        CheckConstraint("sessions_per_period >= 1", name="plan_sessions_positive"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name_en: Mapped[str] = mapped_column(String(200))
+    name_zh: Mapped[str] = mapped_column(String(200), default="")
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), index=True)
+    # Only this mentor's learners may book on it (None: any mentor of the course).
+    mentor_id: Mapped[int | None] = mapped_column(ForeignKey("mentor_profiles.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    price_minor: Mapped[int] = mapped_column(Integer)
+    price_stars: Mapped[int | None] = mapped_column(Integer)
+    sessions_per_period: Mapped[int] = mapped_column(Integer)
+    rollover_max: Mapped[int] = mapped_column(Integer, default=0)
+    trial_days: Mapped[int] = mapped_column(Integer, default=0)
+    # One free intro session per learner per mentor, granted with the first period.
+    intro_session: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[ShelfStatus] = mapped_column(String(16), default="active")
+    # Stripe's recurring Price for this plan's amount, created once (looked up by lookup_key).
+    stripe_price_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+
+
+class Subscription(Base):
+    """One learner's subscription to a plan, on one provider (demo, stripe, stars).
+
+    Its credits live on an ordinary enrollment (`enrollment_id`), tied to an anchor order
+    (`order_id`, provider "subscription") so booking, earnings and refunds work unchanged.
+    """
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_ref"),
+        partial_index("ix_subscriptions_renewal", "current_period_end", where="ended_at IS NULL"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    status: Mapped[SubscriptionStatus] = mapped_column(String(16), default="incomplete")
+    provider: Mapped[str] = mapped_column(String(16))
+    # The provider's id of the subscription (Stripe sub_…; Stars: the first charge id).
+    provider_ref: Mapped[str | None] = mapped_column(String(255))
+    customer_ref: Mapped[str | None] = mapped_column(String(255))
+    checkout_ref: Mapped[str | None] = mapped_column(String(255), unique=True)
+    checkout_url: Mapped[str | None] = mapped_column(Text)
+    # Set once access begins (a trial or the first paid period); a new pair after a lapsed
+    # subscription recovers, as a revoked enrollment stays revoked.
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), unique=True)
+    enrollment_id: Mapped[int | None] = mapped_column(ForeignKey("enrollments.id"))
+    # The price each period is charged (after a promo code), in the plan's currency.
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    promo_id: Mapped[int | None] = mapped_column(ForeignKey("promo_codes.id"))
+    current_period_start: Mapped[datetime | None]
+    current_period_end: Mapped[datetime | None]
+    trial_end: Mapped[datetime | None]
+    grace_until: Mapped[datetime | None]
+    cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
+    # The period end the renewal reminder (or trial notice) was sent for: sent once each.
+    reminded_for: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class SubscriptionPeriod(Base):
+    """One paid period of a subscription: an invoice, a Stars charge, a demo renewal.
+
+    `(provider, provider_ref)` is unique (the invoice or charge id), so the same payment
+    delivered twice, or out of order, grants its period once.
+    """
+
+    __tablename__ = "subscription_periods"
+    __table_args__ = (UniqueConstraint("provider", "provider_ref"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_ref: Mapped[str] = mapped_column(String(255))
+    # The provider's id for the money (a Stripe PaymentIntent or charge), for refunds.
+    payment_ref: Mapped[str | None] = mapped_column(String(255))
+    number: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    credits: Mapped[int] = mapped_column(Integer)
+    paid_at: Mapped[datetime]
+    refunded_at: Mapped[datetime | None]
+
+
+class PromoCode(Base):
+    """A discount code: `percent` (1–100) or `amount` (minor units of `currency`) off, on the
+    first period (`once`) or every period (`forever`); optional cap, expiry, plan or course."""
+
+    __tablename__ = "promo_codes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "percent" or "amount"
+    value: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    duration: Mapped[str] = mapped_column(String(8), default="once")  # "once" or "forever"
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None]
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id"))
+    created_at: Mapped[datetime]
+
+
+class PromoUse(Base):
+    """One learner's use of a code (once per learner and code)."""
+
+    __tablename__ = "promo_uses"
+    __table_args__ = (UniqueConstraint("promo_id", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    promo_id: Mapped[int] = mapped_column(ForeignKey("promo_codes.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    used_at: Mapped[datetime]
+
+
+# --- end subscriptions -------------------------------------------------------------------

@@ -25,6 +25,7 @@ TYPES: dict[states.Entity, Any] = {
     "mentor": states.MentorStatus,
     "course": states.ShelfStatus,
     "lesson": states.ShelfStatus,
+    "subscription": states.SubscriptionStatus,
 }
 
 SNIPPET = """\

@@ -74,6 +74,7 @@ ENTITY_NAMES: dict[str, Msg] = {
     "workshop": _("Workshop"),
     "seat": _("Seat"),
     "waitlist": _("Waitlist place"),
+    "subscription": _("Subscription"),
 }
 
 STATUS_NAMES: dict[str, Msg] = {
@@ -103,6 +104,11 @@ STATUS_NAMES: dict[str, Msg] = {
     "absent": _("absent"),
     "waiting": _("waiting"),
     "confirmed": _("confirmed"),
+    "incomplete": _("waiting for payment"),
+    "trialing": _("in its free trial"),
+    "past_due": _("overdue"),
+    "cancelling": _("ending at the end of the period"),
+    "lapsed": _("lapsed"),
 }
 
 

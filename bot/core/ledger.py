@@ -45,6 +45,12 @@ class Kind(StrEnum):
     # --- workshops: a seat paid with session credits, and those credits given back
     WORKSHOP_CREDIT_USED = "workshop_credit_used"
     WORKSHOP_CREDIT_RETURNED = "workshop_credit_returned"
+    # --- subscriptions (bot/subscriptions/): keyed by the period (`paid:period:12`) ---
+    PERIOD_PAID = "period_paid"  # money for one paid period (an invoice, a Stars charge)
+    PERIOD_REFUNDED = "period_refunded"  # that period's money given back
+    PERIOD_CREDITS = "period_credits"  # the sessions one paid period grants, once
+    CREDIT_EXPIRED = "credit_expired"  # unused credits beyond the plan's rollover, at renewal
+    PROMO_USED = "promo_used"  # a promo code's discount on a period or order (money given up)
 
 
 CREDIT_KINDS: tuple[Kind, ...] = (
@@ -59,6 +65,9 @@ WORKSHOP_CREDIT_KINDS = (Kind.WORKSHOP_CREDIT_USED, Kind.WORKSHOP_CREDIT_RETURNE
 REVENUE_KINDS = (Kind.ORDER_PAID, Kind.ORDER_REFUNDED)
 EARNING_KINDS = (Kind.MENTOR_EARNING, Kind.EARNING_REVERSED)
 FEE_KINDS = (Kind.PLATFORM_FEE, Kind.FEE_REVERSED)
+# --- subscriptions ---
+PERIOD_CREDIT_KINDS = (Kind.PERIOD_CREDITS, Kind.CREDIT_EXPIRED)
+PERIOD_MONEY_KINDS = (Kind.PERIOD_PAID, Kind.PERIOD_REFUNDED)
 
 
 async def post(
@@ -159,7 +168,8 @@ async def violations(uow: UnitOfWork) -> list[str]:
     For every order, refunds ≤ paid; for every enrollment, credits never below zero and never
     more used than granted; each session earns its mentor at most once net, and only from an
     order that is paid and not refunded; what an order's sessions earned their mentors plus
-    the platform's fees on them never exceeds what the order brought in.
+    the platform's fees on them never exceeds what the order brought in (a subscription's
+    periods count as its order's payments); credits only ever come from a paid period.
     """
     found: list[str] = []
     entries = list((await uow.session.execute(select(LedgerEntry))).scalars())
@@ -170,14 +180,15 @@ async def violations(uow: UnitOfWork) -> list[str]:
     earned: dict[int, int] = {}
     earned_from: dict[int, int] = {}
     paid_out: dict[int, int] = {}
+    credit_kinds = [k.value for k in CREDIT_KINDS + PERIOD_CREDIT_KINDS]
     for e in entries:
-        if e.kind == Kind.ORDER_PAID and e.order_id is not None:
+        if e.kind in (Kind.ORDER_PAID, Kind.PERIOD_PAID) and e.order_id is not None:
             paid[e.order_id] = paid.get(e.order_id, 0) + e.amount_minor
-        elif e.kind == Kind.ORDER_REFUNDED and e.order_id is not None:
+        elif e.kind in (Kind.ORDER_REFUNDED, Kind.PERIOD_REFUNDED) and e.order_id is not None:
             refunded[e.order_id] = refunded.get(e.order_id, 0) - e.amount_minor
-        if e.kind in [k.value for k in CREDIT_KINDS] and e.enrollment_id is not None:
+        if e.kind in credit_kinds and e.enrollment_id is not None:
             net_credits[e.enrollment_id] = net_credits.get(e.enrollment_id, 0) + e.credits
-            if e.kind == Kind.CREDIT_GRANTED:
+            if e.kind in (Kind.CREDIT_GRANTED, Kind.PERIOD_CREDITS):
                 granted[e.enrollment_id] = granted.get(e.enrollment_id, 0) + e.credits
         if e.kind in [k.value for k in EARNING_KINDS + FEE_KINDS] and e.order_id is not None:
             paid_out[e.order_id] = paid_out.get(e.order_id, 0) + e.amount_minor
@@ -208,4 +219,27 @@ async def violations(uow: UnitOfWork) -> list[str]:
         )
         if unpaid and amount > 0:
             found.append(f"session {session_id}: earns from order {source}, not paid")
+    found.extend(_period_violations(entries))
+    return found
+
+
+def _period_violations(entries: list[LedgerEntry]) -> list[str]:
+    """Subscriptions: credits are granted only for a paid period (`credits:period:N` has its
+    `paid:period:N`), never more than once, and a period's refund never exceeds its payment."""
+    found: list[str] = []
+    by_key = {e.key: e for e in entries}
+    for e in entries:
+        if e.kind == Kind.PERIOD_CREDITS:
+            period = e.key.removeprefix("credits:period:")
+            payment = by_key.get(f"paid:period:{period}")
+            if payment is None or payment.kind != Kind.PERIOD_PAID:
+                found.append(f"period {period}: {e.credits} credits granted, never paid")
+            if e.credits < 0:
+                found.append(f"period {period}: {e.credits} credits granted")
+        elif e.kind == Kind.PERIOD_REFUNDED:
+            period = e.key.removeprefix("refunded:period:")
+            payment = by_key.get(f"paid:period:{period}")
+            kept = 0 if payment is None else payment.amount_minor
+            if -e.amount_minor > kept:
+                found.append(f"period {period}: refunded {-e.amount_minor} of {kept} paid")
     return found

@@ -51,6 +51,9 @@ class Invoice:
     payload: str
     currency: str
     amount: int
+    # Seconds between charges for a subscription (Telegram allows 2592000, 30 days): shown as
+    # an invoice link (createInvoiceLink) rather than an invoice message.
+    subscription_period: int | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class RenderedInvoice:
     payload: str
     currency: str
     amount: int
+    subscription_period: int | None = None
 
 
 @dataclass(frozen=True)
@@ -153,4 +157,5 @@ def _render_invoice(invoice: Invoice, lang: str, tz: str) -> RenderedInvoice:
         payload=invoice.payload,
         currency=invoice.currency,
         amount=invoice.amount,
+        subscription_period=invoice.subscription_period,
     )

@@ -39,7 +39,15 @@ MentorStatus: TypeAlias = Literal["pending", "approved", "suspended", "rejected"
 ShelfStatus: TypeAlias = Literal["active", "archived"]
 
 Entity: TypeAlias = Literal[
-    "order", "enrollment", "request", "offer", "session", "mentor", "course", "lesson"
+    "order",
+    "enrollment",
+    "request",
+    "offer",
+    "session",
+    "mentor",
+    "course",
+    "lesson",
+    "subscription",
 ]
 
 S = TypeVar("S", bound=str)
@@ -90,6 +98,30 @@ MENTOR: Table[MentorStatus] = {
 COURSE: Table[ShelfStatus] = {"active": frozenset({"archived"}), "archived": frozenset({"active"})}
 LESSON: Table[ShelfStatus] = {"active": frozenset({"archived"}), "archived": frozenset({"active"})}
 
+# --- Subscriptions (bot/subscriptions/) -------------------------------------------------
+# `incomplete` until its first period is paid (or its trial starts); `past_due` after a failed
+# renewal, keeping access through the grace period; `cancelling` while set to end at the
+# period's end (a resume makes it `active` again); `lapsed` when a renewal never came (grace
+# over, or a Stars subscription past its expiration); `cancelled` when it ended as asked, or an
+# unpaid checkout was abandoned. A lapsed one comes back to `active` when a late payment lands.
+SubscriptionStatus: TypeAlias = Literal[
+    "incomplete", "trialing", "active", "past_due", "cancelling", "lapsed", "cancelled"
+]
+SUBSCRIPTION: Table[SubscriptionStatus] = {
+    "incomplete": frozenset({"trialing", "active", "cancelled"}),
+    "trialing": frozenset({"active", "past_due", "cancelling", "lapsed", "cancelled"}),
+    "active": frozenset({"past_due", "cancelling", "lapsed", "cancelled"}),
+    "past_due": frozenset({"active", "cancelling", "lapsed", "cancelled"}),
+    "cancelling": frozenset({"active", "trialing", "past_due", "cancelled", "lapsed"}),
+    "lapsed": frozenset({"active"}),
+    "cancelled": frozenset(),
+}
+# Statuses in which the learner keeps access (the period's credits can be booked).
+SUBSCRIPTION_LIVE: frozenset[SubscriptionStatus] = frozenset(
+    {"trialing", "active", "past_due", "cancelling"}
+)
+# --- end subscriptions -------------------------------------------------------------------
+
 MACHINES: Mapping[Entity, Table[Any]] = {
     "order": ORDER,
     "enrollment": ENROLLMENT,
@@ -99,6 +131,7 @@ MACHINES: Mapping[Entity, Table[Any]] = {
     "mentor": MENTOR,
     "course": COURSE,
     "lesson": LESSON,
+    "subscription": SUBSCRIPTION,
 }
 
 
@@ -132,6 +165,12 @@ def advance(
 @overload
 def advance(
     entity: Literal["course", "lesson"], row: HasStatus[ShelfStatus], target: ShelfStatus
+) -> None: ...
+@overload
+def advance(
+    entity: Literal["subscription"],
+    row: HasStatus[SubscriptionStatus],
+    target: SubscriptionStatus,
 ) -> None: ...
 def advance(entity: Entity, row: HasStatus[Any], target: str) -> None:
     """Move `row` to `target`, or raise `TransitionRefused` naming both states.

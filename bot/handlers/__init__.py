@@ -18,6 +18,7 @@ from bot.handlers import (  # noqa: F401
     sessions,
     spaces,
     stars,
+    subscriptions,
     support,
     upcoming,
     workshops,

@@ -38,6 +38,7 @@ from bot.handlers.registry import (
     usage,
 )
 from bot.handlers.stats import stats_detail, stats_summary
+from bot.handlers.subscriptions import subscription_stats
 from bot.learning.courses import course_by_slug, course_title
 from bot.payments import check_refund, refund_order
 from bot.providers.stars.payment import MAX_STARS
@@ -421,6 +422,7 @@ async def _stats(ctx: Ctx, args: list[str]) -> None:
         )
     )
     await stats_summary(ctx)  # the satisfaction model and the 12-week chart
+    await subscription_stats(ctx)  # MRR and churn by month (bot/subscriptions/stats.py)
 
 
 async def _waitlist(ctx: Ctx, args: list[str]) -> None:

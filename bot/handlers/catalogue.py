@@ -13,6 +13,7 @@ from bot.core.replies import Choice, write_to_admins
 from bot.core.states import advance
 from bot.handlers.args import need, need_int
 from bot.handlers.registry import COMMANDS, Command, chinese_words, command, number, text
+from bot.handlers.subscriptions import offer_promo, promo_on_order
 from bot.learning.courses import course_by_slug, course_title
 from bot.payments import (
     Checkout,
@@ -43,6 +44,8 @@ async def start(ctx: Ctx, args: list[str]) -> None:
     )
     if args and args[0].startswith("course_"):
         await show_course(ctx, [args[0].removeprefix("course_")])
+    if args and args[0].startswith("promo_"):  # subscriptions: t.me/<bot>?start=promo_CODE
+        await offer_promo(ctx, args[0].removeprefix("promo_"))
 
 
 @command("help", _("List the commands"))
@@ -123,7 +126,11 @@ def refund_policy(ctx: Ctx) -> Msg:
     )
 
 
-@command("buy", _("Buy a course: /buy SLUG"), args=(SLUG,))
+@command(
+    "buy",
+    _("Buy a course: /buy SLUG [PROMO]"),
+    args=(SLUG, text("promo", _("A promo code, if you have one"), required=False)),
+)
 async def buy(ctx: Ctx, args: list[str]) -> None:
     """Place the order (`place_order`: the learner's pending one, or a new one) and commit it;
     the ways to pay come after the commit (`offer_checkout`), as Stripe's may take seconds."""
@@ -146,6 +153,8 @@ async def buy(ctx: Ctx, args: list[str]) -> None:
             [write_to_admins()],
         )
     placed = await place_order(ctx.uow, ctx.actor.id, course.id, ctx.now(), ctx.config)
+    if len(args) > 1:  # a promo code (bot.subscriptions.promo) lowers a new order's price
+        await promo_on_order(ctx, placed.order, course, args[1], reused=placed.reused)
     ctx.after_commit(lambda: offer_checkout(ctx, providers, placed.order, course))
 
 
@@ -180,7 +189,7 @@ async def offer_checkout(
         "Order #{id}: {title} for {price}. It stays open until {expires}.",
         id=order.id,
         title=course_title(course),
-        price=price(course),
+        price=Money(order.amount_minor, order.currency),  # after a promo code, if any
         expires=When(order.expires_at),
     )
     ctx.say(Lines([summary, *notes]).as_msg() if notes else summary, choices)

@@ -94,6 +94,13 @@ class FakeStripe:
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Subscriptions (tests/fakes/fake_stripe.py's second half): Prices with `recurring`,
+    # Customers, Subscriptions, Invoices and Customer Portal sessions.
+    prices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    portal_sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     # Status codes to answer the next requests with (a 5xx is retried by stripe-python).
     fail_next: list[int] = field(default_factory=list)
@@ -115,6 +122,13 @@ class FakeStripe:
         app.router.add_get("/v1/checkout/sessions/{id}", self._get_session)
         app.router.add_post("/v1/checkout/sessions/{id}/expire", self._expire_session)
         app.router.add_post("/v1/refunds", self._create_refund)
+        app.router.add_post("/v1/prices", self._route(self._do_create_price))
+        app.router.add_get("/v1/prices", self._route(self._do_list_prices))
+        app.router.add_get("/v1/subscriptions", self._route(self._do_list_subscriptions))
+        app.router.add_get("/v1/subscriptions/{id}", self._route(self._do_get_subscription))
+        app.router.add_post("/v1/subscriptions/{id}", self._route(self._do_update_subscription))
+        app.router.add_get("/v1/invoices", self._route(self._do_list_invoices))
+        app.router.add_post("/v1/billing_portal/sessions", self._route(self._do_portal))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -292,6 +306,8 @@ class FakeStripe:
         for required in ("mode", "line_items", "success_url"):
             if required not in p:
                 raise StripeApiError(400, "invalid_request_error", f"Missing {required}")
+        if p["mode"] == "subscription":
+            return self._create_subscription_session(p)
         if p["mode"] != "payment":
             raise StripeApiError(400, "invalid_request_error", "only payment mode is faked")
         amount, currency = 0, None
@@ -403,6 +419,296 @@ class FakeStripe:
         refund = self._refund(charge, int(p["amount"]) if "amount" in p else None)
         refund["metadata"] = p.get("metadata", {})
         return 200, refund
+
+    # -- subscriptions: the HTTP API -------------------------------------------------------
+
+    def _route(self, handler: Callable[[dict[str, Any]], tuple[int, Any]]) -> Any:
+        async def serve(request: web.Request) -> web.Response:
+            return await self._serve(request, handler)
+
+        return serve
+
+    def _do_create_price(self, p: dict[str, Any]) -> tuple[int, Any]:
+        for required in ("currency", "unit_amount"):
+            if required not in p:
+                raise StripeApiError(400, "invalid_request_error", f"Missing {required}")
+        if "product" not in p and "product_data" not in p:
+            raise StripeApiError(400, "invalid_request_error", "Missing product")
+        key = p.get("lookup_key")
+        if key and any(x.get("lookup_key") == key for x in self.prices.values()):
+            raise StripeApiError(
+                400, "invalid_request_error", f"A price with lookup_key {key} already exists."
+            )
+        price_id = self._id("price")
+        recurring = p.get("recurring")
+        price = {
+            "id": price_id,
+            "object": "price",
+            "active": True,
+            "currency": p["currency"],
+            "unit_amount": int(p["unit_amount"]),
+            "lookup_key": key,
+            "product": p.get("product") or self._id("prod"),
+            "recurring": None
+            if recurring is None
+            else {
+                "interval": recurring["interval"],
+                "interval_count": int(recurring.get("interval_count", 1)),
+            },
+            "type": "recurring" if recurring else "one_time",
+            "metadata": p.get("metadata", {}),
+            "created": self._now(),
+        }
+        self.prices[price_id] = price
+        return 200, price
+
+    def _do_list_prices(self, p: dict[str, Any]) -> tuple[int, Any]:
+        found = list(self.prices.values())
+        keys = p.get("lookup_keys")
+        if keys is not None:
+            wanted = set(keys if isinstance(keys, list) else [keys])
+            found = [x for x in found if x["lookup_key"] in wanted]
+        return 200, {"object": "list", "url": "/v1/prices", "has_more": False, "data": found}
+
+    def _create_subscription_session(self, p: dict[str, Any]) -> tuple[int, Any]:
+        items = p["line_items"]
+        if len(items) != 1 or "price" not in items[0]:
+            raise StripeApiError(400, "invalid_request_error", "one line item with a price")
+        price = self.prices.get(items[0]["price"])
+        if price is None or price["recurring"] is None:
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "You must provide at least one recurring price in `subscription` mode.",
+            )
+        if "expires_at" in p or "payment_intent_data" in p:
+            raise StripeApiError(
+                400, "invalid_request_error", "payment_intent_data is not allowed in this mode"
+            )
+        session_id = self._id("cs")
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "mode": "subscription",
+            "status": "open",
+            "payment_status": "unpaid",
+            "amount_total": price["unit_amount"],
+            "currency": price["currency"],
+            "client_reference_id": p.get("client_reference_id"),
+            "metadata": p.get("metadata", {}),
+            "payment_intent": None,
+            "customer": None,
+            "subscription": None,
+            "line_price": price["id"],
+            "subscription_data": p.get("subscription_data", {}),
+            "success_url": p["success_url"],
+            "cancel_url": p.get("cancel_url"),
+            "locale": p.get("locale"),
+            "created": self._now(),
+            "expires_at": self._now() + 86400,
+            "url": f"https://checkout.stripe.com/c/pay/{session_id}",
+        }
+        self.sessions[session_id] = session
+        return 200, session
+
+    def _subscription(self, sub_id: str) -> dict[str, Any]:
+        if sub_id not in self.subscriptions:
+            raise StripeApiError(
+                404,
+                "invalid_request_error",
+                f"No such subscription: '{sub_id}'",
+                "resource_missing",
+            )
+        return self.subscriptions[sub_id]
+
+    def _do_get_subscription(self, p: dict[str, Any]) -> tuple[int, Any]:
+        return 200, self._subscription(p["id"])
+
+    def _do_update_subscription(self, p: dict[str, Any]) -> tuple[int, Any]:
+        sub = self._subscription(p["id"])
+        if sub["status"] == "canceled":
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "A canceled subscription can only update its cancellation_details and metadata.",
+            )
+        if "cancel_at_period_end" in p:
+            sub["cancel_at_period_end"] = p["cancel_at_period_end"] == "true"
+        if "items" in p:
+            for item in p["items"]:
+                sub["items"]["data"][0]["price"] = self.prices[item["price"]]
+        return 200, sub
+
+    def _do_list_subscriptions(self, p: dict[str, Any]) -> tuple[int, Any]:
+        found = sorted(self.subscriptions.values(), key=lambda x: x["created"], reverse=True)
+        status = p.get("status")
+        if status != "all":
+            found = [x for x in found if x["status"] not in ("canceled", "incomplete_expired")]
+            if status:
+                found = [x for x in found if x["status"] == status]
+        if "created" in p and "gte" in p["created"]:
+            found = [x for x in found if x["created"] >= int(p["created"]["gte"])]
+        return 200, self._page("/v1/subscriptions", found, p)
+
+    def _do_list_invoices(self, p: dict[str, Any]) -> tuple[int, Any]:
+        found = sorted(self.invoices.values(), key=lambda x: x["created"], reverse=True)
+        if "subscription" in p:
+            found = [x for x in found if x["subscription"] == p["subscription"]]
+        if "status" in p:
+            found = [x for x in found if x["status"] == p["status"]]
+        return 200, self._page("/v1/invoices", found, p)
+
+    def _page(self, url: str, found: list[dict[str, Any]], p: dict[str, Any]) -> dict[str, Any]:
+        if "starting_after" in p:
+            ids = [x["id"] for x in found]
+            found = found[ids.index(p["starting_after"]) + 1 :]
+        limit = int(p.get("limit", 10))
+        return {"object": "list", "url": url, "has_more": len(found) > limit, "data": found[:limit]}
+
+    def _do_portal(self, p: dict[str, Any]) -> tuple[int, Any]:
+        if p.get("customer") not in self.customers:
+            raise StripeApiError(400, "invalid_request_error", "No such customer")
+        portal_id = self._id("bps")
+        portal = {
+            "id": portal_id,
+            "object": "billing_portal.session",
+            "customer": p["customer"],
+            "locale": p.get("locale"),
+            "return_url": p.get("return_url"),
+            "url": f"https://billing.stripe.com/p/session/{portal_id}",
+            "created": self._now(),
+        }
+        self.portal_sessions[portal_id] = portal
+        return 200, portal
+
+    # -- subscriptions: what customers, Smart Retries and the clock do ---------------------
+
+    MONTH = 30 * 86400
+
+    def complete_subscription(self, session_id: str) -> tuple[dict[str, Any], ...]:
+        """The customer completes a subscription Checkout: a customer, the subscription
+        (trialing with `trial_period_days`) and its first invoice, paid ($0 in a trial).
+        Returns the session, the subscription and the invoice, as the events carry them."""
+        session = self.sessions[session_id]
+        assert session["status"] == "open" and session["mode"] == "subscription"
+        customer = self._id("cus")
+        self.customers[customer] = {"id": customer, "object": "customer"}
+        price = self.prices[session["line_price"]]
+        data = session["subscription_data"] or {}
+        trial_days = int(data.get("trial_period_days", 0) or 0)
+        now = self._now()
+        end = now + (trial_days * 86400 if trial_days else self.MONTH)
+        sub_id = self._id("sub")
+        sub = {
+            "id": sub_id,
+            "object": "subscription",
+            "customer": customer,
+            "status": "trialing" if trial_days else "active",
+            "cancel_at_period_end": False,
+            "canceled_at": None,
+            "cancellation_details": {"reason": None},
+            "created": now,
+            "current_period_start": now,
+            "current_period_end": end,
+            "trial_end": end if trial_days else None,
+            "metadata": data.get("metadata", {}),
+            "items": {
+                "object": "list",
+                "data": [{"id": self._id("si"), "object": "subscription_item", "price": price}],
+            },
+            "latest_invoice": None,
+        }
+        self.subscriptions[sub_id] = sub
+        invoice = self._invoice(sub, now, end, 0 if trial_days else price["unit_amount"], True,
+                                "subscription_create")  # fmt: skip
+        session.update(
+            status="complete",
+            customer=customer,
+            subscription=sub_id,
+            payment_status="no_payment_required" if trial_days else "paid",
+        )
+        return dict(session), dict(sub), dict(invoice)
+
+    def _invoice(
+        self, sub: dict[str, Any], start: int, end: int, amount: int, paid: bool, reason: str
+    ) -> dict[str, Any]:
+        price = sub["items"]["data"][0]["price"]
+        invoice_id = self._id("in")
+        intent = self._id("pi") if amount else None
+        invoice = {
+            "id": invoice_id,
+            "object": "invoice",
+            "customer": sub["customer"],
+            "subscription": sub["id"],
+            "subscription_details": {"metadata": dict(sub["metadata"])},
+            "billing_reason": reason,
+            "status": "paid" if paid else "open",
+            "amount_due": amount,
+            "amount_paid": amount if paid else 0,
+            "currency": price["currency"],
+            "payment_intent": intent,
+            "hosted_invoice_url": f"https://invoice.stripe.com/i/{invoice_id}",
+            "attempt_count": 1,
+            "created": self._now(),
+            # An invoice's own period is the one before it for renewals (Stripe's quirk); the
+            # line's period is the one paid for.
+            "period_start": sub["current_period_start"],
+            "period_end": sub["current_period_start"],
+            "lines": {
+                "object": "list",
+                "data": [{"period": {"start": start, "end": end}, "price": price}],
+            },
+        }
+        self.invoices[invoice_id] = invoice
+        sub["latest_invoice"] = invoice_id
+        if paid and amount:
+            self._charge_invoice(invoice)
+        return invoice
+
+    def _charge_invoice(self, invoice: dict[str, Any]) -> None:
+        charge_id = self._id("ch")
+        self.charges[charge_id] = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": invoice["amount_due"],
+            "amount_refunded": 0,
+            "currency": invoice["currency"],
+            "payment_intent": invoice["payment_intent"],
+            "refunded": False,
+            "metadata": {},
+        }
+
+    def renew(self, sub_id: str, *, paid: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The period ends and Stripe bills the next: paid, or declined (the subscription
+        goes `past_due`). Returns the invoice and the subscription."""
+        sub = self.subscriptions[sub_id]
+        start = sub["current_period_end"]
+        end = start + self.MONTH
+        price = sub["items"]["data"][0]["price"]
+        sub["current_period_start"], sub["current_period_end"] = start, end
+        if sub["trial_end"] and sub["status"] == "trialing":
+            sub["status"] = "active"
+        invoice = self._invoice(sub, start, end, price["unit_amount"], paid, "subscription_cycle")
+        sub["status"] = "active" if paid else "past_due"
+        return dict(invoice), dict(sub)
+
+    def retry(self, invoice_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Smart Retries charge the fixed card: the open invoice is paid."""
+        invoice = self.invoices[invoice_id]
+        invoice.update(status="paid", amount_paid=invoice["amount_due"])
+        invoice["attempt_count"] += 1
+        self._charge_invoice(invoice)
+        sub = self.subscriptions[invoice["subscription"]]
+        sub["status"] = "active"
+        return dict(invoice), dict(sub)
+
+    def cancel_now(self, sub_id: str, reason: str = "cancellation_requested") -> dict[str, Any]:
+        """The subscription ends (at its period's end after a cancel, or after the retries
+        failed: `payment_failed`); Stripe sends customer.subscription.deleted."""
+        sub = self.subscriptions[sub_id]
+        sub.update(status="canceled", canceled_at=self._now())
+        sub["cancellation_details"] = {"reason": reason}
+        return dict(sub)
 
 
 # -- a marketplace wired to the fake ------------------------------------------------------------

@@ -67,6 +67,7 @@ INT_FIELDS = {
     "member_limit",
     "expire_date",
     "until_date",
+    "subscription_period",
 }
 BOOL_FIELDS = {
     "ok",
@@ -75,6 +76,7 @@ BOOL_FIELDS = {
     "only_if_banned",
     "creates_join_request",
     "revoke_messages",
+    "is_canceled",
 }
 WAIT_SECONDS = 10
 DATE = 1_772_438_400  # 2026-03-02, matching the tests' FakeClock
@@ -135,6 +137,10 @@ class FakeTelegram:
     button_presses: list[str] = field(default_factory=list)  # callback query ids handed out
     star_transactions: list[dict[str, Any]] = field(default_factory=list)  # oldest first
     groups: dict[int, FakeGroup] = field(default_factory=dict)  # supergroups the bot runs
+    # createInvoiceLink's links and what each was made with; editUserStarSubscription's
+    # is_canceled by the subscription's charge id.
+    invoice_links: dict[str, dict[str, Any]] = field(default_factory=dict)
+    star_subscriptions_canceled: dict[str, bool] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._queue: list[dict[str, Any]] = []
@@ -274,6 +280,65 @@ class FakeTelegram:
             "total_amount": sum(price["amount"] for price in p["prices"]),
         }
         return self._bot_message(p, invoice=invoice)
+
+    async def _m_createinvoicelink(self, p: dict[str, Any]) -> Any:
+        """Bot API createInvoiceLink: Stars (XTR, one price, no provider token); with
+        `subscription_period` only 2592000 (30 days) and at most 10000 Stars."""
+        prices = p["prices"]
+        period = p.get("subscription_period")
+        error = None
+        if p["currency"] == "XTR" and (len(prices) != 1 or p.get("provider_token")):
+            error = "Bad Request: STARS_INVOICE_INVALID"
+        elif period is not None and (int(period) != 2592000 or p["currency"] != "XTR"):
+            error = "Bad Request: SUBSCRIPTION_PERIOD_INVALID"
+        elif period is not None and prices[0]["amount"] > 10000:
+            error = "Bad Request: STARS_AMOUNT_INVALID"
+        if error:
+            return web.json_response(
+                {"ok": False, "error_code": 400, "description": error}, status=400
+            )
+        link = f"https://t.me/$invoice-{len(self.invoice_links) + 1}"
+        self.invoice_links[link] = p
+        return link
+
+    async def _m_edituserstarsubscription(self, p: dict[str, Any]) -> Any:
+        """Bot API editUserStarSubscription: the charge must be one of the user's payments."""
+        charge = p["telegram_payment_charge_id"]
+        known = any(
+            t["id"] == charge and t["source"]["user"]["id"] == int(p["user_id"])
+            for t in self.star_transactions
+        )
+        if not known:
+            return web.json_response(
+                {"ok": False, "error_code": 400, "description": "Bad Request: CHARGE_ID_INVALID"},
+                status=400,
+            )
+        self.star_subscriptions_canceled[charge] = bool(p["is_canceled"])
+        return True
+
+    def subscription_payment_update(
+        self,
+        user: dict[str, Any],
+        payload: str,
+        amount: int,
+        charge_id: str,
+        expires: int,
+        *,
+        first: bool,
+    ) -> dict[str, Any]:
+        """A subscription's charge (the first one, or a renewal Telegram made by itself)."""
+        self.star_payment(user, payload, amount, charge_id)
+        paid = {
+            "currency": "XTR",
+            "total_amount": amount,
+            "invoice_payload": payload,
+            "telegram_payment_charge_id": charge_id,
+            "provider_payment_charge_id": "",
+            "subscription_expiration_date": expires,
+            "is_recurring": True,
+            "is_first_recurring": first,
+        }
+        return self.new_update(message=self.message(user, successful_payment=paid))
 
     async def _m_getupdates(self, p: dict[str, Any]) -> Any:
         offset = p.get("offset") or 0

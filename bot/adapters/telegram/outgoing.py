@@ -85,7 +85,22 @@ class Outgoing:
             await self.bot.send_document(
                 chat_id, InputFile(attachment.data, filename=attachment.filename)
             )
-        if reply.invoice is not None:
+        if reply.invoice is not None and reply.invoice.subscription_period:
+            invoice = reply.invoice  # a subscription: an invoice link, opened by a button
+            link = await self.bot.create_invoice_link(
+                title=invoice.title[: InvoiceLimit.MAX_TITLE_LENGTH],
+                description=invoice.description[: InvoiceLimit.MAX_DESCRIPTION_LENGTH],
+                payload=invoice.payload,
+                provider_token="",
+                currency=invoice.currency,
+                prices=[LabeledPrice(invoice.label[:64], invoice.amount)],
+                subscription_period=invoice.subscription_period,
+            )
+            button = InlineKeyboardButton(f"⭐ {invoice.amount} · {invoice.title}"[:64], url=link)
+            await self.bot.send_message(
+                chat_id, invoice.description, reply_markup=InlineKeyboardMarkup([[button]])
+            )
+        elif reply.invoice is not None:
             invoice = reply.invoice
             await self.bot.send_invoice(
                 chat_id,

@@ -147,7 +147,7 @@ class TelegramService:
         tg = self.config.telegram
         await self.application.initialize()  # getMe
         if self._stars is not None:
-            self._stars.connect(self.refund)
+            self._stars.connect(self.refund, self.edit_star_subscription)
         self.app.notifier.register(PLATFORM, self.deliver)
         self.app.community.register(PLATFORM, TelegramSpaces(self.application.bot))
         await register_commands(self.application.bot, self._admin_chats())
@@ -280,6 +280,7 @@ class TelegramService:
                 paid.total_amount,
                 paid.telegram_payment_charge_id,
                 paid_at=message.date,
+                expires=paid.subscription_expiration_date,
             ),
             outcome=lambda recorded: recorded.label() if recorded else "error",
             on_error=lambda: None,
@@ -390,6 +391,21 @@ class TelegramService:
         if row is not None:
             return msg.render(row[0], row[1])
         return msg.render(normalize_language(user.language_code, self.config.bot.default_language))
+
+    async def edit_star_subscription(self, payer: str, charge_id: str, canceled: bool) -> None:
+        """Cancel (or resume) a Stars subscription's renewals; access lasts to the period end."""
+        try:
+            await self.application.bot.edit_user_star_subscription(
+                int(payer), charge_id, is_canceled=canceled
+            )
+        except TelegramError as exc:
+            raise BadInput(
+                _(
+                    "Telegram could not change the subscription ({reason}). Nothing was "
+                    "changed; please try again.",
+                    reason=exc.message,
+                )
+            ) from exc
 
     async def refund(self, payer: str, charge_id: str) -> None:
         """Give a Stars payment back (an admin refund); a refusal leaves the order as it was."""

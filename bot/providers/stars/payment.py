@@ -31,7 +31,8 @@ from bot.core.replies import Choice, Invoice, Reply, Say, render
 from bot.core.users import Incoming, resolve_user
 from bot.learning.courses import course_title
 from bot.payments import Checkout, Refund, fulfil_order
-from storage.models import Course, Order
+from bot.providers.stars.subscriptions import record_subscription_payment, subscription_refusal
+from storage.models import Course, Order, SubscriptionPeriod
 from storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ MAX_STARS = 100_000
 
 # Gives a payment back: (the payer's Telegram user id, the payment's charge id).
 Refunder = Callable[[str, str], Awaitable[None]]
+# Cancels (True) or resumes (False) a Stars subscription: (payer's Telegram id, first charge id).
+Editor = Callable[[str, str, bool], Awaitable[None]]
 
 
 def invoice_payload(order_id: int, stars: int) -> str:
@@ -86,10 +89,20 @@ class StarsPayments:
 
     def __init__(self) -> None:
         self._refunder: Refunder | None = None
+        self._editor: Editor | None = None
 
-    def connect(self, refunder: Refunder | None) -> None:
+    def connect(self, refunder: Refunder | None, editor: Editor | None = None) -> None:
         """Called by the Telegram adapter when it starts (and with None when it stops)."""
         self._refunder = refunder
+        self._editor = editor
+
+    async def edit_subscription(self, payer: str, charge_id: str, canceled: bool) -> None:
+        """Stop (or restart) a Stars subscription's renewals: editUserStarSubscription."""
+        if self._editor is None:
+            raise BadInput(
+                _("Telegram is not connected right now; nothing was changed. Please try again.")
+            )
+        await self._editor(payer, charge_id, canceled)
 
     def available_on(self, platform: str) -> bool:
         return platform == PLATFORM
@@ -127,6 +140,8 @@ async def checkout_refusal(
 ) -> Msg | None:
     """Why this checkout must not go ahead, or None: the order is the payer's, still pending,
     its course on sale, and the price on the invoice is the course's Stars price now."""
+    if payload.startswith("sub:"):
+        return await subscription_refusal(uow, user_id, payload, currency, amount)
     parsed = parse_invoice_payload(payload)
     order = await uow.get(Order, parsed[0]) if parsed else None
     if parsed is None or order is None or order.user_id != user_id or currency != CURRENCY:
@@ -195,6 +210,7 @@ async def record_payment(
     *,
     via_outbox: bool = False,
     paid_at: datetime | None = None,
+    expires: datetime | None = None,
 ) -> PaymentOutcome:
     """Fulfil the order a successful payment names, exactly once per charge id.
 
@@ -206,8 +222,25 @@ async def record_payment(
     `via_outbox`: there is no update to answer (reconciliation), so the confirmation is kept in
     the outbox in the transaction that fulfils, for the notifier to deliver; the refund notice
     is still returned, to be kept once the refund went through.
+
+    A `sub:` payload is a subscription's charge (`expires`: its subscription_expiration_date),
+    granted once per charge id by bot.providers.stars.subscriptions.
     """
     now = app.clock.now()
+    if payload.startswith("sub:"):  # a subscription's first charge or a renewal
+        async with app.new_uow() as uow:
+            seen = await uow.session.execute(
+                select(SubscriptionPeriod.id)
+                .where(SubscriptionPeriod.provider == PROVIDER)
+                .where(SubscriptionPeriod.provider_ref == charge_id)
+            )
+            if seen.first() is not None:
+                return PaymentOutcome(duplicate=True)
+            reply, refund = await record_subscription_payment(
+                uow, app.config, payer, payload, amount, charge_id, expires, now
+            )
+            await uow.commit()
+        return PaymentOutcome([reply] if reply else [], refund=refund, fulfilled=not refund)
     parsed = parse_invoice_payload(payload)
     async with app.new_uow() as uow:
         user, _roles = await resolve_user(uow, app.config, payer, now)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from bot.core.web import WebServer
+from bot.providers.stripe.billing import reconcile_subscriptions
 from bot.providers.stripe.checkout import PROVIDER, SessionFacts, StripePayments
 from bot.providers.stripe.settle import settle_paid
 from bot.providers.stripe.webhook import StripeWebhook
@@ -65,6 +66,11 @@ async def reconcile(app: Ports, payments: StripePayments) -> ReconcileReport:
         )
         if notified:
             await app.notifier.deliver_pending()
+    repaired = await reconcile_subscriptions(payments, app.new_uow, app.config, app.clock.now)
+    if repaired:
+        log.warning("reconciliation repaired subscriptions", extra={"repaired": repaired})
+        outcomes.extend(["subscription"] * repaired)
+        await app.notifier.deliver_pending()
     return ReconcileReport(len(paid), len(outcomes), tuple(outcomes))
 
 

@@ -34,7 +34,18 @@ CHARGE_FIELDS: dict[str, tuple[type, ...]] = {
     "refunded": BOOL,
     "payment_intent": STR + OBJ + NULL,
 }
+INVOICE_FIELDS: dict[str, tuple[type, ...]] = {"id": STR, "amount_paid": INT, "currency": STR}
+SUBSCRIPTION_FIELDS: dict[str, tuple[type, ...]] = {
+    "id": STR,
+    "status": STR,
+    "cancel_at_period_end": BOOL,
+    "metadata": OBJ + NULL,
+}
 OBJECTS: dict[str, tuple[str, dict[str, tuple[type, ...]]]] = {
+    "invoice.paid": ("invoice", INVOICE_FIELDS),
+    "invoice.payment_failed": ("invoice", INVOICE_FIELDS),
+    "customer.subscription.updated": ("subscription", SUBSCRIPTION_FIELDS),
+    "customer.subscription.deleted": ("subscription", SUBSCRIPTION_FIELDS),
     "checkout.session.completed": ("checkout.session", SESSION_FIELDS),
     "checkout.session.async_payment_succeeded": ("checkout.session", SESSION_FIELDS),
     "checkout.session.async_payment_failed": ("checkout.session", SESSION_FIELDS),

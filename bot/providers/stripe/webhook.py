@@ -27,6 +27,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.i18n import _
+from bot.providers.stripe.billing import (
+    SUBSCRIPTION_EVENTS,
+    period_for_payment,
+    settle_event,
+    settle_period_refund,
+)
 from bot.providers.stripe.checkout import PROVIDER, SessionFacts, StripePayments
 from bot.providers.stripe.settle import (
     ChargeFacts,
@@ -58,7 +64,7 @@ SESSION_EVENTS = {
 }
 PAID_EVENTS = {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
 REFUND_EVENT = "charge.refunded"
-HANDLED = SESSION_EVENTS | {REFUND_EVENT}
+HANDLED = SESSION_EVENTS | {REFUND_EVENT} | SUBSCRIPTION_EVENTS
 
 
 def _second(answered: tuple[web.Response, str]) -> str:
@@ -171,6 +177,15 @@ class StripeWebhook:
         if event_type not in HANDLED:
             return "ignored"
         obj = event["data"]["object"]
+        subscribing = event_type == "checkout.session.completed" and obj.get("mode") == (
+            "subscription"
+        )
+        if event_type in SUBSCRIPTION_EVENTS or subscribing:  # bot.providers.stripe.billing
+            now = self.app.clock.now()
+            config = self.app.config
+            return await self._apply(
+                event, lambda uow: settle_event(uow, config, event_type, obj, now)
+            )
         if event_type == REFUND_EVENT:
             return await self._refund(event, ChargeFacts.parse(obj))
         facts = SessionFacts.parse(obj)
@@ -200,6 +215,13 @@ class StripeWebhook:
             if await _recorded(uow, event["id"]):
                 return "duplicate"
             order_id = await order_for_payment(uow, charge.payment_ref)
+            period = None if order_id else await period_for_payment(uow, charge.payment_ref)
+            period_id = None if period is None else period.id
+        if period_id is not None:  # a subscription's invoice, refunded in full
+            if not charge.refunded:
+                return "partial"
+            when = self.app.clock.now()
+            return await self._apply(event, lambda uow: settle_period_refund(uow, period_id, when))
         session: SessionFacts | None = None
         if order_id is None and charge.payment_intent:
             session = await self.payments.session_for_payment(charge.payment_intent)

@@ -1,0 +1,422 @@
+"""Subscriptions by card: Stripe Billing behind the rules of bot/subscriptions/.
+
+Talking to Stripe (no transaction open while it answers): a plan's recurring Price is looked
+up by its `lookup_key` (which names the plan, amount and currency) or created once; Checkout
+opens in `mode=subscription`, the subscription carrying our ids in its metadata; cancel and
+resume set `cancel_at_period_end`; "Manage billing" opens a Customer Portal session in the
+learner's language.
+
+Settling (in the webhook's transaction, which records the event id): access and credits come
+only from events. `checkout.session.completed` links the Stripe customer and subscription;
+`invoice.paid` grants the period, once per invoice id (a $0 first invoice starts a trial);
+`invoice.payment_failed` starts the grace period, with the invoice's payment page as the fix;
+`customer.subscription.updated` follows cancel-at-period-end and plan changes (the new plan's
+sessions come with the next invoice); `customer.subscription.deleted` ends it (lapsed when
+Stripe gave up on payment, else cancelled). Reconciliation lists our subscriptions and their
+paid invoices and applies whatever a lost webhook left out, through the same functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+from sqlalchemy import select
+
+from bot.config import Config
+from bot.core.i18n import _
+from bot.core.replies import Choice
+from bot.core.states import advance
+from bot.providers.stripe.amounts import from_stripe, to_stripe
+from bot.providers.stripe.checkout import METADATA_SOURCE, PROVIDER, StripePayments
+from bot.providers.stripe.settle import Settled
+from bot.subscriptions.lifecycle import (
+    PeriodPaid,
+    begin_trial,
+    end,
+    lock_subscription,
+    record_failure,
+    record_period,
+    refund_period,
+    set_cancel_at_period_end,
+    trial_allowed,
+)
+from storage.models import Plan, Subscription, SubscriptionPeriod
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+# Stripe's Checkout and Portal locales for our languages.
+LOCALES = {"en": "en", "zh": "zh"}
+SUBSCRIPTION_EVENTS = {
+    "invoice.paid",
+    "invoice.payment_failed",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+}
+
+
+class BillingUnavailable(Exception):
+    """Stripe could not be reached or refused; nothing was changed."""
+
+
+def _instant(value: Any) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return str(value) if value else None
+
+
+def our_id(metadata: Any) -> int | None:
+    """Our subscription's id in a Stripe object's metadata, if we made it."""
+    if not isinstance(metadata, Mapping) or metadata.get("source") != METADATA_SOURCE:
+        return None
+    try:
+        return int(metadata.get("subscription_id", ""))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class InvoiceFacts:
+    invoice_id: str
+    subscription_ref: str | None
+    our_id: int | None
+    amount_paid: int
+    currency: str
+    starts_at: datetime
+    ends_at: datetime
+    payment_ref: str | None
+    pay_url: str | None
+
+    @classmethod
+    def parse(cls, obj: Mapping[str, Any]) -> InvoiceFacts:
+        currency = str(obj.get("currency") or "").upper()
+        parent = (obj.get("parent") or {}).get("subscription_details") or {}
+        details = obj.get("subscription_details") or parent
+        lines = ((obj.get("lines") or {}).get("data")) or [{}]
+        period = lines[0].get("period") or {}
+        starts = _instant(period.get("start")) or _instant(obj.get("period_start"))
+        ends = _instant(period.get("end")) or _instant(obj.get("period_end"))
+        assert starts is not None and ends is not None
+        return cls(
+            invoice_id=str(obj["id"]),
+            subscription_ref=_id(obj.get("subscription") or details.get("subscription")),
+            our_id=our_id(details.get("metadata")),
+            amount_paid=from_stripe(int(obj.get("amount_paid") or 0), currency) or 0,
+            currency=currency,
+            starts_at=starts,
+            ends_at=ends,
+            payment_ref=_id(obj.get("payment_intent")) or _id(obj.get("charge")),
+            pay_url=obj.get("hosted_invoice_url") or None,
+        )
+
+
+@dataclass(frozen=True)
+class SubscriptionFacts:
+    subscription_ref: str
+    our_id: int | None
+    customer: str | None
+    status: str
+    cancel_at_period_end: bool
+    price_id: str | None
+    cancellation_reason: str | None
+
+    @classmethod
+    def parse(cls, obj: Mapping[str, Any]) -> SubscriptionFacts:
+        items = ((obj.get("items") or {}).get("data")) or [{}]
+        return cls(
+            subscription_ref=str(obj["id"]),
+            our_id=our_id(obj.get("metadata")),
+            customer=_id(obj.get("customer")),
+            status=str(obj.get("status") or ""),
+            cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
+            price_id=_id(items[0].get("price")),
+            cancellation_reason=(obj.get("cancellation_details") or {}).get("reason"),
+        )
+
+
+# -- talking to Stripe ------------------------------------------------------------------------
+
+
+def price_lookup_key(plan: Plan, amount_minor: int, currency: str) -> str:
+    return f"mentorbot-plan-{plan.id}-{amount_minor}{currency.lower()}"
+
+
+async def ensure_price(payments: StripePayments, plan: Plan, amount: int, currency: str) -> str:
+    """The recurring monthly Price for the plan at this amount: found by lookup key, or
+    created once (the idempotency key is the lookup key)."""
+    key = price_lookup_key(plan, amount, currency)
+    client = payments.client.v1
+    try:
+        found = await client.prices.list_async({"lookup_keys": [key], "limit": 1})
+        for price in found.data:
+            return str(price.id)
+        created = await client.prices.create_async(
+            {
+                "currency": currency.lower(),
+                "unit_amount": to_stripe(amount, currency),
+                "recurring": {"interval": "month"},
+                "lookup_key": key,
+                "product_data": {"name": plan.name_en},
+                "metadata": {"source": METADATA_SOURCE, "plan_id": str(plan.id)},
+            },
+            {"idempotency_key": key},
+        )
+    except stripe.StripeError as exc:
+        log.warning("stripe price failed", extra={"plan_id": plan.id, "error": type(exc).__name__})
+        raise BillingUnavailable from None
+    return str(created.id)
+
+
+async def open_checkout(
+    payments: StripePayments,
+    sub: Subscription,
+    plan: Plan,
+    price_id: str,
+    trial_days: int,
+    language: str,
+) -> tuple[str, str]:
+    """A subscription-mode Checkout Session for `sub` (once per subscription): (id, url)."""
+    metadata = {
+        "source": METADATA_SOURCE,
+        "subscription_id": str(sub.id),
+        "user_id": str(sub.user_id),
+        "plan_id": str(plan.id),
+    }
+    data: dict[str, Any] = {"metadata": metadata}
+    if trial_days:
+        data["trial_period_days"] = trial_days
+    params: dict[str, Any] = {
+        "mode": "subscription",
+        "line_items": [{"price": price_id, "quantity": 1}],
+        "client_reference_id": f"sub-{sub.id}",
+        "metadata": metadata,
+        "subscription_data": data,
+        "success_url": payments.settings.success_url,
+        "cancel_url": payments.settings.cancel_url,
+        "locale": LOCALES.get(language, "auto"),
+    }
+    created = int(sub.created_at.timestamp() * 1000)
+    key = f"mentorbot-subscription-{sub.id}-u{sub.user_id}-p{plan.id}-{created}"
+    try:
+        session = await payments.client.v1.checkout.sessions.create_async(
+            params,  # type: ignore[arg-type]
+            {"idempotency_key": key},
+        )
+    except stripe.StripeError as exc:
+        log.warning("stripe checkout failed", extra={"sub": sub.id, "error": type(exc).__name__})
+        raise BillingUnavailable from None
+    return str(session.id), str(session.url)
+
+
+async def set_cancel(payments: StripePayments, subscription_ref: str, cancel: bool) -> None:
+    try:
+        await payments.client.v1.subscriptions.update_async(
+            subscription_ref, {"cancel_at_period_end": cancel}
+        )
+    except stripe.StripeError as exc:
+        log.warning("stripe cancel failed", extra={"error": type(exc).__name__})
+        raise BillingUnavailable from None
+
+
+async def portal_url(payments: StripePayments, customer: str, language: str) -> str:
+    try:
+        portal = await payments.client.v1.billing_portal.sessions.create_async(
+            {
+                "customer": customer,
+                "return_url": payments.settings.cancel_url or payments.settings.success_url,
+                "locale": LOCALES.get(language, "auto"),
+            }
+        )
+    except stripe.StripeError as exc:
+        log.warning("stripe portal failed", extra={"error": type(exc).__name__})
+        raise BillingUnavailable from None
+    return str(portal.url)
+
+
+async def retrieve(payments: StripePayments, subscription_ref: str) -> SubscriptionFacts:
+    sub = await payments.client.v1.subscriptions.retrieve_async(subscription_ref)
+    return SubscriptionFacts.parse(sub.to_dict())
+
+
+# -- settling events ---------------------------------------------------------------------------
+
+
+async def _ours(uow: UnitOfWork, ref: str | None, our: int | None) -> Subscription | None:
+    """Our subscription for a Stripe subscription id (linked), or by the id in its metadata."""
+    if ref is not None:
+        found = await uow.session.execute(
+            select(Subscription.id)
+            .where(Subscription.provider == PROVIDER)
+            .where(Subscription.provider_ref == ref)
+        )
+        linked = found.scalar_one_or_none()
+        if linked is not None:
+            return await lock_subscription(uow, linked)
+    if our is None:
+        return None
+    sub = await uow.lock(Subscription, our)
+    if sub is None or sub.provider != PROVIDER:
+        return None
+    if sub.provider_ref is None and ref is not None:
+        sub.provider_ref = ref  # an invoice before the checkout's completion links it too
+    return sub
+
+
+async def settle_session(uow: UnitOfWork, obj: Mapping[str, Any], now: datetime) -> Settled:
+    """A subscription Checkout completed: link the customer and subscription."""
+    sub = await _ours(uow, None, our_id(obj.get("metadata")))
+    if sub is None:
+        return Settled("ignored")
+    sub.provider_ref = sub.provider_ref or _id(obj.get("subscription"))
+    sub.customer_ref = sub.customer_ref or _id(obj.get("customer"))
+    return Settled("linked")
+
+
+async def settle_invoice_paid(uow: UnitOfWork, facts: InvoiceFacts, now: datetime) -> Settled:
+    sub = await _ours(uow, facts.subscription_ref, facts.our_id)
+    if sub is None:
+        return Settled("ignored")
+    plan = await uow.get(Plan, sub.plan_id)
+    assert plan is not None
+    if (
+        facts.amount_paid == 0
+        and sub.status == "incomplete"
+        and await trial_allowed(uow, sub, plan)
+    ):
+        await begin_trial(uow, sub, plan, facts.ends_at, now)
+        return Settled("trial")
+    if facts.amount_paid == 0:
+        return Settled("nothing paid")
+    paid = PeriodPaid(
+        PROVIDER,
+        facts.invoice_id,
+        facts.starts_at,
+        facts.ends_at,
+        facts.amount_paid,
+        facts.currency,
+        facts.payment_ref,
+    )
+    return Settled("period" if await record_period(uow, sub, paid, now) else "already")
+
+
+async def settle_invoice_failed(
+    uow: UnitOfWork, config: Config, facts: InvoiceFacts, now: datetime
+) -> Settled:
+    sub = await _ours(uow, facts.subscription_ref, facts.our_id)
+    if sub is None:
+        return Settled("ignored")
+    fix = None
+    if facts.pay_url:
+        fix = Choice(_("Update payment"), facts.pay_url, url=True)
+    moved = await record_failure(uow, config, sub, now, fix)
+    return Settled("past due" if moved else "already")
+
+
+async def settle_updated(uow: UnitOfWork, facts: SubscriptionFacts, now: datetime) -> Settled:
+    sub = await _ours(uow, facts.subscription_ref, facts.our_id)
+    if sub is None or sub.ended_at is not None:
+        return Settled("ignored")
+    outcome = "unchanged"
+    if facts.customer and not sub.customer_ref:
+        sub.customer_ref = facts.customer
+    if sub.status != "incomplete" and facts.status not in ("canceled", "incomplete_expired"):
+        want = facts.cancel_at_period_end
+        if await set_cancel_at_period_end(uow, sub, want, now):
+            outcome = "cancelling" if want else "resumed"
+    if facts.price_id:
+        plan = (
+            await uow.session.execute(select(Plan).where(Plan.stripe_price_id == facts.price_id))
+        ).scalar_one_or_none()
+        if plan is not None and plan.id != sub.plan_id:
+            sub.plan_id = plan.id
+            sub.amount_minor, sub.currency = plan.price_minor, plan.currency
+            outcome = "plan changed"
+    return Settled(outcome)
+
+
+async def settle_deleted(uow: UnitOfWork, facts: SubscriptionFacts, now: datetime) -> Settled:
+    sub = await _ours(uow, facts.subscription_ref, facts.our_id)
+    if sub is None:
+        return Settled("ignored")
+    unpaid = facts.cancellation_reason == "payment_failed" or sub.status == "past_due"
+    if sub.status == "incomplete":
+        advance("subscription", sub, "cancelled")  # never paid: nothing to end
+        sub.ended_at = now
+        return Settled("abandoned")
+    done = await end(uow, sub, "lapsed" if unpaid else "cancelled", now)
+    return Settled("ended" if done else "already")
+
+
+async def period_for_payment(uow: UnitOfWork, payment_ref: str) -> SubscriptionPeriod | None:
+    found = await uow.session.execute(
+        select(SubscriptionPeriod)
+        .where(SubscriptionPeriod.provider == PROVIDER)
+        .where(SubscriptionPeriod.payment_ref == payment_ref)
+    )
+    return found.scalar_one_or_none()
+
+
+async def settle_period_refund(uow: UnitOfWork, period_id: int, now: datetime) -> Settled:
+    period = await uow.get(SubscriptionPeriod, period_id)
+    assert period is not None
+    return Settled("refunded" if await refund_period(uow, period, now) else "already")
+
+
+async def settle_event(
+    uow: UnitOfWork, config: Config, event_type: str, obj: Mapping[str, Any], now: datetime
+) -> Settled:
+    """Apply one subscription event (the webhook records its id in the same transaction)."""
+    if event_type == "checkout.session.completed":
+        return await settle_session(uow, obj, now)
+    if event_type == "invoice.paid":
+        return await settle_invoice_paid(uow, InvoiceFacts.parse(obj), now)
+    if event_type == "invoice.payment_failed":
+        return await settle_invoice_failed(uow, config, InvoiceFacts.parse(obj), now)
+    if event_type == "customer.subscription.updated":
+        return await settle_updated(uow, SubscriptionFacts.parse(obj), now)
+    if event_type == "customer.subscription.deleted":
+        return await settle_deleted(uow, SubscriptionFacts.parse(obj), now)
+    return Settled("ignored")
+
+
+async def reconcile_subscriptions(
+    payments: StripePayments, new_uow: Any, config: Config, now_fn: Any
+) -> int:
+    """List our subscriptions and their paid invoices; apply what no webhook brought."""
+    repaired = 0
+    page = await payments.client.v1.subscriptions.list_async({"status": "all", "limit": 100})
+    async for sub in page.auto_paging_iter():
+        obj = sub.to_dict()
+        facts = SubscriptionFacts.parse(obj)
+        if facts.our_id is None:
+            continue
+        invoices = await payments.client.v1.invoices.list_async(
+            {"subscription": facts.subscription_ref, "status": "paid", "limit": 100}
+        )
+        paid = [InvoiceFacts.parse(i.to_dict()) async for i in invoices.auto_paging_iter()]
+        for invoice in sorted(paid, key=lambda i: i.ends_at):
+            async with new_uow() as uow:
+                settled = await settle_invoice_paid(uow, invoice, now_fn())
+                await uow.commit()
+            repaired += settled.outcome in ("period", "trial")
+        async with new_uow() as uow:
+            if facts.status in ("canceled", "incomplete_expired"):
+                settled = await settle_deleted(uow, facts, now_fn())
+                repaired += settled.outcome == "ended"
+            else:
+                settled = await settle_updated(uow, facts, now_fn())
+                repaired += settled.outcome in ("cancelling", "resumed", "plan changed")
+            await uow.commit()
+    return repaired

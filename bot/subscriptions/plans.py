@@ -1,0 +1,34 @@
+"""A plan as learners and admins see it: its name in the reader's language, its price, found
+by its short name."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.core.errors import NotFound
+from bot.core.i18n import Localized, Money, _, clip
+from storage.models import Plan
+from storage.uow import UnitOfWork
+
+# Telegram's only subscription period, used for demo periods too; Stripe's invoices say their
+# own (a calendar month).
+PERIOD_DAYS = 30
+STARS = "XTR"
+
+
+def plan_name(plan: Plan) -> Localized:
+    return Localized(plan.name_en, plan.name_zh, title=True)
+
+
+def plan_price(plan: Plan) -> Money:
+    return Money(plan.price_minor, plan.currency)
+
+
+async def plan_by_slug(uow: UnitOfWork, slug: str, *, active_only: bool = True) -> Plan:
+    """The plan called `slug` (case-insensitive); archived ones only when asked for."""
+    plan = (
+        await uow.session.execute(select(Plan).where(Plan.slug == slug.lower()))
+    ).scalar_one_or_none()
+    if plan is None or (active_only and plan.status != "active"):
+        raise NotFound(_("There is no plan called '{slug}'. See /plans.", slug=clip(slug)))
+    return plan

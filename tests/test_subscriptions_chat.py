@@ -1,0 +1,109 @@
+"""Plans in chat on the demo provider: an admin adds a plan, a learner subscribes, the clock
+renews it, reminds before renewals and ends it after a cancel."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.core.clock import FakeClock
+from tests.support import Harness, snapshot
+
+ADD = (
+    '/admin plan add monthly course=python-basics name="Monthly Python" price=29.00 '
+    "sessions=2 rollover=1"
+)
+
+
+async def test_admin_adds_a_plan_and_a_learner_walks_the_whole_demo_flow(
+    market: Harness, clock: FakeClock
+) -> None:
+    """Subscribe, start, see the status, renew by the clock, get reminded, cancel, end."""
+    out = await market.send("admin", ADD)
+    assert "Plan 'monthly' added" in out, out
+    out = await market.send("alice", "/plans")
+    assert "Monthly Python" in out and "/subscribe monthly" in out, out
+    out = await market.send("alice", "/subscribe monthly")
+    assert "Subscription #1" in out and "$29.00" in out, out
+    out = await market.send("alice", "/subscription pay 1")
+    assert "has started" in out, out
+    out = await market.send("alice", "/subscription")
+    assert "2 sessions left this period" in out and "renews on" in out, out
+    clock.advance(timedelta(days=27, hours=1))
+    out = await market.tick()
+    assert "renews on" in out and "2 sessions left" in out, out
+    assert "renews on" not in await market.tick()  # once per period
+    clock.advance(timedelta(days=3))
+    out = await market.tick()
+    assert "period paid" in out and "3 sessions" in out, out  # one rolled over
+    out = await market.send("alice", "/subscription cancel 1")
+    assert "ends on" in out, out
+    out = await market.send("alice", "/subscription")
+    assert "ending at the end of the period" in out and "Resume" in out, out
+    clock.advance(timedelta(days=31))
+    out = await market.tick()
+    assert "has ended, as you asked" in out, out
+    assert "no subscription" in await market.send("alice", "/subscription")
+
+
+async def test_a_free_trial_starts_without_credits_then_the_first_period_grants_them(
+    market: Harness, clock: FakeClock
+) -> None:
+    """A trial gives access but no sessions; its end is announced ahead, then it is paid."""
+    await market.send("admin", ADD + " trial=7")
+    await market.send("alice", "/subscribe monthly")
+    out = await market.send("alice", "/subscription pay 1")
+    assert "free trial" in out, out
+    assert "0 sessions left" in await market.send("alice", "/subscription")
+    clock.advance(timedelta(days=4, hours=1))
+    out = await market.tick()
+    assert "Your free trial of Monthly Python ends on" in out, out
+    clock.advance(timedelta(days=3))
+    out = await market.tick()
+    assert "period paid" in out and "2 sessions" in out, out
+
+
+async def test_wrong_plan_input_is_refused_politely_and_changes_nothing(market: Harness) -> None:
+    """Unknown plans, fields, numbers and other people's subscriptions change nothing."""
+    await market.send("admin", ADD)
+    await market.send("alice", "/subscribe monthly")
+    await market.send("bob", "/start")
+    before = await snapshot(market, every_table=True)
+    cases = {
+        ("alice", "/subscribe nope"): "There is no plan called 'nope'",
+        ("admin", "/admin plan add monthly course=python-basics"): "already exists",
+        ("admin", "/admin plan add other course=python-basics name=x price=1"): "Missing",
+        ("admin", "/admin plan edit monthly sessions=0"): "sessions must be a whole number",
+        ("admin", "/admin plan edit monthly colour=red"): "Unknown plan field 'colour'",
+        ("admin", "/admin plan edit monthly price=1.234"): "price must be an amount in USD",
+        ("admin", "/admin subscriptions weird"): "Unknown subscription status 'weird'",
+        ("bob", "/subscription pay 1"): "You have no subscription #1",
+        ("alice", "/subscription cancel 1"): "cannot be changed",
+        ("alice", "/plan"): "",
+    }
+    for (who, line), expected in cases.items():
+        out = await market.send(who, line)
+        assert expected in out, (line, out)
+        assert "went wrong" not in out and "Traceback" not in out
+    assert await snapshot(market, every_table=True) == before
+
+
+async def test_admin_lists_plans_and_subscriptions_by_status(market: Harness) -> None:
+    """`/admin plans` counts subscribers; `/admin subscriptions active` lists live ones."""
+    await market.send("admin", ADD)
+    await market.send("alice", "/subscribe monthly")
+    await market.send("alice", "/subscription pay 1")
+    out = await market.send("admin", "/admin plans")
+    assert "monthly" in out and "1 subscriber" in out, out
+    out = await market.send("admin", "/admin subscriptions active")
+    assert "#1 alice" in out, out
+    assert "No subscriptions." in await market.send("admin", "/admin subscriptions lapsed")
+    assert "Only marketplace admins" in await market.send("alice", "/admin plans")
+
+
+async def test_a_subscriptions_anchor_order_is_not_refunded_as_an_order(market: Harness) -> None:
+    """`/admin refund` on the order holding a subscription's sessions is refused politely."""
+    await market.send("admin", ADD)
+    await market.send("alice", "/subscribe monthly")
+    await market.send("alice", "/subscription pay 1")
+    out = await market.send("admin", "/admin refund 1 force")
+    assert "holds a subscription's sessions" in out, out

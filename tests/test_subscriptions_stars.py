@@ -1,0 +1,91 @@
+"""Subscriptions paid in Telegram Stars against the fake Bot API: a 30-day invoice link,
+recurring charges granted once per charge id, cancel and resume with editUserStarSubscription,
+and a lapse when no renewal came by the expiration date."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.core.clock import FakeClock
+from bot.core.ledger import violations
+from storage.models import Enrollment, Subscription
+from tests.fakes.fake_telegram import StartBot
+
+ADD = (
+    '/admin plan add monthly course=python-basics name="Monthly Python" price=29.00 '
+    "sessions=2 stars=500"
+)
+
+
+async def status(h: object, app: object) -> tuple[str, int]:
+    async with app.new_uow() as uow:  # type: ignore[attr-defined]
+        sub = (await uow.session.execute(select(Subscription))).scalar_one()
+        left = 0
+        if sub.enrollment_id is not None:
+            enrollment = await uow.get(Enrollment, sub.enrollment_id)
+            left = enrollment.credits_remaining
+        return sub.status, left
+
+
+async def test_stars_subscription_renews_once_per_charge_cancels_resumes_and_lapses(
+    start_bot: StartBot, clock: FakeClock
+) -> None:
+    """The invoice link has Telegram's 30-day period; each recurring charge grants one period
+    (a redelivered update nothing); cancel and resume reach Telegram; no renewal lapses it."""
+    bot, h = await start_bot()
+    assert "added" in await h.send("admin", ADD)
+    tina = bot.user("tina")
+    await tina.send("/subscribe monthly")
+    ((link, made),) = bot.fake.invoice_links.items()
+    assert made["subscription_period"] == 2592000 and made["currency"] == "XTR"
+    assert made["prices"][0]["amount"] == 500 and made["payload"] == "sub:1:500"
+    assert any(link in str(c.params.get("reply_markup")) for c in tina.received())
+    await tina.deliver(bot.fake.pre_checkout_update(tina.user, "sub:1:500", 500))
+    assert bot.fake.calls_of("answerPreCheckoutQuery")[-1].params["ok"] is True
+    expires = clock.now() + timedelta(days=30)
+    first = bot.fake.subscription_payment_update(
+        tina.user, "sub:1:500", 500, "stxFIRST", int(expires.timestamp()), first=True
+    )
+    await tina.deliver(first)
+    await tina.deliver(first)  # Telegram delivering it again
+    assert await status(h, bot.app) == ("active", 2)
+    clock.advance(timedelta(days=30))
+    expires += timedelta(days=30)
+    renewal = bot.fake.subscription_payment_update(
+        tina.user, "sub:1:500", 500, "stxRENEW1", int(expires.timestamp()), first=False
+    )
+    await tina.deliver(renewal)
+    assert await status(h, bot.app) == ("active", 2)  # no rollover on this plan
+    await tina.send("/subscription cancel 1")
+    edit = bot.fake.calls_of("editUserStarSubscription")[-1]
+    assert edit.params["telegram_payment_charge_id"] == "stxFIRST"
+    assert edit.params["is_canceled"] is True
+    assert (await status(h, bot.app))[0] == "cancelling"
+    await tina.send("/subscription resume 1")
+    assert bot.fake.calls_of("editUserStarSubscription")[-1].params["is_canceled"] is False
+    assert (await status(h, bot.app))[0] == "active"
+    clock.advance(timedelta(days=30, hours=2))
+    await h.tick()
+    assert (await status(h, bot.app))[0] == "active"  # a renewal may still come
+    clock.advance(timedelta(days=1))
+    await h.tick()
+    assert await status(h, bot.app) == ("lapsed", 0)
+    async with bot.app.new_uow() as uow:
+        assert await violations(uow) == []
+
+
+async def test_a_stars_checkout_for_someone_elses_subscription_is_refused(
+    start_bot: StartBot,
+) -> None:
+    """Pre-checkout refuses an invoice naming another learner's subscription or price."""
+    bot, h = await start_bot()
+    await h.send("admin", ADD)
+    tina, uma = bot.user("tina"), bot.user("uma")
+    await tina.send("/subscribe monthly")
+    await uma.send("/start")
+    await uma.deliver(bot.fake.pre_checkout_update(uma.user, "sub:1:500", 500))
+    assert bot.fake.calls_of("answerPreCheckoutQuery")[-1].params["ok"] is False
+    await tina.deliver(bot.fake.pre_checkout_update(tina.user, "sub:1:400", 400))
+    assert bot.fake.calls_of("answerPreCheckoutQuery")[-1].params["ok"] is False

@@ -1,0 +1,230 @@
+"""Subscriptions by card against the fake Stripe: subscription-mode Checkout, invoices paid
+once whatever the order, dunning, cancel and resume through the API, the Customer Portal, a
+refunded invoice, a plan change, and reconciliation after lost webhooks."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.core.clock import FakeClock
+from bot.core.ledger import violations
+from storage.models import Enrollment, Plan, Subscription, SubscriptionPeriod
+from tests.fakes.fake_stripe import StripeWorld
+
+ADD = (
+    '/admin plan add monthly course=python-basics name="Monthly Python" price=29.00 '
+    "sessions=2 rollover=1"
+)
+
+
+@pytest.fixture
+async def card(world: StripeWorld) -> StripeWorld:
+    """The Stripe world with a monthly plan on offer."""
+    assert "added" in await world.h.send("admin", ADD)
+    return world
+
+
+async def subscribe(w: StripeWorld, who: str = "alice", plan: str = "monthly") -> str:
+    """`/subscribe` by card; returns the Checkout Session id behind the link."""
+    out = await w.h.send(who, f"/subscribe {plan}")
+    match = re.search(r"→ https://checkout\.stripe\.com/c/pay/(\S+)", out)
+    assert match, out
+    return match.group(1)
+
+
+async def ours(w: StripeWorld) -> tuple[str, int, bool]:
+    """The one subscription's status, credits left and whether it ends at the period's end."""
+    async with w.app.new_uow() as uow:
+        sub = await uow.get(Subscription, 1)
+        assert sub is not None
+        left = 0
+        if sub.enrollment_id is not None:
+            enrollment = await uow.get(Enrollment, sub.enrollment_id)
+            assert enrollment is not None
+            left = enrollment.credits_remaining
+        return sub.status, left, sub.cancel_at_period_end
+
+
+async def send(w: StripeWorld, type_: str, obj: dict[str, Any]) -> str:
+    status, body = await w.send(w.fake.event(type_, obj))
+    assert status == 200, body
+    return str(body["outcome"])
+
+
+async def clean(w: StripeWorld) -> None:
+    async with w.app.new_uow() as uow:
+        assert await violations(uow) == []
+
+
+async def test_card_subscription_renews_fails_recovers_and_lapses(
+    card: StripeWorld, clock: FakeClock
+) -> None:
+    """Checkout links the subscription; each paid invoice grants its period once; a declined
+    renewal starts the grace period with a link to pay; Stripe giving up ends it."""
+    w = card
+    cs = await subscribe(w)
+    session = w.fake.sessions[cs]
+    assert session["mode"] == "subscription" and session["locale"] == "en"
+    assert w.fake.prices[session["line_price"]]["recurring"]["interval"] == "month"
+    session, sub, invoice = w.fake.complete_subscription(cs)
+    assert await send(w, "checkout.session.completed", session) == "linked"
+    assert await send(w, "invoice.paid", invoice) == "period"
+    assert await ours(w) == ("active", 2, False)
+    for _ in range(3):
+        clock.advance(timedelta(days=30))
+        invoice, _sub = w.fake.renew(sub["id"])
+        assert await send(w, "invoice.paid", invoice) == "period"
+    assert await ours(w) == ("active", 3, False)
+    clock.advance(timedelta(days=30))
+    invoice, stripe_sub = w.fake.renew(sub["id"], paid=False)
+    assert await send(w, "invoice.payment_failed", invoice) == "past due"
+    assert await send(w, "customer.subscription.updated", stripe_sub) == "unchanged"
+    out = await w.delivered()
+    assert "did not go through" in out and "https://invoice.stripe.com/i/" in out, out
+    assert (await ours(w))[0] == "past_due"
+    invoice, stripe_sub = w.fake.retry(invoice["id"])
+    assert await send(w, "invoice.paid", invoice) == "period"
+    assert (await ours(w))[0] == "active"
+    clock.advance(timedelta(days=30))
+    invoice, stripe_sub = w.fake.renew(sub["id"], paid=False)
+    assert await send(w, "invoice.payment_failed", invoice) == "past due"
+    ended = w.fake.cancel_now(sub["id"], reason="payment_failed")
+    assert await send(w, "customer.subscription.deleted", ended) == "ended"
+    assert await ours(w) == ("lapsed", 0, False)
+    await clean(w)
+
+
+async def test_duplicate_and_out_of_order_events_grant_each_invoice_once(
+    card: StripeWorld, clock: FakeClock
+) -> None:
+    """invoice.paid before checkout.session.completed, and every event twice: one period each."""
+    w = card
+    cs = await subscribe(w)
+    session, sub, first = w.fake.complete_subscription(cs)
+    clock.advance(timedelta(days=30))
+    second, _sub = w.fake.renew(sub["id"])
+    assert await send(w, "invoice.paid", second) == "period"  # the newer one first
+    assert await send(w, "invoice.paid", first) == "period"
+    event = w.fake.event("invoice.paid", first)  # Stripe delivering it again, twice
+    assert (await w.send(event))[1]["outcome"] == "already"
+    assert (await w.send(event))[1]["outcome"] == "duplicate"
+    assert await send(w, "checkout.session.completed", session) == "linked"
+    assert await ours(w) == ("active", 4, False)  # nothing expired: the older came second
+    assert await w.count(SubscriptionPeriod) == 2
+    await clean(w)
+
+
+async def test_cancel_in_chat_sets_cancel_at_period_end_and_resume_clears_it(
+    card: StripeWorld,
+) -> None:
+    """Cancel and Resume call Stripe; the portal opens in the learner's language."""
+    w = card
+    cs = await subscribe(w)
+    session, sub, invoice = w.fake.complete_subscription(cs)
+    await send(w, "checkout.session.completed", session)
+    await send(w, "invoice.paid", invoice)
+    out = await w.h.send("alice", "/subscription cancel 1")
+    assert "ends on" in out, out
+    assert w.fake.subscriptions[sub["id"]]["cancel_at_period_end"] is True
+    assert await ours(w) == ("cancelling", 2, True)
+    # Stripe's own echo of the change agrees and changes nothing more.
+    assert await send(w, "customer.subscription.updated", w.fake.subscriptions[sub["id"]]) == (
+        "unchanged"
+    )
+    out = await w.h.send("alice", "/subscription resume 1")
+    assert "goes on" in out, out
+    assert w.fake.subscriptions[sub["id"]]["cancel_at_period_end"] is False
+    assert await ours(w) == ("active", 2, False)
+    await w.h.send("alice", "/language zh")
+    out = await w.h.send("alice", "/subscription billing 1")
+    assert "https://billing.stripe.com/p/session/" in out, out
+    portal = list(w.fake.portal_sessions.values())[-1]
+    assert portal["locale"] == "zh" and portal["customer"] == session["customer"]
+
+
+async def test_a_trial_starts_from_the_free_invoice_and_the_first_charge_grants_sessions(
+    world: StripeWorld, clock: FakeClock
+) -> None:
+    """A trial plan's $0 first invoice starts the trial without sessions; the next grants."""
+    w = world
+    await w.h.send("admin", ADD + " trial=7")
+    cs = await subscribe(w)
+    assert w.fake.sessions[cs]["subscription_data"]["trial_period_days"] == "7"
+    _session, sub, invoice = w.fake.complete_subscription(cs)
+    assert await send(w, "invoice.paid", invoice) == "trial"
+    assert await ours(w) == ("trialing", 0, False)
+    clock.advance(timedelta(days=7))
+    invoice, _sub = w.fake.renew(sub["id"])
+    assert await send(w, "invoice.paid", invoice) == "period"
+    assert await ours(w) == ("active", 2, False)
+
+
+async def test_a_refunded_invoice_takes_back_its_unused_credits(card: StripeWorld) -> None:
+    """charge.refunded for an invoice's payment refunds that period once."""
+    w = card
+    cs = await subscribe(w)
+    _session, _sub, invoice = w.fake.complete_subscription(cs)
+    await send(w, "invoice.paid", invoice)
+    charge = w.fake.refund_charge(invoice["payment_intent"])
+    assert await send(w, "charge.refunded", charge) == "refunded"
+    assert await send(w, "charge.refunded", charge) == "already"
+    assert await ours(w) == ("active", 0, False)
+    await clean(w)
+
+
+async def test_a_plan_change_in_the_portal_applies_from_the_next_invoice(
+    card: StripeWorld, clock: FakeClock
+) -> None:
+    """customer.subscription.updated with another plan's price switches the plan; the sessions
+    already granted stay, the next invoice grants the new plan's."""
+    w = card
+    await w.h.send(
+        "admin",
+        '/admin plan add intensive course=python-basics name="Intensive" price=59.00 sessions=4',
+    )
+    cs = await subscribe(w)
+    _session, sub, invoice = w.fake.complete_subscription(cs)
+    await send(w, "invoice.paid", invoice)
+    await w.h.send("bob", "/subscribe intensive")  # creates the intensive plan's Price
+    async with w.app.new_uow() as uow:
+        intensive = (
+            await uow.session.execute(select(Plan).where(Plan.slug == "intensive"))
+        ).scalar_one()
+        price_id = intensive.stripe_price_id
+    assert price_id is not None
+    w.fake.subscriptions[sub["id"]]["items"]["data"][0]["price"] = w.fake.prices[price_id]
+    assert await send(w, "customer.subscription.updated", w.fake.subscriptions[sub["id"]]) == (
+        "plan changed"
+    )
+    assert await ours(w) == ("active", 2, False)
+    clock.advance(timedelta(days=30))
+    invoice, _sub = w.fake.renew(sub["id"])
+    await send(w, "invoice.paid", invoice)
+    assert await ours(w) == ("active", 4, False)  # the new plan carries none over: its 4
+    await clean(w)
+
+
+async def test_reconciliation_repairs_what_lost_webhooks_left_out(
+    card: StripeWorld, clock: FakeClock
+) -> None:
+    """With every webhook lost, a reconciliation pass grants the paid periods and ends what
+    Stripe cancelled, once; a second pass changes nothing."""
+    w = card
+    cs = await subscribe(w)
+    _session, sub, _invoice = w.fake.complete_subscription(cs)
+    clock.advance(timedelta(days=30))
+    w.fake.renew(sub["id"])
+    report = await w.service.reconcile_once()
+    assert report is not None and report.outcomes.count("subscription") == 2
+    assert (await ours(w))[0] == "active"
+    w.fake.cancel_now(sub["id"])
+    await w.service.reconcile_once()
+    assert await ours(w) == ("cancelled", 0, False)
+    again = await w.service.reconcile_once()
+    assert again is not None and "subscription" not in again.outcomes
+    await clean(w)
