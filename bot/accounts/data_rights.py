@@ -42,6 +42,7 @@ from storage.models import (
     Conversation,
     Enrollment,
     Identity,
+    LearnerInterest,
     LedgerEntry,
     LessonDelivery,
     LessonDrip,
@@ -56,6 +57,8 @@ from storage.models import (
     Order,
     OutboxMessage,
     Rating,
+    RecommendationDismissal,
+    RecommendationShown,
     RequestOffer,
     User,
     UserRole,
@@ -154,6 +157,23 @@ async def export_user(uow: UnitOfWork, user: User) -> dict[str, Any]:
             )
         ],
         "mentor_profile": None,
+        # Recommendations: what they said they want to learn, what was suggested, what not.
+        "learning_interests": [
+            _row(x)
+            for x in await rows(select(LearnerInterest).where(LearnerInterest.user_id == uid))
+        ],
+        "suggestions_shown": [
+            _row(x)
+            for x in await rows(
+                select(RecommendationShown).where(RecommendationShown.user_id == uid)
+            )
+        ],
+        "not_interested": [
+            _row(x)
+            for x in await rows(
+                select(RecommendationDismissal).where(RecommendationDismissal.user_id == uid)
+            )
+        ],
     }
     if profile is not None:
         pid = profile.id
@@ -207,6 +227,9 @@ EXPORTED = {
     "link_failures": "link_failures",
     "account_merges": "linked_accounts",
     "ledger_entries": "ledger",
+    "learner_interests": "learning_interests",
+    "recommendations_shown": "suggestions_shown",
+    "recommendation_dismissals": "not_interested",
 }
 
 
@@ -256,6 +279,8 @@ async def erase_user(uow: UnitOfWork, user: User, now: datetime, config: Config)
         )
     for model in (Identity, UserRole, Conversation, OutboxMessage, LinkCode, LinkFailure):
         await run(delete(model).where(model.user_id == uid))
+    for suggested in (LearnerInterest, RecommendationShown, RecommendationDismissal):
+        await run(delete(suggested).where(suggested.user_id == uid))
     merges = select(AccountMerge.id).where(AccountMerge.survivor_id == uid)
     await run(delete(MergedRow).where(MergedRow.merge_id.in_(merges)))
     await run(delete(AccountMerge).where(AccountMerge.survivor_id == uid))

@@ -506,6 +506,10 @@ admin_subcommand(
 admin_subcommand(
     "stats",
     _("Marketplace numbers"),
-    args=(choice("detail", _("Leave out for the summary"), "courses", "mentors", "csv"),),
+    args=(
+        choice(
+            "detail", _("Leave out for the summary"), "courses", "mentors", "csv", "recommendations"
+        ),
+    ),
 )(_stats)
 admin_subcommand("waitlist", _("Requests no mentor could take yet"))(_waitlist)

@@ -2,7 +2,8 @@
 and per-mentor breakdowns and a CSV export (numbers from `bot/reporting/files.py`).
 
 `/admin stats` adds a summary and the 12-week PNG chart; `/admin stats courses|mentors` shows a
-breakdown; `/admin stats csv` sends weekly.csv, courses.csv and mentors.csv.
+breakdown; `/admin stats csv` sends weekly.csv, courses.csv and mentors.csv; `/admin stats
+recommendations` how suggestions did against the popularity baseline (bot/handlers/recommend.py).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from bot.context import Ctx
 from bot.core.errors import STATUS_NAMES, BadInput
 from bot.core.i18n import Lines, Localized, Money, Msg, When, _, clip
 from bot.core.replies import Attachment, Choice
+from bot.handlers.recommend import recommendation_stats
 from bot.learning.courses import course_title
 from bot.reporting.files import build_report, chart_png, csv_files
 from bot.reporting.model import Breakdown, Report
 from storage.models import Course
 
-DETAILS = ("courses", "mentors", "csv")
+DETAILS = ("courses", "mentors", "csv", "recommendations")
 
 
 def score(value: float | None) -> str:
@@ -87,9 +89,12 @@ async def stats_detail(ctx: Ctx, args: list[str]) -> None:
             _(
                 "Unknown admin command '{value}'. Usage:\n{usage}",
                 value=clip(f"stats {what}"),
-                usage="/admin stats [courses|mentors|csv]",
+                usage="/admin stats [courses|mentors|csv|recommendations]",
             )
         )
+    if what == "recommendations":
+        await recommendation_stats(ctx)
+        return
     report = await build_report(ctx.uow, ctx.config, ctx.now())
     if what == "csv":
         files = csv_files(report)
