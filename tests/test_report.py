@@ -167,7 +167,8 @@ async def test_csv_sums_match_the_database(market: Harness, clock: FakeClock) ->
 
 
 def test_report_command_writes_the_chart_and_csv(tmp_path: Path) -> None:
-    """`mentorbot report --out DIR` writes stats.png and the three CSV files."""
+    """`mentorbot report --out DIR` writes stats.png, the three CSV files and the design's
+    models (as CSV and as text in both languages)."""
     env = {
         "PATH": "/usr/bin:/bin",
         "MENTORBOT_STORAGE_URL": f"sqlite+aiosqlite:///{tmp_path}/m.db",
@@ -187,12 +188,17 @@ def test_report_command_writes_the_chart_and_csv(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == [
         "courses.csv",
         "mentors.csv",
+        "models.csv",
+        "models.txt",
         "stats.png",
         "weekly.csv",
     ]
     assert png_size((out / "stats.png").read_bytes()) == CHART_SIZE
     assert len(rows((out / "weekly.csv").read_bytes())) == 12
     assert len(rows((out / "courses.csv").read_bytes())) == 3
+    assert len(rows((out / "models.csv").read_bytes())) == 12
+    models = (out / "models.txt").read_text(encoding="utf-8")
+    assert "Learning efficiency:" in models and "学习效率" in models
 
 
 async def test_csv_cells_typed_by_people_never_run_as_formulas(

@@ -18,6 +18,8 @@ from bot.core.i18n import Lines, Localized, Money, Msg, When, _, clip
 from bot.core.replies import Attachment, Choice
 from bot.handlers.recommend import recommendation_stats
 from bot.learning.courses import course_title
+from bot.reporting.design import gather as design_weeks
+from bot.reporting.design import rescaled_note, week_msg
 from bot.reporting.files import build_report, chart_png, csv_files
 from bot.reporting.model import Breakdown, Report
 from storage.models import Course
@@ -57,21 +59,31 @@ async def stats_summary(ctx: Ctx) -> None:
         )
         for cur, amount in sorted(last.revenue.items())
     ]
+    design = await design_weeks(
+        ctx.uow, report, ctx.config.models, ctx.config.satisfaction.accept_target_hours
+    )
+    summary = _(
+        "Last {weeks} weeks\nSatisfaction: {index} of 100 (resources {resources} · mentors "
+        "{mentors} · support {support})\nWeek from {week}: revenue {revenue}; learning "
+        "efficiency {efficiency} sessions and lessons per learner ({learners} learners)",
+        weeks=len(report.weeks),
+        index=score(overall.index),
+        resources=score(overall.resources),
+        mentors=score(overall.mentors),
+        support=score(overall.support),
+        week=When(last.start),
+        revenue=Lines(revenue, ", ") if revenue else "—",
+        efficiency=f"{last.efficiency:.2f}",
+        learners=last.learners,
+    )
+    models = _(
+        "The design's models, week from {week}:\n{models}\n{note}",
+        week=When(last.start),
+        models=week_msg(design[-2]),
+        note=rescaled_note(),
+    )
     ctx.say(
-        _(
-            "Last {weeks} weeks\nSatisfaction: {index} of 100 (resources {resources} · mentors "
-            "{mentors} · support {support})\nWeek from {week}: revenue {revenue}; learning "
-            "efficiency {efficiency} sessions and lessons per learner ({learners} learners)",
-            weeks=len(report.weeks),
-            index=score(overall.index),
-            resources=score(overall.resources),
-            mentors=score(overall.mentors),
-            support=score(overall.support),
-            week=When(last.start),
-            revenue=Lines(revenue, ", ") if revenue else "—",
-            efficiency=f"{last.efficiency:.2f}",
-            learners=last.learners,
-        ),
+        Lines([summary, models]).as_msg(),
         [
             Choice(_("By course"), "/admin stats courses"),
             Choice(_("By mentor"), "/admin stats mentors"),

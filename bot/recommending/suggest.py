@@ -41,16 +41,15 @@ class Suggested:
         """ "Suggested for you:" and one line per course with its reason; None if nothing."""
         if not self.items:
             return None
-        return _(
-            "Suggested for you:\n{list}",
-            list=Lines(
-                _("• {title} — {reason}", title=course_title(s.course), reason=reason_msg(s))
-                for s in self.items
-            ),
-        )
+        return _("Suggested for you:\n{list}", list=Lines(line(s) for s in self.items))
 
     def choices(self) -> list[Choice]:
         return [Choice(course_title(s.course), f"/course {s.course.slug}") for s in self.items]
+
+
+def line(shown: Shown) -> Msg:
+    """One suggestion: its title and its reason."""
+    return _("• {title} — {reason}", title=course_title(shown.course), reason=reason_msg(shown))
 
 
 def _words(words: tuple[str, ...]) -> str:

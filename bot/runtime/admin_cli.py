@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 
 from bot.config import Config
+from bot.core.i18n import LANGUAGES
 from bot.learning.importer import LessonImportError, ProgressBar, apply_plan, read_files
+from bot.reporting.design import gather as design_weeks
+from bot.reporting.design import models_csv, weeks_msg
 from bot.reporting.files import build_report, chart_png, csv_files
 
 # Imports this many lessons or more show a progress bar.
@@ -15,16 +18,26 @@ PROGRESS_FROM = 20
 
 
 async def write_report(config: Config, out: Path) -> int:
-    """Write stats.png, weekly.csv, courses.csv and mentors.csv into `out` (created if need be)."""
+    """Write stats.png, weekly.csv, courses.csv, mentors.csv and the design's models
+    (models.csv, models.txt) into `out` (created if need be)."""
     from bot.runtime.bootstrap import build_marketplace
 
     app = await build_marketplace(config)
     try:
         async with app.new_uow() as uow:
             report = await build_report(uow, config, app.clock.now())
+            design = await design_weeks(
+                uow, report, config.models, config.satisfaction.accept_target_hours
+            )
     finally:
         await app.engine.dispose()
-    files = {"stats.png": chart_png(report), **csv_files(report)}
+    text = "\n\n".join(weeks_msg(design).render(lang) for lang in LANGUAGES)
+    files = {
+        "stats.png": chart_png(report),
+        **csv_files(report),
+        "models.csv": models_csv(design),  # learning efficiency and revenue growth
+        "models.txt": (text + "\n").encode("utf-8"),  # the same, in English and Chinese
+    }
     try:
         written = await asyncio.to_thread(_write, out, files)
     except OSError as exc:
