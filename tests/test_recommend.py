@@ -246,3 +246,34 @@ def test_config_key_sets_the_share() -> None:
     """`[recommend] baseline_share` is read from config, 0.10 by default."""
     assert make_config().recommend.baseline_share == 0.10
     assert make_config(recommend={"baseline_share": 0.25}).recommend.baseline_share == 0.25
+
+
+def test_a_short_bench_run_beats_popularity() -> None:
+    """On a small planted marketplace the hybrid's NDCG@5 beats popularity by at least 30 %."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "recommend.py"
+    spec = importlib.util.spec_from_file_location("bench_recommend", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    docs, events, goals, _mentors = bench.marketplace(600, 30, 20)
+    cutoff = sorted(x.at for x in events)[int(len(events) * 0.8)]
+    train = [x for x in events if x.at < cutoff]
+    model = build(Signals(cutoff, tuple(docs), tuple(train)))
+    targets: dict[int, int] = {}
+    for x in sorted(events, key=lambda x: (x.at, x.course_id)):
+        if x.at >= cutoff:
+            targets.setdefault(x.user_id, x.course_id)
+    ndcg = {"hybrid": 0.0, "popularity": 0.0}
+    for uid, target in targets.items():
+        mine = [x for x in train if x.user_id == uid]
+        if not mine:
+            continue
+        history, strengths = bench.strengths_of(mine)
+        learner = Learner(uid, goals[uid], 1, (), history, strengths)
+        for which in ndcg:
+            ids = [s.course_id for s in rank(model, learner, 5, which=which)]
+            ndcg[which] += bench.ndcg_at(ids, {target}, 5)
+    assert ndcg["hybrid"] >= 1.3 * ndcg["popularity"] > 0

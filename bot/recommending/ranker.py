@@ -240,6 +240,7 @@ class Model:
     index: dict[int, int]
     vectorizer: Any
     docs: Any  # TF-IDF rows, L2-normalised (scipy sparse)
+    columns: Any  # the same by column (CSC), for one goal's few words
     similar: Any  # course × course cosine similarity
     levels: Any  # 0: unknown
     topics: list[frozenset[str]]
@@ -325,6 +326,7 @@ def build(signals: Signals, weights: Weights = Weights()) -> Model:
         index,
         vectorizer if docs is not None else None,
         docs,
+        _by_column(docs),
         similar,
         levels,
         [frozenset(t.lower() for t in c.topics) for c in courses],
@@ -338,6 +340,15 @@ def build(signals: Signals, weights: Weights = Weights()) -> Model:
     )
 
 
+def _by_column(docs: Any) -> Any:
+    """The TF-IDF matrix for reading a few columns: dense when small (numpy indexing costs
+    microseconds, scipy's sparse indexing tens of them), else compressed by column."""
+    if docs is None:
+        return None
+    rows, cols = docs.shape
+    return docs.toarray() if rows * cols <= 20_000_000 else docs.tocsc()
+
+
 def _allowed(model: Model, learner: Learner) -> Any:
     keep = model.active.copy()
     for course_id in (*learner.exclude, *learner.history):
@@ -347,25 +358,41 @@ def _allowed(model: Model, learner: Learner) -> Any:
     return keep
 
 
-def _goal_match(model: Model, goals: str) -> tuple[Any, Any, list[str]]:
-    """Cosine similarity of each course to the goals, the goal's TF-IDF row, its words."""
+def _goal_match(model: Model, goals: str) -> tuple[Any, dict[int, float], list[str]]:
+    """Cosine similarity of each course to the goals, the goal's TF-IDF weights by column,
+    its words. The goal's row is computed as `TfidfVectorizer.transform` would (sublinear tf
+    × idf, L2-normalised) but without its per-call checks, which cost more than the ranking."""
     n = len(model.courses)
     words = tokens(goals) if goals else []
     if not words or model.vectorizer is None:
-        return np.zeros(n), None, words
-    query = model.vectorizer.transform([goals])
-    return (model.docs @ query.T).toarray().ravel(), query, words
+        return np.zeros(n), {}, words
+    vocab = model.vectorizer.vocabulary_
+    counts: dict[int, int] = {}
+    for w in words:
+        j = vocab.get(w)
+        if j is not None:
+            counts[j] = counts.get(j, 0) + 1
+    if not counts:
+        return np.zeros(n), {}, words
+    idf = model.vectorizer.idf_
+    weights = {j: (1.0 + math.log(c)) * idf[j] for j, c in counts.items()}
+    norm = math.sqrt(sum(v * v for v in weights.values()))
+    query = {j: v / norm for j, v in weights.items()}
+    cols = list(query)
+    similarity = model.columns[:, cols] @ np.array([query[j] for j in cols])
+    return np.asarray(similarity).ravel(), query, words
 
 
-def _matched_words(model: Model, query: Any, words: list[str], i: int) -> tuple[str, ...]:
+def _matched_words(
+    model: Model, query: dict[int, float], words: list[str], i: int
+) -> tuple[str, ...]:
     """The goal's words the course shares, strongest first (at most two), as typed."""
     vocab = model.vectorizer.vocabulary_
-    row = model.docs[i]
     weight = {}
     for w in dict.fromkeys(words):
         j = vocab.get(w)
-        if j is not None and row[0, j] > 0:
-            weight[w] = row[0, j] * query[0, j]
+        if j is not None and model.columns[i, j] > 0:
+            weight[w] = model.columns[i, j] * query[j]
     best = sorted(weight, key=lambda w: -weight[w])[:2]
     return tuple(sorted(best, key=words.index))
 
@@ -374,7 +401,7 @@ def scores(model: Model, learner: Learner, which: str = "hybrid") -> dict[str, A
     """Each signal's score for every course (0–1), and the blend `which` asks for: hybrid,
     content, collaborative or popularity."""
     n = len(model.courses)
-    goal, _query, _words = _goal_match(model, learner.goals)
+    goal, query, words = _goal_match(model, learner.goals)
     hist = [model.index[c] for c in learner.history if c in model.index]
     strengths = list(learner.strengths) or [1.0] * len(hist)
     history_sim = model.similar[hist].mean(axis=0) if hist else np.zeros(n)
@@ -419,6 +446,8 @@ def scores(model: Model, learner: Learner, which: str = "hybrid") -> dict[str, A
         "collaborative": collab,
         "popularity": model.popularity,
         "blend": blend,
+        "query": query,
+        "words": words,
     }
 
 
@@ -484,8 +513,7 @@ def _explain(model: Model, learner: Learner, parts: dict[str, Any], i: int, arm:
         kind: Reason = "next" if model.next_[best, i] >= model.also[best, i] else "also"
         return Suggestion(course_id, score, kind, model.courses[best].id, level_fit=level_fit)
     if parts["goal"][i] > 0:
-        _goal, query, words = _goal_match(model, learner.goals)
-        matched = _matched_words(model, query, words, i)
+        matched = _matched_words(model, parts["query"], parts["words"], i)
         return Suggestion(course_id, score, "goal", words=matched, level_fit=level_fit)
     shared = sorted({t.lower() for t in learner.topics} & model.topics[i])
     if not shared:
