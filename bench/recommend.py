@@ -78,7 +78,7 @@ def marketplace(
     topics = topic_names(courses // len(LEVELS), rng)
     docs: list[CourseDoc] = []
     chains: dict[str, list[int]] = {}
-    for t, topic in enumerate(topics):
+    for topic in topics:
         for lv, word in enumerate(LEVELS):
             cid = len(docs) + 1
             docs.append(
