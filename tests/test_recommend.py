@@ -277,3 +277,13 @@ def test_a_short_bench_run_beats_popularity() -> None:
             ids = [s.course_id for s in rank(model, learner, 5, which=which)]
             ndcg[which] += bench.ndcg_at(ids, {target}, 5)
     assert ndcg["hybrid"] >= 1.3 * ndcg["popularity"] > 0
+
+
+async def test_recommend_names_a_mentor_for_a_course_not_yet_asked_about(market: Harness) -> None:
+    """A learner with a course and no request yet reads which mentor matching would pick, with
+    its reasons, and a button to ask."""
+    await buy(market, "bob", "python-basics")
+    out = await market.send("bob", "/recommend")
+    assert "Mentors for your courses:" in out
+    assert "For Python from zero:" in out and "shared topic" in out
+    assert "Find a mentor for Python from zero" in out

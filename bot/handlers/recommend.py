@@ -17,6 +17,8 @@ from bot.handlers.args import need, within
 from bot.handlers.registry import command, text
 from bot.learning.courses import course_by_slug, course_title
 from bot.recommending.log import SLOTS, Outcomes, Tally, dismiss, outcomes, state_interest
+from bot.recommending.mentors import mentors_for_new_requests
+from bot.recommending.signals import learner_state
 from bot.recommending.suggest import Suggested, suggest
 
 HIDE = ("hide", "no", "not-interested")
@@ -50,6 +52,24 @@ async def recommend(ctx: Ctx, args: list[str]) -> None:
         )
     found = await suggest(ctx.uow, ctx.config, ctx.actor.id, "recommend", ctx.now())
     lines = found.lines()
+    state = await learner_state(ctx.uow, ctx.actor.id)
+    mentors = await mentors_for_new_requests(
+        ctx.uow, ctx.config, ctx.actor.user, state.learner.level, ctx.now()
+    )
+    mentor_lines = (
+        _("Mentors for your courses:\n{list}", list=Lines(m.line() for m in mentors))
+        if mentors
+        else None
+    )
+    mentor_choices = [
+        Choice(
+            _("Find a mentor for {title}", title=course_title(m.course)), f"/mentor {m.course.slug}"
+        )
+        for m in mentors
+    ]
+    if lines is None and mentor_lines is not None:
+        ctx.say(mentor_lines, mentor_choices)
+        return
     if lines is None:
         ctx.say(
             _("Nothing to suggest right now: you have every course on offer or passed on it."),
@@ -61,9 +81,10 @@ async def recommend(ctx: Ctx, args: list[str]) -> None:
         "beginner"
     )
     ctx.say(
-        Lines([lines, hint]).as_msg(),
+        Lines([lines, *([mentor_lines] if mentor_lines else []), hint]).as_msg(),
         [
             *found.choices(),
+            *mentor_choices,
             *(
                 Choice(
                     _("Not interested: {title}", title=course_title(s.course)),
