@@ -292,9 +292,9 @@ class RecommendSection:
     # Suggestions per reply.
     size: int = 3
     # Relative weights of the hybrid's signals (whole numbers).
-    weight_content: int = 40
-    weight_collaborative: int = 40
-    weight_popularity: int = 20
+    weight_content: int = 20
+    weight_collaborative: int = 70
+    weight_popularity: int = 10
     # Percent of replies whose last suggestion is a new course (exploration).
     exploration_percent: int = 10
     # A course is new for this many days after it was added.

@@ -21,7 +21,7 @@ time (`rank`). Each course's score blends three signals, each on 0–1:
 - **popularity**: purchases in the last 90 days, each weighted by its recency (half-life 30
   days), normalised to the most popular course: the fallback for a learner with no history.
 
-The blend weighs the signals from `[recommend]` (40/40/20) over those the learner has (a new
+The blend weighs the signals from `[recommend]` (20/70/10) over those the learner has (a new
 learner without goals gets popularity alone), then multiplies by the course's outcome
 quality (0.7–1.3, from its Bayesian mean rating and completion rate). A share of replies
 (`exploration_percent`, chosen per learner and day from the seed) gives its last place to the
@@ -159,9 +159,9 @@ class Learner:
 
 @dataclass(frozen=True)
 class Weights:
-    content: float = 40
-    collaborative: float = 40
-    popularity: float = 20
+    content: float = 20
+    collaborative: float = 70
+    popularity: float = 10
     exploration_percent: int = 10
     new_course_days: int = 30
 
