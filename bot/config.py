@@ -333,6 +333,43 @@ class CommunitySection:
 
 
 @dataclass(frozen=True)
+class RecommendSection:
+    """Personalised recommendations (bot/recommending/)."""
+
+    # Share of learners (fixed per learner) shown the popularity baseline instead of the
+    # hybrid ranker, so /admin stats recommendations can compare the two.
+    baseline_share: float = 0.10
+    # Suggestions per reply.
+    size: int = 3
+    # Relative weights of the hybrid's signals (whole numbers).
+    weight_content: int = 20
+    weight_collaborative: int = 70
+    weight_popularity: int = 10
+    # Percent of replies whose last suggestion is a new course (exploration).
+    exploration_percent: int = 10
+    # A course is new for this many days after it was added.
+    new_course_days: int = 30
+    # Seeds the baseline split and exploration (same database + seed: same suggestions).
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ModelsSection:
+    """The design's learning efficiency and revenue growth models (bot/reporting/design.py)."""
+
+    # learning efficiency = personalised support · interactivity · resource richness
+    efficiency_weight_support: int = 40
+    efficiency_weight_interactivity: int = 30
+    efficiency_weight_resources: int = 30
+    # revenue growth = satisfaction · growth of active learners · market competitiveness
+    growth_weight_satisfaction: int = 50
+    growth_weight_learners: int = 30
+    growth_weight_competitiveness: int = 20
+    # Lessons, files and links per enrolled learner that score 50 for richness.
+    richness_target: int = 10
+
+
+@dataclass(frozen=True)
 class Config:
     bot: BotSection = field(default_factory=BotSection)
     storage: StorageSection = field(default_factory=StorageSection)
@@ -356,6 +393,8 @@ class Config:
     discussion: DiscussionSection = field(default_factory=DiscussionSection)
     community: CommunitySection = field(default_factory=CommunitySection)
     subscriptions: SubscriptionsSection = field(default_factory=SubscriptionsSection)
+    recommend: RecommendSection = field(default_factory=RecommendSection)
+    models: ModelsSection = field(default_factory=ModelsSection)
 
     def secrets(self) -> list[str]:
         """Every configured secret's value, so logging can scrub them."""
@@ -567,6 +606,7 @@ def _validate(config: Config) -> None:
     _validate_stripe(config)
     _validate_discord(config.discord)
     _validate_community(config)
+    _validate_recommend(config)
     for where, value in (
         ("[sessions] min_lead_minutes", config.sessions.min_lead_minutes),
         ("[sessions] cancel_window_hours", config.sessions.cancel_window_hours),
@@ -864,3 +904,35 @@ def _validate_community(config: Config) -> None:
                 f"[community] spaces[{i}] must look like 'SLUG=discord:ROLE_ID' or "
                 f"'SLUG=telegram:CHAT_ID', got {entry!r}"
             )
+
+
+def _validate_recommend(config: Config) -> None:
+    """[recommend] and [models]."""
+    r = config.recommend
+    if not 0 <= r.baseline_share <= 1:
+        raise ConfigError(f"[recommend] baseline_share must be from 0 to 1, got {r.baseline_share}")
+    if not 1 <= r.size <= 10:
+        raise ConfigError(f"[recommend] size must be from 1 to 10, got {r.size}")
+    if not 0 <= r.exploration_percent <= 100:
+        raise ConfigError(
+            f"[recommend] exploration_percent must be from 0 to 100, got {r.exploration_percent}"
+        )
+    groups = {
+        "[recommend]": {
+            "weight_content": r.weight_content,
+            "weight_collaborative": r.weight_collaborative,
+            "weight_popularity": r.weight_popularity,
+            "new_course_days": r.new_course_days,
+        },
+        "[models]": {
+            f.name: getattr(config.models, f.name) for f in dataclasses.fields(config.models)
+        },
+    }
+    for section, values in groups.items():
+        for key, value in values.items():
+            if value < 0:
+                raise ConfigError(f"{section} {key} must not be negative, got {value}")
+    if r.weight_content + r.weight_collaborative + r.weight_popularity <= 0:
+        raise ConfigError("[recommend] at least one weight must be greater than 0")
+    if config.models.richness_target <= 0:
+        raise ConfigError("[models] richness_target must be greater than 0")

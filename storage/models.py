@@ -908,3 +908,45 @@ class PromoUse(Base):
 
 
 # --- end subscriptions -------------------------------------------------------------------
+# --- recommendations (migration 0008) ----------------------------------------------------------
+
+
+class LearnerInterest(Base):
+    """What a learner said they want to learn (`/recommend GOALS`), for suggestions before
+    they have bought anything; the newest row counts. A surrogate key, so merging two
+    accounts that both said something keeps both."""
+
+    __tablename__ = "learner_interests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    goals: Mapped[str] = mapped_column(Text, default="")
+    level: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class RecommendationShown(Base):
+    """One suggestion shown to a learner: what, why, where and in which rank, and which arm
+    chose it (the hybrid ranker or the popularity baseline of the held-out share). `opened_at`
+    is when the learner next opened that course; purchases, completions and ratings are
+    joined to it afterwards from their own tables (bot/recommending/log.py)."""
+
+    __tablename__ = "recommendations_shown"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"))
+    slot: Mapped[str] = mapped_column(String(16))  # start, courses, recommend, course_end
+    arm: Mapped[str] = mapped_column(String(16))  # hybrid, baseline
+    reason: Mapped[str] = mapped_column(String(16))  # goal, next, also, topic, popular, new
+    rank: Mapped[int] = mapped_column(Integer)
+    shown_at: Mapped[datetime] = mapped_column(index=True)
+    opened_at: Mapped[datetime | None]
+
+
+class RecommendationDismissal(Base):
+    """A course a learner said they are not interested in: never suggested to them again."""
+
+    __tablename__ = "recommendation_dismissals"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"))
+    created_at: Mapped[datetime]

@@ -183,8 +183,9 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_report_command_writes_the_chart_and_csv(tmp_path: Path) -> None:
-    """`mentorbot report --out DIR` writes stats.png and the three CSV files, headed in
-    `--lang` (here en) whatever the configured default language."""
+    """`mentorbot report --out DIR` writes stats.png, the CSV files (headed in `--lang`, here
+    en, whatever the configured default language) and the design's models (as CSV and as text
+    in both languages)."""
     env = {
         "PATH": "/usr/bin:/bin",
         "MENTORBOT_STORAGE_URL": f"sqlite+aiosqlite:///{tmp_path}/m.db",
@@ -197,6 +198,8 @@ def test_report_command_writes_the_chart_and_csv(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == [
         "courses.csv",
         "mentors.csv",
+        "models.csv",
+        "models.txt",
         "stats.png",
         "weekly.csv",
         "workshops.csv",
@@ -205,6 +208,9 @@ def test_report_command_writes_the_chart_and_csv(tmp_path: Path) -> None:
     weekly = rows((out / "weekly.csv").read_bytes())
     assert len(weekly) == 12 and "week_start" in weekly[0]
     assert len(rows((out / "courses.csv").read_bytes())) == 3
+    assert len(rows((out / "models.csv").read_bytes())) == 12
+    models = (out / "models.txt").read_text(encoding="utf-8")
+    assert "Learning efficiency:" in models and "学习效率" in models
 
     chinese = _cli(env, "report", "--out", str(tmp_path / "zh"))  # the configured default
     assert "missing from font" not in chinese.stderr

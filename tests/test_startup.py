@@ -24,6 +24,8 @@ LAZY = (
     "telegram",  # [telegram] configured
     "aiohttp",  # the web server, when a platform or webhook is served
     "alembic",  # only when the database is behind the newest migration
+    "sklearn",  # building the recommendations model
+    "jieba",  # and cutting its Chinese text into words
 )
 
 CONSOLE_START = """

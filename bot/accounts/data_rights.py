@@ -49,6 +49,7 @@ from storage.models import (
     Conversation,
     Enrollment,
     Identity,
+    LearnerInterest,
     LedgerEntry,
     LessonDelivery,
     LessonDrip,
@@ -63,6 +64,8 @@ from storage.models import (
     Order,
     OutboxMessage,
     Rating,
+    RecommendationDismissal,
+    RecommendationShown,
     RelayDelivery,
     RelayMessage,
     RelayThread,
@@ -179,6 +182,23 @@ async def export_user(uow: UnitOfWork, user: User) -> dict[str, Any]:
             for e in await rows(select(WorkshopWaitlist).where(WorkshopWaitlist.user_id == uid))
         ],
         **await _community_export(uow, uid),
+        # Recommendations: what they said they want to learn, what was suggested, what not.
+        "learning_interests": [
+            _row(x)
+            for x in await rows(select(LearnerInterest).where(LearnerInterest.user_id == uid))
+        ],
+        "suggestions_shown": [
+            _row(x)
+            for x in await rows(
+                select(RecommendationShown).where(RecommendationShown.user_id == uid)
+            )
+        ],
+        "not_interested": [
+            _row(x)
+            for x in await rows(
+                select(RecommendationDismissal).where(RecommendationDismissal.user_id == uid)
+            )
+        ],
     }
     if profile is not None:
         pid = profile.id
@@ -275,6 +295,9 @@ EXPORTED = {
     "relay_deliveries": "conversations_with_mentors",
     "access_grants": "community_access",
     "access_log": "community_access",
+    "learner_interests": "learning_interests",
+    "recommendations_shown": "suggestions_shown",
+    "recommendation_dismissals": "not_interested",
 }
 
 
@@ -329,6 +352,8 @@ async def erase_user(uow: UnitOfWork, user: User, now: datetime, config: Config)
         )
     for model in (Identity, UserRole, Conversation, OutboxMessage, LinkCode, LinkFailure):
         await run(delete(model).where(model.user_id == uid))
+    for suggested in (LearnerInterest, RecommendationShown, RecommendationDismissal):
+        await run(delete(suggested).where(suggested.user_id == uid))
     merges = select(AccountMerge.id).where(AccountMerge.survivor_id == uid)
     await run(delete(MergedRow).where(MergedRow.merge_id.in_(merges)))
     await run(delete(AccountMerge).where(AccountMerge.survivor_id == uid))

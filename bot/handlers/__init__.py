@@ -14,6 +14,7 @@ from bot.handlers import (  # noqa: F401
     profile,
     progress,
     ratings,
+    recommend,
     relay,
     sessions,
     spaces,

@@ -509,7 +509,15 @@ admin_subcommand(
     "stats",
     _("Marketplace numbers"),
     args=(
-        choice("detail", _("Leave out for the summary"), "courses", "mentors", "csv", "workshops"),
+        choice(
+            "detail",
+            _("Leave out for the summary"),
+            "courses",
+            "mentors",
+            "csv",
+            "workshops",
+            "recommendations",
+        ),
     ),
 )(_stats)
 admin_subcommand("waitlist", _("Requests no mentor could take yet"))(_waitlist)

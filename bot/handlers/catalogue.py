@@ -12,6 +12,7 @@ from bot.core.i18n import Lines, Localized, Money, Msg, When, _, ngettext
 from bot.core.replies import Choice, write_to_admins
 from bot.core.states import advance
 from bot.handlers.args import need, need_int
+from bot.handlers.recommend import suggestion_block
 from bot.handlers.registry import COMMANDS, Command, chinese_words, command, number, text
 from bot.handlers.subscriptions import offer_promo, promo_on_order
 from bot.learning.courses import course_by_slug, course_title
@@ -22,6 +23,8 @@ from bot.payments import (
     fulfil_order,
     place_order,
 )
+from bot.recommending.log import mark_opened
+from bot.recommending.suggest import is_returning
 from storage.models import Course, Enrollment, Order
 
 SLUG = text("slug", _("The course's short name, e.g. python-basics"))
@@ -34,14 +37,19 @@ def price(course: Course) -> Money:
 
 @command("start", _("Welcome and what you can do here"))
 async def start(ctx: Ctx, args: list[str]) -> None:
-    ctx.say(
-        _(
-            "Welcome to mentorbot, {name}! Buy a course, meet a mentor, book sessions and get "
-            "reminded. Start with /courses, or /help for everything.",
-            name=ctx.actor.user.display_name,
-        ),
-        [Choice(_("Browse courses"), "/courses")],
+    welcome = _(
+        "Welcome to mentorbot, {name}! Buy a course, meet a mentor, book sessions and get "
+        "reminded. Start with /courses, or /help for everything.",
+        name=ctx.actor.user.display_name,
     )
+    choices = [Choice(_("Browse courses"), "/courses")]
+    if await is_returning(ctx.uow, ctx.actor.id):  # a returning learner: what to take next
+        found = await suggestion_block(ctx, "start")
+        lines = found.lines()
+        if lines is not None:
+            welcome = Lines([welcome, lines]).as_msg()
+            choices += found.choices()
+    ctx.say(welcome, choices)
     if args and args[0].startswith("course_"):
         await show_course(ctx, [args[0].removeprefix("course_")])
     if args and args[0].startswith("promo_"):  # subscriptions: t.me/<bot>?start=promo_CODE
@@ -98,12 +106,15 @@ async def list_courses(ctx: Ctx, args: list[str]) -> None:
     if not choices:
         ctx.say(_("No courses are on offer yet. Please check back soon."))
         return
-    ctx.say(_("Courses on offer — pick one to see details:"), choices)
+    heading = _("Courses on offer — pick one to see details:")
+    lines = (await suggestion_block(ctx, "courses")).lines()  # its courses are buttons already
+    ctx.say(heading if lines is None else Lines([heading, lines]).as_msg(), choices)
 
 
 @command("course", _("Show one course: /course SLUG"), args=(SLUG,))
 async def show_course(ctx: Ctx, args: list[str]) -> None:
     course = await course_by_slug(ctx.uow, need(args, 0, "/course SLUG"))
+    await mark_opened(ctx.uow, ctx.actor.id, course.id, ctx.now())
     detail = ngettext(
         "{title}\n{description}\nPrice: {price} · {n} mentor session · topics: {topics}",
         "{title}\n{description}\nPrice: {price} · {n} mentor sessions · topics: {topics}",

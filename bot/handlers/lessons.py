@@ -18,6 +18,7 @@ from bot.core.i18n import Lines, Msg, When, _, ngettext
 from bot.core.replies import Choice
 from bot.core.states import advance
 from bot.handlers.args import clip, need, need_int, within
+from bot.handlers.recommend import suggestion_block
 from bot.handlers.registry import Sub, admin_subcommand, command, flow, number, text
 from bot.learning.courses import course_by_slug, course_title
 from bot.learning.lessons import (
@@ -26,6 +27,7 @@ from bot.learning.lessons import (
     delivered_ids,
     drip_next_at,
     enrolled,
+    lesson_counts,
     lesson_say,
     next_lesson,
     rearm_course,
@@ -198,10 +200,17 @@ async def lesson_done(ctx: Ctx, args: list[str]) -> None:
     lesson, delivery = await _received_lesson(ctx, need_int(args, 0, "/lessondone ID"))
     if delivery.done_at is None:
         delivery.done_at = ctx.now()
-    ctx.say(
-        _("Lesson #{id} is done. Well done!", id=lesson.id),
-        [Choice(_("Rate this lesson"), f"/ratelesson {lesson.id}")],
-    )
+    said: Msg = _("Lesson #{id} is done. Well done!", id=lesson.id)
+    choices = [Choice(_("Rate this lesson"), f"/ratelesson {lesson.id}")]
+    await ctx.uow.flush()
+    done, _received, total = await lesson_counts(ctx.uow, ctx.actor.id, lesson.course_id)
+    if total and done >= total:  # the last lesson of the course: what to take next
+        found = await suggestion_block(ctx, "course_end")
+        lines = found.lines()
+        if lines is not None:
+            said = Lines([said, lines]).as_msg()
+            choices += found.choices()
+    ctx.say(said, choices)
 
 
 @command(

@@ -2,7 +2,8 @@
 and per-mentor breakdowns and a CSV export (numbers from `bot/reporting/files.py`).
 
 `/admin stats` adds a summary and the 12-week PNG chart; `/admin stats courses|mentors` shows a
-breakdown; `/admin stats csv` sends weekly.csv, courses.csv and mentors.csv.
+breakdown; `/admin stats csv` sends weekly.csv, courses.csv and mentors.csv; `/admin stats
+recommendations` how suggestions did against the popularity baseline (bot/handlers/recommend.py).
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from bot.context import Ctx
 from bot.core.errors import STATUS_NAMES, BadInput
 from bot.core.i18n import Lines, Localized, Money, Msg, When, _, clip
 from bot.core.replies import Attachment, Choice
+from bot.handlers.recommend import recommendation_stats
 from bot.learning.courses import course_title
+from bot.reporting.design import gather as design_weeks
+from bot.reporting.design import rescaled_note, week_msg
 from bot.reporting.files import build_report, chart_png, csv_files
 from bot.reporting.model import Breakdown, Report
 from bot.reporting.workshops import workshop_stats, workshops_csv
 from storage.models import Course
 
-DETAILS = ("courses", "mentors", "csv", "workshops")
+DETAILS = ("courses", "mentors", "csv", "workshops", "recommendations")
 
 
 def score(value: float | None) -> str:
@@ -58,21 +62,31 @@ async def stats_summary(ctx: Ctx) -> None:
         )
         for cur, amount in sorted(last.revenue.items())
     ]
+    design = await design_weeks(
+        ctx.uow, report, ctx.config.models, ctx.config.satisfaction.accept_target_hours
+    )
+    summary = _(
+        "Last {weeks} weeks\nSatisfaction: {index} of 100 (resources {resources} · mentors "
+        "{mentors} · support {support})\nWeek from {week}: revenue {revenue}; learning "
+        "efficiency {efficiency} sessions and lessons per learner ({learners} learners)",
+        weeks=len(report.weeks),
+        index=score(overall.index),
+        resources=score(overall.resources),
+        mentors=score(overall.mentors),
+        support=score(overall.support),
+        week=When(last.start),
+        revenue=Lines(revenue, ", ") if revenue else "—",
+        efficiency=f"{last.efficiency:.2f}",
+        learners=last.learners,
+    )
+    models = _(
+        "The design's models, week from {week}:\n{models}\n{note}",
+        week=When(last.start),
+        models=week_msg(design[-2]),
+        note=rescaled_note(),
+    )
     ctx.say(
-        _(
-            "Last {weeks} weeks\nSatisfaction: {index} of 100 (resources {resources} · mentors "
-            "{mentors} · support {support})\nWeek from {week}: revenue {revenue}; learning "
-            "efficiency {efficiency} sessions and lessons per learner ({learners} learners)",
-            weeks=len(report.weeks),
-            index=score(overall.index),
-            resources=score(overall.resources),
-            mentors=score(overall.mentors),
-            support=score(overall.support),
-            week=When(last.start),
-            revenue=Lines(revenue, ", ") if revenue else "—",
-            efficiency=f"{last.efficiency:.2f}",
-            learners=last.learners,
-        ),
+        Lines([summary, models]).as_msg(),
         [
             Choice(_("By course"), "/admin stats courses"),
             Choice(_("By mentor"), "/admin stats mentors"),
@@ -90,11 +104,14 @@ async def stats_detail(ctx: Ctx, args: list[str]) -> None:
             _(
                 "Unknown admin command '{value}'. Usage:\n{usage}",
                 value=clip(f"stats {what}"),
-                usage="/admin stats [courses|mentors|csv|workshops]",
+                usage="/admin stats [courses|mentors|csv|workshops|recommendations]",
             )
         )
     if what == "workshops":
         await _workshop_lines(ctx)
+        return
+    if what == "recommendations":
+        await recommendation_stats(ctx)
         return
     report = await build_report(ctx.uow, ctx.config, ctx.now())
     if what == "csv":

@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 
 from bot.config import Config
+from bot.core.i18n import LANGUAGES
 from bot.learning.importer import LessonImportError, ProgressBar, apply_plan, read_files
+from bot.reporting.design import gather as design_weeks
+from bot.reporting.design import models_csv, weeks_msg
 from bot.reporting.files import build_report, chart_png, csv_files
 from bot.reporting.workshops import workshop_stats, workshops_csv
 
@@ -16,8 +19,9 @@ PROGRESS_FROM = 20
 
 
 async def write_report(config: Config, out: Path, lang: str = "en") -> int:
-    """Write stats.png, weekly.csv, courses.csv, mentors.csv and workshops.csv into `out`
-    (created if need be), the chart labelled and the report's CSV headed in `lang`."""
+    """Write stats.png, weekly.csv, courses.csv, mentors.csv, workshops.csv and the design's
+    models (models.csv, models.txt) into `out` (created if need be), the chart labelled and
+    the report's CSV headed in `lang`; models.txt holds both languages."""
     from bot.runtime.bootstrap import build_marketplace
 
     app = await build_marketplace(config)
@@ -25,12 +29,18 @@ async def write_report(config: Config, out: Path, lang: str = "en") -> int:
         async with app.new_uow() as uow:
             report = await build_report(uow, config, app.clock.now())
             workshops = workshops_csv(await workshop_stats(uow))
+            design = await design_weeks(
+                uow, report, config.models, config.satisfaction.accept_target_hours
+            )
     finally:
         await app.engine.dispose()
+    text = "\n\n".join(weeks_msg(design).render(language) for language in LANGUAGES)
     files = {
         "stats.png": chart_png(report, lang),
         **csv_files(report, lang),
         "workshops.csv": workshops,
+        "models.csv": models_csv(design),  # learning efficiency and revenue growth
+        "models.txt": (text + "\n").encode("utf-8"),  # the same, in English and Chinese
     }
     try:
         written = await asyncio.to_thread(_write, out, files)

@@ -26,12 +26,13 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.config import Config
 from bot.core.errors import STATUS_NAMES, BadInput, NotFound
-from bot.core.i18n import Msg, When, _, ngettext
+from bot.core.i18n import Lines, Msg, When, _, ngettext
 from bot.core.outbox import tell, tell_admins
 from bot.core.replies import Attachment, Choice, write_to_admins
 from bot.core.states import advance
 from bot.core.users import mentor_profile_of
 from bot.learning.courses import course_title
+from bot.recommending.suggest import suggest
 from bot.sessions.credits import return_credit, use_credit
 from bot.sessions.earnings import credit_mentor
 from bot.sessions.ics import session_invite
@@ -688,17 +689,31 @@ async def _completed(
     """The session took place: its mentor is paid (once) and the learner asked to rate it."""
     await credit_mentor(uow, config, session, now)
     mentor_user = await other_side(uow, session, is_mentor=False)
-    await tell(
-        uow,
-        session.learner_id,
-        _(
-            "Session #{id} with {mentor} is complete. How was it? Rate it from 1 to 5:",
-            id=session.id,
-            mentor=mentor_user.display_name,
-        ),
-        now,
-        rating_choices(session.id),
+    done = _(
+        "Session #{id} with {mentor} is complete. How was it? Rate it from 1 to 5:",
+        id=session.id,
+        mentor=mentor_user.display_name,
     )
+    if await _last_of_course(uow, session):  # the course is done: what to take next
+        found = await suggest(uow, config, session.learner_id, "course_end", now)
+        lines = found.lines()
+        if lines is not None:
+            done = Lines([done, lines]).as_msg()
+    await tell(uow, session.learner_id, done, now, rating_choices(session.id))
+
+
+async def _last_of_course(uow: UnitOfWork, session: MentorSession) -> bool:
+    """Whether this session used the last credit of its enrollment, with none still booked."""
+    enrollment = await uow.get(Enrollment, session.enrollment_id)
+    if enrollment is None or enrollment.credits_remaining > 0:
+        return False
+    booked = await uow.session.execute(
+        select(MentorSession.id)
+        .where(MentorSession.enrollment_id == session.enrollment_id)
+        .where(MentorSession.status == "scheduled")
+        .limit(1)
+    )
+    return booked.first() is None
 
 
 async def _learner_answer(

@@ -12,7 +12,7 @@ purchase. Each read now walks one index range holding every column it needs (no 
   own (orders.refunded_at where it is set).
 
 Revision ID: 0012
-Revises: 0007
+Revises: 0011
 """
 
 from collections.abc import Sequence
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

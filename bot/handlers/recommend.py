@@ -1,0 +1,172 @@
+"""`/recommend`: the courses suggested for you, what you want to learn, "not interested";
+and `/admin stats recommendations`, how suggestions did against the popularity baseline.
+
+The same suggestions close `/start` for a returning learner, `/courses` and the end of a
+course (see `suggestion_block`); the rule is `bot.recommending.suggest.suggest`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.context import Ctx
+from bot.core.i18n import Lines, Msg, _
+from bot.core.replies import Choice
+from bot.core.words import LEVELS
+from bot.handlers.args import need, within
+from bot.handlers.registry import command, text
+from bot.learning.courses import course_by_slug, course_title
+from bot.recommending.log import SLOTS, Outcomes, Tally, dismiss, outcomes, state_interest
+from bot.recommending.mentors import mentors_for_new_requests
+from bot.recommending.signals import learner_state
+from bot.recommending.suggest import Suggested, suggest
+
+HIDE = ("hide", "no", "not-interested")
+REASONS = ("goal", "topic", "next", "also", "popular", "new")
+
+
+@command(
+    "recommend",
+    _("Courses suggested for you: /recommend [WHAT YOU WANT TO LEARN]"),
+    args=(text("goals", _("What you want to learn, and your level"), required=False, words=True),),
+)
+async def recommend(ctx: Ctx, args: list[str]) -> None:
+    """Suggestions with their reasons; `/recommend GOALS` first says what you want to learn;
+    `/recommend hide SLUG` (the Not interested button) leaves a course out for good."""
+    if args and args[0].lower() in HIDE:
+        course = await course_by_slug(ctx.uow, need(args, 1, "/recommend hide SLUG"))
+        await dismiss(ctx.uow, ctx.actor.id, course.id, ctx.now())
+        ctx.say(
+            _(
+                "Noted: {title} will not be suggested to you again.",
+                title=course_title(course),
+            ),
+            [Choice(_("More suggestions"), "/recommend")],
+        )
+        return
+    if args:
+        goals = within(" ".join(args).strip(), "goals", _("Your goals"))
+        levels = [LEVELS[w.lower()] for w in goals.split() if w.lower() in LEVELS]
+        await state_interest(
+            ctx.uow, ctx.actor.id, goals, levels[-1] if levels else None, ctx.now()
+        )
+    found = await suggest(ctx.uow, ctx.config, ctx.actor.id, "recommend", ctx.now())
+    lines = found.lines()
+    state = await learner_state(ctx.uow, ctx.actor.id)
+    mentors = await mentors_for_new_requests(
+        ctx.uow, ctx.config, ctx.actor.user, state.learner.level, ctx.now()
+    )
+    mentor_lines = (
+        _("Mentors for your courses:\n{list}", list=Lines(m.line() for m in mentors))
+        if mentors
+        else None
+    )
+    mentor_choices = [
+        Choice(
+            _("Find a mentor for {title}", title=course_title(m.course)), f"/mentor {m.course.slug}"
+        )
+        for m in mentors
+    ]
+    if lines is None and mentor_lines is not None:
+        ctx.say(mentor_lines, mentor_choices)
+        return
+    if lines is None:
+        ctx.say(
+            _("Nothing to suggest right now: you have every course on offer or passed on it."),
+            [Choice(_("Browse courses"), "/courses")],
+        )
+        return
+    hint = _(
+        "Tell me what you want to learn and I will suggest better: /recommend data analysis, "
+        "beginner"
+    )
+    ctx.say(
+        Lines([lines, *([mentor_lines] if mentor_lines else []), hint]).as_msg(),
+        [
+            *found.choices(),
+            *mentor_choices,
+            *(
+                Choice(
+                    _("Not interested: {title}", title=course_title(s.course)),
+                    f"/recommend hide {s.course.slug}",
+                )
+                for s in found.items
+            ),
+        ],
+    )
+
+
+async def suggestion_block(ctx: Ctx, slot: str) -> Suggested:
+    """The suggestions a slot (start, courses, course_end) appends to its reply."""
+    return await suggest(ctx.uow, ctx.config, ctx.actor.id, slot, ctx.now())
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}%"
+
+
+def _tally(t: Tally | None) -> Msg:
+    if t is None or not t.shown:
+        return _("nothing shown")
+    return _(
+        "{shown} shown · opened {ctr} · bought {conversion} · completed {completed} · "
+        "rated {rated}",
+        shown=t.shown,
+        ctr=_percent(t.rate(t.opened)),
+        conversion=_percent(t.rate(t.bought)),
+        completed=_percent(t.rate(t.completed)),
+        rated=_percent(t.rate(t.rated)),
+    )
+
+
+SLOT_NAMES = {
+    "start": _("after /start"),
+    "courses": _("in /courses"),
+    "recommend": _("in /recommend"),
+    "course_end": _("at the end of a course"),
+}
+REASON_NAMES = {
+    "goal": _("matches a goal"),
+    "topic": _("topic of their courses"),
+    "next": _("taken next by others"),
+    "also": _("also taken by others"),
+    "popular": _("popular"),
+    "new": _("new course"),
+}
+
+
+def outcome_lines(found: Outcomes, weeks: int) -> Msg:
+    """Click-through (opened) and conversion (bought) by slot and by reason, the hybrid
+    against the baseline."""
+
+    def pair(key: str, table: dict[tuple[str, str], Tally]) -> Msg:
+        return _(
+            "hybrid: {hybrid}\n    baseline: {baseline}",
+            hybrid=_tally(table.get(("hybrid", key))),
+            baseline=_tally(table.get(("baseline", key))),
+        )
+
+    slots = Lines(
+        _("{name} — {figures}", name=SLOT_NAMES[s], figures=pair(s, found.by_slot)) for s in SLOTS
+    )
+    reasons = Lines(
+        _("{name} — {figures}", name=REASON_NAMES[r], figures=pair(r, found.by_reason))
+        for r in REASONS
+    )
+    return _(
+        "Suggestions, last {weeks} weeks (outcomes within 30 days of being shown)\n"
+        "All — hybrid: {hybrid}\n    baseline (popularity): {baseline}\n"
+        "By slot:\n{slots}\nBy reason:\n{reasons}",
+        weeks=weeks,
+        hybrid=_tally(found.arms.get("hybrid")),
+        baseline=_tally(found.arms.get("baseline")),
+        slots=slots,
+        reasons=reasons,
+    )
+
+
+async def recommendation_stats(ctx: Ctx) -> None:
+    """`/admin stats recommendations`."""
+    weeks = ctx.config.satisfaction.report_weeks
+    found = await outcomes(ctx.uow, ctx.now() - timedelta(weeks=weeks))
+    ctx.say(outcome_lines(found, weeks))

@@ -1,0 +1,1 @@
+"""Personalised recommendations: the ranker, its signals from the database, what was shown."""

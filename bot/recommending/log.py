@@ -1,0 +1,200 @@
+"""What was suggested and what the learner did next: the feedback loop's records.
+
+Every suggestion shown is a `RecommendationShown` row (what, to whom, why, rank, slot, arm).
+Opening the course (`/course SLUG`, which its button sends) within `OPEN_WINDOW` marks the
+newest such row opened. Buying, completing and rating are not copied into it: `outcomes`
+joins them afterwards from the orders, sessions and ratings themselves, counting one that
+came within `OUTCOME_WINDOW` after the suggestion was shown.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from bot.recommending.ranker import Arm, Suggestion
+from storage.models import (
+    Enrollment,
+    LearnerInterest,
+    Lesson,
+    LessonDelivery,
+    LessonRating,
+    MentorSession,
+    Order,
+    Rating,
+    RecommendationDismissal,
+    RecommendationShown,
+)
+from storage.uow import UnitOfWork
+
+OPEN_WINDOW = timedelta(days=7)
+OUTCOME_WINDOW = timedelta(days=30)
+SLOTS = ("start", "courses", "recommend", "course_end")
+
+
+async def log_shown(
+    uow: UnitOfWork,
+    user_id: int,
+    picks: Sequence[Suggestion],
+    slot: str,
+    arm: Arm,
+    now: datetime,
+) -> None:
+    for rank, pick in enumerate(picks, start=1):
+        uow.add(
+            RecommendationShown(
+                user_id=user_id,
+                course_id=pick.course_id,
+                slot=slot,
+                arm=arm,
+                reason=pick.reason,
+                rank=rank,
+                shown_at=now,
+                opened_at=None,
+            )
+        )
+    await uow.flush()
+
+
+async def mark_opened(uow: UnitOfWork, user_id: int, course_id: int, now: datetime) -> None:
+    """The learner opened a course: the newest unopened suggestion of it, if recent, counts."""
+    row = (
+        await uow.session.execute(
+            select(RecommendationShown)
+            .where(RecommendationShown.user_id == user_id)
+            .where(RecommendationShown.course_id == course_id)
+            .where(RecommendationShown.opened_at.is_(None))
+            .where(RecommendationShown.shown_at >= now - OPEN_WINDOW)
+            .order_by(RecommendationShown.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if row is not None:
+        row.opened_at = now
+
+
+async def dismiss(uow: UnitOfWork, user_id: int, course_id: int, now: datetime) -> bool:
+    """Remember that the learner is not interested in the course; False if already said."""
+    known = (
+        await uow.session.execute(
+            select(RecommendationDismissal.id)
+            .where(RecommendationDismissal.user_id == user_id)
+            .where(RecommendationDismissal.course_id == course_id)
+        )
+    ).first()
+    if known is not None:
+        return False
+    uow.add(RecommendationDismissal(user_id=user_id, course_id=course_id, created_at=now))
+    await uow.flush()
+    return True
+
+
+async def state_interest(
+    uow: UnitOfWork, user_id: int, goals: str, level: int | None, now: datetime
+) -> None:
+    uow.add(LearnerInterest(user_id=user_id, goals=goals, level=level, created_at=now))
+    await uow.flush()
+
+
+@dataclass
+class Tally:
+    shown: int = 0
+    opened: int = 0
+    bought: int = 0
+    completed: int = 0
+    rated: int = 0
+
+    def rate(self, part: int) -> float | None:
+        return None if not self.shown else 100.0 * part / self.shown
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Suggestions since a date and what followed, by (arm, slot) and by (arm, reason)."""
+
+    by_slot: dict[tuple[str, str], Tally]
+    by_reason: dict[tuple[str, str], Tally]
+    arms: dict[str, Tally]
+
+
+async def outcomes(uow: UnitOfWork, since: datetime) -> Outcomes:
+    """Each suggestion shown since `since` joined to what its learner did with its course
+    within `OUTCOME_WINDOW`: bought it (an order paid), completed a session or lesson of it,
+    rated a session or lesson of it."""
+    run = (await uow.session.connection()).execute
+    shown = list(
+        await run(
+            select(
+                RecommendationShown.user_id,
+                RecommendationShown.course_id,
+                RecommendationShown.slot,
+                RecommendationShown.arm,
+                RecommendationShown.reason,
+                RecommendationShown.shown_at,
+                RecommendationShown.opened_at,
+            ).where(RecommendationShown.shown_at >= since)
+        )
+    )
+    users = {row[0] for row in shown}
+    events: dict[str, dict[tuple[int, int], list[datetime]]] = {
+        k: defaultdict(list) for k in ("bought", "completed", "rated")
+    }
+    if users:
+        queries = {
+            "bought": select(Order.user_id, Order.course_id, Order.paid_at)
+            .where(Order.paid_at.is_not(None))
+            .where(Order.user_id.in_(users)),
+            "completed": select(
+                MentorSession.learner_id, Enrollment.course_id, MentorSession.start_at
+            )
+            .join(Enrollment, Enrollment.id == MentorSession.enrollment_id)
+            .where(MentorSession.status == "completed")
+            .where(MentorSession.learner_id.in_(users)),
+            "rated": select(Rating.rater_id, Enrollment.course_id, Rating.created_at)
+            .join(MentorSession, MentorSession.id == Rating.session_id)
+            .join(Enrollment, Enrollment.id == MentorSession.enrollment_id)
+            .where(Rating.rater_id.in_(users)),
+        }
+        for kind, stmt in queries.items():
+            for uid, cid, at in await run(stmt):
+                if at is not None:
+                    events[kind][(uid, cid)].append(at)
+        for kind, stmt in (
+            (
+                "completed",
+                select(LessonDelivery.user_id, Lesson.course_id, LessonDelivery.done_at)
+                .join(Lesson, Lesson.id == LessonDelivery.lesson_id)
+                .where(LessonDelivery.done_at.is_not(None))
+                .where(LessonDelivery.user_id.in_(users)),
+            ),
+            (
+                "rated",
+                select(LessonRating.user_id, Lesson.course_id, LessonRating.created_at)
+                .join(Lesson, Lesson.id == LessonRating.lesson_id)
+                .where(LessonRating.user_id.in_(users)),
+            ),
+        ):
+            for uid, cid, at in await run(stmt):
+                if at is not None:
+                    events[kind][(uid, cid)].append(at)
+    by_slot: dict[tuple[str, str], Tally] = defaultdict(Tally)
+    by_reason: dict[tuple[str, str], Tally] = defaultdict(Tally)
+    arms: dict[str, Tally] = defaultdict(Tally)
+    for uid, cid, slot, arm, reason, at, opened in shown:
+
+        def followed(kind: str, uid: int = uid, cid: int = cid, at: datetime = at) -> int:
+            return int(any(at <= t <= at + OUTCOME_WINDOW for t in events[kind][(uid, cid)]))
+
+        got = (1, int(opened is not None), followed("bought"), followed("completed"))
+        hit = (*got, followed("rated"))
+        for tally in (by_slot[(arm, slot)], by_reason[(arm, reason)], arms[arm]):
+            tally.shown += hit[0]
+            tally.opened += hit[1]
+            tally.bought += hit[2]
+            tally.completed += hit[3]
+            tally.rated += hit[4]
+    return Outcomes(dict(by_slot), dict(by_reason), dict(arms))

@@ -1,0 +1,289 @@
+"""Personalised recommendations: reasons, cold start, "not interested", owned courses, the
+learner's language, the held-out baseline, the slots that show them and their outcomes."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from bot.core.clock import FakeClock
+from bot.recommending.ranker import (
+    CourseDoc,
+    Interaction,
+    Learner,
+    Signals,
+    arm_for,
+    build,
+    rank,
+)
+from storage.models import RecommendationDismissal, RecommendationShown, User
+from tests.support import Harness, add_lessons, buy, make_config, request_mentor
+
+NOW = datetime(2026, 3, 2, tzinfo=UTC)
+COURSES = (
+    CourseDoc(1, "python-basics", "Python from zero", "零基础学 Python", "", "", ("python",), NOW),
+    CourseDoc(2, "data-analysis", "Data analysis", "用 pandas 做数据分析", "", "", ("data",), NOW),
+    CourseDoc(3, "git-teamwork", "Git for teams", "团队协作中的 Git", "", "", ("git",), NOW),
+)
+
+
+async def seed_sequences(h: Harness) -> None:
+    """Three learners took Python from zero and then data analysis; one took Git."""
+    for who in ("u1", "u2", "u3"):
+        await buy(h, who, "python-basics")
+        await buy(h, who, "data-analysis")
+    await buy(h, "u4", "git-teamwork")
+
+
+async def test_cold_start_gives_popular_courses_with_a_reason(market: Harness) -> None:
+    """A learner with no history and no goals is shown the most popular courses, each saying so."""
+    await seed_sequences(market)
+    out = await market.send("nina", "/recommend")
+    assert "Suggested for you:" in out
+    lines = [x for x in out.splitlines() if x.startswith("•")]
+    assert len(lines) == 3
+    assert all(x.endswith("popular with learners") for x in lines), out
+    assert "Git for teams" in lines[2]  # bought once, the others three times each
+
+
+async def test_cold_start_with_goals_puts_the_goal_matched_course_first(market: Harness) -> None:
+    """Saying what you want to learn (in either language) puts the matching course first, with
+    the goal words as its reason."""
+    await seed_sequences(market)
+    out = await market.send("nina", "/recommend data analysis")
+    first = next(x for x in out.splitlines() if x.startswith("•"))
+    assert "Data analysis with pandas" in first
+    assert "matches your goal: data, analysis" in first
+    out = await market.send("wei", "/recommend 我想学数据分析")
+    first = next(x for x in out.splitlines() if x.startswith("•"))
+    assert "Data analysis with pandas" in first and "数据分析" in first
+
+
+async def test_goal_and_level_name_the_level(market: Harness) -> None:
+    """A goal with a level matches a course at that level and says "your level"."""
+    out = await market.send("nina", "/recommend python beginner")
+    first = next(x for x in out.splitlines() if x.startswith("•"))
+    assert "Python from zero" in first and "your level" in first
+
+
+async def test_learners_who_took_a_course_suggest_what_came_next(market: Harness) -> None:
+    """After Python from zero, the course others took next is suggested, saying so."""
+    await seed_sequences(market)
+    await buy(market, "bob", "python-basics")
+    out = await market.send("bob", "/recommend")
+    assert "Data analysis with pandas — learners who took Python from zero took this next" in out, (
+        out
+    )
+
+
+async def test_not_interested_is_remembered(market: Harness) -> None:
+    """Pressing Not interested stores it, and the course is never suggested again, anywhere."""
+    await seed_sequences(market)
+    out = await market.send("nina", "/recommend")
+    assert "Not interested: Data analysis with pandas" in out
+    out = await market.send("nina", "/recommend hide data-analysis")
+    assert "will not be suggested to you again" in out
+    for line in ("/recommend", "/recommend data analysis", "/courses"):
+        out = await market.send("nina", line)
+        shown = [x for x in out.splitlines() if x.startswith("•")]
+        assert shown and not any("Data analysis" in x for x in shown), out
+    async with market.app.new_uow() as uow:
+        count = await uow.session.scalar(select(func.count(RecommendationDismissal.id)))
+    assert count == 1
+
+
+async def test_a_course_owned_with_credits_left_is_never_suggested(market: Harness) -> None:
+    """Whoever the learner and whatever the slot, a course they own with sessions left is not
+    among the suggestions (nor in the log of what was shown)."""
+    await seed_sequences(market)
+    for i in range(12):
+        who = f"owner{i}"
+        await buy(market, who, "python-basics")
+        for line in ("/recommend", "/courses", "/start", "/recommend python"):
+            out = await market.send(who, line)
+            shown = [x for x in out.splitlines() if x.startswith("•")]
+            assert not any("Python from zero" in x.split(" — ")[0] for x in shown), out
+    async with market.app.new_uow() as uow:
+        owners = select(User.id).where(User.display_name.like("owner%"))
+        shown_to_owners = (
+            await uow.session.execute(
+                select(RecommendationShown.course_id).where(RecommendationShown.user_id.in_(owners))
+            )
+        ).scalars()
+        assert 1 not in set(shown_to_owners)
+
+
+async def test_suggestions_are_in_the_learners_language(market: Harness) -> None:
+    """A learner reading Chinese gets Chinese reasons and titles in 《》."""
+    await seed_sequences(market)
+    await buy(market, "bob", "python-basics")
+    await market.send("bob", "/language zh")
+    out = await market.send("bob", "/recommend")
+    assert "为你推荐" in out
+    assert "《用 pandas 做数据分析》" in out and "《零基础学 Python》" in out
+    assert "Suggested for you" not in out
+
+
+async def test_returning_learner_gets_suggestions_after_start(market: Harness) -> None:
+    """/start ends with suggestions (as buttons too) for a learner who bought before, not for a
+    newcomer, whose first button stays Browse courses."""
+    await seed_sequences(market)
+    newcomer = await market.send("nina", "/start")
+    assert "Suggested for you" not in newcomer
+    await buy(market, "bob", "python-basics")
+    out = await market.send("bob", "/start")
+    assert "Suggested for you" in out and "[1] Browse courses" in out
+    assert "[2] Data analysis with pandas" in out
+
+
+async def test_courses_lists_the_catalogue_and_suggestions(market: Harness) -> None:
+    """/courses keeps every course as a button and adds the suggestions as lines."""
+    out = await market.send("nina", "/courses")
+    assert "[1] Python from zero" in out and "Suggested for you" in out
+
+
+async def test_last_lesson_done_suggests_the_next_course(market: Harness) -> None:
+    """Marking the last lesson of a course done suggests what to take next."""
+    await add_lessons(market, 1)
+    await buy(market, "alice", "python-basics")
+    await market.send("alice", "/nextlesson python-basics")
+    out = await market.send("alice", "/lessondone 1")
+    assert "Well done" in out and "Suggested for you" in out
+    assert "[1] Rate this lesson" in out
+
+
+async def test_last_session_completed_suggests_the_next_course(
+    market: Harness, clock: FakeClock
+) -> None:
+    """Completing the session that used the last credit suggests next courses beside the rating
+    request; an earlier session's rating request has none."""
+    await seed_sequences(market)
+    await buy(market, "alice", "git-teamwork")  # two sessions
+    out = await request_mentor(market, "alice", "git-teamwork")
+    request_id = int(out.split("Request #", 1)[1].split(" ", 1)[0])
+    mentor = "linus" if "linus" in out else "ada"
+    assert "You are now mentoring" in await market.send(mentor, f"/accept {request_id}")
+    for _ in range(2):
+        await market.send("alice", f"/book {request_id}")
+        assert "Booked" in await market.send("alice", "1")
+    clock.advance(timedelta(days=15))
+    first = await market.send(mentor, "/complete 1")
+    assert "is complete" in "\n".join(market.output) and "Suggested for you" not in first
+    market.output.clear()
+    await market.send(mentor, "/complete 2")
+    told = "\n".join(market.output)
+    assert "Session #2" in told and "Suggested for you" in told, told
+
+
+async def test_baseline_share_holds_and_is_fixed_per_learner() -> None:
+    """About `baseline_share` of learners are in the baseline, always the same ones."""
+    users = range(1, 20_001)
+    arms = [arm_for(u, 0, 0.10) for u in users]
+    share = arms.count("baseline") / len(arms)
+    assert 0.09 < share < 0.11
+    assert arms == [arm_for(u, 0, 0.10) for u in users]
+    assert arm_for(7, 0, 0.0) == "hybrid" and arm_for(7, 0, 1.0) == "baseline"
+
+
+async def test_baseline_learners_see_popularity(market: Harness) -> None:
+    """With the whole audience held out, every suggestion is the popularity baseline's."""
+    app = market.app
+    app.config = dataclasses.replace(
+        app.config, recommend=dataclasses.replace(app.config.recommend, baseline_share=1.0)
+    )
+    await seed_sequences(market)
+    await buy(market, "bob", "python-basics")
+    out = await market.send("bob", "/recommend")
+    shown = [x for x in out.splitlines() if x.startswith("•")]
+    assert shown and all(x.endswith("popular with learners") for x in shown)
+    async with app.new_uow() as uow:
+        arms = set((await uow.session.execute(select(RecommendationShown.arm))).scalars())
+    assert arms == {"baseline"}
+
+
+async def test_admin_stats_recommendations_reports_outcomes(market: Harness) -> None:
+    """Opening and buying a suggested course shows up as click-through and conversion."""
+    await seed_sequences(market)
+    await buy(market, "bob", "python-basics")
+    await market.send("bob", "/recommend")
+    await market.send("bob", "/course data-analysis")
+    await buy(market, "bob", "data-analysis")
+    out = await market.send("admin", "/admin stats recommendations")
+    assert "in /recommend — hybrid: 2 shown · opened 50% · bought 50%" in out, out
+    assert "taken next by others — hybrid: 1 shown · opened 100% · bought 100%" in out
+    refused = await market.send("bob", "/admin stats recommendations")
+    assert "Only marketplace admins" in refused
+
+
+async def test_hide_names_an_unknown_course_and_changes_nothing(market: Harness) -> None:
+    """Not interested in a course that does not exist is refused politely."""
+    out = await market.send("nina", "/recommend hide no-such-course")
+    assert "There is no course called 'no-such-course'" in out
+
+
+def test_ranking_is_deterministic_and_fast() -> None:
+    """The same signals and seed give the same suggestions; one learner ranks in milliseconds."""
+    interactions = tuple(
+        Interaction(u, c, NOW - timedelta(days=10 - c), completed=1.0, stars=5)
+        for u in range(1, 30)
+        for c in (1, 2)
+    )
+    model = build(Signals(NOW, COURSES, interactions))
+    again = build(Signals(NOW, COURSES, interactions))
+    learner = Learner(99, "git", None, (), (1,), (2.0,))
+    assert rank(model, learner, 2, seed=3) == rank(again, learner, 2, seed=3)
+    assert rank(model, learner, 2)[0].course_id == 2
+    started = time.perf_counter()
+    for _ in range(100):
+        rank(model, learner, 2)
+    assert (time.perf_counter() - started) / 100 < 0.02
+
+
+def test_config_key_sets_the_share() -> None:
+    """`[recommend] baseline_share` is read from config, 0.10 by default."""
+    assert make_config().recommend.baseline_share == 0.10
+    assert make_config(recommend={"baseline_share": 0.25}).recommend.baseline_share == 0.25
+
+
+def test_a_short_bench_run_beats_popularity() -> None:
+    """On a small planted marketplace the hybrid's NDCG@5 beats popularity by at least 30 %."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "recommend.py"
+    spec = importlib.util.spec_from_file_location("bench_recommend", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    docs, events, goals, _mentors = bench.marketplace(600, 30, 20)
+    cutoff = sorted(x.at for x in events)[int(len(events) * 0.8)]
+    train = [x for x in events if x.at < cutoff]
+    model = build(Signals(cutoff, tuple(docs), tuple(train)))
+    targets: dict[int, int] = {}
+    for x in sorted(events, key=lambda x: (x.at, x.course_id)):
+        if x.at >= cutoff:
+            targets.setdefault(x.user_id, x.course_id)
+    ndcg = {"hybrid": 0.0, "popularity": 0.0}
+    for uid, target in targets.items():
+        mine = [x for x in train if x.user_id == uid]
+        if not mine:
+            continue
+        history, strengths = bench.strengths_of(mine)
+        learner = Learner(uid, goals[uid], 1, (), history, strengths)
+        for which in ndcg:
+            ids = [s.course_id for s in rank(model, learner, 5, which=which)]
+            ndcg[which] += bench.ndcg_at(ids, {target}, 5)
+    assert ndcg["hybrid"] >= 1.3 * ndcg["popularity"] > 0
+
+
+async def test_recommend_names_a_mentor_for_a_course_not_yet_asked_about(market: Harness) -> None:
+    """A learner with a course and no request yet reads which mentor matching would pick, with
+    its reasons, and a button to ask."""
+    await buy(market, "bob", "python-basics")
+    out = await market.send("bob", "/recommend")
+    assert "Mentors for your courses:" in out
+    assert "For Python from zero:" in out and "shared topic" in out
+    assert "Find a mentor for Python from zero" in out
