@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
+
+from bot.accounts.data_rights import export_user
+from bot.core import ledger
 from bot.core.clock import FakeClock
+from storage.models import Identity, Subscription, User
 from tests.support import Harness, snapshot
 
 ADD = (
@@ -107,3 +112,29 @@ async def test_a_subscriptions_anchor_order_is_not_refunded_as_an_order(market: 
     await market.send("alice", "/subscription pay 1")
     out = await market.send("admin", "/admin refund 1 force")
     assert "holds a subscription's sessions" in out, out
+
+
+async def test_deleteme_ends_the_subscription_and_mydata_shows_it_first(
+    market: Harness, clock: FakeClock
+) -> None:
+    """/mydata lists the learner's subscriptions; /deleteme ends them at once, so the clock
+    renews nothing and grants no credits to an erased account."""
+    await market.send("admin", ADD)
+    await market.send("alice", "/subscribe monthly")
+    assert "has started" in await market.send("alice", "/subscription pay 1")
+    async with market.app.new_uow() as uow:
+        user = await uow.session.scalar(
+            select(User).join(Identity).where(Identity.external_id == "alice")
+        )
+        assert user is not None
+        exported = await export_user(uow, user)
+    assert [s["status"] for s in exported["subscriptions"]] == ["active"]
+    assert "Continue?" in await market.send("alice", "/deleteme")
+    await market.send("alice", "yes")
+    assert "erased" in await market.send("alice", "delete")
+    clock.advance(timedelta(days=31))
+    assert "period paid" not in await market.tick()
+    async with market.app.new_uow() as uow:
+        sub = await uow.session.scalar(select(Subscription))
+        assert sub is not None and sub.status == "cancelled" and sub.ended_at is not None
+        assert not await ledger.violations(uow)

@@ -38,6 +38,7 @@ from bot.core.users import mentor_profile_of
 from bot.mentoring.offers import close_round
 from bot.sessions import workshop_host
 from bot.sessions.booking import cancel
+from bot.subscriptions.lifecycle import end as end_subscription
 from storage.models import (
     AccessGrant,
     AccessLog,
@@ -63,6 +64,7 @@ from storage.models import (
     MergedRow,
     Order,
     OutboxMessage,
+    PromoUse,
     Rating,
     RecommendationDismissal,
     RecommendationShown,
@@ -70,6 +72,7 @@ from storage.models import (
     RelayMessage,
     RelayThread,
     RequestOffer,
+    Subscription,
     User,
     UserRole,
     Workshop,
@@ -182,6 +185,13 @@ async def export_user(uow: UnitOfWork, user: User) -> dict[str, Any]:
             for e in await rows(select(WorkshopWaitlist).where(WorkshopWaitlist.user_id == uid))
         ],
         **await _community_export(uow, uid),
+        # subscriptions (bot/subscriptions/): plans subscribed to, promo codes used
+        "subscriptions": [
+            _row(x) for x in await rows(select(Subscription).where(Subscription.user_id == uid))
+        ],
+        "promo_codes_used": [
+            _row(x) for x in await rows(select(PromoUse).where(PromoUse.user_id == uid))
+        ],
         # Recommendations: what they said they want to learn, what was suggested, what not.
         "learning_interests": [
             _row(x)
@@ -295,6 +305,8 @@ EXPORTED = {
     "relay_deliveries": "conversations_with_mentors",
     "access_grants": "community_access",
     "access_log": "community_access",
+    "subscriptions": "subscriptions",
+    "promo_uses": "promo_codes_used",
     "learner_interests": "learning_interests",
     "recommendations_shown": "suggestions_shown",
     "recommendation_dismissals": "not_interested",
@@ -325,6 +337,14 @@ async def erase_user(uow: UnitOfWork, user: User, now: datetime, config: Config)
         await run(select(Order).where(Order.user_id == uid).where(Order.status == "pending"))
     ).scalars():
         advance("order", order, "cancelled")
+    for sub in (
+        await run(
+            select(Subscription)
+            .where(Subscription.user_id == uid, Subscription.ended_at.is_(None))
+            .with_for_update()
+        )
+    ).scalars():  # no more renewals; the provider is told after commit (handlers/account.py)
+        await end_subscription(uow, sub, "cancelled", now)
     for enrollment in (
         await run(
             select(Enrollment).where(Enrollment.user_id == uid).where(Enrollment.status == "active")

@@ -32,6 +32,7 @@ from bot.core.replies import Attachment, Choice
 from bot.core.users import settle_admin
 from bot.handlers.args import need_int
 from bot.handlers.registry import command, flow, number, text
+from bot.handlers.subscriptions import stop_renewals_after_commit
 from storage.models import ButtonPayload, Conversation, Identity, LinkFailure, User
 
 # Answers, not commands: a command would end the conversation before it could reply.
@@ -248,5 +249,6 @@ async def delete_me_step(ctx: Ctx, conv: Conversation, text: str) -> None:
     if conv.step != "second" or answer not in words.DELETE_WORDS:
         ctx.say(_("Nothing was deleted."))
         return
+    await stop_renewals_after_commit(ctx, ctx.actor.id)
     await erase_user(ctx.uow, ctx.actor.user, ctx.now(), ctx.config)
     ctx.say(_("Your personal data is erased and your account is closed. Goodbye!"))

@@ -6,6 +6,8 @@ The rules live in bot/subscriptions/; these parse, call them and say what happen
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 import typing
 from datetime import UTC, date, datetime, time, timedelta
@@ -51,6 +53,8 @@ from storage.models import (
 PLAN = text("plan", _("The plan's short name, e.g. monthly-python"))
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MAX_STARS_PRICE = 10000  # Telegram's cap on a subscription's price in Stars
+
+log = logging.getLogger(__name__)
 
 
 def plan_line(plan: Plan) -> Msg:
@@ -944,3 +948,39 @@ admin_subcommand(
     ),
 )(_promo)
 admin_subcommand("promos", _("The promo codes and their uses"))(_promos)
+
+
+async def stop_renewals_after_commit(ctx: Ctx, user_id: int) -> None:
+    """For `/deleteme`: after its transaction (which ends every live subscription here), tell
+    Stripe and Telegram to stop renewing the user's card and Stars subscriptions, so an erased
+    account is never charged again. A provider that cannot be reached is logged; the
+    subscription has ended here either way, and a later renewal's payment finds it ended."""
+    live = (
+        await ctx.uow.session.execute(
+            select(Subscription)
+            .where(Subscription.user_id == user_id, Subscription.ended_at.is_(None))
+            .where(Subscription.provider.in_(("stripe", "stars")))
+            .where(Subscription.provider_ref.is_not(None))
+        )
+    ).scalars()
+    for sub in live:
+        provider, ref, payer = sub.provider, sub.provider_ref or "", sub.customer_ref or ""
+        ctx.after_commit(functools.partial(_stop_at_provider, ctx, provider, ref, payer))
+
+
+async def _stop_at_provider(ctx: Ctx, provider: str, ref: str, payer: str) -> None:
+    from bot.providers.stripe.billing import set_cancel
+
+    try:
+        if provider == "stripe":
+            await set_cancel(_stripe(ctx), ref, True)
+        elif payer:
+            stars = ctx.provider("stars")
+            assert isinstance(stars, StarsPayments)
+            await stars.edit_subscription(payer, ref, True)
+    except Exception:
+        log.warning(
+            "could not stop a subscription's renewals at its provider",
+            extra={"provider": provider, "subscription": ref},
+            exc_info=True,
+        )
