@@ -3,6 +3,8 @@ component has no data, and where an admin reads them."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from bot.config import ModelsSection
@@ -17,7 +19,7 @@ from bot.reporting.design import (
 )
 from bot.reporting.files import build_report
 from bot.reporting.satisfaction import Inputs, Weights, satisfaction
-from tests.support import Harness, complete_one_session, make_config
+from tests.support import Harness, complete_one_session, make_config, matched_pair
 
 WEIGHTS = ModelsSection()  # 40/30/30 and 50/30/20, richness target 10
 NO_INTERACTION = {"discussion": None, "workshops": None, "questions": None}
@@ -81,7 +83,8 @@ def test_learner_growth_is_bounded() -> None:
 
 async def test_weeks_from_the_database(market: Harness, clock: FakeClock) -> None:
     """One completed session with a mentor who fits and no note, no lessons: support is the
-    mean of fit 100, notes 0 and the speed of the request; resources score 0."""
+    mean of fit 100, notes 0 and the speed of the request; resources and interactivity (a
+    conversation with no messages) score 0."""
     await complete_one_session(market, clock)
     config = make_config()
     async with market.app.new_uow() as uow:
@@ -92,8 +95,11 @@ async def test_weeks_from_the_database(market: Harness, clock: FakeClock) -> Non
     support = week.efficiency.part("support")
     assert support is not None and 66 < support <= 200 / 3 + 0.01
     assert week.efficiency.part("resources") == 0
-    assert week.efficiency.part("interactivity") is None
+    # The accepted request opened a conversation in which nobody wrote: 0 messages, scored 0.
+    assert week.efficiency.part("interactivity") == 0
     assert design.competitiveness() is None
+    async with market.app.new_uow() as uow:
+        assert await gather(uow, report, config.models, 24, last=2) == weeks[-2:]
 
 
 async def test_admin_stats_shows_the_models_with_their_components(market: Harness) -> None:
@@ -102,3 +108,25 @@ async def test_admin_stats_shows_the_models_with_their_components(market: Harnes
     assert "Learning efficiency:" in out and "personalised support" in out
     assert "Revenue growth:" in out and "competitiveness no data" in out
     assert "no market data" in out
+
+
+async def test_interactivity_counts_relayed_messages_and_answered_questions(
+    market: Harness, clock: FakeClock
+) -> None:
+    """One mentorship; alice asks, ada answers, alice asks again: 3 messages for 1 pair is
+    100·3/(3 + 5) = 37.5; 1 of 2 questions answered is 50; no workshop: no data. Interactivity
+    is their mean, 43.75."""
+    await matched_pair(market)
+    await market.send("alice", "/ask How do I start with tests?")
+    await market.send("ada", "1")  # Reply
+    await market.send("ada", "Write one test first.")
+    await market.send("alice", "/ask And then?")
+    config = make_config()
+    async with market.app.new_uow() as uow:
+        report = await build_report(uow, config, clock.now())
+        (week,) = await gather(uow, report, config.models, 24, last=1)
+        start, end = week.start, week.start + timedelta(days=7)
+        assert await design.discussion_messages(uow, start, end) == 37.5
+        assert await design.questions_answered(uow, start, end) == 50.0
+        assert await design.workshop_attendance(uow, start, end) is None
+    assert week.efficiency.part("interactivity") == 43.75

@@ -63,7 +63,7 @@ async def stats_summary(ctx: Ctx) -> None:
         for cur, amount in sorted(last.revenue.items())
     ]
     design = await design_weeks(
-        ctx.uow, report, ctx.config.models, ctx.config.satisfaction.accept_target_hours
+        ctx.uow, report, ctx.config.models, ctx.config.satisfaction.accept_target_hours, last=2
     )
     summary = _(
         "Last {weeks} weeks\nSatisfaction: {index} of 100 (resources {resources} · mentors "

@@ -6,11 +6,11 @@ growth, each 0–100 per week, computed from the data, weights from `[models]`.
 
 As in `bot/reporting/satisfaction.py`, a component with no data is unknown rather than 0: it
 is left out and the other weights are rescaled (and with nothing known the model is unknown).
-Two components have no data by construction today and say so:
+Two components may have no data, and say so:
 
-- *interactivity*: mentorbot has no discussion spaces, relays or workshops yet; each of its
-  parts is a function in `INTERACTIVITY` that answers None ("no data") until the feature that
-  measures it exists: a new table plugs in by replacing its function there.
+- *interactivity*: the mean of its known parts in `INTERACTIVITY` (messages relayed between
+  mentors and learners, workshop attendance, learners' questions answered); a week with none
+  of them (no conversation, no workshop) has no data.
 - *competitiveness*: there is no market data (other marketplaces' prices and ratings), so it
   is always left out and revenue growth is `(50·satisfaction + 30·learners) / 80`.
 
@@ -24,14 +24,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from statistics import fmean
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy.orm import aliased
 
 from bot.config import ModelsSection
 from bot.core.i18n import Day, Lines, Msg, _
 from bot.reporting.files import csv_file
 from bot.reporting.model import Report, wait_hours
-from bot.reporting.records import WEEK
+from bot.reporting.records import WEEK, per_week
 from bot.reporting.satisfaction import speed_quality, stars_quality, weighted
 from storage.models import (
     Enrollment,
@@ -41,6 +43,10 @@ from storage.models import (
     MentorshipRequest,
     MentorTopic,
     Order,
+    RelayMessage,
+    RelayThread,
+    Workshop,
+    WorkshopSeat,
 )
 from storage.uow import UnitOfWork
 
@@ -115,20 +121,62 @@ Part = Callable[[UnitOfWork, datetime, datetime], Awaitable[float | None]]
 
 
 async def discussion_messages(uow: UnitOfWork, start: datetime, end: datetime) -> float | None:
-    """*Messages in discussion spaces and relays* per active learner, to become
-    `100·m/(m + 5)`: no discussion spaces exist yet, so no data."""
-    return None
+    """*Messages in discussion spaces and relays* (`/ask`, `/answer`, replies) per mentorship
+    with a conversation by the week's end, `m` a week, as `100·m/(m + 5)`: five messages a
+    week per pair score 50. No data before the first conversation."""
+    pairs = await uow.session.scalar(
+        select(func.count()).select_from(RelayThread).where(RelayThread.created_at < end)
+    )
+    if not pairs:
+        return None
+    sent = await uow.session.scalar(
+        select(func.count())
+        .select_from(RelayMessage)
+        .where(RelayMessage.created_at >= start, RelayMessage.created_at < end)
+    )
+    m = int(sent or 0) / int(pairs)
+    return 100.0 * m / (m + 5)
 
 
 async def workshop_attendance(uow: UnitOfWork, start: datetime, end: datetime) -> float | None:
-    """*Workshop attendance*, to become `100 · attended / registered`: no workshops yet."""
-    return None
+    """*Workshop attendance*: `100 · attended / registered` over the seats of workshops that
+    started in the week and were not cancelled (registered: seated, attended or absent; a
+    seat given up before is not counted). No data in a week without workshops."""
+    rows = await uow.session.execute(
+        select(WorkshopSeat.status, func.count())
+        .join(Workshop, Workshop.id == WorkshopSeat.workshop_id)
+        .where(Workshop.start_at >= start, Workshop.start_at < end)
+        .where(Workshop.status != "cancelled")
+        .where(WorkshopSeat.status.in_(("seated", "attended", "absent")))
+        .group_by(WorkshopSeat.status)
+    )
+    counts = {status: int(n) for status, n in rows}
+    registered = sum(counts.values())
+    return None if registered == 0 else 100.0 * counts.get("attended", 0) / registered
 
 
 async def questions_answered(uow: UnitOfWork, start: datetime, end: datetime) -> float | None:
-    """*Questions answered*, to become `100 · answered / asked` in discussion spaces: no data
-    until those exist (a `/support` message is not a learning question)."""
-    return None
+    """*Questions answered*: of the learners' messages to their mentors in the week, the share
+    (`100 · answered / asked`) that the mentor answered later in the same conversation. No data
+    in a week when no learner wrote (a `/support` message is not a learning question)."""
+    answer = aliased(RelayMessage)
+    answered = (
+        select(answer.id)
+        .where(answer.thread_id == RelayMessage.thread_id)
+        .where(answer.sender_id == RelayThread.mentor_user_id)
+        .where(answer.created_at >= RelayMessage.created_at, answer.id > RelayMessage.id)
+        .exists()
+    )
+    asked, replied = (
+        await uow.session.execute(
+            select(func.count(), func.sum(case((answered, 1), else_=0)))
+            .select_from(RelayMessage)
+            .join(RelayThread, RelayThread.id == RelayMessage.thread_id)
+            .where(RelayMessage.sender_id == RelayThread.learner_id)
+            .where(RelayMessage.created_at >= start, RelayMessage.created_at < end)
+        )
+    ).one()
+    return None if not asked else 100.0 * int(replied or 0) / int(asked)
 
 
 # Each part of interactivity, by name: replace a function to plug in its feature's table.
@@ -224,37 +272,45 @@ class DesignWeek:
 
 
 async def gather(
-    uow: UnitOfWork, report: Report, weights: ModelsSection, target_hours: float
+    uow: UnitOfWork,
+    report: Report,
+    weights: ModelsSection,
+    target_hours: float,
+    last: int | None = None,
 ) -> list[DesignWeek]:
-    """Both models for each of the report's weeks."""
+    """Both models for each of the report's weeks, or for its `last` weeks only (what
+    `/admin stats` shows: the last full week and the current one)."""
     records = report.records
     weeks = records.weeks
-    since = records.since
+    first = 0 if last is None else max(0, len(weeks) - last)
     run = (await uow.session.connection()).execute
-    levels = {
-        (mid, topic): level
-        for mid, topic, level in await run(
-            select(MentorTopic.mentor_id, MentorTopic.topic, MentorTopic.level)
+    # Completed sessions per week: how many, how many with a mentor whose level in the
+    # topic reaches the request's, how many with a mentor's note; counted in the database.
+    topic_level = func.coalesce(MentorTopic.level, 0)
+
+    def completed(in_week: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+        return (
+            select(
+                func.count(),
+                func.sum(case((topic_level >= MentorshipRequest.level, 1), else_=0)),
+                func.sum(case((MentorSession.mentor_note != "", 1), else_=0)),
+            )
+            .select_from(MentorSession)
+            .join(MentorshipRequest, MentorshipRequest.id == MentorSession.request_id)
+            .outerjoin(
+                MentorTopic,
+                (MentorTopic.mentor_id == MentorSession.mentor_id)
+                & (MentorTopic.topic == MentorshipRequest.topic),
+            )
+            .where(MentorSession.status == "completed", in_week)
         )
-    }
+
     sessions: list[list[int]] = [[0, 0, 0] for _ in weeks]
-    for start_at, mid, topic, level, note in await run(
-        select(
-            MentorSession.start_at,
-            MentorSession.mentor_id,
-            MentorshipRequest.topic,
-            MentorshipRequest.level,
-            MentorSession.mentor_note,
-        )
-        .join(MentorshipRequest, MentorshipRequest.id == MentorSession.request_id)
-        .where(MentorSession.status == "completed")
-        .where(MentorSession.start_at >= since)
-        .where(MentorSession.start_at <= records.now)
+    for n, fitting, noted, i in await run(
+        per_week(MentorSession.start_at, weeks, records.now, completed, first)
     ):
-        i = min((start_at - since) // WEEK, len(weeks) - 1)
-        sessions[i][0] += 1
-        sessions[i][1] += int(levels.get((mid, topic), 0) >= level)
-        sessions[i][2] += int(bool(note))
+        if int(i) < len(weeks):  # after now: not held yet
+            sessions[int(i)] = [int(n or 0), int(fitting or 0), int(noted or 0)]
     resources: dict[int, int] = {}
     for cid, links in await run(
         select(Lesson.course_id, Lesson.links).where(Lesson.status == "active")
@@ -267,21 +323,12 @@ async def gather(
         .group_by(Lesson.course_id)
     ):
         resources[cid] = resources.get(cid, 0) + int(n)
-    enrolled = list(
-        await run(
-            select(
-                Enrollment.user_id, Enrollment.course_id, Enrollment.created_at, Order.refunded_at
-            ).join(Order, Order.id == Enrollment.order_id)
-        )
-    )
+    per_learner = await _resources_by_week(run, weeks[first:], resources)
     found = []
-    previous_learners = 0
-    for i, start in enumerate(weeks):
+    previous_learners = records.learners_by_week[first - 1] if first else 0
+    for i in range(first, len(weeks)):
+        start = weeks[i]
         end = start + WEEK
-        per_learner: dict[int, int] = {}
-        for uid, cid, created, refunded in enrolled:
-            if created < end and (refunded is None or refunded >= start):
-                per_learner[uid] = per_learner.get(uid, 0) + resources.get(cid, 0)
         parts = {name: await part(uow, start, end) for name, part in INTERACTIVITY.items()}
         inputs = EfficiencyInputs(
             sessions=sessions[i][0],
@@ -291,7 +338,7 @@ async def gather(
                 (r for r in records.requests if start <= r.created_at < end), records.now
             ),
             interactivity=parts,
-            resources_per_learner=fmean(per_learner.values()) if per_learner else None,
+            resources_per_learner=per_learner[i - first],
             lesson_stars=[s.stars for s in records.lesson_stars if start <= s.at < end],
         )
         learners = records.learners_by_week[i]
@@ -303,6 +350,50 @@ async def gather(
             )
         )
         previous_learners = learners
+    return found
+
+
+async def _resources_by_week(
+    run: Any, weeks: list[datetime], resources: Mapping[int, int]
+) -> list[float | None]:
+    """Per week, the mean over learners enrolled in it of the resources (lessons, files,
+    links) of the courses they are enrolled in; None for a week with no learner.
+
+    Most enrollments span every week of the report (made before the first week ends, not
+    refunded before the last begins): they are summed per course in the database, once. Only
+    the few that begin or end inside the report come back as rows, to be placed week by week.
+    """
+    first_end, last_start = weeks[0] + WEEK, weeks[-1]
+    ended_early = select(Order.id).where(Order.refunded_at < last_start)
+    throughout = (Enrollment.created_at < first_end) & Enrollment.order_id.not_in(ended_early)
+    base_total = 0
+    for cid, n in await run(
+        select(Enrollment.course_id, func.count()).where(throughout).group_by(Enrollment.course_id)
+    ):
+        base_total += int(n) * resources.get(cid, 0)
+    base_learners = set(
+        (await run(select(Enrollment.user_id).where(throughout).distinct())).scalars()
+    )
+    partial = list(
+        await run(
+            select(
+                Enrollment.user_id, Enrollment.course_id, Enrollment.created_at, Order.refunded_at
+            )
+            .join(Order, Order.id == Enrollment.order_id)
+            .where(~throughout, Enrollment.created_at < last_start + WEEK)
+            .where(Order.refunded_at.is_(None) | (Order.refunded_at >= weeks[0]))
+        )
+    )
+    found: list[float | None] = []
+    for start in weeks:
+        end = start + WEEK
+        learners = set(base_learners)
+        total = base_total
+        for uid, cid, created, refunded in partial:
+            if created < end and (refunded is None or refunded >= start):
+                learners.add(uid)
+                total += resources.get(cid, 0)
+        found.append(total / len(learners) if learners else None)
     return found
 
 
@@ -334,9 +425,9 @@ def week_msg(week: DesignWeek) -> Msg:
 
 def rescaled_note() -> Msg:
     return _(
-        "A component with no data is left out and the others' weights rescaled: there are no "
-        "discussion spaces or workshops yet (interactivity) and no market data "
-        "(competitiveness)."
+        "A component with no data is left out and the others' weights rescaled: there is no "
+        "market data (competitiveness), and interactivity counts only weeks with messages "
+        "between mentors and learners or workshops."
     )
 
 

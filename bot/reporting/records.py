@@ -128,15 +128,21 @@ def per_week(
     weeks: list[datetime],
     now: datetime,
     part: Callable[[ColumnElement[bool]], Select[*tuple[Any, ...]]],
+    first: int = 0,
 ) -> CompoundSelect[*tuple[Any, ...]]:
-    """`part(in_week)` for each week, as one statement: each part's rows end with the index
-    into `weeks` of its week, `len(weeks)` for the current week after `now`. Each part reads
-    one range of an index on `at`, which costs far less than a CASE over every row."""
+    """`part(in_week)` for each week from `weeks[first]`, as one statement: each part's rows
+    end with the index into `weeks` of its week, `len(weeks)` for the current week after `now`.
+    Each part reads one range of an index on `at`, which costs far less than a CASE over every
+    row."""
     last = len(weeks) - 1
     ranges = [(at >= start) & (at < weeks[i + 1]) for i, start in enumerate(weeks[:last])]
     ranges += [(at >= weeks[last]) & (at <= now), (at > now) & (at < weeks[last] + WEEK)]
     return union_all(
-        *(part(where).add_columns(literal_column(str(i))) for i, where in enumerate(ranges))
+        *(
+            part(where).add_columns(literal_column(str(i)))
+            for i, where in enumerate(ranges)
+            if i >= first
+        )
     )
 
 
