@@ -691,6 +691,9 @@ class FakeDiscord:
         parent = body.get("parent_id")
         if parent is not None and self._channel_guild.get(int(parent)) != guild_id:
             return self._json({"message": "Invalid Form Body", "code": 50035}, 400)
+        limit = body.get("user_limit", 0)
+        if body.get("type") == 2 and not 0 <= limit <= 99:
+            return _invalid(self, "user_limit", "int value should be less than or equal to 99.")
         channel_id = self.new_id()
         channel = {
             "id": str(channel_id),
@@ -714,6 +717,9 @@ class FakeDiscord:
             "rate_limit_per_user": 0,
             "flags": 0,
         }
+        if channel["type"] == 2:  # a voice channel (workshops): seats as its user limit
+            channel.update(user_limit=limit, bitrate=64000, rtc_region=None)
+            self.voice_channels[channel_id] = channel
         self.created_channels[channel_id] = channel
         self._channel_guild[channel_id] = guild_id
         return self._json(channel, 201)
@@ -721,6 +727,7 @@ class FakeDiscord:
     async def _delete_channel(self, request: web.Request) -> web.Response:
         channel_id = int(request.match_info["channel"])
         channel = self.created_channels.pop(channel_id, None)
+        self.voice_channels.pop(channel_id, None)
         if channel is None:
             return self._json({"message": "Unknown Channel", "code": 10003}, 404)
         return self._json(channel)
@@ -1128,32 +1135,6 @@ def workshop_routes(self: FakeDiscord) -> list[tuple[str, str, Any]]:
         del self.scheduled_events[int(event["id"])]
         return web.Response(status=204)
 
-    async def create_channel(request: web.Request) -> web.Response:
-        guild_id = int(request.match_info["guild"])
-        if guild_id not in self.guilds:
-            return self._json({"message": "Unknown Guild", "code": 10004}, 404)
-        body = dict(request[BODY] or {})
-        limit = body.get("user_limit", 0)
-        if body.get("type") == 2 and not 0 <= limit <= 99:
-            return _invalid(self, "user_limit", "int value should be less than or equal to 99.")
-        channel_id = self.new_id()
-        channel = {
-            "id": str(channel_id),
-            "guild_id": str(guild_id),
-            "type": body.get("type", 0),
-            "name": body.get("name", ""),
-            "user_limit": limit,
-            "permission_overwrites": body.get("permission_overwrites", []),
-            "position": 0,
-            "parent_id": None,
-            "nsfw": False,
-            "bitrate": 64000,
-            "rtc_region": None,
-        }
-        self.voice_channels[channel_id] = channel
-        self._channel_guild[channel_id] = guild_id
-        return self._json(channel)
-
     async def edit_channel(request: web.Request) -> web.Response:
         channel = self.voice_channels.get(int(request.match_info["channel"]))
         if channel is None:
@@ -1161,17 +1142,9 @@ def workshop_routes(self: FakeDiscord) -> list[tuple[str, str, Any]]:
         channel.update(dict(request[BODY] or {}))
         return self._json(channel)
 
-    async def delete_channel(request: web.Request) -> web.Response:
-        channel = self.voice_channels.pop(int(request.match_info["channel"]), None)
-        if channel is None:
-            return self._json({"message": "Unknown Channel", "code": 10003}, 404)
-        return self._json(channel)
-
     return [
         ("POST", "/guilds/{guild}/scheduled-events", create_event),
         ("PATCH", "/guilds/{guild}/scheduled-events/{event}", edit_event),
         ("DELETE", "/guilds/{guild}/scheduled-events/{event}", delete_event),
-        ("POST", "/guilds/{guild}/channels", create_channel),
-        ("PATCH", "/channels/{channel}", edit_channel),
-        ("DELETE", "/channels/{channel}", delete_channel),
+        ("PATCH", "/channels/{channel}", edit_channel),  # POST and DELETE: the main routes
     ]
