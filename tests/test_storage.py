@@ -17,6 +17,8 @@ from storage.models import Base
 from storage.sqlite_cursor import OneHopConnection
 from tests.support import Database
 
+pytestmark = pytest.mark.unmigrated  # these tests migrate from nothing themselves
+
 
 async def test_migrations_produce_exactly_the_models(database: Database) -> None:
     """After `upgrade`, the schema has no difference from the models (and upgrade is repeatable)."""
