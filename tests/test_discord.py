@@ -245,8 +245,8 @@ async def test_commands_are_synced_to_the_guild_in_english_and_chinese(
     synced = {c["name"]: c for c in fake.commands[fake.guild_id]}
     assert {"courses", "buy", "mycourses", "mentor", "sessions", "rate", "language"} <= set(synced)
     assert {"timezone", "profile", "availability", "requests", "admin"} <= set(synced)
-    assert synced["buy"]["description"] == "Buy a course: /buy SLUG"
-    assert synced["buy"]["description_localizations"]["zh-CN"] == "购买课程：/buy SLUG"
+    assert synced["buy"]["description"] == "Buy a course: /buy SLUG [PROMO]"
+    assert synced["buy"]["description_localizations"]["zh-CN"] == "购买课程：/buy SLUG [优惠码]"
     slug = synced["buy"]["options"][0]
     assert (
         slug["name"] == "slug" and slug["required"] and "zh-CN" in slug["description_localizations"]
