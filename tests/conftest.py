@@ -16,10 +16,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,91 +29,41 @@ from bot.core.clock import FakeClock
 from bot.runtime.bootstrap import payment_providers
 from bot.runtime.demo_data import seed_demo
 from storage.db import create_engine
-from storage.migrate import newest_revisions, upgrade
+from storage.migrate import upgrade
 from tests.fakes.fake_stripe import StripeWorld
 from tests.fakes.fake_telegram import FakeTelegram, StartBot, bots, serving_fake
 from tests.support import (
+    PG_ALL,
+    PG_POOL,
     POSTGRES_ENV,
     START,
     AppFactory,
     Database,
     Harness,
     booked_pair,
+    give_back_schema,
     harness_for,
     make_config,
+    sqlite_template,
 )
+
 
 # Migrating a database from scratch is most of what a test's setup costs (twelve migrations:
 # about 0.3 s on SQLite, 1 s on PostgreSQL). SQLite tests copy a file migrated once per run;
 # PostgreSQL tests reuse schemas a finished test emptied (TRUNCATE … RESTART IDENTITY keeps
 # the migrated schema and restarts ids at 1). A module that tests the migrations themselves
 # marks itself `unmigrated` and gets an empty database of its own, as every test once did.
-_SQLITE_TEMPLATE: list[Path] = []
-_PG_POOL: list[str] = []
-_PG_ALL: set[str] = set()
-
-
-async def _sqlite_template() -> Path:
-    if not _SQLITE_TEMPLATE:
-        folder = Path(tempfile.mkdtemp(prefix="mentorbot-template-"))
-        engine = create_engine(f"sqlite+aiosqlite:///{folder}/mentorbot.db")
-        await upgrade(engine)
-        await engine.dispose()
-        _SQLITE_TEMPLATE.append(folder / "mentorbot.db")
-    return _SQLITE_TEMPLATE[0]
-
-
-async def _give_back(admin: Any, schema: str) -> None:
-    """Empty a finished test's schema for the next test, or drop it if it is not at head."""
-    async with admin.begin() as conn:
-        version = (
-            await conn.execute(
-                text(
-                    "SELECT count(*) FROM information_schema.tables "
-                    "WHERE table_schema = :s AND table_name = 'alembic_version'"
-                ),
-                {"s": schema},
-            )
-        ).scalar_one()
-        heads = (
-            set(
-                (
-                    await conn.execute(text(f"SELECT version_num FROM {schema}.alembic_version"))
-                ).scalars()
-            )
-            if version
-            else set()
-        )
-        if heads != set(newest_revisions()):
-            await conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            _PG_ALL.discard(schema)
-            return
-        tables = (
-            await conn.execute(
-                text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = :s "
-                    "AND tablename <> 'alembic_version'"
-                ),
-                {"s": schema},
-            )
-        ).scalars()
-        names = ", ".join(f'{schema}."{t}"' for t in tables)
-        if names:
-            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    _PG_POOL.append(schema)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _drop_pooled_schemas() -> Iterator[None]:
     yield
     url = os.environ.get(POSTGRES_ENV)
-    if not url or not _PG_ALL:
+    if not url or not PG_ALL:
         return
 
     async def drop() -> None:
         admin = create_engine(url)
         async with admin.begin() as conn:
-            for schema in sorted(_PG_ALL):
+            for schema in sorted(PG_ALL):
                 await conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         await admin.dispose()
 
@@ -127,29 +75,29 @@ async def database(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterat
     fresh = request.node.get_closest_marker("unmigrated") is not None
     if request.param == "sqlite":
         if not fresh:
-            shutil.copyfile(await _sqlite_template(), tmp_path / "mentorbot.db")
+            shutil.copyfile(await sqlite_template(), tmp_path / "mentorbot.db")
         yield Database(f"sqlite+aiosqlite:///{tmp_path}/mentorbot.db")
         return
     url = os.environ.get(POSTGRES_ENV)
     if not url:
         pytest.skip(f"PostgreSQL not configured: set {POSTGRES_ENV} to run this on PostgreSQL")
     admin = create_engine(url)
-    if _PG_POOL and not fresh:
-        schema = _PG_POOL.pop()
+    if PG_POOL and not fresh:
+        schema = PG_POOL.pop()
     else:
         schema = f"t_{uuid.uuid4().hex[:12]}"
         async with admin.begin() as conn:
             await conn.execute(text(f"CREATE SCHEMA {schema}"))
-        _PG_ALL.add(schema)
+        PG_ALL.add(schema)
     try:
         yield Database(url, schema)
     finally:
         if fresh:
             async with admin.begin() as conn:
                 await conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            _PG_ALL.discard(schema)
+            PG_ALL.discard(schema)
         else:
-            await _give_back(admin, schema)
+            await give_back_schema(admin, schema)
         await admin.dispose()
 
 

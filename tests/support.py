@@ -16,13 +16,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.adapters.console import ConsoleChat
 from bot.app import Marketplace
 from bot.config import Config, config_from_mapping
 from bot.core.clock import FakeClock
 from storage.db import create_engine
+from storage.migrate import newest_revisions, upgrade
 from storage.models import (
     Base,
     Course,
@@ -418,3 +419,60 @@ def run_mentorbot(
         env=env,
         timeout=120,
     )
+
+
+# --- databases migrated once (tests/conftest.py `database`) ----------------------------------
+SQLITE_TEMPLATE: list[Path] = []
+PG_POOL: list[str] = []
+PG_ALL: set[str] = set()
+
+
+async def sqlite_template() -> Path:
+    """A SQLite file migrated to head once per run, for tests to copy."""
+    if not SQLITE_TEMPLATE:
+        folder = Path(tempfile.mkdtemp(prefix="mentorbot-template-"))
+        engine = create_engine(f"sqlite+aiosqlite:///{folder}/mentorbot.db")
+        await upgrade(engine)
+        await engine.dispose()
+        SQLITE_TEMPLATE.append(folder / "mentorbot.db")
+    return SQLITE_TEMPLATE[0]
+
+
+async def give_back_schema(admin: Any, schema: str) -> None:
+    """Empty a finished test's schema for the next test, or drop it if it is not at head."""
+    async with admin.begin() as conn:
+        version = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) FROM information_schema.tables "
+                    "WHERE table_schema = :s AND table_name = 'alembic_version'"
+                ),
+                {"s": schema},
+            )
+        ).scalar_one()
+        heads = (
+            set(
+                (
+                    await conn.execute(text(f"SELECT version_num FROM {schema}.alembic_version"))
+                ).scalars()
+            )
+            if version
+            else set()
+        )
+        if heads != set(newest_revisions()):
+            await conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            PG_ALL.discard(schema)
+            return
+        tables = (
+            await conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = :s "
+                    "AND tablename <> 'alembic_version'"
+                ),
+                {"s": schema},
+            )
+        ).scalars()
+        names = ", ".join(f'{schema}."{t}"' for t in tables)
+        if names:
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    PG_POOL.append(schema)

@@ -111,7 +111,8 @@ async def test_a_new_users_first_two_messages_at_once_make_one_user(
     await seed_demo(first)
     hello = Incoming("telegram", "777", "Mei", "/courses", "zh-hans")
     replies = await asyncio.gather(*(app.handle(hello) for app in (first, second, first)))
-    assert [r[0].text for r in replies] == ["在售课程 — 选择一门查看详情："] * 3
+    # Each is the catalogue (a suggestion line may follow its heading), none an apology.
+    assert all(r[0].text.startswith("在售课程 — 选择一门查看详情：") for r in replies), replies
     async with first.new_uow() as uow:
         users = (await uow.session.execute(select(User.language))).scalars().all()
         identities = await uow.session.execute(

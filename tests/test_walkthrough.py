@@ -236,7 +236,7 @@ async def test_an_admin_walks_through_every_view(
     files = walk.files(await walk.send("admin", "/admin stats"))
     assert files["stats.png"].read_bytes().startswith(b"\x89PNG")
     files = walk.files(await walk.send("admin", "/admin stats csv"))
-    assert set(files) == {"weekly.csv", "courses.csv", "mentors.csv"}
+    assert set(files) == {"weekly.csv", "courses.csv", "mentors.csv", "workshops.csv"}
     for path in files.values():
         header = next(csv.reader(path.read_text(encoding="utf-8").splitlines()))
         assert header, path

@@ -209,7 +209,7 @@ SUBCOMMAND_WORDS: dict[str, tuple[str, ...]] = {
     "incomplete": ("未完成",),
     "trialing": ("试用中",),
     "active": ("有效", "进行中"),
-    "past_due": ("逾期",),
+    "overdue": ("逾期",),
     "cancelling": ("即将结束",),
     "lapsed": ("已失效",),
     # /subscription

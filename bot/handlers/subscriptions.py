@@ -727,6 +727,10 @@ async def _plans(ctx: Ctx, args: list[str]) -> None:
 
 
 SUB_STATUSES = typing.get_args(SubscriptionStatus)
+# What an admin types for each status: words, never the code's spelling (past_due: overdue).
+STATUS_WORDS: dict[str, SubscriptionStatus] = {
+    ("overdue" if s == "past_due" else s): s for s in SUB_STATUSES
+}
 
 
 async def _subscriptions(ctx: Ctx, args: list[str]) -> None:
@@ -738,15 +742,18 @@ async def _subscriptions(ctx: Ctx, args: list[str]) -> None:
         .limit(50)
     )
     if args:
-        status = args[0].lower()
-        if status not in SUB_STATUSES:
+        status = STATUS_WORDS.get(args[0].lower())
+        if status is None:
             raise BadInput(
                 _(
                     "Unknown subscription status '{value}'. Choose one of: {choices}.",
                     value=clip(args[0]),
-                    choices=", ".join(SUB_STATUSES),
+                    choices=", ".join(STATUS_WORDS),
                 ),
-                [Choice(STATUS_NAMES[k], f"/admin subscriptions {k}") for k in SUB_STATUSES],
+                [
+                    Choice(STATUS_NAMES[s], f"/admin subscriptions {word}")
+                    for word, s in STATUS_WORDS.items()
+                ],
             )
         stmt = stmt.where(Subscription.status == status)
     rows = (await ctx.uow.session.execute(stmt)).all()
@@ -926,7 +933,7 @@ admin_subcommand("plans", _("The monthly plans and their subscribers"))(_plans)
 admin_subcommand(
     "subscriptions",
     _("The latest subscriptions"),
-    args=(choice("status", _("Only subscriptions in this state"), *SUB_STATUSES),),
+    args=(choice("status", _("Only subscriptions in this state"), *STATUS_WORDS),),
 )(_subscriptions)
 admin_subcommand(
     "promo",
