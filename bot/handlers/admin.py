@@ -14,17 +14,9 @@ from bot.context import Ctx
 from bot.core import ledger
 from bot.core.errors import STATUS_NAMES, BadInput
 from bot.core.i18n import Lines, Localized, Money, Msg, When, _, ngettext
-from bot.core.money import (
-    MAX_MINOR,
-    STARS,
-    AmountError,
-    example_amount,
-    is_currency,
-    parse_amount,
-)
 from bot.core.replies import Choice
 from bot.core.states import OrderStatus, advance
-from bot.handlers.args import clip, need, need_int, within
+from bot.handlers.args import clip, need, need_int, priced, within
 from bot.handlers.mentor_review import rating_text
 from bot.handlers.registry import (
     ADMIN_SUBCOMMANDS,
@@ -119,39 +111,7 @@ def _parse_fields(pairs: list[str]) -> dict[str, str]:
 
 
 def _apply_fields(course: Course, fields: dict[str, str]) -> None:
-    if "currency" in fields:
-        currency = fields["currency"].strip().upper()
-        if currency == STARS or not is_currency(currency):
-            raise BadInput(
-                _(
-                    "currency must be an ISO 4217 code like USD, EUR or CNY, got '{value}'.",
-                    value=clip(fields["currency"]),
-                )
-            )
-        if currency != course.currency and "price" not in fields and course.price_minor:
-            raise BadInput(
-                _(
-                    "Changing the currency changes what the price means: give the price in "
-                    "{currency} too, e.g. currency={currency} price={example}.",
-                    currency=currency,
-                    example=example_amount(currency),
-                )
-            )
-        course.currency = currency
-    if "price" in fields:
-        try:
-            course.price_minor = parse_amount(fields["price"], course.currency)
-        except AmountError:
-            raise BadInput(
-                _(
-                    "price must be an amount in {currency} like {example}, at most {max}; "
-                    "got '{value}'.",
-                    currency=course.currency,
-                    example=example_amount(course.currency),
-                    max=Money(MAX_MINOR, course.currency),
-                    value=clip(fields["price"]),
-                )
-            ) from None
+    priced(course, fields)
     if "sessions" in fields:
         try:
             sessions = int(fields["sessions"])

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import Protocol
 
 from bot.core.errors import BadInput
-from bot.core.i18n import Msg, _, clip
+from bot.core.i18n import Money, Msg, _, clip
+from bot.core.money import MAX_MINOR, STARS, AmountError, example_amount, is_currency, parse_amount
 
-__all__ = ["LIMITS", "MAX_ID", "clip", "need", "need_int", "refuse_control_characters", "within"]
+__all__ = [
+    "LIMITS",
+    "MAX_ID",
+    "clip",
+    "currency_arg",
+    "need",
+    "need_int",
+    "price_arg",
+    "priced",
+    "refuse_control_characters",
+    "within",
+]
 
 # Ids are INTEGER columns: 32-bit signed on PostgreSQL, so a larger number can name nothing
 # (and would not even reach the database as a parameter).
@@ -82,3 +95,62 @@ def need_int(args: list[str], index: int, usage: str, what: Msg | str = "") -> i
             _("'{value}' is not a valid number. Usage: {usage}", value=clip(raw), usage=usage)
         )
     return value
+
+
+def currency_arg(typed: str, *, stars: bool = False) -> str:
+    """`currency=`: an ISO 4217 code, any case (`usd` → USD); Telegram Stars (XTR) only where
+    `stars` says a Stars amount is meant."""
+    currency = typed.strip().upper()
+    if not (stars if currency == STARS else is_currency(currency)):
+        raise BadInput(
+            _(
+                "currency must be an ISO 4217 code like USD, EUR or CNY, got '{value}'.",
+                value=clip(typed),
+            )
+        )
+    return currency
+
+
+def price_arg(typed: str, currency: str, *, positive: bool = False) -> int:
+    """`price=`: an amount in `currency`'s minor units (above zero if `positive`), refused with
+    the currency's own digits in the example and the largest amount taken."""
+    try:
+        amount = parse_amount(typed, currency)
+    except AmountError:
+        amount = -1
+    if amount < 0 or (positive and amount == 0):
+        raise BadInput(
+            _(
+                "price must be an amount in {currency} like {example}, at most {max}; "
+                "got '{value}'.",
+                currency=currency,
+                example=example_amount(currency),
+                max=Money(MAX_MINOR, currency),
+                value=clip(typed),
+            )
+        )
+    return amount
+
+
+class Priced(Protocol):
+    currency: str
+    price_minor: int
+
+
+def priced(row: Priced, fields: dict[str, str]) -> None:
+    """`currency=` and `price=` applied to what is sold (a course, a plan): the currency
+    changes only together with a price in it, so $49.00 never silently becomes ¥4,900."""
+    if "currency" in fields:
+        currency = currency_arg(fields["currency"])
+        if currency != row.currency and "price" not in fields and row.price_minor:
+            raise BadInput(
+                _(
+                    "Changing the currency changes what the price means: give the price in "
+                    "{currency} too, e.g. currency={currency} price={example}.",
+                    currency=currency,
+                    example=example_amount(currency),
+                )
+            )
+        row.currency = currency
+    if "price" in fields:
+        row.price_minor = price_arg(fields["price"], row.currency)

@@ -18,10 +18,10 @@ from sqlalchemy import select
 from bot.context import Ctx
 from bot.core.errors import STATUS_NAMES, BadInput, NotFound
 from bot.core.i18n import Lines, Money, Msg, When, _, ngettext
-from bot.core.money import MAX_MINOR, STARS, AmountError, example_amount, is_currency, parse_amount
+from bot.core.money import STARS, AmountError, example_amount, parse_amount
 from bot.core.replies import Choice, Say
 from bot.core.states import SUBSCRIPTION_LIVE, ShelfStatus, SubscriptionStatus
-from bot.handlers.args import clip, need, need_int, within
+from bot.handlers.args import clip, currency_arg, need, need_int, priced, within
 from bot.handlers.registry import Sub, admin_subcommand, choice, command, number, text
 from bot.learning.courses import course_by_slug, course_title
 from bot.providers.stars.payment import StarsPayments
@@ -562,39 +562,7 @@ def _whole(fields: dict[str, str], key: str, low: int, high: int) -> int | None:
 async def _apply(ctx: Ctx, plan: Plan, fields: dict[str, str]) -> None:
     if "course" in fields:
         plan.course_id = (await course_by_slug(ctx.uow, fields["course"])).id
-    if "currency" in fields:
-        currency = fields["currency"].upper()
-        if currency == STARS or not is_currency(currency):
-            raise BadInput(
-                _(
-                    "currency must be an ISO 4217 code like USD, EUR or CNY, got '{value}'.",
-                    value=clip(fields["currency"]),
-                )
-            )
-        if currency != plan.currency and "price" not in fields and plan.price_minor:
-            raise BadInput(
-                _(
-                    "Changing the currency changes what the price means: give the price in "
-                    "{currency} too, e.g. currency={currency} price={example}.",
-                    currency=currency,
-                    example=example_amount(currency),
-                )
-            )
-        plan.currency = currency
-    if "price" in fields:
-        try:
-            plan.price_minor = parse_amount(fields["price"], plan.currency)
-        except AmountError:
-            raise BadInput(
-                _(
-                    "price must be an amount in {currency} like {example}, at most {max}; "
-                    "got '{value}'.",
-                    currency=plan.currency,
-                    example=example_amount(plan.currency),
-                    max=Money(MAX_MINOR, plan.currency),
-                    value=clip(fields["price"]),
-                )
-            ) from None
+    priced(plan, fields)
     if "name" in fields:
         plan.name_en = within(fields["name"], "title", _("A title"))
     if "name_zh" in fields:
@@ -836,14 +804,7 @@ async def _promo(ctx: Ctx, args: list[str]) -> None:
     if "percent" in fields:
         promo.value = _whole(fields, "percent", 1, 100) or 0
     else:
-        currency = fields.get("currency", "USD").upper()
-        if not is_currency(currency) and currency != STARS:
-            raise BadInput(
-                _(
-                    "currency must be an ISO 4217 code like USD, EUR or CNY, got '{value}'.",
-                    value=clip(currency),
-                )
-            )
+        currency = currency_arg(fields.get("currency", "USD"), stars=True)
         try:
             promo.value = parse_amount(fields["amount"], currency)
         except AmountError:

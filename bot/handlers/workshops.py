@@ -16,9 +16,8 @@ from sqlalchemy import func, select
 from bot.context import Ctx
 from bot.core.errors import BadInput
 from bot.core.i18n import Lines, Money, Msg, When, _, clip, ngettext
-from bot.core.money import MAX_MINOR, AmountError, example_amount, is_currency, parse_amount
 from bot.core.replies import Choice, write_to_admins
-from bot.handlers.args import MAX_ID, need, need_int, within
+from bot.handlers.args import MAX_ID, currency_arg, need, need_int, price_arg, within
 from bot.handlers.catalogue import offer_checkout
 from bot.handlers.registry import Sub, admin_subcommand, command, number, text
 from bot.learning.courses import course_by_slug
@@ -266,32 +265,10 @@ def _when(raw: str) -> tuple[date, int]:
 
 def _price(fields: dict[str, str]) -> tuple[int | None, str]:
     """`price=15.00 currency=USD`: the seat's price in minor units (None: not sold alone)."""
-    currency = fields.get("currency", "USD").strip().upper()
-    if not is_currency(currency) or currency == "XTR":
-        raise BadInput(
-            _(
-                "currency must be an ISO 4217 code like USD, EUR or CNY, got '{value}'.",
-                value=clip(fields.get("currency", "")),
-            )
-        )
+    currency = currency_arg(fields.get("currency", "USD"))
     if "price" not in fields:
         return None, currency
-    try:
-        amount = parse_amount(fields["price"], currency)
-    except AmountError:
-        amount = 0
-    if amount <= 0:
-        raise BadInput(
-            _(
-                "price must be an amount in {currency} like {example}, at most {max}; "
-                "got '{value}'.",
-                currency=currency,
-                example=example_amount(currency),
-                max=Money(MAX_MINOR, currency),
-                value=clip(fields["price"]),
-            )
-        )
-    return amount, currency
+    return price_arg(fields["price"], currency, positive=True), currency
 
 
 async def _new(ctx: Ctx, args: list[str]) -> None:
