@@ -120,6 +120,22 @@ class DemoPayments:
         return None
 
 
+async def enroll(uow: UnitOfWork, order: Order, now: datetime) -> Enrollment:
+    """The learner's enrollment in the order's course, active, with no credits yet: whoever
+    fulfils the order (a payment, a subscription's first period) posts the credits it grants."""
+    enrollment = Enrollment(
+        order_id=order.id,
+        user_id=order.user_id,
+        course_id=order.course_id,
+        credits_remaining=0,
+        status="active",
+        created_at=now,
+    )
+    uow.add(enrollment)
+    await uow.flush()
+    return enrollment
+
+
 async def fulfil_order(
     uow: UnitOfWork, order: Order, now: datetime, provider: str, provider_ref: str | None = None
 ) -> Enrollment:
@@ -145,16 +161,7 @@ async def fulfil_order(
         amount_minor=order.amount_minor,
         demo=provider == DemoPayments.name,
     )
-    enrollment = Enrollment(
-        order_id=order.id,
-        user_id=order.user_id,
-        course_id=order.course_id,
-        credits_remaining=0,
-        status="active",
-        created_at=now,
-    )
-    uow.add(enrollment)
-    await uow.flush()
+    enrollment = await enroll(uow, order, now)
     await move_credits(
         uow,
         enrollment,

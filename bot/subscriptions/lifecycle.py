@@ -33,6 +33,7 @@ from bot.core.ledger import Kind, post
 from bot.core.outbox import tell
 from bot.core.replies import Choice
 from bot.core.states import SUBSCRIPTION_LIVE, SubscriptionStatus, advance
+from bot.payments import enroll
 from bot.sessions.credits import move_credits
 from bot.subscriptions.plans import PERIOD_DAYS, plan_name
 from storage.models import (
@@ -170,16 +171,7 @@ async def _ensure_access(uow: UnitOfWork, sub: Subscription, plan: Plan, now: da
     )
     uow.add(order)
     await uow.flush()
-    enrollment = Enrollment(
-        order_id=order.id,
-        user_id=sub.user_id,
-        course_id=plan.course_id,
-        credits_remaining=0,
-        status="active",
-        created_at=now,
-    )
-    uow.add(enrollment)
-    await uow.flush()
+    enrollment = await enroll(uow, order, now)
     sub.order_id, sub.enrollment_id = order.id, enrollment.id
 
 
