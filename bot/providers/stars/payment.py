@@ -31,6 +31,7 @@ from bot.core.replies import Choice, Invoice, Reply, Say, render
 from bot.core.users import Incoming, resolve_user
 from bot.learning.courses import course_title
 from bot.payments import Checkout, Refund, fulfil_order
+from bot.providers.stars.payloads import parse_payload, payload
 from bot.providers.stars.subscriptions import record_subscription_payment, subscription_refusal
 from storage.models import Course, Order, SubscriptionPeriod
 from storage.uow import UnitOfWork
@@ -52,16 +53,11 @@ Editor = Callable[[str, str, bool], Awaitable[None]]
 
 
 def invoice_payload(order_id: int, stars: int) -> str:
-    """What the invoice carries back with the payment: the order and the price it showed."""
-    return f"order:{order_id}:{stars}"
+    return payload("order", order_id, stars)
 
 
-def parse_invoice_payload(payload: str) -> tuple[int, int] | None:
-    kind, _sep, rest = payload.partition(":")
-    order_text, _sep, stars_text = rest.partition(":")
-    if kind != "order" or not order_text.isdigit() or not stars_text.isdigit():
-        return None
-    return int(order_text), int(stars_text)
+def parse_invoice_payload(text: str) -> tuple[int, int] | None:
+    return parse_payload(text, "order")
 
 
 def stars_invoice(order: Order, course: Course) -> Invoice:

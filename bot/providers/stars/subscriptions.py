@@ -17,6 +17,7 @@ from bot.config import Config
 from bot.core.i18n import Msg, _, ngettext
 from bot.core.replies import Invoice, Reply, Say, render
 from bot.core.users import Incoming, resolve_user
+from bot.providers.stars.payloads import parse_payload, payload
 from bot.subscriptions.lifecycle import PeriodPaid, record_period
 from bot.subscriptions.plans import PERIOD_DAYS, plan_name
 from storage.models import Plan, Subscription
@@ -29,15 +30,11 @@ MAX_SUBSCRIPTION_STARS = 10000  # telegram.constants.InvoiceLimit.SUBSCRIPTION_M
 
 
 def subscription_payload(sub_id: int, stars: int) -> str:
-    return f"sub:{sub_id}:{stars}"
+    return payload("sub", sub_id, stars)
 
 
-def parse_subscription_payload(payload: str) -> tuple[int, int] | None:
-    kind, _sep, rest = payload.partition(":")
-    sub_text, _sep, stars_text = rest.partition(":")
-    if kind != "sub" or not sub_text.isdigit() or not stars_text.isdigit():
-        return None
-    return int(sub_text), int(stars_text)
+def parse_subscription_payload(text: str) -> tuple[int, int] | None:
+    return parse_payload(text, "sub")
 
 
 def subscription_invoice(sub: Subscription, plan: Plan) -> Invoice:
