@@ -26,7 +26,49 @@ from storage.models import (
     Order,
     User,
 )
+from storage.uow import UnitOfWork
 from tests.support import AppFactory, harness_for
+
+
+async def card_order(
+    uow: UnitOfWork,
+    user_id: int,
+    course_id: int,
+    currency: str,
+    amount: int,
+    paid_at: datetime,
+    refunded_at: datetime | None,
+    ref: str,
+) -> Order:
+    """A card order paid at `paid_at` (refunded at `refunded_at`, if given) and its
+    enrollment, as the payment rules leave them."""
+    order = Order(
+        user_id=user_id,
+        course_id=course_id,
+        status="refunded" if refunded_at else "paid",
+        amount_minor=amount,
+        currency=currency,
+        sessions_included=4,
+        provider="stripe",
+        provider_ref=ref,
+        created_at=paid_at,
+        expires_at=paid_at + timedelta(hours=1),
+        paid_at=paid_at,
+        refunded_at=refunded_at,
+    )
+    uow.session.add(order)
+    await uow.session.flush()
+    uow.session.add(
+        Enrollment(
+            order_id=order.id,
+            user_id=user_id,
+            course_id=course_id,
+            credits_remaining=0 if refunded_at else 4,
+            status="refunded" if refunded_at else "active",
+            created_at=paid_at,
+        )
+    )
+    return order
 
 
 async def paid_and_refunded(app: Marketplace, clock: FakeClock, weeks: list[datetime]) -> None:
@@ -50,31 +92,15 @@ async def paid_and_refunded(app: Marketplace, clock: FakeClock, weeks: list[date
             course_id, currency = courses[n % len(courses)]
             user_id = users[n % len(users)]
             refunded_at = paid_at + WEEK if n % 3 == 1 and paid_at + WEEK < clock.now() else None
-            order = Order(
-                user_id=user_id,
-                course_id=course_id,
-                status="refunded" if refunded_at else "paid",
-                amount_minor=1000 + 100 * n,
-                currency=currency,
-                sessions_included=4,
-                provider="stripe",
-                provider_ref=f"pi_test_{n}",
-                created_at=paid_at,
-                expires_at=paid_at + timedelta(hours=1),
-                paid_at=paid_at,
-                refunded_at=refunded_at,
-            )
-            uow.session.add(order)
-            await uow.session.flush()
-            uow.session.add(
-                Enrollment(
-                    order_id=order.id,
-                    user_id=user_id,
-                    course_id=course_id,
-                    credits_remaining=0 if refunded_at else 4,
-                    status="refunded" if refunded_at else "active",
-                    created_at=paid_at,
-                )
+            order = await card_order(
+                uow,
+                user_id,
+                course_id,
+                currency,
+                1000 + 100 * n,
+                paid_at,
+                refunded_at,
+                f"pi_test_{n}",
             )
             money = dict(user_id=user_id, order_id=order.id, currency=currency, demo=False)
             uow.session.add(
@@ -230,31 +256,8 @@ async def test_the_summary_reads_the_same_weeks_without_the_breakdowns(
         for n, (start, refunded_at) in enumerate(
             ((weeks[1], weeks[3] + timedelta(days=1)), (weeks[6], None))
         ):
-            order = Order(
-                user_id=learner_id,
-                course_id=course_id,
-                status="refunded" if refunded_at else "paid",
-                amount_minor=900,
-                currency=currency,
-                sessions_included=1,
-                provider="stripe",
-                provider_ref=f"pi_back_{n}",
-                created_at=start,
-                expires_at=start + timedelta(hours=1),
-                paid_at=start,
-                refunded_at=refunded_at,
-            )
-            uow.session.add(order)
-            await uow.session.flush()
-            uow.session.add(
-                Enrollment(
-                    order_id=order.id,
-                    user_id=learner_id,
-                    course_id=course_id,
-                    credits_remaining=0 if refunded_at else 1,
-                    status="refunded" if refunded_at else "active",
-                    created_at=start,
-                )
+            await card_order(
+                uow, learner_id, course_id, currency, 900, start, refunded_at, f"pi_back_{n}"
             )
         await uow.commit()
     async with h.app.new_uow() as uow:
