@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, text
 
@@ -22,6 +22,8 @@ from bot.adapters.console import ConsoleChat
 from bot.app import Marketplace
 from bot.config import Config, config_from_mapping
 from bot.core.clock import FakeClock
+from bot.core.roles import make_mentor
+from bot.core.users import Incoming, resolve_user
 from storage.db import create_engine
 from storage.migrate import newest_revisions, upgrade
 from storage.models import (
@@ -49,6 +51,9 @@ TELEGRAM_WEBHOOK = {
 }
 # A Monday morning, far from any daylight-saving change.
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+if TYPE_CHECKING:  # the fakes import this module
+    from tests.fakes.fake_discord import FakeDiscord, FakeUser
 
 
 @dataclass
@@ -476,3 +481,73 @@ async def give_back_schema(admin: Any, schema: str) -> None:
         if names:
             await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     PG_POOL.append(schema)
+
+
+# --- a marketplace driven from Discord (tests/test_discord.py, tests/test_relay.py) ----------
+
+
+async def typed(app: Marketplace, user: FakeUser, text: str) -> str:
+    """What the core answers `user` (a Discord identity) for `text`."""
+    replies = await app.handle(Incoming("discord", str(user.id), user.name, text))
+    return "\n".join(r.text for r in replies)
+
+
+async def catalogue(app: Marketplace) -> None:
+    h = harness_for(app)
+    out = await h.send(
+        "admin", "/admin course add python-basics title=Python price=49.00 sessions=4 topics=python"
+    )
+    assert "added" in out, out
+
+
+async def mentor_on_discord(app: Marketplace, user: FakeUser) -> None:
+    now = app.clock.now()
+    async with app.new_uow() as uow:
+        found, _roles = await resolve_user(
+            uow, app.config, Incoming("discord", str(user.id), user.name, ""), now
+        )
+        await make_mentor(uow, found.id, "en", now)
+        await uow.commit()
+    assert "python (advanced)" in await typed(app, user, "/profile topics python:advanced")
+    await typed(app, user, "/availability add tue 09:00-12:00")
+
+
+async def learner_asks(
+    app: Marketplace, learner: FakeUser, goals: str = "Learn to write tested code"
+) -> None:
+    out = await typed(app, learner, "/buy python-basics")
+    order = out.split("Order #", 1)[1].split(":", 1)[0]
+    assert "is yours" in await typed(app, learner, f"/pay {order}")
+    await typed(app, learner, "/mentor python-basics")
+    await typed(app, learner, goals)
+    await typed(app, learner, "beginner")
+    assert "is out to" in await typed(app, learner, "any")
+
+
+async def channel_post(fake: FakeDiscord) -> dict[str, Any]:
+    posts = await fake.wait_for(lambda: fake.channel_messages(fake.mentors_channel))
+    assert len(posts) == 1
+    post: dict[str, Any] = posts[0]
+    return post
+
+
+async def press(
+    fake: FakeDiscord, user: FakeUser, message: dict[str, Any], expect: str, **button: Any
+) -> dict[str, Any]:
+    """Press a button (by `label=` or `custom_id=`) and wait for the reply containing `expect`."""
+    interaction = await fake.press(
+        user, message, button.get("custom_id"), label=button.get("label")
+    )
+    return await fake.reply(interaction, expect)
+
+
+async def telegram_learner_requests(tg_bot: Any) -> Any:
+    """Alice, on Telegram, buys python-basics with the demo provider and asks for a mentor;
+    returns her and the answer to her last press (the request going out)."""
+    alice = tg_bot.user("Alice")
+    await alice.send("/buy python-basics")
+    await alice.press("Pay (demo")
+    await alice.press("Find a mentor")
+    await alice.send("Learn to write tested code")
+    await alice.press("beginner")
+    return alice, await alice.press("any time")

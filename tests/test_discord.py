@@ -16,9 +16,7 @@ import discord
 import pytest
 from sqlalchemy import select
 
-from bot.app import Marketplace
 from bot.core.clock import FakeClock
-from bot.core.roles import make_mentor
 from bot.core.users import Incoming, resolve_user
 from bot.handlers.registry import COMMANDS, Command
 from bot.runtime.bootstrap import configured_services
@@ -34,7 +32,19 @@ from tests.fakes.fake_discord import (
     discord_settings,
 )
 from tests.fakes.fake_telegram import BotUnderTest, FakeTelegram, telegram_config
-from tests.support import AppFactory, harness_for, make_config, snapshot
+from tests.support import (
+    AppFactory,
+    catalogue,
+    channel_post,
+    harness_for,
+    learner_asks,
+    make_config,
+    mentor_on_discord,
+    press,
+    snapshot,
+    telegram_learner_requests,
+    typed,
+)
 
 StartBot = Callable[..., Awaitable[DiscordBot]]
 
@@ -69,16 +79,6 @@ async def start_bot(make_app: AppFactory, fake: FakeDiscord) -> AsyncIterator[St
 async def run(fake: FakeDiscord, user: FakeUser, command: str, expect: str, **options: Any) -> Any:
     """Run a slash command and wait for the follow-up containing `expect`."""
     interaction = await fake.slash(user, command, **options)
-    return await fake.reply(interaction, expect)
-
-
-async def press(
-    fake: FakeDiscord, user: FakeUser, message: dict[str, Any], expect: str, **button: Any
-) -> dict[str, Any]:
-    """Press a button (by `label=` or `custom_id=`) and wait for the reply containing `expect`."""
-    interaction = await fake.press(
-        user, message, button.get("custom_id"), label=button.get("label")
-    )
     return await fake.reply(interaction, expect)
 
 
@@ -135,51 +135,6 @@ async def buy_and_ask(fake: FakeDiscord, learner: FakeUser) -> dict[str, Any]:
 
 
 # ── set-up through the core, as Discord identities, where the gateway adds nothing ───────
-
-
-async def typed(app: Marketplace, user: FakeUser, text: str) -> str:
-    """What the core answers `user` (a Discord identity) for `text`."""
-    replies = await app.handle(Incoming("discord", str(user.id), user.name, text))
-    return "\n".join(r.text for r in replies)
-
-
-async def catalogue(app: Marketplace) -> None:
-    h = harness_for(app)
-    out = await h.send(
-        "admin", "/admin course add python-basics title=Python price=49.00 sessions=4 topics=python"
-    )
-    assert "added" in out, out
-
-
-async def mentor_on_discord(app: Marketplace, user: FakeUser) -> None:
-    now = app.clock.now()
-    async with app.new_uow() as uow:
-        found, _roles = await resolve_user(
-            uow, app.config, Incoming("discord", str(user.id), user.name, ""), now
-        )
-        await make_mentor(uow, found.id, "en", now)
-        await uow.commit()
-    assert "python (advanced)" in await typed(app, user, "/profile topics python:advanced")
-    await typed(app, user, "/availability add tue 09:00-12:00")
-
-
-async def learner_asks(
-    app: Marketplace, learner: FakeUser, goals: str = "Learn to write tested code"
-) -> None:
-    out = await typed(app, learner, "/buy python-basics")
-    order = out.split("Order #", 1)[1].split(":", 1)[0]
-    assert "is yours" in await typed(app, learner, f"/pay {order}")
-    await typed(app, learner, "/mentor python-basics")
-    await typed(app, learner, goals)
-    await typed(app, learner, "beginner")
-    assert "is out to" in await typed(app, learner, "any")
-
-
-async def channel_post(fake: FakeDiscord) -> dict[str, Any]:
-    posts = await fake.wait_for(lambda: fake.channel_messages(fake.mentors_channel))
-    assert len(posts) == 1
-    post: dict[str, Any] = posts[0]
-    return post
 
 
 # ── the scenarios ───────────────────────────────────────────────────────────────────────
@@ -440,13 +395,8 @@ async def test_learner_on_telegram_mentor_on_discord(
     try:
         ada = fake.user("ada")
         await mentor_on_discord(app, ada)
-        alice = tg_bot.user("Alice")
-        await alice.send("/buy python-basics")
-        await alice.press("Pay (demo")
-        await alice.press("Find a mentor")
-        await alice.send("Learn to write tested code")
-        await alice.press("beginner")
-        assert "Request #1 is out to" in await alice.press("any time")
+        alice, asked = await telegram_learner_requests(tg_bot)
+        assert "Request #1 is out to" in asked
 
         post = await channel_post(fake)
         await press(fake, ada, post, "You are now mentoring Alice", label="Accept")

@@ -13,16 +13,26 @@ from sqlalchemy import func, select
 
 from bot.core.clock import FakeClock
 from storage.models import RelayDelivery, RelayMessage
-from tests.fakes.fake_discord import FakeDiscord, buttons, discord_config, discord_settings
-from tests.fakes.fake_telegram import BotUnderTest, FakeTelegram, telegram_config
-from tests.support import AppFactory, Harness, buy, matched_pair, request_mentor
-from tests.test_discord import (
+from tests.fakes.fake_discord import (
     DiscordBot,
+    FakeDiscord,
+    buttons,
+    discord_config,
+    discord_settings,
+)
+from tests.fakes.fake_telegram import BotUnderTest, FakeTelegram, telegram_config
+from tests.support import (
+    AppFactory,
+    Harness,
+    buy,
     catalogue,
     channel_post,
     learner_asks,
+    matched_pair,
     mentor_on_discord,
     press,
+    request_mentor,
+    telegram_learner_requests,
     typed,
 )
 
@@ -135,13 +145,7 @@ async def test_telegram_learner_and_discord_mentor_talk_and_a_forged_reply_is_re
     try:
         ada = fake.user("ada")
         await mentor_on_discord(app, ada)
-        alice = tg_bot.user("Alice")
-        await alice.send("/buy python-basics")
-        await alice.press("Pay (demo")
-        await alice.press("Find a mentor")
-        await alice.send("Learn to write tested code")
-        await alice.press("beginner")
-        await alice.press("any time")
+        alice, _asked = await telegram_learner_requests(tg_bot)
         post = await channel_post(fake)
         await press(fake, ada, post, "You are now mentoring Alice", label="Accept")
 
