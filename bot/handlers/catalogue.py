@@ -24,7 +24,6 @@ from bot.payments import (
     place_order,
 )
 from bot.recommending.log import mark_opened
-from bot.recommending.suggest import is_returning
 from storage.models import Course, Enrollment, Order
 
 SLUG = text("slug", _("The course's short name, e.g. python-basics"))
@@ -43,12 +42,11 @@ async def start(ctx: Ctx, args: list[str]) -> None:
         name=ctx.actor.user.display_name,
     )
     choices = [Choice(_("Browse courses"), "/courses")]
-    if await is_returning(ctx.uow, ctx.actor.id):  # a returning learner: what to take next
-        found = await suggestion_block(ctx, "start")
-        lines = found.lines()
-        if lines is not None:
-            welcome = Lines([welcome, lines]).as_msg()
-            choices += found.choices()
+    found = await suggestion_block(ctx, "start", returning_only=True)  # what to take next
+    lines = found.lines()
+    if lines is not None:
+        welcome = Lines([welcome, lines]).as_msg()
+        choices += found.choices()
     ctx.say(welcome, choices)
     if args and args[0].startswith("course_"):
         await show_course(ctx, [args[0].removeprefix("course_")])

@@ -96,9 +96,11 @@ async def recommend(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-async def suggestion_block(ctx: Ctx, slot: str) -> Suggested:
+async def suggestion_block(ctx: Ctx, slot: str, *, returning_only: bool = False) -> Suggested:
     """The suggestions a slot (start, courses, course_end) appends to its reply."""
-    return await suggest(ctx.uow, ctx.config, ctx.actor.id, slot, ctx.now())
+    return await suggest(
+        ctx.uow, ctx.config, ctx.actor.id, slot, ctx.now(), returning_only=returning_only
+    )
 
 
 def _percent(value: float | None) -> str:

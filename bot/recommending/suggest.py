@@ -83,12 +83,18 @@ async def suggest(
     slot: str,
     now: datetime,
     k: int | None = None,
+    *,
+    returning_only: bool = False,
 ) -> Suggested:
-    """The learner's next courses for `slot`, logged as shown."""
+    """The learner's next courses for `slot`, logged as shown. With `returning_only` (the
+    welcome), nothing for someone who has not been here to learn before (no course bought, no
+    goal said), and no model is built for them."""
     section = config.recommend
-    model = await MODELS.model(uow, config, now)
     state = await learner_state(uow, user_id)
     arm = arm_for(user_id, section.seed, section.baseline_share)
+    if returning_only and not (state.learner.history or state.learner.goals):
+        return Suggested(arm, [])
+    model = await MODELS.model(uow, config, now)
     picks = rank(
         model,
         state.learner,
@@ -113,10 +119,3 @@ async def suggest(
             if p.course_id in rows
         ],
     )
-
-
-async def is_returning(uow: UnitOfWork, user_id: int) -> bool:
-    """Whether the learner has been here to learn before: bought a course or said what they
-    want to learn."""
-    state = await learner_state(uow, user_id)
-    return bool(state.learner.history or state.learner.goals)
