@@ -42,6 +42,7 @@ from bot.core.clock import Clock, real_span
 from bot.core.i18n import _
 from bot.core.outbox import tell
 from bot.core.replies import Choice
+from bot.learning.lessons import enrolled
 from storage.models import AccessGrant, AccessLog, Course, Enrollment, Identity, User
 from storage.uow import UnitOfWork
 
@@ -231,24 +232,12 @@ async def revoke_access(
     return changed
 
 
-async def entitled(uow: UnitOfWork, user_id: int, course_id: int) -> bool:
-    """Whether the user has an active enrollment in the course."""
-    found = await uow.session.execute(
-        select(Enrollment.id)
-        .where(Enrollment.user_id == user_id)
-        .where(Enrollment.course_id == course_id)
-        .where(Enrollment.status == "active")
-        .limit(1)
-    )
-    return found.first() is not None
-
-
 async def revoke_course_access(
     uow: UnitOfWork, user_id: int, course_id: int, reason: str, now: datetime
 ) -> int:
     """An enrollment ended (refund, erasure): revoke the course's spaces unless another
     active enrollment in the course still entitles the user."""
-    if await entitled(uow, user_id, course_id):
+    if await enrolled(uow, user_id, course_id):
         return 0
     course = await uow.get(Course, course_id)
     if course is None:

@@ -89,13 +89,7 @@ async def rate(
         rating.comment = comment or rating.comment
         rating.updated_at = now
     if ratee == mentor.user_id:
-        locked = await uow.lock(MentorProfile, mentor.id)
-        assert locked is not None
-        if previous is None:
-            locked.rating_count += 1
-            locked.rating_sum += stars
-        else:
-            locked.rating_sum += stars - previous
+        await count_in_average(uow, mentor.id, stars, previous)
     await uow.flush()
     if stars <= config.ratings.alert_at_or_below and stars != previous:
         rater = await uow.get(User, rater_id)
@@ -112,3 +106,17 @@ async def rate(
             now,
         )
     return Rated(rating, previous)
+
+
+async def count_in_average(
+    uow: UnitOfWork, profile_id: int, stars: int, previous: int | None
+) -> None:
+    """A rating of a mentor (of a session or a workshop they hosted) counts once in their
+    average: a new one adds to the count and the sum, a changed one moves the sum only."""
+    locked = await uow.lock(MentorProfile, profile_id)
+    assert locked is not None
+    if previous is None:
+        locked.rating_count += 1
+        locked.rating_sum += stars
+    else:
+        locked.rating_sum += stars - previous

@@ -22,6 +22,7 @@ from bot.core.outbox import tell, tell_admins
 from bot.core.replies import Choice
 from bot.core.states import SeatStatus, advance_group
 from bot.core.users import mentor_profile_of
+from bot.sessions.rating import count_in_average
 from bot.sessions.seats import clash, refund_seat
 from bot.sessions.workshop_reminders import schedule_reminders, skip_reminders
 from bot.sessions.workshops import (
@@ -40,7 +41,7 @@ from bot.sessions.workshops import (
     waitlist,
     workshop_title,
 )
-from storage.models import MentorProfile, User, Workshop, WorkshopSeat, WorkshopWaitlist
+from storage.models import User, Workshop, WorkshopSeat, WorkshopWaitlist
 from storage.uow import UnitOfWork
 
 
@@ -242,13 +243,7 @@ async def rate(
         seat.rated_at = now
     profile = await mentor_profile_of(uow, workshop.host_id)
     if profile is not None:
-        locked = await uow.lock(MentorProfile, profile.id)
-        assert locked is not None
-        if previous is None:
-            locked.rating_count += 1
-            locked.rating_sum += stars
-        else:
-            locked.rating_sum += stars - previous
+        await count_in_average(uow, profile.id, stars, previous)
     await uow.flush()
     if stars <= config.ratings.alert_at_or_below and stars != previous:
         rater = await user_row(uow, user_id)
