@@ -21,10 +21,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     text,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, object_session
 from sqlalchemy.types import TypeDecorator
 
 from bot.core.states import (  # workshops (0010)
@@ -145,6 +146,17 @@ class Course(Base):
     price_stars: Mapped[int | None] = mapped_column(Integer)
     # A lesson is dripped to each learner every this many days; 0: lessons on demand only.
     lesson_drip_days: Mapped[int] = mapped_column(Integer, default=0)
+    # Bumped in SQL by every ORM update (`_bump_revision`), so that one aggregate tells a reader
+    # (the recommender's model cache) that some course changed, without loading every course.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+@event.listens_for(Course, "before_update")
+def _bump_revision(_mapper: Any, _connection: Any, target: Course) -> None:
+    """`revision + 1` in the UPDATE itself, so two edits at once never write the same number."""
+    session = object_session(target)
+    if session is not None and session.is_modified(target, include_collections=False):
+        target.revision = Course.revision + 1
 
 
 class Order(Base):

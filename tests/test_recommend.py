@@ -19,8 +19,17 @@ from bot.recommending.ranker import (
     build,
     rank,
 )
-from storage.models import RecommendationDismissal, RecommendationShown, User
-from tests.support import Harness, add_lessons, buy, make_config, request_mentor
+from bot.runtime.demo_data import seed_demo
+from storage.models import Course, RecommendationDismissal, RecommendationShown, User
+from tests.support import (
+    AppFactory,
+    Harness,
+    add_lessons,
+    buy,
+    harness_for,
+    make_config,
+    request_mentor,
+)
 
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
 COURSES = (
@@ -287,3 +296,84 @@ async def test_recommend_names_a_mentor_for_a_course_not_yet_asked_about(market:
     assert "Mentors for your courses:" in out
     assert "For Python from zero:" in out and "shared topic" in out
     assert "Find a mentor for Python from zero" in out
+
+
+def _suggested(out: str) -> list[str]:
+    return [x for x in out.splitlines() if x.startswith("•")]
+
+
+async def test_an_edited_course_reads_anew_in_suggestions_at_once(market: Harness) -> None:
+    """Suggestions are reused while nothing they read changed; a course's new title is a change
+    (its revision, bumped by the edit), so the next /courses shows it."""
+    await seed_sequences(market)
+    before = _suggested(await market.send("nina", "/courses"))
+    assert any("Git for teams" in x for x in before), before
+    out = await market.send("admin", '/admin course edit git-teamwork title="Git together"')
+    assert "updated" in out, out
+    after = _suggested(await market.send("nina", "/courses"))
+    assert any("Git together" in x for x in after) and not any("Git for teams" in x for x in after)
+
+
+async def test_course_revision_counts_every_edit(market: Harness) -> None:
+    """Each edit bumps the course's revision in the UPDATE itself."""
+    async with market.app.new_uow() as uow:
+        start = (
+            await uow.session.execute(select(Course.revision).where(Course.slug == "git-teamwork"))
+        ).scalar_one()
+    for title in ("Git one", "Git two"):
+        await market.send("admin", f'/admin course edit git-teamwork title="{title}"')
+    async with market.app.new_uow() as uow:
+        now = (
+            await uow.session.execute(select(Course.revision).where(Course.slug == "git-teamwork"))
+        ).scalar_one()
+    assert now == start + 2
+
+
+async def test_the_same_suggestions_pressed_again_are_one_impression(market: Harness) -> None:
+    """Browsing the catalogue again within the hour logs its suggestions once; an hour later, or
+    with other suggestions, they are logged again."""
+    await seed_sequences(market)
+
+    async def logged() -> int:
+        async with market.app.new_uow() as uow:
+            return int(
+                (
+                    await uow.session.execute(
+                        select(func.count(RecommendationShown.id))
+                        .join(User, User.id == RecommendationShown.user_id)
+                        .where(User.display_name == "nina")
+                    )
+                ).scalar_one()
+            )
+
+    await market.send("nina", "/courses")
+    await market.send("nina", "/courses")
+    assert await logged() == 3
+    market.app.clock.advance(timedelta(minutes=61))  # type: ignore[attr-defined]
+    await market.send("nina", "/courses")
+    assert await logged() == 6
+    await market.send("nina", "/recommend hide git-teamwork")
+    fewer = _suggested(await market.send("nina", "/courses"))
+    assert await logged() == 6 + len(fewer)
+
+
+async def test_a_change_in_one_process_shows_in_the_others_suggestions(
+    make_app: AppFactory,
+) -> None:
+    """Two bot processes on one database: "not interested" said through one, and a course
+    bought through it, leave the other's next suggestions at once (nothing is served from a
+    stale cache)."""
+    first, second = await make_app(), await make_app()
+    await seed_demo(first)
+    one, two = harness_for(first), harness_for(second)
+    await seed_sequences(one)
+    seen = _suggested(await two.send("nina", "/courses"))
+    assert any("Git for teams" in x for x in seen), seen
+    await one.send("nina", "/recommend hide git-teamwork")
+    seen = _suggested(await two.send("nina", "/courses"))
+    assert seen and not any("Git for teams" in x for x in seen), seen
+    top = seen[0].split(" — ")[0]
+    slug = "python-basics" if "Python" in top else "data-analysis"
+    await buy(one, "nina", slug)
+    again = _suggested(await two.send("nina", "/courses"))
+    assert not any(top in x.split(" — ")[0] for x in again), again

@@ -6,6 +6,8 @@ confirmation, a reminder, a receipt and an admin view.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sqlalchemy import select
 
 from bot.core.errors import NotFound
@@ -14,7 +16,16 @@ from storage.models import Course
 from storage.uow import UnitOfWork
 
 
-def course_title(course: Course) -> Localized:
+class Titled(Protocol):
+    """A course row or a copy of its titles (the recommender's `CourseDoc`)."""
+
+    @property
+    def title_en(self) -> str: ...
+    @property
+    def title_zh(self) -> str: ...
+
+
+def course_title(course: Titled) -> Localized:
     """The title in the reader's language (English where no Chinese title was given), in 《》
     in Chinese text."""
     return Localized(course.title_en, course.title_zh, title=True)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from bot.recommending.ranker import Arm, Suggestion
 from storage.models import (
@@ -44,20 +44,23 @@ async def log_shown(
     arm: Arm,
     now: datetime,
 ) -> None:
-    for rank, pick in enumerate(picks, start=1):
-        uow.add(
-            RecommendationShown(
-                user_id=user_id,
-                course_id=pick.course_id,
-                slot=slot,
-                arm=arm,
-                reason=pick.reason,
-                rank=rank,
-                shown_at=now,
-                opened_at=None,
-            )
-        )
-    await uow.flush()
+    """One INSERT for the reply's suggestions (they are shown on every `/courses`)."""
+    await uow.session.execute(
+        insert(RecommendationShown),
+        [
+            {
+                "user_id": user_id,
+                "course_id": pick.course_id,
+                "slot": slot,
+                "arm": arm,
+                "reason": pick.reason,
+                "rank": rank,
+                "shown_at": now,
+                "opened_at": None,
+            }
+            for rank, pick in enumerate(picks, start=1)
+        ],
+    )
 
 
 async def mark_opened(uow: UnitOfWork, user_id: int, course_id: int, now: datetime) -> None:

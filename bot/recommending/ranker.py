@@ -251,6 +251,9 @@ class Model:
     new: Any
     active: Any
     weights: Weights = field(default_factory=Weights)
+    # Each learner's own interactions as read for this model: a learner's state needs no
+    # second read of them while the model is current (bot.recommending.signals).
+    interactions_of: dict[int, tuple[Interaction, ...]] = field(default_factory=dict)
 
     def doc(self, course_id: int) -> CourseDoc:
         return self.courses[self.index[course_id]]
@@ -337,7 +340,15 @@ def build(signals: Signals, weights: Weights = Weights()) -> Model:
         new,
         active,
         weights,
+        _per_learner(signals.interactions),
     )
+
+
+def _per_learner(rows: Iterable[Interaction]) -> dict[int, tuple[Interaction, ...]]:
+    mine: dict[int, list[Interaction]] = defaultdict(list)
+    for x in rows:
+        mine[x.user_id].append(x)
+    return {user_id: tuple(xs) for user_id, xs in mine.items()}
 
 
 def _by_column(docs: Any) -> Any:

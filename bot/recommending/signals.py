@@ -1,12 +1,14 @@
 """What the ranker reads from the database, through a unit of work: every course, every
 learner's courses with their outcomes (for the model), and one learner's own state.
 
-The model (`bot/recommending/ranker.py`) is rebuilt only when what it reads changed: each
-call reads a cheap fingerprint of the events (the newest order, rating, lesson rating and
-enrollment, how many sessions and lessons were completed) and the course rows, and reuses the
-model built for the same fingerprint on the same database (`ModelCache`). The learner's own
-state (what they have, dismissed, said and asked) is read fresh every time, so a purchase or
-a "not interested" counts at once.
+The model (`bot/recommending/ranker.py`) is rebuilt only when what it reads changed, and one
+learner's suggestions are recomputed only when the model or what they read of the learner
+changed: each call makes one read of indexed maxima and counts (`versions`: the newest order,
+enrollment, rating, lesson rating, course revision; sessions and lessons completed; the
+learner's newest enrollment, ledger entry, dismissal, stated goal and request) and reuses the
+model and the learner's suggestions computed for the same numbers (`ModelCache`, and
+`bot.recommending.suggest`). A purchase, a used credit or a "not interested" changes those
+numbers, so it counts at once, in every process.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, bindparam, func, select
 
 from bot.config import Config
 from bot.recommending.ranker import (
@@ -34,6 +36,7 @@ from storage.models import (
     Course,
     Enrollment,
     LearnerInterest,
+    LedgerEntry,
     Lesson,
     LessonDelivery,
     LessonRating,
@@ -159,51 +162,83 @@ async def interactions(uow: UnitOfWork, user_id: int | None = None) -> list[Inte
     return found
 
 
-async def fingerprint(uow: UnitOfWork, rows: list[Course]) -> str:
-    """What changes whenever the model's inputs do (new events, edited courses)."""
-    run = (await uow.session.connection()).execute
-    events = (
-        await run(
-            select(
-                select(func.max(Order.id)).scalar_subquery(),
-                select(func.max(Enrollment.id)).scalar_subquery(),
-                select(func.max(Rating.id)).scalar_subquery(),
-                select(func.count(Rating.id)).scalar_subquery(),
-                select(func.max(Rating.updated_at)).scalar_subquery(),
-                select(func.max(LessonRating.id)).scalar_subquery(),
-                select(func.count())
-                .select_from(MentorSession)
-                .where(MentorSession.status == "completed")
-                .scalar_subquery(),
-                select(func.count(LessonDelivery.done_at)).scalar_subquery(),
-                select(func.count()).select_from(Lesson).scalar_subquery(),
-            )
-        )
-    ).one()
-    text = repr(
-        (
-            tuple(events),
-            [(c.id, c.slug, c.title_en, c.title_zh, c.description_en, c.description_zh,
-              c.topics, c.status) for c in rows],
-        )
-    )  # fmt: skip
-    return hashlib.sha256(text.encode()).hexdigest()
+def _latest(column: Any, *where: Any) -> Any:
+    return select(func.max(column)).where(*where).scalar_subquery()
+
+
+def _count(column: Any, *where: Any) -> Any:
+    return select(func.count(column)).where(*where).scalar_subquery()
+
+
+_LEARNER = bindparam("learner", type_=Integer)
+# What the model reads, as numbers that change whenever it does: the newest order, enrollment,
+# rating and lesson rating, ratings edited or removed, sessions completed, lessons done, the
+# lessons on offer, and the courses (their count, newest id and summed revisions, which every
+# edit bumps: storage.models._bump_revision).
+_MODEL_INPUTS = (
+    _latest(Order.id),
+    _latest(Enrollment.id),
+    _latest(Rating.id),
+    _count(Rating.id),
+    _latest(Rating.updated_at),
+    _latest(LessonRating.id),
+    _count(MentorSession.id, MentorSession.status == "completed"),
+    _count(LessonDelivery.done_at),
+    _count(Lesson.id, Lesson.status == "active"),
+    _count(Course.id),
+    _latest(Course.id),
+    select(func.sum(Course.revision)).scalar_subquery(),
+)
+# And what one learner's suggestions read besides: their enrollments, every movement of their
+# credits or money (the ledger), what they dismissed, said and asked a mentor.
+_LEARNER_INPUTS = (
+    _latest(Enrollment.id, Enrollment.user_id == _LEARNER),
+    _latest(LedgerEntry.id, LedgerEntry.user_id == _LEARNER),
+    _latest(RecommendationDismissal.id, RecommendationDismissal.user_id == _LEARNER),
+    _latest(LearnerInterest.id, LearnerInterest.user_id == _LEARNER),
+    _latest(MentorshipRequest.id, MentorshipRequest.learner_id == _LEARNER),
+)
+_VERSIONS = select(*_MODEL_INPUTS, *_LEARNER_INPUTS)
+
+
+@dataclass(frozen=True)
+class Versions:
+    """Keys that change whenever the model's inputs (`model`) or one learner's (`learner`) do."""
+
+    model: str
+    learner: str
+    newcomer: bool  # no course, no goal, no request: nothing to be "returning" with
+
+
+async def versions(uow: UnitOfWork, user_id: int, now: datetime) -> Versions:
+    """One read, of indexed maxima and counts, tells whether a cached model or a learner's
+    cached suggestions are still what they would be computed afresh (the day is part of both:
+    popularity decays and exploration draws per day)."""
+    row = tuple((await uow.session.execute(_VERSIONS, {"learner": user_id})).one())
+    model_part, learner_part = row[: len(_MODEL_INPUTS)], row[len(_MODEL_INPUTS) :]
+    day = now.date().isoformat()
+    model = hashlib.sha256(repr((model_part, day)).encode()).hexdigest()
+    enrolled, _money, _dismissed, said, asked = learner_part
+    return Versions(
+        model,
+        f"{model}:{user_id}:{learner_part!r}",
+        enrolled is None and said is None and asked is None,
+    )
 
 
 @dataclass
 class ModelCache:
-    """The last model built per database, with the fingerprint and day it was built for."""
+    """The last model built per database, with the key (`Versions.model`) it was built for."""
 
     size: int = 8
     models: dict[int, tuple[str, Model]] = field(default_factory=dict)
 
-    async def model(self, uow: UnitOfWork, config: Config, now: datetime) -> Model:
-        rows = await courses(uow)
-        key = f"{await fingerprint(uow, rows)}:{now.date().isoformat()}"
+    async def model(self, uow: UnitOfWork, config: Config, now: datetime, key: str) -> Model:
         where = id(uow.session.bind)
         cached = self.models.get(where)
         if cached is not None and cached[0] == key:
             return cached[1]
+        rows = await courses(uow)
         signals = Signals(now, tuple(course_doc(c) for c in rows), tuple(await interactions(uow)))
         model = build(signals, Weights.from_config(config.recommend))
         if len(self.models) >= self.size:
@@ -222,10 +257,15 @@ class LearnerState:
     dismissed: frozenset[int]
 
 
-async def learner_state(uow: UnitOfWork, user_id: int) -> LearnerState:
-    """One learner as the ranker sees them (goals, level, topics, history), read fresh."""
+async def learner_state(uow: UnitOfWork, user_id: int, model: Model | None = None) -> LearnerState:
+    """One learner as the ranker sees them (goals, level, topics, history), read fresh; their
+    courses' outcomes from `model` when given (current: it was built for today's
+    `Versions.model`)."""
     run = uow.session.execute
-    mine = await interactions(uow, user_id)
+    if model is not None:
+        mine = list(model.interactions_of.get(user_id, ()))
+    else:
+        mine = await interactions(uow, user_id)
     history, strengths = strengths_of(mine)
     owns = frozenset(
         (

@@ -9,27 +9,25 @@ place the lines.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
-from sqlalchemy import select
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from bot.config import Config
 from bot.core.i18n import Lines, Msg, _, clip
 from bot.core.replies import Choice
 from bot.learning.courses import course_title
 from bot.recommending.log import log_shown
-from bot.recommending.ranker import Arm, Suggestion, arm_for, rank
-from bot.recommending.signals import MODELS, learner_state
-from storage.models import Course
+from bot.recommending.ranker import Arm, CourseDoc, Suggestion, arm_for, rank
+from bot.recommending.signals import MODELS, learner_state, versions
 from storage.uow import UnitOfWork
 
 
 @dataclass(frozen=True)
 class Shown:
-    course: Course
+    course: CourseDoc
     pick: Suggestion
-    because: Course | None = None
+    because: CourseDoc | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +74,48 @@ def reason_msg(shown: Shown) -> Msg:
     return _("popular with learners")
 
 
+IMPRESSION_WINDOW = timedelta(hours=1)
+
+
+@dataclass
+class Picked:
+    key: str  # the `Versions.learner` the picks were computed for
+    returning: bool  # the learner has bought or said something (the welcome shows them picks)
+    items: tuple[Shown, ...]
+    logged: dict[str, datetime] = field(default_factory=dict)  # slot → last logged as shown
+
+
+@dataclass
+class PickCache:
+    """Each learner's last suggestions per database, with the `Versions.learner` key they were
+    computed for: an unchanged key means ranking afresh would give the same, so `/courses`
+    and `/start` cost one read instead of a dozen. Least recently used first out.
+
+    It also remembers when the picks were last logged per slot: the same suggestions shown again
+    in the same place within `IMPRESSION_WINDOW` (every press of "Browse courses") are one
+    impression, not one per press, which would drown click-through in repeats. The memory is
+    per process; with several processes a learner served by two counts up to once in each."""
+
+    size: int = 10_000
+    picks: OrderedDict[tuple[int, int, int], Picked] = field(default_factory=OrderedDict)
+
+    def get(self, where: int, user_id: int, k: int, key: str) -> Picked | None:
+        found = self.picks.get((where, user_id, k))
+        if found is None or found.key != key:
+            return None
+        self.picks.move_to_end((where, user_id, k))
+        return found
+
+    def put(self, where: int, user_id: int, k: int, picked: Picked) -> None:
+        self.picks[(where, user_id, k)] = picked
+        self.picks.move_to_end((where, user_id, k))
+        while len(self.picks) > self.size:
+            self.picks.popitem(last=False)
+
+
+PICKS = PickCache()
+
+
 async def suggest(
     uow: UnitOfWork,
     config: Config,
@@ -90,32 +130,32 @@ async def suggest(
     welcome), nothing for someone who has not been here to learn before (no course bought, no
     goal said), and no model is built for them."""
     section = config.recommend
-    state = await learner_state(uow, user_id)
+    size = k or section.size
     arm = arm_for(user_id, section.seed, section.baseline_share)
-    if returning_only and not (state.learner.history or state.learner.goals):
+    known = await versions(uow, user_id, now)
+    if returning_only and known.newcomer:
         return Suggested(arm, [])
-    model = await MODELS.model(uow, config, now)
-    picks = rank(
-        model,
-        state.learner,
-        k or section.size,
-        seed=section.seed,
-        arm=arm,
-        day=now.date().isoformat(),
-    )
-    if not picks:
+    where = id(uow.session.bind)
+    picked = PICKS.get(where, user_id, size, known.learner)
+    if picked is None:
+        model = await MODELS.model(uow, config, now, known.model)
+        state = await learner_state(uow, user_id, model)
+        picks = rank(
+            model, state.learner, size, seed=section.seed, arm=arm, day=now.date().isoformat()
+        )
+        picked = Picked(
+            known.learner,
+            bool(state.learner.history or state.learner.goals),
+            tuple(
+                Shown(model.doc(p.course_id), p, model.doc(p.because) if p.because else None)
+                for p in picks
+            ),
+        )
+        PICKS.put(where, user_id, size, picked)
+    if not picked.items or (returning_only and not picked.returning):
         return Suggested(arm, [])
-    wanted = {p.course_id for p in picks} | {p.because for p in picks if p.because}
-    rows = {
-        c.id: c
-        for c in (await uow.session.execute(select(Course).where(Course.id.in_(wanted)))).scalars()
-    }
-    await log_shown(uow, user_id, picks, slot, arm, now)
-    return Suggested(
-        arm,
-        [
-            Shown(rows[p.course_id], p, rows.get(p.because) if p.because else None)
-            for p in picks
-            if p.course_id in rows
-        ],
-    )
+    last = picked.logged.get(slot)
+    if last is None or now - last >= IMPRESSION_WINDOW:
+        await log_shown(uow, user_id, [s.pick for s in picked.items], slot, arm, now)
+        picked.logged[slot] = now
+    return Suggested(arm, list(picked.items))
