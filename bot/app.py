@@ -44,6 +44,7 @@ from bot.handlers.relay import continue_by_reply
 from bot.learning.lessons import send_due_lessons
 from bot.mentoring.offers import expire_offers, pass_on_from_full_mentors, reoffer_waitlist
 from bot.payments import PaymentProvider, expire_orders
+from bot.recommending.signals import MODELS
 from bot.sessions import workshop_reminders, workshops  # group sessions: offers, reminders
 from bot.sessions.reminders import send_due
 from bot.sessions.venues import Venue, sync_venues
@@ -228,8 +229,14 @@ class Marketplace:
         return True
 
     async def drain(self, within: float) -> bool:
-        """Wait until no input is being handled (graceful shutdown); False on timeout."""
-        return await self.front.drain(within)
+        """Wait until no input is being handled and no recommendation model is being rebuilt
+        (graceful shutdown); False on timeout."""
+        drained = await self.front.drain(within)
+        try:
+            await asyncio.wait_for(MODELS.settled(), within)
+        except TimeoutError:
+            return False
+        return drained
 
     async def _dispatch(self, ctx: Ctx, text: str, msg: Incoming | None = None) -> None:
         text = text.strip()

@@ -50,6 +50,11 @@ class UnitOfWork:
         self._committed = False
         return self
 
+    def sibling(self) -> UnitOfWork:
+        """Another unit of work on the same database (and write lock), for work that must not
+        run inside this one's transaction (a background rebuild it starts)."""
+        return UnitOfWork(self._sessionmaker, self._write_lock)
+
     def _release(self) -> None:
         if self._write_lock is not None and self._write_lock.locked():
             self._write_lock.release()

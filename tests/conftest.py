@@ -26,6 +26,7 @@ from sqlalchemy import text
 from bot.app import Marketplace
 from bot.config import Config
 from bot.core.clock import FakeClock
+from bot.recommending.signals import MODELS
 from bot.runtime.bootstrap import payment_providers
 from bot.runtime.demo_data import seed_demo
 from storage.db import create_engine
@@ -53,6 +54,13 @@ from tests.support import (
 # PostgreSQL tests reuse schemas a finished test emptied (TRUNCATE … RESTART IDENTITY keeps
 # the migrated schema and restarts ids at 1). A module that tests the migrations themselves
 # marks itself `unmigrated` and gets an empty database of its own, as every test once did.
+@pytest.fixture(autouse=True)
+def _models_built_inline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see the newest recommendation model at once; the background rebuild that serves
+    production has its own test (test_recommend)."""
+    monkeypatch.setattr(MODELS, "background", False)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _drop_pooled_schemas() -> Iterator[None]:
     yield

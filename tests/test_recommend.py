@@ -7,6 +7,7 @@ import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.core.clock import FakeClock
@@ -19,6 +20,7 @@ from bot.recommending.ranker import (
     build,
     rank,
 )
+from bot.recommending.signals import MODELS
 from bot.runtime.demo_data import seed_demo
 from storage.models import Course, RecommendationDismissal, RecommendationShown, User
 from tests.support import (
@@ -377,3 +379,20 @@ async def test_a_change_in_one_process_shows_in_the_others_suggestions(
     await buy(one, "nina", slug)
     again = _suggested(await two.send("nina", "/courses"))
     assert not any(top in x.split(" — ")[0] for x in again), again
+
+
+async def test_a_changed_model_is_rebuilt_in_the_background(
+    market: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a change, the learner is answered at once by the model in hand while one rebuild
+    runs beside; once it lands, suggestions read the change."""
+    monkeypatch.setattr(MODELS, "background", True)
+    await seed_sequences(market)
+    await market.send("nina", "/courses")
+    await market.send("admin", '/admin course edit git-teamwork title="Git together"')
+    served = _suggested(await market.send("nina", "/courses"))
+    assert any("Git for teams" in x for x in served), served  # the model in hand
+    assert any(not t.done() for t in MODELS.building.values())
+    await MODELS.settled()
+    after = _suggested(await market.send("nina", "/courses"))
+    assert any("Git together" in x for x in after), after

@@ -138,8 +138,8 @@ async def suggest(
     where = id(uow.session.bind)
     picked = PICKS.get(where, user_id, size, known.learner)
     if picked is None:
-        model = await MODELS.model(uow, config, now, known.model)
-        state = await learner_state(uow, user_id, model)
+        model, current = await MODELS.model(uow, config, now, known.model)
+        state = await learner_state(uow, user_id, model if current else None)
         picks = rank(
             model, state.learner, size, seed=section.seed, arm=arm, day=now.date().isoformat()
         )
@@ -151,7 +151,8 @@ async def suggest(
                 for p in picks
             ),
         )
-        PICKS.put(where, user_id, size, picked)
+        if current:  # picks from a model being rebuilt are not kept past this reply
+            PICKS.put(where, user_id, size, picked)
     if not picked.items or (returning_only and not picked.returning):
         return Suggested(arm, [])
     last = picked.logged.get(slot)
