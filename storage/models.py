@@ -945,10 +945,15 @@ class RecommendationShown(Base):
     __tablename__ = "recommendations_shown"
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"))
+    # What was suggested: a course, or a plan, workshop or mentor (`item_id`), with the course
+    # it is for where it has one (migration 0015).
+    kind: Mapped[str] = mapped_column(String(16), default="course", server_default="course")
+    item_id: Mapped[int | None] = mapped_column(Integer)
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id"))
     slot: Mapped[str] = mapped_column(String(16))  # start, courses, recommend, course_end
     arm: Mapped[str] = mapped_column(String(16))  # hybrid, baseline
-    reason: Mapped[str] = mapped_column(String(16))  # goal, next, also, topic, popular, new
+    # goal, next, also, topic, popular, new; plan, workshop, mentor
+    reason: Mapped[str] = mapped_column(String(16))
     rank: Mapped[int] = mapped_column(Integer)
     shown_at: Mapped[datetime] = mapped_column(index=True)
     opened_at: Mapped[datetime | None]

@@ -121,7 +121,9 @@ async def test_a_course_owned_with_credits_left_is_never_suggested(market: Harne
         owners = select(User.id).where(User.display_name.like("owner%"))
         shown_to_owners = (
             await uow.session.execute(
-                select(RecommendationShown.course_id).where(RecommendationShown.user_id.in_(owners))
+                select(RecommendationShown.course_id)
+                .where(RecommendationShown.user_id.in_(owners))
+                .where(RecommendationShown.kind == "course")  # a plan for it may be suggested
             )
         ).scalars()
         assert 1 not in set(shown_to_owners)
@@ -223,8 +225,12 @@ async def test_admin_stats_recommendations_reports_outcomes(market: Harness) -> 
     await market.send("bob", "/course data-analysis")
     await buy(market, "bob", "data-analysis")
     out = await market.send("admin", "/admin stats recommendations")
-    assert "in /recommend — hybrid: 2 shown · opened 50% · bought 50%" in out, out
+    assert "in /recommend — hybrid: 3 shown · opened 33% · bought 33%" in out, out
     assert "taken next by others — hybrid: 1 shown · opened 100% · bought 100%" in out
+    assert "a mentor for a new request — hybrid: 1 shown · opened 0% · bought 0%" in out
+    await request_mentor(market, "bob", "python-basics")  # the mentor suggestion followed
+    out = await market.send("admin", "/admin stats recommendations")
+    assert "a mentor for a new request — hybrid: 1 shown · opened 0% · bought 100%" in out, out
     refused = await market.send("bob", "/admin stats recommendations")
     assert "Only marketplace admins" in refused
 
@@ -396,3 +402,36 @@ async def test_a_changed_model_is_rebuilt_in_the_background(
     await MODELS.settled()
     after = _suggested(await market.send("nina", "/courses"))
     assert any("Git together" in x for x in after), after
+
+
+async def test_a_plan_and_a_workshop_for_the_learners_course_join_the_suggestions(
+    market: Harness,
+) -> None:
+    """A learner who comes back is offered the monthly plan and the next workshop of the course
+    they take, each with its reason and button, after the courses; the catalogue keeps to
+    courses; taking the seat counts as the suggestion followed."""
+    await seed_sequences(market)
+    out = await market.send(
+        "admin",
+        '/admin plan add monthly course=python-basics name="Monthly Python" price=29.00 sessions=2',
+    )
+    out = await market.send(
+        "ada",
+        '/workshop new title="Testing with pytest" start="2026-03-05 18:00" seats=4 '
+        "course=python-basics",
+    )
+    assert "workshop created" in out, out
+    wid = int(out.split("#", 1)[1].split(" ", 1)[0])
+    await buy(market, "bob", "python-basics")
+    out = await market.send("bob", "/recommend")
+    assert "• Plan Monthly Python for Python from zero — $29.00 a month, 2 sessions" in out, out
+    assert "• Workshop Testing with pytest" in out and "for learners of Python from zero" in out
+    assert "Subscribe: Monthly Python" in out and f"Join #{wid}" in out
+    welcome = await market.send("bob", "/start")
+    assert "• Plan Monthly Python" in welcome, welcome
+    assert "• Plan" not in await market.send("bob", "/courses")
+    out = await market.send("bob", f"/join {wid}")
+    out = await market.send("admin", "/admin stats recommendations")
+    assert "a workshop for them — hybrid: 2 shown · opened 0% · bought 100%" in out, out
+    again = await market.send("bob", "/recommend")
+    assert "• Workshop" not in again, again  # in it already

@@ -16,13 +16,22 @@ from bot.core.words import LEVELS
 from bot.handlers.args import need, within
 from bot.handlers.registry import command, text
 from bot.learning.courses import course_by_slug, course_title
-from bot.recommending.log import SLOTS, Outcomes, Tally, dismiss, outcomes, state_interest
+from bot.recommending.log import (
+    SLOTS,
+    Item,
+    Outcomes,
+    Tally,
+    dismiss,
+    log_shown,
+    outcomes,
+    state_interest,
+)
 from bot.recommending.mentors import mentors_for_new_requests
 from bot.recommending.signals import learner_state
 from bot.recommending.suggest import Suggested, suggest
 
 HIDE = ("hide", "no", "not-interested")
-REASONS = ("goal", "topic", "next", "also", "popular", "new")
+REASONS = ("goal", "topic", "next", "also", "popular", "new", "plan", "workshop", "mentor")
 
 
 @command(
@@ -56,6 +65,15 @@ async def recommend(ctx: Ctx, args: list[str]) -> None:
     mentors = await mentors_for_new_requests(
         ctx.uow, ctx.config, ctx.actor.user, state.learner.level, ctx.now()
     )
+    if mentors:
+        await log_shown(
+            ctx.uow,
+            ctx.actor.id,
+            [Item("mentor", m.mentor_id, m.course.id) for m in mentors],
+            "recommend",
+            found.arm,
+            ctx.now(),
+        )
     mentor_lines = (
         _("Mentors for your courses:\n{list}", list=Lines(m.line() for m in mentors))
         if mentors
@@ -134,6 +152,9 @@ REASON_NAMES = {
     "also": _("also taken by others"),
     "popular": _("popular"),
     "new": _("new course"),
+    "plan": _("a plan for their course"),
+    "workshop": _("a workshop for them"),
+    "mentor": _("a mentor for a new request"),
 }
 
 

@@ -24,10 +24,15 @@ from storage.models import (
     LessonDelivery,
     LessonRating,
     MentorSession,
+    MentorshipRequest,
     Order,
     Rating,
     RecommendationDismissal,
     RecommendationShown,
+    Subscription,
+    SubscriptionPeriod,
+    Workshop,
+    WorkshopSeat,
 )
 from storage.uow import UnitOfWork
 
@@ -36,24 +41,36 @@ OUTCOME_WINDOW = timedelta(days=30)
 SLOTS = ("start", "courses", "recommend", "course_end")
 
 
+@dataclass(frozen=True)
+class Item:
+    """A suggestion that is not a course: a plan, a workshop or a mentor (`item_id`), for a
+    course where it has one."""
+
+    kind: str  # plan, workshop, mentor
+    item_id: int
+    course_id: int | None
+
+
 async def log_shown(
     uow: UnitOfWork,
     user_id: int,
-    picks: Sequence[Suggestion],
+    picks: Sequence[Suggestion | Item],
     slot: str,
     arm: Arm,
     now: datetime,
 ) -> None:
-    """One INSERT for the reply's suggestions (they are shown on every `/courses`)."""
+    """One INSERT for the reply's suggestions, courses and other items, in the order shown."""
     await uow.session.execute(
         insert(RecommendationShown),
         [
             {
                 "user_id": user_id,
+                "kind": "course" if isinstance(pick, Suggestion) else pick.kind,
+                "item_id": None if isinstance(pick, Suggestion) else pick.item_id,
                 "course_id": pick.course_id,
                 "slot": slot,
                 "arm": arm,
-                "reason": pick.reason,
+                "reason": pick.reason if isinstance(pick, Suggestion) else pick.kind,
                 "rank": rank,
                 "shown_at": now,
                 "opened_at": None,
@@ -69,6 +86,7 @@ async def mark_opened(uow: UnitOfWork, user_id: int, course_id: int, now: dateti
         await uow.session.execute(
             select(RecommendationShown)
             .where(RecommendationShown.user_id == user_id)
+            .where(RecommendationShown.kind == "course")
             .where(RecommendationShown.course_id == course_id)
             .where(RecommendationShown.opened_at.is_(None))
             .where(RecommendationShown.shown_at >= now - OPEN_WINDOW)
@@ -133,6 +151,8 @@ async def outcomes(uow: UnitOfWork, since: datetime) -> Outcomes:
         await run(
             select(
                 RecommendationShown.user_id,
+                RecommendationShown.kind,
+                RecommendationShown.item_id,
                 RecommendationShown.course_id,
                 RecommendationShown.slot,
                 RecommendationShown.arm,
@@ -184,13 +204,26 @@ async def outcomes(uow: UnitOfWork, since: datetime) -> Outcomes:
             for uid, cid, at in await run(stmt):
                 if at is not None:
                     events[kind][(uid, cid)].append(at)
+    items = await _item_events(uow, users) if users else {}
     by_slot: dict[tuple[str, str], Tally] = defaultdict(Tally)
     by_reason: dict[tuple[str, str], Tally] = defaultdict(Tally)
     arms: dict[str, Tally] = defaultdict(Tally)
-    for uid, cid, slot, arm, reason, at, opened in shown:
+    for uid, item_kind, item, for_course, slot, arm, reason, at, opened in shown:
 
-        def followed(kind: str, uid: int = uid, cid: int = cid, at: datetime = at) -> int:
-            return int(any(at <= t <= at + OUTCOME_WINDOW for t in events[kind][(uid, cid)]))
+        def followed(
+            what: str,
+            uid: int = uid,
+            kind: str = item_kind,
+            item: int | None = item,
+            cid: int | None = for_course,
+            at: datetime = at,
+        ) -> int:
+            times = (
+                events[what][(uid, cid)]
+                if kind == "course" and cid is not None
+                else items.get((what, kind, uid, item), [])
+            )
+            return int(any(at <= t <= at + OUTCOME_WINDOW for t in times))
 
         got = (1, int(opened is not None), followed("bought"), followed("completed"))
         hit = (*got, followed("rated"))
@@ -201,3 +234,83 @@ async def outcomes(uow: UnitOfWork, since: datetime) -> Outcomes:
             tally.completed += hit[3]
             tally.rated += hit[4]
     return Outcomes(dict(by_slot), dict(by_reason), dict(arms))
+
+
+async def _item_events(
+    uow: UnitOfWork, users: set[int]
+) -> dict[tuple[str, str, int, int | None], list[datetime]]:
+    """What followed a suggested plan (subscribed: a period paid; completed: a session on it),
+    workshop (bought: a seat taken; completed: attended) or mentor (bought: asked for a mentor
+    for that course; completed: that mentor accepted), keyed (outcome, kind, learner, item)."""
+    run = (await uow.session.connection()).execute
+    found: dict[tuple[str, str, int, int | None], list[datetime]] = defaultdict(list)
+    queries = (
+        (
+            "bought",
+            "plan",
+            select(Subscription.user_id, Subscription.plan_id, SubscriptionPeriod.paid_at)
+            .join(SubscriptionPeriod, SubscriptionPeriod.subscription_id == Subscription.id)
+            .where(Subscription.user_id.in_(users)),
+        ),
+        (
+            "completed",
+            "plan",
+            select(Subscription.user_id, Subscription.plan_id, MentorSession.start_at)
+            .join(Enrollment, Enrollment.id == MentorSession.enrollment_id)
+            .join(Subscription, Subscription.order_id == Enrollment.order_id)
+            .where(MentorSession.status == "completed")
+            .where(Subscription.user_id.in_(users)),
+        ),
+        (
+            "bought",
+            "workshop",
+            select(WorkshopSeat.user_id, WorkshopSeat.workshop_id, WorkshopSeat.created_at).where(
+                WorkshopSeat.user_id.in_(users)
+            ),
+        ),
+        (
+            "completed",
+            "workshop",
+            select(WorkshopSeat.user_id, WorkshopSeat.workshop_id, Workshop.start_at)
+            .join(Workshop, Workshop.id == WorkshopSeat.workshop_id)
+            .where(WorkshopSeat.status == "attended")
+            .where(WorkshopSeat.user_id.in_(users)),
+        ),
+        (
+            "completed",
+            "mentor",
+            select(
+                MentorshipRequest.learner_id,
+                MentorshipRequest.mentor_id,
+                MentorshipRequest.accepted_at,
+            )
+            .where(MentorshipRequest.accepted_at.is_not(None))
+            .where(MentorshipRequest.learner_id.in_(users)),
+        ),
+    )
+    for what, kind, stmt in queries:
+        for uid, item, at in await run(stmt):
+            if at is not None:
+                found[(what, kind, uid, item)].append(at)
+    # A mentor suggestion is followed by asking for a mentor for its course: keyed by the
+    # mentors suggested to that learner for that course.
+    asked = await run(
+        select(MentorshipRequest.learner_id, Enrollment.course_id, MentorshipRequest.created_at)
+        .join(Enrollment, Enrollment.id == MentorshipRequest.enrollment_id)
+        .where(MentorshipRequest.learner_id.in_(users))
+    )
+    suggested = await run(
+        select(
+            RecommendationShown.user_id, RecommendationShown.course_id, RecommendationShown.item_id
+        )
+        .where(RecommendationShown.kind == "mentor")
+        .where(RecommendationShown.user_id.in_(users))
+        .distinct()
+    )
+    mentors: dict[tuple[int, int | None], set[int | None]] = defaultdict(set)
+    for uid, cid, item in suggested:
+        mentors[(uid, cid)].add(item)
+    for uid, cid, at in asked:
+        for item in mentors.get((uid, cid), ()):
+            found[("bought", "mentor", uid, item)].append(at)
+    return found

@@ -21,6 +21,7 @@ from storage.uow import UnitOfWork
 @dataclass(frozen=True)
 class MentorSuggestion:
     course: Course
+    mentor_id: int
     mentor_name: str
     why: Msg
 
@@ -77,5 +78,5 @@ async def mentors_for_new_requests(
                 .where(MentorProfile.id == best[0].mentor_id)
             )
         ).scalar_one()
-        found.append(MentorSuggestion(course, name, best[0].explanation()))
+        found.append(MentorSuggestion(course, best[0].mentor_id, name, best[0].explanation()))
     return found

@@ -17,7 +17,8 @@ from bot.config import Config
 from bot.core.i18n import Lines, Msg, _, clip
 from bot.core.replies import Choice
 from bot.learning.courses import course_title
-from bot.recommending.log import log_shown
+from bot.recommending.extras import Extra, extras
+from bot.recommending.log import Item, log_shown
 from bot.recommending.ranker import Arm, CourseDoc, Suggestion, arm_for, rank
 from bot.recommending.signals import MODELS, learner_state, versions
 from storage.uow import UnitOfWork
@@ -34,15 +35,23 @@ class Shown:
 class Suggested:
     arm: Arm
     items: list[Shown]
+    extras: list[Extra] = field(default_factory=list)  # a plan, a workshop
 
     def lines(self) -> Msg | None:
-        """ "Suggested for you:" and one line per course with its reason; None if nothing."""
-        if not self.items:
+        """ "Suggested for you:" and one line per course, then plan and workshop, with its
+        reason; None if nothing."""
+        if not self.items and not self.extras:
             return None
-        return _("Suggested for you:\n{list}", list=Lines(line(s) for s in self.items))
+        return _(
+            "Suggested for you:\n{list}",
+            list=Lines([*(line(s) for s in self.items), *(e.line for e in self.extras)]),
+        )
 
     def choices(self) -> list[Choice]:
-        return [Choice(course_title(s.course), f"/course {s.course.slug}") for s in self.items]
+        return [
+            *(Choice(course_title(s.course), f"/course {s.course.slug}") for s in self.items),
+            *(e.choice for e in self.extras),
+        ]
 
 
 def line(shown: Shown) -> Msg:
@@ -75,6 +84,9 @@ def reason_msg(shown: Shown) -> Msg:
 
 
 IMPRESSION_WINDOW = timedelta(hours=1)
+# Slots where plans and workshops join the courses (bot.recommending.extras): where a learner
+# asks or comes back, not the catalogue every press of "Browse courses" opens.
+WITH_EXTRAS = frozenset({"start", "recommend", "course_end"})
 
 
 @dataclass
@@ -153,10 +165,18 @@ async def suggest(
         )
         if current:  # picks from a model being rebuilt are not kept past this reply
             PICKS.put(where, user_id, size, picked)
-    if not picked.items or (returning_only and not picked.returning):
+    if returning_only and not picked.returning:
+        return Suggested(arm, [])
+    more = (
+        await extras(uow, user_id, [s.pick.course_id for s in picked.items], now)
+        if slot in WITH_EXTRAS
+        else []
+    )
+    if not picked.items and not more:
         return Suggested(arm, [])
     last = picked.logged.get(slot)
     if last is None or now - last >= IMPRESSION_WINDOW:
-        await log_shown(uow, user_id, [s.pick for s in picked.items], slot, arm, now)
+        shown: list[Suggestion | Item] = [*(s.pick for s in picked.items), *(e.item for e in more)]
+        await log_shown(uow, user_id, shown, slot, arm, now)
         picked.logged[slot] = now
-    return Suggested(arm, list(picked.items))
+    return Suggested(arm, list(picked.items), more)
