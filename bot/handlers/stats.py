@@ -117,7 +117,7 @@ async def stats_detail(ctx: Ctx, args: list[str]) -> None:
     if what == "csv":
         files = {
             **csv_files(report, ctx.actor.user.language),
-            "workshops.csv": workshops_csv(await workshop_stats(ctx.uow)),
+            "workshops.csv": workshops_csv(await workshop_stats(ctx.uow), ctx.actor.user.language),
         }
         ctx.say(
             _(
