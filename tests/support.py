@@ -7,6 +7,7 @@ Test modules and tests/fakes/ import these from here; tests/conftest.py holds on
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import tempfile
@@ -220,6 +221,13 @@ async def booked_pair(h: Harness, learner: str = "alice", mentor: str = "ada") -
     request_id = await matched_pair(h, learner, mentor)
     await h.send(learner, f"/book {request_id}")
     assert "Booked" in await h.send(learner, "1")
+
+
+# What may stay Latin inside Chinese text: commands and their arguments, links, files, codes.
+NOT_PROSE = re.compile(
+    r"/\S+|https?://\S+|\S+=\S*|\S+\.(?:png|csv|ics|json)\b|\b[A-Z][a-z]+/[A-Za-z_]+\b|"
+    r"\b[a-z]+(?:-[a-z]+)+\b|\b[A-Z]{2,}\b|\bTelegram Stars\b|\bStripe\b"
+)
 
 
 # What no reply may contain: the generic apology (its English and Chinese texts), a traceback,

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.core.clock import FakeClock
 from storage.models import Enrollment, LedgerEntry, MentorSession
-from tests.support import Harness, matched_pair
+from tests.support import Harness, matched_pair, snapshot
 
 
 async def session_row(h: Harness, session_id: int) -> MentorSession:
@@ -165,7 +166,7 @@ async def test_an_unanswered_claim_can_be_settled_by_an_admin(
     assert "the learner's session credit is back" in out
     assert await credits(market) == 4
     out = await market.send("ada", "/outcome 1 completed")
-    assert "An admin already settled session #1." in out
+    assert "Session #1 is recorded as missed by the mentor, so the learner's session" in out
     assert (await session_row(market, 1)).status == "no_show"
     assert await credits(market) == 4 and await earnings(market) == 0
 
@@ -203,3 +204,119 @@ async def test_admin_disputes_lists_both_answers_and_repeated_claims(
     await market.send("admin", "/admin settle 1 noshow")
     out = await market.send("admin", "/admin disputes")
     assert "#1 " not in out and "#2 " in out
+
+
+# What `/outcome` answers on a session whose outcome is already known, in each language.
+KNOWN = {
+    "en": {
+        "rated": "Session #1 is recorded as completed, and you rated it 5★.",
+        "unrated": "Session #1 is recorded as completed. Rate it from 1 to 5:",
+        "missed_by_learner": "Session #1 is recorded as missed by the learner",
+        "missed_by_mentor": "Session #1 is recorded as missed by the mentor",
+        "disputed": "Session #1 is disputed: the two answers differ, and an admin decides.",
+        "awaiting": "You already said session #1 took place.",
+        "claimed": "You already said your mentor did not come to session #1.",
+        "cancelled": "Session #1 was cancelled",
+        "wrong": "wait",
+    },
+    "zh": {
+        "rated": "辅导 #1 已记录为完成，你的评分是 5★。",
+        "unrated": "辅导 #1 已记录为完成。请打 1 到 5 分：",
+        "missed_by_learner": "辅导 #1 已记录为学员缺席",
+        "missed_by_mentor": "辅导 #1 已记录为导师缺席",
+        "disputed": "辅导 #1 有争议：双方的回答不一致，由管理员裁决。",
+        "awaiting": "你已经说过辅导 #1 已进行。",
+        "claimed": "你已经说过导师没有来参加辅导 #1。",
+        "cancelled": "辅导 #1 已被取消",
+        "wrong": "待你的导师确认",
+    },
+}
+COMPLETED = {"en": "completed", "zh": "完成"}
+NOSHOW = {"en": "noshow", "zh": "缺席"}
+
+
+async def speaking(h: Harness, lang: str) -> None:
+    for who in ("alice", "ada"):
+        await h.send(who, f"/language {lang}")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+async def test_outcome_on_a_completed_and_rated_session_says_so(
+    market: Harness, clock: FakeClock, lang: str
+) -> None:
+    """A learner answering "completed" (in English or Chinese) after the mentor completed the
+    session and they rated it is told it is recorded as completed with their stars, not to
+    wait for the mentor; before rating, the same answer offers the rating."""
+    await ended_session(market, clock)
+    await speaking(market, lang)
+    await market.send("ada", f"/outcome 1 {COMPLETED[lang]}")
+    out = await market.send("alice", f"/outcome 1 {COMPLETED[lang]}")
+    assert KNOWN[lang]["unrated"] in out and "★★★★★" in out, out
+    await market.send("alice", "/rate 1 5 Great")
+    for typed in (COMPLETED[lang], "completed"):
+        out = await market.send("alice", f"/outcome 1 {typed}")
+        assert KNOWN[lang]["rated"] in out, out
+        assert KNOWN[lang]["wrong"] not in out and "★★★★★" not in out, out
+    assert (await session_row(market, 1)).status == "completed"
+    assert await earnings(market) == 1
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+async def test_outcome_says_what_is_true_in_every_state(
+    market: Harness, clock: FakeClock, lang: str
+) -> None:
+    """Answering again, or after the session was decided, is answered with what is recorded:
+    the mentor's own completed session (with the rating offer), a learner's no-show, a
+    dispute, a credit returned by an admin, the learner's answers waiting for the mentor, and
+    a cancelled session; none of it changes the session."""
+    known = KNOWN[lang]
+    request_id = await matched_pair(market)
+    await speaking(market, lang)
+    for _n in range(4):
+        await book_next(market, request_id)
+    async with market.app.new_uow() as uow:
+        last = (await uow.session.execute(select(func.max(MentorSession.start_at)))).scalar_one()
+    clock.set(last + timedelta(hours=2))
+
+    async def answers(who: str, session: int, answer: dict[str, str]) -> str:
+        out = await market.send(who, f"/outcome {session} {answer[lang]}")
+        return out.replace(f"#{session}", "#1")
+
+    # 1: the mentor completed it; saying so again offers the mentor's rating of the learner
+    await answers("ada", 1, COMPLETED)
+    assert known["unrated"] in await answers("ada", 1, COMPLETED)
+    # 2: the learner already said it took place; the mentor has not answered
+    await answers("alice", 2, COMPLETED)
+    assert known["awaiting"] in await answers("alice", 2, COMPLETED)
+    assert known["awaiting"] in await answers("alice", 2, NOSHOW)
+    # 3: the learner claimed the mentor did not come, then the mentor says it took place
+    await answers("alice", 3, NOSHOW)
+    assert known["claimed"] in await answers("alice", 3, NOSHOW)
+    await answers("ada", 3, COMPLETED)
+    for who in ("alice", "ada"):
+        assert known["disputed"] in await answers(who, 3, COMPLETED)
+    await market.send("admin", "/admin settle 3 refund-credit")
+    for who in ("alice", "ada"):
+        assert known["missed_by_mentor"] in await answers(who, 3, COMPLETED)
+    # 4: the mentor marked the learner absent
+    await answers("ada", 4, NOSHOW)
+    assert known["missed_by_learner"] in await answers("ada", 4, NOSHOW)
+    before = await snapshot(market)
+    assert known["missed_by_learner"] in await answers("ada", 4, COMPLETED)
+    assert await snapshot(market) == before
+    statuses = [(await session_row(market, n)).status for n in (1, 2, 3, 4)]
+    assert statuses == ["completed", "scheduled", "no_show", "no_show"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+async def test_outcome_on_a_cancelled_session_says_it_was_cancelled(
+    market: Harness, clock: FakeClock, lang: str
+) -> None:
+    """A cancelled session has nothing to record, and the reply says why."""
+    request_id = await matched_pair(market)
+    await book_next(market, request_id)
+    await speaking(market, lang)
+    await market.send("alice", "/cancelsession 1 confirm")
+    clock.advance(timedelta(days=30))
+    out = await market.send("alice", f"/outcome 1 {COMPLETED[lang]}")
+    assert KNOWN[lang]["cancelled"] in out, out

@@ -18,7 +18,7 @@ async def test_a_completed_session_credits_its_mentor_once(
     the CSV lists it."""
     await complete_one_session(market, clock)
     out = await market.send("ada", "/complete 1")  # a second answer changes nothing
-    assert "You already answered" in out
+    assert "Session #1 is recorded as completed. Rate it from 1 to 5:" in out
     out = await market.send("admin", "/admin earnings")
     assert "Mentor earnings (platform fee 20%)" in out
     assert "#1 ada: $9.80 from 1 session" in out

@@ -13,11 +13,12 @@ from sqlalchemy import select
 from bot.adapters.telegram.callback_data import CallbackCodec
 from bot.core.clock import FakeClock
 from bot.core.money import PRICE_EXAMPLES, parse_amount, typed_amount
-from storage.models import MentorshipRequest
+from storage.models import LessonRating, MentorshipRequest, Rating
 from tests.support import (
     HOSTILE_CHARS,
     HOSTILE_TOKENS,
     Harness,
+    add_lessons,
     apologies_in,
     attempt,
     buy,
@@ -159,6 +160,39 @@ async def test_long_names_titles_and_notes_are_refused_with_their_limit(
     out = await refused(booked, who, line.format(long="z" * (limit + 1)))
     assert f"at most {limit} characters; yours has {limit + 1}." in out
     assert "z" * 41 not in out
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        ("en", "A comment can be at most 1000 characters; yours has 1001. Nothing was saved"),
+        ("zh", "评语最多 1000 个字符，你的有 1001 个。未保存任何内容"),
+    ],
+)
+async def test_rating_comments_over_the_limit_are_refused_not_cut(
+    booked: Harness, clock: FakeClock, lang: str, expected: str
+) -> None:
+    """A comment of 1,001 characters on `/rate` or `/ratelesson`, typed on the line or into the
+    comment step after the stars, is refused naming the limit and changes nothing; the step
+    still waits, and a comment of 1,000 characters is kept whole."""
+    await add_lessons(booked, 1)
+    await booked.send("alice", "/nextlesson")
+    clock.advance(timedelta(days=2))
+    await booked.send("ada", "/complete 1")
+    await booked.send("alice", f"/language {lang}")
+    too_long, fits = "c" * 1001, "c" * 1000
+    for line in ("/rate 1 5 " + too_long, "/ratelesson 1 4 " + too_long):
+        out = await refused(booked, "alice", line)
+        assert expected in out and "c" * 41 not in out
+    for rating in ("/rate 1 5", "/ratelesson 1 4"):
+        await booked.send("alice", rating)
+        out = await refused(booked, "alice", too_long)
+        assert expected in out and "c" * 41 not in out
+        await booked.send("alice", fits)
+    async with booked.app.new_uow() as uow:
+        session = (await uow.session.execute(select(Rating.comment))).scalar_one()
+        lesson = (await uow.session.execute(select(LessonRating.comment))).scalar_one()
+    assert session == lesson == fits
 
 
 async def test_a_note_over_its_limit_is_refused_in_chinese_too(

@@ -7,6 +7,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.core.clock import FakeClock
@@ -293,3 +294,21 @@ async def test_next_lesson_with_no_lessons_at_all_says_so_and_offers_the_way_on(
     out = await market.send("alice", "/nextlesson")
     assert "Your courses have no lessons yet" in out and "every lesson" not in out
     assert "[1] Your sessions" in out
+
+
+def test_an_imported_title_over_the_limit_is_refused_not_cut(tmp_path: Path) -> None:
+    """A lesson title of 201 characters in a TOML or Markdown import stops the import naming
+    the limit, as `/admin lesson add` refuses it; a title of 200 is read whole."""
+    from bot.learning.importer import LessonImportError, read_files
+
+    toml, markdown = tmp_path / "long.toml", tmp_path / "long.md"
+    for title, fits in (("t" * 201, False), ("t" * 200, True)):
+        toml.write_text(f'course = "python-basics"\n[[lessons]]\ntitle = "{title}"\n')
+        markdown.write_text(f"# {title}\nBody.\n")
+        for path in (toml, markdown):
+            if fits:
+                (lesson,) = read_files([path], "python-basics", 100).lessons
+                assert lesson.title == title
+                continue
+            with pytest.raises(LessonImportError, match="at most 200 characters; this one has 201"):
+                read_files([path], "python-basics", 100)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
@@ -222,6 +223,9 @@ def test_report_command_writes_the_chart_and_csv(tmp_path: Path) -> None:
     mentors_zh = rows((tmp_path / "zh" / "mentors.csv").read_bytes())
     assert {"导师编号", "姓名", "状态"} <= set(mentors_zh[0])
     assert "已批准" in {m["状态"] for m in mentors_zh}
+    for lang, folder in (("en", out), ("zh", tmp_path / "zh")):
+        header = (folder / "workshops.csv").read_text(encoding="utf-8").splitlines()[0]
+        assert header.split(",") == WORKSHOP_COLUMNS[lang]
 
 
 async def test_csv_cells_typed_by_people_never_run_as_formulas(
@@ -273,3 +277,90 @@ async def test_a_chinese_admin_gets_csv_headed_in_chinese(
     assert sum(Decimal(w["收入（USD）"]) for w in weekly) > 0
     mentors = rows(files["mentors.csv"].data)
     assert {m["状态"] for m in mentors} == {"已批准"}
+
+
+# The workshops.csv and mentor-earnings.csv columns as each language heads them.
+WORKSHOP_COLUMNS = {
+    "en": [
+        "workshop",
+        "title",
+        "host",
+        "start_utc",
+        "status",
+        "seats",
+        "seated",
+        "attended",
+        "absent",
+        "credits",
+        "revenue_minor",
+        "currency",
+    ],
+    "zh": [
+        "研讨会编号",
+        "标题",
+        "主持人",
+        "开始时间（UTC）",
+        "状态",
+        "座位数",
+        "已占座",
+        "已到场",
+        "缺席",
+        "课时数",
+        "收入（最小货币单位）",
+        "货币",
+    ],
+}
+EARNING_COLUMNS = {
+    "en": [
+        "mentor_id",
+        "mentor",
+        "session_id",
+        "session_start_utc",
+        "order_id",
+        "provider",
+        "amount_minor",
+        "currency",
+    ],
+    "zh": [
+        "导师编号",
+        "导师",
+        "辅导编号",
+        "辅导开始时间（UTC）",
+        "订单编号",
+        "支付方式",
+        "金额（最小货币单位）",
+        "货币",
+    ],
+}
+COMPLETED_WORD = {"en": "completed", "zh": "已完成"}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+async def test_workshop_and_earnings_csv_are_headed_in_the_admins_language(
+    market: Harness, clock: FakeClock, lang: str
+) -> None:
+    """workshops.csv (in `/admin stats csv`) and mentor-earnings.csv (`/admin earnings csv`)
+    name their columns in the admin's language, as the report's other CSV files do, and a
+    workshop's status in words; the numbers are the same in both."""
+    await buy(market, "bob")
+    out = await market.send(
+        "ada",
+        '/workshop new title="Testing with pytest" start="2026-03-05 18:00" seats=2 '
+        "course=python-basics",
+    )
+    workshop = out.split("#", 1)[1].split(" ", 1)[0]
+    await market.send("bob", f"/join {workshop}")
+    clock.advance(timedelta(days=4))
+    await market.send("ada", f"/workshop attendance {workshop} all")
+    await rated_session_and_lesson(market, clock)
+    await market.send("admin", f"/language {lang}")
+    _text, files = await admin_files(market, "/admin stats csv")
+    (row,) = rows(files["workshops.csv"].data)
+    assert list(row) == WORKSHOP_COLUMNS[lang]
+    columns = WORKSHOP_COLUMNS[lang]
+    assert [row[columns[i]] for i in (0, 5, 6, 7, 8, 9)] == [workshop, "2", "1", "1", "0", "1"]
+    assert row[columns[4]] == COMPLETED_WORD[lang]
+    _text, files = await admin_files(market, "/admin earnings csv")
+    (earned,) = rows(files["mentor-earnings.csv"].data)
+    assert list(earned) == EARNING_COLUMNS[lang]
+    assert earned[EARNING_COLUMNS[lang][6]] == "980"

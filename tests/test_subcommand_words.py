@@ -3,12 +3,13 @@ through the one table of typed answers (bot/core/words.py); the Chinese /help sh
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import bot.handlers  # noqa: F401  (registers the command table)
 from bot.core import words
 from bot.handlers.registry import ADMIN_SUBS, COMMANDS, Arg, Sub, chinese_words
-from tests.support import Harness, buy
+from tests.support import NOT_PROSE, Harness, buy
 
 
 def _places(args: tuple[Arg, ...], subs: tuple[Sub, ...]) -> Iterator[list[str]]:
@@ -82,3 +83,28 @@ async def test_chinese_help_shows_the_chinese_words(market: Harness) -> None:
     assert "统计（stats）" not in admin_help  # the admin reads English
     assert ("统计", "stats") in chinese_words(COMMANDS["admin"])
     assert len(ADMIN_SUBS) > 10
+
+
+async def test_a_chinese_admin_reads_the_admin_usage_all_in_chinese(market: Harness) -> None:
+    """`/admin`, an unknown `/admin` word and the refusals that list a sub-command's words
+    read, for a Chinese admin, in Chinese with the Chinese words each part may be typed as;
+    what stays Latin is the command words themselves (`stats`, `refund-credit`) and
+    placeholders (`ORDER`). An English admin's usage has no Chinese."""
+    literal = {w for sub in ADMIN_SUBS.values() for place in _places((), (sub,)) for w in place}
+    literal.add("bogus")  # what the admin typed, echoed
+    lines = ("/admin", "/admin bogus", "/admin stats bogus", "/admin subscriptions bogus")
+    english = await market.send("admin", "/admin")
+    assert "也可输入中文" not in english and "/admin stats [courses|" in english
+    await market.send("admin", "/language zh")
+    shown = "\n".join([await market.send("admin", line) for line in lines])
+    assert "/admin stats [courses|mentors|csv|workshops|recommendations] — 平台数据" in shown
+    assert "也可输入中文：统计（stats）、按课程（courses）" in shown
+    assert "可选：未完成、试用中、有效、逾期、即将结束、已失效、已取消。" in shown
+    left = []
+    for line in shown.splitlines():
+        prose = NOT_PROSE.sub("", line)
+        left += [(w, line) for w in re.findall(r"[A-Za-z][A-Za-z-]+", prose) if w not in literal]
+    assert left == []
+    assert "未知操作“bogus”。用法：/admin mentor" in await market.send(
+        "admin", "/admin mentor bogus"
+    )

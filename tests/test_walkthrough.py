@@ -20,7 +20,7 @@ from bot.core import states
 from bot.core.clock import FakeClock
 from bot.runtime.demo_data import seed_demo
 from storage.models import Identity, MentorSession, MentorshipRequest, Order
-from tests.support import AppFactory, Harness, harness_for, make_config
+from tests.support import NOT_PROSE, AppFactory, Harness, harness_for, make_config
 from tests.test_translations import ZH_PO_PATH
 
 LANGUAGES = ("en", "zh")
@@ -41,11 +41,6 @@ RAW_STATUSES = sorted(
 INTERNAL = re.compile(
     r"cannot become|\bNone\b|Traceback|something went wrong|"
     + "|".join(rf"\b{re.escape(s)}\b" for s in RAW_STATUSES)
-)
-# What may stay Latin inside Chinese text: commands and their arguments, links, files, codes.
-NOT_PROSE = re.compile(
-    r"/\S+|https?://\S+|\S+=\S*|\S+\.(?:png|csv|ics|json)\b|\b[A-Z][a-z]+/[A-Za-z_]+\b|"
-    r"\b[a-z]+(?:-[a-z]+)+\b|\b[A-Z]{2,}\b|\bTelegram Stars\b|\bStripe\b"
 )
 ENGLISH_RUN = re.compile(r"\b[A-Za-z]{2,}(?:[ ,'’]+[A-Za-z]{2,}){2,}")
 # A list inside Chinese text is enumerated with 、 (上午、晚上), never an ASCII comma.

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.core.clock import FakeClock
 from bot.core.users import Incoming
 from storage.models import LedgerEntry, MentorProfile, WorkshopSeat
-from tests.support import Harness, buy, snapshot
+from tests.support import Harness, attempt, buy, snapshot
 
 NEW = '/workshop new title="Testing with pytest" start="2026-03-05 18:00" seats={seats}'
 LINK = "meet.jit.si/mentorbot-w"
@@ -379,3 +380,30 @@ async def test_bad_workshop_lines_are_refused_politely_and_change_nothing(market
     out = await market.send("alice", '/workshop new title="T" start="2026-03-05 18:00" seats=2')
     assert "Only approved mentors" in out, out
     assert await snapshot(market, every_table=True) == before
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        ("en", "A comment can be at most 1000 characters; yours has 1001. Nothing was saved"),
+        ("zh", "评语最多 1000 个字符，你的有 1001 个。未保存任何内容"),
+    ],
+)
+async def test_a_workshop_comment_over_the_limit_is_refused_not_cut(
+    market: Harness, clock: FakeClock, lang: str, expected: str
+) -> None:
+    """A workshop rating whose comment is 1,001 characters is refused naming the limit and
+    changes nothing (no stars either); a comment of 1,000 is kept whole."""
+    await buy(market, "alice")
+    wid = await new_workshop(market, seats=2)
+    await market.send("alice", f"/join {wid}")
+    clock.advance(timedelta(days=4))
+    await market.send("ada", f"/workshop attendance {wid} all")
+    await market.send("alice", f"/language {lang}")
+    sent = await attempt(market, "alice", f"/workshop rate {wid} 4 " + "c" * 1001)
+    assert sent.outcome == "refused" and sent.unchanged, sent.output
+    assert expected in sent.output and "c" * 41 not in sent.output
+    await market.send("alice", f"/workshop rate {wid} 4 " + "c" * 1000)
+    async with market.app.new_uow() as uow:
+        found = await uow.session.execute(select(WorkshopSeat.stars, WorkshopSeat.comment))
+        assert found.one() == (4, "c" * 1000)

@@ -22,12 +22,12 @@ from bot.handlers.registry import (
     ADMIN_SUBCOMMANDS,
     ADMIN_SUBS,
     Sub,
+    admin_line,
     admin_subcommand,
     choice,
     command,
     number,
     text,
-    usage,
 )
 from bot.handlers.stats import stats_detail, stats_summary
 from bot.handlers.subscriptions import subscription_stats
@@ -57,12 +57,10 @@ COURSE_FIELDS = (
 )
 
 
-def admin_usage() -> Lines:
-    """Every `/admin` sub-command as the table describes it (help in the reader's language)."""
-    return Lines(
-        _("/{name} — {help}", name=f"admin {usage(s.name, s.args, s.subs)}", help=s.help)
-        for s in ADMIN_SUBS.values()
-    )
+def admin_usage(chinese: bool) -> Lines:
+    """Every `/admin` sub-command as the table describes it, help in the reader's language;
+    for a Chinese reader each with the Chinese words it may be typed as, as /help shows them."""
+    return Lines(admin_line(s, chinese) for s in ADMIN_SUBS.values())
 
 
 # How a price is typed, in each kind of currency's own digits (`PRICE_EXAMPLES`): the hint
@@ -77,8 +75,9 @@ SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 @command("admin", _("Run the marketplace (admins only)"), role="admin", subs=ADMIN_SUBS)
 async def admin(ctx: Ctx, args: list[str]) -> None:
     ctx.require_admin()
+    chinese = ctx.actor.user.language == "zh"
     if not args:
-        ctx.say(_("Admin commands:\n{usage}", usage=admin_usage()))
+        ctx.say(_("Admin commands:\n{usage}", usage=admin_usage(chinese)))
         return
     sub, rest = args[0].lower(), args[1:]
     handler = ADMIN_SUBCOMMANDS.get(sub)
@@ -87,7 +86,7 @@ async def admin(ctx: Ctx, args: list[str]) -> None:
             _(
                 "Unknown admin command '{value}'. Usage:\n{usage}",
                 value=clip(sub),
-                usage=admin_usage(),
+                usage=admin_usage(chinese),
             )
         )
     await handler(ctx, rest)

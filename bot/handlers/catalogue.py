@@ -13,7 +13,15 @@ from bot.core.replies import Choice, write_to_admins
 from bot.core.states import advance
 from bot.handlers.args import need, need_int
 from bot.handlers.recommend import suggestion_block
-from bot.handlers.registry import COMMANDS, Command, chinese_words, command, number, text
+from bot.handlers.registry import (
+    COMMANDS,
+    Command,
+    chinese_words,
+    command,
+    help_line,
+    number,
+    text,
+)
 from bot.handlers.subscriptions import offer_promo, promo_on_order
 from bot.learning.courses import course_by_slug, course_title
 from bot.payments import (
@@ -67,17 +75,7 @@ async def help_(ctx: Ctx, args: list[str]) -> None:
 
 
 def _help_line(command: Command, chinese: bool) -> Msg:
-    """A command and what it does; for a Chinese reader, with the Chinese words its
-    sub-commands and choices may be typed as (`添加（add）`)."""
-    line = _("/{name} — {help}", name=command.name, help=command.help)
-    spelt = chinese_words(command) if chinese else []
-    if not spelt:
-        return line
-    return _(
-        "{line}\n    also typed as: {words}",
-        line=line,
-        words=Lines((f"{zh}（{en}）" for zh, en in spelt), "、"),
-    )
+    return help_line(command.name, command.help, chinese_words(command) if chinese else [])
 
 
 @command("courses", _("Browse the course catalogue"))

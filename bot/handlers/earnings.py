@@ -9,7 +9,7 @@ from bot.context import Ctx
 from bot.core.i18n import Lines, Money, _, ngettext
 from bot.core.replies import Attachment
 from bot.handlers.registry import admin_subcommand, choice
-from bot.reporting.files import csv_file
+from bot.reporting.files import csv_file, csv_header
 from bot.sessions.earnings import LedgerRow, ledger, mentor_totals
 
 
@@ -36,7 +36,7 @@ async def earnings(ctx: Ctx, args: list[str]) -> None:
     ]
     attachments: tuple[Attachment, ...] = ()
     if args and args[0].lower() == "csv":
-        attachments = (_csv(await ledger(ctx.uow)),)
+        attachments = (_csv(await ledger(ctx.uow), ctx.actor.user.language),)
     ctx.say(
         _(
             "Mentor earnings (platform fee {fee}%):\n{list}",
@@ -47,19 +47,20 @@ async def earnings(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-def _csv(rows: Sequence[LedgerRow]) -> Attachment:
+def _csv(rows: Sequence[LedgerRow], lang: str) -> Attachment:
+    """The ledger's earnings one row each, headed in the admin's language (`csv_header`)."""
     header = [
-        "mentor_id",
-        "mentor",
-        "session_id",
-        "session_start_utc",
-        "order_id",
-        "provider",
-        "amount_minor",
-        "currency",
+        _("mentor_id"),
+        _("mentor"),
+        _("session_id"),
+        _("session_start_utc"),
+        _("order_id"),
+        _("provider"),
+        _("amount_minor"),
+        _("currency"),
     ]
     data = csv_file(
-        header,
+        csv_header(header, lang),
         (
             [
                 row.entry.mentor_id,

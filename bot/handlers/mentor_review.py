@@ -165,6 +165,10 @@ async def _name(ctx: Ctx, profile: MentorProfile) -> str:
 async def decide_mentor(ctx: Ctx, args: list[str]) -> None:
     usage = "/admin mentor approve|suspend ID"
     action = need(args, 0, usage).lower()
+    if action not in ("approve", "suspend"):
+        raise BadInput(
+            _("Unknown action '{value}'. Usage: {usage}", value=clip(action), usage=usage)
+        )
     profile = await _profile(ctx, need_int(args, 1, usage))
     if action == "approve":
         advance("mentor", profile, "approved")
@@ -186,7 +190,7 @@ async def decide_mentor(ctx: Ctx, args: list[str]) -> None:
             )
         )
         await reoffer_waitlist(ctx.uow, ctx.config, ctx.now())
-    elif action == "suspend":
+    else:
         advance("mentor", profile, "suspended")
         await ctx.tell(
             profile.user_id,
@@ -202,10 +206,6 @@ async def decide_mentor(ctx: Ctx, args: list[str]) -> None:
                 id=profile.id,
                 name=await _name(ctx, profile),
             )
-        )
-    else:
-        raise BadInput(
-            _("Unknown action '{value}'. Usage: {usage}", value=clip(action), usage=usage)
         )
 
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 from bot.context import Ctx
 from bot.core import words
-from bot.core.i18n import Msg
+from bot.core.i18n import Lines, Msg, _
 from storage.models import Conversation
 
 Handler = Callable[[Ctx, list[str]], Awaitable[None]]
@@ -135,6 +135,11 @@ def spelt_out(args: list[str], declared: tuple[Arg, ...], subs: Iterable[Sub]) -
 def chinese_words(command: Command) -> list[tuple[str, str]]:
     """The words of a command's table (its sub-commands and choices, all the way down) that
     may be typed in Chinese, each as (the Chinese word /help shows, the English word)."""
+    return spelt_in_chinese(command.args, command.subs.values())
+
+
+def spelt_in_chinese(args: tuple[Arg, ...], subs: Iterable[Sub]) -> list[tuple[str, str]]:
+    """`chinese_words` of a part of the table: an `/admin` sub-command's own words."""
 
     def walk(args: tuple[Arg, ...], subs: Iterable[Sub]) -> Iterator[str]:
         for sub in subs:
@@ -143,8 +148,28 @@ def chinese_words(command: Command) -> list[tuple[str, str]]:
         for arg in args:
             yield from (value for value, _label in arg.choices)
 
-    english = dict.fromkeys(walk(command.args, command.subs.values()))
+    english = dict.fromkeys(walk(args, subs))
     return [(words.SUBCOMMAND_WORDS[w][0], w) for w in english if w in words.SUBCOMMAND_WORDS]
+
+
+def help_line(name: str, help: Msg, spelt: list[tuple[str, str]]) -> Msg:
+    """One line of /help or of the `/admin` usage: the command as typed and what it does; for
+    a Chinese reader (`spelt` given), the Chinese words it may be typed with (`统计（stats）`)."""
+    line = _("/{name} — {help}", name=name, help=help)
+    if not spelt:
+        return line
+    return _(
+        "{line}\n    also typed as: {words}",
+        line=line,
+        words=Lines((f"{zh}（{en}）" for zh, en in spelt), "、"),
+    )
+
+
+def admin_line(sub: Sub, chinese: bool) -> Msg:
+    """How `/admin NAME …` is typed and what it does (`help_line`), its Chinese words for a
+    Chinese reader."""
+    spelt = spelt_in_chinese((), (sub,)) if chinese else []
+    return help_line(f"admin {usage(sub.name, sub.args, sub.subs)}", sub.help, spelt)
 
 
 COMMANDS: dict[str, Command] = {}

@@ -16,13 +16,14 @@ from bot.context import Ctx
 from bot.core import words
 from bot.core.errors import STATUS_NAMES, BadInput, NotAllowed
 from bot.core.i18n import Lines, Msg, When, _
-from bot.core.replies import Choice
+from bot.core.replies import Choice, write_to_admins
 from bot.core.users import mentor_profile_of
 from bot.handlers.args import clip, need, need_int, within
 from bot.handlers.registry import choice, command, number, text
 from bot.handlers.slots import Wanted, browse, is_browsing, not_free, today_in, wanted
 from bot.sessions import booking
 from bot.sessions.booking import Answer, Closed, SlotNotFree
+from bot.sessions.rating import rating_by
 from bot.sessions.reminders import rating_choices
 from storage.models import MentorSession
 
@@ -77,7 +78,7 @@ async def book(ctx: Ctx, args: list[str]) -> None:
         if len(requests) > 1:
             ctx.say(
                 _("Book with which mentorship?"),
-                [Choice(f"#{r.id}: {r.goals[:40]}", f"/book {r.id}") for r in requests],
+                [Choice(f"#{r.id}: {clip(r.goals)}", f"/book {r.id}") for r in requests],
             )
             return
         args = [str(requests[0].id)]
@@ -267,8 +268,81 @@ async def outcome(ctx: Ctx, args: list[str]) -> None:
             )
         )
     closed = await booking.close(ctx.uow, ctx.actor.id, session_id, answer, ctx.now(), ctx.config)
+    if closed.result == "known":
+        ctx.say(*await _known_reply(ctx, closed.session, answer))
+        return
     rate = rating_choices(session_id) if closed.result == "completed" else []
     ctx.say(_closed_reply(closed), rate)
+
+
+async def _known_reply(
+    ctx: Ctx, session: MentorSession, answer: Answer
+) -> tuple[Msg, list[Choice]]:
+    """What is recorded for a session whose outcome this person can no longer change: a
+    completed one offers their rating until they gave it; an answer contrary to the record
+    offers the admins, who alone can change it."""
+    sid = session.id
+    contrary = [write_to_admins()] if answer != session.status else []
+    if session.status == "completed":
+        rated = await rating_by(ctx.uow, sid, ctx.actor.id)
+        if rated is None:
+            return (
+                _("Session #{id} is recorded as completed. Rate it from 1 to 5:", id=sid),
+                [*rating_choices(sid), *contrary],
+            )
+        return (
+            _(
+                "Session #{id} is recorded as completed, and you rated it {stars}★.",
+                id=sid,
+                stars=rated.stars,
+            ),
+            contrary,
+        )
+    if session.status == "disputed":
+        return (
+            _(
+                "Session #{id} is disputed: the two answers differ, and an admin decides. "
+                "You are told when it is settled.",
+                id=sid,
+            ),
+            [],
+        )
+    if session.status == "no_show" and session.no_show_by == "mentor":
+        return (
+            _(
+                "Session #{id} is recorded as missed by the mentor, so the learner's session "
+                "credit was given back.",
+                id=sid,
+            ),
+            contrary,
+        )
+    if session.status == "no_show":
+        return (
+            _(
+                "Session #{id} is recorded as missed by the learner, so its session credit is "
+                "used.",
+                id=sid,
+            ),
+            contrary,
+        )
+    if session.learner_outcome == "completed":  # the learner's answers wait for the mentor
+        return (
+            _(
+                "You already said session #{id} took place. Your mentor confirms it; then you "
+                "can rate it.",
+                id=sid,
+            ),
+            [],
+        )
+    return (
+        _(
+            "You already said your mentor did not come to session #{id}. Your mentor is asked; "
+            "if they do not confirm it took place, an admin decides whether the session credit "
+            "comes back.",
+            id=sid,
+        ),
+        [write_to_admins()],
+    )
 
 
 def _closed_reply(closed: Closed) -> Msg:

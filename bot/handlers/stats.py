@@ -17,6 +17,7 @@ from bot.core.errors import STATUS_NAMES, BadInput
 from bot.core.i18n import Lines, Localized, Money, Msg, When, _, clip
 from bot.core.replies import Attachment, Choice
 from bot.handlers.recommend import recommendation_stats
+from bot.handlers.registry import ADMIN_SUBS, admin_line
 from bot.learning.courses import course_title
 from bot.reporting.design import gather as design_weeks
 from bot.reporting.design import rescaled_note, week_msg
@@ -104,7 +105,7 @@ async def stats_detail(ctx: Ctx, args: list[str]) -> None:
             _(
                 "Unknown admin command '{value}'. Usage:\n{usage}",
                 value=clip(f"stats {what}"),
-                usage="/admin stats [courses|mentors|csv|workshops|recommendations]",
+                usage=admin_line(ADMIN_SUBS["stats"], ctx.actor.user.language == "zh"),
             )
         )
     if what == "workshops":
@@ -117,7 +118,7 @@ async def stats_detail(ctx: Ctx, args: list[str]) -> None:
     if what == "csv":
         files = {
             **csv_files(report, ctx.actor.user.language),
-            "workshops.csv": workshops_csv(await workshop_stats(ctx.uow)),
+            "workshops.csv": workshops_csv(await workshop_stats(ctx.uow), ctx.actor.user.language),
         }
         ctx.say(
             _(

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from bot.context import Ctx
+from bot.core import words
 from bot.core.errors import STATUS_NAMES, BadInput, NotFound
-from bot.core.i18n import Lines, Money, Msg, When, _, ngettext
+from bot.core.i18n import Lines, Localized, Money, Msg, When, _, ngettext
 from bot.core.money import STARS, AmountError, example_amount, parse_amount
 from bot.core.replies import Choice, Say
 from bot.core.states import SUBSCRIPTION_LIVE, ShelfStatus, SubscriptionStatus
@@ -716,7 +717,13 @@ async def _subscriptions(ctx: Ctx, args: list[str]) -> None:
                 _(
                     "Unknown subscription status '{value}'. Choose one of: {choices}.",
                     value=clip(args[0]),
-                    choices=", ".join(STATUS_WORDS),
+                    choices=Lines(
+                        (
+                            Localized(w, words.SUBCOMMAND_WORDS.get(w, (w,))[0])
+                            for w in STATUS_WORDS
+                        ),
+                        ", ",
+                    ),
                 ),
                 [
                     Choice(STATUS_NAMES[s], f"/admin subscriptions {word}")

@@ -35,6 +35,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import delete, func, select
 
+from bot.handlers.args import LIMITS
 from bot.learning.lessons import rearm_course
 from storage.models import Course, Lesson, LessonFile
 from storage.uow import UnitOfWork
@@ -163,7 +164,7 @@ def _from_toml(
         lessons.append(
             LessonSpec(
                 course=slug.lower(),
-                title=title.strip()[:200],
+                title=_title(title, where),
                 body=body.strip(),
                 links=_check_links(links, where),
                 files=tuple(
@@ -173,6 +174,18 @@ def _from_toml(
             )
         )
     return lessons, drip
+
+
+def _title(title: str, where: str) -> str:
+    """A lesson's title as the chat's `/admin lesson` takes it: refused, not cut, when longer
+    than `LIMITS["title"]`, so the import stops before anything is written."""
+    title = title.strip()
+    if len(title) > LIMITS["title"]:
+        raise LessonImportError(
+            f"{where}: a title can be at most {LIMITS['title']} characters; this one has "
+            f"{len(title)}"
+        )
+    return title
 
 
 def _from_markdown(path: Path, course: str, max_file_kb: int) -> list[LessonSpec]:
@@ -193,9 +206,10 @@ def _from_markdown(path: Path, course: str, max_file_kb: int) -> list[LessonSpec
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.startswith("# "):
             close()
-            title, body, links, files = line[2:].strip()[:200], [], [], []
+            title, body, links, files = line[2:].strip(), [], [], []
             if not title:
                 raise LessonImportError(f"{path}:{lineno}: a lesson needs a title")
+            title = _title(title, f"{path}:{lineno}")
             continue
         if title is None:
             if line.strip():

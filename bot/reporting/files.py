@@ -97,7 +97,8 @@ SCORE_COLUMNS = (
 )
 
 
-def _header(columns: Iterable[Msg], lang: str) -> list[str]:
+def csv_header(columns: Iterable[Msg], lang: str) -> list[str]:
+    """A CSV's column names in `lang`: every CSV the bot writes is headed through this."""
     return [column.render(lang) for column in columns]
 
 
@@ -117,7 +118,7 @@ def weekly_csv(report: Report, lang: str = "en") -> bytes:
         *SCORE_COLUMNS,
     ]
     return csv_file(
-        _header(header, lang),
+        csv_header(header, lang),
         (
             [
                 w.start.date().isoformat(),
@@ -154,7 +155,7 @@ def courses_csv(report: Report, lang: str = "en") -> bytes:
         *SCORE_COLUMNS,
     ]
     return csv_file(
-        _header(header, lang),
+        csv_header(header, lang),
         (
             [
                 b.id,
@@ -189,7 +190,7 @@ def mentors_csv(report: Report, lang: str = "en") -> bytes:
         *SCORE_COLUMNS,
     ]
     return csv_file(
-        _header(header, lang),
+        csv_header(header, lang),
         (
             [
                 b.id,

@@ -14,8 +14,10 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from bot.core.errors import STATUS_NAMES
+from bot.core.i18n import _
 from bot.core.ledger import WORKSHOP_CREDIT_KINDS
-from bot.reporting.files import csv_file
+from bot.reporting.files import csv_file, csv_header
 from storage.models import LedgerEntry, Order, User, Workshop, WorkshopSeat
 from storage.uow import UnitOfWork
 
@@ -97,20 +99,22 @@ async def workshop_stats(uow: UnitOfWork, limit: int = LIMIT) -> list[WorkshopSt
     return list(found.values())
 
 
-def workshops_csv(stats: list[WorkshopStats]) -> bytes:
+def workshops_csv(stats: list[WorkshopStats], lang: str = "en") -> bytes:
+    """One row per workshop and currency, headed in `lang` (`csv_header`), the status in
+    words; revenue in the currency's minor units."""
     header = [
-        "workshop",
-        "title",
-        "host",
-        "start_utc",
-        "status",
-        "seats",
-        "seated",
-        "attended",
-        "absent",
-        "credits",
-        "revenue_minor",
-        "currency",
+        _("workshop"),
+        _("title"),
+        _("host"),
+        _("start_utc"),
+        _("status"),
+        _("seats"),
+        _("seated"),
+        _("attended"),
+        _("absent"),
+        _("credits"),
+        _("revenue_minor"),
+        _("currency"),
     ]
     rows = []
     for s in stats:
@@ -122,7 +126,7 @@ def workshops_csv(stats: list[WorkshopStats]) -> bytes:
                     s.title,
                     s.host,
                     s.start.isoformat(),
-                    s.status,
+                    STATUS_NAMES[s.status].render(lang) if s.status in STATUS_NAMES else s.status,
                     s.seats,
                     s.seated,
                     s.attended,
@@ -132,4 +136,4 @@ def workshops_csv(stats: list[WorkshopStats]) -> bytes:
                     currency,
                 ]
             )
-    return csv_file(header, rows)
+    return csv_file(csv_header(header, lang), rows)

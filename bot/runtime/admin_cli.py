@@ -21,14 +21,14 @@ PROGRESS_FROM = 20
 async def write_report(config: Config, out: Path, lang: str = "en") -> int:
     """Write stats.png, weekly.csv, courses.csv, mentors.csv, workshops.csv and the design's
     models (models.csv, models.txt) into `out` (created if need be), the chart labelled and
-    the report's CSV headed in `lang`; models.txt holds both languages."""
+    every CSV headed in `lang`; models.txt holds both languages."""
     from bot.runtime.bootstrap import build_marketplace
 
     app = await build_marketplace(config)
     try:
         async with app.new_uow() as uow:
             report = await build_report(uow, config, app.clock.now())
-            workshops = workshops_csv(await workshop_stats(uow))
+            workshops = workshops_csv(await workshop_stats(uow), lang)
             design = await design_weeks(
                 uow, report, config.models, config.satisfaction.accept_target_hours
             )

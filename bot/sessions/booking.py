@@ -97,12 +97,16 @@ class Closed:
     "disputed" (the answers disagree; the admins are told), "awaiting_mentor" (the learner
     confirmed; the mentor's answer decides), "claimed" (the learner says the mentor did not
     come; the mentor's answer or an admin decides), "recorded" (the learner answered after
-    the mentor marked it completed; a contrary answer is passed to the admins).
+    the mentor marked it completed; a contrary answer is passed to the admins), "known" (what
+    happened was already recorded, by this person's earlier answer, the other side's or an
+    admin's: nothing changes and the reply says what is recorded).
     """
 
     session: MentorSession
     by_mentor: bool
-    result: Literal["completed", "no_show", "disputed", "awaiting_mentor", "claimed", "recorded"]
+    result: Literal[
+        "completed", "no_show", "disputed", "awaiting_mentor", "claimed", "recorded", "known"
+    ]
     learner_name: str
 
 
@@ -641,7 +645,9 @@ async def close(
     if session.status == "scheduled" and now < session.start_at:
         raise BadInput(_("Session #{id} has not started yet.", id=session.id))
     if session.status == "cancelled":
-        raise BadInput(_("Session #{id} was cancelled.", id=session.id))
+        raise BadInput(
+            _("Session #{id} was cancelled, so there is nothing to record.", id=session.id)
+        )
     if is_mentor:
         return await _mentor_answer(uow, session, answer, now, config)
     return await _learner_answer(uow, session, answer, now)
@@ -654,12 +660,10 @@ def session_end(session: MentorSession) -> datetime:
 async def _mentor_answer(
     uow: UnitOfWork, session: MentorSession, answer: Answer, now: datetime, config: Config
 ) -> Closed:
-    if session.mentor_outcome is not None:
-        raise BadInput(_("You already answered for session #{id}.", id=session.id))
-    if session.status != "scheduled":
-        raise BadInput(_("An admin already settled session #{id}.", id=session.id))
-    session.mentor_outcome = answer
     learner = await _user(uow, session.learner_id)
+    if session.mentor_outcome is not None or session.status != "scheduled":
+        return Closed(session, True, "known", learner.display_name)
+    session.mentor_outcome = answer
     if session.learner_outcome == "no_show" or session.learner_outcome not in (None, answer):
         return await _dispute(uow, session, now, by_mentor=True)
     advance("session", session, answer)
@@ -719,8 +723,9 @@ async def _last_of_course(uow: UnitOfWork, session: MentorSession) -> bool:
 async def _learner_answer(
     uow: UnitOfWork, session: MentorSession, answer: Answer, now: datetime
 ) -> Closed:
+    learner_name = (await _user(uow, session.learner_id)).display_name
     if session.learner_outcome is not None:
-        raise BadInput(_("You already answered for session #{id}.", id=session.id))
+        return Closed(session, False, "known", learner_name)
     if session.status == "scheduled" and now < session_end(session):
         raise BadInput(
             _(
@@ -730,12 +735,13 @@ async def _learner_answer(
             )
         )
     session.learner_outcome = answer
-    learner_name = (await _user(uow, session.learner_id)).display_name
     if session.status == "no_show":
         return await _dispute(uow, session, now, by_mentor=False)
     if session.status == "completed" and answer == "no_show":
         await _alert_admins(uow, session, now)
         return Closed(session, False, "recorded", learner_name)
+    if session.status == "completed":  # the learner agrees with the mentor
+        return Closed(session, False, "known", learner_name)
     if answer == "completed":
         return Closed(session, False, "awaiting_mentor", learner_name)
     mentor_user = await other_side(uow, session, is_mentor=False)

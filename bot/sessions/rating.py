@@ -19,8 +19,6 @@ from bot.core.outbox import tell_admins
 from storage.models import MentorProfile, MentorSession, Rating, User
 from storage.uow import UnitOfWork
 
-COMMENT_LIMIT = 1000
-
 
 @dataclass(frozen=True)
 class Rated:
@@ -41,9 +39,10 @@ async def rate(
 ) -> Rated:
     """Rate (or, within the edit window, re-rate) the other side of a completed session.
 
-    `stars` is from 1 to 5: the caller reads it, saying what was wrong with what was typed,
-    and the table's check constraint refuses anything else. A re-rating without a comment keeps
-    the comment given before.
+    `stars` is from 1 to 5 and `comment` within its limit (`LIMITS["comment"]`): the caller
+    reads them, refusing what was typed with what was wrong (a comment is never cut here), and
+    the table's check constraint refuses other stars. A re-rating without a comment keeps the
+    comment given before.
     """
     session = await uow.lock(MentorSession, session_id)
     mentor = await uow.get(MentorProfile, session.mentor_id) if session else None
@@ -57,12 +56,8 @@ async def rate(
         raise NotFound(_("There is no session #{id}.", id=session_id))
     if session.status != "completed":
         raise BadInput(_("Only completed sessions can be rated."))
-    existing = (
-        await uow.session.execute(
-            select(Rating).where(Rating.session_id == session.id).where(Rating.rater_id == rater_id)
-        )
-    ).scalar_one_or_none()
-    comment = comment.strip()[:COMMENT_LIMIT]
+    existing = await rating_by(uow, session.id, rater_id)
+    comment = comment.strip()
     window = timedelta(hours=config.ratings.edit_window_hours)
     if existing is not None and now - existing.created_at > window:
         raise BadInput(
@@ -106,6 +101,14 @@ async def rate(
             now,
         )
     return Rated(rating, previous)
+
+
+async def rating_by(uow: UnitOfWork, session_id: int, rater_id: int) -> Rating | None:
+    """The rating `rater_id` gave session `session_id`, if they rated it."""
+    found = await uow.session.execute(
+        select(Rating).where(Rating.session_id == session_id).where(Rating.rater_id == rater_id)
+    )
+    return found.scalar_one_or_none()
 
 
 async def count_in_average(

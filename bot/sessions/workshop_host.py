@@ -238,7 +238,7 @@ async def rate(
         )
     previous = seat.stars
     seat.stars = stars
-    seat.comment = comment.strip()[:1000] or seat.comment
+    seat.comment = comment.strip() or seat.comment
     if seat.rated_at is None:
         seat.rated_at = now
     profile = await mentor_profile_of(uow, workshop.host_id)
