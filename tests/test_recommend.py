@@ -222,7 +222,8 @@ async def test_admin_stats_recommendations_reports_outcomes(market: Harness) -> 
     await seed_sequences(market)
     await buy(market, "bob", "python-basics")
     await market.send("bob", "/recommend")
-    await market.send("bob", "/course data-analysis")
+    await market.send("bob", "/course git-teamwork")  # looked up by hand: not a click-through
+    await market.send("bob", "/course data-analysis suggested")  # what its button sends
     await buy(market, "bob", "data-analysis")
     out = await market.send("admin", "/admin stats recommendations")
     assert "in /recommend — hybrid: 3 shown · opened 33% · bought 33%" in out, out

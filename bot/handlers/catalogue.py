@@ -31,7 +31,7 @@ from bot.payments import (
     fulfil_order,
     place_order,
 )
-from bot.recommending.log import mark_opened
+from bot.recommending.log import FROM_SUGGESTION, mark_opened
 from storage.models import Course, Enrollment, Order
 
 SLUG = text("slug", _("The course's short name, e.g. python-basics"))
@@ -80,37 +80,44 @@ def _help_line(command: Command, chinese: bool) -> Msg:
 
 @command("courses", _("Browse the course catalogue"))
 async def list_courses(ctx: Ctx, args: list[str]) -> None:
-    courses = (
-        await ctx.uow.session.execute(
-            select(Course).where(Course.status == "active").order_by(Course.id)
-        )
-    ).scalars()
-    choices = []
-    for c in courses:
-        choices.append(
-            Choice(
-                ngettext(
-                    "{title} — {price}, {n} session",
-                    "{title} — {price}, {n} sessions",
-                    c.sessions_included,
-                    title=course_title(c),
-                    price=price(c),
-                ),
-                f"/course {c.slug}",
+    """The catalogue, then the learner's suggestions, whose courses are among its buttons: a
+    suggested course's button says so (`FROM_SUGGESTION`), so pressing it counts as opening
+    the suggestion."""
+    courses = list(
+        (
+            await ctx.uow.session.execute(
+                select(Course).where(Course.status == "active").order_by(Course.id)
             )
-        )
-    if not choices:
+        ).scalars()
+    )
+    if not courses:
         ctx.say(_("No courses are on offer yet. Please check back soon."))
         return
+    found = await suggestion_block(ctx, "courses")
+    suggested = {s.course.id for s in found.items}
+    choices = [
+        Choice(
+            ngettext(
+                "{title} — {price}, {n} session",
+                "{title} — {price}, {n} sessions",
+                c.sessions_included,
+                title=course_title(c),
+                price=price(c),
+            ),
+            f"/course {c.slug} {FROM_SUGGESTION}" if c.id in suggested else f"/course {c.slug}",
+        )
+        for c in courses
+    ]
     heading = _("Courses on offer — pick one to see details:")
-    lines = (await suggestion_block(ctx, "courses")).lines()  # its courses are buttons already
+    lines = found.lines()
     ctx.say(heading if lines is None else Lines([heading, lines]).as_msg(), choices)
 
 
 @command("course", _("Show one course: /course SLUG"), args=(SLUG,))
 async def show_course(ctx: Ctx, args: list[str]) -> None:
     course = await course_by_slug(ctx.uow, need(args, 0, "/course SLUG"))
-    await mark_opened(ctx.uow, ctx.actor.id, course.id, ctx.now())
+    if args[1:2] == [FROM_SUGGESTION]:  # the suggestion's button
+        await mark_opened(ctx.uow, ctx.actor.id, course.id, ctx.now())
     detail = ngettext(
         "{title}\n{description}\nPrice: {price} · {n} mentor session · topics: {topics}",
         "{title}\n{description}\nPrice: {price} · {n} mentor sessions · topics: {topics}",

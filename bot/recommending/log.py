@@ -1,10 +1,11 @@
 """What was suggested and what the learner did next: the feedback loop's records.
 
 Every suggestion shown is a `RecommendationShown` row (what, to whom, why, rank, slot, arm).
-Opening the course (`/course SLUG`, which its button sends) within `OPEN_WINDOW` marks the
-newest such row opened. Buying, completing and rating are not copied into it: `outcomes`
-joins them afterwards from the orders, sessions and ratings themselves, counting one that
-came within `OUTCOME_WINDOW` after the suggestion was shown.
+Pressing its button (`/course SLUG suggested`; in `/courses`, the suggested course's own
+catalogue button) within `OPEN_WINDOW` marks the newest such row opened; the course looked up
+by hand does not. Buying, completing and rating are not copied into it: `outcomes` joins them
+afterwards from the orders, sessions and ratings themselves, counting one that came within
+`OUTCOME_WINDOW` after the suggestion was shown.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ from storage.models import (
 from storage.uow import UnitOfWork
 
 OPEN_WINDOW = timedelta(days=7)
+# The word a suggestion's button adds to the `/course SLUG` it sends: only a press of the
+# suggestion counts as opening it, not the same course looked up by hand.
+FROM_SUGGESTION = "suggested"
 OUTCOME_WINDOW = timedelta(days=30)
 SLOTS = ("start", "courses", "recommend", "course_end")
 

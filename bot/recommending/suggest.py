@@ -18,7 +18,7 @@ from bot.core.i18n import Lines, Msg, _, clip
 from bot.core.replies import Choice
 from bot.learning.courses import course_title
 from bot.recommending.extras import Extra, extras
-from bot.recommending.log import Item, log_shown
+from bot.recommending.log import FROM_SUGGESTION, Item, log_shown
 from bot.recommending.ranker import Arm, CourseDoc, Suggestion, arm_for, rank
 from bot.recommending.signals import MODELS, learner_state, versions
 from storage.uow import UnitOfWork
@@ -49,7 +49,10 @@ class Suggested:
 
     def choices(self) -> list[Choice]:
         return [
-            *(Choice(course_title(s.course), f"/course {s.course.slug}") for s in self.items),
+            *(
+                Choice(course_title(s.course), f"/course {s.course.slug} {FROM_SUGGESTION}")
+                for s in self.items
+            ),
             *(e.choice for e in self.extras),
         ]
 
