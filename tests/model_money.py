@@ -58,6 +58,7 @@ from bot.providers.stripe.checkout import StripePayments
 from bot.providers.stripe.webhook import StripeWebhook
 from bot.runtime.bootstrap import payment_providers
 from bot.runtime.demo_data import seed_demo
+from bot.subscriptions.lifecycle import SUBSCRIPTION_PROVIDER
 from storage.migrate import upgrade
 from storage.models import (
     Base,
@@ -80,6 +81,7 @@ from tests.fakes.fake_stripe import (
     FakeStripe,
     stripe_section,
 )
+from tests.model_subscriptions import PLAN_LINES, SubscriptionSteps, subscriptions_broken
 from tests.support import START, Database, make_config
 
 T = TypeVar("T")
@@ -182,6 +184,9 @@ class World:
     web: WebServer
     stars_refunds: list[tuple[str, str]] = field(default_factory=list)
     stars_refusing: bool = False  # the Telegram refund call fails (as the adapter's would)
+    # editUserStarSubscription as Telegram last heard it: first charge id -> is_canceled.
+    stars_cancelled: dict[str, bool] = field(default_factory=dict)
+    stripe_trouble: bool = False  # Stripe's API was made to fail at least once
 
 
 async def open_world(rig: Rig) -> World:
@@ -209,10 +214,15 @@ async def open_world(rig: Rig) -> World:
             )
         world.stars_refunds.append((payer, charge_id))
 
-    stars.connect(refund_stars)
+    async def edit_stars(payer: str, charge_id: str, canceled: bool) -> None:
+        world.stars_cancelled[charge_id] = canceled
+
+    stars.connect(refund_stars, edit_stars)
     await seed_demo(app)
     for slug, stars in (("python-basics", 250), ("git-teamwork", 100)):
         await app.handle(Incoming(*ADMIN, "admin", f"/admin course edit {slug} stars={stars}"))
+    for line in PLAN_LINES:
+        await app.handle(Incoming(*ADMIN, "admin", line))
     return world
 
 
@@ -225,14 +235,15 @@ async def close_world(world: World) -> None:
 def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
     """The state machine class, its examples run on `rig`."""
 
-    class MoneyMachine(RuleBasedStateMachine):
+    class MoneyMachine(SubscriptionSteps):
         def __init__(self) -> None:
             super().__init__()
             self.world = rig.run(open_world(rig))
             self.last: dict[tuple[str, str], list[Reply]] = {}
             self.events: list[dict[str, Any]] = []
             self.charges = 0
-            self.stars_paid: list[tuple[str, int, str]] = []  # invoice payload, stars, charge
+            # Invoice payload, stars, charge id, a subscription's expiration date.
+            self.stars_paid: list[tuple[str, int, str, datetime | None]] = []
             # The last roles a Discord message said its sender has (True: an admin role).
             self.discord_says: dict[str, bool] = {}
             self.problems: list[str] = []
@@ -460,11 +471,14 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
             status = self.run(self._post(event))
             if status != 200:
                 self.problems.append(f"webhook {event['type']} answered {status}")
+            else:
+                self._delivered_subscription_event(event)
 
         @rule(status=st.sampled_from([500, 503, 429, 400]))
         def stripe_fails_next(self, status: int) -> None:
             """Stripe's API answers the bot's next call (checkout, refund) with an error."""
             self.world.stripe.fail_next.append(status)
+            self.world.stripe_trouble = True
 
         @rule(fails=st.booleans())
         def telegram_refunds_fail(self, fails: bool) -> None:
@@ -495,7 +509,12 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
             if refusal is not None:
                 return
             self.charges += 1
-            paid = (payload, stars + (1 if wrong_amount else 0), f"stars-charge-{self.charges}")
+            paid = (
+                payload,
+                stars + (1 if wrong_amount else 0),
+                f"stars-charge-{self.charges}",
+                None,
+            )
             self.stars_paid.append(paid)
             self._record_stars(*paid)
 
@@ -505,20 +524,27 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
             if self.stars_paid:
                 self._record_stars(*self.stars_paid[paid % len(self.stars_paid)])
 
-        def _record_stars(self, payload: str, amount: int, charge_id: str) -> None:
+        def _record_stars(
+            self, payload: str, amount: int, charge_id: str, expires: datetime | None
+        ) -> None:
             payer = Incoming("telegram", "501", "501", "", "en")
             app = self.world.app
             outcome = self.run(
                 app.front.dispatch(
                     "stars_payment",
-                    lambda: record_payment(app, payer, payload, "XTR", amount, charge_id),
+                    lambda: record_payment(
+                        app, payer, payload, "XTR", amount, charge_id, expires=expires
+                    ),
                     on_error=lambda: None,
                 )
             )
             if outcome is None:
                 self.problems.append(f"stars payment {charge_id} ({payload}) failed")
-            elif outcome.refund and not self.world.stars_refusing:
+                return
+            if outcome.refund and not self.world.stars_refusing:
                 self.world.stars_refunds.append(("501", charge_id))
+            if payload.startswith("sub:"):
+                self._stars_recorded(charge_id, outcome)
 
         async def _course(self, course_id: int) -> Course | None:
             async with self.world.app.new_uow() as uow:
@@ -587,6 +613,12 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
             """The usual way through: buy and pay, ask for a mentor, who accepts; book; and
             maybe the session ends with both sides agreeing, disagreeing or a no-show."""
             self.buy_and_pay(who, course, how)
+            self._mentored_session(who, course, slot, then, mentor)
+
+        def _mentored_session(
+            self, who: tuple[str, str], course: str, slot: int, then: str | None, mentor: int
+        ) -> None:
+            """Ask for a mentor of `course`, who accepts; book; maybe the session ends."""
             before = set(self.ids(MentorshipRequest))
             self.ask_for_mentor(who, course)
             for request_id in sorted(set(self.ids(MentorshipRequest)) - before):
@@ -781,6 +813,9 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
         # examples reach paid, booked and finished sessions.
         journey_again = journey
         session_ends_again = session_ends
+        plan_journey_again = SubscriptionSteps.plan_journey
+        subscribe_again = SubscriptionSteps.subscribe
+        period_ends_again = SubscriptionSteps.period_ends
 
         # -- what must hold -------------------------------------------------------------------
 
@@ -791,6 +826,11 @@ def machine_for(rig: Rig) -> type[RuleBasedStateMachine]:
         @invariant()
         def money_and_trust_hold(self) -> None:
             found = self.run(broken_invariants(self.world, self.discord_says))
+            assert not found, found
+
+        @invariant()
+        def subscriptions_hold(self) -> None:
+            found = self.run(subscriptions_broken(self.world, self.expected_periods, self.events))
             assert not found, found
 
         @invariant()
@@ -873,6 +913,8 @@ def _orders_broken(orders: dict[int, Order], entries: list[LedgerEntry]) -> list
         elif e.kind == ledger.Kind.ORDER_REFUNDED:
             refunded[e.order_id] = refunded.get(e.order_id, 0) - e.amount_minor
     for order in orders.values():
+        if order.provider == SUBSCRIPTION_PROVIDER:
+            continue  # its money is its periods' (tests/model_subscriptions.py)
         got, back = paid.get(order.id, 0), refunded.get(order.id, 0)
         if back > got:
             found.append(f"order {order.id}: refunded {back} of {got}")
@@ -896,6 +938,8 @@ async def _credits_broken(
     found = []
     left = await ledger.credits_by_enrollment(uow, [e.id for e in enrollments])
     for enrollment in enrollments:
+        if orders[enrollment.order_id].provider == SUBSCRIPTION_PROVIDER:
+            continue  # a plan's credits come from its periods (tests/model_subscriptions.py)
         mine = [e for e in entries if e.enrollment_id == enrollment.id]
         granted = sum(e.credits for e in mine if e.kind == ledger.Kind.CREDIT_GRANTED)
         bought = orders[enrollment.order_id].sessions_included

@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from bot.core.clock import FakeClock
 from bot.core.ledger import violations
-from storage.models import Enrollment, Subscription
+from storage.models import Enrollment, Subscription, SubscriptionPeriod
 from tests.fakes.fake_telegram import StartBot
+from tests.test_subscriptions import MONTH
 
 ADD = (
     '/admin plan add monthly course=python-basics name="Monthly Python" price=29.00 '
@@ -89,3 +90,34 @@ async def test_a_stars_checkout_for_someone_elses_subscription_is_refused(
     assert bot.fake.calls_of("answerPreCheckoutQuery")[-1].params["ok"] is False
     await tina.deliver(bot.fake.pre_checkout_update(tina.user, "sub:1:400", 400))
     assert bot.fake.calls_of("answerPreCheckoutQuery")[-1].params["ok"] is False
+
+
+async def test_a_renewal_charged_at_another_price_is_returned_and_grants_nothing(
+    start_bot: StartBot, clock: FakeClock
+) -> None:
+    """A recurring charge is only reported, never pre-checked: one for 501 ⭐ on a 500 ⭐
+    subscription is refunded, grants no period, and the admins are told (the model-based
+    money test found it granting a period at whatever was paid)."""
+    bot, h = await start_bot()
+    await h.send("admin", ADD)
+    tina = bot.user("tina")
+    await tina.send("/subscribe monthly")
+    expires = clock.now() + timedelta(days=30)
+    await tina.deliver(
+        bot.fake.subscription_payment_update(
+            tina.user, "sub:1:500", 500, "stxFIRST", int(expires.timestamp()), first=True
+        )
+    )
+    clock.advance(timedelta(days=30))
+    await tina.deliver(
+        bot.fake.subscription_payment_update(
+            tina.user, "sub:1:500", 501, "stxODD", int((expires + MONTH).timestamp()), first=False
+        )
+    )
+    refunds = bot.fake.calls_of("refundStarPayment")
+    assert [c.params["telegram_payment_charge_id"] for c in refunds] == ["stxODD"]
+    async with bot.app.new_uow() as uow:
+        periods = (await uow.session.execute(select(SubscriptionPeriod))).scalars().all()
+        assert [p.provider_ref for p in periods] == ["stxFIRST"]
+        assert await violations(uow) == []
+    assert "did not match its price" in await h.tick() + "\n".join(h.output)

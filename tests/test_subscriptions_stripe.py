@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.core.clock import FakeClock
-from bot.core.ledger import violations
+from bot.core.ledger import mentor_earnings, violations
 from storage.models import Enrollment, Plan, Subscription, SubscriptionPeriod
 from tests.fakes.fake_stripe import StripeWorld
+from tests.support import request_mentor
 
 ADD = (
     '/admin plan add monthly course=python-basics name="Monthly Python" price=29.00 '
@@ -227,4 +228,56 @@ async def test_reconciliation_repairs_what_lost_webhooks_left_out(
     assert await ours(w) == ("cancelled", 0, False)
     again = await w.service.reconcile_once()
     assert again is not None and "subscription" not in again.outcomes
+    await clean(w)
+
+
+async def paid_plan_session(w: StripeWorld) -> dict[str, Any]:
+    """alice subscribes by card, the first invoice is paid, ada accepts her request and she
+    books a session with a plan credit; returns the paid invoice."""
+    cs = await subscribe(w)
+    session, _sub, invoice = w.fake.complete_subscription(cs)
+    await send(w, "checkout.session.completed", session)
+    await send(w, "invoice.paid", invoice)
+    out = await request_mentor(w.h, "alice")
+    request_id = int(out.split("Request #", 1)[1].split(" ", 1)[0])
+    assert "You are now mentoring" in await w.h.send("ada", f"/accept {request_id}")
+    await w.h.send("alice", f"/book {request_id}")
+    assert "Booked" in await w.h.send("alice", "1")
+    return invoice
+
+
+async def ada_earned(w: StripeWorld) -> int:
+    async with w.app.new_uow() as uow:
+        return sum((await mentor_earnings(uow)).values())
+
+
+async def test_a_refunded_invoice_takes_back_the_earnings_it_no_longer_pays_for(
+    card: StripeWorld, clock: FakeClock
+) -> None:
+    """A session completed on the only period, then that invoice refunded in Stripe: the
+    mentor's earning is reversed, since the learner got the money back (the model-based money
+    test found the mentor keeping $14.50 of an order that kept $0)."""
+    w = card
+    invoice = await paid_plan_session(w)
+    clock.advance(timedelta(days=1))
+    await w.h.send("ada", "/complete 1")
+    assert await ada_earned(w) > 0
+    charge = w.fake.refund_charge(invoice["payment_intent"])
+    assert await send(w, "charge.refunded", charge) == "refunded"
+    assert await ada_earned(w) == 0
+    await clean(w)
+
+
+async def test_a_session_completed_after_its_invoice_was_refunded_earns_nothing(
+    card: StripeWorld, clock: FakeClock
+) -> None:
+    """The session was booked (its credit spent), the invoice refunded, then the session took
+    place: the order holds no money, so the mentor is not paid from it."""
+    w = card
+    invoice = await paid_plan_session(w)
+    charge = w.fake.refund_charge(invoice["payment_intent"])
+    assert await send(w, "charge.refunded", charge) == "refunded"
+    clock.advance(timedelta(days=1))
+    assert "completed" in await w.h.send("ada", "/complete 1")
+    assert await ada_earned(w) == 0
     await clean(w)

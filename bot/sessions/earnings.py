@@ -7,8 +7,10 @@ platform's fee is posted: the session's share of the order (amount ÷ sessions, 
 minus the mentor's earning, so an order's earnings and fees together never exceed what it
 brought in. Each session earns once (the entries' keys name the session), and only from a
 paid, unrefunded order; a refund posts the reversal of each earning and fee (entries are never
-deleted). The refund policy itself is an
-order rule (`bot.payments`).
+deleted). A subscription's anchor order holds its periods' money: a session earns only while
+what the order paid out plus its share stays within that money, and a period's refund
+reverses the latest sessions' earnings the remaining money no longer covers. The refund
+policy itself is an order rule (`bot.payments`).
 """
 
 from __future__ import annotations
@@ -16,11 +18,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 
 from bot.config import Config
-from bot.core.ledger import EARNING_KINDS, Kind, order_balance, post
+from bot.core.ledger import (
+    EARNING_KINDS,
+    FEE_KINDS,
+    PERIOD_MONEY_KINDS,
+    REVENUE_KINDS,
+    Kind,
+    order_balance,
+    post,
+)
 from storage.models import (
     Enrollment,
     LedgerEntry,
@@ -58,6 +69,9 @@ async def credit_mentor(
     _paid, refunded = await order_balance(uow, order.id)
     if refunded:
         return None
+    kept, paid_out = await order_holds(uow, order.id)
+    if paid_out + order.amount_minor // max(order.sessions_included, 1) > kept:
+        return None  # a subscription whose periods were refunded: nothing left to earn from
     paid_for = dict(
         order_id=order.id,
         session_id=session.id,
@@ -86,36 +100,76 @@ async def credit_mentor(
     return earning
 
 
+async def order_holds(uow: UnitOfWork, order_id: int) -> tuple[int, int]:
+    """(the money the order still holds: paid minus refunded, its subscription periods'
+    too; what its sessions' earnings and fees took of it, net of reversals)."""
+    money = [k.value for k in (*REVENUE_KINDS, *PERIOD_MONEY_KINDS)]
+    out = [k.value for k in (*EARNING_KINDS, *FEE_KINDS)]
+    rows = await uow.session.execute(
+        select(LedgerEntry.kind, func.sum(LedgerEntry.amount_minor))
+        .where(LedgerEntry.order_id == order_id)
+        .where(LedgerEntry.kind.in_(money + out))
+        .group_by(LedgerEntry.kind)
+    )
+    sums = {str(k): int(a) for k, a in rows}
+    return sum(sums.get(k, 0) for k in money), sum(sums.get(k, 0) for k in out)
+
+
 REVERSAL = {
     Kind.MENTOR_EARNING.value: (Kind.EARNING_REVERSED, "earning_reversed"),
     Kind.PLATFORM_FEE.value: (Kind.FEE_REVERSED, "fee_reversed"),
 }
 
 
-async def reverse_order_earnings(uow: UnitOfWork, order_id: int, now: datetime) -> None:
-    """Post the reversal of each earning and fee from the order (its refund gave the money
-    back)."""
-    earned = await uow.session.execute(
+async def _earned(uow: UnitOfWork, order_id: int, *newest_first: Any) -> list[LedgerEntry]:
+    rows = await uow.session.execute(
         select(LedgerEntry)
         .where(LedgerEntry.order_id == order_id)
         .where(LedgerEntry.kind.in_(list(REVERSAL)))
-        .order_by(LedgerEntry.id)
+        .order_by(*newest_first, LedgerEntry.id)
     )
-    for entry in list(earned.scalars()):
-        kind, prefix = REVERSAL[entry.kind]
-        await post(
-            uow,
-            f"{prefix}:session:{entry.session_id}",
-            kind,
-            now,
-            mentor_id=entry.mentor_id,
-            order_id=order_id,
-            session_id=entry.session_id,
-            currency=entry.currency,
-            amount_minor=-entry.amount_minor,
-            demo=entry.demo,
-            reverses_id=entry.id,
-        )
+    return list(rows.scalars())
+
+
+async def reverse_order_earnings(uow: UnitOfWork, order_id: int, now: datetime) -> None:
+    """Post the reversal of each earning and fee from the order (its refund gave the money
+    back)."""
+    for entry in await _earned(uow, order_id):
+        await _reverse(uow, entry, now)
+
+
+async def reverse_earnings_beyond_kept(uow: UnitOfWork, order_id: int, now: datetime) -> None:
+    """After a subscription period's refund: reverse the latest sessions' earnings and fees
+    until the order has paid out no more than the money it still holds. Those sessions took
+    place, but a mentor is never paid from money the learner got back: a course's refund
+    reverses all its earnings, a period's only what the periods left no longer cover."""
+    kept, paid_out = await order_holds(uow, order_id)
+    last: int | None = None
+    for entry in await _earned(uow, order_id, LedgerEntry.session_id.desc()):
+        if entry.session_id != last and paid_out <= kept:
+            return  # (a session's earning and fee go back together)
+        last = entry.session_id
+        if await _reverse(uow, entry, now):
+            paid_out -= entry.amount_minor
+
+
+async def _reverse(uow: UnitOfWork, entry: LedgerEntry, now: datetime) -> bool:
+    """Post the reversal of one earning or fee (False: it was reversed before)."""
+    kind, prefix = REVERSAL[entry.kind]
+    posted = await post(
+        uow,
+        f"{prefix}:session:{entry.session_id}",
+        kind,
+        now,
+        mentor_id=entry.mentor_id,
+        order_id=entry.order_id,
+        session_id=entry.session_id,
+        currency=entry.currency,
+        amount_minor=-entry.amount_minor,
+        demo=entry.demo,
+        reverses_id=entry.id,
+    )
+    return posted is not None
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,11 @@ same transaction and tells the people concerned through the outbox.
   now + `[subscriptions] grace_days`; the learner keeps access and is told how to fix it.
 - Ending (lapsed or cancelled) revokes the enrollment and its unused credits; already booked
   sessions stay booked (the learner is told which) and the mentors are told.
-- Refunding a period gives its money back and revokes as many of its credits as are unused;
-  sessions already held keep their mentor's earnings (they took place).
+- Refunding a period gives its money back (on the anchor order it was paid on) and revokes
+  as many of its credits as are unused; the mentors keep what the order's remaining money
+  covers, and the latest sessions' earnings beyond that are reversed
+  (`bot.sessions.earnings.reverse_earnings_beyond_kept`): a mentor is never paid from money
+  the learner got back.
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ from sqlalchemy import func, select
 from bot.config import Config
 from bot.core.errors import BadInput, NotFound
 from bot.core.i18n import Lines, Money, Msg, When, _, ngettext
-from bot.core.ledger import Kind, post
+from bot.core.ledger import Kind, post, posted
 from bot.core.outbox import tell
 from bot.core.replies import Choice
 from bot.core.states import SUBSCRIPTION_LIVE, SubscriptionStatus, advance
 from bot.payments import enroll
 from bot.sessions.credits import move_credits
+from bot.sessions.earnings import reverse_earnings_beyond_kept
 from bot.subscriptions.plans import PERIOD_DAYS, plan_name
 from storage.models import (
     Enrollment,
@@ -433,23 +437,27 @@ async def _display_name(uow: UnitOfWork, user_id: int) -> str:
 
 
 async def refund_period(uow: UnitOfWork, period: SubscriptionPeriod, now: datetime) -> bool:
-    """A period's money was given back: post the refund and revoke its unused credits (held
-    sessions keep their earnings). False if it was refunded before."""
+    """A period's money was given back: post the refund, reverse earnings its order no longer
+    covers, and revoke its unused credits. False if it was refunded before."""
     if period.refunded_at is not None:
         return False
     sub = await lock_subscription(uow, period.subscription_id)
     period.refunded_at = now
+    paid = await posted(uow, f"paid:period:{period.id}")
+    order_id = sub.order_id if paid is None else paid.order_id  # the order it was paid on
     await post(
         uow,
         f"refunded:period:{period.id}",
         Kind.PERIOD_REFUNDED,
         now,
         user_id=sub.user_id,
-        order_id=sub.order_id,
+        order_id=order_id,
         currency=period.currency,
         amount_minor=-period.amount_minor,
         demo=period.provider == "demo",
     )
+    if order_id is not None:
+        await reverse_earnings_beyond_kept(uow, order_id, now)
     enrollment = await _enrollment(uow, sub)
     taken = 0
     if enrollment is not None and period.credits:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from bot.config import Config
 from bot.core.i18n import Msg, _, ngettext
+from bot.core.outbox import tell_admins
 from bot.core.replies import Invoice, Reply, Say, render
 from bot.core.users import Incoming, resolve_user
 from bot.providers.stars.payloads import parse_payload, payload
@@ -85,7 +86,8 @@ async def record_subscription_payment(
 ) -> tuple[Reply | None, bool]:
     """Grant the period a Stars charge paid, once per charge id (the learner is told through
     the outbox). Returns a reply and True when the payment names no subscription of the
-    payer's and must be refunded."""
+    payer's, or an amount other than its price (pre-checkout compared them, but a renewal's
+    charge is only reported), and must be refunded."""
     user, _roles = await resolve_user(uow, config, payer, now)
     parsed = parse_subscription_payload(payload)
     sub = await uow.lock(Subscription, parsed[0]) if parsed else None
@@ -95,6 +97,28 @@ async def record_subscription_payment(
                 "Your payment of {stars} ⭐ matched no subscription of yours, so the Stars are "
                 "being returned to you.",
                 stars=amount,
+            )
+        )
+        return render(user.id, say, user.language, user.timezone), True
+    if parsed is None or amount != sub.amount_minor or parsed[1] != amount:
+        await tell_admins(
+            uow,
+            _(
+                "A Stars payment of {stars} ⭐ for subscription #{id} did not match its price "
+                "({price} ⭐); it is being returned and no period was granted.",
+                stars=amount,
+                id=sub.id,
+                price=sub.amount_minor,
+            ),
+            now,
+        )
+        say = Say(
+            _(
+                "Your payment of {stars} ⭐ did not match the price of subscription #{id} "
+                "({price} ⭐), so the Stars are being returned to you. Nothing else changed.",
+                stars=amount,
+                id=sub.id,
+                price=sub.amount_minor,
             )
         )
         return render(user.id, say, user.language, user.timezone), True
