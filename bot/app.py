@@ -35,7 +35,7 @@ from bot.core.i18n import _
 from bot.core.metrics import HANDLING_SECONDS, UPDATES
 from bot.core.notifier import Notifier
 from bot.core.replies import Reply, Say, render
-from bot.core.users import Incoming, create_user, known_user, sync_roles
+from bot.core.users import Incoming, create_user, known_user, settle_all_admins, sync_roles
 from bot.core.words import fold
 from bot.front_door import FrontDoor
 from bot.handlers.args import refuse_control_characters
@@ -227,6 +227,16 @@ class Marketplace:
         except Exception:
             return False
         return True
+
+    async def settle_admins(self) -> None:
+        """Everyone's admin role as today's config gives it (`settle_all_admins`), at start."""
+        async with self.new_uow() as uow:
+            granted, revoked = await settle_all_admins(uow, self.config)
+            await uow.commit()
+        if granted or revoked:
+            log.info(
+                "admin roles follow the config", extra={"granted": granted, "revoked": revoked}
+            )
 
     async def drain(self, within: float) -> bool:
         """Wait until no input is being handled and no recommendation model is being rebuilt

@@ -108,6 +108,10 @@ class Identity(Base):
     # What this identity's platform last said about the admin role (a Discord guild role, a
     # console grant): True holds it, False holds none, None never said. Migration 0007.
     admin_word: Mapped[bool | None] = mapped_column(default=None)
+    # The role ids the platform last said this identity holds (comma-separated, sorted; None:
+    # never said), so that a change of `admin_role_ids` in config is judged against them at
+    # start-up (bot.core.users.settle_all_admins). Migration 0018.
+    platform_roles: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class UserRole(Base):

@@ -16,6 +16,7 @@ import discord
 import pytest
 from sqlalchemy import select
 
+from bot.app import Marketplace
 from bot.core.clock import FakeClock
 from bot.core.users import Incoming, resolve_user
 from bot.handlers.registry import COMMANDS, Command
@@ -453,6 +454,34 @@ async def test_guild_roles_decide_admin_in_the_core(
     listed = discord_config(fake, bot={"admins": ["discord:8"]})
     app.config = listed
     assert "admin" in await roles(frozenset(), who="8")  # [bot] admins always are
+
+
+async def test_a_restart_with_other_admin_roles_or_admins_settles_everyone(
+    make_app: AppFactory, fake: FakeDiscord
+) -> None:
+    """Roles are what config says now: after a restart whose config no longer lists a role id
+    (or an admin), their holders are admins no more, even writing from a DM, where no roles
+    come; a role id newly listed makes its holders admins at once."""
+    role = str(fake.admin_role)
+    app = await make_app(discord_config(fake, bot={"admins": ["discord:8"]}))
+
+    async def roles(
+        app: Marketplace, platform_roles: frozenset[str] | None, who: str
+    ) -> frozenset[str]:
+        msg = Incoming("discord", who, f"user{who}", "", None, platform_roles)
+        async with app.new_uow() as uow:
+            _user, found = await resolve_user(uow, app.config, msg, app.clock.now())
+            await uow.commit()
+        return found
+
+    assert "admin" in await roles(app, frozenset({role}), "7")
+    assert "admin" not in await roles(app, frozenset({"55"}), "9")
+    assert "admin" in await roles(app, None, "8")
+    later = await make_app(discord_config(fake, discord={"admin_role_ids": [55]}))
+    await later.settle_admins()
+    assert "admin" not in await roles(later, None, "7")  # its role is no longer an admin role
+    assert "admin" not in await roles(later, None, "8")  # no longer listed
+    assert "admin" in await roles(later, None, "9")  # holds the role listed now
 
 
 async def test_run_starts_discord_when_a_token_is_set(

@@ -178,11 +178,15 @@ async def sync_roles(
         else None
     )
     if by_role is not None:
+        said = ",".join(sorted(msg.platform_roles or ()))
         await uow.session.execute(
             update(Identity)
             .where(*_identity_is(msg.platform, msg.external_id))
-            .where(Identity.admin_word.is_distinct_from(by_role))
-            .values(admin_word=by_role)
+            .where(
+                Identity.admin_word.is_distinct_from(by_role)
+                | Identity.platform_roles.is_distinct_from(said)
+            )
+            .values(admin_word=by_role, platform_roles=said)
         )
     if (listed or by_role) and "admin" not in roles:
         await grant_role(uow, user_id, "admin")
@@ -198,17 +202,53 @@ async def sync_roles(
     return roles
 
 
+def gives_admin(
+    config: Config, platform: str, external_id: str, word: bool | None, said: str | None
+) -> bool:
+    """Whether one identity gives the admin role under today's config: listed in `bot.admins`;
+    or, where its platform reported its roles, holding one of the `admin_role_ids` configured
+    now; else its platform's last word (a console grant, or a word older than migration 0018)."""
+    if f"{platform}:{external_id}" in config.bot.admins:
+        return True
+    if said is not None:
+        return bool(config.admin_roles_for(platform) & set(said.split(",")))
+    return bool(word)
+
+
+_ADMIN_INPUTS = (
+    Identity.platform,
+    Identity.external_id,
+    Identity.admin_word,
+    Identity.platform_roles,
+)
+
+
 async def admin_given(uow: UnitOfWork, config: Config, user_id: int) -> bool:
-    """Whether an identity of the user gives the admin role: listed in config, or its
-    platform's last word was that it holds an admin role (see `sync_roles`)."""
-    rows = await uow.session.execute(
-        select(Identity.platform, Identity.external_id, Identity.admin_word).where(
-            Identity.user_id == user_id
-        )
+    """Whether an identity of the user gives the admin role (`gives_admin`)."""
+    rows = await uow.session.execute(select(*_ADMIN_INPUTS).where(Identity.user_id == user_id))
+    return any(gives_admin(config, *row) for row in rows)
+
+
+async def settle_all_admins(uow: UnitOfWork, config: Config) -> tuple[int, int]:
+    """At start-up, the admin role of everyone as today's config gives it: an identity taken
+    off `bot.admins`, or holding a role no longer in `admin_role_ids`, stops giving it (also in
+    DMs, where no roles come), a role newly listed starts giving it. Returns (granted,
+    revoked)."""
+    rows = await uow.session.execute(select(Identity.user_id, *_ADMIN_INPUTS))
+    given: set[int] = set()
+    for user_id, platform, external_id, word, said in rows:
+        if gives_admin(config, platform, external_id, word, said):
+            given.add(user_id)
+    holding = set(
+        (await uow.session.execute(select(UserRole.user_id).where(UserRole.role == "admin")))
+        .scalars()
+        .all()
     )
-    return any(
-        word or f"{platform}:{external}" in config.bot.admins for platform, external, word in rows
-    )
+    for user_id in given - holding:
+        await grant_role(uow, user_id, "admin")
+    for user_id in holding - given:
+        await revoke_role(uow, user_id, "admin")
+    return len(given - holding), len(holding - given)
 
 
 async def settle_admin(uow: UnitOfWork, config: Config, user_id: int) -> None:

@@ -45,7 +45,9 @@ async def build_marketplace(
             if config.clock.speed != 1
             else SystemClock()
         )
-    return Marketplace(config, engine, clock, payment_providers(config, clock))
+    app = Marketplace(config, engine, clock, payment_providers(config, clock))
+    await app.settle_admins()
+    return app
 
 
 async def warn_about_database(engine: AsyncEngine) -> None:
