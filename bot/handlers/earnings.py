@@ -1,5 +1,5 @@
-"""`/admin earnings [csv]`: what completed sessions earned each mentor, net of reversals, from
-the ledger."""
+"""`/admin earnings [csv]`: what completed sessions and attended workshop seats earned each
+mentor, net of reversals, from the ledger (a seat's rows name it in `workshop_seat_id`)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ def _csv(rows: Sequence[LedgerRow]) -> Attachment:
         "provider",
         "amount_minor",
         "currency",
+        "workshop_seat_id",
     ]
     data = csv_file(
         header,
@@ -70,6 +71,7 @@ def _csv(rows: Sequence[LedgerRow]) -> Attachment:
                 row.provider,
                 row.entry.amount_minor,
                 row.entry.currency,
+                row.entry.seat_id,
             ]
             for row in rows
         ),
