@@ -43,7 +43,7 @@ from bot.handlers.registry import COMMANDS, FLOWS, spelt_out
 from bot.handlers.relay import continue_by_reply
 from bot.learning.lessons import send_due_lessons
 from bot.mentoring.offers import expire_offers, pass_on_from_full_mentors, reoffer_waitlist
-from bot.payments import PaymentProvider, expire_orders
+from bot.payments import PaymentProvider, expire_orders, refund_unused_seats
 from bot.recommending.signals import MODELS
 from bot.sessions import workshop_reminders, workshops  # group sessions: offers, reminders
 from bot.sessions.reminders import send_due
@@ -302,16 +302,20 @@ class Marketplace:
             await workshops.promote_waiting(uow, now, self.config)
             reminders += await workshop_reminders.send_due(uow, now)
             await uow.commit()
+        try:  # unused seats of workshops sold alone: their money back, through the providers
+            await refund_unused_seats(self.new_uow, self.config, self.payments, now)
+        except Exception:
+            self.front.failed("sweep", "seat_refunds")
         await sync_venues(self.new_uow, self.venues, now, self.config.bot.default_language)
         async with self.new_uow() as uow:
             await prune_relay(uow, self.config.discussion.keep_days, now)
             await uow.commit()
-        try:  # community access must not hold up the notices below
-            await self.community.sweep()
-        except Exception:
-            self.front.failed("sweep", "community_sweep")
         async with self.new_uow() as uow:  # renewals, lapses, renewal reminders
             await sweep_subscriptions(uow, self.config, now)
             await uow.commit()
+        try:  # community access (after lapses, so a lapse reaches the platforms in this pass)
+            await self.community.sweep()
+        except Exception:
+            self.front.failed("sweep", "community_sweep")
         delivered = await self.notifier.deliver_pending()
         return DueReport(reminders, offers, orders, delivered, lessons, withdrawn)

@@ -56,6 +56,7 @@ FAILURES = {
     "stars_payment": "a successful Stars payment was not recorded",
     "stars_reconcile": "stars reconciliation failed; the next pass retries",
     "sweep": "sweep failed; the next one retries",
+    "seat_refunds": "refunding unused workshop seats failed; the next sweep retries",
 }
 
 

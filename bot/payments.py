@@ -17,6 +17,7 @@ same transaction, keyed by the order, so a retried confirmation or refund posts 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,7 +37,7 @@ from bot.learning.courses import course_title
 from bot.sessions.credits import move_credits
 from bot.sessions.earnings import reverse_order_earnings
 from bot.sessions.reminders import skip_for_session
-from bot.sessions.workshops import drop_seats_paid_by, paid_seat_notice
+from bot.sessions.workshops import drop_seats_paid_by, take_paid_seat, unused_seat_orders
 from storage.models import (
     Course,
     Enrollment,
@@ -46,6 +47,8 @@ from storage.models import (
     Order,
 )
 from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -137,10 +140,16 @@ async def enroll(uow: UnitOfWork, order: Order, now: datetime) -> Enrollment:
 
 
 async def fulfil_order(
-    uow: UnitOfWork, order: Order, now: datetime, provider: str, provider_ref: str | None = None
+    uow: UnitOfWork,
+    config: Config,
+    order: Order,
+    now: datetime,
+    provider: str,
+    provider_ref: str | None = None,
 ) -> Enrollment:
     """Mark a locked, pending order paid by `provider` and grant its enrollment the sessions
-    the order sold, posting the payment and the credits to the ledger.
+    the order sold, posting the payment and the credits to the ledger. An order for a seat in
+    a workshop sold alone takes the seat in the same transaction (`take_paid_seat`).
 
     `provider_ref` is the provider's id for the payment, unique per provider, so one payment
     can never fulfil two orders.
@@ -170,7 +179,7 @@ async def fulfil_order(
         order.sessions_included,
         now,
     )
-    await paid_seat_notice(uow, enrollment, now)  # a workshop sold alone: take the seat
+    await take_paid_seat(uow, enrollment, now, config)  # a workshop sold alone: its seat
     return enrollment
 
 
@@ -403,6 +412,31 @@ async def refund_order(
         revoked = await revoke_refunded(uow, order, now)
         await uow.commit()
     return revoked
+
+
+async def refund_unused_seats(
+    new_uow: Callable[[], UnitOfWork],
+    config: Config,
+    providers: Sequence[PaymentProvider],
+    now: datetime,
+) -> int:
+    """The sweep: give back the money of each seat in a workshop sold alone that went unused
+    (`unused_seat_orders`: the workshop cancelled or started without the buyer in it, or the
+    buyer left), through the one refund flow an admin's refund takes, outside the refund
+    policy's window since the seat was never had. A provider that refuses (or is not
+    configured here) is logged, and the next sweep tries again. Returns the orders refunded."""
+    async with new_uow() as uow:
+        due = await unused_seat_orders(uow, now)
+    done = 0
+    for order_id in due:
+        try:
+            async with new_uow() as uow:
+                refund = await check_refund(uow, config, providers, order_id, now, force=True)
+            await refund_order(new_uow, providers, refund, now)
+            done += 1
+        except MentorbotError as refused:
+            log.warning("unused workshop seat not refunded: order %s: %s", order_id, refused)
+    return done
 
 
 async def expire_orders(uow: UnitOfWork, now: datetime) -> int:

@@ -573,6 +573,8 @@ class LedgerEntry(Base):
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
     enrollment_id: Mapped[int | None] = mapped_column(ForeignKey("enrollments.id"))
     session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"), index=True)
+    # A workshop seat's earning and fee (migration 0013), as `session_id` for a session's.
+    seat_id: Mapped[int | None] = mapped_column(ForeignKey("workshop_seats.id"), index=True)
     currency: Mapped[str | None] = mapped_column(String(3))
     amount_minor: Mapped[int] = mapped_column(Integer, default=0)
     credits: Mapped[int] = mapped_column(Integer, default=0)

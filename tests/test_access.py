@@ -17,7 +17,8 @@ from bot.adapters.telegram.spaces import TelegramSpaces
 from bot.app import Marketplace
 from bot.core.clock import FakeClock
 from bot.core.users import Incoming
-from storage.models import AccessGrant, AccessLog, Order
+from bot.subscriptions.lifecycle import lock_subscription, record_failure, start
+from storage.models import AccessGrant, AccessLog, Identity, Order, Plan
 from tests.fakes.fake_discord import DiscordBot, FakeDiscord, FakeUser, discord_config
 from tests.fakes.fake_telegram import FakeTelegram, StartBot, TelegramUser, telegram_config
 from tests.support import AppFactory, harness_for
@@ -309,3 +310,112 @@ async def test_community_sends_a_fresh_link_and_revokes_the_old_one(
     assert new != old
     assert not fake.use_link(alice.user, old, now=int(clock.now().timestamp()))
     assert fake.use_link(alice.user, new, now=int(clock.now().timestamp()))
+
+
+PLAN_ADD = (
+    '/admin plan add monthly course=python-basics name="Monthly Python" price=29.00 sessions=2'
+)
+
+
+async def discord_subscriber(
+    make_app: AppFactory, fake: FakeDiscord, *, bought: bool = False
+) -> tuple[Marketplace, DiscordBot, FakeUser]:
+    """A marketplace whose python-basics course has a Discord role, a monthly plan on it, and
+    lin on Discord subscribed (demo; having bought the course first when `bought`) and given
+    the role by the sweep."""
+    space = f"python-basics=discord:{fake.community_role}"
+    app = await make_app(discord_config(fake, community={"spaces": [space]}))
+    h = harness_for(app)
+    await h.send(
+        "admin", "/admin course add python-basics title=Python price=49.00 sessions=4 topics=py"
+    )
+    await h.send("admin", PLAN_ADD)
+    bot = await DiscordBot(fake, app).start()
+    lin = fake.user("lin")
+    fake.set_member(lin)
+    if bought:
+        out = await typed(app, lin, "/buy python-basics")
+        order = int(out.split("Order #", 1)[1].split(":", 1)[0])
+        assert "is yours" in await typed(app, lin, f"/pay {order}")
+    assert "Subscription #1" in await typed(app, lin, "/subscribe monthly")
+    assert "has started" in await typed(app, lin, "/subscription pay 1")
+    await app.run_due()
+    assert fake.community_role in fake.member_roles(lin)
+    return app, bot, lin
+
+
+async def test_a_subscription_ending_takes_the_role_and_subscribing_again_gives_it_back(
+    make_app: AppFactory, discord_fake: FakeDiscord, clock: FakeClock
+) -> None:
+    """A subscription cancelled at its period's end loses the course's Discord role in the
+    very sweep that ends it (logged with the reason); subscribing again gives it back."""
+    fake = discord_fake
+    app, bot, lin = await discord_subscriber(make_app, fake)
+    try:
+        await typed(app, lin, "/subscription cancel 1")
+        clock.advance(timedelta(days=31))
+        await app.run_due()
+        assert fake.community_role not in fake.member_roles(lin)
+        assert ("revoke", "revoked", "cancelled") in await log_actions(app)
+        assert "Subscription #2" in await typed(app, lin, "/subscribe monthly")
+        await typed(app, lin, "/subscription pay 2")
+        assert ("grant", "granted", "subscription") in await log_actions(app)
+        await app.run_due()
+        assert fake.community_role in fake.member_roles(lin)
+        deletes = fake.calls_to("DELETE", f"/roles/{fake.community_role}")
+        assert len(deletes) == 1
+    finally:
+        await bot.stop()
+
+
+async def test_a_lapse_keeps_the_role_of_a_learner_who_also_bought_the_course(
+    make_app: AppFactory, discord_fake: FakeDiscord, clock: FakeClock
+) -> None:
+    """A subscriber who also bought the course keeps its role when the subscription ends, and
+    the sweep's enrollment rule agrees on later passes."""
+    fake = discord_fake
+    app, bot, lin = await discord_subscriber(make_app, fake, bought=True)
+    try:
+        await typed(app, lin, "/subscription cancel 1")
+        clock.advance(timedelta(days=31))
+        await app.run_due()
+        await app.community.sweep(check=True)
+        assert fake.community_role in fake.member_roles(lin)
+        assert not fake.calls_to("DELETE", f"/roles/{fake.community_role}")
+    finally:
+        await bot.stop()
+
+
+async def test_a_stars_subscription_lapse_removes_the_telegram_member(
+    start_bot: StartBot, fake: FakeTelegram, clock: FakeClock
+) -> None:
+    """A subscription that lapses (here: grace over after a failed renewal) removes the
+    learner from the course's Telegram group with a ban and an unban."""
+    fake.add_group(GROUP)
+    bot, h = await start_bot(**telegram_sections())
+    await h.send("admin", PLAN_ADD)
+    alice = bot.user("Alice")
+    await alice.send("/start")
+    async with bot.app.new_uow() as uow:  # a demo subscription: Telegram's /subscribe is Stars
+        plan = (await uow.session.execute(select(Plan))).scalar_one()
+        uid = (
+            await uow.session.execute(
+                select(Identity.user_id).where(Identity.external_id == str(alice.id))
+            )
+        ).scalar_one()
+        sub, _new = await start(uow, uid, plan, "demo", clock.now())
+        await uow.commit()
+    await alice.send(f"/subscription pay {sub.id}")
+    await bot.app.run_due()
+    link = fake.calls_of("createChatInviteLink")[0].result["invite_link"]
+    assert fake.use_link(alice.user, link)
+    async with bot.app.new_uow() as uow:
+        locked = await lock_subscription(uow, sub.id)
+        await record_failure(uow, bot.app.config, locked, clock.now())
+        await uow.commit()
+    clock.advance(timedelta(days=8))
+    await bot.app.run_due()
+    assert fake.calls_of("banChatMember", chat_id=GROUP, user_id=alice.id)
+    assert fake.calls_of("unbanChatMember", chat_id=GROUP, user_id=alice.id)
+    assert alice.id not in fake.groups[GROUP].members
+    assert ("revoke", "revoked", "lapsed") in await log_actions(bot.app)

@@ -188,7 +188,7 @@ async def test_place_order_reuses_the_open_order_and_refuses_an_owned_course(
         assert first.order.amount_minor == course.price_minor
         order = await uow.lock(Order, first.order.id)
         assert order is not None
-        await fulfil_order(uow, order, clock.now(), "demo")
+        await fulfil_order(uow, config(market), order, clock.now(), "demo")
         with pytest.raises(BadInput):
             await place_order(uow, alice, course.id, clock.now(), config(market))
 

@@ -4,14 +4,17 @@ attendance, ratings, reminders, and where the meeting link is shown."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.core.clock import FakeClock
+from bot.core.ledger import violations
 from bot.core.users import Incoming
-from storage.models import LedgerEntry, MentorProfile, WorkshopSeat
+from storage.models import LedgerEntry, MentorProfile, Order, WorkshopSeat
+from tests.fakes.fake_stripe import StripeWorld
 from tests.support import Harness, attempt, buy, snapshot
 
 NEW = '/workshop new title="Testing with pytest" start="2026-03-05 18:00" seats={seats}'
@@ -337,17 +340,17 @@ async def test_leaving_inside_the_window_asks_once_and_uses_the_credit(
 
 async def test_a_workshop_sold_alone_is_paid_through_the_order_flow(market: Harness) -> None:
     """A workshop with a price of its own is ordered like a course (demo payment here; Stripe
-    and Stars take the same order), the payment is in the ledger, and Join then seats the
-    buyer; it never appears in the catalogue."""
+    and Stars take the same order), the payment is in the ledger and takes the seat itself,
+    with no second Join; it never appears in the catalogue."""
     wid = await new_workshop(market, seats=2, extra="price=15.00 currency=USD")
     assert "$15.00" not in await market.send("alice", "/courses")
     out = await market.send("alice", f"/join {wid}")
     assert f"A seat in workshop #{wid} costs $15.00" in out, out
-    order_id = out.split("Order #", 1)[1].split(":", 1)[0]
-    out = await market.send("alice", f"/pay {order_id}")
-    assert "is paid. Press Join to take it" in out, out
+    out = await market.send("alice", f"/pay {order_of(out)}")
+    assert "is paid and yours" in out and LINK in out, out
+    assert "Find a mentor" not in out and "mentor session" not in out, out
     out = await market.send("alice", f"/join {wid}")
-    assert "You have a seat" in out and LINK in out, out
+    assert "You already have a seat" in out, out
     async with market.app.new_uow() as uow:
         paid = await uow.session.execute(
             select(LedgerEntry.amount_minor).where(LedgerEntry.kind == "order_paid")
@@ -358,6 +361,141 @@ async def test_a_workshop_sold_alone_is_paid_through_the_order_flow(market: Harn
         "bob", '/workshop new title=X start="2026-03-05 18:00" seats=2 price=abc'
     )
     assert "price must be an amount in USD" in out, out
+
+
+def order_of(out: str) -> int:
+    return int(out.split("Order #", 1)[1].split(":", 1)[0])
+
+
+async def earnings(h: Harness) -> dict[str, int]:
+    """The ledger's earnings and fees by kind, net of nothing, and what the check finds."""
+    async with h.app.new_uow() as uow:
+        rows = await uow.session.execute(
+            select(LedgerEntry.kind, func.sum(LedgerEntry.amount_minor))
+            .where(LedgerEntry.seat_id.is_not(None))
+            .group_by(LedgerEntry.kind)
+        )
+        assert await violations(uow) == []
+        return {str(k): int(a) for k, a in rows}
+
+
+async def test_a_paid_seat_waits_when_the_workshop_filled_meanwhile_then_is_refunded(
+    market: Harness, clock: FakeClock
+) -> None:
+    """Two learners ordering the last seat: the first payment takes it, the second puts its
+    payer on the waitlist (told so); when no seat frees up by the start, the sweep refunds
+    the second payment through the order's provider."""
+    wid = await new_workshop(market, seats=1, extra="price=15.00 currency=USD")
+    alice = order_of(await market.send("alice", f"/join {wid}"))
+    bob = order_of(await market.send("bob", f"/join {wid}"))
+    assert "is paid and yours" in await market.send("alice", f"/pay {alice}")
+    out = await market.send("bob", f"/pay {bob}")
+    assert "filled up while you paid. You are number 1 on its waitlist" in out, out
+    assert "your payment is refunded" in out and LINK not in out, out
+    assert "is refunded" not in await market.tick()  # still in line before the start
+    clock.advance(timedelta(days=3, hours=11))
+    out = await market.tick()
+    assert f"Order #{bob} is refunded ($15.00)" in out, out
+    assert f"Order #{alice} is refunded" not in out, out
+    async with market.app.new_uow() as uow:
+        refunded = await uow.session.execute(
+            select(LedgerEntry.order_id).where(LedgerEntry.kind == "order_refunded")
+        )
+        assert list(refunded.scalars()) == [bob]
+        assert await violations(uow) == []
+    assert f"Order #{bob} is refunded" not in await market.tick()  # once
+
+
+async def test_the_host_earns_for_attended_paid_seats_and_a_refund_reverses_it(
+    market: Harness, clock: FakeClock
+) -> None:
+    """A seat paid with a course credit earns the host one session's earning, less the
+    platform fee, when the host marks it attended (not at joining); correcting it to absent
+    reverses it; a refund of the order after the workshop reverses the earning it paid;
+    /admin earnings counts seats as sessions, and the ledger's checks hold throughout."""
+    from bot.sessions.earnings import session_earning, session_fee
+
+    for who in ("alice", "bob"):
+        await buy(market, who)
+    wid = await new_workshop(market, seats=2, extra="course=python-basics")
+    await market.send("alice", f"/join {wid}")
+    await market.send("bob", f"/join {wid}")
+    assert await earnings(market) == {}
+    async with market.app.new_uow() as uow:
+        order = (await uow.session.execute(select(Order).order_by(Order.id))).scalars().first()
+        assert order is not None
+        fee = market.app.config.payments.platform_fee_percent
+        earn, cut = session_earning(order, fee), session_fee(order, fee)
+    clock.advance(timedelta(days=4))
+    out = await market.send("ada", f"/workshop attendance {wid}")
+    alice_seat = int(out.split("seat #", 1)[1].split(":", 1)[0])
+    await market.send("ada", f"/workshop attendance {wid} {alice_seat}")
+    assert await earnings(market) == {"mentor_earning": earn, "platform_fee": cut}
+    out = await market.send("admin", "/admin earnings")
+    assert "from 1 session" in out, out
+    await market.send("ada", f"/workshop attendance {wid} all")
+    assert await earnings(market) == {"mentor_earning": 2 * earn, "platform_fee": 2 * cut}
+    bob_seat = alice_seat + 1
+    await market.send("ada", f"/workshop attendance {wid} {bob_seat}")  # alice did not come
+    assert await earnings(market) == {
+        "mentor_earning": 2 * earn,
+        "platform_fee": 2 * cut,
+        "earning_reversed": -earn,
+        "fee_reversed": -cut,
+    }
+    await market.send("ada", f"/workshop attendance {wid} all")  # she did after all
+    assert (await earnings(market))["mentor_earning"] == 3 * earn
+    out = await market.send("admin", "/admin refund 2 force")  # bob's course
+    assert "Order #2 refunded" in out, out
+    found = await earnings(market)
+    assert found["mentor_earning"] + found["earning_reversed"] == earn, found
+    assert "from 1 session" in await market.send("admin", "/admin earnings")
+    csv = await market.app.handle(Incoming("console", "admin", "admin", "/admin earnings csv"))
+    data = csv[0].attachments[0].data.decode()
+    assert data.splitlines()[0].endswith("workshop_seat_id") and f",{bob_seat}" in data, data
+
+
+async def test_a_sold_alone_seat_earns_its_host_and_a_cancel_gives_the_money_back(
+    market: Harness, clock: FakeClock
+) -> None:
+    """A seat bought alone earns the host its price less the fee once attended; a workshop the
+    host cancels earns nothing and its paid seats are refunded through their provider."""
+    held = await new_workshop(market, seats=2, extra="price=15.00 currency=USD")
+    await market.send("alice", f"/pay {order_of(await market.send('alice', f'/join {held}'))}")
+    out = await market.send(
+        "ada", '/workshop new title="Later" start="2026-03-06 18:00" seats=2 price=20.00'
+    )
+    later = int(out.split("#", 1)[1].split(" ", 1)[0])
+    bob = order_of(await market.send("bob", f"/join {later}"))
+    await market.send("bob", f"/pay {bob}")
+    out = await market.send("ada", f"/workshop cancel {later}")
+    assert "is cancelled by its host" in out, out
+    out = await market.tick()
+    assert f"Order #{bob} is refunded ($20.00)" in out, out
+    clock.advance(timedelta(days=4))
+    await market.send("ada", f"/workshop attendance {held} all")
+    fee = market.app.config.payments.platform_fee_percent
+    found = await earnings(market)
+    assert found == {"mentor_earning": 1500 * (100 - fee) // 100, "platform_fee": 1500 * fee // 100}
+
+
+async def test_a_card_payment_for_a_seat_takes_it_from_the_webhook(world: StripeWorld) -> None:
+    """Paying a seat by card: the signed checkout.session.completed takes the seat through the
+    one fulfilment, and the learner is told the seat is theirs (not "find a mentor")."""
+    out = await world.h.send(
+        "ada", '/workshop new title="Cards" start="2026-03-05 18:00" seats=1 price=15.00'
+    )
+    wid = int(out.split("#", 1)[1].split(" ", 1)[0])
+    out = await world.h.send("alice", f"/join {wid}")
+    session_id = re.search(r"checkout\.stripe\.com/c/pay/(\S+)", out)
+    assert session_id, out
+    paid = world.fake.pay(session_id.group(1))
+    status, body = await world.send(world.fake.event("checkout.session.completed", paid))
+    assert (status, body["outcome"]) == (200, "fulfilled")
+    output = await world.delivered()
+    assert f"Your seat in workshop #{wid} Cards" in output and "is paid and yours" in output
+    assert "Payment received for order" not in output
+    assert await world.count(WorkshopSeat, WorkshopSeat.status == "seated") == 1
 
 
 async def test_bad_workshop_lines_are_refused_politely_and_change_nothing(market: Harness) -> None:

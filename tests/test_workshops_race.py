@@ -34,7 +34,7 @@ async def _with_credits(h: Harness, names: list[str]) -> None:
         )
         for user_id in ids.scalars():
             placed = await place_order(uow, user_id, course.id, h.app.clock.now(), h.app.config)
-            await fulfil_order(uow, placed.order, h.app.clock.now(), "demo")
+            await fulfil_order(uow, h.app.config, placed.order, h.app.clock.now(), "demo")
         await uow.commit()
 
 

@@ -49,7 +49,9 @@ from storage.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 GRANTED, REVOKED, NONE = "granted", "revoked", "none"
-ENROLLMENT_REASONS = frozenset({"payment", "refund", "revoked", "deleteme"})
+# Grants the enrollment rule owns: a subscription's access comes through its enrollment too, so
+# the sweep revokes it when no active enrollment in the course is left, as a bought course's.
+ENROLLMENT_REASONS = frozenset({"payment", "refund", "revoked", "deleteme", "subscription"})
 LEASE = timedelta(seconds=60)
 BATCH = 50
 INSERT_CHUNK = 500  # rows per insert: SQLite allows 32,766 parameters in one statement
@@ -253,6 +255,31 @@ async def revoke_course_access(
     changed = 0
     for key in list(keys):
         changed += await revoke_access(uow, user_id, key, reason, now)
+    return changed
+
+
+async def regrant_course_access(
+    uow: UnitOfWork, user_id: int, course_id: int, reason: str, now: datetime
+) -> int:
+    """An enrollment became active again (a lapsed subscription renewed): every space of the
+    course the user was taken out of is theirs again at once. A first grant needs the
+    configured spaces and comes from the sweep's enrollment rule, within a sweep, as for a
+    bought course."""
+    course = await uow.get(Course, course_id)
+    if course is None:
+        return 0
+    rows = (
+        await uow.session.execute(
+            select(AccessGrant.space, AccessGrant.platform, AccessGrant.space_ref)
+            .where(AccessGrant.user_id == user_id)
+            .where(AccessGrant.space.like(f"{course.slug}@%"))
+            .where(AccessGrant.desired == REVOKED)
+            .distinct()
+        )
+    ).all()
+    changed = 0
+    for _key, platform, ref in rows:
+        changed += await grant_access(uow, user_id, Space(course.slug, platform, ref), reason, now)
     return changed
 
 

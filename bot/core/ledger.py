@@ -166,10 +166,11 @@ async def violations(uow: UnitOfWork) -> list[str]:
     """Every way the entries break the ledger's invariants, as sentences (none: empty).
 
     For every order, refunds ≤ paid; for every enrollment, credits never below zero and never
-    more used than granted; each session earns its mentor at most once net, and only from an
-    order that is paid and not refunded; what an order's sessions earned their mentors plus
-    the platform's fees on them never exceeds what the order brought in (a subscription's
-    periods count as its order's payments); credits only ever come from a paid period.
+    more used than granted; each session (and each workshop seat) earns its mentor at most once
+    net, and only from an order that is paid and not refunded; what an order's sessions earned
+    their mentors plus the platform's fees on them never exceeds what the order brought in (a
+    subscription's periods count as its order's payments); credits only ever come from a paid
+    period.
     """
     found: list[str] = []
     entries = list((await uow.session.execute(select(LedgerEntry))).scalars())
@@ -177,9 +178,10 @@ async def violations(uow: UnitOfWork) -> list[str]:
     refunded: dict[int, int] = {}
     granted: dict[int, int] = {}
     net_credits: dict[int, int] = {}
-    earned: dict[int, int] = {}
-    earned_from: dict[int, int] = {}
+    earned: dict[str, int] = {}  # by what earned it: "session 9", "seat 4"
+    earned_from: dict[str, int] = {}
     paid_out: dict[int, int] = {}
+    standing: dict[int, int] = {}  # a seat's earnings not reversed
     credit_kinds = [k.value for k in CREDIT_KINDS + PERIOD_CREDIT_KINDS]
     for e in entries:
         if e.kind in (Kind.ORDER_PAID, Kind.PERIOD_PAID) and e.order_id is not None:
@@ -192,10 +194,21 @@ async def violations(uow: UnitOfWork) -> list[str]:
                 granted[e.enrollment_id] = granted.get(e.enrollment_id, 0) + e.credits
         if e.kind in [k.value for k in EARNING_KINDS + FEE_KINDS] and e.order_id is not None:
             paid_out[e.order_id] = paid_out.get(e.order_id, 0) + e.amount_minor
-        if e.kind in [k.value for k in EARNING_KINDS] and e.session_id is not None:
-            earned[e.session_id] = earned.get(e.session_id, 0) + e.amount_minor
+        subject = (
+            f"session {e.session_id}"
+            if e.session_id is not None
+            else f"seat {e.seat_id}"
+            if e.seat_id is not None
+            else None
+        )
+        if e.kind in [k.value for k in EARNING_KINDS] and subject is not None:
+            earned[subject] = earned.get(subject, 0) + e.amount_minor
             if e.kind == Kind.MENTOR_EARNING and e.order_id is not None:
-                earned_from[e.session_id] = e.order_id
+                earned_from[subject] = e.order_id
+            if e.kind == Kind.MENTOR_EARNING and e.seat_id is not None:
+                standing[e.seat_id] = standing.get(e.seat_id, 0) + 1
+            elif e.seat_id is not None:
+                standing[e.seat_id] = standing.get(e.seat_id, 0) - 1
     for order_id, amount in refunded.items():
         if amount > paid.get(order_id, 0):
             found.append(f"order {order_id}: refunded {amount} of {paid.get(order_id, 0)} paid")
@@ -210,15 +223,18 @@ async def violations(uow: UnitOfWork) -> list[str]:
             found.append(
                 f"enrollment {enrollment_id}: {left} left of {granted.get(enrollment_id, 0)}"
             )
-    for session_id, amount in earned.items():
-        source = earned_from.get(session_id)
+    for subject, amount in earned.items():
+        source = earned_from.get(subject)
         if amount < 0:
-            found.append(f"session {session_id}: earnings {amount} below zero")
+            found.append(f"{subject}: earnings {amount} below zero")
         unpaid = source is not None and (
             paid.get(source, 0) <= 0 or refunded.get(source, 0) >= paid.get(source, 0)
         )
         if unpaid and amount > 0:
-            found.append(f"session {session_id}: earns from order {source}, not paid")
+            found.append(f"{subject}: earns from order {source}, not paid")
+    for seat_id, n in standing.items():
+        if n not in (0, 1):
+            found.append(f"seat {seat_id}: {n} earnings standing")
     found.extend(_period_violations(entries))
     return found
 

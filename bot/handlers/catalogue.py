@@ -32,6 +32,7 @@ from bot.payments import (
     place_order,
 )
 from bot.recommending.log import FROM_SUGGESTION, mark_opened
+from bot.sessions.workshops import sells_a_seat
 from storage.models import Course, Enrollment, Order
 
 SLUG = text("slug", _("The course's short name, e.g. python-basics"))
@@ -246,9 +247,12 @@ async def pay(ctx: Ctx, args: list[str]) -> None:
         return
     if order.status != "pending":
         raise TransitionRefused("order", order.id, order.status, "paid")
-    enrollment = await fulfil_order(ctx.uow, order, now, "demo")
+    enrollment = await fulfil_order(ctx.uow, ctx.config, order, now, "demo")
     course = await ctx.uow.get(Course, order.course_id)
     assert course is not None
+    if await sells_a_seat(ctx.uow, course.id):  # the seat's own notice says the rest
+        ctx.say(_("Paid (demo — no money moved)."))
+        return
     ctx.say(
         ngettext(
             "Paid (demo — no money moved). {title} is yours, with {n} mentor session.",

@@ -1,5 +1,5 @@
-"""`/admin earnings [csv]`: what completed sessions earned each mentor, net of reversals, from
-the ledger."""
+"""`/admin earnings [csv]`: what completed sessions and attended workshop seats earned each
+mentor, net of reversals, from the ledger (a seat's rows name it in `workshop_seat_id`)."""
 
 from __future__ import annotations
 
@@ -58,6 +58,7 @@ def _csv(rows: Sequence[LedgerRow], lang: str) -> Attachment:
         _("provider"),
         _("amount_minor"),
         _("currency"),
+        _("workshop_seat_id"),
     ]
     data = csv_file(
         csv_header(header, lang),
@@ -71,6 +72,7 @@ def _csv(rows: Sequence[LedgerRow], lang: str) -> Attachment:
                 row.provider,
                 row.entry.amount_minor,
                 row.entry.currency,
+                row.entry.seat_id,
             ]
             for row in rows
         ),

@@ -163,8 +163,8 @@ async def _order_seat(ctx: Ctx, workshop_id: int, product: Course) -> None:
     placed = await place_order(ctx.uow, ctx.actor.id, product.id, ctx.now(), ctx.config)
     ctx.say(
         _(
-            "A seat in workshop #{id} costs {price}. Pay below; once it is paid, press Join "
-            "to take your seat.",
+            "A seat in workshop #{id} costs {price}. Pay below; the payment takes your seat "
+            "(or, if the workshop fills up meanwhile, a place on its waitlist).",
             id=workshop_id,
             price=Money(product.price_minor, product.currency),
         )
@@ -402,7 +402,7 @@ async def _attendance(ctx: Ctx, args: list[str]) -> None:
     else:
         present = {need_int(rest, i, usage) for i in range(len(rest))}
     workshop, seats = await hosting.mark_attendance(
-        ctx.uow, ctx.actor.id, ctx.actor.is_admin, workshop_id, present, ctx.now()
+        ctx.uow, ctx.actor.id, ctx.actor.is_admin, workshop_id, present, ctx.now(), ctx.config
     )
     came = sum(1 for s, _u in seats if s.status == "attended")
     ctx.say(

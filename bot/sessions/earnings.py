@@ -1,4 +1,4 @@
-"""What completed sessions earn their mentors, as ledger entries.
+"""What completed sessions and attended workshop seats earn their mentors, as ledger entries.
 
 A completed session credits its mentor with the order's amount ÷ the order's sessions × (1 −
 the platform fee), in the order's currency: what was sold, never the course's current values,
@@ -11,6 +11,11 @@ deleted). A subscription's anchor order holds its periods' money: a session earn
 what the order paid out plus its share stays within that money, and a period's refund
 reverses the latest sessions' earnings the remaining money no longer covers. The refund
 policy itself is an order rule (`bot.payments`).
+
+A workshop seat paid with credits (a course's, a plan's, or the one session a workshop sold
+alone is) earns its host the same way, when the host marks the seat attended: one session's
+earning and fee per credit the seat spent, from the order behind the credits. An absent seat
+earns nothing, as a learner's missed session does; a refund reverses it as a session's.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from bot.core.ledger import (
     order_balance,
     post,
 )
+from bot.core.users import mentor_profile_of
 from storage.models import (
     Enrollment,
     LedgerEntry,
@@ -39,6 +45,8 @@ from storage.models import (
     MentorSession,
     Order,
     User,
+    Workshop,
+    WorkshopSeat,
 )
 from storage.uow import UnitOfWork
 
@@ -62,7 +70,87 @@ async def credit_mentor(
     paid or has had money refunded)."""
     enrollment = await uow.get(Enrollment, session.enrollment_id)
     assert enrollment is not None
-    order = await uow.get(Order, enrollment.order_id)
+    return await _earn(
+        uow,
+        config,
+        enrollment.order_id,
+        session.mentor_id,
+        f"session:{session.id}",
+        1,
+        now,
+        session_id=session.id,
+    )
+
+
+async def credit_host(
+    uow: UnitOfWork, config: Config, seat: WorkshopSeat, host_id: int, now: datetime
+) -> LedgerEntry | None:
+    """Post what an attended seat earned its workshop's host: as many sessions' earnings as
+    the seat spent credits, by the same rule as a session (`session_earning`, `session_fee`),
+    from the order whose enrollment paid it. None when the seat was free, its earning stands
+    already, the host has no mentor profile (an admin hosting for themself), or the order is
+    not paid or has had money refunded.
+
+    A host correcting attendance (came → absent → came) reverses and earns again, so each
+    earning of a seat is numbered: `earning:seat:7:1`, `earning:seat:7:2`."""
+    if seat.enrollment_id is None or seat.credits <= 0:
+        return None
+    profile = await mentor_profile_of(uow, host_id)
+    enrollment = await uow.get(Enrollment, seat.enrollment_id)
+    if profile is None or enrollment is None:
+        return None
+    earned, reversed_ = await _seat_earnings(uow, seat.id)
+    if len(earned) > len(reversed_):
+        return None
+    return await _earn(
+        uow,
+        config,
+        enrollment.order_id,
+        profile.id,
+        f"seat:{seat.id}:{len(earned) + 1}",
+        seat.credits,
+        now,
+        seat_id=seat.id,
+    )
+
+
+async def reverse_seat_earning(uow: UnitOfWork, seat: WorkshopSeat, now: datetime) -> int:
+    """The host corrected a seat to absent: its standing earning and fee are reversed.
+    Returns the entries posted."""
+    found = await uow.session.execute(
+        select(LedgerEntry)
+        .where(LedgerEntry.seat_id == seat.id)
+        .where(LedgerEntry.kind.in_(list(REVERSAL)))
+        .order_by(LedgerEntry.id)
+    )
+    return sum([await _reverse(uow, entry, now) for entry in found.scalars()])
+
+
+async def _seat_earnings(uow: UnitOfWork, seat_id: int) -> tuple[list[int], list[int]]:
+    rows = await uow.session.execute(
+        select(LedgerEntry.id, LedgerEntry.kind)
+        .where(LedgerEntry.seat_id == seat_id)
+        .where(LedgerEntry.kind.in_([k.value for k in EARNING_KINDS]))
+    )
+    pairs = list(rows)
+    earned = [i for i, kind in pairs if kind == Kind.MENTOR_EARNING.value]
+    return earned, [i for i, kind in pairs if kind != Kind.MENTOR_EARNING.value]
+
+
+async def _earn(
+    uow: UnitOfWork,
+    config: Config,
+    order_id: int,
+    mentor_id: int,
+    subject: str,
+    sessions: int,
+    now: datetime,
+    **about: int,
+) -> LedgerEntry | None:
+    """The one posting of an earning and its fee: `sessions` sessions' shares of the order,
+    keyed `earning:SUBJECT` and `fee:SUBJECT`, only from a paid order with nothing refunded and
+    only while what the order paid out plus this share stays within the money it holds."""
+    order = await uow.get(Order, order_id)
     assert order is not None
     if order.status != "paid":
         return None
@@ -70,31 +158,31 @@ async def credit_mentor(
     if refunded:
         return None
     kept, paid_out = await order_holds(uow, order.id)
-    if paid_out + order.amount_minor // max(order.sessions_included, 1) > kept:
+    if paid_out + order.amount_minor // max(order.sessions_included, 1) * sessions > kept:
         return None  # a subscription whose periods were refunded: nothing left to earn from
     paid_for = dict(
         order_id=order.id,
-        session_id=session.id,
-        mentor_id=session.mentor_id,
+        mentor_id=mentor_id,
         currency=order.currency,
         demo=order.provider == "demo",
+        **about,
     )
     fee = config.payments.platform_fee_percent
     earning = await post(
         uow,
-        f"earning:session:{session.id}",
+        f"earning:{subject}",
         Kind.MENTOR_EARNING,
         now,
-        amount_minor=session_earning(order, fee),
+        amount_minor=session_earning(order, fee) * sessions,
         **paid_for,
     )
     if earning is not None:
         await post(
             uow,
-            f"fee:session:{session.id}",
+            f"fee:{subject}",
             Kind.PLATFORM_FEE,
             now,
-            amount_minor=session_fee(order, fee),
+            amount_minor=session_fee(order, fee) * sessions,
             **paid_for,
         )
     return earning
@@ -133,7 +221,7 @@ async def _earned(uow: UnitOfWork, order_id: int, *newest_first: Any) -> list[Le
 
 async def reverse_order_earnings(uow: UnitOfWork, order_id: int, now: datetime) -> None:
     """Post the reversal of each earning and fee from the order (its refund gave the money
-    back)."""
+    back): its sessions' and its workshop seats'."""
     for entry in await _earned(uow, order_id):
         await _reverse(uow, entry, now)
 
@@ -154,16 +242,18 @@ async def reverse_earnings_beyond_kept(uow: UnitOfWork, order_id: int, now: date
 
 
 async def _reverse(uow: UnitOfWork, entry: LedgerEntry, now: datetime) -> bool:
-    """Post the reversal of one earning or fee (False: it was reversed before)."""
+    """Post the reversal of one earning or fee, keyed after it, so one already reversed is not
+    reversed again (False)."""
     kind, prefix = REVERSAL[entry.kind]
     posted = await post(
         uow,
-        f"{prefix}:session:{entry.session_id}",
+        f"{prefix}:{entry.key.split(':', 1)[1]}",  # earning:session:9 → earning_reversed:…
         kind,
         now,
         mentor_id=entry.mentor_id,
         order_id=entry.order_id,
         session_id=entry.session_id,
+        seat_id=entry.seat_id,
         currency=entry.currency,
         amount_minor=-entry.amount_minor,
         demo=entry.demo,
@@ -236,10 +326,18 @@ async def mentor_totals(uow: UnitOfWork) -> list[MentorTotal]:
 
 
 async def ledger(uow: UnitOfWork) -> Sequence[LedgerRow]:
-    """Every earning and reversal in the order it was posted."""
+    """Every earning and reversal in the order it was posted (a seat's at its workshop's
+    start)."""
     rows = await uow.session.execute(
-        select(LedgerEntry, User.display_name, MentorSession.start_at, Order.provider)
-        .join(MentorSession, MentorSession.id == LedgerEntry.session_id)
+        select(
+            LedgerEntry,
+            User.display_name,
+            func.coalesce(MentorSession.start_at, Workshop.start_at),
+            Order.provider,
+        )
+        .outerjoin(MentorSession, MentorSession.id == LedgerEntry.session_id)
+        .outerjoin(WorkshopSeat, WorkshopSeat.id == LedgerEntry.seat_id)
+        .outerjoin(Workshop, Workshop.id == WorkshopSeat.workshop_id)
         .join(Order, Order.id == LedgerEntry.order_id)
         .join(MentorProfile, MentorProfile.id == LedgerEntry.mentor_id)
         .join(User, User.id == MentorProfile.user_id)

@@ -1,6 +1,7 @@
 """What the host (or an admin) does with a workshop, and what erasure does with a user's.
 
-Cancelling gives every attendee their credits back and tells them and the waitlist; moving
+Cancelling gives every attendee their credits back and tells them and the waitlist (a workshop
+can only be cancelled before it starts, so before any seat has earned its host); moving
 keeps the host's local time rules (a time a daylight-saving change skips is refused), tells
 everyone in it and re-schedules its reminders; after the start the host marks who came, and
 those who came may rate it, which counts in the host's average like a one-on-one session's.
@@ -22,6 +23,7 @@ from bot.core.outbox import tell, tell_admins
 from bot.core.replies import Choice
 from bot.core.states import SeatStatus, advance_group
 from bot.core.users import mentor_profile_of
+from bot.sessions.earnings import credit_host, reverse_seat_earning
 from bot.sessions.rating import count_in_average
 from bot.sessions.seats import clash, refund_seat
 from bot.sessions.workshop_reminders import schedule_reminders, skip_reminders
@@ -166,10 +168,13 @@ async def mark_attendance(
     workshop_id: int,
     present: Collection[int] | None,
     now: datetime,
+    config: Config,
 ) -> tuple[Workshop, list[tuple[WorkshopSeat, User]]]:
     """After the start, the host (or an admin) says which seats came (`present`, seat ids;
     None: everyone); the rest are absent. The workshop is then completed and those who came
-    are asked to rate it. Marking again corrects it."""
+    are asked to rate it. Each paid seat that came earns the host, as a completed session
+    earns its mentor (`credit_host`); marking it absent later reverses that. Marking again
+    corrects it."""
     workshop = await locked_workshop(uow, workshop_id)
     await may_manage(uow, workshop, actor_id, is_admin)
     if workshop.status == "cancelled":
@@ -186,6 +191,10 @@ async def mark_attendance(
     for seat, user in seats:
         came = present is None or seat.id in present
         target: SeatStatus = "attended" if came else "absent"
+        if came:
+            await credit_host(uow, config, seat, workshop.host_id, now)
+        else:
+            await reverse_seat_earning(uow, seat, now)
         if seat.status == target:
             continue
         first = seat.status == "seated"

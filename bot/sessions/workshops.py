@@ -25,7 +25,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from bot.config import Config
 from bot.core.errors import BadInput, NotAllowed, NotFound
@@ -48,6 +48,7 @@ from bot.sessions.workshop_reminders import schedule_reminders
 from storage.models import (
     Course,
     Enrollment,
+    Order,
     User,
     Workshop,
     WorkshopSeat,
@@ -388,30 +389,124 @@ async def _own_product(uow: UnitOfWork, workshop: Workshop, plan: Plan, now: dat
     workshop.course_id, workshop.price_credits, workshop.own_product = product.id, 1, True
 
 
-async def paid_seat_notice(uow: UnitOfWork, enrollment: Enrollment, now: datetime) -> None:
-    """A workshop sold alone was paid (any provider, from the order flow's fulfilment): its
-    buyer is told to take the seat with Join, which spends the paid session."""
+async def own_workshop(uow: UnitOfWork, course_id: int) -> Workshop | None:
+    """The workshop sold alone whose product is `course_id`, if it is one."""
     found = await uow.session.execute(
         select(Workshop)
-        .where(Workshop.course_id == enrollment.course_id)
+        .where(Workshop.course_id == course_id)
         .where(Workshop.own_product.is_(True))
     )
-    workshop = found.scalar_one_or_none()
+    return found.scalar_one_or_none()
+
+
+async def sells_a_seat(uow: UnitOfWork, course_id: int) -> bool:
+    """Whether the course is a workshop's seat: its payment's confirmation is the seat's
+    notice (`take_paid_seat`), not "the course is yours"."""
+    return await own_workshop(uow, course_id) is not None
+
+
+async def take_paid_seat(
+    uow: UnitOfWork, enrollment: Enrollment, now: datetime, config: Config
+) -> Joined | None:
+    """A workshop sold alone was paid (any provider, from the order flow's fulfilment, in its
+    transaction): the payment takes the seat at once, through `join` (the same lock and seat
+    limit), and the buyer is told. None when the course is not a workshop's.
+
+    If the workshop filled up while they paid, the buyer joins its waitlist, in the order of
+    payment: not ahead of the line, since everyone in it has paid too. A paid seat that ends
+    up unused (no seat freed before the start, the workshop cancelled, or the buyer left) is
+    refunded through its provider by the sweep (`unused_seat_orders`). A seat that cannot be
+    taken at all (the workshop has started, or the buyer is in another session then) is
+    refunded the same way, and the buyer told why."""
+    workshop = await own_workshop(uow, enrollment.course_id)
     if workshop is None:
-        return
-    await tell(
-        uow,
-        enrollment.user_id,
-        _(
-            "Your seat in workshop #{id} {title} on {when} is paid. Press Join to take it "
-            "(or to join its waitlist if it filled up meanwhile).",
-            id=workshop.id,
-            title=workshop_title(workshop),
-            when=When(workshop.start_at),
-        ),
-        now,
-        [Choice(_("Join #{id}", id=workshop.id), f"/join {workshop.id}")],
+        return None
+    title, when = workshop_title(workshop), When(workshop.start_at)
+    try:
+        joined = await join(uow, enrollment.user_id, workshop.id, now, config)
+    except BadInput as refused:
+        await tell(
+            uow,
+            enrollment.user_id,
+            _(
+                "Your payment for a seat in workshop #{id} {title} came in, but the seat could "
+                "not be taken: {why} The payment will be refunded to you.",
+                id=workshop.id,
+                title=title,
+                why=refused.message,
+            ),
+            now,
+        )
+        return None
+    if joined.seated:
+        await tell(
+            uow,
+            enrollment.user_id,
+            _(
+                "Your seat in workshop #{id} {title} on {when} is paid and yours. Join: {link}",
+                id=workshop.id,
+                title=title,
+                when=when,
+                link=workshop.meeting_link,
+            ),
+            now,
+            [Choice(_("Leave"), f"/leave {workshop.id}")],
+        )
+    else:
+        await tell(
+            uow,
+            enrollment.user_id,
+            _(
+                "Your seat in workshop #{id} {title} is paid, but the workshop filled up while "
+                "you paid. You are number {position} on its waitlist; if no seat frees up "
+                "for you before it starts, your payment is refunded.",
+                id=workshop.id,
+                title=title,
+                position=joined.position,
+            ),
+            now,
+            [Choice(_("Leave the waitlist"), f"/leave {workshop.id}")],
+        )
+    return joined
+
+
+async def unused_seat_orders(uow: UnitOfWork, now: datetime, limit: int = 50) -> list[int]:
+    """Paid orders of workshops sold alone whose seat went unused: the paid session is still
+    on the buyer's enrollment while the workshop is cancelled or has started, or while the
+    buyer holds neither a seat nor a place in its line (they left, or the seat could not be
+    taken). The sweep refunds them (`bot.payments.refund_unused_seats`): the credit is good
+    for nothing else."""
+    held_seat = (
+        select(WorkshopSeat.id)
+        .where(WorkshopSeat.workshop_id == Workshop.id)
+        .where(WorkshopSeat.user_id == Order.user_id)
+        .where(WorkshopSeat.status.in_(PRESENT))
     )
+    held_place = (
+        select(WorkshopWaitlist.id)
+        .where(WorkshopWaitlist.workshop_id == Workshop.id)
+        .where(WorkshopWaitlist.user_id == Order.user_id)
+        .where(WorkshopWaitlist.status.in_(OPEN_WAITLIST))
+    )
+    found = await uow.session.execute(
+        select(Order.id)
+        .join(Enrollment, Enrollment.order_id == Order.id)
+        .join(Workshop, Workshop.course_id == Order.course_id)
+        .where(Workshop.own_product.is_(True))
+        .where(Order.status == "paid")
+        .where(Enrollment.status == "active")
+        .where(Enrollment.credits_remaining > 0)
+        .where(
+            or_(
+                Workshop.status != "scheduled",
+                Workshop.start_at <= now,
+                ~held_seat.exists() & ~held_place.exists(),
+            )
+        )
+        .order_by(Order.id)
+        .limit(limit)
+    )
+    return list(found.scalars())
 
 
 class NeedsPayment(BadInput):

@@ -13,8 +13,10 @@ same transaction and tells the people concerned through the outbox.
   (Kind.CREDIT_EXPIRED); booked sessions already spent theirs.
 - A failed renewal makes the subscription `past_due` with `grace_until` =
   now + `[subscriptions] grace_days`; the learner keeps access and is told how to fix it.
-- Ending (lapsed or cancelled) revokes the enrollment and its unused credits; already booked
-  sessions stay booked (the learner is told which) and the mentors are told.
+- Ending (lapsed or cancelled) revokes the enrollment, its unused credits and its course's
+  community spaces (unless another active enrollment in the course keeps them); already booked
+  sessions stay booked (the learner is told which) and the mentors are told. Getting access
+  again (a late payment after a lapse) gives the spaces back.
 - Refunding a period gives its money back (on the anchor order it was paid on) and revokes
   as many of its credits as are unused; the mentors keep what the order's remaining money
   covers, and the latest sessions' earnings beyond that are reversed
@@ -29,6 +31,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from bot.community.access import regrant_course_access, revoke_course_access
 from bot.config import Config
 from bot.core.errors import BadInput, NotFound
 from bot.core.i18n import Lines, Money, Msg, When, _, ngettext
@@ -155,7 +158,10 @@ async def trial_allowed(uow: UnitOfWork, sub: Subscription, plan: Plan) -> bool:
 
 
 async def _ensure_access(uow: UnitOfWork, sub: Subscription, plan: Plan, now: datetime) -> None:
-    """Give the subscription an anchor order and an active enrollment, unless it has them."""
+    """Give the subscription an anchor order and an active enrollment, unless it has them.
+    This is where a subscription gets access (a trial starting, a first or late payment), so
+    its course's community spaces follow here: taken back ones at once, new ones by the
+    access sweep's enrollment rule."""
     if sub.enrollment_id is not None:
         enrollment = await uow.lock(Enrollment, sub.enrollment_id)
         if enrollment is not None and enrollment.status == "active":
@@ -177,6 +183,7 @@ async def _ensure_access(uow: UnitOfWork, sub: Subscription, plan: Plan, now: da
     await uow.flush()
     enrollment = await enroll(uow, order, now)
     sub.order_id, sub.enrollment_id = order.id, enrollment.id
+    await regrant_course_access(uow, sub.user_id, plan.course_id, "subscription", now)
 
 
 async def _enrollment(uow: UnitOfWork, sub: Subscription) -> Enrollment | None:
@@ -370,6 +377,9 @@ async def end(
     mentor_users: set[int] = set()
     if enrollment is not None and enrollment.status == "active":
         advance("enrollment", enrollment, "revoked")
+        # Its community spaces go with it, unless another active enrollment in the course
+        # (a bought course, another plan) still entitles the learner.
+        await revoke_course_access(uow, sub.user_id, enrollment.course_id, target, now)
         await move_credits(
             uow,
             enrollment,

@@ -54,7 +54,7 @@ async def reconcile(app: Ports, payments: StripePayments) -> ReconcileReport:
     outcomes = []
     for facts in await _not_yet_settled(app, paid):
         async with app.new_uow() as uow:
-            settled = await settle_paid(uow, payments, facts, app.clock.now())
+            settled = await settle_paid(uow, app.config, payments, facts, app.clock.now())
             await uow.commit()
             notified = uow.wrote_outbox
         if settled.outcome == "already":

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.config import Config
 from bot.core.errors import STATUS_NAMES
 from bot.core.i18n import Money, Msg, _, ngettext
 from bot.core.outbox import tell, tell_admins
@@ -29,6 +30,7 @@ from bot.learning.courses import course_title
 from bot.payments import fulfil_order, refund_money, revoke_refunded
 from bot.providers.stripe.amounts import from_stripe
 from bot.providers.stripe.checkout import PROVIDER, SessionFacts, StripePayments
+from bot.sessions.workshops import sells_a_seat
 from storage.models import Course, Order, PaymentEvent
 from storage.uow import UnitOfWork
 
@@ -129,7 +131,7 @@ async def _session_order(uow: UnitOfWork, facts: SessionFacts) -> Order | None:
 
 
 async def settle_paid(
-    uow: UnitOfWork, payments: StripePayments, facts: SessionFacts, now: datetime
+    uow: UnitOfWork, config: Config, payments: StripePayments, facts: SessionFacts, now: datetime
 ) -> Settled:
     """A paid Checkout Session: fulfil its order once, or refuse and tell someone why."""
     order = await uow.lock(Order, facts.order_id) if facts.order_id is not None else None
@@ -169,7 +171,7 @@ async def settle_paid(
         )
         return Settled("mismatch", order.id)
     if order.status == "pending":
-        return await fulfil_matching(uow, order, facts, now)
+        return await fulfil_matching(uow, config, order, facts, now)
     return await _refund_unwanted(uow, payments, order, facts, now)
 
 
@@ -184,12 +186,14 @@ def can_fulfil(order: Order | None, facts: SessionFacts) -> bool:
 
 
 async def fulfil_matching(
-    uow: UnitOfWork, order: Order, facts: SessionFacts, now: datetime
+    uow: UnitOfWork, config: Config, order: Order, facts: SessionFacts, now: datetime
 ) -> Settled:
     """The common case: a locked pending order, paid by its own session; confirm in chat."""
-    enrollment = await fulfil_order(uow, order, now, PROVIDER, facts.payment_ref)
+    enrollment = await fulfil_order(uow, config, order, now, PROVIDER, facts.payment_ref)
     course = await uow.get(Course, order.course_id)
     assert course is not None
+    if await sells_a_seat(uow, course.id):  # the seat's own notice said it
+        return Settled("fulfilled", order.id)
     await tell(
         uow,
         order.user_id,
@@ -315,6 +319,7 @@ async def order_for_payment(uow: UnitOfWork, payment_ref: str) -> int | None:
 
 async def settle_refunded(
     uow: UnitOfWork,
+    config: Config,
     charge: ChargeFacts,
     order_id: int | None,
     session: SessionFacts | None,
@@ -363,7 +368,7 @@ async def settle_refunded(
     if order.status == "pending" and session is not None and mismatch(order, session) is None:
         # The refund overtook the completion: record the payment and its refund together, so
         # the completion that follows finds the order refunded and grants nothing.
-        await fulfil_order(uow, order, now, PROVIDER, charge.payment_ref)
+        await fulfil_order(uow, config, order, now, PROVIDER, charge.payment_ref)
         await revoke_refunded(uow, order, now)
         return Settled("refunded_before_completion", order.id)
     return Settled("ignored", order.id)

@@ -206,7 +206,7 @@ class StripeWebhook:
         if event_type == "checkout.session.async_payment_failed":
             return await settle_failed(uow, facts, now)
         if facts.paid:  # completed (paid at once) or async_payment_succeeded
-            return await settle_paid(uow, self.payments, facts, now)
+            return await settle_paid(uow, self.app.config, self.payments, facts, now)
         return await settle_processing(uow, facts, now)
 
     async def _refund(self, event: dict[str, Any], charge: ChargeFacts) -> str:
@@ -230,7 +230,8 @@ class StripeWebhook:
             order_id = session.order_id
         now = self.app.clock.now()
         return await self._apply(
-            event, lambda uow: settle_refunded(uow, charge, order_id, session, now)
+            event,
+            lambda uow: settle_refunded(uow, self.app.config, charge, order_id, session, now),
         )
 
     async def _apply(self, event: dict[str, Any], effect: Callable[[UnitOfWork], Any]) -> str:
@@ -346,7 +347,7 @@ class GroupCommit:
                 elif order is None or not can_fulfil(order, facts):
                     results.append(None)
                 else:
-                    settled = await fulfil_matching(uow, order, facts, now)
+                    settled = await fulfil_matching(uow, self.app.config, order, facts, now)
                     recorded.add(event["id"])
                     rows.append(
                         {
