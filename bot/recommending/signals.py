@@ -260,16 +260,17 @@ class ModelCache:
             model = build(await _signals(uow, now), Weights.from_config(config.recommend))
             self._keep(where, key, model)
             return model, True
-        running = self.building.get(where)
-        if running is None or running.done():
-            self.building[where] = asyncio.create_task(
-                self._rebuild(uow.sibling(), config, now, where)
-            )
+        if where not in self.building:
+            task = asyncio.create_task(self._rebuild(uow.sibling(), config, now, where))
+            self.building[where] = task
+            task.add_done_callback(lambda _done: self.building.pop(where, None))
         return cached[1], False
 
     async def settled(self) -> None:
-        """Wait for the rebuilds under way (tests; a clean shutdown)."""
-        await asyncio.gather(*self.building.values(), return_exceptions=True)
+        """Wait for the rebuilds under way in this event loop (tests; a clean shutdown)."""
+        loop = asyncio.get_running_loop()
+        mine = [t for t in self.building.values() if t.get_loop() is loop]
+        await asyncio.gather(*mine, return_exceptions=True)
 
     async def _rebuild(self, uow: UnitOfWork, config: Config, now: datetime, where: int) -> None:
         try:
