@@ -320,6 +320,7 @@ EARNING_COLUMNS = {
         "provider",
         "amount_minor",
         "currency",
+        "workshop_seat_id",
     ],
     "zh": [
         "导师编号",
@@ -330,6 +331,7 @@ EARNING_COLUMNS = {
         "支付方式",
         "金额（最小货币单位）",
         "货币",
+        "研讨会席位编号",
     ],
 }
 COMPLETED_WORD = {"en": "completed", "zh": "已完成"}
@@ -361,6 +363,9 @@ async def test_workshop_and_earnings_csv_are_headed_in_the_admins_language(
     assert [row[columns[i]] for i in (0, 5, 6, 7, 8, 9)] == [workshop, "2", "1", "1", "0", "1"]
     assert row[columns[4]] == COMPLETED_WORD[lang]
     _text, files = await admin_files(market, "/admin earnings csv")
-    (earned,) = rows(files["mentor-earnings.csv"].data)
-    assert list(earned) == EARNING_COLUMNS[lang]
-    assert earned[EARNING_COLUMNS[lang][6]] == "980"
+    earned = rows(files["mentor-earnings.csv"].data)
+    assert all(list(row) == EARNING_COLUMNS[lang] for row in earned)
+    by_session = [r for r in earned if r[EARNING_COLUMNS[lang][2]]]
+    by_seat = [r for r in earned if r[EARNING_COLUMNS[lang][8]]]
+    assert [r[EARNING_COLUMNS[lang][6]] for r in by_session] == ["980"]
+    assert len(by_seat) == 1  # the attended seat earned its host
