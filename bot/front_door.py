@@ -27,6 +27,7 @@ from bot.core.metrics import ERRORS, INPUT_SECONDS, INPUTS
 
 if TYPE_CHECKING:
     from bot.config import Config
+    from bot.core.chat_links import ChatLinks
     from bot.core.clock import Clock
     from bot.core.notifier import Notifier
     from bot.payments import PaymentProvider
@@ -56,6 +57,7 @@ FAILURES = {
     "stars_payment": "a successful Stars payment was not recorded",
     "stars_reconcile": "stars reconciliation failed; the next pass retries",
     "sweep": "sweep failed; the next one retries",
+    "landing_page": "a payment landing page failed; the visitor was asked to reload",
 }
 
 
@@ -149,5 +151,8 @@ class Ports(Protocol):
 
     @property
     def front(self) -> FrontDoor: ...
+
+    @property
+    def chat_links(self) -> ChatLinks: ...
 
     def new_uow(self) -> UnitOfWork: ...
