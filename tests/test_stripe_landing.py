@@ -8,56 +8,22 @@ same in headless Chromium.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from bot.config import ConfigError, config_from_mapping
-from bot.core.clock import FakeClock
 from bot.providers.stripe.landing import MAX_REFRESHES
-from storage.models import Identity
 from tests.fakes.fake_stripe import StripeWorld
-from tests.fakes.fake_telegram import FakeTelegram, StartBot
-from tests.support import STRIPE_WEBHOOK_SECRET, Database
+from tests.fakes.fake_telegram import BOT_LINK, FakeTelegram, StartBot
+from tests.support import STRIPE_WEBHOOK_SECRET
 
 PUBLIC = "https://bot.example.com"
-BOT_LINK = "https://t.me/mentorbot_test_bot"
 SUB = (
     '/admin plan add monthly course=python-basics name="Monthly Python" price=29.00 '
     "sessions=2 rollover=1"
 )
 TRIAL = SUB.replace("monthly", "tryout").replace("rollover=1", "rollover=1 trial=7")
-
-
-@pytest.fixture
-async def site(database: Database, clock: FakeClock) -> AsyncIterator[StripeWorld]:
-    """Stripe with `[web] public_url` and no success/cancel URL: the bot's own pages. Alice
-    also uses the bot on Telegram, which is connected (its deep link registered)."""
-    async with StripeWorld.open(
-        database, clock, web={"public_url": PUBLIC}, success_url="", cancel_url=""
-    ) as w:
-        w.app.chat_links.register("telegram", lambda _external_id: BOT_LINK)
-        await w.h.send("alice", "/start")
-        async with w.app.new_uow() as uow:
-            console = (
-                await uow.session.execute(
-                    select(Identity).where(Identity.platform == "console")
-                    .where(Identity.external_id == "alice")
-                )
-            ).scalar_one()  # fmt: skip
-            uow.session.add(
-                Identity(
-                    user_id=console.user_id,
-                    platform="telegram",
-                    external_id="777",
-                    created_at=clock.now(),
-                    last_seen_at=clock.now(),
-                )
-            )
-            await uow.commit()
-        yield w
 
 
 async def page(w: StripeWorld, path: str, **headers: str) -> tuple[int, str]:
@@ -73,16 +39,11 @@ def heading(body: str) -> str:
     return match.group(1)
 
 
-async def pay(w: StripeWorld, session_id: str) -> None:
-    status, body = await w.send(w.fake.event("checkout.session.completed", w.fake.pay(session_id)))
-    assert (status, body["outcome"]) == (200, "fulfilled")
-
-
-async def test_checkout_returns_to_the_bots_own_pages(site: StripeWorld) -> None:
+async def test_checkout_returns_to_the_bots_own_pages(landing: StripeWorld) -> None:
     """With [web] public_url, Checkout's success URL is our page (Stripe fills in the session)
     and its cancel URL our cancel page."""
-    await site.buy("alice")
-    [create] = site.fake.calls_to("POST", "/v1/checkout/sessions")
+    await landing.buy("alice")
+    [create] = landing.fake.calls_to("POST", "/v1/checkout/sessions")
     assert create.params["success_url"] == (
         f"{PUBLIC}/pay/success?session_id={{CHECKOUT_SESSION_ID}}"
     )
@@ -90,20 +51,20 @@ async def test_checkout_returns_to_the_bots_own_pages(site: StripeWorld) -> None
 
 
 async def test_success_page_confirms_until_the_webhook_has_paid_the_order(
-    site: StripeWorld,
+    landing: StripeWorld,
 ) -> None:
     """Back from Checkout before the webhook: "confirming", refreshing itself; once the webhook
     paid the order: "payment received" with the Telegram link, no longer refreshing."""
-    _order, cs = await site.buy("alice")
-    status, body = await page(site, f"/pay/success?session_id={cs}")
+    _order, cs = await landing.buy("alice")
+    status, body = await page(landing, f"/pay/success?session_id={cs}")
     assert status == 200
     assert heading(body) == "Confirming your payment"
     assert "the bot tells you in the chat as soon as the payment is confirmed" in body
     assert 'http-equiv="refresh"' in body and f"session_id={cs}&amp;n=1" in body
     assert "Payment received" not in body
 
-    await pay(site, cs)
-    status, body = await page(site, f"/pay/success?session_id={cs}&n=3")
+    await landing.pay(cs)
+    status, body = await page(landing, f"/pay/success?session_id={cs}&n=3")
     assert heading(body) == "Payment received"
     assert "Payment received: back to the chat." in body
     assert f'<a href="{BOT_LINK}" rel="noreferrer">Open Telegram</a>' in body
@@ -111,31 +72,31 @@ async def test_success_page_confirms_until_the_webhook_has_paid_the_order(
 
 
 async def test_a_payment_slow_to_confirm_stops_refreshing_and_points_to_the_chat(
-    site: StripeWorld,
+    landing: StripeWorld,
 ) -> None:
     """After its last refresh the page stops, says the chat will tell, and offers Check again."""
-    _order, cs = await site.buy("alice")
-    _status, body = await page(site, f"/pay/success?session_id={cs}&n={MAX_REFRESHES}")
+    _order, cs = await landing.buy("alice")
+    _status, body = await page(landing, f"/pay/success?session_id={cs}&n={MAX_REFRESHES}")
     assert "This is taking longer than usual." in body
     assert 'http-equiv="refresh"' not in body
     assert f'<a href="/pay/success?session_id={cs}">Check again</a>' in body
 
 
 async def test_cancel_page_says_nothing_was_charged_and_how_to_go_back(
-    site: StripeWorld,
+    landing: StripeWorld,
 ) -> None:
     """The cancel page: nothing charged, press the payment button again in the chat; in the
     browser's language, or the one asked for."""
-    status, body = await page(site, "/pay/cancel")
+    status, body = await page(landing, "/pay/cancel")
     assert status == 200 and heading(body) == "Payment cancelled"
     assert "Nothing was charged." in body and "press the payment button again" in body
     assert f'href="{BOT_LINK}"' in body
     _status, body = await page(
-        site, "/pay/cancel", **{"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
+        landing, "/pay/cancel", **{"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
     )
     assert heading(body) == "付款已取消" and '<html lang="zh-Hans">' in body
     assert "没有扣款" in body and "打开 Telegram" in body
-    _status, body = await page(site, "/pay/cancel?lang=en", **{"Accept-Language": "zh-CN"})
+    _status, body = await page(landing, "/pay/cancel?lang=en", **{"Accept-Language": "zh-CN"})
     assert heading(body) == "Payment cancelled"
 
 
@@ -143,74 +104,76 @@ async def test_cancel_page_says_nothing_was_charged_and_how_to_go_back(
     "session_id",
     ["cs_test_999999", "", "pi_123", '"><script>alert(1)</script>', "cs_" + "a" * 300],
 )
-async def test_an_unknown_session_shows_a_neutral_page(site: StripeWorld, session_id: str) -> None:
+async def test_an_unknown_session_shows_a_neutral_page(
+    landing: StripeWorld, session_id: str
+) -> None:
     """An unknown, foreign or malformed id: a page that says it cannot show the payment, the
     same for every id, echoing nothing the visitor typed."""
-    await site.buy("alice")
-    status, body = await page(site, f"/pay/success?session_id={session_id}")
-    _status, reference = await page(site, "/pay/success?session_id=cs_test_000000")
+    await landing.buy("alice")
+    status, body = await page(landing, f"/pay/success?session_id={session_id}")
+    _status, reference = await page(landing, "/pay/success?session_id=cs_test_000000")
     assert status == 200 and body == reference
     assert heading(body) == "Nothing to show here"
     assert "<script>" not in body and "alert" not in body
 
 
 async def test_the_page_of_an_order_that_is_not_paid_by_this_card_says_nothing_of_it(
-    site: StripeWorld,
+    landing: StripeWorld,
 ) -> None:
     """A cancelled order's session shows exactly the unknown-session page: no course, no
     price, not even its buyer's language."""
-    order_id, cs = await site.buy("alice")
-    await site.h.send("alice", "/language zh")
-    await site.h.send("alice", f"/cancelorder {order_id}")
-    assert (await site.order(order_id)).status == "cancelled"
-    _status, body = await page(site, f"/pay/success?session_id={cs}")
-    _status, unknown = await page(site, "/pay/success?session_id=cs_test_424242")
+    order_id, cs = await landing.buy("alice")
+    await landing.h.send("alice", "/language zh")
+    await landing.h.send("alice", f"/cancelorder {order_id}")
+    assert (await landing.order(order_id)).status == "cancelled"
+    _status, body = await page(landing, f"/pay/success?session_id={cs}")
+    _status, unknown = await page(landing, "/pay/success?session_id=cs_test_424242")
     assert body == unknown and heading(body) == "Nothing to show here"
     assert "Python" not in body and "49" not in body
 
 
-async def test_success_page_speaks_the_learners_language(site: StripeWorld) -> None:
+async def test_success_page_speaks_the_learners_language(landing: StripeWorld) -> None:
     """A learner who reads Chinese gets the page in Chinese; ?lang= switches it."""
-    _order, cs = await site.buy("alice")  # /buy in English: its reply is parsed here
-    await site.h.send("alice", "/language zh")
-    _status, body = await page(site, f"/pay/success?session_id={cs}")
+    _order, cs = await landing.buy("alice")  # /buy in English: its reply is parsed here
+    await landing.h.send("alice", "/language zh")
+    _status, body = await page(landing, f"/pay/success?session_id={cs}")
     assert '<html lang="zh-Hans">' in body and heading(body) == "正在确认你的付款"
-    await pay(site, cs)
-    _status, body = await page(site, f"/pay/success?session_id={cs}")
+    await landing.pay(cs)
+    _status, body = await page(landing, f"/pay/success?session_id={cs}")
     assert heading(body) == "已收到付款" and "已收到付款：请回到聊天" in body
     assert f'<a href="{BOT_LINK}" rel="noreferrer">打开 Telegram</a>' in body
     assert f'href="/pay/success?session_id={cs}&amp;lang=en"' in body  # the switch
-    _status, body = await page(site, f"/pay/success?session_id={cs}&lang=en")
+    _status, body = await page(landing, f"/pay/success?session_id={cs}&lang=en")
     assert heading(body) == "Payment received" and '<html lang="en">' in body
 
 
 async def test_subscription_checkout_confirms_then_shows_the_first_paid_period(
-    site: StripeWorld,
+    landing: StripeWorld,
 ) -> None:
     """A subscription's page waits for its first paid invoice; a trial's says it started."""
-    assert "added" in await site.h.send("admin", SUB)
-    out = await site.h.send("alice", "/subscribe monthly")
+    assert "added" in await landing.h.send("admin", SUB)
+    out = await landing.h.send("alice", "/subscribe monthly")
     cs = re.search(r"→ https://checkout\.stripe\.com/c/pay/(\S+)", out).group(1)  # type: ignore[union-attr]
-    _status, body = await page(site, f"/pay/success?session_id={cs}")
+    _status, body = await page(landing, f"/pay/success?session_id={cs}")
     assert heading(body) == "Confirming your payment"
-    session, _sub, invoice = site.fake.complete_subscription(cs)
-    await site.send(site.fake.event("checkout.session.completed", session))
-    _status, body = await page(site, f"/pay/success?session_id={cs}")
+    session, _sub, invoice = landing.fake.complete_subscription(cs)
+    await landing.send(landing.fake.event("checkout.session.completed", session))
+    _status, body = await page(landing, f"/pay/success?session_id={cs}")
     assert heading(body) == "Confirming your payment"  # linked, but nothing paid yet
-    await site.send(site.fake.event("invoice.paid", invoice))
-    _status, body = await page(site, f"/pay/success?session_id={cs}")
+    await landing.send(landing.fake.event("invoice.paid", invoice))
+    _status, body = await page(landing, f"/pay/success?session_id={cs}")
     assert heading(body) == "Payment received" and f'href="{BOT_LINK}"' in body
 
 
-async def test_a_trial_checkout_says_the_trial_started(site: StripeWorld) -> None:
+async def test_a_trial_checkout_says_the_trial_started(landing: StripeWorld) -> None:
     """A free trial collects no money: the page says the trial started, not "payment received"."""
-    assert "added" in await site.h.send("admin", TRIAL)
-    out = await site.h.send("bob", "/subscribe tryout")
+    assert "added" in await landing.h.send("admin", TRIAL)
+    out = await landing.h.send("bob", "/subscribe tryout")
     cs = re.search(r"→ https://checkout\.stripe\.com/c/pay/(\S+)", out).group(1)  # type: ignore[union-attr]
-    session, _sub, invoice = site.fake.complete_subscription(cs)
-    await site.send(site.fake.event("checkout.session.completed", session))
-    await site.send(site.fake.event("invoice.paid", invoice))
-    _status, body = await page(site, f"/pay/success?session_id={cs}")
+    session, _sub, invoice = landing.fake.complete_subscription(cs)
+    await landing.send(landing.fake.event("checkout.session.completed", session))
+    await landing.send(landing.fake.event("invoice.paid", invoice))
+    _status, body = await page(landing, f"/pay/success?session_id={cs}")
     assert heading(body) == "Free trial started" and "Payment received" not in body
     assert "You can close this page and go back to the chat." in body  # bob: console only
 
