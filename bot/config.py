@@ -212,6 +212,7 @@ class TelegramSection:
 # under [web] public_url. Stripe fills in {CHECKOUT_SESSION_ID} in the success URL only.
 LANDING_SUCCESS_PATH = "/pay/success"
 LANDING_CANCEL_PATH = "/pay/cancel"
+LANDING_RETURN_PATH = "/pay/back"  # where the Customer Portal's return link goes
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,9 @@ class StripeSection:
     # with [web] public_url set: the bot's own pages there (see `with_landing_pages`).
     success_url: str = ""
     cancel_url: str = ""
+    # The Customer Portal's link back ("Manage billing"); empty: the bot's own page on
+    # [web] public_url, else cancel_url.
+    portal_return_url: str = ""
     webhook_path: str = "/stripe/webhook"
     # A webhook whose signed timestamp is further than this from our clock is refused.
     signature_tolerance_seconds: int = 300
@@ -469,19 +473,22 @@ def config_from_mapping(raw: Mapping[str, Any], env: Mapping[str, str] | None = 
 
 
 def with_landing_pages(config: Config) -> Config:
-    """Stripe's success and cancel URLs that are not configured point at the bot's own pages
-    on `[web] public_url`, if it is set; a URL given in the config is kept as it is."""
+    """Stripe's success, cancel and portal-return URLs that are not configured point at the
+    bot's own pages on `[web] public_url`, if it is set; a URL given in the config is kept as
+    it is. Without either, the portal returns to the cancel URL."""
     base = config.web.public_url.rstrip("/")
     s = config.stripe
-    if not base or (s.success_url and s.cancel_url):
-        return config
-    stripe = dataclasses.replace(
-        s,
-        success_url=s.success_url
-        or f"{base}{LANDING_SUCCESS_PATH}?session_id={{CHECKOUT_SESSION_ID}}",
-        cancel_url=s.cancel_url or f"{base}{LANDING_CANCEL_PATH}",
-    )
-    return dataclasses.replace(config, stripe=stripe)
+    if base:
+        s = dataclasses.replace(
+            s,
+            success_url=s.success_url
+            or f"{base}{LANDING_SUCCESS_PATH}?session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=s.cancel_url or f"{base}{LANDING_CANCEL_PATH}",
+            portal_return_url=s.portal_return_url or f"{base}{LANDING_RETURN_PATH}",
+        )
+    if not s.portal_return_url:
+        s = dataclasses.replace(s, portal_return_url=s.cancel_url or s.success_url)
+    return config if s == config.stripe else dataclasses.replace(config, stripe=s)
 
 
 # Variables with the prefix that are not config keys: the config file's path, and the test
@@ -828,7 +835,11 @@ def _validate_stripe(config: Config) -> None:
             "at least 24 characters, no spaces (copy it from the Stripe dashboard); set it "
             "from MENTORBOT_STRIPE_WEBHOOK_SECRET"
         )
-    for key, url in (("success_url", s.success_url), ("cancel_url", s.cancel_url)):
+    for key, url in (
+        ("success_url", s.success_url),
+        ("cancel_url", s.cancel_url),
+        ("portal_return_url", s.portal_return_url),
+    ):
         if not url.startswith(("https://", "http://")):
             raise ConfigError(
                 f"[stripe] {key} must be an http(s) URL, got {url!r} (or leave it empty and "

@@ -178,6 +178,24 @@ async def test_a_trial_checkout_says_the_trial_started(landing: StripeWorld) -> 
     assert "You can close this page and go back to the chat." in body  # bob: console only
 
 
+async def test_the_customer_portal_returns_to_the_bots_page(landing: StripeWorld) -> None:
+    """ "Manage billing" opens the portal with its return link on our "back to the chat" page,
+    which links to the chats in the language asked for."""
+    assert "added" in await landing.h.send("admin", SUB)
+    out = await landing.h.send("alice", "/subscribe monthly")
+    cs = re.search(r"→ https://checkout\.stripe\.com/c/pay/(\S+)", out).group(1)  # type: ignore[union-attr]
+    session, _sub, invoice = landing.fake.complete_subscription(cs)
+    await landing.send(landing.fake.event("checkout.session.completed", session))
+    await landing.send(landing.fake.event("invoice.paid", invoice))
+    assert "https://billing.stripe.com/p/session/" in await landing.h.send(
+        "alice", "/subscription billing 1"
+    )
+    [portal] = landing.fake.portal_sessions.values()
+    assert portal["return_url"] == f"{PUBLIC}/pay/back"
+    _status, body = await page(landing, "/pay/back?lang=zh")
+    assert heading(body) == "回到聊天" and f'href="{BOT_LINK}"' in body
+
+
 async def test_telegram_registers_its_deep_link_when_connected(
     start_bot: StartBot, fake: FakeTelegram
 ) -> None:
@@ -199,6 +217,10 @@ def test_explicit_urls_are_kept_and_missing_ones_need_a_public_url() -> None:
     )
     assert config.stripe.success_url == "https://x.example/ok"
     assert config.stripe.cancel_url == f"{PUBLIC}/pay/cancel"
+    assert config.stripe.portal_return_url == f"{PUBLIC}/pay/back"
+    own = config_from_mapping({"stripe": _stripe(success_url="https://x.example/ok",
+                                                 cancel_url="https://x.example/no")})  # fmt: skip
+    assert own.stripe.portal_return_url == "https://x.example/no"  # as before public_url
     with pytest.raises(ConfigError, match=r"\[stripe\] success_url .*\[web\] public_url"):
         config_from_mapping({"stripe": _stripe()})
     with pytest.raises(ConfigError, match=r"\[web\] public_url must be"):

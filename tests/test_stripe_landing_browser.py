@@ -77,12 +77,18 @@ async def off_loop(call: Callable[[], T]) -> T:
 
 
 async def until(browser: Any, read: Callable[[Any], T], want: T, attempts: int = 150) -> T:
-    """What `read(browser)` shows, once it shows `want` (the page reloads on its own)."""
-    seen = None
+    """What `read(browser)` shows, once it shows `want`. The "confirming" page reloads on its
+    own, so an element read mid-reload is stale: that read just counts as not yet."""
+    from selenium.common.exceptions import WebDriverException
+
+    seen: object = None
     for _ in range(attempts):
-        seen = await off_loop(lambda: read(browser))
+        try:
+            seen = await off_loop(lambda: read(browser))
+        except WebDriverException as reloading:
+            seen = reloading
         if seen == want:
-            return seen
+            return want
         await asyncio.sleep(0.1)
     raise AssertionError(f"the page showed {seen!r}, never {want!r}")
 
@@ -91,6 +97,18 @@ def h1(browser: Any) -> str:
     from selenium.webdriver.common.by import By
 
     return str(browser.find_element(By.TAG_NAME, "h1").text)
+
+
+def main(browser: Any) -> str:
+    from selenium.webdriver.common.by import By
+
+    return str(browser.find_element(By.TAG_NAME, "main").text)
+
+
+def href(text: str) -> Callable[[Any], str]:
+    from selenium.webdriver.common.by import By
+
+    return lambda browser: str(browser.find_element(By.LINK_TEXT, text).get_attribute("href"))
 
 
 async def test_success_page_in_a_browser_confirms_then_links_back_to_the_chat(
@@ -104,36 +122,27 @@ async def test_success_page_in_a_browser_confirms_then_links_back_to_the_chat(
     _order, cs = await landing.buy("alice")
     url = f"http://127.0.0.1:{landing.web.port}/pay/success?session_id={cs}"
     await off_loop(lambda: browser.get(url))
-    assert await off_loop(lambda: h1(browser)) == "Confirming your payment"
-    assert await off_loop(lambda: browser.title) == "Confirming your payment"
-    body = await off_loop(lambda: browser.find_element(By.TAG_NAME, "main").text)
-    assert "This page updates by itself" in body
+    await until(browser, h1, "Confirming your payment")
+    await until(browser, lambda b: b.title, "Confirming your payment")
+    await until(browser, lambda b: "This page updates by itself" in main(b), True)
     assert os.environ.get("SE_OFFLINE") == "true"
 
     await landing.pay(cs)
     await until(browser, h1, "Payment received")  # the page's own refresh, no reload by us
-    link = await off_loop(lambda: browser.find_element(By.LINK_TEXT, "Open Telegram"))
-    assert await off_loop(lambda: link.get_attribute("href")) == BOT_LINK
-    main = await off_loop(lambda: browser.find_element(By.TAG_NAME, "main").text)
-    assert "Payment received: back to the chat." in main
+    await until(browser, href("Open Telegram"), BOT_LINK)
+    assert "Payment received: back to the chat." in await off_loop(lambda: main(browser))
 
     switch = await off_loop(lambda: browser.find_element(By.LINK_TEXT, "简体中文"))
     await off_loop(switch.click)
     await until(browser, h1, "已收到付款")
-    html_lang = await off_loop(
-        lambda: browser.find_element(By.TAG_NAME, "html").get_attribute("lang")
-    )
-    assert html_lang == "zh-Hans"
-    link = await off_loop(lambda: browser.find_element(By.LINK_TEXT, "打开 Telegram"))
-    assert await off_loop(lambda: link.get_attribute("href")) == BOT_LINK
+    lang = await off_loop(lambda: browser.find_element(By.TAG_NAME, "html").get_attribute("lang"))
+    assert lang == "zh-Hans"
+    await until(browser, href("打开 Telegram"), BOT_LINK)
 
 
 async def test_cancel_page_in_a_browser(landing: StripeWorld, browser: Any) -> None:
     """The cancel page renders in Chinese when asked, saying nothing was charged."""
-    from selenium.webdriver.common.by import By
-
     url = f"http://127.0.0.1:{landing.web.port}/pay/cancel?lang=zh"
     await off_loop(lambda: browser.get(url))
     assert await off_loop(lambda: h1(browser)) == "付款已取消"
-    main = await off_loop(lambda: browser.find_element(By.TAG_NAME, "main").text)
-    assert "没有扣款" in main
+    assert "没有扣款" in await off_loop(lambda: main(browser))

@@ -17,7 +17,8 @@ subscription by the Checkout Session id Stripe puts in the URL and says
   nothing about anyone's order.
 
 The cancel page says nothing was charged and how to go back. Stripe fills in the session id
-in the success URL only, so the cancel page knows no order and shows every connected chat.
+in the success URL only, so the cancel page knows no order and shows every connected chat; so
+does `GET /pay/back`, where the Customer Portal ("Manage billing") returns the learner.
 
 Both pages are in the learner's language: `?lang=` if given (the language switch on the
 page), else the order's user's, else the browser's Accept-Language, else the bot's default.
@@ -37,7 +38,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.config import LANDING_CANCEL_PATH, LANDING_SUCCESS_PATH
+from bot.config import LANDING_CANCEL_PATH, LANDING_RETURN_PATH, LANDING_SUCCESS_PATH
 from bot.core.chat_links import ChatLink
 from bot.core.i18n import LANGUAGE_NAMES, LANGUAGES, Msg, _, normalize_language
 from bot.core.web import WebServer
@@ -48,7 +49,7 @@ from storage.uow import UnitOfWork
 if TYPE_CHECKING:
     from bot.front_door import Ports
 
-State = Literal["confirming", "slow", "paid", "trial", "unknown", "cancelled", "error"]
+State = Literal["confirming", "slow", "paid", "trial", "unknown", "cancelled", "back", "error"]
 
 # Stripe's Checkout Session ids ("cs_test_…", "cs_live_…"); anything else is not looked up.
 SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,250}")
@@ -62,6 +63,7 @@ TITLES: dict[State, Msg] = {
     "trial": _("Free trial started"),
     "unknown": _("Nothing to show here"),
     "cancelled": _("Payment cancelled"),
+    "back": _("Back to the chat"),
     "error": _("Something went wrong"),
 }
 TEXTS: dict[State, Msg] = {
@@ -82,6 +84,7 @@ TEXTS: dict[State, Msg] = {
         "Nothing was charged. When you are ready, go back to the chat and press the payment "
         "button again."
     ),
+    "back": _("You are done here: go back to the chat to carry on."),
     "error": _(
         "Sorry, something went wrong on our side. Please reload this page in a moment; your "
         "payment is not affected."
@@ -182,6 +185,7 @@ class LandingPages:
     def add_routes(self, web_server: WebServer) -> None:
         web_server.add_route("GET", LANDING_SUCCESS_PATH, self.success)
         web_server.add_route("GET", LANDING_CANCEL_PATH, self.cancel)
+        web_server.add_route("GET", LANDING_RETURN_PATH, self.back)
 
     async def success(self, request: web.Request) -> web.Response:
         return await self.app.front.dispatch(
@@ -193,6 +197,10 @@ class LandingPages:
     async def cancel(self, request: web.Request) -> web.Response:
         links = self.app.chat_links.for_anyone()
         return self._page(request, "cancelled", self._language(request), links)
+
+    async def back(self, request: web.Request) -> web.Response:
+        links = self.app.chat_links.for_anyone()
+        return self._page(request, "back", self._language(request), links)
 
     async def _success(self, request: web.Request) -> web.Response:
         session_id = request.query.get("session_id", "")
