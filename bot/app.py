@@ -29,6 +29,7 @@ from bot.community.relay import prune as prune_relay
 from bot.config import Config
 from bot.context import Actor, Ctx
 from bot.core import conversations
+from bot.core.chat_links import ChatLinks
 from bot.core.clock import Clock
 from bot.core.errors import BadInput, MentorbotError
 from bot.core.i18n import _
@@ -106,6 +107,8 @@ class Marketplace:
         # adapter appends its own when it connects (bot/sessions/venues.py).
         self.venues: list[Venue] = []
         self.community = Community(self.new_uow, clock, config)  # access follows payment
+        # How a web page links a user back to their chat; adapters register when connected.
+        self.chat_links = ChatLinks()
 
     def new_uow(self) -> UnitOfWork:
         return UnitOfWork(self._sessionmaker, self._write_lock)

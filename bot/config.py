@@ -171,6 +171,9 @@ class WebSection:
     body_timeout_seconds: float = 30
     # Connections open at once; beyond this a new one is answered 503 and closed at once.
     max_connections: int = 256
+    # This server as learners' browsers reach it (e.g. "https://bot.example.com", behind a
+    # reverse proxy). With it, Stripe's success and cancel pages default to the bot's own.
+    public_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,13 @@ class TelegramSection:
     reconcile_lookback_hours: int = 72
 
 
+# The bot's own pages Stripe Checkout returns the learner to (bot/providers/stripe/landing.py),
+# under [web] public_url. Stripe fills in {CHECKOUT_SESSION_ID} in the success URL only.
+LANDING_SUCCESS_PATH = "/pay/success"
+LANDING_CANCEL_PATH = "/pay/cancel"
+LANDING_RETURN_PATH = "/pay/back"  # where the Customer Portal's return link goes
+
+
 @dataclass(frozen=True)
 class StripeSection:
     """Card payments through Stripe Checkout; enabled when `secret_key` is set."""
@@ -215,9 +225,13 @@ class StripeSection:
     # Empty: Stripe's own API. A local test server or an egress proxy can be set here.
     api_base: str = ""
     # Where Checkout sends the learner after paying or giving up (Stripe fills in
-    # {CHECKOUT_SESSION_ID}); fulfilment never depends on these pages being loaded.
+    # {CHECKOUT_SESSION_ID}); fulfilment never depends on these pages being loaded. Empty
+    # with [web] public_url set: the bot's own pages there (see `with_landing_pages`).
     success_url: str = ""
     cancel_url: str = ""
+    # The Customer Portal's link back ("Manage billing"); empty: the bot's own page on
+    # [web] public_url, else cancel_url.
+    portal_return_url: str = ""
     webhook_path: str = "/stripe/webhook"
     # A webhook whose signed timestamp is further than this from our clock is refused.
     signature_tolerance_seconds: int = 300
@@ -453,9 +467,28 @@ def config_from_mapping(raw: Mapping[str, Any], env: Mapping[str, str] | None = 
             raise ConfigError(f"[{name}] must be a table")
         sections[name] = _build_section(name, section_type, given, env)
     _check_env_names(env)
-    config = Config(**sections)
+    config = with_landing_pages(Config(**sections))
     _validate(config)
     return config
+
+
+def with_landing_pages(config: Config) -> Config:
+    """Stripe's success, cancel and portal-return URLs that are not configured point at the
+    bot's own pages on `[web] public_url`, if it is set; a URL given in the config is kept as
+    it is. Without either, the portal returns to the cancel URL."""
+    base = config.web.public_url.rstrip("/")
+    s = config.stripe
+    if base:
+        s = dataclasses.replace(
+            s,
+            success_url=s.success_url
+            or f"{base}{LANDING_SUCCESS_PATH}?session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=s.cancel_url or f"{base}{LANDING_CANCEL_PATH}",
+            portal_return_url=s.portal_return_url or f"{base}{LANDING_RETURN_PATH}",
+        )
+    if not s.portal_return_url:
+        s = dataclasses.replace(s, portal_return_url=s.cancel_url or s.success_url)
+    return config if s == config.stripe else dataclasses.replace(config, stripe=s)
 
 
 # Variables with the prefix that are not config keys: the config file's path, and the test
@@ -664,6 +697,13 @@ def _validate_web(w: WebSection) -> None:
             )
     if w.max_connections <= 0:
         raise ConfigError(f"[web] max_connections must be greater than 0, got {w.max_connections}")
+    if w.public_url:
+        parts = urlsplit(w.public_url)
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query:
+            raise ConfigError(
+                "[web] public_url must be the http(s) address browsers reach this server at, "
+                f"without a query (e.g. 'https://bot.example.com'), got {w.public_url!r}"
+            )
 
 
 def _validate_matching(m: MatchingSection) -> None:
@@ -795,9 +835,16 @@ def _validate_stripe(config: Config) -> None:
             "at least 24 characters, no spaces (copy it from the Stripe dashboard); set it "
             "from MENTORBOT_STRIPE_WEBHOOK_SECRET"
         )
-    for key, url in (("success_url", s.success_url), ("cancel_url", s.cancel_url)):
+    for key, url in (
+        ("success_url", s.success_url),
+        ("cancel_url", s.cancel_url),
+        ("portal_return_url", s.portal_return_url),
+    ):
         if not url.startswith(("https://", "http://")):
-            raise ConfigError(f"[stripe] {key} must be an http(s) URL, got {url!r}")
+            raise ConfigError(
+                f"[stripe] {key} must be an http(s) URL, got {url!r} (or leave it empty and "
+                "set [web] public_url: the bot then serves the page itself)"
+            )
     if s.api_base and not s.api_base.startswith(("https://", "http://")):
         raise ConfigError(f"[stripe] api_base must be an http(s) URL, got {s.api_base!r}")
     if not s.webhook_path.startswith("/"):

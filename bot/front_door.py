@@ -27,6 +27,7 @@ from bot.core.metrics import ERRORS, INPUT_SECONDS, INPUTS
 
 if TYPE_CHECKING:
     from bot.config import Config
+    from bot.core.chat_links import ChatLinks
     from bot.core.clock import Clock
     from bot.core.notifier import Notifier
     from bot.payments import PaymentProvider
@@ -57,6 +58,7 @@ FAILURES = {
     "stars_reconcile": "stars reconciliation failed; the next pass retries",
     "sweep": "sweep failed; the next one retries",
     "seat_refunds": "refunding unused workshop seats failed; the next sweep retries",
+    "landing_page": "a payment landing page failed; the visitor was asked to reload",
 }
 
 
@@ -150,5 +152,8 @@ class Ports(Protocol):
 
     @property
     def front(self) -> FrontDoor: ...
+
+    @property
+    def chat_links(self) -> ChatLinks: ...
 
     def new_uow(self) -> UnitOfWork: ...

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from bot.app import Marketplace
 from bot.config import Config
@@ -31,8 +31,9 @@ from bot.runtime.bootstrap import payment_providers
 from bot.runtime.demo_data import seed_demo
 from storage.db import create_engine
 from storage.migrate import upgrade
+from storage.models import Identity
 from tests.fakes.fake_stripe import StripeWorld
-from tests.fakes.fake_telegram import FakeTelegram, StartBot, bots, serving_fake
+from tests.fakes.fake_telegram import BOT_LINK, FakeTelegram, StartBot, bots, serving_fake
 from tests.support import (
     PG_ALL,
     PG_POOL,
@@ -148,6 +149,37 @@ async def market(harness: Harness) -> Harness:
 async def world(database: Database, clock: FakeClock) -> AsyncIterator[StripeWorld]:
     """The demo marketplace paid by card through the fake Stripe, its webhook server running."""
     async with StripeWorld.open(database, clock) as w:
+        yield w
+
+
+@pytest.fixture
+async def landing(database: Database, clock: FakeClock) -> AsyncIterator[StripeWorld]:
+    """The Stripe world with `[web] public_url` and no success/cancel URL, so Checkout returns
+    to the bot's own pages. Alice also uses the bot on Telegram, which is connected (its deep
+    link registered, as the adapter does)."""
+    async with StripeWorld.open(
+        database, clock, web={"public_url": "https://bot.example.com"}, success_url="",
+        cancel_url="",
+    ) as w:  # fmt: skip
+        w.app.chat_links.register("telegram", lambda _external_id: BOT_LINK)
+        await w.h.send("alice", "/start")
+        async with w.app.new_uow() as uow:
+            alice = await uow.session.scalar(
+                select(Identity.user_id).where(
+                    Identity.platform == "console", Identity.external_id == "alice"
+                )
+            )
+            assert alice is not None
+            uow.session.add(
+                Identity(
+                    user_id=alice,
+                    platform="telegram",
+                    external_id="4711",
+                    created_at=clock.now(),
+                    last_seen_at=clock.now(),
+                )
+            )
+            await uow.commit()
         yield w
 
 

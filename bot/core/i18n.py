@@ -30,6 +30,8 @@ from bot.core.money import to_major
 LOCALE_DIR = Path(__file__).parent.parent / "locale"
 DOMAIN = "mentorbot"
 LANGUAGES = ("en", "zh")
+# Each language by its own name, as a language picker shows it (not translated).
+LANGUAGE_NAMES = {"en": "English", "zh": "简体中文"}
 _BABEL_LOCALE = {"en": "en", "zh": "zh_Hans_CN"}
 _DATE_PATTERN = {"en": "EEE d MMM y, HH:mm", "zh": "y年M月d日 EEE HH:mm"}
 # A calendar day as a heading ("Monday 7 December", "12月7日星期一") or on a button.

@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from bot.context import Ctx
 from bot.core import conversations, words
 from bot.core.errors import BadInput, NotAllowed
-from bot.core.i18n import LANGUAGES, Lines, _
+from bot.core.i18n import LANGUAGE_NAMES, LANGUAGES, Lines, _
 from bot.core.replies import Choice
 from bot.core.states import advance
 from bot.core.timezones import find_zone, suggest_zone
@@ -23,7 +23,6 @@ from bot.mentoring.offers import LEVEL_NAMES
 from bot.sessions import availability
 from storage.models import MentorProfile, MentorTopic
 
-LANGUAGE_NAMES = {"en": "English", "zh": "简体中文"}
 MAX_CAPACITY = 50
 
 

@@ -829,6 +829,12 @@ class StripeWorld:
         async with self.http.post(self.webhook_url, data=payload.encode(), headers=headers) as r:
             return r.status, await r.json()
 
+    async def pay(self, session_id: str) -> None:
+        """The customer pays the session and Stripe's webhook fulfils its order."""
+        event = self.fake.event("checkout.session.completed", self.fake.pay(session_id))
+        status, body = await self.send(event)
+        assert (status, body["outcome"]) == (200, "fulfilled"), body
+
     async def buy(self, who: str = "alice", slug: str = "python-basics") -> tuple[int, str]:
         """`/buy` in the console; returns the order id and its Checkout Session id."""
         out = await self.h.send(who, f"/buy {slug}")

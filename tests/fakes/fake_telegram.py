@@ -46,6 +46,7 @@ BOT_USER = {
     "can_read_all_group_messages": False,
     "supports_inline_queries": False,
 }
+BOT_LINK = f"https://t.me/{BOT_USER['username']}"  # the deep link back to the chat
 JSON_FIELDS = {
     "reply_markup",
     "prices",

@@ -87,6 +87,7 @@ class DiscordService:
         spaces = DiscordSpaces(self.client, self.settings.guild_ids)
         self.app.community.register(PLATFORM, spaces)
         self.app.community.register_private(PLATFORM, spaces)
+        self.app.chat_links.register(PLATFORM, self.client.dm_link)
         await self.app.notifier.deliver_pending()
         self._add_venue(self.client)
 
@@ -127,6 +128,7 @@ class DiscordService:
                 async with asyncio.timeout(DRAIN_TIMEOUT):
                     await self.client.drain()
             self.app.community.unregister(PLATFORM)
+            self.app.chat_links.unregister(PLATFORM)
             # Notices being sent need the client: let them finish before it closes.
             if not await self.app.notifier.unregister(PLATFORM, within=DRAIN_TIMEOUT):
                 log.warning("discord: notices still being sent at shutdown")

@@ -313,6 +313,15 @@ class MentorbotClient(discord.AutoShardedClient):
         if request_id is not None:
             await self.mentors_channel.refresh(request_id)
 
+    def dm_link(self, external_id: str) -> str | None:
+        """The user's DM channel with the bot, where its notices arrive, when discord.py has
+        it cached; else the DM list, where that channel is at the top after a notice."""
+        user = self.get_user(int(external_id)) if external_id.isdigit() else None
+        channel = user.dm_channel if user is not None else None
+        if channel is not None:
+            return f"https://discord.com/channels/@me/{channel.id}"
+        return "https://discord.com/channels/@me"
+
     async def deliver(self, identity: Identity, reply: Reply) -> None:
         """The notifier's sender: a notice by DM; a request offer also to the mentors channel."""
         with self.working():

@@ -150,6 +150,8 @@ class TelegramService:
             self._stars.connect(self.refund, self.edit_star_subscription)
         self.app.notifier.register(PLATFORM, self.deliver)
         self.app.community.register(PLATFORM, TelegramSpaces(self.application.bot))
+        chat = f"https://t.me/{self.application.bot.username}"  # the same chat for everyone
+        self.app.chat_links.register(PLATFORM, lambda _external_id: chat)
         await register_commands(self.application.bot, self._admin_chats())
         await self.codec.prune()
         await self.application.start()
@@ -183,6 +185,7 @@ class TelegramService:
         if self.application.running:
             await self.application.stop()  # polling: waits for the updates it fetched
         self.app.community.unregister(PLATFORM)
+        self.app.chat_links.unregister(PLATFORM)
         if not await self.app.notifier.unregister(PLATFORM, within=DRAIN_SECONDS):
             log.warning("telegram: notices still being sent at shutdown")
         await self.application.shutdown()

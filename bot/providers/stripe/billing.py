@@ -235,7 +235,7 @@ async def portal_url(payments: StripePayments, customer: str, language: str) -> 
         portal = await payments.client.v1.billing_portal.sessions.create_async(
             {
                 "customer": customer,
-                "return_url": payments.settings.cancel_url or payments.settings.success_url,
+                "return_url": payments.settings.portal_return_url,
                 "locale": LOCALES.get(language, "auto"),
             }
         )

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from bot.core.web import WebServer
 from bot.providers.stripe.billing import reconcile_subscriptions
 from bot.providers.stripe.checkout import PROVIDER, SessionFacts, StripePayments
+from bot.providers.stripe.landing import LandingPages
 from bot.providers.stripe.settle import settle_paid
 from bot.providers.stripe.webhook import StripeWebhook
 from storage.models import Order
@@ -93,7 +94,8 @@ def _settled_any(report: ReconcileReport | None) -> str:
 
 
 class StripeService:
-    """Adds the webhook route to the web server; reconciles and delivers in the background."""
+    """Adds the webhook route and the landing pages to the web server; reconciles and
+    delivers in the background."""
 
     name = "stripe"
 
@@ -109,6 +111,8 @@ class StripeService:
         self._sleep = sleep  # between reconciliation passes (tests pass their own)
         self.webhook = StripeWebhook(app, payments, on_notices=self.deliver_soon)
         web.add_route("POST", payments.settings.webhook_path, self.webhook.handle)
+        self.landing = LandingPages(app)
+        self.landing.add_routes(web)
         self.reconciled = asyncio.Event()  # set after each pass (tests wait for the first)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
