@@ -18,12 +18,12 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from bot.core.i18n import Lines, Msg, When, _, clip, ngettext
+from bot.core.i18n import Msg, When, _, clip, ngettext
 from bot.core.replies import Choice
 from bot.core.states import SUBSCRIPTION_LIVE
 from bot.learning.courses import course_title
 from bot.recommending.log import Item
-from bot.sessions.workshops import upcoming, workshop_title
+from bot.sessions.workshops import upcoming_for, workshop_title
 from bot.subscriptions.plans import plan_name, plan_price
 from storage.models import Course, Enrollment, MentorshipRequest, Plan, Subscription
 from storage.uow import UnitOfWork
@@ -95,7 +95,7 @@ async def _plan(uow: UnitOfWork, user_id: int, order: list[int]) -> Extra | None
 
 
 async def _workshop(uow: UnitOfWork, user_id: int, order: list[int], now: datetime) -> Extra | None:
-    listed = [x for x in await upcoming(uow, user_id, now) if not x.mine]
+    listed = await upcoming_for(uow, user_id, now)
     if not listed:
         return None
     courses = {
@@ -110,8 +110,7 @@ async def _workshop(uow: UnitOfWork, user_id: int, order: list[int], now: dateti
     follows = {t.lower() for c in courses.values() for t in c.topics or ()} | {
         t.lower() for t in asked if t
     }
-    for x in listed:  # soonest first
-        w = x.workshop
+    for w in listed:  # soonest first
         if w.course_id in courses and not w.own_product:
             why = _("for learners of {course}", course=course_title(courses[w.course_id]))
         else:
@@ -128,7 +127,3 @@ async def _workshop(uow: UnitOfWork, user_id: int, order: list[int], now: dateti
         choice = Choice(_("Join #{id}", id=w.id), f"/join {w.id}")
         return Extra(Item("workshop", w.id, w.course_id), line, choice)
     return None
-
-
-def extra_lines(found: Sequence[Extra]) -> Msg | None:
-    return Lines(e.line for e in found).as_msg() if found else None

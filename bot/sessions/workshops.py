@@ -234,6 +234,37 @@ async def upcoming(uow: UnitOfWork, reader_id: int, now: datetime, limit: int = 
     return listed
 
 
+async def upcoming_for(
+    uow: UnitOfWork, user_id: int, now: datetime, limit: int = 20
+) -> list[Workshop]:
+    """The scheduled workshops that have not started and that `user_id` neither hosts nor has
+    a seat or a place in the line of, soonest first: one read (the suggestions ask it on every
+    welcome of a returning learner, where `upcoming`'s per-workshop counts are not needed)."""
+    seated = (
+        select(WorkshopSeat.id)
+        .where(WorkshopSeat.workshop_id == Workshop.id)
+        .where(WorkshopSeat.user_id == user_id)
+        .where(WorkshopSeat.status.in_(PRESENT))
+    )
+    waiting = (
+        select(WorkshopWaitlist.id)
+        .where(WorkshopWaitlist.workshop_id == Workshop.id)
+        .where(WorkshopWaitlist.user_id == user_id)
+        .where(WorkshopWaitlist.status.in_(OPEN_WAITLIST))
+    )
+    found = await uow.session.execute(
+        select(Workshop)
+        .where(Workshop.status == "scheduled")
+        .where(Workshop.start_at > now)
+        .where(Workshop.host_id != user_id)
+        .where(~seated.exists())
+        .where(~waiting.exists())
+        .order_by(Workshop.start_at, Workshop.id)
+        .limit(limit)
+    )
+    return list(found.scalars())
+
+
 async def may_manage(uow: UnitOfWork, workshop: Workshop, user_id: int, is_admin: bool) -> None:
     """Only the host or an admin manages a workshop (cancel, move, attendance)."""
     if not is_admin and workshop.host_id != user_id:
