@@ -167,88 +167,80 @@ async def outcomes(uow: UnitOfWork, since: datetime) -> Outcomes:
         )
     )
     users = {row[0] for row in shown}
-    events: dict[str, dict[tuple[int, int], list[datetime]]] = {
-        k: defaultdict(list) for k in ("bought", "completed", "rated")
-    }
-    if users:
-        queries = {
-            "bought": select(Order.user_id, Order.course_id, Order.paid_at)
-            .where(Order.paid_at.is_not(None))
-            .where(Order.user_id.in_(users)),
-            "completed": select(
-                MentorSession.learner_id, Enrollment.course_id, MentorSession.start_at
-            )
-            .join(Enrollment, Enrollment.id == MentorSession.enrollment_id)
-            .where(MentorSession.status == "completed")
-            .where(MentorSession.learner_id.in_(users)),
-            "rated": select(Rating.rater_id, Enrollment.course_id, Rating.created_at)
-            .join(MentorSession, MentorSession.id == Rating.session_id)
-            .join(Enrollment, Enrollment.id == MentorSession.enrollment_id)
-            .where(Rating.rater_id.in_(users)),
-        }
-        for kind, stmt in queries.items():
-            for uid, cid, at in await run(stmt):
-                if at is not None:
-                    events[kind][(uid, cid)].append(at)
-        for kind, stmt in (
-            (
-                "completed",
-                select(LessonDelivery.user_id, Lesson.course_id, LessonDelivery.done_at)
-                .join(Lesson, Lesson.id == LessonDelivery.lesson_id)
-                .where(LessonDelivery.done_at.is_not(None))
-                .where(LessonDelivery.user_id.in_(users)),
-            ),
-            (
-                "rated",
-                select(LessonRating.user_id, Lesson.course_id, LessonRating.created_at)
-                .join(Lesson, Lesson.id == LessonRating.lesson_id)
-                .where(LessonRating.user_id.in_(users)),
-            ),
-        ):
-            for uid, cid, at in await run(stmt):
-                if at is not None:
-                    events[kind][(uid, cid)].append(at)
-    items = await _item_events(uow, users) if users else {}
+    events = await _events(uow, users) if users else {}
     by_slot: dict[tuple[str, str], Tally] = defaultdict(Tally)
     by_reason: dict[tuple[str, str], Tally] = defaultdict(Tally)
     arms: dict[str, Tally] = defaultdict(Tally)
-    for uid, item_kind, item, for_course, slot, arm, reason, at, opened in shown:
-
-        def followed(
-            what: str,
-            uid: int = uid,
-            kind: str = item_kind,
-            item: int | None = item,
-            cid: int | None = for_course,
-            at: datetime = at,
-        ) -> int:
-            times = (
-                events[what][(uid, cid)]
-                if kind == "course" and cid is not None
-                else items.get((what, kind, uid, item), [])
+    for uid, kind, item, course_id, slot, arm, reason, at, opened in shown:
+        what_id = course_id if kind == "course" else item
+        followed = [
+            int(
+                any(
+                    at <= t <= at + OUTCOME_WINDOW
+                    for t in events.get((outcome, kind, uid, what_id), ())
+                )
             )
-            return int(any(at <= t <= at + OUTCOME_WINDOW for t in times))
-
-        got = (1, int(opened is not None), followed("bought"), followed("completed"))
-        hit = (*got, followed("rated"))
+            for outcome in ("bought", "completed", "rated")
+        ]
         for tally in (by_slot[(arm, slot)], by_reason[(arm, reason)], arms[arm]):
-            tally.shown += hit[0]
-            tally.opened += hit[1]
-            tally.bought += hit[2]
-            tally.completed += hit[3]
-            tally.rated += hit[4]
+            tally.shown += 1
+            tally.opened += int(opened is not None)
+            tally.bought += followed[0]
+            tally.completed += followed[1]
+            tally.rated += followed[2]
     return Outcomes(dict(by_slot), dict(by_reason), dict(arms))
 
 
-async def _item_events(
-    uow: UnitOfWork, users: set[int]
-) -> dict[tuple[str, str, int, int | None], list[datetime]]:
-    """What followed a suggested plan (subscribed: a period paid; completed: a session on it),
-    workshop (bought: a seat taken; completed: attended) or mentor (bought: asked for a mentor
-    for that course; completed: that mentor accepted), keyed (outcome, kind, learner, item)."""
+Events = dict[tuple[str, str, int, int | None], list[datetime]]
+
+
+async def _events(uow: UnitOfWork, users: set[int]) -> Events:
+    """When each learner did what follows a suggestion, keyed (outcome, kind, learner, id):
+    for a course, bought (an order paid), completed (a session held or a lesson done), rated (a
+    session or lesson); for a plan, bought (a period paid) and completed (a session on it); a
+    workshop, bought (a seat taken) and completed (attended); a mentor, bought (asked for a
+    mentor for that course) and completed (that mentor accepted)."""
     run = (await uow.session.connection()).execute
-    found: dict[tuple[str, str, int, int | None], list[datetime]] = defaultdict(list)
+    found: Events = defaultdict(list)
     queries = (
+        (
+            "bought",
+            "course",
+            select(Order.user_id, Order.course_id, Order.paid_at)
+            .where(Order.paid_at.is_not(None))
+            .where(Order.user_id.in_(users)),
+        ),
+        (
+            "completed",
+            "course",
+            select(MentorSession.learner_id, Enrollment.course_id, MentorSession.start_at)
+            .join(Enrollment, Enrollment.id == MentorSession.enrollment_id)
+            .where(MentorSession.status == "completed")
+            .where(MentorSession.learner_id.in_(users)),
+        ),
+        (
+            "completed",
+            "course",
+            select(LessonDelivery.user_id, Lesson.course_id, LessonDelivery.done_at)
+            .join(Lesson, Lesson.id == LessonDelivery.lesson_id)
+            .where(LessonDelivery.done_at.is_not(None))
+            .where(LessonDelivery.user_id.in_(users)),
+        ),
+        (
+            "rated",
+            "course",
+            select(Rating.rater_id, Enrollment.course_id, Rating.created_at)
+            .join(MentorSession, MentorSession.id == Rating.session_id)
+            .join(Enrollment, Enrollment.id == MentorSession.enrollment_id)
+            .where(Rating.rater_id.in_(users)),
+        ),
+        (
+            "rated",
+            "course",
+            select(LessonRating.user_id, Lesson.course_id, LessonRating.created_at)
+            .join(Lesson, Lesson.id == LessonRating.lesson_id)
+            .where(LessonRating.user_id.in_(users)),
+        ),
         (
             "bought",
             "plan",
