@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, select, update
+from sqlalchemy import Select, bindparam, exists, or_, select, tuple_, update
 
 from bot.config import Config
 from bot.core.i18n import normalize_language
@@ -234,7 +234,19 @@ async def settle_all_admins(uow: UnitOfWork, config: Config) -> tuple[int, int]:
     off `bot.admins`, or holding a role no longer in `admin_role_ids`, stops giving it (also in
     DMs, where no roles come), a role newly listed starts giving it. Returns (granted,
     revoked)."""
-    rows = await uow.session.execute(select(Identity.user_id, *_ADMIN_INPUTS))
+    holders = select(UserRole.user_id).where(UserRole.role == "admin")
+    listed = [tuple(a.split(":", 1)) for a in config.bot.admins if ":" in a]
+    # Only identities that could give the role, or whose user holds it: not every identity.
+    rows = await uow.session.execute(
+        select(Identity.user_id, *_ADMIN_INPUTS).where(
+            or_(
+                Identity.admin_word.is_(True),
+                Identity.platform_roles.is_not(None),  # stored where roles decide
+                tuple_(Identity.platform, Identity.external_id).in_(listed),
+                Identity.user_id.in_(holders),
+            )
+        )
+    )
     given: set[int] = set()
     for user_id, platform, external_id, word, said in rows:
         if gives_admin(config, platform, external_id, word, said):
