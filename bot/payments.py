@@ -139,6 +139,12 @@ async def enroll(uow: UnitOfWork, order: Order, now: datetime) -> Enrollment:
     return enrollment
 
 
+@dataclass(frozen=True)
+class Fulfilled:
+    enrollment: Enrollment
+    seat: bool  # a workshop's seat: its own notice told the buyer, not "the course is yours"
+
+
 async def fulfil_order(
     uow: UnitOfWork,
     config: Config,
@@ -146,10 +152,11 @@ async def fulfil_order(
     now: datetime,
     provider: str,
     provider_ref: str | None = None,
-) -> Enrollment:
+) -> Fulfilled:
     """Mark a locked, pending order paid by `provider` and grant its enrollment the sessions
     the order sold, posting the payment and the credits to the ledger. An order for a seat in
-    a workshop sold alone takes the seat in the same transaction (`take_paid_seat`).
+    a workshop sold alone takes the seat in the same transaction (`take_paid_seat`), whose
+    notice then says what the payment got.
 
     `provider_ref` is the provider's id for the payment, unique per provider, so one payment
     can never fulfil two orders.
@@ -179,8 +186,8 @@ async def fulfil_order(
         order.sessions_included,
         now,
     )
-    await take_paid_seat(uow, enrollment, now, config)  # a workshop sold alone: its seat
-    return enrollment
+    seat = await take_paid_seat(uow, enrollment, now, config)  # a workshop sold alone
+    return Fulfilled(enrollment, seat)
 
 
 @dataclass(frozen=True)

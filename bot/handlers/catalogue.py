@@ -32,7 +32,6 @@ from bot.payments import (
     place_order,
 )
 from bot.recommending.log import FROM_SUGGESTION, mark_opened
-from bot.sessions.workshops import sells_a_seat
 from storage.models import Course, Enrollment, Order
 
 SLUG = text("slug", _("The course's short name, e.g. python-basics"))
@@ -247,10 +246,11 @@ async def pay(ctx: Ctx, args: list[str]) -> None:
         return
     if order.status != "pending":
         raise TransitionRefused("order", order.id, order.status, "paid")
-    enrollment = await fulfil_order(ctx.uow, ctx.config, order, now, "demo")
+    paid = await fulfil_order(ctx.uow, ctx.config, order, now, "demo")
+    enrollment = paid.enrollment
     course = await ctx.uow.get(Course, order.course_id)
     assert course is not None
-    if await sells_a_seat(ctx.uow, course.id):  # the seat's own notice says the rest
+    if paid.seat:  # the seat's own notice says the rest
         ctx.say(_("Paid (demo — no money moved)."))
         return
     ctx.say(

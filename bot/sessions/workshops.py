@@ -430,18 +430,13 @@ async def own_workshop(uow: UnitOfWork, course_id: int) -> Workshop | None:
     return found.scalar_one_or_none()
 
 
-async def sells_a_seat(uow: UnitOfWork, course_id: int) -> bool:
-    """Whether the course is a workshop's seat: its payment's confirmation is the seat's
-    notice (`take_paid_seat`), not "the course is yours"."""
-    return await own_workshop(uow, course_id) is not None
-
-
 async def take_paid_seat(
     uow: UnitOfWork, enrollment: Enrollment, now: datetime, config: Config
-) -> Joined | None:
+) -> bool:
     """A workshop sold alone was paid (any provider, from the order flow's fulfilment, in its
     transaction): the payment takes the seat at once, through `join` (the same lock and seat
-    limit), and the buyer is told. None when the course is not a workshop's.
+    limit), and the buyer is told. False when the course is not a workshop's (the payment's
+    confirmation then says the course is theirs).
 
     If the workshop filled up while they paid, the buyer joins its waitlist, in the order of
     payment: not ahead of the line, since everyone in it has paid too. A paid seat that ends
@@ -451,7 +446,7 @@ async def take_paid_seat(
     refunded the same way, and the buyer told why."""
     workshop = await own_workshop(uow, enrollment.course_id)
     if workshop is None:
-        return None
+        return False
     title, when = workshop_title(workshop), When(workshop.start_at)
     try:
         joined = await join(uow, enrollment.user_id, workshop.id, now, config)
@@ -468,7 +463,7 @@ async def take_paid_seat(
             ),
             now,
         )
-        return None
+        return True
     if joined.seated:
         await tell(
             uow,
@@ -498,7 +493,7 @@ async def take_paid_seat(
             now,
             [Choice(_("Leave the waitlist"), f"/leave {workshop.id}")],
         )
-    return joined
+    return True
 
 
 async def unused_seat_orders(uow: UnitOfWork, now: datetime, limit: int = 50) -> list[int]:

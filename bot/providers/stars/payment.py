@@ -33,7 +33,6 @@ from bot.learning.courses import course_title
 from bot.payments import Checkout, Refund, fulfil_order
 from bot.providers.stars.payloads import parse_payload, payload
 from bot.providers.stars.subscriptions import record_subscription_payment, subscription_refusal
-from bot.sessions.workshops import sells_a_seat
 from storage.models import Course, Order, SubscriptionPeriod
 from storage.uow import UnitOfWork
 
@@ -306,7 +305,8 @@ async def record_payment(
             return PaymentOutcome([reply], refund=True)
         order.amount_minor = amount
         order.currency = CURRENCY
-        enrollment = await fulfil_order(uow, app.config, order, now, PROVIDER, charge_id)
+        paid = await fulfil_order(uow, app.config, order, now, PROVIDER, charge_id)
+        enrollment = paid.enrollment
         course = await uow.get(Course, order.course_id)
         assert course is not None
         say = Say(
@@ -319,7 +319,7 @@ async def record_payment(
             ),
             (Choice(_("Find a mentor"), f"/mentor {course.slug}"),),
         )
-        if await sells_a_seat(uow, course.id):  # the seat's own notice says the rest
+        if paid.seat:  # the seat's own notice says the rest
             say = Say(_("Paid with {stars} ⭐.", stars=amount))
         reply = render(user.id, say, user.language, user.timezone)
         if via_outbox:

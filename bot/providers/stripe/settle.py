@@ -30,7 +30,6 @@ from bot.learning.courses import course_title
 from bot.payments import fulfil_order, refund_money, revoke_refunded
 from bot.providers.stripe.amounts import from_stripe
 from bot.providers.stripe.checkout import PROVIDER, SessionFacts, StripePayments
-from bot.sessions.workshops import sells_a_seat
 from storage.models import Course, Order, PaymentEvent
 from storage.uow import UnitOfWork
 
@@ -189,10 +188,11 @@ async def fulfil_matching(
     uow: UnitOfWork, config: Config, order: Order, facts: SessionFacts, now: datetime
 ) -> Settled:
     """The common case: a locked pending order, paid by its own session; confirm in chat."""
-    enrollment = await fulfil_order(uow, config, order, now, PROVIDER, facts.payment_ref)
+    paid = await fulfil_order(uow, config, order, now, PROVIDER, facts.payment_ref)
+    enrollment = paid.enrollment
     course = await uow.get(Course, order.course_id)
     assert course is not None
-    if await sells_a_seat(uow, course.id):  # the seat's own notice said it
+    if paid.seat:  # the seat's own notice said it
         return Settled("fulfilled", order.id)
     await tell(
         uow,
