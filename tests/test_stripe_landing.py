@@ -152,8 +152,7 @@ async def test_subscription_checkout_confirms_then_shows_the_first_paid_period(
 ) -> None:
     """A subscription's page waits for its first paid invoice; a trial's says it started."""
     assert "added" in await landing.h.send("admin", SUB)
-    out = await landing.h.send("alice", "/subscribe monthly")
-    cs = re.search(r"→ https://checkout\.stripe\.com/c/pay/(\S+)", out).group(1)  # type: ignore[union-attr]
+    cs = await landing.subscribe("alice", "monthly")
     _status, body = await page(landing, f"/pay/success?session_id={cs}")
     assert heading(body) == "Confirming your payment"
     session, _sub, invoice = landing.fake.complete_subscription(cs)
@@ -168,11 +167,7 @@ async def test_subscription_checkout_confirms_then_shows_the_first_paid_period(
 async def test_a_trial_checkout_says_the_trial_started(landing: StripeWorld) -> None:
     """A free trial collects no money: the page says the trial started, not "payment received"."""
     assert "added" in await landing.h.send("admin", TRIAL)
-    out = await landing.h.send("bob", "/subscribe tryout")
-    cs = re.search(r"→ https://checkout\.stripe\.com/c/pay/(\S+)", out).group(1)  # type: ignore[union-attr]
-    session, _sub, invoice = landing.fake.complete_subscription(cs)
-    await landing.send(landing.fake.event("checkout.session.completed", session))
-    await landing.send(landing.fake.event("invoice.paid", invoice))
+    cs = await landing.subscribed("bob", "tryout")
     _status, body = await page(landing, f"/pay/success?session_id={cs}")
     assert heading(body) == "Free trial started" and "Payment received" not in body
     assert "You can close this page and go back to the chat." in body  # bob: console only
@@ -182,11 +177,7 @@ async def test_the_customer_portal_returns_to_the_bots_page(landing: StripeWorld
     """ "Manage billing" opens the portal with its return link on our "back to the chat" page,
     which links to the chats in the language asked for."""
     assert "added" in await landing.h.send("admin", SUB)
-    out = await landing.h.send("alice", "/subscribe monthly")
-    cs = re.search(r"→ https://checkout\.stripe\.com/c/pay/(\S+)", out).group(1)  # type: ignore[union-attr]
-    session, _sub, invoice = landing.fake.complete_subscription(cs)
-    await landing.send(landing.fake.event("checkout.session.completed", session))
-    await landing.send(landing.fake.event("invoice.paid", invoice))
+    await landing.subscribed("alice", "monthly")
     assert "https://billing.stripe.com/p/session/" in await landing.h.send(
         "alice", "/subscription billing 1"
     )

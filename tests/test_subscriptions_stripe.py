@@ -4,7 +4,6 @@ refunded invoice, a plan change, and reconciliation after lost webhooks."""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -28,14 +27,6 @@ async def card(world: StripeWorld) -> StripeWorld:
     """The Stripe world with a monthly plan on offer."""
     assert "added" in await world.h.send("admin", ADD)
     return world
-
-
-async def subscribe(w: StripeWorld, who: str = "alice", plan: str = "monthly") -> str:
-    """`/subscribe` by card; returns the Checkout Session id behind the link."""
-    out = await w.h.send(who, f"/subscribe {plan}")
-    match = re.search(r"→ https://checkout\.stripe\.com/c/pay/(\S+)", out)
-    assert match, out
-    return match.group(1)
 
 
 async def ours(w: StripeWorld) -> tuple[str, int, bool]:
@@ -68,7 +59,7 @@ async def test_card_subscription_renews_fails_recovers_and_lapses(
     """Checkout links the subscription; each paid invoice grants its period once; a declined
     renewal starts the grace period with a link to pay; Stripe giving up ends it."""
     w = card
-    cs = await subscribe(w)
+    cs = await w.subscribe()
     session = w.fake.sessions[cs]
     assert session["mode"] == "subscription" and session["locale"] == "en"
     assert w.fake.prices[session["line_price"]]["recurring"]["interval"] == "month"
@@ -105,7 +96,7 @@ async def test_duplicate_and_out_of_order_events_grant_each_invoice_once(
 ) -> None:
     """invoice.paid before checkout.session.completed, and every event twice: one period each."""
     w = card
-    cs = await subscribe(w)
+    cs = await w.subscribe()
     session, sub, first = w.fake.complete_subscription(cs)
     clock.advance(timedelta(days=30))
     second, _sub = w.fake.renew(sub["id"])
@@ -125,7 +116,7 @@ async def test_cancel_in_chat_sets_cancel_at_period_end_and_resume_clears_it(
 ) -> None:
     """Cancel and Resume call Stripe; the portal opens in the learner's language."""
     w = card
-    cs = await subscribe(w)
+    cs = await w.subscribe()
     session, sub, invoice = w.fake.complete_subscription(cs)
     await send(w, "checkout.session.completed", session)
     await send(w, "invoice.paid", invoice)
@@ -154,7 +145,7 @@ async def test_a_trial_starts_from_the_free_invoice_and_the_first_charge_grants_
     """A trial plan's $0 first invoice starts the trial without sessions; the next grants."""
     w = world
     await w.h.send("admin", ADD + " trial=7")
-    cs = await subscribe(w)
+    cs = await w.subscribe()
     assert w.fake.sessions[cs]["subscription_data"]["trial_period_days"] == "7"
     _session, sub, invoice = w.fake.complete_subscription(cs)
     assert await send(w, "invoice.paid", invoice) == "trial"
@@ -168,7 +159,7 @@ async def test_a_trial_starts_from_the_free_invoice_and_the_first_charge_grants_
 async def test_a_refunded_invoice_takes_back_its_unused_credits(card: StripeWorld) -> None:
     """charge.refunded for an invoice's payment refunds that period once."""
     w = card
-    cs = await subscribe(w)
+    cs = await w.subscribe()
     _session, _sub, invoice = w.fake.complete_subscription(cs)
     await send(w, "invoice.paid", invoice)
     charge = w.fake.refund_charge(invoice["payment_intent"])
@@ -188,7 +179,7 @@ async def test_a_plan_change_in_the_portal_applies_from_the_next_invoice(
         "admin",
         '/admin plan add intensive course=python-basics name="Intensive" price=59.00 sessions=4',
     )
-    cs = await subscribe(w)
+    cs = await w.subscribe()
     _session, sub, invoice = w.fake.complete_subscription(cs)
     await send(w, "invoice.paid", invoice)
     await w.h.send("bob", "/subscribe intensive")  # creates the intensive plan's Price
@@ -216,7 +207,7 @@ async def test_reconciliation_repairs_what_lost_webhooks_left_out(
     """With every webhook lost, a reconciliation pass grants the paid periods and ends what
     Stripe cancelled, once; a second pass changes nothing."""
     w = card
-    cs = await subscribe(w)
+    cs = await w.subscribe()
     _session, sub, _invoice = w.fake.complete_subscription(cs)
     clock.advance(timedelta(days=30))
     w.fake.renew(sub["id"])
@@ -234,7 +225,7 @@ async def test_reconciliation_repairs_what_lost_webhooks_left_out(
 async def paid_plan_session(w: StripeWorld) -> dict[str, Any]:
     """alice subscribes by card, the first invoice is paid, ada accepts her request and she
     books a session with a plan credit; returns the paid invoice."""
-    cs = await subscribe(w)
+    cs = await w.subscribe()
     session, _sub, invoice = w.fake.complete_subscription(cs)
     await send(w, "checkout.session.completed", session)
     await send(w, "invoice.paid", invoice)

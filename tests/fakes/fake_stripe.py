@@ -843,6 +843,22 @@ class StripeWorld:
         assert match, out
         return order_id, match.group(1)
 
+    async def subscribe(self, who: str = "alice", plan: str = "monthly") -> str:
+        """`/subscribe` by card in the console; returns the Checkout Session id behind the
+        link."""
+        out = await self.h.send(who, f"/subscribe {plan}")
+        match = re.search(r"→ https://checkout\.stripe\.com/c/pay/(\S+)", out)
+        assert match, out
+        return match.group(1)
+
+    async def subscribed(self, who: str = "alice", plan: str = "monthly") -> str:
+        """`subscribe`, then Checkout completed and the first invoice paid, both delivered."""
+        cs = await self.subscribe(who, plan)
+        session, _subscription, invoice = self.fake.complete_subscription(cs)
+        await self.send(self.fake.event("checkout.session.completed", session))
+        await self.send(self.fake.event("invoice.paid", invoice))
+        return cs
+
     async def delivered(self) -> str:
         """Wait until the outbox is empty; returns everything printed so far."""
         for _ in range(500):
