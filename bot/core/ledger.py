@@ -150,15 +150,20 @@ async def revenue(uow: UnitOfWork, since: datetime | None = None) -> dict[str, i
     return await sums_by_currency(uow, REVENUE_KINDS, since)
 
 
-async def order_balance(uow: UnitOfWork, order_id: int) -> tuple[int, int]:
-    """(paid, refunded) of one order, in its currency's minor units, both ≥ 0."""
+async def order_sums(uow: UnitOfWork, order_id: int, kinds: Iterable[Kind]) -> dict[str, int]:
+    """The sum of one order's entries of each of `kinds` (absent: none), in minor units."""
     rows = await uow.session.execute(
         select(LedgerEntry.kind, func.sum(LedgerEntry.amount_minor))
         .where(LedgerEntry.order_id == order_id)
-        .where(LedgerEntry.kind.in_([k.value for k in REVENUE_KINDS]))
+        .where(LedgerEntry.kind.in_([k.value for k in kinds]))
         .group_by(LedgerEntry.kind)
     )
-    sums = {str(k): int(a) for k, a in rows}
+    return {str(k): int(a) for k, a in rows}
+
+
+async def order_balance(uow: UnitOfWork, order_id: int) -> tuple[int, int]:
+    """(paid, refunded) of one order, in its currency's minor units, both ≥ 0."""
+    sums = await order_sums(uow, order_id, REVENUE_KINDS)
     return sums.get(Kind.ORDER_PAID.value, 0), -sums.get(Kind.ORDER_REFUNDED.value, 0)
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 
@@ -34,7 +34,7 @@ from bot.core.ledger import (
     PERIOD_MONEY_KINDS,
     REVENUE_KINDS,
     Kind,
-    order_balance,
+    order_sums,
     post,
 )
 from bot.core.users import mentor_profile_of
@@ -154,10 +154,9 @@ async def _earn(
     assert order is not None
     if order.status != "paid":
         return None
-    _paid, refunded = await order_balance(uow, order.id)
+    kept, paid_out, refunded = await order_holds(uow, order.id)
     if refunded:
         return None
-    kept, paid_out = await order_holds(uow, order.id)
     if paid_out + order.amount_minor // max(order.sessions_included, 1) * sessions > kept:
         return None  # a subscription whose periods were refunded: nothing left to earn from
     paid_for = dict(
@@ -188,19 +187,22 @@ async def _earn(
     return earning
 
 
-async def order_holds(uow: UnitOfWork, order_id: int) -> tuple[int, int]:
-    """(the money the order still holds: paid minus refunded, its subscription periods'
-    too; what its sessions' earnings and fees took of it, net of reversals)."""
-    money = [k.value for k in (*REVENUE_KINDS, *PERIOD_MONEY_KINDS)]
-    out = [k.value for k in (*EARNING_KINDS, *FEE_KINDS)]
-    rows = await uow.session.execute(
-        select(LedgerEntry.kind, func.sum(LedgerEntry.amount_minor))
-        .where(LedgerEntry.order_id == order_id)
-        .where(LedgerEntry.kind.in_(money + out))
-        .group_by(LedgerEntry.kind)
+class Holds(NamedTuple):
+    kept: int  # the money the order still holds: paid minus refunded, its periods' too
+    paid_out: int  # what its earnings and fees took of it, net of reversals
+    refunded: int  # what was refunded of the order itself (≥ 0)
+
+
+async def order_holds(uow: UnitOfWork, order_id: int) -> Holds:
+    """What one order holds and paid out, from one read of its entries."""
+    money = (*REVENUE_KINDS, *PERIOD_MONEY_KINDS)
+    out = (*EARNING_KINDS, *FEE_KINDS)
+    sums = await order_sums(uow, order_id, (*money, *out))
+    return Holds(
+        sum(sums.get(k.value, 0) for k in money),
+        sum(sums.get(k.value, 0) for k in out),
+        -sums.get(Kind.ORDER_REFUNDED.value, 0),
     )
-    sums = {str(k): int(a) for k, a in rows}
-    return sum(sums.get(k, 0) for k in money), sum(sums.get(k, 0) for k in out)
 
 
 REVERSAL = {
@@ -231,7 +233,7 @@ async def reverse_earnings_beyond_kept(uow: UnitOfWork, order_id: int, now: date
     until the order has paid out no more than the money it still holds. Those sessions took
     place, but a mentor is never paid from money the learner got back: a course's refund
     reverses all its earnings, a period's only what the periods left no longer cover."""
-    kept, paid_out = await order_holds(uow, order_id)
+    kept, paid_out, _refunded = await order_holds(uow, order_id)
     last: int | None = None
     for entry in await _earned(uow, order_id, LedgerEntry.session_id.desc()):
         if entry.session_id != last and paid_out <= kept:
