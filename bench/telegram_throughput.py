@@ -82,6 +82,7 @@ async def full_stack(url: str, tmp: str, handle_ms: list[float]) -> Callable[[],
     await upgrade(engine)
     app = Marketplace(config, engine, SystemClock())
     await seed_demo(app)
+    app.warm()  # as `mentorbot run` does at start
     handle = app.handle
 
     async def timed(msg: Incoming) -> list[Reply]:

@@ -231,6 +231,11 @@ class Marketplace:
             return False
         return True
 
+    def warm(self) -> None:
+        """Start building the recommendation model in the background, as a serving process
+        starts (`ModelCache.warm`), so that the first learner shown suggestions does not wait."""
+        MODELS.warm(self.new_uow(), self.config, self.clock.now(), self.engine)
+
     async def settle_admins(self) -> None:
         """Everyone's admin role as today's config gives it (`settle_all_admins`), at start."""
         async with self.new_uow() as uow:

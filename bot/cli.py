@@ -164,6 +164,7 @@ async def _run(config: Config) -> int:
         print("No chat platform is configured; starting the console chat.", flush=True)
         return await _shell(config, "learner", None, False)
     await warn_about_database(app.engine)
+    app.warm()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -305,6 +306,7 @@ async def _shell(config: Config, name: str, role: str | None, demo: bool) -> int
         # After the prompt: the first sweep catches up on what fell due while the bot was
         # down, and the user can read and type meanwhile (its notices print when sent).
         await timers.start()
+        app.warm()
         while line := await lines.get():
             await chat.handle_line(line)
     finally:

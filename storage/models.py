@@ -21,11 +21,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    event,
     text,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, object_session
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from bot.core.states import (  # workshops (0010)
@@ -150,17 +149,6 @@ class Course(Base):
     price_stars: Mapped[int | None] = mapped_column(Integer)
     # A lesson is dripped to each learner every this many days; 0: lessons on demand only.
     lesson_drip_days: Mapped[int] = mapped_column(Integer, default=0)
-    # Bumped in SQL by every ORM update (`_bump_revision`), so that one aggregate tells a reader
-    # (the recommender's model cache) that some course changed, without loading every course.
-    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-
-
-@event.listens_for(Course, "before_update")
-def _bump_revision(_mapper: Any, _connection: Any, target: Course) -> None:
-    """`revision + 1` in the UPDATE itself, so two edits at once never write the same number."""
-    session = object_session(target)
-    if session is not None and session.is_modified(target, include_collections=False):
-        target.revision = Course.revision + 1
 
 
 class Order(Base):
@@ -973,3 +961,13 @@ class RecommendationDismissal(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"))
     created_at: Mapped[datetime]
+
+
+class ModelChange(Base):
+    """A committed change to something the recommender's model reads (`storage.changes`): the
+    newest id, and how many rows the last thousand ids hold, tell the model cache whether it is
+    still current in one indexed read, however large the tables it reads have grown."""
+
+    __tablename__ = "model_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tables: Mapped[str] = mapped_column(String(200))  # which of the watched tables changed

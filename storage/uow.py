@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from storage.changes import TrackingSession
 from storage.db import SQLITE_BUSY_TIMEOUT_MS, is_sqlite
 from storage.models import Base, OutboxMessage
 
@@ -123,4 +124,6 @@ class UnitOfWork:
 
 
 def make_uow_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autobegin=False)
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autobegin=False, sync_session_class=TrackingSession
+    )

@@ -3,14 +3,17 @@ learner's language, the held-out baseline, the slots that show them and their ou
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from bot.core.clock import FakeClock
+from bot.recommending import signals
 from bot.recommending.ranker import (
     CourseDoc,
     Interaction,
@@ -20,9 +23,15 @@ from bot.recommending.ranker import (
     build,
     rank,
 )
-from bot.recommending.signals import MODELS
+from bot.recommending.signals import MODELS, versions
 from bot.runtime.demo_data import seed_demo
-from storage.models import Course, RecommendationDismissal, RecommendationShown, User
+from storage.models import (
+    Course,
+    ModelChange,
+    RecommendationDismissal,
+    RecommendationShown,
+    User,
+)
 from tests.support import (
     AppFactory,
     Harness,
@@ -30,6 +39,7 @@ from tests.support import (
     buy,
     harness_for,
     make_config,
+    matched_pair,
     request_mentor,
 )
 
@@ -313,7 +323,7 @@ def _suggested(out: str) -> list[str]:
 
 async def test_an_edited_course_reads_anew_in_suggestions_at_once(market: Harness) -> None:
     """Suggestions are reused while nothing they read changed; a course's new title is a change
-    (its revision, bumped by the edit), so the next /courses shows it."""
+    (storage.changes notes it), so the next /courses shows it."""
     await seed_sequences(market)
     before = _suggested(await market.send("nina", "/courses"))
     assert any("Git for teams" in x for x in before), before
@@ -323,19 +333,61 @@ async def test_an_edited_course_reads_anew_in_suggestions_at_once(market: Harnes
     assert any("Git together" in x for x in after) and not any("Git for teams" in x for x in after)
 
 
-async def test_course_revision_counts_every_edit(market: Harness) -> None:
-    """Each edit bumps the course's revision in the UPDATE itself."""
+async def _model_key(h: Harness) -> str:
+    async with h.app.new_uow() as uow:
+        return (await versions(uow, 0, h.app.clock.now())).model
+
+
+async def test_the_model_key_follows_what_the_model_reads_and_nothing_else(
+    market: Harness, clock: FakeClock
+) -> None:
+    """A purchase, an edited course and a completed session change the model's key; a booking
+    (credits left), a rolled-back edit and a mentor's profile do not, so none of those makes
+    every process rebuild its model."""
+    request_id = await matched_pair(market)
+    key = await _model_key(market)
+    await market.send("alice", f"/book {request_id}")
+    assert "Booked" in await market.send("alice", "1")
+    await market.send("ada", "/profile bio=Patient teacher")
+    assert await _model_key(market) == key
     async with market.app.new_uow() as uow:
-        start = (
-            await uow.session.execute(select(Course.revision).where(Course.slug == "git-teamwork"))
+        course = (
+            await uow.session.execute(select(Course).where(Course.slug == "git-teamwork"))
         ).scalar_one()
-    for title in ("Git one", "Git two"):
-        await market.send("admin", f'/admin course edit git-teamwork title="{title}"')
+        course.title_en = "Never committed"
+        await uow.flush()
+    assert await _model_key(market) == key
+    out = await market.send("admin", '/admin course edit git-teamwork title="Git together"')
+    assert "updated" in out, out
+    assert (edited := await _model_key(market)) != key
+    clock.advance(timedelta(days=1))
+    assert await _model_key(market) != edited  # the day is part of it
+    day = await _model_key(market)
+    await market.send("ada", "/complete 1")
+    assert (completed := await _model_key(market)) != day
+    await buy(market, "bob", "data-analysis")
+    assert await _model_key(market) != completed
+
+
+async def test_a_change_committed_out_of_id_order_still_changes_the_model_key(
+    market: Harness,
+) -> None:
+    """On PostgreSQL a transaction holding a lower id can commit after one holding a higher
+    id: the newest id is then the same, and the count of the last ids still tells."""
+    await buy(market, "bob", "data-analysis")
     async with market.app.new_uow() as uow:
-        now = (
-            await uow.session.execute(select(Course.revision).where(Course.slug == "git-teamwork"))
-        ).scalar_one()
-    assert now == start + 2
+        newest = (await uow.session.execute(select(func.max(ModelChange.id)))).scalar_one()
+        for n in range(1, 4):
+            uow.add(ModelChange(id=newest + n, tables="test"))
+        await uow.commit()
+    async with market.app.new_uow() as uow:
+        await uow.session.execute(delete(ModelChange).where(ModelChange.id == newest + 2))
+        await uow.commit()
+    key = await _model_key(market)
+    async with market.app.new_uow() as uow:
+        uow.add(ModelChange(id=newest + 2, tables="late"))
+        await uow.commit()
+    assert await _model_key(market) != key
 
 
 async def test_the_same_suggestions_pressed_again_are_one_impression(market: Harness) -> None:
@@ -403,6 +455,44 @@ async def test_a_changed_model_is_rebuilt_in_the_background(
     await MODELS.settled()
     after = _suggested(await market.send("nina", "/courses"))
     assert any("Git together" in x for x in after), after
+
+
+async def test_a_serving_process_builds_its_first_model_before_a_learner_asks(
+    market: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Marketplace.warm` (what `mentorbot run` does at start) builds the first model in the
+    background; a learner who asks while it computes is answered from it, not from a second
+    build of their own; one who asks while it is still reading does not wait on it."""
+    await seed_sequences(market)
+    monkeypatch.setattr(MODELS, "background", True)
+    monkeypatch.setattr(MODELS, "models", {})
+    builds: list[int] = []
+
+    def slow_build(*args: Any) -> Any:
+        builds.append(1)
+        time.sleep(0.2)  # on the worker thread: the event loop runs on
+        return real_build(*args)
+
+    real_build = signals.build
+    monkeypatch.setattr(signals, "build", slow_build)
+    market.app.warm()
+    while MODELS.reading:  # noqa: ASYNC110 (the cache has no event to wait on; tests only)
+        await asyncio.sleep(0.01)
+    out = await market.send("nina", "/courses")
+    assert len(_suggested(out)) == 3, out
+    assert builds == [1]
+    market.app.warm()  # a model in hand: nothing to warm
+    assert not MODELS.building
+    monkeypatch.setattr(MODELS, "models", {})
+    now = market.app.clock.now()
+    async with market.app.new_uow() as uow:  # holds the database, as a learner's update does
+        market.app.warm()
+        key = (await versions(uow, 0, now)).model
+        model = MODELS.model(uow, market.app.config, now, key)
+        _model, current = await asyncio.wait_for(model, 10)  # builds its own: no deadlock
+        assert current
+    await MODELS.settled()
+    assert builds == [1, 1, 1]
 
 
 async def test_a_plan_and_a_workshop_for_the_learners_course_join_the_suggestions(

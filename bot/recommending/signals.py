@@ -3,12 +3,12 @@ learner's courses with their outcomes (for the model), and one learner's own sta
 
 The model (`bot/recommending/ranker.py`) is rebuilt only when what it reads changed, and one
 learner's suggestions are recomputed only when the model or what they read of the learner
-changed: each call makes one read of indexed maxima and counts (`versions`: the newest order,
-enrollment, rating, lesson rating, course revision; sessions and lessons completed; the
-learner's newest enrollment, ledger entry, dismissal, stated goal and request) and reuses the
-model and the learner's suggestions computed for the same numbers (`ModelCache`, and
-`bot.recommending.suggest`). A purchase, a used credit or a "not interested" changes those
-numbers, so it counts at once, in every process.
+changed: each call makes one read of indexed maxima (`versions`: the newest of the changes to
+what the model reads, which `storage.changes` notes; the learner's newest enrollment, ledger
+entry, dismissal, stated goal and request) and reuses the model and the learner's suggestions
+computed for the same numbers (`ModelCache`, and `bot.recommending.suggest`). A purchase, a
+used credit or a "not interested" changes those numbers, so it counts at once, in every
+process.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from bot.recommending.ranker import (
     build,
     strengths_of,
 )
+from storage.changes import WINDOW
 from storage.models import (
     Course,
     Enrollment,
@@ -44,6 +45,7 @@ from storage.models import (
     LessonRating,
     MentorSession,
     MentorshipRequest,
+    ModelChange,
     Order,
     Rating,
     RecommendationDismissal,
@@ -175,23 +177,12 @@ def _count(column: Any, *where: Any) -> Any:
 
 
 _LEARNER = bindparam("learner", type_=Integer)
-# What the model reads, as numbers that change whenever it does: the newest order, enrollment,
-# rating and lesson rating, ratings edited or removed, sessions completed, lessons done, the
-# lessons on offer, and the courses (their count, newest id and summed revisions, which every
-# edit bumps: storage.models._bump_revision).
+_NEWEST_CHANGE = select(func.max(ModelChange.id)).scalar_subquery()
+# What the model reads changes only with a `model_changes` row (storage.changes): the newest
+# one, and how many of the last `WINDOW` ids are there (a change committed out of id order).
 _MODEL_INPUTS = (
-    _latest(Order.id),
-    _latest(Enrollment.id),
-    _latest(Rating.id),
-    _count(Rating.id),
-    _latest(Rating.updated_at),
-    _latest(LessonRating.id),
-    _count(MentorSession.id, MentorSession.status == "completed"),
-    _count(LessonDelivery.done_at),
-    _count(Lesson.id, Lesson.status == "active"),
-    _count(Course.id),
-    _latest(Course.id),
-    select(func.sum(Course.revision)).scalar_subquery(),
+    _NEWEST_CHANGE,
+    _count(ModelChange.id, ModelChange.id > _NEWEST_CHANGE - WINDOW),
 )
 # And what one learner's suggestions read besides: their enrollments, every movement of their
 # credits or money (the ledger), what they dismissed, said and asked a mentor.
@@ -215,9 +206,9 @@ class Versions:
 
 
 async def versions(uow: UnitOfWork, user_id: int, now: datetime) -> Versions:
-    """One read, of indexed maxima and counts, tells whether a cached model or a learner's
-    cached suggestions are still what they would be computed afresh (the day is part of both:
-    popularity decays and exploration draws per day)."""
+    """One read, of indexed maxima and a bounded count, tells whether a cached model or a
+    learner's cached suggestions are still what they would be computed afresh (the day is part
+    of both: popularity decays and exploration draws per day)."""
     row = tuple((await uow.session.execute(_VERSIONS, {"learner": user_id})).one())
     model_part, learner_part = row[: len(_MODEL_INPUTS)], row[len(_MODEL_INPUTS) :]
     day = now.date().isoformat()
@@ -234,19 +225,21 @@ async def versions(uow: UnitOfWork, user_id: int, now: datetime) -> Versions:
 class ModelCache:
     """The last model built per database, with the key (`Versions.model`) it was built for.
 
-    Only a database's first model is built while a learner waits. After that, a changed key (a
-    purchase, a rating anywhere) starts one rebuild in the background and the learner is served
-    by the model in hand, marked not current, until it lands: a rebuild takes about 0.6 s at
-    20,000 learners (README), which inline would hold every other update for as long on SQLite
-    (its write lock is held by the asking transaction) and break "one learner in < 20 ms". The
-    background rebuild reads its inputs in a transaction of its own and builds on a worker
-    thread. `background = False` builds inline every time (tests that need the newest model at
-    once)."""
+    A serving process builds its first model in the background as it starts (`warm`); only a
+    learner who asks before that build has read its inputs waits for one. After that, a changed
+    key (a purchase, a rating anywhere) starts one rebuild in the background and the learner is
+    served by the model in hand, marked not current, until it lands: a rebuild takes about 0.6 s
+    at 20,000 learners (README), which inline would hold every other update for as long on
+    SQLite (its write lock is held by the asking transaction) and break "one learner in
+    < 20 ms". The background rebuild reads its inputs in a transaction of its own and builds
+    on a worker thread. `background = False` builds inline every time (tests that need the
+    newest model at once)."""
 
     size: int = 8
     background: bool = True
     models: dict[int, tuple[str, Model]] = field(default_factory=dict)
     building: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    reading: set[int] = field(default_factory=set)  # builds still reading their inputs
 
     async def model(
         self, uow: UnitOfWork, config: Config, now: datetime, key: str
@@ -254,17 +247,35 @@ class ModelCache:
         """The model, and whether it is current (built for `key`)."""
         where = id(uow.session.bind)
         cached = self.models.get(where)
+        if cached is None and where in self.building and where not in self.reading:
+            # The start-up build (`warm`) has read its inputs and is computing: waiting for it
+            # beats building a second. One still reading needs the database this transaction
+            # holds (SQLite), so then this one builds its own.
+            await asyncio.shield(self.building[where])
+            cached = self.models.get(where)
         if cached is not None and cached[0] == key:
             return cached[1], True
         if cached is None or not self.background:
             model = build(await _signals(uow, now), Weights.from_config(config.recommend))
             self._keep(where, key, model)
             return model, True
+        self._start(uow.sibling(), config, now, where)
+        return cached[1], False
+
+    def warm(self, uow: UnitOfWork, config: Config, now: datetime, engine: object) -> None:
+        """Build `engine`'s first model in the background (at start-up, `Marketplace.warm`):
+        building it takes a second or more (jieba loads its dictionary), which the first
+        learner shown suggestions would otherwise wait for, and every update behind them."""
+        where = id(engine)
+        if self.background and where not in self.models:
+            self._start(uow, config, now, where)
+
+    def _start(self, uow: UnitOfWork, config: Config, now: datetime, where: int) -> None:
         if where not in self.building:
-            task = asyncio.create_task(self._rebuild(uow.sibling(), config, now, where))
+            self.reading.add(where)  # from now: a learner must not wait for it while reading
+            task = asyncio.create_task(self._rebuild(uow, config, now, where))
             self.building[where] = task
             task.add_done_callback(lambda _done: self.building.pop(where, None))
-        return cached[1], False
 
     async def settled(self) -> None:
         """Wait for the rebuilds under way in this event loop (tests; a clean shutdown)."""
@@ -274,9 +285,12 @@ class ModelCache:
 
     async def _rebuild(self, uow: UnitOfWork, config: Config, now: datetime, where: int) -> None:
         try:
-            async with uow:
-                key = (await versions(uow, 0, now)).model  # of what this transaction reads
-                signals = await _signals(uow, now)
+            try:
+                async with uow:
+                    key = (await versions(uow, 0, now)).model  # of what this transaction reads
+                    signals = await _signals(uow, now)
+            finally:
+                self.reading.discard(where)
             model = await asyncio.to_thread(build, signals, Weights.from_config(config.recommend))
         except Exception:  # the model in hand serves on; the next change tries again
             log.warning("recommendation model rebuild failed", exc_info=True)
