@@ -85,7 +85,8 @@ async def test_breakdowns_per_course_and_mentor(market: Harness, clock: FakeCloc
     out = await market.send("admin", "/admin stats mentors")
     assert "#1 ada (approved): sessions 1 · no-shows 0 · 5.0★ (1) · accepted 1" in out
     assert "Only marketplace admins" in await market.send("alice", "/admin stats csv")
-    assert "Unknown admin command 'stats pies'" in await market.send("admin", "/admin stats pies")
+    out = await market.send("admin", "/admin stats pies")
+    assert "/admin stats does not take 'pies'. Choose one of: courses, mentors, csv" in out
 
 
 async def paid_orders(
