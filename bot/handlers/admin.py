@@ -31,7 +31,7 @@ from bot.handlers.registry import (
 from bot.handlers.stats import DETAILS, stats_detail, stats_summary
 from bot.handlers.subscriptions import subscription_stats
 from bot.learning.courses import course_by_slug, course_title
-from bot.payments import check_refund, refund_order
+from bot.payments import check_refund, provider_name, refund_order
 from bot.providers.stars.payment import MAX_STARS
 from storage.models import (
     Course,
@@ -252,18 +252,11 @@ async def _orders(ctx: Ctx, args: list[str]) -> None:
             course=course_title(c),
             price=Money(o.amount_minor, o.currency),
             status=STATUS_NAMES[o.status],
-            provider=PROVIDER_NAMES.get(o.provider or "", _("no payment")),
+            provider=provider_name(o.provider),
         )
         for o, u, c in rows
     ]
     ctx.say(_("Orders (newest first):\n{list}", list=Lines(lines)))
-
-
-PROVIDER_NAMES: dict[str, Msg | str] = {
-    "demo": _("demo payment"),
-    "stripe": "Stripe",
-    "stars": "Telegram Stars",
-}
 
 
 async def _refund(ctx: Ctx, args: list[str]) -> None:
