@@ -270,9 +270,12 @@ class Marketplace:
             command = COMMANDS.get(name)
             if command is None:
                 raise BadInput(_("Unknown command /{name}. See /help.", name=name or "?"))
+            if command.for_admins:  # before its words are read: they are no one else's business
+                ctx.require_admin()
+            spelt = spelt_out(args, command.args, command.subs.values(), name)
             if name not in KEEP_CONVERSATION:
                 await conversations.end(ctx.uow, ctx.actor.id)
-            await command.handler(ctx, spelt_out(args, command.args, command.subs.values()))
+            await command.handler(ctx, spelt)
             return
         # A reply to a relayed message (Telegram) continues that mentorship's conversation.
         if (

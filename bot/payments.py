@@ -108,6 +108,21 @@ class PaymentProvider(Protocol):
         ...
 
 
+# Each provider by the name people read (the orders list, the earnings CSV), by its code.
+PROVIDER_NAMES: dict[str, Msg | str] = {
+    "demo": _("demo payment"),
+    "stripe": "Stripe",
+    "stars": "Telegram Stars",
+}
+
+
+def provider_name(code: str | None) -> Msg | str:
+    """How a reader sees the provider of an order named; an order not paid yet has none."""
+    if code is None:
+        return _("no payment")
+    return PROVIDER_NAMES.get(code, code)
+
+
 class DemoPayments:
     """Moves no money; every message it causes says so. Only enabled by `payments.demo`."""
 

@@ -206,7 +206,9 @@ async def test_bad_admin_course_fields_are_named(market: Harness) -> None:
 
 async def test_bad_settings_are_named(market: Harness) -> None:
     """Unknown language or timezone names the value."""
-    assert "Unknown language 'fr'" in await refused(market, "alice", "/language fr")
+    assert "/language does not take 'fr'. Choose one of: en, zh." in await refused(
+        market, "alice", "/language fr"
+    )
     assert "'Mars/Olympus' is not a timezone" in await refused(
         market, "alice", "/timezone Mars/Olympus"
     )
@@ -294,3 +296,59 @@ async def test_an_order_not_paid_yet_says_so_instead_of_none(market: Harness) ->
     order_id = out.split("Order #", 1)[1].split(":", 1)[0]
     await market.send("alice", f"/pay {order_id}")
     assert "(demo payment)" in await market.send("admin", "/admin orders paid")
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        ("en", "/admin earnings does not take 'bogus'; it takes only csv. Usage: /admin earnings"),
+        ("zh", "/admin earnings 不接受“bogus”，只能是 表格（csv）。用法：/admin earnings [csv]"),
+    ],
+)
+async def test_a_word_that_is_no_choice_is_refused_before_the_command_runs(
+    market: Harness, lang: str, expected: str
+) -> None:
+    """`/admin earnings bogus` is not `/admin earnings` with the word ignored: it is refused
+    naming the word and the one choice there, in the admin's language, with no file."""
+    await buy(market, "alice")
+    await market.send("admin", f"/language {lang}")
+    out = await refused(market, "admin", "/admin earnings bogus")
+    assert expected in out, out
+    assert "earnings.csv" not in out
+
+
+async def test_a_refund_with_a_mistyped_force_refunds_nothing(market: Harness) -> None:
+    """`/admin refund 1 froce` used to refund as if `force` were left out; now it is refused
+    naming the word and the choice, the order stays paid, and `force` itself still works."""
+    await buy(market, "alice")
+    out = await refused(market, "admin", "/admin refund 1 froce")
+    assert "/admin refund does not take 'froce'; it takes only force." in out, out
+    assert "Usage: /admin refund ORDER [force]" in out
+    assert "refunded" in await market.send("admin", "/admin refund 1 force")
+
+
+async def test_a_choice_lists_every_value_and_offers_each_when_it_is_all_there_is(
+    market: Harness,
+) -> None:
+    """Where a choice is all a command takes, a wrong word lists the choices (a Chinese admin
+    reads each with its Chinese word) and offers each as a button; a non-admin typing the same
+    is told the command is for admins, not what it takes."""
+    out = await refused(market, "admin", "/admin orders bogus")
+    assert "/admin orders does not take 'bogus'. Choose one of: pending, paid, refunded" in out
+    assert "[2] paid" in out
+    await market.send("admin", "/language zh")
+    out = await refused(market, "admin", "/admin orders bogus")
+    assert "可选：待支付（pending）、已支付（paid）、已退款（refunded）" in out, out
+    assert "[2] 已支付" in out
+    out = await refused(market, "alice", "/admin orders bogus")
+    assert "Only marketplace admins can do that." in out and "pending" not in out
+
+
+async def test_the_words_a_handler_reads_beyond_its_choices_still_reach_it(
+    market: Harness,
+) -> None:
+    """A choice whose handler reads more words than the choices (`/language English`, `中文`)
+    takes them all; only a word no table knows is refused."""
+    assert "Language set to English." in await market.send("alice", "/language English")
+    assert "语言已设置为中文。" in await market.send("alice", "/language 中文")
+    assert "Language set to English." in await market.send("alice", "/language en")

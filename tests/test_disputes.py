@@ -87,6 +87,21 @@ async def test_a_learner_cannot_claim_before_the_session_ends(
     assert await credits(market) == 3
 
 
+async def test_an_outcome_in_other_words_is_read_and_a_wrong_one_refused(
+    market: Harness, clock: FakeClock
+) -> None:
+    """`/outcome 1 no show` (two words, not the choice `noshow`) is the learner's claim, as
+    the table of answers reads it; `/outcome 1 maybe` is refused naming the word and both
+    choices, recording nothing."""
+    await ended_session(market, clock)
+    before = await snapshot(market)
+    out = await market.send("alice", "/outcome 1 maybe")
+    assert "/outcome does not take 'maybe'. Choose one of: completed, noshow." in out, out
+    assert await snapshot(market) == before
+    await market.send("alice", "/outcome 1 no show")
+    assert (await session_row(market, 1)).learner_outcome == "no_show"
+
+
 async def test_mentor_completed_then_learner_noshow_is_a_dispute(
     market: Harness, clock: FakeClock
 ) -> None:

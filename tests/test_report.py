@@ -85,7 +85,8 @@ async def test_breakdowns_per_course_and_mentor(market: Harness, clock: FakeCloc
     out = await market.send("admin", "/admin stats mentors")
     assert "#1 ada (approved): sessions 1 · no-shows 0 · 5.0★ (1) · accepted 1" in out
     assert "Only marketplace admins" in await market.send("alice", "/admin stats csv")
-    assert "Unknown admin command 'stats pies'" in await market.send("admin", "/admin stats pies")
+    out = await market.send("admin", "/admin stats pies")
+    assert "/admin stats does not take 'pies'. Choose one of: courses, mentors, csv" in out
 
 
 async def paid_orders(
@@ -335,6 +336,8 @@ EARNING_COLUMNS = {
     ],
 }
 COMPLETED_WORD = {"en": "completed", "zh": "已完成"}
+WORKSHOP_TITLE = {"en": "Testing with pytest", "zh": "用 pytest 做测试"}
+DEMO_PROVIDER = {"en": "demo payment", "zh": "演示支付"}
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -342,13 +345,14 @@ async def test_workshop_and_earnings_csv_are_headed_in_the_admins_language(
     market: Harness, clock: FakeClock, lang: str
 ) -> None:
     """workshops.csv (in `/admin stats csv`) and mentor-earnings.csv (`/admin earnings csv`)
-    name their columns in the admin's language, as the report's other CSV files do, and a
-    workshop's status in words; the numbers are the same in both."""
+    name their columns in the admin's language, as the report's other CSV files do, a
+    workshop's title in that language, its status and each earning's provider in words; the
+    numbers are the same in both."""
     await buy(market, "bob")
     out = await market.send(
         "ada",
-        '/workshop new title="Testing with pytest" start="2026-03-05 18:00" seats=2 '
-        "course=python-basics",
+        '/workshop new title="Testing with pytest" title_zh="用 pytest 做测试" '
+        'start="2026-03-05 18:00" seats=2 course=python-basics',
     )
     workshop = out.split("#", 1)[1].split(" ", 1)[0]
     await market.send("bob", f"/join {workshop}")
@@ -362,6 +366,7 @@ async def test_workshop_and_earnings_csv_are_headed_in_the_admins_language(
     columns = WORKSHOP_COLUMNS[lang]
     assert [row[columns[i]] for i in (0, 5, 6, 7, 8, 9)] == [workshop, "2", "1", "1", "0", "1"]
     assert row[columns[4]] == COMPLETED_WORD[lang]
+    assert row[columns[1]] == WORKSHOP_TITLE[lang]
     _text, files = await admin_files(market, "/admin earnings csv")
     earned = rows(files["mentor-earnings.csv"].data)
     assert all(list(row) == EARNING_COLUMNS[lang] for row in earned)
@@ -369,3 +374,4 @@ async def test_workshop_and_earnings_csv_are_headed_in_the_admins_language(
     by_seat = [r for r in earned if r[EARNING_COLUMNS[lang][8]]]
     assert [r[EARNING_COLUMNS[lang][6]] for r in by_session] == ["980"]
     assert len(by_seat) == 1  # the attended seat earned its host
+    assert {r[EARNING_COLUMNS[lang][5]] for r in earned} == {DEMO_PROVIDER[lang]}

@@ -80,7 +80,7 @@ async def test_wrong_plan_input_is_refused_politely_and_changes_nothing(market: 
         ("admin", "/admin plan edit monthly sessions=0"): "sessions must be a whole number",
         ("admin", "/admin plan edit monthly colour=red"): "Unknown plan field 'colour'",
         ("admin", "/admin plan edit monthly price=1.234"): "price must be an amount in USD",
-        ("admin", "/admin subscriptions weird"): "Unknown subscription status 'weird'",
+        ("admin", "/admin subscriptions weird"): "/admin subscriptions does not take 'weird'",
         ("bob", "/subscription pay 1"): "You have no subscription #1",
         ("alice", "/subscription cancel 1"): "cannot be changed",
         ("alice", "/plan"): "",

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from bot.core.clock import FakeClock
 from bot.core.ledger import violations
 from bot.core.users import Incoming
-from storage.models import LedgerEntry, MentorProfile, Order, WorkshopSeat
+from storage.models import LedgerEntry, MentorProfile, Order, Workshop, WorkshopSeat
 from tests.fakes.fake_stripe import StripeWorld
 from tests.support import Harness, attempt, buy, snapshot
 
@@ -518,6 +518,30 @@ async def test_bad_workshop_lines_are_refused_politely_and_change_nothing(market
     out = await market.send("alice", '/workshop new title="T" start="2026-03-05 18:00" seats=2')
     assert "Only approved mentors" in out, out
     assert await snapshot(market, every_table=True) == before
+
+
+@pytest.mark.parametrize(
+    ("lang", "field", "expected"),
+    [
+        ("en", "title", "A workshop title can be at most 100 characters; yours has 101."),
+        ("zh", "title_zh", "研讨会标题最多 100 个字符，你的有 101 个。未保存任何内容"),
+    ],
+)
+async def test_a_workshop_title_longer_than_an_event_name_is_refused_not_cut(
+    market: Harness, lang: str, field: str, expected: str
+) -> None:
+    """A title (English or Chinese) of 101 characters, one more than a Discord event's name
+    takes, is refused naming the limit and creates nothing; one of 100 is kept whole."""
+    await market.send("ada", f"/language {lang}")
+    long = "工" * 101 if field == "title_zh" else "t" * 101
+    line = f'/workshop new title="T" start="2026-03-05 18:00" seats=2 {field}="{{}}"'
+    sent = await attempt(market, "ada", line.format(long))
+    assert sent.outcome == "refused" and sent.unchanged, sent.output
+    assert expected in sent.output and long[:41] not in sent.output
+    await market.send("ada", line.format(long[:100]))
+    async with market.app.new_uow() as uow:
+        found = await uow.session.execute(select(Workshop.title_en, Workshop.title_zh))
+        assert long[:100] in found.one()
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from bot.core.clock import FakeClock
+from storage.models import Workshop
 from tests.fakes.fake_discord import DiscordBot, FakeDiscord, discord_config
 from tests.support import AppFactory
 
@@ -69,6 +71,38 @@ async def test_a_workshop_is_a_scheduled_event_kept_in_step(
         await bot.app.run_due()
         assert fake.scheduled_events == {}
         assert len(fake.calls_to("DELETE", "/scheduled-events/")) == 1
+    finally:
+        await bot.stop()
+
+
+async def test_a_title_of_the_longest_event_name_is_published_whole(
+    make_app: AppFactory, fake: FakeDiscord, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 100-character title, the longest Discord takes as an event's name (the fake refuses
+    101 as Discord does), is the event's name whole; a 101-character one is refused when the
+    workshop is created, so no event is published. A title stored longer before the limit is
+    shortened with "…" on the event, and the log says so."""
+    fake.now = clock.now
+    bot = await started(make_app, fake)
+    try:
+        boss = fake.user("boss", admin=True)
+        options = {"start": "2026-03-05 18:00", "seats": 2}
+        await run(fake, boss, "workshop new", "at most 100", title="x" * 101, **options)
+        await run(fake, boss, "workshop new", "workshop created", title="y" * 100, **options)
+        await bot.app.run_due()
+        (event,) = fake.scheduled_events.values()
+        assert event["name"] == "y" * 100
+        async with bot.app.new_uow() as uow:
+            await uow.session.execute(
+                update(Workshop).values(
+                    title_en="z" * 150, venue_version=Workshop.venue_version + 1
+                )
+            )
+            await uow.commit()
+        await bot.app.run_due()
+        (event,) = fake.scheduled_events.values()
+        assert event["name"] == "z" * 99 + "…"
+        assert "longer than a Discord event name" in caplog.text
     finally:
         await bot.stop()
 

@@ -8,6 +8,7 @@ from typing import Protocol
 from bot.core.errors import BadInput
 from bot.core.i18n import Money, Msg, _, clip
 from bot.core.money import MAX_MINOR, STARS, AmountError, example_amount, is_currency, parse_amount
+from bot.sessions.venues import EVENT_NAME
 
 __all__ = [
     "LIMITS",
@@ -33,6 +34,7 @@ LIMITS = {
     "bio": 1000,
     "note": 500,
     "title": 200,
+    "workshop_title": EVENT_NAME,  # in either language: the name of its Discord event
     "description": 2000,  # shown on the course page, inside one chat message
     "slug": 64,
     "topic": 64,

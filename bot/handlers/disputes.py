@@ -95,6 +95,7 @@ async def disputes(ctx: Ctx, args: list[str]) -> None:
             "noshow",
             "refund-credit",
             required=True,
+            also=words.VERDICTS,
         ),
     ),
 )

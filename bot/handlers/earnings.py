@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.context import Ctx
-from bot.core.i18n import Lines, Money, _, ngettext
+from bot.core.i18n import Lines, Money, _, ngettext, render_value
 from bot.core.replies import Attachment
 from bot.handlers.registry import admin_subcommand, choice
+from bot.payments import provider_name
 from bot.reporting.files import csv_file, csv_header
 from bot.sessions.earnings import LedgerRow, ledger, mentor_totals
 
@@ -48,7 +49,8 @@ async def earnings(ctx: Ctx, args: list[str]) -> None:
 
 
 def _csv(rows: Sequence[LedgerRow], lang: str) -> Attachment:
-    """The ledger's earnings one row each, headed in the admin's language (`csv_header`)."""
+    """The ledger's earnings one row each, headed in the admin's language (`csv_header`), the
+    provider by its name as the orders list shows it (`demo payment`, `演示支付`)."""
     header = [
         _("mentor_id"),
         _("mentor"),
@@ -69,7 +71,7 @@ def _csv(rows: Sequence[LedgerRow], lang: str) -> Attachment:
                 row.entry.session_id,
                 row.session_start.isoformat(),
                 row.entry.order_id,
-                row.provider,
+                render_value(provider_name(row.provider), lang, "UTC"),
                 row.entry.amount_minor,
                 row.entry.currency,
                 row.entry.seat_id,

@@ -43,7 +43,15 @@ async def skip(ctx: Ctx, args: list[str]) -> None:
 @command(
     "language",
     _("Change your language: /language en|zh"),
-    args=(choice("language", _("Leave out to choose"), *LANGUAGE_NAMES.items()),),
+    args=(
+        choice(
+            "language",
+            _("Leave out to choose"),
+            *LANGUAGE_NAMES.items(),
+            words=True,
+            also=words.LANGUAGE_WORDS,
+        ),
+    ),
 )
 async def language(ctx: Ctx, args: list[str]) -> None:
     if not args:

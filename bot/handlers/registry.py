@@ -14,7 +14,9 @@ from typing import Literal
 
 from bot.context import Ctx
 from bot.core import words
-from bot.core.i18n import Lines, Msg, _
+from bot.core.errors import BadInput
+from bot.core.i18n import Lines, Localized, Msg, _, clip
+from bot.core.replies import Choice
 from storage.models import Conversation
 
 Handler = Callable[[Ctx, list[str]], Awaitable[None]]
@@ -28,7 +30,8 @@ class Arg:
 
     `keyed` arguments are typed `name=value` (`/admin course add SLUG title=…`); `words` take
     several words in one (a comment, `key=value` pairs). `low`/`high` bound an int; `choices`
-    are the accepted values of a choice, each with the label shown for it.
+    are the accepted values of a choice, each with the label shown for it, and `also` the
+    other words its handler reads as one of them (`no show` for `noshow`, `english` for `en`).
     """
 
     name: str
@@ -40,6 +43,7 @@ class Arg:
     high: int | None = None
     keyed: bool = False
     words: bool = False
+    also: frozenset[str] = frozenset()
 
 
 def text(
@@ -60,10 +64,20 @@ def number(
     return Arg(name, hint, "int", required, low=low, high=high, keyed=keyed)
 
 
-def choice(name: str, hint: Msg, *values: str | tuple[str, str], required: bool = False) -> Arg:
-    """A choice among `values` (each a value, or a value and its label)."""
+def choice(
+    name: str,
+    hint: Msg,
+    *values: str | tuple[str, str],
+    required: bool = False,
+    words: bool = False,
+    also: Iterable[str] = (),
+) -> Arg:
+    """A choice among `values` (each a value, or a value and its label). `also`: the keys of
+    the table of answers its handler looks the word up in (`words.OUTCOMES`), when that table
+    takes more than the values and their Chinese words; with `words`, the rest of the line is
+    that one answer (`no show`)."""
     pairs = tuple(v if isinstance(v, tuple) else (v, v) for v in values)
-    return Arg(name, hint, "choice", required, pairs)
+    return Arg(name, hint, "choice", required, pairs, words=words, also=frozenset(also))
 
 
 @dataclass(frozen=True)
@@ -112,24 +126,75 @@ def usage(name: str, args: tuple[Arg, ...], subs: tuple[Sub, ...] = ()) -> str:
     return " ".join(parts)
 
 
-def spelt_out(args: list[str], declared: tuple[Arg, ...], subs: Iterable[Sub]) -> list[str]:
-    """`args` with each word the table declares there (a sub-command, a choice) in its
-    English form, typed in English or Chinese (`words.SUBCOMMAND_WORDS`): `/availability 添加
-    周一 18:00-20:00` reaches its handler as `add 周一 18:00-20:00`, `/admin 统计 按课程` as
-    `stats courses`. Other words (free text, numbers) are left as typed."""
+def spelt_out(
+    args: list[str], declared: tuple[Arg, ...], subs: Iterable[Sub], path: str
+) -> list[str]:
+    """`args` of the command `path` (`admin stats`) with each word the table declares there (a
+    sub-command, a choice) in its English form, typed in English or Chinese
+    (`words.SUBCOMMAND_WORDS`): `/availability 添加 周一 18:00-20:00` reaches its handler as
+    `add 周一 18:00-20:00`, `/admin 统计 按课程` as `stats courses`. Other words (free text,
+    numbers) are left as typed.
+
+    A word where a choice is declared that is none of its values (nor `Arg.also`) is refused
+    here, before any handler runs: `/admin earnings bogus` is not `/admin earnings`."""
     named = tuple(subs)
     if named:
         name = words.subcommand(args[0], [s.name for s in named]) if args else None
         sub = next((s for s in named if s.name == name), None)
         if sub is None:
             return args
-        return [sub.name, *spelt_out(args[1:], sub.args, sub.subs)]
+        return [sub.name, *spelt_out(args[1:], sub.args, sub.subs, f"{path} {sub.name}")]
     out = list(args)
     positional = [a for a in declared if not a.keyed]
     for i, arg in enumerate(positional[: len(out)]):
-        if arg.choices:
-            out[i] = words.subcommand(out[i], [value for value, _label in arg.choices]) or out[i]
+        if not arg.choices:
+            continue
+        typed = " ".join(out[i:]) if arg.words else out[i]
+        value = words.subcommand(typed, [value for value, _label in arg.choices])
+        if value is not None:
+            out[i:] = [value] if arg.words else [value, *out[i + 1 :]]
+        elif words.normal(typed) not in arg.also:
+            raise unknown_choice(typed, arg, path, declared)
     return out
+
+
+def unknown_choice(typed: str, arg: Arg, path: str, declared: tuple[Arg, ...]) -> BadInput:
+    """The refusal of a word that is not one of `arg`'s choices: the word, the choices (with
+    their Chinese words for a Chinese reader) and the usage. Where the choice is all the
+    command takes (`/admin orders STATUS`), each choice is also a button that runs it."""
+    values = [value for value, _label in arg.choices]
+    listed = Lines((_chinese_spelling(value) for value in values), ", ")
+    said = {"command": path, "value": clip(typed), "usage": f"/{usage(path, declared)}"}
+    if len(values) == 1:
+        refusal = _(
+            "/{command} does not take '{value}'; it takes only {choice}. Usage: {usage}",
+            choice=listed,
+            **said,
+        )
+    else:
+        refusal = _(
+            "/{command} does not take '{value}'. Choose one of: {choices}. Usage: {usage}",
+            choices=listed,
+            **said,
+        )
+    buttons: list[Choice] = []
+    if len(values) > 1 and [a for a in declared if not a.keyed] == [arg]:
+        buttons = [
+            Choice(label if label != value else _chinese_word(value), f"/{path} {value}")
+            for value, label in arg.choices
+        ]
+    return BadInput(refusal, buttons)
+
+
+def _chinese_word(value: str) -> Localized:
+    """A table word as a Chinese reader types it (the first of `words.SUBCOMMAND_WORDS`)."""
+    return Localized(value, words.SUBCOMMAND_WORDS.get(value, ("",))[0])
+
+
+def _chinese_spelling(value: str) -> Localized:
+    """A table word as a list shows it: `csv`, and to a Chinese reader `表格（csv）`."""
+    chinese = words.SUBCOMMAND_WORDS.get(value)
+    return Localized(value, f"{chinese[0]}（{value}）" if chinese else "")
 
 
 def chinese_words(command: Command) -> list[tuple[str, str]]:

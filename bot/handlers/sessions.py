@@ -250,7 +250,18 @@ async def cancel_session(ctx: Ctx, args: list[str]) -> None:
 @command(
     "outcome",
     _("Say whether a session took place: /outcome SESSION completed|noshow"),
-    args=(SESSION, choice("outcome", _("What happened"), "completed", "noshow", required=True)),
+    args=(
+        SESSION,
+        choice(
+            "outcome",
+            _("What happened"),
+            "completed",
+            "noshow",
+            required=True,
+            words=True,
+            also=words.OUTCOMES,
+        ),
+    ),
 )
 async def outcome(ctx: Ctx, args: list[str]) -> None:
     """The mentor's answer decides the session's status; the learner's alone never does, and

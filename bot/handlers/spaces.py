@@ -66,8 +66,6 @@ async def community(ctx: Ctx, args: list[str]) -> None:
     args=(choice("action", _("repair: check every grant and fix it now"), "repair"),),
 )
 async def admin_spaces(ctx: Ctx, args: list[str]) -> None:
-    if args and args[0] != "repair":
-        raise BadInput(_("Usage: /admin spaces [repair]"))
     if args:
         community = ctx.community
         if community is None or not community.platforms:

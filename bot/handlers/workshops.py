@@ -275,7 +275,7 @@ async def _new(ctx: Ctx, args: list[str]) -> None:
     fields = _fields(args)
     if "title" not in fields or "start" not in fields:
         raise BadInput(_("Missing argument. Usage: {usage}", usage=NEW_USAGE))
-    title = within(fields["title"], "title", _("A title"))
+    title = within(fields["title"], "workshop_title", _("A workshop title"))
     if not title:
         raise BadInput(_("Missing argument. Usage: {usage}", usage=NEW_USAGE))
     day, minute = _when(fields["start"])
@@ -294,7 +294,7 @@ async def _new(ctx: Ctx, args: list[str]) -> None:
     price_minor, currency = _price(fields)
     plan = rules.Plan(
         title_en=title,
-        title_zh=within(fields.get("title_zh", ""), "title", _("A title")),
+        title_zh=within(fields.get("title_zh", ""), "workshop_title", _("A workshop title")),
         topics=topics,
         day=day,
         minute=minute,

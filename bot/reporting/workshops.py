@@ -15,9 +15,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from bot.core.errors import STATUS_NAMES
-from bot.core.i18n import _
+from bot.core.i18n import Localized, _
 from bot.core.ledger import WORKSHOP_CREDIT_KINDS
 from bot.reporting.files import csv_file, csv_header
+from bot.sessions.workshops import workshop_title
 from storage.models import LedgerEntry, Order, User, Workshop, WorkshopSeat
 from storage.uow import UnitOfWork
 
@@ -27,7 +28,7 @@ LIMIT = 200
 @dataclass
 class WorkshopStats:
     id: int
-    title: str
+    title: Localized  # in each reader's language, as `workshop_title` gives it
     host: str
     start: datetime
     status: str
@@ -48,7 +49,7 @@ async def workshop_stats(uow: UnitOfWork, limit: int = LIMIT) -> list[WorkshopSt
         .limit(limit)
     )
     found = {
-        w.id: WorkshopStats(w.id, w.title_en, host, w.start_at, w.status, w.seats)
+        w.id: WorkshopStats(w.id, workshop_title(w), host, w.start_at, w.status, w.seats)
         for w, host in rows.all()
     }
     if not found:
@@ -100,8 +101,9 @@ async def workshop_stats(uow: UnitOfWork, limit: int = LIMIT) -> list[WorkshopSt
 
 
 def workshops_csv(stats: list[WorkshopStats], lang: str = "en") -> bytes:
-    """One row per workshop and currency, headed in `lang` (`csv_header`), the status in
-    words; revenue in the currency's minor units."""
+    """One row per workshop and currency, headed in `lang` (`csv_header`), the title in
+    `lang` (English where it has none) and the status in words; revenue in the currency's
+    minor units."""
     header = [
         _("workshop"),
         _("title"),
@@ -123,7 +125,7 @@ def workshops_csv(stats: list[WorkshopStats], lang: str = "en") -> bytes:
             rows.append(
                 [
                     s.id,
-                    s.title,
+                    s.title.pick(lang),
                     s.host,
                     s.start.isoformat(),
                     STATUS_NAMES[s.status].render(lang) if s.status in STATUS_NAMES else s.status,

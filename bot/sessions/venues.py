@@ -31,6 +31,9 @@ from storage.uow import UnitOfWork
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)
 BATCH = 50
+# The longest name a Discord scheduled event takes (1–100 characters): a workshop's title, in
+# each language, is held to it when typed.
+EVENT_NAME = 100
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,12 @@ async def _event(uow: UnitOfWork, workshop: Workshop, language: str) -> VenueEve
     for platform, external_id in found.all():
         members.setdefault(platform, []).append(external_id)
     title = (workshop.title_zh if language == "zh" else "") or workshop.title_en
+    if len(title) > EVENT_NAME:  # stored before titles were held to it (bot/handlers/args.py)
+        log.warning(
+            "workshop title longer than a Discord event name; the event shows it shortened",
+            extra={"id": workshop.id, "length": len(title)},
+        )
+        title = title[: EVENT_NAME - 1] + "…"
     description = _(
         "Hosted by {host}. {seats} seats. Take a seat with /join {id} in the bot, which sends "
         "the meeting link to attendees.",
@@ -113,9 +122,9 @@ async def _event(uow: UnitOfWork, workshop: Workshop, language: str) -> VenueEve
     ).render(language)
     return VenueEvent(
         workshop_id=workshop.id,
-        name=title[:100],
-        description=description[:1000],
-        location=_("Online: the link comes from the bot").render(language)[:100],
+        name=title,
+        description=description,
+        location=_("Online: the link comes from the bot").render(language),
         start=workshop.start_at,
         end=workshop_end(workshop),
         seats=workshop.seats,

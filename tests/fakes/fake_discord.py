@@ -1030,14 +1030,15 @@ COMPLETED = 3
 CANCELED = 4
 
 
-def _invalid(fake: FakeDiscord, field_name: str, message: str) -> web.Response:
+def _invalid(
+    fake: FakeDiscord, field_name: str, message: str, code: str = "BASE_TYPE_INVALID"
+) -> web.Response:
+    """Discord's 400 for a form field it refuses (50035, the field's error code and words)."""
     return fake._json(
         {
             "message": "Invalid Form Body",
             "code": 50035,
-            "errors": {
-                field_name: {"_errors": [{"code": "BASE_TYPE_INVALID", "message": message}]}
-            },
+            "errors": {field_name: {"_errors": [{"code": code, "message": message}]}},
         },
         400,
     )
@@ -1046,7 +1047,9 @@ def _invalid(fake: FakeDiscord, field_name: str, message: str) -> web.Response:
 def _event_problem(fake: FakeDiscord, event: dict[str, Any]) -> web.Response | None:
     name = event.get("name")
     if not isinstance(name, str) or not 1 <= len(name) <= 100:
-        return _invalid(fake, "name", "Must be between 1 and 100 in length.")
+        return _invalid(
+            fake, "name", "Must be between 1 and 100 in length.", "BASE_TYPE_BAD_LENGTH"
+        )
     if event.get("privacy_level") != 2:
         return _invalid(fake, "privacy_level", "Value must be one of {2}.")
     kind = event.get("entity_type")
@@ -1071,7 +1074,9 @@ def _event_problem(fake: FakeDiscord, event: dict[str, Any]) -> web.Response | N
         return _invalid(fake, "scheduled_end_time", "Must be after the start time")
     description = event.get("description")
     if description is not None and len(description) > 1000:
-        return _invalid(fake, "description", "Must be 1000 or fewer in length.")
+        return _invalid(
+            fake, "description", "Must be 1000 or fewer in length.", "BASE_TYPE_MAX_LENGTH"
+        )
     return None
 
 
