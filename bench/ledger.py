@@ -191,6 +191,8 @@ async def seed(app: Marketplace, learners: int, mentors: int, entries: int) -> W
         demo = rng.random() < 0.05
         refunded = not demo and rng.random() < 0.04
         used = 0 if refunded else rng.randint(2, SESSIONS_PER_ORDER)
+        held_by_now = (NOW - paid_at - timedelta(days=3, hours=1)) // timedelta(days=7) + 1
+        used = min(used, max(0, held_by_now))  # a ledger holds nothing from the future
         order = dict(
             id=order_id,
             user_id=learner,

@@ -971,3 +971,15 @@ class ModelChange(Base):
     __tablename__ = "model_changes"
     id: Mapped[int] = mapped_column(primary_key=True)
     tables: Mapped[str] = mapped_column(String(200))  # which of the watched tables changed
+
+
+class LedgerTotal(Base):
+    """The ledger's money summed by kind, currency and demo over every entry posted before
+    `through_at` (a UTC midnight at least a day past) with an id up to `through_id`, so that
+    all-time totals read one row plus the entries after it (`bot.core.ledger.totals_by_currency`)
+    rather than every entry ever posted. `sums` maps "kind|currency|demo" to minor units."""
+
+    __tablename__ = "ledger_totals"
+    through_at: Mapped[datetime] = mapped_column(primary_key=True)
+    through_id: Mapped[int] = mapped_column(Integer)
+    sums: Mapped[dict[str, int]] = mapped_column(JSON)

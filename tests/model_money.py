@@ -16,7 +16,8 @@ after every step checks what must hold whatever happened before:
 - a user holds the admin role exactly when their platforms and the config give it now;
 - an identity belongs to exactly one live user;
 - nobody is ever answered "something went wrong", and no webhook is answered 500;
-- `bot.core.ledger.violations` finds nothing.
+- `bot.core.ledger.violations` finds nothing, and the all-time totals `/admin stats` reads
+  from the kept sums of the settled past equal every entry summed.
 
 `tests/test_model_money.py` runs it briefly on SQLite and PostgreSQL; `bench/model_money.py`
 runs it long. Both build a `Rig` (one event loop, one migrated database, emptied before each
@@ -870,6 +871,13 @@ async def broken_invariants(world: World, discord_says: dict[str, bool]) -> list
         found += _double_booked(sessions, mentors)
         found += _identities_broken(identities, users)
         found += _roles_broken(world, identities, users, admins, discord_says)
+    async with world.app.new_uow() as uow:  # committed: the next check adds to the kept sums
+        for kinds in (ledger.REVENUE_KINDS, ledger.EARNING_KINDS, ledger.FEE_KINDS):
+            every = await ledger.sums_by_currency(uow, kinds)
+            kept = await ledger.totals_by_currency(uow, kinds, world.clock.now())
+            if kept != every:
+                found.append(f"{kinds[0]}: kept totals {kept}, every entry summed {every}")
+        await uow.commit()
     return found
 
 

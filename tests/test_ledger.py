@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from bot.core.clock import FakeClock
 from bot.core.ledger import (
+    REVENUE_KINDS,
     Kind,
     credits_by_enrollment,
     credits_left,
@@ -16,9 +18,10 @@ from bot.core.ledger import (
     order_balance,
     post,
     revenue,
+    totals_by_currency,
     violations,
 )
-from storage.models import Enrollment, LedgerEntry, MentorProfile
+from storage.models import Enrollment, LedgerEntry, LedgerTotal, MentorProfile
 from tests.support import Harness, buy
 
 
@@ -186,3 +189,47 @@ async def test_a_mentors_earnings_are_net_of_reversals(
             reverses_id=earning.id,
         )
         assert (await mentor_earnings(uow, mentor.id))[(mentor.id, "USD")] == 500
+
+
+async def test_all_time_totals_from_kept_sums_equal_every_entry_summed(
+    bought: tuple[Harness, Bought], clock: FakeClock
+) -> None:
+    """`/admin stats` reads all-time revenue from a kept sum of what is over a day old plus
+    the entries after it: over days of payments and refunds, with an entry posted late with an
+    instant from before the kept sum, and a demo payment, it says what summing every entry
+    says, and it keeps one row per day rather than summing the past again."""
+    h, enrollment = bought
+    start = clock.now()
+    steps = [
+        (timedelta(0), Kind.ORDER_PAID, "EUR", 4900, start),
+        (timedelta(hours=30), Kind.ORDER_PAID, "USD", 2500, None),
+        (timedelta(hours=2), Kind.ORDER_REFUNDED, "EUR", -900, None),
+        (timedelta(days=3), Kind.ORDER_PAID, "EUR", 1200, None),
+        (timedelta(0), Kind.ORDER_PAID, "EUR", 700, start - timedelta(days=2)),  # posted late
+        (timedelta(days=1), Kind.ORDER_REFUNDED, "USD", -2500, None),
+        (timedelta(hours=1), Kind.ORDER_PAID, "EUR", 10_000, None),
+    ]
+    kept_rows = []
+    for i, (jump, kind, currency, amount, at) in enumerate(steps):
+        clock.advance(jump)
+        async with h.app.new_uow() as uow:
+            await post(
+                uow,
+                f"t:{i}",
+                kind,
+                at or clock.now(),
+                order_id=enrollment.order_id,
+                currency=currency,
+                amount_minor=amount,
+                demo=i == 3,
+            )
+            every = await revenue(uow)
+            kept = await totals_by_currency(uow, REVENUE_KINDS, clock.now())
+            assert kept == every, (i, kept, every)
+            await uow.commit()
+        async with h.app.new_uow() as uow:
+            kept_rows = list((await uow.session.execute(select(LedgerTotal.through_at))).scalars())
+            assert await totals_by_currency(uow, REVENUE_KINDS, clock.now()) == every
+    assert len(set(kept_rows)) == len(kept_rows) >= 3  # one kept sum per day
+    assert every["EUR"] == 4900 - 900 + 700 + 10_000  # the demo payment moved no money
+    assert every["USD"] == 0

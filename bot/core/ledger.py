@@ -21,13 +21,15 @@ processes never race past the check; the unique key is the last line of defence.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from storage.models import LedgerEntry
+from storage.models import LedgerEntry, LedgerTotal
 from storage.uow import UnitOfWork
 
 
@@ -143,6 +145,122 @@ async def sums_by_currency(
         stmt = stmt.where(LedgerEntry.at >= since)
     rows = await uow.session.execute(stmt)
     return {str(c): int(a) for c, a in rows if c is not None}
+
+
+SETTLED_AFTER = timedelta(days=1)  # an entry this old was committed long ago: its sum is kept
+
+
+def _key(kind: str, currency: str, demo: bool) -> str:
+    return f"{kind}|{currency}|{int(demo)}"
+
+
+def _add(into: dict[str, int], rows: Any) -> None:
+    for kind, currency, demo, amount in rows:
+        if currency is not None:
+            key = _key(str(kind), str(currency), bool(demo))
+            into[key] = into.get(key, 0) + int(amount)
+
+
+def _grouped(amount: Any, *where: Any) -> Any:
+    return (
+        select(LedgerEntry.kind, LedgerEntry.currency, LedgerEntry.demo, func.sum(amount))
+        .where(*where)
+        .group_by(LedgerEntry.kind, LedgerEntry.currency, LedgerEntry.demo)
+    )
+
+
+async def _since_kept(
+    uow: UnitOfWork, kept: LedgerTotal, before: datetime | None = None, upto: int | None = None
+) -> dict[str, int]:
+    """What `kept` does not hold (posted before `before`, with ids up to `upto`, when given),
+    summed like `LedgerTotal.sums`, from two index ranges: the entries posted after it was
+    kept (ids above its id: rows of the primary key's range, summed here, because a
+    planner asked to group them reads the kinds' covering index from end to end instead), and
+    the earlier ids with an instant from its day on (the kind-and-instant index)."""
+    found: dict[str, int] = {}
+    later = select(
+        LedgerEntry.kind, LedgerEntry.currency, LedgerEntry.demo, LedgerEntry.amount_minor
+    ).where(LedgerEntry.id > kept.through_id)
+    if upto is not None:
+        later = later.where(LedgerEntry.id <= upto)
+    if before is not None:
+        later = later.add_columns(LedgerEntry.at)
+    row: Any
+    for row in await uow.session.execute(later):
+        kind, currency, demo, amount = row[:4]
+        if before is None or row[4] < before:
+            _add(found, [(kind, currency, demo, amount)])
+    older = _grouped(
+        LedgerEntry.amount_minor,
+        LedgerEntry.kind.in_([k.value for k in Kind]),  # every kind: that index's prefix
+        LedgerEntry.at >= kept.through_at,
+        LedgerEntry.id <= kept.through_id,
+        *(() if before is None else (LedgerEntry.at < before,)),
+    )
+    _add(found, await uow.session.execute(older))
+    return found
+
+
+async def settled_totals(uow: UnitOfWork, now: datetime) -> LedgerTotal:
+    """The money of every entry posted before the UTC midnight a day or more before `now`,
+    as one kept row: read if it is there, else summed from the newest older row and the
+    entries between (the first time, from every entry) and kept for the next reader.
+
+    Entries are append-only, so a kept sum stays true; one posted later with an older instant
+    (a clock set back) has a larger id and is added by `totals_by_currency`. What no kept row
+    can see is an entry with an instant over a day old committed after the row was kept,
+    which would take a transaction open for a day. Two processes keeping the same row at
+    once: the first one stays (`ON CONFLICT DO NOTHING`), and both sums are the same."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    horizon = day - SETTLED_AFTER
+    run = uow.session.execute
+    latest = (
+        await run(
+            select(LedgerTotal)
+            .where(LedgerTotal.through_at <= horizon)
+            .order_by(LedgerTotal.through_at.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if latest is not None and latest.through_at == horizon:
+        return latest
+    newest = int((await run(select(func.max(LedgerEntry.id)))).scalar_one() or 0)
+    # From here, what this transaction reads of ids up to `newest` (SQLite: the whole
+    # database is held; PostgreSQL: an entry over a day old is committed long since).
+    sums: dict[str, int] = dict(latest.sums) if latest is not None else {}
+    if latest is None:
+        every = _grouped(LedgerEntry.amount_minor, LedgerEntry.at < horizon)
+        _add(sums, await run(every.where(LedgerEntry.id <= newest)))
+    else:
+        for key, amount in (await _since_kept(uow, latest, horizon, newest)).items():
+            sums[key] = sums.get(key, 0) + amount
+    kept = LedgerTotal(through_at=horizon, through_id=newest, sums=sums)
+    dialect = uow.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    await run(
+        insert(LedgerTotal)
+        .values(through_at=horizon, through_id=newest, sums=sums)
+        .on_conflict_do_nothing(index_elements=["through_at"])
+    )
+    await run(delete(LedgerTotal).where(LedgerTotal.through_at < horizon - timedelta(days=7)))
+    return kept
+
+
+async def totals_by_currency(
+    uow: UnitOfWork, kinds: Iterable[Kind], now: datetime
+) -> dict[str, int]:
+    """`sums_by_currency` over all time, demo left out, without reading every entry: the kept
+    sum of the settled past (`settled_totals`) plus the entries after it (two index ranges:
+    the recent instants, and the ids posted since the sum was kept)."""
+    wanted = [k.value for k in kinds]
+    settled = await settled_totals(uow, now)
+    found: dict[str, int] = {}
+    for sums in (settled.sums, await _since_kept(uow, settled)):
+        for key, amount in sums.items():
+            kind, currency, demo = key.split("|")
+            if kind in wanted and demo == "0":
+                found[currency] = found.get(currency, 0) + amount
+    return found
 
 
 async def revenue(uow: UnitOfWork, since: datetime | None = None) -> dict[str, int]:
