@@ -274,6 +274,23 @@ class StripePayments:
             if exc.code != "charge_already_refunded":
                 raise
 
+    async def expire_checkout(self, session_id: str) -> bool:
+        """Close an open Checkout Session so that it can no longer be paid (the pages an
+        erased account had opened). False when Stripe could not be reached; a session that is
+        not open any more (paid, expired) is left as it is and counts as done: a payment that
+        came first is given back by the webhook (`settle`)."""
+        try:
+            await self.client.v1.checkout.sessions.expire_async(session_id)
+        except stripe.InvalidRequestError:
+            log.info("checkout session not open, left as it is", extra={"session": session_id})
+        except stripe.StripeError as exc:
+            log.warning(
+                "could not expire a checkout session",
+                extra={"session": session_id, "error": type(exc).__name__},
+            )
+            return False
+        return True
+
     async def session_for_payment(self, payment_intent: str) -> SessionFacts | None:
         """The Checkout Session that created a PaymentIntent (for a refund seen first)."""
         page = await self.client.v1.checkout.sessions.list_async(
