@@ -14,7 +14,9 @@ subscriptions after every step, whatever came before:
   or that was set to cancel and is past its period's end (demo, Stars), has ended once the
   clock was swept;
 - an erased account has no live subscription, and each one that a provider renews was told
-  to stop (unless the provider could not be reached when told);
+  to stop (unless the provider could not be reached when told); a card invoice paid for it
+  afterwards (its Checkout page left open) is no period: the bot refunded it in full, and
+  only such invoices were given back that way;
 - the periods' money and the sessions' earnings of each anchor order are checked by
   `bot.core.ledger.violations` (earnings and fees never exceed what it brought in).
 
@@ -349,7 +351,9 @@ async def subscriptions_broken(
         sessions = await every(MentorSession)
         users = {u.id: u for u in await every(User)}
         by_key = {e.key: e for e in entries}
-        found += _periods_broken(subs, plans, periods, by_key, expected)
+        given_back = _given_back(world, subs, users, periods)
+        found += given_back[1]
+        found += _periods_broken(subs, plans, periods, by_key, expected - given_back[0])
         found += _refunds_broken(world, periods, waiting)
         anchors = {
             o.id: int(o.provider_ref.split(":")[1])
@@ -359,6 +363,35 @@ async def subscriptions_broken(
         found += _plan_credits_broken(subs, plans, periods, entries, enrollments, sessions, anchors)
         found += _ends_broken(world, subs, enrollments, entries, anchors, users, now)
     return found
+
+
+def _given_back(
+    world: Any,
+    subs: dict[int, Subscription],
+    users: dict[int, User],
+    periods: list[SubscriptionPeriod],
+) -> tuple[set[tuple[str, str]], list[str]]:
+    """The card invoices the bot refunded itself (an erased account's, by the refund's
+    metadata), and what is wrong with them: each is no period, of an erased account, and
+    refunded in full."""
+    found = []
+    invoices = {
+        r["metadata"]["invoice"]: r
+        for r in world.stripe.refunds.values()
+        if r["metadata"].get("invoice")
+    }
+    periods_of = {p.provider_ref for p in periods if p.provider == "stripe"}
+    for invoice_id, refund in sorted(invoices.items()):
+        sub = subs.get(int(refund["metadata"]["subscription_id"]))
+        user = users.get(sub.user_id) if sub is not None else None
+        if user is None or user.deleted_at is None:
+            found.append(f"invoice {invoice_id} was given back, yet its account is not erased")
+        if invoice_id in periods_of:
+            found.append(f"invoice {invoice_id} was given back and is a period too")
+        charge = world.stripe.charges[refund["charge"]]
+        if not charge["refunded"]:
+            found.append(f"invoice {invoice_id} was given back only in part")
+    return {("stripe", i) for i in invoices}, found
 
 
 def _periods_broken(
@@ -390,7 +423,15 @@ def _periods_broken(
         back = by_key.get(f"refunded:period:{p.id}")
         if (back is not None) != (p.refunded_at is not None):
             found.append(f"period {p.id}: refunded_at {p.refunded_at}, entry {back}")
-        after_end = sub.status == "cancelled" and p.starts_at >= (sub.ended_at or p.starts_at)
+        # Paid after the end: a later period, or one starting at that instant whose payment
+        # was posted after the end revoked the credits (a learner who paid, then erased their
+        # account at once, keeps the period like a paid order).
+        ended = by_key.get(f"ended:enrollment:{sub.enrollment_id}")
+        paid_later = paid is not None and (ended is None or paid.id > ended.id)
+        after_end = sub.status == "cancelled" and (
+            p.starts_at > (sub.ended_at or p.starts_at)
+            or (p.starts_at == sub.ended_at and paid_later)
+        )
         if after_end and p.refunded_at is None and p.provider != "demo":
             found.append(
                 f"period {p.id} of subscription {sub.id} paid after it ended "

@@ -34,7 +34,7 @@ async def enqueue(
     uow: UnitOfWork, user_id: int, say: Say, now: datetime, digest: str | None = None
 ) -> None:
     user = await uow.get(User, user_id)
-    if user is None:
+    if user is None or user.deleted_at is not None:  # an erased account has nowhere to be told
         return
     await keep_reply(uow, render(user_id, say, user.language, user.timezone), now, digest)
 

@@ -8,6 +8,7 @@ against guessing; refusals that change nothing (the accounts cannot merge) are r
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import timedelta
 
@@ -33,7 +34,15 @@ from bot.core.users import settle_admin
 from bot.handlers.args import need_int
 from bot.handlers.registry import command, flow, number, text
 from bot.handlers.subscriptions import stop_renewals_after_commit
-from storage.models import ButtonPayload, Conversation, Identity, LinkFailure, User
+from storage.models import (
+    ButtonPayload,
+    Conversation,
+    Identity,
+    LinkFailure,
+    Order,
+    Subscription,
+    User,
+)
 
 # Answers, not commands: a command would end the conversation before it could reply.
 YES = "yes"
@@ -250,5 +259,39 @@ async def delete_me_step(ctx: Ctx, conv: Conversation, text: str) -> None:
         ctx.say(_("Nothing was deleted."))
         return
     await stop_renewals_after_commit(ctx, ctx.actor.id)
+    await close_checkouts_after_commit(ctx, ctx.actor.id)
     await erase_user(ctx.uow, ctx.actor.user, ctx.now(), ctx.config)
     ctx.say(_("Your personal data is erased and your account is closed. Goodbye!"))
+
+
+async def close_checkouts_after_commit(ctx: Ctx, user_id: int) -> None:
+    """For `/deleteme`: after its transaction (which cancels the pending orders and ends the
+    subscriptions waiting for their first payment), expire every Stripe Checkout page those
+    opened, so the erased account cannot be charged from a page still open in a browser. A
+    page Stripe could not close is logged; if it is paid anyway, the webhook refunds the
+    payment in full (`bot.providers.stripe.settle`, `bot.providers.stripe.billing`)."""
+    if ctx.provider("stripe") is None:
+        return
+    run = ctx.uow.session.execute
+    orders = await run(
+        select(Order.checkout_ref)
+        .where(Order.user_id == user_id, Order.status == "pending")
+        .where(Order.checkout_ref.is_not(None))
+    )
+    subs = await run(
+        select(Subscription.checkout_ref)
+        .where(Subscription.user_id == user_id, Subscription.status == "incomplete")
+        .where(Subscription.provider == "stripe", Subscription.checkout_ref.is_not(None))
+    )
+    for ref in [*orders.scalars(), *subs.scalars()]:
+        if ref is not None:
+            ctx.after_commit(functools.partial(_expire_checkout, ctx, ref))
+
+
+async def _expire_checkout(ctx: Ctx, session_id: str) -> None:
+    # Imported here: stripe-python is loaded only where card payments are configured.
+    from bot.providers.stripe.checkout import StripePayments
+
+    stripe = ctx.provider("stripe")
+    assert isinstance(stripe, StripePayments)
+    await stripe.expire_checkout(session_id)  # a failure is logged there

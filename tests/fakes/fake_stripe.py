@@ -2,7 +2,9 @@
 
 localstripe has no Checkout Sessions, so this implements, as Stripe documents them:
 Checkout Sessions create / retrieve / list (filters `created[gte]`, `status`, `payment_intent`,
-cursor `starting_after`, newest first) / expire, and Refunds create. Idempotency keys behave
+cursor `starting_after`, newest first) / expire (only an open one: any other gets Stripe's 400),
+Refunds create, and Subscriptions cancel (`DELETE`; one cancelled already is one Stripe no
+longer finds, 404 `resource_missing`). Idempotency keys behave
 like Stripe's: the same key with the same parameters replays the first response
 (`Idempotent-Replayed: true`), with other parameters it is a 400 `idempotency_error`, and while
 the first request is still being processed it is a 409 `idempotency_error`.
@@ -12,8 +14,10 @@ A slow Stripe: set `hold` to an `asyncio.Event` and Checkout Session creates wai
 (`held` is set when one does) until the test sets it.
 
 Tests play the customer and Stripe's dashboard with `pay()`, `refund_charge()` and
-`expire()`, build the matching events with `event()`, and sign them with
-`stripe.WebhookSignature.generate_signature_header` (see `StripeWorld.send`).
+`expire()` (a session that is not open cannot be paid: `pay()` and `complete_subscription()`
+raise `CheckoutClosed`, as Stripe's page refuses it), build the matching events with
+`event()`, and sign them with `stripe.WebhookSignature.generate_signature_header` (see
+`StripeWorld.send`).
 """
 
 from __future__ import annotations
@@ -79,6 +83,24 @@ class StripeApiError(Exception):
         }
 
 
+class CheckoutClosed(StripeApiError):
+    """The customer tries to pay a Checkout Session that is no longer open (expired through
+    the API or by its time, or paid already): Stripe's page refuses and nothing is charged."""
+
+    def __init__(self, session: dict[str, Any]) -> None:
+        super().__init__(
+            400,
+            "invalid_request_error",
+            f"This Checkout Session is no longer active: its status is `{session['status']}`.",
+        )
+
+
+def payable(session: dict[str, Any]) -> dict[str, Any]:
+    if session["status"] != "open":
+        raise CheckoutClosed(session)
+    return session
+
+
 @dataclass
 class Call:
     method: str
@@ -127,6 +149,7 @@ class FakeStripe:
         app.router.add_get("/v1/subscriptions", self._route(self._do_list_subscriptions))
         app.router.add_get("/v1/subscriptions/{id}", self._route(self._do_get_subscription))
         app.router.add_post("/v1/subscriptions/{id}", self._route(self._do_update_subscription))
+        app.router.add_delete("/v1/subscriptions/{id}", self._route(self._do_cancel_subscription))
         app.router.add_get("/v1/invoices", self._route(self._do_list_invoices))
         app.router.add_post("/v1/billing_portal/sessions", self._route(self._do_portal))
         self._runner = web.AppRunner(app, access_log=None)
@@ -154,8 +177,7 @@ class FakeStripe:
 
     def pay(self, session_id: str, *, paid: bool = True) -> dict[str, Any]:
         """The customer completes Checkout (paid now, or `paid=False`: a delayed method)."""
-        session = self.sessions[session_id]
-        assert session["status"] == "open", session["status"]
+        session = payable(self.sessions[session_id])
         intent = self._id("pi")
         session.update(status="complete", payment_intent=intent)
         session["payment_status"] = "paid" if paid else "unpaid"
@@ -388,7 +410,12 @@ class FakeStripe:
         def expire(p: dict[str, Any]) -> tuple[int, Any]:
             session = self._session(p["id"])
             if session["status"] != "open":
-                raise StripeApiError(400, "invalid_request_error", "session is not open")
+                raise StripeApiError(
+                    400,
+                    "invalid_request_error",
+                    'Only Checkout Sessions with a status in ["open"] can be expired. This '
+                    f"Checkout Session has a status of `{session['status']}`.",
+                )
             session["status"] = "expired"
             return 200, session
 
@@ -539,6 +566,19 @@ class FakeStripe:
                 sub["items"]["data"][0]["price"] = self.prices[item["price"]]
         return 200, sub
 
+    def _do_cancel_subscription(self, p: dict[str, Any]) -> tuple[int, Any]:
+        sub = self._subscription(p["id"])
+        if sub["status"] == "canceled":
+            raise StripeApiError(
+                404,
+                "invalid_request_error",
+                f"No such subscription: '{p['id']}'",
+                "resource_missing",
+            )
+        sub.update(status="canceled", canceled_at=self._now(), cancel_at_period_end=False)
+        sub["cancellation_details"] = {"reason": "cancellation_requested"}
+        return 200, sub
+
     def _do_list_subscriptions(self, p: dict[str, Any]) -> tuple[int, Any]:
         found = sorted(self.subscriptions.values(), key=lambda x: x["created"], reverse=True)
         status = p.get("status")
@@ -589,8 +629,8 @@ class FakeStripe:
         """The customer completes a subscription Checkout: a customer, the subscription
         (trialing with `trial_period_days`) and its first invoice, paid ($0 in a trial).
         Returns the session, the subscription and the invoice, as the events carry them."""
-        session = self.sessions[session_id]
-        assert session["status"] == "open" and session["mode"] == "subscription"
+        session = payable(self.sessions[session_id])
+        assert session["mode"] == "subscription"
         customer = self._id("cus")
         self.customers[customer] = {"id": customer, "object": "customer"}
         price = self.prices[session["line_price"]]

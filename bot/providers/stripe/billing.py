@@ -14,6 +14,15 @@ only from events. `checkout.session.completed` links the Stripe customer and sub
 sessions come with the next invoice); `customer.subscription.deleted` ends it (lapsed when
 Stripe gave up on payment, else cancelled). Reconciliation lists our subscriptions and their
 paid invoices and applies whatever a lost webhook left out, through the same functions.
+
+An erased account (`/deleteme`) keeps nothing it pays for afterwards: its open Checkout pages
+are expired at erasure, and if one is paid anyway (before the expiry reached Stripe, or Stripe
+could not be reached), the completed Checkout cancels the new Stripe subscription at once and
+each of its invoices not already a period is refunded in full (`unwanted_checkout`,
+`unwanted_invoice`, `give_back`, then `settle_given_back` records it once and tells the
+admins). No period, credit or ledger entry comes of it: the money went back as it came. The
+calls to Stripe come first, with no transaction open; a failure answers Stripe's webhook 500
+(it sends it again) and leaves the next reconciliation to try again.
 """
 
 from __future__ import annotations
@@ -28,12 +37,12 @@ import stripe
 from sqlalchemy import select
 
 from bot.config import Config
-from bot.core.i18n import _
+from bot.core.i18n import Money, _
 from bot.core.replies import Choice
 from bot.core.states import advance
 from bot.providers.stripe.amounts import from_stripe, to_stripe
 from bot.providers.stripe.checkout import METADATA_SOURCE, PROVIDER, StripePayments
-from bot.providers.stripe.settle import Settled
+from bot.providers.stripe.settle import Settled, alert_admins, first_time
 from bot.subscriptions.lifecycle import (
     PeriodPaid,
     begin_trial,
@@ -45,7 +54,7 @@ from bot.subscriptions.lifecycle import (
     set_cancel_at_period_end,
     trial_allowed,
 )
-from storage.models import Plan, Subscription, SubscriptionPeriod
+from storage.models import PaymentEvent, Plan, Subscription, SubscriptionPeriod, User
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -62,6 +71,12 @@ SUBSCRIPTION_EVENTS = {
 
 class BillingUnavailable(Exception):
     """Stripe could not be reached or refused; nothing was changed."""
+
+
+class GiveBackFirst(Exception):
+    """An erased account's payment reached the transaction that would apply it before it was
+    given back (the account was erased meanwhile): nothing is applied, and the retry (Stripe
+    sending the webhook again, the next reconciliation) gives it back first."""
 
 
 def _instant(value: Any) -> datetime | None:
@@ -245,6 +260,48 @@ async def portal_url(payments: StripePayments, customer: str, language: str) -> 
     return str(portal.url)
 
 
+@dataclass(frozen=True)
+class Unwanted:
+    """What an erased account's subscription left at Stripe to give back: the Stripe
+    subscription, cancelled at once, and a paid invoice's payment, refunded in full.
+    `marker` is recorded (`first_time`) once it is given back."""
+
+    subscription_id: int
+    subscription_ref: str | None
+    marker: str
+    invoice: InvoiceFacts | None = None
+
+
+async def give_back(payments: StripePayments, unwanted: Unwanted) -> None:
+    """Cancel the Stripe subscription now and refund the invoice's payment, with no
+    transaction open; each call is safe to repeat (a cancelled subscription is one Stripe no
+    longer finds, a refund is keyed by the invoice). Raises `BillingUnavailable`."""
+    invoice = unwanted.invoice
+    try:
+        if unwanted.subscription_ref is not None:
+            await _cancel_now(payments, unwanted.subscription_ref)
+        if invoice is not None and invoice.amount_paid and invoice.payment_ref:
+            await payments.refund_in_full(
+                invoice.payment_ref,
+                f"mentorbot-refund-invoice-{invoice.invoice_id}",
+                {"subscription_id": str(unwanted.subscription_id), "invoice": invoice.invoice_id},
+            )
+    except stripe.StripeError as exc:
+        log.warning(
+            "stripe give-back failed",
+            extra={"sub": unwanted.subscription_id, "error": type(exc).__name__},
+        )
+        raise BillingUnavailable from None
+
+
+async def _cancel_now(payments: StripePayments, subscription_ref: str) -> None:
+    try:
+        await payments.client.v1.subscriptions.cancel_async(subscription_ref)
+    except stripe.InvalidRequestError as exc:
+        if exc.code != "resource_missing":  # Stripe no longer finds one already cancelled
+            raise
+
+
 async def retrieve(payments: StripePayments, subscription_ref: str) -> SubscriptionFacts:
     sub = await payments.client.v1.subscriptions.retrieve_async(subscription_ref)
     return SubscriptionFacts.parse(sub.to_dict())
@@ -274,11 +331,109 @@ async def _ours(uow: UnitOfWork, ref: str | None, our: int | None) -> Subscripti
     return sub
 
 
+async def _erased(uow: UnitOfWork, sub: Subscription) -> bool:
+    user = await uow.get(User, sub.user_id)
+    return user is not None and user.deleted_at is not None
+
+
+async def _given_back(uow: UnitOfWork, marker: str) -> bool:
+    found = await uow.session.execute(
+        select(PaymentEvent.id)
+        .where(PaymentEvent.provider == PROVIDER)
+        .where(PaymentEvent.event_id == marker)
+    )
+    return found.first() is not None
+
+
+async def _is_period(uow: UnitOfWork, invoice_id: str) -> bool:
+    found = await uow.session.execute(
+        select(SubscriptionPeriod.id)
+        .where(SubscriptionPeriod.provider == PROVIDER)
+        .where(SubscriptionPeriod.provider_ref == invoice_id)
+    )
+    return found.first() is not None
+
+
+async def _erased_subscription(
+    uow: UnitOfWork, ref: str | None, our: int | None
+) -> Subscription | None:
+    """Our subscription (by its Stripe id, else the id in the metadata) if its account is
+    erased; reads without locking, as an erasure is never undone."""
+    if ref is not None:
+        linked = await uow.session.execute(
+            select(Subscription.id)
+            .where(Subscription.provider == PROVIDER)
+            .where(Subscription.provider_ref == ref)
+        )
+        our = linked.scalar_one_or_none() or our
+    sub = None if our is None else await uow.get(Subscription, our)
+    if sub is None or sub.provider != PROVIDER or not await _erased(uow, sub):
+        return None
+    return sub
+
+
+async def unwanted_checkout(uow: UnitOfWork, obj: Mapping[str, Any]) -> Unwanted | None:
+    """A subscription Checkout completed for an erased account, not yet given back."""
+    ref = _id(obj.get("subscription"))
+    sub = await _erased_subscription(uow, ref, our_id(obj.get("metadata")))
+    marker = f"unwanted:{obj['id']}"
+    if sub is None or await _given_back(uow, marker):
+        return None
+    return Unwanted(sub.id, ref or sub.provider_ref, marker)
+
+
+async def unwanted_invoice(uow: UnitOfWork, facts: InvoiceFacts) -> Unwanted | None:
+    """A paid invoice of an erased account's subscription that is not a period (one paid
+    before the erasure stays, like a paid order) and was not given back yet."""
+    sub = await _erased_subscription(uow, facts.subscription_ref, facts.our_id)
+    marker = f"unwanted:{facts.invoice_id}"
+    if sub is None or await _is_period(uow, facts.invoice_id) or await _given_back(uow, marker):
+        return None
+    return Unwanted(sub.id, facts.subscription_ref or sub.provider_ref, marker, facts)
+
+
+async def settle_given_back(uow: UnitOfWork, unwanted: Unwanted, now: datetime) -> Settled:
+    """Stripe gave back what an erased account's subscription took (`give_back`): record it
+    once, link the Stripe subscription (so a later event finds it ended here) and tell the
+    admins about money refunded. Nobody else is told: the account is gone."""
+    sub = await lock_subscription(uow, unwanted.subscription_id)
+    if sub.provider_ref is None and unwanted.subscription_ref is not None:
+        sub.provider_ref = unwanted.subscription_ref
+    if not await first_time(uow, unwanted.marker, None, now):
+        return Settled("already")
+    invoice = unwanted.invoice
+    if invoice is None or not invoice.amount_paid:
+        log.warning("stripe subscription of an erased account cancelled", extra={"sub": sub.id})
+        return Settled("cancelled_unwanted")
+    await alert_admins(
+        uow,
+        _(
+            "Stripe payment {ref} of {price} for subscription #{id} came after the account "
+            "was erased: it was refunded in full and the subscription cancelled at Stripe.",
+            ref=invoice.payment_ref or invoice.invoice_id,
+            price=Money(invoice.amount_paid, invoice.currency),
+            id=sub.id,
+        ),
+        now,
+        subscription_id=sub.id,
+    )
+    return Settled("refunded_unwanted")
+
+
+async def _not_given_back_yet(uow: UnitOfWork, marker: str) -> Settled:
+    """An erased account's event on the general path: given back already, or not yet."""
+    if await _given_back(uow, marker):
+        return Settled("already")
+    raise GiveBackFirst
+
+
 async def settle_session(uow: UnitOfWork, obj: Mapping[str, Any], now: datetime) -> Settled:
     """A subscription Checkout completed: link the customer and subscription."""
     sub = await _ours(uow, None, our_id(obj.get("metadata")))
     if sub is None:
         return Settled("ignored")
+    if await _erased(uow, sub):
+        return await _not_given_back_yet(uow, f"unwanted:{obj['id']}")
     sub.provider_ref = sub.provider_ref or _id(obj.get("subscription"))
     sub.customer_ref = sub.customer_ref or _id(obj.get("customer"))
     return Settled("linked")
@@ -288,6 +443,8 @@ async def settle_invoice_paid(uow: UnitOfWork, facts: InvoiceFacts, now: datetim
     sub = await _ours(uow, facts.subscription_ref, facts.our_id)
     if sub is None:
         return Settled("ignored")
+    if await _erased(uow, sub) and not await _is_period(uow, facts.invoice_id):
+        return await _not_given_back_yet(uow, f"unwanted:{facts.invoice_id}")
     plan = await uow.get(Plan, sub.plan_id)
     assert plan is not None
     if (
@@ -408,6 +565,11 @@ async def reconcile_subscriptions(
         paid = [InvoiceFacts.parse(i.to_dict()) async for i in invoices.auto_paging_iter()]
         for invoice in sorted(paid, key=lambda i: i.ends_at):
             async with new_uow() as uow:
+                unwanted = await unwanted_invoice(uow, invoice)
+            if unwanted is not None:
+                repaired += await _give_back_once(payments, new_uow, unwanted, now_fn)
+                continue
+            async with new_uow() as uow:
                 settled = await settle_invoice_paid(uow, invoice, now_fn())
                 await uow.commit()
             repaired += settled.outcome in ("period", "trial")
@@ -420,3 +582,18 @@ async def reconcile_subscriptions(
                 repaired += settled.outcome in ("cancelling", "resumed", "plan changed")
             await uow.commit()
     return repaired
+
+
+async def _give_back_once(
+    payments: StripePayments, new_uow: Any, unwanted: Unwanted, now_fn: Any
+) -> int:
+    """Reconciliation's give-back of an erased account's invoice: 1 when done now, 0 when
+    Stripe failed (the next pass tries again) or it was done meanwhile."""
+    try:
+        await give_back(payments, unwanted)
+    except BillingUnavailable:
+        return 0
+    async with new_uow() as uow:
+        settled = await settle_given_back(uow, unwanted, now_fn())
+        await uow.commit()
+    return int(settled.outcome != "already")

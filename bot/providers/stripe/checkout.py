@@ -239,16 +239,10 @@ class StripePayments:
 
         A payment that was refunded already (e.g. from the Stripe dashboard) counts as done.
         """
-        params: dict[str, Any] = {"metadata": {"order_id": str(order_id)}}
-        params["payment_intent" if payment_ref.startswith("pi_") else "charge"] = payment_ref
+        metadata = {"order_id": str(order_id)}
         try:
-            await self.client.v1.refunds.create_async(
-                params,  # type: ignore[arg-type]
-                {"idempotency_key": refund_key(order_id, payment_ref)},
-            )
+            await self.refund_in_full(payment_ref, refund_key(order_id, payment_ref), metadata)
         except stripe.InvalidRequestError as exc:
-            if exc.code == "charge_already_refunded":
-                return
             _log_failure("refunding", exc, order_id)
             raise PaymentUnavailable(
                 _(
@@ -264,6 +258,38 @@ class StripePayments:
                     id=order_id,
                 )
             ) from None
+
+    async def refund_in_full(self, payment_ref: str, key: str, metadata: dict[str, str]) -> None:
+        """Refund a PaymentIntent (or a Charge) in full under `key`, so a repeat returns the
+        same refund; one already refunded (e.g. from the dashboard) counts as done. Stripe's
+        refusals are raised as stripe-python's errors, for the caller to word."""
+        params: dict[str, Any] = {"metadata": metadata}
+        params["payment_intent" if payment_ref.startswith("pi_") else "charge"] = payment_ref
+        try:
+            await self.client.v1.refunds.create_async(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": key},
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code != "charge_already_refunded":
+                raise
+
+    async def expire_checkout(self, session_id: str) -> bool:
+        """Close an open Checkout Session so that it can no longer be paid (the pages an
+        erased account had opened). False when Stripe could not be reached; a session that is
+        not open any more (paid, expired) is left as it is and counts as done: a payment that
+        came first is given back by the webhook (`settle`)."""
+        try:
+            await self.client.v1.checkout.sessions.expire_async(session_id)
+        except stripe.InvalidRequestError:
+            log.info("checkout session not open, left as it is", extra={"session": session_id})
+        except stripe.StripeError as exc:
+            log.warning(
+                "could not expire a checkout session",
+                extra={"session": session_id, "error": type(exc).__name__},
+            )
+            return False
+        return True
 
     async def session_for_payment(self, payment_intent: str) -> SessionFacts | None:
         """The Checkout Session that created a PaymentIntent (for a refund seen first)."""

@@ -29,9 +29,14 @@ from sqlalchemy.exc import IntegrityError
 from bot.core.i18n import _
 from bot.providers.stripe.billing import (
     SUBSCRIPTION_EVENTS,
+    InvoiceFacts,
+    give_back,
     period_for_payment,
     settle_event,
+    settle_given_back,
     settle_period_refund,
+    unwanted_checkout,
+    unwanted_invoice,
 )
 from bot.providers.stripe.checkout import PROVIDER, SessionFacts, StripePayments
 from bot.providers.stripe.settle import (
@@ -181,6 +186,10 @@ class StripeWebhook:
             "subscription"
         )
         if event_type in SUBSCRIPTION_EVENTS or subscribing:  # bot.providers.stripe.billing
+            if event_type == "invoice.paid" or subscribing:
+                given = await self._give_back(event, obj)
+                if given is not None:
+                    return given
             now = self.app.clock.now()
             config = self.app.config
             return await self._apply(
@@ -196,6 +205,22 @@ class StripeWebhook:
             if outcome is not None:
                 return outcome
         return await self._apply(event, lambda uow: self._session_event(uow, event_type, facts))
+
+    async def _give_back(self, event: dict[str, Any], obj: dict[str, Any]) -> str | None:
+        """An erased account's subscription started or paid: Stripe gives it back first, with
+        no transaction open, then the event is recorded with it; None for every other one."""
+        async with self.app.new_uow() as uow:
+            if await _recorded(uow, event["id"]):
+                return "duplicate"
+            if event["type"] == "invoice.paid":
+                unwanted = await unwanted_invoice(uow, InvoiceFacts.parse(obj))
+            else:
+                unwanted = await unwanted_checkout(uow, obj)
+        if unwanted is None:
+            return None
+        await give_back(self.payments, unwanted)  # unavailable: answered 500, sent again
+        now = self.app.clock.now()
+        return await self._apply(event, lambda uow: settle_given_back(uow, unwanted, now))
 
     async def _session_event(
         self, uow: UnitOfWork, event_type: str, facts: SessionFacts
