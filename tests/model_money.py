@@ -12,7 +12,8 @@ after every step checks what must hold whatever happened before:
   revoked course has no sessions to come;
 - each session earns its mentor at most once, only when completed, only from a paid and
   unrefunded order; a refund after earnings reverses them;
-- nobody is in two sessions at the same time, as mentor or learner;
+- nobody is in two sessions at the same time, as mentor or learner; an enrollment has at most
+  one request in play;
 - a user holds the admin role exactly when their platforms and the config give it now;
 - an identity belongs to exactly one live user;
 - nobody is ever answered "something went wrong", and no webhook is answered 500;
@@ -39,7 +40,7 @@ import aiohttp
 import stripe
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.app import Marketplace
 from bot.core import ledger
@@ -47,6 +48,7 @@ from bot.core.clock import FakeClock
 from bot.core.errors import BadInput
 from bot.core.i18n import _
 from bot.core.replies import Reply
+from bot.core.states import LIVE_REQUEST_STATES
 from bot.core.users import Incoming
 from bot.core.web import WebServer
 from bot.providers.stars.payment import (
@@ -871,6 +873,13 @@ async def broken_invariants(world: World, discord_says: dict[str, bool]) -> list
         found += _double_booked(sessions, mentors)
         found += _identities_broken(identities, users)
         found += _roles_broken(world, identities, users, admins, discord_says)
+        doubled = await uow.session.execute(
+            select(MentorshipRequest.enrollment_id)
+            .where(MentorshipRequest.status.in_(LIVE_REQUEST_STATES))
+            .group_by(MentorshipRequest.enrollment_id)
+            .having(func.count() > 1)
+        )
+        found += [f"enrollment {e}: two requests in play" for e in doubled.scalars()]
     async with world.app.new_uow() as uow:  # committed: the next check adds to the kept sums
         for kinds in (ledger.REVENUE_KINDS, ledger.EARNING_KINDS, ledger.FEE_KINDS):
             every = await ledger.sums_by_currency(uow, kinds)

@@ -4,8 +4,12 @@ mentorship is not bookable until the course is bought again. English and Chinese
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
+
 from bot.core.clock import FakeClock
-from tests.support import Harness, add_lessons, buy, matched_pair, snapshot
+from bot.core.states import LIVE_REQUEST_STATES
+from storage.models import MentorshipRequest
+from tests.support import Harness, add_lessons, buy, matched_pair, request_mentor, snapshot
 
 
 async def test_reminders_lists_the_readers_own_reminders_and_lessons_in_their_timezone(
@@ -127,3 +131,59 @@ async def test_a_refunded_mentorship_is_not_offered_and_books_again_once_rebough
     assert "Free times on Monday 2 March" in out
     out = await market.send("alice", f"/book {request_id} 2026-03-04 09:00")
     assert "Booked: session #1 with ada" in out and "Sessions left after this one: 3." in out
+
+
+async def test_asking_for_a_mentor_after_buying_again_goes_on_with_the_same_mentor(
+    market: Harness,
+) -> None:
+    """Refunded and bought again, `/mentor` does not open a second mentorship beside the one
+    that moves to the new enrollment: it offers to book with the same mentor, and after that
+    `/mentor` still answers (once a second request existed on one enrollment, it crashed)."""
+    request_id = await matched_pair(market)
+    assert "Order #1 refunded" in await market.send("admin", "/admin refund 1")
+    await buy(market, "alice")
+    out = await market.send("alice", "/mentor python-basics")
+    assert "You already have a mentor for Python from zero. Book a session:" in out, out
+    out = await market.send("alice", f"/book {request_id} 2026-03-04 09:00")
+    assert "Booked: session #1 with ada" in out, out
+    out = await market.send("alice", "/mentor python-basics")
+    assert "You already have a mentor for Python from zero." in out, out
+    async with market.app.new_uow() as uow:
+        live = (
+            await uow.session.execute(
+                select(MentorshipRequest.enrollment_id, func.count())
+                .where(MentorshipRequest.status.in_(LIVE_REQUEST_STATES))
+                .group_by(MentorshipRequest.enrollment_id)
+            )
+        ).all()
+    assert [n for _e, n in live] == [1]
+
+
+async def test_a_mentorship_does_not_move_onto_an_enrollment_that_has_its_own(
+    market: Harness,
+) -> None:
+    """A learner who asked anew while their old mentorship's course was refunded keeps the
+    new mentorship on the new enrollment; the old one is not moved beside it."""
+    old = await matched_pair(market)
+    assert "Order #1 refunded" in await market.send("admin", "/admin refund 1")
+    await buy(market, "alice")
+    async with market.app.new_uow() as uow:  # the old mentorship ended: a new one is asked for
+        request = await uow.get(MentorshipRequest, old)
+        assert request is not None
+        request.status = "cancelled"
+        await uow.commit()
+    out = await request_mentor(market, "alice")
+    new = int(out.split("Request #", 1)[1].split(" ", 1)[0])
+    assert "You are now mentoring" in await market.send("mei", f"/accept {new}")
+    async with market.app.new_uow() as uow:
+        request = await uow.get(MentorshipRequest, old)
+        assert request is not None
+        request.status = "accepted"  # as it was before the new one came (an older database)
+        await uow.commit()
+    out = await market.send("alice", "/book")
+    assert "Free times on Monday 2 March" in out, out  # one mentorship to book: the new one
+    async with market.app.new_uow() as uow:
+        moved = await uow.get(MentorshipRequest, old)
+        new_one = await uow.get(MentorshipRequest, new)
+        assert moved is not None and new_one is not None
+        assert moved.enrollment_id != new_one.enrollment_id

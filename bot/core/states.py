@@ -26,6 +26,9 @@ EnrollmentStatus: TypeAlias = Literal["active", "revoked"]
 RequestStatus: TypeAlias = Literal[
     "open", "offered", "waitlisted", "accepted", "expired", "cancelled"
 ]
+# A request still in play: waiting for a mentor, or the mentorship itself. An enrollment has at
+# most one (bot.sessions.booking.mentorship_for).
+LIVE_REQUEST_STATES: tuple[RequestStatus, ...] = ("open", "offered", "waitlisted", "accepted")
 # One mentor's offer of one request: `won` by the mentor who accepted, `taken` for the others
 # of that round, `withdrawn` when the mentor filled up, `cancelled` with the request. Offers
 # have no `id` of their own (request and mentor are the key), so bot.mentoring.offers sets

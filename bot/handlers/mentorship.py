@@ -25,6 +25,7 @@ from bot.mentoring.offers import (
     open_offers,
     times_text,
 )
+from bot.sessions.booking import mentorship_for
 from storage.models import (
     Conversation,
     Course,
@@ -36,7 +37,6 @@ from storage.models import (
 )
 
 REQUEST = number("request", _("The mentorship request number"))
-OPEN_REQUEST_STATES = ("open", "offered", "waitlisted", "accepted")
 
 
 @command(
@@ -68,32 +68,9 @@ async def ask_for_mentor(ctx: Ctx, args: list[str]) -> None:
         )
         return
     enrollment, course = rows[0]
-    existing = (
-        await ctx.uow.session.execute(
-            select(MentorshipRequest)
-            .where(MentorshipRequest.enrollment_id == enrollment.id)
-            .where(MentorshipRequest.status.in_(OPEN_REQUEST_STATES))
-        )
-    ).scalar_one_or_none()
+    existing = await mentorship_for(ctx.uow, enrollment)
     if existing is not None:
-        if existing.status == "accepted":
-            ctx.say(
-                _(
-                    "You already have a mentor for {title}. Book a session:",
-                    title=course_title(course),
-                ),
-                [Choice(_("Book a session"), f"/book {existing.id}")],
-            )
-        else:
-            ctx.say(
-                _(
-                    "Your request #{id} for {title} is {status}. You will hear as soon as a "
-                    "mentor accepts.",
-                    id=existing.id,
-                    title=course_title(course),
-                    status=STATUS_NAMES[existing.status],
-                )
-            )
+        _say_existing(ctx, existing, course)
         return
     await conversations.begin(
         ctx.uow, ctx.actor.id, "request", "goals", {"enrollment_id": enrollment.id}, ctx.now()
@@ -103,6 +80,25 @@ async def ask_for_mentor(ctx: Ctx, args: list[str]) -> None:
             "Let's find you a mentor for {title}. What do you want to achieve? Reply in one "
             "message (or /cancel).",
             title=course_title(course),
+        )
+    )
+
+
+def _say_existing(ctx: Ctx, existing: MentorshipRequest, course: Course) -> None:
+    """What `/mentor` says instead of asking anew (`mentorship_for` found one)."""
+    if existing.status == "accepted":
+        ctx.say(
+            _("You already have a mentor for {title}. Book a session:", title=course_title(course)),
+            [Choice(_("Book a session"), f"/book {existing.id}")],
+        )
+        return
+    ctx.say(
+        _(
+            "Your request #{id} for {title} is {status}. You will hear as soon as a "
+            "mentor accepts.",
+            id=existing.id,
+            title=course_title(course),
+            status=STATUS_NAMES[existing.status],
         )
     )
 
@@ -161,6 +157,11 @@ async def request_step(ctx: Ctx, conv: Conversation, text: str) -> None:
         raise BadInput(_("That course is no longer active for you, so the request was dropped."))
     course = await ctx.uow.get(Course, enrollment.course_id)
     assert course is not None
+    existing = await mentorship_for(ctx.uow, enrollment)  # one came while this was asked
+    if existing is not None:
+        await conversations.end(ctx.uow, ctx.actor.id)
+        _say_existing(ctx, existing, course)
+        return
     request = MentorshipRequest(
         learner_id=ctx.actor.id,
         enrollment_id=enrollment.id,

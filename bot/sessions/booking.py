@@ -19,9 +19,9 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import or_, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.config import Config
@@ -29,7 +29,7 @@ from bot.core.errors import STATUS_NAMES, BadInput, NotFound
 from bot.core.i18n import Lines, Msg, When, _, ngettext
 from bot.core.outbox import tell, tell_admins
 from bot.core.replies import Attachment, Choice, write_to_admins
-from bot.core.states import advance
+from bot.core.states import LIVE_REQUEST_STATES, advance
 from bot.core.users import mentor_profile_of
 from bot.learning.courses import course_title
 from bot.recommending.suggest import suggest
@@ -154,7 +154,8 @@ async def refunded_requests(uow: UnitOfWork, learner_id: int) -> list[Mentorship
 
 
 async def _newer_enrollment(uow: UnitOfWork, old: Enrollment) -> Enrollment | None:
-    """The learner's newest active enrollment in the same course with sessions left."""
+    """The learner's newest active enrollment in the same course with sessions left and no
+    request of its own (one that has one goes on with that mentorship)."""
     found = await uow.session.execute(
         select(Enrollment)
         .where(Enrollment.user_id == old.user_id)
@@ -162,10 +163,47 @@ async def _newer_enrollment(uow: UnitOfWork, old: Enrollment) -> Enrollment | No
         .where(Enrollment.status == "active")
         .where(Enrollment.credits_remaining > 0)
         .where(Enrollment.id != old.id)
+        .where(~exists(_live_request(Enrollment.id)))
         .order_by(Enrollment.id.desc())
         .limit(1)
     )
     return found.scalar_one_or_none()
+
+
+def _live_request(enrollment_id: Any) -> Any:
+    return (
+        select(MentorshipRequest.id)
+        .where(MentorshipRequest.enrollment_id == enrollment_id)
+        .where(MentorshipRequest.status.in_(LIVE_REQUEST_STATES))
+    )
+
+
+async def mentorship_for(uow: UnitOfWork, enrollment: Enrollment) -> MentorshipRequest | None:
+    """What `/mentor` finds for an enrollment instead of asking anew: its own request still in
+    play, or else the learner's mentorship in the same course whose enrollment was refunded or
+    used up, which moves to this one at the next booking (`accepted_requests`): buying the
+    course again, or subscribing again, goes on with the same mentor."""
+    own = await uow.session.execute(
+        select(MentorshipRequest)
+        .where(MentorshipRequest.id.in_(_live_request(enrollment.id)))
+        .order_by(MentorshipRequest.id)
+        .limit(1)
+    )
+    found = own.scalar_one_or_none()
+    if found is not None:
+        return found
+    earlier = await uow.session.execute(
+        select(MentorshipRequest)
+        .join(Enrollment, Enrollment.id == MentorshipRequest.enrollment_id)
+        .where(MentorshipRequest.learner_id == enrollment.user_id)
+        .where(MentorshipRequest.status == "accepted")
+        .where(Enrollment.course_id == enrollment.course_id)
+        .where(Enrollment.id != enrollment.id)
+        .where((Enrollment.status != "active") | (Enrollment.credits_remaining <= 0))
+        .order_by(MentorshipRequest.id.desc())
+        .limit(1)
+    )
+    return earlier.scalar_one_or_none()
 
 
 async def participant_session(
