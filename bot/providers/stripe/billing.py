@@ -42,7 +42,7 @@ from bot.core.replies import Choice
 from bot.core.states import advance
 from bot.providers.stripe.amounts import from_stripe, to_stripe
 from bot.providers.stripe.checkout import METADATA_SOURCE, PROVIDER, StripePayments
-from bot.providers.stripe.settle import Settled, alert_admins, first_time
+from bot.providers.stripe.settle import Settled, alert_admins, first_time, recorded
 from bot.subscriptions.lifecycle import (
     PeriodPaid,
     begin_trial,
@@ -54,7 +54,7 @@ from bot.subscriptions.lifecycle import (
     set_cancel_at_period_end,
     trial_allowed,
 )
-from storage.models import PaymentEvent, Plan, Subscription, SubscriptionPeriod, User
+from storage.models import Plan, Subscription, SubscriptionPeriod, User
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -336,15 +336,6 @@ async def _erased(uow: UnitOfWork, sub: Subscription) -> bool:
     return user is not None and user.deleted_at is not None
 
 
-async def _given_back(uow: UnitOfWork, marker: str) -> bool:
-    found = await uow.session.execute(
-        select(PaymentEvent.id)
-        .where(PaymentEvent.provider == PROVIDER)
-        .where(PaymentEvent.event_id == marker)
-    )
-    return found.first() is not None
-
-
 async def _is_period(uow: UnitOfWork, invoice_id: str) -> bool:
     found = await uow.session.execute(
         select(SubscriptionPeriod.id)
@@ -377,7 +368,7 @@ async def unwanted_checkout(uow: UnitOfWork, obj: Mapping[str, Any]) -> Unwanted
     ref = _id(obj.get("subscription"))
     sub = await _erased_subscription(uow, ref, our_id(obj.get("metadata")))
     marker = f"unwanted:{obj['id']}"
-    if sub is None or await _given_back(uow, marker):
+    if sub is None or await recorded(uow, marker):
         return None
     return Unwanted(sub.id, ref or sub.provider_ref, marker)
 
@@ -387,7 +378,7 @@ async def unwanted_invoice(uow: UnitOfWork, facts: InvoiceFacts) -> Unwanted | N
     before the erasure stays, like a paid order) and was not given back yet."""
     sub = await _erased_subscription(uow, facts.subscription_ref, facts.our_id)
     marker = f"unwanted:{facts.invoice_id}"
-    if sub is None or await _is_period(uow, facts.invoice_id) or await _given_back(uow, marker):
+    if sub is None or await _is_period(uow, facts.invoice_id) or await recorded(uow, marker):
         return None
     return Unwanted(sub.id, facts.subscription_ref or sub.provider_ref, marker, facts)
 
@@ -422,7 +413,7 @@ async def settle_given_back(uow: UnitOfWork, unwanted: Unwanted, now: datetime) 
 
 async def _not_given_back_yet(uow: UnitOfWork, marker: str) -> Settled:
     """An erased account's event on the general path: given back already, or not yet."""
-    if await _given_back(uow, marker):
+    if await recorded(uow, marker):
         return Settled("already")
     raise GiveBackFirst
 

@@ -75,15 +75,20 @@ class ChargeFacts:
         return self.payment_intent or self.charge_id
 
 
-async def first_time(uow: UnitOfWork, marker: str, order_id: int | None, now: datetime) -> bool:
-    """Record a one-off consequence (an alert, an automatic refund) under the events' unique
-    key; False when it was recorded before, by a webhook or by reconciliation."""
+async def recorded(uow: UnitOfWork, event_id: str) -> bool:
+    """Whether a Stripe event, or a consequence recorded under its own key, was applied."""
     done = await uow.session.execute(
         select(PaymentEvent.id)
         .where(PaymentEvent.provider == PROVIDER)
-        .where(PaymentEvent.event_id == marker)
+        .where(PaymentEvent.event_id == event_id)
     )
-    if done.first() is not None:
+    return done.first() is not None
+
+
+async def first_time(uow: UnitOfWork, marker: str, order_id: int | None, now: datetime) -> bool:
+    """Record a one-off consequence (an alert, an automatic refund) under the events' unique
+    key; False when it was recorded before, by a webhook or by reconciliation."""
+    if await recorded(uow, marker):
         return False
     uow.add(
         PaymentEvent(

@@ -46,6 +46,7 @@ from bot.providers.stripe.settle import (
     can_fulfil,
     fulfil_matching,
     order_for_payment,
+    recorded,
     settle_expired,
     settle_failed,
     settle_paid,
@@ -210,7 +211,7 @@ class StripeWebhook:
         """An erased account's subscription started or paid: Stripe gives it back first, with
         no transaction open, then the event is recorded with it; None for every other one."""
         async with self.app.new_uow() as uow:
-            if await _recorded(uow, event["id"]):
+            if await recorded(uow, event["id"]):
                 return "duplicate"
             if event["type"] == "invoice.paid":
                 unwanted = await unwanted_invoice(uow, InvoiceFacts.parse(obj))
@@ -237,7 +238,7 @@ class StripeWebhook:
     async def _refund(self, event: dict[str, Any], charge: ChargeFacts) -> str:
         """Find the refunded payment's order: ours by payment id, else through its session."""
         async with self.app.new_uow() as uow:
-            if await _recorded(uow, event["id"]):
+            if await recorded(uow, event["id"]):
                 return "duplicate"
             order_id = await order_for_payment(uow, charge.payment_ref)
             period = None if order_id else await period_for_payment(uow, charge.payment_ref)
@@ -262,7 +263,7 @@ class StripeWebhook:
     async def _apply(self, event: dict[str, Any], effect: Callable[[UnitOfWork], Any]) -> str:
         """Record the event and apply its effect in one transaction; a duplicate does nothing."""
         async with self.app.new_uow() as uow:
-            if await _recorded(uow, event["id"]):
+            if await recorded(uow, event["id"]):
                 return "duplicate"
             row = PaymentEvent(
                 provider=PROVIDER,
@@ -393,12 +394,3 @@ class GroupCommit:
         if notified:
             self.on_notices()
         return results
-
-
-async def _recorded(uow: UnitOfWork, event_id: str) -> bool:
-    found = await uow.session.execute(
-        select(PaymentEvent.id)
-        .where(PaymentEvent.provider == PROVIDER)
-        .where(PaymentEvent.event_id == event_id)
-    )
-    return found.first() is not None
