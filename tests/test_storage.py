@@ -58,6 +58,21 @@ async def test_postgresql_without_autovacuum_is_warned_about(
         assert "Turn it on" in warned[0]
 
 
+async def test_postgresql_connections_run_without_jit(database: Database) -> None:
+    """The bot's PostgreSQL sessions turn JIT off (the report's aggregates over a large ledger
+    otherwise spent most of their time compiling), and keep their schema's search path."""
+    if database.url.startswith("sqlite"):
+        pytest.skip("PostgreSQL only: SQLite has no JIT")
+    engine = database.engine()
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.exec_driver_sql("SHOW jit")).scalar_one() == "off"
+            path = (await conn.exec_driver_sql("SHOW search_path")).scalar_one()
+            assert database.search_path is None or database.search_path in path
+    finally:
+        await engine.dispose()
+
+
 async def test_sqlite_runs_with_wal_foreign_keys_and_busy_timeout(tmp_path: Any) -> None:
     """SQLite connections use WAL, enforce foreign keys, and wait for locks instead of failing."""
     engine = Database(f"sqlite+aiosqlite:///{tmp_path}/x.db").engine()
