@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -95,6 +96,19 @@ class Ctx:
     def provider(self, name: str | None) -> PaymentProvider | None:
         return next((p for p in self.payments if p.name == name), None)
 
+    def close_checkout_after_commit(self, ref: str | None) -> None:
+        """Once this transaction has committed, close the payment page `ref` (an order's
+        `checkout_ref`: an order cancelled, an account erased), so it can no longer be paid:
+        `PaymentProvider.close_checkout` of each provider, since an order names its provider
+        only once paid; only the one that opened the page has it, and a failure is logged."""
+        if ref:
+            for provider in self.payments:
+                self.after_commit(functools.partial(_close_checkout, provider, ref))
+
     def require_admin(self) -> None:
         if not self.actor.is_admin:
             raise NotAllowed(_("Only marketplace admins can do that."))
+
+
+async def _close_checkout(provider: PaymentProvider, ref: str) -> None:
+    await provider.close_checkout(ref)

@@ -107,6 +107,14 @@ class PaymentProvider(Protocol):
         counts as done, so an admin may try again after a failure."""
         ...
 
+    async def close_checkout(self, ref: str) -> bool:
+        """Close the page `start_checkout` opened (`Checkout.ref`) so that it can no longer
+        be paid, with no transaction open: its order was cancelled or its account erased. A
+        page already closed or paid counts as done (a payment that came first is given back
+        by the rule for payments on cancelled orders); False when the provider could not be
+        reached, which is logged."""
+        ...
+
 
 # Each provider by the name people read (the orders list, the earnings CSV), by its code.
 PROVIDER_NAMES: dict[str, Msg | str] = {
@@ -136,6 +144,9 @@ class DemoPayments:
 
     async def refund(self, refund: Refund) -> None:
         return None
+
+    async def close_checkout(self, ref: str) -> bool:
+        return True  # its page is a chat command: a cancelled order refuses `/pay`
 
 
 async def enroll(uow: UnitOfWork, order: Order, now: datetime) -> Enrollment:

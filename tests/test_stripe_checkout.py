@@ -114,10 +114,12 @@ async def test_expired_session_expires_the_order_and_tells_the_learner(
 
 
 async def test_paid_after_the_order_closed_is_refunded_not_kept(world: StripeWorld) -> None:
-    """A payment completing after the order was cancelled is refunded once; no access."""
+    """A payment whose webhook arrives after the order was cancelled (paid at Stripe just
+    before `/cancelorder`, whose expiry then finds the page closed) is refunded once; no
+    access."""
     order_id, session_id = await world.buy("alice")
-    await world.h.send("alice", f"/cancelorder {order_id}")
     paid = world.fake.pay(session_id)
+    await world.h.send("alice", f"/cancelorder {order_id}")
     event = world.fake.event("checkout.session.completed", paid)
     assert (await world.send(event))[1]["outcome"] == "refunded_unwanted"
     again = world.fake.event("checkout.session.async_payment_succeeded", paid)

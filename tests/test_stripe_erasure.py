@@ -1,4 +1,5 @@
-"""An account erased with /deleteme while a Stripe Checkout page it opened is still open.
+"""An account erased with /deleteme (or an order cancelled) while a Stripe Checkout page it
+opened is still open.
 
 At erasure the page is expired through Stripe's API, so it can no longer be paid. If it is paid
 anyway (the expiry never reached Stripe), the webhook gives everything back: the payment is
@@ -74,6 +75,18 @@ async def test_deleteme_expires_the_checkout_page_of_a_pending_order(world: Stri
     assert ALICE not in await world.delivered()
 
 
+async def test_cancelling_an_order_closes_its_checkout_page(world: StripeWorld) -> None:
+    """`/cancelorder` says nothing was charged, and the order's Checkout page is expired at
+    Stripe after the cancellation commits, so that promise holds for a page left open."""
+    order_id, session_id = await world.buy("alice")
+    out = await world.h.send("alice", f"/cancelorder {order_id}")
+    assert f"Order #{order_id} is cancelled. Nothing was charged." in out, out
+    assert expire_calls(world, session_id) == 1
+    with pytest.raises(CheckoutClosed):
+        world.fake.pay(session_id)
+    assert not world.fake.charges
+
+
 async def test_expiring_a_page_that_is_not_open_is_stripes_400_and_counts_as_done(
     world: StripeWorld,
 ) -> None:
@@ -85,9 +98,9 @@ async def test_expiring_a_page_that_is_not_open_is_stripes_400_and_counts_as_don
         await world.payments.client.v1.checkout.sessions.expire_async(session_id)
     assert refused.value.http_status == 400
     assert 'Only Checkout Sessions with a status in ["open"] can be expired' in str(refused.value)
-    assert await world.payments.expire_checkout(session_id)
+    assert await world.payments.close_checkout(session_id)
     world.fake.fail_next.append(503)
-    assert not await world.payments.expire_checkout(session_id)  # unreachable: not done
+    assert not await world.payments.close_checkout(session_id)  # unreachable: not done
 
 
 async def test_deleteme_expires_a_subscription_checkout_and_stops_a_live_subscription(

@@ -8,7 +8,6 @@ against guessing; refusals that change nothing (the accounts cannot merge) are r
 
 from __future__ import annotations
 
-import functools
 import json
 from datetime import timedelta
 
@@ -266,12 +265,11 @@ async def delete_me_step(ctx: Ctx, conv: Conversation, text: str) -> None:
 
 async def close_checkouts_after_commit(ctx: Ctx, user_id: int) -> None:
     """For `/deleteme`: after its transaction (which cancels the pending orders and ends the
-    subscriptions waiting for their first payment), expire every Stripe Checkout page those
-    opened, so the erased account cannot be charged from a page still open in a browser. A
-    page Stripe could not close is logged; if it is paid anyway, the webhook refunds the
-    payment in full (`bot.providers.stripe.settle`, `bot.providers.stripe.billing`)."""
-    if ctx.provider("stripe") is None:
-        return
+    subscriptions waiting for their first payment), close every payment page those opened
+    (Stripe: the Checkout Session is expired), so the erased account cannot be charged from a
+    page still open in a browser. A page Stripe could not close is logged; if it is paid
+    anyway, the webhook refunds the payment in full (`bot.providers.stripe.settle`,
+    `bot.providers.stripe.billing`)."""
     run = ctx.uow.session.execute
     orders = await run(
         select(Order.checkout_ref)
@@ -284,14 +282,4 @@ async def close_checkouts_after_commit(ctx: Ctx, user_id: int) -> None:
         .where(Subscription.provider == "stripe", Subscription.checkout_ref.is_not(None))
     )
     for ref in [*orders.scalars(), *subs.scalars()]:
-        if ref is not None:
-            ctx.after_commit(functools.partial(_expire_checkout, ctx, ref))
-
-
-async def _expire_checkout(ctx: Ctx, session_id: str) -> None:
-    # Imported here: stripe-python is loaded only where card payments are configured.
-    from bot.providers.stripe.checkout import StripePayments
-
-    stripe = ctx.provider("stripe")
-    assert isinstance(stripe, StripePayments)
-    await stripe.expire_checkout(session_id)  # a failure is logged there
+        ctx.close_checkout_after_commit(ref)

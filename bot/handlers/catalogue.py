@@ -268,6 +268,7 @@ async def pay(ctx: Ctx, args: list[str]) -> None:
 async def cancel_order(ctx: Ctx, args: list[str]) -> None:
     order = await _own_order(ctx, need_int(args, 0, "/cancelorder ORDER"))
     advance("order", order, "cancelled")
+    ctx.close_checkout_after_commit(order.checkout_ref)
     ctx.say(_("Order #{id} is cancelled. Nothing was charged.", id=order.id))
 
 

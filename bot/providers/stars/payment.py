@@ -130,6 +130,11 @@ class StarsPayments:
             )
         await self._refunder(payer, refund.provider_ref)
 
+    async def close_checkout(self, ref: str) -> bool:
+        """Nothing to close: the invoice is sent when the learner presses Pay, and Telegram
+        asks the bot before charging (`checkout_refusal` refuses a cancelled order)."""
+        return True
+
 
 async def checkout_refusal(
     uow: UnitOfWork, user_id: int, payload: str, currency: str, amount: int, now: datetime

@@ -274,11 +274,11 @@ class StripePayments:
             if exc.code != "charge_already_refunded":
                 raise
 
-    async def expire_checkout(self, session_id: str) -> bool:
-        """Close an open Checkout Session so that it can no longer be paid (the pages an
-        erased account had opened). False when Stripe could not be reached; a session that is
-        not open any more (paid, expired) is left as it is and counts as done: a payment that
-        came first is given back by the webhook (`settle`)."""
+    async def close_checkout(self, session_id: str) -> bool:
+        """Expire an open Checkout Session so that it can no longer be paid (an order
+        cancelled, the pages an erased account had opened). False when Stripe could not be
+        reached; a session that is not open any more (paid, expired) is left as it is and
+        counts as done: a payment that came first is given back by the webhook (`settle`)."""
         try:
             await self.client.v1.checkout.sessions.expire_async(session_id)
         except stripe.InvalidRequestError:
