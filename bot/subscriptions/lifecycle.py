@@ -214,16 +214,21 @@ async def begin_trial(
     )
 
 
+async def period_recorded(uow: UnitOfWork, provider: str, ref: str) -> bool:
+    """Whether the provider's payment `ref` (a Stripe invoice, a Stars charge) is a period."""
+    seen = await uow.session.execute(
+        select(SubscriptionPeriod.id)
+        .where(SubscriptionPeriod.provider == provider)
+        .where(SubscriptionPeriod.provider_ref == ref)
+    )
+    return seen.first() is not None
+
+
 async def record_period(
     uow: UnitOfWork, sub: Subscription, paid: PeriodPaid, now: datetime
 ) -> SubscriptionPeriod | None:
     """A period was paid: post its money and grant its sessions, once (None: seen before)."""
-    seen = await uow.session.execute(
-        select(SubscriptionPeriod.id)
-        .where(SubscriptionPeriod.provider == paid.provider)
-        .where(SubscriptionPeriod.provider_ref == paid.ref)
-    )
-    if seen.first() is not None:
+    if await period_recorded(uow, paid.provider, paid.ref):
         return None
     plan = await _plan(uow, sub)
     count = await uow.session.execute(

@@ -33,7 +33,8 @@ from bot.learning.courses import course_title
 from bot.payments import Checkout, Refund, fulfil_order
 from bot.providers.stars.payloads import parse_payload, payload
 from bot.providers.stars.subscriptions import record_subscription_payment, subscription_refusal
-from storage.models import Course, Order, SubscriptionPeriod
+from bot.subscriptions.lifecycle import period_recorded
+from storage.models import Course, Order
 from storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -230,12 +231,7 @@ async def record_payment(
     now = app.clock.now()
     if payload.startswith("sub:"):  # a subscription's first charge or a renewal
         async with app.new_uow() as uow:
-            seen = await uow.session.execute(
-                select(SubscriptionPeriod.id)
-                .where(SubscriptionPeriod.provider == PROVIDER)
-                .where(SubscriptionPeriod.provider_ref == charge_id)
-            )
-            if seen.first() is not None:
+            if await period_recorded(uow, PROVIDER, charge_id):
                 return PaymentOutcome(duplicate=True)
             reply, refund = await record_subscription_payment(
                 uow, app.config, payer, payload, amount, charge_id, expires, now

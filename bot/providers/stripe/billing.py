@@ -48,6 +48,7 @@ from bot.subscriptions.lifecycle import (
     begin_trial,
     end,
     lock_subscription,
+    period_recorded,
     record_failure,
     record_period,
     refund_period,
@@ -336,15 +337,6 @@ async def _erased(uow: UnitOfWork, sub: Subscription) -> bool:
     return user is not None and user.deleted_at is not None
 
 
-async def _is_period(uow: UnitOfWork, invoice_id: str) -> bool:
-    found = await uow.session.execute(
-        select(SubscriptionPeriod.id)
-        .where(SubscriptionPeriod.provider == PROVIDER)
-        .where(SubscriptionPeriod.provider_ref == invoice_id)
-    )
-    return found.first() is not None
-
-
 async def _erased_subscription(
     uow: UnitOfWork, ref: str | None, our: int | None
 ) -> Subscription | None:
@@ -378,7 +370,9 @@ async def unwanted_invoice(uow: UnitOfWork, facts: InvoiceFacts) -> Unwanted | N
     before the erasure stays, like a paid order) and was not given back yet."""
     sub = await _erased_subscription(uow, facts.subscription_ref, facts.our_id)
     marker = f"unwanted:{facts.invoice_id}"
-    if sub is None or await _is_period(uow, facts.invoice_id) or await recorded(uow, marker):
+    if sub is None or await recorded(uow, marker):
+        return None
+    if await period_recorded(uow, PROVIDER, facts.invoice_id):
         return None
     return Unwanted(sub.id, facts.subscription_ref or sub.provider_ref, marker, facts)
 
@@ -434,7 +428,7 @@ async def settle_invoice_paid(uow: UnitOfWork, facts: InvoiceFacts, now: datetim
     sub = await _ours(uow, facts.subscription_ref, facts.our_id)
     if sub is None:
         return Settled("ignored")
-    if await _erased(uow, sub) and not await _is_period(uow, facts.invoice_id):
+    if await _erased(uow, sub) and not await period_recorded(uow, PROVIDER, facts.invoice_id):
         return await _not_given_back_yet(uow, f"unwanted:{facts.invoice_id}")
     plan = await uow.get(Plan, sub.plan_id)
     assert plan is not None
@@ -555,14 +549,13 @@ async def reconcile_subscriptions(
         )
         paid = [InvoiceFacts.parse(i.to_dict()) async for i in invoices.auto_paging_iter()]
         for invoice in sorted(paid, key=lambda i: i.ends_at):
-            async with new_uow() as uow:
-                unwanted = await unwanted_invoice(uow, invoice)
-            if unwanted is not None:
-                repaired += await _give_back_once(payments, new_uow, unwanted, now_fn)
+            try:
+                async with new_uow() as uow:
+                    settled = await settle_invoice_paid(uow, invoice, now_fn())
+                    await uow.commit()
+            except GiveBackFirst:  # an erased account's: Stripe gives it back first
+                repaired += await _give_back_once(payments, new_uow, invoice, now_fn)
                 continue
-            async with new_uow() as uow:
-                settled = await settle_invoice_paid(uow, invoice, now_fn())
-                await uow.commit()
             repaired += settled.outcome in ("period", "trial")
         async with new_uow() as uow:
             if facts.status in ("canceled", "incomplete_expired"):
@@ -576,10 +569,14 @@ async def reconcile_subscriptions(
 
 
 async def _give_back_once(
-    payments: StripePayments, new_uow: Any, unwanted: Unwanted, now_fn: Any
+    payments: StripePayments, new_uow: Any, invoice: InvoiceFacts, now_fn: Any
 ) -> int:
     """Reconciliation's give-back of an erased account's invoice: 1 when done now, 0 when
     Stripe failed (the next pass tries again) or it was done meanwhile."""
+    async with new_uow() as uow:
+        unwanted = await unwanted_invoice(uow, invoice)
+    if unwanted is None:
+        return 0
     try:
         await give_back(payments, unwanted)
     except BillingUnavailable:

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.core.i18n import _
 from bot.providers.stripe.billing import (
     SUBSCRIPTION_EVENTS,
+    GiveBackFirst,
     InvoiceFacts,
     give_back,
     period_for_payment,
@@ -187,15 +188,16 @@ class StripeWebhook:
             "subscription"
         )
         if event_type in SUBSCRIPTION_EVENTS or subscribing:  # bot.providers.stripe.billing
-            if event_type == "invoice.paid" or subscribing:
-                given = await self._give_back(event, obj)
-                if given is not None:
-                    return given
             now = self.app.clock.now()
             config = self.app.config
-            return await self._apply(
-                event, lambda uow: settle_event(uow, config, event_type, obj, now)
-            )
+
+            def settle(uow: UnitOfWork) -> Any:
+                return settle_event(uow, config, event_type, obj, now)
+
+            try:
+                return await self._apply(event, settle)
+            except GiveBackFirst:  # an erased account's: nothing applied, Stripe gives it back
+                return await self._give_back(event, obj, settle)
         if event_type == REFUND_EVENT:
             return await self._refund(event, ChargeFacts.parse(obj))
         facts = SessionFacts.parse(obj)
@@ -207,18 +209,18 @@ class StripeWebhook:
                 return outcome
         return await self._apply(event, lambda uow: self._session_event(uow, event_type, facts))
 
-    async def _give_back(self, event: dict[str, Any], obj: dict[str, Any]) -> str | None:
-        """An erased account's subscription started or paid: Stripe gives it back first, with
-        no transaction open, then the event is recorded with it; None for every other one."""
+    async def _give_back(
+        self, event: dict[str, Any], obj: dict[str, Any], settle: Callable[[UnitOfWork], Any]
+    ) -> str:
+        """An erased account's subscription started or paid (`GiveBackFirst`): Stripe gives it
+        back first, with no transaction open, then the event is recorded with it."""
         async with self.app.new_uow() as uow:
-            if await recorded(uow, event["id"]):
-                return "duplicate"
             if event["type"] == "invoice.paid":
                 unwanted = await unwanted_invoice(uow, InvoiceFacts.parse(obj))
             else:
                 unwanted = await unwanted_checkout(uow, obj)
-        if unwanted is None:
-            return None
+        if unwanted is None:  # given back meanwhile (reconciliation): recorded as such
+            return await self._apply(event, settle)
         await give_back(self.payments, unwanted)  # unavailable: answered 500, sent again
         now = self.app.clock.now()
         return await self._apply(event, lambda uow: settle_given_back(uow, unwanted, now))
