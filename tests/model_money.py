@@ -881,9 +881,10 @@ async def broken_invariants(world: World, discord_says: dict[str, bool]) -> list
         )
         found += [f"enrollment {e}: two requests in play" for e in doubled.scalars()]
     async with world.app.new_uow() as uow:  # committed: the next check adds to the kept sums
-        for kinds in (ledger.REVENUE_KINDS, ledger.EARNING_KINDS, ledger.FEE_KINDS):
+        groups = (ledger.REVENUE_KINDS, ledger.EARNING_KINDS, ledger.FEE_KINDS)
+        kept_totals = await ledger.totals_by_currency(uow, world.clock.now(), *groups)
+        for kinds, kept in zip(groups, kept_totals, strict=True):
             every = await ledger.sums_by_currency(uow, kinds)
-            kept = await ledger.totals_by_currency(uow, kinds, world.clock.now())
             if kept != every:
                 found.append(f"{kinds[0]}: kept totals {kept}, every entry summed {every}")
         await uow.commit()

@@ -179,17 +179,16 @@ async def _since_kept(
     the earlier ids with an instant from its day on (the kind-and-instant index)."""
     found: dict[str, int] = {}
     later = select(
-        LedgerEntry.kind, LedgerEntry.currency, LedgerEntry.demo, LedgerEntry.amount_minor
+        LedgerEntry.kind,
+        LedgerEntry.currency,
+        LedgerEntry.demo,
+        LedgerEntry.amount_minor,
+        LedgerEntry.at,
     ).where(LedgerEntry.id > kept.through_id)
     if upto is not None:
         later = later.where(LedgerEntry.id <= upto)
-    if before is not None:
-        later = later.add_columns(LedgerEntry.at)
-    row: Any
-    for row in await uow.session.execute(later):
-        kind, currency, demo, amount = row[:4]
-        if before is None or row[4] < before:
-            _add(found, [(kind, currency, demo, amount)])
+    rows = await uow.session.execute(later)
+    _add(found, (row[:4] for row in rows if before is None or row.at < before))
     older = _grouped(
         LedgerEntry.amount_minor,
         LedgerEntry.kind.in_([k.value for k in Kind]),  # every kind: that index's prefix
@@ -247,19 +246,24 @@ async def settled_totals(uow: UnitOfWork, now: datetime) -> LedgerTotal:
 
 
 async def totals_by_currency(
-    uow: UnitOfWork, kinds: Iterable[Kind], now: datetime
-) -> dict[str, int]:
-    """`sums_by_currency` over all time, demo left out, without reading every entry: the kept
-    sum of the settled past (`settled_totals`) plus the entries after it (two index ranges:
-    the recent instants, and the ids posted since the sum was kept)."""
-    wanted = [k.value for k in kinds]
+    uow: UnitOfWork, now: datetime, *groups: Iterable[Kind]
+) -> list[dict[str, int]]:
+    """`sums_by_currency` over all time for each group of kinds, demo left out, from one read
+    that does not touch every entry: the kept sum of the settled past (`settled_totals`) plus
+    the entries after it (two index ranges: the recent instants, and the ids posted since the
+    sum was kept)."""
     settled = await settled_totals(uow, now)
-    found: dict[str, int] = {}
-    for sums in (settled.sums, await _since_kept(uow, settled)):
-        for key, amount in sums.items():
-            kind, currency, demo = key.split("|")
-            if kind in wanted and demo == "0":
-                found[currency] = found.get(currency, 0) + amount
+    since = await _since_kept(uow, settled)
+    found: list[dict[str, int]] = []
+    for kinds in groups:
+        wanted = {k.value for k in kinds}
+        totals: dict[str, int] = {}
+        for sums in (settled.sums, since):
+            for key, amount in sums.items():
+                kind, currency, demo = key.split("|")
+                if kind in wanted and demo == "0":
+                    totals[currency] = totals.get(currency, 0) + amount
+        found.append(totals)
     return found
 
 

@@ -299,9 +299,9 @@ async def _stats(ctx: Ctx, args: list[str]) -> None:
     async def count(stmt: object) -> int:
         return int((await ctx.uow.session.execute(stmt)).scalar_one() or 0)  # type: ignore[call-overload]
 
-    taken = await ledger.totals_by_currency(ctx.uow, ledger.REVENUE_KINDS, ctx.now())
-    earned = await ledger.totals_by_currency(ctx.uow, ledger.EARNING_KINDS, ctx.now())
-    fees = await ledger.totals_by_currency(ctx.uow, ledger.FEE_KINDS, ctx.now())
+    taken, earned, fees = await ledger.totals_by_currency(
+        ctx.uow, ctx.now(), ledger.REVENUE_KINDS, ledger.EARNING_KINDS, ledger.FEE_KINDS
+    )
 
     def money(sums: dict[str, int]) -> Lines | Msg:
         shown = [Money(total, cur) for cur, total in sorted(sums.items()) if total]
