@@ -34,6 +34,16 @@ async def erase(w: StripeWorld, who: str) -> None:
     assert "erased" in await w.h.send(who, "delete")
 
 
+async def erased_with_a_page_left_open(w: StripeWorld) -> str:
+    """alice opened a subscription's Checkout page and erased her account while Stripe could
+    not be reached, so the page was never expired; returns the page."""
+    assert "added" in await w.h.send("admin", PLAN)
+    checkout = await w.subscribe("alice")
+    w.fake.fail_next.append(500)
+    await erase(w, "alice")
+    return checkout
+
+
 async def send(w: StripeWorld, type_: str, obj: dict[str, Any]) -> str:
     status, body = await w.send(w.fake.event(type_, obj))
     assert status == 200, body
@@ -168,10 +178,7 @@ async def test_a_subscription_paid_after_erasure_is_refunded_and_cancelled_at_st
     either order, cancel the Stripe subscription at once and refund the first invoice in
     full; no period, no credits, nothing in the books. Duplicates, Stripe's own echo of the
     cancellation and reconciliation change nothing more."""
-    assert "added" in await world.h.send("admin", PLAN)
-    checkout = await world.subscribe("alice")
-    world.fake.fail_next.append(500)
-    await erase(world, "alice")
+    checkout = await erased_with_a_page_left_open(world)
 
     session, stripe_sub, invoice = world.fake.complete_subscription(checkout)
     completed = world.fake.event("checkout.session.completed", session)
@@ -209,10 +216,7 @@ async def test_stripe_down_when_the_payment_arrives_answers_500_and_the_retry_re
 ) -> None:
     """Giving back needs Stripe: while it cannot be reached the webhook is answered 500 and
     nothing is recorded, so Stripe sends it again, and that delivery refunds."""
-    assert "added" in await world.h.send("admin", PLAN)
-    checkout = await world.subscribe("alice")
-    world.fake.fail_next.append(500)
-    await erase(world, "alice")
+    checkout = await erased_with_a_page_left_open(world)
     _session, _sub, invoice = world.fake.complete_subscription(checkout)
     paid = world.fake.event("invoice.paid", invoice)
 
@@ -228,10 +232,7 @@ async def test_stripe_down_when_the_payment_arrives_answers_500_and_the_retry_re
 async def test_reconciliation_gives_back_a_payment_no_webhook_reached(world: StripeWorld) -> None:
     """The invoice.paid webhook was lost: the next reconciliation refunds it and cancels the
     subscription, once."""
-    assert "added" in await world.h.send("admin", PLAN)
-    checkout = await world.subscribe("alice")
-    world.fake.fail_next.append(500)
-    await erase(world, "alice")
+    checkout = await erased_with_a_page_left_open(world)
     _session, stripe_sub, _invoice = world.fake.complete_subscription(checkout)
 
     await world.service.reconcile_once()
@@ -248,10 +249,7 @@ async def test_a_payment_applied_before_it_was_given_back_is_refused_for_a_retry
     """Should the account be erased between the webhook's check and the transaction that
     applies the payment, that transaction applies nothing (Stripe is answered 500 and sends
     it again, when it is given back first)."""
-    assert "added" in await world.h.send("admin", PLAN)
-    checkout = await world.subscribe("alice")
-    world.fake.fail_next.append(500)
-    await erase(world, "alice")
+    checkout = await erased_with_a_page_left_open(world)
     session, _sub, invoice = world.fake.complete_subscription(checkout)
     for type_, obj in (("checkout.session.completed", session), ("invoice.paid", invoice)):
         async with world.app.new_uow() as uow:
