@@ -69,11 +69,9 @@ def _edited(obj: Base, columns: tuple[str, ...]) -> bool:
 
 
 def _note(session: Session, tables: set[str]) -> None:
-    pending = next((o for o in session.new if isinstance(o, ModelChange)), None)
-    if pending is None:
-        session.add(ModelChange(tables=",".join(sorted(tables))[:200]))
-    else:
-        pending.tables = ",".join(sorted({*pending.tables.split(","), *tables}))[:200]
+    """One row per flush (or bulk statement) that changed what the model reads: readers ask
+    only whether the newest id or the recent count moved, so a second row costs nothing."""
+    session.add(ModelChange(tables=",".join(sorted(tables))[:200]))
 
 
 @event.listens_for(TrackingSession, "before_flush")
