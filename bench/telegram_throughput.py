@@ -206,7 +206,12 @@ async def measure(
         replies[chat].remove(first)
         latencies.append((first - at) * 1000)
     latencies.sort()
+    methods: dict[str, int] = {}
+    for c in fake.calls:
+        if c.method != "getUpdates":
+            methods[c.method] = methods.get(c.method, 0) + 1
     return {
+        "api_calls": sum(methods.values()) / (n_users + n_updates + latency_updates),
         "throughput": throughput,
         "p50": statistics.median(latencies),
         "p99": latencies[int(len(latencies) * 0.99) - 1],
@@ -273,11 +278,14 @@ async def run(n_updates: int, n_users: int, seed: int, profile: str | None = Non
         f"{OFFERED_PER_SECOND}/s; {CONCURRENCY} updates at once; SQLite; fake Bot API in "
         "a separate process"
     )
-    print(f"{'':12}{'updates/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'CPU ms/update':>15}")
+    print(
+        f"{'':12}{'updates/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'CPU ms/update':>15}"
+        f"{'API calls/update':>18}"
+    )
     for name, r in (("echo (PTB)", echo), ("mentorbot", full)):
         print(
             f"{name:12}{r['throughput']:>12.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}"
-            f"{r['cpu_ms']:>15.2f}"
+            f"{r['cpu_ms']:>15.2f}{r['api_calls']:>18.2f}"
         )
     print(
         f"ratio mentorbot/echo: {full['throughput'] / echo['throughput']:.2f} (target >= 0.6); "

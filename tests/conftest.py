@@ -26,6 +26,7 @@ from sqlalchemy import select, text
 from bot.app import Marketplace
 from bot.config import Config
 from bot.core.clock import FakeClock
+from bot.learning.courses import CATALOGUE
 from bot.recommending.signals import MODELS
 from bot.runtime.bootstrap import payment_providers
 from bot.runtime.demo_data import seed_demo
@@ -58,8 +59,11 @@ from tests.support import (
 @pytest.fixture(autouse=True)
 def _models_built_inline(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests see the newest recommendation model at once; the background rebuild that serves
-    production has its own test (test_recommend)."""
+    production has its own test (test_recommend). The kept catalogue starts empty: a schema
+    reused by the next test restarts its ids, so the same change count would read as the same
+    courses."""
     monkeypatch.setattr(MODELS, "background", False)
+    monkeypatch.setattr(CATALOGUE, "kept", {})
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -440,6 +440,29 @@ async def test_a_change_in_one_process_shows_in_the_others_suggestions(
     assert not any(top in x.split(" — ")[0] for x in again), again
 
 
+async def test_the_catalogue_kept_by_one_process_follows_edits_made_through_another(
+    make_app: AppFactory,
+) -> None:
+    """Each process keeps the list of courses while the model's versions stand: a price, a
+    title and an archived course changed through another process show at the next /courses,
+    and a rolled-back edit changes nothing."""
+    first, second = await make_app(), await make_app()
+    await seed_demo(first)
+    one, two = harness_for(first), harness_for(second)
+    listed = await two.send("nina", "/courses")
+    assert "Python from zero" in listed and "$49.00" in listed, listed
+    edited = await one.send(
+        "admin", '/admin course edit python-basics price=59.00 title="Python today"'
+    )
+    assert "updated" in edited, edited
+    await one.send("admin", "/admin course archive git-teamwork")
+    await one.send("admin", "/admin course edit python-basics currency=XYZ")  # refused
+    listed = await two.send("nina", "/courses")
+    assert "Python today — $59.00" in listed and "Python from zero" not in listed, listed
+    assert "Git for teams" not in listed, listed
+    assert "$59.00" in await one.send("nina", "/courses")
+
+
 async def test_a_changed_model_is_rebuilt_in_the_background(
     market: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -23,7 +23,7 @@ from bot.handlers.registry import (
     text,
 )
 from bot.handlers.subscriptions import offer_promo, promo_on_order
-from bot.learning.courses import course_by_slug, course_title
+from bot.learning.courses import CATALOGUE, course_by_slug, course_price, course_title
 from bot.payments import (
     Checkout,
     PaymentProvider,
@@ -32,14 +32,11 @@ from bot.payments import (
     place_order,
 )
 from bot.recommending.log import FROM_SUGGESTION, mark_opened
+from bot.recommending.signals import versions
 from storage.models import Course, Enrollment, Order
 
 SLUG = text("slug", _("The course's short name, e.g. python-basics"))
 ORDER = number("order", _("The order number"))
-
-
-def price(course: Course) -> Money:
-    return Money(course.price_minor, course.currency)
 
 
 @command("start", _("Welcome and what you can do here"))
@@ -82,18 +79,14 @@ def _help_line(command: Command, chinese: bool) -> Msg:
 async def list_courses(ctx: Ctx, args: list[str]) -> None:
     """The catalogue, then the learner's suggestions, whose courses are among its buttons: a
     suggested course's button says so (`FROM_SUGGESTION`), so pressing it counts as opening
-    the suggestion."""
-    courses = list(
-        (
-            await ctx.uow.session.execute(
-                select(Course).where(Course.status == "active").order_by(Course.id)
-            )
-        ).scalars()
-    )
+    the suggestion. One read of the recommender's versions serves both: the courses are kept
+    per process while those versions stand (`Catalogue`)."""
+    known = await versions(ctx.uow, ctx.actor.id, ctx.now())
+    courses = await CATALOGUE.active(ctx.uow, known.model)
     if not courses:
         ctx.say(_("No courses are on offer yet. Please check back soon."))
         return
-    found = await suggestion_block(ctx, "courses")
+    found = await suggestion_block(ctx, "courses", known=known)
     suggested = {s.course.id for s in found.items}
     choices = [
         Choice(
@@ -102,7 +95,7 @@ async def list_courses(ctx: Ctx, args: list[str]) -> None:
                 "{title} — {price}, {n} sessions",
                 c.sessions_included,
                 title=course_title(c),
-                price=price(c),
+                price=course_price(c),
             ),
             f"/course {c.slug} {FROM_SUGGESTION}" if c.id in suggested else f"/course {c.slug}",
         )
@@ -124,7 +117,7 @@ async def show_course(ctx: Ctx, args: list[str]) -> None:
         course.sessions_included,
         title=course_title(course),
         description=Localized(course.description_en, course.description_zh),
-        price=price(course),
+        price=course_price(course),
         topics=Lines(course.topics, ", ") if course.topics else "—",
     )
     ctx.say(

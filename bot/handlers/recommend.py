@@ -27,7 +27,7 @@ from bot.recommending.log import (
     state_interest,
 )
 from bot.recommending.mentors import mentors_for_new_requests
-from bot.recommending.signals import learner_state
+from bot.recommending.signals import Versions, learner_state
 from bot.recommending.suggest import Suggested, suggest
 
 HIDE = ("hide", "no", "not-interested")
@@ -114,10 +114,19 @@ async def recommend(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-async def suggestion_block(ctx: Ctx, slot: str, *, returning_only: bool = False) -> Suggested:
-    """The suggestions a slot (start, courses, course_end) appends to its reply."""
+async def suggestion_block(
+    ctx: Ctx, slot: str, *, returning_only: bool = False, known: Versions | None = None
+) -> Suggested:
+    """The suggestions a slot (start, courses, course_end) appends to its reply; `known`: the
+    versions the slot read already, in this transaction and before writing anything."""
     return await suggest(
-        ctx.uow, ctx.config, ctx.actor.id, slot, ctx.now(), returning_only=returning_only
+        ctx.uow,
+        ctx.config,
+        ctx.actor.id,
+        slot,
+        ctx.now(),
+        returning_only=returning_only,
+        known=known,
     )
 
 

@@ -6,6 +6,7 @@ confirmation, a reminder, a receipt and an admin view.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy import select
@@ -31,7 +32,14 @@ def course_title(course: Titled) -> Localized:
     return Localized(course.title_en, course.title_zh, title=True)
 
 
-def course_price(course: Course) -> Money:
+class Priced(Protocol):
+    @property
+    def price_minor(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+
+
+def course_price(course: Priced) -> Money:
     """The course's current price, for new orders; an order keeps the price it was sold at."""
     return Money(course.price_minor, course.currency)
 
@@ -44,3 +52,52 @@ async def course_by_slug(uow: UnitOfWork, slug: str, *, active_only: bool = True
     if course is None or (active_only and course.status != "active"):
         raise NotFound(_("There is no course called '{slug}'. See /courses.", slug=clip(slug)))
     return course
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One active course as the catalogue lists it: a copy, safe to keep across transactions."""
+
+    id: int
+    slug: str
+    title_en: str
+    title_zh: str
+    price_minor: int
+    currency: str
+    sessions_included: int
+
+
+@dataclass
+class Catalogue:
+    """The active courses per database, kept with the key of the recommender's inputs
+    (`bot.recommending.signals.Versions.model`) they were read under. Every edit of a course
+    writes a `model_changes` row in its own transaction (storage/changes.py), so an unchanged key
+    means the courses table reads the same, in this process or any other: `/courses` and the
+    "Browse courses" button, most of what learners press, then load no course rows."""
+
+    kept: dict[int, tuple[str, tuple[Listed, ...]]] = field(default_factory=dict)
+
+    async def active(self, uow: UnitOfWork, key: str) -> tuple[Listed, ...]:
+        where = id(uow.session.bind)
+        found = self.kept.get(where)
+        if found is not None and found[0] == key:
+            return found[1]
+        rows = await uow.session.execute(
+            select(
+                Course.id,
+                Course.slug,
+                Course.title_en,
+                Course.title_zh,
+                Course.price_minor,
+                Course.currency,
+                Course.sessions_included,
+            )
+            .where(Course.status == "active")
+            .order_by(Course.id)
+        )
+        courses = tuple(Listed(*row) for row in rows)
+        self.kept[where] = (key, courses)
+        return courses
+
+
+CATALOGUE = Catalogue()

@@ -20,7 +20,7 @@ from bot.learning.courses import course_title
 from bot.recommending.extras import Extra, extras
 from bot.recommending.log import FROM_SUGGESTION, Item, log_shown
 from bot.recommending.ranker import Arm, CourseDoc, Suggestion, arm_for, rank
-from bot.recommending.signals import MODELS, learner_state, versions
+from bot.recommending.signals import MODELS, Versions, learner_state, versions
 from storage.uow import UnitOfWork
 
 
@@ -140,6 +140,7 @@ async def suggest(
     k: int | None = None,
     *,
     returning_only: bool = False,
+    known: Versions | None = None,
 ) -> Suggested:
     """The learner's next courses for `slot`, logged as shown. With `returning_only` (the
     welcome), nothing for someone who has not been here to learn before (no course bought, no
@@ -147,7 +148,8 @@ async def suggest(
     section = config.recommend
     size = k or section.size
     arm = arm_for(user_id, section.seed, section.baseline_share)
-    known = await versions(uow, user_id, now)
+    if known is None:
+        known = await versions(uow, user_id, now)
     if returning_only and known.newcomer:
         return Suggested(arm, [])
     where = id(uow.session.bind)
