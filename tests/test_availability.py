@@ -241,3 +241,23 @@ async def test_block_across_a_dst_gap(harness: Harness, clock: FakeClock) -> Non
     assert "does not happen in Europe/Berlin" in out
     out = await harness.send("hans", "/availability off 2026-03-29")
     assert "to Mon 30 Mar 2026, 00:00 (Europe/Berlin)" in out
+
+
+async def test_a_missing_argument_is_answered_with_an_example_of_that_action(
+    harness: Harness,
+) -> None:
+    """Each action left incomplete is answered with an example of that action, to copy, in the
+    mentor's language, not the command's whole grammar; nothing changes."""
+    await mentor_with(harness, "grace", "Europe/London")
+    before = await snapshot(harness)
+    out = await harness.send("grace", "/availability add mon")
+    assert "Usage: /availability add mon 18:00-20:00 (a weekly window, in your timezone)" in out
+    assert "HH:MM" not in out and "YYYY" not in out, out
+    out = await harness.send("grace", "/availability off")
+    assert "/availability off 2026-03-12 (away all day)" in out, out
+    out = await harness.send("grace", "/availability unblock")
+    assert "/availability unblock 3 (the block's number, as /availability lists it)" in out, out
+    await harness.send("grace", "/language zh")
+    out = await harness.send("grace", "/availability remove")
+    assert "/availability remove 2（时段编号，见 /availability 列表）" in out, out
+    assert await snapshot(harness) == before

@@ -78,13 +78,13 @@ def within(text: str, what: str, label: Msg) -> str:
     return text
 
 
-def need(args: list[str], index: int, usage: str) -> str:
+def need(args: list[str], index: int, usage: str | Msg) -> str:
     if len(args) <= index:
         raise BadInput(_("Missing argument. Usage: {usage}", usage=usage))
     return args[index]
 
 
-def need_int(args: list[str], index: int, usage: str, what: Msg | str = "") -> int:
+def need_int(args: list[str], index: int, usage: str | Msg, what: Msg | str = "") -> int:
     raw = need(args, index, usage)
     try:
         value = int(raw.lstrip("#"))

@@ -17,17 +17,21 @@ from bot.core import words
 from bot.core.errors import BadInput
 from bot.core.i18n import Lines, When, _, ngettext
 from bot.core.replies import Choice
-from bot.handlers.args import clip, need, need_int
+from bot.handlers.args import need, need_int
 from bot.handlers.profile import own_profile
 from bot.handlers.registry import choice, command, number, text
 from bot.sessions import availability as rules
 from bot.sessions.scheduling import Window, parse_hhmm, parse_local_date, parse_weekday
 from storage.models import AvailabilityBlock, AvailabilityWindow, MentorProfile
 
-AVAILABILITY_USAGE = (
-    "/availability [add DAY HH:MM-HH:MM | remove N | clear | block YYYY-MM-DD HH:MM-HH:MM | "
-    "off YYYY-MM-DD | unblock N]"
-)
+# What each action takes, as an example the mentor can copy, said where an argument is missing.
+USAGE = {
+    "add": _("/availability add mon 18:00-20:00 (a weekly window, in your timezone)"),
+    "remove": _("/availability remove 2 (the window's number, as /availability lists it)"),
+    "block": _("/availability block 2026-03-10 14:00-18:00 (away for those hours)"),
+    "off": _("/availability off 2026-03-12 (away all day)"),
+    "unblock": _("/availability unblock 3 (the block's number, as /availability lists it)"),
+}
 
 
 def _minutes(span: str) -> tuple[int, int] | None:
@@ -108,25 +112,16 @@ def _local_range(
 async def availability(ctx: Ctx, args: list[str]) -> None:
     mentor = await own_profile(ctx)
     if args:
-        action = args[0].lower()
-        handler = ACTIONS.get(action)
-        if handler is None:
-            raise BadInput(
-                _(
-                    "Unknown action '{value}'. Usage: {usage}",
-                    value=clip(action),
-                    usage=AVAILABILITY_USAGE,
-                )
-            )
-        if not await handler(ctx, mentor, args):
+        # The front door let through only the actions the command table names.
+        if not await ACTIONS[args[0].lower()](ctx, mentor, args):
             return
         await ctx.uow.flush()
     await _show(ctx, mentor)
 
 
 async def _add(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> bool:
-    day = parse_weekday(need(args, 1, AVAILABILITY_USAGE))
-    minutes = _minutes(need(args, 2, AVAILABILITY_USAGE))
+    day = parse_weekday(need(args, 1, USAGE["add"]))
+    minutes = _minutes(need(args, 2, USAGE["add"]))
     if day is None or minutes is None:
         raise BadInput(
             _(
@@ -159,7 +154,7 @@ async def _add(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> bool:
 
 
 async def _remove(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> bool:
-    window_id = need_int(args, 1, AVAILABILITY_USAGE)
+    window_id = need_int(args, 1, USAGE["remove"])
     window = await ctx.uow.get(AvailabilityWindow, window_id)
     if window is None or window.mentor_id != mentor.id:
         raise BadInput(_("You have no availability window #{id}.", id=window_id))
@@ -205,8 +200,8 @@ async def _clear(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> bool:
 
 async def _block(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> bool:
     action = args[0].lower()
-    day_text = need(args, 1, AVAILABILITY_USAGE)
-    span = need(args, 2, AVAILABILITY_USAGE) if action == "block" else None
+    day_text = need(args, 1, USAGE[action])
+    span = need(args, 2, USAGE[action]) if action == "block" else None
     found = _local_range(day_text, span, ctx.actor.user.timezone, ctx.now())
     if found is None:
         raise BadInput(
@@ -253,7 +248,7 @@ async def _block(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> bool:
 
 
 async def _unblock(ctx: Ctx, mentor: MentorProfile, args: list[str]) -> bool:
-    block_id = need_int(args, 1, AVAILABILITY_USAGE)
+    block_id = need_int(args, 1, USAGE["unblock"])
     block = await ctx.uow.get(AvailabilityBlock, block_id)
     if block is None or block.mentor_id != mentor.id:
         raise BadInput(_("You have no block #{id}.", id=block_id))
