@@ -24,7 +24,7 @@ from bot.core.replies import Reply
 from bot.core.users import Incoming
 from bot.handlers.registry import COMMANDS, Command
 from bot.payments import DemoPayments, PaymentProvider
-from storage.models import Order, User
+from storage.models import Order, PaymentEvent, User
 from tests.fakes.fake_stripe import StripeWorld
 from tests.support import Harness
 
@@ -73,6 +73,33 @@ async def test_a_slow_stripe_does_not_keep_other_users_waiting(world: StripeWorl
     assert "Order #1: Python from zero" in bought.text
     assert card_url(bought) == CHECKOUT + session_id
     assert await orders(world) == [(1, "pending", session_id)]
+
+
+async def test_refunding_a_payment_its_order_no_longer_takes_keeps_nobody_waiting(
+    world: StripeWorld,
+) -> None:
+    """A card payment arriving after its order was cancelled is refunded with no transaction
+    open: while Stripe is slow to refund it, bob's /courses is answered (on SQLite a refund
+    inside the webhook's transaction would hold the whole database); then the refund is
+    recorded once and alice is told. Stripe down: answered 500, nothing recorded, and Stripe's
+    retry refunds it."""
+    order_id, session_id = await world.buy("alice")
+    paid = world.fake.pay(session_id)
+    await world.h.send("alice", f"/cancelorder {order_id}")
+    world.fake.fail_next.append(400)
+    status, _body = await world.send(world.fake.event("checkout.session.completed", paid))
+    assert status == 500 and not world.fake.refunds
+    assert await world.count(PaymentEvent) == 0
+    world.fake.hold = asyncio.Event()
+    webhook = asyncio.create_task(world.send(world.fake.event("checkout.session.completed", paid)))
+    await asyncio.wait_for(world.fake.held.wait(), WAIT)
+    courses = await asyncio.wait_for(send(world, "bob", "/courses"), WAIT)
+    assert "Courses on offer" in courses.text
+    assert not webhook.done() and not world.fake.refunds
+    world.fake.hold.set()
+    assert (await asyncio.wait_for(webhook, WAIT))[1]["outcome"] == "refunded_unwanted"
+    assert len(world.fake.refunds) == 1
+    assert "so it has been refunded in full" in await world.delivered()
 
 
 async def test_stripe_down_keeps_the_order_and_buying_again_opens_its_session(

@@ -115,6 +115,25 @@ async def test_restart_after_payment_without_webhook_reconciles_on_start(
     assert await world.count(Enrollment) == 1
 
 
+async def test_reconciliation_refunds_a_payment_its_cancelled_order_no_longer_takes(
+    world: StripeWorld,
+) -> None:
+    """Paid at Stripe just before /cancelorder, and the webhook lost: reconciliation refunds it
+    once (Stripe first, then the record), tells alice, grants nothing; a second pass and the
+    late webhook change nothing more."""
+    order_id, session_id = await world.buy("alice")
+    paid = world.fake.pay(session_id)
+    await world.h.send("alice", f"/cancelorder {order_id}")
+    report = await reconcile(world.app, world.payments)
+    assert report.outcomes == ("refunded_unwanted",)
+    assert len(world.fake.refunds) == 1 and await world.count(Enrollment) == 0
+    assert "so it has been refunded in full" in await world.delivered()
+    assert (await reconcile(world.app, world.payments)).outcomes == ()
+    late = world.fake.event("checkout.session.completed", paid)
+    assert (await world.send(late))[1]["outcome"] == "already"
+    assert len(world.fake.refunds) == 1
+
+
 async def test_reconciliation_runs_again_every_interval(world: StripeWorld) -> None:
     """After the start-up pass, reconciliation repeats every reconcile_interval_minutes."""
     naps: asyncio.Queue[float] = asyncio.Queue()

@@ -10,8 +10,8 @@ like Stripe's: the same key with the same parameters replays the first response
 the first request is still being processed it is a 409 `idempotency_error`.
 Requests need the configured secret key (401 otherwise).
 
-A slow Stripe: set `hold` to an `asyncio.Event` and Checkout Session creates wait for it
-(`held` is set when one does) until the test sets it.
+A slow Stripe: set `hold` to an `asyncio.Event` and Checkout Session creates and refunds wait
+for it (`held` is set when one does) until the test sets it.
 
 Tests play the customer and Stripe's dashboard with `pay()`, `refund_charge()` and
 `expire()` (a session that is not open cannot be paid: `pay()` and `complete_subscription()`
@@ -126,7 +126,8 @@ class FakeStripe:
     calls: list[Call] = field(default_factory=list)
     # Status codes to answer the next requests with (a 5xx is retried by stripe-python).
     fail_next: list[int] = field(default_factory=list)
-    # While an unset Event, Checkout Session creates wait for it to be set; `held`: one waits.
+    # While an unset Event, Checkout Session creates and refunds wait for it to be set; `held`:
+    # one waits.
     hold: asyncio.Event | None = None
     held: asyncio.Event = field(default_factory=asyncio.Event)
     _in_progress: set[str] = field(default_factory=set)
@@ -422,7 +423,7 @@ class FakeStripe:
         return await self._serve(request, expire)
 
     async def _create_refund(self, request: web.Request) -> web.Response:
-        return await self._serve(request, self._do_create_refund)
+        return await self._serve(request, self._do_create_refund, slow=True)
 
     def _do_create_refund(self, p: dict[str, Any]) -> tuple[int, Any]:
         if "payment_intent" in p:

@@ -24,7 +24,7 @@ from bot.core.web import WebServer
 from bot.providers.stripe.billing import reconcile_subscriptions
 from bot.providers.stripe.checkout import PROVIDER, SessionFacts, StripePayments
 from bot.providers.stripe.landing import LandingPages
-from bot.providers.stripe.settle import settle_paid
+from bot.providers.stripe.settle import RefundFirst, settle_paid, settle_refunded_unwanted
 from bot.providers.stripe.webhook import StripeWebhook
 from storage.models import Order
 
@@ -54,10 +54,19 @@ async def reconcile(app: Ports, payments: StripePayments) -> ReconcileReport:
     ]
     outcomes = []
     for facts in await _not_yet_settled(app, paid):
-        async with app.new_uow() as uow:
-            settled = await settle_paid(uow, app.config, payments, facts, app.clock.now())
-            await uow.commit()
-            notified = uow.wrote_outbox
+        try:
+            async with app.new_uow() as uow:
+                settled = await settle_paid(uow, app.config, facts, app.clock.now())
+                await uow.commit()
+                notified = uow.wrote_outbox
+        except RefundFirst as first:  # Stripe gives it back first, with no transaction open
+            await payments.refund_payment(first.order_id, first.payment_ref)
+            async with app.new_uow() as uow:
+                settled = await settle_refunded_unwanted(
+                    uow, first.order_id, facts, app.clock.now()
+                )
+                await uow.commit()
+                notified = uow.wrote_outbox
         if settled.outcome == "already":
             continue
         outcomes.append(settled.outcome)

@@ -6,8 +6,9 @@ nothing the second time. A paid Checkout Session fulfils its order through the s
 `fulfil_order` only when everything matches: the order's own session, learner, course, amount
 and currency; anything else is left unfulfilled and the admins are alerted. A payment that
 arrives for an order that can no longer take it (expired, cancelled, paid another way) is
-refunded rather than kept. A refund that Stripe reports before the payment's completion still
-ends with the order refunded and no access.
+refunded rather than kept: `settle_paid` raises `RefundFirst` and its caller refunds with no
+transaction open, then records it (`settle_refunded_unwanted`). A refund that Stripe reports
+before the payment's completion still ends with the order refunded and no access.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from bot.core.states import advance
 from bot.learning.courses import course_title
 from bot.payments import fulfil_order, refund_money, revoke_refunded
 from bot.providers.stripe.amounts import from_stripe
-from bot.providers.stripe.checkout import PROVIDER, SessionFacts, StripePayments
+from bot.providers.stripe.checkout import PROVIDER, SessionFacts
 from storage.models import Course, Order, PaymentEvent
 from storage.uow import UnitOfWork
 
@@ -42,6 +43,20 @@ class Settled:
 
     outcome: str
     order_id: int | None = None
+
+
+class RefundFirst(Exception):
+    """A payment its order can no longer take reached the transaction that would record it
+    before Stripe gave it back: nothing is applied. The caller refunds it with no transaction
+    open (a slow Stripe then holds no order lock, and on SQLite not the whole database), then
+    records the refund and tells the learner with `settle_refunded_unwanted`. Should Stripe
+    be unreachable, nothing was recorded, and the retry (the webhook sent again, the next
+    reconciliation) refunds it: the refund's idempotency key makes a repeat the same refund."""
+
+    def __init__(self, order_id: int, payment_ref: str) -> None:
+        super().__init__(order_id, payment_ref)
+        self.order_id = order_id
+        self.payment_ref = payment_ref
 
 
 @dataclass(frozen=True)
@@ -135,9 +150,11 @@ async def _session_order(uow: UnitOfWork, facts: SessionFacts) -> Order | None:
 
 
 async def settle_paid(
-    uow: UnitOfWork, config: Config, payments: StripePayments, facts: SessionFacts, now: datetime
+    uow: UnitOfWork, config: Config, facts: SessionFacts, now: datetime
 ) -> Settled:
-    """A paid Checkout Session: fulfil its order once, or refuse and tell someone why."""
+    """A paid Checkout Session: fulfil its order once, or refuse and tell someone why; a
+    payment the order can no longer take raises `RefundFirst` (once: not after its refund was
+    recorded)."""
     order = await uow.lock(Order, facts.order_id) if facts.order_id is not None else None
     if order is None:
         if not await first_time(uow, f"unknown:{facts.session_id}", None, now):
@@ -176,7 +193,9 @@ async def settle_paid(
         return Settled("mismatch", order.id)
     if order.status == "pending":
         return await fulfil_matching(uow, config, order, facts, now)
-    return await _refund_unwanted(uow, payments, order, facts, now)
+    if await recorded(uow, _unwanted(facts)):
+        return Settled("already", order.id)
+    raise RefundFirst(order.id, facts.payment_ref)
 
 
 def can_fulfil(order: Order | None, facts: SessionFacts) -> bool:
@@ -215,13 +234,19 @@ async def fulfil_matching(
     return Settled("fulfilled", order.id)
 
 
-async def _refund_unwanted(
-    uow: UnitOfWork, payments: StripePayments, order: Order, facts: SessionFacts, now: datetime
+def _unwanted(facts: SessionFacts) -> str:
+    return f"unwanted:{facts.payment_ref}"
+
+
+async def settle_refunded_unwanted(
+    uow: UnitOfWork, order_id: int, facts: SessionFacts, now: datetime
 ) -> Settled:
-    """The learner paid an order that had closed or was paid another way: give it back, once."""
-    if not await first_time(uow, f"unwanted:{facts.payment_ref}", order.id, now):
+    """The learner paid an order that had closed or was paid another way, and Stripe gave it
+    back: record that once and say so."""
+    order = await uow.lock(Order, order_id)
+    assert order is not None  # orders are never deleted
+    if not await first_time(uow, _unwanted(facts), order.id, now):
         return Settled("already", order.id)
-    await payments.refund_payment(order.id, facts.payment_ref)
     status = STATUS_NAMES.get(order.status, Msg(order.status))
     price = Money(facts.amount_total or 0, facts.currency or order.currency)
     await tell(

@@ -42,6 +42,7 @@ from bot.providers.stripe.billing import (
 from bot.providers.stripe.checkout import PROVIDER, SessionFacts, StripePayments
 from bot.providers.stripe.settle import (
     ChargeFacts,
+    RefundFirst,
     Settled,
     alert_admins,
     can_fulfil,
@@ -53,6 +54,7 @@ from bot.providers.stripe.settle import (
     settle_paid,
     settle_processing,
     settle_refunded,
+    settle_refunded_unwanted,
 )
 from bot.providers.stripe.shape import Malformed, read_event
 from storage.models import Course, Order, PaymentEvent, User
@@ -207,7 +209,15 @@ class StripeWebhook:
             outcome = await self.batch.submit(event, facts)
             if outcome is not None:
                 return outcome
-        return await self._apply(event, lambda uow: self._session_event(uow, event_type, facts))
+        try:
+            return await self._apply(event, lambda uow: self._session_event(uow, event_type, facts))
+        except RefundFirst as first:  # Stripe gives it back first, with no transaction open
+            order_id = first.order_id
+            await self.payments.refund_payment(order_id, first.payment_ref)
+            now = self.app.clock.now()
+            return await self._apply(
+                event, lambda uow: settle_refunded_unwanted(uow, order_id, facts, now)
+            )
 
     async def _give_back(
         self, event: dict[str, Any], obj: dict[str, Any], settle: Callable[[UnitOfWork], Any]
@@ -234,7 +244,7 @@ class StripeWebhook:
         if event_type == "checkout.session.async_payment_failed":
             return await settle_failed(uow, facts, now)
         if facts.paid:  # completed (paid at once) or async_payment_succeeded
-            return await settle_paid(uow, self.app.config, self.payments, facts, now)
+            return await settle_paid(uow, self.app.config, facts, now)
         return await settle_processing(uow, facts, now)
 
     async def _refund(self, event: dict[str, Any], charge: ChargeFacts) -> str:
