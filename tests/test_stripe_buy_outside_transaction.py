@@ -75,6 +75,26 @@ async def test_a_slow_stripe_does_not_keep_other_users_waiting(world: StripeWorl
     assert await orders(world) == [(1, "pending", session_id)]
 
 
+async def test_an_order_cancelled_while_its_page_opens_gets_that_page_closed(
+    world: StripeWorld,
+) -> None:
+    """/cancelorder lands while Stripe is still opening the order's Checkout Session: the
+    page that opens afterwards is expired at once (only /buy knew of it), and /buy says the
+    order was closed instead of showing a link that could still take money."""
+    world.fake.hold = asyncio.Event()
+    buying = asyncio.create_task(send(world, "alice", "/buy python-basics"))
+    await asyncio.wait_for(world.fake.held.wait(), WAIT)
+    cancelled = await asyncio.wait_for(send(world, "alice", "/cancelorder 1"), WAIT)
+    assert "cancelled" in cancelled.text, cancelled.text
+    world.fake.hold.set()
+    bought = await asyncio.wait_for(buying, WAIT)
+    [session_id] = world.fake.sessions
+    assert world.fake.sessions[session_id]["status"] == "expired"
+    assert card_url(bought) is None
+    assert "was closed while its payment page was opening" in bought.text, bought.text
+    assert await orders(world) == [(1, "cancelled", None)]
+
+
 async def test_refunding_a_payment_its_order_no_longer_takes_keeps_nobody_waiting(
     world: StripeWorld,
 ) -> None:

@@ -184,7 +184,19 @@ async def offer_checkout(
             notes.append(unavailable.message)
             continue
         if checkout.ref and checkout.ref != order.checkout_ref:
-            checkout = await keep_checkout(ctx, order.id, checkout)
+            kept = await keep_checkout(ctx, order.id, checkout)
+            if kept is None:  # closed while the page opened: /cancelorder, /deleteme
+                await provider.close_checkout(checkout.ref)
+                ctx.say(
+                    _(
+                        "Order #{id} was closed while its payment page was opening, so the "
+                        "page was closed too and nothing can be charged. /courses to start "
+                        "again.",
+                        id=order.id,
+                    )
+                )
+                return
+            checkout = kept
         if checkout.url:
             choices.append(Choice(checkout.label, checkout.url, url=True))
         elif checkout.pay_command:
@@ -202,13 +214,16 @@ async def offer_checkout(
     ctx.say(Lines([summary, *notes]).as_msg() if notes else summary, choices)
 
 
-async def keep_checkout(ctx: Ctx, order_id: int, checkout: Checkout) -> Checkout:
+async def keep_checkout(ctx: Ctx, order_id: int, checkout: Checkout) -> Checkout | None:
     """Keep the payment page a provider opened on the order, in a short transaction of its own,
     unless the order has one already (a double tap's other half): that one is shown, as it is
-    the only one a payment is accepted for."""
+    the only one a payment is accepted for. None when the order closed meanwhile (cancelled, or
+    its account erased, while Stripe was opening the page): nobody else knows of that page,
+    so the caller closes it."""
     async with ctx.new_uow() as uow:
         order = await uow.lock(Order, order_id)
-        assert order is not None
+        if order is None or order.status != "pending":
+            return None
         if order.checkout_ref is not None:
             return replace(checkout, url=order.checkout_url, ref=order.checkout_ref)
         order.checkout_ref, order.checkout_url = checkout.ref, checkout.url
