@@ -381,6 +381,25 @@ async def test_dm_text_is_typed_input(start_bot: StartBot, fake: FakeDiscord) ->
     assert interaction.callbacks == [{"type": 5}]  # deferred, not ephemeral
 
 
+async def test_a_payment_page_links_a_discord_user_back_to_their_dm(
+    start_bot: StartBot, fake: FakeDiscord
+) -> None:
+    """The landing page after paying links back to the chat (bot.core.chat_links): for a
+    Discord user the bot has sent a notice to, that DM channel; for one it has not, the DM
+    list, where the bot's notice lands on top."""
+    bot = await start_bot()
+    await catalogue(bot.app)
+    ada, alice, bob = fake.user("ada"), fake.user("alice"), fake.user("bob")
+    await mentor_on_discord(bot.app, ada)
+    await learner_asks(bot.app, alice)
+    await typed(bot.app, ada, "/accept 1")
+    await fake.latest_dm(alice, "ada")  # the notice that the request was accepted
+    [link] = bot.app.chat_links.for_identities([("discord", str(alice.id))])
+    assert link.url == f"https://discord.com/channels/@me/{fake.dm_channels[alice.id]}"
+    [other] = bot.app.chat_links.for_identities([("discord", str(bob.id))])
+    assert other.url == "https://discord.com/channels/@me"
+
+
 async def test_learner_on_telegram_mentor_on_discord(
     make_app: AppFactory, fake: FakeDiscord
 ) -> None:

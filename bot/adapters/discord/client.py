@@ -316,10 +316,13 @@ class MentorbotClient(discord.AutoShardedClient):
     def dm_link(self, external_id: str) -> str | None:
         """The user's DM channel with the bot, where its notices arrive, when discord.py has
         it cached; else the DM list, where that channel is at the top after a notice."""
-        user = self.get_user(int(external_id)) if external_id.isdigit() else None
-        channel = user.dm_channel if user is not None else None
-        if channel is not None:
-            return f"https://discord.com/channels/@me/{channel.id}"
+        # Not `get_user(id).dm_channel`: without the members intent the user cache does not
+        # keep a DM's recipient, while the private channels do.
+        user_id = int(external_id) if external_id.isdigit() else None
+        for channel in self.private_channels:
+            recipient = getattr(channel, "recipient", None)
+            if user_id is not None and recipient is not None and recipient.id == user_id:
+                return f"https://discord.com/channels/@me/{channel.id}"
         return "https://discord.com/channels/@me"
 
     async def deliver(self, identity: Identity, reply: Reply) -> None:
