@@ -31,11 +31,21 @@ strongest weighted signal's.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from bot.recommending.ranker import Arm, Model, course_row, shared_words, text_query
+import numpy as np
+
+from bot.recommending.ranker import (
+    Arm,
+    Model,
+    course_row,
+    goal_match,
+    shared_words,
+    text_query,
+)
 
 Kind = Literal["plan", "workshop"]
 ExtraReason = Literal["course", "picked", "related", "goal", "topic", "peers", "soon", "popular"]
@@ -47,6 +57,8 @@ WEIGHTS: dict[str, float] = {
     "soon": 5,
     "popular": 5,
 }
+TOTAL = sum(WEIGHTS.values())
+ORDER = {name: i for i, name in enumerate(WEIGHTS)}  # ties: the earlier signal names it
 RELEVANT = ("fit", "goal", "topic", "peers")
 FEW_SEATS = 3
 SOON_HOURS = 48.0
@@ -98,21 +110,43 @@ def _row(model: Model, text: str) -> dict[int, float]:
     return found
 
 
-def _fit(model: Model, fit: Fit, course_id: int | None) -> tuple[float, int | None]:
+@dataclass(frozen=True)
+class _Learner:
+    """What every candidate is scored against, computed once per call over all courses."""
+
+    fit: Fit
+    query: dict[int, float]  # the goals' TF-IDF row
+    words: list[str]
+    goal: Any  # each course's cosine to the goals
+    fitted: Any  # each course's best fit …
+    because: Any  # … and the learner's course (index) giving it
+
+
+def _learner(model: Model, fit: Fit) -> _Learner:
+    n = len(model.courses)
+    goal, query, words = goal_match(model, fit.goals)
+    fitted, because = np.zeros(n), np.full(n, -1)
+    for c, weight in fit.courses:
+        i = model.index.get(c)
+        if i is None:
+            continue
+        value = 0.5 * weight * model.similar[i]
+        value[i] = weight
+        better = value > fitted
+        fitted, because = np.where(better, value, fitted), np.where(better, i, because)
+    return _Learner(fit, query, words, goal, fitted, because)
+
+
+def _fit(model: Model, me: _Learner, course_id: int | None) -> tuple[float, int | None]:
     if course_id is None:
         return 0.0, None
     j = model.index.get(course_id)
-    best, because = 0.0, None
-    for c, weight in fit.courses:
-        if c == course_id:
-            value = weight
-        else:
-            i = model.index.get(c)
-            similar = float(model.similar[i, j]) if i is not None and j is not None else 0.0
-            value = 0.5 * weight * similar
-        if value > best:
-            best, because = value, c
-    return best, because
+    if j is None:  # a course newer than the model: only itself fits
+        weights = dict(me.fit.courses)
+        return (weights[course_id], course_id) if course_id in weights else (0.0, None)
+    if me.because[j] < 0:
+        return 0.0, None
+    return float(me.fitted[j]), model.courses[int(me.because[j])].id
 
 
 def _quality(model: Model, c: Candidate) -> float:
@@ -124,27 +158,24 @@ def _quality(model: Model, c: Candidate) -> float:
     return 0.7 + 0.6 * (min(5.0, max(1.0, c.stars)) - 1.0) / 4.0
 
 
-def _score(
-    model: Model,
-    c: Candidate,
-    fit: Fit,
-    goal: tuple[dict[int, float], list[str]],
-    top: int,
-) -> Ranked:
-    fitted, because = _fit(model, fit, c.course_id)
-    query, words = goal
-    i = model.index.get(c.course_id) if c.course_id is not None else None
-    if not query:
-        row: dict[int, float] = {}
-    elif c.kind == "plan":
-        row = course_row(model, query, i) if i is not None else {}
-    else:
-        row = _row(model, c.text)
-    matched = sum(v * row.get(j, 0.0) for j, v in query.items())
-    topics = sorted({t.lower() for t in c.topics} & fit.follows)
+def _goal_of(model: Model, me: _Learner, c: Candidate) -> float:
+    """The candidate's cosine to the goals: a plan's is its course's."""
+    if not me.query:
+        return 0.0
+    if c.kind == "plan":
+        i = model.index.get(c.course_id) if c.course_id is not None else None
+        return 0.0 if i is None else float(me.goal[i])
+    row = _row(model, c.text)
+    return sum(v * row.get(j, 0.0) for j, v in me.query.items())
+
+
+def _score(model: Model, me: _Learner, c: Candidate, top: int) -> Ranked | None:
+    fitted, because = _fit(model, me, c.course_id)
+    goal = _goal_of(model, me, c)
+    topics = sorted({t.lower() for t in c.topics} & me.fit.follows)
     signals = {
         "fit": fitted,
-        "goal": matched,
+        "goal": goal,
         "topic": len(topics) / len(c.topics) if c.topics else 0.0,
         "peers": c.peers / (c.peers + 2.0),
         "soon": 0.0,
@@ -156,21 +187,34 @@ def _score(
             1.0, SOON_HOURS / (SOON_HOURS + max(0.0, c.hours)) * (1.5 if few else 1)
         )
     parts = {name: WEIGHTS[name] * v for name, v in signals.items()}
-    score = sum(parts.values()) / sum(WEIGHTS.values()) * _quality(model, c)
     if not any(parts[name] > 0 for name in RELEVANT):
-        return Ranked(c, -1.0, "popular")
-    strongest = max(parts, key=lambda name: (parts[name], -list(WEIGHTS).index(name)))
+        return None
+    score = sum(parts.values()) / TOTAL * _quality(model, c)
+    strongest = max(parts, key=lambda name: (parts[name], -ORDER[name]))
     if strongest == "fit":
         if because != c.course_id:
             return Ranked(c, score, "related", because)
-        return Ranked(c, score, "course" if because in fit.owned else "picked", because)
+        return Ranked(c, score, "course" if because in me.fit.owned else "picked", because)
     if strongest == "goal":
-        return Ranked(c, score, "goal", words=shared_words(model, query, words, row))
+        return Ranked(c, score, "goal")  # its words are found for those shown (`_worded`)
     if strongest == "topic":
         return Ranked(c, score, "topic", words=tuple(topics))
     if strongest in ("peers", "soon"):
         return Ranked(c, score, "peers" if strongest == "peers" else "soon")
     return Ranked(c, score, "popular")
+
+
+def _worded(model: Model, me: _Learner, r: Ranked) -> Ranked:
+    """A goal reason with the goal's words the candidate shares (only for those shown)."""
+    if r.reason != "goal":
+        return r
+    c = r.candidate
+    i = model.index.get(c.course_id) if c.course_id is not None else None
+    if c.kind == "plan":
+        row = course_row(model, me.query, i) if i is not None else {}
+    else:
+        row = _row(model, c.text)
+    return dataclasses.replace(r, words=shared_words(model, me.query, me.words, row))
 
 
 def fit_of(
@@ -196,15 +240,15 @@ def rank_extras(
 ) -> list[Ranked]:
     """Up to `k` plans, then up to `k` workshops, each kind best first."""
     found: list[Ranked] = []
-    goal = text_query(model, fit.goals)
+    me = _learner(model, fit) if arm == "hybrid" else None
     for kind in ("plan", "workshop"):
         mine = [c for c in candidates if c.kind == kind]
         top = max((c.popularity for c in mine), default=0) or 1
-        if arm == "baseline":
+        if me is None:
             ranked = [Ranked(c, c.popularity / top, "popular") for c in mine]
         else:
-            scored = (_score(model, c, fit, goal, top) for c in mine)
-            ranked = [r for r in scored if r.score >= 0]
+            scored = (_score(model, me, c, top) for c in mine)
+            ranked = [r for r in scored if r is not None]
         ranked.sort(key=lambda r: (-r.score, r.candidate.hours or 0.0, r.candidate.id))
-        found.extend(ranked[:k])
+        found.extend(r if me is None else _worded(model, me, r) for r in ranked[:k])
     return found

@@ -410,7 +410,7 @@ def shared_words(
     return tuple(sorted(best, key=words.index))
 
 
-def _goal_match(model: Model, goals: str) -> tuple[Any, dict[int, float], list[str]]:
+def goal_match(model: Model, goals: str) -> tuple[Any, dict[int, float], list[str]]:
     """Cosine similarity of each course to the goals, the goal's TF-IDF weights by column,
     its words."""
     n = len(model.courses)
@@ -431,7 +431,7 @@ def scores(model: Model, learner: Learner, which: str = "hybrid") -> dict[str, A
     """Each signal's score for every course (0–1), and the blend `which` asks for: hybrid,
     content, collaborative or popularity."""
     n = len(model.courses)
-    goal, query, words = _goal_match(model, learner.goals)
+    goal, query, words = goal_match(model, learner.goals)
     hist = [model.index[c] for c in learner.history if c in model.index]
     strengths = list(learner.strengths) or [1.0] * len(hist)
     history_sim = model.similar[hist].mean(axis=0) if hist else np.zeros(n)
