@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -42,7 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.timing import cuts
+from bench.timing import cuts, timed
 from bot.recommending.ranker import (
     CourseDoc,
     Interaction,
@@ -318,21 +319,17 @@ async def serving(rounds: int) -> None:
         await say("bob", f"/pay {bought.split('Order #', 1)[1].split(':', 1)[0]}")
         welcome = await say("bob", "/start")
         await say("newbie", "/start")
-        print(f"serving on SQLite, {rounds} rounds each      p50 ms   p99 ms")
+        print(f"serving on SQLite, {rounds} rounds each  p50 ms   p99 ms   CPU p50 ms")
         for who, line in (
             ("bob", "/start"),
             ("bob", "/recommend"),
             ("bob", "/courses"),
             ("newbie", "/start"),
         ):
-            times = []
-            for _ in range(rounds):
-                started = time.perf_counter()
-                await say(who, line)
-                times.append((time.perf_counter() - started) * 1000)
-            p50, p99 = cuts(times)
+            got = await timed(lambda who=who, line=line: say(who, line), rounds)
+            p50, p99 = cuts(got.wall)
             name = f"{line} ({'returning' if who == 'bob' else 'newcomer'})"
-            print(f"  {name:<32} {p50:8.2f} {p99:8.2f}")
+            print(f"  {name:<28} {p50:8.2f} {p99:8.2f} {statistics.median(got.cpu):10.2f}")
         shown = sum(x.startswith(("• Plan", "• Workshop")) for x in welcome.splitlines())
         print(f"plans and workshops in the returning learner's welcome: {shown}")
         await engine.dispose()

@@ -27,7 +27,7 @@ MODEL = build(Signals(NOW, COURSES))
 
 
 def plan(id: int, course: int, popularity: int = 0, peers: int = 0) -> Candidate:
-    topics = COURSES[course - 1].topics
+    topics = COURSES[course - 1].topics if course <= len(COURSES) else ()
     return Candidate("plan", id, course, topics=topics, popularity=popularity, peers=peers)
 
 
@@ -96,6 +96,14 @@ def test_a_workshop_about_to_start_with_few_seats_says_so() -> None:
     soon = shop(31, "Python two", ("python", "a", "b", "c"), hours=3.0, seats_left=2)
     ranked = rank_extras(MODEL, [later, soon], fit, 2)
     assert [(r.candidate.id, r.reason) for r in ranked] == [(31, "soon"), (30, "topic")]
+
+
+def test_a_plan_of_a_course_like_theirs_says_it_is_related() -> None:
+    """A plan of a course whose words are close to the learner's course fits through it."""
+    advanced = CourseDoc(4, "python-testing", "Python testing", "", "", "", ("testing",), NOW)
+    model = build(Signals(NOW, (*COURSES, advanced)))
+    ranked = rank_extras(model, [plan(40, 3), plan(41, 4)], fit_of([1], [], "", []), 2)
+    assert [(r.candidate.id, r.reason, r.course_id) for r in ranked] == [(41, "related", 1)]
 
 
 def test_the_baseline_orders_extras_by_popularity_alone() -> None:

@@ -28,7 +28,7 @@ from bot.config import Config
 from bot.core.i18n import Msg, When, _, clip, ngettext
 from bot.core.replies import Choice
 from bot.core.states import SUBSCRIPTION_LIVE
-from bot.learning.courses import course_title
+from bot.learning.courses import Titled, course_title
 from bot.matching import bayesian_rating
 from bot.recommending.extra_ranker import FEW_SEATS, Candidate, Ranked, fit_of, rank_extras
 from bot.recommending.log import Item
@@ -64,7 +64,7 @@ class _Read:
 
     plans: dict[int, Plan]
     workshops: dict[int, Workshop]
-    titles: dict[int, Course]
+    titles: dict[int, Titled]
 
 
 async def extras(
@@ -112,9 +112,12 @@ async def extras(
         k,
         arm,
     )
-    titles = {p.course_id: c for p, c in plans.values()}
+    titles: dict[int, Titled] = {p.course_id: c for p, c in plans.values()}
+    for r in ranked:
+        if r.course_id is not None and r.course_id not in titles and r.course_id in model.index:
+            titles[r.course_id] = model.doc(r.course_id)
     wanted = {r.course_id for r in ranked if r.course_id is not None} - titles.keys()
-    if wanted:
+    if wanted:  # a course newer than the model
         for c in (await uow.session.execute(select(Course).where(Course.id.in_(wanted)))).scalars():
             titles[c.id] = c
     read = _Read({i: p for i, (p, _c) in plans.items()}, workshops, titles)

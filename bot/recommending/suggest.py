@@ -38,7 +38,7 @@ class Suggested:
     extras: list[Extra] = field(default_factory=list)  # plans, then workshops
 
     def lines(self) -> Msg | None:
-        """ "Suggested for you:" and one line per course, then plan and workshop, with its
+        """ "Suggested for you:" and one line per course, then plans and workshops, each with its
         reason; None if nothing."""
         if not self.items and not self.extras:
             return None
