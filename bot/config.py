@@ -365,6 +365,10 @@ class RecommendSection:
     new_course_days: int = 30
     # Seeds the baseline split and exploration (same database + seed: same suggestions).
     seed: int = 0
+    # Plans, and as many workshops, after the courses in the welcome and at the end of a
+    # course (0: none), and in /recommend.
+    extras: int = 1
+    extras_recommend: int = 2
 
 
 @dataclass(frozen=True)
@@ -960,6 +964,9 @@ def _validate_recommend(config: Config) -> None:
         raise ConfigError(f"[recommend] baseline_share must be from 0 to 1, got {r.baseline_share}")
     if not 1 <= r.size <= 10:
         raise ConfigError(f"[recommend] size must be from 1 to 10, got {r.size}")
+    for name, value in (("extras", r.extras), ("extras_recommend", r.extras_recommend)):
+        if not 0 <= value <= 5:
+            raise ConfigError(f"[recommend] {name} must be from 0 to 5, got {value}")
     if not 0 <= r.exploration_percent <= 100:
         raise ConfigError(
             f"[recommend] exploration_percent must be from 0 to 100, got {r.exploration_percent}"

@@ -538,7 +538,10 @@ async def test_a_plan_and_a_workshop_for_the_learners_course_join_the_suggestion
     wid = int(out.split("#", 1)[1].split(" ", 1)[0])
     await buy(market, "bob", "python-basics")
     out = await market.send("bob", "/recommend")
-    assert "• Plan Monthly Python for Python from zero — $29.00 a month, 2 sessions" in out, out
+    assert (
+        "• Plan Monthly Python — $29.00 a month, 2 sessions per period · for learners of Python"
+        in out
+    ), out
     assert "• Workshop Testing with pytest" in out and "for learners of Python from zero" in out
     assert "Subscribe: Monthly Python" in out and f"Join #{wid}" in out
     welcome = await market.send("bob", "/start")
@@ -546,6 +549,6 @@ async def test_a_plan_and_a_workshop_for_the_learners_course_join_the_suggestion
     assert "• Plan" not in await market.send("bob", "/courses")
     out = await market.send("bob", f"/join {wid}")
     out = await market.send("admin", "/admin stats recommendations")
-    assert "a workshop for them — hybrid: 2 shown · opened 0% · bought 100%" in out, out
+    assert "workshop: for their course — hybrid: 2 shown · opened 0% · bought 100%" in out, out
     again = await market.send("bob", "/recommend")
     assert "• Workshop" not in again, again  # in it already

@@ -31,7 +31,6 @@ from bot.recommending.signals import Versions, learner_state
 from bot.recommending.suggest import Suggested, suggest
 
 HIDE = ("hide", "no", "not-interested")
-REASONS = ("goal", "topic", "next", "also", "popular", "new", "plan", "workshop", "mentor")
 
 
 @command(
@@ -154,6 +153,9 @@ SLOT_NAMES = {
     "recommend": _("in /recommend"),
     "course_end": _("at the end of a course"),
 }
+# In the order `/admin stats recommendations` lists them. A plan's or workshop's reason is its
+# kind and strongest signal (bot.recommending.extras); "plan" and "workshop" alone are rows
+# logged before they were ranked.
 REASON_NAMES = {
     "goal": _("matches a goal"),
     "topic": _("topic of their courses"),
@@ -161,6 +163,21 @@ REASON_NAMES = {
     "also": _("also taken by others"),
     "popular": _("popular"),
     "new": _("new course"),
+    "plan-course": _("plan: for their course"),
+    "plan-picked": _("plan: for a course suggested with it"),
+    "plan-related": _("plan: for a related course"),
+    "plan-goal": _("plan: matches a goal"),
+    "plan-topic": _("plan: on a topic they follow"),
+    "plan-peers": _("plan: taken by learners like them"),
+    "plan-popular": _("plan: popular"),
+    "workshop-course": _("workshop: for their course"),
+    "workshop-picked": _("workshop: for a course suggested with it"),
+    "workshop-related": _("workshop: for a related course"),
+    "workshop-goal": _("workshop: matches a goal"),
+    "workshop-topic": _("workshop: on a topic they follow"),
+    "workshop-peers": _("workshop: joined by learners like them"),
+    "workshop-soon": _("workshop: starts soon, few seats"),
+    "workshop-popular": _("workshop: popular"),
     "plan": _("a plan for their course"),
     "workshop": _("a workshop for them"),
     "mentor": _("a mentor for a new request"),
@@ -169,7 +186,7 @@ REASON_NAMES = {
 
 def outcome_lines(found: Outcomes, weeks: int) -> Msg:
     """Click-through (opened) and conversion (bought) by slot and by reason, the hybrid
-    against the baseline."""
+    against the baseline; only the reasons something was shown for."""
 
     def pair(key: str, table: dict[tuple[str, str], Tally]) -> Msg:
         return _(
@@ -181,9 +198,11 @@ def outcome_lines(found: Outcomes, weeks: int) -> Msg:
     slots = Lines(
         _("{name} — {figures}", name=SLOT_NAMES[s], figures=pair(s, found.by_slot)) for s in SLOTS
     )
+    shown = {reason for _arm, reason in found.by_reason}
     reasons = Lines(
         _("{name} — {figures}", name=REASON_NAMES[r], figures=pair(r, found.by_reason))
-        for r in REASONS
+        for r in REASON_NAMES
+        if r in shown
     )
     return _(
         "Suggestions, last {weeks} weeks (outcomes within 30 days of being shown)\n"

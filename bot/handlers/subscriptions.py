@@ -35,7 +35,7 @@ from bot.subscriptions.lifecycle import (
     start,
     trial_allowed,
 )
-from bot.subscriptions.plans import plan_by_slug, plan_name, plan_price
+from bot.subscriptions.plans import plan_by_slug, plan_line, plan_name
 from bot.subscriptions.promo import describe, normal_code, redeem
 from bot.subscriptions.stats import by_month
 from bot.subscriptions.sweep import activate_demo
@@ -55,21 +55,6 @@ SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MAX_STARS_PRICE = 10000  # Telegram's cap on a subscription's price in Stars
 
 log = logging.getLogger(__name__)
-
-
-def plan_line(plan: Plan) -> Msg:
-    line = ngettext(
-        "{name} — {price} a month, {n} session per period",
-        "{name} — {price} a month, {n} sessions per period",
-        plan.sessions_per_period,
-        name=plan_name(plan),
-        price=plan_price(plan),
-    )
-    if plan.trial_days:
-        return Lines(
-            [line, ngettext("{n}-day free trial", "{n}-day free trial", plan.trial_days)], " · "
-        ).as_msg()
-    return line
 
 
 @command("plans", _("Monthly mentoring plans"))

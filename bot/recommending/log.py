@@ -53,6 +53,7 @@ class Item:
     kind: str  # plan, workshop, mentor
     item_id: int
     course_id: int | None
+    reason: str = ""  # a plan's or workshop's strongest signal, e.g. plan-course (else `kind`)
 
 
 async def log_shown(
@@ -74,7 +75,7 @@ async def log_shown(
                 "course_id": pick.course_id,
                 "slot": slot,
                 "arm": arm,
-                "reason": pick.reason if isinstance(pick, Suggestion) else pick.kind,
+                "reason": pick.reason if isinstance(pick, Suggestion) else pick.reason or pick.kind,
                 "rank": rank,
                 "shown_at": now,
                 "opened_at": None,

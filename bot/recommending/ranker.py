@@ -254,6 +254,8 @@ class Model:
     # Each learner's own interactions as read for this model: a learner's state needs no
     # second read of them while the model is current (bot.recommending.signals).
     interactions_of: dict[int, tuple[Interaction, ...]] = field(default_factory=dict)
+    # Workshop texts already read through `text_query` (bot.recommending.extra_ranker).
+    extra_rows: dict[str, dict[int, float]] = field(default_factory=dict)
 
     def doc(self, course_id: int) -> CourseDoc:
         return self.courses[self.index[course_id]]
@@ -369,14 +371,14 @@ def _allowed(model: Model, learner: Learner) -> Any:
     return keep
 
 
-def _goal_match(model: Model, goals: str) -> tuple[Any, dict[int, float], list[str]]:
-    """Cosine similarity of each course to the goals, the goal's TF-IDF weights by column,
-    its words. The goal's row is computed as `TfidfVectorizer.transform` would (sublinear tf
-    × idf, L2-normalised) but without its per-call checks, which cost more than the ranking."""
-    n = len(model.courses)
-    words = tokens(goals) if goals else []
+def text_query(model: Model, text: str) -> tuple[dict[int, float], list[str]]:
+    """`text`'s TF-IDF row in the model's vocabulary, by column, and its words: computed as
+    `TfidfVectorizer.transform` would (sublinear tf × idf, L2-normalised) but without its
+    per-call checks, which cost more than the ranking. Anything compared with the courses'
+    words (goals, a workshop's title and topics) is read through here, Chinese included."""
+    words = tokens(text) if text else []
     if not words or model.vectorizer is None:
-        return np.zeros(n), {}, words
+        return {}, words
     vocab = model.vectorizer.vocabulary_
     counts: dict[int, int] = {}
     for w in words:
@@ -384,35 +386,52 @@ def _goal_match(model: Model, goals: str) -> tuple[Any, dict[int, float], list[s
         if j is not None:
             counts[j] = counts.get(j, 0) + 1
     if not counts:
-        return np.zeros(n), {}, words
+        return {}, words
     idf = model.vectorizer.idf_
     weights = {j: (1.0 + math.log(c)) * idf[j] for j, c in counts.items()}
     norm = math.sqrt(sum(v * v for v in weights.values()))
-    query = {j: v / norm for j, v in weights.items()}
+    return {j: v / norm for j, v in weights.items()}, words
+
+
+def shared_words(
+    model: Model, query: dict[int, float], words: list[str], row: dict[int, float]
+) -> tuple[str, ...]:
+    """The words of `query` (typed as `words`) that `row` shares, strongest first (at most
+    two), in the order typed."""
+    if model.vectorizer is None:
+        return ()
+    vocab = model.vectorizer.vocabulary_
+    weight = {}
+    for w in dict.fromkeys(words):
+        j = vocab.get(w)
+        if j is not None and row.get(j, 0) > 0:
+            weight[w] = row[j] * query[j]
+    best = sorted(weight, key=lambda w: -weight[w])[:2]
+    return tuple(sorted(best, key=words.index))
+
+
+def goal_match(model: Model, goals: str) -> tuple[Any, dict[int, float], list[str]]:
+    """Cosine similarity of each course to the goals, the goal's TF-IDF weights by column,
+    its words."""
+    n = len(model.courses)
+    query, words = text_query(model, goals)
+    if not query:
+        return np.zeros(n), {}, words
     cols = list(query)
     similarity = model.columns[:, cols] @ np.array([query[j] for j in cols])
     return np.asarray(similarity).ravel(), query, words
 
 
-def _matched_words(
-    model: Model, query: dict[int, float], words: list[str], i: int
-) -> tuple[str, ...]:
-    """The goal's words the course shares, strongest first (at most two), as typed."""
-    vocab = model.vectorizer.vocabulary_
-    weight = {}
-    for w in dict.fromkeys(words):
-        j = vocab.get(w)
-        if j is not None and model.columns[i, j] > 0:
-            weight[w] = model.columns[i, j] * query[j]
-    best = sorted(weight, key=lambda w: -weight[w])[:2]
-    return tuple(sorted(best, key=words.index))
+def course_row(model: Model, query: dict[int, float], i: int) -> dict[int, float]:
+    """Course `i`'s TF-IDF weights in the columns of `query`."""
+    return {j: float(model.columns[i, j]) for j in query}
 
 
 def scores(model: Model, learner: Learner, which: str = "hybrid") -> dict[str, Any]:
     """Each signal's score for every course (0–1), and the blend `which` asks for: hybrid,
     content, collaborative or popularity."""
     n = len(model.courses)
-    goal, query, words = _goal_match(model, learner.goals)
+    goal, query, words = goal_match(model, learner.goals)
     hist = [model.index[c] for c in learner.history if c in model.index]
     strengths = list(learner.strengths) or [1.0] * len(hist)
     history_sim = model.similar[hist].mean(axis=0) if hist else np.zeros(n)
@@ -524,7 +543,8 @@ def _explain(model: Model, learner: Learner, parts: dict[str, Any], i: int, arm:
         kind: Reason = "next" if model.next_[best, i] >= model.also[best, i] else "also"
         return Suggestion(course_id, score, kind, model.courses[best].id, level_fit=level_fit)
     if parts["goal"][i] > 0:
-        matched = _matched_words(model, parts["query"], parts["words"], i)
+        query = parts["query"]
+        matched = shared_words(model, query, parts["words"], course_row(model, query, i))
         return Suggestion(course_id, score, "goal", words=matched, level_fit=level_fit)
     shared = sorted({t.lower() for t in learner.topics} & model.topics[i])
     if not shared:

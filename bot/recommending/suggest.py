@@ -19,8 +19,8 @@ from bot.core.replies import Choice
 from bot.learning.courses import course_title
 from bot.recommending.extras import Extra, extras
 from bot.recommending.log import FROM_SUGGESTION, Item, log_shown
-from bot.recommending.ranker import Arm, CourseDoc, Suggestion, arm_for, rank
-from bot.recommending.signals import MODELS, Versions, learner_state, versions
+from bot.recommending.ranker import Arm, CourseDoc, Model, Suggestion, arm_for, rank
+from bot.recommending.signals import MODELS, LearnerState, Versions, learner_state, versions
 from storage.uow import UnitOfWork
 
 
@@ -35,10 +35,10 @@ class Shown:
 class Suggested:
     arm: Arm
     items: list[Shown]
-    extras: list[Extra] = field(default_factory=list)  # a plan, a workshop
+    extras: list[Extra] = field(default_factory=list)  # plans, then workshops
 
     def lines(self) -> Msg | None:
-        """ "Suggested for you:" and one line per course, then plan and workshop, with its
+        """ "Suggested for you:" and one line per course, then plans and workshops, each with its
         reason; None if nothing."""
         if not self.items and not self.extras:
             return None
@@ -97,6 +97,7 @@ class Picked:
     key: str  # the `Versions.learner` the picks were computed for
     returning: bool  # the learner has bought or said something (the welcome shows them picks)
     items: tuple[Shown, ...]
+    state: LearnerState  # what the plans and workshops beside the picks are ranked against
     logged: dict[str, datetime] = field(default_factory=dict)  # slot → last logged as shown
 
 
@@ -154,6 +155,7 @@ async def suggest(
         return Suggested(arm, [])
     where = id(uow.session.bind)
     picked = PICKS.get(where, user_id, size, known.learner)
+    model: Model | None = None
     if picked is None:
         model, current = await MODELS.model(uow, config, now, known.model)
         state = await learner_state(uow, user_id, model if current else None)
@@ -167,16 +169,19 @@ async def suggest(
                 Shown(model.doc(p.course_id), p, model.doc(p.because) if p.because else None)
                 for p in picks
             ),
+            state,
         )
         if current:  # picks from a model being rebuilt are not kept past this reply
             PICKS.put(where, user_id, size, picked)
     if returning_only and not picked.returning:
         return Suggested(arm, [])
-    more = (
-        await extras(uow, user_id, [s.pick.course_id for s in picked.items], now)
-        if slot in WITH_EXTRAS
-        else []
-    )
+    more: list[Extra] = []
+    per_kind = section.extras_recommend if slot == "recommend" else section.extras
+    if slot in WITH_EXTRAS and per_kind:
+        if model is None:  # the picks were kept: so is the model they were ranked with
+            model, _current = await MODELS.model(uow, config, now, known.model)
+        suggested = [s.pick.course_id for s in picked.items]
+        more = await extras(uow, config, model, picked.state, suggested, arm, now, per_kind)
     if not picked.items and not more:
         return Suggested(arm, [])
     last = picked.logged.get(slot)

@@ -1,12 +1,13 @@
-"""A plan as learners and admins see it: its name in the reader's language, its price, found
-by its short name."""
+"""A plan as learners and admins see it: its name in the reader's language, its price, the one
+line that reads it (`/plans`, the admins' lists, the suggestions beside the courses), found by
+its short name."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from bot.core.errors import NotFound
-from bot.core.i18n import Localized, Money, _, clip
+from bot.core.i18n import Lines, Localized, Money, Msg, _, clip, ngettext
 from storage.models import Plan
 from storage.uow import UnitOfWork
 
@@ -22,6 +23,23 @@ def plan_name(plan: Plan) -> Localized:
 
 def plan_price(plan: Plan) -> Money:
     return Money(plan.price_minor, plan.currency)
+
+
+def plan_line(plan: Plan) -> Msg:
+    """Name, price a month, sessions per period and the free trial if any: how a plan reads
+    wherever it is offered."""
+    line = ngettext(
+        "{name} — {price} a month, {n} session per period",
+        "{name} — {price} a month, {n} sessions per period",
+        plan.sessions_per_period,
+        name=plan_name(plan),
+        price=plan_price(plan),
+    )
+    if plan.trial_days:
+        return Lines(
+            [line, ngettext("{n}-day free trial", "{n}-day free trial", plan.trial_days)], " · "
+        ).as_msg()
+    return line
 
 
 async def plan_by_slug(uow: UnitOfWork, slug: str, *, active_only: bool = True) -> Plan:
