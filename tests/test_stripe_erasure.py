@@ -211,6 +211,29 @@ async def test_a_subscription_paid_after_erasure_is_refunded_and_cancelled_at_st
     assert f"for subscription #{sub.id} came after the account was erased" in output
 
 
+async def test_a_trial_started_after_erasure_is_cancelled_and_the_admins_told(
+    world: StripeWorld,
+) -> None:
+    """A trial's page completed after its account was erased: nothing was paid ($0 first
+    invoice), so nothing is refunded, but the Stripe subscription is cancelled at once and the
+    admins are told once, since the dashboard shows it."""
+    assert "added" in await world.h.send("admin", PLAN.replace("rollover=1", "rollover=1 trial=7"))
+    checkout = await world.subscribe("alice")
+    world.fake.fail_next.append(500)
+    await erase(world, "alice")
+    session, stripe_sub, invoice = world.fake.complete_subscription(checkout)
+    assert invoice["amount_paid"] == 0
+    assert await send(world, "checkout.session.completed", session) == "cancelled_unwanted"
+    assert await send(world, "invoice.paid", invoice) == "cancelled_unwanted"
+    assert await send(world, "invoice.paid", invoice) == "already"  # told of it again
+    assert world.fake.subscriptions[stripe_sub["id"]]["status"] == "canceled"
+    assert not world.fake.refunds
+    output = await world.delivered()
+    assert ALICE not in output
+    assert output.count("started after the account was erased: it was cancelled at Stripe") == 1
+    await books_balance(world)
+
+
 async def test_stripe_down_when_the_payment_arrives_answers_500_and_the_retry_refunds(
     world: StripeWorld,
 ) -> None:

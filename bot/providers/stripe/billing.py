@@ -380,15 +380,30 @@ async def unwanted_invoice(uow: UnitOfWork, facts: InvoiceFacts) -> Unwanted | N
 async def settle_given_back(uow: UnitOfWork, unwanted: Unwanted, now: datetime) -> Settled:
     """Stripe gave back what an erased account's subscription took (`give_back`): record it
     once, link the Stripe subscription (so a later event finds it ended here) and tell the
-    admins about money refunded. Nobody else is told: the account is gone."""
+    admins, who may see it in the Stripe dashboard: money refunded, or a trial's subscription
+    cancelled with nothing paid (its $0 first invoice). Nobody else is told: the account is
+    gone."""
     sub = await lock_subscription(uow, unwanted.subscription_id)
     if sub.provider_ref is None and unwanted.subscription_ref is not None:
         sub.provider_ref = unwanted.subscription_ref
     if not await first_time(uow, unwanted.marker, None, now):
         return Settled("already")
     invoice = unwanted.invoice
-    if invoice is None or not invoice.amount_paid:
+    if invoice is None:  # the Checkout's completion: its invoice, paid or not, says the rest
         log.warning("stripe subscription of an erased account cancelled", extra={"sub": sub.id})
+        return Settled("cancelled_unwanted")
+    if not invoice.amount_paid:  # a trial's $0 first invoice
+        await alert_admins(
+            uow,
+            _(
+                "Stripe subscription {ref} (subscription #{id}) started after the account was "
+                "erased: it was cancelled at Stripe. Nothing had been paid.",
+                ref=unwanted.subscription_ref or "?",
+                id=sub.id,
+            ),
+            now,
+            subscription_id=sub.id,
+        )
         return Settled("cancelled_unwanted")
     await alert_admins(
         uow,
