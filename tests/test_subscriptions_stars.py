@@ -121,3 +121,54 @@ async def test_a_renewal_charged_at_another_price_is_returned_and_grants_nothing
         assert [p.provider_ref for p in periods] == ["stxFIRST"]
         assert await violations(uow) == []
     assert "did not match its price" in await h.tick() + "\n".join(h.output)
+
+
+async def test_a_renewal_whose_update_was_lost_is_granted_by_reconciliation_once(
+    start_bot: StartBot, clock: FakeClock
+) -> None:
+    """Telegram renewed the subscription, but the process died before handling the update:
+    the next reconciliation pass finds the charge in getStarTransactions and grants that period
+    once, through the update's own path (30 days from the charge), and tells the learner; a
+    second pass, and the update itself arriving late, grant nothing more. Without it the
+    subscription would lapse although it was paid."""
+    bot, h = await start_bot()
+    assert "added" in await h.send("admin", ADD)
+    tina = bot.user("tina")
+    await tina.send("/subscribe monthly")
+    expires = clock.now() + timedelta(days=30)
+    await tina.deliver(
+        bot.fake.subscription_payment_update(
+            tina.user, "sub:1:500", 500, "stxFIRST", int(expires.timestamp()), first=True
+        )
+    )
+    clock.advance(timedelta(days=30))
+    renewed_at = clock.now()
+    bot.fake.star_payment(
+        tina.user, "sub:1:500", 500, "stxRENEW1", int(renewed_at.timestamp()), 2592000
+    )
+    assert bot.service.reconciler is not None
+    await bot.service.reconciler.reconcile_once()
+    await bot.service.reconciler.reconcile_once()
+    paid = [t for t in tina.texts() if "period paid (500 ⭐)" in t]
+    assert len(paid) == 2 and "until Fri 1 May 2026" in paid[-1], tina.texts()
+    late = bot.fake.subscription_payment_update(
+        tina.user, "sub:1:500", 500, "stxRENEW1", int(expires.timestamp()) + 2592000, first=False
+    )
+    await tina.deliver(late)
+    async with bot.app.new_uow() as uow:
+        periods = (
+            await uow.session.execute(
+                select(SubscriptionPeriod.provider_ref, SubscriptionPeriod.ends_at).order_by(
+                    SubscriptionPeriod.id
+                )
+            )
+        ).all()
+        assert await violations(uow) == []
+    assert [ref for ref, _end in periods] == ["stxFIRST", "stxRENEW1"]
+    assert periods[1][1].replace(tzinfo=None) == (renewed_at + timedelta(days=30)).replace(
+        tzinfo=None
+    )
+    assert await status(h, bot.app) == ("active", 2)
+    clock.advance(timedelta(days=29))
+    await h.tick()
+    assert (await status(h, bot.app))[0] == "active"  # the reconciled period holds

@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_decimal
 
-from bot.core.money import to_major
+from bot.core.money import STARS, to_major
 
 LOCALE_DIR = Path(__file__).parent.parent / "locale"
 DOMAIN = "mentorbot"
@@ -140,7 +140,11 @@ class Money:
 
 @functools.lru_cache(maxsize=4096)
 def _format_money(amount_minor: int, currency: str, lang: str) -> str:
-    """Babel's formatting costs more than the rest of a catalogue page; prices repeat."""
+    """Babel's formatting costs more than the rest of a catalogue page; prices repeat.
+    Telegram Stars are no ISO currency (Babel would write "XTR500.00"): "500 ⭐", as Telegram
+    shows them."""
+    if currency == STARS:
+        return f"{format_decimal(amount_minor, locale=_BABEL_LOCALE[lang])} ⭐"
     amount = to_major(amount_minor, currency)
     return format_currency(amount, currency, locale=_BABEL_LOCALE[lang])
 

@@ -328,7 +328,7 @@ class FakeTelegram:
         first: bool,
     ) -> dict[str, Any]:
         """A subscription's charge (the first one, or a renewal Telegram made by itself)."""
-        self.star_payment(user, payload, amount, charge_id)
+        self.star_payment(user, payload, amount, charge_id, subscription_period=2592000)
         paid = {
             "currency": "XTR",
             "total_amount": amount,
@@ -576,21 +576,21 @@ class FakeTelegram:
         amount: int,
         charge_id: str,
         date: int = DATE,
+        subscription_period: int | None = None,
     ) -> None:
         """Telegram took `amount` Stars from `user` for the invoice with `payload`: the
-        transaction getStarTransactions lists (the update is a separate matter)."""
+        transaction getStarTransactions lists (the update is a separate matter); a
+        subscription's charge carries its `subscription_period`."""
+        source: dict[str, Any] = {
+            "type": "user",
+            "transaction_type": "invoice_payment",
+            "user": user,
+            "invoice_payload": payload,
+        }
+        if subscription_period is not None:
+            source["subscription_period"] = subscription_period
         self.star_transactions.append(
-            {
-                "id": charge_id,
-                "amount": amount,
-                "date": date,
-                "source": {
-                    "type": "user",
-                    "transaction_type": "invoice_payment",
-                    "user": user,
-                    "invoice_payload": payload,
-                },
-            }
+            {"id": charge_id, "amount": amount, "date": date, "source": source}
         )
 
     def star_refund(self, user_id: int, charge_id: str) -> None:

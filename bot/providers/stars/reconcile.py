@@ -4,14 +4,15 @@ In polling mode python-telegram-bot confirms updates to Telegram when it fetches
 batch, before they are handled, so a process that dies in between loses a payment's update for
 good (and Telegram drops any update it could not deliver within 24 hours, in either mode). The
 learner's Stars are taken all the same. Reconciliation closes that gap as
-`bot.providers.stripe.service` does
-for Stripe: at start-up and then every `[telegram] reconcile_interval_minutes`, the bot's Star
-transactions of the last `reconcile_lookback_hours` are listed, and each incoming payment for
-one of our invoices whose charge id no order records goes through `stars.record_payment`, the
-update's own path: the order is locked and the charge id looked up under the lock, so the update
-and reconciliation racing each other still fulfil once. The confirmation goes to the outbox in
-the transaction that fulfils (there is no update to answer). Payments Telegram shows refunded,
-and payments for invoices that are not ours, are left alone.
+`bot.providers.stripe.service` does for Stripe: at start-up and then every `[telegram]
+reconcile_interval_minutes`, the bot's Star transactions of the last `reconcile_lookback_hours`
+are listed, and each incoming payment for one of our invoices whose charge id no order and no
+subscription period records goes through `stars.record_payment`, the update's own path: the
+order (or subscription) is locked and the charge id looked up under the lock, so the update and
+reconciliation racing each other still fulfil once. A subscription's charge, first or renewal,
+grants its period, 30 days from the charge (the only period Telegram allows). The confirmation
+goes to the outbox in the transaction that fulfils (there is no update to answer). Payments
+Telegram shows refunded, and payments for invoices that are not ours, are left alone.
 
 The core never talks to Telegram: the adapter passes in a `StarLedger` that lists the
 transactions as plain data, and the function that refunds a payment.
@@ -39,7 +40,8 @@ from bot.providers.stars.payment import (
     parse_invoice_payload,
     record_payment,
 )
-from storage.models import Order
+from bot.providers.stars.subscriptions import SUBSCRIPTION_PERIOD, parse_subscription_payload
+from storage.models import Order, SubscriptionPeriod
 
 if TYPE_CHECKING:
     from bot.front_door import Ports
@@ -117,7 +119,7 @@ def _ours(history: StarHistory) -> list[StarPayment]:
     for payment in history.payments:
         if payment.charge_id in history.refunded:
             refunded.append(payment.charge_id)
-        elif parse_invoice_payload(payment.payload) is None:
+        elif not _ours_payload(payment.payload):
             foreign.append(payment.charge_id)
         else:
             ours[payment.charge_id] = payment
@@ -129,23 +131,34 @@ def _ours(history: StarHistory) -> list[StarPayment]:
     return list(ours.values())
 
 
+def _ours_payload(payload: str) -> bool:
+    """An order's invoice or a subscription's."""
+    return (
+        parse_invoice_payload(payload) is not None
+        or parse_subscription_payload(payload) is not None
+    )
+
+
 async def _unrecorded(app: Ports, payments: list[StarPayment]) -> list[StarPayment]:
-    """The payments no order records as its payment (plain reads, no locks)."""
+    """The payments no order and no subscription period records (plain reads, no locks)."""
     recorded: set[str] = set()
     async with app.new_uow() as uow:
         for start in range(0, len(payments), QUERY_CHUNK):
             charges = [p.charge_id for p in payments[start : start + QUERY_CHUNK]]
-            rows = await uow.session.execute(
-                select(Order.provider_ref)
-                .where(Order.provider == PROVIDER)
-                .where(Order.provider_ref.in_(charges))
-            )
-            recorded.update(ref for ref in rows.scalars() if ref is not None)
+            for column, provider in (
+                (Order.provider_ref, Order.provider),
+                (SubscriptionPeriod.provider_ref, SubscriptionPeriod.provider),
+            ):
+                rows = await uow.session.execute(
+                    select(column).where(provider == PROVIDER).where(column.in_(charges))
+                )
+                recorded.update(ref for ref in rows.scalars() if ref is not None)
     return [p for p in payments if p.charge_id not in recorded]
 
 
 async def _settle(app: Ports, payment: StarPayment, refunder: Refunder) -> str | None:
     """What the lost update would have done; None when the update got there first."""
+    renews = parse_subscription_payload(payment.payload) is not None
     outcome = await record_payment(
         app,
         payment.payer,
@@ -155,6 +168,7 @@ async def _settle(app: Ports, payment: StarPayment, refunder: Refunder) -> str |
         payment.charge_id,
         via_outbox=True,
         paid_at=payment.paid_at,
+        expires=payment.paid_at + timedelta(seconds=SUBSCRIPTION_PERIOD) if renews else None,
     )
     if outcome.duplicate:
         return None
