@@ -8,7 +8,9 @@ Hard rules (a mentor failing one is never offered the request):
   * they have room: fewer active mentees than their capacity;
   * they know at least one of the course's topics at or above the learner's level;
   * they are not excluded (offered this request before, or the learner themself) and the pair
-    is not blocked (either side rated the other 2★ or less before).
+    is not blocked (either side rated the other 2★ or less before);
+  * where the request names the one mentor it may go to (`only`: a plan sold with one mentor),
+    they are that mentor.
 
 The score is a weighted sum of factors, each in [0, 1], with the weights from `[matching]`:
   * topics: the share of the course's topics the mentor covers, each counted by level fit —
@@ -173,6 +175,7 @@ class RequestNeeds:
     `blocked`: mentors in a pair rated 2★ or less before, either way — never matched again.
     `preferred`: previous mentors this learner rated 4★ or more.
     `request_id` seeds exploration, so the same request always gets the same ranking.
+    `only`: the one mentor who may get it (the mentor a subscription's plan is sold with).
     """
 
     topics: tuple[str, ...]
@@ -183,6 +186,7 @@ class RequestNeeds:
     preferred_windows: tuple[Interval, ...] = ANY_TIME
     preferred: frozenset[int] = frozenset()
     blocked: frozenset[int] = frozenset()
+    only: int | None = None
 
 
 @dataclass(frozen=True)
@@ -313,6 +317,8 @@ def score_pair(
     """
     c = candidate
     if c.mentor_id in needs.exclude or c.mentor_id in needs.blocked:
+        return None
+    if needs.only is not None and c.mentor_id != needs.only:
         return None
     if needs.language not in c.languages or c.active_mentees >= c.capacity:
         return None
@@ -448,6 +454,12 @@ class MentorPool:
             i = self.index.get(mentor_id)
             if i is not None:
                 eligible[i] = False
+        if needs.only is not None:
+            only = self.index.get(needs.only)
+            keep = np.zeros(n, dtype=bool)
+            if only is not None:
+                keep[only] = eligible[only]
+            eligible = keep
         preferred = np.zeros(n, dtype=bool)
         for mentor_id in needs.preferred:
             i = self.index.get(mentor_id)

@@ -120,6 +120,7 @@ def requests(
         preferred_windows=preferred_week(times, draw(st.sampled_from(ZONES)), WEEK),
         preferred=draw(ids),
         blocked=draw(ids),
+        only=draw(st.none() | st.none() | st.integers(1, 40)),  # mostly no plan's mentor
     )
 
 

@@ -10,8 +10,15 @@ from sqlalchemy import select
 from bot.accounts.data_rights import export_user
 from bot.core import ledger
 from bot.core.clock import FakeClock
-from storage.models import Identity, Subscription, User
-from tests.support import Harness, snapshot
+from storage.models import (
+    Identity,
+    MentorProfile,
+    MentorshipRequest,
+    RequestOffer,
+    Subscription,
+    User,
+)
+from tests.support import Harness, buy, request_mentor, snapshot
 
 ADD = (
     '/admin plan add monthly course=python-basics name="Monthly Python" price=29.00 '
@@ -138,3 +145,41 @@ async def test_deleteme_ends_the_subscription_and_mydata_shows_it_first(
         sub = await uow.session.scalar(select(Subscription))
         assert sub is not None and sub.status == "cancelled" and sub.ended_at is not None
         assert not await ledger.violations(uow)
+
+
+async def test_a_plan_sold_with_one_mentor_offers_its_subscribers_requests_to_that_mentor_only(
+    market: Harness,
+) -> None:
+    """`mentor=ID` on a plan: /plans names the mentor, and a subscriber's request goes to that
+    mentor alone, however the others rank; a one-off buyer of the same course still meets
+    every mentor who fits."""
+    async with market.app.new_uow() as uow:
+        mentors = dict(
+            (
+                await uow.session.execute(
+                    select(User.display_name, MentorProfile.id).join(
+                        MentorProfile, MentorProfile.user_id == User.id
+                    )
+                )
+            ).all()
+        )
+    await market.send("admin", f"{ADD} mentor={mentors['linus']}")
+    assert "per period (Python from zero, with mentor linus)" in await market.send(
+        "alice", "/plans"
+    )
+    await market.send("alice", "/subscribe monthly")
+    await market.send("alice", "/subscription pay 1")
+    await request_mentor(market, "alice")
+    await buy(market, "bob")
+    await request_mentor(market, "bob")
+    async with market.app.new_uow() as uow:
+        offered = (
+            await uow.session.execute(
+                select(MentorshipRequest.learner_id, RequestOffer.mentor_id).join(
+                    MentorshipRequest, MentorshipRequest.id == RequestOffer.request_id
+                )
+            )
+        ).all()
+        learners = dict((await uow.session.execute(select(User.display_name, User.id))).all())
+    assert {m for who, m in offered if who == learners["alice"]} == {mentors["linus"]}
+    assert len({m for who, m in offered if who == learners["bob"]}) > 1, offered

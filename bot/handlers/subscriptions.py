@@ -59,10 +59,14 @@ log = logging.getLogger(__name__)
 
 @command("plans", _("Monthly mentoring plans"))
 async def plans(ctx: Ctx, args: list[str]) -> None:
+    """Each plan with its course, and its mentor where the plan is sold with one (only that
+    mentor is offered its subscribers' requests, `RequestNeeds.only`)."""
     rows = (
         await ctx.uow.session.execute(
-            select(Plan, Course)
+            select(Plan, Course, User.display_name)
             .join(Course, Course.id == Plan.course_id)
+            .outerjoin(MentorProfile, MentorProfile.id == Plan.mentor_id)
+            .outerjoin(User, User.id == MentorProfile.user_id)
             .where(Plan.status == "active")
             .order_by(Plan.id)
         )
@@ -74,16 +78,18 @@ async def plans(ctx: Ctx, args: list[str]) -> None:
         _(
             "{plan} ({course}) — /subscribe {slug}",
             plan=plan_line(p),
-            course=course_title(c),
+            course=course_title(c)
+            if mentor is None
+            else _("{course}, with mentor {mentor}", course=course_title(c), mentor=mentor),
             slug=p.slug,
         )
-        for p, c in rows
+        for p, c, mentor in rows
     ]
     ctx.say(
         _("Monthly plans:\n{list}", list=Lines(lines)),
         [
             Choice(_("Subscribe: {name}", name=plan_name(p)), f"/subscribe {p.slug}")
-            for p, _c in rows
+            for p, _c, _mentor in rows
         ],
     )
 

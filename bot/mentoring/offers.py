@@ -37,8 +37,10 @@ from storage.models import (
     MentorSession,
     MentorshipRequest,
     MentorTopic,
+    Plan,
     Rating,
     RequestOffer,
+    Subscription,
     User,
 )
 from storage.uow import UnitOfWork
@@ -178,6 +180,15 @@ async def request_needs(
     if own_profile is not None:
         already.add(own_profile)
     preferred, blocked = await rating_history(uow, learner.id)
+    only = (  # the newest subscription on this enrollment: its plan may name the mentor
+        await uow.session.execute(
+            select(Plan.mentor_id)
+            .join(Subscription, Subscription.plan_id == Plan.id)
+            .where(Subscription.enrollment_id == enrollment.id)
+            .order_by(Subscription.id.desc())
+            .limit(1)
+        )
+    ).scalar()
     needs = RequestNeeds(
         topics=tuple(course.topics) or (request.topic,),
         level=request.level,
@@ -187,6 +198,7 @@ async def request_needs(
         preferred_windows=preferred_week(request.preferred_times, _zone(learner.timezone), now),
         preferred=preferred,
         blocked=blocked,
+        only=only,
     )
     return learner, course, needs
 
