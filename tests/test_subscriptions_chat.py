@@ -183,3 +183,39 @@ async def test_a_plan_sold_with_one_mentor_offers_its_subscribers_requests_to_th
         learners = dict((await uow.session.execute(select(User.display_name, User.id))).all())
     assert {m for who, m in offered if who == learners["alice"]} == {mentors["linus"]}
     assert len({m for who, m in offered if who == learners["bob"]}) > 1, offered
+
+
+async def test_a_plan_with_a_free_intro_session_grants_one_per_learner_and_mentor(
+    market: Harness, clock: FakeClock
+) -> None:
+    """`intro=yes`: the first paid period brings one more session, said so; renewals do not,
+    and neither does subscribing again to a plan with the same mentor; the books balance."""
+    async with market.app.new_uow() as uow:
+        linus = (
+            await uow.session.execute(
+                select(MentorProfile.id)
+                .join(User, User.id == MentorProfile.user_id)
+                .where(User.display_name == "linus")
+            )
+        ).scalar_one()
+    assert "a free intro session" in await market.send("admin", f"{ADD} mentor={linus} intro=yes")
+    assert "intro takes yes or no, got 'maybe'" in await market.send(
+        "admin", "/admin plan edit monthly intro=maybe"
+    )
+    await market.send("alice", "/subscribe monthly")
+    out = await market.send("alice", "/subscription pay 1")
+    assert "One of them is the plan's free intro session" in out, out
+    assert "3 sessions left this period" in await market.send("alice", "/subscription")
+    clock.advance(timedelta(days=30, hours=1))
+    out = await market.tick()
+    assert "period paid" in out and "intro" not in out, out
+    await market.send(
+        "admin",
+        '/admin plan add again course=python-basics name="Again" '
+        f"price=19.00 sessions=1 mentor={linus} intro=yes",
+    )
+    await market.send("alice", "/subscribe again")
+    out = await market.send("alice", "/subscription pay 2")
+    assert "has started" in out and "intro session" not in out, out
+    async with market.app.new_uow() as uow:
+        assert await ledger.violations(uow) == []

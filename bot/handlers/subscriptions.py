@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from bot.context import Ctx
+from bot.core import words
 from bot.core.errors import STATUS_NAMES, BadInput, NotFound
 from bot.core.i18n import Lines, Money, Msg, When, _, ngettext
 from bot.core.money import STARS, AmountError, example_amount, parse_amount
@@ -511,6 +512,7 @@ PLAN_FIELDS = (
     "rollover",
     "trial",
     "mentor",
+    "intro",
 )
 PRICE_HINT = _("e.g. price=49.00 for USD, price=5000 for XOF, price=12.500 for KWD")
 
@@ -570,6 +572,11 @@ async def _apply(ctx: Ctx, plan: Plan, fields: dict[str, str]) -> None:
     trial = _whole(fields, "trial", 0, 90)
     if trial is not None:
         plan.trial_days = trial
+    if "intro" in fields:
+        said = words.lookup(words.YES_NO, fields["intro"])
+        if said is None:
+            raise BadInput(_("intro takes yes or no, got '{value}'.", value=clip(fields["intro"])))
+        plan.intro_session = said == "yes"
     if "mentor" in fields:
         mentor_id = _whole(fields, "mentor", 0, 2_147_483_647) or None
         if mentor_id is not None and await ctx.uow.get(MentorProfile, mentor_id) is None:

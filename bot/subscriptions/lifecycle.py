@@ -224,6 +224,15 @@ async def period_recorded(uow: UnitOfWork, provider: str, ref: str) -> bool:
     return seen.first() is not None
 
 
+def intro_key(user_id: int, plan: Plan) -> str:
+    """The one free intro session a learner gets per mentor (the plan's mentor), or per course
+    for a plan any mentor of it may serve: the ledger's unique key makes it once, whichever plan,
+    subscription or process grants it."""
+    if plan.mentor_id is not None:
+        return f"intro:user:{user_id}:mentor:{plan.mentor_id}"
+    return f"intro:user:{user_id}:course:{plan.course_id}"
+
+
 async def record_period(
     uow: UnitOfWork, sub: Subscription, paid: PeriodPaid, now: datetime
 ) -> SubscriptionPeriod | None:
@@ -267,6 +276,7 @@ async def record_period(
         demo=paid.provider == "demo",
     )
     enrollment = None if ended else await _enrollment(uow, sub)
+    intro = False
     if enrollment is not None:
         if latest and enrollment.credits_remaining > plan.rollover_max:
             await move_credits(
@@ -286,6 +296,10 @@ async def record_period(
             now,
         )
         period.credits = plan.sessions_per_period
+        intro = period.number == 1 and plan.intro_session
+        intro = intro and await move_credits(
+            uow, enrollment, Kind.CREDIT_GRANTED, intro_key(sub.user_id, plan), 1, now
+        )
     if latest and not ended:
         sub.current_period_start, sub.current_period_end = paid.starts_at, paid.ends_at
         sub.grace_until = None
@@ -308,6 +322,16 @@ async def record_period(
         now,
         [Choice(_("Book a session"), "/book"), Choice(_("My subscription"), "/subscription")],
     )
+    if intro:
+        await tell(
+            uow,
+            sub.user_id,
+            _(
+                "One of them is the plan's free intro session: a learner gets one per mentor, "
+                "whichever plan they subscribe to."
+            ),
+            now,
+        )
     return period
 
 

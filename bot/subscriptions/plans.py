@@ -26,8 +26,8 @@ def plan_price(plan: Plan) -> Money:
 
 
 def plan_line(plan: Plan) -> Msg:
-    """Name, price a month, sessions per period and the free trial if any: how a plan reads
-    wherever it is offered."""
+    """Name, price a month, sessions per period, and the free trial and intro session if any:
+    how a plan reads wherever it is offered."""
     line = ngettext(
         "{name} — {price} a month, {n} session per period",
         "{name} — {price} a month, {n} sessions per period",
@@ -35,11 +35,12 @@ def plan_line(plan: Plan) -> Msg:
         name=plan_name(plan),
         price=plan_price(plan),
     )
+    extras: list[Msg] = []
     if plan.trial_days:
-        return Lines(
-            [line, ngettext("{n}-day free trial", "{n}-day free trial", plan.trial_days)], " · "
-        ).as_msg()
-    return line
+        extras.append(ngettext("{n}-day free trial", "{n}-day free trial", plan.trial_days))
+    if plan.intro_session:
+        extras.append(_("a free intro session"))
+    return Lines([line, *extras], " · ").as_msg() if extras else line
 
 
 async def plan_by_slug(uow: UnitOfWork, slug: str, *, active_only: bool = True) -> Plan:
