@@ -307,6 +307,8 @@ class SubscriptionsSection:
     # A Stars subscription renews by itself; with no charge by its expiration date plus this
     # many hours it lapses (Telegram sends no update for a failed renewal).
     stars_lapse_hours: int = 24
+    # Mentors may sell plans of their own (`/myplans`), sold with them alone; admins are told.
+    mentor_plans: bool = False
 
 
 # --- end subscriptions ---

@@ -3,6 +3,7 @@ renews it, reminds before renewals and ends it after a cancel."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -219,3 +220,40 @@ async def test_a_plan_with_a_free_intro_session_grants_one_per_learner_and_mento
     assert "has started" in out and "intro session" not in out, out
     async with market.app.new_uow() as uow:
         assert await ledger.violations(uow) == []
+
+
+async def test_a_mentor_sells_a_plan_of_their_own_where_the_marketplace_allows_it(
+    market: Harness,
+) -> None:
+    """`[subscriptions] mentor_plans`: off, /myplans says admins set plans; on, a mentor adds a
+    plan sold with them alone, the admins are told, and the mentor can change only their own
+    plans; a learner cannot use the command at all."""
+    out = await market.send("linus", "/myplans")
+    assert "Plans are set by the admins on this marketplace" in out, out
+    app = market.app
+    app.config = dataclasses.replace(
+        app.config,
+        subscriptions=dataclasses.replace(app.config.subscriptions, mentor_plans=True),
+    )
+    assert "You sell no plans yet" in await market.send("linus", "/myplans")
+    out = await market.send(
+        "linus",
+        '/myplans add linus-monthly course=python-basics name="With Linus" price=39.00 '
+        "sessions=2 intro=yes",
+    )
+    assert "Plan 'linus-monthly' added" in out and "a free intro session" in out, out
+    assert "── message for admin ──" in out, out
+    assert "Mentor linus added the plan 'linus-monthly'" in out, out
+    assert "with mentor linus" in await market.send("alice", "/plans")
+    out = await market.send("linus", "/myplans edit linus-monthly mentor=1")
+    assert "always sold with you" in out, out
+    await market.send("admin", ADD)  # the admins' plan, sold with any mentor
+    before = await snapshot(market)
+    out = await market.send("ada", "/myplans archive monthly")
+    assert "You have no plan called 'monthly'" in out, out
+    out = await market.send("ada", "/myplans archive linus-monthly")
+    assert "You have no plan called 'linus-monthly'" in out, out
+    assert await snapshot(market) == before
+    assert "mentor" in (await market.send("alice", "/myplans")).lower()
+    out = await market.send("linus", "/myplans")
+    assert "linus-monthly: With Linus — $39.00 a month" in out and "\nmonthly:" not in out, out

@@ -17,12 +17,14 @@ from sqlalchemy import select
 
 from bot.context import Ctx
 from bot.core import words
-from bot.core.errors import STATUS_NAMES, BadInput, NotFound
+from bot.core.errors import STATUS_NAMES, BadInput, NotAllowed, NotFound
 from bot.core.i18n import Lines, Money, Msg, When, _, ngettext
 from bot.core.money import STARS, AmountError, example_amount, parse_amount
+from bot.core.outbox import tell_admins
 from bot.core.replies import Choice, Say
 from bot.core.states import SUBSCRIPTION_LIVE, ShelfStatus, SubscriptionStatus
 from bot.handlers.args import clip, currency_arg, need, need_int, priced, within
+from bot.handlers.profile import own_profile
 from bot.handlers.registry import Sub, admin_subcommand, choice, command, number, text
 from bot.learning.courses import course_by_slug, course_title
 from bot.providers.stars.payment import StarsPayments
@@ -585,9 +587,17 @@ async def _apply(ctx: Ctx, plan: Plan, fields: dict[str, str]) -> None:
 
 
 async def _plan(ctx: Ctx, args: list[str]) -> None:
-    usage = "/admin plan add|edit|archive|restore SLUG …"
+    await plan_action(ctx, args, "/admin plan add|edit|archive|restore SLUG …", None)
+
+
+async def plan_action(ctx: Ctx, args: list[str], usage: str, owner: MentorProfile | None) -> None:
+    """Add, edit, archive or restore a plan: an admin's (`owner` None, any plan) or a mentor's
+    own (`/myplans`: sold with them, `mentor=` theirs alone, only their own plans)."""
     action = need(args, 0, usage).lower()
     slug = need(args, 1, usage).lower()
+    fields = _fields(args[2:]) if action in ("add", "edit") else {}
+    if owner is not None and "mentor" in fields:
+        raise BadInput(_("A plan of yours is always sold with you; leave out mentor=."))
     if action == "add":
         if not SLUG.fullmatch(slug):
             raise BadInput(
@@ -597,7 +607,6 @@ async def _plan(ctx: Ctx, args: list[str]) -> None:
         exists = (await ctx.uow.session.execute(select(Plan.id).where(Plan.slug == slug))).first()
         if exists is not None:
             raise BadInput(_("A plan called '{slug}' already exists.", slug=clip(slug)))
-        fields = _fields(args[2:])
         missing = [k for k in ("course", "name", "price", "sessions") if k not in fields]
         if missing:
             raise BadInput(
@@ -624,13 +633,28 @@ async def _plan(ctx: Ctx, args: list[str]) -> None:
         )
         fields.setdefault("currency", "USD")
         await _apply(ctx, plan, {"currency": fields.pop("currency"), **fields})
+        if owner is not None:
+            plan.mentor_id = owner.id
         ctx.uow.add(plan)
         await ctx.uow.flush()
         ctx.say(_("Plan '{slug}' added: {line}.", slug=slug, line=plan_line(plan)))
+        if owner is not None:
+            await tell_admins(
+                ctx.uow,
+                _(
+                    "Mentor {mentor} added the plan '{slug}': {line}. Archive it with "
+                    "/admin plan archive {slug} if it should not be on offer.",
+                    mentor=ctx.actor.user.display_name,
+                    slug=slug,
+                    line=plan_line(plan),
+                ),
+                ctx.now(),
+            )
         return
     plan = await plan_by_slug(ctx.uow, slug, active_only=False)
+    if owner is not None and plan.mentor_id != owner.id:
+        raise NotFound(_("You have no plan called '{slug}'. See /myplans.", slug=clip(slug)))
     if action == "edit":
-        fields = _fields(args[2:])
         if not fields:
             raise BadInput(_("Nothing to change. Give key=value pairs."))
         await _apply(ctx, plan, fields)
@@ -847,26 +871,25 @@ async def _promos(ctx: Ctx, args: list[str]) -> None:
 
 
 PLAN_SLUG = text("slug", _("The plan's short name"))
+PLAN_SUB_ARGS = (
+    text("slug", _("Short name: letters, digits and dashes")),
+    text("course", _("The course it covers (its short name)"), keyed=True),
+    text("name", _("The name in English"), keyed=True),
+    text("price", PRICE_HINT, keyed=True),
+    number("sessions", _("Mentor sessions per month"), high=100, keyed=True),
+    text("currency", _("3-letter code, e.g. USD"), required=False, keyed=True),
+    text("stars", _("The price in Telegram Stars"), required=False, keyed=True),
+    text("rollover", _("Unused sessions that carry over"), required=False, keyed=True),
+    text("trial", _("Free trial days"), required=False, keyed=True),
+    text("mentor", _("Sold with this mentor alone (their number)"), required=False, keyed=True),
+    text("intro", _("yes: a free intro session per learner"), required=False, keyed=True),
+    text("name_zh", _("The name in Chinese"), required=False, keyed=True),
+)
 admin_subcommand(
     "plan",
     _("Add, edit, archive or restore a monthly plan"),
     subs=(
-        Sub(
-            "add",
-            _("Add a monthly plan"),
-            (
-                text("slug", _("Short name: letters, digits and dashes")),
-                text("course", _("The course it covers (its short name)"), keyed=True),
-                text("name", _("The name in English"), keyed=True),
-                text("price", PRICE_HINT, keyed=True),
-                number("sessions", _("Mentor sessions per month"), high=100, keyed=True),
-                text("currency", _("3-letter code, e.g. USD"), required=False, keyed=True),
-                text("stars", _("The price in Telegram Stars"), required=False, keyed=True),
-                text("rollover", _("Unused sessions that carry over"), required=False, keyed=True),
-                text("trial", _("Free trial days"), required=False, keyed=True),
-                text("name_zh", _("The name in Chinese"), required=False, keyed=True),
-            ),
-        ),
+        Sub("add", _("Add a monthly plan"), PLAN_SUB_ARGS),
         Sub(
             "edit",
             _("Change a plan"),
@@ -877,6 +900,69 @@ admin_subcommand(
     ),
 )(_plan)
 admin_subcommand("plans", _("The monthly plans and their subscribers"))(_plans)
+
+MY_PLAN_SUBS = {
+    "add": Sub(
+        "add",
+        _("Sell a monthly plan with you as its mentor"),
+        tuple(a for a in PLAN_SUB_ARGS if a.name != "mentor"),
+    ),
+    "edit": Sub(
+        "edit",
+        _("Change one of your plans"),
+        (PLAN_SLUG, text("changes", _("key=value pairs, e.g. price=59.00"), words=True)),
+    ),
+    "archive": Sub("archive", _("Take one of your plans off offer"), (PLAN_SLUG,)),
+    "restore": Sub("restore", _("Offer one of your archived plans again"), (PLAN_SLUG,)),
+}
+
+
+@command(
+    "myplans",
+    _("Monthly plans you sell as a mentor, where the marketplace allows it"),
+    role="mentor",
+    subs=MY_PLAN_SUBS,
+)
+async def my_plans(ctx: Ctx, args: list[str]) -> None:
+    """A mentor's own plans (`[subscriptions] mentor_plans`): each is sold with them alone
+    (`RequestNeeds.only`), they change only their own, and the admins are told of each new one
+    (an admin can archive it like any plan)."""
+    mentor = await own_profile(ctx)
+    if not ctx.config.subscriptions.mentor_plans:
+        raise NotAllowed(
+            _(
+                "Plans are set by the admins on this marketplace. Ask one with /support if "
+                "you would like a plan of your own."
+            )
+        )
+    if args:
+        await plan_action(ctx, args, "/myplans add|edit|archive|restore SLUG …", mentor)
+        return
+    rows = (
+        await ctx.uow.session.execute(
+            select(Plan).where(Plan.mentor_id == mentor.id).order_by(Plan.id)
+        )
+    ).scalars()
+    lines = [
+        _(
+            "{slug}: {line} — {status}",
+            slug=p.slug,
+            line=plan_line(p),
+            status=STATUS_NAMES[p.status],
+        )
+        for p in rows
+    ]
+    if not lines:
+        ctx.say(
+            _(
+                "You sell no plans yet. Add one: /myplans add SLUG course=SLUG name=… "
+                "price=29.00 sessions=2 (trial=, intro=yes, rollover=, stars= optional)."
+            )
+        )
+        return
+    ctx.say(_("Your plans:\n{list}", list=Lines(lines)))
+
+
 admin_subcommand(
     "subscriptions",
     _("The latest subscriptions"),
