@@ -172,3 +172,24 @@ async def test_a_renewal_whose_update_was_lost_is_granted_by_reconciliation_once
     clock.advance(timedelta(days=29))
     await h.tick()
     assert (await status(h, bot.app))[0] == "active"  # the reconciled period holds
+
+
+async def test_a_first_period_promo_code_is_refused_for_a_stars_subscription(
+    start_bot: StartBot,
+) -> None:
+    """Telegram charges a Stars subscription the same every period, so a first-period code is
+    refused there, saying where it works, and nothing is started or used up; an every-period
+    code lowers the Stars price."""
+    bot, h = await start_bot()
+    assert "added" in await h.send("admin", ADD)
+    await h.send("admin", "/admin promo add FIRST20 percent=20")
+    await h.send("admin", "/admin promo add ALWAYS10 percent=10 duration=forever")
+    tina = bot.user("tina")
+    await tina.send("/subscribe monthly FIRST20")
+    assert "which a Telegram Stars subscription cannot do" in tina.texts()[-1], tina.texts()
+    assert "subscriptions paid by card" in tina.texts()[-1]
+    async with bot.app.new_uow() as uow:
+        assert (await uow.session.execute(select(Subscription))).first() is None
+    await tina.send("/subscribe monthly ALWAYS10")
+    ((_link, made),) = bot.fake.invoice_links.items()
+    assert made["prices"][0]["amount"] == 450

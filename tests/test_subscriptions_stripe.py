@@ -272,3 +272,39 @@ async def test_a_session_completed_after_its_invoice_was_refunded_earns_nothing(
     assert "completed" in await w.h.send("ada", "/complete 1")
     assert await ada_earned(w) == 0
     await clean(w)
+
+
+async def test_a_first_period_promo_code_is_a_stripe_coupon_on_the_first_invoice_only(
+    card: StripeWorld,
+) -> None:
+    """`duration=once` on a card subscription: the button says the first month's price, the
+    Checkout carries one Coupon (found again for the next learner, never made twice), the first
+    invoice is charged less and its period recorded at what was paid; renewals pay the full
+    price. On Telegram Stars the same code is refused (tested in test_subscriptions_promo)."""
+    w = card
+    assert "added" in await w.h.send("admin", "/admin promo add FIRST20 percent=20")
+    out = await w.h.send("alice", "/subscribe monthly FIRST20")
+    assert "Subscribe by card: $23.20 the first month, then $29.00" in out, out
+    [coupon] = w.fake.coupons.values()
+    assert (coupon["duration"], coupon["percent_off"]) == ("once", 20.0)
+    [cs] = w.fake.sessions
+    session, stripe_sub, invoice = w.fake.complete_subscription(cs)
+    assert invoice["amount_paid"] == 2320
+    assert await send(w, "checkout.session.completed", session) == "linked"
+    assert await send(w, "invoice.paid", invoice) == "period"
+    renewal, _sub = w.fake.renew(stripe_sub["id"])
+    assert renewal["amount_paid"] == 2900
+    assert await send(w, "invoice.paid", renewal) == "period"
+    async with w.app.new_uow() as uow:
+        paid = list(
+            (
+                await uow.session.execute(
+                    select(SubscriptionPeriod.amount_minor).order_by(SubscriptionPeriod.id)
+                )
+            ).scalars()
+        )
+    assert paid == [2320, 2900]
+    await w.h.send("bob", "/subscribe monthly FIRST20")
+    assert len(w.fake.coupons) == 1
+    assert len(w.fake.calls_to("POST", "/v1/coupons")) == 1
+    await clean(w)

@@ -39,7 +39,7 @@ from bot.subscriptions.lifecycle import (
     trial_allowed,
 )
 from bot.subscriptions.plans import plan_by_slug, plan_line, plan_name
-from bot.subscriptions.promo import describe, normal_code, redeem
+from bot.subscriptions.promo import describe, discounted, normal_code, redeem
 from bot.subscriptions.stats import by_month
 from bot.subscriptions.sweep import activate_demo
 from storage.models import (
@@ -180,11 +180,12 @@ async def subscribe(ctx: Ctx, args: list[str]) -> None:
             plan_id=plan.id,
             course_id=plan.course_id,
         )
-        if promo.promo.duration == "once" and provider != "demo":
+        if promo.promo.duration == "once" and provider == "stars":
             raise BadInput(
                 _(
-                    "Promo code {code} takes off the first period only, which works for one-off "
-                    "courses (/buy) but not for this way of paying a subscription.",
+                    "Promo code {code} takes off the first period only, which a Telegram Stars "
+                    "subscription cannot do (each period costs the same Stars). It works for "
+                    "one-off courses (/buy) and for subscriptions paid by card.",
                     code=promo.promo.code,
                 )
             )
@@ -248,6 +249,7 @@ async def _card_checkout(ctx: Ctx, sub_id: int, plan_id: int, summary: Msg) -> N
     kept on the subscription (pressing Subscribe again shows the same page)."""
     from bot.providers.stripe.billing import (
         BillingUnavailable,
+        ensure_coupon,
         ensure_price,
         open_checkout,
     )
@@ -258,8 +260,13 @@ async def _card_checkout(ctx: Ctx, sub_id: int, plan_id: int, summary: Msg) -> N
         plan = await uow.get(Plan, plan_id)
         assert sub is not None and plan is not None
         trial = plan.trial_days if await trial_allowed(uow, sub, plan) else 0
+        promo = await uow.get(PromoCode, sub.promo_id) if sub.promo_id else None
+        if promo is not None and promo.duration != "once":
+            promo = None  # a `forever` code is in the subscription's own price already
         uow.session.expunge(sub)  # read on after this short transaction
         uow.session.expunge(plan)
+        if promo is not None:
+            uow.session.expunge(promo)
     if sub.checkout_url:
         url = sub.checkout_url
     else:
@@ -267,8 +274,9 @@ async def _card_checkout(ctx: Ctx, sub_id: int, plan_id: int, summary: Msg) -> N
             price_id = plan.stripe_price_id
             if price_id is None or sub.amount_minor != plan.price_minor:
                 price_id = await ensure_price(stripe, plan, sub.amount_minor, sub.currency)
+            coupon = None if promo is None else await ensure_coupon(stripe, promo, sub.currency)
             ref, url = await open_checkout(
-                stripe, sub, plan, price_id, trial, ctx.actor.user.language
+                stripe, sub, plan, price_id, trial, ctx.actor.user.language, coupon
             )
         except BillingUnavailable:
             raise BadInput(
@@ -288,19 +296,15 @@ async def _card_checkout(ctx: Ctx, sub_id: int, plan_id: int, summary: Msg) -> N
             else:
                 row.checkout_ref, row.checkout_url = ref, url
             await uow.commit()
-    ctx.say(
-        summary,
-        [
-            Choice(
-                _(
-                    "Subscribe by card: {price} a month",
-                    price=Money(sub.amount_minor, sub.currency),
-                ),
-                url,
-                url=True,
-            )
-        ],
-    )
+    price = Money(sub.amount_minor, sub.currency)
+    label = _("Subscribe by card: {price} a month", price=price)
+    if promo is not None:
+        label = _(
+            "Subscribe by card: {first} the first month, then {price}",
+            first=Money(discounted(sub.amount_minor, promo), sub.currency),
+            price=price,
+        )
+    ctx.say(summary, [Choice(label, url, url=True)])
 
 
 async def _card_cancel(ctx: Ctx, sub_id: int, ref: str, cancel: bool) -> None:

@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import aiohttp
@@ -119,6 +120,7 @@ class FakeStripe:
     # Subscriptions (tests/fakes/fake_stripe.py's second half): Prices with `recurring`,
     # Customers, Subscriptions, Invoices and Customer Portal sessions.
     prices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    coupons: dict[str, dict[str, Any]] = field(default_factory=dict)
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -147,6 +149,8 @@ class FakeStripe:
         app.router.add_post("/v1/refunds", self._create_refund)
         app.router.add_post("/v1/prices", self._route(self._do_create_price))
         app.router.add_get("/v1/prices", self._route(self._do_list_prices))
+        app.router.add_post("/v1/coupons", self._route(self._do_create_coupon))
+        app.router.add_get("/v1/coupons/{id}", self._route(self._do_get_coupon))
         app.router.add_get("/v1/subscriptions", self._route(self._do_list_subscriptions))
         app.router.add_get("/v1/subscriptions/{id}", self._route(self._do_get_subscription))
         app.router.add_post("/v1/subscriptions/{id}", self._route(self._do_update_subscription))
@@ -498,6 +502,56 @@ class FakeStripe:
             found = [x for x in found if x["lookup_key"] in wanted]
         return 200, {"object": "list", "url": "/v1/prices", "has_more": False, "data": found}
 
+    def _do_create_coupon(self, p: dict[str, Any]) -> tuple[int, Any]:
+        """Stripe's Coupon: `percent_off`, or `amount_off` with its `currency`; `duration`
+        once, repeating or forever; an `id` of one's own, refused if taken."""
+        if p.get("duration", "once") not in ("once", "repeating", "forever"):
+            raise StripeApiError(400, "invalid_request_error", "Invalid duration")
+        if ("percent_off" in p) == ("amount_off" in p):
+            raise StripeApiError(
+                400, "invalid_request_error", "Provide exactly one of percent_off or amount_off"
+            )
+        if "amount_off" in p and "currency" not in p:
+            raise StripeApiError(400, "invalid_request_error", "amount_off requires a currency")
+        coupon_id = p.get("id") or self._id("coupon")
+        if coupon_id in self.coupons:
+            raise StripeApiError(
+                400, "invalid_request_error", "Coupon already exists.", "resource_already_exists"
+            )
+        coupon = {
+            "id": coupon_id,
+            "object": "coupon",
+            "duration": p.get("duration", "once"),
+            "percent_off": float(p["percent_off"]) if "percent_off" in p else None,
+            "amount_off": int(p["amount_off"]) if "amount_off" in p else None,
+            "currency": p.get("currency"),
+            "name": p.get("name"),
+            "metadata": p.get("metadata", {}),
+            "valid": True,
+            "created": self._now(),
+        }
+        self.coupons[coupon_id] = coupon
+        return 200, coupon
+
+    def _do_get_coupon(self, p: dict[str, Any]) -> tuple[int, Any]:
+        coupon = self.coupons.get(p["id"])
+        if coupon is None:
+            raise StripeApiError(
+                404, "invalid_request_error", f"No such coupon: '{p['id']}'", "resource_missing"
+            )
+        return 200, coupon
+
+    def _discounted(self, amount: int, coupon: dict[str, Any] | None) -> int:
+        """A first invoice after its coupon: Stripe rounds a percentage's discount to the
+        nearest minor unit, and never goes below zero."""
+        if coupon is None:
+            return amount
+        if coupon["percent_off"] is not None:
+            off = int(Decimal(amount * coupon["percent_off"] / 100).quantize(0, ROUND_HALF_UP))
+        else:
+            off = int(coupon["amount_off"])
+        return max(0, amount - off)
+
     def _create_subscription_session(self, p: dict[str, Any]) -> tuple[int, Any]:
         items = p["line_items"]
         if len(items) != 1 or "price" not in items[0]:
@@ -513,6 +567,20 @@ class FakeStripe:
             raise StripeApiError(
                 400, "invalid_request_error", "payment_intent_data is not allowed in this mode"
             )
+        discounts = p.get("discounts") or []
+        for discount in discounts:
+            coupon = self.coupons.get(discount.get("coupon", ""))
+            if coupon is None:
+                raise StripeApiError(
+                    400,
+                    "invalid_request_error",
+                    f"No such coupon: '{discount.get('coupon')}'",
+                    "resource_missing",
+                )
+            if coupon["amount_off"] is not None and coupon["currency"] != price["currency"]:
+                raise StripeApiError(
+                    400, "invalid_request_error", "The coupon's currency is not the price's"
+                )
         session_id = self._id("cs")
         session = {
             "id": session_id,
@@ -529,6 +597,7 @@ class FakeStripe:
             "subscription": None,
             "line_price": price["id"],
             "subscription_data": p.get("subscription_data", {}),
+            "discounts": list(discounts),
             "success_url": p["success_url"],
             "cancel_url": p.get("cancel_url"),
             "locale": p.get("locale"),
@@ -660,7 +729,9 @@ class FakeStripe:
             "latest_invoice": None,
         }
         self.subscriptions[sub_id] = sub
-        invoice = self._invoice(sub, now, end, 0 if trial_days else price["unit_amount"], True,
+        coupons = [self.coupons[d["coupon"]] for d in session.get("discounts") or []]
+        first = self._discounted(price["unit_amount"], coupons[0] if coupons else None)
+        invoice = self._invoice(sub, now, end, 0 if trial_days else first, True,
                                 "subscription_create")  # fmt: skip
         session.update(
             status="complete",

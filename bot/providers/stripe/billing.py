@@ -55,7 +55,7 @@ from bot.subscriptions.lifecycle import (
     set_cancel_at_period_end,
     trial_allowed,
 )
-from storage.models import Plan, Subscription, SubscriptionPeriod, User
+from storage.models import Plan, PromoCode, Subscription, SubscriptionPeriod, User
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -195,6 +195,40 @@ async def ensure_price(payments: StripePayments, plan: Plan, amount: int, curren
     return str(created.id)
 
 
+async def ensure_coupon(payments: StripePayments, promo: PromoCode, currency: str) -> str:
+    """The Stripe Coupon of a first-period promo code (`once`), found or created once: its id
+    comes from the code's row and the currency, so a retry, a second learner or another
+    process gets the same one. Stripe takes it off the first invoice only. Raises
+    `BillingUnavailable`."""
+    coupon_id = f"mentorbot-promo-{promo.id}-{currency.lower()}"
+    coupons = payments.client.v1.coupons
+    try:
+        try:
+            return str((await coupons.retrieve_async(coupon_id)).id)
+        except stripe.InvalidRequestError as exc:
+            if exc.code != "resource_missing":
+                raise
+        params: dict[str, Any] = {
+            "id": coupon_id,
+            "duration": "once",
+            "name": promo.code[:40],
+            "metadata": {"source": METADATA_SOURCE, "promo_id": str(promo.id)},
+        }
+        if promo.kind == "percent":
+            params["percent_off"] = promo.value
+        else:
+            params["amount_off"] = to_stripe(promo.value, currency)
+            params["currency"] = currency.lower()
+        created = await coupons.create_async(
+            params,  # type: ignore[arg-type]
+            {"idempotency_key": coupon_id},
+        )
+    except stripe.StripeError as exc:
+        log.warning("stripe coupon failed", extra={"promo": promo.id, "error": type(exc).__name__})
+        raise BillingUnavailable from None
+    return str(created.id)
+
+
 async def open_checkout(
     payments: StripePayments,
     sub: Subscription,
@@ -202,8 +236,10 @@ async def open_checkout(
     price_id: str,
     trial_days: int,
     language: str,
+    coupon: str | None = None,
 ) -> tuple[str, str]:
-    """A subscription-mode Checkout Session for `sub` (once per subscription): (id, url)."""
+    """A subscription-mode Checkout Session for `sub` (once per subscription): (id, url);
+    `coupon` (`ensure_coupon`) takes a first-period promo code off the first invoice."""
     metadata = {
         "source": METADATA_SOURCE,
         "subscription_id": str(sub.id),
@@ -223,6 +259,8 @@ async def open_checkout(
         "cancel_url": payments.settings.cancel_url,
         "locale": LOCALES.get(language, "auto"),
     }
+    if coupon is not None:
+        params["discounts"] = [{"coupon": coupon}]
     created = int(sub.created_at.timestamp() * 1000)
     key = f"mentorbot-subscription-{sub.id}-u{sub.user_id}-p{plan.id}-{created}"
     try:
