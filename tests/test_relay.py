@@ -192,9 +192,18 @@ async def test_telegram_learner_and_discord_mentor_talk_and_a_forged_reply_is_re
         out = await alice.reply(plain, "hello?")
         assert "I did not understand that" in out
         assert len(fake.dms_to(ada)) == before
+        # ada replies on Discord to Alice's relayed DM itself: it reaches Alice on Telegram.
+        await fake.send_dm(ada, "Good, then make it pass.", reply_to=answer)
+        await telegram.wait_for(lambda: any("make it pass" in t for t in alice.texts()))
+        # Grace "replies" to a DM the bot sent ada: in her own DM no relayed message has that
+        # id, so it is plain typed text and reaches nobody.
+        grace = fake.user("grace")
+        await fake.send_dm(grace, "Me too", reply_to=answer)
+        await fake.latest_dm(grace, "I did not understand that")
+        assert not any("Me too" in t for t in alice.texts())
         async with app.new_uow() as uow:
             platforms = (await uow.session.execute(select(RelayDelivery.platform))).scalars()
-            assert list(platforms) == ["telegram"]  # only where people reply to a message
+            assert set(platforms) == {"telegram", "discord"}
     finally:
         await discord_bot.stop()
         await tg_bot.stop()

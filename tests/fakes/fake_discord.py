@@ -329,10 +329,21 @@ class FakeDiscord:
         message = opened.payload.get("message")
         return await self._interact(5, user, data, channel_id=channel_id, message=message)
 
-    async def send_dm(self, user: FakeUser, content: str) -> None:
-        """The user writes to the bot in a DM."""
+    async def send_dm(
+        self, user: FakeUser, content: str, reply_to: dict[str, Any] | None = None
+    ) -> None:
+        """The user writes to the bot in a DM; `reply_to`: as a reply to that message (Discord
+        sends its `message_reference` and the `referenced_message` itself)."""
         channel_id = self._dm_channel(user.id)
         message = self._message(channel_id, content, author=user.payload())
+        if reply_to is not None:
+            message["type"] = 19  # REPLY
+            message["message_reference"] = {
+                "type": 0,
+                "message_id": reply_to["id"],
+                "channel_id": reply_to["channel_id"],
+            }
+            message["referenced_message"] = reply_to
         await self.dispatch("MESSAGE_CREATE", message)
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:

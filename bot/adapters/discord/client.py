@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 from collections import OrderedDict
@@ -35,6 +36,7 @@ from bot.adapters.discord.render import (
     submitted_answer,
 )
 from bot.app import Marketplace
+from bot.community.service import remember_delivery
 from bot.config import DiscordSection
 from bot.core.buttons import conversation_marker
 from bot.core.i18n import Msg, _, normalize_language, translations
@@ -300,6 +302,12 @@ class MentorbotClient(discord.AutoShardedClient):
     async def _typed(self, message: discord.Message) -> None:
         try:
             incoming = await self.incoming(message.author, message.content, None)
+            reference = message.reference
+            if reference is not None and reference.message_id is not None:
+                # A reply to a relayed message continues that mentorship's conversation; the
+                # bot recorded each one under the recipient's id (`_deliver`), their DM.
+                target = f"{message.author.id}:{reference.message_id}"
+                incoming = dataclasses.replace(incoming, reply_to=target)
             replies = await self.app.handle(incoming)
             question: Question | None = await self.question_for(str(message.author.id), replies)
         except Exception as error:
@@ -336,8 +344,11 @@ class MentorbotClient(discord.AutoShardedClient):
             await self.mentors_channel.post(request_id)
         try:
             channel = await self.create_dm(discord.Object(int(identity.external_id)))
+            sent: discord.Message | None = None
             for out in messages_for(reply):
-                await channel.send(**out.kwargs())
+                sent = await channel.send(**out.kwargs())
+            if reply.relay is not None and sent is not None:  # a reply to it goes on with it
+                await remember_delivery(self.app, identity, reply.relay, str(sent.id))
         except (discord.Forbidden, discord.NotFound):
             # DMs closed, or the user left: retrying cannot help, so the notice is dropped.
             log.warning(
