@@ -10,7 +10,8 @@ platform's fee; a few orders are refunded (refund and credits revoked), some are
 are spread over the last year. Then it times what the bot runs:
 
 - a learner's credits left on an enrollment (`bot.core.ledger.credits_left`), p50/p99;
-- a mentor's earnings (`bot.core.ledger.mentor_earnings` for one mentor), p50/p99;
+- a mentor's earnings as `/earnings` reads them (`bot.sessions.earnings.mentor_statement`:
+  this month and all time, sessions and seats apart, fees), p50/p99;
 - `/admin stats` typed by an admin in the console (counts, ledger revenue, the 12-week report
   and its chart), and the chart's rendering alone, so the rest can be read apart;
 - `/admin earnings` (every mentor's totals from the ledger).
@@ -47,7 +48,7 @@ from bot.core.clock import FakeClock
 from bot.core.ledger import Kind
 from bot.handlers import stats
 from bot.reporting.files import build_report, chart_png
-from bot.sessions.earnings import session_earning, session_fee
+from bot.sessions.earnings import mentor_statement, session_earning, session_fee
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.models import (
@@ -63,6 +64,7 @@ from storage.models import (
 from tests.support import Harness, harness_for, make_config
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+MONTH_START = NOW.replace(day=1, hour=0)  # "this month" of `/earnings` for a mentor in UTC
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 SESSIONS_PER_ORDER = 6
 COURSES = [(f"course-{i}", 4900 + 1000 * i, "USD" if i % 3 else "EUR") for i in range(10)]
@@ -328,7 +330,7 @@ async def measure(app: Marketplace, world: World, samples: int) -> dict[str, flo
             return await ledger.credits_left(uow, e)
 
         async def earned(m: int) -> object:
-            return await ledger.mentor_earnings(uow, m)
+            return await mentor_statement(uow, m, MONTH_START)
 
         await timed_on(left, enrollments, 50)  # warm-up
         await timed_on(earned, mentors, 50)
@@ -393,8 +395,8 @@ LINES = (
     ("credits_p50", "credits left on an enrollment, p50", None),
     ("credits_p99", "credits left on an enrollment, p99", 5.0),
     ("credits_cpu_p99", "  its CPU time in this process, p99", None),
-    ("earnings_p50", "one mentor's earnings, p50", None),
-    ("earnings_p99", "one mentor's earnings, p99", 5.0),
+    ("earnings_p50", "one mentor's earnings (/earnings), p50", None),
+    ("earnings_p99", "one mentor's earnings (/earnings), p99", 5.0),
     ("earnings_cpu_p99", "  its CPU time in this process, p99", None),
     ("stats", "/admin stats, whole command (median of 5)", None),
     ("stats_no_chart", "/admin stats without the chart", 500.0),

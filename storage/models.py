@@ -546,7 +546,11 @@ class LedgerEntry(Base):
     __table_args__ = (
         # Each sum the bot runs reads one index range holding what it sums (migration 0006).
         Index("ix_ledger_entries_enrollment_credits", "enrollment_id", "credits"),
-        Index("ix_ledger_entries_mentor_kind", "mentor_id", "kind", "currency", "amount_minor"),
+        # One mentor's earnings and fees, by month and by session or seat (migration 0021).
+        Index(
+            "ix_ledger_entries_mentor_earnings",
+            *("mentor_id", "kind", "currency", "at", "seat_id", "reverses_id", "amount_minor"),
+        ),
         Index(
             "ix_ledger_entries_kind_at",
             *("kind", "at", "demo", "currency", "amount_minor", "order_id", "mentor_id"),

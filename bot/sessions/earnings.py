@@ -20,12 +20,15 @@ earns nothing, as a learner's missed session does; a refund reverses it as a ses
 
 from __future__ import annotations
 
+import functools
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy.orm import aliased
 
 from bot.config import Config
 from bot.core.ledger import (
@@ -327,10 +330,10 @@ async def mentor_totals(uow: UnitOfWork) -> list[MentorTotal]:
     ]
 
 
-async def ledger(uow: UnitOfWork) -> Sequence[LedgerRow]:
-    """Every earning and reversal in the order it was posted (a seat's at its workshop's
-    start)."""
-    rows = await uow.session.execute(
+async def ledger(uow: UnitOfWork, mentor_id: int | None = None) -> Sequence[LedgerRow]:
+    """Every earning and reversal (of one mentor's, given `mentor_id`) in the order it was
+    posted (a seat's at its workshop's start)."""
+    stmt = (
         select(
             LedgerEntry,
             User.display_name,
@@ -346,4 +349,111 @@ async def ledger(uow: UnitOfWork) -> Sequence[LedgerRow]:
         .where(LedgerEntry.kind.in_([k.value for k in EARNING_KINDS]))
         .order_by(LedgerEntry.id)
     )
+    if mentor_id is not None:
+        stmt = stmt.where(LedgerEntry.mentor_id == mentor_id)
+    rows = await uow.session.execute(stmt)
     return [LedgerRow(e, name, start, provider) for e, name, start, provider in rows]
+
+
+@dataclass(frozen=True)
+class Earned:
+    """What one mentor's work earned in one currency over a stretch of time, net of what was
+    reversed since: one-on-one sessions and workshop seats apart, each counted while its
+    earning stands, and what reversals (refunds, an attendance corrected to absent) took back."""
+
+    sessions: int = 0
+    sessions_minor: int = 0
+    seats: int = 0
+    seats_minor: int = 0
+    reversals: int = 0
+    reversals_minor: int = 0  # ≤ 0, already inside the two amounts above
+
+    @property
+    def total_minor(self) -> int:
+        return self.sessions_minor + self.seats_minor
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One mentor's earnings in one currency: this month, all time, and the platform's fee
+    that the same work paid (net of its reversals), as an amount and a share."""
+
+    currency: str
+    month: Earned
+    all_time: Earned
+    fee_minor: int
+
+    @property
+    def fee_percent(self) -> int | None:
+        """The fee's share of what the work brought in (earning + fee), rounded to a whole
+        percent: the configured fee, as the ledger shows it was taken (shares are rounded down
+        per session); None when nothing stands."""
+        gross = self.all_time.total_minor + self.fee_minor
+        return round(100 * self.fee_minor / gross) if gross > 0 else None
+
+
+@functools.cache
+def _statement_query() -> Select[str | None, str, bool, bool, int, int]:
+    """`mentor_statement`'s query, built once: building an aliased join costs the bot more
+    CPU than the database spends answering it (3 ms against 0.1 ms)."""
+    earned = aliased(LedgerEntry)
+    seat = LedgerEntry.seat_id.is_not(None).label("seat")
+    at = func.coalesce(earned.at, LedgerEntry.at)
+    recent = (at >= bindparam("month_start", type_=at.type)).label("recent")
+    kinds = [k.value for k in (*EARNING_KINDS, *FEE_KINDS)]
+    return (
+        select(
+            LedgerEntry.currency,
+            LedgerEntry.kind,
+            seat,
+            recent,
+            func.count(),
+            func.sum(LedgerEntry.amount_minor),
+        )
+        .outerjoin(earned, earned.id == LedgerEntry.reverses_id)
+        .where(LedgerEntry.mentor_id == bindparam("mentor_id"))
+        .where(LedgerEntry.kind.in_(kinds))
+        .group_by(LedgerEntry.currency, LedgerEntry.kind, seat, recent)
+    )
+
+
+async def mentor_statement(
+    uow: UnitOfWork, mentor_id: int, month_start: datetime
+) -> list[Statement]:
+    """One mentor's earnings by currency (`Statement`), from one grouped read of their ledger
+    entries over the index that starts with the mentor (`ix_ledger_entries_mentor_earnings`,
+    migration 0021), so it stays quick however long the ledger grows.
+
+    A reversal counts in the month of the earning it reverses, so "this month" is what this
+    month's work stands at now: a refund in April of a March session lowers March, not April,
+    and no month shows fewer than no sessions."""
+    rows = await uow.session.execute(
+        _statement_query(), {"mentor_id": mentor_id, "month_start": month_start}
+    )
+    tallies: dict[tuple[str, bool], Counter[str]] = {}  # (currency, this month only)
+    fees: Counter[str] = Counter()
+    for currency, kind, is_seat, is_recent, n, amount in rows:
+        if currency is None:
+            continue  # (money entries always name theirs)
+        if kind in (Kind.PLATFORM_FEE.value, Kind.FEE_REVERSED.value):
+            fees[currency] += int(amount)
+            continue
+        what = "seats" if is_seat else "sessions"
+        back = kind == Kind.EARNING_REVERSED.value
+        for month_only in (True, False) if is_recent else (False,):
+            tally = tallies.setdefault((currency, month_only), Counter())
+            tally[what] += -n if back else n
+            tally[f"{what}_minor"] += int(amount)
+            if back:
+                tally["reversals"] += n
+                tally["reversals_minor"] += int(amount)
+    return [
+        Statement(
+            currency,
+            Earned(**tallies.get((currency, True), Counter())),
+            Earned(**tally),
+            fees[currency],
+        )
+        for (currency, month_only), tally in sorted(tallies.items())
+        if not month_only
+    ]
