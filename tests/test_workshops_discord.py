@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bot.core.clock import FakeClock
 from storage.models import Workshop
@@ -168,5 +168,42 @@ async def test_voice_channel_holds_the_seats_and_lets_attendees_in(
         allowed = {o["id"] for o in channel["permission_overwrites"] if o["allow"] != "0"}
         denied = {o["id"] for o in channel["permission_overwrites"] if o["deny"] != "0"}
         assert str(learner.id) in allowed and str(fake.guild_id) in denied
+    finally:
+        await bot.stop()
+
+
+async def test_an_event_whose_id_was_lost_in_a_crash_is_taken_over_not_doubled(
+    make_app: AppFactory, fake: FakeDiscord, clock: FakeClock
+) -> None:
+    """The process died after Discord created the event and before the commit that records
+    its id: the next sweep finds the bot's event for that workshop (its description names
+    /join ID) and edits it instead of creating a second one; the other workshop's event is left
+    as it was."""
+    from datetime import timedelta
+
+    fake.now = clock.now
+    bot = await started(make_app, fake)
+    try:
+        boss = fake.user("boss", admin=True)
+        for title, start in (("One", "2026-03-05 18:00"), ("Two", "2026-03-06 18:00")):
+            await run(
+                fake, boss, "workshop new", "workshop created", title=title, start=start, seats=2
+            )
+        await bot.app.run_due()
+        assert len(fake.scheduled_events) == 2
+        async with bot.app.new_uow() as uow:  # as if the first commit never happened
+            await uow.session.execute(
+                update(Workshop)
+                .where(Workshop.id == 1)
+                .values(venue_ref=None, venue_synced=0, title_en="One, moved")
+            )
+            await uow.commit()
+        clock.advance(timedelta(minutes=3))
+        await bot.app.run_due()
+        assert len(fake.calls_to("POST", "/scheduled-events")) == 2
+        assert sorted(e["name"] for e in fake.scheduled_events.values()) == ["One, moved", "Two"]
+        async with bot.app.new_uow() as uow:
+            refs = (await uow.session.execute(select(Workshop.venue_ref))).scalars().all()
+        assert sorted(refs) == sorted(e["id"] for e in fake.scheduled_events.values())
     finally:
         await bot.stop()

@@ -1144,6 +1144,12 @@ def workshop_routes(self: FakeDiscord) -> list[tuple[str, str, Any]]:
         event.update(changed)
         return self._json(event)
 
+    async def list_events(request: web.Request) -> web.Response:
+        guild_id = request.match_info["guild"]
+        if int(guild_id) not in self.guilds:
+            return self._json({"message": "Unknown Guild", "code": 10004}, 404)
+        return self._json([e for e in self.scheduled_events.values() if e["guild_id"] == guild_id])
+
     async def delete_event(request: web.Request) -> web.Response:
         event = found(request)
         if isinstance(event, web.Response):
@@ -1160,6 +1166,7 @@ def workshop_routes(self: FakeDiscord) -> list[tuple[str, str, Any]]:
 
     return [
         ("POST", "/guilds/{guild}/scheduled-events", create_event),
+        ("GET", "/guilds/{guild}/scheduled-events", list_events),
         ("PATCH", "/guilds/{guild}/scheduled-events/{event}", edit_event),
         ("DELETE", "/guilds/{guild}/scheduled-events/{event}", delete_event),
         ("PATCH", "/channels/{channel}", edit_channel),  # POST and DELETE: the main routes

@@ -3,7 +3,10 @@
 Each workshop is an external event (entity_type 3, guild-only) at its start and end, with a
 location that says the link comes from the bot: the meeting link itself is never published.
 Moving a workshop edits the event; cancelling deletes it. An event deleted by hand in Discord
-is created again at the next change. With `[workshops] discord_voice_channels` each workshop
+is created again at the next change. Before creating one, the guild's events are looked through
+for one this bot already made for the workshop (its description names `/join ID`): a process
+that died between Discord's answer and the commit recording the event's id left it there, and
+it is taken over rather than doubled. With `[workshops] discord_voice_channels` each workshop
 also gets a voice channel with `user_limit` = seats, which only its attendees and host may
 connect to (permission overwrites: @everyone denied CONNECT, each attendee allowed).
 """
@@ -11,6 +14,7 @@ connect to (permission overwrites: @everyone denied CONNECT, each attendee allow
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any
 
 import discord
@@ -53,10 +57,22 @@ class DiscordVenue:
             except discord.NotFound:
                 event_ref = None  # deleted by hand: create it again
         if event_ref is None:
+            event_ref = await self._left_behind(event.workshop_id)
+            if event_ref is not None:
+                await self._http.edit_scheduled_event(self._guild_id, event_ref, **payload)
+        if event_ref is None:
             made = await self._http.create_guild_scheduled_event(self._guild_id, **payload)
             event_ref = str(made["id"])
         voice_ref = await self._voice_channel(event, refs.voice) if self._voice else refs.voice
         return VenueRefs(event_ref, voice_ref)
+
+    async def _left_behind(self, workshop_id: int) -> str | None:
+        """An event of this bot's for the workshop that the database does not know of."""
+        named = re.compile(rf"/join {workshop_id}(?!\d)")
+        for found in await self._http.get_scheduled_events(self._guild_id, False):
+            if named.search(found.get("description") or ""):
+                return str(found["id"])
+        return None
 
     def _overwrites(self, event: VenueEvent) -> list[dict[str, Any]]:
         everyone = {"id": str(self._guild_id), "type": 0, "allow": "0", "deny": str(CONNECT)}
