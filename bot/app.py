@@ -38,7 +38,7 @@ from bot.core.notifier import Notifier
 from bot.core.replies import Reply, Say, render
 from bot.core.users import Incoming, create_user, known_user, settle_all_admins, sync_roles
 from bot.core.words import fold
-from bot.front_door import FrontDoor
+from bot.front_door import APOLOGY, FrontDoor
 from bot.handlers.args import refuse_control_characters
 from bot.handlers.registry import COMMANDS, FLOWS, spelt_out
 from bot.handlers.relay import continue_by_reply
@@ -56,7 +56,7 @@ from storage.uow import UnitOfWork, make_uow_factory
 log = logging.getLogger(__name__)
 
 KEEP_CONVERSATION = {"help", "cancel", "skip"}  # these look at the step themselves
-SORRY = Say(_("Sorry, something went wrong on our side. Nothing was changed; please try again."))
+SORRY = Say(APOLOGY)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from bot.core.i18n import _
 from bot.core.in_flight import InFlight
 from bot.core.metrics import ERRORS, INPUT_SECONDS, INPUTS
 
@@ -45,6 +46,9 @@ def already_logged(error: BaseException | None) -> bool:
     which sees it again on its way to the user's apology, then does not log it twice."""
     return bool(getattr(error, LOGGED, False))
 
+
+# What the sender of a failed input reads (the core's reply, an adapter's own failure).
+APOLOGY = _("Sorry, something went wrong on our side. Nothing was changed; please try again.")
 
 # What the log says when one fails, by where: operators (and bench/load.py) search for these.
 FAILURES = {

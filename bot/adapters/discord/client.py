@@ -42,7 +42,7 @@ from bot.core.buttons import conversation_marker
 from bot.core.i18n import Msg, _, normalize_language, translations
 from bot.core.replies import Reply, render
 from bot.core.users import Incoming
-from bot.front_door import already_logged
+from bot.front_door import APOLOGY, already_logged
 from bot.mentoring.announcements import request_announcement
 from storage.models import Identity, User
 
@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 OFFER = re.compile(r"/(?:accept|decline) (\d+)")
-SORRY = _("Sorry, something went wrong on our side. Nothing was changed; please try again.")
 EXPIRED = _("This button has expired. Please use a newer message, or type the command.")
 
 
@@ -231,7 +230,7 @@ class MentorbotClient(discord.AutoShardedClient):
         except Exception as error:
             if not already_logged(error):
                 log.exception("discord: an interaction failed", extra={"platform": PLATFORM})
-            replies, question = [self.notice(locale, SORRY)], None
+            replies, question = [self.notice(locale, APOLOGY)], None
         try:
             for i, reply in enumerate(replies):
                 last = i == len(replies) - 1
@@ -313,7 +312,7 @@ class MentorbotClient(discord.AutoShardedClient):
         except Exception as error:
             if not already_logged(error):
                 log.exception("discord: a DM failed", extra={"platform": PLATFORM})
-            replies, question = [self.notice(None, SORRY)], None
+            replies, question = [self.notice(None, APOLOGY)], None
         for i, reply in enumerate(replies):
             for out in messages_for(reply, question, answer=i == len(replies) - 1):
                 await message.channel.send(**out.kwargs())

@@ -45,7 +45,7 @@ from bot.core.i18n import Msg, _, normalize_language
 from bot.core.outbox import keep_reply
 from bot.core.replies import Reply
 from bot.core.web import WebServer
-from bot.front_door import already_logged
+from bot.front_door import APOLOGY, already_logged
 from bot.providers.stars import payment as stars
 from bot.providers.stars.reconcile import StarsReconciler
 from storage import models
@@ -62,7 +62,6 @@ ALLOWED_UPDATES = [
 PRE_CHECKOUT_SECONDS = 8.0  # Telegram gives up after 10
 DRAIN_SECONDS = 30.0  # on shutdown, for updates in flight and notices being sent
 EXPIRED = _("This button has expired. Please use a newer message, or type the command.")
-APOLOGY = _("Sorry, something went wrong on our side. Nothing was changed; please try again.")
 CHECKOUT_FAILED = _(
     "We could not check your order just now; nothing was charged. Please try again."
 )
