@@ -5,6 +5,7 @@ and a lapse when no renewal came by the expiration date."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -28,6 +29,23 @@ async def status(h: object, app: object) -> tuple[str, int]:
             enrollment = await uow.get(Enrollment, sub.enrollment_id)
             left = enrollment.credits_remaining
         return sub.status, left
+
+
+async def first_month_paid(start_bot: StartBot, clock: FakeClock) -> tuple[Any, Any, Any, Any]:
+    """tina subscribed in Stars, her first charge granted, and the clock at its renewal:
+    the bot, the harness, tina, and when the first period expired."""
+    bot, h = await start_bot()
+    assert "added" in await h.send("admin", ADD)
+    tina = bot.user("tina")
+    await tina.send("/subscribe monthly")
+    expires = clock.now() + timedelta(days=30)
+    await tina.deliver(
+        bot.fake.subscription_payment_update(
+            tina.user, "sub:1:500", 500, "stxFIRST", int(expires.timestamp()), first=True
+        )
+    )
+    clock.advance(timedelta(days=30))
+    return bot, h, tina, expires
 
 
 async def test_stars_subscription_renews_once_per_charge_cancels_resumes_and_lapses(
@@ -98,17 +116,7 @@ async def test_a_renewal_charged_at_another_price_is_returned_and_grants_nothing
     """A recurring charge is only reported, never pre-checked: one for 501 ⭐ on a 500 ⭐
     subscription is refunded, grants no period, and the admins are told (the model-based
     money test found it granting a period at whatever was paid)."""
-    bot, h = await start_bot()
-    await h.send("admin", ADD)
-    tina = bot.user("tina")
-    await tina.send("/subscribe monthly")
-    expires = clock.now() + timedelta(days=30)
-    await tina.deliver(
-        bot.fake.subscription_payment_update(
-            tina.user, "sub:1:500", 500, "stxFIRST", int(expires.timestamp()), first=True
-        )
-    )
-    clock.advance(timedelta(days=30))
+    bot, h, tina, expires = await first_month_paid(start_bot, clock)
     await tina.deliver(
         bot.fake.subscription_payment_update(
             tina.user, "sub:1:500", 501, "stxODD", int((expires + MONTH).timestamp()), first=False
@@ -131,17 +139,7 @@ async def test_a_renewal_whose_update_was_lost_is_granted_by_reconciliation_once
     once, through the update's own path (30 days from the charge), and tells the learner; a
     second pass, and the update itself arriving late, grant nothing more. Without it the
     subscription would lapse although it was paid."""
-    bot, h = await start_bot()
-    assert "added" in await h.send("admin", ADD)
-    tina = bot.user("tina")
-    await tina.send("/subscribe monthly")
-    expires = clock.now() + timedelta(days=30)
-    await tina.deliver(
-        bot.fake.subscription_payment_update(
-            tina.user, "sub:1:500", 500, "stxFIRST", int(expires.timestamp()), first=True
-        )
-    )
-    clock.advance(timedelta(days=30))
+    bot, h, tina, expires = await first_month_paid(start_bot, clock)
     renewed_at = clock.now()
     bot.fake.star_payment(
         tina.user, "sub:1:500", 500, "stxRENEW1", int(renewed_at.timestamp()), 2592000
