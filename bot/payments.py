@@ -123,6 +123,7 @@ PROVIDER_NAMES: dict[str, Msg | str] = {
     "demo": _("demo payment"),
     "stripe": "Stripe",
     "stars": "Telegram Stars",
+    "subscription": _("subscription"),  # an anchor order: its periods name their providers
 }
 
 
