@@ -3,24 +3,27 @@ renews it, reminds before renewals and ends it after a cancel."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.accounts.data_rights import export_user
 from bot.core import ledger
 from bot.core.clock import FakeClock
+from bot.core.users import Incoming
 from storage.models import (
     Identity,
     LedgerEntry,
     MentorProfile,
     MentorshipRequest,
+    OutboxMessage,
     RequestOffer,
     Subscription,
     User,
 )
-from tests.support import Harness, buy, request_mentor, snapshot
+from tests.support import Harness, apologies_in, buy, request_mentor, snapshot
 
 ADD = (
     '/admin plan add monthly course=python-basics name="Monthly Python" price=29.00 '
@@ -173,6 +176,32 @@ async def test_an_admin_refunds_one_demo_period_once_and_the_subscription_goes_o
     assert "already set to end" in await market.send("admin", "/admin unsubscribe 1")
     async with market.app.new_uow() as uow:
         assert not await ledger.violations(uow)
+
+
+async def test_two_admins_pressing_refund_at_once_refund_the_period_once(market: Harness) -> None:
+    """Two presses of Refund period 1 at the same moment: the money goes back once, the
+    learner is told once, and both admins get a polite answer."""
+    order = await paid_demo_plan(market)
+    line = f"/admin refund {order} period=1"
+    told_before = await notices_to(market, "alice")
+    replies = await asyncio.gather(
+        *(market.app.handle(Incoming("console", "admin", "admin", line, "en")) for _ in "ab")
+    )
+    outs = ["\n".join(r.text for r in rs) for rs in replies]
+    assert sum("2 sessions taken back" in out for out in outs) == 1, outs
+    assert all("refunded" in out and not apologies_in(out) for out in outs), outs
+    assert await period_money(market) == [("period_paid", 2900), ("period_refunded", -2900)]
+    assert await notices_to(market, "alice") == told_before + 1
+
+
+async def notices_to(market: Harness, who: str) -> int:
+    async with market.app.new_uow() as uow:
+        found = await uow.session.execute(
+            select(func.count(OutboxMessage.id))
+            .join(Identity, Identity.user_id == OutboxMessage.user_id)
+            .where(Identity.external_id == who)
+        )
+        return int(found.scalar_one())
 
 
 async def test_a_period_whose_sessions_were_booked_or_paid_long_ago_needs_force(
