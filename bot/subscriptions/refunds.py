@@ -4,8 +4,8 @@ invoice's payment), and the admin's check and flow around it.
 
 A period is one payment (a Stripe invoice, a Telegram Stars charge, a demo renewal) posted on
 its subscription's anchor order. Refunding it posts `refunded:period:N` on that order, revokes
-as many of the period's credits as are still unused on the enrollment it granted them to,
-reverses the latest sessions' earnings the order's remaining money no longer covers
+the period's own credits still unused on the enrollment it granted them to, reverses the
+latest sessions' earnings the order's remaining money no longer covers
 (`reverse_earnings_beyond_kept`: a mentor is never paid from money the learner got back), and
 tells the learner and the mentors of that enrollment. The subscription itself goes on: booked
 sessions stay booked, and ending it is the admin's separate choice (`/admin unsubscribe`).
@@ -17,10 +17,13 @@ provider port with no transaction open (a refusal changes nothing); `refund_paid
 then records it in a short transaction of its own, under the subscription's lock, so a double
 press, a retry or Stripe's own report of the same refund records it once.
 
+A plan's credits share one pool on its enrollment, spent (and expired at a rollover) oldest
+first, so what is left belongs to the newest periods first (`own_share`): a refund takes back
+the period's own credits still left, never a later period's.
+
 The policy is the one-off orders': paid within `payments.refund_window_days`, and none of its
-sessions used. A plan's credits share one pool, spent oldest first, so a period counts as
-unused while the enrollment's unused credits (those left, and those its subscription's end
-took back) still cover all of its own; a session booked or held on them needs `force`.
+sessions used: all of its own credits are still unused (left, or taken back when the
+subscription ended); one booked, held or expired at a rollover needs `force`.
 """
 
 from __future__ import annotations
@@ -71,10 +74,32 @@ async def periods_on(uow: UnitOfWork, order_id: int) -> list[SubscriptionPeriod]
     return list(rows.scalars())
 
 
-async def _credited(uow: UnitOfWork, period: SubscriptionPeriod) -> int | None:
-    """The enrollment the period granted its credits to (None: it granted none)."""
+async def _credited(uow: UnitOfWork, period: SubscriptionPeriod) -> LedgerEntry | None:
+    """The entry that granted the period's credits (None: it granted none)."""
     granted = await posted(uow, f"credits:period:{period.id}")
-    return None if granted is None else granted.enrollment_id
+    return granted if granted is not None and granted.enrollment_id is not None else None
+
+
+async def own_share(uow: UnitOfWork, granted: LedgerEntry, pool: int) -> int:
+    """How many of `pool` credits on an enrollment are still the period's own, given by
+    `granted`. Credits are spent (and expire at a rollover) oldest first, so what is left
+    belongs to the newest grants first: the period owns what its later, unrefunded periods
+    on the enrollment do not."""
+    later = await uow.session.execute(
+        select(LedgerEntry.key, LedgerEntry.credits)
+        .where(LedgerEntry.enrollment_id == granted.enrollment_id)
+        .where(LedgerEntry.kind == Kind.PERIOD_CREDITS.value)
+        .where(LedgerEntry.id > granted.id)
+    )
+    by_period = {int(key.removeprefix("credits:period:")): int(n) for key, n in later}
+    refunded = await uow.session.execute(
+        select(SubscriptionPeriod.id)
+        .where(SubscriptionPeriod.id.in_(list(by_period)))
+        .where(SubscriptionPeriod.refunded_at.is_not(None))
+    )
+    for period_id in refunded.scalars():
+        by_period.pop(period_id, None)  # its credits went back with it
+    return max(0, min(granted.credits, pool - sum(by_period.values())))
 
 
 async def unused_credits(uow: UnitOfWork, enrollment: Enrollment) -> int:
@@ -87,14 +112,16 @@ async def unused_credits(uow: UnitOfWork, enrollment: Enrollment) -> int:
 async def period_within_policy(
     uow: UnitOfWork, config: Config, period: SubscriptionPeriod, now: datetime
 ) -> bool:
-    """Paid within `payments.refund_window_days`, and none of its sessions booked or used."""
+    """Paid within `payments.refund_window_days`, and none of its sessions booked or used
+    (nor expired at a rollover: an older period's credits are the first to go)."""
     if now - period.paid_at > timedelta(days=config.payments.refund_window_days):
         return False
-    enrollment_id = await _credited(uow, period)
-    enrollment = None if enrollment_id is None else await uow.get(Enrollment, enrollment_id)
-    if enrollment is None or not period.credits:
+    granted = await _credited(uow, period)
+    if granted is None or not granted.credits:
         return True
-    return await unused_credits(uow, enrollment) >= period.credits
+    enrollment = await uow.get(Enrollment, granted.enrollment_id)
+    assert enrollment is not None
+    return await own_share(uow, granted, await unused_credits(uow, enrollment)) >= granted.credits
 
 
 @dataclass(frozen=True)
@@ -246,11 +273,13 @@ async def refund_period(uow: UnitOfWork, period_id: int, now: datetime) -> int |
     reversed_: list[LedgerEntry] = []
     if order_id is not None:
         reversed_ = await reverse_earnings_beyond_kept(uow, order_id, now)
-    enrollment_id = await _credited(uow, period)
-    enrollment = None if enrollment_id is None else await uow.lock(Enrollment, enrollment_id)
+    granted = await _credited(uow, period)
+    enrollment = None
     taken = 0
-    if enrollment is not None:
-        taken = max(0, min(period.credits, enrollment.credits_remaining))
+    if granted is not None:
+        enrollment = await uow.lock(Enrollment, granted.enrollment_id)
+        assert enrollment is not None
+        taken = await own_share(uow, granted, enrollment.credits_remaining)
         if taken:
             await move_credits(
                 uow,
