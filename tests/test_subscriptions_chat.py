@@ -357,6 +357,27 @@ async def test_a_plan_with_a_free_intro_session_grants_one_per_learner_and_mento
         assert await ledger.violations(uow) == []
 
 
+async def test_refunding_a_period_leaves_the_free_intro_session(market: Harness) -> None:
+    """The first period of an `intro=yes` plan brought 2 sessions and the free one; with one
+    booked (the period's own, spent first) its refund needs `force` and takes back its other
+    one, never the gift."""
+    await market.send("admin", f"{ADD} intro=yes")
+    await market.send("alice", "/subscribe monthly")
+    await market.send("alice", "/subscription pay 1")
+    out = await request_mentor(market, "alice")
+    request_id = int(out.split("Request #", 1)[1].split(" ", 1)[0])
+    await market.send("ada", f"/accept {request_id}")
+    await market.send("alice", f"/book {request_id}")
+    assert "Booked" in await market.send("alice", "1")
+    async with market.app.new_uow() as uow:
+        order = (await uow.session.execute(select(Subscription.order_id))).scalar_one()
+    out = await market.send("admin", f"/admin refund {order} period=1")
+    assert "outside the refund policy" in out, out
+    out = await market.send("admin", f"/admin refund {order} period=1 force")
+    assert "refunded ($29.00); 1 session taken back." in out, out
+    assert "1 session left this period" in await market.send("alice", "/subscription")
+
+
 async def test_a_mentor_sells_a_plan_of_their_own_where_the_marketplace_allows_it(
     market: Harness,
 ) -> None:

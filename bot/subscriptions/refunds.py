@@ -83,23 +83,26 @@ async def _credited(uow: UnitOfWork, period: SubscriptionPeriod) -> LedgerEntry 
 async def own_share(uow: UnitOfWork, granted: LedgerEntry, pool: int) -> int:
     """How many of `pool` credits on an enrollment are still the period's own, given by
     `granted`. Credits are spent (and expire at a rollover) oldest first, so what is left
-    belongs to the newest grants first: the period owns what its later, unrefunded periods
-    on the enrollment do not."""
+    belongs to the newest grants first: the period owns what the later grants on the
+    enrollment (its later, unrefunded periods, a plan's free intro session) do not."""
     later = await uow.session.execute(
         select(LedgerEntry.key, LedgerEntry.credits)
         .where(LedgerEntry.enrollment_id == granted.enrollment_id)
-        .where(LedgerEntry.kind == Kind.PERIOD_CREDITS.value)
+        .where(LedgerEntry.kind.in_((Kind.PERIOD_CREDITS.value, Kind.CREDIT_GRANTED.value)))
         .where(LedgerEntry.id > granted.id)
     )
-    by_period = {int(key.removeprefix("credits:period:")): int(n) for key, n in later}
+    grants = {str(key): int(n) for key, n in later}
+    periods = {
+        int(k.removeprefix("credits:period:")): k for k in grants if k.startswith("credits:")
+    }
     refunded = await uow.session.execute(
         select(SubscriptionPeriod.id)
-        .where(SubscriptionPeriod.id.in_(list(by_period)))
+        .where(SubscriptionPeriod.id.in_(list(periods)))
         .where(SubscriptionPeriod.refunded_at.is_not(None))
     )
     for period_id in refunded.scalars():
-        by_period.pop(period_id, None)  # its credits went back with it
-    return max(0, min(granted.credits, pool - sum(by_period.values())))
+        grants.pop(periods[period_id])  # its credits went back with it
+    return max(0, min(granted.credits, pool - sum(grants.values())))
 
 
 async def unused_credits(uow: UnitOfWork, enrollment: Enrollment) -> int:
