@@ -9,7 +9,9 @@ A refund is one flow whoever starts it. An admin's (`check_refund`, then `refund
 the policy, moves the money through the provider with no transaction open, then revokes; a
 refund the provider reports itself (Stripe's dashboard) only revokes. Both revoke through
 `revoke_refunded`: the enrollment, the upcoming sessions and their reminders, the mentors'
-earnings from the order, and the notices to the learner and the mentors.
+earnings from the order, and the notices to the learner and the mentors. A subscription's
+anchor order is refunded one paid period at a time, by the same steps
+(bot/subscriptions/refunds.py).
 
 Every movement (payment, refund, credits granted and revoked) posts its ledger entry in the
 same transaction, keyed by the order, so a retried confirmation or refund posts nothing twice.
@@ -121,6 +123,7 @@ PROVIDER_NAMES: dict[str, Msg | str] = {
     "demo": _("demo payment"),
     "stripe": "Stripe",
     "stars": "Telegram Stars",
+    "subscription": _("subscription"),  # an anchor order: its periods name their providers
 }
 
 
@@ -382,8 +385,8 @@ async def check_refund(
     if order.provider == "subscription":  # a subscription's anchor (bot/subscriptions/)
         raise BadInput(
             _(
-                "Order #{id} holds a subscription's sessions; its periods are refunded one by "
-                "one through the payment provider.",
+                "Order #{id} holds a subscription's payments: refund one period at a time. "
+                "See /admin refund {id}",
                 id=order.id,
             )
         )
@@ -405,11 +408,6 @@ async def check_refund(
             )
         )
     assert order.provider is not None
-    identities = await uow.session.execute(
-        select(Identity.platform, Identity.external_id)
-        .where(Identity.user_id == order.user_id)
-        .order_by(Identity.last_seen_at)
-    )
     return Refund(
         order_id=order.id,
         user_id=order.user_id,
@@ -417,8 +415,18 @@ async def check_refund(
         provider_ref=order.provider_ref,
         amount_minor=order.amount_minor,
         currency=order.currency,
-        payer={platform: external_id for platform, external_id in identities},  # latest wins
+        payer=await payer_ids(uow, order.user_id),
     )
+
+
+async def payer_ids(uow: UnitOfWork, user_id: int) -> dict[str, str]:
+    """The user's latest id on each chat platform, for a provider giving money back."""
+    identities = await uow.session.execute(
+        select(Identity.platform, Identity.external_id)
+        .where(Identity.user_id == user_id)
+        .order_by(Identity.last_seen_at)
+    )
+    return {platform: external_id for platform, external_id in identities}  # latest wins
 
 
 async def refund_order(

@@ -6,7 +6,9 @@ subscriptions after every step, whatever came before:
   charges the machine delivered (once, twice or out of order) or reconciliation found are
   exactly the periods recorded, and a Stars charge that was returned is none;
 - a period's refund never exceeds its payment, and a period is refunded exactly when Stripe
-  refunded its invoice's charge in full (once that report was delivered);
+  refunded its invoice's charge in full (once that report was delivered), or Telegram gave
+  its Stars charge back; an admin's refund of one period (`/admin refund ORDER period=N`,
+  pressed once or twice, with or without `force`) keeps all of this;
 - sessions held on a plan's enrollment plus credits left never exceed the credits its periods
   granted; a newer period starts with at most the plan's rollover carried over;
 - an ended subscription (lapsed or cancelled) leaves no credit to book with, and none is
@@ -62,6 +64,7 @@ TELEGRAM = ("telegram", "501")
 PAY = ["now", "now", "later", "never"]
 LIVE = ("trialing", "active", "past_due", "cancelling")
 STARS_LAPSE = timedelta(hours=24)  # [subscriptions] stars_lapse_hours, the default
+ADMIN = ("console", "admin")  # tests/model_money.py's admin
 
 
 class SubscriptionSteps(RuleBasedStateMachine):
@@ -282,6 +285,42 @@ class SubscriptionSteps(RuleBasedStateMachine):
 
         self.run(work())
 
+    # -- an admin's refund of one period ----------------------------------------------------
+
+    @rule(index=st.integers(0, 7), force=st.booleans(), presses=st.integers(1, 2))
+    def admin_refunds_period(self, index: int, force: bool, presses: int) -> None:
+        """An admin refunds one paid period (a card invoice, a Stars charge, a demo renewal)
+        with `/admin refund ORDER period=N [force]`, maybe pressing twice; Stripe's report of
+        a card refund follows, to be delivered in any order."""
+        found = self.ids(SubscriptionPeriod)
+        if found:
+            self._admin_refund(found[index % len(found)], force, presses)
+
+    def _admin_refund(self, period_id: int, force: bool, presses: int) -> None:
+        async def load() -> tuple[int | None, SubscriptionPeriod | None]:
+            async with self.world.app.new_uow() as uow:
+                period = await uow.get(SubscriptionPeriod, period_id)
+                paid = await uow.session.execute(
+                    select(LedgerEntry.order_id).where(
+                        LedgerEntry.key == f"paid:period:{period_id}"
+                    )
+                )
+                if period is not None:
+                    uow.session.expunge(period)
+                return paid.scalar_one_or_none(), period
+
+        order_id, period = self.run(load())
+        if order_id is None or period is None:
+            return
+        line = f"/admin refund {order_id} period={period.number}" + (" force" if force else "")
+        for _press in range(presses):
+            self.send(ADMIN, line)
+        if period.provider == "stripe" and period.payment_ref:
+            charges = self.world.stripe.charges.values()
+            refunded = [c for c in charges if c["payment_intent"] == period.payment_ref]
+            if refunded and refunded[0]["refunded"] and period.refunded_at is None:
+                self.events.append(self.world.stripe.event("charge.refunded", dict(refunded[0])))
+
     # -- the learner's own controls ---------------------------------------------------------
 
     @rule(
@@ -316,14 +355,25 @@ class SubscriptionSteps(RuleBasedStateMachine):
         slot=st.integers(0, 9),
         then=st.sampled_from([None, "agreed", "mentor only", "disputed", "no-show"]),
         mentor=st.integers(0, 2),
+        refund=st.sampled_from([None, None, "policy", "force"]),
     )
     def plan_journey(
-        self, who: tuple[str, str], plan: str, slot: int, then: str | None, mentor: int
+        self,
+        who: tuple[str, str],
+        plan: str,
+        slot: int,
+        then: str | None,
+        mentor: int,
+        refund: str | None,
     ) -> None:
         """Subscribe and pay at once, ask for a mentor of the plan's course, who accepts; book
-        with a plan credit; and maybe the session ends."""
+        with a plan credit; maybe the session ends; and maybe an admin refunds the newest
+        period (within the policy, which a booked session is not, or with `force`)."""
         self.subscribe(who, plan, "now")
         self._mentored_session(who, PLANS[plan], slot, then, mentor)
+        found = self.ids(SubscriptionPeriod)
+        if refund is not None and found:
+            self._admin_refund(found[-1], refund == "force", 1)
 
 
 # -- what must hold ---------------------------------------------------------------------------
@@ -444,10 +494,14 @@ def _refunds_broken(
     world: Any, periods: list[SubscriptionPeriod], waiting: list[dict[str, Any]]
 ) -> list[str]:
     """A card period is refunded exactly when Stripe gave its charge back in full (once
-    Stripe's report of it was delivered); a partial refund changes nothing."""
+    Stripe's report of it was delivered); a partial refund changes nothing. A Stars period is
+    refunded exactly when Telegram gave its charge back."""
     found = []
     unreported = {e["data"]["object"].get("payment_intent") for e in waiting}
+    stars_back = {charge for _payer, charge in world.stars_refunds}
     for p in periods:
+        if p.provider == "stars" and (p.provider_ref in stars_back) != (p.refunded_at is not None):
+            found.append(f"Stars period {p.id}: Telegram gave back {p.provider_ref in stars_back}")
         if p.provider != "stripe" or not p.payment_ref or p.payment_ref in unreported:
             continue
         charges = [c for c in world.stripe.charges.values() if c["payment_intent"] == p.payment_ref]

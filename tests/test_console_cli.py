@@ -84,7 +84,7 @@ def test_shell_demo_says_what_it_loaded_and_a_plain_shell_can_still_pay(tmp_path
     assert "speed under [clock]" in out
     assert re.search(r"Sessions completed: [1-9]\d* · no-shows: [1-9]", out)
     assert re.search(r"Learners rating their mentors: \d\.\d ★ from \d+ ratings", out)
-    assert re.search(r"Paid orders: (\d+), of which \1 paid with demo payments", out)
+    assert re.search(r"Paid orders: (\d+) course orders?, of which \1 paid with demo payments", out)
     proc = run_cli(tmp_path, "shell", stdin="/buy git-teamwork\n1\n")
     assert proc.returncode == 0, proc.stderr
     assert "demo payments are on" in proc.stdout

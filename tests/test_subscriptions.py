@@ -14,10 +14,10 @@ from bot.subscriptions.lifecycle import (
     lock_subscription,
     record_failure,
     record_period,
-    refund_period,
     set_cancel_at_period_end,
     start,
 )
+from bot.subscriptions.refunds import refund_period
 from storage.models import (
     Course,
     Enrollment,
@@ -216,7 +216,7 @@ async def test_refunding_one_period_takes_back_only_its_unused_credits(
         async with market.app.new_uow() as uow:
             period = (
                 await uow.session.execute(
-                    select(SubscriptionPeriod).where(SubscriptionPeriod.provider_ref == "in_2")
+                    select(SubscriptionPeriod.id).where(SubscriptionPeriod.provider_ref == "in_2")
                 )
             ).scalar_one()
             await refund_period(uow, period, clock.now())

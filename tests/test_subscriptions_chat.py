@@ -3,23 +3,27 @@ renews it, reminds before renewals and ends it after a cancel."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.accounts.data_rights import export_user
 from bot.core import ledger
 from bot.core.clock import FakeClock
+from bot.core.users import Incoming
 from storage.models import (
     Identity,
+    LedgerEntry,
     MentorProfile,
     MentorshipRequest,
+    OutboxMessage,
     RequestOffer,
     Subscription,
     User,
 )
-from tests.support import Harness, buy, request_mentor, snapshot
+from tests.support import Harness, apologies_in, buy, request_mentor, snapshot
 
 ADD = (
     '/admin plan add monthly course=python-basics name="Monthly Python" price=29.00 '
@@ -113,13 +117,144 @@ async def test_admin_lists_plans_and_subscriptions_by_status(market: Harness) ->
     assert "Only marketplace admins" in await market.send("alice", "/admin plans")
 
 
-async def test_a_subscriptions_anchor_order_is_not_refunded_as_an_order(market: Harness) -> None:
-    """`/admin refund` on the order holding a subscription's sessions is refused politely."""
+async def paid_demo_plan(market: Harness) -> int:
+    """alice subscribes to the monthly plan on the demo provider; returns its anchor order."""
     await market.send("admin", ADD)
     await market.send("alice", "/subscribe monthly")
-    await market.send("alice", "/subscription pay 1")
-    out = await market.send("admin", "/admin refund 1 force")
-    assert "holds a subscription's sessions" in out, out
+    assert "has started" in await market.send("alice", "/subscription pay 1")
+    async with market.app.new_uow() as uow:
+        sub = await uow.get(Subscription, 1)
+        assert sub is not None and sub.order_id is not None
+        return sub.order_id
+
+
+async def period_money(market: Harness) -> list[tuple[str, int]]:
+    async with market.app.new_uow() as uow:
+        rows = await uow.session.execute(
+            select(LedgerEntry.kind, LedgerEntry.amount_minor)
+            .where(LedgerEntry.kind.in_(("period_paid", "period_refunded")))
+            .order_by(LedgerEntry.id)
+        )
+        return [(str(k), int(a)) for k, a in rows]
+
+
+async def test_an_admin_refunds_one_demo_period_once_and_the_subscription_goes_on(
+    market: Harness,
+) -> None:
+    """`/admin refund ORDER` on a subscription's order lists its periods; `period=N` refunds
+    that one (its unused sessions taken back, the learner told), the subscription going on;
+    a second press changes nothing, and `/admin unsubscribe` ends it when the admin asks."""
+    order = await paid_demo_plan(market)
+    out = await market.send("admin", f"/admin refund {order}")
+    assert "Period 1 from" in out and "$29.00 (demo payment)" in out, out
+    assert "[1] Refund period 1" in out, out
+    assert await period_money(market) == [("period_paid", 2900)]
+    out = await market.send("admin", "1")  # the button: /admin refund ORDER period=1
+    assert "Period 1 of subscription #1 refunded ($29.00); 2 sessions taken back." in out, out
+    assert "goes on and renews on" in out and "/admin unsubscribe 1" in out, out
+    assert "a period's payment was refunded ($29.00); 2 of its sessions" in "\n".join(market.output)
+    assert await period_money(market) == [("period_paid", 2900), ("period_refunded", -2900)]
+    status = await market.send("alice", "/subscription")
+    assert "— active · renews on" in status and "0 sessions left" in status, status
+    before = await snapshot(market, every_table=True)
+    out = await market.send("admin", f"/admin refund {order} period=1 force")
+    assert "was refunded on" in out and "nothing more to do" in out, out
+    assert "Period 1 from" in await market.send("admin", f"/admin refund {order}")
+    assert await snapshot(market, every_table=True) == before
+    for line, said in {
+        f"/admin refund {order} period=2": "has no paid period 2",
+        f"/admin refund {order} period=x": "'x' is not a number",
+        "/admin refund 99 period=1": "There is no order #99",
+        "/admin unsubscribe 7": "There is no subscription #7",
+    }.items():
+        assert said in await market.send("admin", line), line
+    assert await snapshot(market, every_table=True) == before
+    out = await market.send("admin", "/admin unsubscribe 1")
+    assert "Subscription #1 ends on" in out and "does not renew" in out, out
+    assert "An admin has ended your subscription to Monthly Python" in "\n".join(market.output)
+    assert "ending at the end of the period" in await market.send("alice", "/subscription")
+    assert "already set to end" in await market.send("admin", "/admin unsubscribe 1")
+    async with market.app.new_uow() as uow:
+        assert not await ledger.violations(uow)
+
+
+async def test_two_admins_pressing_refund_at_once_refund_the_period_once(market: Harness) -> None:
+    """Two presses of Refund period 1 at the same moment: the money goes back once, the
+    learner is told once, and both admins get a polite answer."""
+    order = await paid_demo_plan(market)
+    line = f"/admin refund {order} period=1"
+    told_before = await notices_to(market, "alice")
+    replies = await asyncio.gather(
+        *(market.app.handle(Incoming("console", "admin", "admin", line, "en")) for _ in "ab")
+    )
+    outs = ["\n".join(r.text for r in rs) for rs in replies]
+    assert sum("2 sessions taken back" in out for out in outs) == 1, outs
+    assert all("refunded" in out and not apologies_in(out) for out in outs), outs
+    assert await period_money(market) == [("period_paid", 2900), ("period_refunded", -2900)]
+    assert await notices_to(market, "alice") == told_before + 1
+
+
+async def notices_to(market: Harness, who: str) -> int:
+    async with market.app.new_uow() as uow:
+        found = await uow.session.execute(
+            select(func.count(OutboxMessage.id))
+            .join(Identity, Identity.user_id == OutboxMessage.user_id)
+            .where(Identity.external_id == who)
+        )
+        return int(found.scalar_one())
+
+
+async def test_a_period_whose_sessions_were_booked_or_paid_long_ago_needs_force(
+    market: Harness, clock: FakeClock
+) -> None:
+    """Like an order, a period is refunded without `force` only within the refund window and
+    with none of its sessions booked; with `force` the booked session stays booked, the
+    mentor is told, and earns nothing the subscription's money no longer covers."""
+    order = await paid_demo_plan(market)
+    out = await request_mentor(market, "alice")
+    request_id = int(out.split("Request #", 1)[1].split(" ", 1)[0])
+    assert "You are now mentoring" in await market.send("ada", f"/accept {request_id}")
+    await market.send("alice", f"/book {request_id}")
+    assert "Booked" in await market.send("alice", "1")
+    before = await snapshot(market, every_table=True)
+    out = await market.send("admin", f"/admin refund {order} period=1")
+    assert "outside the refund policy" in out and f"/admin refund {order} period=1 force" in out
+    assert await snapshot(market, every_table=True) == before
+    out = await market.send("admin", f"/admin refund {order} period=1 force")
+    assert "refunded ($29.00); 1 session taken back." in out, out
+    told = "\n".join(market.output)
+    assert "alice's payment for one period of Monthly Python was refunded" in told, told
+    clock.advance(timedelta(days=1))
+    assert "completed" in await market.send("ada", "/complete 1")
+    async with market.app.new_uow() as uow:
+        assert sum((await ledger.mentor_earnings(uow)).values()) == 0
+        assert not await ledger.violations(uow)
+
+
+async def test_admin_stats_count_course_orders_apart_from_subscription_payments(
+    market: Harness, clock: FakeClock
+) -> None:
+    """`Paid orders` counts course orders only; a subscription's paid periods are counted
+    beside them (not its anchor order), refunded ones left out, in English and Chinese. A
+    period paid longer ago than the refund window needs `force`, as an order does."""
+    order = await paid_demo_plan(market)
+    await buy(market, "carol")
+    clock.advance(timedelta(days=30))
+    assert "period paid" in await market.tick()
+    out = await market.send("admin", "/admin stats")
+    assert (
+        "Paid orders: 1 course order, of which 1 paid with demo payments (no money moved) · "
+        "subscription payments: 2 paid periods, of which 2 demo"
+    ) in out, out
+    out = await market.send("admin", f"/admin refund {order} period=1")  # paid 30 days ago
+    assert "outside the refund policy (paid more than 14 days ago" in out, out
+    out = await market.send("admin", f"/admin refund {order} period=1 force")
+    # Credits go oldest first: of the 3 left, 2 are period 2's, 1 rolled over from period 1.
+    assert "Period 1 of subscription #1 refunded ($29.00); 1 session taken back." in out, out
+    await market.send("admin", "/language zh")
+    out = await market.send("admin", "/admin stats")
+    assert "已支付订单：1 个课程订单，其中 1 个为演示支付" in out, out
+    assert "订阅付款：1 个已付周期，其中 1 个为演示" in out, out  # the refunded one left out
 
 
 async def test_deleteme_ends_the_subscription_and_mydata_shows_it_first(
@@ -220,6 +355,27 @@ async def test_a_plan_with_a_free_intro_session_grants_one_per_learner_and_mento
     assert "has started" in out and "intro session" not in out, out
     async with market.app.new_uow() as uow:
         assert await ledger.violations(uow) == []
+
+
+async def test_refunding_a_period_leaves_the_free_intro_session(market: Harness) -> None:
+    """The first period of an `intro=yes` plan brought 2 sessions and the free one; with one
+    booked (the period's own, spent first) its refund needs `force` and takes back its other
+    one, never the gift."""
+    await market.send("admin", f"{ADD} intro=yes")
+    await market.send("alice", "/subscribe monthly")
+    await market.send("alice", "/subscription pay 1")
+    out = await request_mentor(market, "alice")
+    request_id = int(out.split("Request #", 1)[1].split(" ", 1)[0])
+    await market.send("ada", f"/accept {request_id}")
+    await market.send("alice", f"/book {request_id}")
+    assert "Booked" in await market.send("alice", "1")
+    async with market.app.new_uow() as uow:
+        order = (await uow.session.execute(select(Subscription.order_id))).scalar_one()
+    out = await market.send("admin", f"/admin refund {order} period=1")
+    assert "outside the refund policy" in out, out
+    out = await market.send("admin", f"/admin refund {order} period=1 force")
+    assert "refunded ($29.00); 1 session taken back." in out, out
+    assert "1 session left this period" in await market.send("alice", "/subscription")
 
 
 async def test_a_mentor_sells_a_plan_of_their_own_where_the_marketplace_allows_it(

@@ -191,3 +191,37 @@ async def test_a_first_period_promo_code_is_refused_for_a_stars_subscription(
     await tina.send("/subscribe monthly ALWAYS10")
     ((_link, made),) = bot.fake.invoice_links.items()
     assert made["prices"][0]["amount"] == 450
+
+
+async def test_an_admin_refunds_one_stars_period_with_refund_star_payment(
+    start_bot: StartBot, clock: FakeClock
+) -> None:
+    """`/admin refund ORDER period=2` gives that renewal's Stars back to the account that paid
+    them (refundStarPayment of its charge), takes its sessions back and tells the learner in
+    Telegram; the subscription goes on, and Telegram is not told to stop renewing."""
+    bot, h = await start_bot()
+    await h.send("admin", ADD)
+    tina = bot.user("tina")
+    await tina.send("/subscribe monthly")
+    expires = clock.now() + timedelta(days=30)
+    for charge, first in (("stxFIRST", True), ("stxRENEW1", False)):
+        await tina.deliver(
+            bot.fake.subscription_payment_update(
+                tina.user, "sub:1:500", 500, charge, int(expires.timestamp()), first=first
+            )
+        )
+        clock.advance(timedelta(days=1))
+        expires += MONTH
+    async with bot.app.new_uow() as uow:
+        order = (await uow.session.execute(select(Subscription.order_id))).scalar_one()
+    out = await h.send("admin", f"/admin refund {order} period=2")
+    assert "Period 2 of subscription #1 refunded (500 ⭐); 2 sessions taken back." in out, out
+    refunds = bot.fake.calls_of("refundStarPayment")
+    assert [(c.params["user_id"], c.params["telegram_payment_charge_id"]) for c in refunds] == [
+        (tina.user["id"], "stxRENEW1")
+    ]
+    assert await status(h, bot.app) == ("active", 0)
+    assert bot.fake.calls_of("editUserStarSubscription") == []
+    assert any("was refunded (500 ⭐)" in str(c.params.get("text")) for c in tina.received())
+    async with bot.app.new_uow() as uow:
+        assert await violations(uow) == []

@@ -308,3 +308,52 @@ async def test_a_first_period_promo_code_is_a_stripe_coupon_on_the_first_invoice
     assert len(w.fake.coupons) == 1
     assert len(w.fake.calls_to("POST", "/v1/coupons")) == 1
     await clean(w)
+
+
+async def anchor_of(w: StripeWorld) -> int:
+    async with w.app.new_uow() as uow:
+        sub = await uow.get(Subscription, 1)
+        assert sub is not None and sub.order_id is not None
+        return sub.order_id
+
+
+async def test_an_admin_refunds_one_card_period_through_stripe_once(
+    card: StripeWorld, clock: FakeClock
+) -> None:
+    """`/admin refund ORDER period=2` refunds the second invoice's payment at Stripe and that
+    period here, taking back its sessions; a Stripe outage changes nothing and a retry goes
+    through; Stripe's report of the refund and a second press change nothing more."""
+    w = card
+    cs = await w.subscribe()
+    session, sub, first = w.fake.complete_subscription(cs)
+    await send(w, "checkout.session.completed", session)
+    await send(w, "invoice.paid", first)
+    clock.advance(timedelta(days=2))
+    second, _sub = w.fake.renew(sub["id"])
+    await send(w, "invoice.paid", second)
+    assert await ours(w) == ("active", 3, False)  # one rolled over, two new
+    order = await anchor_of(w)
+    w.fake.fail_next.append(500)
+    out = await w.h.send("admin", f"/admin refund {order} period=2")
+    assert "could not be reached" in out and "nothing was changed" in out, out
+    assert await ours(w) == ("active", 3, False)
+    assert not w.fake.refunds
+    out = await w.h.send("admin", f"/admin refund {order} period=2")
+    assert "Period 2 of subscription #1 refunded ($29.00); 2 sessions taken back." in out, out
+    assert "/admin unsubscribe 1" in out, out
+    [refund] = w.fake.refunds.values()
+    assert w.fake.charges[refund["charge"]]["payment_intent"] == second["payment_intent"]
+    assert w.fake.charge_for(second["payment_intent"])["refunded"] is True
+    assert w.fake.charge_for(first["payment_intent"])["refunded"] is False
+    charge = w.fake.charge_for(second["payment_intent"])
+    assert await send(w, "charge.refunded", charge) == "already"
+    out = await w.h.send("admin", f"/admin refund {order} period=2")
+    assert "was refunded on" in out, out
+    assert len(w.fake.refunds) == 1
+    assert await ours(w) == ("active", 1, False)
+    assert w.fake.subscriptions[sub["id"]]["cancel_at_period_end"] is False
+    await clean(w)
+    out = await w.h.send("admin", "/admin unsubscribe 1")
+    assert "ends on" in out, out
+    assert w.fake.subscriptions[sub["id"]]["cancel_at_period_end"] is True
+    assert await ours(w) == ("cancelling", 1, True)

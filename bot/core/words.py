@@ -201,6 +201,7 @@ SUBCOMMAND_WORDS: dict[str, tuple[str, ...]] = {
     "promo": ("优惠码", "管理优惠码"),
     "promos": ("优惠码列表",),
     "subscriptions": ("订阅列表", "订阅"),
+    "unsubscribe": ("退订", "取消订阅"),
     "workshops": ("研讨会列表", "研讨会", "工作坊列表", "工作坊"),
     "spaces": ("社区空间", "空间"),
     "repair": ("修复",),

@@ -19,6 +19,7 @@ from bot.handlers import (  # noqa: F401
     sessions,
     spaces,
     stars,
+    subscription_refunds,
     subscriptions,
     support,
     upcoming,

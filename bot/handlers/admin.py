@@ -29,10 +29,12 @@ from bot.handlers.registry import (
     text,
 )
 from bot.handlers.stats import DETAILS, stats_detail, stats_summary
+from bot.handlers.subscription_refunds import refund_subscription_period
 from bot.handlers.subscriptions import subscription_stats
 from bot.learning.courses import course_by_slug, course_title
 from bot.payments import check_refund, provider_name, refund_order
 from bot.providers.stars.payment import MAX_STARS
+from bot.subscriptions.lifecycle import SUBSCRIPTION_PROVIDER
 from storage.models import (
     Course,
     MentorProfile,
@@ -40,6 +42,7 @@ from storage.models import (
     MentorshipRequest,
     Order,
     Rating,
+    SubscriptionPeriod,
     User,
 )
 
@@ -261,9 +264,25 @@ async def _orders(ctx: Ctx, args: list[str]) -> None:
 
 async def _refund(ctx: Ctx, args: list[str]) -> None:
     """Checked in this update's transaction; the money moves after it commits (`after_commit`),
-    so the order's row is not held while the provider answers."""
-    order_id = need_int(args, 0, "/admin refund ORDER [force]")
-    forced = len(args) > 1 and args[1].lower() == "force"
+    so the order's row is not held while the provider answers. A subscription's anchor order
+    is refunded one paid period at a time (bot/handlers/subscription_refunds.py)."""
+    usage = "/admin refund ORDER [force] [period=N]"
+    order_id = need_int(args, 0, usage)
+    forced = any(a.lower() == "force" for a in args[1:])
+    periods = [a.split("=", 1)[1] for a in args[1:] if a.lower().startswith("period=")]
+    period = need_int(periods, 0, usage) if periods else None
+    order = await ctx.uow.get(Order, order_id)
+    if order is not None and order.provider == SUBSCRIPTION_PROVIDER:
+        await refund_subscription_period(ctx, order_id, period, forced)
+        return
+    if period is not None and order is not None:
+        raise BadInput(
+            _(
+                "Order #{id} is a course order, not a subscription's, so it has no periods: "
+                "/admin refund {id} refunds it whole.",
+                id=order_id,
+            )
+        )
     refund = await check_refund(
         ctx.uow, ctx.config, ctx.payments, order_id, ctx.now(), force=forced
     )
@@ -299,6 +318,20 @@ async def _stats(ctx: Ctx, args: list[str]) -> None:
     async def count(stmt: object) -> int:
         return int((await ctx.uow.session.execute(stmt)).scalar_one() or 0)  # type: ignore[call-overload]
 
+    # Course orders apart from subscriptions' anchor orders, whose payments are their periods
+    # (paid and not refunded, as a refunded order is no longer paid).
+    paid_orders = select(func.count(Order.id)).where(Order.status == "paid")
+    paid_orders = paid_orders.where(Order.provider != SUBSCRIPTION_PROVIDER)
+    paid = await count(paid_orders)
+    demo = await count(paid_orders.where(Order.provider == "demo"))
+    periods: dict[str, int] = {
+        str(provider): int(n)
+        for provider, n in await ctx.uow.session.execute(
+            select(SubscriptionPeriod.provider, func.count(SubscriptionPeriod.id))
+            .where(SubscriptionPeriod.refunded_at.is_(None))
+            .group_by(SubscriptionPeriod.provider)
+        )
+    }
     taken, earned, fees = await ledger.totals_by_currency(
         ctx.uow, ctx.now(), ledger.REVENUE_KINDS, ledger.EARNING_KINDS, ledger.FEE_KINDS
     )
@@ -320,8 +353,8 @@ async def _stats(ctx: Ctx, args: list[str]) -> None:
 
     ctx.say(
         _(
-            "Marketplace stats\nUsers: {users}\nPaid orders: {paid}, of which {demo} paid with "
-            "demo payments (no money moved)\n"
+            "Marketplace stats\nUsers: {users}\nPaid orders: {orders} · subscription payments: "
+            "{periods}\n"
             "Revenue, paid minus refunded, per currency (the demo orders left out): "
             "{revenue}\nOf that, earned by mentors: {earned} · platform fees: {fees}\n"
             "Mentors approved: {mentors}\nOpen requests: {open} · "
@@ -329,11 +362,17 @@ async def _stats(ctx: Ctx, args: list[str]) -> None:
             "Learners rating their mentors: {mentor_ratings}\nMentors rating their learners: "
             "{learner_ratings}",
             users=await count(select(func.count(User.id))),
-            paid=await count(select(func.count(Order.id)).where(Order.status == "paid")),
-            demo=await count(
-                select(func.count(Order.id))
-                .where(Order.status == "paid")
-                .where(Order.provider == "demo")
+            orders=ngettext(
+                "{n} course order, of which {demo} paid with demo payments (no money moved)",
+                "{n} course orders, of which {demo} paid with demo payments (no money moved)",
+                paid,
+                demo=demo,
+            ),
+            periods=ngettext(
+                "{n} paid period, of which {demo} demo",
+                "{n} paid periods, of which {demo} demo",
+                sum(periods.values()),
+                demo=periods.get("demo", 0),
             ),
             revenue=money(taken),
             earned=money(earned),
@@ -439,10 +478,16 @@ admin_subcommand(
 )(_orders)
 admin_subcommand(
     "refund",
-    _("Refund an order and cancel its sessions"),
+    _("Refund an order and cancel its sessions, or one period of a subscription"),
     args=(
         number("order", _("The order number")),
         choice("force", _("force: refund even outside the refund policy"), "force"),
+        number(
+            "period",
+            _("For a subscription's order: the paid period to refund"),
+            required=False,
+            keyed=True,
+        ),
     ),
 )(_refund)
 admin_subcommand(

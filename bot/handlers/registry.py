@@ -146,7 +146,10 @@ def spelt_out(
         return [sub.name, *spelt_out(args[1:], sub.args, sub.subs, f"{path} {sub.name}")]
     out = list(args)
     positional = [a for a in declared if not a.keyed]
-    for i, arg in enumerate(positional[: len(out)]):
+    keyed = {f"{a.name}=" for a in declared if a.keyed}
+    # Keyed words (`period=3`) may stand anywhere; the positional ones are the rest, in order.
+    slots = [i for i, word in enumerate(out) if not word.lower().startswith(tuple(keyed))]
+    for i, arg in zip(slots, positional, strict=False):
         if not arg.choices:
             continue
         typed = " ".join(out[i:]) if arg.words else out[i]

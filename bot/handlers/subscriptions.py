@@ -307,19 +307,28 @@ async def _card_checkout(ctx: Ctx, sub_id: int, plan_id: int, summary: Msg) -> N
     ctx.say(summary, [Choice(label, url, url=True)])
 
 
+async def stop_renewals(ctx: Ctx, provider: str, ref: str, payer: str, *, cancel: bool) -> None:
+    """Outside any transaction: tell the provider to stop (or resume) renewing a subscription,
+    Stripe by `cancel_at_period_end`, Telegram by editUserStarSubscription; the demo provider
+    renews by our own clock, so nothing is sent. Raises `BadInput` when it cannot."""
+    if provider == "stripe" and ref:
+        from bot.providers.stripe.billing import BillingUnavailable, set_cancel
+
+        try:
+            await set_cancel(_stripe(ctx), ref, cancel)
+        except BillingUnavailable:
+            raise BadInput(
+                _("The card provider could not be reached; nothing was changed. Please try again.")
+            ) from None
+    elif provider == "stars" and ref and payer:
+        stars = ctx.provider("stars")
+        assert isinstance(stars, StarsPayments)
+        await stars.edit_subscription(payer, ref, cancel)
+
+
 async def _card_cancel(ctx: Ctx, sub_id: int, ref: str, cancel: bool) -> None:
     """Outside any transaction: tell Stripe, then follow it here (the webhook agrees)."""
-    from bot.providers.stripe.billing import (
-        BillingUnavailable,
-        set_cancel,
-    )
-
-    try:
-        await set_cancel(_stripe(ctx), ref, cancel)
-    except BillingUnavailable:
-        raise BadInput(
-            _("The card provider could not be reached; nothing was changed. Please try again.")
-        ) from None
+    await stop_renewals(ctx, "stripe", ref, "", cancel=cancel)
     await _follow_cancel(ctx, sub_id, cancel)
 
 
@@ -345,9 +354,7 @@ async def _follow_cancel(ctx: Ctx, sub_id: int, cancel: bool) -> None:
 
 async def _stars_cancel(ctx: Ctx, sub_id: int, payer: str, ref: str, cancel: bool) -> None:
     """Outside any transaction: editUserStarSubscription, then follow it here."""
-    stars = ctx.provider("stars")
-    assert isinstance(stars, StarsPayments)
-    await stars.edit_subscription(payer, ref, cancel)
+    await stop_renewals(ctx, "stars", ref, payer, cancel=cancel)
     await _follow_cancel(ctx, sub_id, cancel)
 
 
@@ -1013,15 +1020,8 @@ async def stop_renewals_after_commit(ctx: Ctx, user_id: int) -> None:
 
 
 async def _stop_at_provider(ctx: Ctx, provider: str, ref: str, payer: str) -> None:
-    from bot.providers.stripe.billing import set_cancel
-
     try:
-        if provider == "stripe":
-            await set_cancel(_stripe(ctx), ref, True)
-        elif payer:
-            stars = ctx.provider("stars")
-            assert isinstance(stars, StarsPayments)
-            await stars.edit_subscription(payer, ref, True)
+        await stop_renewals(ctx, provider, ref, payer, cancel=True)
     except Exception:
         log.warning(
             "could not stop a subscription's renewals at its provider",

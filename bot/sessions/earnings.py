@@ -231,19 +231,25 @@ async def reverse_order_earnings(uow: UnitOfWork, order_id: int, now: datetime) 
         await _reverse(uow, entry, now)
 
 
-async def reverse_earnings_beyond_kept(uow: UnitOfWork, order_id: int, now: datetime) -> None:
+async def reverse_earnings_beyond_kept(
+    uow: UnitOfWork, order_id: int, now: datetime
+) -> list[LedgerEntry]:
     """After a subscription period's refund: reverse the latest sessions' earnings and fees
     until the order has paid out no more than the money it still holds. Those sessions took
     place, but a mentor is never paid from money the learner got back: a course's refund
-    reverses all its earnings, a period's only what the periods left no longer cover."""
+    reverses all its earnings, a period's only what the periods left no longer cover.
+    Returns the earnings and fees reversed now (for telling their mentors)."""
     kept, paid_out, _refunded = await order_holds(uow, order_id)
     last: int | None = None
+    done: list[LedgerEntry] = []
     for entry in await _earned(uow, order_id, LedgerEntry.session_id.desc()):
         if entry.session_id != last and paid_out <= kept:
-            return  # (a session's earning and fee go back together)
+            break  # (a session's earning and fee go back together)
         last = entry.session_id
         if await _reverse(uow, entry, now):
             paid_out -= entry.amount_minor
+            done.append(entry)
+    return done
 
 
 async def _reverse(uow: UnitOfWork, entry: LedgerEntry, now: datetime) -> bool:

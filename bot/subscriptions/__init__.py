@@ -10,7 +10,9 @@ less the platform fee) and `/progress` work as for a bought course, unchanged.
 
 - `plans`: a plan's name, price and lookup.
 - `lifecycle`: the rules every provider calls: start, a period paid, a renewal failed,
-  cancel at period end / resume, end (lapsed or cancelled), a period refunded.
+  cancel at period end / resume, end (lapsed or cancelled).
+- `refunds`: one paid period refunded (an admin's `/admin refund ORDER period=N`, Stripe's
+  report of an invoice's refund), and the admin's policy check before it.
 - `sweep`: what the clock drives: demo renewals, grace and Stars expiry lapses, periods that
   end after a cancel, renewal reminders and trial notices.
 """

@@ -17,11 +17,10 @@ same transaction and tells the people concerned through the outbox.
   community spaces (unless another active enrollment in the course keeps them); already booked
   sessions stay booked (the learner is told which) and the mentors are told. Getting access
   again (a late payment after a lapse) gives the spaces back.
-- Refunding a period gives its money back (on the anchor order it was paid on) and revokes
-  as many of its credits as are unused; the mentors keep what the order's remaining money
-  covers, and the latest sessions' earnings beyond that are reversed
-  (`bot.sessions.earnings.reverse_earnings_beyond_kept`): a mentor is never paid from money
-  the learner got back.
+- Refunding a period (`bot.subscriptions.refunds`) gives its money back (on the anchor
+  order it was paid on) and revokes as many of its credits as are unused; the mentors keep
+  what the order's remaining money covers, and the latest sessions' earnings beyond that are
+  reversed: a mentor is never paid from money the learner got back.
 """
 
 from __future__ import annotations
@@ -35,13 +34,12 @@ from bot.community.access import regrant_course_access, revoke_course_access
 from bot.config import Config
 from bot.core.errors import BadInput, NotFound
 from bot.core.i18n import Lines, Money, Msg, When, _, ngettext
-from bot.core.ledger import Kind, post, posted
+from bot.core.ledger import Kind, post
 from bot.core.outbox import tell
 from bot.core.replies import Choice
 from bot.core.states import SUBSCRIPTION_LIVE, SubscriptionStatus, advance
 from bot.payments import enroll
 from bot.sessions.credits import move_credits
-from bot.sessions.earnings import reverse_earnings_beyond_kept
 from bot.subscriptions.plans import PERIOD_DAYS, plan_name
 from storage.models import (
     Enrollment,
@@ -403,7 +401,7 @@ async def end(
     plan = await _plan(uow, sub)
     enrollment = await _enrollment(uow, sub)
     kept: list[MentorSession] = []
-    mentor_users: set[int] = set()
+    mentors: set[int] = set()
     if enrollment is not None and enrollment.status == "active":
         advance("enrollment", enrollment, "revoked")
         # Its community spaces go with it, unless another active enrollment in the course
@@ -428,12 +426,7 @@ async def end(
                 )
             ).scalars()
         )
-        mentors = await uow.session.execute(
-            select(MentorProfile.user_id)
-            .join(MentorshipRequest, MentorshipRequest.mentor_id == MentorProfile.id)
-            .where(MentorshipRequest.enrollment_id == enrollment.id)
-        )
-        mentor_users = {int(m) for m in mentors.scalars()}
+        mentors = await mentor_users(uow, enrollment.id)
     if sub.status == "lapsed":
         ended: Msg = _(
             "Your subscription to {plan} has ended: no renewal payment came through.",
@@ -456,13 +449,13 @@ async def end(
         now,
         [Choice(_("Subscribe again"), f"/subscribe {plan.slug}")],
     )
-    for mentor_user in sorted(mentor_users):
+    for mentor_user in sorted(mentors):
         await tell(
             uow,
             mentor_user,
             _(
                 "{name}'s subscription to {plan} has ended; sessions already booked stay booked.",
-                name=await _display_name(uow, sub.user_id),
+                name=await display_name(uow, sub.user_id),
                 plan=plan_name(plan),
             ),
             now,
@@ -470,62 +463,19 @@ async def end(
     return True
 
 
-async def _display_name(uow: UnitOfWork, user_id: int) -> str:
+async def display_name(uow: UnitOfWork, user_id: int) -> str:
     user = await uow.get(User, user_id)
     return user.display_name if user is not None else "?"
 
 
-async def refund_period(uow: UnitOfWork, period: SubscriptionPeriod, now: datetime) -> bool:
-    """A period's money was given back: post the refund, reverse earnings its order no longer
-    covers, and revoke its unused credits. False if it was refunded before."""
-    if period.refunded_at is not None:
-        return False
-    sub = await lock_subscription(uow, period.subscription_id)
-    period.refunded_at = now
-    paid = await posted(uow, f"paid:period:{period.id}")
-    order_id = sub.order_id if paid is None else paid.order_id  # the order it was paid on
-    await post(
-        uow,
-        f"refunded:period:{period.id}",
-        Kind.PERIOD_REFUNDED,
-        now,
-        user_id=sub.user_id,
-        order_id=order_id,
-        currency=period.currency,
-        amount_minor=-period.amount_minor,
-        demo=period.provider == "demo",
+async def mentor_users(uow: UnitOfWork, enrollment_id: int) -> set[int]:
+    """The users mentoring on an enrollment (its mentorship requests' mentors)."""
+    mentors = await uow.session.execute(
+        select(MentorProfile.user_id)
+        .join(MentorshipRequest, MentorshipRequest.mentor_id == MentorProfile.id)
+        .where(MentorshipRequest.enrollment_id == enrollment_id)
     )
-    if order_id is not None:
-        await reverse_earnings_beyond_kept(uow, order_id, now)
-    enrollment = await _enrollment(uow, sub)
-    taken = 0
-    if enrollment is not None and period.credits:
-        taken = min(period.credits, enrollment.credits_remaining)
-        if taken:
-            await move_credits(
-                uow,
-                enrollment,
-                Kind.CREDIT_REVOKED,
-                f"revoked:period:{period.id}",
-                -taken,
-                now,
-            )
-    plan = await _plan(uow, sub)
-    await tell(
-        uow,
-        sub.user_id,
-        ngettext(
-            "{plan}: a period's payment was refunded ({price}); {n} of its sessions was "
-            "taken back.",
-            "{plan}: a period's payment was refunded ({price}); {n} of its sessions were "
-            "taken back.",
-            taken,
-            plan=plan_name(plan),
-            price=Money(period.amount_minor, period.currency),
-        ),
-        now,
-    )
-    return True
+    return {int(m) for m in mentors.scalars()}
 
 
 def next_period(sub: Subscription, now: datetime) -> tuple[datetime, datetime]:

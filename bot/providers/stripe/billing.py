@@ -51,10 +51,10 @@ from bot.subscriptions.lifecycle import (
     period_recorded,
     record_failure,
     record_period,
-    refund_period,
     set_cancel_at_period_end,
     trial_allowed,
 )
+from bot.subscriptions.refunds import refund_period
 from storage.models import Plan, PromoCode, Subscription, SubscriptionPeriod, User
 from storage.uow import UnitOfWork
 
@@ -564,9 +564,8 @@ async def period_for_payment(uow: UnitOfWork, payment_ref: str) -> SubscriptionP
 
 
 async def settle_period_refund(uow: UnitOfWork, period_id: int, now: datetime) -> Settled:
-    period = await uow.get(SubscriptionPeriod, period_id)
-    assert period is not None
-    return Settled("refunded" if await refund_period(uow, period, now) else "already")
+    taken = await refund_period(uow, period_id, now)
+    return Settled("already" if taken is None else "refunded")
 
 
 async def settle_event(
