@@ -113,6 +113,9 @@ async def test_admin_lists_plans_and_subscriptions_by_status(market: Harness) ->
     assert "monthly" in out and "1 subscriber" in out, out
     out = await market.send("admin", "/admin subscriptions active")
     assert "#1 alice" in out, out
+    order = out.split("· order #", 1)[1].split(":", 1)[0]
+    assert f"/admin refund {order} refunds a period" in out, out
+    assert "Refund period 1" in await market.send("admin", f"/admin refund {order}")
     assert "No subscriptions." in await market.send("admin", "/admin subscriptions lapsed")
     assert "Only marketplace admins" in await market.send("alice", "/admin plans")
 

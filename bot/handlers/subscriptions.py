@@ -759,6 +759,18 @@ async def _subscriptions(ctx: Ctx, args: list[str]) -> None:
             status=STATUS_NAMES[s.status],
             when=When(s.created_at),
         )
+        if s.order_id is None
+        else _(
+            "#{id} {name}: {plan} {price} — {status} (since {when}) · order #{order}: "
+            "/admin refund {order} refunds a period",
+            id=s.id,
+            name=u.display_name,
+            plan=plan_name(p),
+            price=Money(s.amount_minor, s.currency),
+            status=STATUS_NAMES[s.status],
+            when=When(s.created_at),
+            order=s.order_id,
+        )
         for s, p, u in rows
     ]
     ctx.say(_("Subscriptions (newest first):\n{list}", list=Lines(lines)))
