@@ -749,31 +749,26 @@ async def _subscriptions(ctx: Ctx, args: list[str]) -> None:
     if not rows:
         ctx.say(_("No subscriptions."))
         return
-    lines = [
-        _(
-            "#{id} {name}: {plan} {price} — {status} (since {when})",
-            id=s.id,
-            name=u.display_name,
-            plan=plan_name(p),
-            price=Money(s.amount_minor, s.currency),
-            status=STATUS_NAMES[s.status],
-            when=When(s.created_at),
-        )
-        if s.order_id is None
-        else _(
-            "#{id} {name}: {plan} {price} — {status} (since {when}) · order #{order}: "
-            "/admin refund {order} refunds a period",
-            id=s.id,
-            name=u.display_name,
-            plan=plan_name(p),
-            price=Money(s.amount_minor, s.currency),
-            status=STATUS_NAMES[s.status],
-            when=When(s.created_at),
-            order=s.order_id,
-        )
-        for s, p, u in rows
-    ]
+    lines = [_subscription_line(s, p, u) for s, p, u in rows]
     ctx.say(_("Subscriptions (newest first):\n{list}", list=Lines(lines)))
+
+
+def _subscription_line(s: Subscription, p: Plan, u: User) -> Msg:
+    """One subscription for `/admin subscriptions`, with its anchor order once it has one (the
+    order `/admin refund` takes to refund one of its periods)."""
+    line = _(
+        "#{id} {name}: {plan} {price} — {status} (since {when})",
+        id=s.id,
+        name=u.display_name,
+        plan=plan_name(p),
+        price=Money(s.amount_minor, s.currency),
+        status=STATUS_NAMES[s.status],
+        when=When(s.created_at),
+    )
+    if s.order_id is None:
+        return line
+    refund = _("order #{order}: /admin refund {order} refunds a period", order=s.order_id)
+    return Lines([line, refund], " · ").as_msg()
 
 
 async def subscription_stats(ctx: Ctx) -> None:
