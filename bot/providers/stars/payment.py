@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -32,7 +32,11 @@ from bot.core.users import Incoming, resolve_user
 from bot.learning.courses import course_title
 from bot.payments import Checkout, Refund, fulfil_order
 from bot.providers.stars.payloads import parse_payload, payload
-from bot.providers.stars.subscriptions import record_subscription_payment, subscription_refusal
+from bot.providers.stars.subscriptions import (
+    SUBSCRIPTION_PERIOD,
+    record_subscription_payment,
+    subscription_refusal,
+)
 from bot.subscriptions.lifecycle import period_recorded
 from storage.models import Course, Order
 from storage.uow import UnitOfWork
@@ -226,10 +230,13 @@ async def record_payment(
     is still returned, to be kept once the refund went through.
 
     A `sub:` payload is a subscription's charge (`expires`: its subscription_expiration_date),
-    granted once per charge id by bot.providers.stars.subscriptions.
+    granted once per charge id by bot.providers.stars.subscriptions; without `expires` (a
+    charge found by reconciliation) its period runs 30 days from `paid_at`.
     """
     now = app.clock.now()
     if payload.startswith("sub:"):  # a subscription's first charge or a renewal
+        if expires is None and paid_at is not None:
+            expires = paid_at + timedelta(seconds=SUBSCRIPTION_PERIOD)
         async with app.new_uow() as uow:
             if await period_recorded(uow, PROVIDER, charge_id):
                 return PaymentOutcome(duplicate=True)

@@ -40,7 +40,7 @@ from bot.providers.stars.payment import (
     parse_invoice_payload,
     record_payment,
 )
-from bot.providers.stars.subscriptions import SUBSCRIPTION_PERIOD, parse_subscription_payload
+from bot.providers.stars.subscriptions import parse_subscription_payload
 from storage.models import Order, SubscriptionPeriod
 
 if TYPE_CHECKING:
@@ -158,7 +158,6 @@ async def _unrecorded(app: Ports, payments: list[StarPayment]) -> list[StarPayme
 
 async def _settle(app: Ports, payment: StarPayment, refunder: Refunder) -> str | None:
     """What the lost update would have done; None when the update got there first."""
-    renews = parse_subscription_payload(payment.payload) is not None
     outcome = await record_payment(
         app,
         payment.payer,
@@ -168,7 +167,6 @@ async def _settle(app: Ports, payment: StarPayment, refunder: Refunder) -> str |
         payment.charge_id,
         via_outbox=True,
         paid_at=payment.paid_at,
-        expires=payment.paid_at + timedelta(seconds=SUBSCRIPTION_PERIOD) if renews else None,
     )
     if outcome.duplicate:
         return None
