@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import re
 from collections import OrderedDict
@@ -167,7 +166,11 @@ class MentorbotClient(discord.AutoShardedClient):
             await self.tree.sync(guild=guild)
 
     async def incoming(
-        self, user: discord.User | discord.Member, text: str, locale: str | None
+        self,
+        user: discord.User | discord.Member,
+        text: str,
+        locale: str | None,
+        reply_to: str | None = None,
     ) -> Incoming:
         """Plain data for the core, with the sender's guild roles as Discord has them now: from
         the interaction in a guild, and in a DM (which carries none) looked up in the
@@ -178,7 +181,7 @@ class MentorbotClient(discord.AutoShardedClient):
             roles = frozenset(str(role.id) for role in user.roles)
         elif self.app.config.admin_roles_for(PLATFORM) and self.settings.guild_ids:
             roles = await self._roles_in_guilds(user.id)
-        return Incoming(PLATFORM, str(user.id), user.display_name, text, locale, roles)
+        return Incoming(PLATFORM, str(user.id), user.display_name, text, locale, roles, reply_to)
 
     async def _roles_in_guilds(self, user_id: int) -> frozenset[str] | None:
         found: set[str] = set()
@@ -300,13 +303,13 @@ class MentorbotClient(discord.AutoShardedClient):
 
     async def _typed(self, message: discord.Message) -> None:
         try:
-            incoming = await self.incoming(message.author, message.content, None)
+            # A reply to a relayed message continues that mentorship's conversation; the bot
+            # recorded each one under the recipient's id (`_deliver`), their DM.
             reference = message.reference
+            target = None
             if reference is not None and reference.message_id is not None:
-                # A reply to a relayed message continues that mentorship's conversation; the
-                # bot recorded each one under the recipient's id (`_deliver`), their DM.
                 target = f"{message.author.id}:{reference.message_id}"
-                incoming = dataclasses.replace(incoming, reply_to=target)
+            incoming = await self.incoming(message.author, message.content, None, target)
             replies = await self.app.handle(incoming)
             question: Question | None = await self.question_for(str(message.author.id), replies)
         except Exception as error:
