@@ -41,16 +41,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.community import membership
+from bot.community.invites import Placed, tell_invite, tell_shared
 from bot.community.membership import SHARED, Plan
 from bot.community.spaces import PLATFORM as PRIVATE_PLATFORM
 from bot.community.spaces import PrivatePort, sweep_private
-from bot.community.topics import TopicPort, Topics, topic_label
+from bot.community.topics import TopicPort, Topics
 from bot.config import Config
 from bot.core.clock import Clock, real_span
-from bot.core.i18n import Lines, Localized, Msg, _
-from bot.core.outbox import tell
-from bot.core.replies import Choice
-from bot.learning.courses import course_title
 from bot.learning.lessons import enrolled
 from storage.models import AccessGrant, AccessLog, Course, Enrollment, Identity, User
 from storage.uow import UnitOfWork
@@ -454,23 +451,27 @@ async def my_spaces(uow: UnitOfWork, user_id: int, now: datetime) -> list[Mine]:
     return found
 
 
+async def _granted_at(
+    uow: UnitOfWork, platform: str, ref: str, external_id: str
+) -> list[AccessGrant]:
+    """The person's rows desired GRANTED at one place, one per course entitling them."""
+    rows = await uow.session.execute(
+        select(AccessGrant)
+        .where(AccessGrant.platform == platform)
+        .where(AccessGrant.space_ref == ref)
+        .where(AccessGrant.external_id == external_id)
+        .where(AccessGrant.desired == GRANTED)
+        .order_by(AccessGrant.id)
+    )
+    return list(rows.scalars())
+
+
 async def join_allowed(
     uow: UnitOfWork, platform: str, ref: str, external_id: str, now: datetime
 ) -> bool:
     """A join request to a space (a Telegram group's join link): allowed when the person's
     access there is desired for any course; then it is actual for each of them."""
-    rows = list(
-        (
-            await uow.session.execute(
-                select(AccessGrant)
-                .where(AccessGrant.platform == platform)
-                .where(AccessGrant.space_ref == ref)
-                .where(AccessGrant.external_id == external_id)
-                .where(AccessGrant.desired == GRANTED)
-                .order_by(AccessGrant.id)
-            )
-        ).scalars()
-    )
+    rows = await _granted_at(uow, platform, ref, external_id)
     for row in rows:
         row.actual, row.updated_at = GRANTED, now
         _log(uow, row, "joined", now)
@@ -492,24 +493,14 @@ async def member_joined(
     they are and where their courses talk, or None when nothing entitles them there. Nothing
     changes here: an update handled late must not undo a later removal, and someone let in by
     hand is found by the check (`Community._check`)."""
-    rows = list(
-        (
-            await uow.session.execute(
-                select(AccessGrant)
-                .where(AccessGrant.platform == platform)
-                .where(AccessGrant.space_ref == ref)
-                .where(AccessGrant.external_id == external_id)
-                .order_by(AccessGrant.id)
-            )
-        ).scalars()
-    )
-    if membership.desired_of(rows) == REVOKED:  # no row, or none granted
+    rows = await _granted_at(uow, platform, ref, external_id)
+    if not rows:
         return None
     topic_of = {s.key: s.topic for s in all_spaces(config)}
     placed = tuple(
         (row.space.partition("@")[0], topic_of[row.space])
         for row in rows
-        if row.desired == GRANTED and topic_of.get(row.space)
+        if topic_of.get(row.space)
     )
     return Joined(rows[0].user_id, placed)
 
@@ -815,79 +806,18 @@ class Community:
                 grant.external_id = f"erased:{grant.id}"  # the platform id goes too
         if not told:
             return
+        port = self._topic_ports.get(group[0].platform)
+        placed = [
+            Placed(space.course, space.topic, row.ref, outcome.threads[row.space])
+            for row in told
+            if (space := self._spaces.get(row.space)) is not None and row.space in outcome.threads
+        ]
+        user_id = group[0].user_id
         if outcome.plan.action == membership.GRANT and outcome.link:
-            await self._tell_invite(uow, told, outcome, now)
+            hours = self._config.community.invite_hours
+            await tell_invite(uow, user_id, outcome.link, hours, port, placed, now)
         elif outcome.plan.action == SHARED:
-            await self._tell_shared(uow, told, outcome, now)
-
-    async def _topic_lines(
-        self, uow: UnitOfWork, rows: list[Claimed], outcome: Outcome
-    ) -> list[tuple[Msg, Choice]]:
-        """For each row whose space has a topic: how a message names it, and its button."""
-        found: list[tuple[Msg, Choice]] = []
-        for row in rows:
-            space = self._spaces.get(row.space)
-            port = self._topic_ports.get(row.platform)
-            thread = outcome.threads.get(row.space)
-            if space is None or port is None or thread is None:
-                continue
-            course = (
-                await uow.session.execute(select(Course).where(Course.slug == space.course))
-            ).scalar_one_or_none()
-            title = course_title(course) if course is not None else Localized(space.course)
-            label = topic_label(space.topic, title)
-            found.append(
-                (
-                    _("“{topic}” ({course})", topic=label, course=title),
-                    Choice(
-                        _("Open the topic “{topic}”", topic=label),
-                        port.topic_link(row.ref, thread),
-                        url=True,
-                    ),
-                )
-            )
-        return found
-
-    async def _tell_invite(
-        self, uow: UnitOfWork, rows: list[Claimed], outcome: Outcome, now: datetime
-    ) -> None:
-        """The single-use invite link, naming and linking the topics it opens."""
-        assert outcome.link is not None
-        hours = self._config.community.invite_hours
-        join = Choice(_("Join the group"), outcome.link, url=True)
-        topics = await self._topic_lines(uow, rows, outcome)
-        if not topics:
-            msg = _(
-                "Your course's community group is open to you. The link works once, for you, "
-                "within {hours} hours:",
-                hours=hours,
-            )
-        else:
-            msg = _(
-                "Your course's community group is open to you. The link works once, for you, "
-                "within {hours} hours. Topics for you there:\n{topics}",
-                hours=hours,
-                topics=Lines(line for line, _button in topics),
-            )
-        await tell(uow, rows[0].user_id, msg, now, [join, *(b for _line, b in topics)])
-
-    async def _tell_shared(
-        self, uow: UnitOfWork, rows: list[Claimed], outcome: Outcome, now: datetime
-    ) -> None:
-        """A course whose topic is in a group the learner already has: no new invite, the
-        topic named and linked."""
-        for line, button in await self._topic_lines(uow, rows, outcome):
-            await tell(
-                uow,
-                rows[0].user_id,
-                _(
-                    "Your course's topic is in the community group you already have, so no "
-                    "new invite is needed: {topic}.",
-                    topic=line,
-                ),
-                now,
-                [button],
-            )
+            await tell_shared(uow, user_id, port, placed, now)
 
     async def _check(self, now: datetime, every: timedelta) -> int:
         """Compare settled memberships not checked for `every` with what each platform says
