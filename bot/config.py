@@ -329,22 +329,26 @@ class DiscussionSection:
 class CommunitySection:
     """Community spaces a course's active learners get, revoked when access ends."""
 
-    # One entry per space: "SLUG=discord:ROLE_ID" (a guild role granting a channel or forum)
-    # or "SLUG=telegram:CHAT_ID" (a supergroup, joined by a single-use invite link).
+    # One entry per space: "SLUG=discord:ROLE_ID" (a guild role granting a channel or forum),
+    # "SLUG=telegram:CHAT_ID" (a supergroup, joined by a single-use invite link), or
+    # "SLUG=telegram:CHAT_ID/TOPIC" (the course's topic in a forum supergroup: its name, made
+    # by the bot if missing, or its message_thread_id as digits). Courses may share a chat.
     spaces: tuple[str, ...] = ()
     # How long a Telegram invite link stays usable.
     invite_hours: int = 24
     # How often every grant is checked against the platform (drift: added or removed by hand).
     check_minutes: int = 60
 
-    def course_spaces(self, slug: str) -> list[tuple[str, str]]:
-        """(platform, reference) of each space the course `slug` gives access to."""
+    def course_spaces(self, slug: str) -> list[tuple[str, str, str]]:
+        """(platform, reference, topic) of each space the course `slug` gives access to; the
+        topic is "" for a whole chat or role."""
         found = []
         for entry in self.spaces:
             course, _eq, target = entry.partition("=")
-            platform, _colon, ref = target.partition(":")
+            platform, _colon, place = target.partition(":")
+            ref, _slash, topic = place.partition("/")
             if course.strip() == slug:
-                found.append((platform.strip(), ref.strip()))
+                found.append((platform.strip(), ref.strip(), topic.strip()))
         return found
 
 
@@ -943,9 +947,11 @@ def _validate_community(config: Config) -> None:
     ):
         if value <= 0:
             raise ConfigError(f"{where} must be greater than 0, got {value}")
+    places: set[tuple[str, str, str]] = set()
     for i, entry in enumerate(config.community.spaces):
         course, eq, target = entry.partition("=")
-        platform, colon, ref = target.partition(":")
+        platform, colon, place = target.partition(":")
+        ref, slash, topic = place.partition("/")
         if (
             not eq
             or not colon
@@ -954,9 +960,22 @@ def _validate_community(config: Config) -> None:
             or not ref.strip().lstrip("-").isdigit()
         ):
             raise ConfigError(
-                f"[community] spaces[{i}] must look like 'SLUG=discord:ROLE_ID' or "
-                f"'SLUG=telegram:CHAT_ID', got {entry!r}"
+                f"[community] spaces[{i}] must look like 'SLUG=discord:ROLE_ID', "
+                f"'SLUG=telegram:CHAT_ID' or 'SLUG=telegram:CHAT_ID/TOPIC', got {entry!r}"
             )
+        if slash and (platform.strip() != "telegram" or not 1 <= len(topic.strip()) <= 128):
+            raise ConfigError(
+                f"[community] spaces[{i}]: a topic ('/TOPIC') is a Telegram forum topic's "
+                f"name (1-128 characters) or id, after a Telegram chat id; got {entry!r}"
+            )
+        place_key = (course.strip(), platform.strip(), ref.strip())
+        if place_key in places:
+            raise ConfigError(
+                f"[community] spaces[{i}] gives the course {course.strip()!r} a second space "
+                f"in {platform.strip()}:{ref.strip()}; one course has one place (one topic) "
+                f"per chat or role, got {entry!r}"
+            )
+        places.add(place_key)
 
 
 def _validate_recommend(config: Config) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -763,6 +764,24 @@ class AccessGrant(Base):
     claimed_until: Mapped[datetime | None]
     updated_at: Mapped[datetime]
     checked_at: Mapped[datetime | None]
+
+
+class ForumTopic(Base):
+    """A forum topic the bot made in a Telegram supergroup for a `[community] spaces` entry
+    that names it by name. Telegram lists no topics to bots, so its `message_thread_id` lives
+    only here: found again after a restart and by every process, and made once, by whichever
+    process holds the lease (`claimed_until`) while thread_id is still unknown. Migration 0024.
+    """
+
+    __tablename__ = "forum_topics"
+    __table_args__ = (UniqueConstraint("platform", "chat", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    chat: Mapped[str] = mapped_column(String(64))  # the supergroup's id
+    name: Mapped[str] = mapped_column(String(128))  # Telegram allows 1-128 characters
+    thread_id: Mapped[int | None] = mapped_column(BigInteger)
+    claimed_until: Mapped[datetime | None]
+    created_at: Mapped[datetime | None]
 
 
 class AccessLog(Base):

@@ -21,34 +21,40 @@ while the platform was down, is put right by the next pass. Every change is logg
 Who is entitled: a learner with an active enrollment in the course (`entitled`). Other features
 (subscriptions) call `grant_access`/`revoke_access` with their own reason; the enrollment pass
 (`sync_enrollments`) only revokes what enrollments granted.
+
+Several courses may share one platform place (a Telegram forum supergroup, each course with its
+own topic, `bot.community.topics`; or one Discord role). The platform sees one membership, so
+a person's rows for one place are claimed, decided and checked together by the rule in
+`bot.community.membership`: in while any course entitles them, one invite, one removal.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from bot.community import membership
+from bot.community.invites import Placed, tell_invite, tell_shared
+from bot.community.membership import SHARED, Plan
 from bot.community.spaces import PLATFORM as PRIVATE_PLATFORM
 from bot.community.spaces import PrivatePort, sweep_private
+from bot.community.topics import TopicPort, Topics
 from bot.config import Config
 from bot.core.clock import Clock, real_span
-from bot.core.i18n import _
-from bot.core.outbox import tell
-from bot.core.replies import Choice
 from bot.learning.lessons import enrolled
 from storage.models import AccessGrant, AccessLog, Course, Enrollment, Identity, User
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-GRANTED, REVOKED, NONE = "granted", "revoked", "none"
+GRANTED, REVOKED, NONE = membership.GRANTED, membership.REVOKED, "none"
 # Grants the enrollment rule owns: a subscription's access comes through its enrollment too, so
 # the sweep revokes it when no active enrollment in the course is left, as a bought course's.
 ENROLLMENT_REASONS = frozenset({"payment", "refund", "revoked", "deleteme", "subscription"})
@@ -60,11 +66,14 @@ RETRY = timedelta(minutes=1)  # after a failure; doubled per attempt, at most an
 
 @dataclass(frozen=True)
 class Space:
-    """One community space: a course's Discord role or Telegram group."""
+    """One community space: a course's Discord role or Telegram group (or a topic in it)."""
 
     course: str  # the course's slug
     platform: str
     ref: str  # the role id or the chat id
+    # A forum topic in the chat: its name, or its message_thread_id as digits; "" for none.
+    # Not part of the key: access is to the chat, the topic only says where the course talks.
+    topic: str = ""
 
     @property
     def key(self) -> str:
@@ -99,7 +108,7 @@ class SpacePort(Protocol):
 
 
 def spaces_of(config: Config, slug: str) -> list[Space]:
-    return [Space(slug, p, ref) for p, ref in config.community.course_spaces(slug)]
+    return [Space(slug, p, ref, topic) for p, ref, topic in config.community.course_spaces(slug)]
 
 
 def all_spaces(config: Config) -> list[Space]:
@@ -404,9 +413,16 @@ class Mine:
     wait_until: datetime | None = None  # a link was just sent: the next from then
 
 
+def _place(row: AccessGrant | Claimed) -> tuple[str, str, str]:
+    """The membership a row belongs to: the platform's place and the person there."""
+    ref = row.space_ref if isinstance(row, AccessGrant) else row.ref
+    return (row.platform, ref, row.external_id)
+
+
 async def my_spaces(uow: UnitOfWork, user_id: int, now: datetime) -> list[Mine]:
-    """The user's spaces; an invite link (Telegram) is made anew for each, by the next sweep,
-    unless one was sent within `REISSUE_AFTER` (the old link is revoked then)."""
+    """The user's spaces; an invite link (Telegram) is made anew for each place, by the next
+    sweep, unless one was sent within `REISSUE_AFTER` (the old link is revoked then). The
+    courses sharing a place share its link, so they are reissued together."""
     rows = (
         await uow.session.execute(
             select(AccessGrant)
@@ -415,56 +431,120 @@ async def my_spaces(uow: UnitOfWork, user_id: int, now: datetime) -> list[Mine]:
             .order_by(AccessGrant.id)
         )
     ).scalars()
-    found = []
+    places: dict[tuple[str, str, str], list[AccessGrant]] = {}
     for row in list(rows):
-        course = row.space.partition("@")[0]
-        if row.actual != GRANTED or row.invite_link is None:
-            found.append(Mine(course, row.platform, reissued=row.actual != GRANTED))
-            continue
-        sent = row.checked_at or row.updated_at
-        if sent > now - REISSUE_AFTER:
-            found.append(Mine(course, row.platform, False, sent + REISSUE_AFTER))
-            continue
-        row.actual, row.claimed_until = NONE, None
-        _log(uow, row, "reissue", now)
-        found.append(Mine(course, row.platform, reissued=True))
+        places.setdefault(_place(row), []).append(row)
+    found = []
+    for together in places.values():
+        linked = [r for r in together if r.actual == GRANTED and r.invite_link]
+        sent = min((r.checked_at or r.updated_at for r in linked), default=None)
+        for row in together:
+            course = row.space.partition("@")[0]
+            if sent is None or row.actual != GRANTED:
+                found.append(Mine(course, row.platform, reissued=row.actual != GRANTED))
+            elif sent > now - REISSUE_AFTER:
+                found.append(Mine(course, row.platform, False, sent + REISSUE_AFTER))
+            else:
+                row.actual, row.claimed_until = NONE, None
+                _log(uow, row, "reissue", now)
+                found.append(Mine(course, row.platform, reissued=True))
     return found
+
+
+async def _granted_at(
+    uow: UnitOfWork, platform: str, ref: str, external_id: str
+) -> list[AccessGrant]:
+    """The person's rows desired GRANTED at one place, one per course entitling them."""
+    rows = await uow.session.execute(
+        select(AccessGrant)
+        .where(AccessGrant.platform == platform)
+        .where(AccessGrant.space_ref == ref)
+        .where(AccessGrant.external_id == external_id)
+        .where(AccessGrant.desired == GRANTED)
+        .order_by(AccessGrant.id)
+    )
+    return list(rows.scalars())
 
 
 async def join_allowed(
     uow: UnitOfWork, platform: str, ref: str, external_id: str, now: datetime
 ) -> bool:
     """A join request to a space (a Telegram group's join link): allowed when the person's
-    access there is desired; then it is actual too."""
-    row = (
-        await uow.session.execute(
-            select(AccessGrant)
-            .where(AccessGrant.platform == platform)
-            .where(AccessGrant.space_ref == ref)
-            .where(AccessGrant.external_id == external_id)
-            .where(AccessGrant.desired == GRANTED)
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        return False
-    row.actual, row.updated_at = GRANTED, now
-    _log(uow, row, "joined", now)
-    return True
+    access there is desired for any course; then it is actual for each of them."""
+    rows = await _granted_at(uow, platform, ref, external_id)
+    for row in rows:
+        row.actual, row.updated_at = GRANTED, now
+        _log(uow, row, "joined", now)
+    return bool(rows)
+
+
+@dataclass(frozen=True)
+class Joined:
+    """An entitled person joined a place: who, and the courses with a topic there."""
+
+    user_id: int
+    placed: tuple[tuple[str, str], ...]  # (course slug, topic) of each entitling space
+
+
+async def member_joined(
+    uow: UnitOfWork, config: Config, platform: str, ref: str, external_id: str
+) -> Joined | None:
+    """The platform says the person joined the place (a Telegram chat_member update): who
+    they are and where their courses talk, or None when nothing entitles them there. Nothing
+    changes here: an update handled late must not undo a later removal, and someone let in by
+    hand is found by the check (`Community._check`)."""
+    rows = await _granted_at(uow, platform, ref, external_id)
+    if not rows:
+        return None
+    topic_of = {s.key: s.topic for s in all_spaces(config)}
+    placed = tuple(
+        (row.space.partition("@")[0], topic_of[row.space])
+        for row in rows
+        if topic_of.get(row.space)
+    )
+    return Joined(rows[0].user_id, placed)
 
 
 @dataclass(frozen=True)
 class Claimed:
-    """A row taken for one platform call, as plain data (no transaction stays open)."""
+    """A row taken for the platform, as plain data (no transaction stays open)."""
 
     id: int
     user_id: int
+    space: str  # the space's key
     platform: str
     ref: str
     external_id: str
     desired: str
+    actual: str
     invite_link: str | None
     attempts: int
+
+
+def _claimed(r: AccessGrant) -> Claimed:
+    return Claimed(
+        r.id,
+        r.user_id,
+        r.space,
+        r.platform,
+        r.space_ref,
+        r.external_id,
+        r.desired,
+        r.actual,
+        r.invite_link,
+        r.attempts,
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the platform did for one membership's rows: the plan, the invite link a grant
+    made, the thread id of each granted space's topic; or the failure."""
+
+    plan: Plan
+    link: str | None = None
+    threads: dict[str, int] = field(default_factory=dict)  # space key → message_thread_id
+    error: Exception | None = None
 
 
 @dataclass(frozen=True)
@@ -472,7 +552,7 @@ class SweepReport:
     changed: int = 0  # desired states the enrollment rule changed
     done: int = 0  # platform calls that succeeded
     failed: int = 0
-    drift: int = 0  # rows found differing from what the platform says
+    drift: int = 0  # memberships found differing from what the platform says
     private: int = 0  # mentorship channels opened or deleted
 
 
@@ -485,6 +565,9 @@ class Community:
         self._config = config
         self._ports: dict[str, SpacePort] = {}
         self._private: dict[str, PrivatePort] = {}
+        self._topic_ports: dict[str, TopicPort] = {}
+        self._topics: dict[str, Topics] = {}  # kept across restarts of an adapter: a cache
+        self._spaces = {s.key: s for s in all_spaces(config)}
         self._checked_at: datetime | None = None
 
     def register(self, platform: str, port: SpacePort) -> None:
@@ -494,9 +577,20 @@ class Community:
         """The platform that makes a mentorship's private channel (Discord)."""
         self._private[platform] = port
 
+    def register_topics(self, platform: str, port: TopicPort) -> None:
+        """The platform whose spaces may be forum topics (Telegram)."""
+        self._topic_ports[platform] = port
+
     def unregister(self, platform: str) -> None:
         self._ports.pop(platform, None)
         self._private.pop(platform, None)
+        self._topic_ports.pop(platform, None)
+
+    def topics(self, platform: str) -> Topics:
+        """The platform's topics by chat and name (made on first use, cached)."""
+        if platform not in self._topics:
+            self._topics[platform] = Topics(self._new_uow, self._clock, platform)
+        return self._topics[platform]
 
     @property
     def platforms(self) -> list[str]:
@@ -522,15 +616,16 @@ class Community:
             self._checked_at = now
         done = failed = 0
         while self._ports:
-            claimed = await self._claim(now)
-            if not claimed:
+            groups, due = await self._claim(now)
+            if not groups:
                 break
-            outcomes = [(row, await self._call(row)) for row in claimed]
+            outcomes = [(group, await self._call(group)) for group in groups]
             await self._record(outcomes)
-            failures = sum(isinstance(o, Exception) for _r, o in outcomes)
+            calls = [o for _g, o in outcomes if o.plan.action != SHARED or o.error]
+            failures = sum(o.error is not None for o in calls)
             failed += failures
-            done += len(outcomes) - failures
-            if len(claimed) < BATCH:
+            done += len(calls) - failures
+            if due < BATCH:
                 break
         private = self._private.get(PRIVATE_PLATFORM)
         opened = 0
@@ -538,74 +633,129 @@ class Community:
             opened = await sweep_private(self._new_uow, self._clock, self._config, private)
         return SweepReport(changed, done, failed, drift, opened)
 
-    async def _claim(self, now: datetime) -> list[Claimed]:
+    async def _claim(self, now: datetime) -> tuple[list[list[Claimed]], int]:
+        """Memberships with a row waiting for the platform, each with all its rows, under one
+        lease; and how many waiting rows were found. A membership another process is
+        claiming (a row locked, or leased) is left to it."""
         lease = real_span(self._clock, LEASE)
+        platforms = list(self._ports)
         async with self._new_uow() as uow:
             due = (
-                select(AccessGrant.id)
+                select(AccessGrant.id, AccessGrant.user_id)
                 .where(AccessGrant.desired != AccessGrant.actual)
-                .where(AccessGrant.platform.in_(list(self._ports)))
+                .where(AccessGrant.platform.in_(platforms))
                 .where(or_(AccessGrant.claimed_until.is_(None), AccessGrant.claimed_until < now))
                 .order_by(AccessGrant.updated_at, AccessGrant.id)
                 .limit(BATCH)
                 .with_for_update(skip_locked=True)
             )
-            ids = list((await uow.session.execute(due)).scalars())
+            found = list((await uow.session.execute(due)).all())
+            if not found:
+                return [], 0
+            # A person's rows for one place share their user id, which is indexed.
+            of_users = (
+                select(
+                    AccessGrant.id,
+                    AccessGrant.platform,
+                    AccessGrant.space_ref,
+                    AccessGrant.external_id,
+                    AccessGrant.claimed_until,
+                )
+                .where(AccessGrant.user_id.in_({user for _id, user in found}))
+                .where(AccessGrant.platform.in_(platforms))
+            )
+            everyone = list((await uow.session.execute(of_users)).all())
+            lockable = set(
+                (
+                    await uow.session.execute(
+                        select(AccessGrant.id)
+                        .where(AccessGrant.id.in_([r.id for r in everyone]))
+                        .with_for_update(skip_locked=True)
+                    )
+                ).scalars()
+            )
+            candidates = {i for i, _u in found}
+            places: dict[tuple[str, str, str], list[Any]] = {}
+            for r in everyone:
+                places.setdefault((r.platform, r.space_ref, r.external_id), []).append(r)
+            ids = [
+                r.id
+                for together in places.values()
+                if any(r.id in candidates for r in together)
+                and all(
+                    r.id in lockable and (r.claimed_until is None or r.claimed_until < now)
+                    for r in together
+                )
+                for r in together
+            ]
             if not ids:
-                return []
-            rows = await uow.session.execute(
+                return [], len(found)
+            taken = await uow.session.execute(
                 update(AccessGrant)
                 .where(AccessGrant.id.in_(ids))
-                .where(AccessGrant.desired != AccessGrant.actual)
-                .where(or_(AccessGrant.claimed_until.is_(None), AccessGrant.claimed_until < now))
-                .values(claimed_until=now + lease, attempts=AccessGrant.attempts + 1)
+                .values(
+                    claimed_until=now + lease,
+                    attempts=case(
+                        (AccessGrant.desired != AccessGrant.actual, AccessGrant.attempts + 1),
+                        else_=AccessGrant.attempts,
+                    ),
+                )
                 .returning(AccessGrant)
                 .execution_options(synchronize_session=False)
             )
-            claimed = [
-                Claimed(
-                    r.id,
-                    r.user_id,
-                    r.platform,
-                    r.space_ref,
-                    r.external_id,
-                    r.desired,
-                    r.invite_link,
-                    r.attempts,
-                )
-                for r in rows.scalars()
-            ]
+            claimed = sorted((_claimed(r) for r in taken.scalars()), key=lambda c: c.id)
             await uow.commit()
-        return sorted(claimed, key=lambda c: c.id)
+        groups: dict[tuple[str, str, str], list[Claimed]] = {}
+        for one in claimed:
+            groups.setdefault(_place(one), []).append(one)
+        return list(groups.values()), len(found)
 
-    async def _call(self, row: Claimed) -> Granted | Exception:
-        """The one platform call for a claimed row; its failure as the value."""
-        port = self._ports[row.platform]
+    async def _call(self, group: list[Claimed]) -> Outcome:
+        """The one platform call (or none) for a membership's rows; its failure as the
+        value. A granted space's topic is made first if it has to be."""
+        decided = membership.plan(group)
+        first = group[0]
+        port = self._ports[first.platform]
         try:
-            if row.desired == GRANTED:
+            threads = await self._threads(group) if decided.action != membership.REVOKE else {}
+            if decided.action == membership.GRANT:
                 expires = self._clock.now() + timedelta(hours=self._config.community.invite_hours)
-                return await port.grant(row.ref, row.external_id, expires, row.invite_link)
-            await port.revoke(row.ref, row.external_id, row.invite_link)
+                granted = await port.grant(first.ref, first.external_id, expires, decided.link)
+                return Outcome(decided, granted.invite_link, threads)
+            if decided.action == membership.REVOKE:
+                await port.revoke(first.ref, first.external_id, decided.link)
         except Exception as exc:
             log.warning(
                 "community access change failed; retried later",
-                extra={"grant_id": row.id, "error": str(exc)[:200]},
+                extra={"grant_id": first.id, "error": str(exc)[:200]},
             )
-            return exc
-        return Granted()
+            return Outcome(decided, error=exc)
+        return Outcome(decided, None, threads)
 
-    async def _record(self, outcomes: list[tuple[Claimed, Granted | Exception]]) -> None:
+    async def _threads(self, group: list[Claimed]) -> dict[str, int]:
+        """The thread id of the topic of each space in `group` being granted now."""
+        platform, ref = group[0].platform, group[0].ref
+        port = self._topic_ports.get(platform)
+        threads: dict[str, int] = {}
+        for row in group:
+            space = self._spaces.get(row.space)
+            if port is None or space is None or not space.topic or row.desired != GRANTED:
+                continue
+            if row.actual != row.desired:
+                threads[row.space] = await self.topics(platform).ensure(port, ref, space.topic)
+        return threads
+
+    async def _record(self, outcomes: list[tuple[list[Claimed], Outcome]]) -> None:
         """What the platform calls of a claimed batch did, in one transaction: the actual
         state, the log, the invite link for the learner; a failure waits, then is retried."""
         now = self._clock.now()
+        ids = [row.id for group, _o in outcomes for row in group]
         async with self._new_uow() as uow:
             grants = {
                 g.id: g
                 for g in (
                     await uow.session.execute(
-                        select(AccessGrant)
-                        .where(AccessGrant.id.in_([row.id for row, _o in outcomes]))
-                        .with_for_update()
+                        select(AccessGrant).where(AccessGrant.id.in_(ids)).with_for_update()
                     )
                 ).scalars()
             }
@@ -613,50 +763,70 @@ class Community:
                 (
                     await uow.session.execute(
                         select(User.id)
-                        .where(User.id.in_({row.user_id for row, _o in outcomes}))
+                        .where(User.id.in_({row.user_id for row in grants.values()}))
                         .where(User.deleted_at.is_not(None))
                     )
                 ).scalars()
             )
-            for row, outcome in outcomes:
-                grant = grants[row.id]
-                if isinstance(outcome, Exception):
-                    pause = min(RETRY * (2 ** max(row.attempts - 1, 0)), timedelta(hours=1))
-                    # Asked otherwise meanwhile: the next pass acts at once.
-                    grant.claimed_until = now + pause if grant.desired == row.desired else None
-                    _log(uow, grant, "failed", now, str(outcome))
-                    continue
-                grant.actual = row.desired
-                grant.claimed_until = None
-                grant.checked_at = now
-                link = outcome.invite_link
-                grant.invite_link = link if row.desired == GRANTED and link else None
-                if row.desired == GRANTED and not link:
-                    grant.invite_link = row.invite_link
-                _log(uow, grant, "done", now)
-                if link and grant.desired == GRANTED:
-                    await tell(
-                        uow,
-                        row.user_id,
-                        _(
-                            "Your course's community group is open to you. The link works "
-                            "once, for you, within {hours} hours:",
-                            hours=self._config.community.invite_hours,
-                        ),
-                        now,
-                        [Choice(_("Join the group"), link, url=True)],
-                    )
-                if row.user_id in erased and row.desired == REVOKED:
-                    grant.external_id = f"erased:{grant.id}"  # the platform id goes too
+            for group, outcome in outcomes:
+                await self._record_one(uow, grants, erased, group, outcome, now)
             await uow.commit()
 
+    async def _record_one(
+        self,
+        uow: UnitOfWork,
+        grants: dict[int, AccessGrant],
+        erased: set[int],
+        group: list[Claimed],
+        outcome: Outcome,
+        now: datetime,
+    ) -> None:
+        """One membership's rows after its platform call (or none)."""
+        told: list[Claimed] = []
+        for row in group:
+            grant = grants[row.id]
+            if row.desired == row.actual:  # settled already: only the lease ends
+                grant.claimed_until = None
+                continue
+            if outcome.error is not None:
+                pause = min(RETRY * (2 ** max(row.attempts - 1, 0)), timedelta(hours=1))
+                # Asked otherwise meanwhile: the next pass acts at once.
+                grant.claimed_until = now + pause if grant.desired == row.desired else None
+                _log(uow, grant, "failed", now, str(outcome.error))
+                continue
+            grant.actual, grant.invite_link = membership.settled(
+                row, outcome.plan, outcome.link or row.invite_link
+            )
+            grant.claimed_until = None
+            grant.checked_at = now
+            _log(uow, grant, "shared" if outcome.plan.action == SHARED else "done", now)
+            if row.desired == GRANTED and grant.desired == GRANTED:
+                told.append(row)
+            if row.user_id in erased and row.desired == REVOKED:
+                grant.external_id = f"erased:{grant.id}"  # the platform id goes too
+        if not told:
+            return
+        port = self._topic_ports.get(group[0].platform)
+        placed = [
+            Placed(space.course, space.topic, row.ref, outcome.threads[row.space])
+            for row in told
+            if (space := self._spaces.get(row.space)) is not None and row.space in outcome.threads
+        ]
+        user_id = group[0].user_id
+        if outcome.plan.action == membership.GRANT and outcome.link:
+            hours = self._config.community.invite_hours
+            await tell_invite(uow, user_id, outcome.link, hours, port, placed, now)
+        elif outcome.plan.action == SHARED:
+            await tell_shared(uow, user_id, port, placed, now)
+
     async def _check(self, now: datetime, every: timedelta) -> int:
-        """Compare settled rows not checked for `every` with what each platform says;
-        differing ones become drift that the claim pass that follows repairs."""
+        """Compare settled memberships not checked for `every` with what each platform says
+        (one question per membership, judged by `membership.desired_of`); differing ones
+        become drift that the claim pass that follows repairs."""
         async with self._new_uow() as uow:
             rows = (
                 await uow.session.execute(
-                    select(AccessGrant)
+                    select(AccessGrant.user_id, AccessGrant.platform, AccessGrant.space_ref)
                     .where(AccessGrant.desired == AccessGrant.actual)
                     .where(AccessGrant.platform.in_(list(self._ports)))
                     .where(~AccessGrant.external_id.like("erased:%"))
@@ -675,25 +845,54 @@ class Community:
                     .order_by(AccessGrant.checked_at, AccessGrant.id)
                     .limit(BATCH * 4)
                 )
+            ).all()
+            everyone = (
+                await uow.session.execute(
+                    select(AccessGrant)
+                    .where(AccessGrant.user_id.in_({user for user, _p, _r in rows}))
+                    .where(AccessGrant.platform.in_(list(self._ports)))
+                    .where(~AccessGrant.external_id.like("erased:%"))
+                    .order_by(AccessGrant.id)
+                )
             ).scalars()
-            settled = [(r.id, r.platform, r.space_ref, r.external_id, r.desired) for r in rows]
-        seen: dict[int, str | None] = {}
-        for row_id, platform, ref, external_id, desired in settled:
+            due = {(platform, ref) for _u, platform, ref in rows}
+            places: dict[tuple[str, str, str], list[AccessGrant]] = {}
+            for row in everyone:
+                if (row.platform, row.space_ref) in due:
+                    places.setdefault(_place(row), []).append(row)
+            # A membership with a row waiting for the platform is the claim pass's to settle.
+            settled = {
+                place: ([r.id for r in together], membership.desired_of(together))
+                for place, together in places.items()
+                if all(
+                    r.desired == r.actual and (r.claimed_until is None or r.claimed_until < now)
+                    for r in together
+                )
+            }
+        seen: dict[tuple[str, str, str], str | None] = {}
+        for place, (_ids, desired) in settled.items():
+            platform, ref, external_id = place
             try:
-                seen[row_id] = await self._ports[platform].check(ref, external_id, desired)
+                seen[place] = await self._ports[platform].check(ref, external_id, desired)
             except Exception as exc:
                 log.warning("community access check failed", extra={"error": str(exc)[:200]})
         drift = 0
         async with self._new_uow() as uow:
-            for row_id, state in seen.items():
-                grant = await uow.lock(AccessGrant, row_id)
-                if grant is None or grant.desired != grant.actual:
+            for place, state in seen.items():
+                grants = [await uow.lock(AccessGrant, i) for i in settled[place][0]]
+                if any(g is None or g.desired != g.actual for g in grants):
                     continue
-                grant.checked_at = now
-                if state is not None and state != grant.desired:
-                    grant.actual = state
-                    _log(uow, grant, "drift", now)
-                    drift += 1
+                together = [g for g in grants if g is not None]
+                desired = membership.desired_of(together)
+                for grant in together:
+                    grant.checked_at = now
+                if state is None or state == desired:
+                    continue
+                for grant in together:
+                    if grant.desired == desired:  # the rows that stand for the membership
+                        grant.actual = state
+                        _log(uow, grant, "drift", now)
+                drift += 1
             await uow.commit()
         return drift
 

@@ -1,9 +1,10 @@
 """What adapters call for discussion spaces and community access, through the front door:
-recording where a relayed message landed, and deciding a join request."""
+recording where a relayed message landed, deciding a join request, and someone joining."""
 
 from __future__ import annotations
 
 from bot.community import access, relay
+from bot.community.topics import Post, Topics, welcome_posts
 from bot.front_door import Ports
 from storage.models import Identity
 
@@ -41,3 +42,20 @@ async def decide_join_request(ports: Ports, platform: str, ref: str, external_id
         outcome=lambda ok: "ok" if ok else "refused",
         on_error=lambda: False,
     )
+
+
+async def member_joined(
+    ports: Ports, topics: Topics, platform: str, ref: str, external_id: str
+) -> list[Post]:
+    """The platform says someone joined the place `ref` (by an invite link, or a join request
+    approved): the welcome to post into each topic their courses have there, in their
+    language; none for someone entitled to nothing there."""
+
+    async def work() -> list[Post]:
+        async with ports.new_uow() as uow:
+            joined = await access.member_joined(uow, ports.config, platform, ref, external_id)
+            if joined is None or not joined.placed:
+                return []
+            return await welcome_posts(uow, topics, joined.user_id, ref, joined.placed)
+
+    return await ports.front.dispatch("member_joined", work, on_error=list)

@@ -18,6 +18,7 @@ ACTIONS = {
     "drift": _("differed on the platform"),
     "joined": _("join request approved"),
     "reissue": _("new invite link asked"),
+    "shared": _("settled without the platform: another course gives the same place"),
 }
 PLATFORM_NAMES = {"telegram": "Telegram", "discord": "Discord"}
 

@@ -69,6 +69,8 @@ INT_FIELDS = {
     "expire_date",
     "until_date",
     "subscription_period",
+    "message_thread_id",
+    "icon_color",
 }
 BOOL_FIELDS = {
     "ok",
@@ -105,10 +107,16 @@ class Failure:
     times: int
 
 
+# createForumTopic's icon colours (telegram.constants.ForumIconColor); the first by default.
+ICON_COLORS = (7322096, 16766590, 13338331, 9367192, 16749490, 16478047)
+
+
 @dataclass
 class FakeGroup:
     """A supergroup the bot administers: its members, who is banned, its invite links (with
-    how often each was used) and the join requests waiting for the bot's answer."""
+    how often each was used) and the join requests waiting for the bot's answer. A forum
+    (`is_forum`, topics on) also has topics by message_thread_id and what was posted in each;
+    the bot may create topics only with `can_manage_topics`."""
 
     id: int
     title: str = "Course community"
@@ -117,9 +125,19 @@ class FakeGroup:
     links: dict[str, dict[str, Any]] = field(default_factory=dict)
     uses: dict[str, int] = field(default_factory=dict)
     join_requests: set[int] = field(default_factory=set)
+    requesters: dict[int, dict[str, Any]] = field(default_factory=dict)  # who asked, by id
+    is_forum: bool = False
+    can_manage_topics: bool = True
+    topics: dict[int, dict[str, Any]] = field(default_factory=dict)  # thread id → ForumTopic
+    posts: dict[int, list[str]] = field(default_factory=dict)  # thread id → texts posted
 
     def chat(self) -> dict[str, Any]:
-        return {"id": self.id, "type": "supergroup", "title": self.title}
+        found = {"id": self.id, "type": "supergroup", "title": self.title}
+        return found | ({"is_forum": True} if self.is_forum else {})
+
+    def topic_named(self, name: str) -> list[int]:
+        """The thread ids of the topics called `name` (Telegram allows duplicates)."""
+        return [thread for thread, topic in self.topics.items() if topic["name"] == name]
 
 
 def _bad_request(description: str) -> web.Response:
@@ -142,6 +160,9 @@ class FakeTelegram:
     # is_canceled by the subscription's charge id.
     invoice_links: dict[str, dict[str, Any]] = field(default_factory=dict)
     star_subscriptions_canceled: dict[str, bool] = field(default_factory=dict)
+    # What the bot last asked for in getUpdates/setWebhook (None: Telegram's default, which
+    # leaves chat_member out: it is sent only to bots that ask for it).
+    allowed_updates: list[str] | None = None
 
     def __post_init__(self) -> None:
         self._queue: list[dict[str, Any]] = []
@@ -152,6 +173,7 @@ class FakeTelegram:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._closing = False
+        self._wakes: set[asyncio.Task[None]] = set()
         self.url = ""
 
     # ── server ───────────────────────────────────────────────────────────────────────────
@@ -223,6 +245,8 @@ class FakeTelegram:
 
     async def _m_setwebhook(self, p: dict[str, Any]) -> Any:
         self.webhook = p
+        if p.get("allowed_updates") is not None:
+            self.allowed_updates = p["allowed_updates"]
         return True
 
     async def _m_setmycommands(self, p: dict[str, Any]) -> Any:
@@ -264,7 +288,19 @@ class FakeTelegram:
 
     async def _m_sendmessage(self, p: dict[str, Any]) -> Any:
         extra = {"reply_markup": p["reply_markup"]} if p.get("reply_markup") else {}
-        return self._bot_message(p, text=p["text"], **extra)
+        group = self.groups.get(p["chat_id"])
+        if group is None and p["chat_id"] < 0:
+            return _bad_request("chat not found")
+        if group is None:
+            return self._bot_message(p, text=p["text"], **extra)
+        thread = p.get("message_thread_id")
+        if thread is not None and thread not in group.topics:
+            return _bad_request("message thread not found")
+        message = self._bot_message(p, text=p["text"], **extra) | {"chat": group.chat()}
+        if thread is not None:
+            message |= {"message_thread_id": thread, "is_topic_message": True}
+        group.posts.setdefault(thread or 0, []).append(p["text"])
+        return message
 
     async def _m_senddocument(self, p: dict[str, Any]) -> Any:
         name = p["document"]["filename"]
@@ -342,6 +378,8 @@ class FakeTelegram:
         return self.new_update(message=self.message(user, successful_payment=paid))
 
     async def _m_getupdates(self, p: dict[str, Any]) -> Any:
+        if p.get("allowed_updates") is not None:
+            self.allowed_updates = p["allowed_updates"]
         offset = p.get("offset") or 0
         timeout = float(p.get("timeout") or 0)
         async with self._changed:
@@ -357,9 +395,10 @@ class FakeTelegram:
 
     # ── supergroups: invite links, join requests, members ────────────────────────────────
 
-    def add_group(self, chat_id: int) -> FakeGroup:
-        """A supergroup in which the bot is an admin allowed to invite and ban users."""
-        group = self.groups[chat_id] = FakeGroup(chat_id)
+    def add_group(self, chat_id: int, *, forum: bool = False) -> FakeGroup:
+        """A supergroup in which the bot is an admin allowed to invite and ban users (and, in
+        a forum, to manage topics)."""
+        group = self.groups[chat_id] = FakeGroup(chat_id, is_forum=forum)
         return group
 
     def _group(self, p: dict[str, Any]) -> FakeGroup | web.Response:
@@ -389,6 +428,27 @@ class FakeTelegram:
         group.links[link] = invite
         group.uses[link] = 0
         return invite
+
+    async def _m_createforumtopic(self, p: dict[str, Any]) -> Any:
+        """Bot API createForumTopic: only in a forum supergroup, only with can_manage_topics;
+        a name of 1-128 characters; returns the ForumTopic, whose message_thread_id is the id
+        of the topic's first (service) message. Two topics may share a name."""
+        group = self._group(p)
+        if isinstance(group, web.Response):
+            return group
+        if not group.is_forum:
+            return _bad_request("the chat is not a forum")
+        if not group.can_manage_topics:
+            return _bad_request("not enough rights to create a topic")
+        if not 1 <= len(p.get("name", "")) <= 128:
+            return _bad_request("TOPIC_TITLE_INVALID")
+        color = p.get("icon_color", ICON_COLORS[0])
+        if color not in ICON_COLORS:
+            return _bad_request("TOPIC_ICON_COLOR_INVALID")
+        thread = next(self._message_ids)
+        topic = {"message_thread_id": thread, "name": p["name"], "icon_color": color}
+        group.topics[thread] = topic
+        return topic
 
     async def _m_revokechatinvitelink(self, p: dict[str, Any]) -> Any:
         group = self._group(p)
@@ -427,6 +487,7 @@ class FakeTelegram:
             return _bad_request("HIDE_REQUESTER_MISSING")
         group.join_requests.discard(p["user_id"])
         group.members.add(p["user_id"])
+        self._member_joined(group, group.requesters[p["user_id"]], approved=True)
         return True
 
     async def _m_declinechatjoinrequest(self, p: dict[str, Any]) -> Any:
@@ -462,12 +523,46 @@ class FakeTelegram:
             return False
         group.uses[link] += 1
         group.members.add(user["id"])
+        self._member_joined(group, user, invite=invite)
         return True
+
+    def _member_joined(
+        self,
+        group: FakeGroup,
+        user: dict[str, Any],
+        invite: dict[str, Any] | None = None,
+        *,
+        approved: bool = False,
+    ) -> None:
+        """The chat_member update Telegram sends an admin bot that asked for chat_member
+        updates when someone joins: by `invite`, or approved by the bot (`from` the bot)."""
+        if "chat_member" not in (self.allowed_updates or ()):
+            return
+        changed: dict[str, Any] = {
+            "chat": group.chat(),
+            "from": BOT_USER if approved else user,
+            "date": DATE,
+            "old_chat_member": {"status": "left", "user": user},
+            "new_chat_member": {"status": "member", "user": user},
+        }
+        if invite is not None:
+            changed["invite_link"] = invite
+        if approved:
+            changed["via_join_request"] = True
+        self._queue.append(self.new_update(chat_member=changed))
+        wake = asyncio.get_running_loop().create_task(self._wake())
+        self._wakes.add(wake)  # held until done, as asyncio asks
+        wake.add_done_callback(self._wakes.discard)
+
+    async def _wake(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
 
     def join_request_update(self, user: dict[str, Any], chat_id: int) -> dict[str, Any]:
         """`user` asks to join a group through a link that needs the bot's approval."""
         group = self.groups[chat_id]
         group.join_requests.add(user["id"])
+        group.requesters[user["id"]] = user
         return self.new_update(
             chat_join_request={
                 "chat": group.chat(),

@@ -23,6 +23,7 @@ from telegram.ext import (
     BaseRateLimiter,
     CallbackQueryHandler,
     ChatJoinRequestHandler,
+    ChatMemberHandler,
     ContextTypes,
     MessageHandler,
     PreCheckoutQueryHandler,
@@ -34,11 +35,11 @@ from bot.adapters.telegram.commands import register_commands
 from bot.adapters.telegram.flow_control import PerUserOrder, configured_flood_control
 from bot.adapters.telegram.incoming import incoming
 from bot.adapters.telegram.outgoing import Outgoing
-from bot.adapters.telegram.spaces import TelegramSpaces
+from bot.adapters.telegram.spaces import TelegramSpaces, in_group
 from bot.adapters.telegram.star_ledger import StarLedger
 from bot.adapters.telegram.webhook import WebhookEndpoint
 from bot.app import Marketplace
-from bot.community.service import decide_join_request, remember_delivery
+from bot.community.service import decide_join_request, member_joined, remember_delivery
 from bot.config import Config, TelegramSection
 from bot.core.errors import BadInput
 from bot.core.i18n import Msg, _, normalize_language
@@ -58,6 +59,7 @@ ALLOWED_UPDATES = [
     Update.CALLBACK_QUERY,
     Update.PRE_CHECKOUT_QUERY,
     Update.CHAT_JOIN_REQUEST,
+    Update.CHAT_MEMBER,  # who joined a community group (sent to admin bots that ask for it)
 ]
 PRE_CHECKOUT_SECONDS = 8.0  # Telegram gives up after 10
 DRAIN_SECONDS = 30.0  # on shutdown, for updates in flight and notices being sent
@@ -110,6 +112,7 @@ class TelegramService:
         self.application = build_application(tg, rate_limiter)
         self.codec = CallbackCodec(app, tg.token.reveal(), timedelta(days=tg.button_ttl_days))
         self.out = Outgoing(self.application.bot, self.codec)
+        self.spaces = TelegramSpaces(self.application.bot)  # community groups and topics
         self._unrecorded: set[int] = set()
         self._stars = next((p for p in app.payments if isinstance(p, stars.StarsPayments)), None)
         self.reconciler: StarsReconciler | None = None  # Stars payments whose update was lost
@@ -138,6 +141,7 @@ class TelegramService:
         add(CallbackQueryHandler(self.on_button))
         add(PreCheckoutQueryHandler(self.on_pre_checkout))
         add(ChatJoinRequestHandler(self.on_join_request))
+        add(ChatMemberHandler(self.on_chat_member, ChatMemberHandler.CHAT_MEMBER))
         self.application.add_error_handler(self.on_error)
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
@@ -148,7 +152,8 @@ class TelegramService:
         if self._stars is not None:
             self._stars.connect(self.refund, self.edit_star_subscription)
         self.app.notifier.register(PLATFORM, self.deliver)
-        self.app.community.register(PLATFORM, TelegramSpaces(self.application.bot))
+        self.app.community.register(PLATFORM, self.spaces)
+        self.app.community.register_topics(PLATFORM, self.spaces)
         chat = f"https://t.me/{self.application.bot.username}"  # the same chat for everyone
         self.app.chat_links.register(PLATFORM, lambda _external_id: chat)
         await register_commands(self.application.bot, self._admin_chats())
@@ -313,6 +318,24 @@ class TelegramService:
                 await request.approve()
             else:
                 await request.decline()
+
+    async def on_chat_member(self, update: Update, context: Context) -> None:
+        """Someone joined a group the bot administers (by an invite link, or a join request
+        approved): post the welcome into each of their courses' topics there."""
+        changed = update.chat_member
+        assert changed is not None
+        was, now = changed.old_chat_member, changed.new_chat_member
+        if in_group(was) or not in_group(now):
+            return  # not a join: a member promoted, restricted, leaving, removed
+        chat = str(changed.chat.id)
+        posts = await member_joined(
+            self.app, self.app.community.topics(PLATFORM), PLATFORM, chat, str(now.user.id)
+        )
+        for post in posts:
+            try:
+                await self.spaces.post(post.chat, post.thread_id, post.text)
+            except TelegramError as exc:  # e.g. the topic was deleted: the join stands
+                log.warning("telegram: topic welcome failed", extra={"error": str(exc)[:200]})
 
     async def on_error(self, update: object, context: Context) -> None:
         """Log the failure with its traceback (unless the front door did), then apologise to

@@ -4,6 +4,10 @@ Granting makes a single-use invite link that expires (`create_chat_invite_link(m
 expire_date=…)`), which the core sends the learner; revoking revokes that link and removes the
 member with a ban followed by an unban (`only_if_banned`), so they may be invited again later.
 A join request to the group is approved only for someone whose access is desired there.
+
+Forum topics (`bot.community.topics.TopicPort`): a course's topic is made with createForumTopic
+(the bot needs the can_manage_topics right, in a supergroup with topics on), welcomes are posted
+into it with message_thread_id, and members open it by its t.me/c/ link.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime
 
-from telegram import Bot
+from telegram import Bot, ChatMember
 from telegram.constants import ChatMemberStatus
 from telegram.error import BadRequest
 
@@ -42,12 +46,28 @@ class TelegramSpaces:
         await self.bot.ban_chat_member(int(ref), int(external_id))
         await self.bot.unban_chat_member(int(ref), int(external_id), only_if_banned=True)
 
+    async def create_topic(self, chat: str, name: str) -> int:
+        topic = await self.bot.create_forum_topic(int(chat), name)
+        return topic.message_thread_id
+
+    async def post(self, chat: str, thread_id: int, text: str) -> None:
+        await self.bot.send_message(int(chat), text, message_thread_id=thread_id)
+
+    def topic_link(self, chat: str, thread_id: int) -> str:
+        # A supergroup's id is -100 followed by the id its t.me/c/ links use.
+        return f"https://t.me/c/{chat.removeprefix('-100').lstrip('-')}/{thread_id}"
+
     async def check(self, ref: str, external_id: str, desired: str) -> str | None:
         member = await self.bot.get_chat_member(int(ref), int(external_id))
-        restricted_in = member.status == ChatMemberStatus.RESTRICTED and getattr(
-            member, "is_member", False
-        )
-        if member.status in IN_GROUP or restricted_in:
+        if in_group(member):
             return GRANTED
         # Not in the group: right for a revoke; for a grant, the invite may be unused yet.
         return REVOKED if desired == REVOKED else None
+
+
+def in_group(member: ChatMember) -> bool:
+    """A member of the chat (a restricted one too, while still in it)."""
+    restricted_in = member.status == ChatMemberStatus.RESTRICTED and getattr(
+        member, "is_member", False
+    )
+    return member.status in IN_GROUP or restricted_in
