@@ -770,7 +770,7 @@ class ForumTopic(Base):
     """A forum topic the bot made in a Telegram supergroup for a `[community] spaces` entry
     that names it by name. Telegram lists no topics to bots, so its `message_thread_id` lives
     only here: found again after a restart and by every process, and made once, by whichever
-    process holds the lease (`claimed_until`) while thread_id is still unknown. Migration 0024.
+    process holds the lease (`claimed_until`) while thread_id is still unknown. Migration 0022.
     """
 
     __tablename__ = "forum_topics"

@@ -5,7 +5,7 @@ creates it (createForumTopic) and must find its thread id again after a restart 
 process, which the Bot API cannot list. One row per (platform, chat, name); `claimed_until` is
 the lease under which one process creates it.
 
-Revision ID: 0024
+Revision ID: 0022
 Revises: 0021
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0024"
+revision: str = "0022"
 down_revision: str | Sequence[str] | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
