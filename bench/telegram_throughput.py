@@ -9,7 +9,10 @@ control (the 30 msg/s limit would otherwise be all that is measured):
 
 - **mentorbot**: the full stack — TelegramService → Marketplace → SQLite (a file in a temp
   dir), seeded with the demo catalogue;
-- **echo**: a bare python-telegram-bot Application that echoes text and answers buttons.
+- **echo**: a bare python-telegram-bot Application that echoes text and answers buttons, with
+  PTB's default HTTP client (httpx): the issue's baseline;
+- **echo aiohttp**: the same echo bot on mentorbot's HTTP port (bot/adapters/telegram/http.py),
+  so the like-for-like ratio shows what the rest of mentorbot costs.
 
 Throughput: every user has sent /start once (not timed); then N updates, a mix of /start,
 /courses and presses of the "Browse courses" button (40 %), from many users, are queued at
@@ -50,6 +53,7 @@ from telegram.ext import (
 )
 
 from bot.adapters.telegram import TelegramService
+from bot.adapters.telegram.http import AiohttpRequest
 from bot.app import Marketplace
 from bot.config import config_from_mapping
 from bot.core.clock import SystemClock
@@ -103,7 +107,9 @@ async def full_stack(url: str, tmp: str, handle_ms: list[float]) -> Callable[[],
     return stop
 
 
-async def echo_bot(url: str) -> Callable[[], Awaitable[None]]:
+async def echo_bot(url: str, aiohttp: bool = False) -> Callable[[], Awaitable[None]]:
+    """PTB's own example shape; `aiohttp`: with mentorbot's HTTP port instead of httpx."""
+
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
         await update.effective_message.reply_text(update.effective_message.text or "")
@@ -114,15 +120,17 @@ async def echo_bot(url: str) -> Callable[[], Awaitable[None]]:
         await query.answer()
         await context.bot.send_message(query.message.chat.id, query.data or "")
 
-    application = (
+    builder = (
         Application.builder()
         .token(TOKEN)
         .base_url(f"{url}/bot")
         .base_file_url(f"{url}/file/bot")
         .concurrent_updates(CONCURRENCY)
         .job_queue(None)
-        .build()
     )
+    if aiohttp:
+        builder = builder.request(AiohttpRequest()).get_updates_request(AiohttpRequest(1))
+    application = builder.build()
     application.add_handler(MessageHandler(filters.TEXT, echo))
     application.add_handler(CallbackQueryHandler(button))
     await application.initialize()
@@ -246,7 +254,7 @@ async def run(n_updates: int, n_users: int, seed: int, profile: str | None = Non
     results: dict[str, dict[str, float]] = {}
     handle_ms: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ("echo", "mentorbot"):
+        for name in ("echo", "echo_aiohttp", "mentorbot"):
             ours, theirs = multiprocessing.get_context("spawn").Pipe()
             harness = multiprocessing.get_context("spawn").Process(
                 target=fake_process,
@@ -254,8 +262,8 @@ async def run(n_updates: int, n_users: int, seed: int, profile: str | None = Non
             )
             harness.start()
             url = await loop.run_in_executor(None, ours.recv)
-            if name == "echo":
-                stop = await echo_bot(url)
+            if name.startswith("echo"):
+                stop = await echo_bot(url, aiohttp=name == "echo_aiohttp")
             else:
                 stop = await full_stack(url, tmp, handle_ms)
             profiler = cProfile.Profile() if profile and name == "mentorbot" else None
@@ -272,7 +280,7 @@ async def run(n_updates: int, n_users: int, seed: int, profile: str | None = Non
             await stop()
             ours.send("stop")
             await loop.run_in_executor(None, harness.join)
-    echo, full = results["echo"], results["mentorbot"]
+    echo, like, full = results["echo"], results["echo_aiohttp"], results["mentorbot"]
     print(
         f"updates: {n_updates} from {n_users} users; latency: {LATENCY_UPDATES} at "
         f"{OFFERED_PER_SECOND}/s; {CONCURRENCY} updates at once; SQLite; fake Bot API in "
@@ -282,7 +290,7 @@ async def run(n_updates: int, n_users: int, seed: int, profile: str | None = Non
         f"{'':12}{'updates/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'CPU ms/update':>15}"
         f"{'API calls/update':>18}"
     )
-    for name, r in (("echo (PTB)", echo), ("mentorbot", full)):
+    for name, r in (("echo (PTB)", echo), ("echo aiohttp", like), ("mentorbot", full)):
         print(
             f"{name:12}{r['throughput']:>12.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}"
             f"{r['cpu_ms']:>15.2f}{r['api_calls']:>18.2f}"
@@ -291,6 +299,10 @@ async def run(n_updates: int, n_users: int, seed: int, profile: str | None = Non
         f"ratio mentorbot/echo: {full['throughput'] / echo['throughput']:.2f} (target >= 0.6); "
         f"mentorbot p99 {full['p99']:.1f} ms (target < 50); CPU ratio echo/mentorbot "
         f"{echo['cpu_ms'] / full['cpu_ms']:.2f}; load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"like for like (both on aiohttp): ratio {full['throughput'] / like['throughput']:.2f}, "
+        f"CPU ratio {like['cpu_ms'] / full['cpu_ms']:.2f}"
     )
     handle_ms.sort()
     print(

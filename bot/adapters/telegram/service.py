@@ -33,6 +33,7 @@ from telegram.ext import (
 from bot.adapters.telegram.callback_data import CallbackCodec
 from bot.adapters.telegram.commands import register_commands
 from bot.adapters.telegram.flow_control import PerUserOrder, configured_flood_control
+from bot.adapters.telegram.http import AiohttpRequest
 from bot.adapters.telegram.incoming import incoming
 from bot.adapters.telegram.outgoing import Outgoing
 from bot.adapters.telegram.spaces import TelegramSpaces, in_group
@@ -73,7 +74,8 @@ App = Application[Any, Any, Any, Any, Any, Any]
 
 
 def build_application(tg: TelegramSection, rate_limiter: BaseRateLimiter[Any] | None) -> App:
-    """The PTB Application for `[telegram]`: no PTB job queue (timers live in the core)."""
+    """The PTB Application for `[telegram]`: no PTB job queue (timers live in the core), and
+    aiohttp for its HTTP calls (`bot.adapters.telegram.http`)."""
     base = tg.base_url.rstrip("/")
     builder = (
         Application.builder()
@@ -82,6 +84,8 @@ def build_application(tg: TelegramSection, rate_limiter: BaseRateLimiter[Any] | 
         .base_file_url(f"{base}/file/bot")
         .concurrent_updates(PerUserOrder(tg.concurrent_updates))
         .job_queue(None)
+        .request(AiohttpRequest())
+        .get_updates_request(AiohttpRequest(connections=1))
     )
     if rate_limiter is not None:
         builder = builder.rate_limiter(rate_limiter)
