@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, or_, select, tuple_, update
+from sqlalchemy import Select, bindparam, delete, exists, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.config import Config
 from bot.core.i18n import normalize_language
@@ -273,16 +275,20 @@ async def settle_admin(uow: UnitOfWork, config: Config, user_id: int) -> None:
 
 
 async def grant_role(uow: UnitOfWork, user_id: int, role: str) -> None:
-    if await uow.get(UserRole, (user_id, role)) is None:
-        uow.add(UserRole(user_id=user_id, role=role))
-        await uow.flush()
+    """Idempotent under concurrency: two processes starting at once both settle the admins,
+    and the second insert of the same role must not fail the start (`user_roles`' key keeps
+    one row)."""
+    insert = pg_insert if uow.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    await uow.session.execute(
+        insert(UserRole).values(user_id=user_id, role=role).on_conflict_do_nothing()
+    )
 
 
 async def revoke_role(uow: UnitOfWork, user_id: int, role: str) -> None:
-    found = await uow.get(UserRole, (user_id, role))
-    if found is not None:
-        await uow.session.delete(found)
-        await uow.flush()
+    """A statement, not an ORM delete: a row another process removed first is no error."""
+    await uow.session.execute(
+        delete(UserRole).where(UserRole.user_id == user_id, UserRole.role == role)
+    )
 
 
 async def mentor_profile_of(uow: UnitOfWork, user_id: int) -> MentorProfile | None:
