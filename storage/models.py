@@ -804,12 +804,13 @@ class AccessLog(Base):
 
 
 class Plan(Base):
-    """A monthly plan: a number of sessions per period with a mentor of one course.
+    """A monthly plan: a number of sessions per period with a mentor of its course(s).
 
     Each paid period grants `sessions_per_period` credits on the subscription's enrollment;
     up to `rollover_max` unused ones carry over to the next period (0: none carry over).
     One currency per plan, like a course; `price_stars` is its price in Telegram Stars
-    (None: not sold for Stars).
+    (None: not sold for Stars). `course_id` is its primary course, where those credits land;
+    `PlanCourse` rows list the courses it covers besides.
     """
 
     __tablename__ = "plans"
@@ -836,6 +837,18 @@ class Plan(Base):
     # Stripe's recurring Price for this plan's amount, created once (looked up by lookup_key).
     stripe_price_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
+
+
+class PlanCourse(Base):
+    """A course a plan covers besides its primary one (`Plan.course_id`, whose enrollment gets
+    the sessions): a live subscription to the plan opens its lessons and community spaces too,
+    through an enrollment of its own with no credits (bot/subscriptions/coverage.py)."""
+
+    __tablename__ = "plan_courses"
+    __table_args__ = (UniqueConstraint("plan_id", "course_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"))
 
 
 class Subscription(Base):

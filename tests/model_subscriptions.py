@@ -11,6 +11,9 @@ subscriptions after every step, whatever came before:
   pressed once or twice, with or without `force`) keeps all of this;
 - sessions held on a plan's enrollment plus credits left never exceed the credits its periods
   granted; a newer period starts with at most the plan's rollover carried over;
+- a subscription with access holds an active enrollment in each other course its plan covers
+  (the starter plan covers python-basics too), with no credits ever, and none once it ended,
+  whatever the learner bought besides;
 - an ended subscription (lapsed or cancelled) leaves no credit to book with, and none is
   ever granted to it; a subscription whose grace ran out, or whose Stars renewal never came,
   or that was set to cancel and is past its period's end (demo, Stars), has ended once the
@@ -47,19 +50,22 @@ from storage.models import (
     MentorSession,
     Order,
     Plan,
+    PlanCourse,
     Subscription,
     SubscriptionPeriod,
     User,
 )
 
 # A plan with a Stars price and a rollover (Telegram: Stars; console and Discord: card), and
-# one with a free trial and no Stars price (Telegram: demo; elsewhere: card with a trial).
+# one with a free trial and no Stars price (Telegram: demo; elsewhere: card with a trial) that
+# covers a second course, which learners may also buy on its own.
 PLAN_LINES = [
     '/admin plan add monthly course=python-basics name="Monthly Python" price=29.00 '
     "sessions=2 rollover=1 stars=500",
-    '/admin plan add starter course=git-teamwork name="Git starter" price=19.00 sessions=1 trial=7',
+    "/admin plan add starter course=git-teamwork,python-basics "
+    'name="Git starter" price=19.00 sessions=1 trial=7',
 ]
-PLANS = {"monthly": "python-basics", "starter": "git-teamwork"}
+PLANS = {"monthly": "python-basics", "starter": "git-teamwork"}  # each plan's primary course
 TELEGRAM = ("telegram", "501")
 PAY = ["now", "now", "later", "never"]
 LIVE = ("trialing", "active", "past_due", "cancelling")
@@ -366,9 +372,10 @@ class SubscriptionSteps(RuleBasedStateMachine):
         mentor: int,
         refund: str | None,
     ) -> None:
-        """Subscribe and pay at once, ask for a mentor of the plan's course, who accepts; book
-        with a plan credit; maybe the session ends; and maybe an admin refunds the newest
-        period (within the policy, which a booked session is not, or with `force`)."""
+        """Subscribe and pay at once, ask for a mentor of the plan's primary course, who
+        accepts; book with a plan credit; maybe the session ends; and maybe an admin refunds
+        the newest period (within the policy, which a booked session is not, or with `force`).
+        (`ask_for_mentor` asks for the course a plan covers besides, python-basics.)"""
         self.subscribe(who, plan, "now")
         self._mentored_session(who, PLANS[plan], slot, then, mentor)
         found = self.ids(SubscriptionPeriod)
@@ -410,8 +417,11 @@ async def subscriptions_broken(
             for o in orders.values()
             if o.provider == SUBSCRIPTION_PROVIDER and o.provider_ref
         }
+        covering = {o.id for o in orders.values() if ":covers:" in (o.provider_ref or "")}
+        covers = [(c.plan_id, c.course_id) for c in await every(PlanCourse)]
         found += _plan_credits_broken(subs, plans, periods, entries, enrollments, sessions, anchors)
-        found += _ends_broken(world, subs, enrollments, entries, anchors, users, now)
+        found += _ends_broken(world, subs, enrollments, entries, anchors, users, now, covering)
+        found += _coverage_broken(subs, enrollments, entries, anchors, covering, covers)
     return found
 
 
@@ -568,6 +578,7 @@ def _ends_broken(
     anchors: dict[int, int],
     users: dict[int, User],
     now: datetime,
+    covering: set[int],
 ) -> list[str]:
     found = []
     left: dict[int, int] = {}
@@ -578,7 +589,15 @@ def _ends_broken(
         sub = subs.get(anchors.get(enrollment.order_id, -1))
         if sub is None:
             continue
-        current = enrollment.id == sub.enrollment_id and sub.status in LIVE
+        primary = enrollments.get(sub.enrollment_id or -1)
+        current = sub.status in LIVE and (
+            enrollment.id == sub.enrollment_id
+            or (
+                enrollment.order_id in covering
+                and primary is not None
+                and primary.status == "active"
+            )
+        )
         if not current and (enrollment.status == "active" or left.get(enrollment.id, 0)):
             found.append(
                 f"enrollment {enrollment.id} of subscription {sub.id} ({sub.status}) is "
@@ -608,4 +627,37 @@ def _ends_broken(
                 found.append(f"Stripe goes on charging erased subscription {sub.id}")
         if sub.provider == "stars" and not world.stars_cancelled.get(sub.provider_ref, False):
             found.append(f"Telegram goes on charging erased subscription {sub.id}")
+    return found
+
+
+def _coverage_broken(
+    subs: dict[int, Subscription],
+    enrollments: dict[int, Enrollment],
+    entries: list[LedgerEntry],
+    anchors: dict[int, int],
+    covering: set[int],
+    covers: list[tuple[int, int]],
+) -> list[str]:
+    """A subscription with access (live, its enrollment active) holds one active enrollment
+    in each other course its plan covers; no covered enrollment is ever credited."""
+    found = []
+    credited = {e.enrollment_id for e in entries if e.enrollment_id is not None and e.credits}
+    held: dict[int, list[int]] = {}
+    for enrollment in enrollments.values():
+        if enrollment.order_id not in covering:
+            continue
+        if enrollment.id in credited:
+            found.append(f"covered enrollment {enrollment.id} was credited")
+        if enrollment.status == "active":
+            held.setdefault(anchors[enrollment.order_id], []).append(enrollment.course_id)
+    for sub in subs.values():
+        primary = enrollments.get(sub.enrollment_id or -1)
+        if sub.status not in LIVE or primary is None or primary.status != "active":
+            continue
+        wanted = sorted({c for p, c in covers if p == sub.plan_id} - {primary.course_id})
+        if sorted(held.get(sub.id, [])) != wanted:
+            found.append(
+                f"subscription {sub.id} holds covered courses {held.get(sub.id)}, "
+                f"its plan covers {wanted}"
+            )
     return found

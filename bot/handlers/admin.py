@@ -34,7 +34,7 @@ from bot.handlers.subscriptions import subscription_stats
 from bot.learning.courses import course_by_slug, course_title
 from bot.payments import check_refund, provider_name, refund_order
 from bot.providers.stars.payment import MAX_STARS
-from bot.subscriptions.lifecycle import SUBSCRIPTION_PROVIDER
+from bot.subscriptions.plans import SUBSCRIPTION_PROVIDER
 from storage.models import (
     Course,
     MentorProfile,

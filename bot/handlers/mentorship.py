@@ -8,7 +8,7 @@ from bot.community.relay import open_thread
 from bot.context import Ctx
 from bot.core import conversations, words
 from bot.core.errors import STATUS_NAMES, BadInput, NotAllowed, NotFound
-from bot.core.i18n import Lines, _, ngettext
+from bot.core.i18n import Lines, Localized, _, ngettext
 from bot.core.replies import Choice
 from bot.core.states import advance
 from bot.core.users import mentor_profile_of
@@ -26,6 +26,8 @@ from bot.mentoring.offers import (
     times_text,
 )
 from bot.sessions.booking import mentorship_for
+from bot.subscriptions.coverage import sessions_for
+from bot.subscriptions.plans import courses_named, plan_courses, plan_on
 from storage.models import (
     Conversation,
     Course,
@@ -53,10 +55,18 @@ async def ask_for_mentor(ctx: Ctx, args: list[str]) -> None:
         .where(Enrollment.credits_remaining > 0)
         .order_by(Enrollment.id)
     )
+    asked = None
     if args:
-        course = await course_by_slug(ctx.uow, args[0], active_only=False)
-        stmt = stmt.where(Course.id == course.id)
-    rows = (await ctx.uow.session.execute(stmt)).all()
+        asked = await course_by_slug(ctx.uow, args[0], active_only=False)
+        stmt = stmt.where(Course.id == asked.id)
+    rows = [(e, c) for e, c in (await ctx.uow.session.execute(stmt)).all()]
+    covered = None
+    if not rows and asked is not None:  # a course a plan covers: the plan's sessions
+        covered = await sessions_for(ctx.uow, ctx.actor.id, asked.id)
+    if covered is not None:
+        primary = await ctx.uow.get(Course, covered.course_id)
+        assert primary is not None
+        rows = [(covered, primary)]
     if not rows:
         raise BadInput(
             _("A mentor comes with a course. Buy one first with /courses, then try /mentor.")
@@ -68,9 +78,10 @@ async def ask_for_mentor(ctx: Ctx, args: list[str]) -> None:
         )
         return
     enrollment, course = rows[0]
+    title = await _mentored_in(ctx, enrollment, course)
     existing = await mentorship_for(ctx.uow, enrollment)
     if existing is not None:
-        _say_existing(ctx, existing, course)
+        _say_existing(ctx, existing, title)
         return
     await conversations.begin(
         ctx.uow, ctx.actor.id, "request", "goals", {"enrollment_id": enrollment.id}, ctx.now()
@@ -79,16 +90,26 @@ async def ask_for_mentor(ctx: Ctx, args: list[str]) -> None:
         _(
             "Let's find you a mentor for {title}. What do you want to achieve? Reply in one "
             "message (or /cancel).",
-            title=course_title(course),
+            title=title,
         )
     )
 
 
-def _say_existing(ctx: Ctx, existing: MentorshipRequest, course: Course) -> None:
+async def _mentored_in(ctx: Ctx, enrollment: Enrollment, course: Course) -> Localized | Lines:
+    """What a mentorship on this enrollment is for: its course, or every course of the plan
+    whose sessions it holds (one mentorship serves them all, bot/subscriptions/coverage.py)."""
+    plan = await plan_on(ctx.uow, enrollment.id)
+    if plan is None:
+        return course_title(course)
+    courses = await plan_courses(ctx.uow, plan)
+    return course_title(course) if len(courses) == 1 else courses_named(courses)
+
+
+def _say_existing(ctx: Ctx, existing: MentorshipRequest, title: Localized | Lines) -> None:
     """What `/mentor` says instead of asking anew (`mentorship_for` found one)."""
     if existing.status == "accepted":
         ctx.say(
-            _("You already have a mentor for {title}. Book a session:", title=course_title(course)),
+            _("You already have a mentor for {title}. Book a session:", title=title),
             [Choice(_("Book a session"), f"/book {existing.id}")],
         )
         return
@@ -97,7 +118,7 @@ def _say_existing(ctx: Ctx, existing: MentorshipRequest, course: Course) -> None
             "Your request #{id} for {title} is {status}. You will hear as soon as a "
             "mentor accepts.",
             id=existing.id,
-            title=course_title(course),
+            title=title,
             status=STATUS_NAMES[existing.status],
         )
     )
@@ -160,7 +181,7 @@ async def request_step(ctx: Ctx, conv: Conversation, text: str) -> None:
     existing = await mentorship_for(ctx.uow, enrollment)  # one came while this was asked
     if existing is not None:
         await conversations.end(ctx.uow, ctx.actor.id)
-        _say_existing(ctx, existing, course)
+        _say_existing(ctx, existing, await _mentored_in(ctx, enrollment, course))
         return
     request = MentorshipRequest(
         learner_id=ctx.actor.id,

@@ -26,19 +26,27 @@ from bot.core.states import SUBSCRIPTION_LIVE, ShelfStatus, SubscriptionStatus
 from bot.handlers.args import clip, currency_arg, need, need_int, priced, within
 from bot.handlers.profile import own_profile
 from bot.handlers.registry import Sub, admin_subcommand, choice, command, number, text
-from bot.learning.courses import course_by_slug, course_title
+from bot.learning.courses import course_by_slug
 from bot.providers.stars.payment import StarsPayments
 from bot.providers.stars.subscriptions import MAX_SUBSCRIPTION_STARS, subscription_invoice
 
 if TYPE_CHECKING:
     from bot.providers.stripe.checkout import StripePayments
+from bot.subscriptions.coverage import follow_plan_courses
 from bot.subscriptions.lifecycle import (
     own_subscription,
     set_cancel_at_period_end,
     start,
     trial_allowed,
 )
-from bot.subscriptions.plans import plan_by_slug, plan_line, plan_name
+from bot.subscriptions.plans import (
+    courses_named,
+    plan_by_slug,
+    plan_courses,
+    plan_line,
+    plan_name,
+    set_plan_courses,
+)
 from bot.subscriptions.promo import describe, discounted, normal_code, redeem
 from bot.subscriptions.stats import by_month
 from bot.subscriptions.sweep import activate_demo
@@ -62,12 +70,12 @@ log = logging.getLogger(__name__)
 
 @command("plans", _("Monthly mentoring plans"))
 async def plans(ctx: Ctx, args: list[str]) -> None:
-    """Each plan with its course, and its mentor where the plan is sold with one (only that
-    mentor is offered its subscribers' requests, `RequestNeeds.only`)."""
+    """Each plan with every course it covers (its primary one first), and its mentor where
+    the plan is sold with one (only that mentor is offered its subscribers' requests,
+    `RequestNeeds.only`)."""
     rows = (
         await ctx.uow.session.execute(
-            select(Plan, Course, User.display_name)
-            .join(Course, Course.id == Plan.course_id)
+            select(Plan, User.display_name)
             .outerjoin(MentorProfile, MentorProfile.id == Plan.mentor_id)
             .outerjoin(User, User.id == MentorProfile.user_id)
             .where(Plan.status == "active")
@@ -77,22 +85,24 @@ async def plans(ctx: Ctx, args: list[str]) -> None:
     if not rows:
         ctx.say(_("No plans are on offer yet. See /courses for one-off courses."))
         return
-    lines = [
-        _(
-            "{plan} ({course}) — /subscribe {slug}",
-            plan=plan_line(p),
-            course=course_title(c)
-            if mentor is None
-            else _("{course}, with mentor {mentor}", course=course_title(c), mentor=mentor),
-            slug=p.slug,
+    lines = []
+    for p, mentor in rows:
+        courses = courses_named(await plan_courses(ctx.uow, p))
+        lines.append(
+            _(
+                "{plan} ({course}) — /subscribe {slug}",
+                plan=plan_line(p),
+                course=courses
+                if mentor is None
+                else _("{course}, with mentor {mentor}", course=courses, mentor=mentor),
+                slug=p.slug,
+            )
         )
-        for p, c, mentor in rows
-    ]
     ctx.say(
         _("Monthly plans:\n{list}", list=Lines(lines)),
         [
             Choice(_("Subscribe: {name}", name=plan_name(p)), f"/subscribe {p.slug}")
-            for p, _c, _mentor in rows
+            for p, _mentor in rows
         ],
     )
 
@@ -373,9 +383,15 @@ async def _card_portal(ctx: Ctx, customer: str) -> None:
     ctx.say(_("Manage your card and invoices here:"), [Choice(_("Manage billing"), url, url=True)])
 
 
-def _status_line(sub: Subscription, plan: Plan, left: int) -> Msg:
+def _status_line(sub: Subscription, plan: Plan, courses: list[Course], left: int) -> Msg:
     status = STATUS_NAMES.get(sub.status, Msg(sub.status))
-    head = _("#{id} {plan} — {status}", id=sub.id, plan=plan_name(plan), status=status)
+    head = _(
+        "#{id} {plan} ({courses}) — {status}",
+        id=sub.id,
+        plan=plan_name(plan),
+        courses=courses_named(courses),
+        status=status,
+    )
     parts: list[Msg] = [head]
     if sub.current_period_end is not None:
         if sub.status in ("cancelling",):
@@ -500,7 +516,7 @@ async def _show(ctx: Ctx) -> None:
         if sub.enrollment_id is not None:
             enrollment = await ctx.uow.get(Enrollment, sub.enrollment_id)
             left = enrollment.credits_remaining if enrollment is not None else 0
-        lines.append(_status_line(sub, plan, left))
+        lines.append(_status_line(sub, plan, await plan_courses(ctx.uow, plan), left))
         if sub.status == "cancelling":
             choices.append(Choice(_("Resume #{id}", id=sub.id), f"/subscription resume {sub.id}"))
         elif sub.status in SUBSCRIPTION_LIVE:
@@ -565,9 +581,28 @@ def _whole(fields: dict[str, str], key: str, low: int, high: int) -> int | None:
     return value
 
 
-async def _apply(ctx: Ctx, plan: Plan, fields: dict[str, str]) -> None:
+async def _courses(ctx: Ctx, typed: str) -> list[Course]:
+    """`course=`: one course's short name, or several separated by commas, the first being
+    the primary course (where the sessions land). Each must be a course on sale; the first
+    unknown one is named, and nothing changes."""
+    slugs = list(dict.fromkeys(s.strip().lower() for s in typed.split(",") if s.strip()))
+    if not slugs:
+        raise BadInput(
+            _(
+                "course= needs a course's short name, or several separated by commas, e.g. "
+                "course=python-basics,git-teamwork."
+            )
+        )
+    return [await course_by_slug(ctx.uow, slug) for slug in slugs]
+
+
+async def _apply(ctx: Ctx, plan: Plan, fields: dict[str, str]) -> list[Course] | None:
+    """Apply the typed fields to the plan; returns the courses `course=` named (the caller
+    stores them once the plan has its id), or None when it was not given."""
+    courses = None
     if "course" in fields:
-        plan.course_id = (await course_by_slug(ctx.uow, fields["course"])).id
+        courses = await _courses(ctx, fields["course"])
+        plan.course_id = courses[0].id
     priced(plan, fields)
     if "name" in fields:
         plan.name_en = within(fields["name"], "title", _("A title"))
@@ -595,6 +630,7 @@ async def _apply(ctx: Ctx, plan: Plan, fields: dict[str, str]) -> None:
         if mentor_id is not None and await ctx.uow.get(MentorProfile, mentor_id) is None:
             raise NotFound(_("There is no mentor #{id}.", id=mentor_id))
         plan.mentor_id = mentor_id
+    return courses
 
 
 async def _plan(ctx: Ctx, args: list[str]) -> None:
@@ -643,11 +679,13 @@ async def plan_action(ctx: Ctx, args: list[str], usage: str, owner: MentorProfil
             created_at=ctx.now(),
         )
         fields.setdefault("currency", "USD")
-        await _apply(ctx, plan, {"currency": fields.pop("currency"), **fields})
+        courses = await _apply(ctx, plan, {"currency": fields.pop("currency"), **fields})
+        assert courses is not None  # course= is required above
         if owner is not None:
             plan.mentor_id = owner.id
         ctx.uow.add(plan)
         await ctx.uow.flush()
+        await set_plan_courses(ctx.uow, plan, courses)
         ctx.say(_("Plan '{slug}' added: {line}.", slug=slug, line=plan_line(plan)))
         if owner is not None:
             await tell_admins(
@@ -668,7 +706,7 @@ async def plan_action(ctx: Ctx, args: list[str], usage: str, owner: MentorProfil
     if action == "edit":
         if not fields:
             raise BadInput(_("Nothing to change. Give key=value pairs."))
-        await _apply(ctx, plan, fields)
+        courses = await _apply(ctx, plan, fields)
         ctx.say(
             _(
                 "Plan '{slug}' updated: {line}. Running subscriptions keep the price they "
@@ -677,6 +715,18 @@ async def plan_action(ctx: Ctx, args: list[str], usage: str, owner: MentorProfil
                 line=plan_line(plan),
             )
         )
+        if courses is not None:
+            await set_plan_courses(ctx.uow, plan, courses)
+            followed = await follow_plan_courses(ctx.uow, plan, ctx.now())
+            ctx.say(
+                ngettext(
+                    "It covers {courses}; the courses of {n} running subscription changed with it.",
+                    "It covers {courses}; the courses of {n} running subscriptions changed "
+                    "with it.",
+                    followed,
+                    courses=courses_named(courses),
+                )
+            )
     elif action == "archive":
         _shelve(plan, "archived")
         ctx.say(
@@ -891,7 +941,14 @@ async def _promos(ctx: Ctx, args: list[str]) -> None:
 PLAN_SLUG = text("slug", _("The plan's short name"))
 PLAN_SUB_ARGS = (
     text("slug", _("Short name: letters, digits and dashes")),
-    text("course", _("The course it covers (its short name)"), keyed=True),
+    text(
+        "course",
+        _(
+            "The course it covers (its short name), or several separated by commas; the "
+            "first gets the sessions"
+        ),
+        keyed=True,
+    ),
     text("name", _("The name in English"), keyed=True),
     text("price", PRICE_HINT, keyed=True),
     number("sessions", _("Mentor sessions per month"), high=100, keyed=True),

@@ -29,6 +29,7 @@ from bot.matching import (
     preferred_week,
     rank_mentors,
 )
+from bot.subscriptions.plans import plan_courses, plan_on
 from storage.models import (
     AvailabilityWindow,
     Course,
@@ -37,10 +38,8 @@ from storage.models import (
     MentorSession,
     MentorshipRequest,
     MentorTopic,
-    Plan,
     Rating,
     RequestOffer,
-    Subscription,
     User,
 )
 from storage.uow import UnitOfWork
@@ -180,17 +179,15 @@ async def request_needs(
     if own_profile is not None:
         already.add(own_profile)
     preferred, blocked = await rating_history(uow, learner.id)
-    only = (  # the newest subscription on this enrollment: its plan may name the mentor
-        await uow.session.execute(
-            select(Plan.mentor_id)
-            .join(Subscription, Subscription.plan_id == Plan.id)
-            .where(Subscription.enrollment_id == enrollment.id)
-            .order_by(Subscription.id.desc())
-            .limit(1)
-        )
-    ).scalar()
+    # The newest subscription on this enrollment: its plan may name the mentor, and a plan
+    # covering several courses has one mentorship for them all (bot.subscriptions.coverage),
+    # so a mentor of any of them may take it.
+    plan = await plan_on(uow, enrollment.id)
+    topics = list(course.topics)
+    if plan is not None:
+        topics += [t for c in await plan_courses(uow, plan) for t in c.topics]
     needs = RequestNeeds(
-        topics=tuple(course.topics) or (request.topic,),
+        topics=tuple(dict.fromkeys(topics)) or (request.topic,),
         level=request.level,
         language=learner.language,
         exclude=frozenset(already),
@@ -198,7 +195,7 @@ async def request_needs(
         preferred_windows=preferred_week(request.preferred_times, _zone(learner.timezone), now),
         preferred=preferred,
         blocked=blocked,
-        only=only,
+        only=None if plan is None else plan.mentor_id,
     )
     return learner, course, needs
 

@@ -8,7 +8,9 @@ on the anchor order) and its credits (`credits:period:N`, Kind.PERIOD_CREDITS, o
 enrollment), so `/mentor`, `/book`, cancellations, earnings (price ÷ sessions per period,
 less the platform fee) and `/progress` work as for a bought course, unchanged.
 
-- `plans`: a plan's name, price and lookup.
+- `plans`: a plan's name, price, courses and lookup.
+- `coverage`: the other courses a plan covers: an enrollment without credits in each while the
+  subscription has access (lessons, community spaces), the sessions staying on the primary one.
 - `lifecycle`: the rules every provider calls: start, a period paid, a renewal failed,
   cancel at period end / resume, end (lapsed or cancelled).
 - `refunds`: one paid period refunded (an admin's `/admin refund ORDER period=N`, Stripe's

@@ -14,9 +14,10 @@ same transaction and tells the people concerned through the outbox.
 - A failed renewal makes the subscription `past_due` with `grace_until` =
   now + `[subscriptions] grace_days`; the learner keeps access and is told how to fix it.
 - Ending (lapsed or cancelled) revokes the enrollment, its unused credits and its course's
-  community spaces (unless another active enrollment in the course keeps them); already booked
-  sessions stay booked (the learner is told which) and the mentors are told. Getting access
-  again (a late payment after a lapse) gives the spaces back.
+  community spaces (unless another active enrollment in the course keeps them), and so the
+  enrollments and spaces of the other courses the plan covers (`bot.subscriptions.coverage`);
+  already booked sessions stay booked (the learner is told which) and the mentors are told.
+  Getting access again (a late payment after a lapse) gives the spaces back.
 - Refunding a period (`bot.subscriptions.refunds`) gives its money back (on the anchor
   order it was paid on) and revokes as many of its credits as are unused; the mentors keep
   what the order's remaining money covers, and the latest sessions' earnings beyond that are
@@ -40,7 +41,8 @@ from bot.core.replies import Choice
 from bot.core.states import SUBSCRIPTION_LIVE, SubscriptionStatus, advance
 from bot.payments import enroll
 from bot.sessions.credits import move_credits
-from bot.subscriptions.plans import PERIOD_DAYS, plan_name
+from bot.subscriptions.coverage import cover, uncover
+from bot.subscriptions.plans import PERIOD_DAYS, SUBSCRIPTION_PROVIDER, plan_name
 from storage.models import (
     Enrollment,
     MentorProfile,
@@ -53,8 +55,6 @@ from storage.models import (
     User,
 )
 from storage.uow import UnitOfWork
-
-SUBSCRIPTION_PROVIDER = "subscription"  # the anchor orders' provider
 
 
 @dataclass(frozen=True)
@@ -156,13 +156,15 @@ async def trial_allowed(uow: UnitOfWork, sub: Subscription, plan: Plan) -> bool:
 
 
 async def _ensure_access(uow: UnitOfWork, sub: Subscription, plan: Plan, now: datetime) -> None:
-    """Give the subscription an anchor order and an active enrollment, unless it has them.
-    This is where a subscription gets access (a trial starting, a first or late payment), so
-    its course's community spaces follow here: taken back ones at once, new ones by the
+    """Give the subscription an anchor order and an active enrollment, unless it has them,
+    and an enrollment in each other course its plan covers (`cover`). This is where a
+    subscription gets access (a trial starting, a first or late payment, each renewal), so
+    its courses' community spaces follow here: taken back ones at once, new ones by the
     access sweep's enrollment rule."""
     if sub.enrollment_id is not None:
         enrollment = await uow.lock(Enrollment, sub.enrollment_id)
         if enrollment is not None and enrollment.status == "active":
+            await cover(uow, sub, plan, now)
             return
     order = Order(
         user_id=sub.user_id,
@@ -182,6 +184,7 @@ async def _ensure_access(uow: UnitOfWork, sub: Subscription, plan: Plan, now: da
     enrollment = await enroll(uow, order, now)
     sub.order_id, sub.enrollment_id = order.id, enrollment.id
     await regrant_course_access(uow, sub.user_id, plan.course_id, "subscription", now)
+    await cover(uow, sub, plan, now)
 
 
 async def _enrollment(uow: UnitOfWork, sub: Subscription) -> Enrollment | None:
@@ -427,6 +430,7 @@ async def end(
             ).scalars()
         )
         mentors = await mentor_users(uow, enrollment.id)
+    await uncover(uow, sub, target, now)
     if sub.status == "lapsed":
         ended: Msg = _(
             "Your subscription to {plan} has ended: no renewal payment came through.",
