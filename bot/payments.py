@@ -536,19 +536,27 @@ async def place_order(
                 n=owned.credits_remaining,
             )
         )
-    order = (
+    still_open = (
         await uow.session.execute(
             select(Order)
             .where(Order.user_id == user_id)
             .where(Order.course_id == course.id)
             .where(Order.status == "pending")
             .where(Order.expires_at > now)
+            .order_by(Order.id.desc())
         )
-    ).scalar_one_or_none()
-    if order is not None and _sells(order, course):
-        return OrderPlaced(order, course, reused=True)
-    if order is not None:
-        advance("order", order, "cancelled")
+    ).scalars()
+    # Two accounts linked while each had an open order for the course bring two: the newest
+    # that still sells the course is reused, the rest cancelled (one paid anyway is refunded,
+    # as any payment for a cancelled order is).
+    reused: Order | None = None
+    for open_order in still_open:
+        if reused is None and _sells(open_order, course):
+            reused = open_order
+        else:
+            advance("order", open_order, "cancelled")
+    if reused is not None:
+        return OrderPlaced(reused, course, reused=True)
     order = Order(
         user_id=user_id,
         course_id=course.id,

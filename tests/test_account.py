@@ -438,3 +438,23 @@ async def test_after_deleteme_no_row_anywhere_holds_the_learners_name_or_words(
     async with h.app.new_uow() as uow:
         bodies = (await uow.session.execute(select(OutboxMessage.body))).scalars().all()
     assert any(DELETED_NAME in body["text"] for body in bodies)  # the notices still read
+
+
+async def test_two_linked_accounts_each_with_an_open_order_buy_the_course_once(
+    market: Harness,
+) -> None:
+    """Each account opened an order for the same course, then they were linked: the next /buy
+    reuses one order and cancels the other, instead of failing."""
+    app = market.app
+    first = await on(app, "telegram", "tom", "/buy python-basics")
+    second = await on(app, "discord", "tom#1", "/buy python-basics")
+    assert "Order #" in first and "Order #" in second
+    code = await link_code(app, "telegram", "tom")
+    assert "Linked" in await on(app, "discord", "tom#1", f"/link {code} yes")
+    out = await on(app, "discord", "tom#1", "/buy python-basics")
+    order_id = out.split("Order #", 1)[1].split(":", 1)[0]
+    assert "is yours" in await on(app, "discord", "tom#1", f"/pay {order_id}")
+    async with app.new_uow() as uow:
+        statuses = sorted((await uow.session.execute(select(Order.status))).scalars())
+    assert statuses == ["cancelled", "paid"]
+    assert "Python from zero: 4 sessions left" in await on(app, "telegram", "tom", "/mycourses")
