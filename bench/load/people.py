@@ -319,7 +319,7 @@ class People:
                 _i, menu = await self.press(
                     who, good_news, "/book ", lambda c: offers(times)(c) or plain_reply(c), "book"
                 )
-                slots = [b for b in menu.buttons if command_of(b).startswith(times)]
+                slots = _time_buttons(menu.buttons, times)
             if not slots:
                 raise StepFailed("the mentor had no free times")
             # Not the soonest time: at ×300 it falls inside the minimum lead seconds after it
@@ -349,7 +349,7 @@ class People:
                 self.on_booked(self.booked)
                 return
             self.book_refusals += 1  # taken or gone: the refusal shows the times free now
-            slots = [b for b in reply.buttons if command_of(b).startswith(times)]
+            slots = _time_buttons(reply.buttons, times)
         raise StepFailed("could not book a slot in 12 attempts")
 
     async def learner_meet(self, me: LearnerState) -> None:
@@ -471,3 +471,14 @@ def _expect_ok(status: int, update_id: int) -> None:
 def _gist(reply: Call, words: int) -> str:
     """The first words of a reply, numbers masked: how mentors' answers are tallied."""
     return re.sub(r"#\d+", "#N", " ".join(text_of(reply).split()[:words]))
+
+
+def _time_buttons(buttons: list[dict[str, Any]], times: str) -> list[dict[str, Any]]:
+    """The buttons that book a time (`/book REQ 202612071830`), not the day view's
+    « Earlier / Later » and week buttons (`/book REQ 2026-12-09`): pressing those walked
+    the booking days ahead, and at the clock's speed a session days away outlasted the run."""
+    return [
+        b
+        for b in buttons
+        if command_of(b).startswith(times) and command_of(b)[len(times) :].strip().isdigit()
+    ]
