@@ -50,6 +50,7 @@ def streak() -> Iterator[Command]:
     @command(
         "streak",
         _("Your progress: lessons and sessions done and left, goals and notes"),
+        section="learning",
         args=(
             number("days", _("The session number"), high=30),
             choice("detail", _("Leave out for the summary"), "weekly", "daily"),
@@ -189,6 +190,46 @@ async def test_help_lists_only_what_the_readers_platform_offers(make_app: AppFac
     on_telegram = await app.handle(Incoming("telegram", "42", "Ana", "/help"))
     assert "/paystars" not in on_discord[0].text and "/courses" in on_discord[0].text
     assert "/paystars" in on_telegram[0].text
+
+
+async def test_help_and_the_telegram_menu_lead_with_start_in_sections(
+    make_app: AppFactory, start_bot: StartBot, fake: FakeTelegram
+) -> None:
+    """A newcomer's /help opens with /start and /help under "Getting started", then courses,
+    plans, lessons, sessions, workshops and the account, each under its heading (a mentor's
+    commands last); Telegram's "/" menu offers the commands in that same order."""
+    from bot.core.users import Incoming
+
+    app = await make_app()
+    text = (await app.handle(Incoming("telegram", "42", "Ana", "/help")))[0].text
+    headings = [line for line in text.splitlines() if line.endswith(":")]
+    assert headings == [
+        "Commands:",
+        "Getting started:",
+        "Courses and payments:",
+        "Monthly plans:",
+        "Lessons and progress:",
+        "Your mentor and sessions:",
+        "Workshops and community:",
+        "Your account and support:",
+        "For mentors:",
+    ]
+    first = [line.split(" — ")[0] for line in text.splitlines() if line.startswith("/")]
+    assert first[:2] == ["/start", "/help"]
+    assert first.index("/courses") < first.index("/mentor") < first.index("/becomementor")
+    assert "/admin" not in first  # not an admin
+    zh = await app.handle(Incoming("telegram", "42", "Ana", "/language zh"))
+    assert zh
+    text_zh = (await app.handle(Incoming("telegram", "42", "Ana", "/help")))[0].text
+    assert "入门：\n/start — " in text_zh and "导师专用：" in text_zh
+
+    await start_bot(bot={"admins": ["telegram:4242"]})
+    for menu in fake.calls_of("setMyCommands"):
+        names = [c["command"] for c in menu.params["commands"]]
+        assert names[:2] == ["start", "help"]
+        assert names.index("courses") < names.index("mentor") < names.index("becomementor")
+        if "scope" in menu.params:  # the admin's own menu: /admin comes last
+            assert names[-1] == "admin"
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

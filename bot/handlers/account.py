@@ -55,6 +55,7 @@ DELETE = "delete"
     args=(
         text("code", _("The code from your other platform; leave out to get one"), required=False),
     ),
+    section="account",
 )
 async def link(ctx: Ctx, args: list[str]) -> None:
     settings = ctx.config.accounts
@@ -140,6 +141,7 @@ async def link(ctx: Ctx, args: list[str]) -> None:
     args=(
         number("identity", _("The number /unlink lists; leave out to see them"), required=False),
     ),
+    section="account",
 )
 async def unlink(ctx: Ctx, args: list[str]) -> None:
     identities = list(
@@ -218,7 +220,7 @@ async def unlink(ctx: Ctx, args: list[str]) -> None:
         )
 
 
-@command("mydata", _("Get a copy of everything stored about you (JSON)"))
+@command("mydata", _("Get a copy of everything stored about you (JSON)"), section="account")
 async def my_data(ctx: Ctx, args: list[str]) -> None:
     data = await export_user(ctx.uow, ctx.actor.user)
     data["exported_at"] = ctx.now().isoformat()
@@ -229,7 +231,7 @@ async def my_data(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-@command("deleteme", _("Erase your personal data and close your account"))
+@command("deleteme", _("Erase your personal data and close your account"), section="account")
 async def delete_me(ctx: Ctx, args: list[str]) -> None:
     await conversations.begin(ctx.uow, ctx.actor.id, "deleteme", "first", {}, ctx.now())
     ctx.say(

@@ -74,7 +74,9 @@ PRICE_HINT = _("e.g. price=49.00 for USD, price=5000 for XOF, price=12.500 for K
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
-@command("admin", _("Run the marketplace (admins only)"), role="admin", subs=ADMIN_SUBS)
+@command(
+    "admin", _("Run the marketplace (admins only)"), role="admin", subs=ADMIN_SUBS, section="admin"
+)
 async def admin(ctx: Ctx, args: list[str]) -> None:
     ctx.require_admin()
     chinese = ctx.actor.user.language == "zh"

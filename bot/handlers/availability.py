@@ -108,6 +108,7 @@ def _local_range(
         text("hours", _("For add or block: e.g. 18:00-20:00, in your timezone"), required=False),
         number("window", _("For remove or unblock: the number"), required=False),
     ),
+    section="mentors",
 )
 async def availability(ctx: Ctx, args: list[str]) -> None:
     mentor = await own_profile(ctx)

@@ -15,10 +15,12 @@ from bot.handlers.args import need, need_int
 from bot.handlers.recommend import suggestion_block
 from bot.handlers.registry import (
     COMMANDS,
+    SECTIONS,
     Command,
     chinese_words,
     command,
     help_line,
+    in_menu_order,
     number,
     text,
 )
@@ -39,7 +41,7 @@ SLUG = text("slug", _("The course's short name, e.g. python-basics"))
 ORDER = number("order", _("The order number"))
 
 
-@command("start", _("Welcome and what you can do here"))
+@command("start", _("Welcome and what you can do here"), section="start")
 async def start(ctx: Ctx, args: list[str]) -> None:
     welcome = _(
         "Welcome to mentorbot, {name}! Buy a course, meet a mentor, book sessions and get "
@@ -59,23 +61,32 @@ async def start(ctx: Ctx, args: list[str]) -> None:
         await offer_promo(ctx, args[0].removeprefix("promo_"))
 
 
-@command("help", _("List the commands"))
+@command("help", _("List the commands"), section="start")
 async def help_(ctx: Ctx, args: list[str]) -> None:
+    """The commands this reader may use here, under the headings of `SECTIONS`."""
     visible = [
         c
-        for c in COMMANDS.values()
+        for c in in_menu_order(COMMANDS.values())
         if (c.role is None or c.role in ctx.actor.roles) and c.on(ctx.actor.platform)
     ]
     chinese = ctx.actor.user.language == "zh"
-    lines = Lines(_help_line(c, chinese) for c in visible)
-    ctx.say(_("Commands:\n{list}", list=lines))
+    parts = [
+        _(
+            "{heading}:\n{list}",
+            heading=heading,
+            list=Lines(_help_line(c, chinese) for c in visible if c.section == section),
+        )
+        for section, heading, _lead in SECTIONS
+        if any(c.section == section for c in visible)
+    ]
+    ctx.say(_("Commands:\n\n{list}", list=Lines(parts, "\n\n")))
 
 
 def _help_line(command: Command, chinese: bool) -> Msg:
     return help_line(command.name, command.help, chinese_words(command) if chinese else [])
 
 
-@command("courses", _("Browse the course catalogue"))
+@command("courses", _("Browse the course catalogue"), section="courses")
 async def list_courses(ctx: Ctx, args: list[str]) -> None:
     """The catalogue, then the learner's suggestions, whose courses are among its buttons: a
     suggested course's button says so (`FROM_SUGGESTION`), so pressing it counts as opening
@@ -106,7 +117,7 @@ async def list_courses(ctx: Ctx, args: list[str]) -> None:
     ctx.say(heading if lines is None else Lines([heading, lines]).as_msg(), choices)
 
 
-@command("course", _("Show one course: /course SLUG"), args=(SLUG,))
+@command("course", _("Show one course: /course SLUG"), args=(SLUG,), section="courses")
 async def show_course(ctx: Ctx, args: list[str]) -> None:
     course = await course_by_slug(ctx.uow, need(args, 0, "/course SLUG"))
     if args[1:2] == [FROM_SUGGESTION]:  # the suggestion's button
@@ -137,6 +148,7 @@ def refund_policy(ctx: Ctx) -> Msg:
     "buy",
     _("Buy a course: /buy SLUG [PROMO]"),
     args=(SLUG, text("promo", _("A promo code, if you have one"), required=False)),
+    section="courses",
 )
 async def buy(ctx: Ctx, args: list[str]) -> None:
     """Place the order (`place_order`: the learner's pending one, or a new one) and commit it;
@@ -238,7 +250,9 @@ async def _own_order(ctx: Ctx, order_id: int) -> Order:
     return order
 
 
-@command("pay", _("Pay a pending order (demo payments): /pay ORDER"), args=(ORDER,))
+@command(
+    "pay", _("Pay a pending order (demo payments): /pay ORDER"), args=(ORDER,), section="courses"
+)
 async def pay(ctx: Ctx, args: list[str]) -> None:
     order_id = need_int(args, 0, "/pay ORDER")
     if ctx.provider("demo") is None:
@@ -272,7 +286,9 @@ async def pay(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-@command("cancelorder", _("Cancel a pending order: /cancelorder ORDER"), args=(ORDER,))
+@command(
+    "cancelorder", _("Cancel a pending order: /cancelorder ORDER"), args=(ORDER,), section="courses"
+)
 async def cancel_order(ctx: Ctx, args: list[str]) -> None:
     order = await _own_order(ctx, need_int(args, 0, "/cancelorder ORDER"))
     advance("order", order, "cancelled")
@@ -296,7 +312,7 @@ async def my_enrollments(ctx: Ctx) -> list[tuple[Enrollment, Course]]:
     return [(e, c) for e, c in rows]
 
 
-@command("mycourses", _("Your courses and the sessions left"))
+@command("mycourses", _("Your courses and the sessions left"), section="courses")
 async def my_courses(ctx: Ctx, args: list[str]) -> None:
     rows = await my_enrollments(ctx)
     if not rows:

@@ -100,6 +100,7 @@ def _csv(rows: Sequence[LedgerRow], lang: str, name: str = "mentor-earnings.csv"
     _("What your sessions and workshops have earned you: /earnings [csv]"),
     role="mentor",
     args=(choice("format", _("csv: your ledger rows as a spreadsheet file"), "csv"),),
+    section="mentors",
 )
 async def my_earnings(ctx: Ctx, args: list[str]) -> None:
     """A mentor's own earnings (anyone with a mentor profile: a suspended mentor still sees

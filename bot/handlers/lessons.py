@@ -82,7 +82,7 @@ async def _received_lesson(ctx: Ctx, lesson_id: int) -> tuple[Lesson, LessonDeli
     return lesson, delivery
 
 
-@command("lessons", _("Your lessons: received, done and what comes next"))
+@command("lessons", _("Your lessons: received, done and what comes next"), section="learning")
 async def list_lessons(ctx: Ctx, args: list[str]) -> None:
     courses = await my_courses(ctx, args[0] if args else None)
     if not courses:
@@ -150,6 +150,7 @@ async def list_lessons(ctx: Ctx, args: list[str]) -> None:
     "nextlesson",
     _("Get your next lesson now: /nextlesson [SLUG]"),
     args=(text("slug", _("The course's short name; leave out to choose"), required=False),),
+    section="learning",
 )
 async def next_lesson_now(ctx: Ctx, args: list[str]) -> None:
     courses = await my_courses(ctx, args[0] if args else None)
@@ -188,14 +189,18 @@ async def next_lesson_now(ctx: Ctx, args: list[str]) -> None:
     ctx.say(say.msg, say.choices, say.attachments)
 
 
-@command("lesson", _("Read a lesson you received again: /lesson ID"), args=(LESSON,))
+@command(
+    "lesson", _("Read a lesson you received again: /lesson ID"), args=(LESSON,), section="learning"
+)
 async def show_lesson(ctx: Ctx, args: list[str]) -> None:
     lesson, _delivery = await _received_lesson(ctx, need_int(args, 0, "/lesson ID"))
     say = await lesson_say(ctx.uow, lesson, ctx.actor.id)
     ctx.say(say.msg, say.choices, say.attachments)
 
 
-@command("lessondone", _("Mark a lesson as done: /lessondone ID"), args=(LESSON,))
+@command(
+    "lessondone", _("Mark a lesson as done: /lessondone ID"), args=(LESSON,), section="learning"
+)
 async def lesson_done(ctx: Ctx, args: list[str]) -> None:
     lesson, delivery = await _received_lesson(ctx, need_int(args, 0, "/lessondone ID"))
     if delivery.done_at is None:
@@ -221,6 +226,7 @@ async def lesson_done(ctx: Ctx, args: list[str]) -> None:
         number("stars", _("From 1 (poor) to 5 (excellent)"), high=5),
         text("comment", _("An optional comment"), required=False, words=True),
     ),
+    section="learning",
 )
 async def rate_lesson(ctx: Ctx, args: list[str]) -> None:
     lesson, delivery = await _received_lesson(ctx, need_int(args, 0, RATE_USAGE))

@@ -45,6 +45,7 @@ REQUEST = number("request", _("The mentorship request number"))
     "mentor",
     _("Ask for a mentor for one of your courses: /mentor [SLUG]"),
     args=(text("course", _("The course's short name; leave out to choose"), required=False),),
+    section="mentoring",
 )
 async def ask_for_mentor(ctx: Ctx, args: list[str]) -> None:
     stmt = (
@@ -209,7 +210,9 @@ async def request_step(ctx: Ctx, conv: Conversation, text: str) -> None:
         )
 
 
-@command("requests", _("Requests offered to you (mentors) or your own requests"))
+@command(
+    "requests", _("Requests offered to you (mentors) or your own requests"), section="mentoring"
+)
 async def list_requests(ctx: Ctx, args: list[str]) -> None:
     profile = await mentor_profile_of(ctx.uow, ctx.actor.id)
     if profile is not None and profile.status == "approved":
@@ -275,7 +278,11 @@ async def _my_offer(ctx: Ctx, request_id: int) -> tuple[MentorProfile, RequestOf
 
 
 @command(
-    "accept", _("Accept a mentorship request: /accept REQUEST"), role="mentor", args=(REQUEST,)
+    "accept",
+    _("Accept a mentorship request: /accept REQUEST"),
+    role="mentor",
+    args=(REQUEST,),
+    section="mentors",
 )
 async def accept(ctx: Ctx, args: list[str]) -> None:
     request_id = need_int(args, 0, "/accept REQUEST")
@@ -336,7 +343,11 @@ async def accept(ctx: Ctx, args: list[str]) -> None:
 
 
 @command(
-    "decline", _("Decline a mentorship request: /decline REQUEST"), role="mentor", args=(REQUEST,)
+    "decline",
+    _("Decline a mentorship request: /decline REQUEST"),
+    role="mentor",
+    args=(REQUEST,),
+    section="mentors",
 )
 async def decline(ctx: Ctx, args: list[str]) -> None:
     request_id = need_int(args, 0, "/decline REQUEST")

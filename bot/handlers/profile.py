@@ -26,7 +26,7 @@ from storage.models import MentorProfile, MentorTopic
 MAX_CAPACITY = 50
 
 
-@command("cancel", _("Stop what you are in the middle of"))
+@command("cancel", _("Stop what you are in the middle of"), section="start")
 async def cancel(ctx: Ctx, args: list[str]) -> None:
     if await conversations.end(ctx.uow, ctx.actor.id):
         ctx.say(_("Stopped. Nothing was saved from that step."))
@@ -34,7 +34,7 @@ async def cancel(ctx: Ctx, args: list[str]) -> None:
         ctx.say(_("There is nothing to cancel."))
 
 
-@command("skip", _("Skip an optional step"))
+@command("skip", _("Skip an optional step"), section="start")
 async def skip(ctx: Ctx, args: list[str]) -> None:
     await conversations.end(ctx.uow, ctx.actor.id)
     ctx.say(_("Skipped."))
@@ -52,6 +52,7 @@ async def skip(ctx: Ctx, args: list[str]) -> None:
             also=words.LANGUAGE_WORDS,
         ),
     ),
+    section="start",
 )
 async def language(ctx: Ctx, args: list[str]) -> None:
     if not args:
@@ -77,6 +78,7 @@ async def language(ctx: Ctx, args: list[str]) -> None:
     "timezone",
     _("Set your timezone: /timezone Area/City"),
     args=(text("timezone", _("A name like Europe/Berlin or Asia/Shanghai"), required=False),),
+    section="start",
 )
 async def timezone(ctx: Ctx, args: list[str]) -> None:
     if not args:
@@ -157,7 +159,7 @@ async def _weekly_hours_follow(ctx: Ctx, name: str, keep: words.KeepHours | None
     return False
 
 
-@command("becomementor", _("Apply to mentor on this marketplace"))
+@command("becomementor", _("Apply to mentor on this marketplace"), section="mentors")
 async def become_mentor(ctx: Ctx, args: list[str]) -> None:
     profile = await mentor_profile_of(ctx.uow, ctx.actor.id)
     if profile is not None and profile.status != "rejected":
@@ -236,6 +238,7 @@ PROFILE_USAGE = "/profile [topics T:LEVEL,… | languages en,zh | capacity N | b
             words=True,
         ),
     ),
+    section="mentors",
 )
 async def profile(ctx: Ctx, args: list[str]) -> None:
     mentor = await own_profile(ctx)

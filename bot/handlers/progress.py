@@ -13,7 +13,11 @@ from bot.learning.lessons import lesson_counts
 from storage.models import MentorSession, MentorshipRequest
 
 
-@command("progress", _("Your progress: lessons and sessions done and left, goals and notes"))
+@command(
+    "progress",
+    _("Your progress: lessons and sessions done and left, goals and notes"),
+    section="learning",
+)
 async def progress(ctx: Ctx, args: list[str]) -> None:
     rows = await my_enrollments(ctx)
     if not rows:

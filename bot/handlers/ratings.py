@@ -26,6 +26,7 @@ USAGE = "/rate SESSION STARS [COMMENT]"
         number("stars", _("From 1 (poor) to 5 (excellent)"), high=5),
         text("comment", _("Optional words for the other side"), required=False, words=True),
     ),
+    section="mentoring",
 )
 async def rate(ctx: Ctx, args: list[str]) -> None:
     session_id = need_int(args, 0, USAGE)

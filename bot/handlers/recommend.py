@@ -37,6 +37,7 @@ HIDE = ("hide", "no", "not-interested")
     "recommend",
     _("Courses suggested for you: /recommend [WHAT YOU WANT TO LEARN]"),
     args=(text("goals", _("What you want to learn, and your level"), required=False, words=True),),
+    section="courses",
 )
 async def recommend(ctx: Ctx, args: list[str]) -> None:
     """Suggestions with their reasons; `/recommend GOALS` first says what you want to learn;

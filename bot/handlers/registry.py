@@ -22,6 +22,23 @@ from storage.models import Conversation
 Handler = Callable[[Ctx, list[str]], Awaitable[None]]
 StepHandler = Callable[[Ctx, Conversation, str], Awaitable[None]]
 Kind = Literal["text", "int", "choice"]
+Section = Literal[
+    "start", "courses", "plans", "learning", "mentoring", "together", "account", "mentors", "admin"
+]
+SECTIONS: tuple[tuple[Section, Msg, tuple[str, ...]], ...] = (
+    ("start", _("Getting started"), ("start", "help")),
+    ("courses", _("Courses and payments"), ("courses", "course")),
+    ("plans", _("Monthly plans"), ()),
+    ("learning", _("Lessons and progress"), ()),
+    ("mentoring", _("Your mentor and sessions"), ("mentor",)),
+    ("together", _("Workshops and community"), ("workshops",)),
+    ("account", _("Your account and support"), ()),
+    ("mentors", _("For mentors"), ("becomementor",)),
+    ("admin", _("For admins"), ()),
+)
+"""The parts of /help and of Telegram's command menu, in the order a newcomer meets them
+(start, buy, learn, meet), each with its heading and the commands it leads with, so the first
+commands offered are /start and /help rather than whichever module registered first."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +116,7 @@ class Command:
     args: tuple[Arg, ...] = ()
     subs: Mapping[str, Sub] = field(default_factory=dict)
     platforms: frozenset[str] | None = None  # None: every platform
+    section: Section = "start"
 
     @property
     def for_admins(self) -> bool:
@@ -251,6 +269,7 @@ def command(
     help: Msg,
     role: str | None = None,
     *,
+    section: Section,
     args: tuple[Arg, ...] = (),
     subs: Mapping[str, Sub] | None = None,
     platforms: tuple[str, ...] | None = None,
@@ -259,10 +278,19 @@ def command(
         if name in COMMANDS:
             raise RuntimeError(f"command /{name} registered twice")
         only = frozenset(platforms) if platforms is not None else None
-        COMMANDS[name] = Command(name, fn, help, role, args, {} if subs is None else subs, only)
+        subs_ = {} if subs is None else subs
+        COMMANDS[name] = Command(name, fn, help, role, args, subs_, only, section)
         return fn
 
     return register
+
+
+def in_menu_order(commands: Iterable[Command]) -> list[Command]:
+    """`commands` section by section (`SECTIONS`): each section's leading commands, then the
+    rest of it in registration order."""
+    rank = {section: i for i, (section, _heading, _lead) in enumerate(SECTIONS)}
+    lead = {name: i for _s, _h, names in SECTIONS for i, name in enumerate(names)}
+    return sorted(commands, key=lambda c: (rank[c.section], lead.get(c.name, len(lead))))
 
 
 def flow(name: str) -> Callable[[StepHandler], StepHandler]:

@@ -69,6 +69,7 @@ async def _send(ctx: Ctx, request_id: int, message: str) -> None:
     "ask",
     _("Write to your mentor through the bot: /ask [REQUEST] TEXT"),
     args=(REQUEST, MESSAGE),
+    section="mentoring",
 )
 async def ask(ctx: Ctx, args: list[str]) -> None:
     await _write(ctx, args, as_mentor=False, name="ask")
@@ -79,6 +80,7 @@ async def ask(ctx: Ctx, args: list[str]) -> None:
     _("Write to a mentee through the bot: /answer REQUEST TEXT"),
     role="mentor",
     args=(REQUEST, MESSAGE),
+    section="mentors",
 )
 async def answer(ctx: Ctx, args: list[str]) -> None:
     await _write(ctx, args, as_mentor=True, name="answer")

@@ -61,6 +61,7 @@ def _session_choices(session: MentorSession) -> list[Choice]:
         number("request", _("The mentorship request number; leave out to choose"), required=False),
         SLOT,
     ),
+    section="mentoring",
 )
 async def book(ctx: Ctx, args: list[str]) -> None:
     """Browse the mentor's free times by day or week, or book one typed or pressed."""
@@ -135,7 +136,7 @@ async def book(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-@command("sessions", _("Your upcoming and recent sessions"))
+@command("sessions", _("Your upcoming and recent sessions"), section="mentoring")
 async def list_sessions(ctx: Ctx, args: list[str]) -> None:
     profile = await mentor_profile_of(ctx.uow, ctx.actor.id)
     conditions = [MentorSession.learner_id == ctx.actor.id]
@@ -175,6 +176,7 @@ async def list_sessions(ctx: Ctx, args: list[str]) -> None:
     "reschedule",
     _("Move a booked session: /reschedule SESSION [YYYY-MM-DD HH:MM]"),
     args=(SESSION, SLOT),
+    section="mentoring",
 )
 async def reschedule(ctx: Ctx, args: list[str]) -> None:
     """Browse the times a session could move to, or move it to one typed or pressed."""
@@ -213,7 +215,12 @@ async def reschedule(ctx: Ctx, args: list[str]) -> None:
 CONFIRM = "confirm"
 
 
-@command("cancelsession", _("Cancel a booked session: /cancelsession SESSION"), args=(SESSION,))
+@command(
+    "cancelsession",
+    _("Cancel a booked session: /cancelsession SESSION"),
+    args=(SESSION,),
+    section="mentoring",
+)
 async def cancel_session(ctx: Ctx, args: list[str]) -> None:
     session_id = need_int(args, 0, "/cancelsession SESSION")
     confirmed = len(args) > 1 and words.is_yes(args[1])
@@ -262,6 +269,7 @@ async def cancel_session(ctx: Ctx, args: list[str]) -> None:
             also=words.OUTCOMES,
         ),
     ),
+    section="mentoring",
 )
 async def outcome(ctx: Ctx, args: list[str]) -> None:
     """The mentor's answer decides the session's status; the learner's alone never does, and
@@ -389,6 +397,7 @@ def _closed_reply(closed: Closed) -> Msg:
     _("Mark a session as completed: /complete SESSION"),
     role="mentor",
     args=(SESSION,),
+    section="mentors",
 )
 async def complete(ctx: Ctx, args: list[str]) -> None:
     await _mentor_only(ctx, args, "/complete SESSION")
@@ -400,6 +409,7 @@ async def complete(ctx: Ctx, args: list[str]) -> None:
     _("Mark that the learner did not come: /noshow SESSION"),
     role="mentor",
     args=(SESSION,),
+    section="mentors",
 )
 async def no_show(ctx: Ctx, args: list[str]) -> None:
     await _mentor_only(ctx, args, "/noshow SESSION")
@@ -419,6 +429,7 @@ async def _mentor_only(ctx: Ctx, args: list[str], usage: str) -> None:
     _("Leave a short note on a session for the learner: /note SESSION TEXT"),
     role="mentor",
     args=(SESSION, text("text", _("The note for the learner"), words=True)),
+    section="mentors",
 )
 async def note(ctx: Ctx, args: list[str]) -> None:
     usage = "/note SESSION TEXT"

@@ -23,7 +23,11 @@ ACTIONS = {
 PLATFORM_NAMES = {"telegram": "Telegram", "discord": "Discord"}
 
 
-@command("community", _("Your courses' community spaces; a fresh Telegram invite link"))
+@command(
+    "community",
+    _("Your courses' community spaces; a fresh Telegram invite link"),
+    section="together",
+)
 async def community(ctx: Ctx, args: list[str]) -> None:
     mine = await my_spaces(ctx.uow, ctx.actor.id, ctx.now())
     if not mine:

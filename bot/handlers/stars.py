@@ -21,6 +21,7 @@ from storage.models import Course, Order
     _("Pay an order with Telegram Stars (in Telegram): /paystars ORDER"),
     args=(number("order", _("The order number")),),
     platforms=("telegram",),
+    section="courses",
 )
 async def pay_stars(ctx: Ctx, args: list[str]) -> None:
     order_id = need_int(args, 0, "/paystars ORDER")

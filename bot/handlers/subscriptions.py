@@ -68,7 +68,7 @@ MAX_STARS_PRICE = 10000  # Telegram's cap on a subscription's price in Stars
 log = logging.getLogger(__name__)
 
 
-@command("plans", _("Monthly mentoring plans"))
+@command("plans", _("Monthly mentoring plans"), section="plans")
 async def plans(ctx: Ctx, args: list[str]) -> None:
     """Each plan with every course it covers (its primary one first), and its mentor where
     the plan is sold with one (only that mentor is offered its subscribers' requests,
@@ -171,6 +171,7 @@ def _provider(ctx: Ctx, plan: Plan) -> str:
     "subscribe",
     _("Subscribe to a monthly plan: /subscribe PLAN [PROMO]"),
     args=(PLAN, text("promo", _("A promo code, if you have one"), required=False)),
+    section="plans",
 )
 async def subscribe(ctx: Ctx, args: list[str]) -> None:
     plan = await plan_by_slug(ctx.uow, need(args, 0, "/subscribe PLAN [PROMO]"))
@@ -423,6 +424,7 @@ SUB_ACTIONS = ("cancel", "resume", "pay", "billing")
         choice("action", _("What to do"), *SUB_ACTIONS),
         number("subscription", _("The subscription number"), required=False),
     ),
+    section="plans",
 )
 async def subscription(ctx: Ctx, args: list[str]) -> None:
     if not args:
@@ -997,6 +999,7 @@ MY_PLAN_SUBS = {
     _("Monthly plans you sell as a mentor, where the marketplace allows it"),
     role="mentor",
     subs=MY_PLAN_SUBS,
+    section="mentors",
 )
 async def my_plans(ctx: Ctx, args: list[str]) -> None:
     """A mentor's own plans (`[subscriptions] mentor_plans`): each is sold with them alone

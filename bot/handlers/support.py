@@ -51,6 +51,7 @@ async def _recent(uow: UnitOfWork, user_id: int, since: datetime) -> list[dateti
     "support",
     _("Write to the marketplace's admins: /support TEXT"),
     args=(text("message", _("What you need help with"), required=False, words=True),),
+    section="account",
 )
 async def support(ctx: Ctx, args: list[str]) -> None:
     await _relay.take(

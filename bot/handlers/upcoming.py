@@ -21,7 +21,9 @@ from bot.sessions.reminders import FOLLOWUP, pending_for
 SHOWN = 30  # lines in one reply; the rest are counted
 
 
-@command("reminders", _("What the bot will send you and when: reminders, lessons"))
+@command(
+    "reminders", _("What the bot will send you and when: reminders, lessons"), section="mentoring"
+)
 async def reminders(ctx: Ctx, args: list[str]) -> None:
     """List the reader's pending session reminders and drip lessons, soonest first."""
     now = ctx.now()
@@ -76,7 +78,11 @@ async def reminders(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-@command("upcoming", _("The same as /reminders: what the bot will send you and when"))
+@command(
+    "upcoming",
+    _("The same as /reminders: what the bot will send you and when"),
+    section="mentoring",
+)
 async def upcoming(ctx: Ctx, args: list[str]) -> None:
     """`/reminders` under the other name people look for."""
     await reminders(ctx, args)

@@ -70,7 +70,9 @@ def _listing(item: rules.Listed, reader_id: int) -> Msg:
     return line
 
 
-@command("workshops", _("Upcoming workshops (group sessions) with the seats left"))
+@command(
+    "workshops", _("Upcoming workshops (group sessions) with the seats left"), section="together"
+)
 async def list_workshops(ctx: Ctx, args: list[str]) -> None:
     listed = await rules.upcoming(ctx.uow, ctx.actor.id, ctx.now())
     if not listed:
@@ -94,6 +96,7 @@ async def list_workshops(ctx: Ctx, args: list[str]) -> None:
     "join",
     _("Take a seat in a workshop (or a place on its waitlist): /join ID"),
     args=(WORKSHOP,),
+    section="together",
 )
 async def join(ctx: Ctx, args: list[str]) -> None:
     workshop_id = need_int(args, 0, "/join ID")
@@ -179,6 +182,7 @@ async def _order_seat(ctx: Ctx, workshop_id: int, product: Course) -> None:
         WORKSHOP,
         text("confirm", _("yes: leave even if the credits are used up"), required=False),
     ),
+    section="together",
 )
 async def leave(ctx: Ctx, args: list[str]) -> None:
     workshop_id = need_int(args, 0, "/leave ID")
@@ -515,6 +519,7 @@ SUBS = {
     "workshop",
     _("Create and run workshops; rate one you attended"),
     subs={name: sub for name, (_handler, sub) in SUBS.items()},
+    section="together",
 )
 async def workshop(ctx: Ctx, args: list[str]) -> None:
     usage = "/workshop " + "|".join(SUBS) + " …"

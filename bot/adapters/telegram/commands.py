@@ -2,8 +2,10 @@
 
 Everyone sees every command Telegram offers but the admin ones (anyone may apply to mentor;
 /requests also lists a learner's own requests); admins listed in `[bot] admins` as
-`telegram:ID` also see /admin in their chat. Descriptions are the table's /help texts, so the
-menu never disagrees with /help, and a command added to the table is in the next menu.
+`telegram:ID` also see /admin in their chat. The menu lists them in /help's order
+(`in_menu_order`: /start and /help first, the admin's last). Descriptions are the table's
+/help texts, so the menu never disagrees with /help, and a command added to the table is in
+the next menu.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 from telegram import Bot, BotCommand, BotCommandScopeChat
 from telegram.error import TelegramError
 
-from bot.handlers.registry import COMMANDS
+from bot.handlers.registry import COMMANDS, in_menu_order
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ def menu(lang: str, *, admin: bool = False) -> list[BotCommand]:
     """Every table command Telegram offers (admin ones only if `admin`), described in `lang`."""
     return [
         BotCommand(c.name, c.help.render(lang)[:256])
-        for c in COMMANDS.values()
+        for c in in_menu_order(COMMANDS.values())
         if c.on(PLATFORM) and (admin or not c.for_admins)
     ]
 
