@@ -13,6 +13,7 @@ from storage.models import Enrollment, MentorSession, MentorshipRequest, Reminde
 from tests.support import (
     AppFactory,
     Harness,
+    add_lessons,
     buy,
     harness_for,
     make_config,
@@ -171,6 +172,29 @@ async def test_cancel_stops_a_half_finished_step(market: Harness) -> None:
     assert "Stopped. Nothing was saved from that step." in await market.send("alice", "/cancel")
     assert "Commands start with /" in await market.send("alice", "I want a mentor")
     assert "There is nothing to cancel." in await market.send("alice", "/cancel")
+
+
+async def test_skip_leaves_only_an_optional_question_unanswered(market: Harness) -> None:
+    """/skip at a question that needs its answer (a mentor request's goals, level) keeps the
+    question open and says so; the request is then made as answered. /skip with nothing
+    asked says so too, and after a rating it leaves the comment out."""
+    assert "There is nothing to skip." in await market.send("alice", "/skip")
+    await buy(market, "alice")
+    await market.send("alice", "/mentor python-basics")
+    for answer in ("Learn to write tested code", "beginner"):
+        out = await market.send("alice", "/skip")
+        assert "This question needs an answer, so it cannot be skipped." in out
+        assert "Skipped." not in out
+        await market.send("alice", answer)
+    assert "Request #1 is out to" in await market.send("alice", "any")
+    async with market.app.new_uow() as uow:
+        request = await uow.get(MentorshipRequest, 1)
+        assert request is not None and request.goals == "Learn to write tested code"
+    await add_lessons(market, 1)
+    await market.send("alice", "/nextlesson")
+    assert "Add a comment?" in await market.send("alice", "/ratelesson 1 4")
+    assert "Skipped." in await market.send("alice", "/skip")
+    assert "There is nothing to skip." in await market.send("alice", "/skip")
 
 
 async def _two_requests_mentors_of_capacity_one(

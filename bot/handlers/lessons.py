@@ -281,7 +281,7 @@ async def rate_lesson(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-@flow("lesson_comment")
+@flow("lesson_comment", optional=True)
 async def lesson_comment(ctx: Ctx, conv: Conversation, text: str) -> None:
     rating = await ctx.uow.get(LessonRating, conv.data["rating_id"])
     await conversations.end(ctx.uow, ctx.actor.id)

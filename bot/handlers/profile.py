@@ -18,7 +18,7 @@ from bot.core.timezones import find_zone, suggest_zone
 from bot.core.users import mentor_profile_of
 from bot.handlers.args import clip, need_int, within
 from bot.handlers.mentor_review import STATUS_WORDS, rating_text
-from bot.handlers.registry import choice, command, text
+from bot.handlers.registry import SKIPPABLE, choice, command, text
 from bot.mentoring.offers import LEVEL_NAMES
 from bot.sessions import availability
 from storage.models import MentorProfile, MentorTopic
@@ -36,6 +36,21 @@ async def cancel(ctx: Ctx, args: list[str]) -> None:
 
 @command("skip", _("Skip an optional step"), section="start")
 async def skip(ctx: Ctx, args: list[str]) -> None:
+    """Leave an optional question unanswered (`flow(optional=True)`). A question that needs
+    its answer (a mentor request's goals, a confirmation) stays open: ending it here used to
+    drop a half-made request while saying "Skipped.", as if it went on without that step."""
+    conv = await conversations.current(ctx.uow, ctx.actor.id)
+    if conv is None:
+        ctx.say(_("There is nothing to skip."))
+        return
+    if conv.flow not in SKIPPABLE:
+        ctx.say(
+            _(
+                "This question needs an answer, so it cannot be skipped. Reply to it, or "
+                "send /cancel to stop."
+            )
+        )
+        return
     await conversations.end(ctx.uow, ctx.actor.id)
     ctx.say(_("Skipped."))
 

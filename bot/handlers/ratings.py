@@ -61,7 +61,7 @@ async def rate(ctx: Ctx, args: list[str]) -> None:
     )
 
 
-@flow("rate_comment")
+@flow("rate_comment", optional=True)
 async def rate_comment(ctx: Ctx, conv: Conversation, text: str) -> None:
     rating = await ctx.uow.get(Rating, conv.data["rating_id"])
     await conversations.end(ctx.uow, ctx.actor.id)

@@ -260,6 +260,7 @@ def admin_line(sub: Sub, chinese: bool) -> Msg:
 
 COMMANDS: dict[str, Command] = {}
 FLOWS: dict[str, StepHandler] = {}
+SKIPPABLE: set[str] = set()  # the flows whose question /skip may leave unanswered
 ADMIN_SUBCOMMANDS: dict[str, Handler] = {}
 ADMIN_SUBS: dict[str, Sub] = {}  # how each of ADMIN_SUBCOMMANDS is described, in order
 
@@ -293,9 +294,14 @@ def in_menu_order(commands: Iterable[Command]) -> list[Command]:
     return sorted(commands, key=lambda c: (rank[c.section], lead.get(c.name, len(lead))))
 
 
-def flow(name: str) -> Callable[[StepHandler], StepHandler]:
+def flow(name: str, *, optional: bool = False) -> Callable[[StepHandler], StepHandler]:
+    """Register the conversation flow `name`; `optional`: its question may be left unanswered
+    with /skip (a comment after a rating), which every other flow's question may not."""
+
     def register(fn: StepHandler) -> StepHandler:
         FLOWS[name] = fn
+        if optional:
+            SKIPPABLE.add(name)
         return fn
 
     return register
