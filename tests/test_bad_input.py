@@ -36,6 +36,25 @@ async def test_unknown_course_is_named(market: Harness) -> None:
     assert "There is no course called 'rocket-science'" in out
 
 
+async def test_an_unknown_course_lists_the_short_names_that_work(market: Harness) -> None:
+    """The catalogue's buttons never show a course's short name, so a refusal of an unknown
+    one lists those on offer (an archived course only where archived ones are accepted), in
+    the reader's language."""
+    out = await refused(market, "admin", "/admin course add data-101 title=Data price=10.00")
+    assert "Course 'data-101' added" in await market.send(
+        "admin", "/admin course add data-101 title=Data price=10.00 sessions=1"
+    )
+    await market.send("admin", "/admin course archive data-101")
+    out = await refused(market, "alice", "/buy pyhton-basics")
+    assert "Their short names: python-basics, data-analysis, git-teamwork." in out, out
+    assert "data-101" not in out
+    out = await refused(market, "admin", "/admin course restore nope")
+    assert "data-101" in out
+    await market.send("alice", "/language zh")
+    out = await refused(market, "alice", "/course nope")
+    assert "课程简称：python-basics、data-analysis、git-teamwork。" in out, out
+
+
 async def test_missing_and_malformed_arguments_show_usage(market: Harness) -> None:
     """A missing or non-numeric argument shows the usage."""
     assert "Usage: /buy SLUG" in await refused(market, "alice", "/buy")

@@ -80,7 +80,7 @@ async def test_breakdowns_per_course_and_mentor(market: Harness, clock: FakeCloc
     """The course and mentor breakdowns show learners, lessons, sessions, stars and scores."""
     await rated_session_and_lesson(market, clock)
     out = await market.send("admin", "/admin stats courses")
-    assert "python-basics — Python from zero: 1 learners" in out
+    assert "python-basics — Python from zero: learners 1 · revenue" in out
     assert "lessons 1 (done 1, 3.0★ (1)) · sessions 1 (5.0★ (1)) · satisfaction 80" in out
     out = await market.send("admin", "/admin stats mentors")
     assert "#1 ada (approved): sessions 1 · no-shows 0 · 5.0★ (1) · accepted 1" in out

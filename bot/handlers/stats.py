@@ -131,7 +131,7 @@ def _course_lines(report: Report, titles: dict[int, Localized]) -> Msg:
 
     def line(b: Breakdown) -> Msg:
         return _(
-            "{slug} — {title}: {learners} learners · revenue {revenue} · lessons {lessons} "
+            "{slug} — {title}: learners {learners} · revenue {revenue} · lessons {lessons} "
             "(done {done}, {lesson_stars}) · sessions {sessions} ({session_stars}) · "
             "satisfaction {index}",
             slug=b.label,

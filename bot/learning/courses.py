@@ -12,7 +12,7 @@ from typing import Protocol
 from sqlalchemy import select
 
 from bot.core.errors import NotFound
-from bot.core.i18n import Localized, Money, _, clip
+from bot.core.i18n import Lines, Localized, Money, Msg, _, clip
 from storage.models import Course
 from storage.uow import UnitOfWork
 
@@ -50,8 +50,25 @@ async def course_by_slug(uow: UnitOfWork, slug: str, *, active_only: bool = True
         await uow.session.execute(select(Course).where(Course.slug == slug.lower()))
     ).scalar_one_or_none()
     if course is None or (active_only and course.status != "active"):
-        raise NotFound(_("There is no course called '{slug}'. See /courses.", slug=clip(slug)))
+        raise NotFound(await _no_such_course(uow, slug, active_only))
     return course
+
+
+SLUGS_NAMED = 12  # short names a refusal lists; a larger catalogue is browsed with /courses
+
+
+async def _no_such_course(uow: UnitOfWork, slug: str, active_only: bool) -> Msg:
+    """The refusal of an unknown slug, with the short names that would have worked: the
+    catalogue's buttons never show them, and an admin typing `course=` needs them."""
+    query = select(Course.slug).order_by(Course.id).limit(SLUGS_NAMED + 1)
+    if active_only:
+        query = query.where(Course.status == "active")
+    slugs = list((await uow.session.execute(query)).scalars())
+    refusal = _("There is no course called '{slug}'. See /courses.", slug=clip(slug))
+    if not slugs:
+        return refusal
+    named = Lines([*slugs[:SLUGS_NAMED], *(["…"] if len(slugs) > SLUGS_NAMED else [])], ", ")
+    return _("{refusal} Their short names: {slugs}.", refusal=refusal, slugs=named)
 
 
 @dataclass(frozen=True)
