@@ -244,3 +244,18 @@ async def test_admin_usage_is_the_table_of_admin_subcommands(harness: Any, lang:
         assert f"/admin {name}" in shown
         assert sub.help.render(lang, "UTC") in shown
     assert "/admin refund ORDER [force]" in shown or "/admin refund ORDER" in shown
+
+
+async def test_an_admin_command_with_actions_alone_or_mistyped_lists_them(harness: Any) -> None:
+    """`/admin plan` alone, `/admin course fly`: every action of that sub-command with how it
+    is typed and what it does, instead of "Missing argument" and `add|edit|… …`; the promo
+    code's usage names every field it takes (currency= and course= were missing)."""
+    out = await harness.send("admin", "/admin plan")
+    assert out.startswith("What would you like to do?\n/admin plan add SLUG course=… name=…")
+    assert "/admin plan archive SLUG — Take a plan off offer" in out
+    out = await harness.send("admin", "/admin course fly")
+    assert out.startswith("Unknown action 'fly'. Usage:\n/admin course add SLUG title=…"), out
+    assert "/admin course restore SLUG — Put an archived course on sale again" in out
+    out = await harness.send("admin", "/admin promo")
+    assert "[currency=…]" in out and "[course=…]" in out
+    assert "Only marketplace admins" in await harness.send("alice", "/admin plan")

@@ -107,6 +107,6 @@ async def test_a_chinese_admin_reads_the_admin_usage_all_in_chinese(market: Harn
         prose = NOT_PROSE.sub("", line)
         left += [(w, line) for w in re.findall(r"[A-Za-z][A-Za-z-]+", prose) if w not in literal]
     assert left == []
-    assert "未知操作“bogus”。用法：/admin mentor" in await market.send(
-        "admin", "/admin mentor bogus"
+    assert "未知操作“bogus”。用法：\n/admin mentor approve PROFILE — 批准导师资料" in (
+        await market.send("admin", "/admin mentor bogus")
     )

@@ -569,3 +569,23 @@ async def test_a_workshop_comment_over_the_limit_is_refused_not_cut(
     async with market.app.new_uow() as uow:
         found = await uow.session.execute(select(WorkshopSeat.stars, WorkshopSeat.comment))
         assert found.one() == (4, "c" * 1000)
+
+
+async def test_a_bare_or_mistyped_workshop_command_shows_what_each_action_does(
+    market: Harness,
+) -> None:
+    """`/workshop` alone, or with an action it does not know, lists every action with how it
+    is typed and what it does (in Chinese, with the Chinese words), and changes nothing."""
+    before = await snapshot(market)
+    out = await market.send("ada", "/workshop")
+    assert out.startswith("What would you like to do with workshops?")
+    assert "/workshop cancel WORKSHOP — Cancel a workshop: everyone is credited back" in out
+    assert "/workshop rate WORKSHOP STARS [COMMENT…] — Rate a workshop you attended" in out
+    assert "Missing argument" not in out
+    out = await market.send("ada", "/workshop fly")
+    assert out.startswith("Unknown action 'fly'. Usage:\n/workshop new title=… start=…"), out
+    await market.send("ada", "/language zh")
+    out = await market.send("ada", "/workshop")
+    moved = "/workshop move WORKSHOP START… — 把研讨会改到其他时间"
+    assert f"{moved}\n    也可输入中文：改期（move）" in out
+    assert await snapshot(market) == before

@@ -26,6 +26,7 @@ from bot.handlers.registry import (
     choice,
     command,
     number,
+    sub_menu,
     text,
 )
 from bot.handlers.stats import DETAILS, stats_detail, stats_summary
@@ -92,6 +93,16 @@ async def admin(ctx: Ctx, args: list[str]) -> None:
                 value=clip(sub),
                 usage=admin_usage(chinese),
             )
+        )
+    own = ADMIN_SUBS[sub].subs
+    if own and (not rest or rest[0].lower() not in {s.name for s in own}):
+        # `/admin plan` alone or `/admin plan fly`: what each of its actions does.
+        menu = sub_menu(f"admin {sub}", own, chinese)
+        if not rest:
+            ctx.say(_("What would you like to do?\n{usage}", usage=menu))
+            return
+        raise BadInput(
+            _("Unknown action '{value}'. Usage:\n{usage}", value=clip(rest[0]), usage=menu)
         )
     await handler(ctx, rest)
 

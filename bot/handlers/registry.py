@@ -251,11 +251,23 @@ def help_line(name: str, help: Msg, spelt: list[tuple[str, str]]) -> Msg:
     )
 
 
-def admin_line(sub: Sub, chinese: bool) -> Msg:
-    """How `/admin NAME …` is typed and what it does (`help_line`), its Chinese words for a
+def sub_line(command: str, sub: Sub, chinese: bool) -> Msg:
+    """How `/COMMAND NAME …` is typed and what it does (`help_line`), its Chinese words for a
     Chinese reader."""
     spelt = spelt_in_chinese((), (sub,)) if chinese else []
-    return help_line(f"admin {usage(sub.name, sub.args, sub.subs)}", sub.help, spelt)
+    return help_line(f"{command} {usage(sub.name, sub.args, sub.subs)}", sub.help, spelt)
+
+
+def admin_line(sub: Sub, chinese: bool) -> Msg:
+    """`sub_line` of an `/admin` sub-command."""
+    return sub_line("admin", sub, chinese)
+
+
+def sub_menu(command: str, subs: Iterable[Sub], chinese: bool) -> Lines:
+    """Each sub-command of `/COMMAND`, one `sub_line` a line: what a bare `/workshop` or an
+    unknown action answers with, so the reader sees what each one does and how it is typed,
+    not just `new|move|… …`."""
+    return Lines(sub_line(command, sub, chinese) for sub in subs)
 
 
 COMMANDS: dict[str, Command] = {}
