@@ -175,3 +175,35 @@ async def test_a_chinese_date_without_its_year_books_browses_and_blocks(
     out = await market.send("alice", f"/book {request_id} 3月1日 18:00")
     assert "2027年3月1日" in out, out
     assert await session_starts(market) == ["2026-03-09 10:00", "2026-03-10 10:00"]
+
+
+async def test_the_request_and_session_numbers_may_be_left_out(
+    market: Harness, clock: FakeClock
+) -> None:
+    """The usage says `/book [REQUEST] …`, so `/book 2026-03-09 18:00` books with the one
+    mentor and `/book week` shows the week; `/reschedule` and `/cancelsession` without a
+    number take the only coming session, or ask which, and never cancel on a guess."""
+    await shanghai_alice(market)
+    out = await market.send("alice", "/reschedule")
+    assert "You have no booked sessions to move. Book one with /book." in out
+    assert "You have no booked sessions to cancel." in await market.send("alice", "/cancelsession")
+    out = await market.send("alice", "/book 2026-03-09 18:00")
+    assert "Booked: session #1 with ada on Mon 9 Mar 2026, 18:00 (Asia/Shanghai)" in out, out
+    assert "is not a number" not in await market.send("alice", "/book week")
+    out = await market.send("alice", "/reschedule 2026-03-12 17:00")  # the only one
+    assert "Session #1 moved to Thu 12 Mar 2026, 17:00 (Asia/Shanghai)." in out, out
+    await market.send("alice", "/book 2026-03-10 18:00")
+    out = await market.send("alice", "/reschedule")
+    assert out.startswith("Which session do you want to move?")
+    assert labels(market, "alice") == [
+        "#2 Tue 10 Mar 2026, 18:00 (Asia/Shanghai) with ada",
+        "#1 Thu 12 Mar 2026, 17:00 (Asia/Shanghai) with ada",
+    ]
+    before = await snapshot(market)
+    out = await market.send("alice", "/cancelsession")
+    assert out.startswith("Which session do you want to cancel?")
+    assert await snapshot(market) == before  # asked, nothing cancelled
+    out = await press(market, "alice", "#1 Thu 12 Mar 2026, 17:00 (Asia/Shanghai) with ada")
+    assert "Session #1 is cancelled." in out
+    out = await market.send("ada", "/reschedule")  # the mentor's side: the one left
+    assert out.startswith("Move session #2."), out

@@ -25,10 +25,13 @@ from bot.sessions import booking
 from bot.sessions.booking import Answer, Closed, SlotNotFree
 from bot.sessions.rating import rating_by
 from bot.sessions.reminders import rating_choices
-from storage.models import MentorSession
+from storage.models import MentorSession, User
 
 T = TypeVar("T")
 SESSION = number("session", _("The session number"))
+COMING_SESSION = number(
+    "session", _("The session number; leave out to choose"), required=False
+)  # `/reschedule` and `/cancelsession` offer the coming sessions without one
 SLOT = text(
     "slot",
     _("Your local date and time, e.g. 2026-12-07 18:00 or 6pm; a date alone shows that day"),
@@ -36,7 +39,7 @@ SLOT = text(
     words=True,
 )
 BOOK_USAGE = "/book [REQUEST] [YYYY-MM-DD HH:MM]"
-RESCHEDULE_USAGE = "/reschedule SESSION [YYYY-MM-DD HH:MM]"
+RESCHEDULE_USAGE = "/reschedule [SESSION] [YYYY-MM-DD HH:MM]"
 
 
 async def _offering_free(work: Awaitable[T], prefix: str, asked: Wanted) -> T:
@@ -75,14 +78,18 @@ async def book(ctx: Ctx, args: list[str]) -> None:
                 )
             )
         raise BadInput(_("You have no mentor yet. Ask for one with /mentor."))
-    if not args:
+    if not args or not _numbered(args[0]):
+        # `/book`, `/book 2026-12-08 10:00`, `/book week`: the request is left out.
         if len(requests) > 1:
             ctx.say(
                 _("Book with which mentorship?"),
-                [Choice(f"#{r.id}: {clip(r.goals)}", f"/book {r.id}") for r in requests],
+                [
+                    Choice(f"#{r.id}: {clip(r.goals)}", _command("/book", r.id, args))
+                    for r in requests
+                ],
             )
             return
-        args = [str(requests[0].id)]
+        args = [str(requests[0].id), *args]
     request_id = need_int(args, 0, BOOK_USAGE)
     prefix = f"/book {request_id}"
     tz = ctx.actor.user.timezone
@@ -136,6 +143,29 @@ async def book(ctx: Ctx, args: list[str]) -> None:
     )
 
 
+def _numbered(word: str) -> bool:
+    """Whether `word` is a request or session number (`12`, `#12`), not a date or time."""
+    return word.lstrip("#").isdigit()
+
+
+def _command(name: str, number: int, rest: list[str]) -> str:
+    """`/book 3 2026-12-08 10:00`: the command for `number`, with what was typed after it."""
+    return " ".join([name, str(number), *rest])
+
+
+def _pick(session: MentorSession, other: User, command: str) -> Choice:
+    """A coming session as a button: its number, when, and with whom."""
+    return Choice(
+        _(
+            "#{id} {when} with {other}",
+            id=session.id,
+            when=When(session.start_at),
+            other=other.display_name,
+        ),
+        command,
+    )
+
+
 @command("sessions", _("Your upcoming and recent sessions"), section="mentoring")
 async def list_sessions(ctx: Ctx, args: list[str]) -> None:
     profile = await mentor_profile_of(ctx.uow, ctx.actor.id)
@@ -174,12 +204,24 @@ async def list_sessions(ctx: Ctx, args: list[str]) -> None:
 
 @command(
     "reschedule",
-    _("Move a booked session: /reschedule SESSION [YYYY-MM-DD HH:MM]"),
-    args=(SESSION, SLOT),
+    _("Move a booked session: /reschedule [SESSION] [YYYY-MM-DD HH:MM]"),
+    args=(COMING_SESSION, SLOT),
     section="mentoring",
 )
 async def reschedule(ctx: Ctx, args: list[str]) -> None:
-    """Browse the times a session could move to, or move it to one typed or pressed."""
+    """Browse the times a session could move to, or move it to one typed or pressed. Without
+    a session number: the only coming session, or a choice among them."""
+    if not args or not _numbered(args[0]):
+        coming = await booking.coming_sessions(ctx.uow, ctx.actor.id, ctx.now())
+        if not coming:
+            raise BadInput(_("You have no booked sessions to move. Book one with /book."))
+        if len(coming) > 1:
+            ctx.say(
+                _("Which session do you want to move?"),
+                [_pick(s, other, _command("/reschedule", s.id, args)) for s, other in coming],
+            )
+            return
+        args = [str(coming[0][0].id), *args]
     session_id = need_int(args, 0, RESCHEDULE_USAGE)
     prefix = f"/reschedule {session_id}"
     tz = ctx.actor.user.timezone
@@ -217,12 +259,23 @@ CONFIRM = "confirm"
 
 @command(
     "cancelsession",
-    _("Cancel a booked session: /cancelsession SESSION"),
-    args=(SESSION,),
+    _("Cancel a booked session: /cancelsession [SESSION]"),
+    args=(COMING_SESSION,),
     section="mentoring",
 )
 async def cancel_session(ctx: Ctx, args: list[str]) -> None:
-    session_id = need_int(args, 0, "/cancelsession SESSION")
+    """Cancel a session; without its number, a choice among the coming ones (a button even
+    for one: cancelling is not done on a guess)."""
+    if not args:
+        coming = await booking.coming_sessions(ctx.uow, ctx.actor.id, ctx.now())
+        if not coming:
+            raise BadInput(_("You have no booked sessions to cancel. See /sessions."))
+        ctx.say(
+            _("Which session do you want to cancel?"),
+            [_pick(s, other, f"/cancelsession {s.id}") for s, other in coming],
+        )
+        return
+    session_id = need_int(args, 0, "/cancelsession [SESSION]")
     confirmed = len(args) > 1 and words.is_yes(args[1])
     if not confirmed and await booking.cancelling_loses_credit(
         ctx.uow, ctx.actor.id, session_id, ctx.now(), ctx.config

@@ -221,6 +221,31 @@ async def participant_session(
     return session, is_mentor
 
 
+async def coming_sessions(
+    uow: UnitOfWork, user_id: int, now: datetime
+) -> list[tuple[MentorSession, User]]:
+    """The booked sessions still to come that the user takes part in (as learner or mentor),
+    soonest first, each with the other participant: what `/reschedule` and `/cancelsession`
+    offer to choose from when no session is named."""
+    profile = await mentor_profile_of(uow, user_id)
+    mine = [MentorSession.learner_id == user_id]
+    if profile is not None:
+        mine.append(MentorSession.mentor_id == profile.id)
+    rows = (
+        await uow.session.execute(
+            select(MentorSession)
+            .where(or_(*mine))
+            .where(MentorSession.status == "scheduled")
+            .where(MentorSession.start_at > now)
+            .order_by(MentorSession.start_at, MentorSession.id)
+        )
+    ).scalars()
+    return [
+        (s, await other_side(uow, s, profile is not None and s.mentor_id == profile.id))
+        for s in rows
+    ]
+
+
 async def other_side(uow: UnitOfWork, session: MentorSession, is_mentor: bool) -> User:
     """The session's other participant, seen from its mentor (`is_mentor`) or its learner."""
     if is_mentor:
