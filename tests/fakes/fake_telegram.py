@@ -170,6 +170,7 @@ class FakeTelegram:
         self._message_ids = itertools.count(1000)
         self._query_ids = itertools.count(1)
         self._failures: dict[str, list[Failure]] = {}
+        self._holds: dict[str, asyncio.Event] = {}
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._closing = False
@@ -209,6 +210,9 @@ class FakeTelegram:
         params = await _params(request)
         call = Call(method, params)
         await self._record(call)
+        held = self._holds.get(method.lower())
+        if held is not None:
+            await held.wait()
         failures = self._failures.get(method.lower())
         if failures:
             failure = failures[0]
@@ -589,6 +593,12 @@ class FakeTelegram:
             body["description"] = f"Too Many Requests: retry after {retry_after}"
             body["parameters"] = {"retry_after": retry_after}
         self._failures.setdefault(method.lower(), []).append(Failure(status, body, times))
+
+    def hold(self, method: str) -> asyncio.Event:
+        """Calls of `method` are recorded at once but answered only once the event is set
+        (a slow Telegram, so that two processes' calls overlap)."""
+        self._holds[method.lower()] = event = asyncio.Event()
+        return event
 
     # ── updates ──────────────────────────────────────────────────────────────────────────
 
