@@ -10,7 +10,11 @@ wait for the next pass. Each process also keeps the ids it has seen in memory.
 
 Topics are not access-controlled by Telegram: a member of the supergroup sees all of its
 topics. Access is therefore decided per chat (`bot.community.membership`); the topic only says
-where the learner's course talks, in the invite and in the welcome posted when they join.
+where the learner's course talks: in the invite, and in the welcome posted when they join. A
+member who buys a further course is told its topic privately and, being in the group already
+(no join will come), welcomed into that topic by the sweep, as a community greets a newcomer
+to a course; someone merely invited is welcomed at their join instead, into every topic of
+theirs, so nobody is welcomed twice.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ LEASE = timedelta(seconds=60)
 
 class TopicPort(Protocol):
     """A platform's forum topics (Telegram), implemented by its adapter. Welcomes
-    (`welcome_posts`) are posted by the adapter that saw the join."""
+    (`welcome_posts`) are posted by the adapter that saw the join, or by the sweep for a
+    member who is in already (`post`)."""
 
     async def create_topic(self, chat: str, name: str) -> int:
         """Make a topic named `name` in the forum supergroup `chat`; its message_thread_id."""
@@ -43,6 +48,10 @@ class TopicPort(Protocol):
 
     def topic_link(self, chat: str, thread_id: int) -> str:
         """A link that opens the topic for a member of the chat."""
+        ...
+
+    async def post(self, chat: str, thread_id: int, text: str) -> None:
+        """Post `text` into the topic, inert: no formatting, no mention that pings."""
         ...
 
 

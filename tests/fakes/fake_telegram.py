@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -138,6 +139,22 @@ class FakeGroup:
     def topic_named(self, name: str) -> list[int]:
         """The thread ids of the topics called `name` (Telegram allows duplicates)."""
         return [thread for thread, topic in self.topics.items() if topic["name"] == name]
+
+
+_MENTION = re.compile(r"(?<![\w@])@[A-Za-z0-9_]{3,32}")
+
+
+def found_mentions(text: str) -> list[dict[str, Any]]:
+    """The "mention" entities Telegram finds by itself in a plain-text message (it pings
+    the member named); offsets in UTF-16 code units, as the Bot API counts."""
+
+    def units(s: str) -> int:
+        return len(s.encode("utf-16-le")) // 2
+
+    return [
+        {"type": "mention", "offset": units(text[: m.start()]), "length": units(m.group())}
+        for m in _MENTION.finditer(text)
+    ]
 
 
 def _bad_request(description: str) -> web.Response:
@@ -301,6 +318,8 @@ class FakeTelegram:
         if thread is not None and thread not in group.topics:
             return _bad_request("message thread not found")
         message = self._bot_message(p, text=p["text"], **extra) | {"chat": group.chat()}
+        if p.get("parse_mode") is None and p.get("entities") is None:
+            message["entities"] = found_mentions(p["text"])
         if thread is not None:
             message |= {"message_thread_id": thread, "is_topic_message": True}
         group.posts.setdefault(thread or 0, []).append(p["text"])
