@@ -16,6 +16,7 @@ from telegram import Bot
 
 from bot.adapters.telegram.spaces import TelegramSpaces
 from bot.app import Marketplace
+from bot.community import topics
 from bot.community.topics import TopicBusy
 from bot.config import ConfigError, config_from_mapping
 from bot.core.clock import FakeClock
@@ -339,10 +340,12 @@ async def test_a_chat_that_is_no_forum_fails_the_grant_until_topics_are_on(
 
 
 async def test_the_topic_is_made_once_across_processes_and_restarts(
-    make_app: AppFactory, fake: FakeTelegram, clock: FakeClock
+    make_app: AppFactory, fake: FakeTelegram
 ) -> None:
-    """Two processes granting learners of the same named topic at once make it once (the
-    other waits for it); a later process, with nothing in memory, finds it in the database."""
+    """Two processes granting learners of the same named topic at once make it once: while
+    Telegram is slow to answer createForumTopic the other watches the row and gets the same
+    thread id within the same pass, so every learner's invite goes out without waiting for a
+    lease to run out; a later process, with nothing in memory, finds it in the database."""
     fake.add_group(FORUM, forum=True)
     config = telegram_config(fake, **sections())
     apps = [await make_app(config), await make_app(config)]
@@ -365,17 +368,18 @@ async def test_the_topic_is_made_once_across_processes_and_restarts(
             bots.append(tg)
             app.community.register("telegram", TelegramSpaces(tg))
             app.community.register_topics("telegram", TelegramSpaces(tg))
-        both = await asyncio.gather(
-            *(
+        slow = fake.hold("createForumTopic")
+        making = [
+            asyncio.create_task(
                 app.community.topics("telegram").ensure(TelegramSpaces(tg), str(FORUM), PYTHON)
-                for app, tg in zip(apps, bots, strict=True)
-            ),
-            return_exceptions=True,
-        )
-        assert all(isinstance(r, int | TopicBusy) for r in both), both
-        assert len({r for r in both if isinstance(r, int)}) == 1
-        await asyncio.gather(*(app.community.sweep() for app in apps))
-        clock.advance(timedelta(minutes=2))  # the one that waited for the topic tries again
+            )
+            for app, tg in zip(apps, bots, strict=True)
+        ]
+        await fake.wait_for(lambda: fake.calls_of("createForumTopic"))
+        await asyncio.sleep(0.5)  # the other process is watching the row by now
+        slow.set()
+        both = await asyncio.gather(*making)
+        assert both == [thread(fake, PYTHON)] * 2
         await asyncio.gather(*(app.community.sweep() for app in apps))
         assert len(fake.calls_of("createChatInviteLink")) == 6
         later = await make_app(config)  # a restart: a new process, an empty cache
@@ -392,6 +396,39 @@ async def test_the_topic_is_made_once_across_processes_and_restarts(
     async with apps[0].new_uow() as uow:
         stored = (await uow.session.execute(select(ForumTopic.name, ForumTopic.thread_id))).all()
     assert [tuple(r) for r in stored] == [(PYTHON, thread(fake, PYTHON))]
+
+
+async def test_a_process_watches_a_topic_being_made_a_bounded_time(
+    make_app: AppFactory, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another process's createForumTopic has not been answered for longer than the
+    watch (`topics.WAIT`), the waiting process gives up with TopicBusy (its grant is retried
+    later) instead of holding its sweep; the maker still records the one topic."""
+    monkeypatch.setattr(topics, "WAIT", 0.3)
+    fake.add_group(FORUM, forum=True)
+    config = telegram_config(fake, **sections())
+    apps = [await make_app(config), await make_app(config)]
+    tg = Bot(fake.token, base_url=f"{fake.url}/bot")
+    await tg.initialize()
+    try:
+        slow = fake.hold("createForumTopic")
+        maker = asyncio.create_task(
+            apps[0].community.topics("telegram").ensure(TelegramSpaces(tg), str(FORUM), PYTHON)
+        )
+        await fake.wait_for(lambda: fake.calls_of("createForumTopic"))
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TopicBusy):
+            await (
+                apps[1].community.topics("telegram").ensure(TelegramSpaces(tg), str(FORUM), PYTHON)
+            )
+        assert asyncio.get_running_loop().time() - started < 2
+        slow.set()
+        assert await maker == thread(fake, PYTHON)
+        again = apps[1].community.topics("telegram")
+        assert await again.ensure(TelegramSpaces(tg), str(FORUM), PYTHON) == thread(fake, PYTHON)
+    finally:
+        await tg.shutdown()
+    assert len(fake.calls_of("createForumTopic")) == 1
 
 
 @pytest.mark.parametrize(
