@@ -30,7 +30,7 @@ from bot.config import Config
 from bot.context import Actor, Ctx
 from bot.core import conversations
 from bot.core.chat_links import ChatLinks
-from bot.core.clock import Clock
+from bot.core.clock import Clock, real_span
 from bot.core.errors import BadInput, MentorbotError
 from bot.core.i18n import _
 from bot.core.metrics import HANDLING_SECONDS, UPDATES
@@ -44,7 +44,7 @@ from bot.handlers.registry import COMMANDS, FLOWS, spelt_out
 from bot.handlers.relay import continue_by_reply
 from bot.learning.lessons import send_due_lessons
 from bot.mentoring.offers import expire_offers, pass_on_from_full_mentors, reoffer_waitlist
-from bot.payments import PaymentProvider, expire_orders, refund_unused_seats
+from bot.payments import REFUND_LEASE, PaymentProvider, expire_orders, refund_unused_seats
 from bot.recommending.signals import MODELS
 from bot.sessions import workshop_reminders, workshops  # group sessions: offers, reminders
 from bot.sessions.reminders import send_due
@@ -314,7 +314,8 @@ class Marketplace:
             reminders += await workshop_reminders.send_due(uow, now)
             await uow.commit()
         try:  # unused seats of workshops sold alone: their money back, through the providers
-            await refund_unused_seats(self.new_uow, self.config, self.payments, now)
+            lease = real_span(self.clock, REFUND_LEASE)
+            await refund_unused_seats(self.new_uow, self.config, self.payments, now, lease)
         except Exception:
             self.front.failed("sweep", "seat_refunds")
         await sync_venues(self.new_uow, self.venues, now, self.config.bot.default_language)

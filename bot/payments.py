@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 
 from bot.community.access import revoke_course_access
 from bot.config import Config
@@ -429,11 +429,19 @@ async def payer_ids(uow: UnitOfWork, user_id: int) -> dict[str, str]:
     return {platform: external_id for platform, external_id in identities}  # latest wins
 
 
+REFUND_LEASE = timedelta(minutes=2)  # longer than a provider's call with its retries
+
+
+class RefundUnderway(BadInput):
+    """Another process (a second sweep, another admin) is giving this order's money back now."""
+
+
 async def refund_order(
     new_uow: Callable[[], UnitOfWork],
     providers: Sequence[PaymentProvider],
     refund: Refund,
     now: datetime,
+    lease: timedelta = REFUND_LEASE,
 ) -> Revoked:
     """Give a checked order's money back through its provider, then revoke the order.
 
@@ -441,12 +449,57 @@ async def refund_order(
     changes nothing. Revoking comes after, in a short transaction of its own: if the
     provider's own report of the refund (a Stripe webhook) revoked the order first, nothing is
     done twice.
+
+    The call is made under a lease on the order (`refund_claimed_until`, claimed with
+    `UPDATE … RETURNING` as the outbox's rows are), so two processes refunding the same order
+    at once call the provider once: Telegram Stars has no idempotency key. The other is
+    refused with `RefundUnderway` (or finds the order refunded). A refusal by the provider
+    ends the lease at once, so the refund can be tried again; a process that dies during the
+    call leaves it to run out, and whoever tries next calls the provider again, which a
+    refund already made answers harmlessly (Stripe's idempotency key, Stars'
+    CHARGE_ALREADY_REFUNDED).
     """
     provider = next(p for p in providers if p.name == refund.provider)
-    await provider.refund(refund)
+    async with new_uow() as uow:
+        claimed = (
+            await uow.session.execute(
+                update(Order)
+                .where(Order.id == refund.order_id)
+                .where(Order.status == "paid")
+                .where(or_(Order.refund_claimed_until.is_(None), Order.refund_claimed_until < now))
+                .values(refund_claimed_until=now + lease)
+                .returning(Order.id)
+                .execution_options(synchronize_session=False)
+            )
+        ).scalar_one_or_none()
+        current = await uow.get(Order, refund.order_id) if claimed is None else None
+        await uow.commit()
+    if claimed is None:
+        if current is not None and current.status != "paid":  # refunded meanwhile
+            return Revoked(refund.order_id, 0, already=True)
+        raise RefundUnderway(
+            _(
+                "Order #{id} is being refunded right now, by another refund that started a "
+                "moment ago. Nothing more was done; see /admin orders in a few minutes.",
+                id=refund.order_id,
+            )
+        )
+    try:
+        await provider.refund(refund)
+    except Exception:
+        async with new_uow() as uow:
+            await uow.session.execute(
+                update(Order)
+                .where(Order.id == refund.order_id)
+                .values(refund_claimed_until=None)
+                .execution_options(synchronize_session=False)
+            )
+            await uow.commit()
+        raise
     async with new_uow() as uow:
         order = await uow.lock(Order, refund.order_id)
         assert order is not None
+        order.refund_claimed_until = None
         if order.status != "paid":
             await uow.commit()
             return Revoked(order.id, 0, already=True)
@@ -460,12 +513,14 @@ async def refund_unused_seats(
     config: Config,
     providers: Sequence[PaymentProvider],
     now: datetime,
+    lease: timedelta = REFUND_LEASE,
 ) -> int:
     """The sweep: give back the money of each seat in a workshop sold alone that went unused
     (`unused_seat_orders`: the workshop cancelled or started without the buyer in it, or the
     buyer left), through the one refund flow an admin's refund takes, outside the refund
     policy's window since the seat was never had. A provider that refuses (or is not
-    configured here) is logged, and the next sweep tries again. Returns the orders refunded."""
+    configured here) is logged, and the next sweep tries again; an order another process is
+    refunding now (`RefundUnderway`) is left to it. Returns the orders refunded."""
     async with new_uow() as uow:
         due = await unused_seat_orders(uow, now)
     done = 0
@@ -473,8 +528,10 @@ async def refund_unused_seats(
         try:
             async with new_uow() as uow:
                 refund = await check_refund(uow, config, providers, order_id, now, force=True)
-            await refund_order(new_uow, providers, refund, now)
-            done += 1
+            revoked = await refund_order(new_uow, providers, refund, now, lease)
+            done += 0 if revoked.already else 1
+        except RefundUnderway:
+            continue
         except MentorbotError as refused:
             log.warning("unused workshop seat not refunded: order %s: %s", order_id, refused)
     return done

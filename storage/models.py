@@ -178,6 +178,8 @@ class Order(Base):
     expires_at: Mapped[datetime]
     paid_at: Mapped[datetime | None]
     refunded_at: Mapped[datetime | None]
+    # The lease of the one process giving the money back through the provider now (0024).
+    refund_claimed_until: Mapped[datetime | None]
 
 
 class PaymentEvent(Base):

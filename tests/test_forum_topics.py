@@ -16,6 +16,7 @@ from telegram import Bot
 
 from bot.adapters.telegram.spaces import TelegramSpaces
 from bot.app import Marketplace
+from bot.community import topics
 from bot.community.topics import TopicBusy
 from bot.config import ConfigError, config_from_mapping
 from bot.core.clock import FakeClock
@@ -143,16 +144,28 @@ async def test_refunding_one_course_keeps_the_member_refunding_the_last_removes_
     assert fake.calls_of("revokeChatInviteLink", chat_id=FORUM, invite_link=link)
 
 
+def posts_into(fake: FakeTelegram, name: str) -> list[Any]:
+    """The bot's messages into the topic `name`, as Telegram answered them."""
+    return [
+        c
+        for c in fake.calls_of("sendMessage", chat_id=FORUM)
+        if c.params.get("message_thread_id") == thread(fake, name)
+    ]
+
+
 async def test_a_member_buying_a_second_course_gets_its_topic_and_no_second_invite(
     start_bot: StartBot, fake: FakeTelegram
 ) -> None:
     """Already in the supergroup through one course, a learner who buys another is told the
-    new course's topic with its link; no new invite link is made."""
+    new course's topic with its link, and welcomed by name in that topic (a member asked
+    Telegram about, since no join will come); no new invite link is made, and the first
+    topic is not welcomed into again."""
     bot, _h = await learner_of_both(start_bot, fake)
     alice = bot.user("Alice")
     await buy(alice, "python-basics")
     await bot.app.run_due()
     assert fake.use_link(alice.user, fake.calls_of("createChatInviteLink")[0].result["invite_link"])
+    await welcomed(fake, PYTHON, "Alice")
     await buy(alice, "data-analysis")
     await bot.app.run_due()
     assert len(fake.calls_of("createChatInviteLink")) == 1
@@ -161,6 +174,80 @@ async def test_a_member_buying_a_second_course_gets_its_topic_and_no_second_invi
     assert DATA in told.params["text"]
     [button] = told.buttons
     assert button["url"] == f"{TOPIC_LINKS}/{thread(fake, DATA)}"
+    [post] = posts_into(fake, DATA)
+    assert post.params["text"].startswith("Welcome, Alice! You are here as a learner of Data")
+    assert len(posts_into(fake, PYTHON)) == 1
+    await bot.app.run_due()
+    assert len(posts_into(fake, DATA)) == 1  # once
+
+
+async def test_a_member_subscribing_to_a_plan_of_another_course_is_welcomed_there(
+    start_bot: StartBot, fake: FakeTelegram
+) -> None:
+    """In the supergroup through a bought course, a learner whose new plan covers the other
+    course is told its topic and welcomed in it, with no second invite."""
+    bot, h = await learner_of_both(start_bot, fake)
+    out = await h.send(
+        "admin",
+        '/admin plan add data course=data-analysis name="Data monthly" price=19.00 sessions=1',
+    )
+    assert "data" in out, out
+    alice = bot.user("Alice")
+    await buy(alice, "python-basics")
+    await bot.app.run_due()
+    assert fake.use_link(alice.user, fake.calls_of("createChatInviteLink")[0].result["invite_link"])
+    await welcomed(fake, PYTHON, "Alice")
+    out = await alice.send("/subscribe data")
+    sub = int(out.split("Subscription #", 1)[1].split(":", 1)[0])
+    assert "has started" in await alice.send(f"/subscription pay {sub}")
+    await bot.app.run_due()
+    assert len(fake.calls_of("createChatInviteLink")) == 1
+    assert any("no new invite" in c.params["text"] for c in alice.received())
+    [post] = posts_into(fake, DATA)
+    assert "Welcome, Alice!" in post.params["text"]
+
+
+async def test_a_welcome_names_the_learner_inert(start_bot: StartBot, fake: FakeTelegram) -> None:
+    """A learner whose Telegram name is "@ada_mentor *Bob*" is welcomed into the new
+    course's topic with the name as they wrote it, but Telegram finds no mention in it (so
+    nobody named ada_mentor is pinged), no markup is parsed and no link preview is shown."""
+    bot, _h = await learner_of_both(start_bot, fake)
+    bob = bot.user("@ada_mentor *Bob*")
+    await buy(bob, "python-basics")
+    await bot.app.run_due()
+    assert fake.use_link(bob.user, fake.calls_of("createChatInviteLink")[0].result["invite_link"])
+    await welcomed(fake, PYTHON, "Bob")
+    await buy(bob, "data-analysis")
+    await bot.app.run_due()
+    for post in [*posts_into(fake, PYTHON), *posts_into(fake, DATA)]:
+        text = post.params["text"]
+        assert "ada_mentor *Bob*" in text and "@" in text, text
+        assert post.result["entities"] == [], post.result
+        assert "parse_mode" not in post.params
+        assert post.params["link_preview_options"] == {"is_disabled": True}
+    assert len(posts_into(fake, DATA)) == 1
+
+
+async def test_an_invited_learner_buying_a_second_course_is_welcomed_once_on_joining(
+    start_bot: StartBot, fake: FakeTelegram
+) -> None:
+    """Invited but not yet in, a learner who buys a second course is told its topic but not
+    welcomed there yet (Telegram says they are not a member); joining then welcomes them into
+    both topics, once each."""
+    bot, _h = await learner_of_both(start_bot, fake)
+    alice = bot.user("Alice")
+    await buy(alice, "python-basics")
+    await bot.app.run_due()
+    await buy(alice, "data-analysis")
+    await bot.app.run_due()
+    assert any("no new invite" in c.params["text"] for c in alice.received())
+    assert fake.calls_of("getChatMember", user_id=alice.id)
+    assert not fake.groups[FORUM].posts
+    assert fake.use_link(alice.user, fake.calls_of("createChatInviteLink")[0].result["invite_link"])
+    await welcomed(fake, PYTHON, "Alice")
+    await welcomed(fake, DATA, "Alice")
+    await bot.app.run_due()
+    assert (len(posts_into(fake, PYTHON)), len(posts_into(fake, DATA))) == (1, 1)
 
 
 async def test_an_approved_join_request_welcomes_the_learner_in_their_language(
@@ -253,10 +340,12 @@ async def test_a_chat_that_is_no_forum_fails_the_grant_until_topics_are_on(
 
 
 async def test_the_topic_is_made_once_across_processes_and_restarts(
-    make_app: AppFactory, fake: FakeTelegram, clock: FakeClock
+    make_app: AppFactory, fake: FakeTelegram
 ) -> None:
-    """Two processes granting learners of the same named topic at once make it once (the
-    other waits for it); a later process, with nothing in memory, finds it in the database."""
+    """Two processes granting learners of the same named topic at once make it once: while
+    Telegram is slow to answer createForumTopic the other watches the row and gets the same
+    thread id within the same pass, so every learner's invite goes out without waiting for a
+    lease to run out; a later process, with nothing in memory, finds it in the database."""
     fake.add_group(FORUM, forum=True)
     config = telegram_config(fake, **sections())
     apps = [await make_app(config), await make_app(config)]
@@ -279,17 +368,18 @@ async def test_the_topic_is_made_once_across_processes_and_restarts(
             bots.append(tg)
             app.community.register("telegram", TelegramSpaces(tg))
             app.community.register_topics("telegram", TelegramSpaces(tg))
-        both = await asyncio.gather(
-            *(
+        slow = fake.hold("createForumTopic")
+        making = [
+            asyncio.create_task(
                 app.community.topics("telegram").ensure(TelegramSpaces(tg), str(FORUM), PYTHON)
-                for app, tg in zip(apps, bots, strict=True)
-            ),
-            return_exceptions=True,
-        )
-        assert all(isinstance(r, int | TopicBusy) for r in both), both
-        assert len({r for r in both if isinstance(r, int)}) == 1
-        await asyncio.gather(*(app.community.sweep() for app in apps))
-        clock.advance(timedelta(minutes=2))  # the one that waited for the topic tries again
+            )
+            for app, tg in zip(apps, bots, strict=True)
+        ]
+        await fake.wait_for(lambda: fake.calls_of("createForumTopic"))
+        await asyncio.sleep(0.5)  # the other process is watching the row by now
+        slow.set()
+        both = await asyncio.gather(*making)
+        assert both == [thread(fake, PYTHON)] * 2
         await asyncio.gather(*(app.community.sweep() for app in apps))
         assert len(fake.calls_of("createChatInviteLink")) == 6
         later = await make_app(config)  # a restart: a new process, an empty cache
@@ -306,6 +396,39 @@ async def test_the_topic_is_made_once_across_processes_and_restarts(
     async with apps[0].new_uow() as uow:
         stored = (await uow.session.execute(select(ForumTopic.name, ForumTopic.thread_id))).all()
     assert [tuple(r) for r in stored] == [(PYTHON, thread(fake, PYTHON))]
+
+
+async def test_a_process_watches_a_topic_being_made_a_bounded_time(
+    make_app: AppFactory, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another process's createForumTopic has not been answered for longer than the
+    watch (`topics.WAIT`), the waiting process gives up with TopicBusy (its grant is retried
+    later) instead of holding its sweep; the maker still records the one topic."""
+    monkeypatch.setattr(topics, "WAIT", 0.3)
+    fake.add_group(FORUM, forum=True)
+    config = telegram_config(fake, **sections())
+    apps = [await make_app(config), await make_app(config)]
+    tg = Bot(fake.token, base_url=f"{fake.url}/bot")
+    await tg.initialize()
+    try:
+        slow = fake.hold("createForumTopic")
+        maker = asyncio.create_task(
+            apps[0].community.topics("telegram").ensure(TelegramSpaces(tg), str(FORUM), PYTHON)
+        )
+        await fake.wait_for(lambda: fake.calls_of("createForumTopic"))
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TopicBusy):
+            await (
+                apps[1].community.topics("telegram").ensure(TelegramSpaces(tg), str(FORUM), PYTHON)
+            )
+        assert asyncio.get_running_loop().time() - started < 2
+        slow.set()
+        assert await maker == thread(fake, PYTHON)
+        again = apps[1].community.topics("telegram")
+        assert await again.ensure(TelegramSpaces(tg), str(FORUM), PYTHON) == thread(fake, PYTHON)
+    finally:
+        await tg.shutdown()
+    assert len(fake.calls_of("createForumTopic")) == 1
 
 
 @pytest.mark.parametrize(

@@ -172,7 +172,10 @@ async def test_telegram_learner_and_discord_mentor_talk_and_a_forged_reply_is_re
         # has recorded where it landed, right after sending it).
         for _ in range(100):
             async with app.new_uow() as uow:
-                if (await uow.session.execute(select(func.count(RelayDelivery.id)))).scalar_one():
+                landed = select(func.count(RelayDelivery.id)).where(
+                    RelayDelivery.platform_message_id == str(relayed_call.result["message_id"])
+                )
+                if (await uow.session.execute(landed)).scalar_one():
                     break
             await asyncio.sleep(0.02)
         out = await alice.reply(relayed_call, "Thanks, doing it now")

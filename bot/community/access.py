@@ -45,7 +45,7 @@ from bot.community.invites import Placed, tell_invite, tell_shared
 from bot.community.membership import SHARED, Plan
 from bot.community.spaces import PLATFORM as PRIVATE_PLATFORM
 from bot.community.spaces import PrivatePort, sweep_private
-from bot.community.topics import TopicPort, Topics
+from bot.community.topics import Post, TopicPort, Topics, welcome_posts
 from bot.config import Config
 from bot.core.clock import Clock, real_span
 from bot.learning.lessons import enrolled
@@ -545,6 +545,7 @@ class Outcome:
     link: str | None = None
     threads: dict[str, int] = field(default_factory=dict)  # space key → message_thread_id
     error: Exception | None = None
+    member: bool = False  # SHARED into a topic: the platform says they are in the place now
 
 
 @dataclass(frozen=True)
@@ -620,7 +621,7 @@ class Community:
             if not groups:
                 break
             outcomes = [(group, await self._call(group)) for group in groups]
-            await self._record(outcomes)
+            await self._post(await self._record(outcomes))
             calls = [o for _g, o in outcomes if o.plan.action != SHARED or o.error]
             failures = sum(o.error is not None for o in calls)
             failed += failures
@@ -724,6 +725,8 @@ class Community:
                 return Outcome(decided, granted.invite_link, threads)
             if decided.action == membership.REVOKE:
                 await port.revoke(first.ref, first.external_id, decided.link)
+            if decided.action == SHARED and threads:
+                return Outcome(decided, None, threads, member=await self._in_place(first))
         except Exception as exc:
             log.warning(
                 "community access change failed; retried later",
@@ -731,6 +734,28 @@ class Community:
             )
             return Outcome(decided, error=exc)
         return Outcome(decided, None, threads)
+
+    async def _in_place(self, row: Claimed) -> bool:
+        """Whether the platform says the person is in the place now (not merely invited: the
+        join that follows welcomes them into every topic of theirs)."""
+        try:
+            seen = await self._ports[row.platform].check(row.ref, row.external_id, GRANTED)
+        except Exception as exc:
+            log.warning("community membership check failed", extra={"error": str(exc)[:200]})
+            return False
+        return seen == GRANTED
+
+    async def _post(self, posts: list[tuple[str, Post]]) -> None:
+        """The welcomes a sweep owes, after its commit (a crash before loses a welcome, never
+        doubles one); a topic Telegram refuses (deleted meanwhile) changes nothing."""
+        for platform, one in posts:
+            port = self._topic_ports.get(platform)
+            if port is None:
+                continue
+            try:
+                await port.post(one.chat, one.thread_id, one.text)
+            except Exception as exc:
+                log.warning("topic welcome failed", extra={"error": str(exc)[:200]})
 
     async def _threads(self, group: list[Claimed]) -> dict[str, int]:
         """The thread id of the topic of each space in `group` being granted now."""
@@ -745,9 +770,12 @@ class Community:
                 threads[row.space] = await self.topics(platform).ensure(port, ref, space.topic)
         return threads
 
-    async def _record(self, outcomes: list[tuple[list[Claimed], Outcome]]) -> None:
+    async def _record(
+        self, outcomes: list[tuple[list[Claimed], Outcome]]
+    ) -> list[tuple[str, Post]]:
         """What the platform calls of a claimed batch did, in one transaction: the actual
-        state, the log, the invite link for the learner; a failure waits, then is retried."""
+        state, the log, the invite link for the learner; a failure waits, then is retried.
+        Returns the welcomes to post into topics (by platform) once that has committed."""
         now = self._clock.now()
         ids = [row.id for group, _o in outcomes for row in group]
         async with self._new_uow() as uow:
@@ -768,9 +796,13 @@ class Community:
                     )
                 ).scalars()
             )
-            for group, outcome in outcomes:
-                await self._record_one(uow, grants, erased, group, outcome, now)
+            posts = [
+                (group[0].platform, post)
+                for group, outcome in outcomes
+                for post in await self._record_one(uow, grants, erased, group, outcome, now)
+            ]
             await uow.commit()
+        return posts
 
     async def _record_one(
         self,
@@ -780,8 +812,8 @@ class Community:
         group: list[Claimed],
         outcome: Outcome,
         now: datetime,
-    ) -> None:
-        """One membership's rows after its platform call (or none)."""
+    ) -> list[Post]:
+        """One membership's rows after its platform call (or none); the welcomes it owes."""
         told: list[Claimed] = []
         for row in group:
             grant = grants[row.id]
@@ -805,7 +837,7 @@ class Community:
             if row.user_id in erased and row.desired == REVOKED:
                 grant.external_id = f"erased:{grant.id}"  # the platform id goes too
         if not told:
-            return
+            return []
         port = self._topic_ports.get(group[0].platform)
         placed = [
             Placed(space.course, space.topic, row.ref, outcome.threads[row.space])
@@ -818,6 +850,11 @@ class Community:
             await tell_invite(uow, user_id, outcome.link, hours, port, placed, now)
         elif outcome.plan.action == SHARED:
             await tell_shared(uow, user_id, port, placed, now)
+            if outcome.member and placed:  # already in: no join will come to welcome them
+                topics = self.topics(group[0].platform)
+                pairs = [(one.course, one.topic) for one in placed]
+                return await welcome_posts(uow, topics, user_id, group[0].ref, pairs)
+        return []
 
     async def _check(self, now: datetime, every: timedelta) -> int:
         """Compare settled memberships not checked for `every` with what each platform says

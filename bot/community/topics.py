@@ -5,16 +5,23 @@ supergroup CHAT_ID and points them at one of its topics. TOPIC is the topic's
 message_thread_id (digits) or its name; a name the bot has not made yet is made
 (createForumTopic) the first time a learner is let in, and its thread id kept in
 `ForumTopic`, because the Bot API lists no topics: a restart, or a second process, finds it
-there instead of making a duplicate. The row's lease means one process makes it while others
-wait for the next pass. Each process also keeps the ids it has seen in memory.
+there instead of making a duplicate. The row's lease means one process makes it; another that
+needs it meanwhile watches the row for the thread id (`WAIT`, a few seconds: Telegram answers
+createForumTopic in well under one), and only if it is not there by then, or the maker gave up,
+leaves the grant to the next pass. Each process also keeps the ids it has seen in memory.
 
 Topics are not access-controlled by Telegram: a member of the supergroup sees all of its
 topics. Access is therefore decided per chat (`bot.community.membership`); the topic only says
-where the learner's course talks, in the invite and in the welcome posted when they join.
+where the learner's course talks: in the invite, and in the welcome posted when they join. A
+member who buys a further course is told its topic privately and, being in the group already
+(no join will come), welcomed into that topic by the sweep, as a community greets a newcomer
+to a course; someone merely invited is welcomed at their join instead, into every topic of
+theirs, so nobody is welcomed twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,11 +38,14 @@ from storage.models import Course, ForumTopic, User
 from storage.uow import UnitOfWork
 
 LEASE = timedelta(seconds=60)
+WAIT = 5.0  # seconds a process watches a topic another is making before leaving it
+POLL = 0.1
 
 
 class TopicPort(Protocol):
     """A platform's forum topics (Telegram), implemented by its adapter. Welcomes
-    (`welcome_posts`) are posted by the adapter that saw the join."""
+    (`welcome_posts`) are posted by the adapter that saw the join, or by the sweep for a
+    member who is in already (`post`)."""
 
     async def create_topic(self, chat: str, name: str) -> int:
         """Make a topic named `name` in the forum supergroup `chat`; its message_thread_id."""
@@ -43,6 +53,10 @@ class TopicPort(Protocol):
 
     def topic_link(self, chat: str, thread_id: int) -> str:
         """A link that opens the topic for a member of the chat."""
+        ...
+
+    async def post(self, chat: str, thread_id: int, text: str) -> None:
+        """Post `text` into the topic, inert: no formatting, no mention that pings."""
         ...
 
 
@@ -121,7 +135,10 @@ class Topics:
             ).scalar_one_or_none()
             await uow.commit()
         if claimed is None:
-            raise TopicBusy(f"topic {topic!r} in {chat} is being made by another process")
+            thread = await self._made_by_another(chat, topic)
+            if thread is None:
+                raise TopicBusy(f"topic {topic!r} in {chat} is being made by another process")
+            return thread
         try:
             thread = await port.create_topic(chat, topic)
         except BaseException:
@@ -130,6 +147,30 @@ class Topics:
         await self._settle(claimed, thread)
         self._known[(chat, topic)] = thread
         return thread
+
+    async def _made_by_another(self, chat: str, topic: str) -> int | None:
+        """The thread id another process is making, read from its row until it is there
+        (at most `WAIT` seconds); None when it is not by then, or the maker's lease ended
+        without one (Telegram refused it, or the maker died)."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + WAIT
+        while True:
+            async with self._new_uow() as uow:
+                row = (
+                    await uow.session.execute(
+                        select(ForumTopic.thread_id, ForumTopic.claimed_until)
+                        .where(ForumTopic.platform == self._platform)
+                        .where(ForumTopic.chat == chat)
+                        .where(ForumTopic.name == topic)
+                    )
+                ).one_or_none()
+            if row is not None and row.thread_id is not None:
+                self._known[(chat, topic)] = row.thread_id
+                return int(row.thread_id)
+            lease = row.claimed_until if row is not None else None
+            if lease is None or lease < self._clock.now() or loop.time() >= until:
+                return None
+            await asyncio.sleep(POLL)
 
     async def _settle(self, row_id: int, thread: int | None) -> None:
         async with self._new_uow() as uow:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from bot.context import Ctx
 from bot.core import ledger
+from bot.core.clock import real_span
 from bot.core.errors import STATUS_NAMES, BadInput
 from bot.core.i18n import Lines, Localized, Money, Msg, When, _, ngettext
 from bot.core.states import OrderStatus, advance
@@ -33,7 +34,7 @@ from bot.handlers.stats import DETAILS, stats_detail, stats_summary
 from bot.handlers.subscription_refunds import refund_subscription_period
 from bot.handlers.subscriptions import subscription_stats
 from bot.learning.courses import course_by_slug, course_title
-from bot.payments import check_refund, provider_name, refund_order
+from bot.payments import REFUND_LEASE, check_refund, provider_name, refund_order
 from bot.providers.stars.payment import MAX_STARS
 from bot.subscriptions.plans import SUBSCRIPTION_PROVIDER
 from storage.models import (
@@ -301,7 +302,8 @@ async def _refund(ctx: Ctx, args: list[str]) -> None:
     )
 
     async def give_back() -> None:
-        revoked = await refund_order(ctx.new_uow, ctx.payments, refund, ctx.now())
+        lease = real_span(ctx.clock, REFUND_LEASE)
+        revoked = await refund_order(ctx.new_uow, ctx.payments, refund, ctx.now(), lease)
         if revoked.already:  # the provider's report of the refund revoked it meanwhile
             ctx.say(
                 _(

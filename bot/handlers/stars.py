@@ -13,6 +13,7 @@ from bot.handlers.args import need_int
 from bot.handlers.registry import command, number
 from bot.learning.courses import course_title
 from bot.providers.stars.payment import PROVIDER, stars_invoice
+from bot.sessions.workshops import on_sale
 from storage.models import Course, Order
 
 
@@ -37,7 +38,7 @@ async def pay_stars(ctx: Ctx, args: list[str]) -> None:
         raise BadInput(_("Order #{id} is no longer open. Buy again with /courses.", id=order.id))
     course = await ctx.uow.get(Course, order.course_id)
     assert course is not None
-    if course.status != "active":
+    if not await on_sale(ctx.uow, course, ctx.now()):
         raise BadInput(
             _("{title} is no longer on sale; nothing was charged.", title=course_title(course))
         )

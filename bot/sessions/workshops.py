@@ -430,6 +430,15 @@ async def own_workshop(uow: UnitOfWork, course_id: int) -> Workshop | None:
     return found.scalar_one_or_none()
 
 
+async def on_sale(uow: UnitOfWork, course: Course, now: datetime) -> bool:
+    """Whether an order for `course` may still be paid: an active course, or the (archived)
+    product of a workshop sold alone that is still to come."""
+    if course.status == "active":
+        return True
+    workshop = await own_workshop(uow, course.id)
+    return workshop is not None and workshop.status == "scheduled" and workshop.start_at > now
+
+
 async def take_paid_seat(
     uow: UnitOfWork, enrollment: Enrollment, now: datetime, config: Config
 ) -> bool:
@@ -520,6 +529,7 @@ async def unused_seat_orders(uow: UnitOfWork, now: datetime, limit: int = 50) ->
         .join(Workshop, Workshop.course_id == Order.course_id)
         .where(Workshop.own_product.is_(True))
         .where(Order.status == "paid")
+        .where(or_(Order.refund_claimed_until.is_(None), Order.refund_claimed_until < now))
         .where(Enrollment.status == "active")
         .where(Enrollment.credits_remaining > 0)
         .where(

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -140,6 +141,22 @@ class FakeGroup:
         return [thread for thread, topic in self.topics.items() if topic["name"] == name]
 
 
+_MENTION = re.compile(r"(?<![\w@])@[A-Za-z0-9_]{3,32}")
+
+
+def found_mentions(text: str) -> list[dict[str, Any]]:
+    """The "mention" entities Telegram finds by itself in a plain-text message (it pings
+    the member named); offsets in UTF-16 code units, as the Bot API counts."""
+
+    def units(s: str) -> int:
+        return len(s.encode("utf-16-le")) // 2
+
+    return [
+        {"type": "mention", "offset": units(text[: m.start()]), "length": units(m.group())}
+        for m in _MENTION.finditer(text)
+    ]
+
+
 def _bad_request(description: str) -> web.Response:
     return web.json_response(
         {"ok": False, "error_code": 400, "description": f"Bad Request: {description}"},
@@ -170,6 +187,7 @@ class FakeTelegram:
         self._message_ids = itertools.count(1000)
         self._query_ids = itertools.count(1)
         self._failures: dict[str, list[Failure]] = {}
+        self._holds: dict[str, asyncio.Event] = {}
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._closing = False
@@ -209,6 +227,9 @@ class FakeTelegram:
         params = await _params(request)
         call = Call(method, params)
         await self._record(call)
+        held = self._holds.get(method.lower())
+        if held is not None:
+            await held.wait()
         failures = self._failures.get(method.lower())
         if failures:
             failure = failures[0]
@@ -297,6 +318,8 @@ class FakeTelegram:
         if thread is not None and thread not in group.topics:
             return _bad_request("message thread not found")
         message = self._bot_message(p, text=p["text"], **extra) | {"chat": group.chat()}
+        if p.get("parse_mode") is None and p.get("entities") is None:
+            message["entities"] = found_mentions(p["text"])
         if thread is not None:
             message |= {"message_thread_id": thread, "is_topic_message": True}
         group.posts.setdefault(thread or 0, []).append(p["text"])
@@ -589,6 +612,12 @@ class FakeTelegram:
             body["description"] = f"Too Many Requests: retry after {retry_after}"
             body["parameters"] = {"retry_after": retry_after}
         self._failures.setdefault(method.lower(), []).append(Failure(status, body, times))
+
+    def hold(self, method: str) -> asyncio.Event:
+        """Calls of `method` are recorded at once but answered only once the event is set
+        (a slow Telegram, so that two processes' calls overlap)."""
+        self._holds[method.lower()] = event = asyncio.Event()
+        return event
 
     # ── updates ──────────────────────────────────────────────────────────────────────────
 

@@ -7,20 +7,23 @@ A join request to the group is approved only for someone whose access is desired
 
 Forum topics (`bot.community.topics.TopicPort`): a course's topic is made with createForumTopic
 (the bot needs the can_manage_topics right, in a supergroup with topics on), welcomes are posted
-into it with message_thread_id, and members open it by its t.me/c/ link.
+into it with message_thread_id, inert (`inert`: a learner's name never pings anyone, nor shows
+a link preview), and members open it by its t.me/c/ link.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from datetime import datetime
 
-from telegram import Bot, ChatMember
+from telegram import Bot, ChatMember, LinkPreviewOptions
 from telegram.constants import ChatMemberStatus
 from telegram.error import BadRequest
 
 from bot.community.access import GRANTED, REVOKED, Granted
 
+_AT = re.compile(r"@(?=\w)")
 IN_GROUP = {ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
 
 
@@ -51,7 +54,12 @@ class TelegramSpaces:
         return topic.message_thread_id
 
     async def post(self, chat: str, thread_id: int, text: str) -> None:
-        await self.bot.send_message(int(chat), text, message_thread_id=thread_id)
+        await self.bot.send_message(
+            int(chat),
+            inert(text),
+            message_thread_id=thread_id,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
 
     def topic_link(self, chat: str, thread_id: int) -> str:
         # A supergroup's id is -100 followed by the id its t.me/c/ links use.
@@ -63,6 +71,13 @@ class TelegramSpaces:
             return GRANTED
         # Not in the group: right for a revoke; for a grant, the invite may be unused yet.
         return REVOKED if desired == REVOKED else None
+
+
+def inert(text: str) -> str:
+    """`text` for a group, where people's names appear: plain text already keeps markup
+    literal, but Telegram finds "@username" in plain text itself and pings that member, so a
+    word joiner (U+2060, invisible) after each "@" keeps it a word."""
+    return _AT.sub("@\u2060", text)
 
 
 def in_group(member: ChatMember) -> bool:

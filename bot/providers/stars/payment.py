@@ -37,6 +37,7 @@ from bot.providers.stars.subscriptions import (
     record_subscription_payment,
     subscription_refusal,
 )
+from bot.sessions.workshops import on_sale
 from bot.subscriptions.lifecycle import period_recorded
 from storage.models import Course, Order
 from storage.uow import UnitOfWork
@@ -164,7 +165,7 @@ async def checkout_refusal(
         )
     course = await uow.get(Course, order.course_id)
     assert course is not None
-    if course.status != "active":
+    if not await on_sale(uow, course, now):
         return _("{title} is no longer on sale; nothing was charged.", title=course_title(course))
     if course.price_stars != amount or parsed[1] != amount:
         return _(
