@@ -975,6 +975,8 @@ class RecommendationShown(Base):
     joined to it afterwards from their own tables (bot/recommending/log.py)."""
 
     __tablename__ = "recommendations_shown"
+    # A learner's recent impressions: the hour's dedupe and marking one opened (0025).
+    __table_args__ = (Index("ix_recommendations_shown_user_shown_at", "user_id", "shown_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     # What was suggested: a course, or a plan, workshop or mentor (`item_id`), with the course
@@ -992,12 +994,16 @@ class RecommendationShown(Base):
 
 
 class RecommendationDismissal(Base):
-    """A course a learner said they are not interested in: never suggested to them again."""
+    """Something a learner said they are not interested in: never suggested to them again. A
+    course (`course_id`), a plan (`item_id`) or a workshop series (`item_id`: the series' id,
+    a workshop's own id when it is not part of one; migration 0025)."""
 
     __tablename__ = "recommendation_dismissals"
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"))
+    kind: Mapped[str] = mapped_column(String(16), default="course", server_default="course")
+    item_id: Mapped[int | None] = mapped_column(Integer)
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id"))
     created_at: Mapped[datetime]
 
 

@@ -6,7 +6,7 @@ import asyncio
 from types import TracebackType
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.changes import TrackingSession
@@ -114,6 +114,16 @@ class UnitOfWork:
             select(model).where(model.id == ident).with_for_update(key_share=True)  # type: ignore[attr-defined]
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def advisory_lock(self, namespace: int, key: int) -> None:
+        """Hold the PostgreSQL advisory lock (`namespace`, `key`) until this transaction ends:
+        it serialises transactions that read and then write something no row stands for yet
+        (no row to lock), and nothing else. SQLite: this transaction holds the db already."""
+        if not self.is_sqlite:
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(:namespace, :key)"),
+                {"namespace": namespace, "key": key},
+            )
 
     def add(self, row: Base) -> None:
         self._absent.clear()

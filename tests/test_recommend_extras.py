@@ -1,21 +1,27 @@
 """Plans and workshops beside the suggested courses: ranked by score with the reason of the
-strongest signal, the baseline's popularity order, and what is never offered (a plan already
-subscribed to, a full, started or unaffordable workshop, anything of a dismissed course)."""
+strongest signal, the baseline's popularity order, what is never offered (a plan already
+subscribed to, a full, started or unaffordable workshop, anything of a dismissed course, a
+plan or workshop series said no to), when one counts as opened, and impressions logged once
+across processes."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from bot.app import Marketplace
 from bot.config import ConfigError
 from bot.core.clock import FakeClock
 from bot.recommending.extra_ranker import Candidate, fit_of, rank_extras
-from bot.recommending.ranker import CourseDoc, Signals, build
-from storage.models import RecommendationShown
-from tests.support import Harness, buy, make_config
+from bot.recommending.log import Item, log_shown
+from bot.recommending.ranker import CourseDoc, Signals, Suggestion, build
+from bot.runtime.demo_data import seed_demo
+from storage.models import RecommendationDismissal, RecommendationShown, User
+from tests.support import AppFactory, Harness, buy, harness_for, make_config
 
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
 COURSES = (
@@ -231,3 +237,153 @@ def test_extras_per_reply_must_be_from_0_to_5() -> None:
     with pytest.raises(ConfigError, match=r"\[recommend\] extras_recommend must be from 0 to 5"):
         make_config(recommend={"extras_recommend": 6})
     assert make_config(recommend={"extras": 0}).recommend.extras == 0
+
+
+def _lines(out: str, kind: str) -> list[str]:
+    return [x for x in out.splitlines() if x.startswith(f"• {kind}")]
+
+
+async def _workshops_made(h: Harness, who: str, fields: str) -> list[int]:
+    out = await h.send(who, f"/workshop new {fields}")
+    assert "created" in out, out
+    return [int(x.split("#", 1)[1].split(" ", 1)[0]) for x in out.splitlines() if "#" in x]
+
+
+async def test_a_plan_and_a_workshop_series_said_no_to_stay_hidden_after_a_restart(
+    make_app: AppFactory,
+) -> None:
+    """ "Not interested" in a plan (its button, or `/recommend hide plan SLUG`) and in one
+    week of a weekly workshop (`hide workshop ID`) leaves that plan and every week of that
+    workshop out of `/recommend`, the welcome and `/courses`, also for a marketplace started
+    afresh on the same database; the other plan and a workshop of another series stay."""
+    first = await make_app()
+    await seed_demo(first)
+    one = harness_for(first)
+    await two_plans_and_workshops(one)
+    weekly = await _workshops_made(
+        one,
+        "ada",
+        'title="Pytest weekly" start="2026-03-05 18:00" seats=5 course=python-basics weekly=2',
+    )
+    assert len(weekly) == 2, weekly
+    (other,) = await _workshops_made(
+        one, "ada", 'title="Python clinic" start="2026-03-07 18:00" seats=5 topics=python'
+    )
+    out = await one.send("bob", "/recommend")
+    assert "Not interested: Monthly Python" in out and "Not interested: Pytest weekly" in out
+    assert any("Monthly Python" in x for x in _lines(out, "Plan")), out
+    assert any("Pytest weekly" in x for x in _lines(out, "Workshop")), out
+    said = await one.send("bob", "/recommend hide plan monthly")  # the button's command
+    assert "Noted: plan Monthly Python will not be suggested to you again." in said, said
+    said = await one.send("bob", f"/recommend hide workshop {weekly[1]}")
+    assert "nor any other week of it" in said, said
+    second = harness_for(await make_app())  # a restart: nothing kept in memory
+    for h in (one, second):
+        for line in ("/recommend", "/start", "/courses"):
+            out = await h.send("bob", line)
+            assert not any("Monthly Python" in x for x in _lines(out, "Plan")), out
+            assert not any("Pytest weekly" in x for x in _lines(out, "Workshop")), out
+            if line == "/recommend":
+                assert any("Git club" in x for x in _lines(out, "Plan")), out
+                assert any("Python clinic" in x for x in _lines(out, "Workshop")), out
+    assert f"#{other}" in await second.send("bob", "/workshops")  # still listed, just not pushed
+    async with first.new_uow() as uow:
+        kinds = sorted(
+            (k, i)
+            for k, i in await uow.session.execute(
+                select(RecommendationDismissal.kind, RecommendationDismissal.item_id)
+            )
+        )
+    assert kinds == [("plan", 1), ("workshop", weekly[0])], kinds  # the series: its first id
+
+
+async def test_hiding_an_unknown_plan_or_workshop_names_it_and_changes_nothing(
+    market: Harness,
+) -> None:
+    """A plan or workshop that does not exist, or a workshop number that is not one, is
+    refused, naming what was typed; nothing is stored and the suggestions stay as they were."""
+    await two_plans_and_workshops(market)
+    before = _lines(await market.send("bob", "/recommend"), "Plan")
+    for line, refusal in (
+        ("/recommend hide plan no-such-plan", "There is no plan called 'no-such-plan'"),
+        ("/recommend hide workshop 999", "There is no workshop #999"),
+        ("/recommend hide workshop abc", "'abc' is not a number"),
+    ):
+        out = await market.send("bob", line)
+        assert refusal in out and "Noted" not in out, out
+    async with market.app.new_uow() as uow:
+        assert await uow.session.scalar(select(func.count(RecommendationDismissal.id))) == 0
+    assert _lines(await market.send("bob", "/recommend"), "Plan") == before
+
+
+async def test_a_plan_or_workshop_opened_counts_within_a_week_for_its_learner_only(
+    market: Harness, clock: FakeClock
+) -> None:
+    """Pressing a suggested plan's Subscribe or a workshop's Join marks that suggestion opened
+    in `/admin stats recommendations` (by slot and by reason, beside the courses); the same
+    typed by hand, pressed by another learner, or pressed more than 7 days after it was shown
+    does not."""
+    await two_plans_and_workshops(market)
+    (workshop,) = await _workshops_made(
+        market, "ada", 'title="Pytest night" start="2026-03-12 18:00" seats=5 course=python-basics'
+    )
+    out = await market.send("bob", "/recommend")
+    assert "Monthly Python" in out and "Pytest night" in out, out
+    await market.send("dave", "/subscribe monthly suggested")  # not shown to dave
+    await market.send("bob", "/subscribe git-club")  # typed by hand
+    clock.advance(timedelta(days=8))
+    out = await market.send("bob", "/subscribe monthly suggested")  # shown 8 days ago
+    assert "Subscription #" in out, out
+    stats = await market.send("admin", "/admin stats recommendations")
+    assert "plan: for their course — hybrid: 1 shown · opened 0%" in stats, stats
+    assert "plan: for a course suggested with it — hybrid: 1 shown · opened 0%" in stats, stats
+    assert "workshop: for their course — hybrid: 1 shown · opened 0%" in stats, stats
+    assert "Plans and workshops by slot:\nin /recommend — hybrid: 3 shown · opened 0%" in stats
+    out = await market.send("bob", "/recommend")  # shown again, a week later
+    assert "Pytest night" in out, out
+    out = await market.send("bob", f"/join {workshop} suggested")  # the Join button
+    assert "You have a seat" in out, out
+    await market.send("bob", "/subscribe monthly suggested")
+    stats = await market.send("admin", "/admin stats recommendations")
+    # bought: the seat followed both showings within 30 days; opened: only the newer's press
+    assert "workshop: for their course — hybrid: 2 shown · opened 50% · bought 100%" in stats
+    assert "plan: for their course — hybrid: 2 shown · opened 50%" in stats, stats
+    extras = stats.split("Plans and workshops by slot:\n", 1)[1].split("\n", 1)[0]
+    assert extras.startswith("in /recommend — hybrid: 6 shown · opened 33%"), stats
+    courses = stats.split("Courses by slot:\n", 1)[1].split("\n", 1)[0]
+    assert courses.startswith("in /recommend — hybrid:") and "opened 0%" in courses, stats
+
+
+async def test_two_processes_showing_the_same_log_it_once(make_app: AppFactory) -> None:
+    """Two bot processes on one database: the same suggestions shown to a learner within the
+    hour through either, one after the other or at the very same time, are one impression
+    each; the database decides, not each process's memory."""
+    first, second = await make_app(), await make_app()
+    await seed_demo(first)
+    one, two = harness_for(first), harness_for(second)
+
+    async def logged() -> int:
+        async with first.new_uow() as uow:
+            return int(await uow.session.scalar(select(func.count(RecommendationShown.id))) or 0)
+
+    shown = len(_lines(await one.send("nina", "/courses"), ""))
+    await two.send("nina", "/courses")
+    assert shown == 3 and await logged() == 3
+    await asyncio.gather(one.send("wei", "/courses"), two.send("wei", "/courses"))
+    assert await logged() == 6
+    async with first.new_uow() as uow:
+        wei = (
+            await uow.session.execute(select(User.id).where(User.display_name == "wei"))
+        ).scalar_one()
+    picks = [Suggestion(1, 1.0, "popular"), Item("plan", 7, 1, "plan-course")]
+    now = first.clock.now() + timedelta(hours=2)
+
+    async def show(app: Marketplace, wait: float, hold: float) -> None:
+        await asyncio.sleep(wait)
+        async with app.new_uow() as uow:
+            await log_shown(uow, wei, picks, "recommend", "hybrid", now)
+            await asyncio.sleep(hold)  # the other one reads meanwhile
+            await uow.commit()
+
+    await asyncio.gather(show(first, 0, 0.3), show(second, 0.1, 0))
+    assert await logged() == 8

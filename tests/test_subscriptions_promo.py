@@ -83,3 +83,14 @@ async def test_a_code_at_buy_lowers_the_order_and_expired_or_unknown_codes_are_r
     out = await market.send("bob", "/buy python-basics HALF")
     assert "expired" in out, out
     assert "percent=N" in await market.send("admin", "/admin promo add BAD")
+
+
+async def test_the_suggestions_word_cannot_be_a_promo_code(market: Harness) -> None:
+    """A suggested plan's Subscribe button ends in "suggested" (it counts the suggestion
+    opened), so no promo code may be spelt so: the admin is told and nothing is made; the
+    button subscribes at the plan's price."""
+    await market.send("admin", ADD)
+    out = await market.send("admin", "/admin promo add suggested percent=50")
+    assert "Promo code SUGGESTED cannot be made" in out, out
+    out = await market.send("bob", "/subscribe monthly suggested")
+    assert "Subscription #1: Monthly Python, $29.00 a month." in out, out

@@ -121,7 +121,7 @@ async def list_courses(ctx: Ctx, args: list[str]) -> None:
 async def show_course(ctx: Ctx, args: list[str]) -> None:
     course = await course_by_slug(ctx.uow, need(args, 0, "/course SLUG"))
     if args[1:2] == [FROM_SUGGESTION]:  # the suggestion's button
-        await mark_opened(ctx.uow, ctx.actor.id, course.id, ctx.now())
+        await mark_opened(ctx.uow, ctx.actor.id, "course", course.id, ctx.now())
     detail = ngettext(
         "{title}\n{description}\nPrice: {price} · {n} mentor session · topics: {topics}",
         "{title}\n{description}\nPrice: {price} · {n} mentor sessions · topics: {topics}",

@@ -1,4 +1,5 @@
-"""`/recommend`: the courses suggested for you, what you want to learn, "not interested";
+"""`/recommend`: the courses, plans and workshops suggested for you, what you want to learn,
+"not interested";
 and `/admin stats recommendations`, how suggestions did against the popularity baseline.
 
 The same suggestions close `/start` for a returning learner, `/courses` and the end of a
@@ -13,7 +14,7 @@ from bot.context import Ctx
 from bot.core.i18n import Lines, Msg, _
 from bot.core.replies import Choice
 from bot.core.words import LEVELS
-from bot.handlers.args import need, within
+from bot.handlers.args import need, need_int, within
 from bot.handlers.registry import command, text
 from bot.learning.courses import course_by_slug, course_title
 from bot.recommending.log import (
@@ -29,8 +30,15 @@ from bot.recommending.log import (
 from bot.recommending.mentors import mentors_for_new_requests
 from bot.recommending.signals import Versions, learner_state
 from bot.recommending.suggest import Suggested, suggest
+from bot.sessions.workshops import series_key, workshop_by_id, workshop_title
+from bot.subscriptions.plans import plan_by_slug, plan_name
 
 HIDE = ("hide", "no", "not-interested")
+HIDE_KINDS = ("plan", "workshop")  # `/recommend hide plan SLUG`, `hide workshop ID`
+HIDE_USAGE = "/recommend hide SLUG | hide plan SLUG | hide workshop ID"
+# Discord shows 25 buttons at most (five rows of five): what a suggestion offers comes first,
+# the Not interested buttons after, so those are the ones left out (the command stays).
+BUTTONS = 25
 
 
 @command(
@@ -41,17 +49,10 @@ HIDE = ("hide", "no", "not-interested")
 )
 async def recommend(ctx: Ctx, args: list[str]) -> None:
     """Suggestions with their reasons; `/recommend GOALS` first says what you want to learn;
-    `/recommend hide SLUG` (the Not interested button) leaves a course out for good."""
+    `/recommend hide SLUG`, `hide plan SLUG`, `hide workshop ID` (the Not interested buttons)
+    leave a course, a plan or a workshop series out for good (`_hide`)."""
     if args and args[0].lower() in HIDE:
-        course = await course_by_slug(ctx.uow, need(args, 1, "/recommend hide SLUG"))
-        await dismiss(ctx.uow, ctx.actor.id, course.id, ctx.now())
-        ctx.say(
-            _(
-                "Noted: {title} will not be suggested to you again.",
-                title=course_title(course),
-            ),
-            [Choice(_("More suggestions"), "/recommend")],
-        )
+        await _hide(ctx, args[1:])
         return
     if args:
         goals = within(" ".join(args).strip(), "goals", _("Your goals"))
@@ -98,20 +99,53 @@ async def recommend(ctx: Ctx, args: list[str]) -> None:
         "Tell me what you want to learn and I will suggest better: /recommend data analysis, "
         "beginner"
     )
+    choices = [
+        *found.choices(),
+        *mentor_choices,
+        *(
+            Choice(
+                _("Not interested: {title}", title=course_title(s.course)),
+                f"/recommend hide {s.course.slug}",
+            )
+            for s in found.items
+        ),
+        *(e.hide for e in found.extras),
+    ]
     ctx.say(
         Lines([lines, *([mentor_lines] if mentor_lines else []), hint]).as_msg(),
-        [
-            *found.choices(),
-            *mentor_choices,
-            *(
-                Choice(
-                    _("Not interested: {title}", title=course_title(s.course)),
-                    f"/recommend hide {s.course.slug}",
-                )
-                for s in found.items
-            ),
-        ],
+        choices[:BUTTONS],
     )
+
+
+async def _hide(ctx: Ctx, args: list[str]) -> None:
+    """Not interested in a course (`SLUG`), a plan (`plan SLUG`) or a workshop (`workshop ID`):
+    a workshop's whole series is left out, every week of it (`bot.recommending.log.dismiss`).
+    `plan` and `workshop` are read as kinds only when a name follows (a course may be called
+    so). Something unknown is refused, naming it, and nothing is stored."""
+    kind = args[0].lower() if len(args) > 1 and args[0].lower() in HIDE_KINDS else "course"
+    now = ctx.now()
+    if kind == "plan":
+        plan = await plan_by_slug(ctx.uow, args[1])
+        await dismiss(ctx.uow, ctx.actor.id, "plan", plan.id, now)
+        said = _("Noted: plan {name} will not be suggested to you again.", name=plan_name(plan))
+    elif kind == "workshop":
+        workshop = await workshop_by_id(ctx.uow, need_int(args, 1, HIDE_USAGE))
+        await dismiss(ctx.uow, ctx.actor.id, "workshop", series_key(workshop), now)
+        title = workshop_title(workshop)
+        said = (
+            _(
+                "Noted: workshop {title} will not be suggested to you again, nor any other "
+                "week of it.",
+                title=title,
+            )
+            if workshop.series_id is not None
+            else _("Noted: workshop {title} will not be suggested to you again.", title=title)
+        )
+    else:
+        course = await course_by_slug(ctx.uow, need(args, 0, HIDE_USAGE))
+        await dismiss(ctx.uow, ctx.actor.id, "course", course.id, now)
+        said = _("Noted: {title} will not be suggested to you again.", title=course_title(course))
+    ctx.say(said, [Choice(_("More suggestions"), "/recommend")])
 
 
 async def suggestion_block(
@@ -186,33 +220,54 @@ REASON_NAMES = {
 
 
 def outcome_lines(found: Outcomes, weeks: int) -> Msg:
-    """Click-through (opened) and conversion (bought) by slot and by reason, the hybrid
-    against the baseline; only the reasons something was shown for."""
+    """Click-through (opened) and conversion (bought) by slot — everything shown, then the
+    courses and the plans and workshops apart, each in the slots they were shown in — and by
+    reason (only those something was shown for), the hybrid against the baseline."""
 
-    def pair(key: str, table: dict[tuple[str, str], Tally]) -> Msg:
+    def pair(hybrid: Tally | None, baseline: Tally | None) -> Msg:
         return _(
             "hybrid: {hybrid}\n    baseline: {baseline}",
-            hybrid=_tally(table.get(("hybrid", key))),
-            baseline=_tally(table.get(("baseline", key))),
+            hybrid=_tally(hybrid),
+            baseline=_tally(baseline),
         )
 
+    def keyed(key: str, table: dict[tuple[str, str], Tally]) -> Msg:
+        return pair(table.get(("hybrid", key)), table.get(("baseline", key)))
+
+    def group(name: str) -> Msg:
+        table = found.by_group
+        rows = [
+            _(
+                "{name} — {figures}",
+                name=SLOT_NAMES[s],
+                figures=pair(table.get(("hybrid", s, name)), table.get(("baseline", s, name))),
+            )
+            for s in SLOTS
+            if ("hybrid", s, name) in table or ("baseline", s, name) in table
+        ]
+        return Lines(rows).as_msg() if rows else _("nothing shown")
+
     slots = Lines(
-        _("{name} — {figures}", name=SLOT_NAMES[s], figures=pair(s, found.by_slot)) for s in SLOTS
+        _("{name} — {figures}", name=SLOT_NAMES[s], figures=keyed(s, found.by_slot)) for s in SLOTS
     )
     shown = {reason for _arm, reason in found.by_reason}
     reasons = Lines(
-        _("{name} — {figures}", name=REASON_NAMES[r], figures=pair(r, found.by_reason))
+        _("{name} — {figures}", name=REASON_NAMES[r], figures=keyed(r, found.by_reason))
         for r in REASON_NAMES
         if r in shown
     )
     return _(
-        "Suggestions, last {weeks} weeks (outcomes within 30 days of being shown)\n"
+        "Suggestions, last {weeks} weeks (outcomes within 30 days of being shown; opened: "
+        "the suggestion's button pressed within 7 days)\n"
         "All — hybrid: {hybrid}\n    baseline (popularity): {baseline}\n"
-        "By slot:\n{slots}\nBy reason:\n{reasons}",
+        "By slot:\n{slots}\nCourses by slot:\n{courses}\n"
+        "Plans and workshops by slot:\n{extras}\nBy reason:\n{reasons}",
         weeks=weeks,
         hybrid=_tally(found.arms.get("hybrid")),
         baseline=_tally(found.arms.get("baseline")),
         slots=slots,
+        courses=group("courses"),
+        extras=group("extras"),
         reasons=reasons,
     )
 

@@ -29,6 +29,7 @@ from bot.handlers.registry import Sub, admin_subcommand, choice, command, number
 from bot.learning.courses import course_by_slug
 from bot.providers.stars.payment import StarsPayments
 from bot.providers.stars.subscriptions import MAX_SUBSCRIPTION_STARS, subscription_invoice
+from bot.recommending.log import FROM_SUGGESTION, mark_opened
 
 if TYPE_CHECKING:
     from bot.providers.stripe.checkout import StripePayments
@@ -174,7 +175,14 @@ def _provider(ctx: Ctx, plan: Plan) -> str:
     section="plans",
 )
 async def subscribe(ctx: Ctx, args: list[str]) -> None:
+    """A suggestion's Subscribe button adds `FROM_SUGGESTION` (lower case; no promo code is
+    spelt so, `_promo`), which counts as opening the suggestion."""
+    suggested = len(args) > 1 and args[-1] == FROM_SUGGESTION
+    if suggested:
+        args = args[:-1]
     plan = await plan_by_slug(ctx.uow, need(args, 0, "/subscribe PLAN [PROMO]"))
+    if suggested:
+        await mark_opened(ctx.uow, ctx.actor.id, "plan", plan.id, ctx.now())
     provider = _provider(ctx, plan)
     amount, currency = plan.price_minor, plan.currency
     if provider == "stars":
@@ -861,6 +869,14 @@ async def _promo(ctx: Ctx, args: list[str]) -> None:
             _("Unknown action '{value}'. Usage: {usage}", value=clip(args[0]), usage=usage)
         )
     code = normal_code(need(args, 1, usage))
+    if code == FROM_SUGGESTION.upper():
+        raise BadInput(
+            _(
+                "Promo code {code} cannot be made: the word is kept for the suggestions' "
+                "Subscribe buttons. Please pick another code.",
+                code=code,
+            )
+        )
     fields: dict[str, str] = {}
     for pair in args[2:]:
         key, sep, value = pair.partition("=")

@@ -22,6 +22,7 @@ from bot.handlers.catalogue import offer_checkout
 from bot.handlers.registry import Sub, admin_subcommand, command, number, sub_menu, text
 from bot.learning.courses import course_by_slug
 from bot.payments import place_order
+from bot.recommending.log import FROM_SUGGESTION, mark_opened
 from bot.sessions import workshop_host as hosting
 from bot.sessions import workshops as rules
 from bot.sessions.scheduling import parse_clock_time, parse_local_date
@@ -99,7 +100,10 @@ async def list_workshops(ctx: Ctx, args: list[str]) -> None:
     section="together",
 )
 async def join(ctx: Ctx, args: list[str]) -> None:
+    """A suggestion's Join button adds `FROM_SUGGESTION`, which counts as opening it."""
     workshop_id = need_int(args, 0, "/join ID")
+    if args[1:2] == [FROM_SUGGESTION]:
+        await mark_opened(ctx.uow, ctx.actor.id, "workshop", workshop_id, ctx.now())
     try:
         joined = await rules.join(ctx.uow, ctx.actor.id, workshop_id, ctx.now(), ctx.config)
     except rules.NeedsPayment as unpaid:

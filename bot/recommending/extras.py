@@ -4,10 +4,12 @@ and each with the reason of its strongest signal.
 
 Candidates: every active plan the learner does not subscribe to (live: trialing, active,
 past due), and the upcoming workshops (the soonest 20 that have not started) they neither host
-nor sit or wait in. Left out: a plan or workshop of a course they said "not interested" in; a
-full workshop (a suggestion is something to take now — pressing Join on a full one would put
-them in a line, which they can still choose from /workshops); a workshop priced in credits of a
-course they hold too few credits of (Join would refuse). Up to `[recommend] extras` of each
+nor sit or wait in. Left out: a plan or workshop of a course they said "not interested" in, a
+plan they said it of, a workshop of a series they said it of (any occurrence: a weekly workshop
+is one thing to them, `bot.recommending.log.dismiss`); a full workshop (a suggestion is
+something to take now — pressing Join on a full one would put them in a line, which they can
+still choose from /workshops); a workshop priced in credits of a course they hold too few
+credits of (Join would refuse). Up to `[recommend] extras` of each
 kind (`extras_recommend` in `/recommend`) follow the courses, plans first. They are read only
 where a learner asks for suggestions or comes back (`/recommend`, the welcome, the end of a
 course), not on every `/courses`, which stays a catalogue with course suggestions; the reads
@@ -31,7 +33,7 @@ from bot.core.states import SUBSCRIPTION_LIVE
 from bot.learning.courses import Titled, course_title
 from bot.matching import bayesian_rating
 from bot.recommending.extra_ranker import FEW_SEATS, Candidate, Ranked, fit_of, rank_extras
-from bot.recommending.log import Item
+from bot.recommending.log import FROM_SUGGESTION, Item
 from bot.recommending.ranker import Arm, Model
 from bot.recommending.signals import LearnerState
 from bot.sessions.workshops import PRESENT, upcoming_for, workshop_title
@@ -55,7 +57,8 @@ WORKSHOPS_READ = 20
 class Extra:
     item: Item
     line: Msg
-    choice: Choice
+    choice: Choice  # Subscribe / Join, marked as the suggestion's (`FROM_SUGGESTION`)
+    hide: Choice  # Not interested
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,9 @@ async def extras(
         if taken
         else None
     )
-    plans, plan_candidates = await _plans(uow, learner.user_id, state.dismissed, peers)
+    plans, plan_candidates = await _plans(uow, learner.user_id, state, peers)
     workshops, workshop_candidates = await _workshops(
-        uow, config, learner.user_id, state.dismissed, credits, peers, now
+        uow, config, learner.user_id, state, credits, peers, now
     )
     follows = {t.lower() for t in learner.topics}
     for course_id in taken:
@@ -125,7 +128,7 @@ async def extras(
 
 
 async def _plans(
-    uow: UnitOfWork, user_id: int, dismissed: frozenset[int], peers: Select[Any] | None
+    uow: UnitOfWork, user_id: int, state: LearnerState, peers: Select[Any] | None
 ) -> tuple[dict[int, tuple[Plan, Course]], list[Candidate]]:
     live = (
         select(Subscription.plan_id)
@@ -154,8 +157,10 @@ async def _plans(
         .where(Plan.id.not_in(live))
         .order_by(Plan.id)
     )
-    if dismissed:
-        stmt = stmt.where(Plan.course_id.not_in(dismissed))
+    if state.dismissed:
+        stmt = stmt.where(Plan.course_id.not_in(state.dismissed))
+    if state.dismissed_plans:
+        stmt = stmt.where(Plan.id.not_in(state.dismissed_plans))
     found: dict[int, tuple[Plan, Course]] = {}
     candidates = []
     for plan, course, live_count, *rest in await uow.session.execute(stmt):
@@ -177,12 +182,14 @@ async def _workshops(
     uow: UnitOfWork,
     config: Config,
     user_id: int,
-    dismissed: frozenset[int],
+    state: LearnerState,
     credits: dict[int, int],
     peers: Select[Any] | None,
     now: datetime,
 ) -> tuple[dict[int, Workshop], list[Candidate]]:
-    listed = {w.id: w for w in await upcoming_for(uow, user_id, now, WORKSHOPS_READ)}
+    dismissed = state.dismissed
+    upcoming = await upcoming_for(uow, user_id, now, WORKSHOPS_READ, state.dismissed_series)
+    listed = {w.id: w for w in upcoming}
     if not listed:
         return {}, []
     seated = (
@@ -282,7 +289,14 @@ def _extra(r: Ranked, read: _Read) -> Extra:
         return Extra(
             Item(c.kind, c.id, c.course_id, reason),
             _("• Plan {plan} · {why}", plan=plan_line(plan), why=_why(r, read)),
-            Choice(_("Subscribe: {name}", name=plan_name(plan)), f"/subscribe {plan.slug}"),
+            Choice(
+                _("Subscribe: {name}", name=plan_name(plan)),
+                f"/subscribe {plan.slug} {FROM_SUGGESTION}",
+            ),
+            Choice(
+                _("Not interested: {title}", title=plan_name(plan)),
+                f"/recommend hide plan {plan.slug}",
+            ),
         )
     w = read.workshops[c.id]
     return Extra(
@@ -293,5 +307,9 @@ def _extra(r: Ranked, read: _Read) -> Extra:
             when=When(w.start_at),
             why=_why(r, read),
         ),
-        Choice(_("Join #{id}", id=w.id), f"/join {w.id}"),
+        Choice(_("Join #{id}", id=w.id), f"/join {w.id} {FROM_SUGGESTION}"),
+        Choice(
+            _("Not interested: {title}", title=workshop_title(w)),
+            f"/recommend hide workshop {w.id}",
+        ),
     )

@@ -1,21 +1,29 @@
 """What was suggested and what the learner did next: the feedback loop's records.
 
-Every suggestion shown is a `RecommendationShown` row (what, to whom, why, rank, slot, arm).
-Pressing its button (`/course SLUG suggested`; in `/courses`, the suggested course's own
-catalogue button) within `OPEN_WINDOW` marks the newest such row opened; the course looked up
-by hand does not. Buying, completing and rating are not copied into it: `outcomes` joins them
-afterwards from the orders, sessions and ratings themselves, counting one that came within
-`OUTCOME_WINDOW` after the suggestion was shown.
+Every suggestion shown is a `RecommendationShown` row (what, to whom, why, rank, slot, arm),
+once per item, learner and slot within `IMPRESSION_WINDOW` (`log_shown`, deduplicated in the
+database, so two processes showing the same learner the same thing log it once).
+Pressing its button within `OPEN_WINDOW` marks the newest such row opened: a course's
+(`/course SLUG suggested`; in `/courses`, the suggested course's own catalogue button), a
+plan's (`/subscribe PLAN suggested`) or a workshop's (`/join ID suggested`); the same course,
+plan or workshop looked up or taken by hand does not. Buying, completing and rating are not
+copied into it: `outcomes` joins them afterwards from the orders, sessions and ratings
+themselves, counting one that came within `OUTCOME_WINDOW` after the suggestion was shown.
+
+"Not interested" (`dismiss`) names a course, a plan or a workshop series: a weekly workshop is
+one thing to the learner (the same title, host and topics every week), so saying no to one of
+its occurrences says no to the series, and a new week of it is not suggested again.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from bot.recommending.ranker import Arm, Suggestion
 from storage.models import (
@@ -43,6 +51,11 @@ OPEN_WINDOW = timedelta(days=7)
 FROM_SUGGESTION = "suggested"
 OUTCOME_WINDOW = timedelta(days=30)
 SLOTS = ("start", "courses", "recommend", "course_end")
+# The same item shown again to the same learner in the same slot within this (every press of
+# "Browse courses") is one impression, not one per press, which would drown click-through.
+IMPRESSION_WINDOW = timedelta(hours=1)
+IMPRESSIONS_LOCK = 1901  # the advisory lock namespace of a learner's impressions (PostgreSQL)
+Kind = Literal["course", "plan", "workshop"]  # what can be opened and dismissed
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,15 @@ class Item:
     reason: str = ""  # a plan's or workshop's strongest signal, e.g. plan-course (else `kind`)
 
 
+Impression = tuple[str, int | None, int | None]  # kind, item_id, course_id
+
+
+def impression(pick: Suggestion | Item) -> Impression:
+    if isinstance(pick, Suggestion):
+        return ("course", None, pick.course_id)
+    return (pick.kind, pick.item_id, pick.course_id)
+
+
 async def log_shown(
     uow: UnitOfWork,
     user_id: int,
@@ -63,38 +85,73 @@ async def log_shown(
     slot: str,
     arm: Arm,
     now: datetime,
-) -> None:
-    """One INSERT for the reply's suggestions, courses and other items, in the order shown."""
-    await uow.session.execute(
-        insert(RecommendationShown),
-        [
-            {
-                "user_id": user_id,
-                "kind": "course" if isinstance(pick, Suggestion) else pick.kind,
-                "item_id": None if isinstance(pick, Suggestion) else pick.item_id,
-                "course_id": pick.course_id,
-                "slot": slot,
-                "arm": arm,
-                "reason": pick.reason if isinstance(pick, Suggestion) else pick.reason or pick.kind,
-                "rank": rank,
-                "shown_at": now,
-                "opened_at": None,
-            }
-            for rank, pick in enumerate(picks, start=1)
-        ],
-    )
+) -> datetime:
+    """Log the reply's suggestions, courses and other items, in the order shown, leaving out
+    each one already logged for this learner and slot within `IMPRESSION_WINDOW`: one read of
+    their last hour and at most one INSERT. Returns the oldest of the items' newest
+    impressions (an item logged now: `now`): until that time plus the window, showing the same
+    again logs nothing, which the caller may remember (`bot.recommending.suggest.PickCache`).
+
+    The read and the write are one step per learner across processes: on PostgreSQL an
+    advisory lock on the learner holds a second transaction's read until the first commits
+    (its own snapshot is then fresh: READ COMMITTED); on SQLite the transaction holds the
+    database already (BEGIN IMMEDIATE)."""
+    if not picks:
+        return now
+    await uow.advisory_lock(IMPRESSIONS_LOCK, user_id)
+    recent: dict[Impression, datetime] = {
+        (kind, item_id, course_id): at
+        for kind, item_id, course_id, at in await uow.session.execute(
+            select(
+                RecommendationShown.kind,
+                RecommendationShown.item_id,
+                RecommendationShown.course_id,
+                func.max(RecommendationShown.shown_at),
+            )
+            .where(RecommendationShown.user_id == user_id)
+            .where(RecommendationShown.shown_at > now - IMPRESSION_WINDOW)
+            .where(RecommendationShown.slot == slot)
+            .group_by(
+                RecommendationShown.kind,
+                RecommendationShown.item_id,
+                RecommendationShown.course_id,
+            )
+        )
+    }
+    rows = [
+        {
+            "user_id": user_id,
+            "kind": kind,
+            "item_id": item_id,
+            "course_id": course_id,
+            "slot": slot,
+            "arm": arm,
+            "reason": pick.reason if isinstance(pick, Suggestion) else pick.reason or pick.kind,
+            "rank": rank,
+            "shown_at": now,
+            "opened_at": None,
+        }
+        for rank, pick in enumerate(picks, start=1)
+        for kind, item_id, course_id in [impression(pick)]
+        if (kind, item_id, course_id) not in recent
+    ]
+    if rows:
+        await uow.session.execute(insert(RecommendationShown), rows)
+    return min(recent.get(impression(pick), now) for pick in picks)
 
 
-async def mark_opened(uow: UnitOfWork, user_id: int, course_id: int, now: datetime) -> None:
-    """The learner opened a course: the newest unopened suggestion of it, if recent, counts."""
+async def mark_opened(uow: UnitOfWork, user_id: int, kind: Kind, key: int, now: datetime) -> None:
+    """The learner pressed a suggestion's button: the newest unopened suggestion to them of
+    that course, plan or workshop (`key`: its id), if shown within `OPEN_WINDOW`, counts."""
+    what = RecommendationShown.course_id if kind == "course" else RecommendationShown.item_id
     row = (
         await uow.session.execute(
             select(RecommendationShown)
             .where(RecommendationShown.user_id == user_id)
-            .where(RecommendationShown.kind == "course")
-            .where(RecommendationShown.course_id == course_id)
-            .where(RecommendationShown.opened_at.is_(None))
             .where(RecommendationShown.shown_at >= now - OPEN_WINDOW)
+            .where(RecommendationShown.kind == kind)
+            .where(what == key)
+            .where(RecommendationShown.opened_at.is_(None))
             .order_by(RecommendationShown.id.desc())
             .limit(1)
         )
@@ -103,18 +160,30 @@ async def mark_opened(uow: UnitOfWork, user_id: int, course_id: int, now: dateti
         row.opened_at = now
 
 
-async def dismiss(uow: UnitOfWork, user_id: int, course_id: int, now: datetime) -> bool:
-    """Remember that the learner is not interested in the course; False if already said."""
+async def dismiss(uow: UnitOfWork, user_id: int, kind: Kind, key: int, now: datetime) -> bool:
+    """Remember that the learner is not interested in a course, a plan or a workshop series
+    (`key`: the course's, the plan's or the series' id, `series_key`); False if already said."""
+    said = RecommendationDismissal
+    what = said.course_id if kind == "course" else said.item_id
     known = (
         await uow.session.execute(
             select(RecommendationDismissal.id)
             .where(RecommendationDismissal.user_id == user_id)
-            .where(RecommendationDismissal.course_id == course_id)
+            .where(RecommendationDismissal.kind == kind)
+            .where(what == key)
         )
     ).first()
     if known is not None:
         return False
-    uow.add(RecommendationDismissal(user_id=user_id, course_id=course_id, created_at=now))
+    uow.add(
+        RecommendationDismissal(
+            user_id=user_id,
+            kind=kind,
+            course_id=key if kind == "course" else None,
+            item_id=None if kind == "course" else key,
+            created_at=now,
+        )
+    )
     await uow.flush()
     return True
 
@@ -138,13 +207,18 @@ class Tally:
         return None if not self.shown else 100.0 * part / self.shown
 
 
+GROUPS = {"course": "courses", "plan": "extras", "workshop": "extras"}  # mentors: neither
+
+
 @dataclass(frozen=True)
 class Outcomes:
-    """Suggestions since a date and what followed, by (arm, slot) and by (arm, reason)."""
+    """Suggestions since a date and what followed, by (arm, slot), by (arm, reason), and by
+    (arm, slot, group): the courses apart from the plans and workshops (`GROUPS`)."""
 
     by_slot: dict[tuple[str, str], Tally]
     by_reason: dict[tuple[str, str], Tally]
     arms: dict[str, Tally]
+    by_group: dict[tuple[str, str, str], Tally] = field(default_factory=dict)
 
 
 async def outcomes(uow: UnitOfWork, since: datetime) -> Outcomes:
@@ -172,6 +246,7 @@ async def outcomes(uow: UnitOfWork, since: datetime) -> Outcomes:
     by_slot: dict[tuple[str, str], Tally] = defaultdict(Tally)
     by_reason: dict[tuple[str, str], Tally] = defaultdict(Tally)
     arms: dict[str, Tally] = defaultdict(Tally)
+    by_group: dict[tuple[str, str, str], Tally] = defaultdict(Tally)
     for uid, kind, item, course_id, slot, arm, reason, at, opened in shown:
         what_id = course_id if kind == "course" else item
         followed = [
@@ -183,13 +258,16 @@ async def outcomes(uow: UnitOfWork, since: datetime) -> Outcomes:
             )
             for outcome in ("bought", "completed", "rated")
         ]
-        for tally in (by_slot[(arm, slot)], by_reason[(arm, reason)], arms[arm]):
+        tallies = [by_slot[(arm, slot)], by_reason[(arm, reason)], arms[arm]]
+        if kind in GROUPS:
+            tallies.append(by_group[(arm, slot, GROUPS[kind])])
+        for tally in tallies:
             tally.shown += 1
             tally.opened += int(opened is not None)
             tally.bought += followed[0]
             tally.completed += followed[1]
             tally.rated += followed[2]
-    return Outcomes(dict(by_slot), dict(by_reason), dict(arms))
+    return Outcomes(dict(by_slot), dict(by_reason), dict(arms), dict(by_group))
 
 
 Events = dict[tuple[str, str, int, int | None], list[datetime]]

@@ -316,7 +316,9 @@ MODELS = ModelCache()
 class LearnerState:
     learner: Learner
     owns: frozenset[int]  # courses with an active enrollment that has credits left
-    dismissed: frozenset[int]
+    dismissed: frozenset[int]  # courses said "not interested" in
+    dismissed_plans: frozenset[int] = frozenset()
+    dismissed_series: frozenset[int] = frozenset()  # workshop series (`series_key`)
 
 
 async def learner_state(uow: UnitOfWork, user_id: int, model: Model | None = None) -> LearnerState:
@@ -339,15 +341,18 @@ async def learner_state(uow: UnitOfWork, user_id: int, model: Model | None = Non
             )
         ).scalars()
     )
-    dismissed = frozenset(
-        (
-            await run(
-                select(RecommendationDismissal.course_id).where(
-                    RecommendationDismissal.user_id == user_id
-                )
-            )
-        ).scalars()
-    )
+    said_no: dict[str, set[int]] = defaultdict(set)
+    for kind, course_id, item_id in await run(
+        select(
+            RecommendationDismissal.kind,
+            RecommendationDismissal.course_id,
+            RecommendationDismissal.item_id,
+        ).where(RecommendationDismissal.user_id == user_id)
+    ):
+        found = course_id if kind == "course" else item_id
+        if found is not None:
+            said_no[kind].add(found)
+    dismissed = frozenset(said_no["course"])
     interest = (
         await run(
             select(LearnerInterest)
@@ -379,4 +384,6 @@ async def learner_state(uow: UnitOfWork, user_id: int, model: Model | None = Non
         strengths,
         owns | dismissed,
     )
-    return LearnerState(learner, owns, dismissed)
+    return LearnerState(
+        learner, owns, dismissed, frozenset(said_no["plan"]), frozenset(said_no["workshop"])
+    )

@@ -11,14 +11,21 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bot.config import Config
 from bot.core.i18n import Lines, Msg, _, clip
 from bot.core.replies import Choice
 from bot.learning.courses import course_title
 from bot.recommending.extras import Extra, extras
-from bot.recommending.log import FROM_SUGGESTION, Item, log_shown
+from bot.recommending.log import (
+    FROM_SUGGESTION,
+    IMPRESSION_WINDOW,
+    Impression,
+    Item,
+    impression,
+    log_shown,
+)
 from bot.recommending.ranker import Arm, CourseDoc, Model, Suggestion, arm_for, rank
 from bot.recommending.signals import MODELS, LearnerState, Versions, learner_state, versions
 from storage.uow import UnitOfWork
@@ -86,7 +93,6 @@ def reason_msg(shown: Shown) -> Msg:
     return _("popular with learners")
 
 
-IMPRESSION_WINDOW = timedelta(hours=1)
 # Slots where plans and workshops join the courses (bot.recommending.extras): where a learner
 # asks or comes back, not the catalogue every press of "Browse courses" opens.
 WITH_EXTRAS = frozenset({"start", "recommend", "course_end"})
@@ -98,7 +104,9 @@ class Picked:
     returning: bool  # the learner has bought or said something (the welcome shows them picks)
     items: tuple[Shown, ...]
     state: LearnerState  # what the plans and workshops beside the picks are ranked against
-    logged: dict[str, datetime] = field(default_factory=dict)  # slot → last logged as shown
+    # slot → what was last logged as shown there (courses and extras) and until when showing
+    # it again logs nothing (`log_shown`'s answer plus the window)
+    logged: dict[str, tuple[tuple[Impression, ...], datetime]] = field(default_factory=dict)
 
 
 @dataclass
@@ -107,10 +115,10 @@ class PickCache:
     computed for: an unchanged key means ranking afresh would give the same, so `/courses`
     and `/start` cost one read instead of a dozen. Least recently used first out.
 
-    It also remembers when the picks were last logged per slot: the same suggestions shown again
-    in the same place within `IMPRESSION_WINDOW` (every press of "Browse courses") are one
-    impression, not one per press, which would drown click-through in repeats. The memory is
-    per process; with several processes a learner served by two counts up to once in each."""
+    It also remembers what was last logged per slot and until when: the database keeps each
+    item shown to a learner in a slot once within `IMPRESSION_WINDOW` (`log_shown`, in every
+    process), so showing this process's same items again before then would log nothing, and
+    is not even asked (every press of "Browse courses" costs no write and no read for it)."""
 
     size: int = 10_000
     picks: OrderedDict[tuple[int, int, int], Picked] = field(default_factory=OrderedDict)
@@ -184,9 +192,10 @@ async def suggest(
         more = await extras(uow, config, model, picked.state, suggested, arm, now, per_kind)
     if not picked.items and not more:
         return Suggested(arm, [])
+    shown: list[Suggestion | Item] = [*(s.pick for s in picked.items), *(e.item for e in more)]
+    what = tuple(impression(pick) for pick in shown)
     last = picked.logged.get(slot)
-    if last is None or now - last >= IMPRESSION_WINDOW:
-        shown: list[Suggestion | Item] = [*(s.pick for s in picked.items), *(e.item for e in more)]
-        await log_shown(uow, user_id, shown, slot, arm, now)
-        picked.logged[slot] = now
+    if last is None or last[0] != what or now >= last[1]:
+        oldest = await log_shown(uow, user_id, shown, slot, arm, now)
+        picked.logged[slot] = (what, oldest + IMPRESSION_WINDOW)
     return Suggested(arm, list(picked.items), more)

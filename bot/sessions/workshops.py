@@ -22,10 +22,11 @@ bot/sessions/venues.py.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, true
 
 from bot.config import Config
 from bot.core.errors import BadInput, NotAllowed, NotFound
@@ -129,10 +130,22 @@ class Listed:
 # --- looking up ------------------------------------------------------------------------------
 
 
+def _no_workshop(workshop_id: int) -> NotFound:
+    return NotFound(_("There is no workshop #{id}. See /workshops.", id=workshop_id))
+
+
 async def locked_workshop(uow: UnitOfWork, workshop_id: int) -> Workshop:
     workshop = await uow.lock(Workshop, workshop_id)
     if workshop is None:
-        raise NotFound(_("There is no workshop #{id}. See /workshops.", id=workshop_id))
+        raise _no_workshop(workshop_id)
+    return workshop
+
+
+async def workshop_by_id(uow: UnitOfWork, workshop_id: int) -> Workshop:
+    """The workshop, read without holding it (`locked_workshop` holds it to change it)."""
+    workshop = await uow.get(Workshop, workshop_id)
+    if workshop is None:
+        raise _no_workshop(workshop_id)
     return workshop
 
 
@@ -234,12 +247,26 @@ async def upcoming(uow: UnitOfWork, reader_id: int, now: datetime, limit: int = 
     return listed
 
 
+def series_key(workshop: Workshop) -> int:
+    """The series a workshop belongs to: its first occurrence's id (`series_id`), or its own id
+    when it is a single one (a series of one)."""
+    return workshop.series_id or workshop.id
+
+
+SERIES_KEY = func.coalesce(Workshop.series_id, Workshop.id)  # `series_key` in SQL
+
+
 async def upcoming_for(
-    uow: UnitOfWork, user_id: int, now: datetime, limit: int = 20
+    uow: UnitOfWork,
+    user_id: int,
+    now: datetime,
+    limit: int = 20,
+    hidden_series: Collection[int] = (),
 ) -> list[Workshop]:
     """The scheduled workshops that have not started and that `user_id` neither hosts nor has
-    a seat or a place in the line of, soonest first: one read (the suggestions ask it on every
-    welcome of a returning learner, where `upcoming`'s per-workshop counts are not needed)."""
+    a seat or a place in the line of, nor is in a series of `hidden_series`, soonest first: one
+    read (the suggestions ask it on every welcome of a returning learner, where `upcoming`'s
+    per-workshop counts are not needed)."""
     seated = (
         select(WorkshopSeat.id)
         .where(WorkshopSeat.workshop_id == Workshop.id)
@@ -259,6 +286,7 @@ async def upcoming_for(
         .where(Workshop.host_id != user_id)
         .where(~seated.exists())
         .where(~waiting.exists())
+        .where(SERIES_KEY.not_in(hidden_series) if hidden_series else true())
         .order_by(Workshop.start_at, Workshop.id)
         .limit(limit)
     )
