@@ -78,6 +78,10 @@ async def test_cold_start_with_goals_puts_the_goal_matched_course_first(market: 
     first = next(x for x in out.splitlines() if x.startswith("•"))
     assert "Data analysis with pandas" in first
     assert "matches your goal: data, analysis" in first
+    # Told the goal, it does not ask for one again: it says what it suggested for.
+    assert "Suggested for your goal: data analysis." in out
+    assert "Tell me what you want to learn" not in out
+    assert "Tell me what you want to learn" in await market.send("nina", "/recommend")
     out = await market.send("wei", "/recommend 我想学数据分析")
     first = next(x for x in out.splitlines() if x.startswith("•"))
     assert "Data analysis with pandas" in first and "数据分析" in first

@@ -14,7 +14,7 @@ from bot.context import Ctx
 from bot.core.i18n import Lines, Msg, _
 from bot.core.replies import Choice
 from bot.core.words import LEVELS
-from bot.handlers.args import need, need_int, within
+from bot.handlers.args import clip, need, need_int, within
 from bot.handlers.registry import command, text
 from bot.learning.courses import course_by_slug, course_title
 from bot.recommending.log import (
@@ -95,9 +95,16 @@ async def recommend(ctx: Ctx, args: list[str]) -> None:
             [Choice(_("Browse courses"), "/courses")],
         )
         return
-    hint = _(
-        "Tell me what you want to learn and I will suggest better: /recommend data analysis, "
-        "beginner"
+    hint = (
+        _(
+            "Suggested for your goal: {goals}. Send /recommend with other words to change it.",
+            goals=clip(" ".join(args)),
+        )
+        if args
+        else _(
+            "Tell me what you want to learn and I will suggest better: /recommend data "
+            "analysis, beginner"
+        )
     )
     choices = [
         *found.choices(),
