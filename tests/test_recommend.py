@@ -27,9 +27,11 @@ from bot.recommending.signals import MODELS, versions
 from bot.runtime.demo_data import seed_demo
 from storage.models import (
     Course,
+    MentorProfile,
     ModelChange,
     RecommendationDismissal,
     RecommendationShown,
+    RequestOffer,
     User,
 )
 from tests.support import (
@@ -41,6 +43,7 @@ from tests.support import (
     make_config,
     matched_pair,
     request_mentor,
+    snapshot,
 )
 
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
@@ -319,6 +322,40 @@ async def test_recommend_names_a_mentor_for_a_course_not_yet_asked_about(market:
     assert "Mentors for your courses:" in out
     assert "For Python from zero:" in out and "shared topic" in out
     assert "Find a mentor for Python from zero" in out
+
+
+async def test_not_interested_in_a_mentor_is_never_suggested_nor_offered_them(
+    market: Harness,
+) -> None:
+    """ "Not interested" in the mentor /recommend names leaves that mentor out of the next
+    suggestion and out of the offers of the learner's next request; an unknown mentor is
+    refused and nothing is stored."""
+    await buy(market, "bob", "python-basics")
+    out = await market.send("bob", "/recommend")
+    first = next(x for x in out.splitlines() if x.startswith("For Python from zero:"))
+    name = first.split(": ", 1)[1].split(" — ", 1)[0]
+    button = next(
+        c for c in market.chat.last_choices["bob"] if c.label == f"Not interested: {name}"
+    )
+    out = await market.send("bob", str(market.chat.last_choices["bob"].index(button) + 1))
+    assert f"Noted: {name} will not be suggested to you again" in out, out
+    out = await market.send("bob", "/recommend")
+    assert f"For Python from zero: {name} —" not in out
+    before = await snapshot(market)
+    assert "There is no mentor #99." in await market.send("bob", "/recommend hide mentor 99")
+    assert await snapshot(market) == before
+    await request_mentor(market, "bob")
+    async with market.app.new_uow() as uow:
+        offered = set(
+            (
+                await uow.session.execute(
+                    select(User.display_name)
+                    .join(MentorProfile, MentorProfile.user_id == User.id)
+                    .join(RequestOffer, RequestOffer.mentor_id == MentorProfile.id)
+                )
+            ).scalars()
+        )
+    assert offered and name not in offered
 
 
 def _suggested(out: str) -> list[str]:

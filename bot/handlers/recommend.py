@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.context import Ctx
+from bot.core.errors import NotFound
 from bot.core.i18n import Lines, Msg, _
 from bot.core.replies import Choice
 from bot.core.words import LEVELS
@@ -32,10 +33,11 @@ from bot.recommending.signals import Versions, learner_state
 from bot.recommending.suggest import Suggested, suggest
 from bot.sessions.workshops import series_key, workshop_by_id, workshop_title
 from bot.subscriptions.plans import plan_by_slug, plan_name
+from storage.models import MentorProfile, User
 
 HIDE = ("hide", "no", "not-interested")
-HIDE_KINDS = ("plan", "workshop")  # `/recommend hide plan SLUG`, `hide workshop ID`
-HIDE_USAGE = "/recommend hide SLUG | hide plan SLUG | hide workshop ID"
+HIDE_KINDS = ("plan", "workshop", "mentor")  # `/recommend hide plan SLUG`, `hide workshop ID`…
+HIDE_USAGE = "/recommend hide SLUG | hide plan SLUG | hide workshop ID | hide mentor ID"
 # Discord shows 25 buttons at most (five rows of five): what a suggestion offers comes first,
 # the Not interested buttons after, so those are the ones left out (the command stays).
 BUTTONS = 25
@@ -117,6 +119,13 @@ async def recommend(ctx: Ctx, args: list[str]) -> None:
             for s in found.items
         ),
         *(e.hide for e in found.extras),
+        *(
+            Choice(
+                _("Not interested: {mentor}", mentor=m.mentor_name),
+                f"/recommend hide mentor {m.mentor_id}",
+            )
+            for m in mentors
+        ),
     ]
     ctx.say(
         Lines([lines, *([mentor_lines] if mentor_lines else []), hint]).as_msg(),
@@ -147,6 +156,18 @@ async def _hide(ctx: Ctx, args: list[str]) -> None:
             )
             if workshop.series_id is not None
             else _("Noted: workshop {title} will not be suggested to you again.", title=title)
+        )
+    elif kind == "mentor":
+        mentor_id = need_int(args, 1, HIDE_USAGE)
+        profile = await ctx.uow.get(MentorProfile, mentor_id)
+        if profile is None or profile.status != "approved":
+            raise NotFound(_("There is no mentor #{id}.", id=mentor_id))
+        await dismiss(ctx.uow, ctx.actor.id, "mentor", profile.id, now)
+        mentor = await ctx.uow.get(User, profile.user_id)
+        assert mentor is not None
+        said = _(
+            "Noted: {mentor} will not be suggested to you again, nor offered your mentor requests.",
+            mentor=mentor.display_name,
         )
     else:
         course = await course_by_slug(ctx.uow, need(args, 0, HIDE_USAGE))

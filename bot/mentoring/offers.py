@@ -39,6 +39,7 @@ from storage.models import (
     MentorshipRequest,
     MentorTopic,
     Rating,
+    RecommendationDismissal,
     RequestOffer,
     User,
 )
@@ -133,10 +134,13 @@ async def load_candidates(uow: UnitOfWork, now: datetime) -> list[MentorCandidat
 
 
 async def rating_history(uow: UnitOfWork, learner_id: int) -> tuple[frozenset[int], frozenset[int]]:
-    """(preferred, blocked) mentor profiles from the ratings of this learner's past sessions.
+    """(preferred, blocked) mentor profiles from the ratings of this learner's past sessions
+    and what they said of mentors.
 
     Blocked: either side rated the other 2★ or less in any session, which no later good rating
-    undoes. Preferred: the learner rated the mentor 4★ or more, and the pair is not blocked.
+    undoes, or the learner said they are not interested in the mentor (`/recommend hide
+    mentor ID`, a row of `recommendation_dismissals`). Preferred: the learner rated the mentor
+    4★ or more, and the pair is not blocked.
     """
     rows = (
         await uow.session.execute(
@@ -146,6 +150,12 @@ async def rating_history(uow: UnitOfWork, learner_id: int) -> tuple[frozenset[in
         )
     ).all()
     blocked = {mentor for _rater, stars, mentor in rows if stars <= 2}
+    said_no = await uow.session.execute(
+        select(RecommendationDismissal.item_id)
+        .where(RecommendationDismissal.user_id == learner_id)
+        .where(RecommendationDismissal.kind == "mentor")
+    )
+    blocked |= {mentor for mentor in said_no.scalars() if mentor is not None}
     liked = {mentor for rater, stars, mentor in rows if rater == learner_id and stars >= 4}
     return frozenset(liked - blocked), frozenset(blocked)
 

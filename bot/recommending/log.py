@@ -56,6 +56,7 @@ SLOTS = ("start", "courses", "recommend", "course_end")
 IMPRESSION_WINDOW = timedelta(hours=1)
 IMPRESSIONS_LOCK = 1901  # the advisory lock namespace of a learner's impressions (PostgreSQL)
 Kind = Literal["course", "plan", "workshop"]  # what can be opened and dismissed
+Dismissable = Literal["course", "plan", "workshop", "mentor"]  # a mentor: never suggested
 
 
 @dataclass(frozen=True)
@@ -160,9 +161,13 @@ async def mark_opened(uow: UnitOfWork, user_id: int, kind: Kind, key: int, now: 
         row.opened_at = now
 
 
-async def dismiss(uow: UnitOfWork, user_id: int, kind: Kind, key: int, now: datetime) -> bool:
-    """Remember that the learner is not interested in a course, a plan or a workshop series
-    (`key`: the course's, the plan's or the series' id, `series_key`); False if already said."""
+async def dismiss(
+    uow: UnitOfWork, user_id: int, kind: Dismissable, key: int, now: datetime
+) -> bool:
+    """Remember that the learner is not interested in a course, a plan, a workshop series or a
+    mentor (`key`: the course's, the plan's, the series' (`series_key`) or the mentor
+    profile's id); False if already said. A mentor so named is neither suggested nor offered
+    the learner's requests (`bot.mentoring.offers.rating_history`)."""
     said = RecommendationDismissal
     what = said.course_id if kind == "course" else said.item_id
     known = (
