@@ -73,16 +73,23 @@ class Refund:
     the call so that no transaction is open while the provider answers.
 
     `payer` is the learner's latest id on each chat platform (Stars refunds go to the Telegram
-    account).
+    account). `subject` is what is refunded in the words its reader knows, for a provider's
+    refusal to name: a subscription's period names its period, subscription and plan, never
+    the anchor order nobody bought (`named`; by default "order #N"). `order_id` is None only
+    for a period paid while its subscription had no order (it never got access).
     """
 
-    order_id: int
+    order_id: int | None
     user_id: int
     provider: str
     provider_ref: str | None
     amount_minor: int
     currency: str
     payer: Mapping[str, str]
+    subject: Msg | None = None
+
+    def named(self) -> Msg:
+        return self.subject if self.subject is not None else _("order #{id}", id=self.order_id)
 
 
 class PaymentUnavailable(MentorbotError):
@@ -497,6 +504,7 @@ async def refund_order(
             await uow.commit()
         raise
     async with new_uow() as uow:
+        assert refund.order_id is not None  # a course order's refund (`check_refund`)
         order = await uow.lock(Order, refund.order_id)
         assert order is not None
         order.refund_claimed_until = None

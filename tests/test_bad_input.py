@@ -342,7 +342,7 @@ async def test_a_refund_with_a_mistyped_force_refunds_nothing(market: Harness) -
     await buy(market, "alice")
     out = await refused(market, "admin", "/admin refund 1 froce")
     assert "/admin refund does not take 'froce'; it takes only force." in out, out
-    assert "Usage: /admin refund ORDER [force]" in out
+    assert "Usage: /admin refund [ORDER] [force] [period=…] [sub=…]" in out
     assert "refunded" in await market.send("admin", "/admin refund 1 force")
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bot.core.clock import FakeClock
+from bot.core.i18n import Msg
 from bot.core.logs import JsonFormatter
 from bot.core.web import WebServer
 from bot.providers.stripe.service import StripeService, reconcile
@@ -82,10 +83,10 @@ async def test_admin_refund_calls_stripe_outside_the_transaction(
     waiting = asyncio.Event()
     give_back = world.payments.refund_payment
 
-    async def slow_refund(order: int, payment_ref: str) -> None:
+    async def slow_refund(order: int, payment_ref: str, what: Msg | None = None) -> None:
         waiting.set()
         await release.wait()
-        await give_back(order, payment_ref)
+        await give_back(order, payment_ref, what)
 
     monkeypatch.setattr(world.payments, "refund_payment", slow_refund)
     refunding = asyncio.create_task(world.h.send("admin", f"/admin refund {order_id}"))

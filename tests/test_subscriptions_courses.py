@@ -12,7 +12,16 @@ from sqlalchemy import select
 from bot.core.clock import FakeClock
 from bot.runtime.demo_data import seed_demo
 from bot.subscriptions.lifecycle import lock_subscription, record_failure
-from storage.models import AccessGrant, Identity, Plan, PlanCourse, User
+from storage.models import (
+    AccessGrant,
+    Enrollment,
+    Identity,
+    MentorshipRequest,
+    Plan,
+    PlanCourse,
+    Subscription,
+    User,
+)
 from tests.support import AppFactory, Harness, buy, harness_for, make_config
 
 PY, GIT = "python-basics@telegram:-1001", "git-teamwork@telegram:-1002"
@@ -224,3 +233,91 @@ async def test_an_unknown_course_in_a_plan_is_refused_by_name_and_nothing_change
     assert "Plan 'ada-duo' added" in out, out
     out = await h.send("alice", "/plans")
     assert "(Python from zero, Data analysis with pandas, with mentor ada)" in out, out
+
+
+async def test_mycourses_names_the_plan_and_its_sessions_for_every_course_it_covers(
+    make_app: AppFactory,
+) -> None:
+    """/mycourses reads each course a plan covers as covered by the plan, with the plan's
+    sessions left this period (what /subscription shows), and offers a mentor for each while
+    sessions are left (the button asks on the plan's sessions); a course bought on its own
+    keeps its own count; in Chinese too; with the period's sessions spent, only the bought
+    course has a button."""
+    h = await covering_market(make_app)
+    assert "Plan 'duo' added" in await h.send("admin", DUO)
+    await buy(h, "bob", "data-analysis")
+    sub_id = await subscribed(h, "bob", "duo")
+    out = await h.send("bob", "/mycourses")
+    assert "Data analysis with pandas: 6 sessions left" in out, out
+    for title in ("Python from zero", "Git for teams"):
+        assert f"{title}: covered by your plan Python and Git, 2 sessions left this period" in out
+        assert f"Find a mentor for {title}" in out, out
+    assert "0 sessions left" not in out, out
+    out = await h.send("bob", "3")
+    assert "Let's find you a mentor for Python from zero, Git for teams" in out, out
+    await h.send("bob", "/cancel")
+
+    await h.send("bob", "/language zh")
+    out = await h.send("bob", "/mycourses")
+    assert "《团队协作中的 Git》：由你的套餐《Python and Git》提供，本期剩余 2 次辅导" in out, out
+    await h.send("bob", "/language en")
+
+    async with h.app.new_uow() as uow:  # the period's sessions are all spent
+        sub = await uow.get(Subscription, sub_id)
+        assert sub is not None and sub.enrollment_id is not None
+        primary = await uow.get(Enrollment, sub.enrollment_id)
+        assert primary is not None
+        primary.credits_remaining = 0
+        await uow.commit()
+    out = await h.send("bob", "/mycourses")
+    assert "Git for teams: covered by your plan Python and Git, 0 sessions left this period" in out
+    assert "Find a mentor for Data analysis with pandas" in out, out
+    assert "Find a mentor for Git for teams" not in out, out
+    assert "Find a mentor for Python from zero" not in out, out
+    assert "0 sessions left this period" in await h.send("bob", "/subscription")
+
+
+async def test_a_mentors_offer_names_the_covered_course_the_learner_asked_for(
+    make_app: AppFactory,
+) -> None:
+    """`/mentor data-analysis` on a plan whose primary course is Git: the offer each mentor
+    gets, and the learner's own request, name Data analysis, while the request still asks on
+    the plan's sessions (the primary enrollment); `/mentor git-teamwork` would name Git."""
+    h = await covering_market(make_app)
+    await h.send(
+        "admin",
+        "/admin plan add gitdata course=git-teamwork,data-analysis "
+        'name="Git and data" price=39.00 sessions=2',
+    )
+    sub_id = await subscribed(h, "alice", "gitdata")
+    await h.send("alice", "/mentor data-analysis")
+    await h.send("alice", "Clean up a messy CSV")
+    await h.send("alice", "beginner")
+    out = await h.send("alice", "any")
+    assert "Request #1 is out to 3 mentors" in out, out
+    assert "New mentorship request #1 from alice for Data analysis with pandas." in out, out
+    assert "request #1 from alice for Git for teams" not in out, out
+    async with h.app.new_uow() as uow:
+        sub = await uow.get(Subscription, sub_id)
+        request = await uow.get(MentorshipRequest, 1)
+        assert sub is not None and request is not None
+        assert request.enrollment_id == sub.enrollment_id  # the plan's one pool of sessions
+        enrollment = await uow.get(Enrollment, request.enrollment_id)
+        assert enrollment is not None and enrollment.credits_remaining == 2
+
+
+async def test_admin_plans_lists_every_course_each_plan_covers(make_app: AppFactory) -> None:
+    """`/admin plans` names each plan's courses, its primary one first, as `/plans` does;
+    an archived plan (which /plans no longer shows) too."""
+    h = await covering_market(make_app)
+    assert "Plan 'duo' added" in await h.send("admin", DUO)
+    await h.send(
+        "admin",
+        "/admin plan add gitdata course=git-teamwork,data-analysis "
+        'name="Git and data" price=39.00 sessions=2',
+    )
+    await h.send("admin", "/admin plan archive gitdata")
+    out = await h.send("admin", "/admin plans")
+    assert "(Python from zero, Git for teams) — " in out, out
+    assert "(Git for teams, Data analysis with pandas) — " in out, out
+    assert "(Python from zero, Git for teams)" in await h.send("alice", "/plans")

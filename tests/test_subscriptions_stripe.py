@@ -4,16 +4,22 @@ refunded invoice, a plan change, and reconciliation after lost webhooks."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from bot.app import Marketplace
 from bot.core.clock import FakeClock
 from bot.core.ledger import mentor_earnings, violations
+from bot.core.replies import Reply
+from bot.core.users import Incoming
+from bot.providers.stripe.checkout import StripePayments
+from bot.runtime.bootstrap import payment_providers
 from storage.models import Enrollment, Plan, Subscription, SubscriptionPeriod
-from tests.fakes.fake_stripe import StripeWorld
+from tests.fakes.fake_stripe import Call, StripeWorld
 from tests.support import request_mentor
 
 ADD = (
@@ -321,8 +327,9 @@ async def test_an_admin_refunds_one_card_period_through_stripe_once(
     card: StripeWorld, clock: FakeClock
 ) -> None:
     """`/admin refund ORDER period=2` refunds the second invoice's payment at Stripe and that
-    period here, taking back its sessions; a Stripe outage changes nothing and a retry goes
-    through; Stripe's report of the refund and a second press change nothing more."""
+    period here, taking back its sessions; a Stripe outage or refusal changes nothing, is told
+    naming the period and its subscription (not the anchor order), and a retry goes through;
+    Stripe's report of the refund and a second press change nothing more."""
     w = card
     cs = await w.subscribe()
     session, sub, first = w.fake.complete_subscription(cs)
@@ -335,7 +342,13 @@ async def test_an_admin_refunds_one_card_period_through_stripe_once(
     order = await anchor_of(w)
     w.fake.fail_next.append(500)
     out = await w.h.send("admin", f"/admin refund {order} period=2")
-    assert "could not be reached" in out and "nothing was changed" in out, out
+    named = "period 2 of subscription #1 (Monthly Python)"  # never the anchor order
+    assert f"Stripe could not be reached to refund {named}; nothing was changed." in out, out
+    assert await ours(w) == ("active", 3, False)
+    w.fake.fail_next.append(400)
+    out = await w.h.send("admin", f"/admin refund {order} period=2")
+    assert f"Stripe did not accept the refund of {named}; nothing was changed." in out, out
+    assert f"order #{order}" not in out.lower(), out
     assert await ours(w) == ("active", 3, False)
     assert not w.fake.refunds
     out = await w.h.send("admin", f"/admin refund {order} period=2")
@@ -357,3 +370,118 @@ async def test_an_admin_refunds_one_card_period_through_stripe_once(
     assert "ends on" in out, out
     assert w.fake.subscriptions[sub["id"]]["cancel_at_period_end"] is True
     assert await ours(w) == ("cancelling", 1, True)
+
+
+CHECKOUT = "https://checkout.stripe.com/c/pay/"
+WAIT = 10  # seconds; only a guard against hanging, never what a test waits for
+
+
+async def pressed(app: Marketplace, who: str, text: str) -> Reply:
+    """One console message straight to a marketplace (several may run at once)."""
+    [reply] = await app.handle(Incoming("console", who, who, text))
+    return reply
+
+
+def card_url(reply: Reply) -> str | None:
+    return next((c.payload for c in reply.choices if c.url), None)
+
+
+async def subscriptions(w: StripeWorld) -> list[tuple[Any, ...]]:
+    async with w.app.new_uow() as uow:
+        rows = await uow.session.execute(
+            select(Subscription.id, Subscription.status, Subscription.checkout_ref)
+        )
+        return [tuple(r) for r in rows]
+
+
+async def test_two_subscribe_presses_at_once_get_the_same_checkout_page(card: StripeWorld) -> None:
+    """Two /subscribe at the same instant while Stripe is slow to open the first page: one
+    subscription, one Checkout Session create, and both replies carry the same link (the
+    second waits for the first's answer, never Stripe's 409 for a key still in use)."""
+    w = card
+    w.fake.hold = asyncio.Event()
+    presses = [asyncio.create_task(pressed(w.app, "alice", "/subscribe monthly")) for _ in (1, 2)]
+    await asyncio.wait_for(w.fake.held.wait(), WAIT)
+    await asyncio.sleep(0.2)  # the second press is in too, waiting on the first
+    w.fake.hold.set()
+    first, second = await asyncio.wait_for(asyncio.gather(*presses), WAIT)
+    [session_id] = w.fake.sessions
+    assert card_url(first) == card_url(second) == CHECKOUT + session_id, (first, second)
+    assert "Subscription #1:" in first.text and "Subscription #1:" in second.text
+    assert len(w.fake.calls_to("POST", "/v1/checkout/sessions")) == 1
+    assert await subscriptions(w) == [(1, "incomplete", session_id)]
+
+
+async def test_a_press_in_another_process_waits_out_stripes_409_and_gets_the_same_page(
+    card: StripeWorld,
+) -> None:
+    """The same learner presses Subscribe in two bot processes at once: Stripe answers the
+    second process's create with 409 (the key is in use by the first, still held); it tries
+    again shortly and gets the first's answer replayed, so both show the same page and Stripe
+    made one Checkout Session; the subscription keeps that one."""
+    w = card
+
+    def creates() -> list[Call]:
+        return w.fake.calls_to("POST", "/v1/checkout/sessions")
+
+    providers = payment_providers(w.config, w.clock)
+    other = Marketplace(w.config, w.database.engine(), w.clock, providers)
+    try:
+        w.fake.hold = asyncio.Event()
+        first = asyncio.create_task(pressed(w.app, "alice", "/subscribe monthly"))
+        await asyncio.wait_for(w.fake.held.wait(), WAIT)
+        second = asyncio.create_task(pressed(other, "alice", "/subscribe monthly"))
+        for _ in range(500):  # until the second process has met the 409
+            if len(creates()) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        assert len(creates()) >= 2 and not second.done()
+        w.fake.hold.set()
+        one, two = await asyncio.wait_for(asyncio.gather(first, second), WAIT)
+    finally:
+        for provider in providers:
+            if isinstance(provider, StripePayments):
+                await provider.close()
+        await other.engine.dispose()
+    [session_id] = w.fake.sessions
+    assert card_url(one) == card_url(two) == CHECKOUT + session_id, (one, two)
+    assert {c.idempotency_key for c in creates()} == {creates()[0].idempotency_key}
+    assert await subscriptions(w) == [(1, "incomplete", session_id)]
+
+
+async def test_a_period_paid_on_a_subscription_that_never_got_access_is_refunded_by_its_number(
+    card: StripeWorld,
+) -> None:
+    """Stripe's report that the subscription was deleted arrives before its first invoice's:
+    the invoice's period is recorded on a subscription with no order (it never got access),
+    which `/admin refund ORDER` cannot name. `/admin subscriptions` offers `/admin refund
+    sub=ID`, which lists it and refunds it through the same rule (once, at Stripe too); an
+    unknown subscription is refused by its number and nothing changes."""
+    w = card
+    cs = await w.subscribe()
+    session, stripe_sub, invoice = w.fake.complete_subscription(cs)
+    assert await send(w, "checkout.session.completed", session) == "linked"
+    ended = w.fake.cancel_now(stripe_sub["id"])
+    await send(w, "customer.subscription.deleted", ended)
+    assert await send(w, "invoice.paid", invoice) == "period"
+    async with w.app.new_uow() as uow:
+        sub = await uow.get(Subscription, 1)
+        assert sub is not None and sub.order_id is None and sub.status == "cancelled"
+
+    out = await w.h.send("admin", "/admin subscriptions")
+    assert "/admin refund sub=1 refunds a period" in out, out
+    out = await w.h.send("admin", "/admin refund sub=1")
+    assert "The payments of subscription #1" in out and "Period 1 from" in out, out
+    assert "Refund period 1" in out, out
+    assert "There is no subscription #9." in await w.h.send("admin", "/admin refund sub=9")
+    assert not w.fake.refunds
+    out = await w.h.send("admin", "/admin refund sub=1 period=1")
+    assert "Period 1 of subscription #1 refunded ($29.00); 0 sessions taken back." in out, out
+    [refund] = w.fake.refunds.values()
+    assert w.fake.charges[refund["charge"]]["payment_intent"] == invoice["payment_intent"]
+    out = await w.h.send("admin", "/admin refund sub=1 period=1")
+    assert "Period 1 of subscription #1 was refunded on" in out, out
+    charge = w.fake.charge_for(invoice["payment_intent"])
+    assert await send(w, "charge.refunded", charge) == "already"
+    assert len(w.fake.refunds) == 1
+    await clean(w)

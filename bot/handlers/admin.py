@@ -37,6 +37,7 @@ from bot.learning.courses import course_by_slug, course_title
 from bot.payments import REFUND_LEASE, check_refund, provider_name, refund_order
 from bot.providers.stars.payment import MAX_STARS
 from bot.subscriptions.plans import SUBSCRIPTION_PROVIDER
+from bot.subscriptions.refunds import PeriodsAt
 from storage.models import (
     Course,
     MentorProfile,
@@ -279,15 +280,21 @@ async def _orders(ctx: Ctx, args: list[str]) -> None:
 async def _refund(ctx: Ctx, args: list[str]) -> None:
     """Checked in this update's transaction; the money moves after it commits (`after_commit`),
     so the order's row is not held while the provider answers. A subscription's anchor order
-    is refunded one paid period at a time (bot/handlers/subscription_refunds.py)."""
-    usage = "/admin refund ORDER [force] [period=N]"
-    order_id = need_int(args, 0, usage)
-    forced = any(a.lower() == "force" for a in args[1:])
-    periods = [a.split("=", 1)[1] for a in args[1:] if a.lower().startswith("period=")]
+    is refunded one paid period at a time, and so is a subscription named by `sub=ID`, which
+    reaches a period paid while it had no order too (bot/handlers/subscription_refunds.py)."""
+    usage = "/admin refund ORDER|sub=SUBSCRIPTION [force] [period=N]"
+    forced = any(a.lower() == "force" for a in args)
+    periods = [a.split("=", 1)[1] for a in args if a.lower().startswith("period=")]
     period = need_int(periods, 0, usage) if periods else None
+    subs = [a.split("=", 1)[1] for a in args if a.lower().startswith("sub=")]
+    if subs:
+        at = PeriodsAt(subscription_id=need_int(subs, 0, usage))
+        await refund_subscription_period(ctx, at, period, forced)
+        return
+    order_id = need_int(args, 0, usage)
     order = await ctx.uow.get(Order, order_id)
     if order is not None and order.provider == SUBSCRIPTION_PROVIDER:
-        await refund_subscription_period(ctx, order_id, period, forced)
+        await refund_subscription_period(ctx, PeriodsAt(order_id=order_id), period, forced)
         return
     if period is not None and order is not None:
         raise BadInput(
@@ -495,11 +502,17 @@ admin_subcommand(
     "refund",
     _("Refund an order and cancel its sessions, or one period of a subscription"),
     args=(
-        number("order", _("The order number")),
+        number("order", _("The order number"), required=False),
         choice("force", _("force: refund even outside the refund policy"), "force"),
         number(
             "period",
             _("For a subscription's order: the paid period to refund"),
+            required=False,
+            keyed=True,
+        ),
+        number(
+            "sub",
+            _("Instead of an order: the subscription whose paid periods to refund"),
             required=False,
             keyed=True,
         ),

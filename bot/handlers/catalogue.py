@@ -35,6 +35,8 @@ from bot.payments import (
 )
 from bot.recommending.log import FROM_SUGGESTION, mark_opened
 from bot.recommending.signals import versions
+from bot.subscriptions.coverage import plan_covers
+from bot.subscriptions.plans import plan_name
 from storage.models import Course, Enrollment, Order
 
 SLUG = text("slug", _("The course's short name, e.g. python-basics"))
@@ -314,25 +316,40 @@ async def my_enrollments(ctx: Ctx) -> list[tuple[Enrollment, Course]]:
 
 @command("mycourses", _("Your courses and the sessions left"), section="courses")
 async def my_courses(ctx: Ctx, args: list[str]) -> None:
+    """Each course with its sessions left: a bought one's own, a course a plan covers its
+    plan's pool this period (`plan_covers`), with a button to find a mentor while any are left
+    (`/mentor SLUG` books a covered course on the plan's sessions)."""
     rows = await my_enrollments(ctx)
     if not rows:
         return
+    covers = await plan_covers(ctx.uow, ctx.actor.id)
     lines = []
-    choices = []
+    choices: list[Choice] = []
     for enrollment, course in rows:
-        lines.append(
-            ngettext(
-                "{title}: {n} session left",
-                "{title}: {n} sessions left",
-                enrollment.credits_remaining,
-                title=course_title(course),
-            )
-        )
-        if enrollment.credits_remaining > 0:
-            choices.append(
-                Choice(
-                    _("Find a mentor for {title}", title=course_title(course)),
-                    f"/mentor {course.slug}",
+        cover = covers.get(enrollment.id)
+        left = enrollment.credits_remaining if cover is None else cover.left
+        if cover is None:
+            lines.append(
+                ngettext(
+                    "{title}: {n} session left",
+                    "{title}: {n} sessions left",
+                    left,
+                    title=course_title(course),
                 )
             )
+        else:
+            lines.append(
+                ngettext(
+                    "{title}: covered by your plan {plan}, {n} session left this period",
+                    "{title}: covered by your plan {plan}, {n} sessions left this period",
+                    left,
+                    title=course_title(course),
+                    plan=plan_name(cover.plan),
+                )
+            )
+        mentor = Choice(
+            _("Find a mentor for {title}", title=course_title(course)), f"/mentor {course.slug}"
+        )
+        if left > 0 and all(c.payload != mentor.payload for c in choices):
+            choices.append(mentor)
     ctx.say(_("Your courses:\n{list}", list=Lines(lines)), choices)

@@ -23,6 +23,7 @@ from bot.mentoring.offers import (
     close_round,
     offer_next_round,
     open_offers,
+    request_topic,
     times_text,
 )
 from bot.sessions.booking import mentorship_for
@@ -84,9 +85,9 @@ async def ask_for_mentor(ctx: Ctx, args: list[str]) -> None:
     if existing is not None:
         _say_existing(ctx, existing, title)
         return
-    await conversations.begin(
-        ctx.uow, ctx.actor.id, "request", "goals", {"enrollment_id": enrollment.id}, ctx.now()
-    )
+    # The course asked for (a covered one names the request, its sessions the primary's).
+    data = {"enrollment_id": enrollment.id, "course_id": (asked or course).id}
+    await conversations.begin(ctx.uow, ctx.actor.id, "request", "goals", data, ctx.now())
     ctx.say(
         _(
             "Let's find you a mentor for {title}. What do you want to achieve? Reply in one "
@@ -179,6 +180,7 @@ async def request_step(ctx: Ctx, conv: Conversation, text: str) -> None:
         raise BadInput(_("That course is no longer active for you, so the request was dropped."))
     course = await ctx.uow.get(Course, enrollment.course_id)
     assert course is not None
+    asked = await ctx.uow.get(Course, conv.data.get("course_id", course.id))
     existing = await mentorship_for(ctx.uow, enrollment)  # one came while this was asked
     if existing is not None:
         await conversations.end(ctx.uow, ctx.actor.id)
@@ -187,7 +189,7 @@ async def request_step(ctx: Ctx, conv: Conversation, text: str) -> None:
     request = MentorshipRequest(
         learner_id=ctx.actor.id,
         enrollment_id=enrollment.id,
-        topic=(course.topics or [course.slug])[0],
+        topic=request_topic(asked or course),
         goals=conv.data["goals"],
         level=conv.data["level"],
         preferred_times=times,

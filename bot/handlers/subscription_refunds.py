@@ -1,6 +1,8 @@
 """The admins' side of a subscription's money: `/admin refund ORDER [period=N] [force]` on a
-subscription's anchor order (bot/handlers/admin.py hands it here), and `/admin unsubscribe`,
-which ends a learner's subscription at its period's end when the admin asks.
+subscription's anchor order, or `/admin refund sub=ID [period=N] [force]` on the subscription
+itself, which also reaches a period paid while it had no order (bot/handlers/admin.py hands
+both here), and `/admin unsubscribe`, which ends a learner's subscription at its period's end
+when the admin asks.
 
 The rules live in bot/subscriptions/refunds.py; these parse, call them and say what happened.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.context import Ctx
-from bot.core.errors import STATUS_NAMES, BadInput
+from bot.core.errors import STATUS_NAMES, BadInput, NotFound
 from bot.core.i18n import Lines, Money, Msg, When, _, ngettext
 from bot.core.outbox import tell
 from bot.core.replies import Choice
@@ -23,26 +25,32 @@ from bot.subscriptions.lifecycle import lock_subscription, set_cancel_at_period_
 from bot.subscriptions.plans import plan_name
 from bot.subscriptions.refunds import (
     PeriodRefund,
+    PeriodsAt,
     check_period_refund,
-    periods_on,
     refund_paid_period,
 )
-from storage.models import Plan
+from storage.models import Plan, Subscription
 
 SHOWN_PERIODS = 12  # the latest periods `/admin refund ORDER` lists
 PERIOD_BUTTONS = 3  # and offers a button for, newest first
 
 
 async def refund_subscription_period(
-    ctx: Ctx, order_id: int, number: int | None, forced: bool
+    ctx: Ctx, at: PeriodsAt, number: int | None, forced: bool
 ) -> None:
-    """`/admin refund ORDER` on an anchor order: without `period=`, its periods to choose
-    from; with it, that one period refunded (checked now, the money moved after commit)."""
+    """`/admin refund ORDER` on an anchor order, or `/admin refund sub=ID`: without `period=`,
+    the periods paid there to choose from; with it, that one period refunded (checked now,
+    the money moved after commit), through the one rule whichever way it was named."""
+    if (
+        at.subscription_id is not None
+        and await ctx.uow.get(Subscription, at.subscription_id) is None
+    ):
+        raise NotFound(_("There is no subscription #{id}.", id=at.subscription_id))
     if number is None:
-        await _list_periods(ctx, order_id)
+        await _list_periods(ctx, at)
         return
     checked = await check_period_refund(
-        ctx.uow, ctx.config, ctx.payments, order_id, number, ctx.now(), force=forced
+        ctx.uow, ctx.config, ctx.payments, at, number, ctx.now(), force=forced
     )
 
     async def give_back() -> None:
@@ -84,11 +92,13 @@ def _refunded(
     return Lines([head, goes_on]).as_msg(), [end]
 
 
-async def _list_periods(ctx: Ctx, order_id: int) -> None:
-    periods = await periods_on(ctx.uow, order_id)
+async def _list_periods(ctx: Ctx, at: PeriodsAt) -> None:
+    periods = await at.periods(ctx.uow)
     if not periods:
         raise BadInput(
-            _("Order #{id} holds a subscription, but none of its periods is paid.", id=order_id)
+            _("Order #{id} holds a subscription, but none of its periods is paid.", id=at.order_id)
+            if at.subscription_id is None
+            else _("Subscription #{id} has no paid period.", id=at.subscription_id)
         )
     shown = periods[-SHOWN_PERIODS:]
     lines = []
@@ -114,14 +124,22 @@ async def _list_periods(ctx: Ctx, order_id: int) -> None:
         _(
             "Order #{id} holds the payments of subscription #{sub}; each period is refunded "
             "on its own, with /admin refund {id} period=N:\n{list}",
-            id=order_id,
+            id=at.order_id,
             sub=periods[-1].subscription_id,
+            list=Lines(lines),
+        )
+        if at.subscription_id is None
+        else _(
+            "The payments of subscription #{sub}; each period is refunded on its own, with "
+            "{command} period=N:\n{list}",
+            sub=at.subscription_id,
+            command=at.command(),
             list=Lines(lines),
         ),
         [
             Choice(
                 _("Refund period {period}", period=p.number),
-                f"/admin refund {order_id} period={p.number}",
+                f"{at.command()} period={p.number}",
             )
             for p in open_
         ],

@@ -33,7 +33,7 @@ from bot.recommending.log import FROM_SUGGESTION, mark_opened
 
 if TYPE_CHECKING:
     from bot.providers.stripe.checkout import StripePayments
-from bot.subscriptions.coverage import follow_plan_courses
+from bot.subscriptions.coverage import follow_plan_courses, sessions_left
 from bot.subscriptions.lifecycle import (
     own_subscription,
     set_cancel_at_period_end,
@@ -53,12 +53,12 @@ from bot.subscriptions.stats import by_month
 from bot.subscriptions.sweep import activate_demo
 from storage.models import (
     Course,
-    Enrollment,
     MentorProfile,
     Order,
     Plan,
     PromoCode,
     Subscription,
+    SubscriptionPeriod,
     User,
 )
 
@@ -522,10 +522,7 @@ async def _show(ctx: Ctx) -> None:
     lines: list[Msg] = []
     choices: list[Choice] = []
     for sub, plan in rows:
-        left = 0
-        if sub.enrollment_id is not None:
-            enrollment = await ctx.uow.get(Enrollment, sub.enrollment_id)
-            left = enrollment.credits_remaining if enrollment is not None else 0
+        left = await sessions_left(ctx.uow, sub)
         lines.append(_status_line(sub, plan, await plan_courses(ctx.uow, plan), left))
         if sub.status == "cancelling":
             choices.append(Choice(_("Resume #{id}", id=sub.id), f"/subscription resume {sub.id}"))
@@ -763,6 +760,8 @@ def _shelve(plan: Plan, target: ShelfStatus) -> None:
 
 
 async def _plans(ctx: Ctx, args: list[str]) -> None:
+    """`/admin plans`: every plan, archived ones too, with every course it covers (its primary
+    one first, as `/plans` lists them) and its live subscribers."""
     rows = (await ctx.uow.session.execute(select(Plan).order_by(Plan.id))).scalars().all()
     if not rows:
         ctx.say(_("No plans yet. Add one with /admin plan add."))
@@ -776,11 +775,12 @@ async def _plans(ctx: Ctx, args: list[str]) -> None:
         )
         lines.append(
             ngettext(
-                "{slug}: {line} — {status}, {n} subscriber",
-                "{slug}: {line} — {status}, {n} subscribers",
+                "{slug}: {line} ({courses}) — {status}, {n} subscriber",
+                "{slug}: {line} ({courses}) — {status}, {n} subscribers",
                 len(count.all()),
                 slug=p.slug,
                 line=plan_line(p),
+                courses=courses_named(await plan_courses(ctx.uow, p)),
                 status=STATUS_NAMES[p.status],
             )
         )
@@ -809,13 +809,20 @@ async def _subscriptions(ctx: Ctx, args: list[str]) -> None:
     if not rows:
         ctx.say(_("No subscriptions."))
         return
-    lines = [_subscription_line(s, p, u) for s, p, u in rows]
+    paid = await ctx.uow.session.execute(
+        select(SubscriptionPeriod.subscription_id)
+        .where(SubscriptionPeriod.subscription_id.in_([s.id for s, _p, _u in rows]))
+        .distinct()
+    )
+    with_periods = set(paid.scalars())
+    lines = [_subscription_line(s, p, u, s.id in with_periods) for s, p, u in rows]
     ctx.say(_("Subscriptions (newest first):\n{list}", list=Lines(lines)))
 
 
-def _subscription_line(s: Subscription, p: Plan, u: User) -> Msg:
+def _subscription_line(s: Subscription, p: Plan, u: User, has_periods: bool) -> Msg:
     """One subscription for `/admin subscriptions`, with its anchor order once it has one (the
-    order `/admin refund` takes to refund one of its periods)."""
+    order `/admin refund` takes to refund one of its periods); one with paid periods but no
+    order (it never got access) is refunded by its own number (`/admin refund sub=ID`)."""
     line = _(
         "#{id} {name}: {plan} {price} — {status} (since {when})",
         id=s.id,
@@ -826,7 +833,10 @@ def _subscription_line(s: Subscription, p: Plan, u: User) -> Msg:
         when=When(s.created_at),
     )
     if s.order_id is None:
-        return line
+        if not has_periods:
+            return line
+        refund = _("/admin refund sub={id} refunds a period", id=s.id)
+        return Lines([line, refund], " · ").as_msg()
     refund = _("order #{order}: /admin refund {order} refunds a period", order=s.order_id)
     return Lines([line, refund], " · ").as_msg()
 

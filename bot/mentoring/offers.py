@@ -160,6 +160,20 @@ async def rating_history(uow: UnitOfWork, learner_id: int) -> tuple[frozenset[in
     return frozenset(liked - blocked), frozenset(blocked)
 
 
+def request_topic(course: Course) -> str:
+    """The topic a request for `course` is stored with (`MentorshipRequest.topic`): its first,
+    or its slug when it has none."""
+    return (course.topics or [course.slug])[0]
+
+
+def asked_course(request: MentorshipRequest, covered: list[Course], primary: Course) -> Course:
+    """The course the learner asked for, among those the plan on the request's enrollment
+    covers (primary first): the first whose `request_topic` is the request's. A request on a
+    plan's sessions sits on the primary enrollment (bot/subscriptions/coverage.py), so its
+    topic is what still names the course it was asked for, as the mentors' offer shows it."""
+    return next((c for c in covered if request_topic(c) == request.topic), primary)
+
+
 async def request_needs(
     uow: UnitOfWork,
     request: MentorshipRequest,
@@ -168,6 +182,7 @@ async def request_needs(
     reconsider_current: bool = False,
 ) -> tuple[User, Course, RequestNeeds]:
     """What the request asks of a mentor; mentors offered it before, and oneself, are out.
+    With them, its learner and the course it is for (the one asked for, `asked_course`).
 
     `reconsider_current` keeps the mentors of the round still open in the running (cohort
     mode may hand the request to one of them).
@@ -195,7 +210,9 @@ async def request_needs(
     plan = await plan_on(uow, enrollment.id)
     topics = list(course.topics)
     if plan is not None:
-        topics += [t for c in await plan_courses(uow, plan) for t in c.topics]
+        covered = await plan_courses(uow, plan)
+        topics += [t for c in covered for t in c.topics]
+        course = asked_course(request, covered, course)
     needs = RequestNeeds(
         topics=tuple(dict.fromkeys(topics)) or (request.topic,),
         level=request.level,

@@ -22,15 +22,16 @@ while the bought one is active (`revoke_course_access` checks).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from bot.community.access import regrant_course_access, revoke_course_access
 from bot.core.i18n import _
 from bot.core.outbox import tell
 from bot.core.replies import Choice
-from bot.core.states import advance
+from bot.core.states import SUBSCRIPTION_LIVE, advance
 from bot.payments import enroll
 from bot.subscriptions.plans import (
     SUBSCRIPTION_PROVIDER,
@@ -47,10 +48,9 @@ def _refs(sub_id: int) -> str:
     return f"sub:{sub_id}:covers:"
 
 
-async def covered_enrollments(uow: UnitOfWork, sub: Subscription) -> list[Enrollment]:
-    """The subscription's active enrollments in the courses it covers besides its primary
-    one, locked (the caller holds the subscription's lock; these follow it)."""
-    rows = await uow.session.execute(
+def _covered(sub: Subscription) -> Select[Enrollment]:
+    """The subscription's active enrollments in the courses it covers besides its primary."""
+    return (
         select(Enrollment)
         .join(Order, Order.id == Enrollment.order_id)
         .where(Order.user_id == sub.user_id)
@@ -58,9 +58,55 @@ async def covered_enrollments(uow: UnitOfWork, sub: Subscription) -> list[Enroll
         .where(Order.provider_ref.like(f"{_refs(sub.id)}%"))
         .where(Enrollment.status == "active")
         .order_by(Enrollment.id)
-        .with_for_update(of=Enrollment)
     )
+
+
+async def covered_enrollments(uow: UnitOfWork, sub: Subscription) -> list[Enrollment]:
+    """The subscription's active enrollments in the courses it covers besides its primary
+    one, locked (the caller holds the subscription's lock; these follow it)."""
+    rows = await uow.session.execute(_covered(sub).with_for_update(of=Enrollment))
     return list(rows.scalars())
+
+
+async def sessions_left(uow: UnitOfWork, sub: Subscription) -> int:
+    """The plan's sessions left this period: the credits on its primary enrollment, the one
+    pool every covered course books on (0 before access began)."""
+    if sub.enrollment_id is None:
+        return 0
+    primary = await uow.get(Enrollment, sub.enrollment_id)
+    return 0 if primary is None else primary.credits_remaining
+
+
+@dataclass(frozen=True)
+class PlanCover:
+    """A live subscription's plan as one of the enrollments it gives reads: the plan, and its
+    sessions left this period (whichever covered course the enrollment is in)."""
+
+    plan: Plan
+    left: int
+
+
+async def plan_covers(uow: UnitOfWork, user_id: int) -> dict[int, PlanCover]:
+    """The learner's enrollments a live subscription gives, by enrollment id: each one's
+    primary enrollment (where the credits are) and its covered ones (credit-less), so that
+    `/mycourses` names the plan and its pool instead of an enrollment's own credits."""
+    rows = await uow.session.execute(
+        select(Subscription, Plan)
+        .join(Plan, Plan.id == Subscription.plan_id)
+        .where(Subscription.user_id == user_id)
+        .where(Subscription.ended_at.is_(None))
+        .where(Subscription.enrollment_id.is_not(None))
+        .where(Subscription.status.in_(list(SUBSCRIPTION_LIVE)))
+        .order_by(Subscription.id)
+    )
+    covers: dict[int, PlanCover] = {}
+    for sub, plan in rows.all():
+        assert sub.enrollment_id is not None
+        cover = PlanCover(plan, await sessions_left(uow, sub))
+        covers[sub.enrollment_id] = cover
+        for enrollment in (await uow.session.execute(_covered(sub))).scalars():
+            covers[enrollment.id] = cover
+    return covers
 
 
 async def _open(uow: UnitOfWork, sub: Subscription, course_id: int, now: datetime) -> None:

@@ -1,6 +1,6 @@
 """Refunding one paid period of a subscription: the rule every refund of a period goes through
-(`refund_period`: an admin's `/admin refund ORDER period=N`, Stripe's `charge.refunded` for an
-invoice's payment), and the admin's check and flow around it.
+(`refund_period`: an admin's `/admin refund ORDER period=N` or `/admin refund sub=ID period=N`,
+Stripe's `charge.refunded` for an invoice's payment), and the admin's check and flow around it.
 
 A period is one payment (a Stripe invoice, a Telegram Stars charge, a demo renewal) posted on
 its subscription's anchor order. Refunding it posts `refunded:period:N` on that order, revokes
@@ -72,6 +72,39 @@ async def periods_on(uow: UnitOfWork, order_id: int) -> list[SubscriptionPeriod]
         .order_by(SubscriptionPeriod.number)
     )
     return list(rows.scalars())
+
+
+async def periods_of(uow: UnitOfWork, subscription_id: int) -> list[SubscriptionPeriod]:
+    """Every period paid on a subscription, oldest first: those on each anchor order it had,
+    and those paid while it had none (it never got access, e.g. paid after it was cancelled)."""
+    rows = await uow.session.execute(
+        select(SubscriptionPeriod)
+        .where(SubscriptionPeriod.subscription_id == subscription_id)
+        .order_by(SubscriptionPeriod.number)
+    )
+    return list(rows.scalars())
+
+
+@dataclass(frozen=True)
+class PeriodsAt:
+    """Where an admin's refund looks for a period: among those paid on an anchor order
+    (`/admin refund ORDER`), or among all of one subscription's (`/admin refund sub=ID`),
+    which also reaches a period paid while the subscription had no order."""
+
+    order_id: int | None = None
+    subscription_id: int | None = None
+
+    def command(self) -> str:
+        """The admin's command that lists these periods (`period=N` refunds one)."""
+        if self.subscription_id is not None:
+            return f"/admin refund sub={self.subscription_id}"
+        return f"/admin refund {self.order_id}"
+
+    async def periods(self, uow: UnitOfWork) -> list[SubscriptionPeriod]:
+        if self.subscription_id is not None:
+            return await periods_of(uow, self.subscription_id)
+        assert self.order_id is not None
+        return await periods_on(uow, self.order_id)
 
 
 async def _credited(uow: UnitOfWork, period: SubscriptionPeriod) -> LedgerEntry | None:
@@ -146,22 +179,29 @@ async def check_period_refund(
     uow: UnitOfWork,
     config: Config,
     providers: Sequence[PaymentProvider],
-    order_id: int,
+    at: PeriodsAt,
     number: int,
     now: datetime,
     *,
     force: bool = False,
 ) -> PeriodRefund:
-    """Whether an admin may refund period `number` paid on the anchor order now: it was paid
-    there, is not refunded yet, is inside the policy (unless `force`), and its provider is
-    configured here. Reads only; raises the refusal."""
-    period = next((p for p in await periods_on(uow, order_id) if p.number == number), None)
+    """Whether an admin may refund period `number` found `at` an anchor order or subscription
+    now: it was paid there, is not refunded yet, is inside the policy (unless `force`), and
+    its provider is configured here. Reads only; raises the refusal."""
+    period = next((p for p in await at.periods(uow) if p.number == number), None)
     if period is None:
         raise NotFound(
             _(
                 "Order #{id} has no paid period {period}. See /admin refund {id}",
-                id=order_id,
+                id=at.order_id,
                 period=number,
+            )
+            if at.subscription_id is None
+            else _(
+                "Subscription #{sub} has no paid period {period}. See {command}",
+                sub=at.subscription_id,
+                period=number,
+                command=at.command(),
             )
         )
     said = period_words(period)
@@ -179,8 +219,8 @@ async def check_period_refund(
             _(
                 "Period {period} of subscription #{sub} is outside the refund policy (paid more "
                 "than {days} days ago, or a session was booked with its credits). To refund it "
-                "anyway: /admin refund {id} period={period} force",
-                id=order_id,
+                "anyway: {command} period={period} force",
+                command=at.command(),
                 days=config.payments.refund_window_days,
                 **said,
             )
@@ -195,18 +235,21 @@ async def check_period_refund(
             )
         )
     sub = await uow.get(Subscription, period.subscription_id)
-    assert sub is not None
+    plan = None if sub is None else await uow.get(Plan, sub.plan_id)
+    assert sub is not None and plan is not None
     payer = await payer_ids(uow, sub.user_id)
     if period.provider == "stars" and sub.customer_ref:
         payer["telegram"] = sub.customer_ref  # the account that paid the Stars
+    paid = await posted(uow, f"paid:period:{period.id}")
     refund = Refund(
-        order_id=order_id,
+        order_id=None if paid is None else paid.order_id,  # the order it was paid on, if any
         user_id=sub.user_id,
         provider=period.provider,
         provider_ref=period.payment_ref,
         amount_minor=period.amount_minor,
         currency=period.currency,
         payer=payer,
+        subject=_("period {period} of subscription #{sub} ({plan})", plan=plan_name(plan), **said),
     )
     return PeriodRefund(refund, period.id, period.number, period.subscription_id)
 

@@ -130,8 +130,8 @@ class StarsPayments:
         if payer is None or not refund.provider_ref:
             raise BadInput(
                 _(
-                    "Order #{id} has no Telegram payment to refund. Nothing was changed.",
-                    id=refund.order_id,
+                    "There is no Telegram payment to refund for {what}. Nothing was changed.",
+                    what=refund.named(),
                 )
             )
         await self._refunder(payer, refund.provider_ref)

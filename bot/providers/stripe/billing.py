@@ -239,7 +239,8 @@ async def open_checkout(
     coupon: str | None = None,
 ) -> tuple[str, str]:
     """A subscription-mode Checkout Session for `sub` (once per subscription): (id, url);
-    `coupon` (`ensure_coupon`) takes a first-period promo code off the first invoice."""
+    `coupon` (`ensure_coupon`) takes a first-period promo code off the first invoice. Two
+    presses at once get the same session (`StripePayments.create_session_once`)."""
     metadata = {
         "source": METADATA_SOURCE,
         "subscription_id": str(sub.id),
@@ -264,10 +265,7 @@ async def open_checkout(
     created = int(sub.created_at.timestamp() * 1000)
     key = f"mentorbot-subscription-{sub.id}-u{sub.user_id}-p{plan.id}-{created}"
     try:
-        session = await payments.client.v1.checkout.sessions.create_async(
-            params,  # type: ignore[arg-type]
-            {"idempotency_key": key},
-        )
+        session = await payments.create_session_once(key, params)
     except stripe.StripeError as exc:
         log.warning("stripe checkout failed", extra={"sub": sub.id, "error": type(exc).__name__})
         raise BillingUnavailable from None

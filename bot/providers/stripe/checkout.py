@@ -23,7 +23,7 @@ import stripe
 
 from bot.config import StripeSection
 from bot.core.clock import Clock
-from bot.core.i18n import Money, _
+from bot.core.i18n import Money, Msg, _
 from bot.core.replies import write_to_admins
 from bot.payments import Checkout, PaymentUnavailable, Refund
 from bot.providers.stripe.amounts import NotPayableByCard, from_stripe, to_stripe
@@ -37,6 +37,11 @@ METADATA_SOURCE = "mentorbot"
 # Stripe accepts a Checkout Session's expires_at from 30 minutes to 24 hours after creation.
 MIN_SESSION_LIFE = timedelta(minutes=31)
 MAX_SESSION_LIFE = timedelta(hours=23, minutes=59)
+# Stripe answers 409 (`idempotency_key_in_use`) to a create whose key another request (another
+# process's press) is still using; that one usually answers within a second or two, after
+# which the same create replays its answer. So: ask again this often, this many times.
+KEY_IN_USE_WAIT_SECONDS = 0.25
+KEY_IN_USE_ATTEMPTS = 40
 
 
 def checkout_key(order: Order, expires_at: int) -> str:
@@ -64,7 +69,10 @@ def session_expiry(order: Order, now: datetime) -> int:
     return int(expires.timestamp())
 
 
-def refund_key(order_id: int, payment_ref: str) -> str:
+def refund_key(order_id: int | None, payment_ref: str) -> str:
+    """Per order and payment; a subscription's period paid with no order, per payment."""
+    if order_id is None:
+        return f"mentorbot-refund-{payment_ref}"
     return f"mentorbot-refund-{order_id}-{payment_ref}"
 
 
@@ -141,7 +149,7 @@ class StripePayments:
             http_client=self._http,
             max_network_retries=settings.max_network_retries,
         )
-        # Checkout Session creates in flight, by idempotency key (see `_create_once`).
+        # Checkout Session creates in flight, by idempotency key (see `create_session_once`).
         self._creating: dict[str, asyncio.Future[stripe.checkout.Session]] = {}
 
     def available_on(self, platform: str) -> bool:
@@ -192,7 +200,7 @@ class StripePayments:
             "expires_at": expires,
         }
         try:
-            session = await self._create_once(checkout_key(order, expires), params)
+            session = await self.create_session_once(checkout_key(order, expires), params)
         except stripe.StripeError as exc:
             _log_failure("creating a Checkout Session", exc, order.id)
             raise PaymentUnavailable(
@@ -203,18 +211,17 @@ class StripePayments:
             ) from None
         return Checkout(label=label, url=session.url, ref=session.id)
 
-    async def _create_once(self, key: str, params: dict[str, Any]) -> stripe.checkout.Session:
-        """Create a Checkout Session; a second create with the same key while the first is in
-        flight (a double tap) waits for the first's answer instead of asking again, since
-        Stripe refuses a key that is still in use (409) rather than waiting."""
+    async def create_session_once(
+        self, key: str, params: dict[str, Any]
+    ) -> stripe.checkout.Session:
+        """Create a Checkout Session (an order's, a subscription's) under `key`, once. A second
+        create with the same key while the first is in flight (a double tap) waits for the
+        first's answer instead of asking again, since Stripe refuses a key that is still in
+        use (409) rather than waiting; one from another process that meets that 409 asks
+        again shortly (`_create_waiting_out_409`) and gets the first's answer replayed."""
         pending = self._creating.get(key)
         if pending is None:
-            pending = asyncio.ensure_future(
-                self.client.v1.checkout.sessions.create_async(
-                    params,  # type: ignore[arg-type]
-                    {"idempotency_key": key},
-                )
-            )
+            pending = asyncio.ensure_future(self._create_waiting_out_409(key, params))
             self._creating[key] = pending
 
             def forget(done: asyncio.Future[stripe.checkout.Session]) -> None:
@@ -226,37 +233,53 @@ class StripePayments:
         # Shielded: a caller that gives up (cancelled) does not cancel the others' request.
         return await asyncio.shield(pending)
 
+    async def _create_waiting_out_409(
+        self, key: str, params: dict[str, Any]
+    ) -> stripe.checkout.Session:
+        for attempt in range(1, KEY_IN_USE_ATTEMPTS + 1):
+            try:
+                return await self.client.v1.checkout.sessions.create_async(
+                    params,  # type: ignore[arg-type]
+                    {"idempotency_key": key},
+                )
+            except stripe.StripeError as exc:  # stripe-python raises a v1 409 as APIError
+                if exc.http_status != 409 or attempt == KEY_IN_USE_ATTEMPTS:
+                    raise
+                log.info(
+                    "stripe key in use by another request; asking again", extra={"try": attempt}
+                )
+            await asyncio.sleep(KEY_IN_USE_WAIT_SECONDS)
+        raise AssertionError("unreachable")
+
     async def refund(self, refund: Refund) -> None:
         """Refund an order's whole payment (an admin's refund, before the bookkeeping)."""
         if not refund.provider_ref:
             raise PaymentUnavailable(
-                _("Order #{id} has no Stripe payment to refund.", id=refund.order_id)
+                _("There is no Stripe payment to refund for {what}.", what=refund.named())
             )
-        await self.refund_payment(refund.order_id, refund.provider_ref)
+        await self.refund_payment(refund.order_id, refund.provider_ref, what=refund.named())
 
-    async def refund_payment(self, order_id: int, payment_ref: str) -> None:
+    async def refund_payment(
+        self, order_id: int | None, payment_ref: str, what: Msg | None = None
+    ) -> None:
         """Refund a PaymentIntent in full, once: the key makes a repeat return the same refund.
 
         A payment that was refunded already (e.g. from the Stripe dashboard) counts as done.
+        A refusal names `what` was refunded (by default the order).
         """
-        metadata = {"order_id": str(order_id)}
+        metadata = {} if order_id is None else {"order_id": str(order_id)}
+        named = what if what is not None else _("order #{id}", id=order_id)
         try:
             await self.refund_in_full(payment_ref, refund_key(order_id, payment_ref), metadata)
         except stripe.InvalidRequestError as exc:
             _log_failure("refunding", exc, order_id)
             raise PaymentUnavailable(
-                _(
-                    "Stripe did not accept the refund of order #{id}; nothing was changed.",
-                    id=order_id,
-                )
+                _("Stripe did not accept the refund of {what}; nothing was changed.", what=named)
             ) from None
         except stripe.StripeError as exc:
             _log_failure("refunding", exc, order_id)
             raise PaymentUnavailable(
-                _(
-                    "Stripe could not be reached to refund order #{id}; nothing was changed.",
-                    id=order_id,
-                )
+                _("Stripe could not be reached to refund {what}; nothing was changed.", what=named)
             ) from None
 
     async def refund_in_full(self, payment_ref: str, key: str, metadata: dict[str, str]) -> None:
@@ -314,13 +337,13 @@ class StripePayments:
         await self._http.close_async()  # type: ignore[no-untyped-call]  # stripe: untyped
 
 
-def _log_failure(action: str, exc: stripe.StripeError, order_id: int) -> None:
+def _log_failure(action: str, exc: stripe.StripeError, order_id: int | None) -> None:
     """Log what Stripe said without anything secret: its error type, code and request id."""
     log.warning(
         "stripe call failed",
         extra={
             "action": action,
-            "order_id": order_id,
+            "order_id": order_id or 0,
             "error": type(exc).__name__,
             "code": exc.code or "",
             "http_status": exc.http_status or 0,
