@@ -466,12 +466,14 @@ async def refund_order(
     refund already made answers harmlessly (Stripe's idempotency key, Stars'
     CHARGE_ALREADY_REFUNDED).
     """
+    order_id = refund.order_id
+    assert order_id is not None, "a period paid with no order is refunded by its own rule"
     provider = next(p for p in providers if p.name == refund.provider)
     async with new_uow() as uow:
         claimed = (
             await uow.session.execute(
                 update(Order)
-                .where(Order.id == refund.order_id)
+                .where(Order.id == order_id)
                 .where(Order.status == "paid")
                 .where(or_(Order.refund_claimed_until.is_(None), Order.refund_claimed_until < now))
                 .values(refund_claimed_until=now + lease)
@@ -479,16 +481,16 @@ async def refund_order(
                 .execution_options(synchronize_session=False)
             )
         ).scalar_one_or_none()
-        current = await uow.get(Order, refund.order_id) if claimed is None else None
+        current = await uow.get(Order, order_id) if claimed is None else None
         await uow.commit()
     if claimed is None:
         if current is not None and current.status != "paid":  # refunded meanwhile
-            return Revoked(refund.order_id, 0, already=True)
+            return Revoked(order_id, 0, already=True)
         raise RefundUnderway(
             _(
                 "Order #{id} is being refunded right now, by another refund that started a "
                 "moment ago. Nothing more was done; see /admin orders in a few minutes.",
-                id=refund.order_id,
+                id=order_id,
             )
         )
     try:
@@ -497,15 +499,15 @@ async def refund_order(
         async with new_uow() as uow:
             await uow.session.execute(
                 update(Order)
-                .where(Order.id == refund.order_id)
+                .where(Order.id == order_id)
                 .values(refund_claimed_until=None)
                 .execution_options(synchronize_session=False)
             )
             await uow.commit()
         raise
     async with new_uow() as uow:
-        assert refund.order_id is not None  # a course order's refund (`check_refund`)
-        order = await uow.lock(Order, refund.order_id)
+        assert order_id is not None  # a course order's refund (`check_refund`)
+        order = await uow.lock(Order, order_id)
         assert order is not None
         order.refund_claimed_until = None
         if order.status != "paid":
