@@ -279,6 +279,16 @@ async def attempt(
     return Attempt(line, output, outcome, after_rows == before_rows, after_rows)
 
 
+async def refused(h: Harness, who: str, line: str) -> str:
+    """Send a line that must be refused; assert no business row changed (`snapshot`: the
+    sender's first contact may create their user). tests/test_hostile_input.py holds its
+    refusals to every table."""
+    before = await snapshot(h)
+    out = await h.send(who, line)
+    assert await snapshot(h) == before, f"{line!r} changed the database"
+    return out
+
+
 # Hostile input, as people (and scripts) type it: numbers no row can have, control and
 # invisible characters, huge tokens, numbers that are not plain decimals, dates at the ends of
 # the calendar and across a daylight-saving gap, quoting, mentions and markup, and button

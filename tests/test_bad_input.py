@@ -8,15 +8,7 @@ import pytest
 
 from bot.core.clock import FakeClock
 from bot.core.users import Incoming
-from tests.support import Harness, buy, matched_pair, request_mentor, snapshot
-
-
-async def refused(h: Harness, who: str, line: str) -> str:
-    """Send a line that must be refused; assert the database did not change."""
-    before = await snapshot(h)
-    out = await h.send(who, line)
-    assert await snapshot(h) == before, f"{line!r} changed the database"
-    return out
+from tests.support import Harness, buy, matched_pair, refused, request_mentor
 
 
 async def test_unknown_command_names_it(market: Harness) -> None:

@@ -18,6 +18,7 @@ from tests.support import (
     harness_for,
     make_config,
     matched_pair,
+    refused,
     request_mentor,
 )
 
@@ -195,6 +196,33 @@ async def test_skip_leaves_only_an_optional_question_unanswered(market: Harness)
     assert "Add a comment?" in await market.send("alice", "/ratelesson 1 4")
     assert "Skipped." in await market.send("alice", "/skip")
     assert "There is nothing to skip." in await market.send("alice", "/skip")
+
+
+def labels(h: Harness, who: str) -> list[str]:
+    return [c.label for c in h.chat.last_choices[who]]
+
+
+async def test_mentor_says_why_there_is_nothing_to_ask_on(market: Harness) -> None:
+    """A learner whose sessions are all used is told so, with a button to buy the course
+    again, not to "buy a course first"; naming a course they do not hold says that, with the
+    course's page one press away; nothing changes either way."""
+    out = await refused(market, "alice", "/mentor")
+    assert "A mentor comes with a course. Buy one first" in out
+    out = await refused(market, "alice", "/mentor git-teamwork")
+    assert "Git for teams is not one of your courses yet." in out
+    assert labels(market, "alice") == ["See Git for teams"]
+    await buy(market, "alice")
+    async with market.app.new_uow() as uow:
+        enrollment = (await uow.session.execute(select(Enrollment))).scalar_one()
+        enrollment.credits_remaining = 0  # every session used
+        await uow.commit()
+    out = await refused(market, "alice", "/mentor")
+    assert "You have used every session of Python from zero. To meet a mentor again" in out
+    assert labels(market, "alice") == ["Buy Python from zero again"]
+    assert "Order #" in await market.send("alice", "1")
+    await market.send("alice", "/language zh")
+    out = await refused(market, "alice", "/mentor python-basics")
+    assert "《零基础学 Python》的辅导次数已全部用完。" in out
 
 
 async def _two_requests_mentors_of_capacity_one(

@@ -189,9 +189,14 @@ class Lines:
 
 def render_value(value: Any, lang: str, tz: str) -> str:
     if isinstance(value, Lines):
-        # A list in a Chinese sentence is enumerated with 、, not an ASCII comma.
-        sep = LIST_SEP[lang] if value.sep == ", " else value.sep
-        return sep.join(render_value(v, lang, tz) for v in value.items)
+        # A list in a Chinese sentence is enumerated with 、, not an ASCII comma, and each
+        # title in it is set in 《》 as a title named alone in the sentence is.
+        if value.sep != ", ":
+            return value.sep.join(render_value(v, lang, tz) for v in value.items)
+        return LIST_SEP[lang].join(
+            v.in_sentence(lang) if isinstance(v, Localized) else render_value(v, lang, tz)
+            for v in value.items
+        )
     if isinstance(value, Msg):
         return value.render(lang, tz)
     if isinstance(value, Localized):

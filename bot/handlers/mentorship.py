@@ -70,9 +70,7 @@ async def ask_for_mentor(ctx: Ctx, args: list[str]) -> None:
         assert primary is not None
         rows = [(covered, primary)]
     if not rows:
-        raise BadInput(
-            _("A mentor comes with a course. Buy one first with /courses, then try /mentor.")
-        )
+        raise await _nothing_to_mentor(ctx, asked)
     if len(rows) > 1:
         ctx.say(
             _("Which course do you want a mentor for?"),
@@ -94,6 +92,46 @@ async def ask_for_mentor(ctx: Ctx, args: list[str]) -> None:
             "message (or /cancel).",
             title=title,
         )
+    )
+
+
+async def _nothing_to_mentor(ctx: Ctx, asked: Course | None) -> BadInput:
+    """Why `/mentor` has no course with sessions to ask on, in the learner's terms: every
+    session of a course they hold is used (buy it again), the course they named is not theirs
+    (buy it), or they have none yet. The first used to be told to buy a course first, as if
+    they had none."""
+    used_up = select(Course).join(Enrollment, Enrollment.course_id == Course.id)
+    used_up = used_up.where(Enrollment.user_id == ctx.actor.id)
+    used_up = used_up.where(Enrollment.status == "active").where(Enrollment.credits_remaining <= 0)
+    if asked is not None:
+        used_up = used_up.where(Course.id == asked.id)
+    spent = list(dict.fromkeys((await ctx.uow.session.execute(used_up)).scalars()))
+    if spent:
+        return BadInput(
+            ngettext(
+                "You have used every session of {titles}. To meet a mentor again, buy it "
+                "again or see /plans.",
+                "You have used every session of {titles}. To meet a mentor again, buy one "
+                "of them again or see /plans.",
+                len(spent),
+                titles=Lines((course_title(c) for c in spent), ", "),
+            ),
+            [
+                Choice(_("Buy {title} again", title=course_title(c)), f"/buy {c.slug}")
+                for c in spent
+            ],
+        )
+    if asked is not None:
+        return BadInput(
+            _(
+                "{title} is not one of your courses yet. A mentor comes with it: buy it, "
+                "then try /mentor again.",
+                title=course_title(asked),
+            ),
+            [Choice(_("See {title}", title=course_title(asked)), f"/course {asked.slug}")],
+        )
+    return BadInput(
+        _("A mentor comes with a course. Buy one first with /courses, then try /mentor.")
     )
 
 
