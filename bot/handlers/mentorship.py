@@ -108,12 +108,9 @@ async def _nothing_to_mentor(ctx: Ctx, asked: Course | None) -> BadInput:
     spent = list(dict.fromkeys((await ctx.uow.session.execute(used_up)).scalars()))
     if spent:
         return BadInput(
-            ngettext(
-                "You have used every session of {titles}. To meet a mentor again, buy it "
-                "again or see /plans.",
-                "You have used every session of {titles}. To meet a mentor again, buy one "
-                "of them again or see /plans.",
-                len(spent),
+            _(
+                "You have used every session of {titles}. To meet a mentor again, buy a "
+                "course again or see /plans.",
                 titles=Lines((course_title(c) for c in spent), ", "),
             ),
             [
