@@ -25,6 +25,7 @@ from bot.config import Config
 from bot.core.i18n import Money, When, _, ngettext
 from bot.core.outbox import tell
 from bot.core.replies import Choice
+from bot.subscriptions.coverage import sessions_left
 from bot.subscriptions.lifecycle import (
     PeriodPaid,
     begin_trial,
@@ -36,7 +37,7 @@ from bot.subscriptions.lifecycle import (
 )
 from bot.subscriptions.plans import plan_name
 from bot.subscriptions.promo import discounted
-from storage.models import Enrollment, Plan, PromoCode, Subscription
+from storage.models import Plan, PromoCode, Subscription
 from storage.uow import UnitOfWork
 
 BATCH = 200
@@ -119,8 +120,7 @@ async def _remind(uow: UnitOfWork, sub: Subscription, now: datetime) -> None:
             choices,
         )
         return
-    enrollment = None if sub.enrollment_id is None else await uow.get(Enrollment, sub.enrollment_id)
-    left = enrollment.credits_remaining if enrollment is not None else 0
+    left = await sessions_left(uow, sub)
     await tell(
         uow,
         sub.user_id,
