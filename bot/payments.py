@@ -89,7 +89,12 @@ class Refund:
     subject: Msg | None = None
 
     def named(self) -> Msg:
-        return self.subject if self.subject is not None else _("order #{id}", id=self.order_id)
+        return self.subject if self.subject is not None else order_named(self.order_id)
+
+
+def order_named(order_id: int | None) -> Msg:
+    """An order as a refusal names what it could not refund."""
+    return _("order #{id}", id=order_id)
 
 
 class PaymentUnavailable(MentorbotError):
@@ -448,7 +453,7 @@ async def refund_order(
     providers: Sequence[PaymentProvider],
     refund: Refund,
     now: datetime,
-    lease: timedelta = REFUND_LEASE,
+    lease: timedelta,
 ) -> Revoked:
     """Give a checked order's money back through its provider, then revoke the order.
 
@@ -458,7 +463,8 @@ async def refund_order(
     done twice.
 
     The call is made under a lease on the order (`refund_claimed_until`, claimed with
-    `UPDATE … RETURNING` as the outbox's rows are), so two processes refunding the same order
+    `UPDATE … RETURNING` as the outbox's rows are; `lease` is `REFUND_LEASE` in the clock's
+    time, `real_span`, as every lease here is), so two processes refunding the same order
     at once call the provider once: Telegram Stars has no idempotency key. The other is
     refused with `RefundUnderway` (or finds the order refunded). A refusal by the provider
     ends the lease at once, so the refund can be tried again; a process that dies during the
@@ -506,7 +512,6 @@ async def refund_order(
             await uow.commit()
         raise
     async with new_uow() as uow:
-        assert order_id is not None  # a course order's refund (`check_refund`)
         order = await uow.lock(Order, order_id)
         assert order is not None
         order.refund_claimed_until = None
@@ -523,7 +528,7 @@ async def refund_unused_seats(
     config: Config,
     providers: Sequence[PaymentProvider],
     now: datetime,
-    lease: timedelta = REFUND_LEASE,
+    lease: timedelta,
 ) -> int:
     """The sweep: give back the money of each seat in a workshop sold alone that went unused
     (`unused_seat_orders`: the workshop cancelled or started without the buyer in it, or the

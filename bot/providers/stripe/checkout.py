@@ -25,7 +25,7 @@ from bot.config import StripeSection
 from bot.core.clock import Clock
 from bot.core.i18n import Money, Msg, _
 from bot.core.replies import write_to_admins
-from bot.payments import Checkout, PaymentUnavailable, Refund
+from bot.payments import Checkout, PaymentUnavailable, Refund, order_named
 from bot.providers.stripe.amounts import NotPayableByCard, from_stripe, to_stripe
 from storage.models import Course, Order
 
@@ -268,7 +268,7 @@ class StripePayments:
         A refusal names `what` was refunded (by default the order).
         """
         metadata = {} if order_id is None else {"order_id": str(order_id)}
-        named = what if what is not None else _("order #{id}", id=order_id)
+        named = what if what is not None else order_named(order_id)
         try:
             await self.refund_in_full(payment_ref, refund_key(order_id, payment_ref), metadata)
         except stripe.InvalidRequestError as exc:
