@@ -10,14 +10,11 @@ from collections.abc import Awaitable
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import or_, select
-
 from bot.context import Ctx
 from bot.core import words
 from bot.core.errors import STATUS_NAMES, BadInput, NotAllowed
 from bot.core.i18n import Lines, Msg, When, _
 from bot.core.replies import Choice, write_to_admins
-from bot.core.users import mentor_profile_of
 from bot.handlers.args import clip, need, need_int, within
 from bot.handlers.registry import choice, command, number, text
 from bot.handlers.slots import Wanted, browse, is_browsing, not_free, today_in, wanted
@@ -168,26 +165,13 @@ def _pick(session: MentorSession, other: User, command: str) -> Choice:
 
 @command("sessions", _("Your upcoming and recent sessions"), section="mentoring")
 async def list_sessions(ctx: Ctx, args: list[str]) -> None:
-    profile = await mentor_profile_of(ctx.uow, ctx.actor.id)
-    conditions = [MentorSession.learner_id == ctx.actor.id]
-    if profile is not None:
-        conditions.append(MentorSession.mentor_id == profile.id)
-    rows = list(
-        (
-            await ctx.uow.session.execute(
-                select(MentorSession).where(or_(*conditions)).order_by(MentorSession.start_at)
-            )
-        ).scalars()
-    )
+    rows = await booking.sessions_with(ctx.uow, ctx.actor.id)
     if not rows:
         ctx.say(_("You have no sessions yet."))
         return
     lines = []
     choices = []
-    for s in rows:
-        other = await booking.other_side(
-            ctx.uow, s, profile is not None and s.mentor_id == profile.id
-        )
+    for s, other in rows:
         lines.append(
             _(
                 "#{id} {when} with {other} — {status}",
@@ -212,7 +196,7 @@ async def reschedule(ctx: Ctx, args: list[str]) -> None:
     """Browse the times a session could move to, or move it to one typed or pressed. Without
     a session number: the only coming session, or a choice among them."""
     if not args or not _numbered(args[0]):
-        coming = await booking.coming_sessions(ctx.uow, ctx.actor.id, ctx.now())
+        coming = await booking.sessions_with(ctx.uow, ctx.actor.id, coming_after=ctx.now())
         if not coming:
             raise BadInput(_("You have no booked sessions to move. Book one with /book."))
         if len(coming) > 1:
@@ -267,7 +251,7 @@ async def cancel_session(ctx: Ctx, args: list[str]) -> None:
     """Cancel a session; without its number, a choice among the coming ones (a button even
     for one: cancelling is not done on a guess)."""
     if not args:
-        coming = await booking.coming_sessions(ctx.uow, ctx.actor.id, ctx.now())
+        coming = await booking.sessions_with(ctx.uow, ctx.actor.id, coming_after=ctx.now())
         if not coming:
             raise BadInput(_("You have no booked sessions to cancel. See /sessions."))
         ctx.say(

@@ -221,28 +221,25 @@ async def participant_session(
     return session, is_mentor
 
 
-async def coming_sessions(
-    uow: UnitOfWork, user_id: int, now: datetime
+async def sessions_with(
+    uow: UnitOfWork, user_id: int, *, coming_after: datetime | None = None
 ) -> list[tuple[MentorSession, User]]:
-    """The booked sessions still to come that the user takes part in (as learner or mentor),
-    soonest first, each with the other participant: what `/reschedule` and `/cancelsession`
-    offer to choose from when no session is named."""
+    """The sessions the user takes part in (as learner or mentor), soonest first, each with
+    the other participant: what `/sessions` lists. `coming_after`: only those still booked
+    and to come after it, what `/reschedule` and `/cancelsession` offer when no session is
+    named."""
     profile = await mentor_profile_of(uow, user_id)
     mine = [MentorSession.learner_id == user_id]
     if profile is not None:
         mine.append(MentorSession.mentor_id == profile.id)
-    rows = (
-        await uow.session.execute(
-            select(MentorSession)
-            .where(or_(*mine))
-            .where(MentorSession.status == "scheduled")
-            .where(MentorSession.start_at > now)
-            .order_by(MentorSession.start_at, MentorSession.id)
-        )
-    ).scalars()
+    stmt = select(MentorSession).where(or_(*mine))
+    if coming_after is not None:
+        stmt = stmt.where(MentorSession.status == "scheduled")
+        stmt = stmt.where(MentorSession.start_at > coming_after)
+    rows = await uow.session.execute(stmt.order_by(MentorSession.start_at, MentorSession.id))
     return [
         (s, await other_side(uow, s, profile is not None and s.mentor_id == profile.id))
-        for s in rows
+        for s in rows.scalars()
     ]
 
 
