@@ -26,8 +26,8 @@ from bot.handlers.registry import (
     admin_subcommand,
     choice,
     command,
+    no_sub_chosen,
     number,
-    sub_menu,
     text,
 )
 from bot.handlers.stats import DETAILS, stats_detail, stats_summary
@@ -96,16 +96,12 @@ async def admin(ctx: Ctx, args: list[str]) -> None:
                 usage=admin_usage(chinese),
             )
         )
-    own = ADMIN_SUBS[sub].subs
-    if own and (not rest or rest[0].lower() not in {s.name for s in own}):
-        # `/admin plan` alone or `/admin plan fly`: what each of its actions does.
-        menu = sub_menu(f"admin {sub}", own, chinese)
-        if not rest:
-            ctx.say(_("What would you like to do?\n{usage}", usage=menu))
-            return
-        raise BadInput(
-            _("Unknown action '{value}'. Usage:\n{usage}", value=clip(rest[0]), usage=menu)
-        )
+    own = ADMIN_SUBS[sub].subs  # `/admin plan` alone or `/admin plan fly`: its actions
+    asking = _("What would you like to do?")
+    asked = no_sub_chosen(f"admin {sub}", own, rest, chinese, asking) if own else None
+    if asked is not None:
+        ctx.say(asked)
+        return
     await handler(ctx, rest)
 
 

@@ -8,7 +8,7 @@ table, so a command registered here appears everywhere with no adapter change.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -264,10 +264,23 @@ def admin_line(sub: Sub, chinese: bool) -> Msg:
 
 
 def sub_menu(command: str, subs: Iterable[Sub], chinese: bool) -> Lines:
-    """Each sub-command of `/COMMAND`, one `sub_line` a line: what a bare `/workshop` or an
-    unknown action answers with, so the reader sees what each one does and how it is typed,
-    not just `new|move|… …`."""
+    """Each sub-command of `/COMMAND`, one `sub_line` a line."""
     return Lines(sub_line(command, sub, chinese) for sub in subs)
+
+
+def no_sub_chosen(
+    command: str, subs: Sequence[Sub], args: list[str], chinese: bool, asking: Msg
+) -> Msg | None:
+    """What `/COMMAND` answers when `args` name none of its `subs`: alone, `asking` and every
+    sub-command with how it is typed and what it does (`sub_menu`), not just `new|move|… …`;
+    with a word that is none of them, a refusal naming it with the same list. None when the
+    first word is one of them, for the caller to go on with."""
+    if args and args[0].lower() in {sub.name for sub in subs}:
+        return None
+    menu = sub_menu(command, subs, chinese)
+    if not args:
+        return _("{asking}\n{usage}", asking=asking, usage=menu)
+    raise BadInput(_("Unknown action '{value}'. Usage:\n{usage}", value=clip(args[0]), usage=menu))
 
 
 COMMANDS: dict[str, Command] = {}

@@ -19,7 +19,7 @@ from bot.core.i18n import Lines, Money, Msg, When, _, clip, ngettext
 from bot.core.replies import Choice, write_to_admins
 from bot.handlers.args import MAX_ID, currency_arg, need, need_int, price_arg, within
 from bot.handlers.catalogue import offer_checkout
-from bot.handlers.registry import Sub, admin_subcommand, command, number, sub_menu, text
+from bot.handlers.registry import Sub, admin_subcommand, command, no_sub_chosen, number, text
 from bot.learning.courses import course_by_slug
 from bot.payments import place_order
 from bot.recommending.log import FROM_SUGGESTION, mark_opened
@@ -526,17 +526,14 @@ SUBS = {
     section="together",
 )
 async def workshop(ctx: Ctx, args: list[str]) -> None:
+    subs = [sub for _handler, sub in SUBS.values()]
     chinese = ctx.actor.user.language == "zh"
-    menu = sub_menu("workshop", (sub for _handler, sub in SUBS.values()), chinese)
-    if not args:
-        ctx.say(_("What would you like to do with workshops?\n{usage}", usage=menu))
+    asking = _("What would you like to do with workshops?")
+    asked = no_sub_chosen("workshop", subs, args, chinese, asking)
+    if asked is not None:
+        ctx.say(asked)
         return
-    found = SUBS.get(args[0].lower())
-    if found is None:
-        raise BadInput(
-            _("Unknown action '{value}'. Usage:\n{usage}", value=clip(args[0]), usage=menu)
-        )
-    await found[0](ctx, args[1:])
+    await SUBS[args[0].lower()][0](ctx, args[1:])
 
 
 # --- admins ----------------------------------------------------------------------------------
