@@ -235,8 +235,9 @@ async def check_period_refund(
             )
         )
     sub = await uow.get(Subscription, period.subscription_id)
-    plan = None if sub is None else await uow.get(Plan, sub.plan_id)
-    assert sub is not None and plan is not None
+    assert sub is not None
+    plan = await uow.get(Plan, sub.plan_id)
+    assert plan is not None
     payer = await payer_ids(uow, sub.user_id)
     if period.provider == "stars" and sub.customer_ref:
         payer["telegram"] = sub.customer_ref  # the account that paid the Stars
