@@ -83,6 +83,20 @@ async def learner_of_both(start_bot: StartBot, fake: FakeTelegram) -> tuple[BotU
     return await start_bot(**sections())
 
 
+async def in_group_through_python(
+    bot: BotUnderTest, fake: FakeTelegram, name: str, welcomed_as: str = ""
+) -> TelegramUser:
+    """`name` buys Python from zero, joins the forum with its invite and is welcomed into its
+    topic (a post naming `welcomed_as`, by default the name): a member of the group, as a
+    learner who then buys or subscribes to more is."""
+    who = bot.user(name)
+    await buy(who, "python-basics")
+    await bot.app.run_due()
+    assert fake.use_link(who.user, fake.calls_of("createChatInviteLink")[0].result["invite_link"])
+    await welcomed(fake, PYTHON, welcomed_as or name)
+    return who
+
+
 async def test_a_learner_of_two_courses_in_one_forum_gets_one_invite_naming_both_topics(
     start_bot: StartBot, fake: FakeTelegram
 ) -> None:
@@ -161,11 +175,7 @@ async def test_a_member_buying_a_second_course_gets_its_topic_and_no_second_invi
     Telegram about, since no join will come); no new invite link is made, and the first
     topic is not welcomed into again."""
     bot, _h = await learner_of_both(start_bot, fake)
-    alice = bot.user("Alice")
-    await buy(alice, "python-basics")
-    await bot.app.run_due()
-    assert fake.use_link(alice.user, fake.calls_of("createChatInviteLink")[0].result["invite_link"])
-    await welcomed(fake, PYTHON, "Alice")
+    alice = await in_group_through_python(bot, fake, "Alice")
     await buy(alice, "data-analysis")
     await bot.app.run_due()
     assert len(fake.calls_of("createChatInviteLink")) == 1
@@ -192,11 +202,7 @@ async def test_a_member_subscribing_to_a_plan_of_another_course_is_welcomed_ther
         '/admin plan add data course=data-analysis name="Data monthly" price=19.00 sessions=1',
     )
     assert "data" in out, out
-    alice = bot.user("Alice")
-    await buy(alice, "python-basics")
-    await bot.app.run_due()
-    assert fake.use_link(alice.user, fake.calls_of("createChatInviteLink")[0].result["invite_link"])
-    await welcomed(fake, PYTHON, "Alice")
+    alice = await in_group_through_python(bot, fake, "Alice")
     out = await alice.send("/subscribe data")
     sub = int(out.split("Subscription #", 1)[1].split(":", 1)[0])
     assert "has started" in await alice.send(f"/subscription pay {sub}")
@@ -212,11 +218,7 @@ async def test_a_welcome_names_the_learner_inert(start_bot: StartBot, fake: Fake
     course's topic with the name as they wrote it, but Telegram finds no mention in it (so
     nobody named ada_mentor is pinged), no markup is parsed and no link preview is shown."""
     bot, _h = await learner_of_both(start_bot, fake)
-    bob = bot.user("@ada_mentor *Bob*")
-    await buy(bob, "python-basics")
-    await bot.app.run_due()
-    assert fake.use_link(bob.user, fake.calls_of("createChatInviteLink")[0].result["invite_link"])
-    await welcomed(fake, PYTHON, "Bob")
+    bob = await in_group_through_python(bot, fake, "@ada_mentor *Bob*", welcomed_as="Bob")
     await buy(bob, "data-analysis")
     await bot.app.run_due()
     for post in [*posts_into(fake, PYTHON), *posts_into(fake, DATA)]:
@@ -416,12 +418,11 @@ async def test_a_process_watches_a_topic_being_made_a_bounded_time(
             apps[0].community.topics("telegram").ensure(TelegramSpaces(tg), str(FORUM), PYTHON)
         )
         await fake.wait_for(lambda: fake.calls_of("createForumTopic"))
-        started = asyncio.get_running_loop().time()
         with pytest.raises(TopicBusy):
             await (
                 apps[1].community.topics("telegram").ensure(TelegramSpaces(tg), str(FORUM), PYTHON)
             )
-        assert asyncio.get_running_loop().time() - started < 2
+        assert not maker.done()  # it gave up while the topic was still being made
         slow.set()
         assert await maker == thread(fake, PYTHON)
         again = apps[1].community.topics("telegram")
