@@ -19,12 +19,10 @@ nothing.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, text
 
+from bench import timing
+from bench.timing import Times, cuts, timed
 from bot.recommending.log import Item, log_shown
 from bot.recommending.ranker import Suggestion
 from storage.db import create_engine
@@ -100,15 +100,11 @@ async def fill(uow: UnitOfWork, learners: int, history: int) -> None:
         await uow.commit()
 
 
-async def timed(step: Callable[[int], Awaitable[None]], n: int) -> tuple[list[float], list[float]]:
-    """Wall and CPU (this process, every thread: aiosqlite's too) ms of each step."""
-    wall, cpu = [], []
-    for i in range(n):
-        began, used = time.perf_counter(), time.process_time()
-        await step(i)
-        wall.append((time.perf_counter() - began) * 1000)
-        cpu.append((time.process_time() - used) * 1000)
-    return wall, cpu
+async def each(step: Callable[[int], Awaitable[None]], n: int) -> Times:
+    """`step(i)` for i = 0 … n-1, each timed (`bench.timing.timed`: wall and this process's
+    CPU, aiosqlite's thread too)."""
+    count = iter(range(n))
+    return await timed(lambda: step(next(count)), n)
 
 
 async def run(backend: str, learners: int, history: int, n: int) -> None:
@@ -149,24 +145,21 @@ async def run(backend: str, learners: int, history: int, n: int) -> None:
                 await uow.commit()
 
         await empty(0)
-        floor = await timed(empty, n)
-        fresh = await timed(new, n)
-        again = await timed(repeat, n)
-        base = statistics.median(floor[0])
+        floor = await each(empty, n)
+        fresh = await each(new, n)
+        again = await each(repeat, n)
+        base = statistics.median(floor.wall)
         rows = learners * history
         print(f"{backend}: {rows:,} impressions before, {n} transactions each")
         print(f"{'transaction':<34} {'p50 ms':>8} {'p99 ms':>8} {'p50 - empty':>12} {'CPU p50':>8}")
-        for name, (wall, cpu) in (
+        for name, times in (
             ("empty (BEGIN, SELECT 1, COMMIT)", floor),
             ("log 5 new", fresh),
             ("log the same 5 again within 1 h", again),
         ):
-            q = statistics.quantiles(wall, n=100)
-            median = statistics.median(wall)
-            print(
-                f"{name:<34} {median:8.3f} {q[98]:8.3f} {median - base:12.3f} "
-                f"{statistics.median(cpu):8.3f}"
-            )
+            median, p99 = cuts(times.wall)
+            cpu = times.medians()[1]
+            print(f"{name:<34} {median:8.3f} {p99:8.3f} {median - base:12.3f} {cpu:8.3f}")
         if backend == "postgres":
             async with engine.begin() as conn:
                 await conn.execute(text(f"DROP SCHEMA {SCHEMA} CASCADE"))
@@ -174,7 +167,7 @@ async def run(backend: str, learners: int, history: int, n: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = timing.parser(__doc__)
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--learners", type=int, default=200)
     parser.add_argument("--history", type=int, default=200)
